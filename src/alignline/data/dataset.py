@@ -1,0 +1,125 @@
+"""From the recipe's `data:` section to tokenized train and eval examples, with a report of what happened.
+
+Order of operations, and why: each source is read and validated whole (a bad record stops the run
+before any training); the held-out fraction is taken from each source before mixing, so upsampled
+copies of a record can never sit on both sides; then the sources are mixed by weight.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alignline.config import DataConfig
+from alignline.data.formats import Sample, format_of, to_sample
+from alignline.data.sources import file_sha256, read_records
+from alignline.data.templates import Example, build_examples
+from alignline.errors import DataError
+
+
+@dataclass
+class DataReport:
+    sources: list[dict] = field(default_factory=list)
+    train_samples: int = 0
+    eval_samples: int = 0
+    train_examples: int = 0
+    eval_examples: int = 0
+    truncated_examples: int = 0
+    truncated_tokens: int = 0
+    train_tokens: int = 0
+    train_target_tokens: int = 0
+    formats: dict[str, int] = field(default_factory=dict)
+
+
+def load_samples(path: str, allowed: tuple[str, ...] | None = None) -> list[Sample]:
+    """All samples of one file; `allowed` restricts the formats a method accepts (e.g. CPT: text)."""
+    samples = []
+    for location, record in read_records(path):
+        sample = to_sample(record, str(path), location)
+        if allowed is not None and format_of(sample) not in allowed:
+            raise DataError(str(path), f"this method takes {' or '.join(allowed)} records, "
+                            f"this one is {format_of(sample)}", record=location,
+                            field="text" if allowed == ("text",) else None)
+        samples.append(sample)
+    return samples
+
+
+def mix(sources: list[list[Sample]], weights: list[float], total: int | None, rng: random.Random) -> list[Sample]:
+    """Weighted mix: source i gives round(w_i / sum(w) * total) samples, repeating only when upsampled."""
+    total = total or sum(len(s) for s in sources)
+    mixed = []
+    for samples, weight in zip(sources, weights):
+        want = round(weight / sum(weights) * total)
+        full, rest = divmod(want, len(samples))
+        mixed += samples * full + rng.sample(samples, rest)
+    rng.shuffle(mixed)
+    return mixed
+
+
+def split_off(samples: list[Sample], fraction: float, rng: random.Random) -> tuple[list[Sample], list[Sample]]:
+    if fraction <= 0:
+        return samples, []
+    order = list(range(len(samples)))
+    rng.shuffle(order)
+    n_eval = max(1, round(len(samples) * fraction))
+    held = set(order[:n_eval])
+    return [s for i, s in enumerate(samples) if i not in held], [samples[i] for i in sorted(held)]
+
+
+def tokenize(tokenizer, samples: list[Sample], max_length: int, loss_on: str, split_long: bool,
+             report: DataReport | None = None, progress: bool = False) -> list[Example]:
+    from tqdm.auto import tqdm
+
+    examples = []
+    for sample in tqdm(samples, desc="tokenizing", disable=not progress, leave=False):
+        for ex in build_examples(tokenizer, sample, max_length, loss_on, split_long):
+            if report is not None and ex.truncated:
+                report.truncated_examples += 1
+                report.truncated_tokens += ex.truncated
+            if ex.num_targets > 0:  # an example truncated before its first target teaches nothing
+                examples.append(ex)
+    return examples
+
+
+def prepare_data(cfg: DataConfig, tokenizer, max_length: int, seed: int, allowed: tuple[str, ...] | None,
+                 split_long: bool = False, progress: bool = False) -> tuple[list[Example], list[Example], DataReport]:
+    if not cfg.train:
+        raise DataError("<recipe>", "no training data: set data.train to a file or a list of {path, weight}",
+                        field="data.train")
+    rng = random.Random(seed)
+    report = DataReport()
+    per_source, eval_samples = [], []
+    for src in cfg.train:
+        samples = load_samples(src.path, allowed)
+        train_part, held = split_off(samples, cfg.eval_fraction if cfg.eval is None else 0.0, rng)
+        if not train_part:
+            raise DataError(src.path, "nothing left to train on after the held-out split", field="data.eval_fraction")
+        per_source.append(train_part)
+        eval_samples += held
+        report.sources.append({"path": str(src.path), "sha256": file_sha256(src.path), "records": len(samples),
+                               "weight": src.weight, "held_out": len(held)})
+    train_samples = (per_source[0] if len(per_source) == 1 and cfg.mix_size is None
+                     else mix(per_source, [s.weight for s in cfg.train], cfg.mix_size, rng))
+    if cfg.eval is not None:
+        eval_samples = load_samples(cfg.eval, allowed)
+        report.sources.append({"path": str(cfg.eval), "sha256": file_sha256(cfg.eval), "records": len(eval_samples),
+                               "role": "eval"})
+    for src_report, samples in zip(report.sources, per_source):
+        src_report["in_mix"] = sum(1 for s in train_samples if s.origin.startswith(f"{src_report['path']}, "))
+    report.formats = dict(Counter(format_of(s) for s in train_samples))
+    train = tokenize(tokenizer, train_samples, max_length, cfg.loss_on, split_long, report, progress)
+    evals = tokenize(tokenizer, eval_samples, max_length, cfg.loss_on, split_long, None, progress)
+    if not train:
+        raise DataError(str(cfg.train[0].path), "no example has a token to train on after tokenization "
+                        f"(max_length {max_length})")
+    report.train_samples, report.eval_samples = len(train_samples), len(eval_samples)
+    report.train_examples, report.eval_examples = len(train), len(evals)
+    report.train_tokens = sum(len(e.input_ids) for e in train)
+    report.train_target_tokens = sum(e.num_targets for e in train)
+    return train, evals, report
+
+
+def data_files(cfg: DataConfig) -> list[Path]:
+    return [Path(s.path) for s in cfg.train] + ([Path(cfg.eval)] if cfg.eval else [])

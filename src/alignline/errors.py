@@ -1,0 +1,34 @@
+"""User-facing errors: one clear line, exit code 2, no traceback.
+
+Every error a user can cause by what they wrote (a config, a data file, a model path) is raised as a
+`UserError`; the CLI prints `str(error)` and exits 2. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """An error in the user's input. The message is the whole story: say what, where and what is allowed."""
+
+    exit_code = 2
+
+
+class ConfigError(UserError):
+    """A bad key or value in a recipe or an override; the message names the dotted key."""
+
+
+class DataError(UserError):
+    """A bad data file or record: names the file, the record (`line 3`, `row 7`, `record 2`) and the field."""
+
+    def __init__(self, path: str, message: str, record: str | None = None, field: str | None = None):
+        where = str(path)
+        if record is not None:
+            where += f", {record}"
+        if field is not None:
+            where += f", field '{field}'"
+        super().__init__(f"{where}: {message}")
+        self.path, self.record, self.field = str(path), record, field
+
+
+class ModelError(UserError):
+    """A model that cannot be found or loaded as asked."""

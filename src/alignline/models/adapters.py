@@ -1,0 +1,103 @@
+"""Parameter-efficient methods (through peft), layer freezing and gradient checkpointing.
+
+- full fine-tuning: no adapter; `freeze_layers: N` freezes the embeddings and the first N layers.
+- LoRA (with DoRA and rsLoRA switches) and QLoRA: adapters on the chosen linear layers; with
+  `freeze_layers: N` the first N layers get no adapters.
+- prompt and prefix tuning: learned virtual tokens, the model itself frozen.
+QLoRA needs bitsandbytes and a CUDA GPU; elsewhere it fails with one clear line, before any work.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from alignline.config import AdapterConfig, TrainingConfig
+from alignline.errors import ConfigError
+
+
+def decoder_layers(model) -> torch.nn.ModuleList:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    decoder = base.get_decoder() if hasattr(base, "get_decoder") else base.model
+    layers = getattr(decoder, "layers", None) or getattr(decoder, "h", None)
+    if layers is None:
+        raise ConfigError("config key 'training.freeze_layers': cannot find this model's decoder layers")
+    return layers
+
+
+def check_qlora_supported() -> None:
+    if importlib_find("bitsandbytes") is None:
+        raise ConfigError("config key 'adapter.type': qlora needs bitsandbytes (pip install bitsandbytes)")
+    if not torch.cuda.is_available():
+        raise ConfigError("config key 'adapter.type': qlora (4-bit bitsandbytes) needs a CUDA GPU and none is "
+                          "available here; use 'lora' on this machine")
+
+
+def importlib_find(name: str):
+    import importlib.util
+
+    return importlib.util.find_spec(name)
+
+
+def qlora_quantization_config():
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=torch.bfloat16)
+
+
+def _freeze_full(model, n_layers: int) -> None:
+    layers = decoder_layers(model)
+    if n_layers > len(layers):
+        raise ConfigError(f"config key 'training.freeze_layers': {n_layers} exceeds the model's {len(layers)} layers")
+    for p in model.get_input_embeddings().parameters():
+        p.requires_grad_(False)
+    for layer in layers[:n_layers]:
+        for p in layer.parameters():
+            p.requires_grad_(False)
+
+
+def apply_adapter(model, adapter: AdapterConfig | None, training: TrainingConfig):
+    """Return the model ready to train: adapters added, frozen parts frozen, checkpointing on if asked."""
+    if training.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if adapter is None:
+        if training.freeze_layers:
+            _freeze_full(model, training.freeze_layers)
+        return model
+
+    import peft
+
+    n_layers = len(decoder_layers(model))
+    if adapter.type in ("lora", "qlora"):
+        if adapter.type == "qlora":
+            model = peft.prepare_model_for_kbit_training(
+                model, use_gradient_checkpointing=training.gradient_checkpointing)
+        if training.freeze_layers > n_layers:
+            raise ConfigError(f"config key 'training.freeze_layers': {training.freeze_layers} exceeds the "
+                              f"model's {n_layers} layers")
+        layers = list(range(training.freeze_layers, n_layers)) if training.freeze_layers else None
+        config = peft.LoraConfig(
+            r=adapter.r, lora_alpha=adapter.alpha, lora_dropout=adapter.dropout,
+            target_modules=adapter.target_modules, use_dora=adapter.use_dora, use_rslora=adapter.use_rslora,
+            layers_to_transform=layers, task_type="CAUSAL_LM")
+    elif adapter.type == "prompt":
+        config = peft.PromptTuningConfig(num_virtual_tokens=adapter.num_virtual_tokens, task_type="CAUSAL_LM")
+    else:
+        config = peft.PrefixTuningConfig(num_virtual_tokens=adapter.num_virtual_tokens, task_type="CAUSAL_LM")
+    if training.gradient_checkpointing:
+        model.enable_input_require_grads()  # checkpointed blocks need an input that requires grad
+    try:
+        return peft.get_peft_model(model, config)
+    except ValueError as e:
+        raise ConfigError(f"config key 'adapter': peft rejected it: {e}") from None
+
+
+def uses_virtual_tokens(adapter: AdapterConfig | None) -> bool:
+    """Prompt and prefix tuning change the model's inputs, so they take the standard forward path."""
+    return adapter is not None and adapter.type in ("prompt", "prefix")
+
+
+def parameter_counts(model) -> dict[str, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"total": total, "trainable": trainable}

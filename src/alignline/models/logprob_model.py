@@ -1,0 +1,47 @@
+"""The one module every method calls: token ids in, log-probs of the target tokens out.
+
+It wraps the (possibly PEFT-wrapped) causal LM so that `accelerator.prepare` wraps *this* module:
+the forward then runs through DDP/FSDP as it must, while inside it we stop at the decoder's hidden
+states and send only the positions that carry a target through the output layer
+(`losses.token_logprobs`). Prompt and prefix tuning change the inputs inside peft's own forward, so
+they take the plain path through full logits.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from alignline.data.templates import IGNORE
+from alignline.losses.token_logprobs import token_logprobs, token_logprobs_reference
+
+
+def _base(model):
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+class TokenLogprobModel(nn.Module):
+    def __init__(self, model, virtual_tokens: bool = False, chunk_size: int = 1024):
+        super().__init__()
+        self.model = model
+        self.virtual_tokens = virtual_tokens
+        self.chunk_size = chunk_size
+        head = _base(model).get_output_embeddings()
+        softcap = getattr(_base(model).config, "final_logit_softcapping", None)
+        # The fused path assumes logits = h @ W^T exactly; anything else takes the plain path.
+        self.fused = not virtual_tokens and getattr(head, "bias", None) is None and softcap is None
+
+    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, targets: torch.Tensor,
+                attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T) ids, positions and targets -> (N,) float32 log-probs of the N targets != IGNORE,
+        in row-major order."""
+        keep = targets != IGNORE  # (B, T)
+        if self.fused:
+            base = _base(self.model)
+            hidden = base.get_decoder()(input_ids=input_ids, position_ids=position_ids,
+                                        use_cache=False).last_hidden_state  # (B, T, H)
+            return token_logprobs(hidden[keep], base.get_output_embeddings().weight, targets[keep],
+                                  self.chunk_size)
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+        logits = logits[:, -input_ids.shape[1]:]  # prompt tuning prepends virtual-token positions
+        return token_logprobs_reference(logits[keep], targets[keep])

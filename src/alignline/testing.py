@@ -1,0 +1,63 @@
+"""Tiny random models and a tiny tokenizer, built in-process: for tests and benchmarks, no downloads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# ChatML with a default system turn, as SmolLM2's own template does.
+TINY_CHAT_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+_CORPUS = [
+    "The quick brown fox jumps over the lazy dog.", "Summarize the text in one sentence.",
+    "Answer: Paris is the capital of France.", "Label: positive", "I can't help with that.",
+    "Rewrite the sentence to be formal.", "Extract the names and dates from the email.",
+    "What is two plus two? Four.", "Hello, how are you today? I am fine, thank you.",
+    "Northwind Robotics builds warehouse robots with lidar and safety stops.",
+    "def add(a, b): return a + b", "0123456789 , . ; : ! ? ( ) [ ] { } - _ = + * / @ # % & ' \"",
+]
+
+
+def tiny_tokenizer(vocab_size: int = 384):
+    """A byte-level BPE tokenizer trained on a few sentences, with ChatML special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|im_start|>", eos_token="<|im_end|>",
+                                   pad_token="<|endoftext|>", unk_token=None)
+    fast.chat_template = TINY_CHAT_TEMPLATE
+    return fast
+
+
+def tiny_llama(vocab_size: int, hidden: int = 32, layers: int = 2, heads: int = 4, kv_heads: int = 2,
+               intermediate: int = 64, max_positions: int = 1024, seed: int = 0, tie: bool = True):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
+                         num_attention_heads=heads, num_key_value_heads=kv_heads, intermediate_size=intermediate,
+                         max_position_embeddings=max_positions, tie_word_embeddings=tie,
+                         attn_implementation="sdpa", use_cache=False)
+    return LlamaForCausalLM(config)
+
+
+def save_tiny_model(directory: str | Path, **kwargs) -> Path:
+    """Write a tiny tokenizer and model to `directory`, loadable as `model: <directory>`."""
+    directory = Path(directory)
+    tok = tiny_tokenizer()
+    model = tiny_llama(len(tok), **kwargs)
+    model.save_pretrained(directory, safe_serialization=True)
+    tok.save_pretrained(directory)
+    return directory

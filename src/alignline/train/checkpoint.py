@@ -1,0 +1,139 @@
+"""Checkpoints: written atomically, loadable as Hugging Face models, resumable to the identical result.
+
+`checkpoints/step-N/` holds the model in Hugging Face layout (the PEFT adapter, or the full model),
+`optimizer.pt` and `scheduler.pt` (tensors and plain values only: loaded with `weights_only=True`,
+never unpickled), `rng.pt` (every random state the loop touches) and `trainer_state.json` (the step,
+hence the position in the data plan, and the early-stopping state). A checkpoint is written in a
+temporary directory and renamed into place, so a run killed mid-write leaves the previous one whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+@dataclass
+class TrainerState:
+    step: int = 0
+    tokens_seen: int = 0
+    target_tokens_seen: int = 0
+    best_eval_loss: float | None = None
+    evals_without_improvement: int = 0
+    stopped_early: bool = False
+    history: list[dict] = field(default_factory=list)
+    """Eval results so far, for the run report."""
+
+
+def rng_state() -> dict:
+    np_state = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "python": random.getstate(),
+            "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _is_peft(model) -> bool:
+    return hasattr(model, "peft_config")
+
+
+def save_model(model, directory: Path, state_dict: dict | None = None) -> None:
+    model.save_pretrained(directory, state_dict=state_dict, safe_serialization=True)
+
+
+def load_model_weights(model, directory: Path) -> None:
+    """Restore the trained weights saved by `save_model` into an identically built model."""
+    if _is_peft(model):
+        from peft import set_peft_model_state_dict
+
+        set_peft_model_state_dict(model, load_file(directory / "adapter_model.safetensors"))
+        return
+    files = sorted(directory.glob("model*.safetensors"))
+    state: dict = {}
+    for f in files:
+        state.update(load_file(f))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    tied = {k for k in missing if "lm_head" in k} if getattr(model.config, "tie_word_embeddings", False) else set()
+    if set(missing) - tied or unexpected:
+        raise RuntimeError(f"checkpoint {directory} does not match the model: missing {sorted(set(missing) - tied)[:5]}, "
+                           f"unexpected {unexpected[:5]}")
+
+
+def save_checkpoint(root: Path, step: int, model, optimizer, scheduler, state: TrainerState,
+                    tokenizer=None, extra_files: dict[str, str] | None = None, keep: int = 2,
+                    state_dict: dict | None = None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{step}"
+    tmp = root / f".step-{step}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_model(model, tmp, state_dict)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(tmp)
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+    torch.save(rng_state(), tmp / "rng.pt")
+    (tmp / "trainer_state.json").write_text(json.dumps(asdict(state), indent=1))
+    for name, text in (extra_files or {}).items():
+        (tmp / name).write_text(text)
+    _fsync_dir(tmp)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    _fsync_dir(root)
+    prune_checkpoints(root, keep)
+    return final
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def list_checkpoints(root: Path) -> list[Path]:
+    """Complete checkpoints, oldest first (a half-written one is a `.tmp` directory and never listed)."""
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir()
+             if (m := STEP_DIR.match(p.name)) and (p / "trainer_state.json").is_file()]
+    return [p for _, p in sorted(found)]
+
+
+def prune_checkpoints(root: Path, keep: int) -> None:
+    for stale in list_checkpoints(root)[:-keep]:
+        shutil.rmtree(stale, ignore_errors=True)
+    for tmp in root.glob(".step-*.tmp"):
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_checkpoint(directory: Path, model, optimizer, scheduler) -> TrainerState:
+    load_model_weights(model, directory)
+    optimizer.load_state_dict(torch.load(directory / "optimizer.pt", weights_only=True))
+    scheduler.load_state_dict(torch.load(directory / "scheduler.pt", weights_only=True))
+    set_rng_state(torch.load(directory / "rng.pt", weights_only=True))
+    return TrainerState(**json.loads((directory / "trainer_state.json").read_text()))

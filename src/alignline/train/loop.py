@@ -1,0 +1,257 @@
+"""The one training loop, shared by every method. Read it top to bottom: `train(config)`.
+
+It runs on accelerate, so the same code trains on a CPU, one GPU, or many GPUs with FSDP or
+DeepSpeed picked by `accelerate launch --config_file ...`; alignline does no distribution of its own.
+The loop owns what methods must not drift apart on: the data plan, gradient accumulation with
+token-level normalization across micro-batches and processes, clipping, the LR schedule, evaluation,
+early stopping, checkpoints, resume and logging. A method only turns a micro-batch into a loss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from alignline.config import RunConfig, to_dict
+from alignline.data.dataset import prepare_data
+from alignline.data.packing import BatchPlan, collate, pack_rows, single_rows
+from alignline.data.templates import IGNORE, Example
+from alignline.errors import ConfigError
+from alignline.methods import get_method
+from alignline.models.adapters import (apply_adapter, check_qlora_supported, parameter_counts,
+                                       qlora_quantization_config, uses_virtual_tokens)
+from alignline.models.loading import load_causal_lm
+from alignline.models.logprob_model import TokenLogprobModel
+from alignline.train.checkpoint import (TrainerState, list_checkpoints, load_checkpoint, save_checkpoint,
+                                        save_model)
+from alignline.train.metrics import MetricsLog
+from alignline.train.run_info import environment, git_commit, package_versions, write_json_atomic
+
+
+def _resume_dir(cfg: RunConfig, run_dir: Path) -> Path | None:
+    if cfg.resume == "never":
+        return None
+    if cfg.resume == "auto":
+        found = list_checkpoints(run_dir / "checkpoints")
+        return found[-1] if found else None
+    path = Path(cfg.resume)
+    if not (path / "trainer_state.json").is_file():
+        raise ConfigError(f"config key 'resume': {path} is not a checkpoint directory (no trainer_state.json)")
+    return path
+
+
+def _batch_tensors(examples: list[Example], rows, pad_id: int, device) -> dict[str, torch.Tensor]:
+    batch = collate(examples, rows, pad_id)
+    batch["attention_mask"] = (torch.arange(batch["input_ids"].shape[1])[None, :]
+                               < torch.tensor([[sum(len(examples[i].input_ids) for i in r)] for r in rows]))
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def _total(accelerator, value: float) -> float:
+    if accelerator.num_processes == 1:
+        return value
+    return float(accelerator.reduce(torch.tensor(value, device=accelerator.device), reduction="sum"))
+
+
+@torch.no_grad()
+def evaluate(model, method, examples: list[Example], plan: BatchPlan | None, pad_id: int, accelerator,
+             max_batches: int | None = None) -> dict[str, float]:
+    """Mean per-token loss on the held-out examples (each process takes every n-th batch)."""
+    if plan is None:
+        return {}
+    model.eval()
+    nll, count = 0.0, 0.0
+    batches = plan.epoch(0)[: max_batches or None]
+    for rows in batches[accelerator.process_index::accelerator.num_processes]:
+        _, metrics = method.loss(model, _batch_tensors(examples, rows, pad_id, accelerator.device), 1.0)
+        nll += metrics["nll_sum"]
+        count += metrics["targets"]
+    model.train()
+    nll, count = _total(accelerator, nll), _total(accelerator, count)
+    loss = nll / max(count, 1.0)
+    return {"eval_loss": loss, "eval_ppl": math.exp(min(loss, 50.0)), "eval_tokens": count}
+
+
+def _make_plan(examples: list[Example], cfg, packing: bool, shuffle_seed: int | None) -> BatchPlan | None:
+    if not examples:
+        return None
+    lengths = [len(e.input_ids) for e in examples]
+    rows = pack_rows(lengths, cfg.max_length) if packing else single_rows(len(examples))
+    return BatchPlan(rows, lengths, cfg.batch_size, seed=shuffle_seed if shuffle_seed is not None else 0,
+                     group_by_length=not packing, shuffle=shuffle_seed is not None)
+
+
+def _save_final(cfg: RunConfig, run_dir: Path, model, tokenizer, state_dict) -> Path:
+    import json
+    import os
+    import shutil
+
+    final, tmp = run_dir / "final", run_dir / ".final.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_model(model, tmp, state_dict)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "alignline_model.json").write_text(json.dumps(
+        {"base_model": cfg.model, "method": cfg.method, "adapter": cfg.adapter.type if cfg.adapter else None}))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    if cfg.save_merged and cfg.adapter is not None:
+        merged, tmp = run_dir / "merged", run_dir / ".merged.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.merge_and_unload().save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        shutil.rmtree(merged, ignore_errors=True)
+        os.replace(tmp, merged)
+    return final
+
+
+def train(cfg: RunConfig, progress: bool = True) -> Path:
+    """Train as the recipe says; return the run directory. Resumes from a checkpoint when one applies."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from transformers import get_scheduler
+
+    t = cfg.training
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    if cfg.save_merged and uses_virtual_tokens(cfg.adapter):
+        raise ConfigError("config key 'save_merged': prompt and prefix tuning have no weights to merge")
+    accelerator = Accelerator()
+    set_seed(t.seed)
+    run_dir = Path(cfg.output_dir)
+    method = get_method(cfg.method)
+    started = time.time()
+
+    # 1. Model and data. QLoRA is checked before anything slow happens.
+    quantization = None
+    if cfg.adapter is not None and cfg.adapter.type == "qlora":
+        check_qlora_supported()
+        quantization = qlora_quantization_config()
+    tokenizer, model = load_causal_lm(cfg.model, t.dtype, quantization_config=quantization)
+    train_examples, eval_examples, data_report = prepare_data(
+        cfg.data, tokenizer, t.max_length, t.seed, method.formats, method.split_long,
+        progress=progress and accelerator.is_main_process)
+    model = apply_adapter(model, cfg.adapter, t)
+    virtual = uses_virtual_tokens(cfg.adapter)
+    packing = t.packing and not virtual  # peft's virtual tokens need a plain attention mask
+    wrapped = TokenLogprobModel(model, virtual_tokens=virtual)
+
+    # 2. The plan: which rows form micro-batch k, for every k, fixed by the seed.
+    plan = _make_plan(train_examples, t, packing, t.seed)
+    eval_plan = _make_plan(eval_examples, t, packing, None)
+    micro_per_step = t.grad_accum * accelerator.num_processes
+    total_steps = t.max_steps or max(1, math.ceil(t.epochs * plan.batches_per_epoch / micro_per_step))
+    warmup = t.warmup_steps or round(t.warmup_ratio * total_steps)
+
+    params = [p for p in wrapped.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
+    scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
+    wrapped, optimizer = accelerator.prepare(wrapped, optimizer)
+
+    # 3. Resume: weights, optimizer, scheduler, RNG and the step (hence the data position).
+    state = TrainerState()
+    resume_from = _resume_dir(cfg, run_dir)
+    if resume_from is not None:
+        state = load_checkpoint(resume_from, accelerator.unwrap_model(wrapped).model, optimizer, scheduler)
+    main = accelerator.is_main_process
+    log = MetricsLog(run_dir, state.step, t.tensorboard, enabled=main)
+    pad_id = tokenizer.pad_token_id
+    info = {"status": "running", "config": to_dict(cfg), "data": asdict(data_report),
+            "model": {"spec": cfg.model, "parameters": parameter_counts(model), "packing": packing},
+            "plan": {"total_steps": total_steps, "rows": len(plan.rows), "batches_per_epoch": plan.batches_per_epoch,
+                     "packing_efficiency": data_report.train_tokens / max(1, len(plan.rows) * t.max_length)
+                     if packing else None},
+            "resumed_from": str(resume_from) if resume_from else None, "packages": package_versions(),
+            "git_commit": git_commit(), "environment": environment()}
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(run_dir / "run.json", info)
+
+    def checkpoint() -> None:
+        accelerator.wait_for_everyone()
+        state_dict = accelerator.get_state_dict(wrapped)
+        if main:
+            inner = accelerator.unwrap_model(wrapped).model
+            inner_sd = {k.removeprefix("model."): v for k, v in state_dict.items()}
+            save_checkpoint(run_dir / "checkpoints", state.step, inner, optimizer, scheduler, state,
+                            tokenizer=tokenizer, keep=t.keep_checkpoints, state_dict=inner_sd)
+
+    # 4. The loop.
+    wrapped.train()
+    bar = tqdm(total=total_steps, initial=state.step, desc=f"{cfg.method}", disable=not (progress and main),
+               dynamic_ncols=True)
+    window_start, window_tokens = time.time(), 0
+    while state.step < total_steps:
+        first = state.step * micro_per_step + accelerator.process_index
+        micro = [_batch_tensors(train_examples, plan.batch(k), pad_id, accelerator.device)
+                 for k in range(first, first + micro_per_step, accelerator.num_processes)]
+        local_targets = float(sum(int((b["targets"] != IGNORE).sum()) for b in micro))
+        step_targets = _total(accelerator, local_targets)
+        # DDP averages gradients over processes; scaling by their count makes the result a global token mean.
+        normalizer = step_targets / accelerator.num_processes
+        nll, tokens = 0.0, 0
+        for i, batch in enumerate(micro):
+            sync = contextlib.nullcontext() if i == len(micro) - 1 else accelerator.no_sync(wrapped)
+            with sync:
+                loss, metrics = method.loss(wrapped, batch, normalizer)
+                accelerator.backward(loss)
+            nll += metrics["nll_sum"]
+            tokens += int(batch["attention_mask"].sum())
+        grad_norm = accelerator.clip_grad_norm_(params, t.max_grad_norm) if t.max_grad_norm > 0 else None
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        tokens = int(_total(accelerator, tokens))
+        state.tokens_seen += tokens
+        state.target_tokens_seen += int(step_targets)
+        window_tokens += tokens
+
+        record = {"step": state.step, "loss": _total(accelerator, nll) / max(step_targets, 1.0),
+                  "lr": scheduler.get_last_lr()[0], "tokens": tokens, "target_tokens": int(step_targets)}
+        if grad_norm is not None:
+            record["grad_norm"] = float(grad_norm)
+        if state.step % t.eval_every == 0 or state.step == total_steps:
+            result = evaluate(wrapped, method, eval_examples, eval_plan, pad_id, accelerator, t.eval_max_batches)
+            if result:
+                record.update(result)
+                state.history.append({"step": state.step, **result})
+                if state.best_eval_loss is None or result["eval_loss"] < state.best_eval_loss:
+                    state.best_eval_loss, state.evals_without_improvement = result["eval_loss"], 0
+                else:
+                    state.evals_without_improvement += 1
+                if t.early_stopping_patience and state.evals_without_improvement >= t.early_stopping_patience:
+                    state.stopped_early = True
+        if state.step % t.log_every == 0 or state.step == total_steps or "eval_loss" in record:
+            elapsed = time.time() - window_start
+            record["tokens_per_s"] = window_tokens / elapsed if elapsed > 0 else 0.0
+            window_start, window_tokens = time.time(), 0
+            log.log(record)
+            bar.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{record['tokens_per_s']:.0f}")
+        bar.update(1)
+        if state.step % t.save_every == 0 or state.step == total_steps or state.stopped_early:
+            checkpoint()
+        if state.stopped_early:
+            break
+    bar.close()
+
+    # 5. The result, in Hugging Face layout, and the run record.
+    accelerator.wait_for_everyone()
+    state_dict = accelerator.get_state_dict(wrapped)
+    if main:
+        inner = accelerator.unwrap_model(wrapped).model
+        final = _save_final(cfg, run_dir, inner, tokenizer,
+                            {k.removeprefix("model."): v for k, v in state_dict.items()})
+        info.update(status="completed", steps=state.step, stopped_early=state.stopped_early,
+                    tokens_seen=state.tokens_seen, target_tokens_seen=state.target_tokens_seen,
+                    best_eval_loss=state.best_eval_loss, evals=state.history, final=str(final),
+                    seconds=time.time() - started)
+        write_json_atomic(run_dir / "run.json", info)
+    log.close()
+    return run_dir
