@@ -135,6 +135,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
+        real = [a for a in args if a is not type(None)]
+        if len(real) == 1:  # Optional[X]: X's own error is the helpful one
+            return _coerce(value, real[0], key)
         for arg in args:
             if arg is type(None):
                 continue
@@ -211,9 +214,10 @@ def _leaf_paths(cls: type, prefix: str = "") -> list[str]:
     out = []
     for f in dataclasses.fields(cls):
         tp = typing.get_type_hints(cls)[f.name]
-        inner = [a for a in typing.get_args(tp) if dataclasses.is_dataclass(a)] or (
-            [tp] if dataclasses.is_dataclass(tp) else []
-        )
+        # Descend into sections (X or Optional[X]); a list of dataclasses (data.train) is one leaf.
+        inner = [tp] if dataclasses.is_dataclass(tp) else [
+            a for a in typing.get_args(tp) if typing.get_origin(tp) in (Union, types.UnionType)
+            and dataclasses.is_dataclass(a)]
         path = f"{prefix}{f.name}"
         out.extend(_leaf_paths(inner[0], path + ".") if inner else [path])
     return out

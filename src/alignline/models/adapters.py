@@ -45,6 +45,12 @@ def qlora_quantization_config():
                               bnb_4bit_compute_dtype=torch.bfloat16)
 
 
+def _layer_linear_names(model) -> list[str]:
+    """Short names of the linear layers inside the decoder layers (what 'all-linear' means there)."""
+    layer = decoder_layers(model)[0]
+    return sorted({name.rsplit(".", 1)[-1] for name, m in layer.named_modules() if isinstance(m, torch.nn.Linear)})
+
+
 def _freeze_full(model, n_layers: int) -> None:
     layers = decoder_layers(model)
     if n_layers > len(layers):
@@ -76,9 +82,16 @@ def apply_adapter(model, adapter: AdapterConfig | None, training: TrainingConfig
             raise ConfigError(f"config key 'training.freeze_layers': {training.freeze_layers} exceeds the "
                               f"model's {n_layers} layers")
         layers = list(range(training.freeze_layers, n_layers)) if training.freeze_layers else None
+        targets = adapter.target_modules
+        if layers is not None and isinstance(targets, str):
+            # peft takes layers_to_transform only with explicit module names
+            if targets != "all-linear":
+                raise ConfigError("config key 'adapter.target_modules': with training.freeze_layers, give a list "
+                                  "of module names or 'all-linear', not a pattern")
+            targets = _layer_linear_names(model)
         config = peft.LoraConfig(
             r=adapter.r, lora_alpha=adapter.alpha, lora_dropout=adapter.dropout,
-            target_modules=adapter.target_modules, use_dora=adapter.use_dora, use_rslora=adapter.use_rslora,
+            target_modules=targets, use_dora=adapter.use_dora, use_rslora=adapter.use_rslora,
             layers_to_transform=layers, task_type="CAUSAL_LM")
     elif adapter.type == "prompt":
         config = peft.PromptTuningConfig(num_virtual_tokens=adapter.num_virtual_tokens, task_type="CAUSAL_LM")

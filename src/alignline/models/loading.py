@@ -97,29 +97,45 @@ def is_adapter_dir(path: str) -> bool:
     return (Path(path) / "adapter_config.json").is_file()
 
 
-def load_causal_lm(spec: str | None, dtype: str = "float32", trainable_adapter: bool = False,
-                   quantization_config=None):
-    """Load (tokenizer, model). An adapter directory loads its base model and the adapter on top."""
-    from transformers import AutoModelForCausalLM
-
+def resolve(spec: str | None) -> tuple[str, str | None]:
+    """(base model path, adapter path or None). An adapter directory names its base model."""
     path = resolve_model_path(spec)
-    adapter_path = None
-    if is_adapter_dir(path):
-        adapter_path = path
-        base = json.loads((Path(path) / "adapter_config.json").read_text()).get("base_model_name_or_path")
-        meta = Path(path) / "alignline_model.json"
-        if meta.is_file():  # our own record of the base, portable across machines' cache paths
-            base = json.loads(meta.read_text()).get("base_model", base)
-        path = resolve_model_path(base)
+    if not is_adapter_dir(path):
+        return path, None
+    base = json.loads((Path(path) / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    meta = Path(path) / "alignline_model.json"
+    if meta.is_file():  # our own record of the base: portable across machines' cache paths
+        base = json.loads(meta.read_text()).get("base_model", base)
+    return resolve_model_path(base), path
+
+
+def load_tokenizer_for(spec: str | None):
+    base, adapter = resolve(spec)
+    has_own = adapter is not None and (Path(adapter) / "tokenizer_config.json").exists()
+    return load_tokenizer(adapter if has_own else base, spec)
+
+
+def load_model(spec: str | None, dtype: str = "float32", trainable_adapter: bool = False,
+               quantization_config=None):
+    """The model alone; an adapter directory loads its base model with the adapter on top."""
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # progress bars on stderr would break our one-line errors
+    base, adapter = resolve(spec)
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], quantization_config=quantization_config)
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=DTYPES[dtype], quantization_config=quantization_config)
     except (OSError, ValueError) as e:
-        raise _hub_error(spec or path, e) from None
-    tokenizer = load_tokenizer(adapter_path if adapter_path and (Path(adapter_path) / "tokenizer_config.json").exists()
-                               else path, spec)
-    if adapter_path:
+        raise _hub_error(spec or base, e) from None
+    if adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter_path, is_trainable=trainable_adapter)
+        model = PeftModel.from_pretrained(model, adapter, is_trainable=trainable_adapter)
     model.config.use_cache = False
-    return tokenizer, model
+    return model
+
+
+def load_causal_lm(spec: str | None, dtype: str = "float32", trainable_adapter: bool = False,
+                   quantization_config=None):
+    """Load (tokenizer, model)."""
+    return load_tokenizer_for(spec), load_model(spec, dtype, trainable_adapter, quantization_config)

@@ -26,7 +26,7 @@ from alignline.errors import ConfigError
 from alignline.methods import get_method
 from alignline.models.adapters import (apply_adapter, check_qlora_supported, parameter_counts,
                                        qlora_quantization_config, uses_virtual_tokens)
-from alignline.models.loading import load_causal_lm
+from alignline.models.loading import load_model, load_tokenizer_for
 from alignline.models.logprob_model import TokenLogprobModel
 from alignline.train.checkpoint import (TrainerState, list_checkpoints, load_checkpoint, save_checkpoint,
                                         save_model)
@@ -133,10 +133,12 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
     if cfg.adapter is not None and cfg.adapter.type == "qlora":
         check_qlora_supported()
         quantization = qlora_quantization_config()
-    tokenizer, model = load_causal_lm(cfg.model, t.dtype, quantization_config=quantization)
+    # Data first: a bad record should stop the run before a large model is loaded.
+    tokenizer = load_tokenizer_for(cfg.model)
     train_examples, eval_examples, data_report = prepare_data(
         cfg.data, tokenizer, t.max_length, t.seed, method.formats, method.split_long,
         progress=progress and accelerator.is_main_process)
+    model = load_model(cfg.model, t.dtype, trainable_adapter=True, quantization_config=quantization)
     model = apply_adapter(model, cfg.adapter, t)
     virtual = uses_virtual_tokens(cfg.adapter)
     packing = t.packing and not virtual  # peft's virtual tokens need a plain attention mask

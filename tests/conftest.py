@@ -1,0 +1,59 @@
+"""Shared fixtures: a tiny random Llama and tokenizer written once per session, and data helpers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alignline.testing import save_tiny_model, tiny_tokenizer
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    return tiny_tokenizer()
+
+
+def write_jsonl(path: Path, records: list) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def chat_records(n: int = 24) -> list[dict]:
+    """Varied two- and four-turn chats, some with a system turn."""
+    out = []
+    for i in range(n):
+        msgs = [{"role": "system", "content": "Be brief."}] if i % 3 == 0 else []
+        msgs += [{"role": "user", "content": f"What is {i} plus {i}?"},
+                 {"role": "assistant", "content": f"Answer: {2 * i}."}]
+        if i % 2:
+            msgs += [{"role": "user", "content": "Thanks, and double it?"},
+                     {"role": "assistant", "content": f"Answer: {4 * i}."}]
+        out.append({"messages": msgs})
+    return out
+
+
+def write_recipe(path: Path, **sections) -> Path:
+    path.write_text(yaml.safe_dump(sections), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def sft_recipe(tmp_path, tiny_model_dir):
+    """A recipe for a few LoRA SFT steps on the tiny model; returns (path, output_dir)."""
+    data = write_jsonl(tmp_path / "train.jsonl", chat_records())
+    out = tmp_path / "run"
+    recipe = write_recipe(
+        tmp_path / "recipe.yaml", method="sft", model=str(tiny_model_dir), output_dir=str(out),
+        data={"train": str(data), "eval_fraction": 0.2},
+        adapter={"type": "lora", "r": 4, "alpha": 8, "dropout": 0.0},
+        training={"max_steps": 4, "batch_size": 2, "max_length": 128, "eval_every": 2, "save_every": 2,
+                  "lr": 1e-3, "tensorboard": False, "log_every": 1})
+    return recipe, out

@@ -1,0 +1,154 @@
+"""Every way to train takes a few steps on the tiny model; the right weights change, and only those."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from alignline.config import load_config
+from alignline.train.loop import train
+from alignline.train.metrics import read_metrics
+
+from conftest import write_jsonl
+
+
+def _run(recipe, *overrides):
+    cfg = load_config(recipe, list(overrides))
+    return train(cfg, progress=False)
+
+
+def _weights(directory):
+    state = {}
+    for f in sorted(directory.glob("*.safetensors")):
+        state.update(load_file(f))
+    return state
+
+
+def test_lora_sft_writes_run_dir_and_changes_only_the_adapter(sft_recipe, tiny_model_dir):
+    recipe, out = sft_recipe
+    _run(recipe)
+    assert (out / "final" / "adapter_model.safetensors").is_file()
+    assert (out / "final" / "tokenizer.json").is_file()
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-2", "step-4"]
+    metrics = read_metrics(out / "metrics.jsonl")
+    assert [m["step"] for m in metrics] == [1, 2, 3, 4] and all("loss" in m for m in metrics)
+    assert "eval_loss" in metrics[1] and "eval_loss" in metrics[3]
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "completed" and run["data"]["sources"][0]["sha256"]
+    assert run["packages"]["torch"] and "config" in run
+
+    adapter = load_file(out / "final" / "adapter_model.safetensors")
+    assert all("lora_" in k for k in adapter)
+    lora_b = [v for k, v in adapter.items() if "lora_B" in k]
+    assert lora_b and all(v.abs().sum() > 0 for v in lora_b)  # B starts at zero: nonzero means trained
+    # the base weights on disk were not touched
+    base_before = _weights(tiny_model_dir)
+    from alignline.models.loading import load_model
+    merged_base = load_model(str(out / "final")).get_base_model()
+    for name, param in merged_base.named_parameters():
+        if "lora_" not in name and "base_layer" not in name and name in base_before:
+            torch.testing.assert_close(param.detach(), base_before[name])
+
+
+def test_full_finetune_with_frozen_first_layer(tmp_path, sft_recipe, tiny_model_dir):
+    recipe, out = sft_recipe
+    cfg = load_config(recipe, ["training.freeze_layers=1"])
+    cfg.adapter = None
+    train(cfg, progress=False)
+    before, after = _weights(tiny_model_dir), _weights(out / "final")
+    assert set(after) >= {k for k in before if "lm_head" not in k}
+    changed = {k for k in after if not torch.equal(before[k], after[k])}
+    assert any(k.startswith("model.layers.1.") for k in changed)
+    assert not any(k.startswith("model.layers.0.") or "embed_tokens" in k for k in changed)
+
+
+def test_lora_freeze_layers_puts_no_adapter_in_frozen_layers(sft_recipe):
+    recipe, out = sft_recipe
+    _run(recipe, "training.freeze_layers=1", "training.max_steps=1")
+    keys = load_file(out / "final" / "adapter_model.safetensors").keys()
+    assert keys and all(".layers.1." in k for k in keys)
+
+
+@pytest.mark.parametrize("kind", ["prompt", "prefix"])
+def test_prompt_and_prefix_tuning_train(sft_recipe, kind):
+    recipe, out = sft_recipe
+    _run(recipe, f"adapter.type={kind}", "adapter.num_virtual_tokens=4", "training.lr=0.05")
+    adapter = load_file(out / "final" / "adapter_model.safetensors")
+    assert adapter and all(v.abs().sum() > 0 for v in adapter.values())
+    losses = [m["loss"] for m in read_metrics(out / "metrics.jsonl")]
+    assert len(losses) == 4
+
+
+def test_dora_and_rslora_switches(sft_recipe):
+    recipe, out = sft_recipe
+    _run(recipe, "adapter.use_dora=true", "adapter.use_rslora=true", "training.max_steps=1")
+    cfg = json.loads((out / "final" / "adapter_config.json").read_text())
+    assert cfg["use_dora"] is True and cfg["use_rslora"] is True
+
+
+def test_cpt_on_text_splits_long_documents(tmp_path, sft_recipe):
+    recipe, out = sft_recipe
+    docs = write_jsonl(tmp_path / "text.jsonl", [{"text": "Northwind robots stop for people. " * (5 + i)}
+                                                  for i in range(12)])
+    _run(recipe, "method=cpt", f"data.train={docs}", "training.max_length=32")
+    run = json.loads((out / "run.json").read_text())
+    assert run["data"]["train_examples"] > run["data"]["train_samples"]  # long documents became windows
+    assert run["data"]["truncated_examples"] == 0
+
+
+def test_cpt_rejects_chat_records(sft_recipe):
+    from alignline.errors import DataError
+
+    recipe, _ = sft_recipe
+    with pytest.raises(DataError, match="this method takes text records"):
+        _run(recipe, "method=cpt")
+
+
+def test_full_finetune_loss_falls(sft_recipe):
+    recipe, out = sft_recipe
+    cfg = load_config(recipe, ["training.max_steps=30", "training.lr=1e-2", "training.eval_every=100",
+                               "training.save_every=100", "lr_scheduler=constant"])
+    cfg.adapter = None
+    train(cfg, progress=False)
+    losses = [m["loss"] for m in read_metrics(out / "metrics.jsonl")]
+    assert sum(losses[-5:]) / 5 < 0.6 * sum(losses[:5]) / 5
+
+
+def test_gradient_accumulation_equivalence(tmp_path, sft_recipe):
+    """Batch 4 x accumulation 1 and batch 1 x accumulation 4 give the same weights (token-level mean)."""
+    recipe, _ = sft_recipe
+    common = ["training.max_steps=2", "training.eval_every=100", "adapter.dropout=0.0", "lr_scheduler=constant",
+              "training.max_length=64"]
+    a = _run(recipe, *common, "training.batch_size=4", "training.grad_accum=1", f"output_dir={tmp_path / 'a'}")
+    b = _run(recipe, *common, "training.batch_size=1", "training.grad_accum=4", f"output_dir={tmp_path / 'b'}")
+    wa, wb = load_file(a / "final" / "adapter_model.safetensors"), load_file(b / "final" / "adapter_model.safetensors")
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], atol=1e-6, rtol=1e-5)
+    la, lb = read_metrics(a / "metrics.jsonl"), read_metrics(b / "metrics.jsonl")
+    assert [round(m["loss"], 5) for m in la] == [round(m["loss"], 5) for m in lb]
+
+
+def test_early_stopping(sft_recipe):
+    recipe, out = sft_recipe
+    _run(recipe, "training.max_steps=40", "training.lr=0.5", "training.eval_every=1", "early_stopping_patience=2",
+         "lr_scheduler=constant")
+    run = json.loads((out / "run.json").read_text())
+    assert run["stopped_early"] is True and run["steps"] < 40
+
+
+def test_save_merged(sft_recipe):
+    recipe, out = sft_recipe
+    _run(recipe, "save_merged=true", "training.max_steps=1")
+    assert (out / "merged" / "config.json").is_file()
+    assert not any("lora" in k for k in _weights(out / "merged"))
+
+
+def test_qlora_without_cuda_is_a_clear_error(sft_recipe):
+    from alignline.errors import ConfigError
+
+    recipe, _ = sft_recipe
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ConfigError, match="qlora"):
+        _run(recipe, "adapter.type=qlora")
