@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# Tests never reach the network: set before transformers / huggingface_hub read it.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
 import json
 from pathlib import Path
 

@@ -9,6 +9,8 @@ QLoRA needs bitsandbytes and a CUDA GPU; elsewhere it fails with one clear line,
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from alignline.config import AdapterConfig, TrainingConfig
@@ -100,7 +102,9 @@ def apply_adapter(model, adapter: AdapterConfig | None, training: TrainingConfig
     if training.gradient_checkpointing:
         model.enable_input_require_grads()  # checkpointed blocks need an input that requires grad
     try:
-        return peft.get_peft_model(model, config)
+        with warnings.catch_warnings():  # peft calls a transformers property deprecated in v5; not ours to fix
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+            return peft.get_peft_model(model, config)
     except ValueError as e:
         raise ConfigError(f"config key 'adapter': peft rejected it: {e}") from None
 

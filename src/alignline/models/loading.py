@@ -44,7 +44,15 @@ def embedded_model_dir(name: str = DEFAULT_MODEL) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
-    model = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf_file, dtype=torch.float32)
+    dequantized = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf_file, dtype=torch.float32)
+    # A GGUF-loaded model stays flagged as quantized and refuses save_pretrained: rebuild a plain one.
+    config = dequantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(dequantized.state_dict())
+    model.generation_config = dequantized.generation_config
+    del dequantized
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{cached_name}-", dir=target.parent))
     try:
@@ -76,16 +84,21 @@ def resolve_model_path(spec: str | None) -> str:
     return spec
 
 
+def hub_offline() -> bool:
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
 def _hub_error(spec: str, error: Exception) -> ModelError:
-    return ModelError(f"model '{spec}': not a local directory, and loading it from the Hugging Face Hub failed "
-                      f"({type(error).__name__}); use a local model directory or '{DEFAULT_MODEL}'")
+    why = "the Hugging Face Hub is off here (HF_HUB_OFFLINE)" if hub_offline() else f"loading it from the Hugging Face Hub failed ({type(error).__name__})"
+    return ModelError(f"model '{spec}': not a local directory, and {why}; use a local model directory "
+                      f"or '{DEFAULT_MODEL}'")
 
 
 def load_tokenizer(path: str, spec: str | None = None):
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=hub_offline())
     except (OSError, ValueError) as e:
         raise _hub_error(spec or path, e) from None
     if tokenizer.pad_token_id is None:  # padding is masked out of every loss, so any id will do
@@ -124,7 +137,8 @@ def load_model(spec: str | None, dtype: str = "float32", trainable_adapter: bool
     hf_logging.disable_progress_bar()  # progress bars on stderr would break our one-line errors
     base, adapter = resolve(spec)
     try:
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=DTYPES[dtype], quantization_config=quantization_config)
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=DTYPES[dtype], quantization_config=quantization_config,
+                                                     local_files_only=hub_offline())
     except (OSError, ValueError) as e:
         raise _hub_error(spec or base, e) from None
     if adapter:

@@ -31,6 +31,7 @@ from alignline.models.logprob_model import TokenLogprobModel
 from alignline.train.checkpoint import (TrainerState, list_checkpoints, load_checkpoint, save_checkpoint,
                                         save_model)
 from alignline.train.metrics import MetricsLog
+from alignline.train.report import write_run_report
 from alignline.train.run_info import environment, git_commit, package_versions, write_json_atomic
 
 
@@ -255,5 +256,6 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
                     best_eval_loss=state.best_eval_loss, evals=state.history, final=str(final),
                     seconds=time.time() - started)
         write_json_atomic(run_dir / "run.json", info)
-    log.close()
+        log.close()
+        write_run_report(run_dir)
     return run_dir

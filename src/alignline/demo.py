@@ -1,0 +1,88 @@
+"""`make demo`: LoRA SFT of the embedded model on the bundled instruction set, before and after.
+
+The bundled data answers in a house style (each answer opens with a task tag such as `Summary:` or
+`Label:`, and harmful requests get `I can't help with that.`). The base model does not write that
+way; after a few minutes of LoRA on a CPU it does. The demo prints both answers to held-out prompts
+and counts how many follow the style, so "it learned" is a number, not an impression.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+STYLE = {"summarize": "Summary:", "classify": "Label:", "extract": "Extracted:", "rewrite": "Rewritten:",
+         "answer": "Answer:", "refusal": "I can't help"}
+
+
+def follows_style(task: str, answer: str) -> bool:
+    return answer.strip().startswith(STYLE[task])
+
+
+def run_demo(recipe: str, heldout: str, overrides: list[str], max_new_tokens: int = 48) -> dict:
+    from alignline.config import load_config
+    from alignline.data.sources import read_records
+    from alignline.generate import Generator
+    from alignline.models.loading import resolve_model_path
+    from alignline.train.loop import train
+
+    cfg = load_config(recipe, overrides)
+    started = time.time()
+    print("== 1/4 the embedded model (converted from GGUF and cached on first use)", flush=True)
+    resolve_model_path(cfg.model)
+    prompts = [(r["task"], [m for m in r["messages"] if m["role"] != "assistant"]) for _, r in read_records(heldout)]
+
+    print(f"== 2/4 answers before fine-tuning ({len(prompts)} held-out prompts)", flush=True)
+    before_model = Generator(cfg.model)
+    before = [before_model(msgs, max_new_tokens=max_new_tokens) for _, msgs in prompts]
+    del before_model
+
+    print(f"== 3/4 LoRA SFT: {recipe} -> {cfg.output_dir}", flush=True)
+    run_dir = train(cfg)
+
+    print("== 4/4 answers after fine-tuning", flush=True)
+    after_model = Generator(str(run_dir / "final"))
+    after = [after_model(msgs, max_new_tokens=max_new_tokens) for _, msgs in prompts]
+
+    rows = []
+    for (task, msgs), b, a in zip(prompts, before, after):
+        rows.append({"task": task, "prompt": msgs[-1]["content"], "before": b, "after": a,
+                     "before_follows_style": follows_style(task, b), "after_follows_style": follows_style(task, a)})
+        print(f"\n### [{task}] {msgs[-1]['content'][:160]}")
+        print(f"--- before: {b}")
+        print(f"--- after:  {a}")
+    run = json.loads((run_dir / "run.json").read_text())
+    result = {"recipe": recipe, "run_dir": str(run_dir), "seconds": round(time.time() - started, 1),
+              "style_before": sum(r["before_follows_style"] for r in rows),
+              "style_after": sum(r["after_follows_style"] for r in rows), "prompts": len(rows),
+              "eval_loss": [(e["step"], round(e["eval_loss"], 4)) for e in run.get("evals", [])], "rows": rows}
+    (run_dir / "demo.json").write_text(json.dumps(result, indent=2))
+    print(f"\nhouse style on held-out prompts: before {result['style_before']}/{len(rows)}, "
+          f"after {result['style_after']}/{len(rows)}")
+    print(f"held-out eval loss by step: {result['eval_loss']}")
+    print(f"report: {run_dir / 'report.html'}   demo results: {run_dir / 'demo.json'}   "
+          f"total {result['seconds']:.0f} s")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    from alignline.errors import UserError
+
+    parser = argparse.ArgumentParser(prog="python -m alignline.demo", description=__doc__)
+    parser.add_argument("--recipe", default="recipes/sft-lora.yaml")
+    parser.add_argument("--heldout", default="data/demo/sft_heldout.jsonl")
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args(argv)
+    try:
+        run_demo(args.recipe, args.heldout, args.overrides)
+    except UserError as e:
+        print(f"alignline: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
