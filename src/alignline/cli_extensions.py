@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-PARTS: tuple[str, ...] = ()
+PARTS: tuple[str, ...] = ("alignline.data_cli",)
 
 
 def register(subparsers) -> None:

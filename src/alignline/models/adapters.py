@@ -64,7 +64,7 @@ def _freeze_full(model, n_layers: int) -> None:
             p.requires_grad_(False)
 
 
-def apply_adapter(model, adapter: AdapterConfig | None, training: TrainingConfig):
+def apply_adapter(model, adapter: AdapterConfig | None, training: TrainingConfig, task_type: str = "CAUSAL_LM"):
     """Return the model ready to train: adapters added, frozen parts frozen, checkpointing on if asked."""
     if training.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -94,7 +94,7 @@ def apply_adapter(model, adapter: AdapterConfig | None, training: TrainingConfig
         config = peft.LoraConfig(
             r=adapter.r, lora_alpha=adapter.alpha, lora_dropout=adapter.dropout,
             target_modules=targets, use_dora=adapter.use_dora, use_rslora=adapter.use_rslora,
-            layers_to_transform=layers, task_type="CAUSAL_LM")
+            layers_to_transform=layers, task_type=task_type)
     elif adapter.type == "prompt":
         config = peft.PromptTuningConfig(num_virtual_tokens=adapter.num_virtual_tokens, task_type="CAUSAL_LM")
     else:

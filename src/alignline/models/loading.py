@@ -129,16 +129,22 @@ def load_tokenizer_for(spec: str | None):
 
 
 def load_model(spec: str | None, dtype: str = "float32", trainable_adapter: bool = False,
-               quantization_config=None):
-    """The model alone; an adapter directory loads its base model with the adapter on top."""
-    from transformers import AutoModelForCausalLM
+               quantization_config=None, kind: str = "causal_lm", pad_token_id: int | None = None):
+    """The model alone; an adapter directory loads its base model with the adapter on top.
+
+    kind `reward` loads a sequence classifier with one output (a scalar reward head on the last
+    token), the layout `AutoModelForSequenceClassification` reads back.
+    """
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # progress bars on stderr would break our one-line errors
     base, adapter = resolve(spec)
     try:
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=DTYPES[dtype], quantization_config=quantization_config,
-                                                     local_files_only=hub_offline())
+        extra = {"num_labels": 1, "pad_token_id": pad_token_id} if kind == "reward" else {}
+        auto = AutoModelForSequenceClassification if kind == "reward" else AutoModelForCausalLM
+        model = auto.from_pretrained(base, dtype=DTYPES[dtype], quantization_config=quantization_config,
+                                     local_files_only=hub_offline(), **extra)
     except (OSError, ValueError) as e:
         raise _hub_error(spec or base, e) from None
     if adapter:

@@ -28,8 +28,8 @@ STEP_DIR = re.compile(r"^step-(\d+)$")
 class TrainerState:
     step: int = 0
     tokens_seen: int = 0
-    target_tokens_seen: int = 0
-    best_eval_loss: float | None = None
+    best_eval: float | None = None
+    """Best value so far of the method's early-stopping metric (eval loss, eval accuracy)."""
     evals_without_improvement: int = 0
     stopped_early: bool = False
     history: list[dict] = field(default_factory=list)

@@ -19,15 +19,12 @@ import torch
 from tqdm.auto import tqdm
 
 from alignline.config import RunConfig, to_dict
-from alignline.data.dataset import prepare_data
-from alignline.data.packing import BatchPlan, collate, pack_rows, single_rows
-from alignline.data.templates import IGNORE, Example
+from alignline.data.packing import BatchPlan
 from alignline.errors import ConfigError
 from alignline.methods import get_method
 from alignline.models.adapters import (apply_adapter, check_qlora_supported, parameter_counts,
                                        qlora_quantization_config, uses_virtual_tokens)
 from alignline.models.loading import load_model, load_tokenizer_for
-from alignline.models.logprob_model import TokenLogprobModel
 from alignline.train.checkpoint import (TrainerState, list_checkpoints, load_checkpoint, save_checkpoint,
                                         save_model)
 from alignline.train.metrics import MetricsLog
@@ -47,10 +44,7 @@ def _resume_dir(cfg: RunConfig, run_dir: Path) -> Path | None:
     return path
 
 
-def _batch_tensors(examples: list[Example], rows, pad_id: int, device) -> dict[str, torch.Tensor]:
-    batch = collate(examples, rows, pad_id)
-    batch["attention_mask"] = (torch.arange(batch["input_ids"].shape[1])[None, :]
-                               < torch.tensor([[sum(len(examples[i].input_ids) for i in r)] for r in rows]))
+def _to(batch: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
     return {k: v.to(device) for k, v in batch.items()}
 
 
@@ -60,32 +54,34 @@ def _total(accelerator, value: float) -> float:
     return float(accelerator.reduce(torch.tensor(value, device=accelerator.device), reduction="sum"))
 
 
+def _add(into: dict[str, float], more: dict[str, float]) -> None:
+    for key, value in more.items():
+        into[key] = into.get(key, 0.0) + value
+
+
+def _total_sums(accelerator, sums: dict[str, float]) -> dict[str, float]:
+    return {k: _total(accelerator, v) for k, v in sorted(sums.items())}
+
+
 @torch.no_grad()
-def evaluate(model, method, examples: list[Example], plan: BatchPlan | None, pad_id: int, accelerator,
+def evaluate(model, method, units: list, plan: BatchPlan | None, pad_id: int, accelerator,
              max_batches: int | None = None) -> dict[str, float]:
-    """Mean per-token loss on the held-out examples (each process takes every n-th batch)."""
+    """The method's metrics on the held-out units, prefixed `eval_` (each process takes every n-th batch)."""
     if plan is None:
         return {}
     model.eval()
-    nll, count = 0.0, 0.0
+    sums: dict[str, float] = {}
     batches = plan.epoch(0)[: max_batches or None]
     for rows in batches[accelerator.process_index::accelerator.num_processes]:
-        _, metrics = method.loss(model, _batch_tensors(examples, rows, pad_id, accelerator.device), 1.0)
-        nll += metrics["nll_sum"]
-        count += metrics["targets"]
+        batch = _to(method.collate(units, rows, pad_id), accelerator.device)
+        _, metrics = method.loss(model, batch, max(method.count(batch), 1.0))
+        _add(sums, metrics)
     model.train()
-    nll, count = _total(accelerator, nll), _total(accelerator, count)
-    loss = nll / max(count, 1.0)
-    return {"eval_loss": loss, "eval_ppl": math.exp(min(loss, 50.0)), "eval_tokens": count}
+    return {f"eval_{k}": v for k, v in method.summarize(_total_sums(accelerator, sums)).items()}
 
 
-def _make_plan(examples: list[Example], cfg, packing: bool, shuffle_seed: int | None) -> BatchPlan | None:
-    if not examples:
-        return None
-    lengths = [len(e.input_ids) for e in examples]
-    rows = pack_rows(lengths, cfg.max_length) if packing else single_rows(len(examples))
-    return BatchPlan(rows, lengths, cfg.batch_size, seed=shuffle_seed if shuffle_seed is not None else 0,
-                     group_by_length=not packing, shuffle=shuffle_seed is not None)
+def _improved(value: float, best: float | None, mode: str) -> bool:
+    return best is None or (value < best if mode == "min" else value > best)
 
 
 def _save_final(cfg: RunConfig, run_dir: Path, model, tokenizer, state_dict) -> Path:
@@ -136,18 +132,16 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
         quantization = qlora_quantization_config()
     # Data first: a bad record should stop the run before a large model is loaded.
     tokenizer = load_tokenizer_for(cfg.model)
-    train_examples, eval_examples, data_report = prepare_data(
-        cfg.data, tokenizer, t.max_length, t.seed, method.formats, method.split_long,
-        progress=progress and accelerator.is_main_process)
-    model = load_model(cfg.model, t.dtype, trainable_adapter=True, quantization_config=quantization)
-    model = apply_adapter(model, cfg.adapter, t)
-    virtual = uses_virtual_tokens(cfg.adapter)
-    packing = t.packing and not virtual  # peft's virtual tokens need a plain attention mask
-    wrapped = TokenLogprobModel(model, virtual_tokens=virtual)
+    data = method.prepare(cfg, tokenizer, progress and accelerator.is_main_process)
+    data_report = data.report
+    model = load_model(cfg.model, t.dtype, trainable_adapter=True, quantization_config=quantization,
+                       kind=method.model_kind, pad_token_id=tokenizer.pad_token_id)
+    model = apply_adapter(model, cfg.adapter, t, task_type="SEQ_CLS" if method.model_kind == "reward" else "CAUSAL_LM")
+    wrapped = method.wrap(model, cfg)
 
     # 2. The plan: which rows form micro-batch k, for every k, fixed by the seed.
-    plan = _make_plan(train_examples, t, packing, t.seed)
-    eval_plan = _make_plan(eval_examples, t, packing, None)
+    plan = method.plan(data.train, cfg, t.seed)
+    eval_plan = method.plan(data.eval, cfg, None)
     micro_per_step = t.grad_accum * accelerator.num_processes
     total_steps = t.max_steps or max(1, math.ceil(t.epochs * plan.batches_per_epoch / micro_per_step))
     warmup = t.warmup_steps or round(t.warmup_ratio * total_steps)
@@ -166,10 +160,8 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
     log = MetricsLog(run_dir, state.step, t.tensorboard, enabled=main)
     pad_id = tokenizer.pad_token_id
     info = {"status": "running", "config": to_dict(cfg), "data": asdict(data_report),
-            "model": {"spec": cfg.model, "parameters": parameter_counts(model), "packing": packing},
-            "plan": {"total_steps": total_steps, "rows": len(plan.rows), "batches_per_epoch": plan.batches_per_epoch,
-                     "packing_efficiency": data_report.train_tokens / max(1, len(plan.rows) * t.max_length)
-                     if packing else None},
+            "model": {"spec": cfg.model, "parameters": parameter_counts(model)},
+            "plan": {"total_steps": total_steps, "rows": len(plan.rows), "batches_per_epoch": plan.batches_per_epoch},
             "resumed_from": str(resume_from) if resume_from else None, "packages": package_versions(),
             "git_commit": git_commit(), "environment": environment()}
     if main:
@@ -192,19 +184,19 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
     window_start, window_tokens = time.time(), 0
     while state.step < total_steps:
         first = state.step * micro_per_step + accelerator.process_index
-        micro = [_batch_tensors(train_examples, plan.batch(k), pad_id, accelerator.device)
+        micro = [_to(method.collate(data.train, plan.batch(k), pad_id), accelerator.device)
                  for k in range(first, first + micro_per_step, accelerator.num_processes)]
-        local_targets = float(sum(int((b["targets"] != IGNORE).sum()) for b in micro))
-        step_targets = _total(accelerator, local_targets)
-        # DDP averages gradients over processes; scaling by their count makes the result a global token mean.
-        normalizer = step_targets / accelerator.num_processes
-        nll, tokens = 0.0, 0
+        step_count = _total(accelerator, sum(method.count(b) for b in micro))
+        # DDP averages gradients over processes; scaling by their count makes the result a global mean.
+        normalizer = max(step_count, 1.0) / accelerator.num_processes
+        sums: dict[str, float] = {}
+        tokens = 0
         for i, batch in enumerate(micro):
             sync = contextlib.nullcontext() if i == len(micro) - 1 else accelerator.no_sync(wrapped)
             with sync:
                 loss, metrics = method.loss(wrapped, batch, normalizer)
                 accelerator.backward(loss)
-            nll += metrics["nll_sum"]
+            _add(sums, metrics)
             tokens += int(batch["attention_mask"].sum())
         grad_norm = accelerator.clip_grad_norm_(params, t.max_grad_norm) if t.max_grad_norm > 0 else None
         optimizer.step()
@@ -213,25 +205,26 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
         state.step += 1
         tokens = int(_total(accelerator, tokens))
         state.tokens_seen += tokens
-        state.target_tokens_seen += int(step_targets)
         window_tokens += tokens
 
-        record = {"step": state.step, "loss": _total(accelerator, nll) / max(step_targets, 1.0),
-                  "lr": scheduler.get_last_lr()[0], "tokens": tokens, "target_tokens": int(step_targets)}
+        record = {"step": state.step, **method.summarize(_total_sums(accelerator, sums)),
+                  "lr": scheduler.get_last_lr()[0], "tokens": tokens}
         if grad_norm is not None:
             record["grad_norm"] = float(grad_norm)
+        result = {}
         if state.step % t.eval_every == 0 or state.step == total_steps:
-            result = evaluate(wrapped, method, eval_examples, eval_plan, pad_id, accelerator, t.eval_max_batches)
+            result = evaluate(wrapped, method, data.eval, eval_plan, pad_id, accelerator, t.eval_max_batches)
             if result:
                 record.update(result)
                 state.history.append({"step": state.step, **result})
-                if state.best_eval_loss is None or result["eval_loss"] < state.best_eval_loss:
-                    state.best_eval_loss, state.evals_without_improvement = result["eval_loss"], 0
+                watched, mode = method.early_stopping
+                if _improved(result[watched], state.best_eval, mode):
+                    state.best_eval, state.evals_without_improvement = result[watched], 0
                 else:
                     state.evals_without_improvement += 1
                 if t.early_stopping_patience and state.evals_without_improvement >= t.early_stopping_patience:
                     state.stopped_early = True
-        if state.step % t.log_every == 0 or state.step == total_steps or "eval_loss" in record:
+        if state.step % t.log_every == 0 or state.step == total_steps or result:
             elapsed = time.time() - window_start
             record["tokens_per_s"] = window_tokens / elapsed if elapsed > 0 else 0.0
             window_start, window_tokens = time.time(), 0
@@ -252,8 +245,8 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
         final = _save_final(cfg, run_dir, inner, tokenizer,
                             {k.removeprefix("model."): v for k, v in state_dict.items()})
         info.update(status="completed", steps=state.step, stopped_early=state.stopped_early,
-                    tokens_seen=state.tokens_seen, target_tokens_seen=state.target_tokens_seen,
-                    best_eval_loss=state.best_eval_loss, evals=state.history, final=str(final),
+                    tokens_seen=state.tokens_seen, best_eval={method.early_stopping[0]: state.best_eval},
+                    evals=state.history, final=str(final),
                     seconds=time.time() - started)
         write_json_atomic(run_dir / "run.json", info)
         log.close()

@@ -67,7 +67,7 @@ def write_run_report(run_dir: Path) -> Path:
 pre{{background:#f6f6f6;padding:8px;overflow:auto}}</style></head><body>
 <h1>Run {html.escape(str(run_dir))}</h1>
 <p>status <b>{html.escape(str(run.get('status')))}</b>, method <b>{html.escape(str(run['config']['method']))}</b>,
-steps {run.get('steps', '?')}, best eval loss {run.get('best_eval_loss')}, {run.get('seconds', 0):.0f} s</p>
+steps {run.get('steps', '?')}, best eval {run.get('best_eval')}, {run.get('seconds', 0):.0f} s</p>
 {loss}{speed}
 <h2>Data</h2><table><tr><th>source</th><th>records</th><th>in mix</th><th>held out / role</th><th>sha256</th></tr>{rows}</table>
 <p>train examples {data.get('train_examples')}, eval examples {data.get('eval_examples')},

@@ -98,7 +98,7 @@ class CoverageCheck:
         cat, labelled = category_of(item)
         self.labelled += labelled
         self.mix[cat] = self.mix.get(cat, 0) + 1
-        if item.kind != "text":
+        if item.kind in ("chat", "prompt_completion"):  # preference pairs: see the adversarial share
             self.chat += 1
             refusal = is_refusal_label(cat) if labelled else cat == "refusal"
             self.refusals += refusal
@@ -109,7 +109,7 @@ class CoverageCheck:
         source = "field" if self.labelled == self.total else ("heuristic" if not self.labelled else "mixed")
         shares = {k: v / max(1, self.total) for k, v in sorted(self.mix.items(), key=lambda kv: -kv[1])}
         under = sorted(k for k, s in shares.items() if s < self.min_share)
-        missing = sorted(set(CATEGORIES) - set(self.mix)) if source == "heuristic" and self.chat else []
+        missing = sorted(set(CATEGORIES) - set(self.mix)) if source == "heuristic" and "text" not in self.mix else []
         return {"records": self.total, "source": source, "mix": dict(sorted(self.mix.items(), key=lambda kv: -kv[1])),
                 "shares": shares, "under_represented": under, "missing": missing,
                 "refusals": self.refusals if self.chat else None,

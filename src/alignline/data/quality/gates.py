@@ -32,11 +32,11 @@ class DedupConfig:
 class LeakageConfig:
     enabled: bool = True
     threshold: float = 0.8
-    """Jaccard similarity at or above which an eval item counts as a near-duplicate of a training record."""
+    """Jaccard similarity (prompt + answer) at or above which an eval item is a near-copy of a training record."""
     ngram: int = 13
     """Long n-gram overlap: an eval item sharing a run of this many words with training data is leaked."""
-    min_ngram_share: float = 0.0
-    """An eval item leaks by n-grams when more than this share of its n-grams occurs in training (0: any one)."""
+    ngram_share: float = 0.5
+    """An eval item leaks by n-grams when at least this share of its prompt's n-grams occurs in training (0: any one)."""
     max_leaked: int = 0
     """Gate: leaked evaluation items."""
 
@@ -116,7 +116,7 @@ class GateConfig:
     audit: AuditConfig = field(default_factory=AuditConfig)
 
 
-_SHARES = ("max_duplicate_share", "min_ngram_share", "max_record_share", "max_invalid_share", "max_truncated_share",
+_SHARES = ("max_duplicate_share", "ngram_share", "max_record_share", "max_invalid_share", "max_truncated_share",
            "min_refusal_share", "max_refusal_share", "min_category_share", "max_tie_share", "max_duplicate_pair_share",
            "max_chosen_longer_share", "min_chosen_longer_share", "min_adversarial_share", "max_adversarial_share",
            "max_synthetic_share", "min_accuracy")

@@ -3,9 +3,14 @@
 The evaluation split is read first and held in memory (it is the small one); the training split then
 streams past it. An evaluation item is leaked when
 - exact: its prompt (the user's side; the whole text for plain text) equals, normalized, a training prompt;
-- near: its prompt and a training prompt have MinHash-estimated Jaccard similarity >= the threshold;
-- ngram: more than `min_ngram_share` of its prompt's word n-grams (13 by default, as in the GPT-3
-  decontamination) occur anywhere in a training record (prompt or answer).
+- near: its prompt and answer, and a training record's prompt and answer, have MinHash-estimated
+  Jaccard similarity >= the threshold (the answer is included so that two short templated prompts
+  asking about different things, "... for copper" and "... for mercury", are not taken for one item);
+- ngram: at least `ngram_share` of its prompt's word n-grams (13 words by default, the GPT-3
+  decontamination length) occur anywhere in a training record (prompt or answer). Requiring a share
+  (half by default, as in the Cosmopedia and open-instruct decontamination) rather than any single
+  13-gram keeps shared boilerplate sentences ("Common error codes, and what to do about them.") from
+  counting as a leak; 0 means any one shared n-gram.
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ from alignline.data.quality.text import ngram_hashes
 
 
 class LeakageCheck:
-    def __init__(self, hasher: MinHasher, ngram: int = 13, min_ngram_share: float = 0.0):
-        self.hasher, self.ngram, self.min_share = hasher, ngram, min_ngram_share
+    def __init__(self, hasher: MinHasher, ngram: int = 13, ngram_share: float = 0.5):
+        self.hasher, self.ngram, self.min_share = hasher, ngram, ngram_share
         self.eval_ids: list[str] = []
         self.eval_prompts: list[str] = []
         self._eval_exact: dict[int, list[int]] = {}
@@ -28,15 +33,17 @@ class LeakageCheck:
         self._ready = False
 
     # ---- the evaluation split
-    def add_eval(self, rids: list[str], prompts: list[str], prompt_words: list[np.ndarray], exact: list[int]) -> None:
+    def add_eval(self, rids: list[str], prompts: list[str], exact: list[int], near_words: list[np.ndarray],
+                 prompt_words: list[np.ndarray]) -> None:
+        """A batch of evaluation items: prompt texts (shown), prompt hashes, prompt+answer words, prompt words."""
         base = len(self.eval_ids)
         self.eval_ids += rids
         self.eval_prompts += [p[:300] for p in prompts]
         for i, h in enumerate(exact):
             if len(prompt_words[i]):
                 self._eval_exact.setdefault(h, []).append(base + i)
-        sig = self.hasher.signatures(prompt_words)
-        sig[[len(w) == 0 for w in prompt_words]] = 0  # an empty prompt matches nothing (see _has below)
+        sig = self.hasher.signatures(near_words)
+        sig[[len(w) == 0 for w in near_words]] = 0  # an empty item matches nothing
         self._eval_sigs.append(sig)
         h, owner = ngram_hashes(prompt_words, self.ngram, short=False)
         for i in range(len(prompt_words)):
@@ -47,8 +54,6 @@ class LeakageCheck:
         n = len(self.eval_ids)
         self.eval_sig = np.concatenate(self._eval_sigs) if self._eval_sigs else np.empty((0, self.hasher.num_perm), np.uint32)
         keys = self.hasher.band_keys(self.eval_sig)
-        self._has = np.array([len(g) > 0 or self.eval_sig[i].any() for i, g in enumerate(self._eval_ngrams)], bool) \
-            if n else np.empty(0, bool)
         self._band_index: dict[int, list[int]] = {}
         for i in range(n):
             if self.eval_sig[i].any():
@@ -67,8 +72,9 @@ class LeakageCheck:
             entry["similarity"] = max(entry.get("similarity", 0.0), similarity)
 
     # ---- the training split, batch by batch
-    def add_train(self, rids: list[str], prompt_exact: list[int], prompt_words: list[np.ndarray],
-                  text_words: list[np.ndarray], prompt_sig: np.ndarray | None = None) -> None:
+    def add_train(self, rids: list[str], prompt_exact: list[int], near_words: list[np.ndarray],
+                  text_words: list[np.ndarray]) -> None:
+        """A batch of training records: prompt hashes, prompt+answer words, all words."""
         if not self._ready:
             self._prepare()
         if not self.eval_ids:
@@ -78,10 +84,10 @@ class LeakageCheck:
             for e in self._eval_exact[int(ph[i])]:
                 self._mark(e, "exact", rids[i], 1.0)
         if len(self._band_keys):
-            sig = self.hasher.signatures(prompt_words) if prompt_sig is None else prompt_sig
+            sig = self.hasher.signatures(near_words)
             keys = self.hasher.band_keys(sig)
             rows, _cols = np.nonzero(np.isin(keys, self._band_keys))
-            pairs = {(int(r), e) for r in rows.tolist() if len(prompt_words[r])
+            pairs = {(int(r), e) for r in rows.tolist() if len(near_words[r])
                      for k in keys[r].tolist() for e in self._band_index.get(k, ())}
             if pairs:
                 tr, ev = np.array(sorted(pairs)).T
@@ -104,7 +110,7 @@ class LeakageCheck:
                 continue
             hits = np.isin(grams, matched)
             share = float(hits.mean())
-            if hits.any() and share > self.min_share:
+            if hits.any() and share >= self.min_share:
                 first = self._ngram_first[int(grams[np.argmax(hits)])]
                 self._mark(e, "ngram", first)
                 self.found[e]["ngram_share"] = round(share, 4)

@@ -1,0 +1,53 @@
+"""Data quality gates: duplicates, leakage, PII, format, coverage, preference hygiene, spot audits.
+
+`gate_training_data` is what `alignline train` calls before training; `alignline data ...` is the
+command line (`alignline.data_cli`). Each check is a small module returning counts and record ids;
+`check.run_checks` runs them all in one streaming pass and applies the gates of `gates.GateConfig`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alignline.errors import UserError
+
+
+class GatesFailed(UserError):
+    """A data gate failed: exit code 1 (0: every gate passed, 2: bad input)."""
+
+    exit_code = 1
+
+
+def failure_summary(report: dict) -> str:
+    failed = [g for g in report["gates"] if not g["passed"]]
+    parts = []
+    for g in failed:
+        thr = g["threshold"] if g["op"] != "between" else f"[{g['threshold'][0]}, {g['threshold'][1]}]"
+        parts.append(f"{g['name']} = {g['value']} (must be {g['op']} {thr})")
+    return "; ".join(parts)
+
+
+def gate_training_data(train_paths: list[str], eval_path: str | None, out_dir: Path,
+                       config_path: str | None = None, tokenizer=None, max_length: int | None = None,
+                       progress: bool = True) -> dict:
+    """Run every configured check on the training (and evaluation) data before a run.
+
+    Writes `out_dir/data_report.json` and `out_dir/data_report.html` and returns the report; its
+    `passed` says whether every gate passed (`failure_summary(report)` says which did not). `max_length`
+    (the recipe's) overrides the config's. Bad input raises `DataError`/`ConfigError` (exit 2).
+    """
+    from alignline.data.quality.check import run_checks
+    from alignline.data.quality.gates import load_gate_config
+    from alignline.data.quality.report import write_report
+
+    cfg = load_gate_config(config_path, max_length=max_length)
+    if tokenizer is None and cfg.tokenizer:
+        from alignline.models.loading import load_tokenizer_for
+
+        tokenizer = load_tokenizer_for(cfg.tokenizer)
+    report = run_checks([str(p) for p in train_paths], str(eval_path) if eval_path else None, cfg, tokenizer, progress)
+    write_report(report, out_dir, stem="data_report")
+    return report
+
+
+__all__ = ["GatesFailed", "failure_summary", "gate_training_data"]

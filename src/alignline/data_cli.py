@@ -1,0 +1,151 @@
+"""`alignline data check | dedup | redact | audit sample | audit score`: the data quality gates.
+
+Exit codes: 0 every gate passes, 1 a gate fails, 2 bad input (one line naming file, record, field).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from alignline.errors import UserError
+
+
+def _print_gates(gates: list[dict]) -> None:
+    for g in gates:
+        thr = f"{g['op']} {g['threshold']}" if g["op"] != "between" else f"in [{g['threshold'][0]}, {g['threshold'][1]}]"
+        value = f"{g['value']:.4g}" if isinstance(g["value"], float) else g["value"]
+        print(f"{'PASS' if g['passed'] else 'FAIL'}  {g['name']:<24} {value!s:<10} {thr}")
+
+
+def _config(args, **overrides):
+    from alignline.data.quality.gates import load_gate_config
+
+    return load_gate_config(getattr(args, "config", None), **overrides)
+
+
+def _cmd_check(args) -> int:
+    from alignline.data.quality.check import run_checks
+    from alignline.data.quality.report import write_report
+
+    cfg = _config(args, tokenizer=args.model, max_length=args.max_length)
+    tokenizer = None
+    if cfg.tokenizer:
+        from alignline.models.loading import load_tokenizer_for
+
+        tokenizer = load_tokenizer_for(cfg.tokenizer)
+    report = run_checks(args.train, args.eval, cfg, tokenizer, progress=not args.quiet)
+    json_path, html_path = write_report(report, args.out)
+    _print_gates(report["gates"])
+    for w in report["warnings"]:
+        print(f"note: {w}")
+    print(f"{'passed' if report['passed'] else 'FAILED'}: {report['records']} records; report: {json_path}, {html_path}")
+    return 0 if report["passed"] else 1
+
+
+def _cmd_dedup(args) -> int:
+    from alignline.data.quality.actions import dedup_file
+
+    cfg = _config(args)
+    if args.threshold is not None:
+        if not 0 < args.threshold <= 1:
+            raise UserError(f"--threshold: must be in (0, 1], got {args.threshold}")
+        cfg.dedup.threshold = args.threshold
+    r = dedup_file(args.train, args.out, cfg, progress=not args.quiet)
+    print(f"kept {r['kept']} of {r['records']} records ({r['exact_duplicates']} exact and {r['near_duplicates']} "
+          f"near duplicates removed, {r['clusters']} clusters) -> {r['out']}")
+    return 0
+
+
+def _cmd_redact(args) -> int:
+    from alignline.data.quality.actions import redact_file
+    from alignline.data.quality.pii import PII_TYPES
+
+    types = tuple(t.strip() for t in args.types.split(",") if t.strip()) if args.types else PII_TYPES
+    for t in types:
+        if t not in PII_TYPES:
+            raise UserError(f"--types: unknown type {t!r}; known: {', '.join(PII_TYPES)}")
+    r = redact_file(args.train, args.out, types, progress=not args.quiet)
+    counts = ", ".join(f"{k} {v}" for k, v in r["replaced"].items() if v) or "nothing found"
+    print(f"redacted {r['changed']} of {r['records']} records ({counts}) -> {r['out']}")
+    return 0
+
+
+def _cmd_audit_sample(args) -> int:
+    from alignline.data.quality.audit import sample, write_sample_csv
+
+    n = args.n if args.n is not None else _config(args).audit.sample_size
+    if n <= 0:
+        raise UserError(f"--n: must be > 0, got {n}")
+    if Path(args.out).suffix.lower() != ".csv":
+        raise UserError(f"{args.out}: the audit sample is a .csv file")
+    rows, alloc = sample(args.train, n, args.seed, progress=not args.quiet)
+    write_sample_csv(rows, args.out)
+    per = ", ".join(f"{k} {v}" for k, v in alloc.items())
+    print(f"wrote {len(rows)} records ({per}) -> {args.out}; fill in the 'verdict' column (correct / incorrect / skip), "
+          f"then run: alignline data audit score {args.out}")
+    return 0
+
+
+def _cmd_audit_score(args) -> int:
+    from alignline.data.quality.audit import score
+    from alignline.data.quality.report import write_atomic
+
+    minimum = args.min_accuracy if args.min_accuracy is not None else _config(args).audit.min_accuracy
+    r = score(args.file, minimum)
+    lo_hi = r["wilson_95"]
+    print(f"accuracy {r['accuracy']:.1%} ({r['correct']} of {r['reviewed']} reviewed, {r['skipped']} skipped; "
+          f"95% interval {lo_hi[0]:.1%}-{lo_hi[1]:.1%})")
+    for cat, v in r["by_category"].items():
+        print(f"  {cat:<20} {v['accuracy']:.1%} of {v['reviewed']}")
+    _print_gates(r["gates"])
+    if args.out:
+        write_atomic(Path(args.out) / "audit_report.json", json.dumps(r, indent=2) + "\n")
+    return 0 if r["passed"] else 1
+
+
+def register(subparsers) -> None:
+    data = subparsers.add_parser("data", help="data quality gates: check, dedup, redact, audit")
+    sub = data.add_subparsers(dest="data_command", required=True)
+
+    p = sub.add_parser("check", help="run every check and gate; writes report.json and report.html")
+    p.add_argument("train", nargs="+", help="training data file(s): JSONL, JSON, CSV, Parquet or a datasets dir")
+    p.add_argument("--eval", default=None, help="the evaluation split (for the leakage check)")
+    p.add_argument("--config", default=None, help="gate config YAML (defaults for anything left out)")
+    p.add_argument("--out", default="data_check", help="report directory (default: data_check)")
+    p.add_argument("--model", default=None, help="model or tokenizer whose tokenizer measures lengths")
+    p.add_argument("--max-length", type=int, default=None, help="training max_length in tokens (truncation gate)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("dedup", help="write a copy with one record per duplicate cluster (exact and near)")
+    p.add_argument("train", nargs="+")
+    p.add_argument("--out", required=True, help="output file (.jsonl, .json, .csv or .parquet)")
+    p.add_argument("--config", default=None, help="gate config YAML (dedup.threshold, ngram, num_perm)")
+    p.add_argument("--threshold", type=float, default=None, help="Jaccard threshold (default 0.8)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_dedup)
+
+    p = sub.add_parser("redact", help="write a copy with PII replaced by typed placeholders ([EMAIL], [PHONE], ...)")
+    p.add_argument("train", nargs="+")
+    p.add_argument("--out", required=True, help="output file (.jsonl, .json, .csv or .parquet)")
+    p.add_argument("--types", default=None, help="comma-separated PII types (default: all)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_redact)
+
+    audit = sub.add_parser("audit", help="spot audits: export a sample for review, score the reviewed file")
+    asub = audit.add_subparsers(dest="audit_command", required=True)
+    p = asub.add_parser("sample", help="export N random records, stratified by category, to a CSV")
+    p.add_argument("train", nargs="+")
+    p.add_argument("--n", type=int, default=None, help="records to sample (default: audit.sample_size, 100)")
+    p.add_argument("--out", required=True, help="the CSV to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--config", default=None)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_audit_sample)
+    p = asub.add_parser("score", help="read the reviewed CSV back and gate on accuracy")
+    p.add_argument("file", help="the reviewed CSV")
+    p.add_argument("--min-accuracy", type=float, default=None, help="gate (default: audit.min_accuracy, 0.9)")
+    p.add_argument("--config", default=None)
+    p.add_argument("--out", default=None, help="also write DIR/audit_report.json")
+    p.set_defaults(func=_cmd_audit_score)
