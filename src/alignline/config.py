@@ -17,7 +17,7 @@ import yaml
 
 from alignline.errors import ConfigError
 
-METHODS = ("sft", "cpt")
+METHODS = ("sft", "cpt", "dpo", "rm")
 
 
 @dataclass
@@ -92,14 +92,51 @@ class TrainingConfig:
 
 
 @dataclass
+class DPOConfig:
+    """The DPO family (`method: dpo`); names follow TRL's DPOConfig where one exists."""
+
+    beta: float = 0.1
+    loss_type: Literal["sigmoid", "ipo", "robust", "hinge", "simpo"] = "sigmoid"
+    """sigmoid: DPO; ipo: IPO; robust: robust DPO for flipped labels; hinge: SLiC; simpo: reference-free,
+    length-normalized (SimPO)."""
+    label_smoothing: float = 0.0
+    """Assumed share of flipped labels: conservative DPO (sigmoid) or robust DPO (robust)."""
+    rpo_alpha: float = 0.0
+    """Weight of an NLL term on the chosen answers (RPO); 0 turns it off."""
+    simpo_gamma: float = 0.5
+    use_weights: bool = True
+    """Weight each pair by its `weight` / `confidence` field (annotator agreement)."""
+    ref_model: str | None = None
+    """Reference model: default a frozen copy of the starting policy (LoRA: the base, adapters off)."""
+    precompute_ref_logps: bool = False
+    """Compute the reference log-probs once before training and reuse them (no reference in memory after)."""
+    kl_prompts: int = 8
+    """Held-out prompts sampled from the policy at each evaluation to estimate KL(policy || reference)."""
+    kl_max_new_tokens: int = 32
+
+
+@dataclass
+class RewardConfig:
+    """Reward models (`method: rm`): Bradley-Terry on a scalar head at the last token."""
+
+    center_rewards_coefficient: float | None = None
+    """As TRL's RewardConfig: pulls rewards towards zero mean."""
+    use_margin: bool = True
+    """Subtract a record's `margin` field inside the sigmoid (as Llama 2's reward models)."""
+    use_weights: bool = True
+
+
+@dataclass
 class RunConfig:
-    method: Literal["sft", "cpt"] = "sft"
+    method: Literal["sft", "cpt", "dpo", "rm"] = "sft"
     model: str = "smollm2-135m"
     """`smollm2-135m` (the embedded default), a local model directory, or a hub id where the hub is reachable."""
     data: DataConfig = field(default_factory=DataConfig)
     adapter: AdapterConfig | None = None
     """Omit for full fine-tuning."""
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    dpo: DPOConfig = field(default_factory=DPOConfig)
+    rm: RewardConfig = field(default_factory=RewardConfig)
     output_dir: str = "runs/run"
     resume: str = "auto"
     """auto (the newest checkpoint in output_dir, if any) | never | a checkpoint path."""
@@ -299,6 +336,10 @@ def validate(config: RunConfig) -> None:
     for i, src in enumerate(config.data.train):
         if src.weight <= 0:
             raise ConfigError(f"config key 'data.train[{i}].weight': must be > 0, got {src.weight}")
+    if not 0.0 <= config.dpo.label_smoothing < 0.5:
+        raise ConfigError(f"config key 'dpo.label_smoothing': must be in [0, 0.5), got {config.dpo.label_smoothing}")
+    if config.dpo.beta <= 0:
+        raise ConfigError(f"config key 'dpo.beta': must be > 0, got {config.dpo.beta}")
     if config.method not in METHODS:
         raise ConfigError(f"config key 'method': {config.method!r} is not one of {', '.join(METHODS)}")
 

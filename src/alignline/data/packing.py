@@ -113,3 +113,30 @@ def collate(examples: list[Example], rows: list[Row], pad_id: int) -> dict[str, 
         "position_ids": torch.tensor(flat_pos, dtype=torch.long),
         "targets": torch.tensor(flat_tgt, dtype=torch.long),
     }
+
+
+def collate_sequences(sequences: list[Example], max_length: int, pad_id: int) -> dict[str, torch.Tensor]:
+    """Many short sequences (the two sides of preference pairs) packed into as few rows as fit.
+
+    Besides `collate`'s tensors: `target_segment` (N,), the sequence index of each target in
+    row-major order (for per-sequence log-prob sums), and `last_index` (S,), the flat position of
+    each sequence's last token (where a reward head reads).
+    """
+    lengths = [len(s.input_ids) for s in sequences]
+    rows = pack_rows(lengths, max(max_length, max(lengths)))
+    batch = collate(sequences, rows, pad_id)
+    width = batch["input_ids"].shape[1]
+    segment = torch.full_like(batch["input_ids"], -1)
+    last_index = torch.empty(len(sequences), dtype=torch.long)
+    row_lengths = []
+    for r, row in enumerate(rows):
+        offset = 0
+        for i in row:
+            segment[r, offset:offset + lengths[i]] = i
+            last_index[i] = r * width + offset + lengths[i] - 1
+            offset += lengths[i]
+        row_lengths.append(offset)
+    batch["target_segment"] = segment[batch["targets"] != IGNORE]
+    batch["last_index"] = last_index
+    batch["attention_mask"] = torch.arange(width)[None, :] < torch.tensor(row_lengths)[:, None]
+    return batch

@@ -80,31 +80,46 @@ def evaluate(model, method, units: list, plan: BatchPlan | None, pad_id: int, ac
     return {f"eval_{k}": v for k, v in method.summarize(_total_sums(accelerator, sums)).items()}
 
 
+def _inner_state(state_dict: dict) -> dict:
+    """The wrapped HF model's own state dict: wrappers keep it at `.model` (other views of the same
+    weights, such as DPO's `.policy`, are dropped)."""
+    return {k[len("model."):]: v for k, v in state_dict.items() if k.startswith("model.")}
+
+
 def _improved(value: float, best: float | None, mode: str) -> bool:
     return best is None or (value < best if mode == "min" else value > best)
 
 
-def _save_final(cfg: RunConfig, run_dir: Path, model, tokenizer, state_dict) -> Path:
+def _save_final(cfg: RunConfig, run_dir: Path, model, tokenizer, state_dict, merged_final: bool) -> Path:
+    """`final/`: the adapter (PEFT layout) or the full model, with the tokenizer. Reward models are
+    merged into `final/` (adapter kept in `final/adapter/`) so AutoModelForSequenceClassification
+    loads them as they are. `merged/`: the adapter merged into a full model, on request."""
     import json
     import os
     import shutil
 
-    final, tmp = run_dir / "final", run_dir / ".final.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_model(model, tmp, state_dict)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "alignline_model.json").write_text(json.dumps(
-        {"base_model": cfg.model, "method": cfg.method, "adapter": cfg.adapter.type if cfg.adapter else None}))
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    if cfg.save_merged and cfg.adapter is not None:
-        merged, tmp = run_dir / "merged", run_dir / ".merged.tmp"
+    def publish(target: Path, write) -> None:
+        tmp = target.with_name(f".{target.name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        model.merge_and_unload().save_pretrained(tmp, safe_serialization=True)
+        tmp.mkdir(parents=True)
+        write(tmp)
         tokenizer.save_pretrained(tmp)
-        shutil.rmtree(merged, ignore_errors=True)
-        os.replace(tmp, merged)
+        (tmp / "alignline_model.json").write_text(json.dumps(
+            {"base_model": cfg.model, "method": cfg.method, "adapter": cfg.adapter.type if cfg.adapter else None}))
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+
+    final = run_dir / "final"
+    has_adapter = cfg.adapter is not None
+    if merged_final and has_adapter:
+        def write_merged_with_adapter(tmp: Path) -> None:
+            save_model(model, tmp / "adapter", state_dict)
+            model.merge_and_unload().save_pretrained(tmp, safe_serialization=True)
+        publish(final, write_merged_with_adapter)
+        return final
+    publish(final, lambda tmp: save_model(model, tmp, state_dict))
+    if cfg.save_merged and has_adapter:
+        publish(run_dir / "merged", lambda tmp: model.merge_and_unload().save_pretrained(tmp, safe_serialization=True))
     return final
 
 
@@ -122,7 +137,7 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
     accelerator = Accelerator()
     set_seed(t.seed)
     run_dir = Path(cfg.output_dir)
-    method = get_method(cfg.method)
+    method = get_method(cfg)
     started = time.time()
 
     # 1. Model and data. QLoRA is checked before anything slow happens.
@@ -156,9 +171,11 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
     resume_from = _resume_dir(cfg, run_dir)
     if resume_from is not None:
         state = load_checkpoint(resume_from, accelerator.unwrap_model(wrapped).model, optimizer, scheduler)
+    pad_id = tokenizer.pad_token_id
+    if hasattr(method, "setup"):  # e.g. DPO's reference log-probs, computed once
+        method.setup(accelerator.unwrap_model(wrapped), data, pad_id, accelerator.device)
     main = accelerator.is_main_process
     log = MetricsLog(run_dir, state.step, t.tensorboard, enabled=main)
-    pad_id = tokenizer.pad_token_id
     info = {"status": "running", "config": to_dict(cfg), "data": asdict(data_report),
             "model": {"spec": cfg.model, "parameters": parameter_counts(model)},
             "plan": {"total_steps": total_steps, "rows": len(plan.rows), "batches_per_epoch": plan.batches_per_epoch},
@@ -173,7 +190,7 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
         state_dict = accelerator.get_state_dict(wrapped)
         if main:
             inner = accelerator.unwrap_model(wrapped).model
-            inner_sd = {k.removeprefix("model."): v for k, v in state_dict.items()}
+            inner_sd = _inner_state(state_dict)
             save_checkpoint(run_dir / "checkpoints", state.step, inner, optimizer, scheduler, state,
                             tokenizer=tokenizer, keep=t.keep_checkpoints, state_dict=inner_sd)
 
@@ -214,6 +231,10 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
         result = {}
         if state.step % t.eval_every == 0 or state.step == total_steps:
             result = evaluate(wrapped, method, data.eval, eval_plan, pad_id, accelerator, t.eval_max_batches)
+            if result and hasattr(method, "extra_eval") and main:
+                extra = method.extra_eval(accelerator.unwrap_model(wrapped), data, pad_id, accelerator.device,
+                                          tokenizer)
+                result.update({f"eval_{k}": v for k, v in extra.items()})
             if result:
                 record.update(result)
                 state.history.append({"step": state.step, **result})
@@ -242,8 +263,7 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
     state_dict = accelerator.get_state_dict(wrapped)
     if main:
         inner = accelerator.unwrap_model(wrapped).model
-        final = _save_final(cfg, run_dir, inner, tokenizer,
-                            {k.removeprefix("model."): v for k, v in state_dict.items()})
+        final = _save_final(cfg, run_dir, inner, tokenizer, _inner_state(state_dict), merged_final=method.model_kind == "reward")
         info.update(status="completed", steps=state.step, stopped_early=state.stopped_early,
                     tokens_seen=state.tokens_seen, best_eval={method.early_stopping[0]: state.best_eval},
                     evals=state.history, final=str(final),

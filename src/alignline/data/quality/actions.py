@@ -11,7 +11,7 @@ from alignline.data.quality.items import iter_items
 from alignline.data.quality.minhash import MinHasher
 from alignline.data.quality.output import check_output_path, write_records
 from alignline.data.quality.pii import PII_TYPES, redact_value
-from alignline.data.quality.text import word_hashes, words
+from alignline.data.quality.text import WordBatch, words
 from alignline.data.sources import read_records
 
 
@@ -29,7 +29,7 @@ def dedup_file(paths: list[str], out: str, cfg: GateConfig, progress: bool = Tru
         bar = tqdm(desc="hashing", unit=" records", disable=not progress, dynamic_ncols=True)
         for batch in _batches(iter_items(paths)):
             ws = [words(it.text) for it in batch]
-            finder.add([word_hashes(w) for w in ws], [" ".join(w) for w in ws])
+            finder.add(WordBatch.of(ws), [" ".join(w) for w in ws])
             bar.update(len(batch))
         bar.close()
         result = finder.finish()

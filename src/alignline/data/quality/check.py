@@ -22,7 +22,7 @@ from alignline.data.quality.minhash import MinHasher
 from alignline.data.quality.output import check_inputs
 from alignline.data.quality.pii import PiiCheck
 from alignline.data.quality.preference import PreferenceCheck
-from alignline.data.quality.text import text_hash, word_hashes, words
+from alignline.data.quality.text import WordBatch, text_hash, words
 from alignline.data.sources import file_sha256
 
 BATCH = 2048
@@ -57,8 +57,8 @@ def _eval_batches(path: str, leak: LeakageCheck | None, fmt: FormatCheck, bar) -
             fmt.add(item)
         if leak is not None:
             leak.add_eval([it.rid for it in batch], [it.prompt for it in batch], [text_hash(it.prompt) for it in batch],
-                          [word_hashes(words(_near_text(it))) for it in batch],
-                          [word_hashes(words(it.prompt)) for it in batch])
+                          WordBatch.of([words(_near_text(it)) for it in batch]),
+                          WordBatch.of([words(it.prompt) for it in batch]))
         bar.update(len(batch))
 
 
@@ -102,12 +102,12 @@ def run_checks(train_paths: list[str], eval_path: str | None, cfg: GateConfig, t
                     if item.kind == "preference":
                         pref.add(item, category)
                 text_words = [words(it.text) for it in batch]
-                text_hashes = [word_hashes(w) for w in text_words]
+                text_batch = WordBatch.of(text_words)
                 if dups is not None:
-                    dups.add(text_hashes, [" ".join(w) for w in text_words])
+                    dups.add(text_batch, [" ".join(w) for w in text_words])
                 if leak is not None:
-                    near = [th if it.kind == "text" else word_hashes(words(_near_text(it))) for th, it in zip(text_hashes, batch)]
-                    leak.add_train([it.rid for it in batch], [text_hash(it.prompt) for it in batch], near, text_hashes)
+                    near = WordBatch.of([words(_near_text(it)) for it in batch])
+                    leak.add_train([it.rid for it in batch], [text_hash(it.prompt) for it in batch], near, text_batch)
                 bar.update(len(batch))
         dup = dups.finish() if dups is not None else None
     finally:

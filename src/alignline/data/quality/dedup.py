@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from alignline.data.quality.minhash import MinHasher, jaccard_estimate
+from alignline.data.quality.text import WordBatch
 
 
 def components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -103,14 +104,13 @@ class DuplicateFinder:
         self._sig_path = os.path.join(self._dir, "signatures.u32")
         self._sig_file = open(self._sig_path, "wb")
 
-    def add(self, word_hashes: list[np.ndarray], normalized: list[str], sig: np.ndarray | None = None) -> np.ndarray:
+    def add(self, batch: WordBatch, normalized: list[str]) -> np.ndarray:
         """Add a batch (word hashes and normalized texts per record); returns the batch's signatures."""
-        if sig is None:
-            sig = self.hasher.signatures(word_hashes)
+        sig = self.hasher.signatures(batch)
         self._exact.append(np.array([int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little")
                                      for t in normalized], dtype=np.uint64))
         self._bands.append(self.hasher.band_keys(sig))
-        self._has.append(np.array([len(w) > 0 for w in word_hashes], dtype=bool))
+        self._has.append(batch.lengths > 0)
         sig.tofile(self._sig_file)
         self.n += len(normalized)
         return sig

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from alignline.data.quality.minhash import MinHasher, jaccard_estimate
-from alignline.data.quality.text import ngram_hashes
+from alignline.data.quality.text import WordBatch, ngram_hashes
 
 
 class LeakageCheck:
@@ -33,21 +33,22 @@ class LeakageCheck:
         self._ready = False
 
     # ---- the evaluation split
-    def add_eval(self, rids: list[str], prompts: list[str], exact: list[int], near_words: list[np.ndarray],
-                 prompt_words: list[np.ndarray]) -> None:
+    def add_eval(self, rids: list[str], prompts: list[str], exact: list[int], near: WordBatch,
+                 prompt: WordBatch) -> None:
         """A batch of evaluation items: prompt texts (shown), prompt hashes, prompt+answer words, prompt words."""
         base = len(self.eval_ids)
         self.eval_ids += rids
         self.eval_prompts += [p[:300] for p in prompts]
         for i, h in enumerate(exact):
-            if len(prompt_words[i]):
+            if prompt.lengths[i]:
                 self._eval_exact.setdefault(h, []).append(base + i)
-        sig = self.hasher.signatures(near_words)
-        sig[[len(w) == 0 for w in near_words]] = 0  # an empty item matches nothing
+        sig = self.hasher.signatures(near)
+        sig[near.lengths == 0] = 0  # an empty item matches nothing
         self._eval_sigs.append(sig)
-        h, owner = ngram_hashes(prompt_words, self.ngram, short=False)
-        for i in range(len(prompt_words)):
-            self._eval_ngrams.append(np.unique(h[owner == i]))
+        h, owner = ngram_hashes(prompt, self.ngram, short=False)
+        bounds = np.searchsorted(owner, np.arange(len(prompt) + 1))
+        for i in range(len(prompt)):
+            self._eval_ngrams.append(np.unique(h[bounds[i]:bounds[i + 1]]))
 
     def _prepare(self) -> None:
         self._ready = True
@@ -72,8 +73,7 @@ class LeakageCheck:
             entry["similarity"] = max(entry.get("similarity", 0.0), similarity)
 
     # ---- the training split, batch by batch
-    def add_train(self, rids: list[str], prompt_exact: list[int], near_words: list[np.ndarray],
-                  text_words: list[np.ndarray]) -> None:
+    def add_train(self, rids: list[str], prompt_exact: list[int], near: WordBatch, text: WordBatch) -> None:
         """A batch of training records: prompt hashes, prompt+answer words, all words."""
         if not self._ready:
             self._prepare()
@@ -84,10 +84,10 @@ class LeakageCheck:
             for e in self._eval_exact[int(ph[i])]:
                 self._mark(e, "exact", rids[i], 1.0)
         if len(self._band_keys):
-            sig = self.hasher.signatures(near_words)
+            sig = self.hasher.signatures(near)
             keys = self.hasher.band_keys(sig)
             rows, _cols = np.nonzero(np.isin(keys, self._band_keys))
-            pairs = {(int(r), e) for r in rows.tolist() if len(near_words[r])
+            pairs = {(int(r), e) for r in rows.tolist() if near.lengths[r]
                      for k in keys[r].tolist() for e in self._band_index.get(k, ())}
             if pairs:
                 tr, ev = np.array(sorted(pairs)).T
@@ -96,7 +96,7 @@ class LeakageCheck:
                     if s >= self.hasher.threshold:
                         self._mark(e, "near", rids[t], s)
         if len(self._ngram_set):
-            h, owner = ngram_hashes(text_words, self.ngram, short=False)
+            h, owner = ngram_hashes(text, self.ngram, short=False)
             hit = np.isin(h, self._ngram_set)
             for g, o in zip(h[hit].tolist(), owner[hit].tolist()):
                 self._ngram_first.setdefault(g, rids[o])

@@ -1,0 +1,154 @@
+"""Preference records: the comparisons reward models and the DPO family learn from.
+
+Accepted, with TRL's field names:
+- `prompt`, `chosen`, `rejected`: strings (raw text) or message lists (chat; the prompt may include a
+  system turn and earlier turns).
+- HH style: only `chosen` and `rejected`, whole transcripts sharing the prompt. Message lists split at
+  their last common message; strings split before the last `\\n\\nAssistant:`.
+- `prompt` with `ranking`: K responses ordered best first, expanded into the K(K-1)/2 pairs.
+Optional per record: `weight` or `confidence` (e.g. the share of annotators who agreed; the pair's
+weight in the loss), `margin` (reward models), `annotator`/`annotators`, `source` (human | synthetic).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from alignline.data.formats import Conversation, Message, PlainText, _messages, _string, _Where
+from alignline.data.sources import read_records
+from alignline.data.templates import Example, shift_targets, tokenize_sample
+
+HH_SPLIT = "\n\nAssistant:"
+
+
+@dataclass(slots=True)
+class PreferencePair:
+    prompt: list[Message] | str
+    chosen: list[Message] | str
+    rejected: list[Message] | str
+    weight: float = 1.0
+    margin: float = 0.0
+    source: str | None = None
+    origin: str = ""
+
+
+@dataclass(slots=True)
+class PairExample:
+    chosen: Example
+    rejected: Example
+    weight: float = 1.0
+    margin: float = 0.0
+    ref: tuple[float, float] | None = None
+    """Reference log-probs (chosen, rejected), when computed once before training."""
+    extra: dict = field(default_factory=dict)
+
+
+def _completion(value, w: _Where, fld: str) -> list[Message] | str:
+    if isinstance(value, str):
+        return value
+    msgs = _messages(value, w, fld)
+    if not any(m.role == "assistant" for m in msgs):
+        raise w.error("has no assistant message", fld)
+    return msgs
+
+
+def _split_hh(chosen, rejected, w: _Where):
+    if isinstance(chosen, str) and isinstance(rejected, str):
+        cut = chosen.rfind(HH_SPLIT)
+        if cut < 0 or not rejected.startswith(chosen[: cut + len(HH_SPLIT)]):
+            raise w.error(f"HH-style transcripts must share the prompt up to the last '{HH_SPLIT.strip()}'", "chosen")
+        cut += len(HH_SPLIT)
+        return chosen[:cut], chosen[cut:], rejected[cut:]
+    c, r = _messages(chosen, w, "chosen"), _messages(rejected, w, "rejected")
+    common = 0
+    while common < min(len(c), len(r)) and (c[common].role, c[common].content) == (r[common].role, r[common].content):
+        common += 1
+    while common and c[common - 1].role == "assistant":  # the prompt ends where the compared answers begin
+        common -= 1
+    if common == 0 or common >= min(len(c), len(r)):
+        raise w.error("chosen and rejected transcripts share no prompt, or do not differ", "chosen")
+    return c[:common], c[common:], r[common:]
+
+
+def _weight(record: dict, w: _Where) -> float:
+    for key in ("weight", "confidence"):
+        if key in record and record[key] is not None:
+            value = record[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1e6:
+                raise w.error(f"must be a non-negative number, got {value!r}", key)
+            return float(value)
+    return 1.0
+
+
+def to_pairs(record: dict, path: str, location: str) -> list[PreferencePair]:
+    w = _Where(path, location)
+    common = {"weight": _weight(record, w), "source": record.get("source"), "origin": f"{path}, {location}"}
+    margin = record.get("margin", 0.0)
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)):
+        raise w.error(f"must be a number, got {margin!r}", "margin")
+    common["margin"] = float(margin)
+    if "ranking" in record:
+        if "prompt" not in record:
+            raise w.error("is missing (a ranking needs the prompt it answers)", "prompt")
+        ranked = record["ranking"]
+        if not isinstance(ranked, list) or len(ranked) < 2:
+            raise w.error("expected a list of at least two responses, best first", "ranking")
+        prompt = _prompt(record["prompt"], w)
+        answers = [_completion(r, w, f"ranking[{i}]") for i, r in enumerate(ranked)]
+        return [PreferencePair(prompt, answers[i], answers[j], **common)
+                for i in range(len(answers)) for j in range(i + 1, len(answers))]
+    for key in ("chosen", "rejected"):
+        if key not in record:
+            raise w.error("is missing", key)
+    if "prompt" in record:
+        prompt = _prompt(record["prompt"], w)
+        chosen, rejected = _completion(record["chosen"], w, "chosen"), _completion(record["rejected"], w, "rejected")
+    else:
+        prompt, chosen, rejected = _split_hh(record["chosen"], record["rejected"], w)
+    if isinstance(prompt, str) != isinstance(chosen, str) or isinstance(chosen, str) != isinstance(rejected, str):
+        if isinstance(prompt, str):  # a string prompt with chat answers: the prompt is the user's turn
+            prompt = [Message("user", prompt)]
+        chosen = [Message("assistant", chosen)] if isinstance(chosen, str) else chosen
+        rejected = [Message("assistant", rejected)] if isinstance(rejected, str) else rejected
+    return [PreferencePair(prompt, chosen, rejected, **common)]
+
+
+def _prompt(value, w: _Where) -> list[Message] | str:
+    if isinstance(value, str):
+        return value
+    msgs = _messages(value, w, "prompt")
+    for m in msgs:
+        m.train = False
+    return msgs
+
+
+def load_pairs(path: str) -> list[PreferencePair]:
+    pairs = []
+    for location, record in read_records(path):
+        pairs += to_pairs(record, str(path), location)
+    return pairs
+
+
+def _sample(prompt, completion):
+    if isinstance(prompt, str):
+        return PlainText(prompt, completion)
+    for m in completion:
+        m.train = True
+    return Conversation(list(prompt) + list(completion))
+
+
+def _example(tokenizer, prompt, completion, max_length: int) -> tuple[Example, int]:
+    ids, mask = tokenize_sample(tokenizer, _sample(prompt, completion))
+    cut = max(0, len(ids) - max_length)
+    ids, mask = ids[:max_length], mask[:max_length]
+    return Example(ids, shift_targets(ids, mask), truncated=cut), cut
+
+
+def tokenize_pair(tokenizer, pair: PreferencePair, max_length: int) -> PairExample | None:
+    """Both sides tokenized with the chat template and loss masks; None when the prompt alone fills
+    max_length (the caller counts those as dropped)."""
+    chosen, _ = _example(tokenizer, pair.prompt, pair.chosen, max_length)
+    rejected, _ = _example(tokenizer, pair.prompt, pair.rejected, max_length)
+    if chosen.num_targets == 0 or rejected.num_targets == 0:
+        return None
+    return PairExample(chosen, rejected, weight=pair.weight, margin=pair.margin)

@@ -1,0 +1,94 @@
+"""What preference methods (reward models, the DPO family) share: pairs in, packed sequences out.
+
+A micro-batch is `batch_size` pairs. Their 2B sequences (chosen at 2i, rejected at 2i+1) are packed
+into as few rows as fit, so chosen and rejected go through one forward pass with no padding to the
+longest answer.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import torch
+
+from alignline.data.dataset import mix, split_off
+from alignline.data.packing import BatchPlan, collate_sequences, single_rows
+from alignline.data.preference import PairExample, load_pairs, tokenize_pair
+from alignline.data.sources import file_sha256
+from alignline.errors import DataError
+from alignline.methods.base import Prepared
+
+
+@dataclass
+class PairReport:
+    sources: list[dict] = field(default_factory=list)
+    train_pairs: int = 0
+    eval_pairs: int = 0
+    dropped_pairs: int = 0
+    """Pairs whose prompt alone fills max_length."""
+    truncated_sequences: int = 0
+    train_tokens: int = 0
+
+
+def prepare_pairs(cfg, tokenizer) -> Prepared:
+    data, t = cfg.data, cfg.training
+    if not data.train:
+        raise DataError("<recipe>", "no training data: set data.train", field="data.train")
+    rng = random.Random(t.seed)
+    report, per_source, held = PairReport(), [], []
+    for src in data.train:
+        pairs = load_pairs(src.path)
+        train_part, held_part = split_off(pairs, data.eval_fraction if data.eval is None else 0.0, rng)
+        per_source.append(train_part)
+        held += held_part
+        report.sources.append({"path": src.path, "sha256": file_sha256(src.path), "pairs": len(pairs),
+                               "weight": src.weight, "held_out": len(held_part)})
+    train_pairs = per_source[0] if len(per_source) == 1 and data.mix_size is None else mix(
+        per_source, [s.weight for s in data.train], data.mix_size, rng)
+    if data.eval is not None:
+        held = load_pairs(data.eval)
+        report.sources.append({"path": data.eval, "sha256": file_sha256(data.eval), "pairs": len(held), "role": "eval"})
+
+    def tokenize(pairs):
+        out = []
+        for pair in pairs:
+            ex = tokenize_pair(tokenizer, pair, t.max_length)
+            if ex is None:
+                report.dropped_pairs += 1
+                continue
+            report.truncated_sequences += (ex.chosen.truncated > 0) + (ex.rejected.truncated > 0)
+            out.append(ex)
+        return out
+
+    train, evals = tokenize(train_pairs), tokenize(held)
+    if not train:
+        raise DataError(data.train[0].path, f"no pair has a completion token left within max_length {t.max_length}")
+    report.train_pairs, report.eval_pairs = len(train), len(evals)
+    report.train_tokens = sum(len(p.chosen.input_ids) + len(p.rejected.input_ids) for p in train)
+    return Prepared(train, evals, report)
+
+
+def pair_plan(units: list[PairExample], training, shuffle_seed: int | None) -> BatchPlan | None:
+    if not units:
+        return None
+    lengths = [len(p.chosen.input_ids) + len(p.rejected.input_ids) for p in units]
+    return BatchPlan(single_rows(len(units)), lengths, training.batch_size, seed=shuffle_seed or 0,
+                     shuffle=shuffle_seed is not None)
+
+
+def collate_pairs(units: list[PairExample], rows: list[list[int]], pad_id: int, max_length: int,
+                  use_weights: bool) -> dict[str, torch.Tensor]:
+    pairs = [units[i] for row in rows for i in row]
+    sequences = [seq for p in pairs for seq in (p.chosen, p.rejected)]
+    batch = collate_sequences(sequences, max_length, pad_id)
+    batch["pair_weight"] = torch.tensor([p.weight if use_weights else 1.0 for p in pairs], dtype=torch.float32)
+    batch["pair_margin"] = torch.tensor([p.margin for p in pairs], dtype=torch.float32)
+    if all(p.ref is not None for p in pairs):
+        batch["ref_logps"] = torch.tensor([v for p in pairs for v in p.ref], dtype=torch.float32)
+    return batch
+
+
+def per_sequence_sums(values: torch.Tensor, segment: torch.Tensor, n_sequences: int) -> torch.Tensor:
+    """(N,) per-target values summed per sequence -> (S,)."""
+    return torch.zeros(n_sequences, dtype=values.dtype, device=values.device).index_add_(0, segment, values)

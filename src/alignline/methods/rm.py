@@ -1,0 +1,77 @@
+"""Reward models (`method: rm`): a scalar head on a causal LM, trained on comparisons.
+
+Bradley-Terry (`losses/reward.py`): -log sigmoid(r_chosen - r_rejected - margin), weighted by the
+pair's annotator confidence, averaged over the step's pairs. Both answers of every pair go through
+one packed forward pass; the reward is read at each sequence's last non-padding token, which is
+where Hugging Face's sequence classifiers read it, so the saved model scores the same outside alignline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from alignline.config import RunConfig
+from alignline.losses.reward import bradley_terry_loss
+from alignline.methods.pairs import collate_pairs, pair_plan, prepare_pairs
+from alignline.models.reward_model import RewardModel
+
+
+def last_non_pad(input_ids: torch.Tensor, last_index: torch.Tensor, pad_id: int) -> torch.Tensor:
+    """Step each sequence's last position back over trailing pad-id tokens (HF pools there)."""
+    flat, index = input_ids.reshape(-1), last_index.clone()
+    while True:
+        on_pad = flat[index] == pad_id
+        if not on_pad.any():
+            return index
+        index[on_pad] -= 1
+
+
+@dataclass
+class RewardModeling:
+    _cfg: RunConfig
+    name: str = "rm"
+    model_kind: str = "reward"
+    early_stopping: tuple[str, str] = ("eval_accuracy", "max")
+
+    def prepare(self, cfg, tokenizer, progress):
+        return prepare_pairs(cfg, tokenizer)
+
+    def plan(self, units, cfg, shuffle_seed):
+        return pair_plan(units, cfg.training, shuffle_seed)
+
+    def collate(self, units, rows, pad_id):
+        batch = collate_pairs(units, rows, pad_id, self._cfg.training.max_length, self._cfg.rm.use_weights)
+        batch["last_index"] = last_non_pad(batch["input_ids"], batch["last_index"], pad_id)
+        return batch
+
+    def count(self, batch):
+        return float(batch["pair_weight"].sum())
+
+    def wrap(self, model, cfg):
+        return RewardModel(model)
+
+    def loss(self, model, batch, normalizer):
+        rewards = model(**batch)
+        chosen, rejected = rewards[0::2], rewards[1::2]
+        weights = batch["pair_weight"]
+        margin = batch["pair_margin"] if self._cfg.rm.use_margin else None
+        # bradley_terry_loss is a weighted mean; times the batch weight over the step's weight = step mean
+        loss = bradley_terry_loss(chosen, rejected, margin=margin, weights=weights,
+                                  center_rewards_coefficient=self._cfg.rm.center_rewards_coefficient)
+        loss = loss * weights.sum() / normalizer
+        diff = (chosen - rejected).detach()
+        per_pair = -torch.nn.functional.logsigmoid(diff - (margin if margin is not None else 0.0))
+        return loss, {"loss_sum": float((per_pair * weights).sum()), "weight_sum": float(weights.sum()),
+                      "pairs": float(diff.numel()),
+                      "correct": float((diff > 0).float().sum() + 0.5 * (diff == 0).float().sum()),
+                      "margin_sum": float(diff.sum()), "chosen_reward_sum": float(chosen.detach().sum()),
+                      "rejected_reward_sum": float(rejected.detach().sum())}
+
+    def summarize(self, sums):
+        pairs = max(sums.get("pairs", 0.0), 1.0)
+        return {"loss": sums.get("loss_sum", 0.0) / max(sums.get("weight_sum", 0.0), 1e-12),
+                "accuracy": sums.get("correct", 0.0) / pairs, "margin": sums.get("margin_sum", 0.0) / pairs,
+                "chosen_reward": sums.get("chosen_reward_sum", 0.0) / pairs,
+                "rejected_reward": sums.get("rejected_reward_sum", 0.0) / pairs}
