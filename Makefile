@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo demo-dpo demo-rm test test-fast bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m alignline.demo
+
+demo-dpo: $(STAMP)
+	$(BIN)/python -m alignline.demo --recipe recipes/dpo-lora.yaml
+
+demo-rm: $(STAMP)
+	$(BIN)/python -m alignline.demo --recipe recipes/rm-lora.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-PARTS: tuple[str, ...] = ("alignline.data_cli",)
+PARTS: tuple[str, ...] = ("alignline.data_cli", "alignline.score")
 
 
 def register(subparsers) -> None:

@@ -84,6 +84,8 @@ class TrainingConfig:
     gradient_checkpointing: bool = False
     freeze_layers: int = 0
     """Freeze the embeddings and the first N decoder layers; with LoRA, no adapters there."""
+    eval_at_start: bool = False
+    """Also evaluate before the first step (logged as step 0): the 'before' of a before/after."""
     eval_max_batches: int | None = None
     """Cap on eval micro-batches per evaluation (None: the whole eval split)."""
     threads: int | None = None

@@ -68,6 +68,51 @@ def run_demo(recipe: str, heldout: str, overrides: list[str], max_new_tokens: in
     return result
 
 
+def run_preference_demo(recipe: str, overrides: list[str], max_new_tokens: int = 48, n_prompts: int = 4) -> dict:
+    """DPO / reward model: held-out preference accuracy before (step 0) and after; DPO also shows
+    answers to held-out prompts before and after."""
+    from alignline.config import load_config
+    from alignline.data.preference import load_pairs
+    from alignline.generate import Generator
+    from alignline.train.loop import train
+    from alignline.train.metrics import read_metrics
+
+    cfg = load_config(recipe, overrides + ["training.eval_at_start=true"])
+    started = time.time()
+    prompts = []
+    if cfg.method == "dpo" and cfg.data.eval:
+        for pair in load_pairs(cfg.data.eval)[:n_prompts]:
+            p = pair.prompt
+            prompts.append([{"role": "user", "content": p}] if isinstance(p, str) else
+                           [{"role": m.role, "content": m.content} for m in p])
+        base = Generator(cfg.model)
+        before = [base(m, max_new_tokens=max_new_tokens) for m in prompts]
+        del base
+    print(f"== {cfg.method}: {recipe} -> {cfg.output_dir}", flush=True)
+    run_dir = train(cfg)
+    evals = [m for m in read_metrics(run_dir / "metrics.jsonl") if "eval_accuracy" in m]
+    result = {"recipe": recipe, "run_dir": str(run_dir),
+              "eval_accuracy": [(m["step"], round(m["eval_accuracy"], 3)) for m in evals],
+              "eval_margin": [(m["step"], round(m["eval_margin"], 3)) for m in evals]}
+    if "eval_kl" in (evals[-1] if evals else {}):
+        result["eval_kl"] = [(m["step"], round(m["eval_kl"], 3)) for m in evals if "eval_kl" in m]
+    if prompts:
+        tuned = Generator(str(run_dir / "final"))
+        result["rows"] = []
+        for msgs, b in zip(prompts, before):
+            a = tuned(msgs, max_new_tokens=max_new_tokens)
+            result["rows"].append({"prompt": msgs[-1]["content"], "before": b, "after": a})
+            print(f"\n### {msgs[-1]['content'][:160]}\n--- before: {b}\n--- after:  {a}")
+    result["seconds"] = round(time.time() - started, 1)
+    (run_dir / "demo.json").write_text(json.dumps(result, indent=2))
+    print(f"\nheld-out preference accuracy by step: {result['eval_accuracy']}")
+    print(f"held-out mean reward margin by step: {result['eval_margin']}")
+    if "eval_kl" in result:
+        print(f"KL(policy || reference) on sampled answers by step: {result['eval_kl']}")
+    print(f"report: {run_dir / 'report.html'}   total {result['seconds']:.0f} s")
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     from alignline.errors import UserError
 
@@ -77,7 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
     try:
-        run_demo(args.recipe, args.heldout, args.overrides)
+        from alignline.config import load_config
+
+        if load_config(args.recipe, args.overrides).method in ("dpo", "rm"):
+            run_preference_demo(args.recipe, args.overrides)
+        else:
+            run_demo(args.recipe, args.heldout, args.overrides)
     except UserError as e:
         print(f"alignline: error: {e}", file=sys.stderr)
         return 2

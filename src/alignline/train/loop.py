@@ -198,6 +198,13 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
     wrapped.train()
     bar = tqdm(total=total_steps, initial=state.step, desc=f"{cfg.method}", disable=not (progress and main),
                dynamic_ncols=True)
+    if t.eval_at_start and state.step == 0 and data.eval:
+        before = evaluate(wrapped, method, data.eval, eval_plan, pad_id, accelerator, t.eval_max_batches)
+        if hasattr(method, "extra_eval") and main:
+            before.update({f"eval_{k}": v for k, v in method.extra_eval(
+                accelerator.unwrap_model(wrapped), data, pad_id, accelerator.device, tokenizer).items()})
+        state.history.append({"step": 0, **before})
+        log.log({"step": 0, **before})
     window_start, window_tokens = time.time(), 0
     while state.step < total_steps:
         first = state.step * micro_per_step + accelerator.process_index

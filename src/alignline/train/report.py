@@ -53,9 +53,12 @@ def svg_line_chart(series: dict[str, list[tuple[float, float]]], title: str, wid
 def write_run_report(run_dir: Path) -> Path:
     run = json.loads((run_dir / "run.json").read_text())
     metrics = read_metrics(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
-    loss = svg_line_chart({"train loss": [(m["step"], m["loss"]) for m in metrics],
+    loss = svg_line_chart({"train loss": [(m["step"], m["loss"]) for m in metrics if "loss" in m],
                            "eval loss": [(m["step"], m["eval_loss"]) for m in metrics if "eval_loss" in m]},
                           "loss by step")
+    accuracy = svg_line_chart({"train accuracy": [(m["step"], m["accuracy"]) for m in metrics if "accuracy" in m],
+                               "eval accuracy": [(m["step"], m["eval_accuracy"]) for m in metrics
+                                                 if "eval_accuracy" in m]}, "preference accuracy by step")
     speed = svg_line_chart({"tokens/s": [(m["step"], m["tokens_per_s"]) for m in metrics if "tokens_per_s" in m]},
                            "training throughput (non-padding tokens/s)")
     data = run.get("data", {})
@@ -68,7 +71,7 @@ pre{{background:#f6f6f6;padding:8px;overflow:auto}}</style></head><body>
 <h1>Run {html.escape(str(run_dir))}</h1>
 <p>status <b>{html.escape(str(run.get('status')))}</b>, method <b>{html.escape(str(run['config']['method']))}</b>,
 steps {run.get('steps', '?')}, best eval {run.get('best_eval')}, {run.get('seconds', 0):.0f} s</p>
-{loss}{speed}
+{loss}{accuracy}{speed}
 <h2>Data</h2><table><tr><th>source</th><th>records</th><th>in mix</th><th>held out / role</th><th>sha256</th></tr>{rows}</table>
 <p>train examples {data.get('train_examples')}, eval examples {data.get('eval_examples')},
 truncated {data.get('truncated_examples')} ({data.get('truncated_tokens')} tokens),
