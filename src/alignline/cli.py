@@ -15,7 +15,8 @@ def _cmd_train(args) -> int:
 
     cfg = load_config(args.config, args.overrides)
     run_dir = train(cfg, progress=not args.quiet)
-    print(f"done: {run_dir / 'final'}")
+    if os.environ.get("RANK", "0") == "0":  # one line, not one per process
+        print(f"done: {run_dir / 'final'}")
     return 0
 
 

@@ -134,7 +134,9 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
         torch.set_num_threads(t.threads)
     if cfg.save_merged and uses_virtual_tokens(cfg.adapter):
         raise ConfigError("config key 'save_merged': prompt and prefix tuning have no weights to merge")
-    accelerator = Accelerator()
+    # accelerate turns on multi-process CPU training (gloo) only when told it runs on the CPU
+    no_accelerator = not torch.cuda.is_available() and not torch.backends.mps.is_available()
+    accelerator = Accelerator(cpu=no_accelerator)
     set_seed(t.seed)
     run_dir = Path(cfg.output_dir)
     method = get_method(cfg)
