@@ -152,3 +152,24 @@ def test_qlora_without_cuda_is_a_clear_error(sft_recipe):
         pytest.skip("this machine has a GPU")
     with pytest.raises(ConfigError, match="qlora"):
         _run(recipe, "adapter.type=qlora")
+
+
+def test_bf16_and_gradient_checkpointing(sft_recipe):
+    recipe, out = sft_recipe
+    _run(recipe, "training.dtype=bfloat16", "training.gradient_checkpointing=true", "training.max_steps=2")
+    adapter = load_file(out / "final" / "adapter_model.safetensors")
+    assert any(v.abs().sum() > 0 for k, v in adapter.items() if "lora_B" in k)
+    assert all(m["loss"] == m["loss"] for m in read_metrics(out / "metrics.jsonl"))  # no NaN
+
+
+def test_weighted_mix_is_recorded(tmp_path, sft_recipe):
+    from conftest import chat_records
+
+    recipe, out = sft_recipe
+    general = write_jsonl(tmp_path / "general.jsonl", chat_records(10))
+    cfg = load_config(recipe, ["training.max_steps=1", "data.mix_size=20"])
+    from alignline.config import DataSource
+    cfg.data.train = [DataSource(cfg.data.train[0].path, 0.8), DataSource(str(general), 0.2)]
+    train(cfg, progress=False)
+    sources = json.loads((out / "run.json").read_text())["data"]["sources"]
+    assert [s["in_mix"] for s in sources[:2]] == [16, 4]
