@@ -12,6 +12,7 @@ weight in the loss), `margin` (reward models), `annotator`/`annotators`, `source
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from alignline.data.formats import Conversation, Message, PlainText, _messages, _string, _Where
@@ -67,26 +68,35 @@ def _split_hh(chosen, rejected, w: _Where):
         common -= 1
     if common == 0 or common >= min(len(c), len(r)):
         raise w.error("chosen and rejected transcripts share no prompt, or do not differ", "chosen")
-    return c[:common], c[common:], r[common:]
+    return _context(c[:common]), c[common:], r[common:]
+
+
+def _number(value, w: _Where, key: str) -> float:
+    """A finite number; numeric strings (CSV cells) count."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise w.error(f"must be a finite number, got {value!r}", key)
+    return float(value)
 
 
 def _weight(record: dict, w: _Where) -> float:
     for key in ("weight", "confidence"):
-        if key in record and record[key] is not None:
-            value = record[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1e6:
-                raise w.error(f"must be a non-negative number, got {value!r}", key)
-            return float(value)
+        if record.get(key) not in (None, ""):
+            value = _number(record[key], w, key)
+            if value < 0:
+                raise w.error(f"must be >= 0, got {value!r}", key)
+            return value
     return 1.0
 
 
 def to_pairs(record: dict, path: str, location: str) -> list[PreferencePair]:
     w = _Where(path, location)
     common = {"weight": _weight(record, w), "source": record.get("source"), "origin": f"{path}, {location}"}
-    margin = record.get("margin", 0.0)
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)):
-        raise w.error(f"must be a number, got {margin!r}", "margin")
-    common["margin"] = float(margin)
+    common["margin"] = _number(record["margin"], w, "margin") if record.get("margin") not in (None, "") else 0.0
     if "ranking" in record:
         if "prompt" not in record:
             raise w.error("is missing (a ranking needs the prompt it answers)", "prompt")
@@ -95,7 +105,7 @@ def to_pairs(record: dict, path: str, location: str) -> list[PreferencePair]:
             raise w.error("expected a list of at least two responses, best first", "ranking")
         prompt = _prompt(record["prompt"], w)
         answers = [_completion(r, w, f"ranking[{i}]") for i, r in enumerate(ranked)]
-        return [PreferencePair(prompt, answers[i], answers[j], **common)
+        return [PreferencePair(*_same_kind(prompt, answers[i], answers[j]), **common)
                 for i in range(len(answers)) for j in range(i + 1, len(answers))]
     for key in ("chosen", "rejected"):
         if key not in record:
@@ -105,21 +115,35 @@ def to_pairs(record: dict, path: str, location: str) -> list[PreferencePair]:
         chosen, rejected = _completion(record["chosen"], w, "chosen"), _completion(record["rejected"], w, "rejected")
     else:
         prompt, chosen, rejected = _split_hh(record["chosen"], record["rejected"], w)
-    if isinstance(prompt, str) != isinstance(chosen, str) or isinstance(chosen, str) != isinstance(rejected, str):
-        if isinstance(prompt, str):  # a string prompt with chat answers: the prompt is the user's turn
-            prompt = [Message("user", prompt)]
-        chosen = [Message("assistant", chosen)] if isinstance(chosen, str) else chosen
-        rejected = [Message("assistant", rejected)] if isinstance(rejected, str) else rejected
+    prompt, chosen, rejected = _same_kind(prompt, chosen, rejected)
+    if _key(chosen) == _key(rejected):
+        raise w.error("chosen and rejected are identical: the pair teaches nothing", "rejected")
     return [PreferencePair(prompt, chosen, rejected, **common)]
 
 
-def _prompt(value, w: _Where) -> list[Message] | str:
-    if isinstance(value, str):
-        return value
-    msgs = _messages(value, w, "prompt")
+def _key(answer) -> object:
+    return answer if isinstance(answer, str) else [(m.role, m.content) for m in answer]
+
+
+def _context(msgs: list[Message]) -> list[Message]:
+    """The prompt is context, never a target."""
     for m in msgs:
         m.train = False
     return msgs
+
+
+def _prompt(value, w: _Where) -> list[Message] | str:
+    return value if isinstance(value, str) else _context(_messages(value, w, "prompt"))
+
+
+def _same_kind(prompt, chosen, rejected):
+    """Strings stay raw text only when all three are strings; otherwise everything becomes chat."""
+    if isinstance(prompt, str) and isinstance(chosen, str) and isinstance(rejected, str):
+        return prompt, chosen, rejected
+    if isinstance(prompt, str):
+        prompt = [Message("user", prompt, train=False)]
+    as_chat = (lambda x: [Message("assistant", x)] if isinstance(x, str) else x)
+    return prompt, as_chat(chosen), as_chat(rejected)
 
 
 def load_pairs(path: str) -> list[PreferencePair]:

@@ -21,7 +21,7 @@ Located = tuple[str, Record]
 
 # Columns a flat table (CSV, Parquet) must carry one set of, in the order they are tried.
 FLAT_FIELD_SETS = (("messages",), ("prompt", "completion"), ("prompt", "chosen", "rejected"), ("text",),
-                   ("instruction", "output"), ("conversations",))
+                   ("instruction", "output"), ("conversations",), ("chosen", "rejected"), ("prompt", "ranking"))
 
 
 def file_sha256(path: str | Path) -> str:

@@ -101,11 +101,11 @@ def tokenize_sample(tokenizer, sample: Sample, loss_on: str = "assistant") -> tu
     """Token ids and per-token loss mask (True: trained) of one sample, untruncated."""
     eos_id = tokenizer.eos_token_id
     if isinstance(sample, PlainText):
-        text = sample.prompt + sample.completion
-        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        start = 0 if loss_on == "all" else len(sample.prompt)
-        mask = [s >= start for s, _ in enc["offset_mapping"]]
-        return list(enc["input_ids"]) + [eos_id], mask + [True]
+        # Tokenized apart, as TRL does: no token straddles the boundary, and every completion of
+        # the same prompt (chosen, rejected) starts from exactly the same prompt tokens.
+        prompt = tokenizer(sample.prompt, add_special_tokens=False)["input_ids"] if sample.prompt else []
+        completion = tokenizer(sample.completion, add_special_tokens=False)["input_ids"] + [eos_id]
+        return list(prompt) + list(completion), [loss_on == "all"] * len(prompt) + [True] * len(completion)
     if tokenizer.chat_template is None:
         tokenizer.chat_template = CHATML_TEMPLATE
     messages = [{"role": m.role, "content": m.content} for m in sample.messages]

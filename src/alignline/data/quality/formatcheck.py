@@ -71,6 +71,8 @@ class FormatCheck:
     def _tokens(self, item: Item) -> int:
         from alignline.data.templates import tokenize_sample
 
+        if item.kind == "preference" and item.sample is not None:  # raw text pairs: no chat template
+            return max(len(tokenize_sample(self.tokenizer, x)[0]) for x in (item.sample, item.rejected_sample))
         if item.kind == "preference":
             prompt = item.prompt_messages
             sides = [prompt + (item.chosen or []), prompt + (item.rejected or [])]

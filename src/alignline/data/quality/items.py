@@ -1,9 +1,9 @@
 """Records as the quality checks see them: one `Item` per record, whatever its format.
 
-SFT and text records go through the foundation's `to_sample`; preference records (`prompt`/`chosen`/
-`rejected`, strings or message lists, or `chosen`/`rejected` conversations with an implicit shared
-prompt) are read here. A record that cannot be read at all is bad input (`DataError`, exit 2);
-softer problems (roles out of order, empty turns) are counted by the format check.
+SFT and text records go through the foundation's `to_sample`, preference records (`prompt`/`chosen`/
+`rejected`, HH transcripts, rankings) through `preference.to_pairs`, exactly as training reads them.
+A record that cannot be read at all is bad input (`DataError`, exit 2); softer problems (roles out
+of order, empty turns) are counted by the format check.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alignline.data.formats import Conversation, Message, PlainText, Sample, to_sample
-from alignline.data.sources import read_records
-from alignline.errors import DataError
+from alignline.data.preference import to_pairs
+from alignline.data.quality.stream import stream_records
 
 CATEGORY_FIELDS = ("task", "category")
 
@@ -38,6 +38,8 @@ class Item:
     chosen: list[Message] | None = None
     rejected: list[Message] | None = None
     sample: Sample | None = None
+    rejected_sample: Sample | None = None
+    """Raw-text preference pairs: (prompt, chosen) and (prompt, rejected) as training tokenizes them."""
 
     @property
     def prompt_messages(self) -> list[Message]:
@@ -52,22 +54,8 @@ class Item:
         return None
 
 
-def _turns(value, path: str, loc: str, fld: str, default_role: str) -> list[Message]:
-    if isinstance(value, str):
-        return [Message(default_role, value)]
-    if not isinstance(value, list) or not value:
-        raise DataError(path, "expected a string or a non-empty list of {role, content} messages", loc, fld)
-    out = []
-    for i, m in enumerate(value):
-        if not isinstance(m, dict):
-            raise DataError(path, f"expected a message object, got {type(m).__name__}", loc, f"{fld}[{i}]")
-        role, content = m.get("role"), m.get("content")
-        if not isinstance(role, str):
-            raise DataError(path, "is missing or not a string", loc, f"{fld}[{i}].role")
-        if not isinstance(content, str):
-            raise DataError(path, "is missing or not a string", loc, f"{fld}[{i}].content")
-        out.append(Message(role, content))
-    return out
+def _as_messages(value, role: str) -> list[Message]:
+    return [Message(role, value)] if isinstance(value, str) else list(value)
 
 
 def _joined(messages: list[Message]) -> str:
@@ -75,24 +63,24 @@ def _joined(messages: list[Message]) -> str:
 
 
 def _preference(record: dict, path: str, loc: str, index: int) -> Item:
-    chosen = _turns(record["chosen"], path, loc, "chosen", "assistant")
-    rejected = _turns(record["rejected"], path, loc, "rejected", "assistant")
-    if "prompt" in record and record["prompt"] is not None:
-        prompt = _turns(record["prompt"], path, loc, "prompt", "user")
-    else:  # implicit prompt: the shared leading turns of both conversations
-        k = 0
-        while (k < min(len(chosen), len(rejected)) - 1 and chosen[k].role != "assistant"
-               and (chosen[k].role, chosen[k].content) == (rejected[k].role, rejected[k].content)):
-            k += 1
-        prompt, chosen, rejected = chosen[:k], chosen[k:], rejected[k:]
+    """Parsed as training parses it (`preference.to_pairs`); a ranking is seen as its best vs its worst answer."""
+    pairs = to_pairs(record, path, loc)
+    first, last = pairs[0], pairs[-1]
+    raw_prompt = isinstance(first.prompt, str)
+    prompt = _as_messages(first.prompt, "user")
+    chosen, rejected = _as_messages(first.chosen, "assistant"), _as_messages(last.rejected, "assistant")
+    answers = [chosen] + [_as_messages(p.rejected, "assistant") for p in pairs if p.chosen is first.chosen]
     user = _joined([m for m in prompt if m.role != "system"])
-    text = "\n".join([_joined(prompt), _joined(chosen), _joined(rejected)])
+    text = "\n".join([_joined(prompt)] + [_joined(a) for a in answers])
+    sample = PlainText(first.prompt, first.chosen) if raw_prompt and isinstance(first.chosen, str) else None
+    rejected_sample = PlainText(first.prompt, last.rejected) if sample is not None else None
     return Item(index, f"{path}, {loc}", "preference", record, text, user, _joined(chosen),
-                messages=prompt + chosen, chosen=chosen, rejected=rejected)
+                messages=prompt + chosen, chosen=chosen, rejected=rejected, sample=sample,
+                rejected_sample=rejected_sample)
 
 
 def to_item(record: dict, path: str, loc: str, index: int) -> Item:
-    if "chosen" in record and "rejected" in record:
+    if ("chosen" in record and "rejected" in record) or "ranking" in record:
         return _preference(record, path, loc, index)
     sample = to_sample(record, path, loc)
     rid = f"{path}, {loc}"
@@ -115,6 +103,6 @@ def iter_items(paths: list[str] | str, start: int = 0) -> Iterator[Item]:
         paths = [str(paths)]
     index = start
     for path in paths:
-        for loc, record in read_records(path):
+        for loc, record in stream_records(path):
             yield to_item(record, str(path), loc, index)
             index += 1

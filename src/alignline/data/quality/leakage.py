@@ -53,7 +53,8 @@ class LeakageCheck:
     def _prepare(self) -> None:
         self._ready = True
         n = len(self.eval_ids)
-        self.eval_sig = np.concatenate(self._eval_sigs) if self._eval_sigs else np.empty((0, self.hasher.num_perm), np.uint32)
+        empty = np.empty((0, self.hasher.num_perm), np.uint32)
+        self.eval_sig = np.concatenate(self._eval_sigs) if self._eval_sigs else empty
         keys = self.hasher.band_keys(self.eval_sig)
         self._band_index: dict[int, list[int]] = {}
         for i in range(n):

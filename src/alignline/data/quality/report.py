@@ -48,7 +48,7 @@ def _fmt(v) -> str:
     if v is None:
         return "–"
     if isinstance(v, float):
-        return f"{v:.4g}" if abs(v) >= 1 or v == 0 else f"{v:.2%}" if v <= 1 else f"{v:.4g}"
+        return f"{v:.4g}"
     if isinstance(v, list):
         return "[" + ", ".join(_fmt(x) for x in v) + "]"
     return str(v)
@@ -85,11 +85,13 @@ def _duplicates(d: dict | None) -> str:
     out.append(f"<p class=note>MinHash over {escape(m['shingle'])}, {m['num_perm']} permutations, LSH {m['bands']} bands "
                f"x {m['rows']} rows, Jaccard threshold {m['threshold']}.</p>")
     if d["largest_clusters"]:
-        sizes = [(f"#{i + 1}" + (" (exact)" if c["exact"] else ""), c["size"]) for i, c in enumerate(d["largest_clusters"])]
+        sizes = [(f"#{i + 1}" + (" (exact)" if c["exact"] else ""), c["size"])
+                 for i, c in enumerate(d["largest_clusters"])]
         out.append(svg.bars(sizes, "largest duplicate clusters (records)"))
         rows = []
         for i, c in enumerate(d["largest_clusters"]):
-            ex = "".join(f"<div class=ex><b>{escape(e['id'])}</b><br>{escape(e['text'][:300])}</div>" for e in c["examples"])
+            ex = "".join(f"<div class=ex><b>{escape(e['id'])}</b><br>{escape(e['text'][:300])}</div>"
+                         for e in c["examples"])
             rows.append([f"#{i + 1}", c["size"], "exact" if c["exact"] else "near", _Raw(ex)])
         out.append(_table(["cluster", "size", "kind", "examples (first members)"], rows))
     return "".join(out)

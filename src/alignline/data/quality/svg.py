@@ -18,7 +18,8 @@ def bars(items: list[tuple[str, float]], title: str, max_value: float | None = N
     for i, (label, value) in enumerate(items):
         y = 26 + i * row
         w = max(0.0, plot * (value / top))
-        out.append(f'<text x="{label_w - pad}" y="{y + 14}" font-size="12" text-anchor="end">{escape(str(label)[:28])}</text>'
+        out.append(f'<text x="{label_w - pad}" y="{y + 14}" font-size="12" text-anchor="end">'
+                   f'{escape(str(label)[:28])}</text>'
                    f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 7}" fill="#4c78a8"/>'
                    f'<text x="{label_w + w + 4:.1f}" y="{y + 14}" font-size="12">{escape(_num(value))}</text>')
     out.append("</svg>")
@@ -47,7 +48,8 @@ def histogram(edges: list[float], counts: list[int], xlabel: str, marker: float 
     out.append(f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" stroke="#333"/>')
     for frac in (0, 0.5, 1):
         x = left + plot_w * frac
-        out.append(f'<text x="{x:.1f}" y="{base + 16}" font-size="11" text-anchor="middle">{escape(_num(lo + span * frac))}</text>')
+        out.append(f'<text x="{x:.1f}" y="{base + 16}" font-size="11" text-anchor="middle">'
+                   f'{escape(_num(lo + span * frac))}</text>')
     out.append(f'<text x="{left - 6}" y="{top_pad + 10}" font-size="11" text-anchor="end">{peak}</text>')
     if marker is not None and lo <= marker <= hi:
         x = left + plot_w * (marker - lo) / span

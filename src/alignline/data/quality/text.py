@@ -20,7 +20,8 @@ _WORD = re.compile(r"\w+")
 _CACHE: dict[str, int] = {}
 _CACHE_LIMIT = 2_000_000
 # Odd 64-bit multipliers, one per n-gram position (fixed: hashes are stable across runs and machines).
-_MULTIPLIERS = np.random.RandomState(20240613).randint(0, 1 << 62, size=64, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+_MULTIPLIERS = (np.random.RandomState(20240613).randint(0, 1 << 62, size=64, dtype=np.uint64) * np.uint64(2)
+                + np.uint64(1))
 
 
 def words(text: str) -> list[str]:
