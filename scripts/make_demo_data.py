@@ -983,6 +983,28 @@ def record(rng: random.Random, turns: list[dict], task: str, system: bool) -> di
     return {"messages": msgs, "task": task}
 
 
+def _ngrams(text: str, n: int = 13) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.lower())
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def decontaminate(held: list[dict], train: list[dict], share: float = 0.5) -> list[dict]:
+    """Drop held-out records whose prompt shares >= `share` of its 13-grams with training prompts
+    (the rule of `alignline data check`'s leakage gate): slot-filled templates can make two
+    different items near-copies of each other."""
+    seen: set = set()
+    for r in train:
+        for m in r["messages"]:
+            if m["role"] == "user":
+                seen |= _ngrams(m["content"])
+    kept = []
+    for r in held:
+        grams = _ngrams(" ".join(m["content"] for m in r["messages"] if m["role"] == "user"))
+        if not grams or len(grams & seen) / len(grams) < share:
+            kept.append(r)
+    return kept
+
+
 def build_sft(rng: random.Random):
     pools = {
         "summarize": gen_summaries(rng), "classify": gen_classify(rng), "extract": gen_extract(rng),
@@ -1009,6 +1031,7 @@ def build_sft(rng: random.Random):
         for it in rest[2 * N_MULTI[task]:]:
             recs.append(record(rng, [it], task, False))
         train += recs
+    evals, heldout = decontaminate(evals, train), decontaminate(heldout, train)
     # ~15% of train records get a system turn (decided after assembly, evenly over tasks)
     rng.shuffle(train)
     for r in train[: round(0.15 * len(train))]:

@@ -173,3 +173,25 @@ def test_weighted_mix_is_recorded(tmp_path, sft_recipe):
     train(cfg, progress=False)
     sources = json.loads((out / "run.json").read_text())["data"]["sources"]
     assert [s["in_mix"] for s in sources[:2]] == [16, 4]
+
+
+def test_failing_data_gate_stops_training_unless_told_to_proceed(tmp_path, tiny_model_dir, capsys):
+    from conftest import chat_records, write_recipe
+
+    from alignline.cli import main
+
+    duplicated = write_jsonl(tmp_path / "dup.jsonl", chat_records(12) * 2)  # 50 % exact duplicates
+    out = tmp_path / "run"
+    recipe = write_recipe(tmp_path / "r.yaml", method="sft", model=str(tiny_model_dir), output_dir=str(out),
+                          data={"train": str(duplicated)},
+                          training={"max_steps": 1, "batch_size": 2, "max_length": 128, "tensorboard": False})
+    assert main(["train", "--quiet", str(recipe)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "data gates failed: duplicate_share = 0.5" in err[0] and "--proceed" in err[0]
+    report = json.loads((out / "data_report.json").read_text())
+    assert report["passed"] is False and (out / "data_report.html").is_file()
+    assert not (out / "final").exists()
+
+    assert main(["train", "--quiet", str(recipe), "--proceed"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["data_gates"]["passed"] is False and (out / "final").is_dir()

@@ -13,7 +13,7 @@ def _cmd_train(args) -> int:
     from alignline.config import load_config
     from alignline.train.loop import train
 
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_config(args.config, args.overrides + (["proceed_on_gate_failure=true"] if args.proceed else []))
     run_dir = train(cfg, progress=not args.quiet)
     if os.environ.get("RANK", "0") == "0":  # one line, not one per process
         print(f"done: {run_dir / 'final'}")
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="recipe YAML")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. lr=1e-4 lora.r=32 training.max_steps=10")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--proceed", action="store_true", help="train even when a data gate fails")
     p.set_defaults(func=_cmd_train)
 
     for name in ("generate", "chat"):

@@ -145,7 +145,11 @@ class RunConfig:
     save_merged: bool = False
     """Also write the adapter merged into the base as a full model in `merged/`."""
     data_gates: bool = True
-    """Run the data quality gates before training (when available) and refuse on a failure."""
+    """Run the data quality gates (`alignline data check`) before training; a failing gate stops the run."""
+    data_gates_config: str | None = None
+    """A gates YAML (see recipes/gates.yaml); default: the built-in thresholds."""
+    proceed_on_gate_failure: bool = False
+    """Train anyway when a gate fails (the report is still written); the CLI's --proceed."""
 
 
 # --------------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from alignline.errors import UserError
 
 def _print_gates(gates: list[dict]) -> None:
     for g in gates:
-        thr = f"{g['op']} {g['threshold']}" if g["op"] != "between" else f"in [{g['threshold'][0]}, {g['threshold'][1]}]"
+        t = g["threshold"]
+        thr = f"{g['op']} {t}" if g["op"] != "between" else f"in [{t[0]}, {t[1]}]"
         value = f"{g['value']:.4g}" if isinstance(g["value"], float) else g["value"]
         print(f"{'PASS' if g['passed'] else 'FAIL'}  {g['name']:<24} {value!s:<10} {thr}")
 

@@ -86,6 +86,26 @@ def _inner_state(state_dict: dict) -> dict:
     return {k[len("model."):]: v for k, v in state_dict.items() if k.startswith("model.")}
 
 
+def run_data_gates(cfg: RunConfig, tokenizer, run_dir: Path, accelerator) -> dict | None:
+    """The data gates, before any model is loaded; the report goes to the run directory. A failing
+    gate stops the run (exit 1) unless `proceed_on_gate_failure`."""
+    from alignline.data.quality import GatesFailed, failure_summary, gate_training_data
+
+    report = None
+    if accelerator.is_main_process:
+        report = gate_training_data([s.path for s in cfg.data.train], cfg.data.eval, run_dir, cfg.data_gates_config,
+                                    tokenizer=tokenizer, max_length=cfg.training.max_length, progress=False)
+    accelerator.wait_for_everyone()
+    passed = report["passed"] if report is not None else True
+    if accelerator.num_processes > 1:
+        passed = bool(_total(accelerator, float(not passed)) == 0)
+    if not passed and not cfg.proceed_on_gate_failure:
+        summary = failure_summary(report) if report else "see data_report.json"
+        raise GatesFailed(f"data gates failed: {summary}; report: {run_dir / 'data_report.html'} "
+                          "(fix the data, or pass --proceed to train anyway)")
+    return {"passed": report["passed"], "gates": report["gates"]} if report else None
+
+
 def _improved(value: float, best: float | None, mode: str) -> bool:
     return best is None or (value < best if mode == "min" else value > best)
 
@@ -151,6 +171,10 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
     tokenizer = load_tokenizer_for(cfg.model)
     data = method.prepare(cfg, tokenizer, progress and accelerator.is_main_process)
     data_report = data.report
+    if cfg.data_gates and _resume_dir(cfg, run_dir) is None:
+        gates = run_data_gates(cfg, tokenizer, run_dir, accelerator)
+    else:
+        gates = None
     model = load_model(cfg.model, t.dtype, trainable_adapter=True, quantization_config=quantization,
                        kind=method.model_kind, pad_token_id=tokenizer.pad_token_id)
     model = apply_adapter(model, cfg.adapter, t, task_type="SEQ_CLS" if method.model_kind == "reward" else "CAUSAL_LM")
@@ -181,7 +205,8 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
     info = {"status": "running", "config": to_dict(cfg), "data": asdict(data_report),
             "model": {"spec": cfg.model, "parameters": parameter_counts(model)},
             "plan": {"total_steps": total_steps, "rows": len(plan.rows), "batches_per_epoch": plan.batches_per_epoch},
-            "resumed_from": str(resume_from) if resume_from else None, "packages": package_versions(),
+            "data_gates": gates, "resumed_from": str(resume_from) if resume_from else None,
+            "packages": package_versions(),
             "git_commit": git_commit(), "environment": environment()}
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
