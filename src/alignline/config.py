@@ -303,20 +303,24 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
+def read_yaml_mapping(path: str | Path, what: str = "recipe") -> dict:
+    """A YAML file that must hold a mapping; every problem is one ConfigError line naming the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: {what} file not found")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"{p}: not valid YAML ({first})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: a {what} must be a mapping of keys to values")
+    return raw
+
+
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> RunConfig:
     """Read a recipe YAML (or nothing: all defaults), apply overrides, return the typed config."""
-    raw: dict = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"{p}: recipe file not found")
-        try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ConfigError(f"{p}: not valid YAML ({first})") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{p}: a recipe must be a mapping of keys to values")
+    raw: dict = read_yaml_mapping(path) if path is not None else {}
     raw = apply_overrides(_normalize(raw), overrides or [])
     config = from_dict(RunConfig, _normalize(raw))
     validate(config)

@@ -26,7 +26,7 @@ from torch import nn
 from alignline.config import RunConfig
 from alignline.data.templates import IGNORE, Example
 from alignline.losses.preference import dpo_loss
-from alignline.methods.pairs import collate_pairs, pair_plan, per_sequence_sums, prepare_pairs
+from alignline.methods.pairs import collate_pairs, pair_plan, per_sequence_sums, prepare_pairs, summarize_pairs
 from alignline.models.logprob_model import TokenLogprobModel
 
 
@@ -140,13 +140,7 @@ class DPO:
         return loss, sums
 
     def summarize(self, sums):
-        pairs = max(sums.get("pairs", 0.0), 1.0)
-        return {"loss": sums.get("loss_sum", 0.0) / max(sums.get("weight_sum", 0.0), 1e-12),
-                "accuracy": sums.get("correct", 0.0) / pairs, "margin": sums.get("margin_sum", 0.0) / pairs,
-                "chosen_reward": sums.get("chosen_reward_sum", 0.0) / pairs,
-                "rejected_reward": sums.get("rejected_reward_sum", 0.0) / pairs,
-                "chosen_logp": sums.get("chosen_logp_sum", 0.0) / pairs,
-                "rejected_logp": sums.get("rejected_logp_sum", 0.0) / pairs}
+        return summarize_pairs(sums)
 
     @torch.no_grad()
     def extra_eval(self, wrapped, data, pad_id, device, tokenizer) -> dict[str, float]:

@@ -92,3 +92,15 @@ def collate_pairs(units: list[PairExample], rows: list[list[int]], pad_id: int, 
 def per_sequence_sums(values: torch.Tensor, segment: torch.Tensor, n_sequences: int) -> torch.Tensor:
     """(N,) per-target values summed per sequence -> (S,)."""
     return torch.zeros(n_sequences, dtype=values.dtype, device=values.device).index_add_(0, segment, values)
+
+
+def summarize_pairs(sums: dict[str, float]) -> dict[str, float]:
+    """Pair-metric sums -> logged means: loss (pair-weighted), accuracy (ties count half), and the mean of
+    every other `<name>_sum` per pair."""
+    pairs = max(sums.get("pairs", 0.0), 1.0)
+    out = {"loss": sums.get("loss_sum", 0.0) / max(sums.get("weight_sum", 0.0), 1e-12),
+           "accuracy": sums.get("correct", 0.0) / pairs}
+    for key, value in sums.items():
+        if key.endswith("_sum") and key not in ("loss_sum", "weight_sum"):
+            out[key.removesuffix("_sum")] = value / pairs
+    return out

@@ -14,7 +14,7 @@ import torch
 
 from alignline.config import RunConfig
 from alignline.losses.reward import bradley_terry_loss
-from alignline.methods.pairs import collate_pairs, pair_plan, prepare_pairs
+from alignline.methods.pairs import collate_pairs, pair_plan, prepare_pairs, summarize_pairs
 from alignline.models.reward_model import RewardModel
 
 
@@ -70,8 +70,4 @@ class RewardModeling:
                       "rejected_reward_sum": float(rejected.detach().sum())}
 
     def summarize(self, sums):
-        pairs = max(sums.get("pairs", 0.0), 1.0)
-        return {"loss": sums.get("loss_sum", 0.0) / max(sums.get("weight_sum", 0.0), 1e-12),
-                "accuracy": sums.get("correct", 0.0) / pairs, "margin": sums.get("margin_sum", 0.0) / pairs,
-                "chosen_reward": sums.get("chosen_reward_sum", 0.0) / pairs,
-                "rejected_reward": sums.get("rejected_reward_sum", 0.0) / pairs}
+        return summarize_pairs(sums)

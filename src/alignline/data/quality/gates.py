@@ -10,9 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
-from alignline.config import from_dict
+from alignline.config import from_dict, read_yaml_mapping
 from alignline.errors import ConfigError
 
 
@@ -159,17 +158,8 @@ def load_gate_config(path: str | Path | None = None, **overrides) -> GateConfig:
     raw: dict = {}
     source = "gates"
     if path is not None:
-        p = Path(path)
-        source = str(p)
-        if not p.is_file():
-            raise ConfigError(f"{p}: gate config file not found")
-        try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ConfigError(f"{p}: not valid YAML ({first})") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{p}: a gate config must be a mapping of keys to values")
+        source = str(path)
+        raw = read_yaml_mapping(path, "gate config")
         raw = raw.get("data_gates", raw) if set(raw) == {"data_gates"} else raw
     raw = dict(raw)
     raw.update({k: v for k, v in overrides.items() if v is not None})
