@@ -51,16 +51,31 @@ def _read_text(path: Path) -> str:
 
 
 def _read_jsonl(path: Path) -> Iterator[Located]:
-    for number, line in enumerate(io.StringIO(_read_text(path)), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(str(path), f"malformed JSON ({e.msg} at column {e.colno})", record=f"line {number}") from None
-        if not isinstance(record, dict):
-            raise DataError(str(path), f"expected a JSON object, got {type(record).__name__}", record=f"line {number}")
-        yield f"line {number}", record
+    """Line by line: memory stays bounded whatever the file's size."""
+    seen_content = False
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(str(path), f"not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
+                                "re-save the file as UTF-8", record=f"line {number}") from None
+            if number == 1:
+                line = line.removeprefix("\ufeff")
+            if not line.strip():
+                continue
+            seen_content = True
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(str(path), f"malformed JSON ({e.msg} at column {e.colno})",
+                                record=f"line {number}") from None
+            if not isinstance(record, dict):
+                raise DataError(str(path), f"expected a JSON object, got {type(record).__name__}",
+                                record=f"line {number}")
+            yield f"line {number}", record
+    if not seen_content:
+        raise DataError(str(path), "the file is empty")
 
 
 def _read_json(path: Path) -> Iterator[Located]:
