@@ -44,6 +44,7 @@ def test_few_lora_steps_on_the_real_model_lower_the_loss(tmp_path):
     recipe.write_text(f"method: sft\nmodel: smollm2-135m\ndata:\n  train: {data}\nadapter:\n  type: lora\n  r: 8\n"
                       f"training:\n  lr: 2.0e-3\n  batch_size: 4\n  max_length: 64\n  max_steps: 6\n  packing: true\n"
                       f"  lr_scheduler: constant\n  save_every: 100\n  eval_every: 100\n  tensorboard: false\n"
+                      f"data_gates: false\n"
                       f"output_dir: {tmp_path / 'run'}\n")
     train(load_config(recipe), progress=False)
     losses = [m["loss"] for m in read_metrics(tmp_path / "run" / "metrics.jsonl")]
