@@ -79,7 +79,10 @@ class TrainingConfig:
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     early_stopping_patience: int | None = None
-    """Stop after this many evaluations without a lower eval loss."""
+    """Stop after this many evaluations without improvement of the method's watched metric
+    (eval loss for SFT/CPT, held-out preference accuracy for DPO/RM)."""
+    early_stopping_threshold: float = 0.0
+    """How much the watched metric must improve to count (transformers' EarlyStoppingCallback name)."""
     dtype: Literal["float32", "bfloat16"] = "float32"
     gradient_checkpointing: bool = False
     freeze_layers: int = 0

@@ -61,3 +61,26 @@ def save_tiny_model(directory: str | Path, **kwargs) -> Path:
     model.save_pretrained(directory, safe_serialization=True)
     tok.save_pretrained(directory)
     return directory
+
+
+def random_packed_batch(vocab_size: int, rows: int, width: int, seed: int = 0, packed: bool = True) -> dict:
+    """(rows, width) input_ids / position_ids / targets: rows of examples of random lengths (up to 3/4 of
+    a row) packed end to end, or one example per row (`packed=False`); about 70 % of targets kept."""
+    import random
+
+    import torch
+
+    rng = random.Random(seed)
+    ids, pos, tgt = [], [], []
+    for _ in range(rows):
+        r_ids, r_pos, r_tgt = [], [], []
+        while len(r_ids) < width:
+            n = min(rng.randint(3, max(4, 3 * width // 4)) if packed else width, width - len(r_ids))
+            tokens = [rng.randrange(vocab_size) for _ in range(n)]
+            r_ids += tokens
+            r_pos += range(n)
+            r_tgt += [t if rng.random() < 0.7 else -100 for t in tokens[1:]] + [-100]
+        ids.append(r_ids)
+        pos.append(r_pos)
+        tgt.append(r_tgt)
+    return {k: torch.tensor(v) for k, v in (("input_ids", ids), ("position_ids", pos), ("targets", tgt))}

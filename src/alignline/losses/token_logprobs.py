@@ -24,6 +24,16 @@ def _chunks(n: int, size: int):
     return ((s, min(s + size, n)) for s in range(0, n, size))
 
 
+def _exp_shifted(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """In place: logits -> exp(logits - rowmax). Returns (rowmax, rowsum of the exponentials).
+
+    One read-modify-write over the (c, V) chunk; the softmax normalization is left to the caller, who
+    applies it to the (c, H) product instead of the (c, V) probabilities."""
+    peak = logits.amax(1, keepdim=True)
+    total = logits.sub_(peak).exp_().sum(1)
+    return peak.squeeze(1), total
+
+
 class _TokenLogprobs(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, weight, targets, chunk_size):
@@ -33,14 +43,19 @@ class _TokenLogprobs(torch.autograd.Function):
         need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         grad_h_cached = torch.empty_like(hidden, dtype=torch.float32) if need_h and not need_w else None
         w32 = weight.float()
+        # One (chunk, V) buffer for every chunk: fresh large allocations cost page faults on every chunk.
+        buf = hidden.new_empty((min(chunk_size, n), weight.shape[0]), dtype=torch.float32)
         for s, e in _chunks(n, chunk_size):
-            logits = hidden[s:e].float() @ w32.T  # (c, V)
-            lse = torch.logsumexp(logits, dim=-1)
-            logp[s:e] = logits.gather(1, targets[s:e, None]).squeeze(1) - lse
+            logits = torch.mm(hidden[s:e].float(), w32.T, out=buf[: e - s])  # (c, V)
+            target_logit = logits.gather(1, targets[s:e, None]).squeeze(1)
+            peak, total = _exp_shifted(logits)  # logits now hold exp(logits - peak)
+            lse = peak + total.log()
+            logp[s:e] = target_logit - lse
             lse_all[s:e] = lse
             if grad_h_cached is not None:
-                probs = torch.exp(logits.sub_(lse[:, None]))  # in place: logits are not needed again
-                grad_h_cached[s:e] = w32[targets[s:e]] - probs @ w32
+                # d logp / d h = W[t] - softmax(h W^T) W, with the softmax's 1/total applied to the (c, H) side
+                grad_h = torch.mm(logits, w32, out=grad_h_cached[s:e])
+                grad_h.div_(total[:, None]).neg_().add_(w32[targets[s:e]])
         ctx.chunk_size = chunk_size
         if grad_h_cached is not None:
             ctx.save_for_backward(grad_h_cached)
@@ -61,14 +76,16 @@ class _TokenLogprobs(torch.autograd.Function):
         w32 = weight.float()
         grad_h = torch.empty_like(hidden, dtype=torch.float32) if need_h else None
         grad_w = torch.zeros_like(w32) if need_w else None
-        for s, e in _chunks(hidden.shape[0], ctx.chunk_size):
+        n = hidden.shape[0]
+        buf = hidden.new_empty((min(ctx.chunk_size, n), weight.shape[0]), dtype=torch.float32)
+        for s, e in _chunks(n, ctx.chunk_size):
             h = hidden[s:e].float()
             g = grad_logp[s:e]
             # d logp / d logits = onehot(t) - softmax; scaled by the upstream grad per row
-            grad_logits = torch.exp((h @ w32.T).sub_(lse_all[s:e, None])).mul_(-g[:, None])
+            grad_logits = torch.mm(h, w32.T, out=buf[: e - s]).sub_(lse_all[s:e, None]).exp_().mul_(-g[:, None])
             grad_logits[torch.arange(e - s, device=h.device), targets[s:e]] += g
             if need_h:
-                grad_h[s:e] = grad_logits @ w32
+                torch.mm(grad_logits, w32, out=grad_h[s:e])
             if need_w:
                 grad_w.addmm_(grad_logits.T, h)
         return (grad_h.to(hidden.dtype) if need_h else None,

@@ -106,8 +106,8 @@ def run_data_gates(cfg: RunConfig, tokenizer, run_dir: Path, accelerator) -> dic
     return {"passed": report["passed"], "gates": report["gates"]} if report else None
 
 
-def _improved(value: float, best: float | None, mode: str) -> bool:
-    return best is None or (value < best if mode == "min" else value > best)
+def _improved(value: float, best: float | None, mode: str, threshold: float = 0.0) -> bool:
+    return best is None or (value < best - threshold if mode == "min" else value > best + threshold)
 
 
 def _save_final(cfg: RunConfig, run_dir: Path, model, tokenizer, state_dict, merged_final: bool) -> Path:
@@ -241,7 +241,7 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
         # DDP averages gradients over processes; scaling by their count makes the result a global mean.
         normalizer = max(step_count, 1.0) / accelerator.num_processes
         sums: dict[str, float] = {}
-        tokens = 0
+        tokens = slots = 0
         for i, batch in enumerate(micro):
             sync = contextlib.nullcontext() if i == len(micro) - 1 else accelerator.no_sync(wrapped)
             with sync:
@@ -249,6 +249,8 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
                 accelerator.backward(loss)
             _add(sums, metrics)
             tokens += int(batch["attention_mask"].sum())
+            slots += batch["attention_mask"].numel()
+        padding = 1 - tokens / max(slots, 1)  # this process's share of computed slots that were padding
         grad_norm = accelerator.clip_grad_norm_(params, t.max_grad_norm) if t.max_grad_norm > 0 else None
         optimizer.step()
         scheduler.step()
@@ -259,7 +261,8 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
         window_tokens += tokens
 
         record = {"step": state.step, **method.summarize(_total_sums(accelerator, sums)),
-                  "lr": scheduler.get_last_lr()[0], "tokens": tokens}
+                  "lr": scheduler.get_last_lr()[0], "tokens": tokens,
+                  "padding": round(padding, 4)}
         if grad_norm is not None:
             record["grad_norm"] = float(grad_norm)
         result = {}
@@ -273,7 +276,7 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
                 record.update(result)
                 state.history.append({"step": state.step, **result})
                 watched, mode = method.early_stopping
-                if _improved(result[watched], state.best_eval, mode):
+                if _improved(result[watched], state.best_eval, mode, t.early_stopping_threshold):
                     state.best_eval, state.evals_without_improvement = result[watched], 0
                 else:
                     state.evals_without_improvement += 1
