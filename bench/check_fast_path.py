@@ -1,6 +1,6 @@
 """Check that alignline's fast path computes what the plain path computes: log-probs and LoRA gradients.
 
-    python bench/check_fast_path.py            # tiny random Llama, float64 (exactness)
+    python bench/check_fast_path.py            # tiny random Llama, float64 (transformers still normalizes in float32)
     python bench/check_fast_path.py --real     # SmolLM2-135M, float32, one packed 8 x 512 batch (slow)
 
 The fast path (`TokenLogprobModel(fast=True)`) runs packed rows as per-example attention and LoRA as
@@ -55,7 +55,7 @@ def main() -> None:
     else:
         from alignline.testing import tiny_llama
 
-        model, dtype, atol, rows, width = tiny_llama(128, hidden=64, layers=2), torch.float64, 1e-9, 4, 400
+        model, dtype, atol, rows, width = tiny_llama(128, hidden=64, layers=2), torch.float64, 1e-5, 4, 400
     model = peft.get_peft_model(model, lora)
     with torch.no_grad():  # B starts at zero; give it values so every LoRA gradient path is exercised
         for name, p in model.named_parameters():

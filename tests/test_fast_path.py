@@ -1,5 +1,10 @@
-"""The fast path of TokenLogprobModel (per-example packed attention, LoRA as one autograd function)
-computes what the plain path computes: transformers' masked SDPA and peft's own LoRA forward."""
+"""The fast path of TokenLogprobModel (per-example packed attention, LoRA as one autograd function,
+fused RMSNorm and SwiGLU) computes what the plain path computes: transformers' masked SDPA, peft's
+own LoRA forward, transformers' layers.
+
+Models run in float64, but transformers normalizes RMSNorm in float32 even then, while the fused norm
+keeps float64: the paths agree to float32 rounding (1e-6), not to 1e-10. The fused functions alone
+are checked exactly, by gradcheck in float64."""
 
 import copy
 
@@ -35,16 +40,35 @@ def _logprobs_and_grads(model, batch, fast: bool, disable_adapter: bool = False)
     return logp.detach(), {n: p.grad for n, p in m.named_parameters() if p.requires_grad}
 
 
+def _assert_same(values, expected, grads, expected_grads):
+    torch.testing.assert_close(values, expected, atol=1e-6, rtol=1e-6)
+    assert grads.keys() == expected_grads.keys() and len(grads) > 0
+    for name in expected_grads:
+        scale = expected_grads[name].abs().max().item()
+        torch.testing.assert_close(grads[name], expected_grads[name], atol=1e-5 * scale, rtol=1e-5, msg=name)
+
+
+def test_fused_functions_gradcheck():
+    from alignline.models.fused_layers import _RMSNorm, _SiluMul
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, 8, dtype=torch.float64, requires_grad=True)
+    w = torch.rand(8, dtype=torch.float64).add_(0.5).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: _RMSNorm.apply(a, b, 1e-6), (x, w))
+    expected = w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6))
+    torch.testing.assert_close(_RMSNorm.apply(x, w, 1e-6), expected, atol=1e-14, rtol=1e-14)
+    gate, up = (torch.randn(4, 6, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    assert torch.autograd.gradcheck(_SiluMul.apply, (gate, up))
+    torch.testing.assert_close(_SiluMul.apply(gate, up), torch.nn.functional.silu(gate) * up, atol=1e-14, rtol=0)
+
+
 @pytest.mark.parametrize("packed", [True, False])
 def test_fast_path_equals_plain_path(packed):
     model = _lora_model()
     batch = random_packed_batch(128, rows=3, width=300, packed=packed)  # > QUERY_BLOCK: blocked CPU attention
     plain, plain_grads = _logprobs_and_grads(model, batch, fast=False)
     fast, fast_grads = _logprobs_and_grads(model, batch, fast=True)
-    torch.testing.assert_close(fast, plain, atol=1e-10, rtol=1e-10)
-    assert plain_grads.keys() == fast_grads.keys() and len(plain_grads) > 0
-    for name in plain_grads:
-        torch.testing.assert_close(fast_grads[name], plain_grads[name], atol=1e-10, rtol=1e-8, msg=name)
+    _assert_same(fast, plain, fast_grads, plain_grads)
 
 
 def test_fast_path_with_adapters_disabled_is_the_base_model():
@@ -53,7 +77,7 @@ def test_fast_path_with_adapters_disabled_is_the_base_model():
     batch = random_packed_batch(128, rows=2, width=64)
     ref_fast, _ = _logprobs_and_grads(model, batch, fast=True, disable_adapter=True)
     ref_plain, _ = _logprobs_and_grads(model, batch, fast=False, disable_adapter=True)
-    torch.testing.assert_close(ref_fast, ref_plain, atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(ref_fast, ref_plain, atol=1e-6, rtol=1e-6)
     with_adapters, _ = _logprobs_and_grads(model, batch, fast=True)
     assert (with_adapters - ref_fast).abs().max() > 1e-4
 
@@ -66,7 +90,7 @@ def test_lora_dropout_takes_peft_path_and_stays_exact_in_eval():
         m = copy.deepcopy(model).double().eval()
         with torch.no_grad():
             outs.append(TokenLogprobModel(m, fast=fast)(**batch))
-    torch.testing.assert_close(outs[1], outs[0], atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(outs[1], outs[0], atol=1e-6, rtol=1e-6)
 
 
 def test_segments_find_every_example_and_unpack_in_order():
@@ -77,3 +101,40 @@ def test_segments_find_every_example_and_unpack_in_order():
     assert sum(lengths) == 4  # examples of 3, 2, 1 and 6 tokens
     assert seg.unpack.numel() == positions.numel() and len(set(seg.unpack.tolist())) == positions.numel()
     assert Segments.from_positions(torch.arange(5).repeat(3, 1)).whole_rows
+
+
+def test_fused_layers_full_fine_tuning_gradients_match():
+    """No adapters: every weight trains, RMSNorm weights included."""
+    torch.manual_seed(0)
+    model = tiny_llama(128, hidden=64, layers=2)
+    with torch.no_grad():  # non-trivial norm weights
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.uniform_(0.5, 1.5)
+    batch = random_packed_batch(128, rows=2, width=96)
+    plain, plain_grads = _logprobs_and_grads(model, batch, fast=False)
+    fast, fast_grads = _logprobs_and_grads(model, batch, fast=True)
+    assert any("norm" in n for n in plain_grads)
+    _assert_same(fast, plain, fast_grads, plain_grads)
+
+
+def test_reward_model_fast_path_equals_plain_path():
+    from transformers import LlamaForSequenceClassification
+
+    from alignline.models.reward_model import RewardModel
+
+    config = tiny_llama(128, hidden=64, layers=2).config
+    config.num_labels = 1
+    torch.manual_seed(0)
+    model = LlamaForSequenceClassification(config)
+    batch = random_packed_batch(128, rows=2, width=96)
+    ends = (batch["position_ids"].reshape(-1)[1:] == 0).nonzero().squeeze(1)  # last token before each restart
+    last_index = torch.cat([ends, torch.tensor([batch["position_ids"].numel() - 1])])
+    rewards, grads = [], []
+    for fast in (False, True):
+        m = copy.deepcopy(model).double()
+        r = RewardModel(m, fast=fast)(batch["input_ids"], batch["position_ids"], last_index)
+        (r * torch.linspace(-1, 1, r.numel(), dtype=r.dtype)).sum().backward()
+        rewards.append(r.detach())
+        grads.append({n: p.grad for n, p in m.named_parameters()})
+    _assert_same(rewards[1], rewards[0], grads[1], grads[0])

@@ -6,9 +6,10 @@ states and send only the positions that carry a target through the output layer
 (`losses.token_logprobs`). Prompt and prefix tuning change the inputs inside peft's own forward, so
 they take the plain path through full logits.
 
-Two things make the fused path fast, both exact (checked against the plain path, `fast=False`):
-packed rows attend per example (`models/packed_attention.py`), and LoRA layers run as one autograd
-function (`models/fast_lora.py`).
+Three things make the fused path fast, all exact (checked against the plain path, `fast=False`):
+packed rows attend per example (`models/packed_attention.py`), LoRA layers run as one autograd
+function (`models/fast_lora.py`), and RMSNorm and SwiGLU keep less for backward
+(`models/fused_layers.py`). The reward model's forward uses the same path (`decoder_hidden`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch import nn
 from alignline.data.templates import IGNORE
 from alignline.losses.token_logprobs import DEFAULT_CHUNK, token_logprobs, token_logprobs_reference
 from alignline.models.fast_lora import install_fast_lora
+from alignline.models.fused_layers import install_fused_layers
 from alignline.models.packed_attention import (PACKED_ATTENTION, Segments, packed_attention_supported,
                                                use_attention)
 
@@ -37,9 +39,7 @@ class TokenLogprobModel(nn.Module):
         softcap = getattr(base.config, "final_logit_softcapping", None)
         # The fused path assumes logits = h @ W^T exactly; anything else takes the plain path.
         self.fused = not virtual_tokens and getattr(head, "bias", None) is None and softcap is None
-        self.packed_attention = fast and self.fused and packed_attention_supported(base.config)
-        if fast:
-            install_fast_lora(model)
+        self.packed_attention = self.fused and fast and enable_fast_path(model)
 
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, targets: torch.Tensor,
                 attention_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -48,20 +48,30 @@ class TokenLogprobModel(nn.Module):
         keep = targets != IGNORE  # (B, T)
         if self.fused:
             base = _base(self.model)
-            decoder = base.get_decoder()
-            # Gradient checkpointing re-runs layers in backward, outside this call: keep the standard mask then.
-            if self.packed_attention and not _checkpointing(base):
-                with use_attention(base.config, PACKED_ATTENTION):
-                    hidden = decoder(input_ids=input_ids, position_ids=position_ids, use_cache=False,
-                                     alignline_segments=Segments.from_positions(position_ids)).last_hidden_state
-            else:
-                hidden = decoder(input_ids=input_ids, position_ids=position_ids,
-                                 use_cache=False).last_hidden_state  # (B, T, H)
+            hidden = decoder_hidden(base, base.get_decoder(), input_ids, position_ids, self.packed_attention)
             return token_logprobs(hidden[keep], base.get_output_embeddings().weight, targets[keep],
                                   self.chunk_size)
         logits = self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
         logits = logits[:, -input_ids.shape[1]:]  # prompt tuning prepends virtual-token positions
         return token_logprobs_reference(logits[keep], targets[keep])
+
+
+def enable_fast_path(model) -> bool:
+    """Install the fast LoRA and fused layers on `model`; True where per-example packed attention applies."""
+    install_fast_lora(model)
+    install_fused_layers(model)
+    return packed_attention_supported(_base(model).config)
+
+
+def decoder_hidden(base, decoder, input_ids: torch.Tensor, position_ids: torch.Tensor,
+                   packed_attention: bool) -> torch.Tensor:
+    """(B, T) packed ids and positions -> (B, T, H) last hidden states, attention kept inside each example."""
+    # Gradient checkpointing re-runs layers in backward, outside this call: keep the standard mask then.
+    if packed_attention and not _checkpointing(base):
+        with use_attention(base.config, PACKED_ATTENTION):
+            return decoder(input_ids=input_ids, position_ids=position_ids, use_cache=False,
+                           alignline_segments=Segments.from_positions(position_ids)).last_hidden_state
+    return decoder(input_ids=input_ids, position_ids=position_ids, use_cache=False).last_hidden_state
 
 
 def _checkpointing(model) -> bool:
