@@ -65,14 +65,7 @@ def _read_jsonl(path: Path) -> Iterator[Located]:
             if not line.strip():
                 continue
             seen_content = True
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(str(path), f"malformed JSON ({e.msg} at column {e.colno})",
-                                record=f"line {number}") from None
-            if not isinstance(record, dict):
-                raise DataError(str(path), f"expected a JSON object, got {type(record).__name__}",
-                                record=f"line {number}")
+            record = parse_jsonl_line(path, number, line)
             yield f"line {number}", record
     if not seen_content:
         raise DataError(str(path), "the file is empty")
@@ -178,3 +171,14 @@ def read_records(path: str | Path) -> Iterator[Located]:
         yield item
     if count == 0:
         raise DataError(str(p), "the file has no records")
+
+
+def parse_jsonl_line(path, number: int, line: str) -> dict:
+    """One JSONL line -> its record; malformed JSON or a non-object is a DataError naming the line."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise DataError(str(path), f"malformed JSON ({e.msg} at column {e.colno})", record=f"line {number}") from None
+    if not isinstance(record, dict):
+        raise DataError(str(path), f"expected a JSON object, got {type(record).__name__}", record=f"line {number}")
+    return record

@@ -7,11 +7,10 @@ instead (every other format goes through `read_records`). Same `line N` location
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from alignline.data.sources import Located, read_records
+from alignline.data.sources import Located, parse_jsonl_line, read_records
 from alignline.errors import DataError
 
 
@@ -28,14 +27,7 @@ def _stream_jsonl(path: Path) -> Iterator[Located]:
                                 "re-save the file as UTF-8", record=f"line {number}") from None
             if not line.strip():
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(str(path), f"malformed JSON ({e.msg} at column {e.colno})",
-                                record=f"line {number}") from None
-            if not isinstance(record, dict):
-                raise DataError(str(path), f"expected a JSON object, got {type(record).__name__}",
-                                record=f"line {number}")
+            record = parse_jsonl_line(path, number, line)
             count += 1
             yield f"line {number}", record
     if count == 0:  # every line was blank
