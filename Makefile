@@ -19,13 +19,13 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m alignline.demo
+	$(BIN)/alignline demo
 
 demo-dpo: $(STAMP)
-	$(BIN)/python -m alignline.demo --recipe recipes/dpo-lora.yaml
+	$(BIN)/alignline demo --recipe recipes/dpo-lora.yaml
 
 demo-rm: $(STAMP)
-	$(BIN)/python -m alignline.demo --recipe recipes/rm-lora.yaml
+	$(BIN)/alignline demo --recipe recipes/rm-lora.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

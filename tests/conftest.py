@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny random Llama and tokenizer written once per session, and data helpers."""
+"""Shared fixtures: a tiny random Llama and tokenizer written once per session. Helpers live in
+`alignline.testing`."""
 
 from __future__ import annotations
 
@@ -8,13 +9,10 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import json
 from pathlib import Path
 
 import pytest
-import yaml
-
-from alignline.testing import save_tiny_model, tiny_tokenizer
+from alignline.testing import chat_records, save_tiny_model, tiny_tokenizer, write_jsonl, write_recipe
 
 
 @pytest.fixture(scope="session")
@@ -25,30 +23,6 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tokenizer():
     return tiny_tokenizer()
-
-
-def write_jsonl(path: Path, records: list) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path
-
-
-def chat_records(n: int = 24) -> list[dict]:
-    """Varied two- and four-turn chats, some with a system turn."""
-    out = []
-    for i in range(n):
-        msgs = [{"role": "system", "content": "Be brief."}] if i % 3 == 0 else []
-        msgs += [{"role": "user", "content": f"What is {i} plus {i}?"},
-                 {"role": "assistant", "content": f"Answer: {2 * i}."}]
-        if i % 2:
-            msgs += [{"role": "user", "content": "Thanks, and double it?"},
-                     {"role": "assistant", "content": f"Answer: {4 * i}."}]
-        out.append({"messages": msgs})
-    return out
-
-
-def write_recipe(path: Path, **sections) -> Path:
-    path.write_text(yaml.safe_dump(sections), encoding="utf-8")
-    return path
 
 
 @pytest.fixture

@@ -17,9 +17,6 @@ import yaml
 
 from alignline.errors import ConfigError
 
-METHODS = ("sft", "cpt", "dpo", "rm")
-
-
 @dataclass
 class DataSource:
     """One training file (or `datasets` directory) and its share of the mix."""
@@ -133,7 +130,8 @@ class RewardConfig:
 
 @dataclass
 class RunConfig:
-    method: Literal["sft", "cpt", "dpo", "rm"] = "sft"
+    method: str = "sft"
+    """sft | cpt | dpo | rm: the names in `alignline.methods.METHODS`, the one registry."""
     model: str = "smollm2-135m"
     """`smollm2-135m` (the embedded default), a local model directory, or a hub id where the hub is reachable."""
     data: DataConfig = field(default_factory=DataConfig)
@@ -353,8 +351,10 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(f"config key 'dpo.label_smoothing': must be in [0, 0.5), got {config.dpo.label_smoothing}")
     if config.dpo.beta <= 0:
         raise ConfigError(f"config key 'dpo.beta': must be > 0, got {config.dpo.beta}")
+    from alignline.methods import METHODS  # the registry imports this module: import it here, not at the top
+
     if config.method not in METHODS:
-        raise ConfigError(f"config key 'method': {config.method!r} is not one of {', '.join(METHODS)}")
+        raise ConfigError(f"config key 'method': {config.method!r} is not allowed; choose one of {', '.join(METHODS)}")
 
 
 def to_dict(config: Any) -> dict:

@@ -1,4 +1,5 @@
-"""Tiny random models and a tiny tokenizer, built in-process: for tests and benchmarks, no downloads."""
+"""Test and benchmark helpers: tiny random models and a tiny tokenizer built in-process (no downloads),
+and small data writers. Tests import these from here, not from conftest."""
 
 from __future__ import annotations
 
@@ -84,3 +85,31 @@ def random_packed_batch(vocab_size: int, rows: int, width: int, seed: int = 0, p
         pos.append(r_pos)
         tgt.append(r_tgt)
     return {k: torch.tensor(v) for k, v in (("input_ids", ids), ("position_ids", pos), ("targets", tgt))}
+
+
+def write_jsonl(path: Path, records: list) -> Path:
+    import json
+
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def chat_records(n: int = 24) -> list[dict]:
+    """Varied two- and four-turn chats, some with a system turn."""
+    out = []
+    for i in range(n):
+        msgs = [{"role": "system", "content": "Be brief."}] if i % 3 == 0 else []
+        msgs += [{"role": "user", "content": f"What is {i} plus {i}?"},
+                 {"role": "assistant", "content": f"Answer: {2 * i}."}]
+        if i % 2:
+            msgs += [{"role": "user", "content": "Thanks, and double it?"},
+                     {"role": "assistant", "content": f"Answer: {4 * i}."}]
+        out.append({"messages": msgs})
+    return out
+
+
+def write_recipe(path: Path, **sections) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump(sections), encoding="utf-8")
+    return path

@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from alignline.config import DataConfig
 from alignline.data.formats import Sample, format_of, to_sample
@@ -119,7 +118,3 @@ def prepare_data(cfg: DataConfig, tokenizer, max_length: int, seed: int, allowed
     report.train_tokens = sum(len(e.input_ids) for e in train)
     report.train_target_tokens = sum(e.num_targets for e in train)
     return train, evals, report
-
-
-def data_files(cfg: DataConfig) -> list[Path]:
-    return [Path(s.path) for s in cfg.train] + ([Path(cfg.eval)] if cfg.eval else [])

@@ -11,7 +11,7 @@ Every field problem raises `DataError` naming the file, the record and the field
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from alignline.errors import DataError
 
@@ -47,7 +47,7 @@ Sample = Conversation | PlainText
 
 
 @dataclass(slots=True)
-class _Where:
+class Where:
     path: str
     record: str
 
@@ -55,7 +55,7 @@ class _Where:
         return DataError(self.path, message, record=self.record, field=fld)
 
 
-def _string(value, where: _Where, fld: str) -> str:
+def require_string(value, where: Where, fld: str) -> str:
     if value is None:
         raise where.error("is missing or null", fld)
     if not isinstance(value, str):
@@ -63,7 +63,7 @@ def _string(value, where: _Where, fld: str) -> str:
     return value
 
 
-def _messages(value, where: _Where, fld: str) -> list[Message]:
+def parse_messages(value, where: Where, fld: str) -> list[Message]:
     if not isinstance(value, list) or not value:
         raise where.error("expected a non-empty list of {role, content} messages", fld)
     out = []
@@ -78,7 +78,7 @@ def _messages(value, where: _Where, fld: str) -> list[Message]:
             raise where.error(f"unknown role {role!r}; allowed: {', '.join(ROLES)}", f"{item}.role")
         if "content" not in m:
             raise where.error("is missing", f"{item}.content")
-        content = _string(m["content"], where, f"{item}.content")
+        content = require_string(m["content"], where, f"{item}.content")
         weight = m.get("weight", 1)
         if weight not in (0, 1):
             raise where.error(f"must be 0 or 1, got {weight!r}", f"{item}.weight")
@@ -86,51 +86,51 @@ def _messages(value, where: _Where, fld: str) -> list[Message]:
     return out
 
 
-def _require_assistant(messages: list[Message], where: _Where, fld: str) -> None:
+def require_assistant(messages: list[Message], where: Where, fld: str) -> None:
     if not any(m.role == "assistant" for m in messages):
         raise where.error("has no assistant message to learn from", fld)
 
 
-def _from_messages(r: dict, w: _Where) -> Sample:
-    msgs = _messages(r["messages"], w, "messages")
-    _require_assistant(msgs, w, "messages")
+def _from_messages(r: dict, w: Where) -> Sample:
+    msgs = parse_messages(r["messages"], w, "messages")
+    require_assistant(msgs, w, "messages")
     return Conversation(msgs)
 
 
-def _from_prompt_completion(r: dict, w: _Where) -> Sample:
+def _from_prompt_completion(r: dict, w: Where) -> Sample:
     prompt, completion = r["prompt"], r["completion"]
     if isinstance(prompt, str) and isinstance(completion, str):
         return PlainText(prompt, completion)
-    prompt_msgs = _messages(prompt, w, "prompt") if isinstance(prompt, list) else [
-        Message("user", _string(prompt, w, "prompt"))]
+    prompt_msgs = parse_messages(prompt, w, "prompt") if isinstance(prompt, list) else [
+        Message("user", require_string(prompt, w, "prompt"))]
     if isinstance(completion, str):
         completion_msgs = [Message("assistant", completion)]
     else:
-        completion_msgs = _messages(completion, w, "completion")
-    _require_assistant(completion_msgs, w, "completion")
+        completion_msgs = parse_messages(completion, w, "completion")
+    require_assistant(completion_msgs, w, "completion")
     for m in prompt_msgs:  # the prompt is context, never a target
         m.train = False
     return Conversation(prompt_msgs + completion_msgs)
 
 
-def _from_text(r: dict, w: _Where) -> Sample:
-    return PlainText("", _string(r["text"], w, "text"))
+def _from_text(r: dict, w: Where) -> Sample:
+    return PlainText("", require_string(r["text"], w, "text"))
 
 
-def _from_alpaca(r: dict, w: _Where) -> Sample:
-    instruction = _string(r["instruction"], w, "instruction")
+def _from_alpaca(r: dict, w: Where) -> Sample:
+    instruction = require_string(r["instruction"], w, "instruction")
     extra = r.get("input") or ""
     if not isinstance(extra, str):
         raise w.error(f"expected a string, got {type(extra).__name__}", "input")
     msgs = []
     if r.get("system"):
-        msgs.append(Message("system", _string(r["system"], w, "system")))
+        msgs.append(Message("system", require_string(r["system"], w, "system")))
     msgs.append(Message("user", f"{instruction}\n\n{extra}" if extra.strip() else instruction))
-    msgs.append(Message("assistant", _string(r["output"], w, "output")))
+    msgs.append(Message("assistant", require_string(r["output"], w, "output")))
     return Conversation(msgs)
 
 
-def _from_sharegpt(r: dict, w: _Where) -> Sample:
+def _from_sharegpt(r: dict, w: Where) -> Sample:
     turns = r["conversations"]
     if not isinstance(turns, list) or not turns:
         raise w.error("expected a non-empty list of {from, value} turns", "conversations")
@@ -144,10 +144,10 @@ def _from_sharegpt(r: dict, w: _Where) -> Sample:
         role = SHAREGPT_ROLES.get(t["from"])
         if role is None:
             raise w.error(f"unknown speaker {t['from']!r}; allowed: {', '.join(SHAREGPT_ROLES)}", f"{item}.from")
-        msgs.append(Message(role, _string(t.get("value"), w, f"{item}.value")))
+        msgs.append(Message(role, require_string(t.get("value"), w, f"{item}.value")))
     if r.get("system") and msgs[0].role != "system":
-        msgs.insert(0, Message("system", _string(r["system"], w, "system")))
-    _require_assistant(msgs, w, "conversations")
+        msgs.insert(0, Message("system", require_string(r["system"], w, "system")))
+    require_assistant(msgs, w, "conversations")
     return Conversation(msgs)
 
 
@@ -170,7 +170,7 @@ def detect_format(record: dict) -> str | None:
 
 def to_sample(record: dict, path: str, location: str) -> Sample:
     """Normalize one record; the error names the file, the record and the missing field."""
-    where = _Where(path, location)
+    where = Where(path, location)
     name = detect_format(record)
     if name is None:
         known = "; ".join("/".join(fields) for fields, _ in FORMATS.values())
@@ -183,11 +183,3 @@ def to_sample(record: dict, path: str, location: str) -> Sample:
 
 def format_of(sample: Sample) -> str:
     return "chat" if isinstance(sample, Conversation) else ("text" if not sample.prompt else "prompt_completion")
-
-
-@dataclass(slots=True)
-class SourceStats:
-    path: str
-    sha256: str
-    records: int = 0
-    formats: dict[str, int] = field(default_factory=dict)

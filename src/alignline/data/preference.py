@@ -13,9 +13,9 @@ weight in the loss), `margin` (reward models), `annotator`/`annotators`, `source
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from alignline.data.formats import Conversation, Message, PlainText, _messages, _string, _Where
+from alignline.data.formats import Conversation, Message, PlainText, parse_messages, Where
 from alignline.data.sources import read_records
 from alignline.data.templates import Example, shift_targets, tokenize_sample
 
@@ -41,26 +41,25 @@ class PairExample:
     margin: float = 0.0
     ref: tuple[float, float] | None = None
     """Reference log-probs (chosen, rejected), when computed once before training."""
-    extra: dict = field(default_factory=dict)
 
 
-def _completion(value, w: _Where, fld: str) -> list[Message] | str:
+def _completion(value, w: Where, fld: str) -> list[Message] | str:
     if isinstance(value, str):
         return value
-    msgs = _messages(value, w, fld)
+    msgs = parse_messages(value, w, fld)
     if not any(m.role == "assistant" for m in msgs):
         raise w.error("has no assistant message", fld)
     return msgs
 
 
-def _split_hh(chosen, rejected, w: _Where):
+def _split_hh(chosen, rejected, w: Where):
     if isinstance(chosen, str) and isinstance(rejected, str):
         cut = chosen.rfind(HH_SPLIT)
         if cut < 0 or not rejected.startswith(chosen[: cut + len(HH_SPLIT)]):
             raise w.error(f"HH-style transcripts must share the prompt up to the last '{HH_SPLIT.strip()}'", "chosen")
         cut += len(HH_SPLIT)
         return chosen[:cut], chosen[cut:], rejected[cut:]
-    c, r = _messages(chosen, w, "chosen"), _messages(rejected, w, "rejected")
+    c, r = parse_messages(chosen, w, "chosen"), parse_messages(rejected, w, "rejected")
     common = 0
     while common < min(len(c), len(r)) and (c[common].role, c[common].content) == (r[common].role, r[common].content):
         common += 1
@@ -71,7 +70,7 @@ def _split_hh(chosen, rejected, w: _Where):
     return _context(c[:common]), c[common:], r[common:]
 
 
-def _number(value, w: _Where, key: str) -> float:
+def _number(value, w: Where, key: str) -> float:
     """A finite number; numeric strings (CSV cells) count."""
     if isinstance(value, str):
         try:
@@ -83,7 +82,7 @@ def _number(value, w: _Where, key: str) -> float:
     return float(value)
 
 
-def _weight(record: dict, w: _Where) -> float:
+def _weight(record: dict, w: Where) -> float:
     for key in ("weight", "confidence"):
         if record.get(key) not in (None, ""):
             value = _number(record[key], w, key)
@@ -94,7 +93,7 @@ def _weight(record: dict, w: _Where) -> float:
 
 
 def to_pairs(record: dict, path: str, location: str) -> list[PreferencePair]:
-    w = _Where(path, location)
+    w = Where(path, location)
     common = {"weight": _weight(record, w), "source": record.get("source"), "origin": f"{path}, {location}"}
     common["margin"] = _number(record["margin"], w, "margin") if record.get("margin") not in (None, "") else 0.0
     if "ranking" in record:
@@ -132,8 +131,8 @@ def _context(msgs: list[Message]) -> list[Message]:
     return msgs
 
 
-def _prompt(value, w: _Where) -> list[Message] | str:
-    return value if isinstance(value, str) else _context(_messages(value, w, "prompt"))
+def _prompt(value, w: Where) -> list[Message] | str:
+    return value if isinstance(value, str) else _context(parse_messages(value, w, "prompt"))
 
 
 def _same_kind(prompt, chosen, rejected):
@@ -153,7 +152,7 @@ def load_pairs(path: str) -> list[PreferencePair]:
     return pairs
 
 
-def _sample(prompt, completion):
+def pair_sample(prompt, completion):
     if isinstance(prompt, str):
         return PlainText(prompt, completion)
     for m in completion:
@@ -162,7 +161,7 @@ def _sample(prompt, completion):
 
 
 def _example(tokenizer, prompt, completion, max_length: int) -> tuple[Example, int]:
-    ids, mask = tokenize_sample(tokenizer, _sample(prompt, completion))
+    ids, mask = tokenize_sample(tokenizer, pair_sample(prompt, completion))
     cut = max(0, len(ids) - max_length)
     ids, mask = ids[:max_length], mask[:max_length]
     return Example(ids, shift_targets(ids, mask), truncated=cut), cut

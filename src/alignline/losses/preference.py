@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from alignline.losses.reward import _require_batch, _require_pairs, reward_metrics, weighted_mean
+from alignline.losses.reward import require_batch, require_pairs, reward_metrics, weighted_mean
 
 
 class DPOLossType(str, Enum):
@@ -136,7 +136,7 @@ def dpo_loss(
     the paper); pass `average=True` log-probs here to reproduce that.
     """
     kind = _parse_loss_type(loss_type)
-    batch = _require_pairs(policy_chosen_logps, policy_rejected_logps, "policy ")
+    batch = require_pairs(policy_chosen_logps, policy_rejected_logps, "policy ")
     allowed, smoothing_ok = _SMOOTHING_RANGE[kind]
     if not smoothing_ok(label_smoothing):
         raise ValueError(f"label_smoothing={label_smoothing} for loss_type {kind.value!r} must be {allowed}")
@@ -148,8 +148,8 @@ def dpo_loss(
     else:
         if not all(given_refs):
             raise ValueError(f"loss_type {kind.value!r} needs both ref_chosen_logps and ref_rejected_logps")
-        _require_pairs(ref_chosen_logps, ref_rejected_logps, "reference ")
-        _require_batch("ref_chosen_logps", ref_chosen_logps, batch)
+        require_pairs(ref_chosen_logps, ref_rejected_logps, "reference ")
+        require_batch("ref_chosen_logps", ref_chosen_logps, batch)
         chosen_scores = policy_chosen_logps - ref_chosen_logps
         rejected_scores = policy_rejected_logps - ref_rejected_logps
 
@@ -157,7 +157,7 @@ def dpo_loss(
     if rpo_alpha:
         if chosen_nll is None:
             raise ValueError("rpo_alpha is nonzero but chosen_nll was not given")
-        _require_batch("chosen_nll", chosen_nll, batch)
+        require_batch("chosen_nll", chosen_nll, batch)
         losses = losses + rpo_alpha * chosen_nll
     # The NLL term shares the pair weights: a pair we trust less is also a weaker fine-tuning target.
     return DPOOutput(

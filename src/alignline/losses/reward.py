@@ -20,17 +20,17 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def _require_batch(name: str, tensor: Tensor, batch: torch.Size) -> None:
+def require_batch(name: str, tensor: Tensor, batch: torch.Size) -> None:
     # A (B, 1) reward head output against a (B,) margin broadcasts to (B, B) and trains on nonsense without
     # any error, so shapes are checked exactly rather than trusted to broadcasting.
     if tensor.shape != batch:
         raise ValueError(f"{name} must have shape {tuple(batch)} (one value per pair), got {tuple(tensor.shape)}")
 
 
-def _require_pairs(chosen: Tensor, rejected: Tensor, prefix: str = "") -> torch.Size:
+def require_pairs(chosen: Tensor, rejected: Tensor, prefix: str = "") -> torch.Size:
     if chosen.ndim != 1:
         raise ValueError(f"{prefix}chosen values must have shape (B,), got {tuple(chosen.shape)}")
-    _require_batch(f"{prefix}rejected values", rejected, chosen.shape)
+    require_batch(f"{prefix}rejected values", rejected, chosen.shape)
     return chosen.shape
 
 
@@ -42,7 +42,7 @@ def weighted_mean(values: Tensor, weights: Tensor | None = None) -> Tensor:
     """
     if weights is None:
         return values.mean()
-    _require_batch("weights", weights, values.shape)
+    require_batch("weights", weights, values.shape)
     weights = weights.to(values.dtype)
     return (weights * values).sum() / weights.sum().clamp_min(torch.finfo(values.dtype).tiny)
 
@@ -64,10 +64,10 @@ def bradley_terry_loss(
         center_rewards_coefficient: adds `coef · mean((r_c + r_r)²)`. This term is left unweighted, as in TRL,
             because it regularizes the reward scale of the whole model rather than scoring any one pair.
     """
-    batch = _require_pairs(chosen_rewards, rejected_rewards)
+    batch = require_pairs(chosen_rewards, rejected_rewards)
     diff = chosen_rewards - rejected_rewards
     if margin is not None:
-        _require_batch("margin", margin, batch)
+        require_batch("margin", margin, batch)
         diff = diff - margin
     loss = weighted_mean(-F.logsigmoid(diff), weights)
     if center_rewards_coefficient is not None:
@@ -81,7 +81,7 @@ def reward_metrics(chosen_rewards: Tensor, rejected_rewards: Tensor) -> dict[str
     A tie counts as half right, so a model that cannot tell the two apart (e.g. a DPO policy at step 0, whose
     implicit rewards are all exactly zero) reads 0.5, the chance level. TRL counts ties as wrong and logs 0.0 there.
     """
-    _require_pairs(chosen_rewards, rejected_rewards)
+    require_pairs(chosen_rewards, rejected_rewards)
     with torch.no_grad():
         chosen, rejected = chosen_rewards.detach().float(), rejected_rewards.detach().float()
         right = (chosen > rejected).float() + 0.5 * (chosen == rejected).float()

@@ -52,6 +52,12 @@ class RewardModeling:
     def wrap(self, model, cfg):
         return RewardModel(model)
 
+    def setup(self, wrapped, data, pad_id, device):
+        pass
+
+    def extra_eval(self, wrapped, data, pad_id, device, tokenizer):
+        return {}
+
     def loss(self, model, batch, normalizer):
         rewards = model(**batch)
         chosen, rejected = rewards[0::2], rewards[1::2]

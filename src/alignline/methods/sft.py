@@ -75,6 +75,12 @@ class SFT:
         return causal_lm_loss(logps, normalizer), {"nll_sum": float(-logps.detach().sum()),
                                                    "targets": float(logps.numel())}
 
+    def setup(self, wrapped, data, pad_id, device):
+        pass
+
+    def extra_eval(self, wrapped, data, pad_id, device, tokenizer):
+        return {}
+
     def summarize(self, sums):
         loss = sums.get("nll_sum", 0.0) / max(sums.get("targets", 0.0), 1.0)
         return {"loss": loss, "ppl": math.exp(min(loss, 50.0))}

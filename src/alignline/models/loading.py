@@ -11,13 +11,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
 from alignline.errors import ModelError
+from alignline.io import atomic_path
 
 DEFAULT_MODEL = "smollm2-135m"
 EMBEDDED = {
@@ -53,16 +52,10 @@ def embedded_model_dir(name: str = DEFAULT_MODEL) -> Path:
     model.load_state_dict(dequantized.state_dict())
     model.generation_config = dequantized.generation_config
     del dequantized
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{cached_name}-", dir=target.parent))
-    try:
+    with atomic_path(target, directory=True) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         (tmp / "alignline_source.json").write_text(json.dumps({"name": name, "gguf": str(source / gguf_file)}))
-        os.replace(tmp, target) if not target.exists() else shutil.rmtree(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from alignline.io import atomic_path
+
 STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
@@ -83,22 +85,17 @@ def save_checkpoint(root: Path, step: int, model, optimizer, scheduler, state: T
                     state_dict: dict | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step}"
-    tmp = root / f".step-{step}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_model(model, tmp, state_dict)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(tmp)
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-    torch.save(rng_state(), tmp / "rng.pt")
-    (tmp / "trainer_state.json").write_text(json.dumps(asdict(state), indent=1))
-    for name, text in (extra_files or {}).items():
-        (tmp / name).write_text(text)
-    _fsync_dir(tmp)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    with atomic_path(final, directory=True) as tmp:
+        save_model(model, tmp, state_dict)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+        torch.save(rng_state(), tmp / "rng.pt")
+        (tmp / "trainer_state.json").write_text(json.dumps(asdict(state), indent=1))
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text)
+        _fsync_dir(tmp)
     _fsync_dir(root)
     prune_checkpoints(root, keep)
     return final

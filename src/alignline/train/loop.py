@@ -29,7 +29,8 @@ from alignline.train.checkpoint import (TrainerState, list_checkpoints, load_che
                                         save_model)
 from alignline.train.metrics import MetricsLog
 from alignline.train.report import write_run_report
-from alignline.train.run_info import environment, git_commit, package_versions, write_json_atomic
+from alignline.io import atomic_path, write_json
+from alignline.train.run_info import environment, git_commit, package_versions
 
 
 def _resume_dir(cfg: RunConfig, run_dir: Path) -> Path | None:
@@ -115,19 +116,13 @@ def _save_final(cfg: RunConfig, run_dir: Path, model, tokenizer, state_dict, mer
     merged into `final/` (adapter kept in `final/adapter/`) so AutoModelForSequenceClassification
     loads them as they are. `merged/`: the adapter merged into a full model, on request."""
     import json
-    import os
-    import shutil
 
     def publish(target: Path, write) -> None:
-        tmp = target.with_name(f".{target.name}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        write(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "alignline_model.json").write_text(json.dumps(
-            {"base_model": cfg.model, "method": cfg.method, "adapter": cfg.adapter.type if cfg.adapter else None}))
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
+        with atomic_path(target, directory=True) as tmp:
+            write(tmp)
+            tokenizer.save_pretrained(tmp)
+            (tmp / "alignline_model.json").write_text(json.dumps(
+                {"base_model": cfg.model, "method": cfg.method, "adapter": cfg.adapter.type if cfg.adapter else None}))
 
     final = run_dir / "final"
     has_adapter = cfg.adapter is not None
@@ -198,8 +193,7 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
     if resume_from is not None:
         state = load_checkpoint(resume_from, accelerator.unwrap_model(wrapped).model, optimizer, scheduler)
     pad_id = tokenizer.pad_token_id
-    if hasattr(method, "setup"):  # e.g. DPO's reference log-probs, computed once
-        method.setup(accelerator.unwrap_model(wrapped), data, pad_id, accelerator.device)
+    method.setup(accelerator.unwrap_model(wrapped), data, pad_id, accelerator.device)
     main = accelerator.is_main_process
     log = MetricsLog(run_dir, state.step, t.tensorboard, enabled=main)
     info = {"status": "running", "config": to_dict(cfg), "data": asdict(data_report),
@@ -210,7 +204,7 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
             "git_commit": git_commit(), "environment": environment()}
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(run_dir / "run.json", info)
+        write_json(run_dir / "run.json", info)
 
     def checkpoint() -> None:
         accelerator.wait_for_everyone()
@@ -227,7 +221,7 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
                dynamic_ncols=True)
     if t.eval_at_start and state.step == 0 and data.eval:
         before = evaluate(wrapped, method, data.eval, eval_plan, pad_id, accelerator, t.eval_max_batches)
-        if hasattr(method, "extra_eval") and main:
+        if main:
             before.update({f"eval_{k}": v for k, v in method.extra_eval(
                 accelerator.unwrap_model(wrapped), data, pad_id, accelerator.device, tokenizer).items()})
         state.history.append({"step": 0, **before})
@@ -268,7 +262,7 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
         result = {}
         if state.step % t.eval_every == 0 or state.step == total_steps:
             result = evaluate(wrapped, method, data.eval, eval_plan, pad_id, accelerator, t.eval_max_batches)
-            if result and hasattr(method, "extra_eval") and main:
+            if result and main:
                 extra = method.extra_eval(accelerator.unwrap_model(wrapped), data, pad_id, accelerator.device,
                                           tokenizer)
                 result.update({f"eval_{k}": v for k, v in extra.items()})
@@ -305,7 +299,7 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
                     tokens_seen=state.tokens_seen, best_eval={method.early_stopping[0]: state.best_eval},
                     evals=state.history, final=str(final),
                     seconds=time.time() - started)
-        write_json_atomic(run_dir / "run.json", info)
+        write_json(run_dir / "run.json", info)
         log.close()
         write_run_report(run_dir)
     return run_dir

@@ -7,9 +7,10 @@ curve of a run never interrupted, with no steps logged twice.
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
+
+from alignline.io import write_text
 
 
 class MetricsLog:
@@ -50,9 +51,7 @@ def truncate_after(path: Path, step: int) -> None:
         return
     kept = [line for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip() and json.loads(line).get("step", 0) <= step]
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, "".join(line + "\n" for line in kept))
 
 
 def read_metrics(path: Path) -> list[dict]:

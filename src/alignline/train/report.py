@@ -7,6 +7,7 @@ import html
 import json
 from pathlib import Path
 
+from alignline.io import write_text
 from alignline.train.metrics import read_metrics
 
 
@@ -78,7 +79,4 @@ truncated {data.get('truncated_examples')} ({data.get('truncated_tokens')} token
 trained tokens {data.get('train_target_tokens')} of {data.get('train_tokens')}</p>
 <h2>Config</h2><pre>{html.escape(json.dumps(run['config'], indent=2))}</pre></body></html>"""
     out = run_dir / "report.html"
-    tmp = out.with_suffix(".html.tmp")
-    tmp.write_text(body, encoding="utf-8")
-    tmp.replace(out)
-    return out
+    return write_text(out, body)

@@ -3,7 +3,6 @@ package versions, the git commit, and the outcome."""
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -41,9 +40,3 @@ def environment() -> dict:
     return {"python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "torch_threads": torch.get_num_threads()}
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)

@@ -1,7 +1,7 @@
 """Data quality gates: duplicates, leakage, PII, format, coverage, preference hygiene, spot audits.
 
 `gate_training_data` is what `alignline train` calls before training; `alignline data ...` is the
-command line (`alignline.data_cli`). Each check is a small module returning counts and record ids;
+command line (`alignline.cli.data`). Each check is a small module returning counts and record ids;
 `check.run_checks` runs them all in one streaming pass and applies the gates of `gates.GateConfig`.
 """
 

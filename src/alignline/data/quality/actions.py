@@ -9,15 +9,16 @@ from alignline.data.quality.dedup import DuplicateFinder
 from alignline.data.quality.gates import GateConfig
 from alignline.data.quality.items import iter_items
 from alignline.data.quality.minhash import MinHasher
-from alignline.data.quality.output import check_output_path, write_records
+from alignline.data.quality.output import check_output_path
+from alignline.io import write_records
 from alignline.data.quality.pii import PII_TYPES, redact_value
-from alignline.data.quality.stream import stream_records
+from alignline.data.sources import read_records
 from alignline.data.quality.text import WordBatch, words
 
 
 def _records(paths: list[str]):
     for path in paths:
-        for _loc, record in stream_records(path):
+        for _loc, record in read_records(path):
             yield record
 
 

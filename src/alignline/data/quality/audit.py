@@ -76,7 +76,7 @@ def sample(paths: list[str], n: int, seed: int = 0, progress: bool = True) -> tu
 
 
 def write_sample_csv(rows: list[dict], path: str | Path) -> None:
-    from alignline.data.quality.report import write_atomic
+    from alignline.io import write_text
 
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -84,7 +84,7 @@ def write_sample_csv(rows: list[dict], path: str | Path) -> None:
     for r in rows:
         w.writerow([_cell(r["id"]), _cell(r["category"]), _cell(r["prompt"]), _cell(r["response"]),
                     _cell(r["rejected"]), "", ""])
-    write_atomic(Path(path), buf.getvalue())
+    write_text(Path(path), buf.getvalue())
 
 
 def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float] | None:

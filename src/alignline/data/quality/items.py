@@ -14,7 +14,7 @@ from pathlib import Path
 
 from alignline.data.formats import Conversation, Message, PlainText, Sample, to_sample
 from alignline.data.preference import to_pairs
-from alignline.data.quality.stream import stream_records
+from alignline.data.sources import read_records
 
 CATEGORY_FIELDS = ("task", "category")
 
@@ -103,6 +103,6 @@ def iter_items(paths: list[str] | str, start: int = 0) -> Iterator[Item]:
         paths = [str(paths)]
     index = start
     for path in paths:
-        for loc, record in stream_records(path):
+        for loc, record in read_records(path):
             yield to_item(record, str(path), loc, index)
             index += 1

@@ -8,39 +8,18 @@ is fetched from anywhere. Both files are written to a temporary name and renamed
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from html import escape
 from pathlib import Path
 
 from alignline.data.quality import svg
-
-
-def readable(path: str | Path) -> None:
-    """mkstemp creates 0600 files; give the result the permissions a plain open() would (umask)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        readable(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from alignline.io import write_text
 
 
 def write_report(report: dict, out_dir: str | Path, stem: str = "report") -> tuple[Path, Path]:
     out = Path(out_dir)
     json_path, html_path = out / f"{stem}.json", out / f"{stem}.html"
-    write_atomic(json_path, json.dumps(report, indent=2, default=str) + "\n")
-    write_atomic(html_path, render_html(report))
+    write_text(json_path, json.dumps(report, indent=2, default=str) + "\n")
+    write_text(html_path, render_html(report))
     return json_path, html_path
 
 

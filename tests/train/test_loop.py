@@ -10,7 +10,7 @@ from alignline.config import load_config
 from alignline.train.loop import train
 from alignline.train.metrics import read_metrics
 
-from conftest import write_jsonl
+from alignline.testing import write_jsonl
 
 
 def _run(recipe, *overrides):
@@ -164,7 +164,7 @@ def test_bf16_and_gradient_checkpointing(sft_recipe):
 
 
 def test_weighted_mix_is_recorded(tmp_path, sft_recipe):
-    from conftest import chat_records
+    from alignline.testing import chat_records
 
     recipe, out = sft_recipe
     general = write_jsonl(tmp_path / "general.jsonl", chat_records(10))
@@ -177,7 +177,7 @@ def test_weighted_mix_is_recorded(tmp_path, sft_recipe):
 
 
 def test_failing_data_gate_stops_training_unless_told_to_proceed(tmp_path, tiny_model_dir, capsys):
-    from conftest import chat_records, write_recipe
+    from alignline.testing import chat_records, write_recipe
 
     from alignline.cli import main
 

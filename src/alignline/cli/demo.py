@@ -1,4 +1,4 @@
-"""`make demo`: LoRA SFT of the embedded model on the bundled instruction set, before and after.
+"""`alignline demo` (`make demo`): LoRA SFT of the embedded model on the bundled instruction set, before and after.
 
 The bundled data answers in a house style (each answer opens with a task tag such as `Summary:` or
 `Label:`, and harmful requests get `I can't help with that.`). The base model does not write that
@@ -8,11 +8,8 @@ and counts how many follow the style, so "it learned" is a number, not an impres
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 STYLE = {"summarize": "Summary:", "classify": "Label:", "extract": "Extracted:", "rewrite": "Rewritten:",
          "answer": "Answer:", "refusal": "I can't help"}
@@ -25,7 +22,7 @@ def follows_style(task: str, answer: str) -> bool:
 def run_demo(recipe: str, heldout: str, overrides: list[str], max_new_tokens: int = 48) -> dict:
     from alignline.config import load_config
     from alignline.data.sources import read_records
-    from alignline.generate import Generator
+    from alignline.rollout.generator import Generator
     from alignline.models.loading import resolve_model_path
     from alignline.train.loop import train
 
@@ -73,7 +70,7 @@ def run_preference_demo(recipe: str, overrides: list[str], max_new_tokens: int =
     answers to held-out prompts before and after."""
     from alignline.config import load_config
     from alignline.data.preference import load_pairs
-    from alignline.generate import Generator
+    from alignline.rollout.generator import Generator
     from alignline.train.loop import train
     from alignline.train.metrics import read_metrics
 
@@ -113,26 +110,19 @@ def run_preference_demo(recipe: str, overrides: list[str], max_new_tokens: int =
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    from alignline.errors import UserError
+def run(args) -> int:
+    from alignline.config import load_config
 
-    parser = argparse.ArgumentParser(prog="python -m alignline.demo", description=__doc__)
-    parser.add_argument("--recipe", default="recipes/sft-lora.yaml")
-    parser.add_argument("--heldout", default="data/demo/sft_heldout.jsonl")
-    parser.add_argument("overrides", nargs="*")
-    args = parser.parse_args(argv)
-    try:
-        from alignline.config import load_config
-
-        if load_config(args.recipe, args.overrides).method in ("dpo", "rm"):
-            run_preference_demo(args.recipe, args.overrides)
-        else:
-            run_demo(args.recipe, args.heldout, args.overrides)
-    except UserError as e:
-        print(f"alignline: error: {e}", file=sys.stderr)
-        return 2
+    if load_config(args.recipe, args.overrides).method in ("dpo", "rm"):
+        run_preference_demo(args.recipe, args.overrides)
+    else:
+        run_demo(args.recipe, args.heldout, args.overrides)
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def register(sub) -> None:
+    p = sub.add_parser("demo", help="the quickstart: fine-tune the embedded model on bundled data, answers before and after")
+    p.add_argument("--recipe", default="recipes/sft-lora.yaml", help="recipe to run (sft, dpo or rm)")
+    p.add_argument("--heldout", default="data/demo/sft_heldout.jsonl", help="held-out prompts (SFT demo)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides for the recipe")
+    p.set_defaults(func=run)

@@ -90,7 +90,7 @@ def _cmd_audit_sample(args) -> int:
 
 def _cmd_audit_score(args) -> int:
     from alignline.data.quality.audit import score
-    from alignline.data.quality.report import write_atomic
+    from alignline.io import write_text
 
     minimum = args.min_accuracy if args.min_accuracy is not None else _config(args).audit.min_accuracy
     r = score(args.file, minimum)
@@ -101,7 +101,7 @@ def _cmd_audit_score(args) -> int:
         print(f"  {cat:<20} {v['accuracy']:.1%} of {v['reviewed']}")
     _print_gates(r["gates"])
     if args.out:
-        write_atomic(Path(args.out) / "audit_report.json", json.dumps(r, indent=2) + "\n")
+        write_text(Path(args.out) / "audit_report.json", json.dumps(r, indent=2) + "\n")
     return 0 if r["passed"] else 1
 
 

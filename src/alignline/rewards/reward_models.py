@@ -1,4 +1,4 @@
-"""Scoring with reward models: `alignline score`.
+"""Scoring with reward models (`alignline score`, and reward-model graders).
 
 One or more reward models (helpfulness, safety, conciseness, ...) score prompt/response pairs; each
 component stays visible in the output next to their weighted combination. Given preference records
@@ -15,7 +15,7 @@ import torch
 
 from alignline.data.formats import Message
 from alignline.data.packing import collate_sequences
-from alignline.data.preference import _sample, to_pairs
+from alignline.data.preference import pair_sample, to_pairs
 from alignline.data.sources import read_records
 from alignline.data.templates import Example, shift_targets, tokenize_sample
 from alignline.errors import ConfigError, DataError
@@ -38,7 +38,7 @@ class RewardScorer:
         for s in range(0, len(prompts), batch_size):
             seqs = []
             for prompt, response in zip(prompts[s:s + batch_size], responses[s:s + batch_size]):
-                ids, mask = tokenize_sample(self.tokenizer, _sample(prompt, response))
+                ids, mask = tokenize_sample(self.tokenizer, pair_sample(prompt, response))
                 ids, mask = ids[: self.max_length], mask[: self.max_length]
                 seqs.append(Example(ids, shift_targets(ids, mask)))
             batch = collate_sequences(seqs, self.max_length, pad)
@@ -118,27 +118,3 @@ def run_score(models: dict[str, str], weights: dict[str, float], input_path: str
                                   "rejected": {k: float(v[i]) for k, v in rejected.items()}}) + "\n")
     print(json.dumps({"summary": summary}), file=sys.stderr)
     return summary
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("score", help="score responses (or preference pairs) with one or more reward models")
-    p.add_argument("--model", action="append", required=True,
-                   help="a reward model dir, or name=dir; repeat for several objectives")
-    p.add_argument("--weight", action="append", default=[], help="name=weight for combining objectives (default 1)")
-    p.add_argument("--input", help="JSONL of prompt/response or prompt/chosen/rejected records")
-    p.add_argument("--prompt")
-    p.add_argument("--response")
-    p.set_defaults(func=_cmd_score)
-
-
-def _cmd_score(args) -> int:
-    if args.input is None and (args.prompt is None or args.response is None):
-        raise ConfigError("alignline score: give --input FILE, or both --prompt and --response")
-    weights = {}
-    for name, value in parse_named(args.weight, "--weight").items():
-        try:
-            weights[name] = float(value)
-        except ValueError:
-            raise ConfigError(f"--weight {name}={value}: not a number") from None
-    run_score(parse_named(args.model, "--model"), weights, args.input, args.prompt, args.response)
-    return 0

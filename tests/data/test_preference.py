@@ -18,7 +18,7 @@ from alignline.errors import DataError
 from alignline.train.loop import train
 from alignline.train.metrics import read_metrics
 
-from conftest import write_jsonl, write_recipe
+from alignline.testing import write_jsonl, write_recipe
 
 
 def _u(text):
