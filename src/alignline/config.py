@@ -357,5 +357,24 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(f"config key 'method': {config.method!r} is not allowed; choose one of {', '.join(METHODS)}")
 
 
+def defaults_by_key(cls: type, prefix: str = "") -> dict[str, Any]:
+    """{dotted key: default} for every leaf key of a config dataclass (optional sections included)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        tp = typing.get_type_hints(cls)[f.name]
+        inner = [tp] if dataclasses.is_dataclass(tp) else [
+            a for a in typing.get_args(tp) if typing.get_origin(tp) in (Union, types.UnionType)
+            and dataclasses.is_dataclass(a)]
+        if inner:
+            out.update(defaults_by_key(inner[0], f"{prefix}{f.name}."))
+        elif f.default is not dataclasses.MISSING:
+            out[f"{prefix}{f.name}"] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f"{prefix}{f.name}"] = f.default_factory()
+        else:
+            out[f"{prefix}{f.name}"] = None
+    return out
+
+
 def to_dict(config: Any) -> dict:
     return dataclasses.asdict(config)

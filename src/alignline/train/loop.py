@@ -10,7 +10,6 @@ early stopping, checkpoints, resume and logging. A method only turns a micro-bat
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -28,6 +27,7 @@ from alignline.models.loading import load_model, load_tokenizer_for
 from alignline.train.checkpoint import (TrainerState, list_checkpoints, load_checkpoint, save_checkpoint,
                                         save_model)
 from alignline.train.metrics import MetricsLog
+from alignline.train.plan import step_plan
 from alignline.train.report import write_run_report
 from alignline.io import atomic_path, write_json
 from alignline.train.run_info import environment, git_commit, package_versions
@@ -178,9 +178,8 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
     # 2. The plan: which rows form micro-batch k, for every k, fixed by the seed.
     plan = method.plan(data.train, cfg, t.seed)
     eval_plan = method.plan(data.eval, cfg, None)
-    micro_per_step = t.grad_accum * accelerator.num_processes
-    total_steps = t.max_steps or max(1, math.ceil(t.epochs * plan.batches_per_epoch / micro_per_step))
-    warmup = t.warmup_steps or round(t.warmup_ratio * total_steps)
+    steps = step_plan(t, plan.batches_per_epoch, accelerator.num_processes)
+    micro_per_step, total_steps, warmup = steps.micro_per_step, steps.total_steps, steps.warmup_steps
 
     params = [p for p in wrapped.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
