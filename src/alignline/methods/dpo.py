@@ -26,7 +26,7 @@ from torch import nn
 from alignline.config import RunConfig
 from alignline.data.templates import IGNORE, Example
 from alignline.losses.preference import dpo_loss
-from alignline.methods.pairs import collate_pairs, pair_plan, per_sequence_sums, prepare_pairs, summarize_pairs
+from alignline.methods.pairs import PairData, collate_pairs, per_sequence_sums, summarize_pairs
 from alignline.models.logprob_model import TokenLogprobModel
 
 
@@ -70,23 +70,14 @@ class DPOModel(nn.Module):
 
 
 @dataclass
-class DPO:
+class DPO(PairData):
     _cfg: RunConfig
     name: str = "dpo"
     model_kind: str = "causal_lm"
     early_stopping: tuple[str, str] = ("eval_accuracy", "max")
 
-    def prepare(self, cfg, tokenizer, progress):
-        return prepare_pairs(cfg, tokenizer)
-
-    def plan(self, units, cfg, shuffle_seed):
-        return pair_plan(units, cfg.training, shuffle_seed)
-
     def collate(self, units, rows, pad_id):
         return collate_pairs(units, rows, pad_id, self._cfg.training.max_length, self._cfg.dpo.use_weights)
-
-    def count(self, batch):
-        return float(batch["pair_weight"].sum())
 
     def wrap(self, model, cfg):
         d = cfg.dpo

@@ -89,6 +89,21 @@ def collate_pairs(units: list[PairExample], rows: list[list[int]], pad_id: int, 
     return batch
 
 
+class PairData:
+    """The data side every pairwise method shares (reward models, the DPO family): pairs read and
+    tokenized, one pair per planned unit, the step averaged over pair weights. A one-level mixin for
+    method dataclasses holding `_cfg`; the loss stays in each method."""
+
+    def prepare(self, cfg, tokenizer, progress) -> Prepared:
+        return prepare_pairs(cfg, tokenizer)
+
+    def plan(self, units, cfg, shuffle_seed) -> BatchPlan | None:
+        return pair_plan(units, cfg.training, shuffle_seed)
+
+    def count(self, batch) -> float:
+        return float(batch["pair_weight"].sum())
+
+
 def per_sequence_sums(values: torch.Tensor, segment: torch.Tensor, n_sequences: int) -> torch.Tensor:
     """(N,) per-target values summed per sequence -> (S,)."""
     return torch.zeros(n_sequences, dtype=values.dtype, device=values.device).index_add_(0, segment, values)
