@@ -75,3 +75,16 @@ def test_unknown_backend_is_one_line():
 
     with pytest.raises(ConfigError, match="backend 'tgi'"):
         load_engine("smollm2-135m", backend="tgi")
+
+
+def test_own_loop_equals_transformers_generate(engine):
+    """Greedy decoding through our loop (finished rows leave the batch) gives exactly generate's tokens."""
+    params = SamplingParams(max_new_tokens=14)
+    ours = engine.generate(PROMPTS, params)
+    engine.own_loop = False
+    try:
+        reference = engine.generate(PROMPTS, params)
+    finally:
+        engine.own_loop = True
+    assert [g[0].token_ids for g in ours] == [g[0].token_ids for g in reference]
+    assert [g[0].finish_reason for g in ours] == [g[0].finish_reason for g in reference]

@@ -90,6 +90,8 @@ class HFEngine:
     batch_size: int = 16
     name: str = "hf"
     adapters: dict[str, str] = field(default_factory=dict)
+    own_loop: bool = True
+    """Decode with `decode_batch` (finished rows leave the batch); False: transformers' `generate`."""
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
@@ -101,20 +103,83 @@ class HFEngine:
         jobs = sorted(((i, t) for i, t in enumerate(texts) for _ in range(params.n)), key=lambda j: len(j[1]))
         for start in range(0, len(jobs), self.batch_size):
             chunk = jobs[start:start + self.batch_size]
-            for (i, _), completion in zip(chunk, self.generate_batch([t for _, t in chunk], params, gen)):
+            run = self.decode_batch if self.own_loop else self.generate_batch
+            for (i, _), completion in zip(chunk, run([t for _, t in chunk], params, gen)):
                 out[i].append(completion)
         return out
 
-    def generate_batch(self, texts: list[str], params: SamplingParams, gen: torch.Generator) -> list[Completion]:
-        tok, model = self.tokenizer, self.model
+    def encode_left_padded(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        tok = self.tokenizer
         side = tok.padding_side
         tok.padding_side = "left"  # generation continues from the right edge of every row
         try:
             enc = tok(texts, add_special_tokens=False, return_tensors="pt", padding=True)
         finally:
             tok.padding_side = side
-        device = next(model.parameters()).device
-        ids, mask = enc.input_ids.to(device), enc.attention_mask.to(device)
+        device = next(self.model.parameters()).device
+        return enc.input_ids.to(device), enc.attention_mask.to(device)
+
+    def decode_batch(self, texts: list[str], params: SamplingParams, gen: torch.Generator) -> list[Completion]:
+        """Our own decoding loop: prefill, then one token per step for the rows still running.
+
+        A row that ends (EOS, or a stop string in its text) leaves the batch and its KV cache rows are
+        dropped, so the batch shrinks instead of computing padding for finished answers until the
+        longest one ends, which is what `generate` does. Same math as `generate` (greedy outputs are
+        identical, tested); sampling draws from our own generator.
+        """
+        from transformers import DynamicCache
+
+        tok, model = self.tokenizer, self.model
+        ids, mask = self.encode_left_padded(texts)
+        b = ids.shape[0]
+        cache = DynamicCache(config=model.config)
+        position = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        running = torch.arange(b, device=ids.device)  # original row of each row still in the batch
+        tokens: list[list[int]] = [[] for _ in range(b)]
+        logps: list[list[float]] = [[] for _ in range(b)]
+        done = [False] * b
+        stopped = [False] * b
+        step_ids, step_pos = ids, position
+        for _ in range(params.max_new_tokens):
+            logits = model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, use_cache=True,
+                           logits_to_keep=1, **{cache_kwarg(model): cache}).logits[:, -1].float()  # (R, V)
+            chosen, chosen_logp = sample_next(logits, params, gen)
+            keep = []
+            for k, row in enumerate(running.tolist()):
+                t = int(chosen[k])
+                tokens[row].append(t)
+                if params.logprobs:
+                    logps[row].append(float(chosen_logp[k]))
+                if t == tok.eos_token_id:
+                    done[row] = True
+                elif params.stop and cut_at_stop(tok.decode(tokens[row][-16:], skip_special_tokens=True),
+                                                 params.stop)[1]:
+                    done[row] = stopped[row] = True
+                else:
+                    keep.append(k)
+            if not keep:
+                break
+            keep_t = torch.tensor(keep, device=ids.device)
+            if len(keep) < len(running):
+                cache.batch_select_indices(keep_t)
+                running, mask, step_pos = running[keep_t], mask[keep_t], step_pos[keep_t]
+                chosen = chosen[keep_t]
+            mask = torch.cat([mask, mask.new_ones(len(keep), 1)], dim=1)
+            step_pos = step_pos[:, -1:] + 1
+            step_ids = chosen[:, None]
+        out = []
+        for row in range(b):
+            text, found = cut_at_stop(tok.decode(tokens[row], skip_special_tokens=True), params.stop)
+            out.append(Completion(text=text, token_ids=tokens[row], finish_reason="stop" if done[row] or found else "length",
+                                  logprobs=logps[row] if params.logprobs else None, prompt_tokens=int(
+                                      (ids[row] != tok.pad_token_id).sum()) if tok.pad_token_id is not None else 0))
+        return out
+
+    def generate_batch(self, texts: list[str], params: SamplingParams, gen: torch.Generator) -> list[Completion]:
+        """The same, through transformers' `generate` (kept as the reference the own loop is tested against)."""
+        tok, model = self.tokenizer, self.model
+        ids, mask = self.encode_left_padded(texts)
+        device = ids.device
         sample = params.temperature > 0
         kwargs = dict(do_sample=sample, temperature=params.temperature if sample else None,
                       top_p=params.top_p if sample else None, top_k=params.top_k if sample and params.top_k else None,
@@ -147,6 +212,35 @@ class HFEngine:
                                           logprobs=logps[row, :length].tolist() if logps is not None else None,
                                           prompt_tokens=int(mask[row].sum())))
         return completions
+
+
+def cache_kwarg(model) -> str:
+    """transformers renamed `past_key_values` to `cache` (5.2x); use whichever this version's forward takes."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def sample_next(logits: torch.Tensor, params: SamplingParams, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(R, V) next-token logits -> chosen ids (R,) and their log-probs (R,) under softmax(logits / T)
+    (T = 1 when greedy), before top-k/top-p truncation (see the module docstring)."""
+    if params.temperature <= 0:
+        chosen = logits.argmax(-1)
+        return chosen, torch.log_softmax(logits, -1).gather(-1, chosen[:, None]).squeeze(-1)
+    scaled = logits / params.temperature
+    logp = torch.log_softmax(scaled, -1)
+    filtered = scaled.clone()
+    if params.top_k and params.top_k < filtered.shape[-1]:
+        kth = filtered.topk(params.top_k, dim=-1).values[:, -1:]
+        filtered[filtered < kth] = float("-inf")
+    if params.top_p < 1.0:
+        order = filtered.sort(dim=-1, descending=True)
+        cumulative = order.values.softmax(-1).cumsum(-1)
+        cut = cumulative - order.values.softmax(-1) > params.top_p  # keep the smallest set reaching top_p
+        filtered.scatter_(-1, order.indices, order.values.masked_fill(cut, float("-inf")))
+    probs = filtered.softmax(-1)
+    chosen = torch.multinomial(probs.cpu(), 1, generator=gen).squeeze(-1).to(logits.device)
+    return chosen, logp.gather(-1, chosen[:, None]).squeeze(-1)
 
 
 def load_engine(model: str | None, backend: str = "auto", dtype: str = "float32", batch_size: int = 16,
