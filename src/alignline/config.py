@@ -115,6 +115,9 @@ class DPOConfig:
     kl_prompts: int = 8
     """Held-out prompts sampled from the policy at each evaluation to estimate KL(policy || reference)."""
     kl_max_new_tokens: int = 32
+    max_kl: float | None = None
+    """Stop training when the held-out KL(policy || reference) estimate (`eval_kl`) exceeds this many nats,
+    before DPO drifts further from the reference (needs eval data and kl_prompts > 0)."""
 
 
 @dataclass
@@ -349,6 +352,12 @@ def validate(config: RunConfig) -> None:
             raise ConfigError(f"config key 'data.train[{i}].weight': must be > 0, got {src.weight}")
     if not 0.0 <= config.dpo.label_smoothing < 0.5:
         raise ConfigError(f"config key 'dpo.label_smoothing': must be in [0, 0.5), got {config.dpo.label_smoothing}")
+    if config.dpo.max_kl is not None:
+        if not config.dpo.max_kl > 0:
+            raise ConfigError(f"config key 'dpo.max_kl': must be > 0, got {config.dpo.max_kl}")
+        if config.dpo.kl_prompts <= 0 or (config.data.eval is None and config.data.eval_fraction == 0):
+            raise ConfigError("config key 'dpo.max_kl': the KL is estimated on held-out prompts; set data.eval or "
+                              "data.eval_fraction, and dpo.kl_prompts > 0")
     if config.dpo.beta <= 0:
         raise ConfigError(f"config key 'dpo.beta': must be > 0, got {config.dpo.beta}")
     from alignline.methods import METHODS  # the registry imports this module: import it here, not at the top

@@ -134,6 +134,12 @@ class DPO(PairData):
         return summarize_pairs(sums)
 
     @torch.no_grad()
+    def stop_reason(self, evaluation: dict[str, float]) -> str | None:
+        bound, kl = self._cfg.dpo.max_kl, evaluation.get("eval_kl")
+        if bound is not None and kl is not None and kl > bound:
+            return f"eval_kl {kl:.3g} exceeded dpo.max_kl {bound:g}"
+        return None
+
     def extra_eval(self, wrapped, data, pad_id, device, tokenizer) -> dict[str, float]:
         """KL(policy || reference) on answers the policy samples for a few held-out prompts."""
         d = self._cfg.dpo

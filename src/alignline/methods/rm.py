@@ -49,6 +49,9 @@ class RewardModeling(PairData):
     def extra_eval(self, wrapped, data, pad_id, device, tokenizer):
         return {}
 
+    def stop_reason(self, evaluation):
+        return None
+
     def loss(self, model, batch, normalizer):
         rewards = model(**batch)
         chosen, rejected = rewards[0::2], rewards[1::2]

@@ -9,6 +9,7 @@ early stopping, checkpoints, resume and logging. A method only turns a micro-bat
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -251,6 +252,11 @@ def note_eval(run: Run, result: dict[str, float]) -> None:
         state.evals_without_improvement += 1
     if t.early_stopping_patience and state.evals_without_improvement >= t.early_stopping_patience:
         state.stopped_early = True
+        state.stop_reason = f"{watched} did not improve in {state.evals_without_improvement} evaluations"
+    reason = run.method.stop_reason(result)
+    if reason:
+        state.stopped_early, state.stop_reason = True, reason
+        print(f"alignline: stopping at step {state.step}: {reason}", file=sys.stderr)
 
 
 def save_run_checkpoint(run: Run) -> None:
@@ -320,6 +326,7 @@ def finish_run(run: Run) -> Path:
                             merged_final=run.method.model_kind == "reward")
         state = run.state
         run.info.update(status="completed", steps=state.step, stopped_early=state.stopped_early,
+                        stop_reason=state.stop_reason,
                         tokens_seen=state.tokens_seen, best_eval={run.method.early_stopping[0]: state.best_eval},
                         evals=state.history, final=str(final), seconds=time.time() - run.started)
         write_json(run.run_dir / "run.json", run.info)
