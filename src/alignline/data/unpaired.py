@@ -8,14 +8,14 @@ error rather than a guess. Optional per record: `weight` or `confidence`, the co
 Tokenized exactly as one side of a preference pair is (`data/preference.py`: the same checks, chat template and loss
 mask), so the same record trains the same tokens under DPO and KTO.
 
-A file with only desirable (or only undesirable) completions trains (TRL allows it, and KTO's loss is defined for
-it), with a warning: without the other kind the policy is pushed one way only, held back by nothing but the KL
-reference point.
+A training set with only desirable (or only undesirable) completions trains (TRL allows it, and KTO's loss is
+defined for it), with a warning (`methods/kto.py`): without the other kind the policy is pushed one way only, held
+back by nothing but the KL reference point. The warning looks at the training set, not at each file, since desirable
+and undesirable completions in two files (good.jsonl, bad.jsonl) is a normal set-up.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 from alignline.data.formats import Message, Where
@@ -67,14 +67,8 @@ def to_unpaired(record: dict, path: str, location: str) -> UnpairedRecord:
 
 
 def load_unpaired(path: str) -> list[UnpairedRecord]:
-    """Every record of one file, validated; warns when the file holds only one kind of label."""
-    records = [to_unpaired(record, str(path), location) for location, record in read_records(path)]
-    desirable = sum(r.label for r in records)
-    if desirable in (0, len(records)):
-        kind = "desirable" if desirable else "undesirable"
-        warnings.warn(f"{path}: every completion is {kind}; KTO trains on it, but with nothing of the other kind "
-                      "the policy is only pushed one way", stacklevel=2)
-    return records
+    """Every record of one file, validated."""
+    return [to_unpaired(record, str(path), location) for location, record in read_records(path)]
 
 
 def tokenize_unpaired(tokenizer, record: UnpairedRecord, max_length: int) -> UnpairedExample | None:
