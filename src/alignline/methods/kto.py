@@ -12,8 +12,10 @@ mismatched sequences are packed into the same rows as the real ones and go throu
 forward instead of TRL's two; the backward pass then also runs over their positions, with zero gradient).
 
 What differs from TRL, and why:
-- Batches are shuffled (TRL samples in file order so that each example's mismatched partner is fixed in advance);
-  partners are drawn within each shuffled micro-batch instead, so they change from epoch to epoch.
+- Training batches are shuffled (TRL samples in file order so that each example's mismatched partner is fixed in
+  advance); partners are drawn within each shuffled micro-batch instead, so they change from epoch to epoch.
+  Evaluation batches keep the file's order, as TRL's do: a file holding the two halves of a pair side by side pairs
+  a prompt with its own other answer there (`scripts/unpair_preferences.py` shuffles for that reason).
 - `z` is a per-micro-batch estimate, as in TRL. With gradient accumulation, batch 4 x accumulation 1 and batch 2 x
   accumulation 2 therefore pair different completions and see different `z` once the policy has left the reference;
   everything else (the loss is the weighted mean over all completions of the step, through `count`) is invariant.
