@@ -170,3 +170,31 @@ def test_good_and_bad_files_together_do_not_warn(tmp_path, kto_recipe, tokenizer
         data = KTO(cfg).prepare(cfg, tokenizer, False)
     assert (data.report.desirable, data.report.undesirable) == (8, 8)
     assert [s["records"] for s in data.report.sources] == [8, 8]
+
+
+def test_two_processes_share_the_reference_point(kto_recipe, tmp_path):
+    """torchrun, 2 processes: z is averaged over the processes while training (TRL's gather), and evaluation, whose
+    3 batches split 2 + 1 between the processes, runs no collective and so cannot hang. Step 1 (z = 0 everywhere)
+    equals one process with accumulation 2."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    recipe, _ = kto_recipe
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    common = ["--quiet", "training.max_steps=2", "training.eval_every=2", "training.batch_size=2",
+              "data.eval_fraction=0.3"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
+    two, one = tmp_path / "two", tmp_path / "one"
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
+                    "127.0.0.1", "--master_port", str(port), "-m", "alignline.cli", "train", str(recipe), *common,
+                    f"output_dir={two}"], check=True, env=env, timeout=600, capture_output=True)
+    subprocess.run([sys.executable, "-m", "alignline.cli", "train", str(recipe), *common, f"output_dir={one}",
+                    "training.grad_accum=2"], check=True, env=env, timeout=600, capture_output=True)
+    ma, mb = read_metrics(two / "metrics.jsonl"), read_metrics(one / "metrics.jsonl")
+    assert ma[0]["loss"] == pytest.approx(mb[0]["loss"], abs=1e-6) and ma[0]["kl"] == mb[0]["kl"] == 0.0
+    assert ma[-1]["eval_desirable"] + ma[-1]["eval_undesirable"] == 5
+    assert all(math.isfinite(m["loss"]) and m["kl"] >= 0 for m in ma)
