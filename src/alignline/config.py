@@ -121,6 +121,18 @@ class DPOConfig:
 
 
 @dataclass
+class KTOConfig:
+    """Unpaired feedback (`method: kto`): names follow TRL's KTOConfig."""
+
+    beta: float = 0.1
+    loss_type: Literal["kto", "apo_zero_unpaired"] = "kto"
+    """kto: KTO (reference point from mismatched pairs); apo_zero_unpaired: unpaired APO-zero (no reference point)."""
+    desirable_weight: float = 1.0
+    """Weight of the desirable completions' losses, to balance unequal numbers of each kind."""
+    undesirable_weight: float = 1.0
+
+
+@dataclass
 class RewardConfig:
     """Reward models (`method: rm`): Bradley-Terry on a scalar head at the last token."""
 
@@ -134,7 +146,7 @@ class RewardConfig:
 @dataclass
 class RunConfig:
     method: str = "sft"
-    """sft | cpt | dpo | rm: the names in `alignline.methods.METHODS`, the one registry."""
+    """sft | cpt | dpo | rm | kto: the names in `alignline.methods.METHODS`, the one registry."""
     model: str = "smollm2-135m"
     """`smollm2-135m` (the embedded default), a local model directory, or a hub id where the hub is reachable."""
     data: DataConfig = field(default_factory=DataConfig)
@@ -143,6 +155,7 @@ class RunConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     dpo: DPOConfig = field(default_factory=DPOConfig)
     rm: RewardConfig = field(default_factory=RewardConfig)
+    kto: KTOConfig = field(default_factory=KTOConfig)
     output_dir: str = "runs/run"
     resume: str = "auto"
     """auto (the newest checkpoint in output_dir, if any) | never | a checkpoint path."""

@@ -69,6 +69,21 @@ class DPOModel(nn.Module):
         return policy, ref, counts
 
 
+def frozen_reference(model, ref_model: str | None, dtype: str) -> nn.Module | None:
+    """The reference a `DPOModel` holds: `ref_model` loaded by path; None with adapters (the base with them switched
+    off serves); otherwise, full fine-tuning, a frozen copy of the starting policy."""
+    reference = None
+    if ref_model:
+        from alignline.models.loading import load_model
+
+        reference = load_model(ref_model, dtype)
+    elif not hasattr(model, "disable_adapter"):
+        reference = copy.deepcopy(model)
+    if reference is not None:
+        reference.requires_grad_(False).eval()
+    return reference
+
+
 @dataclass
 class DPO(PairData):
     _cfg: RunConfig
@@ -81,17 +96,7 @@ class DPO(PairData):
 
     def wrap(self, model, cfg):
         d = cfg.dpo
-        reference = None
-        if d.loss_type == "simpo":
-            pass
-        elif d.ref_model:
-            from alignline.models.loading import load_model
-
-            reference = load_model(d.ref_model, cfg.training.dtype)
-        elif not hasattr(model, "disable_adapter"):  # full fine-tuning: freeze a copy of the start
-            reference = copy.deepcopy(model)
-        if reference is not None:
-            reference.requires_grad_(False).eval()
+        reference = None if d.loss_type == "simpo" else frozen_reference(model, d.ref_model, cfg.training.dtype)
         return DPOModel(model, reference, reference_free=d.loss_type == "simpo")
 
     def setup(self, wrapped, data, pad_id, device) -> None:
