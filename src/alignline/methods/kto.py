@@ -204,5 +204,8 @@ class KTO:
         out["desirable"], out["undesirable"] = desirable, undesirable
         return out
 
+    def stop_reason(self, evaluation):
+        return None
+
     def extra_eval(self, wrapped, data, pad_id, device, tokenizer) -> dict[str, float]:
         return {}
