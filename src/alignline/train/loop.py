@@ -179,7 +179,7 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
     plan = method.plan(data.train, cfg, t.seed)
     eval_plan = method.plan(data.eval, cfg, None)
     micro_per_step = t.grad_accum * accelerator.num_processes
-    total_steps = t.max_steps or max(1, math.ceil(t.epochs * plan.batches_per_epoch / micro_per_step))
+    total_steps = t.max_steps or max(1, math.ceil((t.epochs or 1.0) * plan.batches_per_epoch / micro_per_step))
     warmup = t.warmup_steps or round(t.warmup_ratio * total_steps)
 
     params = [p for p in wrapped.parameters() if p.requires_grad]
