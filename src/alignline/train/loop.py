@@ -31,6 +31,9 @@ from alignline.train.metrics import MetricsLog
 from alignline.train.report import write_run_report
 from alignline.io import atomic_path, write_json
 from alignline.train.run_info import environment, git_commit, package_versions
+from alignline.train.guards import check_finite, check_trainable
+from alignline.train.resume_check import RESUME_FILE, check_resume, run_fingerprint
+from alignline.train.run_record import guarded_run
 
 
 def _resume_dir(cfg: RunConfig, run_dir: Path) -> Path | None:
@@ -139,7 +142,13 @@ def _save_final(cfg: RunConfig, run_dir: Path, model, tokenizer, state_dict, mer
 
 
 def train(cfg: RunConfig, progress: bool = True) -> Path:
-    """Train as the recipe says; return the run directory. Resumes from a checkpoint when one applies."""
+    """Train as the recipe says; return the run directory. Resumes from a checkpoint when one applies.
+    The output directory is locked for the run, and run.json says `failed` and why if it fails."""
+    with guarded_run(cfg):
+        return _train(cfg, progress)
+
+
+def _train(cfg: RunConfig, progress: bool = True) -> Path:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from transformers import get_scheduler
@@ -166,6 +175,8 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
     tokenizer = load_tokenizer_for(cfg.model)
     data = method.prepare(cfg, tokenizer, progress and accelerator.is_main_process)
     data_report = data.report
+    fingerprint = run_fingerprint(cfg, data_report)
+    check_resume(_resume_dir(cfg, run_dir), fingerprint, cfg, verbose=accelerator.is_main_process)
     if cfg.data_gates and _resume_dir(cfg, run_dir) is None:
         gates = run_data_gates(cfg, tokenizer, run_dir, accelerator)
     else:
@@ -183,6 +194,7 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
     warmup = t.warmup_steps or round(t.warmup_ratio * total_steps)
 
     params = [p for p in wrapped.parameters() if p.requires_grad]
+    check_trainable(params, cfg)
     optimizer = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
     scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
     wrapped, optimizer = accelerator.prepare(wrapped, optimizer)
@@ -213,7 +225,8 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
             inner = accelerator.unwrap_model(wrapped).model
             inner_sd = _inner_state(state_dict)
             save_checkpoint(run_dir / "checkpoints", state.step, inner, optimizer, scheduler, state,
-                            tokenizer=tokenizer, keep=t.keep_checkpoints, state_dict=inner_sd)
+                            tokenizer=tokenizer, keep=t.keep_checkpoints, state_dict=inner_sd,
+                            extra_files={RESUME_FILE: fingerprint})
 
     # 4. The loop.
     wrapped.train()
@@ -259,6 +272,7 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
                   "padding": round(padding, 4)}
         if grad_norm is not None:
             record["grad_norm"] = float(grad_norm)
+        check_finite(record)
         result = {}
         if state.step % t.eval_every == 0 or state.step == total_steps:
             result = evaluate(wrapped, method, data.eval, eval_plan, pad_id, accelerator, t.eval_max_batches)
