@@ -63,8 +63,9 @@ def check_finite(record: dict) -> None:
     bad = {k: record[k] for k in ("loss", "grad_norm") if k in record and not math.isfinite(record[k])}
     if bad:
         values = ", ".join(f"{k} = {v}" for k, v in bad.items())
-        raise TrainingDiverged(f"training diverged at step {record['step']}: {values} (lr {record.get('lr', math.nan):.3g});"
-                               " lower training.lr or set training.max_grad_norm; no final model was written")
+        hint = "lower training.lr" + ("" if "grad_norm" in record else " or set training.max_grad_norm (clipping)")
+        raise TrainingDiverged(f"training diverged at step {record['step']}: {values} "
+                               f"(lr {record.get('lr', math.nan):.3g}); {hint}; no final model was written")
 
 
 def as_user_error(error: BaseException) -> UserError | None:

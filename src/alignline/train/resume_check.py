@@ -48,8 +48,9 @@ def _flatten(value, prefix: str = "") -> dict:
 
 
 def _short(value) -> str:
+    """Values as written; a long list (target_modules) cut, a path never (its end is what differs)."""
     text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if isinstance(value, str) or len(text) <= 80 else text[:77] + "..."
 
 
 def _changes(old: dict, new: dict, method: str) -> tuple[list[str], list[str]]:

@@ -76,8 +76,8 @@ def guarded_run(cfg: RunConfig) -> Iterator[Path]:
     try:
         yield run_dir
     except BaseException as error:
-        mark_failed(run_dir, cfg, error)
         friendly = as_user_error(error)
+        mark_failed(run_dir, cfg, friendly or error)
         if friendly is not None:
             raise friendly from None
         raise
