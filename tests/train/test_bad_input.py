@@ -218,3 +218,11 @@ def test_resume_with_a_longer_schedule_warns_and_continues(finished, capsys):
         "training.max_steps (2 -> 3)" in warnings[0]  # dpo.* does not matter to an SFT run
     run = _run_json(out)
     assert run["status"] == "completed" and run["steps"] == 3
+
+
+def test_lora_with_every_layer_frozen_is_refused(sft_recipe, capsys):
+    """peft reads an empty layers_to_transform as every layer: freezing all would silently train them all."""
+    recipe, out = sft_recipe
+    code, err = _main(capsys, recipe, "training.freeze_layers=2")
+    assert code == 2 and "config key 'training.freeze_layers': 2 leaves none of the model's 2 layers" in _one_line(err)
+    assert _run_json(out)["status"] == "failed" and not (out / "final").exists()
