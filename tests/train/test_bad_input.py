@@ -141,6 +141,15 @@ def test_failed_gates_leave_a_failed_run_json(tmp_path, tiny_model_dir, capsys):
     assert run["config"]["output_dir"] == str(out)
 
 
+def test_failure_before_any_output_leaves_no_directory(sft_recipe, tmp_path, capsys):
+    recipe, _ = sft_recipe
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"nonsense": 1}])
+    out = tmp_path / "new" / "run"
+    code, err = _main(capsys, recipe, f"data.train={bad}", f"output_dir={out}")
+    assert code == 2 and str(bad) in _one_line(err)
+    assert not (tmp_path / "new").exists()
+
+
 def test_nothing_to_train_is_refused(sft_recipe):
     cfg = load_config(sft_recipe[0])
     with pytest.raises(Exception, match="nothing to train: 0 trainable parameters"):
@@ -180,7 +189,7 @@ def test_resume_from_damaged_checkpoints(finished, tmp_path, capsys):
         line = _one_line(err)
         assert code == 2, line
         assert f"checkpoint file {copy / name}: cannot be resumed from" in line and "resume=never" in line
-        assert _run_json(tmp_path / f"resumed{i}")["status"] == "failed"
+        assert not (tmp_path / f"resumed{i}").exists()  # it failed before writing anything: no trace
     with pytest.raises(CheckpointError):  # the same through the API
         train(load_config(recipe, [f"resume={tmp_path / 'damaged0'}", f"output_dir={tmp_path / 'api'}"]),
               progress=False)
@@ -225,4 +234,4 @@ def test_lora_with_every_layer_frozen_is_refused(sft_recipe, capsys):
     recipe, out = sft_recipe
     code, err = _main(capsys, recipe, "training.freeze_layers=2")
     assert code == 2 and "config key 'training.freeze_layers': 2 leaves none of the model's 2 layers" in _one_line(err)
-    assert _run_json(out)["status"] == "failed" and not (out / "final").exists()
+    assert not out.exists()  # it failed before writing anything

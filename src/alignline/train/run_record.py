@@ -5,7 +5,8 @@ exception leaves `run.json` saying `status: failed` with the `error` (a gates fa
 directory never holds only a data report and no word on why). User errors stay one line; an OS error
 the user can fix (a full disk) becomes one; anything else is a bug and keeps its traceback.
 A `run.json` of an earlier, completed run in the same directory is left as it was: that run's
-record is still true.
+record is still true. A run that fails before writing anything (a bad record, a bad model path)
+removes the directory it created, so a typo leaves no trace.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from alignline.config import RunConfig, to_dict
 from alignline.errors import UserError
 from alignline.io import write_json
 from alignline.train.guards import as_user_error, not_writable, prepare_output_dir
-from alignline.train.lock import RunLock
+from alignline.train.lock import LOCK_NAME, RunLock
 
 
 def is_main_process() -> bool:
@@ -63,6 +64,7 @@ def guarded_run(cfg: RunConfig) -> Iterator[Path]:
     if not is_main_process():
         yield run_dir
         return
+    created = _missing_dirs(run_dir)
     prepare_output_dir(run_dir)
     lock = RunLock(run_dir)
     try:
@@ -77,9 +79,35 @@ def guarded_run(cfg: RunConfig) -> Iterator[Path]:
         yield run_dir
     except BaseException as error:
         friendly = as_user_error(error)
-        mark_failed(run_dir, cfg, friendly or error)
+        lock.release()
+        if not _remove_if_untouched(run_dir, created):
+            mark_failed(run_dir, cfg, friendly or error)
         if friendly is not None:
             raise friendly from None
         raise
     finally:
         lock.release()
+
+
+def _missing_dirs(run_dir: Path) -> list[Path]:
+    """The directories `prepare_output_dir` is about to create, deepest first."""
+    out = []
+    for p in (run_dir, *run_dir.parents):
+        if p.exists():
+            break
+        out.append(p)
+    return out
+
+
+def _remove_if_untouched(run_dir: Path, created: list[Path]) -> bool:
+    """A run that failed before writing anything (a bad record, a bad model) leaves no directory behind;
+    True when it was removed."""
+    if not created or any(p.name != LOCK_NAME for p in run_dir.iterdir()):
+        return False
+    (run_dir / LOCK_NAME).unlink(missing_ok=True)
+    for p in created:
+        try:
+            p.rmdir()
+        except OSError:
+            break
+    return True
