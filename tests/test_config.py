@@ -133,3 +133,10 @@ def test_unreadable_recipe_is_one_line(tmp_path, capsys, monkeypatch):
     finally:
         recipe.chmod(0o644)
     assert capsys.readouterr().err == f"alignline: error: {recipe}: permission denied reading the recipe file\n"
+
+
+def test_recipe_symlink_loop_is_named(tmp_path):
+    loop = tmp_path / "r.yaml"
+    loop.symlink_to(loop)
+    with pytest.raises(ConfigError, match="recipe file is a symlink loop"):
+        load_config(loop)

@@ -330,6 +330,10 @@ def read_yaml_mapping(path: str | Path, what: str = "recipe") -> dict:
     """A YAML file that must hold a mapping; every problem is one ConfigError line naming the file."""
     p = Path(path)
     if not p.is_file():
+        if p.is_symlink():  # a loop or a broken link: say so, not "not found"
+            from alignline.data.paths import missing_reason
+
+            raise ConfigError(f"{p}: {what} file is {missing_reason(p)}")
         raise ConfigError(f"{p}: {what} file not found")
     try:
         raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}

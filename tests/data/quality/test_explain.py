@@ -28,7 +28,7 @@ def test_duplicates_in_words_in_the_training_error(tmp_path):
     path = write_jsonl(tmp_path / "train.jsonl", recs * 2)
     summary = failure_summary(run_checks([str(path)], None, load_gate_config(), progress=False))
     assert summary.startswith("duplicate_share = 0.5 (must be <= 0.02): 10 of 20 records are duplicates "
-                              "(10 exact, 0 near); largest cluster: ")
+                              f"(10 exact, 0 near); largest cluster: 2 copies of {path}, line 1")
 
 
 def test_model_flag_reports_tokens_not_characters(tmp_path, tiny_model_dir, capsys):

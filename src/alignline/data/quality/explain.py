@@ -43,9 +43,11 @@ def explain(g: dict, r: dict) -> str:
     try:
         if name == "duplicate_share":
             d = r["duplicates"]
-            first = d["largest_clusters"][0]["member_ids"] if d["largest_clusters"] else []
+            top = d["largest_clusters"][0] if d["largest_clusters"] else None
+            where = f"; largest cluster: {top['size']} copies of {top['member_ids'][0]}" \
+                if top and top["member_ids"] else ""
             return (f"{d['removed_by_dedup']} of {d['records']} records are duplicates ({d['exact_duplicates']} exact, "
-                    f"{d['near_duplicates']} near){'; largest cluster: ' + ', '.join(first[:3]) if first else ''}")
+                    f"{d['near_duplicates']} near){where}")
         if name == "leaked_eval_items":
             leak = r["leakage"]
             return (f"{leak['leaked']} of {leak['eval_items']} evaluation items also appear in the training data"
