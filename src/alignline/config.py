@@ -7,6 +7,7 @@ Unknown keys and wrongly typed values raise `ConfigError` naming the dotted key 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -60,8 +61,9 @@ class TrainingConfig:
     """Sequences per micro-batch (packed rows when packing is on)."""
     grad_accum: int = 1
     max_steps: int | None = None
-    """Optimizer steps; when unset, `epochs` decides."""
-    epochs: float = 1.0
+    """Optimizer steps; when unset, `epochs` decides. Set one of the two, not both."""
+    epochs: float | None = None
+    """Passes over the training data (fractions allowed); None: one epoch, unless max_steps is set."""
     max_length: int = 512
     packing: bool = True
     seed: int = 0
@@ -299,14 +301,34 @@ def resolve_override_key(key: str) -> str:
     raise ConfigError(f"unknown override key '{key}'; known keys: {', '.join(leaves)}")
 
 
+# Sections that are absent on purpose (no `adapter:` means full fine-tuning): an override of one of
+# their leaves must not create them silently; only their discriminating key may.
+_OPTIONAL_SECTIONS = {"adapter": "adapter.type"}
+
+
+def _check_optional_sections(raw: dict, items: list[tuple[str, str]]) -> None:
+    paths = {path for _, path in items}
+    for item, path in items:
+        section = path.partition(".")[0]
+        creator = _OPTIONAL_SECTIONS.get(section)
+        if creator is None or isinstance(raw.get(section), dict) or creator in paths:
+            continue
+        raise ConfigError(f"override '{item}': config key '{path}' is in the '{section}:' section, and the recipe "
+                          f"has no '{section}:' section (full fine-tuning); pass {creator}=lora explicitly to add one")
+
+
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     """Apply `key=value` strings to a raw recipe dict; values are parsed as YAML scalars."""
     raw = dict(raw)
+    parsed = []
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override '{item}' is not of the form key=value")
-        path = resolve_override_key(key.strip())
+        parsed.append((item, resolve_override_key(key.strip())))
+    _check_optional_sections(raw, parsed)
+    for item, path in parsed:
+        text = item.partition("=")[2]
         value = yaml.safe_load(text) if text.strip() else None
         node = raw
         parts = path.split(".")
@@ -324,9 +346,19 @@ def read_yaml_mapping(path: str | Path, what: str = "recipe") -> dict:
     """A YAML file that must hold a mapping; every problem is one ConfigError line naming the file."""
     p = Path(path)
     if not p.is_file():
+        if p.is_symlink():  # a loop or a broken link: say so, not "not found"
+            from alignline.data.paths import missing_reason
+
+            raise ConfigError(f"{p}: {what} file is {missing_reason(p)}")
         raise ConfigError(f"{p}: {what} file not found")
     try:
         raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except PermissionError:
+        raise ConfigError(f"{p}: permission denied reading the {what} file") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read the {what} file ({e.strerror or type(e).__name__})") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: not valid YAML (nested too deeply)") from None
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ConfigError(f"{p}: not valid YAML ({first})") from None
@@ -344,18 +376,47 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     return config
 
 
+def _check_finite(node: Any, prefix: str = "") -> None:
+    """NaN and infinity pass every `<= 0` check and train to NaN weights: refuse them everywhere."""
+    for f in dataclasses.fields(node):
+        value, key = getattr(node, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            _check_finite(value, key + ".")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"config key '{key}': must be a finite number, got {value}")
+
+
 def validate(config: RunConfig) -> None:
     """Cross-field checks the types cannot express."""
+    _check_finite(config)
     t = config.training
     positives = {"training.lr": t.lr, "training.batch_size": t.batch_size, "training.grad_accum": t.grad_accum,
                  "training.max_length": t.max_length, "training.eval_every": t.eval_every,
                  "training.save_every": t.save_every, "training.log_every": t.log_every,
-                 "training.keep_checkpoints": t.keep_checkpoints, "training.epochs": t.epochs}
+                 "training.keep_checkpoints": t.keep_checkpoints, "training.epochs": t.epochs,
+                 "training.max_steps": t.max_steps, "training.threads": t.threads,
+                 "training.early_stopping_patience": t.early_stopping_patience,
+                 "training.eval_max_batches": t.eval_max_batches, "data.mix_size": config.data.mix_size}
+    if config.adapter is not None:
+        positives.update({"adapter.r": config.adapter.r, "adapter.alpha": config.adapter.alpha,
+                          "adapter.num_virtual_tokens": config.adapter.num_virtual_tokens})
     for key, value in positives.items():
-        if value <= 0:
+        if value is not None and value <= 0:
             raise ConfigError(f"config key '{key}': must be > 0, got {value}")
-    if t.max_steps is not None and t.max_steps <= 0:
-        raise ConfigError(f"config key 'training.max_steps': must be > 0, got {t.max_steps}")
+    non_negatives = {"training.warmup_steps": t.warmup_steps, "training.freeze_layers": t.freeze_layers,
+                     "training.max_grad_norm": t.max_grad_norm, "training.weight_decay": t.weight_decay,
+                     "training.early_stopping_threshold": t.early_stopping_threshold}
+    for key, value in non_negatives.items():
+        if value < 0:
+            raise ConfigError(f"config key '{key}': must be >= 0, got {value}")
+    if t.max_steps is not None and t.epochs is not None:
+        raise ConfigError(f"config keys 'training.max_steps' ({t.max_steps}) and 'training.epochs' ({t.epochs}) are "
+                          "both set; set one (e.g. training.epochs=null to train by steps)")
+    if config.adapter is not None and not 0.0 <= config.adapter.dropout < 1.0:
+        raise ConfigError(f"config key 'adapter.dropout': must be in [0, 1), got {config.adapter.dropout}")
+    if t.early_stopping_patience is not None and config.data.eval is None and config.data.eval_fraction == 0:
+        raise ConfigError("config key 'training.early_stopping_patience': early stopping needs evaluation data; "
+                          "set data.eval or data.eval_fraction")
     if not 0.0 <= config.data.eval_fraction < 1.0:
         raise ConfigError(f"config key 'data.eval_fraction': must be in [0, 1), got {config.data.eval_fraction}")
     if not 0.0 <= t.warmup_ratio < 1.0:

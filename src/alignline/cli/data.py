@@ -11,12 +11,15 @@ from pathlib import Path
 from alignline.errors import UserError
 
 
-def _print_gates(gates: list[dict]) -> None:
+def _print_gates(gates: list[dict], report: dict | None = None) -> None:
+    from alignline.data.quality.explain import explain
+
     for g in gates:
         t = g["threshold"]
         thr = f"{g['op']} {t}" if g["op"] != "between" else f"in [{t[0]}, {t[1]}]"
         value = f"{g['value']:.4g}" if isinstance(g["value"], float) else g["value"]
-        print(f"{'PASS' if g['passed'] else 'FAIL'}  {g['name']:<24} {value!s:<10} {thr}")
+        why = explain(g, report) if report is not None and not g["passed"] else ""
+        print(f"{'PASS' if g['passed'] else 'FAIL'}  {g['name']:<24} {value!s:<10} {thr}" + (f": {why}" if why else ""))
 
 
 def _config(args, **overrides):
@@ -37,7 +40,7 @@ def _cmd_check(args) -> int:
         tokenizer = load_tokenizer_for(cfg.tokenizer)
     report = run_checks(args.train, args.eval, cfg, tokenizer, progress=not args.quiet)
     json_path, html_path = write_report(report, args.out)
-    _print_gates(report["gates"])
+    _print_gates(report["gates"], report)
     for w in report["warnings"]:
         print(f"note: {w}")
     print(f"{'passed' if report['passed'] else 'FAILED'}: {report['records']} records; report: {json_path}, {html_path}")

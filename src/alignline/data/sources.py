@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from alignline.data.paths import missing_reason
 from alignline.errors import DataError
 
 Record = dict
@@ -76,6 +77,8 @@ def _read_json(path: Path) -> Iterator[Located]:
         data = json.loads(_read_text(path))
     except json.JSONDecodeError as e:
         raise DataError(str(path), f"malformed JSON ({e.msg})", record=f"line {e.lineno}") from None
+    except RecursionError:
+        raise DataError(str(path), "JSON nested too deeply to read") from None
     if isinstance(data, dict):  # {"data": [...]} or {"train": [...]}: one list of records inside
         lists = [v for v in data.values() if isinstance(v, list)]
         if len(lists) != 1:
@@ -156,11 +159,18 @@ _READERS = {".jsonl": _read_jsonl, ".ndjson": _read_jsonl, ".json": _read_json, 
 def read_records(path: str | Path) -> Iterator[Located]:
     """Yield `(location, record)` from a data file or a `datasets` directory; errors name file and record."""
     p = Path(path)
+    try:
+        yield from _read_path(p)
+    except PermissionError:
+        raise DataError(str(p), "permission denied: the file cannot be read (check its permissions)") from None
+
+
+def _read_path(p: Path) -> Iterator[Located]:
     if p.is_dir():
         yield from _read_datasets_dir(p)
         return
     if not p.exists():
-        raise DataError(str(p), "no such file or directory")
+        raise DataError(str(p), missing_reason(p))
     reader = _READERS.get(p.suffix.lower())
     if reader is None:
         raise DataError(str(p), f"unknown file type '{p.suffix}'; use .jsonl, .json, .csv, .parquet "
@@ -179,6 +189,8 @@ def parse_jsonl_line(path, number: int, line: str) -> dict:
         record = json.loads(line)
     except json.JSONDecodeError as e:
         raise DataError(str(path), f"malformed JSON ({e.msg} at column {e.colno})", record=f"line {number}") from None
+    except RecursionError:
+        raise DataError(str(path), "JSON nested too deeply to read", record=f"line {number}") from None
     if not isinstance(record, dict):
         raise DataError(str(path), f"expected a JSON object, got {type(record).__name__}", record=f"line {number}")
     return record

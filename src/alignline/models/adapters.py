@@ -80,9 +80,9 @@ def apply_adapter(model, adapter: AdapterConfig | None, training: TrainingConfig
         if adapter.type == "qlora":
             model = peft.prepare_model_for_kbit_training(
                 model, use_gradient_checkpointing=training.gradient_checkpointing)
-        if training.freeze_layers > n_layers:
-            raise ConfigError(f"config key 'training.freeze_layers': {training.freeze_layers} exceeds the "
-                              f"model's {n_layers} layers")
+        if training.freeze_layers >= n_layers:  # all frozen: peft reads an empty layer list as "every layer"
+            raise ConfigError(f"config key 'training.freeze_layers': {training.freeze_layers} leaves none of the "
+                              f"model's {n_layers} layers for the adapter")
         layers = list(range(training.freeze_layers, n_layers)) if training.freeze_layers else None
         targets = adapter.target_modules
         if layers is not None and isinstance(targets, str):

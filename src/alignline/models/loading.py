@@ -18,6 +18,7 @@ import torch
 
 from alignline.errors import ModelError
 from alignline.io import atomic_path
+from alignline.models.load_errors import local_load_error
 
 DEFAULT_MODEL = "smollm2-135m"
 EMBEDDED = {
@@ -94,7 +95,7 @@ def load_tokenizer(path: str, spec: str | None = None):
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=hub_offline())
     except (OSError, ValueError) as e:
-        raise _hub_error(spec or path, e) from None
+        raise local_load_error(path, spec, e, "tokenizer") or _hub_error(spec or path, e) from None
     if tokenizer.pad_token_id is None:  # padding is masked out of every loss, so any id will do
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -155,12 +156,21 @@ def load_model(spec: str | None, dtype: str = "float32", trainable_adapter: bool
         with quiet_new_head(kind == "reward"):
             model = auto.from_pretrained(base, dtype=DTYPES[dtype], quantization_config=quantization_config,
                                          local_files_only=hub_offline(), **extra)
-    except (OSError, ValueError) as e:
-        raise _hub_error(spec or base, e) from None
+    except Exception as e:  # a torn safetensors file raises SafetensorError, neither OSError nor ValueError
+        friendly = local_load_error(base, spec, e, "model")
+        if friendly is None and not isinstance(e, (OSError, ValueError)):
+            raise
+        raise friendly or _hub_error(spec or base, e) from None
     if adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter, is_trainable=trainable_adapter)
+        try:
+            model = PeftModel.from_pretrained(model, adapter, is_trainable=trainable_adapter)
+        except Exception as e:
+            friendly = local_load_error(adapter, spec, e, "adapter")
+            if friendly is None:
+                raise
+            raise friendly from None
     model.config.use_cache = False
     return model
 

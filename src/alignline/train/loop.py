@@ -21,18 +21,31 @@ from tqdm.auto import tqdm
 from alignline.config import RunConfig, to_dict
 from alignline.data.packing import BatchPlan
 from alignline.errors import ConfigError
+from alignline.io import atomic_path, write_json
 from alignline.methods import get_method
-from alignline.models.adapters import (apply_adapter, check_qlora_supported, parameter_counts,
-                                       qlora_quantization_config, uses_virtual_tokens)
+from alignline.models.adapters import (
+    apply_adapter,
+    check_qlora_supported,
+    parameter_counts,
+    qlora_quantization_config,
+    uses_virtual_tokens,
+)
 from alignline.models.loading import load_model, load_tokenizer_for
-from alignline.train.checkpoint import (TrainerState, list_checkpoints, load_checkpoint, save_checkpoint,
-                                        save_model)
+from alignline.train.checkpoint import (
+    TrainerState,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+    save_model,
+)
+from alignline.train.guards import check_finite, check_trainable
 from alignline.train.metrics import MetricsLog
 from alignline.train.plan import StepPlan, step_plan
-from alignline.train.step import add_sums, global_sum, global_sums, optimizer_step
 from alignline.train.report import write_run_report
-from alignline.io import atomic_path, write_json
+from alignline.train.resume_check import RESUME_FILE, check_resume, run_fingerprint
 from alignline.train.run_info import environment, git_commit, package_versions
+from alignline.train.run_record import guarded_run
+from alignline.train.step import add_sums, global_sum, global_sums, optimizer_step
 
 
 def _resume_dir(cfg: RunConfig, run_dir: Path) -> Path | None:
@@ -151,6 +164,8 @@ class Run:
     progress: bool
     started: float
     """time.time() when the run began (before the data was read)."""
+    fingerprint: str
+    """What defines this run's model and data (train/resume_check.py), saved with every checkpoint."""
 
     @property
     def main(self) -> bool:
@@ -158,10 +173,12 @@ class Run:
 
 
 def train(cfg: RunConfig, progress: bool = True) -> Path:
-    """Train as the recipe says; return the run directory. Resumes from a checkpoint when one applies."""
-    run = start_run(cfg, progress)
-    run_steps(run)
-    return finish_run(run)
+    """Train as the recipe says; return the run directory. Resumes from a checkpoint when one applies.
+    The output directory is locked for the run, and run.json says `failed` and why if it fails."""
+    with guarded_run(cfg):
+        run = start_run(cfg, progress)
+        run_steps(run)
+        return finish_run(run)
 
 
 def start_run(cfg: RunConfig, progress: bool) -> Run:
@@ -192,6 +209,8 @@ def start_run(cfg: RunConfig, progress: bool) -> Run:
     tokenizer = load_tokenizer_for(cfg.model)
     data = method.prepare(cfg, tokenizer, progress and accelerator.is_main_process)
     resume_from = _resume_dir(cfg, run_dir)
+    fingerprint = run_fingerprint(cfg, data.report)
+    check_resume(resume_from, fingerprint, cfg, verbose=accelerator.is_main_process)
     gates = run_data_gates(cfg, tokenizer, run_dir, accelerator) if cfg.data_gates and resume_from is None else None
     model = load_model(cfg.model, t.dtype, trainable_adapter=True, quantization_config=quantization,
                        kind=method.model_kind, pad_token_id=tokenizer.pad_token_id)
@@ -203,6 +222,7 @@ def start_run(cfg: RunConfig, progress: bool) -> Run:
     eval_plan = method.plan(data.eval, cfg, None)
     steps = step_plan(t, plan.batches_per_epoch, accelerator.num_processes)
     params = [p for p in wrapped.parameters() if p.requires_grad]
+    check_trainable(params, cfg)
     optimizer = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
     scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=steps.warmup_steps,
                               num_training_steps=steps.total_steps)
@@ -226,7 +246,7 @@ def start_run(cfg: RunConfig, progress: bool) -> Run:
         write_json(run_dir / "run.json", info)
     log = MetricsLog(run_dir, state.step, t.tensorboard, enabled=main)
     return Run(cfg, run_dir, accelerator, method, tokenizer, data, model, wrapped, plan, eval_plan, steps, params,
-               optimizer, scheduler, state, log, info, progress, started)
+               optimizer, scheduler, state, log, info, progress, started, fingerprint)
 
 
 def evaluate_run(run: Run) -> dict[str, float]:
@@ -266,7 +286,7 @@ def save_run_checkpoint(run: Run) -> None:
         inner = run.accelerator.unwrap_model(run.wrapped).model
         save_checkpoint(run.run_dir / "checkpoints", run.state.step, inner, run.optimizer, run.scheduler, run.state,
                         tokenizer=run.tokenizer, keep=run.cfg.training.keep_checkpoints,
-                        state_dict=_inner_state(state_dict))
+                        state_dict=_inner_state(state_dict), extra_files={RESUME_FILE: run.fingerprint})
 
 
 def run_steps(run: Run) -> None:
@@ -296,6 +316,7 @@ def run_steps(run: Run) -> None:
                   "tokens": outcome.tokens, "padding": round(outcome.padding, 4)}
         if outcome.grad_norm is not None:
             record["grad_norm"] = outcome.grad_norm
+        check_finite(record)
         result = {}
         if state.step % t.eval_every == 0 or state.step == total_steps:
             result = evaluate_run(run)
