@@ -140,7 +140,11 @@ def load_model(spec: str | None, dtype: str = "float32", trainable_adapter: bool
                                      local_files_only=hub_offline(), **extra)
     except (OSError, ValueError) as e:
         raise _hub_error(spec or base, e) from None
-    if adapter:
+    from alignline.models.bottleneck import BottleneckModel, is_bottleneck_dir
+
+    if adapter and is_bottleneck_dir(adapter):  # our own adapter type, in peft's folder layout
+        model = BottleneckModel.from_pretrained(model, adapter, is_trainable=trainable_adapter)
+    elif adapter:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter, is_trainable=trainable_adapter)
