@@ -172,7 +172,7 @@ def test_bad_bottleneck_configs_are_one_line(sft_recipe, overrides, message):
 
 def test_save_merged_refused_by_the_cli(sft_recipe, capsys):
     recipe, _ = sft_recipe
-    assert main(["train", str(recipe), *BOTTLENECK, "save_merged=true"]) == 2
+    assert main(["train", "--quiet", str(recipe), *BOTTLENECK, "save_merged=true"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot be merged" in err[0]
 
