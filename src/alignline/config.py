@@ -65,7 +65,8 @@ class AdapterConfig:
     """Bottleneck: relu | gelu | silu | swish | tanh | leaky_relu | sigmoid | identity."""
     peft_config: Any = None
     """peft: a mapping with `peft_type` (LOHA, LOKR, IA3, OFT, VERA, ADALORA, ...) choosing peft's config
-    class and the rest its keyword arguments; `task_type` is set by the method."""
+    class and the rest its keyword arguments; `task_type` is set by the method. (AdaLoRA trains at its
+    initial rank: the loop does not run its budget schedule.)"""
 
 
 @dataclass

@@ -19,6 +19,8 @@ CONFIGS = {
     "IA3": "{peft_type: ia3}",  # peft's default targets for Llama; the name in any case
     "LOKR": "{peft_type: LOKR, r: 4, alpha: 8, target_modules: [q_proj, v_proj]}",
     "VERA": "{peft_type: VERA, r: 8, target_modules: [q_proj, v_proj]}",
+    "OFT": "{peft_type: OFT, oft_block_size: 8, target_modules: [q_proj, v_proj]}",
+    "ADALORA": "{peft_type: ADALORA, total_step: 4, init_r: 4, target_r: 2, target_modules: [q_proj, v_proj]}",
 }
 
 
@@ -49,18 +51,34 @@ def test_trains_only_the_adapter_and_reloads_identically(sft_recipe, monkeypatch
         assert torch.equal(_logprobs(load_model(str(directory)), batch), expected)
 
 
-@pytest.mark.parametrize("peft_type", ["LOKR", "VERA"])
+@pytest.mark.parametrize("peft_type", ["LOKR", "VERA", "OFT", "ADALORA"])
 def test_other_methods_train_a_step(sft_recipe, peft_type):
     recipe, out = sft_recipe
-    train(load_config(recipe, ["adapter.type=peft", f"adapter.peft_config={CONFIGS[peft_type]}",
-                               "training.max_steps=1"]), progress=False)
+    cfg = load_config(recipe, ["adapter.type=peft", f"adapter.peft_config={CONFIGS[peft_type]}", "training.max_steps=1"])
+    if peft_type == "ADALORA":  # trains, at its initial rank: said so, not silently
+        with pytest.warns(UserWarning, match="update_and_allocate"):
+            train(cfg, progress=False)
+    else:
+        train(cfg, progress=False)
     assert json.loads((out / "final" / "adapter_config.json").read_text())["peft_type"] == peft_type
 
 
-def test_reward_model_gets_seq_cls(sft_recipe):
-    from alignline.models.adapters import peft_config_from
+def test_reward_model_gets_seq_cls_and_is_saved_merged(tmp_path, tiny_model_dir):
+    from transformers import AutoModelForSequenceClassification
 
-    assert peft_config_from({"peft_type": "LOHA", "r": 4}, "SEQ_CLS").task_type == "SEQ_CLS"
+    from alignline.testing import write_jsonl, write_recipe
+
+    pairs = [{"prompt": f"What is {i} plus {i}?", "chosen": f"Answer: {2 * i}.", "rejected": f"Maybe {i}."}
+             for i in range(12)]
+    recipe = write_recipe(tmp_path / "rm.yaml", method="rm", model=str(tiny_model_dir), output_dir=str(tmp_path / "rm"),
+                          data_gates=False, data={"train": str(write_jsonl(tmp_path / "pairs.jsonl", pairs))},
+                          adapter={"type": "peft", "peft_config": {"peft_type": "LOHA", "r": 4,
+                                                                   "target_modules": ["q_proj", "v_proj"]}},
+                          training={"max_steps": 2, "batch_size": 2, "max_length": 64, "tensorboard": False})
+    run = train(load_config(recipe), progress=False)
+    config = json.loads((run / "final" / "adapter" / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LOHA" and config["task_type"] == "SEQ_CLS"
+    assert type(AutoModelForSequenceClassification.from_pretrained(run / "final")).__name__.endswith("Classification")
 
 
 @pytest.mark.parametrize("value, message", [

@@ -101,3 +101,22 @@ def test_mixed_kinds_and_use_without_adapters_are_errors(adapters, tiny_model_di
     with pytest.raises(UserError, match="no adapters loaded"):
         Generator(str(tiny_model_dir), use="legal")
     assert parse_adapter_flags(["a=x", "b=y=z"]) == {"a": "x", "b": "y=z"}
+
+
+def test_chat_switches_adapters_with_slash_use(adapters, tiny_model_dir, monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("hi\n/use support\nhi\n/use nope\nhi\n\n"))
+    assert main(["chat", "--model", str(tiny_model_dir), "--adapter", f"legal={adapters['bottleneck']['legal']}",
+                 "--adapter", f"support={adapters['bottleneck']['support']}", "--max-new-tokens", "3"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.count("assistant:") == 3
+    assert "using support" in captured.err and "adapter 'nope' is not loaded" in captured.err
+
+
+def test_model_that_is_itself_an_adapter_is_refused_with_adapters(adapters, capsys):
+    legal = adapters["lora"]["legal"]
+    assert main(["generate", "--model", legal, "--adapter", f"support={adapters['lora']['support']}",
+                 "--prompt", "hi"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is an adapter" in err[0]

@@ -6,7 +6,7 @@
 - prompt and prefix tuning: learned virtual tokens, the model itself frozen.
 - bottleneck adapters (Houlsby, Pfeiffer): `models/bottleneck.py`, our own module in peft's save layout.
 - `type: peft`: any peft config passed through (`peft_config: {peft_type: LOHA, ...}`).
-Several saved adapters load side by side on one base and are switched per call (`load_named_adapters`).
+Several saved adapters load side by side on one base and are switched per call: `models/named_adapters.py`.
 QLoRA needs bitsandbytes and a CUDA GPU; elsewhere it fails with one clear line, before any work.
 """
 
@@ -105,6 +105,9 @@ def apply_adapter(model, adapter: AdapterConfig | None, training: TrainingConfig
             layers_to_transform=layers, task_type=task_type)
     elif adapter.type == "peft":
         config = peft_config_from(adapter.peft_config, task_type)
+        if str(config.peft_type.value) == "ADALORA":  # its schedule needs calls inside the step, not made here
+            warnings.warn("adalora trains at init_r here: the loop does not call update_and_allocate, so the rank "
+                          "budget schedule and its orthogonal regularization are not run", stacklevel=2)
     elif adapter.type == "prompt":
         config = peft.PromptTuningConfig(num_virtual_tokens=adapter.num_virtual_tokens, task_type="CAUSAL_LM")
     else:
