@@ -131,6 +131,21 @@ class DPOConfig:
     kl_prompts: int = 8
     """Held-out prompts sampled from the policy at each evaluation to estimate KL(policy || reference)."""
     kl_max_new_tokens: int = 32
+    max_kl: float | None = None
+    """Stop training when the held-out KL(policy || reference) estimate (`eval_kl`) exceeds this many nats,
+    before DPO drifts further from the reference (needs eval data and kl_prompts > 0)."""
+
+
+@dataclass
+class KTOConfig:
+    """Unpaired feedback (`method: kto`): names follow TRL's KTOConfig."""
+
+    beta: float = 0.1
+    loss_type: Literal["kto", "apo_zero_unpaired"] = "kto"
+    """kto: KTO (reference point from mismatched pairs); apo_zero_unpaired: unpaired APO-zero (no reference point)."""
+    desirable_weight: float = 1.0
+    """Weight of the desirable completions' losses, to balance unequal numbers of each kind."""
+    undesirable_weight: float = 1.0
 
 
 @dataclass
@@ -147,7 +162,7 @@ class RewardConfig:
 @dataclass
 class RunConfig:
     method: str = "sft"
-    """sft | cpt | dpo | rm: the names in `alignline.methods.METHODS`, the one registry."""
+    """sft | cpt | dpo | rm | kto: the names in `alignline.methods.METHODS`, the one registry."""
     model: str = "smollm2-135m"
     """`smollm2-135m` (the embedded default), a local model directory, or a hub id where the hub is reachable."""
     data: DataConfig = field(default_factory=DataConfig)
@@ -156,6 +171,7 @@ class RunConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     dpo: DPOConfig = field(default_factory=DPOConfig)
     rm: RewardConfig = field(default_factory=RewardConfig)
+    kto: KTOConfig = field(default_factory=KTOConfig)
     output_dir: str = "runs/run"
     resume: str = "auto"
     """auto (the newest checkpoint in output_dir, if any) | never | a checkpoint path."""
@@ -365,6 +381,12 @@ def validate(config: RunConfig) -> None:
             raise ConfigError(f"config key 'data.train[{i}].weight': must be > 0, got {src.weight}")
     if not 0.0 <= config.dpo.label_smoothing < 0.5:
         raise ConfigError(f"config key 'dpo.label_smoothing': must be in [0, 0.5), got {config.dpo.label_smoothing}")
+    if config.dpo.max_kl is not None:
+        if not config.dpo.max_kl > 0:
+            raise ConfigError(f"config key 'dpo.max_kl': must be > 0, got {config.dpo.max_kl}")
+        if config.dpo.kl_prompts <= 0 or (config.data.eval is None and config.data.eval_fraction == 0):
+            raise ConfigError("config key 'dpo.max_kl': the KL is estimated on held-out prompts; set data.eval or "
+                              "data.eval_fraction, and dpo.kl_prompts > 0")
     if config.dpo.beta <= 0:
         raise ConfigError(f"config key 'dpo.beta': must be > 0, got {config.dpo.beta}")
     from alignline.methods import METHODS  # the registry imports this module: import it here, not at the top
@@ -374,6 +396,25 @@ def validate(config: RunConfig) -> None:
     from alignline.models.adapters import validate_adapter
 
     validate_adapter(config)
+
+
+def defaults_by_key(cls: type, prefix: str = "") -> dict[str, Any]:
+    """{dotted key: default} for every leaf key of a config dataclass (optional sections included)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        tp = typing.get_type_hints(cls)[f.name]
+        inner = [tp] if dataclasses.is_dataclass(tp) else [
+            a for a in typing.get_args(tp) if typing.get_origin(tp) in (Union, types.UnionType)
+            and dataclasses.is_dataclass(a)]
+        if inner:
+            out.update(defaults_by_key(inner[0], f"{prefix}{f.name}."))
+        elif f.default is not dataclasses.MISSING:
+            out[f"{prefix}{f.name}"] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f"{prefix}{f.name}"] = f.default_factory()
+        else:
+            out[f"{prefix}{f.name}"] = None
+    return out
 
 
 def to_dict(config: Any) -> dict:

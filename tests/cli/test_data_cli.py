@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 
-import pytest
 
 from alignline.cli import main
-from alignline.data.quality import failure_summary, gate_training_data
-from alignline.data.quality.audit import allocate
+from alignline.data.quality import failure_summary
 
 from alignline.testing import write_jsonl
 

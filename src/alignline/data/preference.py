@@ -152,6 +152,17 @@ def load_pairs(path: str) -> list[PreferencePair]:
     return pairs
 
 
+def unpaired_fields(record: dict, w: Where) -> tuple[list[Message] | str, list[Message] | str, float]:
+    """`prompt`, one `completion` and the record's weight (unpaired feedback, `data/unpaired.py`), checked and made
+    the same kind (both raw text, or both chat) exactly as the sides of a pair are."""
+    for key in ("prompt", "completion"):
+        if key not in record:
+            raise w.error("is missing", key)
+    completion = _completion(record["completion"], w, "completion")
+    prompt, completion, _ = _same_kind(_prompt(record["prompt"], w), completion, completion)
+    return prompt, completion, _weight(record, w)
+
+
 def pair_sample(prompt, completion):
     if isinstance(prompt, str):
         return PlainText(prompt, completion)

@@ -8,6 +8,7 @@ original bf16 release: close, not identical.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -121,6 +122,21 @@ def load_tokenizer_for(spec: str | None):
     return load_tokenizer(adapter if has_own else base, spec)
 
 
+@contextlib.contextmanager
+def quiet_new_head(enabled: bool):
+    """A causal LM loaded as a reward model has no `score` head yet, which transformers reports as a
+    MISSING table on every load: expected, so not shown. Real load errors still raise."""
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.get_verbosity()
+    if enabled:
+        hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(before)
+
+
 def load_model(spec: str | None, dtype: str = "float32", trainable_adapter: bool = False,
                quantization_config=None, kind: str = "causal_lm", pad_token_id: int | None = None):
     """The model alone; an adapter directory loads its base model with the adapter on top.
@@ -136,8 +152,9 @@ def load_model(spec: str | None, dtype: str = "float32", trainable_adapter: bool
     try:
         extra = {"num_labels": 1, "pad_token_id": pad_token_id} if kind == "reward" else {}
         auto = AutoModelForSequenceClassification if kind == "reward" else AutoModelForCausalLM
-        model = auto.from_pretrained(base, dtype=DTYPES[dtype], quantization_config=quantization_config,
-                                     local_files_only=hub_offline(), **extra)
+        with quiet_new_head(kind == "reward"):
+            model = auto.from_pretrained(base, dtype=DTYPES[dtype], quantization_config=quantization_config,
+                                         local_files_only=hub_offline(), **extra)
     except (OSError, ValueError) as e:
         raise _hub_error(spec or base, e) from None
     from alignline.models.bottleneck import BottleneckModel, is_bottleneck_dir

@@ -34,6 +34,8 @@ class TrainerState:
     """Best value so far of the method's early-stopping metric (eval loss, eval accuracy)."""
     evals_without_improvement: int = 0
     stopped_early: bool = False
+    stop_reason: str | None = None
+    """Why the run stopped before its last step (early stopping, a method's bound such as dpo.max_kl)."""
     history: list[dict] = field(default_factory=list)
     """Eval results so far, for the run report."""
 
