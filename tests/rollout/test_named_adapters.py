@@ -120,3 +120,30 @@ def test_model_that_is_itself_an_adapter_is_refused_with_adapters(adapters, caps
                  "--prompt", "hi"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is an adapter" in err[0]
+
+
+@pytest.mark.parametrize("kind", ["bottleneck", "lora"])
+def test_engine_serves_named_adapters_per_use(adapters, tiny_model_dir, kind):
+    from alignline.rollout.engine import SamplingParams, load_engine
+
+    paths = adapters[kind]
+    prompts = [MESSAGES, "Hello"]
+    params = SamplingParams(max_new_tokens=5, logprobs=True)
+    engine = load_engine(str(tiny_model_dir), backend="hf", adapters=paths)
+    assert engine.active == "legal"
+    for name in ("legal", "support", "base"):
+        engine.use(name)
+        alone = load_engine(paths.get(name, str(tiny_model_dir)), backend="hf")
+        got, want = engine.generate(prompts, params), alone.generate(prompts, params)
+        assert [[c.token_ids for c in g] for g in got] == [[c.token_ids for c in g] for g in want]
+        assert [[c.logprobs for c in g] for g in got] == [[c.logprobs for c in g] for g in want]
+    with pytest.raises(UserError, match="not loaded"):
+        engine.use("tax")
+
+
+def test_vllm_refuses_bottleneck_adapters(adapters, tiny_model_dir):
+    from alignline.errors import ConfigError
+    from alignline.rollout.engine import load_engine
+
+    with pytest.raises(ConfigError, match="serves LoRA adapters only"):
+        load_engine(str(tiny_model_dir), backend="vllm", adapters=adapters["bottleneck"])

@@ -95,6 +95,20 @@ def load_named_adapters(model: str | None, adapters: dict[str, str], dtype: str 
     return tokenizer, wrapped
 
 
+def hf_only_adapters(model: str | None, adapters: dict[str, str]) -> str | None:
+    """Why these adapters (or the model itself, if an adapter) need the Hugging Face engine, or None:
+    vLLM serves LoRA adapters only."""
+    paths = list(adapters.values())
+    try:
+        own = resolve(model)[1]
+    except UserError:
+        own = None  # a bad --model is reported by the loader that follows
+    for path in paths + ([own] if own else []):
+        if (Path(path) / "adapter_config.json").is_file() and adapter_kind(path) != "LORA":
+            return f"{path} ({adapter_kind(path).lower()})"
+    return None
+
+
 def check_adapter_name(name: str, loaded: list[str]) -> str:
     if name != BASE and name not in loaded:
         raise UserError(f"adapter '{name}' is not loaded; loaded: {', '.join(loaded) or 'none'} "
