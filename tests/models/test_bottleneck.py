@@ -191,3 +191,29 @@ def test_load_onto_a_different_base_is_a_clear_error(tmp_path, tiny_model_dir):
     other = load_model(str(save_tiny_model(tmp_path / "wide", hidden=64)))
     with pytest.raises(ModelError, match="hidden size 32; this base has 64"):
         BottleneckModel.from_pretrained(other, adapter)
+
+
+def test_deepcopy_points_the_copy_at_its_own_adapters():
+    import copy
+
+    model = BottleneckModel(tiny_llama(128, hidden=64, layers=2).requires_grad_(False))
+    model.add_adapter("default", BottleneckSpec(bottleneck_size=8, placement="houlsby"))
+    _randomize(model)
+    batch = random_packed_batch(128, rows=2, width=24, packed=False)
+    before = _logprobs(model, batch)
+    twin = copy.deepcopy(model)
+    assert torch.equal(_logprobs(twin, batch), before)
+    with torch.no_grad():
+        for p in twin.bottleneck_adapters.parameters():
+            p.zero_()
+    assert torch.equal(_logprobs(model, batch), before)  # the original still runs its own adapters
+    assert not torch.equal(_logprobs(twin, batch), before)
+
+
+def test_bfloat16_and_gradient_checkpointing(sft_recipe):
+    recipe, out = sft_recipe
+    train(load_config(recipe, BOTTLENECK + ["training.dtype=bfloat16", "training.gradient_checkpointing=true",
+                                            "training.max_steps=2"]), progress=False)
+    saved = load_file(out / "final" / "adapter_model.safetensors")
+    assert all(v.dtype == torch.bfloat16 for v in saved.values())
+    assert any(v.abs().sum() > 0 for k, v in saved.items() if ".up." in f".{k}")
