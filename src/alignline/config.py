@@ -43,15 +43,31 @@ class DataConfig:
 
 @dataclass
 class AdapterConfig:
-    type: Literal["lora", "qlora", "prompt", "prefix"] = "lora"
+    type: Literal["lora", "qlora", "prompt", "prefix", "bottleneck", "peft"] = "lora"
+    """lora | qlora | prompt | prefix | bottleneck (Houlsby/Pfeiffer adapters, `models/bottleneck.py`) |
+    peft (any peft config, given in `peft_config`)."""
     r: int = 16
     alpha: int = 32
     dropout: float = 0.05
+    """LoRA's dropout."""
     target_modules: Union[str, list[str]] = "all-linear"
     use_dora: bool = False
     use_rslora: bool = False
     num_virtual_tokens: int = 20
     """Prompt and prefix tuning: the number of learned virtual tokens."""
+    bottleneck_size: int | None = None
+    """Bottleneck: the adapter's inner width; give this or `reduction_factor`, not both."""
+    reduction_factor: float | None = None
+    """Bottleneck: inner width = hidden size / reduction_factor (AdapterHub's name; 16 is common)."""
+    placement: Literal["houlsby", "pfeiffer"] = "pfeiffer"
+    """Bottleneck: `houlsby` after each layer's attention and feed-forward block, `pfeiffer` after the
+    feed-forward block only."""
+    non_linearity: str = "relu"
+    """Bottleneck: relu | gelu | silu | swish | tanh | leaky_relu | sigmoid | identity."""
+    peft_config: Any = None
+    """peft: a mapping with `peft_type` (LOHA, LOKR, IA3, OFT, VERA, ADALORA, ...) choosing peft's config
+    class and the rest its keyword arguments; `task_type` is set by the method. (AdaLoRA trains at its
+    initial rank: the loop does not run its budget schedule.)"""
 
 
 @dataclass
@@ -438,6 +454,9 @@ def validate(config: RunConfig) -> None:
 
     if config.method not in METHODS:
         raise ConfigError(f"config key 'method': {config.method!r} is not allowed; choose one of {', '.join(METHODS)}")
+    from alignline.models.adapters import validate_adapter
+
+    validate_adapter(config)
 
 
 def defaults_by_key(cls: type, prefix: str = "") -> dict[str, Any]:

@@ -161,7 +161,11 @@ def load_model(spec: str | None, dtype: str = "float32", trainable_adapter: bool
         if friendly is None and not isinstance(e, (OSError, ValueError)):
             raise
         raise friendly or _hub_error(spec or base, e) from None
-    if adapter:
+    from alignline.models.bottleneck import BottleneckModel, is_bottleneck_dir
+
+    if adapter and is_bottleneck_dir(adapter):  # our own adapter type, in peft's folder layout
+        model = BottleneckModel.from_pretrained(model, adapter, is_trainable=trainable_adapter)
+    elif adapter:
         from peft import PeftModel
 
         try:

@@ -19,6 +19,7 @@ same prompts, settings and seed give the same completions.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -92,9 +93,23 @@ class HFEngine:
     adapters: dict[str, str] = field(default_factory=dict)
     own_loop: bool = True
     """Decode with `decode_batch` (finished rows leave the batch); False: transformers' `generate`."""
+    active: str | None = None
+    """The named adapter answering (`models/named_adapters.py`); None: the model as loaded."""
+
+    def use(self, name: str) -> None:
+        """Answer with adapter `name` of `adapters` from now on ('base': the base alone)."""
+        from alignline.models.named_adapters import check_adapter_name
+
+        self.active = check_adapter_name(name, list(self.adapters))
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
+        from alignline.models.named_adapters import using
+
+        with using(self.model, self.active) if self.active else contextlib.nullcontext():
+            return self._generate(prompts, params)
+
+    def _generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
         tok = self.tokenizer
         texts = [render_prompt(tok, p) for p in prompts]
         out: list[list[Completion]] = [[] for _ in texts]
@@ -218,7 +233,8 @@ def cache_kwarg(model) -> str:
     """transformers renamed `past_key_values` to `cache` (5.2x); use whichever this version's forward takes."""
     import inspect
 
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # wrappers take **kwargs
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
 
 def sample_next(logits: torch.Tensor, params: SamplingParams, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -253,15 +269,22 @@ def load_engine(model: str | None, backend: str = "auto", dtype: str = "float32"
 
     if backend not in ("auto", "hf", "vllm"):
         raise ConfigError(f"generation backend {backend!r} is not one of auto, hf, vllm")
-    if backend == "vllm" or (backend == "auto" and vllm_available()):
+    from alignline.models.named_adapters import hf_only_adapters
+
+    hf_only = hf_only_adapters(model, adapters or {})  # vLLM serves LoRA only
+    if backend == "vllm" and hf_only:
+        raise ConfigError(f"generation backend 'vllm' serves LoRA adapters only, not {hf_only}; use backend hf")
+    if backend == "vllm" or (backend == "auto" and not hf_only and vllm_available()):
         from alignline.rollout.vllm import VLLMEngine
 
         return VLLMEngine.load(model, dtype=dtype, adapters=adapters or {})
     from alignline.models.loading import load_causal_lm
+    from alignline.models.named_adapters import load_named_adapters
 
-    tokenizer, hf_model = load_causal_lm(model, dtype)
+    tokenizer, hf_model = load_named_adapters(model, adapters, dtype) if adapters else load_causal_lm(model, dtype)
     hf_model.eval()
-    return HFEngine(hf_model, tokenizer, batch_size=batch_size, adapters=dict(adapters or {}))
+    return HFEngine(hf_model, tokenizer, batch_size=batch_size, adapters=dict(adapters or {}),
+                    active=next(iter(adapters or {}), None))
 
 
 def vllm_available() -> bool:

@@ -35,6 +35,12 @@ class VLLMEngine:
         llm = LLM(model=base, dtype=dtype, enable_lora=bool(adapters), gpu_memory_utilization=gpu_memory_utilization)
         return cls(llm, load_tokenizer_for(model), adapters=adapters, active=next(iter(adapters), None))
 
+    def use(self, name: str) -> None:
+        """Answer with adapter `name` from now on ('base': the base alone)."""
+        from alignline.models.named_adapters import BASE, check_adapter_name
+
+        self.active = None if check_adapter_name(name, list(self.adapters)) == BASE else name
+
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
         from vllm import SamplingParams as VSampling
 

@@ -71,6 +71,11 @@ def save_model(model, directory: Path, state_dict: dict | None = None) -> None:
 
 def load_model_weights(model, directory: Path) -> None:
     """Restore the trained weights saved by `save_model` into an identically built model."""
+    from alignline.models.bottleneck import BottleneckModel
+
+    if isinstance(model, BottleneckModel):  # our own adapter type: its weights alone, as peft's
+        model.load_adapter_weights(directory)
+        return
     if _is_peft(model):
         from peft import set_peft_model_state_dict
 
