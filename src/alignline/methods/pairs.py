@@ -38,7 +38,7 @@ def prepare_pairs(cfg, tokenizer) -> Prepared:
     rng = random.Random(t.seed)
     report, per_source, held = PairReport(), [], []
     for src in data.train:
-        pairs = load_pairs(src.path)
+        pairs = load_pairs(src.path, data.split, data.columns)
         train_part, held_part = split_off(pairs, data.eval_fraction if data.eval is None else 0.0, rng)
         per_source.append(train_part)
         held += held_part
@@ -47,7 +47,7 @@ def prepare_pairs(cfg, tokenizer) -> Prepared:
     train_pairs = per_source[0] if len(per_source) == 1 and data.mix_size is None else mix(
         per_source, [s.weight for s in data.train], data.mix_size, rng)
     if data.eval is not None:
-        held = load_pairs(data.eval)
+        held = load_pairs(data.eval, data.eval_split or data.split, data.columns)
         report.sources.append({"path": data.eval, "sha256": file_sha256(data.eval), "pairs": len(held), "role": "eval"})
 
     def tokenize(pairs):
