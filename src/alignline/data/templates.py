@@ -139,11 +139,13 @@ def _render(tokenizer, messages: list[dict], generation_prompt: bool, tools: lis
 def _assistant_spans(tokenizer, sample: Conversation, full: str, loss_on: str) -> list[tuple[int, int, bool]]:
     """Character spans `(start, end, has_eos)` of the assistant turns to train."""
     messages, tools = template_messages(tokenizer, sample)
+    shift = len(messages) - len(sample.messages)  # 1 where the fallback tools turn was put first
     eos = end_of_turn_token(tokenizer)
     spans = []
     for i, m in enumerate(sample.messages):
         if m.role != "assistant" or (loss_on == "assistant" and not m.train):
             continue
+        i += shift
         before = _render(tokenizer, messages[:i], True, tools, sample) if i else ""
         upto = _render(tokenizer, messages[: i + 1], False, tools, sample)
         if not (full.startswith(upto) and upto.startswith(before)):
