@@ -135,3 +135,26 @@ def test_unpaired_feedback_is_refused_outside_kto(tmp_path, label):
 def test_a_category_label_is_not_feedback(tmp_path):
     (s,) = load_samples(str(write_jsonl(tmp_path / "c.jsonl", [{"prompt": "q", "completion": "a", "label": "math"}])))
     assert s.completion == "a"
+
+
+def test_recipe_split_and_columns_reach_both_readers(tmp_path, tokenizer):
+    """`data.split` / `data.columns` from the recipe are what prepare_data (SFT) and prepare_pairs read."""
+    from datasets import Dataset, DatasetDict
+
+    from alignline.data.dataset import prepare_data
+    from alignline.methods.pairs import prepare_pairs
+
+    DatasetDict({"train_sft": Dataset.from_list([{"q": f"What is {i}?", "a": f"Answer {i}."} for i in range(4)])}
+                ).save_to_disk(str(tmp_path / "sft"))
+    cfg = load_config(None, [f"data.train={tmp_path / 'sft'}", "data.split=train_sft",
+                             "data.columns={prompt: q, completion: a}"])
+    train, _, report = prepare_data(cfg.data, tokenizer, 128, 0, None)
+    assert report.train_samples == 4
+    assert tokenizer.decode([t for t in train[0].targets if t != -100]).startswith("Answer ")
+    DatasetDict({"train_prefs": Dataset.from_list([{"prompt": "Hi", "chosen": [
+        {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}], "rejected": [
+        {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "No."}]}])}).save_to_disk(str(tmp_path / "uf"))
+    cfg = load_config(None, ["method=dpo", f"data.train={tmp_path / 'uf'}", "data.split=train_prefs"])
+    (ex,) = prepare_pairs(cfg, tokenizer).train
+    assert tokenizer.decode(ex.chosen.input_ids).count("Hi<|im_end|>") == 1
+    assert tokenizer.decode([t for t in ex.rejected.targets if t != -100]) == "No.<|im_end|>"
