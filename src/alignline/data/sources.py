@@ -223,9 +223,11 @@ def apply_columns(record: Record, mapping: dict[str, str], path: str, location: 
     return out
 
 
-def read_records(path: str | Path, split: str = "train", columns: dict[str, str] | None = None) -> Iterator[Located]:
+def read_records(path: str | Path, split: str = "train", columns: dict[str, str] | None = None,
+                 threads: bool = True) -> Iterator[Located]:
     """Yield `(location, record)` from a data file, a `datasets` directory or a hub dataset id; errors name
-    file and record. `split` picks a split where there are several; `columns` renames fields."""
+    file and record. `split` picks a split where there are several; `columns` renames fields; `threads`
+    rebuilds a message-tree export into conversations (off for tools that rewrite the file as it is)."""
     p = Path(path)
     if p.is_dir():
         items = _read_datasets_dir(p, split, columns)
@@ -245,7 +247,7 @@ def read_records(path: str | Path, split: str = "train", columns: dict[str, str]
         for location, record in items:
             if columns:
                 record = apply_columns(record, columns, str(p), location)
-            if tree or (count == 0 and is_message_tree(record)):
+            if tree or (threads and count == 0 and is_message_tree(record)):
                 tree.append((location, record))
                 continue
             count += 1
