@@ -39,6 +39,14 @@ class DataConfig:
     """Chat data: train on assistant turns only (default) or on every token."""
     mix_size: int | None = None
     """Records in the weighted mix; default: the total of all sources."""
+    split: str = "train"
+    """The split read from a `datasets` directory or a hub dataset (e.g. `train_prefs`)."""
+    eval_split: str | None = None
+    """The split read for `data.eval` when it is a `datasets` directory or hub id (e.g. `test_prefs`);
+    default: `data.split`."""
+    columns: dict[str, str] | None = None
+    """Field renames applied to every record before its format is detected, `{our name: their name}`
+    (LLaMA-Factory's `columns`), e.g. `{prompt: question, completion: answer}`."""
 
 
 @dataclass
@@ -228,6 +236,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if value in typing.get_args(tp):
             return value
         raise ConfigError(f"config key '{key}': {value!r} is not allowed; choose one of {_type_name(tp)}")
+    if origin is dict:
+        key_tp, val_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}': expected a mapping, got {value!r}")
+        return {_coerce(k, key_tp, key): _coerce(v, val_tp, f"{key}.{k}") for k, v in value.items()}
     if origin is list:
         (item_tp,) = typing.get_args(tp)
         if not isinstance(value, list):

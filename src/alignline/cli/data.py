@@ -1,4 +1,5 @@
-"""`alignline data check | dedup | redact | audit sample | audit score`: the data quality gates.
+"""`alignline data check | dedup | redact | audit sample | audit score`: the data quality gates;
+`alignline data show`: one record as the model sees it.
 
 Exit codes: 0 every gate passes, 1 a gate fails, 2 bad input (one line naming file, record, field).
 """
@@ -108,8 +109,14 @@ def _cmd_audit_score(args) -> int:
     return 0 if r["passed"] else 1
 
 
+def _cmd_show(args) -> int:
+    from alignline.data.show import run_show
+
+    return run_show(args)
+
+
 def register(subparsers) -> None:
-    data = subparsers.add_parser("data", help="data quality gates: check, dedup, redact, audit")
+    data = subparsers.add_parser("data", help="data quality gates: check, dedup, redact, audit; show a record")
     sub = data.add_subparsers(dest="data_command", required=True)
 
     p = sub.add_parser("check", help="run every check and gate; writes report.json and report.html")
@@ -153,3 +160,15 @@ def register(subparsers) -> None:
     p.add_argument("--config", default=None, help="gate config YAML (audit.min_accuracy)")
     p.add_argument("--out", default=None, help="also write DIR/audit_report.json")
     p.set_defaults(func=_cmd_audit_score)
+
+    p = sub.add_parser("show", help="print a record as the model sees it (chat template, tokens), trained tokens marked")
+    p.add_argument("file", help="data file, `datasets` directory or hub id")
+    p.add_argument("--model", default=None, help="model or tokenizer (default: the embedded smollm2-135m)")
+    p.add_argument("--record", type=int, default=1, help="which record, 1-based (default 1)")
+    p.add_argument("--method", choices=("sft", "dpo", "rm", "kto"), default=None,
+                   help="read the record as this method does (default: from its fields)")
+    p.add_argument("--json", action="store_true", help="one JSON object per token: id, text, trained")
+    p.add_argument("--split", default="train", help="split of a `datasets` directory or hub dataset")
+    p.add_argument("--column", action="append", default=None, metavar="OUR=THEIR",
+                   help="rename a field before format detection, as data.columns; repeatable")
+    p.set_defaults(func=_cmd_show)

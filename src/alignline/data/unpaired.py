@@ -66,9 +66,9 @@ def to_unpaired(record: dict, path: str, location: str) -> UnpairedRecord:
     return UnpairedRecord(prompt, completion, label, weight, origin=f"{path}, {location}")
 
 
-def load_unpaired(path: str) -> list[UnpairedRecord]:
-    """Every record of one file, validated."""
-    return [to_unpaired(record, str(path), location) for location, record in read_records(path)]
+def load_unpaired(path: str, split: str = "train", columns: dict[str, str] | None = None) -> list[UnpairedRecord]:
+    """Every record of one file (or split, with fields renamed by `columns`), validated."""
+    return [to_unpaired(record, str(path), location) for location, record in read_records(path, split, columns)]
 
 
 def tokenize_unpaired(tokenizer, record: UnpairedRecord, max_length: int) -> UnpairedExample | None:

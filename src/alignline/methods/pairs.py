@@ -32,8 +32,8 @@ class PairReport:
     train_tokens: int = 0
 
 
-def load_split(cfg, load: Callable[[str], list], sources: list[dict], unit: str = "pairs") -> tuple[list, list]:
-    """Every training source read with `load`, `eval_fraction` of each held out (seeded) before the weighted mix,
+def load_split(cfg, load: Callable[..., list], sources: list[dict], unit: str = "pairs") -> tuple[list, list]:
+    """Every training source read with `load(path, split, columns)`, `eval_fraction` of each held out (seeded) before the weighted mix,
     or the eval file; one entry per file appended to `sources`. -> (train records, held-out records)."""
     data = cfg.data
     if not data.train:
@@ -41,7 +41,7 @@ def load_split(cfg, load: Callable[[str], list], sources: list[dict], unit: str 
     rng = random.Random(cfg.training.seed)
     per_source, held = [], []
     for src in data.train:
-        records = load(src.path)
+        records = load(src.path, data.split, data.columns)
         train_part, held_part = split_off(records, data.eval_fraction if data.eval is None else 0.0, rng)
         per_source.append(train_part)
         held += held_part
@@ -50,7 +50,7 @@ def load_split(cfg, load: Callable[[str], list], sources: list[dict], unit: str 
     train = per_source[0] if len(per_source) == 1 and data.mix_size is None else mix(
         per_source, [s.weight for s in data.train], data.mix_size, rng)
     if data.eval is not None:
-        held = load(data.eval)
+        held = load(data.eval, data.eval_split or data.split, data.columns)
         sources.append({"path": data.eval, "sha256": file_sha256(data.eval), unit: len(held), "role": "eval"})
     return train, held
 
