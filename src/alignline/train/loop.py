@@ -24,13 +24,14 @@ from alignline.errors import ConfigError
 from alignline.methods import get_method
 from alignline.models.adapters import (apply_adapter, check_qlora_supported, parameter_counts,
                                        qlora_quantization_config, uses_virtual_tokens)
-from alignline.models.loading import load_model, load_tokenizer_for
+from alignline.models.loading import load_model, load_tokenizer_for, name_base_by_hub_id
 from alignline.train.checkpoint import (TrainerState, list_checkpoints, load_checkpoint, save_checkpoint,
                                         save_model)
 from alignline.train.metrics import MetricsLog
-from alignline.train.report import write_run_report
 from alignline.io import atomic_path, write_json
 from alignline.train.run_info import environment, git_commit, package_versions
+from alignline.report.model_card import write_model_card
+from alignline.report.run import write_run_report
 
 
 def _resume_dir(cfg: RunConfig, run_dir: Path) -> Path | None:
@@ -120,6 +121,7 @@ def _save_final(cfg: RunConfig, run_dir: Path, model, tokenizer, state_dict, mer
     def publish(target: Path, write) -> None:
         with atomic_path(target, directory=True) as tmp:
             write(tmp)
+            name_base_by_hub_id(tmp)
             tokenizer.save_pretrained(tmp)
             (tmp / "alignline_model.json").write_text(json.dumps(
                 {"base_model": cfg.model, "method": cfg.method, "adapter": cfg.adapter.type if cfg.adapter else None}))
@@ -212,8 +214,9 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
         if main:
             inner = accelerator.unwrap_model(wrapped).model
             inner_sd = _inner_state(state_dict)
-            save_checkpoint(run_dir / "checkpoints", state.step, inner, optimizer, scheduler, state,
-                            tokenizer=tokenizer, keep=t.keep_checkpoints, state_dict=inner_sd)
+            saved = save_checkpoint(run_dir / "checkpoints", state.step, inner, optimizer, scheduler, state,
+                                    tokenizer=tokenizer, keep=t.keep_checkpoints, state_dict=inner_sd)
+            name_base_by_hub_id(saved)
 
     # 4. The loop.
     wrapped.train()
@@ -226,8 +229,9 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
                 accelerator.unwrap_model(wrapped), data, pad_id, accelerator.device, tokenizer).items()})
         state.history.append({"step": 0, **before})
         log.log({"step": 0, **before})
-    window_start, window_tokens = time.time(), 0
+    window_start, window_tokens, paused = time.time(), 0, 0.0  # paused: eval and checkpoint time, not training
     while state.step < total_steps:
+        step_started = time.time()
         first = state.step * micro_per_step + accelerator.process_index
         micro = [_to(method.collate(data.train, plan.batch(k), pad_id), accelerator.device)
                  for k in range(first, first + micro_per_step, accelerator.num_processes)]
@@ -259,8 +263,10 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
                   "padding": round(padding, 4)}
         if grad_norm is not None:
             record["grad_norm"] = float(grad_norm)
+        record["step_seconds"] = time.time() - step_started
         result = {}
         if state.step % t.eval_every == 0 or state.step == total_steps:
+            eval_started = time.time()
             result = evaluate(wrapped, method, data.eval, eval_plan, pad_id, accelerator, t.eval_max_batches)
             if result and main:
                 extra = method.extra_eval(accelerator.unwrap_model(wrapped), data, pad_id, accelerator.device,
@@ -276,15 +282,18 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
                     state.evals_without_improvement += 1
                 if t.early_stopping_patience and state.evals_without_improvement >= t.early_stopping_patience:
                     state.stopped_early = True
+            paused += time.time() - eval_started
         if state.step % t.log_every == 0 or state.step == total_steps or result:
-            elapsed = time.time() - window_start
+            elapsed = time.time() - window_start - paused
             record["tokens_per_s"] = window_tokens / elapsed if elapsed > 0 else 0.0
-            window_start, window_tokens = time.time(), 0
+            window_start, window_tokens, paused = time.time(), 0, 0.0
             log.log(record)
             bar.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{record['tokens_per_s']:.0f}")
         bar.update(1)
         if state.step % t.save_every == 0 or state.step == total_steps or state.stopped_early:
+            saving_started = time.time()
             checkpoint()
+            paused += time.time() - saving_started
         if state.stopped_early:
             break
     bar.close()
@@ -301,5 +310,6 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
                     seconds=time.time() - started)
         write_json(run_dir / "run.json", info)
         log.close()
+        write_model_card(run_dir)
         write_run_report(run_dir)
     return run_dir
