@@ -81,3 +81,8 @@ def test_histogram_y_ticks_are_whole_counts():
     svg = histogram([0, 1, 2], [3, 1], "length", "lengths")
     labels = [e.text for e in _texts(svg)]
     assert "1.5" not in labels and "3" in labels
+
+
+def test_histogram_names_a_limit_beyond_the_data():
+    svg = histogram([0, 10, 20], [3, 1], "length (tokens)", "lengths", marker=256, marker_label="max_length")
+    assert "max_length 256 →" in [e.text for e in _texts(svg)]

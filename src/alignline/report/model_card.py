@@ -14,7 +14,7 @@ from pathlib import Path
 
 from alignline.io import write_text
 from alignline.report.html import fmt
-from alignline.report.run import best_eval_text, final_eval, used_config
+from alignline.report.run import ADAPTER_NAMES, best_eval_text, final_eval, used_config
 from alignline.train.metrics import read_metrics
 
 METHOD_NAMES = {"sft": "supervised fine-tuning (SFT)", "cpt": "continued pretraining", "dpo": "direct preference "
@@ -64,6 +64,8 @@ def _load_snippet(kind: str, adapter: dict | None, merged: bool, folder: str) ->
 
 def model_card(run: dict, metrics: list[dict], folder: str = "final", base: str | None = None) -> str:
     """The card's Markdown. `folder` is the directory it describes (`final` or `merged`)."""
+    from alignline.models.loading import HUB_IDS  # torch comes with it: only when a card is written
+
     cfg = run.get("config", {})
     method = cfg.get("method", "?")
     adapter = cfg.get("adapter")
@@ -80,15 +82,18 @@ def model_card(run: dict, metrics: list[dict], folder: str = "final", base: str 
                f"pipeline_tag: {'text-classification' if kind == 'reward' else 'text-generation'}",
                "tags:", *[f"- {t}" for t in tags], "---", ""]
 
-    tuning = "full fine-tuning" if not adapter else f"a {adapter['type']} adapter" + (
+    tuning = "full fine-tuning" if not adapter else f"a {ADAPTER_NAMES.get(adapter['type'], adapter['type'])} adapter" + (
         " merged into the base weights" if merged else "")
     out = header + [f"# {Path(cfg.get('output_dir', 'run')).name}", "",
                     f"{METHOD_NAMES.get(method, method)} of `{base}` with {tuning}, trained with alignline "
                     f"{version or ''}.".replace("  ", " "), ""]
+    if cfg.get("model") in (None, "", *HUB_IDS) and base in HUB_IDS.values():
+        out += [f"Trained on alignline's embedded copy of `{base}` (dequantized from its Q4_1 GGUF release): "
+                "close to, not identical with, the hub's bf16 weights; alignline loads that copy offline.", ""]
     if not _is_hub_id(base):
         out += [f"The base model was the local directory `{base}`; load it from there, or edit "
-                "`base_model_name_or_path` in `adapter_config.json` to where it lives on your machine." if adapter
-                else f"The base model was the local directory `{base}`.", ""]
+                "`base_model_name_or_path` in `adapter_config.json` to where it lives on your machine."
+                if adapter and not merged else f"The base model was the local directory `{base}`.", ""]
 
     out += ["## Training", ""]
     rows = [["method", method], ["base model", base]]

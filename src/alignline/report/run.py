@@ -40,6 +40,7 @@ CHARTS = {
 GROUPS = (("Optimization", ("lr", "grad_norm")),
           ("Throughput and batches", ("tokens_per_s", "step_seconds", "tokens", "padding")))
 FIRST_GROUP = "Loss and quality"
+ADAPTER_NAMES = {"lora": "LoRA", "qlora": "QLoRA", "prompt": "prompt-tuning", "prefix": "prefix-tuning"}
 LORA_FIELDS = {"r", "alpha", "dropout", "target_modules", "use_dora", "use_rslora"}
 VIRTUAL_TOKEN_FIELDS = {"num_virtual_tokens"}
 DATA_LABELS = {
@@ -106,7 +107,8 @@ def final_eval(run: dict) -> dict:
 def used_config(config: dict) -> dict:
     """The config of what ran: no sections of other methods (`dpo:` in an SFT run), no `adapter` for
     full fine-tuning, no adapter fields of another adapter kind, no gate settings with gates off,
-    `epochs` only without `max_steps`, early-stopping settings only with a patience."""
+    `epochs` only without `max_steps`, early-stopping settings only with a patience, `data.loss_on`
+    only for SFT."""
     from alignline.methods import METHODS  # the registry names the method sections (dpo, rm, ...)
 
     method = config.get("method")
@@ -117,6 +119,8 @@ def used_config(config: dict) -> dict:
         kind, adapter = out["adapter"].get("type"), dict(out["adapter"])
         drop = VIRTUAL_TOKEN_FIELDS if kind in ("lora", "qlora") else LORA_FIELDS if kind in ("prompt", "prefix") else ()
         out["adapter"] = {k: v for k, v in adapter.items() if k not in drop}
+    if method != "sft" and isinstance(out.get("data"), dict):  # which tokens carry the loss: SFT's choice only
+        out["data"] = {k: v for k, v in out["data"].items() if k != "loss_on"}
     if not out.get("data_gates", True):
         out.pop("data_gates_config", None)
         out.pop("proceed_on_gate_failure", None)
@@ -248,7 +252,8 @@ def render_run_report(run_dir: Path) -> str:
     plan = run.get("plan", {})
     steps = run.get("steps")
     facts = [("status", run.get("status")), ("method", cfg.get("method")), ("model", cfg.get("model")),
-             ("tuning", f"{adapter['type']} adapter" if adapter else "full fine-tuning"),
+             ("tuning", f"{ADAPTER_NAMES.get(adapter['type'], adapter['type'])} adapter" if adapter
+              else "full fine-tuning"),
              ("parameters", f"{fmt(params.get('trainable'))} trainable of {fmt(params.get('total'))}"
               if params else None),
              ("steps", f"{steps if steps is not None else '?'} of {plan.get('total_steps', '?')}"

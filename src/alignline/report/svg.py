@@ -258,7 +258,12 @@ def histogram(edges: list[float], counts: list[int], x_title: str, title: str, y
                f'font-size="{FONT}" fill="#444">{escape(x_title)}</text>')
     out.append(f'<text transform="translate({8 + FONT:.1f},{top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" '
                f'font-size="{FONT}" fill="#444">{escape(y_title)}</text>')
-    if marker is not None and lo <= marker <= hi:
+    if marker is not None and not lo <= marker <= hi:  # say where the limit is, rather than leave it out
+        side, x, anchor = ("→", left + plot_w, "end") if marker > hi else ("←", left, "start")
+        label = f"{marker_label} {format_value(marker)} {side}" if side == "→" else f"{side} {marker_label} {format_value(marker)}"
+        out.append(f'<text x="{x:.1f}" y="{top - 4}" font-size="{FONT}" text-anchor="{anchor}" fill="{MARK_COLOR}">'
+                   f'{escape(label.strip())}</text>')
+    elif marker is not None:
         x = sx(marker)
         anchor, dx = ("end", -4) if x > left + plot_w * 0.75 else ("start", 4)
         out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom:.1f}" stroke="{MARK_COLOR}" '
