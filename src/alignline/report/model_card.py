@@ -85,8 +85,8 @@ def model_card(run: dict, metrics: list[dict], folder: str = "final", base: str 
     tuning = "full fine-tuning" if not adapter else f"a {ADAPTER_NAMES.get(adapter['type'], adapter['type'])} adapter" + (
         " merged into the base weights" if merged else "")
     out = header + [f"# {Path(cfg.get('output_dir', 'run')).name}", "",
-                    f"{METHOD_NAMES.get(method, method)} of `{base}` with {tuning}, trained with alignline "
-                    f"{version or ''}.".replace("  ", " "), ""]
+                    f"{METHOD_NAMES.get(method, method)} of `{base}` with {tuning}, trained with alignline"
+                    + (f" {version}." if version else "."), ""]
     if cfg.get("model") in (None, "", *HUB_IDS) and base in HUB_IDS.values():
         out += [f"Trained on alignline's embedded copy of `{base}` (dequantized from its Q4_1 GGUF release): "
                 "close to, not identical with, the hub's bf16 weights; alignline loads that copy offline.", ""]
