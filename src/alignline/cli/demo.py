@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 import time
 
+from alignline.io import write_json
+from alignline.report.run import write_run_report
+
 STYLE = {"summarize": "Summary:", "classify": "Label:", "extract": "Extracted:", "rewrite": "Rewritten:",
          "answer": "Answer:", "refusal": "I can't help"}
 
@@ -56,7 +59,8 @@ def run_demo(recipe: str, heldout: str, overrides: list[str], max_new_tokens: in
               "style_before": sum(r["before_follows_style"] for r in rows),
               "style_after": sum(r["after_follows_style"] for r in rows), "prompts": len(rows),
               "eval_loss": [(e["step"], round(e["eval_loss"], 4)) for e in run.get("evals", [])], "rows": rows}
-    (run_dir / "demo.json").write_text(json.dumps(result, indent=2))
+    write_json(run_dir / "demo.json", result)
+    write_run_report(run_dir)  # the report shows the answers too
     print(f"\nhouse style on held-out prompts: before {result['style_before']}/{len(rows)}, "
           f"after {result['style_after']}/{len(rows)}")
     print(f"held-out eval loss by step: {result['eval_loss']}")
@@ -101,7 +105,8 @@ def run_preference_demo(recipe: str, overrides: list[str], max_new_tokens: int =
             result["rows"].append({"prompt": msgs[-1]["content"], "before": b, "after": a})
             print(f"\n### {msgs[-1]['content'][:160]}\n--- before: {b}\n--- after:  {a}")
     result["seconds"] = round(time.time() - started, 1)
-    (run_dir / "demo.json").write_text(json.dumps(result, indent=2))
+    write_json(run_dir / "demo.json", result)
+    write_run_report(run_dir)  # the report shows the answers too
     print(f"\nheld-out preference accuracy by step: {result['eval_accuracy']}")
     print(f"held-out mean reward margin by step: {result['eval_margin']}")
     if "eval_kl" in result:

