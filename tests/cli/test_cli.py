@@ -62,3 +62,13 @@ def test_dry_run_prints_the_plan_and_writes_nothing(sft_recipe, capsys):
     assert "plan: 4 steps" in text and "trainable of" in text and "memory (rough)" in text
     assert "data gates: passed" in text and "nothing written" in text
     assert not out.exists()
+
+
+def test_generate_and_chat_have_their_own_help(capsys):
+    helps = {}
+    for name in ("generate", "chat"):
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        helps[name] = capsys.readouterr().out
+    assert "--prompts" in helps["generate"] and "--prompts" not in helps["chat"]
+    assert "interactive conversation" in helps["chat"] and "Answer each --prompt" in helps["generate"]

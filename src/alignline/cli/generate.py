@@ -47,19 +47,34 @@ def run(args) -> int:
     return 0
 
 
+HELP = {
+    "generate": ("answer prompts with a model, checkpoint or adapter (--prompt, --prompts FILE; --compare for two "
+                 "models side by side)",
+                 "Answer each --prompt (or each record of --prompts FILE) with the model, and with --compare's model "
+                 "beside it. Without prompts it reads a conversation from standard input, like `alignline chat`."),
+    "chat": ("talk to a model, checkpoint or adapter interactively (an empty line ends)",
+             "An interactive conversation with the model: each line you type is a user turn, and the history is "
+             "kept. With several --adapter, `/use NAME` switches adapter mid-conversation."),
+}
+
+
 def register(sub) -> None:
-    for name in ("generate", "chat"):
-        p = sub.add_parser(name, help="try a model, checkpoint or adapter (no prompt: interactive chat)")
+    for name, (short, long) in HELP.items():
+        p = sub.add_parser(name, help=short, description=long)
         p.add_argument("--model", default=None, help="model dir, checkpoint, adapter, or smollm2-135m (default)")
-        p.add_argument("--compare", default=None, help="a second model to answer the same prompts, side by side")
+        if name == "generate":
+            p.add_argument("--compare", default=None, help="a second model to answer the same prompts, side by side")
         p.add_argument("--adapter", action="append", default=[], metavar="NAME=PATH",
                        help="an adapter trained on --model, loaded under NAME (repeatable: several on one base)")
         p.add_argument("--use", default=None, metavar="NAME",
                        help="the adapter to answer with ('base': none; default: each in turn; chat: /use NAME)")
-        p.add_argument("--prompt", action="append", default=[], help="a user prompt (repeatable)")
-        p.add_argument("--prompts", default=None, help="a JSONL file of prompts (messages/prompt/text records)")
+        if name == "generate":
+            p.add_argument("--prompt", action="append", default=[], help="a user prompt (repeatable)")
+            p.add_argument("--prompts", default=None, help="a JSONL file of prompts (messages/prompt/text records)")
         p.add_argument("--max-new-tokens", type=int, default=128, help="the most tokens each answer may have")
         p.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
         p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling (with --temperature > 0)")
         p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights dtype")
+        if name == "chat":
+            p.set_defaults(compare=None, prompt=[], prompts=None)
         p.set_defaults(func=run)
