@@ -25,12 +25,17 @@ def write_report(report: dict, out_dir: str | Path, stem: str = "report") -> tup
 
 
 def _gates(r: dict) -> str:
-    rows = []
-    for g in r["gates"]:
-        thr = f"{g['op']} {fmt(g['threshold'])}" if g["op"] != "between" else \
-            f"between {fmt(g['threshold'][0])} and {fmt(g['threshold'][1])}"
-        rows.append([status(g["passed"]), g["name"], g["value"], thr, g["detail"]])
-    return table(["", "gate", "value", "threshold", "what"], rows, "gates")
+    def rows(gates: list[dict], advisory: bool) -> list[list]:
+        out = []
+        for g in gates:
+            thr = f"{g['op']} {fmt(g['threshold'])}" if g["op"] != "between" else \
+                f"between {fmt(g['threshold'][0])} and {fmt(g['threshold'][1])}"
+            mark = status(g["passed"]) if not advisory else ("ok" if g["passed"] else "warning")
+            out.append([mark, g["name"] + (" (advisory)" if advisory else ""), g["value"], thr, g["detail"]])
+        return out
+    # Advisory gates (the task mix, unless coverage.enforce) are shown, marked, but do not fail the check.
+    return table(["", "gate", "value", "threshold", "what"],
+                 rows(r["gates"], False) + rows(r.get("advisory_gates", []), True), "gates")
 
 
 def _duplicates(d: dict | None) -> str:
