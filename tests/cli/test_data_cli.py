@@ -40,6 +40,7 @@ def test_check_passes_writes_reports(tmp_path, capsys):
     assert [g["name"] for g in report["advisory_gates"]] == ["refusal_share"]  # a warning unless enforced
     html = (out / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and html.count("<svg") >= 3
+    assert "refusal_share (advisory)" in html
     assert not re.search(r"<script|<link|src=|href=|@import|url\(|https?:", html)  # nothing fetched from anywhere
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json"]  # no temp files left
 
