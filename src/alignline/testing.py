@@ -161,3 +161,25 @@ def spy_on_adapted_model(monkeypatch) -> dict:
 
     monkeypatch.setattr(loop, "apply_adapter", recording)
     return spy
+
+
+def user(text: str) -> dict:
+    return {"role": "user", "content": text}
+
+
+def assistant(text: str) -> dict:
+    return {"role": "assistant", "content": text}
+
+
+def system(text: str) -> dict:
+    return {"role": "system", "content": text}
+
+
+def safetensors_weights(directory: str | Path) -> dict:
+    """Every tensor of every `*.safetensors` file in `directory` (an adapter or a model folder)."""
+    from safetensors.torch import load_file
+
+    state = {}
+    for f in sorted(Path(directory).glob("*.safetensors")):
+        state.update(load_file(f))
+    return state

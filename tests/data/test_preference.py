@@ -9,19 +9,10 @@ from alignline.data.formats import Message
 from alignline.data.preference import PreferencePair, load_pairs, tokenize_pair
 from alignline.data.templates import IGNORE
 from alignline.errors import DataError
+from alignline.testing import assistant as _a
+from alignline.testing import system as _sys
+from alignline.testing import user as _u
 from alignline.testing import write_jsonl
-
-
-def _u(text):
-    return {"role": "user", "content": text}
-
-
-def _a(text):
-    return {"role": "assistant", "content": text}
-
-
-def _sys(text):
-    return {"role": "system", "content": text}
 
 
 def _pairs(tmp_path, *records, name="prefs.jsonl"):

@@ -9,15 +9,9 @@ from alignline.data.preference import load_pairs, pair_sample, tokenize_pair
 from alignline.data.show import trained_text
 from alignline.data.templates import tokenize_sample
 from alignline.errors import DataError
+from alignline.testing import assistant as _a
+from alignline.testing import user as _u
 from alignline.testing import write_jsonl
-
-
-def _u(text):
-    return {"role": "user", "content": text}
-
-
-def _a(text):
-    return {"role": "assistant", "content": text}
 
 
 def _roles(messages):

@@ -12,21 +12,12 @@ from safetensors.torch import load_file
 
 from alignline.config import load_config
 from alignline.data.preference import to_pairs, tokenize_pair
+from alignline.testing import assistant as _a
+from alignline.testing import system as _sys
+from alignline.testing import user as _u
 from alignline.testing import write_jsonl, write_recipe
 from alignline.train.loop import train
 from alignline.train.metrics import read_metrics
-
-
-def _u(text):
-    return {"role": "user", "content": text}
-
-
-def _a(text):
-    return {"role": "assistant", "content": text}
-
-
-def _sys(text):
-    return {"role": "system", "content": text}
 
 
 @pytest.fixture(autouse=True)

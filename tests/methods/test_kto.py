@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from alignline.config import load_config
 from alignline.errors import ConfigError
 from alignline.methods.kto import balance_warning
+from alignline.testing import safetensors_weights as _weights
 from alignline.testing import write_jsonl, write_recipe
 from alignline.train.loop import train
 from alignline.train.metrics import read_metrics
@@ -49,13 +50,6 @@ def _run(recipe, *overrides, full: bool = False):
     if full:
         cfg.adapter = None
     return train(cfg, progress=False)
-
-
-def _weights(directory):
-    state = {}
-    for f in sorted(directory.glob("*.safetensors")):
-        state.update(load_file(f))
-    return state
 
 
 def test_lora_trains_only_the_adapter(kto_recipe, tiny_model_dir):

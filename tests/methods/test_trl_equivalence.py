@@ -34,18 +34,12 @@ from alignline.data.templates import IGNORE  # noqa: E402
 from alignline.methods.dpo import DPO  # noqa: E402
 from alignline.methods.rm import RewardModeling  # noqa: E402
 from alignline.models.reward_model import RewardModel  # noqa: E402
+from alignline.testing import assistant as _a
 from alignline.testing import tiny_llama, tiny_tokenizer  # noqa: E402
+from alignline.testing import user as _u  # noqa: E402
 
 TOL = 1e-5
 BETA = 0.5
-
-
-def _u(text):
-    return {"role": "user", "content": text}
-
-
-def _a(text):
-    return {"role": "assistant", "content": text}
 
 
 # Chat-format pairs of different prompt and answer lengths; one with a system turn, one with earlier turns.

@@ -7,22 +7,15 @@ import torch
 from safetensors.torch import load_file
 
 from alignline.config import load_config
+from alignline.testing import safetensors_weights as _weights
+from alignline.testing import write_jsonl
 from alignline.train.loop import train
 from alignline.train.metrics import read_metrics
-
-from alignline.testing import write_jsonl
 
 
 def _run(recipe, *overrides):
     cfg = load_config(recipe, list(overrides))
     return train(cfg, progress=False)
-
-
-def _weights(directory):
-    state = {}
-    for f in sorted(directory.glob("*.safetensors")):
-        state.update(load_file(f))
-    return state
 
 
 def test_lora_sft_writes_run_dir_and_changes_only_the_adapter(sft_recipe, tiny_model_dir):
@@ -177,9 +170,8 @@ def test_weighted_mix_is_recorded(tmp_path, sft_recipe):
 
 
 def test_failing_data_gate_stops_training_unless_told_to_proceed(tmp_path, tiny_model_dir, capsys):
-    from alignline.testing import chat_records, write_recipe
-
     from alignline.cli import main
+    from alignline.testing import chat_records, write_recipe
 
     duplicated = write_jsonl(tmp_path / "dup.jsonl", chat_records(12) * 2)  # 50 % exact duplicates
     out = tmp_path / "run"

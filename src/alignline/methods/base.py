@@ -96,6 +96,20 @@ class Method(Protocol):
         ...
 
 
+class NoExtraHooks:
+    """The optional hooks, doing nothing: a method without a setup step, extra evaluation or stop bound
+    inherits these (one level; the loop still calls every hook of `Method`)."""
+
+    def setup(self, wrapped, data, pad_id, device) -> None:
+        return None
+
+    def extra_eval(self, wrapped, data, pad_id, device, tokenizer) -> dict[str, float]:
+        return {}
+
+    def stop_reason(self, evaluation: dict[str, float]) -> str | None:
+        return None
+
+
 class OnlineMethod(Method, Protocol):
     """A method that learns from experience it generates (see the module docstring)."""
 

@@ -26,7 +26,12 @@ from torch import nn
 from alignline.config import RunConfig
 from alignline.data.templates import IGNORE, Example
 from alignline.losses.preference import dpo_loss
-from alignline.methods.pairs import PairData, collate_pairs, per_sequence_sums, summarize_pairs
+from alignline.methods.pairs import (
+    PairData,
+    collate_pairs,
+    per_sequence_sums,
+    summarize_pairs,
+)
 from alignline.models.logprob_model import TokenLogprobModel
 
 

@@ -35,10 +35,15 @@ import torch
 
 from alignline.config import RunConfig
 from alignline.data.packing import BatchPlan, collate_sequences, single_rows
-from alignline.data.unpaired import UnpairedExample, kl_examples, load_unpaired, tokenize_unpaired
+from alignline.data.unpaired import (
+    UnpairedExample,
+    kl_examples,
+    load_unpaired,
+    tokenize_unpaired,
+)
 from alignline.errors import ConfigError, DataError
 from alignline.losses.kto import kto_kl, kto_loss, uses_kl
-from alignline.methods.base import Prepared
+from alignline.methods.base import NoExtraHooks, Prepared
 from alignline.methods.dpo import DPOModel, frozen_reference
 from alignline.methods.pairs import load_split
 
@@ -130,7 +135,7 @@ def mean_across_processes(value: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
-class KTO:
+class KTO(NoExtraHooks):
     _cfg: RunConfig
     name: str = "kto"
     model_kind: str = "causal_lm"
@@ -163,9 +168,6 @@ class KTO:
 
     def wrap(self, model, cfg):
         return DPOModel(model, frozen_reference(model, None, cfg.training.dtype), reference_free=False)
-
-    def setup(self, wrapped, data, pad_id, device) -> None:
-        return None
 
     def loss(self, model, batch, normalizer):
         k = self._cfg.kto
@@ -203,9 +205,3 @@ class KTO:
         out["kl"] = sums.get("kl_sum", 0.0) / max(sums.get("micro_batches", 0.0), 1.0)
         out["desirable"], out["undesirable"] = desirable, undesirable
         return out
-
-    def stop_reason(self, evaluation):
-        return None
-
-    def extra_eval(self, wrapped, data, pad_id, device, tokenizer) -> dict[str, float]:
-        return {}

@@ -14,6 +14,7 @@ import torch
 
 from alignline.config import RunConfig
 from alignline.losses.reward import bradley_terry_loss
+from alignline.methods.base import NoExtraHooks
 from alignline.methods.pairs import PairData, collate_pairs, summarize_pairs
 from alignline.models.reward_model import RewardModel
 
@@ -29,7 +30,7 @@ def last_non_pad(input_ids: torch.Tensor, last_index: torch.Tensor, pad_id: int)
 
 
 @dataclass
-class RewardModeling(PairData):
+class RewardModeling(PairData, NoExtraHooks):
     _cfg: RunConfig
     name: str = "rm"
     model_kind: str = "reward"
@@ -42,15 +43,6 @@ class RewardModeling(PairData):
 
     def wrap(self, model, cfg):
         return RewardModel(model)
-
-    def setup(self, wrapped, data, pad_id, device):
-        pass
-
-    def extra_eval(self, wrapped, data, pad_id, device, tokenizer):
-        return {}
-
-    def stop_reason(self, evaluation):
-        return None
 
     def loss(self, model, batch, normalizer):
         rewards = model(**batch)

@@ -15,7 +15,7 @@ import torch
 from alignline.data.dataset import prepare_data
 from alignline.data.packing import BatchPlan, collate, pack_rows, single_rows
 from alignline.data.templates import IGNORE, Example
-from alignline.methods.base import Prepared
+from alignline.methods.base import NoExtraHooks, Prepared
 from alignline.models.adapters import uses_virtual_tokens
 from alignline.models.logprob_model import TokenLogprobModel
 
@@ -43,7 +43,7 @@ def with_attention_mask(batch: dict[str, torch.Tensor], row_lengths: list[int]) 
 
 
 @dataclass(frozen=True)
-class SFT:
+class SFT(NoExtraHooks):
     name: str = "sft"
     formats: tuple[str, ...] | None = None
     """Sample formats accepted (`chat`, `prompt_completion`, `text`); None: all."""
@@ -74,15 +74,6 @@ class SFT:
         logps = model(**batch)
         return causal_lm_loss(logps, normalizer), {"nll_sum": float(-logps.detach().sum()),
                                                    "targets": float(logps.numel())}
-
-    def setup(self, wrapped, data, pad_id, device):
-        pass
-
-    def extra_eval(self, wrapped, data, pad_id, device, tokenizer):
-        return {}
-
-    def stop_reason(self, evaluation):
-        return None
 
     def summarize(self, sums):
         loss = sums.get("nll_sum", 0.0) / max(sums.get("targets", 0.0), 1.0)
