@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from alignline.models.logprob_model import TokenLogprobModel
-from alignline.models.packed_attention import Segments
+from alignline.models.fast.packed_attention import Segments
 from alignline.testing import random_packed_batch, tiny_llama
 
 
@@ -49,7 +49,7 @@ def _assert_same(values, expected, grads, expected_grads):
 
 
 def test_fused_functions_gradcheck():
-    from alignline.models.fused_layers import _RMSNorm, _SiluMul
+    from alignline.models.fast.fused_layers import _RMSNorm, _SiluMul
 
     torch.manual_seed(0)
     x = torch.randn(3, 5, 8, dtype=torch.float64, requires_grad=True)
