@@ -113,3 +113,13 @@ def write_recipe(path: Path, **sections) -> Path:
 
     path.write_text(yaml.safe_dump(sections), encoding="utf-8")
     return path
+
+
+def split_packed(batch: dict) -> list[tuple]:
+    """The examples of a packed batch (from `random_packed_batch`), in row-major order: (ids, targets)
+    1-D tensors each, cut where the position ids restart."""
+    out = []
+    for ids, pos, tgt in zip(batch["input_ids"], batch["position_ids"], batch["targets"]):
+        starts = (pos == 0).nonzero().squeeze(1).tolist() + [len(pos)]
+        out += [(ids[s:e], tgt[s:e]) for s, e in zip(starts, starts[1:])]
+    return out

@@ -50,7 +50,7 @@ class RewardModeling:
         return float(batch["pair_weight"].sum())
 
     def wrap(self, model, cfg):
-        return RewardModel(model)
+        return RewardModel(model, fast=cfg.training.fast_path)
 
     def setup(self, wrapped, data, pad_id, device):
         pass

@@ -24,6 +24,7 @@ from alignline.errors import ConfigError
 from alignline.methods import get_method
 from alignline.models.adapters import (apply_adapter, check_qlora_supported, parameter_counts,
                                        qlora_quantization_config, uses_virtual_tokens)
+from alignline.models.fast.decision import fast_path_record
 from alignline.models.loading import load_model, load_tokenizer_for
 from alignline.train.checkpoint import (TrainerState, list_checkpoints, load_checkpoint, save_checkpoint,
                                         save_model)
@@ -199,6 +200,7 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
     info = {"status": "running", "config": to_dict(cfg), "data": asdict(data_report),
             "model": {"spec": cfg.model, "parameters": parameter_counts(model)},
             "plan": {"total_steps": total_steps, "rows": len(plan.rows), "batches_per_epoch": plan.batches_per_epoch},
+            "fast_path": fast_path_record(wrapped),
             "data_gates": gates, "resumed_from": str(resume_from) if resume_from else None,
             "packages": package_versions(),
             "git_commit": git_commit(), "environment": environment()}

@@ -44,8 +44,9 @@ EXACT_REWARD = frozenset({
     "MistralForSequenceClassification", "GemmaForSequenceClassification", "Gemma2ForSequenceClassification",
     "Phi3ForSequenceClassification", "PhiForSequenceClassification", "Olmo2ForSequenceClassification"})
 # Modules from here are understood: the allow-listed classes are built of them, and peft's LoRA layers are
-# either run exactly by `fast_lora` or left to peft's own forward. Anything else calls for the self-check.
-KNOWN_MODULES = ("torch.nn.", "transformers.", "peft.tuners.lora.", "peft.peft_model")
+# either run exactly by `fast_lora` or left to peft's own forward (`peft.utils.other`: the wrapper of a
+# trained `score` head, which calls the plain copy). Anything else calls for the self-check.
+KNOWN_MODULES = ("torch.nn.", "transformers.", "peft.tuners.lora.", "peft.peft_model", "peft.utils.other")
 # Self-check tolerances by dtype: far below the 0.45 nats/token a missed logit scale costs, far above rounding.
 TOLERANCE = {torch.float64: 1e-6, torch.float32: 1e-4}
 HALF_TOLERANCE = 0.1
