@@ -1,6 +1,6 @@
 """The fast path of TokenLogprobModel (per-example packed attention, LoRA as one autograd function,
-fused RMSNorm and SwiGLU) computes what the plain path computes: transformers' masked SDPA, peft's
-own LoRA forward, transformers' layers.
+fused RMSNorm and SwiGLU, the chunked head) computes what the plain path computes: the model's own
+forward, with transformers' masked SDPA, peft's own LoRA forward, transformers' layers, full logits.
 
 Models run in float64, but transformers normalizes RMSNorm in float32 even then, while the fused norm
 keeps float64: the paths agree to float32 rounding (1e-6), not to 1e-10. The fused functions alone
