@@ -129,3 +129,10 @@ def test_a_plain_head_would_be_wrong_here(arch):
         keep = batch["targets"] != -100
         naive = token_logprobs(hidden[keep], model.get_output_embeddings().weight, batch["targets"][keep])
     assert (naive.double() - want).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("arch,formula", [
+    ("llama", "logits = h @ W^T"), ("phi", "logits = h @ W^T + b"), ("cohere", "logits = (h @ W^T) * 0.25"),
+    ("granite", "logits = (h @ W^T) * 4"), ("gemma2", "logits = 1.5 tanh(h @ W^T / 1.5)")])
+def test_the_decision_records_the_head_it_applies(arch, formula):
+    assert TokenLogprobModel(build(arch)).fast_path.reasons["fused_head"] == formula

@@ -241,3 +241,35 @@ def test_run_json_records_the_decision(sft_recipe):
         assert run["fast_path"]["basis"] == ("off" if mode == "off" else "allow-list: LlamaForCausalLM")
         assert (run["fast_path"]["on"] == []) == (mode == "off")
     assert losses["off"]["loss"] == pytest.approx(losses["auto"]["loss"], rel=1e-4)
+
+
+def _reward_batch():
+    batch = random_packed_batch(VOCAB, rows=2, width=40, seed=2)
+    batch["input_ids"][batch["input_ids"] == 0] = 3  # no pad id inside: the classifier pools at its last non-pad
+    pos = batch["position_ids"].reshape(-1)
+    last = torch.cat([(pos[1:] == 0).nonzero().squeeze(1), torch.tensor([pos.numel() - 1])])
+    return batch, last
+
+
+@pytest.mark.parametrize("fast", ["auto", "off"])
+@pytest.mark.parametrize("pad_token_id", [0, None])
+def test_a_reward_model_off_the_list_is_checked_and_both_paths_are_its_own(fast, pad_token_id):
+    """Off the list: the self-check passes and the fast path runs. Off: the model's own forward, its
+    per-token scores read at `last_index` (a row at a time where there is no pad id to pool by)."""
+
+    class HouseClassifier(LlamaForSequenceClassification):
+        pass
+
+    model = _llama(HouseClassifier, num_labels=1, pad_token_id=pad_token_id)
+    batch, last = _reward_batch()
+    reference = copy.deepcopy(model)
+    want = torch.cat([reference(input_ids=ids[None]).logits[0] for ids, _ in split_packed(batch)])
+    want.sum().backward()
+    wrapped = RewardModel(model, fast=fast)
+    assert wrapped.fast_path.basis == ("off" if fast == "off" else
+                                       "self-check (HouseClassifier is not on the allow-list)")
+    got = wrapped(batch["input_ids"], batch["position_ids"], last)
+    got.sum().backward()
+    torch.testing.assert_close(got.double(), want, atol=1e-6, rtol=0)
+    for (name, p), q in zip(model.named_parameters(), reference.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, atol=1e-5 * q.grad.abs().max().item(), rtol=0, msg=name)

@@ -6,7 +6,8 @@ the score at the last non-padding token; here sequences are packed, so we read i
 last token directly (the same position: sequences end with no padding inside them). On the fast path
 the decoder runs as every other method's does (`logprob_model.decoder_hidden`) and only the last
 tokens go through `score`; on the plain path the model's own forward runs and its per-token scores are
-caught on their way into its pooling. `models/fast/decision.py` decides which, once.
+caught on their way into its pooling (every transformers classifier pools by picking the last non-pad
+token, the one the collator already names in `last_index`). `models/fast/decision.py` decides which, once.
 """
 
 from __future__ import annotations

@@ -74,8 +74,10 @@ def choose_fast_path(model: nn.Module, mode: Mode | bool = "auto", kind: Kind = 
                      virtual_tokens: bool = False) -> FastPath:
     """Decide, install what is on (and nothing else), and return the decision. Re-deciding is safe:
     every fast forward is taken off `model` first."""
-    if isinstance(mode, bool):
+    if isinstance(mode, bool):  # YAML reads a bare off as false
         mode = "auto" if mode else "off"
+    if mode not in ("auto", "off"):
+        raise ValueError(f"fast path mode {mode!r}: expected 'auto' or 'off'")
     remove_fast_forwards(model)
     if mode == "off":
         return FastPath(reasons={p: "training.fast_path is off" for p in PARTS})
@@ -90,7 +92,7 @@ def choose_fast_path(model: nn.Module, mode: Mode | bool = "auto", kind: Kind = 
     unknown = unknown_modules(model)
     allowed = cls in (EXACT_REWARD if kind == "reward" else EXACT_CAUSAL_LM)
     if allowed and not unknown:
-        return _install(model, f"allow-list: {cls}")
+        return _install(model, f"allow-list: {cls}", kind)
     why = (f"{cls} is not on the allow-list" if not allowed else
            f"modules outside the allow-list: {', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
     from alignline.models.fast.self_check import check_batch, fast_outputs, mismatch, own_outputs
@@ -99,7 +101,7 @@ def choose_fast_path(model: nn.Module, mode: Mode | bool = "auto", kind: Kind = 
     own = own_outputs(model, kind, batch)  # the model's own forward, before anything is installed
     tol = tolerance(next(p for p in model.parameters() if p.is_floating_point()).dtype)
     basis = f"self-check ({why})"
-    fast = _install(model, basis)
+    fast = _install(model, basis, kind)
     error = _checked(lambda: mismatch(fast_outputs(model, kind, fast, batch), own, tol))
     if error is None:
         return fast
@@ -120,9 +122,10 @@ def _checked(compare) -> str | None:
         return f"the fast path raised {type(e).__name__}: {e}"
 
 
-def _install(model: nn.Module, basis: str) -> FastPath:
+def _install(model: nn.Module, basis: str, kind: Kind) -> FastPath:
     base = unwrap(model)
-    reasons = {"fused_head": "on"}
+    head = "score at each sequence's last token" if kind == "reward" else output_head(base).describe()
+    reasons = {"fused_head": head}
     not_packed = packed_attention_unsupported(base.config)
     if not_packed is None:
         register_packed_attention()

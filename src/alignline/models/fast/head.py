@@ -26,12 +26,13 @@ class OutputHead:
     softcap: float | None
 
     def describe(self) -> str:
-        parts = ["h @ W^T"] + (["+ b"] if self.bias is not None else [])
+        """The formula, as run.json records it: `logits = 1.5 tanh((h @ W^T) * 0.25 / 1.5)`."""
+        expr = "h @ W^T" + (" + b" if self.bias is not None else "")
         if self.scale != 1.0:
-            parts.append(f"times {self.scale:g}")
+            expr = f"({expr}) * {self.scale:g}"
         if self.softcap is not None:
-            parts.append(f"softcapped at {self.softcap:g}")
-        return " ".join(parts)
+            expr = f"{self.softcap:g} tanh({expr} / {self.softcap:g})"
+        return f"logits = {expr}"
 
 
 def output_head(base) -> OutputHead | str:
