@@ -90,6 +90,7 @@ def test_off_installs_nothing_and_runs_the_models_own_forward(kind, monkeypatch)
     for name in ("decoder_hidden", "use_attention"):  # the packed-attention switch lives in these two
         monkeypatch.setattr(logprob_model, name, forbidden)
     monkeypatch.setattr("alignline.models.reward_model.decoder_hidden", forbidden)
+    monkeypatch.setattr("alignline.models.fast.decision.register_packed_attention", forbidden)
     if kind == "causal_lm":
         wrapped = _compare(model, lambda m: TokenLogprobModel(m, fast="off"))
     else:
@@ -273,3 +274,24 @@ def test_a_reward_model_off_the_list_is_checked_and_both_paths_are_its_own(fast,
     torch.testing.assert_close(got.double(), want, atol=1e-6, rtol=0)
     for (name, p), q in zip(model.named_parameters(), reference.parameters()):
         torch.testing.assert_close(p.grad, q.grad, atol=1e-5 * q.grad.abs().max().item(), rtol=0, msg=name)
+
+
+@pytest.mark.parametrize("arch", ["llama", "granite"])
+def test_in_bfloat16_the_check_keeps_exact_set_ups_and_still_catches_a_missed_scale(arch):
+    """Half precision: the tolerance grows with the rounding the model's own forward shows on the same
+    examples packed (Granite here has 4x logits, so more of it), and stays far below a missed scale."""
+    from alignline.testing import tiny_architecture
+
+    model = tiny_architecture(arch, dtype=torch.bfloat16)
+    model.__class__ = type(f"House{type(model).__name__}", (type(model),), {})
+    assert choose_fast_path(model).record()["on"][:2] == ["fused_head", "packed_attention"]
+
+    class TemperedLlama(LlamaForCausalLM):
+        def forward(self, *args, **kwargs):
+            out = super().forward(*args, **kwargs)
+            out.logits = out.logits * 0.5
+            return out
+
+    model = tiny_architecture("llama", dtype=torch.bfloat16)
+    model.__class__ = TemperedLlama
+    assert choose_fast_path(model).record()["on"] == []

@@ -47,9 +47,10 @@ EXACT_REWARD = frozenset({
 # either run exactly by `fast_lora` or left to peft's own forward (`peft.utils.other`: the wrapper of a
 # trained `score` head, which calls the plain copy). Anything else calls for the self-check.
 KNOWN_MODULES = ("torch.nn.", "transformers.", "peft.tuners.lora.", "peft.peft_model", "peft.utils.other")
-# Self-check tolerances by dtype: far below the 0.45 nats/token a missed logit scale costs, far above rounding.
-TOLERANCE = {torch.float64: 1e-6, torch.float32: 1e-4}
-HALF_TOLERANCE = 0.1
+# Self-check tolerances by dtype: far below the ~1 nat/token a missed logit scale costs, far above rounding
+# (float32 heads on float64 models: about 1e-6). Half precision: at least HALF_TOLERANCE, see below.
+TOLERANCE = {torch.float64: 1e-5, torch.float32: 1e-3}
+HALF_TOLERANCE = 0.05
 PARTS = ("fused_head", "packed_attention", "fused_layers", "fast_lora")
 
 
@@ -95,11 +96,17 @@ def choose_fast_path(model: nn.Module, mode: Mode | bool = "auto", kind: Kind = 
         return _install(model, f"allow-list: {cls}", kind)
     why = (f"{cls} is not on the allow-list" if not allowed else
            f"modules outside the allow-list: {', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
-    from alignline.models.fast.self_check import check_batch, fast_outputs, mismatch, own_outputs
+    from alignline.models.fast.self_check import check_batch, differences, fast_outputs, mismatch, own_outputs
 
     batch = check_batch(model, kind)
     own = own_outputs(model, kind, batch)  # the model's own forward, before anything is installed
-    tol = tolerance(next(p for p in model.parameters() if p.is_floating_point()).dtype)
+    dtype = next(p for p in model.parameters() if p.is_floating_point()).dtype
+    tol = TOLERANCE.get(dtype)
+    if tol is None:
+        # Half precision: rounding alone moves the model's own forward when the same examples come packed;
+        # allow four times that (a missed logit scale costs far more: 0.9 nats/token on Cohere's).
+        value_noise, grad_noise, _ = differences(fast_outputs(model, kind, FastPath(), batch), own)
+        tol = max(HALF_TOLERANCE, 4 * value_noise, 4 * grad_noise)
     basis = f"self-check ({why})"
     fast = _install(model, basis, kind)
     error = _checked(lambda: mismatch(fast_outputs(model, kind, fast, batch), own, tol))
@@ -168,10 +175,6 @@ def unknown_modules(model: nn.Module) -> list[str]:
         elif m._forward_hooks or m._forward_pre_hooks or "forward" in m.__dict__:
             found.add(f"{cls.__name__} (hooked)")
     return sorted(found)
-
-
-def tolerance(dtype: torch.dtype) -> float:
-    return TOLERANCE.get(dtype, HALF_TOLERANCE)
 
 
 def fast_path_record(module: nn.Module) -> dict | None:

@@ -78,17 +78,27 @@ def fast_outputs(model: nn.Module, kind: str, fast_path, batch: dict) -> Outputs
     return _with_grads(model, lambda: logprob_forward(model, fast_path, ids, pos, batch["targets"].to(device)))
 
 
-def mismatch(fast: Outputs, own: Outputs, tol: float) -> str | None:
-    """None where the two agree within `tol` (values: absolute; gradients: relative to the largest), else why."""
-    diff = (fast.values - own.values).abs().max().item() if own.values.numel() else 0.0
-    if not diff <= tol:  # also catches NaN
-        return f"max |difference| of the outputs {diff:.2e} > {tol:g}"
-    for name, (norm, sample) in own.grads.items():
-        f_norm, f_sample = fast.grads[name]
+def differences(a: Outputs, b: Outputs) -> tuple[float, float, str]:
+    """(max |difference| of the outputs, worst gradient difference relative to that parameter's largest
+    entry, the parameter it is in)."""
+    diff = (a.values - b.values).abs().max().item() if b.values.numel() else 0.0
+    worst, where = 0.0, ""
+    for name, (norm, sample) in b.grads.items():
+        a_norm, a_sample = a.grads[name]
         scale = max(norm.item(), sample.abs().max().item() if sample.numel() else 0.0, 1e-12)
-        err = max(abs(f_norm.item() - norm.item()), (f_sample - sample).abs().max().item() if sample.numel() else 0.0)
-        if not err / scale <= tol:
-            return f"gradient of {name} off by {err / scale:.2e} (relative) > {tol:g}"
+        err = max(abs(a_norm.item() - norm.item()), (a_sample - sample).abs().max().item() if sample.numel() else 0.0)
+        if not err / scale <= worst:  # NaN included
+            worst, where = err / scale, name
+    return diff, worst, where
+
+
+def mismatch(fast: Outputs, own: Outputs, tol: float) -> str | None:
+    """None where the two agree within `tol` (outputs: absolute; gradients: relative), else why."""
+    diff, grad, name = differences(fast, own)
+    if not diff <= tol:
+        return f"max |difference| of the outputs {diff:.2e} > {tol:.2g}"
+    if not grad <= tol:
+        return f"gradient of {name} off by {grad:.2e} (relative) > {tol:.2g}"
     return None
 
 
