@@ -116,6 +116,15 @@ def test_allow_listed_llama_with_lora_needs_no_check():
     assert (fp.fused_head, fp.packed_attention, fp.fused_layers, fp.fast_lora) == (True, True, True, True)
 
 
+def test_gradient_checkpointing_hooks_are_known():
+    """transformers' own hook on the embeddings (LoRA with gradient checkpointing) needs no self-check."""
+    model = _llama()
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.enable_input_require_grads()
+    wrapped = _compare(_lora(model), TokenLogprobModel)
+    assert wrapped.fast_path.basis == "allow-list: LlamaForCausalLM"
+
+
 @pytest.mark.parametrize("tuner", ["ia3", "loha", "dora"])
 def test_other_peft_tuners_are_self_checked_and_exact(tuner):
     model = _llama()

@@ -166,13 +166,16 @@ def prompt_learning(model: nn.Module) -> bool:
 
 def unknown_modules(model: nn.Module) -> list[str]:
     """Class names of modules the allow-list does not vouch for: from other libraries (other PEFT tuners,
-    bitsandbytes, bottleneck adapters), or carrying hooks or a forward replaced on the instance."""
+    bitsandbytes, bottleneck adapters), or carrying someone else's hooks or a forward replaced on the
+    instance (transformers' own hooks, such as the one gradient checkpointing puts on the embeddings, are
+    known)."""
     found = set()
     for m in model.modules():
         cls = type(m)
+        hooks = [*m._forward_hooks.values(), *m._forward_pre_hooks.values()]
         if not cls.__module__.startswith(KNOWN_MODULES):
             found.add(cls.__name__)
-        elif m._forward_hooks or m._forward_pre_hooks or "forward" in m.__dict__:
+        elif "forward" in m.__dict__ or any(not getattr(h, "__module__", "").startswith(KNOWN_MODULES) for h in hooks):
             found.add(f"{cls.__name__} (hooked)")
     return sorted(found)
 
