@@ -34,7 +34,9 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e ".[dev,quality,bench]"
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/generation.py
 
 clean:
 	rm -rf $(VENV) runs

@@ -7,6 +7,7 @@ Unknown keys and wrongly typed values raise `ConfigError` naming the dotted key 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -38,19 +39,43 @@ class DataConfig:
     """Chat data: train on assistant turns only (default) or on every token."""
     mix_size: int | None = None
     """Records in the weighted mix; default: the total of all sources."""
+    split: str = "train"
+    """The split read from a `datasets` directory or a hub dataset (e.g. `train_prefs`)."""
+    eval_split: str | None = None
+    """The split read for `data.eval` when it is a `datasets` directory or hub id (e.g. `test_prefs`);
+    default: `data.split`."""
+    columns: dict[str, str] | None = None
+    """Field renames applied to every record before its format is detected, `{our name: their name}`
+    (LLaMA-Factory's `columns`), e.g. `{prompt: question, completion: answer}`."""
 
 
 @dataclass
 class AdapterConfig:
-    type: Literal["lora", "qlora", "prompt", "prefix"] = "lora"
+    type: Literal["lora", "qlora", "prompt", "prefix", "bottleneck", "peft"] = "lora"
+    """lora | qlora | prompt | prefix | bottleneck (Houlsby/Pfeiffer adapters, `models/bottleneck.py`) |
+    peft (any peft config, given in `peft_config`)."""
     r: int = 16
     alpha: int = 32
     dropout: float = 0.05
+    """LoRA's dropout."""
     target_modules: Union[str, list[str]] = "all-linear"
     use_dora: bool = False
     use_rslora: bool = False
     num_virtual_tokens: int = 20
     """Prompt and prefix tuning: the number of learned virtual tokens."""
+    bottleneck_size: int | None = None
+    """Bottleneck: the adapter's inner width; give this or `reduction_factor`, not both."""
+    reduction_factor: float | None = None
+    """Bottleneck: inner width = hidden size / reduction_factor (AdapterHub's name; 16 is common)."""
+    placement: Literal["houlsby", "pfeiffer"] = "pfeiffer"
+    """Bottleneck: `houlsby` after each layer's attention and feed-forward block, `pfeiffer` after the
+    feed-forward block only."""
+    non_linearity: str = "relu"
+    """Bottleneck: relu | gelu | silu | swish | tanh | leaky_relu | sigmoid | identity."""
+    peft_config: Any = None
+    """peft: a mapping with `peft_type` (LOHA, LOKR, IA3, OFT, VERA, ADALORA, ...) choosing peft's config
+    class and the rest its keyword arguments; `task_type` is set by the method. (AdaLoRA trains at its
+    initial rank: the loop does not run its budget schedule.)"""
 
 
 @dataclass
@@ -60,8 +85,9 @@ class TrainingConfig:
     """Sequences per micro-batch (packed rows when packing is on)."""
     grad_accum: int = 1
     max_steps: int | None = None
-    """Optimizer steps; when unset, `epochs` decides."""
-    epochs: float = 1.0
+    """Optimizer steps; when unset, `epochs` decides. Set one of the two, not both."""
+    epochs: float | None = None
+    """Passes over the training data (fractions allowed); None: one epoch, unless max_steps is set."""
     max_length: int = 512
     packing: bool = True
     seed: int = 0
@@ -120,6 +146,21 @@ class DPOConfig:
     kl_prompts: int = 8
     """Held-out prompts sampled from the policy at each evaluation to estimate KL(policy || reference)."""
     kl_max_new_tokens: int = 32
+    max_kl: float | None = None
+    """Stop training when the held-out KL(policy || reference) estimate (`eval_kl`) exceeds this many nats,
+    before DPO drifts further from the reference (needs eval data and kl_prompts > 0)."""
+
+
+@dataclass
+class KTOConfig:
+    """Unpaired feedback (`method: kto`): names follow TRL's KTOConfig."""
+
+    beta: float = 0.1
+    loss_type: Literal["kto", "apo_zero_unpaired"] = "kto"
+    """kto: KTO (reference point from mismatched pairs); apo_zero_unpaired: unpaired APO-zero (no reference point)."""
+    desirable_weight: float = 1.0
+    """Weight of the desirable completions' losses, to balance unequal numbers of each kind."""
+    undesirable_weight: float = 1.0
 
 
 @dataclass
@@ -136,7 +177,7 @@ class RewardConfig:
 @dataclass
 class RunConfig:
     method: str = "sft"
-    """sft | cpt | dpo | rm: the names in `alignline.methods.METHODS`, the one registry."""
+    """sft | cpt | dpo | rm | kto: the names in `alignline.methods.METHODS`, the one registry."""
     model: str = "smollm2-135m"
     """`smollm2-135m` (the embedded default), a local model directory, or a hub id where the hub is reachable."""
     data: DataConfig = field(default_factory=DataConfig)
@@ -145,6 +186,7 @@ class RunConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     dpo: DPOConfig = field(default_factory=DPOConfig)
     rm: RewardConfig = field(default_factory=RewardConfig)
+    kto: KTOConfig = field(default_factory=KTOConfig)
     output_dir: str = "runs/run"
     resume: str = "auto"
     """auto (the newest checkpoint in output_dir, if any) | never | a checkpoint path."""
@@ -199,6 +241,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if value in typing.get_args(tp):
             return value
         raise ConfigError(f"config key '{key}': {value!r} is not allowed; choose one of {_type_name(tp)}")
+    if origin is dict:
+        key_tp, val_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}': expected a mapping, got {value!r}")
+        return {_coerce(k, key_tp, key): _coerce(v, val_tp, f"{key}.{k}") for k, v in value.items()}
     if origin is list:
         (item_tp,) = typing.get_args(tp)
         if not isinstance(value, list):
@@ -288,14 +335,34 @@ def resolve_override_key(key: str) -> str:
     raise ConfigError(f"unknown override key '{key}'; known keys: {', '.join(leaves)}")
 
 
+# Sections that are absent on purpose (no `adapter:` means full fine-tuning): an override of one of
+# their leaves must not create them silently; only their discriminating key may.
+_OPTIONAL_SECTIONS = {"adapter": "adapter.type"}
+
+
+def _check_optional_sections(raw: dict, items: list[tuple[str, str]]) -> None:
+    paths = {path for _, path in items}
+    for item, path in items:
+        section = path.partition(".")[0]
+        creator = _OPTIONAL_SECTIONS.get(section)
+        if creator is None or isinstance(raw.get(section), dict) or creator in paths:
+            continue
+        raise ConfigError(f"override '{item}': config key '{path}' is in the '{section}:' section, and the recipe "
+                          f"has no '{section}:' section (full fine-tuning); pass {creator}=lora explicitly to add one")
+
+
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     """Apply `key=value` strings to a raw recipe dict; values are parsed as YAML scalars."""
     raw = dict(raw)
+    parsed = []
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override '{item}' is not of the form key=value")
-        path = resolve_override_key(key.strip())
+        parsed.append((item, resolve_override_key(key.strip())))
+    _check_optional_sections(raw, parsed)
+    for item, path in parsed:
+        text = item.partition("=")[2]
         value = yaml.safe_load(text) if text.strip() else None
         node = raw
         parts = path.split(".")
@@ -313,9 +380,19 @@ def read_yaml_mapping(path: str | Path, what: str = "recipe") -> dict:
     """A YAML file that must hold a mapping; every problem is one ConfigError line naming the file."""
     p = Path(path)
     if not p.is_file():
+        if p.is_symlink():  # a loop or a broken link: say so, not "not found"
+            from alignline.data.paths import missing_reason
+
+            raise ConfigError(f"{p}: {what} file is {missing_reason(p)}")
         raise ConfigError(f"{p}: {what} file not found")
     try:
         raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except PermissionError:
+        raise ConfigError(f"{p}: permission denied reading the {what} file") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read the {what} file ({e.strerror or type(e).__name__})") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: not valid YAML (nested too deeply)") from None
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ConfigError(f"{p}: not valid YAML ({first})") from None
@@ -333,18 +410,47 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     return config
 
 
+def _check_finite(node: Any, prefix: str = "") -> None:
+    """NaN and infinity pass every `<= 0` check and train to NaN weights: refuse them everywhere."""
+    for f in dataclasses.fields(node):
+        value, key = getattr(node, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            _check_finite(value, key + ".")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"config key '{key}': must be a finite number, got {value}")
+
+
 def validate(config: RunConfig) -> None:
     """Cross-field checks the types cannot express."""
+    _check_finite(config)
     t = config.training
     positives = {"training.lr": t.lr, "training.batch_size": t.batch_size, "training.grad_accum": t.grad_accum,
                  "training.max_length": t.max_length, "training.eval_every": t.eval_every,
                  "training.save_every": t.save_every, "training.log_every": t.log_every,
-                 "training.keep_checkpoints": t.keep_checkpoints, "training.epochs": t.epochs}
+                 "training.keep_checkpoints": t.keep_checkpoints, "training.epochs": t.epochs,
+                 "training.max_steps": t.max_steps, "training.threads": t.threads,
+                 "training.early_stopping_patience": t.early_stopping_patience,
+                 "training.eval_max_batches": t.eval_max_batches, "data.mix_size": config.data.mix_size}
+    if config.adapter is not None:
+        positives.update({"adapter.r": config.adapter.r, "adapter.alpha": config.adapter.alpha,
+                          "adapter.num_virtual_tokens": config.adapter.num_virtual_tokens})
     for key, value in positives.items():
-        if value <= 0:
+        if value is not None and value <= 0:
             raise ConfigError(f"config key '{key}': must be > 0, got {value}")
-    if t.max_steps is not None and t.max_steps <= 0:
-        raise ConfigError(f"config key 'training.max_steps': must be > 0, got {t.max_steps}")
+    non_negatives = {"training.warmup_steps": t.warmup_steps, "training.freeze_layers": t.freeze_layers,
+                     "training.max_grad_norm": t.max_grad_norm, "training.weight_decay": t.weight_decay,
+                     "training.early_stopping_threshold": t.early_stopping_threshold}
+    for key, value in non_negatives.items():
+        if value < 0:
+            raise ConfigError(f"config key '{key}': must be >= 0, got {value}")
+    if t.max_steps is not None and t.epochs is not None:
+        raise ConfigError(f"config keys 'training.max_steps' ({t.max_steps}) and 'training.epochs' ({t.epochs}) are "
+                          "both set; set one (e.g. training.epochs=null to train by steps)")
+    if config.adapter is not None and not 0.0 <= config.adapter.dropout < 1.0:
+        raise ConfigError(f"config key 'adapter.dropout': must be in [0, 1), got {config.adapter.dropout}")
+    if t.early_stopping_patience is not None and config.data.eval is None and config.data.eval_fraction == 0:
+        raise ConfigError("config key 'training.early_stopping_patience': early stopping needs evaluation data; "
+                          "set data.eval or data.eval_fraction")
     if not 0.0 <= config.data.eval_fraction < 1.0:
         raise ConfigError(f"config key 'data.eval_fraction': must be in [0, 1), got {config.data.eval_fraction}")
     if not 0.0 <= t.warmup_ratio < 1.0:
@@ -354,12 +460,40 @@ def validate(config: RunConfig) -> None:
             raise ConfigError(f"config key 'data.train[{i}].weight': must be > 0, got {src.weight}")
     if not 0.0 <= config.dpo.label_smoothing < 0.5:
         raise ConfigError(f"config key 'dpo.label_smoothing': must be in [0, 0.5), got {config.dpo.label_smoothing}")
+    if config.dpo.max_kl is not None:
+        if not config.dpo.max_kl > 0:
+            raise ConfigError(f"config key 'dpo.max_kl': must be > 0, got {config.dpo.max_kl}")
+        if config.dpo.kl_prompts <= 0 or (config.data.eval is None and config.data.eval_fraction == 0):
+            raise ConfigError("config key 'dpo.max_kl': the KL is estimated on held-out prompts; set data.eval or "
+                              "data.eval_fraction, and dpo.kl_prompts > 0")
     if config.dpo.beta <= 0:
         raise ConfigError(f"config key 'dpo.beta': must be > 0, got {config.dpo.beta}")
     from alignline.methods import METHODS  # the registry imports this module: import it here, not at the top
 
     if config.method not in METHODS:
         raise ConfigError(f"config key 'method': {config.method!r} is not allowed; choose one of {', '.join(METHODS)}")
+    from alignline.models.adapters import validate_adapter
+
+    validate_adapter(config)
+
+
+def defaults_by_key(cls: type, prefix: str = "") -> dict[str, Any]:
+    """{dotted key: default} for every leaf key of a config dataclass (optional sections included)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        tp = typing.get_type_hints(cls)[f.name]
+        inner = [tp] if dataclasses.is_dataclass(tp) else [
+            a for a in typing.get_args(tp) if typing.get_origin(tp) in (Union, types.UnionType)
+            and dataclasses.is_dataclass(a)]
+        if inner:
+            out.update(defaults_by_key(inner[0], f"{prefix}{f.name}."))
+        elif f.default is not dataclasses.MISSING:
+            out[f"{prefix}{f.name}"] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f"{prefix}{f.name}"] = f.default_factory()
+        else:
+            out[f"{prefix}{f.name}"] = None
+    return out
 
 
 def to_dict(config: Any) -> dict:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 
-import pytest
 
 from alignline.cli import main
-from alignline.data.quality import failure_summary, gate_training_data
-from alignline.data.quality.audit import allocate
+from alignline.data.quality import failure_summary
 
 from alignline.testing import write_jsonl
 
@@ -39,7 +36,8 @@ def test_check_passes_writes_reports(tmp_path, capsys):
     for g in report["gates"]:
         assert {"name", "value", "threshold", "passed"} <= set(g)
     assert {g["name"] for g in report["gates"]} >= {"duplicate_share", "leaked_eval_items", "pii_record_share",
-                                                    "format_invalid_share", "refusal_share"}
+                                                    "format_invalid_share"}
+    assert [g["name"] for g in report["advisory_gates"]] == ["refusal_share"]  # a warning unless enforced
     html = (out / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and html.count("<svg") >= 3
     assert not re.search(r"<script|<link|src=|href=|@import|url\(|https?:", html)  # nothing fetched from anywhere

@@ -1,7 +1,5 @@
-"""alignline: from a pretrained language model to an aligned one, and the evidence that it is ready.
-
-Each command is one module in this package, registered in `COMMANDS`. Errors a user can cause print
-one line and exit 2, with no traceback.
+"""The `alignline` command. Each subcommand is one module in this package, listed in `COMMANDS`.
+Errors a user can cause print one line and exit 2, with no traceback.
 """
 
 from __future__ import annotations
@@ -14,12 +12,29 @@ import sys
 from alignline.errors import UserError
 
 # `alignline <command>`: the module that registers it (each has `register(subparsers)`).
-COMMANDS = ("train", "generate", "data", "score", "demo")
+COMMANDS = ("train", "config", "generate", "data", "score", "demo")
+
+DESCRIPTION = """\
+Take a pretrained language model to an aligned one, and show that it is ready: fine-tune it (SFT,
+continued pretraining, reward models, DPO and its variants, KTO) with LoRA, adapters or full
+fine-tuning, behind data-quality gates, on one training loop built on accelerate."""
+
+EPILOG = """\
+typical use:
+  alignline data check train.jsonl --eval eval.jsonl     # the data gates, before anything trains
+  alignline train recipe.yaml lr=1e-4 --dry-run          # the plan: steps, tokens, memory, fast path
+  alignline train recipe.yaml                            # train; the run directory has run.json and report.html
+  alignline generate --model runs/x/final --prompt "Hi"  # try the result
+run `alignline COMMAND --help` for each command's flags; recipe keys: `alignline train --help`."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alignline", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    from alignline import __version__
+
+    parser = argparse.ArgumentParser(prog="alignline", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"alignline {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"alignline.cli.{name}").register(sub)
     return parser

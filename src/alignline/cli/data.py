@@ -1,4 +1,5 @@
-"""`alignline data check | dedup | redact | audit sample | audit score`: the data quality gates.
+"""`alignline data check | dedup | redact | audit sample | audit score`: the data quality gates;
+`alignline data show`: one record as the model sees it.
 
 Exit codes: 0 every gate passes, 1 a gate fails, 2 bad input (one line naming file, record, field).
 """
@@ -11,12 +12,15 @@ from pathlib import Path
 from alignline.errors import UserError
 
 
-def _print_gates(gates: list[dict]) -> None:
+def _print_gates(gates: list[dict], report: dict | None = None) -> None:
+    from alignline.data.quality.explain import explain
+
     for g in gates:
         t = g["threshold"]
         thr = f"{g['op']} {t}" if g["op"] != "between" else f"in [{t[0]}, {t[1]}]"
         value = f"{g['value']:.4g}" if isinstance(g["value"], float) else g["value"]
-        print(f"{'PASS' if g['passed'] else 'FAIL'}  {g['name']:<24} {value!s:<10} {thr}")
+        why = explain(g, report) if report is not None and not g["passed"] else ""
+        print(f"{'PASS' if g['passed'] else 'FAIL'}  {g['name']:<24} {value!s:<10} {thr}" + (f": {why}" if why else ""))
 
 
 def _config(args, **overrides):
@@ -37,7 +41,7 @@ def _cmd_check(args) -> int:
         tokenizer = load_tokenizer_for(cfg.tokenizer)
     report = run_checks(args.train, args.eval, cfg, tokenizer, progress=not args.quiet)
     json_path, html_path = write_report(report, args.out)
-    _print_gates(report["gates"])
+    _print_gates(report["gates"], report)
     for w in report["warnings"]:
         print(f"note: {w}")
     print(f"{'passed' if report['passed'] else 'FAILED'}: {report['records']} records; report: {json_path}, {html_path}")
@@ -105,8 +109,14 @@ def _cmd_audit_score(args) -> int:
     return 0 if r["passed"] else 1
 
 
+def _cmd_show(args) -> int:
+    from alignline.data.show import run_show
+
+    return run_show(args)
+
+
 def register(subparsers) -> None:
-    data = subparsers.add_parser("data", help="data quality gates: check, dedup, redact, audit")
+    data = subparsers.add_parser("data", help="data quality gates: check, dedup, redact, audit; show a record")
     sub = data.add_subparsers(dest="data_command", required=True)
 
     p = sub.add_parser("check", help="run every check and gate; writes report.json and report.html")
@@ -120,33 +130,45 @@ def register(subparsers) -> None:
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("dedup", help="write a copy with one record per duplicate cluster (exact and near)")
-    p.add_argument("train", nargs="+")
+    p.add_argument("train", nargs="+", help="data file(s) to deduplicate, together")
     p.add_argument("--out", required=True, help="output file (.jsonl, .json, .csv or .parquet)")
     p.add_argument("--config", default=None, help="gate config YAML (dedup.threshold, ngram, num_perm)")
     p.add_argument("--threshold", type=float, default=None, help="Jaccard threshold (default 0.8)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_dedup)
 
     p = sub.add_parser("redact", help="write a copy with PII replaced by typed placeholders ([EMAIL], [PHONE], ...)")
-    p.add_argument("train", nargs="+")
+    p.add_argument("train", nargs="+", help="data file(s) to redact")
     p.add_argument("--out", required=True, help="output file (.jsonl, .json, .csv or .parquet)")
     p.add_argument("--types", default=None, help="comma-separated PII types (default: all)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_redact)
 
     audit = sub.add_parser("audit", help="spot audits: export a sample for review, score the reviewed file")
     asub = audit.add_subparsers(dest="audit_command", required=True)
     p = asub.add_parser("sample", help="export N random records, stratified by category, to a CSV")
-    p.add_argument("train", nargs="+")
+    p.add_argument("train", nargs="+", help="data file(s) to sample from")
     p.add_argument("--n", type=int, default=None, help="records to sample (default: audit.sample_size, 100)")
     p.add_argument("--out", required=True, help="the CSV to write")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--config", default=None)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (the same seed gives the same sample)")
+    p.add_argument("--config", default=None, help="gate config YAML (audit.sample_size, audit.min_accuracy)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_audit_sample)
     p = asub.add_parser("score", help="read the reviewed CSV back and gate on accuracy")
     p.add_argument("file", help="the reviewed CSV")
     p.add_argument("--min-accuracy", type=float, default=None, help="gate (default: audit.min_accuracy, 0.9)")
-    p.add_argument("--config", default=None)
+    p.add_argument("--config", default=None, help="gate config YAML (audit.min_accuracy)")
     p.add_argument("--out", default=None, help="also write DIR/audit_report.json")
     p.set_defaults(func=_cmd_audit_score)
+
+    p = sub.add_parser("show", help="print a record as the model sees it (chat template, tokens), trained tokens marked")
+    p.add_argument("file", help="data file, `datasets` directory or hub id")
+    p.add_argument("--model", default=None, help="model or tokenizer (default: the embedded smollm2-135m)")
+    p.add_argument("--record", type=int, default=1, help="which record, 1-based (default 1)")
+    p.add_argument("--method", choices=("sft", "dpo", "rm", "kto"), default=None,
+                   help="read the record as this method does (default: from its fields)")
+    p.add_argument("--json", action="store_true", help="one JSON object per token: id, text, trained")
+    p.add_argument("--split", default="train", help="split of a `datasets` directory or hub dataset")
+    p.add_argument("--column", action="append", default=None, metavar="OUR=THEIR",
+                   help="rename a field before format detection, as data.columns; repeatable")
+    p.set_defaults(func=_cmd_show)

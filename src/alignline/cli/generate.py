@@ -6,13 +6,20 @@ import sys
 
 
 def run(args) -> int:
+    from alignline.errors import UserError
+    from alignline.models.named_adapters import parse_adapter_flags
     from alignline.rollout.generator import Generator, prompts_from_file
 
     conversations = [[{"role": "user", "content": p}] for p in args.prompt]
     if args.prompts:
         conversations += prompts_from_file(args.prompts)
-    models = [args.model] + ([args.compare] if args.compare else [])
-    generators = [Generator(m, args.dtype) for m in models]
+    named = parse_adapter_flags(args.adapter)
+    first = Generator(args.model, args.dtype, adapters=named, use=args.use)
+    # (label, generator, adapter): with several adapters and no --use, each answers in turn
+    answerers = [(name, first, name) for name in (named if args.use is None else [args.use])] if named else [
+        (args.model or "smollm2-135m", first, None)]
+    if args.compare:
+        answerers.append((args.compare, Generator(args.compare, args.dtype), None))
     opts = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p)
     if not conversations:  # interactive chat
         history: list[dict] = []
@@ -20,16 +27,22 @@ def run(args) -> int:
         for line in sys.stdin:
             if not line.strip():
                 break
+            if named and line.startswith("/use "):  # switch adapters mid-conversation
+                try:
+                    first.use(line[len("/use "):].strip())
+                    print(f"using {first.active}", file=sys.stderr)
+                except UserError as e:
+                    print(e, file=sys.stderr)
+                continue
             history.append({"role": "user", "content": line.rstrip("\n")})
-            reply = generators[0](history, **opts)
+            reply = first(history, **opts)
             history.append({"role": "assistant", "content": reply})
             print(f"assistant: {reply}", flush=True)
         return 0
     for messages in conversations:
         print(f"### prompt\n{messages[-1]['content']}")
-        for name, gen in zip(models, generators):
-            label = name or "smollm2-135m"
-            print(f"--- {label}\n{gen(messages, **opts)}", flush=True)
+        for label, gen, adapter in answerers:
+            print(f"--- {label}\n{gen(messages, adapter=adapter, **opts)}", flush=True)
         print()
     return 0
 
@@ -39,10 +52,14 @@ def register(sub) -> None:
         p = sub.add_parser(name, help="try a model, checkpoint or adapter (no prompt: interactive chat)")
         p.add_argument("--model", default=None, help="model dir, checkpoint, adapter, or smollm2-135m (default)")
         p.add_argument("--compare", default=None, help="a second model to answer the same prompts, side by side")
+        p.add_argument("--adapter", action="append", default=[], metavar="NAME=PATH",
+                       help="an adapter trained on --model, loaded under NAME (repeatable: several on one base)")
+        p.add_argument("--use", default=None, metavar="NAME",
+                       help="the adapter to answer with ('base': none; default: each in turn; chat: /use NAME)")
         p.add_argument("--prompt", action="append", default=[], help="a user prompt (repeatable)")
         p.add_argument("--prompts", default=None, help="a JSONL file of prompts (messages/prompt/text records)")
-        p.add_argument("--max-new-tokens", type=int, default=128)
+        p.add_argument("--max-new-tokens", type=int, default=128, help="the most tokens each answer may have")
         p.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
-        p.add_argument("--top-p", type=float, default=1.0)
-        p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+        p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling (with --temperature > 0)")
+        p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights dtype")
         p.set_defaults(func=run)

@@ -12,8 +12,8 @@ def register(subparsers) -> None:
                    help="a reward model dir, or name=dir; repeat for several objectives")
     p.add_argument("--weight", action="append", default=[], help="name=weight for combining objectives (default 1)")
     p.add_argument("--input", help="JSONL of prompt/response or prompt/chosen/rejected records")
-    p.add_argument("--prompt")
-    p.add_argument("--response")
+    p.add_argument("--prompt", help="one prompt to score a response to (with --response)")
+    p.add_argument("--response", help="the response to --prompt")
     p.set_defaults(func=_cmd_score)
 
 

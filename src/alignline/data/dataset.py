@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from alignline.config import DataConfig
-from alignline.data.formats import Sample, format_of, to_sample
+from alignline.data.formats import Sample, format_of, refuse_unpaired, to_sample
 from alignline.data.sources import file_sha256, read_records
 from alignline.data.templates import Example, build_examples
 from alignline.errors import DataError
@@ -32,10 +32,12 @@ class DataReport:
     formats: dict[str, int] = field(default_factory=dict)
 
 
-def load_samples(path: str, allowed: tuple[str, ...] | None = None) -> list[Sample]:
+def load_samples(path: str, allowed: tuple[str, ...] | None = None, split: str = "train",
+                 columns: dict[str, str] | None = None) -> list[Sample]:
     """All samples of one file; `allowed` restricts the formats a method accepts (e.g. CPT: text)."""
     samples = []
-    for location, record in read_records(path):
+    for location, record in read_records(path, split, columns):
+        refuse_unpaired(record, str(path), location)
         sample = to_sample(record, str(path), location)
         if allowed is not None and format_of(sample) not in allowed:
             raise DataError(str(path), f"this method takes {' or '.join(allowed)} records, "
@@ -91,7 +93,7 @@ def prepare_data(cfg: DataConfig, tokenizer, max_length: int, seed: int, allowed
     report = DataReport()
     per_source, eval_samples = [], []
     for src in cfg.train:
-        samples = load_samples(src.path, allowed)
+        samples = load_samples(src.path, allowed, cfg.split, cfg.columns)
         train_part, held = split_off(samples, cfg.eval_fraction if cfg.eval is None else 0.0, rng)
         if not train_part:
             raise DataError(src.path, "nothing left to train on after the held-out split", field="data.eval_fraction")
@@ -102,7 +104,7 @@ def prepare_data(cfg: DataConfig, tokenizer, max_length: int, seed: int, allowed
     train_samples = (per_source[0] if len(per_source) == 1 and cfg.mix_size is None
                      else mix(per_source, [s.weight for s in cfg.train], cfg.mix_size, rng))
     if cfg.eval is not None:
-        eval_samples = load_samples(cfg.eval, allowed)
+        eval_samples = load_samples(cfg.eval, allowed, cfg.eval_split or cfg.split, cfg.columns)
         report.sources.append({"path": str(cfg.eval), "sha256": file_sha256(cfg.eval), "records": len(eval_samples),
                                "role": "eval"})
     for src_report, samples in zip(report.sources, per_source):

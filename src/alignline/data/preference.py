@@ -5,9 +5,20 @@ Accepted, with TRL's field names:
   system turn and earlier turns).
 - HH style: only `chosen` and `rejected`, whole transcripts sharing the prompt. Message lists split at
   their last common message; strings split before the last `\\n\\nAssistant:`.
-- `prompt` with `ranking`: K responses ordered best first, expanded into the K(K-1)/2 pairs.
-Optional per record: `weight` or `confidence` (e.g. the share of annotators who agreed; the pair's
-weight in the loss), `margin` (reward models), `annotator`/`annotators`, `source` (human | synthetic).
+- `prompt` with `ranking`: K responses ordered best first, expanded into the K(K-1)/2 pairs (identical
+  answers in a ranking are refused).
+- HuggingFaceH4/ultrafeedback_binarized: `prompt` a string, `chosen`/`rejected` whole conversations that
+  repeat the prompt turn. Where an answer's messages start with the prompt (the prompt string as a user
+  turn, after any system turn; or the prompt's message list), that shared part is the prompt and only
+  the rest is the answer, so the user turn is not in the sequence twice.
+- OpenAI preference fine-tuning: `{"input": {"messages", "tools"?}, "preferred_output": [...],
+  "non_preferred_output": [...]}`, the outputs assistant messages (tool calls allowed).
+- LLaMA-Factory ShareGPT preference: `conversations` (`from`/`value` turns, the prompt), `chosen` and
+  `rejected` each one `{from: gpt, value}` turn, optional `system` and `tools`.
+Optional per record: `weight` (>= 0, may exceed 1) or `confidence` (in [0, 1], e.g. the share of
+annotators who agreed; the pair's weight in the loss), `margin` (reward models), `annotator`/`annotators`,
+`source` (human | synthetic). A file whose every pair weighs 0 is refused: it would train nothing.
+A record with a `label: true|false` field is unpaired feedback: refused here, it is `method: kto`'s.
 """
 
 from __future__ import annotations
@@ -15,9 +26,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from alignline.data.formats import Conversation, Message, PlainText, parse_messages, Where
+from alignline.data.formats import (Conversation, Message, PlainText, Where, is_unpaired_feedback, parse_messages,
+                                    parse_sharegpt, parse_sharegpt_turn, parse_tools, require_string)
 from alignline.data.sources import read_records
 from alignline.data.templates import Example, shift_targets, tokenize_sample
+from alignline.errors import DataError
 
 HH_SPLIT = "\n\nAssistant:"
 
@@ -31,6 +44,8 @@ class PreferencePair:
     margin: float = 0.0
     source: str | None = None
     origin: str = ""
+    tools: list[dict] | None = None
+    """Function schemas offered in the prompt (chat pairs only)."""
 
 
 @dataclass(slots=True)
@@ -88,6 +103,8 @@ def _weight(record: dict, w: Where) -> float:
             value = _number(record[key], w, key)
             if value < 0:
                 raise w.error(f"must be >= 0, got {value!r}", key)
+            if key == "confidence" and value > 1:  # a share of agreement; `weight` is the unbounded one
+                raise w.error(f"must be in [0, 1], got {value!r} (use `weight` for a weight above 1)", key)
             return value
     return 1.0
 
@@ -96,6 +113,8 @@ def to_pairs(record: dict, path: str, location: str) -> list[PreferencePair]:
     w = Where(path, location)
     common = {"weight": _weight(record, w), "source": record.get("source"), "origin": f"{path}, {location}"}
     common["margin"] = _number(record["margin"], w, "margin") if record.get("margin") not in (None, "") else 0.0
+    if "preferred_output" in record or "non_preferred_output" in record:
+        return [_openai_pair(record, w, common)]
     if "ranking" in record:
         if "prompt" not in record:
             raise w.error("is missing (a ranking needs the prompt it answers)", "prompt")
@@ -104,20 +123,105 @@ def to_pairs(record: dict, path: str, location: str) -> list[PreferencePair]:
             raise w.error("expected a list of at least two responses, best first", "ranking")
         prompt = _prompt(record["prompt"], w)
         answers = [_completion(r, w, f"ranking[{i}]") for i, r in enumerate(ranked)]
+        keys = [_key(a) for a in answers]
+        for j, k in enumerate(keys):
+            if k in keys[:j]:
+                raise w.error(f"is identical to ranking[{keys.index(k)}]: identical answers cannot be ranked",
+                              f"ranking[{j}]")
         return [PreferencePair(*_same_kind(prompt, answers[i], answers[j]), **common)
                 for i in range(len(answers)) for j in range(i + 1, len(answers))]
+    if is_unpaired_feedback(record) and "chosen" not in record:
+        raise w.error("unpaired feedback (prompt/completion/label, KTO's format) has no chosen/rejected pair; "
+                      "use `method: kto`", "label")
     for key in ("chosen", "rejected"):
         if key not in record:
             raise w.error("is missing", key)
-    if "prompt" in record:
+    tools = None
+    if "conversations" in record:
+        prompt, chosen, rejected, tools = _sharegpt_pair(record, w)
+    elif "prompt" in record:
         prompt = _prompt(record["prompt"], w)
         chosen, rejected = _completion(record["chosen"], w, "chosen"), _completion(record["rejected"], w, "rejected")
+        prompt, chosen, rejected = _strip_repeated_prompt(prompt, chosen, rejected, w)
+        tools = parse_tools(record.get("tools"), w)
     else:
         prompt, chosen, rejected = _split_hh(record["chosen"], record["rejected"], w)
     prompt, chosen, rejected = _same_kind(prompt, chosen, rejected)
     if _key(chosen) == _key(rejected):
         raise w.error("chosen and rejected are identical: the pair teaches nothing", "rejected")
-    return [PreferencePair(prompt, chosen, rejected, **common)]
+    return [PreferencePair(prompt, chosen, rejected, tools=tools if not isinstance(prompt, str) else None, **common)]
+
+
+def _openai_pair(record: dict, w: Where, common: dict) -> PreferencePair:
+    """OpenAI's preference fine-tuning record: input.messages, preferred_output, non_preferred_output."""
+    for key in ("input", "preferred_output", "non_preferred_output"):
+        if key not in record:
+            raise w.error("is missing", key)
+    inp = record["input"]
+    if not isinstance(inp, dict) or "messages" not in inp:
+        raise w.error("expected {messages, tools?}", "input")
+    prompt = _context(parse_messages(inp["messages"], w, "input.messages"))
+    chosen = _completion(record["preferred_output"], w, "preferred_output")
+    rejected = _completion(record["non_preferred_output"], w, "non_preferred_output")
+    if isinstance(chosen, str) or isinstance(rejected, str):
+        raise w.error("expected a list of assistant messages", "preferred_output" if isinstance(chosen, str)
+                      else "non_preferred_output")
+    if _key(chosen) == _key(rejected):
+        raise w.error("preferred and non-preferred outputs are identical: the pair teaches nothing",
+                      "non_preferred_output")
+    return PreferencePair(prompt, chosen, rejected, tools=parse_tools(inp.get("tools"), w, "input.tools"), **common)
+
+
+def _sharegpt_pair(record: dict, w: Where):
+    """LLaMA-Factory's ShareGPT preference record: the prompt turns, then one chosen and one rejected turn."""
+    prompt = _context(parse_sharegpt(record["conversations"], w))
+    if record.get("system") and prompt[0].role != "system":
+        prompt.insert(0, Message("system", require_string(record["system"], w, "system"), train=False))
+    sides = []
+    for key in ("chosen", "rejected"):
+        value = record[key]
+        if isinstance(value, str):
+            sides.append([Message("assistant", value)])
+            continue
+        turns = value if isinstance(value, list) else [value]
+        msgs = [parse_sharegpt_turn(t, w, key if not isinstance(value, list) else f"{key}[{i}]")
+                for i, t in enumerate(turns)]
+        if not any(m.role == "assistant" for m in msgs):
+            raise w.error("has no assistant (gpt) turn", key)
+        sides.append(msgs)
+    return prompt, sides[0], sides[1], parse_tools(record.get("tools"), w)
+
+
+def _repeated_prefix(prompt, answer) -> int:
+    """How many leading messages of a chat answer repeat the prompt (0: none)."""
+    if isinstance(answer, str):
+        return 0
+    if isinstance(prompt, str):
+        for k, m in enumerate(answer):
+            if m.role == "assistant":
+                return 0
+            if m.role == "user" and m.content.strip() == prompt.strip():
+                return k + 1
+        return 0
+    n = len(prompt)
+    same = all((a.role, a.content.strip()) == (p.role, p.content.strip()) for a, p in zip(answer, prompt))
+    return n if len(answer) > n and same else 0
+
+
+def _strip_repeated_prompt(prompt, chosen, rejected, w: Where):
+    """ultrafeedback_binarized style: answers that are whole conversations repeating the prompt."""
+    kc, kr = _repeated_prefix(prompt, chosen), _repeated_prefix(prompt, rejected)
+    if not kc and not kr:
+        return prompt, chosen, rejected
+    if kc and kr and _key(chosen[:kc]) != _key(rejected[:kr]):
+        raise w.error("chosen and rejected repeat the prompt with different turns before it", "rejected")
+    if isinstance(prompt, str):  # the answer's own copy carries any system turn before the user turn
+        prompt = _context([Message(m.role, m.content) for m in (chosen[:kc] if kc else rejected[:kr])])
+    chosen, rejected = chosen[kc:], rejected[kr:]
+    for key, side in (("chosen", chosen), ("rejected", rejected)):
+        if not any(m.role == "assistant" for m in side):
+            raise w.error("has no assistant message after the repeated prompt", key)
+    return prompt, chosen, rejected
 
 
 def _key(answer) -> object:
@@ -145,23 +249,37 @@ def _same_kind(prompt, chosen, rejected):
     return prompt, as_chat(chosen), as_chat(rejected)
 
 
-def load_pairs(path: str) -> list[PreferencePair]:
+def load_pairs(path: str, split: str = "train", columns: dict[str, str] | None = None) -> list[PreferencePair]:
     pairs = []
-    for location, record in read_records(path):
+    for location, record in read_records(path, split, columns):
         pairs += to_pairs(record, str(path), location)
+    if pairs and all(p.weight == 0 for p in pairs):
+        raise DataError(str(path), f"every pair has weight 0 ({len(pairs)} pairs): nothing would be learned",
+                        field="weight")
     return pairs
 
 
-def pair_sample(prompt, completion):
+def unpaired_fields(record: dict, w: Where) -> tuple[list[Message] | str, list[Message] | str, float]:
+    """`prompt`, one `completion` and the record's weight (unpaired feedback, `data/unpaired.py`), checked and made
+    the same kind (both raw text, or both chat) exactly as the sides of a pair are."""
+    for key in ("prompt", "completion"):
+        if key not in record:
+            raise w.error("is missing", key)
+    completion = _completion(record["completion"], w, "completion")
+    prompt, completion, _ = _same_kind(_prompt(record["prompt"], w), completion, completion)
+    return prompt, completion, _weight(record, w)
+
+
+def pair_sample(prompt, completion, tools: list[dict] | None = None, origin: str = ""):
     if isinstance(prompt, str):
-        return PlainText(prompt, completion)
+        return PlainText(prompt, completion, origin=origin)
     for m in completion:
         m.train = True
-    return Conversation(list(prompt) + list(completion))
+    return Conversation(list(prompt) + list(completion), origin=origin, tools=tools)
 
 
-def _example(tokenizer, prompt, completion, max_length: int) -> tuple[Example, int]:
-    ids, mask = tokenize_sample(tokenizer, pair_sample(prompt, completion))
+def _example(tokenizer, pair: PreferencePair, completion, max_length: int) -> tuple[Example, int]:
+    ids, mask = tokenize_sample(tokenizer, pair_sample(pair.prompt, completion, pair.tools, pair.origin))
     cut = max(0, len(ids) - max_length)
     ids, mask = ids[:max_length], mask[:max_length]
     return Example(ids, shift_targets(ids, mask), truncated=cut), cut
@@ -170,8 +288,8 @@ def _example(tokenizer, prompt, completion, max_length: int) -> tuple[Example, i
 def tokenize_pair(tokenizer, pair: PreferencePair, max_length: int) -> PairExample | None:
     """Both sides tokenized with the chat template and loss masks; None when the prompt alone fills
     max_length (the caller counts those as dropped)."""
-    chosen, _ = _example(tokenizer, pair.prompt, pair.chosen, max_length)
-    rejected, _ = _example(tokenizer, pair.prompt, pair.rejected, max_length)
+    chosen, _ = _example(tokenizer, pair, pair.chosen, max_length)
+    rejected, _ = _example(tokenizer, pair, pair.rejected, max_length)
     if chosen.num_targets == 0 or rejected.num_targets == 0:
         return None
     return PairExample(chosen, rejected, weight=pair.weight, margin=pair.margin)

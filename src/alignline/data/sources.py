@@ -1,4 +1,14 @@
-"""Reading records from the files people already have: JSONL, JSON, CSV, Parquet, a `datasets` directory.
+"""Reading records from the files people already have: JSONL, JSON, CSV, Parquet, a `datasets` directory,
+a hub dataset id.
+
+- Gzipped `.jsonl.gz` / `.ndjson.gz` are read line by line through gzip; `.json.gz` and `.csv.gz` whole.
+- `split` (`data.split`, default `train`) picks a `datasets` directory's or a hub dataset's split; a
+  missing one names those there are.
+- A path that is not on disk but looks like `owner/name` is a hub dataset id, read with
+  `datasets.load_dataset(id, split=split)` where the hub is reachable; otherwise one DataError line.
+- `columns` (`data.columns`, LLaMA-Factory's `dataset_info` `columns`) renames fields per record before
+  format detection, `{our name: their name}`; a mapped field missing from a record is a DataError.
+- A message-tree export (OpenAssistant's flat messages) is rebuilt into threads (see `threads.py`).
 
 Each reader yields `(location, record)` where `location` names the record the way a person finds it
 in the file (`line 12` for JSONL, `row 7` for CSV counting the header as row 1, `record 3` for JSON
@@ -8,12 +18,17 @@ and Parquet, 1-based). Every problem becomes a `DataError` naming the file and t
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import io
 import json
+import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from alignline.data.paths import missing_reason
+from alignline.data.threads import is_message_tree, rebuild_threads
 from alignline.errors import DataError
 
 Record = dict
@@ -21,12 +36,16 @@ Located = tuple[str, Record]
 
 # Columns a flat table (CSV, Parquet) must carry one set of, in the order they are tried.
 FLAT_FIELD_SETS = (("messages",), ("prompt", "completion"), ("prompt", "chosen", "rejected"), ("text",),
-                   ("instruction", "output"), ("conversations",), ("chosen", "rejected"), ("prompt", "ranking"))
+                   ("instruction", "output"), ("conversations",), ("chosen", "rejected"), ("prompt", "ranking"),
+                   ("input", "preferred_output", "non_preferred_output"))
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def file_sha256(path: str | Path) -> str:
     """Content hash of a file, or of every file in a directory (sorted by relative path)."""
     p = Path(path)
+    if not p.exists() and is_hub_id(str(path)):  # nothing local to hash: the id stands for the content
+        return f"hub:{path}"
     digest = hashlib.sha256()
     files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
     for f in files:
@@ -38,8 +57,16 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _is_gz(path: Path) -> bool:
+    return path.suffix.lower() == ".gz"
+
+
+def _open(path: Path):
+    return gzip.open(path, "rb") if _is_gz(path) else open(path, "rb")
+
+
 def _read_text(path: Path) -> str:
-    data = path.read_bytes()
+    data = gzip.decompress(path.read_bytes()) if _is_gz(path) else path.read_bytes()
     if not data.strip():
         raise DataError(str(path), "the file is empty")
     try:
@@ -53,7 +80,7 @@ def _read_text(path: Path) -> str:
 def _read_jsonl(path: Path) -> Iterator[Located]:
     """Line by line: memory stays bounded whatever the file's size."""
     seen_content = False
-    with open(path, "rb") as fh:
+    with _open(path) as fh:
         for number, raw in enumerate(fh, start=1):
             try:
                 line = raw.decode("utf-8")
@@ -76,6 +103,8 @@ def _read_json(path: Path) -> Iterator[Located]:
         data = json.loads(_read_text(path))
     except json.JSONDecodeError as e:
         raise DataError(str(path), f"malformed JSON ({e.msg})", record=f"line {e.lineno}") from None
+    except RecursionError:
+        raise DataError(str(path), "JSON nested too deeply to read") from None
     if isinstance(data, dict):  # {"data": [...]} or {"train": [...]}: one list of records inside
         lists = [v for v in data.values() if isinstance(v, list)]
         if len(lists) != 1:
@@ -89,7 +118,9 @@ def _read_json(path: Path) -> Iterator[Located]:
         yield f"record {number}", record
 
 
-def _check_columns(path: Path, columns: list[str]) -> None:
+def _check_columns(path: Path, columns: list[str], mapping: dict[str, str] | None = None) -> None:
+    renamed = {their: our for our, their in (mapping or {}).items()}
+    columns = [renamed.get(c, c) for c in columns]
     if not any(all(c in columns for c in fields) for fields in FLAT_FIELD_SETS):
         wanted = "; ".join("/".join(f) for f in FLAT_FIELD_SETS)
         raise DataError(str(path), f"columns {columns} match no known format; expected one of: {wanted}",
@@ -106,11 +137,11 @@ def _maybe_json(value):
     return value
 
 
-def _read_csv(path: Path) -> Iterator[Located]:
+def _read_csv(path: Path, mapping: dict[str, str] | None = None) -> Iterator[Located]:
     reader = csv.reader(io.StringIO(_read_text(path), newline=""))
     header = next(reader, None) or []
     header = [h.strip() for h in header]
-    _check_columns(path, header)
+    _check_columns(path, header, mapping)
     for number, row in enumerate(reader, start=2):
         if not row or not any(cell.strip() for cell in row):
             continue
@@ -119,21 +150,21 @@ def _read_csv(path: Path) -> Iterator[Located]:
         yield f"row {number}", {k: _maybe_json(v) for k, v in zip(header, row)}
 
 
-def _read_parquet(path: Path) -> Iterator[Located]:
+def _read_parquet(path: Path, mapping: dict[str, str] | None = None) -> Iterator[Located]:
     import pyarrow.parquet as pq
 
     try:
         table = pq.read_table(path)
     except Exception as e:  # pyarrow raises several types for a corrupt file
         raise DataError(str(path), f"not a readable Parquet file ({type(e).__name__}: {e})") from None
-    _check_columns(path, table.column_names)
+    _check_columns(path, table.column_names, mapping)
     if table.num_rows == 0:
         raise DataError(str(path), "the file has no rows")
     for number, record in enumerate(table.to_pylist(), start=1):
         yield f"record {number}", {k: _maybe_json(v) for k, v in record.items()}
 
 
-def _read_datasets_dir(path: Path) -> Iterator[Located]:
+def _read_datasets_dir(path: Path, split: str = "train", mapping: dict[str, str] | None = None) -> Iterator[Located]:
     from datasets import DatasetDict, load_from_disk
 
     try:
@@ -141,36 +172,104 @@ def _read_datasets_dir(path: Path) -> Iterator[Located]:
     except Exception as e:
         raise DataError(str(path), f"not a `datasets` directory saved with save_to_disk ({e})") from None
     if isinstance(dataset, DatasetDict):
-        if "train" not in dataset:
-            raise DataError(str(path), f"a DatasetDict without a 'train' split (has {list(dataset)})")
-        dataset = dataset["train"]
-    _check_columns(path, dataset.column_names)
+        if split not in dataset:
+            raise DataError(str(path), f"no split {split!r} in this DatasetDict; it has {', '.join(dataset)} "
+                            "(set data.split)", field="data.split")
+        dataset = dataset[split]
+    elif split != "train":
+        raise DataError(str(path), f"a single Dataset with no splits; data.split {split!r} does not apply",
+                        field="data.split")
+    _check_columns(path, dataset.column_names, mapping)
+    for number, record in enumerate(dataset, start=1):
+        yield f"record {number}", dict(record)
+
+
+def is_hub_id(path: str) -> bool:
+    return HUB_ID.match(path) is not None and _reader_for(Path(path)) is None
+
+
+def _read_hub(dataset_id: str, split: str, mapping: dict[str, str] | None) -> Iterator[Located]:
+    try:
+        from datasets import load_dataset
+        from datasets.utils.logging import disable_progress_bar
+
+        disable_progress_bar()
+        dataset = load_dataset(dataset_id, split=split)
+    except Exception as e:  # offline, unknown id, unknown split: each says so in its first line
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise DataError(dataset_id, f"no such local file or directory, and loading it as a hub dataset "
+                        f"(split {split!r}) failed: {first}") from None
+    _check_columns(Path(dataset_id), dataset.column_names, mapping)
     for number, record in enumerate(dataset, start=1):
         yield f"record {number}", dict(record)
 
 
 _READERS = {".jsonl": _read_jsonl, ".ndjson": _read_jsonl, ".json": _read_json, ".csv": _read_csv,
             ".parquet": _read_parquet}
+_GZ_READERS = (".jsonl", ".ndjson", ".json", ".csv")
 
 
-def read_records(path: str | Path) -> Iterator[Located]:
-    """Yield `(location, record)` from a data file or a `datasets` directory; errors name file and record."""
+def _reader_for(p: Path):
+    suffixes = [s.lower() for s in p.suffixes]
+    if suffixes[-1:] == [".gz"]:
+        return _READERS.get(suffixes[-2]) if len(suffixes) >= 2 and suffixes[-2] in _GZ_READERS else None
+    return _READERS.get(suffixes[-1]) if suffixes else None
+
+
+def apply_columns(record: Record, mapping: dict[str, str], path: str, location: str) -> Record:
+    """Rename `{our: their}` fields of one record; a mapped field it lacks is a DataError naming it."""
+    out = dict(record)
+    for our, their in mapping.items():
+        if their not in out:
+            raise DataError(path, f"is missing (data.columns maps {our!r} to it)", record=location, field=their)
+        out[our] = out.pop(their)
+    return out
+
+
+def read_records(path: str | Path, split: str = "train", columns: dict[str, str] | None = None,
+                 threads: bool = True) -> Iterator[Located]:
+    """Yield `(location, record)` from a data file, a `datasets` directory or a hub dataset id; errors name
+    file and record. `split` picks a split where there are several; `columns` renames fields; `threads`
+    rebuilds a message-tree export into conversations (off for tools that rewrite the file as it is)."""
     p = Path(path)
+    try:
+        yield from _read_path(p, str(path), split, columns, threads)
+    except PermissionError:
+        raise DataError(str(p), "permission denied: the file cannot be read (check its permissions)") from None
+
+
+def _read_path(p: Path, path: str, split: str, columns: dict[str, str] | None, threads: bool) -> Iterator[Located]:
     if p.is_dir():
-        yield from _read_datasets_dir(p)
-        return
-    if not p.exists():
-        raise DataError(str(p), "no such file or directory")
-    reader = _READERS.get(p.suffix.lower())
-    if reader is None:
-        raise DataError(str(p), f"unknown file type '{p.suffix}'; use .jsonl, .json, .csv, .parquet "
-                        "or a `datasets` directory")
+        items = _read_datasets_dir(p, split, columns)
+    elif not p.exists():
+        if not is_hub_id(str(path)):
+            raise DataError(str(p), missing_reason(p))
+        items = _read_hub(str(path), split, columns)
+    else:
+        reader = _reader_for(p)
+        if reader is None:
+            raise DataError(str(p), f"unknown file type '{''.join(p.suffixes[-2:]) or p.name}'; use .jsonl, .json, "
+                            ".csv, .parquet (.jsonl.gz, .json.gz, .csv.gz) or a `datasets` directory")
+        items = reader(p, columns) if reader in (_read_csv, _read_parquet) else reader(p)
     count = 0
-    for item in reader(p):
-        count += 1
-        yield item
+    tree: list[Located] = []
+    try:
+        for location, record in items:
+            if columns:
+                record = apply_columns(record, columns, str(p), location)
+            if tree or (threads and count == 0 and is_message_tree(record)):
+                tree.append((location, record))
+                continue
+            count += 1
+            yield location, record
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+        raise DataError(str(p), f"not a readable gzip file ({e or type(e).__name__})") from None
+    if tree:
+        for item in rebuild_threads(tree, str(p)):
+            count += 1
+            yield item
     if count == 0:
-        raise DataError(str(p), "the file has no records")
+        raise DataError(str(p), "the file has no records" if not tree else "no thread has an assistant reply")
 
 
 def parse_jsonl_line(path, number: int, line: str) -> dict:
@@ -179,6 +278,8 @@ def parse_jsonl_line(path, number: int, line: str) -> dict:
         record = json.loads(line)
     except json.JSONDecodeError as e:
         raise DataError(str(path), f"malformed JSON ({e.msg} at column {e.colno})", record=f"line {number}") from None
+    except RecursionError:
+        raise DataError(str(path), "JSON nested too deeply to read", record=f"line {number}") from None
     if not isinstance(record, dict):
         raise DataError(str(path), f"expected a JSON object, got {type(record).__name__}", record=f"line {number}")
     return record

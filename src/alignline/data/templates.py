@@ -8,12 +8,23 @@ inference. Each trained turn ends with the end-of-turn token, trained too (it is
 template leaves it out): a fine-tuned model that never learned to stop is the most common SFT bug.
 Whitespace a template writes after the end-of-turn token is context, not target.
 
+Tool use goes through the template's own tool support where it has some (`apply_chat_template(messages,
+tools=...)` with `tool_calls` on assistant messages, arguments as objects, as transformers documents);
+the tool-call text is part of the assistant turn and trained. Where the template has none (it never
+mentions `tool_calls` / `tools`), a documented fallback text keeps the calls instead of dropping them:
+Hermes / Qwen style, `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>` appended to the
+assistant content, tool results as `<tool_response>\n...\n</tool_response>` in a `tool` turn, and the
+schemas in a system turn (`# Tools` then one JSON schema a line inside `<tools></tools>`). The
+`developer` role becomes `system` where the template never mentions `developer`.
+
 Targets are pre-shifted: `targets[t]` is the token position t must predict, or -100. Shifting per
 example (instead of in the loss) keeps packed examples from predicting each other's first token.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 
 from alignline.data.formats import Conversation, PlainText, Sample
@@ -44,20 +55,99 @@ def end_of_turn_token(tokenizer) -> str:
     return tokenizer.eos_token
 
 
-def _render(tokenizer, messages: list[dict], generation_prompt: bool) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+def template_source(tokenizer) -> str:
+    """The Jinja text that renders tool conversations (a tokenizer may ship named templates)."""
+    t = tokenizer.chat_template
+    if isinstance(t, dict):
+        return t.get("tool_use") or t.get("default") or next(iter(t.values()), "")
+    return t or ""
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateTraits:
+    tool_calls: bool
+    """The template renders assistant `tool_calls` itself."""
+    tools: bool
+    """The template renders the `tools` schemas itself."""
+    developer: bool
+    """The template knows the `developer` role."""
+
+
+def template_traits(tokenizer) -> TemplateTraits:
+    src = template_source(tokenizer)
+    return TemplateTraits("tool_calls" in src, re.search(r"\btools\b", src) is not None, "developer" in src)
+
+
+def fallback_tool_call(call: dict) -> str:
+    fn = call["function"]
+    return "<tool_call>\n" + json.dumps({"name": fn["name"], "arguments": fn["arguments"]}, ensure_ascii=False) + \
+        "\n</tool_call>"
+
+
+def fallback_tools_text(tools: list[dict]) -> str:
+    lines = "\n".join(json.dumps(t, ensure_ascii=False) for t in tools)
+    return f"# Tools\n\nYou may call these functions, each call as <tool_call>{{\"name\": ..., \"arguments\": ...}}" \
+        f"</tool_call>:\n<tools>\n{lines}\n</tools>"
+
+
+def template_messages(tokenizer, sample: Conversation) -> tuple[list[dict], list[dict] | None]:
+    """The conversation as the template expects it, and the `tools` to pass (None: none, or folded in)."""
+    traits = template_traits(tokenizer)
+    out = []
+    for m in sample.messages:
+        role = "system" if m.role == "developer" and not traits.developer else m.role
+        d = {"role": role, "content": m.content}
+        if m.tool_calls:
+            if traits.tool_calls:
+                d["tool_calls"] = m.tool_calls
+            else:
+                calls = "\n".join(fallback_tool_call(c) for c in m.tool_calls)
+                d["content"] = f"{m.content}\n{calls}" if m.content else calls
+        if m.role == "tool":
+            if m.tool_call_id is not None:
+                d["tool_call_id"] = m.tool_call_id
+            if not traits.tool_calls:
+                d["content"] = f"<tool_response>\n{m.content}\n</tool_response>"
+        if m.name is not None:
+            d["name"] = m.name
+        out.append(d)
+    tools = sample.tools
+    if tools and not traits.tools:
+        text = fallback_tools_text(tools)
+        if out and out[0]["role"] == "system":
+            out[0] = {**out[0], "content": f"{out[0]['content']}\n\n{text}" if out[0]["content"] else text}
+        else:
+            out.insert(0, {"role": "system", "content": text})
+        tools = None
+    return out, tools
+
+
+def _render(tokenizer, messages: list[dict], generation_prompt: bool, tools: list[dict] | None = None,
+            sample: Sample | None = None) -> str:
+    try:
+        return tokenizer.apply_chat_template(messages, tools=tools, tokenize=False,
+                                             add_generation_prompt=generation_prompt)
+    except Exception as e:  # a template's own raise_exception (roles it refuses) is the user's data problem
+        if sample is None or type(e).__name__ not in ("TemplateError", "TemplateSyntaxError", "UndefinedError",
+                                                       "TypeError", "ValueError"):
+            raise
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise DataError(sample.origin.split(", ")[0], f"the chat template refused this conversation ({first})",
+                        record=sample.origin.partition(", ")[2] or None, field="messages") from None
 
 
 def _assistant_spans(tokenizer, sample: Conversation, full: str, loss_on: str) -> list[tuple[int, int, bool]]:
     """Character spans `(start, end, has_eos)` of the assistant turns to train."""
-    messages = [{"role": m.role, "content": m.content} for m in sample.messages]
+    messages, tools = template_messages(tokenizer, sample)
+    shift = len(messages) - len(sample.messages)  # 1 where the fallback tools turn was put first
     eos = end_of_turn_token(tokenizer)
     spans = []
     for i, m in enumerate(sample.messages):
         if m.role != "assistant" or (loss_on == "assistant" and not m.train):
             continue
-        before = _render(tokenizer, messages[:i], True) if i else ""
-        upto = _render(tokenizer, messages[: i + 1], False)
+        i += shift
+        before = _render(tokenizer, messages[:i], True, tools, sample) if i else ""
+        upto = _render(tokenizer, messages[: i + 1], False, tools, sample)
         if not (full.startswith(upto) and upto.startswith(before)):
             raise DataError(sample.origin.split(", ")[0], "the chat template renders this conversation "
                             "differently turn by turn, so its loss mask cannot be found",
@@ -108,8 +198,8 @@ def tokenize_sample(tokenizer, sample: Sample, loss_on: str = "assistant") -> tu
         return list(prompt) + list(completion), [loss_on == "all"] * len(prompt) + [True] * len(completion)
     if tokenizer.chat_template is None:
         tokenizer.chat_template = CHATML_TEMPLATE
-    messages = [{"role": m.role, "content": m.content} for m in sample.messages]
-    full = _render(tokenizer, messages, False)
+    messages, tools = template_messages(tokenizer, sample)
+    full = _render(tokenizer, messages, False, tools, sample)
     enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
     if loss_on == "all":
         return list(enc["input_ids"]), [True] * len(enc["input_ids"])

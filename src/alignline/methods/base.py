@@ -91,6 +91,10 @@ class Method(Protocol):
         """Summed metrics to logged values (means); must include `loss`."""
         ...
 
+    def stop_reason(self, evaluation: dict[str, float]) -> str | None:
+        """After each evaluation: a reason to stop now (DPO: eval_kl above dpo.max_kl), or None to go on."""
+        ...
+
 
 class OnlineMethod(Method, Protocol):
     """A method that learns from experience it generates (see the module docstring)."""

@@ -26,7 +26,7 @@ from torch import nn
 from alignline.config import RunConfig
 from alignline.data.templates import IGNORE, Example
 from alignline.losses.preference import dpo_loss
-from alignline.methods.pairs import collate_pairs, pair_plan, per_sequence_sums, prepare_pairs, summarize_pairs
+from alignline.methods.pairs import PairData, collate_pairs, per_sequence_sums, summarize_pairs
 from alignline.models.logprob_model import TokenLogprobModel
 
 
@@ -69,38 +69,34 @@ class DPOModel(nn.Module):
         return policy, ref, counts
 
 
+def frozen_reference(model, ref_model: str | None, dtype: str) -> nn.Module | None:
+    """The reference a `DPOModel` holds: `ref_model` loaded by path; None with adapters (the base with them switched
+    off serves); otherwise, full fine-tuning, a frozen copy of the starting policy."""
+    reference = None
+    if ref_model:
+        from alignline.models.loading import load_model
+
+        reference = load_model(ref_model, dtype)
+    elif not hasattr(model, "disable_adapter"):
+        reference = copy.deepcopy(model)
+    if reference is not None:
+        reference.requires_grad_(False).eval()
+    return reference
+
+
 @dataclass
-class DPO:
+class DPO(PairData):
     _cfg: RunConfig
     name: str = "dpo"
     model_kind: str = "causal_lm"
     early_stopping: tuple[str, str] = ("eval_accuracy", "max")
 
-    def prepare(self, cfg, tokenizer, progress):
-        return prepare_pairs(cfg, tokenizer)
-
-    def plan(self, units, cfg, shuffle_seed):
-        return pair_plan(units, cfg.training, shuffle_seed)
-
     def collate(self, units, rows, pad_id):
         return collate_pairs(units, rows, pad_id, self._cfg.training.max_length, self._cfg.dpo.use_weights)
 
-    def count(self, batch):
-        return float(batch["pair_weight"].sum())
-
     def wrap(self, model, cfg):
         d = cfg.dpo
-        reference = None
-        if d.loss_type == "simpo":
-            pass
-        elif d.ref_model:
-            from alignline.models.loading import load_model
-
-            reference = load_model(d.ref_model, cfg.training.dtype)
-        elif not hasattr(model, "disable_adapter"):  # full fine-tuning: freeze a copy of the start
-            reference = copy.deepcopy(model)
-        if reference is not None:
-            reference.requires_grad_(False).eval()
+        reference = None if d.loss_type == "simpo" else frozen_reference(model, d.ref_model, cfg.training.dtype)
         return DPOModel(model, reference, reference_free=d.loss_type == "simpo", fast=cfg.training.fast_path)
 
     def setup(self, wrapped, data, pad_id, device) -> None:
@@ -143,6 +139,12 @@ class DPO:
         return summarize_pairs(sums)
 
     @torch.no_grad()
+    def stop_reason(self, evaluation: dict[str, float]) -> str | None:
+        bound, kl = self._cfg.dpo.max_kl, evaluation.get("eval_kl")
+        if bound is not None and kl is not None and kl > bound:
+            return f"eval_kl {kl:.3g} exceeded dpo.max_kl {bound:g}"
+        return None
+
     def extra_eval(self, wrapped, data, pad_id, device, tokenizer) -> dict[str, float]:
         """KL(policy || reference) on answers the policy samples for a few held-out prompts."""
         d = self._cfg.dpo

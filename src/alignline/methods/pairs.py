@@ -8,6 +8,7 @@ longest answer.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -31,24 +32,33 @@ class PairReport:
     train_tokens: int = 0
 
 
-def prepare_pairs(cfg, tokenizer) -> Prepared:
-    data, t = cfg.data, cfg.training
+def load_split(cfg, load: Callable[..., list], sources: list[dict], unit: str = "pairs") -> tuple[list, list]:
+    """Every training source read with `load(path, split, columns)`, `eval_fraction` of each held out (seeded) before the weighted mix,
+    or the eval file; one entry per file appended to `sources`. -> (train records, held-out records)."""
+    data = cfg.data
     if not data.train:
         raise DataError("<recipe>", "no training data: set data.train", field="data.train")
-    rng = random.Random(t.seed)
-    report, per_source, held = PairReport(), [], []
+    rng = random.Random(cfg.training.seed)
+    per_source, held = [], []
     for src in data.train:
-        pairs = load_pairs(src.path)
-        train_part, held_part = split_off(pairs, data.eval_fraction if data.eval is None else 0.0, rng)
+        records = load(src.path, data.split, data.columns)
+        train_part, held_part = split_off(records, data.eval_fraction if data.eval is None else 0.0, rng)
         per_source.append(train_part)
         held += held_part
-        report.sources.append({"path": src.path, "sha256": file_sha256(src.path), "pairs": len(pairs),
-                               "weight": src.weight, "held_out": len(held_part)})
-    train_pairs = per_source[0] if len(per_source) == 1 and data.mix_size is None else mix(
+        sources.append({"path": src.path, "sha256": file_sha256(src.path), unit: len(records),
+                        "weight": src.weight, "held_out": len(held_part)})
+    train = per_source[0] if len(per_source) == 1 and data.mix_size is None else mix(
         per_source, [s.weight for s in data.train], data.mix_size, rng)
     if data.eval is not None:
-        held = load_pairs(data.eval)
-        report.sources.append({"path": data.eval, "sha256": file_sha256(data.eval), "pairs": len(held), "role": "eval"})
+        held = load(data.eval, data.eval_split or data.split, data.columns)
+        sources.append({"path": data.eval, "sha256": file_sha256(data.eval), unit: len(held), "role": "eval"})
+    return train, held
+
+
+def prepare_pairs(cfg, tokenizer) -> Prepared:
+    data, t = cfg.data, cfg.training
+    report = PairReport()
+    train_pairs, held = load_split(cfg, load_pairs, report.sources)
 
     def tokenize(pairs):
         out = []
@@ -87,6 +97,21 @@ def collate_pairs(units: list[PairExample], rows: list[list[int]], pad_id: int, 
     if all(p.ref is not None for p in pairs):
         batch["ref_logps"] = torch.tensor([v for p in pairs for v in p.ref], dtype=torch.float32)
     return batch
+
+
+class PairData:
+    """The data side every pairwise method shares (reward models, the DPO family): pairs read and
+    tokenized, one pair per planned unit, the step averaged over pair weights. A one-level mixin for
+    method dataclasses holding `_cfg`; the loss stays in each method."""
+
+    def prepare(self, cfg, tokenizer, progress) -> Prepared:
+        return prepare_pairs(cfg, tokenizer)
+
+    def plan(self, units, cfg, shuffle_seed) -> BatchPlan | None:
+        return pair_plan(units, cfg.training, shuffle_seed)
+
+    def count(self, batch) -> float:
+        return float(batch["pair_weight"].sum())
 
 
 def per_sequence_sums(values: torch.Tensor, segment: torch.Tensor, n_sequences: int) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 
 from alignline.config import RunConfig
 from alignline.losses.reward import bradley_terry_loss
-from alignline.methods.pairs import collate_pairs, pair_plan, prepare_pairs, summarize_pairs
+from alignline.methods.pairs import PairData, collate_pairs, summarize_pairs
 from alignline.models.reward_model import RewardModel
 
 
@@ -29,25 +29,16 @@ def last_non_pad(input_ids: torch.Tensor, last_index: torch.Tensor, pad_id: int)
 
 
 @dataclass
-class RewardModeling:
+class RewardModeling(PairData):
     _cfg: RunConfig
     name: str = "rm"
     model_kind: str = "reward"
     early_stopping: tuple[str, str] = ("eval_accuracy", "max")
 
-    def prepare(self, cfg, tokenizer, progress):
-        return prepare_pairs(cfg, tokenizer)
-
-    def plan(self, units, cfg, shuffle_seed):
-        return pair_plan(units, cfg.training, shuffle_seed)
-
     def collate(self, units, rows, pad_id):
         batch = collate_pairs(units, rows, pad_id, self._cfg.training.max_length, self._cfg.rm.use_weights)
         batch["last_index"] = last_non_pad(batch["input_ids"], batch["last_index"], pad_id)
         return batch
-
-    def count(self, batch):
-        return float(batch["pair_weight"].sum())
 
     def wrap(self, model, cfg):
         return RewardModel(model, fast=cfg.training.fast_path)
@@ -57,6 +48,9 @@ class RewardModeling:
 
     def extra_eval(self, wrapped, data, pad_id, device, tokenizer):
         return {}
+
+    def stop_reason(self, evaluation):
+        return None
 
     def loss(self, model, batch, normalizer):
         rewards = model(**batch)

@@ -81,6 +81,9 @@ class SFT:
     def extra_eval(self, wrapped, data, pad_id, device, tokenizer):
         return {}
 
+    def stop_reason(self, evaluation):
+        return None
+
     def summarize(self, sums):
         loss = sums.get("nll_sum", 0.0) / max(sums.get("targets", 0.0), 1.0)
         return {"loss": loss, "ppl": math.exp(min(loss, 50.0))}

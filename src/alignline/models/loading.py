@@ -8,6 +8,7 @@ original bf16 release: close, not identical.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -17,6 +18,7 @@ import torch
 
 from alignline.errors import ModelError
 from alignline.io import atomic_path
+from alignline.models.load_errors import local_load_error
 
 DEFAULT_MODEL = "smollm2-135m"
 EMBEDDED = {
@@ -93,7 +95,7 @@ def load_tokenizer(path: str, spec: str | None = None):
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=hub_offline())
     except (OSError, ValueError) as e:
-        raise _hub_error(spec or path, e) from None
+        raise local_load_error(path, spec, e, "tokenizer") or _hub_error(spec or path, e) from None
     if tokenizer.pad_token_id is None:  # padding is masked out of every loss, so any id will do
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -121,6 +123,21 @@ def load_tokenizer_for(spec: str | None):
     return load_tokenizer(adapter if has_own else base, spec)
 
 
+@contextlib.contextmanager
+def quiet_new_head(enabled: bool):
+    """A causal LM loaded as a reward model has no `score` head yet, which transformers reports as a
+    MISSING table on every load: expected, so not shown. Real load errors still raise."""
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.get_verbosity()
+    if enabled:
+        hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(before)
+
+
 def load_model(spec: str | None, dtype: str = "float32", trainable_adapter: bool = False,
                quantization_config=None, kind: str = "causal_lm", pad_token_id: int | None = None):
     """The model alone; an adapter directory loads its base model with the adapter on top.
@@ -136,14 +153,28 @@ def load_model(spec: str | None, dtype: str = "float32", trainable_adapter: bool
     try:
         extra = {"num_labels": 1, "pad_token_id": pad_token_id} if kind == "reward" else {}
         auto = AutoModelForSequenceClassification if kind == "reward" else AutoModelForCausalLM
-        model = auto.from_pretrained(base, dtype=DTYPES[dtype], quantization_config=quantization_config,
-                                     local_files_only=hub_offline(), **extra)
-    except (OSError, ValueError) as e:
-        raise _hub_error(spec or base, e) from None
-    if adapter:
+        with quiet_new_head(kind == "reward"):
+            model = auto.from_pretrained(base, dtype=DTYPES[dtype], quantization_config=quantization_config,
+                                         local_files_only=hub_offline(), **extra)
+    except Exception as e:  # a torn safetensors file raises SafetensorError, neither OSError nor ValueError
+        friendly = local_load_error(base, spec, e, "model")
+        if friendly is None and not isinstance(e, (OSError, ValueError)):
+            raise
+        raise friendly or _hub_error(spec or base, e) from None
+    from alignline.models.bottleneck import BottleneckModel, is_bottleneck_dir
+
+    if adapter and is_bottleneck_dir(adapter):  # our own adapter type, in peft's folder layout
+        model = BottleneckModel.from_pretrained(model, adapter, is_trainable=trainable_adapter)
+    elif adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter, is_trainable=trainable_adapter)
+        try:
+            model = PeftModel.from_pretrained(model, adapter, is_trainable=trainable_adapter)
+        except Exception as e:
+            friendly = local_load_error(adapter, spec, e, "adapter")
+            if friendly is None:
+                raise
+            raise friendly from None
     model.config.use_cache = False
     return model
 

@@ -1,12 +1,16 @@
-"""Trying a model quickly: any model directory, checkpoint or adapter, or the embedded default."""
+"""Trying a model quickly: any model directory, checkpoint or adapter, or the embedded default; or one
+base with several named adapters, switched per call (what serving builds on)."""
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 
 from alignline.data.sources import read_records
-from alignline.errors import DataError
+from alignline.errors import DataError, UserError
 from alignline.models.loading import load_causal_lm
+from alignline.models.named_adapters import check_adapter_name, load_named_adapters, using
 
 
 def prompts_from_file(path: str) -> list[list[dict]]:
@@ -29,13 +33,36 @@ def prompts_from_file(path: str) -> list[list[dict]]:
 
 
 class Generator:
-    def __init__(self, model: str | None, dtype: str = "float32"):
-        self.tokenizer, self.model = load_causal_lm(model, dtype)
+    """Answers prompts with one model; or with one base holding several named adapters (`adapters`:
+    {name: path}), one of them used per call: `use(name)`, or `adapter=` on a call ('base': none)."""
+
+    def __init__(self, model: str | None, dtype: str = "float32", adapters: dict[str, str] | None = None,
+                 use: str | None = None):
+        self.adapters = list(adapters or {})
+        if self.adapters:
+            self.tokenizer, self.model = load_named_adapters(model, adapters, dtype)
+        else:
+            if use is not None:
+                raise UserError(f"--use {use}: no adapters loaded (give them with --adapter NAME=PATH)")
+            self.tokenizer, self.model = load_causal_lm(model, dtype)
         self.model.eval()
+        self.active: str | None = None
+        if self.adapters:
+            self.use(use or self.adapters[0])
+
+    def use(self, name: str) -> None:
+        """Answer with adapter `name` from now on ('base': the base alone)."""
+        self.active = check_adapter_name(name, self.adapters)
 
     @torch.no_grad()
     def __call__(self, messages: list[dict], max_new_tokens: int = 128, temperature: float = 0.0,
-                 top_p: float = 1.0, seed: int = 0) -> str:
+                 top_p: float = 1.0, seed: int = 0, adapter: str | None = None) -> str:
+        name = self.active if adapter is None else check_adapter_name(adapter, self.adapters)
+        with using(self.model, name) if name is not None else contextlib.nullcontext():
+            return self._generate(messages, max_new_tokens, temperature, top_p, seed)
+
+    def _generate(self, messages: list[dict], max_new_tokens: int, temperature: float, top_p: float,
+                  seed: int) -> str:
         tok = self.tokenizer
         if tok.chat_template:
             text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)

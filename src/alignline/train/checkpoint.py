@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from alignline.errors import UserError
 from alignline.io import atomic_path
 
 STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -34,8 +35,14 @@ class TrainerState:
     """Best value so far of the method's early-stopping metric (eval loss, eval accuracy)."""
     evals_without_improvement: int = 0
     stopped_early: bool = False
+    stop_reason: str | None = None
+    """Why the run stopped before its last step (early stopping, a method's bound such as dpo.max_kl)."""
     history: list[dict] = field(default_factory=list)
     """Eval results so far, for the run report."""
+
+
+class CheckpointError(UserError):
+    """A checkpoint that cannot be resumed from: a file missing, truncated, or not what it should be."""
 
 
 def rng_state() -> dict:
@@ -64,6 +71,11 @@ def save_model(model, directory: Path, state_dict: dict | None = None) -> None:
 
 def load_model_weights(model, directory: Path) -> None:
     """Restore the trained weights saved by `save_model` into an identically built model."""
+    from alignline.models.bottleneck import BottleneckModel
+
+    if isinstance(model, BottleneckModel):  # our own adapter type: its weights alone, as peft's
+        model.load_adapter_weights(directory)
+        return
     if _is_peft(model):
         from peft import set_peft_model_state_dict
 
@@ -76,7 +88,7 @@ def load_model_weights(model, directory: Path) -> None:
     missing, unexpected = model.load_state_dict(state, strict=False)
     tied = {k for k in missing if "lm_head" in k} if getattr(model.config, "tie_word_embeddings", False) else set()
     if set(missing) - tied or unexpected:
-        raise RuntimeError(f"checkpoint {directory} does not match the model: missing {sorted(set(missing) - tied)[:5]}, "
+        raise CheckpointError(f"checkpoint {directory} does not match the model: missing {sorted(set(missing) - tied)[:5]}, "
                            f"unexpected {unexpected[:5]}")
 
 
@@ -128,9 +140,44 @@ def prune_checkpoints(root: Path, keep: int) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _damaged(path: Path, error: BaseException) -> CheckpointError:
+    detail = (str(error).strip().splitlines() or [""])[0][:160]
+    why = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+    if isinstance(error, FileNotFoundError):
+        why = "missing"
+    return CheckpointError(f"checkpoint file {path}: cannot be resumed from ({why}); resume from an earlier "
+                           "checkpoint (resume=PATH) or start afresh (resume=never)")
+
+
+def read_trainer_state(directory: Path) -> TrainerState:
+    path = Path(directory) / "trainer_state.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError(f"expected a JSON object, got {type(raw).__name__}")
+        state = TrainerState(**raw)
+        if not isinstance(state.step, int) or state.step < 0:
+            raise ValueError(f"step must be a non-negative integer, got {state.step!r}")
+        return state
+    except (OSError, ValueError, TypeError) as e:  # JSONDecodeError is a ValueError; unknown keys a TypeError
+        raise _damaged(path, e) from None
+
+
 def load_checkpoint(directory: Path, model, optimizer, scheduler) -> TrainerState:
-    load_model_weights(model, directory)
-    optimizer.load_state_dict(torch.load(directory / "optimizer.pt", weights_only=True))
-    scheduler.load_state_dict(torch.load(directory / "scheduler.pt", weights_only=True))
-    set_rng_state(torch.load(directory / "rng.pt", weights_only=True))
-    return TrainerState(**json.loads((directory / "trainer_state.json").read_text()))
+    """Restore a checkpoint; any damaged part is a one-line CheckpointError naming the file."""
+    directory = Path(directory)
+    state = read_trainer_state(directory)  # first: the cheapest part, and nothing is touched yet
+    try:
+        load_model_weights(model, directory)
+    except CheckpointError:
+        raise
+    except Exception as e:  # safetensors and torch raise several types for a torn or foreign file
+        weights = sorted(directory.glob("*.safetensors"))
+        raise _damaged(weights[0] if len(weights) == 1 else directory, e) from None
+    for name, restore in (("optimizer.pt", optimizer.load_state_dict), ("scheduler.pt", scheduler.load_state_dict),
+                          ("rng.pt", set_rng_state)):
+        try:
+            restore(torch.load(directory / name, weights_only=True))
+        except Exception as e:  # EOFError, UnpicklingError, RuntimeError, KeyError, ValueError, ...
+            raise _damaged(directory / name, e) from None
+    return state

@@ -9,11 +9,11 @@ early stopping, checkpoints, resume and logging. A method only turns a micro-bat
 
 from __future__ import annotations
 
-import contextlib
-import math
+import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -21,17 +21,32 @@ from tqdm.auto import tqdm
 from alignline.config import RunConfig, to_dict
 from alignline.data.packing import BatchPlan
 from alignline.errors import ConfigError
+from alignline.io import atomic_path, write_json
 from alignline.methods import get_method
-from alignline.models.adapters import (apply_adapter, check_qlora_supported, parameter_counts,
-                                       qlora_quantization_config, uses_virtual_tokens)
+from alignline.models.adapters import (
+    apply_adapter,
+    check_qlora_supported,
+    parameter_counts,
+    qlora_quantization_config,
+    uses_virtual_tokens,
+)
 from alignline.models.fast.decision import fast_path_record
 from alignline.models.loading import load_model, load_tokenizer_for
-from alignline.train.checkpoint import (TrainerState, list_checkpoints, load_checkpoint, save_checkpoint,
-                                        save_model)
+from alignline.train.checkpoint import (
+    TrainerState,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+    save_model,
+)
+from alignline.train.guards import check_finite, check_trainable
 from alignline.train.metrics import MetricsLog
+from alignline.train.plan import StepPlan, step_plan
 from alignline.train.report import write_run_report
-from alignline.io import atomic_path, write_json
+from alignline.train.resume_check import RESUME_FILE, check_resume, run_fingerprint
 from alignline.train.run_info import environment, git_commit, package_versions
+from alignline.train.run_record import guarded_run
+from alignline.train.step import add_sums, global_sum, global_sums, optimizer_step
 
 
 def _resume_dir(cfg: RunConfig, run_dir: Path) -> Path | None:
@@ -50,21 +65,6 @@ def _to(batch: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
     return {k: v.to(device) for k, v in batch.items()}
 
 
-def _total(accelerator, value: float) -> float:
-    if accelerator.num_processes == 1:
-        return value
-    return float(accelerator.reduce(torch.tensor(value, device=accelerator.device), reduction="sum"))
-
-
-def _add(into: dict[str, float], more: dict[str, float]) -> None:
-    for key, value in more.items():
-        into[key] = into.get(key, 0.0) + value
-
-
-def _total_sums(accelerator, sums: dict[str, float]) -> dict[str, float]:
-    return {k: _total(accelerator, v) for k, v in sorted(sums.items())}
-
-
 @torch.no_grad()
 def evaluate(model, method, units: list, plan: BatchPlan | None, pad_id: int, accelerator,
              max_batches: int | None = None) -> dict[str, float]:
@@ -77,9 +77,9 @@ def evaluate(model, method, units: list, plan: BatchPlan | None, pad_id: int, ac
     for rows in batches[accelerator.process_index::accelerator.num_processes]:
         batch = _to(method.collate(units, rows, pad_id), accelerator.device)
         _, metrics = method.loss(model, batch, max(method.count(batch), 1.0))
-        _add(sums, metrics)
+        add_sums(sums, metrics)
     model.train()
-    return {f"eval_{k}": v for k, v in method.summarize(_total_sums(accelerator, sums)).items()}
+    return {f"eval_{k}": v for k, v in method.summarize(global_sums(accelerator, sums)).items()}
 
 
 def _inner_state(state_dict: dict) -> dict:
@@ -100,7 +100,7 @@ def run_data_gates(cfg: RunConfig, tokenizer, run_dir: Path, accelerator) -> dic
     accelerator.wait_for_everyone()
     passed = report["passed"] if report is not None else True
     if accelerator.num_processes > 1:
-        passed = bool(_total(accelerator, float(not passed)) == 0)
+        passed = bool(global_sum(accelerator, float(not passed)) == 0)
     if not passed and not cfg.proceed_on_gate_failure:
         summary = failure_summary(report) if report else "see data_report.json"
         raise GatesFailed(f"data gates failed: {summary}; report: {run_dir / 'data_report.html'} "
@@ -139,8 +139,51 @@ def _save_final(cfg: RunConfig, run_dir: Path, model, tokenizer, state_dict, mer
     return final
 
 
+@dataclass
+class Run:
+    """Everything one training run holds between its start and its end."""
+
+    cfg: RunConfig
+    run_dir: Path
+    accelerator: Any
+    method: Any
+    tokenizer: Any
+    data: Any
+    model: Any
+    """The (PEFT-wrapped) model itself."""
+    wrapped: torch.nn.Module
+    """What the method computes its loss through, prepared by accelerate."""
+    plan: BatchPlan
+    eval_plan: BatchPlan | None
+    steps: StepPlan
+    params: list
+    optimizer: Any
+    scheduler: Any
+    state: TrainerState
+    log: MetricsLog
+    info: dict
+    progress: bool
+    started: float
+    """time.time() when the run began (before the data was read)."""
+    fingerprint: str
+    """What defines this run's model and data (train/resume_check.py), saved with every checkpoint."""
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+
 def train(cfg: RunConfig, progress: bool = True) -> Path:
-    """Train as the recipe says; return the run directory. Resumes from a checkpoint when one applies."""
+    """Train as the recipe says; return the run directory. Resumes from a checkpoint when one applies.
+    The output directory is locked for the run, and run.json says `failed` and why if it fails."""
+    with guarded_run(cfg):
+        run = start_run(cfg, progress)
+        run_steps(run)
+        return finish_run(run)
+
+
+def start_run(cfg: RunConfig, progress: bool) -> Run:
+    """Data, gates, model, optimizer, resume: everything before the first step."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from transformers import get_scheduler
@@ -158,19 +201,18 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
     method = get_method(cfg)
     started = time.time()
 
-    # 1. Model and data. QLoRA is checked before anything slow happens.
+    # 1. Data first: a bad record should stop the run before a large model is loaded. QLoRA is
+    # checked before anything slow happens.
     quantization = None
     if cfg.adapter is not None and cfg.adapter.type == "qlora":
         check_qlora_supported()
         quantization = qlora_quantization_config()
-    # Data first: a bad record should stop the run before a large model is loaded.
     tokenizer = load_tokenizer_for(cfg.model)
     data = method.prepare(cfg, tokenizer, progress and accelerator.is_main_process)
-    data_report = data.report
-    if cfg.data_gates and _resume_dir(cfg, run_dir) is None:
-        gates = run_data_gates(cfg, tokenizer, run_dir, accelerator)
-    else:
-        gates = None
+    resume_from = _resume_dir(cfg, run_dir)
+    fingerprint = run_fingerprint(cfg, data.report)
+    check_resume(resume_from, fingerprint, cfg, verbose=accelerator.is_main_process)
+    gates = run_data_gates(cfg, tokenizer, run_dir, accelerator) if cfg.data_gates and resume_from is None else None
     model = load_model(cfg.model, t.dtype, trainable_adapter=True, quantization_config=quantization,
                        kind=method.model_kind, pad_token_id=tokenizer.pad_token_id)
     model = apply_adapter(model, cfg.adapter, t, task_type="SEQ_CLS" if method.model_kind == "reward" else "CAUSAL_LM")
@@ -179,27 +221,24 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
     # 2. The plan: which rows form micro-batch k, for every k, fixed by the seed.
     plan = method.plan(data.train, cfg, t.seed)
     eval_plan = method.plan(data.eval, cfg, None)
-    micro_per_step = t.grad_accum * accelerator.num_processes
-    total_steps = t.max_steps or max(1, math.ceil(t.epochs * plan.batches_per_epoch / micro_per_step))
-    warmup = t.warmup_steps or round(t.warmup_ratio * total_steps)
-
+    steps = step_plan(t, plan.batches_per_epoch, accelerator.num_processes)
     params = [p for p in wrapped.parameters() if p.requires_grad]
+    check_trainable(params, cfg)
     optimizer = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
-    scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
+    scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=steps.warmup_steps,
+                              num_training_steps=steps.total_steps)
     wrapped, optimizer = accelerator.prepare(wrapped, optimizer)
 
     # 3. Resume: weights, optimizer, scheduler, RNG and the step (hence the data position).
     state = TrainerState()
-    resume_from = _resume_dir(cfg, run_dir)
     if resume_from is not None:
         state = load_checkpoint(resume_from, accelerator.unwrap_model(wrapped).model, optimizer, scheduler)
-    pad_id = tokenizer.pad_token_id
-    method.setup(accelerator.unwrap_model(wrapped), data, pad_id, accelerator.device)
+    method.setup(accelerator.unwrap_model(wrapped), data, tokenizer.pad_token_id, accelerator.device)
     main = accelerator.is_main_process
-    log = MetricsLog(run_dir, state.step, t.tensorboard, enabled=main)
-    info = {"status": "running", "config": to_dict(cfg), "data": asdict(data_report),
+    info = {"status": "running", "config": to_dict(cfg), "data": asdict(data.report),
             "model": {"spec": cfg.model, "parameters": parameter_counts(model)},
-            "plan": {"total_steps": total_steps, "rows": len(plan.rows), "batches_per_epoch": plan.batches_per_epoch},
+            "plan": {"total_steps": steps.total_steps, "rows": len(plan.rows),
+                     "batches_per_epoch": plan.batches_per_epoch},
             "fast_path": fast_path_record(wrapped),
             "data_gates": gates, "resumed_from": str(resume_from) if resume_from else None,
             "packages": package_versions(),
@@ -207,101 +246,113 @@ def train(cfg: RunConfig, progress: bool = True) -> Path:
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / "run.json", info)
+    log = MetricsLog(run_dir, state.step, t.tensorboard, enabled=main)
+    return Run(cfg, run_dir, accelerator, method, tokenizer, data, model, wrapped, plan, eval_plan, steps, params,
+               optimizer, scheduler, state, log, info, progress, started, fingerprint)
 
-    def checkpoint() -> None:
-        accelerator.wait_for_everyone()
-        state_dict = accelerator.get_state_dict(wrapped)
-        if main:
-            inner = accelerator.unwrap_model(wrapped).model
-            inner_sd = _inner_state(state_dict)
-            save_checkpoint(run_dir / "checkpoints", state.step, inner, optimizer, scheduler, state,
-                            tokenizer=tokenizer, keep=t.keep_checkpoints, state_dict=inner_sd)
 
-    # 4. The loop.
-    wrapped.train()
-    bar = tqdm(total=total_steps, initial=state.step, desc=f"{cfg.method}", disable=not (progress and main),
-               dynamic_ncols=True)
-    if t.eval_at_start and state.step == 0 and data.eval:
-        before = evaluate(wrapped, method, data.eval, eval_plan, pad_id, accelerator, t.eval_max_batches)
-        if main:
-            before.update({f"eval_{k}": v for k, v in method.extra_eval(
-                accelerator.unwrap_model(wrapped), data, pad_id, accelerator.device, tokenizer).items()})
+def evaluate_run(run: Run) -> dict[str, float]:
+    """Held-out metrics of the method, plus its extra evaluation (main process), prefixed `eval_`."""
+    pad_id = run.tokenizer.pad_token_id
+    result = evaluate(run.wrapped, run.method, run.data.eval, run.eval_plan, pad_id, run.accelerator,
+                      run.cfg.training.eval_max_batches)
+    if result and run.main:
+        extra = run.method.extra_eval(run.accelerator.unwrap_model(run.wrapped), run.data, pad_id,
+                                      run.accelerator.device, run.tokenizer)
+        result.update({f"eval_{k}": v for k, v in extra.items()})
+    return result
+
+
+def note_eval(run: Run, result: dict[str, float]) -> None:
+    """Record an evaluation and update early stopping on the method's watched metric."""
+    t, state = run.cfg.training, run.state
+    state.history.append({"step": state.step, **result})
+    watched, mode = run.method.early_stopping
+    if _improved(result[watched], state.best_eval, mode, t.early_stopping_threshold):
+        state.best_eval, state.evals_without_improvement = result[watched], 0
+    else:
+        state.evals_without_improvement += 1
+    if t.early_stopping_patience and state.evals_without_improvement >= t.early_stopping_patience:
+        state.stopped_early = True
+        state.stop_reason = f"{watched} did not improve in {state.evals_without_improvement} evaluations"
+    reason = run.method.stop_reason(result)
+    if reason:
+        state.stopped_early, state.stop_reason = True, reason
+        print(f"alignline: stopping at step {state.step}: {reason}", file=sys.stderr)
+
+
+def save_run_checkpoint(run: Run) -> None:
+    run.accelerator.wait_for_everyone()
+    state_dict = run.accelerator.get_state_dict(run.wrapped)
+    if run.main:
+        inner = run.accelerator.unwrap_model(run.wrapped).model
+        save_checkpoint(run.run_dir / "checkpoints", run.state.step, inner, run.optimizer, run.scheduler, run.state,
+                        tokenizer=run.tokenizer, keep=run.cfg.training.keep_checkpoints,
+                        state_dict=_inner_state(state_dict), extra_files={RESUME_FILE: run.fingerprint})
+
+
+def run_steps(run: Run) -> None:
+    """The offline loop: micro-batches from the plan, one shared optimizer step each, eval, log, save."""
+    t, state, accelerator, method = run.cfg.training, run.state, run.accelerator, run.method
+    total_steps, micro_per_step = run.steps.total_steps, run.steps.micro_per_step
+    pad_id = run.tokenizer.pad_token_id
+    run.wrapped.train()
+    bar = tqdm(total=total_steps, initial=state.step, desc=f"{run.cfg.method}", dynamic_ncols=True,
+               disable=not (run.progress and run.main))
+    if t.eval_at_start and state.step == 0 and run.data.eval:
+        before = evaluate_run(run)
         state.history.append({"step": 0, **before})
-        log.log({"step": 0, **before})
+        run.log.log({"step": 0, **before})
     window_start, window_tokens = time.time(), 0
     while state.step < total_steps:
         first = state.step * micro_per_step + accelerator.process_index
-        micro = [_to(method.collate(data.train, plan.batch(k), pad_id), accelerator.device)
+        micro = [_to(method.collate(run.data.train, run.plan.batch(k), pad_id), accelerator.device)
                  for k in range(first, first + micro_per_step, accelerator.num_processes)]
-        step_count = _total(accelerator, sum(method.count(b) for b in micro))
-        # DDP averages gradients over processes; scaling by their count makes the result a global mean.
-        normalizer = max(step_count, 1.0) / accelerator.num_processes
-        sums: dict[str, float] = {}
-        tokens = slots = 0
-        for i, batch in enumerate(micro):
-            sync = contextlib.nullcontext() if i == len(micro) - 1 else accelerator.no_sync(wrapped)
-            with sync:
-                loss, metrics = method.loss(wrapped, batch, normalizer)
-                accelerator.backward(loss)
-            _add(sums, metrics)
-            tokens += int(batch["attention_mask"].sum())
-            slots += batch["attention_mask"].numel()
-        padding = 1 - tokens / max(slots, 1)  # this process's share of computed slots that were padding
-        grad_norm = accelerator.clip_grad_norm_(params, t.max_grad_norm) if t.max_grad_norm > 0 else None
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        outcome = optimizer_step(accelerator, run.wrapped, method, micro, run.params, run.optimizer, run.scheduler,
+                                 t.max_grad_norm)
         state.step += 1
-        tokens = int(_total(accelerator, tokens))
-        state.tokens_seen += tokens
-        window_tokens += tokens
+        state.tokens_seen += outcome.tokens
+        window_tokens += outcome.tokens
 
-        record = {"step": state.step, **method.summarize(_total_sums(accelerator, sums)),
-                  "lr": scheduler.get_last_lr()[0], "tokens": tokens,
-                  "padding": round(padding, 4)}
-        if grad_norm is not None:
-            record["grad_norm"] = float(grad_norm)
+        record = {"step": state.step, **outcome.metrics, "lr": run.scheduler.get_last_lr()[0],
+                  "tokens": outcome.tokens, "padding": round(outcome.padding, 4)}
+        if outcome.grad_norm is not None:
+            record["grad_norm"] = outcome.grad_norm
+        check_finite(record)
         result = {}
         if state.step % t.eval_every == 0 or state.step == total_steps:
-            result = evaluate(wrapped, method, data.eval, eval_plan, pad_id, accelerator, t.eval_max_batches)
-            if result and main:
-                extra = method.extra_eval(accelerator.unwrap_model(wrapped), data, pad_id, accelerator.device,
-                                          tokenizer)
-                result.update({f"eval_{k}": v for k, v in extra.items()})
+            result = evaluate_run(run)
             if result:
                 record.update(result)
-                state.history.append({"step": state.step, **result})
-                watched, mode = method.early_stopping
-                if _improved(result[watched], state.best_eval, mode, t.early_stopping_threshold):
-                    state.best_eval, state.evals_without_improvement = result[watched], 0
-                else:
-                    state.evals_without_improvement += 1
-                if t.early_stopping_patience and state.evals_without_improvement >= t.early_stopping_patience:
-                    state.stopped_early = True
+                note_eval(run, result)
         if state.step % t.log_every == 0 or state.step == total_steps or result:
             elapsed = time.time() - window_start
             record["tokens_per_s"] = window_tokens / elapsed if elapsed > 0 else 0.0
             window_start, window_tokens = time.time(), 0
-            log.log(record)
+            run.log.log(record)
             bar.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{record['tokens_per_s']:.0f}")
         bar.update(1)
         if state.step % t.save_every == 0 or state.step == total_steps or state.stopped_early:
-            checkpoint()
+            save_run_checkpoint(run)
         if state.stopped_early:
             break
     bar.close()
 
-    # 5. The result, in Hugging Face layout, and the run record.
-    accelerator.wait_for_everyone()
-    state_dict = accelerator.get_state_dict(wrapped)
-    if main:
-        inner = accelerator.unwrap_model(wrapped).model
-        final = _save_final(cfg, run_dir, inner, tokenizer, _inner_state(state_dict), merged_final=method.model_kind == "reward")
-        info.update(status="completed", steps=state.step, stopped_early=state.stopped_early,
-                    tokens_seen=state.tokens_seen, best_eval={method.early_stopping[0]: state.best_eval},
-                    evals=state.history, final=str(final),
-                    seconds=time.time() - started)
-        write_json(run_dir / "run.json", info)
-        log.close()
-        write_run_report(run_dir)
-    return run_dir
+
+def finish_run(run: Run) -> Path:
+    """The result, in Hugging Face layout, and the run record."""
+    run.accelerator.wait_for_everyone()
+    state_dict = run.accelerator.get_state_dict(run.wrapped)
+    if run.main:
+        inner = run.accelerator.unwrap_model(run.wrapped).model
+        final = _save_final(run.cfg, run.run_dir, inner, run.tokenizer, _inner_state(state_dict),
+                            merged_final=run.method.model_kind == "reward")
+        state = run.state
+        run.info.update(status="completed", steps=state.step, stopped_early=state.stopped_early,
+                        stop_reason=state.stop_reason,
+                        tokens_seen=state.tokens_seen, best_eval={run.method.early_stopping[0]: state.best_eval},
+                        evals=state.history, final=str(final), seconds=time.time() - run.started)
+        write_json(run.run_dir / "run.json", run.info)
+        run.log.close()
+        write_run_report(run.run_dir)
+    return run.run_dir

@@ -10,6 +10,7 @@ import json
 import warnings
 from pathlib import Path
 
+from alignline.errors import DataError
 from alignline.io import write_text
 
 
@@ -45,14 +46,36 @@ class MetricsLog:
             self.writer.close()
 
 
+def _parse(path: Path, warn_torn: bool = True) -> list[tuple[str, dict]]:
+    """(line, record) pairs. A torn last line (a run killed mid-write) is dropped with a warning;
+    a bad line anywhere else is damage, not an interruption, and a DataError naming it."""
+    lines = [(n, line) for n, line in enumerate(Path(path).read_text(encoding="utf-8", errors="replace")
+                                                .splitlines(), start=1) if line.strip()]
+    out = []
+    for i, (number, line) in enumerate(lines):
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as e:
+            if i == len(lines) - 1:
+                if warn_torn:
+                    from alignline.train.guards import warn
+
+                    warn(f"{path}: line {number} is torn (the run was stopped while writing it); dropped")
+                break
+            raise DataError(str(path), f"not a metrics record ({e})", record=f"line {number}") from None
+        out.append((line, record))
+    return out
+
+
 def truncate_after(path: Path, step: int) -> None:
     """Keep only records with `step <= step`, rewriting atomically."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= step]
+    kept = [line for line, record in _parse(path) if record.get("step", 0) <= step]
     write_text(path, "".join(line + "\n" for line in kept))
 
 
 def read_metrics(path: Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [record for _, record in _parse(path)]

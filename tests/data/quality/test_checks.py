@@ -17,7 +17,8 @@ def msgs(*turns) -> dict:
 
 
 def gates(report) -> dict:
-    return {g["name"]: g for g in report["gates"]}
+    """Failing and advisory gates alike (coverage gates are advisory by default)."""
+    return {g["name"]: g for g in report["gates"] + report["advisory_gates"]}
 
 
 def test_format_problems_and_truncation(tmp_path, tokenizer):
@@ -62,8 +63,28 @@ def test_coverage_from_field_and_refusal_share(tmp_path):
     too_many = write_jsonl(tmp_path / "many.jsonl", recs[50:])  # 4 refusals of 10
     assert not gates(run_checks([str(too_many)], None, load_gate_config(), progress=False))["refusal_share"]["passed"]
     none = write_jsonl(tmp_path / "none.jsonl", recs[:55])
-    g = gates(run_checks([str(none)], None, load_gate_config(), progress=False))["refusal_share"]
+    report = run_checks([str(none)], None, load_gate_config(), progress=False)
+    g = gates(report)["refusal_share"]
     assert g["value"] == 0 and not g["passed"] and g["threshold"] == [0.01, 0.25]
+    # A set without refusals (a task-specific one) is a warning by default, not a failure.
+    assert report["passed"] and "refusal_share" not in {x["name"] for x in report["gates"]}
+    assert any(w.startswith("refusal_share = 0.0 is outside its range (should be in [0.01, 0.25]")
+               for w in report["warnings"])
+    enforced = run_checks([str(none)], None, load_gate_config(coverage={"enforce": True}), progress=False)
+    assert not enforced["passed"] and enforced["advisory_gates"] == []
+
+
+@pytest.mark.parametrize("yaml_text, enforced", [
+    ("coverage:\n  min_refusal_share: 0.05\n", True),        # a threshold written down is meant
+    ("preference:\n  min_adversarial_share: 0.1\n", True),
+    ("coverage:\n  enforce: false\n  min_refusal_share: 0.05\n", False),
+    ("dedup:\n  threshold: 0.9\n", False),
+])
+def test_explicit_coverage_threshold_enforces_it(tmp_path, yaml_text, enforced):
+    path = tmp_path / "gates.yaml"
+    path.write_text(yaml_text)
+    assert load_gate_config(path).coverage.enforce is enforced
+    assert load_gate_config().coverage.enforce is False
 
 
 HEURISTIC = {

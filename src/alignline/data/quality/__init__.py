@@ -19,11 +19,14 @@ class GatesFailed(UserError):
 
 
 def failure_summary(report: dict) -> str:
+    from alignline.data.quality.explain import explain
+
     failed = [g for g in report["gates"] if not g["passed"]]
     parts = []
     for g in failed:
         thr = g["threshold"] if g["op"] != "between" else f"[{g['threshold'][0]}, {g['threshold'][1]}]"
-        parts.append(f"{g['name']} = {g['value']} (must be {g['op']} {thr})")
+        why = explain(g, report)
+        parts.append(f"{g['name']} = {g['value']} (must be {g['op']} {thr}){': ' + why if why else ''}")
     return "; ".join(parts)
 
 

@@ -18,7 +18,7 @@ from alignline.data.quality.text import WordBatch, words
 
 def _records(paths: list[str]):
     for path in paths:
-        for _loc, record in read_records(path):
+        for _loc, record in read_records(path, threads=False):  # rewritten as they are, not as threads
             yield record
 
 

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from alignline.data.quality.coverage import CoverageCheck
 from alignline.data.quality.dedup import DuplicateFinder
 from alignline.data.quality.formatcheck import FormatCheck
-from alignline.data.quality.gates import GateConfig, gate
+from alignline.data.quality.gates import GateConfig, advisory_warnings, gate, split_advisory
 from alignline.data.quality.items import Item, iter_items
 from alignline.data.quality.leakage import LeakageCheck
 from alignline.data.quality.minhash import MinHasher
@@ -141,8 +141,8 @@ def run_checks(train_paths: list[str], eval_path: str | None, cfg: GateConfig, t
                                            "rows": hasher.rows}}
     else:
         report["duplicates"] = None
-    report["gates"] = gates_for(report, cfg, tokenizer is not None)
-    report["warnings"] = warnings_for(report, cfg)
+    report["gates"], report["advisory_gates"] = split_advisory(gates_for(report, cfg, tokenizer is not None), cfg)
+    report["warnings"] = warnings_for(report, cfg) + advisory_warnings(report["advisory_gates"])
     report["passed"] = all(g["passed"] for g in report["gates"])
     report["config"] = dataclasses.asdict(cfg)
     report["seconds"] = round(time.time() - started, 2)
@@ -214,8 +214,11 @@ def warnings_for(r: dict, cfg: GateConfig) -> list[str]:
         if p["confidence"]["below_0.6"]:
             w.append(f"{p['confidence']['below_0.6']} pairs have annotator confidence below 0.6")
     f = r["format"]
-    if f["truncated_share"] is None and r["records"]:
-        w.append("lengths are in characters: pass --model (and --max-length) to measure tokens and truncation")
+    if f["length_unit"] == "characters" and r["records"]:
+        w.append("lengths are in characters (no tokenizer given): pass --model (and --max-length) to measure them "
+                 "in tokens and check truncation")
+    elif f["truncated_share"] is None and r["records"]:
+        w.append("lengths are in tokens; pass --max-length to check truncation against the training max_length")
     if r["eval"] and r["eval"]["invalid"]:
         w.append(f"{r['eval']['invalid']} evaluation records have a structural problem")
     return w

@@ -18,11 +18,11 @@ PROBLEMS = ("empty_turn", "system_not_first", "first_not_user", "roles_not_alter
 
 def conversation_problems(messages: list[Message]) -> list[str]:
     out = []
-    if any(not m.content.strip() for m in messages):
+    if any(not m.content.strip() and not m.tool_calls for m in messages):  # a tool-call turn needs no content
         out.append("empty_turn")
-    if any(m.role == "system" for m in messages[1:]):
+    if any(m.role in ("system", "developer") for m in messages[1:]):
         out.append("system_not_first")
-    turns = [m.role for m in messages if m.role != "system"]
+    turns = [m.role for m in messages if m.role not in ("system", "developer")]
     if turns and turns[0] != "user":
         out.append("first_not_user")
     # user and assistant alternate; tool results may follow an assistant (tool call) turn, then the assistant again.

@@ -62,10 +62,15 @@ class FormatConfig:
 @dataclass
 class CoverageConfig:
     enabled: bool = True
+    enforce: bool = False
+    """Make the coverage shares (refusal share; a preference set's adversarial share) failing gates.
+    Off by default: a task-specific dataset (extraction, classification) rightly holds no refusals, so
+    out-of-range shares are reported as warnings. Setting any of their thresholds in a gates YAML turns
+    this on, unless `enforce` is written there too."""
     min_refusal_share: float = 0.01
-    """Gate (chat data): too few refusals teach a model to comply with anything."""
+    """Coverage gate (chat data): too few refusals teach a model to comply with anything."""
     max_refusal_share: float = 0.25
-    """Gate (chat data): too many teach it to refuse harmless requests."""
+    """Coverage gate (chat data): too many teach it to refuse harmless requests."""
     min_category_share: float = 0.02
     """Categories below this share are named as under-represented (a warning, not a gate)."""
 
@@ -84,9 +89,9 @@ class PreferenceConfig:
     min_chosen_longer_share: float = 0.0
     """Gate: the other side (set e.g. 0.25 to also catch a brevity bias)."""
     min_adversarial_share: float = 0.05
-    """Gate: prompts asking for harm (the model must learn to refuse them)."""
+    """Coverage gate (see coverage.enforce): prompts asking for harm (the model must learn to refuse them)."""
     max_adversarial_share: float = 0.5
-    """Gate: safe prompts must dominate, or refusing becomes the preferred answer."""
+    """Coverage gate (see coverage.enforce): safe prompts must dominate, or refusing becomes the preferred answer."""
     max_synthetic_share: float = 1.0
     """Gate: pairs whose `source` says synthetic (1.0: reported, not limited)."""
     min_agreement: float = 0.4
@@ -165,10 +170,45 @@ def load_gate_config(path: str | Path | None = None, **overrides) -> GateConfig:
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
         cfg = from_dict(GateConfig, raw)
+        cfg.coverage.enforce = coverage_enforced(raw, cfg.coverage.enforce)
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
     validate(cfg, source)
     return cfg
+
+
+# Gates that judge the task mix rather than the data's soundness: warnings unless coverage.enforce.
+COVERAGE_GATES = ("refusal_share", "adversarial_share")
+_COVERAGE_KEYS = {"coverage": ("min_refusal_share", "max_refusal_share"),
+                  "preference": ("min_adversarial_share", "max_adversarial_share")}
+
+
+def coverage_enforced(raw: dict, default: bool) -> bool:
+    """An explicit `coverage.enforce` decides; else writing a coverage threshold means wanting it enforced."""
+    coverage = raw.get("coverage")
+    if isinstance(coverage, dict) and "enforce" in coverage:
+        return default
+    return default or any(isinstance(raw.get(section), dict) and key in raw[section]
+                          for section, keys in _COVERAGE_KEYS.items() for key in keys)
+
+
+def split_advisory(gates: list[dict], cfg: GateConfig) -> tuple[list[dict], list[dict]]:
+    """(failing gates, advisory gates): coverage gates are advisory unless enforced."""
+    if cfg.coverage.enforce:
+        return gates, []
+    return ([g for g in gates if g["name"] not in COVERAGE_GATES], [g for g in gates if g["name"] in COVERAGE_GATES])
+
+
+def advisory_warnings(gates: list[dict]) -> list[str]:
+    """One warning per advisory gate outside its range, with the value (the report says what to do)."""
+    out = []
+    for g in gates:
+        if not g["passed"]:
+            t = g["threshold"]
+            thr = f"in [{t[0]}, {t[1]}]" if g["op"] == "between" else f"{g['op']} {t}"
+            out.append(f"{g['name']} = {g['value']} is outside its range (should be {thr}: {g['detail']}); "
+                       "a warning, not a failing gate (set coverage.enforce: true in the gates config to enforce it)")
+    return out
 
 
 def gate(name: str, value: float | int | None, op: str, threshold, section: str, detail: str = "") -> dict:

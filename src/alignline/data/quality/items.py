@@ -80,7 +80,7 @@ def _preference(record: dict, path: str, loc: str, index: int) -> Item:
 
 
 def to_item(record: dict, path: str, loc: str, index: int) -> Item:
-    if ("chosen" in record and "rejected" in record) or "ranking" in record:
+    if ("chosen" in record and "rejected" in record) or "ranking" in record or "preferred_output" in record:
         return _preference(record, path, loc, index)
     sample = to_sample(record, path, loc)
     rid = f"{path}, {loc}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alignline.data.paths import missing_reason
 from alignline.errors import DataError, UserError
 from alignline.io import RECORD_FORMATS as FORMATS
 
@@ -12,7 +13,7 @@ def check_inputs(paths: list[str]) -> None:
     """Missing inputs fail before any work (and before a progress bar is drawn)."""
     for path in paths:
         if not Path(path).exists():
-            raise DataError(str(path), "no such file or directory")
+            raise DataError(str(path), missing_reason(path))
 
 
 def check_output_path(path: str | Path, inputs: list[str]) -> Path:

@@ -1,0 +1,293 @@
+"""The one generation engine: many prompts in, completions out, for eval, RL rollouts, annotation
+candidates and serving alike.
+
+`Engine` is the interface; `HFEngine` runs Hugging Face `generate` (batched, left-padded, KV cache,
+stop strings); `rollout/vllm.py` runs vLLM behind the same interface where it is installed and CUDA is
+present (imported only then). `load_engine` picks one.
+
+Prompts are chat message lists (rendered with the model's chat template and its generation prompt)
+or plain strings (used as they are). Each prompt gets `params.n` completions (GRPO's group).
+
+Log-probs of generated tokens (`params.logprobs`) are the model's own distribution at the sampling
+temperature, log softmax(logits / T) (T = 1 when greedy), before top-p/top-k truncation: what an RL
+loss recomputes in training, so generator and trainer can be compared token by token.
+
+Seeds: every `generate` call draws from its own generator seeded with `params.seed`, without touching
+the global RNG (a training run's RNG state, checkpointed for exact resume, is left as it was). The
+same prompts, settings and seed give the same completions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+
+Prompt = str | list[dict]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    max_new_tokens: int = 128
+    temperature: float = 0.0
+    """0: greedy."""
+    top_p: float = 1.0
+    top_k: int = 0
+    """0: no top-k truncation."""
+    n: int = 1
+    """Completions per prompt."""
+    stop: tuple[str, ...] = ()
+    """Strings that end a completion (not included in its text); EOS always ends one."""
+    seed: int = 0
+    logprobs: bool = False
+    """Return each generated token's log-prob."""
+
+
+@dataclass
+class Completion:
+    text: str
+    token_ids: list[int]
+    """The generated tokens up to and including the end-of-sequence token or the stop string."""
+    finish_reason: str
+    """`stop` (EOS or a stop string) or `length` (max_new_tokens reached)."""
+    logprobs: list[float] | None = None
+    """One per token of `token_ids`, when asked."""
+    prompt_tokens: int = 0
+
+
+class Engine(Protocol):
+    tokenizer: object
+    name: str
+
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
+        """`params.n` completions for each prompt, in prompt order."""
+        ...
+
+
+def render_prompt(tokenizer, prompt: Prompt) -> str:
+    """A chat prompt through the model's template (with the generation prompt); a string as it is."""
+    if isinstance(prompt, str):
+        return prompt
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    return "\n".join(m["content"] for m in prompt) + "\n"
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """`text` up to the first stop string, and whether one was found."""
+    cuts = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    return (text[: min(cuts)], True) if cuts else (text, False)
+
+
+@dataclass
+class HFEngine:
+    """Hugging Face `generate` over batches of prompts (left padding, KV cache)."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    batch_size: int = 16
+    name: str = "hf"
+    adapters: dict[str, str] = field(default_factory=dict)
+    own_loop: bool = True
+    """Decode with `decode_batch` (finished rows leave the batch); False: transformers' `generate`."""
+    active: str | None = None
+    """The named adapter answering (`models/named_adapters.py`); None: the model as loaded."""
+
+    def use(self, name: str) -> None:
+        """Answer with adapter `name` of `adapters` from now on ('base': the base alone)."""
+        from alignline.models.named_adapters import check_adapter_name
+
+        self.active = check_adapter_name(name, list(self.adapters))
+
+    @torch.no_grad()
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
+        from alignline.models.named_adapters import using
+
+        with using(self.model, self.active) if self.active else contextlib.nullcontext():
+            return self._generate(prompts, params)
+
+    def _generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
+        tok = self.tokenizer
+        texts = [render_prompt(tok, p) for p in prompts]
+        out: list[list[Completion]] = [[] for _ in texts]
+        gen = torch.Generator(device="cpu").manual_seed(params.seed)
+        # Each prompt repeated n times, batched; sorting by length keeps padding small.
+        jobs = sorted(((i, t) for i, t in enumerate(texts) for _ in range(params.n)), key=lambda j: len(j[1]))
+        for start in range(0, len(jobs), self.batch_size):
+            chunk = jobs[start:start + self.batch_size]
+            run = self.decode_batch if self.own_loop else self.generate_batch
+            for (i, _), completion in zip(chunk, run([t for _, t in chunk], params, gen)):
+                out[i].append(completion)
+        return out
+
+    def encode_left_padded(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        tok = self.tokenizer
+        side = tok.padding_side
+        tok.padding_side = "left"  # generation continues from the right edge of every row
+        try:
+            enc = tok(texts, add_special_tokens=False, return_tensors="pt", padding=True)
+        finally:
+            tok.padding_side = side
+        device = next(self.model.parameters()).device
+        return enc.input_ids.to(device), enc.attention_mask.to(device)
+
+    def decode_batch(self, texts: list[str], params: SamplingParams, gen: torch.Generator) -> list[Completion]:
+        """Our own decoding loop: prefill, then one token per step for the rows still running.
+
+        A row that ends (EOS, or a stop string in its text) leaves the batch and its KV cache rows are
+        dropped, so the batch shrinks instead of computing padding for finished answers until the
+        longest one ends, which is what `generate` does. Same math as `generate` (greedy outputs are
+        identical, tested); sampling draws from our own generator.
+        """
+        from transformers import DynamicCache
+
+        tok, model = self.tokenizer, self.model
+        ids, mask = self.encode_left_padded(texts)
+        b = ids.shape[0]
+        cache = DynamicCache(config=model.config)
+        position = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        running = torch.arange(b, device=ids.device)  # original row of each row still in the batch
+        tokens: list[list[int]] = [[] for _ in range(b)]
+        logps: list[list[float]] = [[] for _ in range(b)]
+        done = [False] * b
+        stopped = [False] * b
+        step_ids, step_pos = ids, position
+        for _ in range(params.max_new_tokens):
+            logits = model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, use_cache=True,
+                           logits_to_keep=1, **{cache_kwarg(model): cache}).logits[:, -1].float()  # (R, V)
+            chosen, chosen_logp = sample_next(logits, params, gen)
+            keep = []
+            for k, row in enumerate(running.tolist()):
+                t = int(chosen[k])
+                tokens[row].append(t)
+                if params.logprobs:
+                    logps[row].append(float(chosen_logp[k]))
+                if t == tok.eos_token_id:
+                    done[row] = True
+                elif params.stop and cut_at_stop(tok.decode(tokens[row][-16:], skip_special_tokens=True),
+                                                 params.stop)[1]:
+                    done[row] = stopped[row] = True
+                else:
+                    keep.append(k)
+            if not keep:
+                break
+            keep_t = torch.tensor(keep, device=ids.device)
+            if len(keep) < len(running):
+                cache.batch_select_indices(keep_t)
+                running, mask, step_pos = running[keep_t], mask[keep_t], step_pos[keep_t]
+                chosen = chosen[keep_t]
+            mask = torch.cat([mask, mask.new_ones(len(keep), 1)], dim=1)
+            step_pos = step_pos[:, -1:] + 1
+            step_ids = chosen[:, None]
+        out = []
+        for row in range(b):
+            text, found = cut_at_stop(tok.decode(tokens[row], skip_special_tokens=True), params.stop)
+            out.append(Completion(text=text, token_ids=tokens[row], finish_reason="stop" if done[row] or found else "length",
+                                  logprobs=logps[row] if params.logprobs else None, prompt_tokens=int(
+                                      (ids[row] != tok.pad_token_id).sum()) if tok.pad_token_id is not None else 0))
+        return out
+
+    def generate_batch(self, texts: list[str], params: SamplingParams, gen: torch.Generator) -> list[Completion]:
+        """The same, through transformers' `generate` (kept as the reference the own loop is tested against)."""
+        tok, model = self.tokenizer, self.model
+        ids, mask = self.encode_left_padded(texts)
+        device = ids.device
+        sample = params.temperature > 0
+        kwargs = dict(do_sample=sample, temperature=params.temperature if sample else None,
+                      top_p=params.top_p if sample else None, top_k=params.top_k if sample and params.top_k else None,
+                      max_new_tokens=params.max_new_tokens, pad_token_id=tok.pad_token_id,
+                      eos_token_id=tok.eos_token_id, use_cache=True, return_dict_in_generate=True,
+                      output_logits=params.logprobs)
+        if params.stop:
+            kwargs.update(stop_strings=list(params.stop), tokenizer=tok)
+        # generate samples from the global RNG: draw its seed from our generator and restore the state after.
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
+            result = model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+        new = result.sequences[:, ids.shape[1]:]
+        logps = None
+        if params.logprobs:
+            logits = torch.stack(result.logits, dim=1).float()  # (B, new, V)
+            scale = params.temperature if sample else 1.0
+            logps = torch.log_softmax(logits / scale, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)
+        completions = []
+        for row in range(new.shape[0]):
+            tokens = new[row].tolist()
+            # Rows that finished early are padded after their EOS (or stop string): cut there.
+            length = tokens.index(tok.eos_token_id) + 1 if tok.eos_token_id in tokens else len(tokens)
+            while length and tokens[length - 1] == tok.pad_token_id != tok.eos_token_id:
+                length -= 1
+            tokens = tokens[:length]
+            text, stopped = cut_at_stop(tok.decode(tokens, skip_special_tokens=True), params.stop)
+            finished = stopped or (bool(tokens) and tokens[-1] == tok.eos_token_id) or length < params.max_new_tokens
+            completions.append(Completion(text=text, token_ids=tokens, finish_reason="stop" if finished else "length",
+                                          logprobs=logps[row, :length].tolist() if logps is not None else None,
+                                          prompt_tokens=int(mask[row].sum())))
+        return completions
+
+
+def cache_kwarg(model) -> str:
+    """transformers renamed `past_key_values` to `cache` (5.2x); use whichever this version's forward takes."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # wrappers take **kwargs
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def sample_next(logits: torch.Tensor, params: SamplingParams, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(R, V) next-token logits -> chosen ids (R,) and their log-probs (R,) under softmax(logits / T)
+    (T = 1 when greedy), before top-k/top-p truncation (see the module docstring)."""
+    if params.temperature <= 0:
+        chosen = logits.argmax(-1)
+        return chosen, torch.log_softmax(logits, -1).gather(-1, chosen[:, None]).squeeze(-1)
+    scaled = logits / params.temperature
+    logp = torch.log_softmax(scaled, -1)
+    filtered = scaled.clone()
+    if params.top_k and params.top_k < filtered.shape[-1]:
+        kth = filtered.topk(params.top_k, dim=-1).values[:, -1:]
+        filtered[filtered < kth] = float("-inf")
+    if params.top_p < 1.0:
+        order = filtered.sort(dim=-1, descending=True)
+        cumulative = order.values.softmax(-1).cumsum(-1)
+        cut = cumulative - order.values.softmax(-1) > params.top_p  # keep the smallest set reaching top_p
+        filtered.scatter_(-1, order.indices, order.values.masked_fill(cut, float("-inf")))
+    probs = filtered.softmax(-1)
+    chosen = torch.multinomial(probs.cpu(), 1, generator=gen).squeeze(-1).to(logits.device)
+    return chosen, logp.gather(-1, chosen[:, None]).squeeze(-1)
+
+
+def load_engine(model: str | None, backend: str = "auto", dtype: str = "float32", batch_size: int = 16,
+                adapters: dict[str, str] | None = None) -> Engine:
+    """An engine for a model directory, checkpoint, adapter or `smollm2-135m`.
+
+    backend `auto`: vLLM when it is installed and CUDA is present, else Hugging Face; `hf`; `vllm`.
+    """
+    from alignline.errors import ConfigError
+
+    if backend not in ("auto", "hf", "vllm"):
+        raise ConfigError(f"generation backend {backend!r} is not one of auto, hf, vllm")
+    from alignline.models.named_adapters import hf_only_adapters
+
+    hf_only = hf_only_adapters(model, adapters or {})  # vLLM serves LoRA only
+    if backend == "vllm" and hf_only:
+        raise ConfigError(f"generation backend 'vllm' serves LoRA adapters only, not {hf_only}; use backend hf")
+    if backend == "vllm" or (backend == "auto" and not hf_only and vllm_available()):
+        from alignline.rollout.vllm import VLLMEngine
+
+        return VLLMEngine.load(model, dtype=dtype, adapters=adapters or {})
+    from alignline.models.loading import load_causal_lm
+    from alignline.models.named_adapters import load_named_adapters
+
+    tokenizer, hf_model = load_named_adapters(model, adapters, dtype) if adapters else load_causal_lm(model, dtype)
+    hf_model.eval()
+    return HFEngine(hf_model, tokenizer, batch_size=batch_size, adapters=dict(adapters or {}),
+                    active=next(iter(adapters or {}), None))
+
+
+def vllm_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("vllm") is not None and torch.cuda.is_available()
