@@ -210,6 +210,23 @@ def test_a_bottleneck_adapter_on_a_hook_is_checked_and_kept_exact():
     assert wrapped.fast_path.fused_layers  # the hook runs around the fused MLP forward too
 
 
+@pytest.mark.parametrize("placement", ["houlsby", "pfeiffer"])
+def test_alignline_bottleneck_adapters_pass_the_check(placement):
+    from alignline.models.bottleneck import BottleneckModel, BottleneckSpec
+
+    model = BottleneckModel(_llama().requires_grad_(False))
+    model.add_adapter("default", BottleneckSpec(bottleneck_size=8, placement=placement))
+    with torch.no_grad():  # up starts at zero (identity): move it so the adapter changes the output
+        for name, p in model.named_parameters():
+            if ".up." in name:
+                p.normal_(0, 0.3)
+    model.double()
+    wrapped = _compare(model, TokenLogprobModel)
+    fp = wrapped.fast_path
+    assert fp.basis.startswith("self-check (modules outside the allow-list: Bottleneck, BottleneckModel")
+    assert fp.fused_head and fp.packed_attention and fp.fused_layers
+
+
 def test_a_forward_replaced_by_someone_else_is_left_alone():
     model = _llama()
     mlp = model.model.layers[0].mlp
