@@ -321,3 +321,20 @@ def test_in_bfloat16_the_check_keeps_exact_set_ups_and_still_catches_a_missed_sc
     model = tiny_architecture("llama", dtype=torch.bfloat16)
     model.__class__ = TemperedLlama
     assert choose_fast_path(model).record()["on"] == []
+
+
+def test_a_wrong_gradient_alone_fails_the_check(monkeypatch):
+    """Right values, wrong backward (a fused RMSNorm whose input gradient is doubled): caught on gradients."""
+    from alignline.models.fast.fused_layers import _RMSNorm
+
+    right = _RMSNorm.backward
+
+    def doubled(ctx, dy):
+        dx, dweight, eps = right(ctx, dy)
+        return 2 * dx, dweight, eps
+
+    monkeypatch.setattr(_RMSNorm, "backward", staticmethod(doubled))
+    model = _llama(type("OtherLlama", (LlamaForCausalLM,), {}))
+    fp = choose_fast_path(model)
+    assert fp.fused_head and not fp.fused_layers
+    assert fp.reasons["fused_layers"].startswith("self-check failed: gradient of "), fp.reasons

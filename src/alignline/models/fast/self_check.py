@@ -3,8 +3,9 @@
 
 Runs in eval mode (no dropout, so both passes see the same function) with the training flags restored
 after, draws its batch from its own generator (the run's random state is untouched), and takes
-gradients with `torch.autograd.grad` (no `.grad` is written). To stay cheap on a large model it keeps,
-per trainable parameter, the gradient's norm and an evenly strided sample of at most 4,096 entries.
+gradients with `torch.autograd.grad` (no `.grad` is written). To stay cheap on a large model it takes
+the gradients of at most 64 trainable tensors, spread evenly from the first layer to the last, and keeps
+of each its norm and an evenly strided sample of at most 4,096 entries.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch import nn
 
 ROWS = ((10, 14), (7, 9, 8))  # example lengths of the two packed rows: both rows restart positions
 SAMPLE = 4096
+MAX_TENSORS = 64
 
 
 @dataclass
@@ -104,6 +106,9 @@ def mismatch(fast: Outputs, own: Outputs, tol: float) -> str | None:
 
 def _with_grads(model: nn.Module, run) -> Outputs:
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if len(named) > MAX_TENSORS:  # full fine-tuning of a large model: not every gradient at once
+        step = len(named) / MAX_TENSORS
+        named = [named[int(i * step)] for i in range(MAX_TENSORS - 1)] + [named[-1]]
     modes = {m: m.training for m in model.modules()}
     model.eval()
     try:
