@@ -2,10 +2,12 @@
 
     python bench/check_fast_path.py            # tiny random Llama, float64 (transformers still normalizes in float32)
     python bench/check_fast_path.py --real     # SmolLM2-135M, float32, one packed 8 x 512 batch (slow)
+    python bench/check_fast_path.py --architectures   # every tiny architecture against its own forward
 
-The fast path (`TokenLogprobModel(fast=True)`) runs packed rows as per-example attention and LoRA as
-one autograd function; the plain path (`fast=False`) is transformers' block-diagonal-mask SDPA and
-peft's own LoRA forward. Both go through the same chunked log-prob function.
+The fast path (`TokenLogprobModel(fast=True)`) runs packed rows as per-example attention, LoRA as one
+autograd function and the log-probs from hidden states chunk by chunk; the plain path (`fast=False`,
+`training.fast_path: off`) is the model's own forward (transformers' block-diagonal-mask SDPA, peft's
+own LoRA forward, the full logits).
 """
 
 from __future__ import annotations
@@ -38,6 +40,58 @@ def compare(model, batch, dtype, atol: float) -> float:
     return worst
 
 
+def against_own_forward(arch: str, adapter: str, packed: bool, plain_head: bool = False) -> tuple[float, float]:
+    """(max |log-prob difference|, worst relative gradient error) of `TokenLogprobModel` against the
+    architecture's own forward, each example alone. `plain_head`: what the fused head computed before it
+    read the architecture's head (h @ W^T alone), log-probs only."""
+    from alignline.losses.token_logprobs import token_logprobs
+    from alignline.models.logprob_model import TokenLogprobModel, decoder_hidden
+    from alignline.testing import TINY_VOCAB, random_packed_batch, split_packed, tiny_architecture
+
+    model = tiny_architecture(arch, adapter=adapter)
+    batch = random_packed_batch(TINY_VOCAB, rows=2, width=40, seed=1, packed=packed)
+    reference = copy.deepcopy(model)
+    want = []
+    for ids, targets in split_packed(batch):
+        logits = reference(input_ids=ids[None], position_ids=torch.arange(len(ids))[None]).logits[0]
+        keep = targets != -100
+        want.append(torch.log_softmax(logits[keep], -1).gather(1, targets[keep, None]).squeeze(1))
+    want = torch.cat(want)
+    if plain_head:
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        with torch.no_grad():
+            hidden = decoder_hidden(base, base.get_decoder(), batch["input_ids"], batch["position_ids"], False)
+            keep = batch["targets"] != -100
+            got = token_logprobs(hidden[keep], base.get_output_embeddings().weight, batch["targets"][keep])
+        return (got.double() - want.detach()).abs().max().item(), float("nan")
+    want.sum().backward()
+    got = TokenLogprobModel(model)(**batch)
+    got.sum().backward()
+    worst = 0.0
+    for (name, p), q in zip(model.named_parameters(), reference.parameters()):
+        if p.requires_grad:
+            worst = max(worst, ((p.grad - q.grad).abs().max() / q.grad.abs().max().clamp_min(1e-30)).item())
+    return (got.double() - want.detach()).abs().max().item(), worst
+
+
+def architectures() -> None:
+    from alignline.testing import TINY_ARCHITECTURES
+
+    print(f"{'architecture':16} {'adapter':7} {'rows':6} {'max |dlogp|':>12} {'grad rel err':>12}")
+    for arch in TINY_ARCHITECTURES:
+        for adapter in ("full", "lora"):
+            for packed in (True, False):
+                try:
+                    diff, grad = against_own_forward(arch, adapter, packed)
+                except LookupError as e:
+                    print(f"{arch:16} skipped: {e}")
+                    break
+                print(f"{arch:16} {adapter:7} {'packed' if packed else 'whole':6} {diff:12.2e} {grad:12.2e}")
+    print("\nh @ W^T alone (the fused head before it read each architecture's head), packed rows, full:")
+    for arch in ("cohere", "granite", "gemma2", "phi"):
+        print(f"{arch:16} {against_own_forward(arch, 'full', True, plain_head=True)[0]:12.2e}")
+
+
 def main() -> None:
     import peft
 
@@ -45,7 +99,11 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--real", action="store_true", help="SmolLM2-135M in float32 instead of a tiny model")
+    parser.add_argument("--architectures", action="store_true",
+                        help="each tiny architecture of alignline.testing against its own transformers forward")
     args = parser.parse_args()
+    if args.architectures:
+        return architectures()
     lora = peft.LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
     torch.manual_seed(0)
     if args.real:

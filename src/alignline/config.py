@@ -117,6 +117,11 @@ class TrainingConfig:
     threads: int | None = None
     """CPU threads for torch (None: torch's default)."""
     tensorboard: bool = True
+    fast_path: Union[Literal["auto", "off"], bool] = "auto"
+    """auto: the exact fast path (fused log-prob head, per-example packed attention, fused layers, fast
+    LoRA) where the architecture is on the allow-list or passes a one-batch self-check against its own
+    forward; off: the model's own forward throughout, nothing patched (run.json `fast_path` says which).
+    YAML reads a bare `off` as false and `on` as true: false means off, true auto."""
 
 
 @dataclass

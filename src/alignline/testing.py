@@ -115,6 +115,81 @@ def write_recipe(path: Path, **sections) -> Path:
     return path
 
 
+def split_packed(batch: dict) -> list[tuple]:
+    """The examples of a packed batch (from `random_packed_batch`), in row-major order: (ids, targets)
+    1-D tensors each, cut where the position ids restart."""
+    out = []
+    for ids, pos, tgt in zip(batch["input_ids"], batch["position_ids"], batch["targets"]):
+        starts = (pos == 0).nonzero().squeeze(1).tolist() + [len(pos)]
+        out += [(ids[s:e], tgt[s:e]) for s, e in zip(starts, starts[1:])]
+    return out
+
+
+TINY_VOCAB = 96
+_TINY_COMMON = dict(vocab_size=TINY_VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                    num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, pad_token_id=0,
+                    bos_token_id=1, eos_token_id=2, initializer_range=0.2, use_cache=False)
+# name -> (config class, causal LM class, sequence classifier class or None, config overrides)
+TINY_ARCHITECTURES = {
+    "llama": ("LlamaConfig", "LlamaForCausalLM", "LlamaForSequenceClassification", {}),
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", "Qwen2ForSequenceClassification", {}),
+    "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", "Qwen3ForSequenceClassification", {"head_dim": 8}),
+    "mistral": ("MistralConfig", "MistralForCausalLM", "MistralForSequenceClassification",
+                {"sliding_window": None, "head_dim": 8}),
+    "mistral-sliding": ("MistralConfig", "MistralForCausalLM", "MistralForSequenceClassification",
+                        {"sliding_window": 8, "head_dim": 8}),  # shorter than most test examples: it bites
+    "gemma": ("GemmaConfig", "GemmaForCausalLM", "GemmaForSequenceClassification", {"head_dim": 8}),
+    "gemma2": ("Gemma2Config", "Gemma2ForCausalLM", "Gemma2ForSequenceClassification",
+               {"head_dim": 8, "query_pre_attn_scalar": 8, "sliding_window": 8, "final_logit_softcapping": 1.5,
+                "attn_logit_softcapping": 5.0, "layer_types": ["sliding_attention", "full_attention"],
+                "attn_implementation": "eager"}),  # transformers runs Gemma 2 eager only (attention softcapping)
+    "phi3": ("Phi3Config", "Phi3ForCausalLM", "Phi3ForSequenceClassification", {}),
+    "phi": ("PhiConfig", "PhiForCausalLM", "PhiForSequenceClassification", {}),  # the head has a bias
+    "cohere": ("CohereConfig", "CohereForCausalLM", None, {"logit_scale": 0.25}),
+    "granite": ("GraniteConfig", "GraniteForCausalLM", None,
+                {"logits_scaling": 0.25, "embedding_multiplier": 2.0, "residual_multiplier": 0.5,
+                 "attention_multiplier": 0.3}),
+    "olmo2": ("Olmo2Config", "Olmo2ForCausalLM", "Olmo2ForSequenceClassification", {}),
+}
+
+
+def tiny_architecture(arch: str, kind: str = "causal_lm", adapter: str = "full", dtype=None, **overrides):
+    """A tiny random float64 model of one of `TINY_ARCHITECTURES` (hidden 32, 2 layers), in train mode.
+
+    Weights are drawn wider than transformers' default (initializer_range 0.2) and norm weights and
+    biases moved off 1 and 0, so logits are of order 1 and every gradient says something. `kind`
+    "reward": the sequence classifier with one label; `adapter` "lora": peft LoRA on all linear
+    layers, B drawn non-zero. Raises LookupError where this transformers lacks the class."""
+    import torch
+    import transformers
+
+    config_name, causal, classifier, arch_overrides = TINY_ARCHITECTURES[arch]
+    names = [config_name, classifier if kind == "reward" else causal]
+    missing = [n for n in names if n is None or getattr(transformers, n, None) is None]
+    if missing:
+        what = f"a sequence classifier for {arch}" if None in missing else ", ".join(missing)
+        raise LookupError(f"transformers {transformers.__version__} has no {what}")
+    config_cls, model_cls = (getattr(transformers, n) for n in names)
+    config = config_cls(**{"attn_implementation": "sdpa", **_TINY_COMMON, **arch_overrides, **overrides}, num_labels=1)
+    torch.manual_seed(0)
+    model = model_cls(config).to(dtype or torch.float64)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 1:
+                p.add_(torch.empty_like(p).uniform_(-0.3, 0.3))
+    if adapter == "lora":
+        import peft
+
+        model = peft.get_peft_model(model, peft.LoraConfig(
+            r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear",
+            task_type="SEQ_CLS" if kind == "reward" else "CAUSAL_LM"))
+        with torch.no_grad():  # B starts at zero: give it values so every LoRA gradient path is exercised
+            for name, p in model.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 0.1)
+    return model.train()
+
+
 def save_random_adapter(base_dir: str | Path, out_dir: str | Path, kind: str = "bottleneck", seed: int = 0,
                         placement: str = "houlsby") -> Path:
     """An adapter on the model in `base_dir` with random (not identity) weights, saved to `out_dir`:

@@ -34,8 +34,8 @@ from alignline.data.templates import IGNORE  # noqa: E402
 from alignline.methods.dpo import DPO  # noqa: E402
 from alignline.methods.rm import RewardModeling  # noqa: E402
 from alignline.models.reward_model import RewardModel  # noqa: E402
-from alignline.testing import assistant as _a
-from alignline.testing import tiny_llama, tiny_tokenizer  # noqa: E402
+from alignline.testing import assistant as _a  # noqa: E402
+from alignline.testing import tiny_architecture, tiny_llama, tiny_tokenizer  # noqa: E402
 from alignline.testing import user as _u  # noqa: E402
 
 TOL = 1e-5
@@ -106,10 +106,16 @@ def units(tok):
     return out
 
 
-@pytest.fixture(scope="module")
-def models(tok, tmp_path_factory):
-    """(policy, reference, reference directory): the reference is the policy with every weight perturbed."""
-    policy = tiny_llama(len(tok), seed=0).float().eval()
+@pytest.fixture(scope="module", params=["llama", "cohere", "granite"])
+def models(request, tok, tmp_path_factory):
+    """(policy, reference, reference directory): the reference is the policy with every weight perturbed.
+    Cohere scales its logits and Granite divides them: the fused head must do as their forwards do."""
+    if request.param == "llama":
+        policy = tiny_llama(len(tok), seed=0).float().eval()
+    else:
+        scale = {"logit_scale": 2.0} if request.param == "cohere" else {}  # any scale but 1 shows the bug
+        policy = tiny_architecture(request.param, dtype=torch.float32, vocab_size=len(tok),
+                                   initializer_range=0.02, **scale).eval()
     reference = copy.deepcopy(policy)
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():

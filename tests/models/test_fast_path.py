@@ -1,6 +1,6 @@
 """The fast path of TokenLogprobModel (per-example packed attention, LoRA as one autograd function,
-fused RMSNorm and SwiGLU) computes what the plain path computes: transformers' masked SDPA, peft's
-own LoRA forward, transformers' layers.
+fused RMSNorm and SwiGLU, the chunked head) computes what the plain path computes: the model's own
+forward, with transformers' masked SDPA, peft's own LoRA forward, transformers' layers, full logits.
 
 Models run in float64, but transformers normalizes RMSNorm in float32 even then, while the fused norm
 keeps float64: the paths agree to float32 rounding (1e-6), not to 1e-10. The fused functions alone
@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from alignline.models.logprob_model import TokenLogprobModel
-from alignline.models.packed_attention import Segments
+from alignline.models.fast.packed_attention import Segments
 from alignline.testing import random_packed_batch, tiny_llama
 
 
@@ -49,7 +49,7 @@ def _assert_same(values, expected, grads, expected_grads):
 
 
 def test_fused_functions_gradcheck():
-    from alignline.models.fused_layers import _RMSNorm, _SiluMul
+    from alignline.models.fast.fused_layers import _RMSNorm, _SiluMul
 
     torch.manual_seed(0)
     x = torch.randn(3, 5, 8, dtype=torch.float64, requires_grad=True)

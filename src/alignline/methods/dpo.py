@@ -38,12 +38,12 @@ from alignline.models.logprob_model import TokenLogprobModel
 class DPOModel(nn.Module):
     """Policy log-probs with gradient, reference log-probs without; per sequence."""
 
-    def __init__(self, model, reference: nn.Module | None, reference_free: bool):
+    def __init__(self, model, reference: nn.Module | None, reference_free: bool, fast: str = "auto"):
         super().__init__()
         self.model = model
-        self.policy = TokenLogprobModel(model)
+        self.policy = TokenLogprobModel(model, fast=fast)
         # Kept out of the module tree: no gradients, not in checkpoints, not wrapped by DDP/FSDP.
-        self._reference = [TokenLogprobModel(reference)] if reference is not None else []
+        self._reference = [TokenLogprobModel(reference, fast=fast)] if reference is not None else []
         self.reference_free = reference_free
 
     def sequence_logps(self, module: nn.Module, batch: dict) -> torch.Tensor:
@@ -102,7 +102,7 @@ class DPO(PairData):
     def wrap(self, model, cfg):
         d = cfg.dpo
         reference = None if d.loss_type == "simpo" else frozen_reference(model, d.ref_model, cfg.training.dtype)
-        return DPOModel(model, reference, reference_free=d.loss_type == "simpo")
+        return DPOModel(model, reference, reference_free=d.loss_type == "simpo", fast=cfg.training.fast_path)
 
     def setup(self, wrapped, data, pad_id, device) -> None:
         """Precompute reference log-probs for every pair, when asked (and needed)."""

@@ -167,7 +167,8 @@ class KTO(NoExtraHooks):
         return float(batch["weight"].sum())
 
     def wrap(self, model, cfg):
-        return DPOModel(model, frozen_reference(model, None, cfg.training.dtype), reference_free=False)
+        return DPOModel(model, frozen_reference(model, None, cfg.training.dtype), reference_free=False,
+                        fast=cfg.training.fast_path)
 
     def loss(self, model, batch, normalizer):
         k = self._cfg.kto

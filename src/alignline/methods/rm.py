@@ -42,7 +42,7 @@ class RewardModeling(PairData, NoExtraHooks):
         return batch
 
     def wrap(self, model, cfg):
-        return RewardModel(model)
+        return RewardModel(model, fast=cfg.training.fast_path)
 
     def loss(self, model, batch, normalizer):
         rewards = model(**batch)

@@ -68,7 +68,7 @@ class SFT(NoExtraHooks):
         return float((batch["targets"] != IGNORE).sum())
 
     def wrap(self, model, cfg):
-        return TokenLogprobModel(model, virtual_tokens=uses_virtual_tokens(cfg.adapter))
+        return TokenLogprobModel(model, virtual_tokens=uses_virtual_tokens(cfg.adapter), fast=cfg.training.fast_path)
 
     def loss(self, model, batch, normalizer):
         logps = model(**batch)

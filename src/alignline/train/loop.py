@@ -30,6 +30,7 @@ from alignline.models.adapters import (
     qlora_quantization_config,
     uses_virtual_tokens,
 )
+from alignline.models.fast.decision import fast_path_record
 from alignline.models.loading import load_model, load_tokenizer_for, name_base_by_hub_id
 from alignline.report.model_card import write_model_card
 from alignline.report.run import write_run_report
@@ -240,6 +241,7 @@ def start_run(cfg: RunConfig, progress: bool) -> Run:
             "model": {"spec": cfg.model, "parameters": parameter_counts(model)},
             "plan": {"total_steps": steps.total_steps, "rows": len(plan.rows),
                      "batches_per_epoch": plan.batches_per_epoch},
+            "fast_path": fast_path_record(wrapped),
             "data_gates": gates, "resumed_from": str(resume_from) if resume_from else None,
             "packages": package_versions(),
             "git_commit": git_commit(), "environment": environment()}

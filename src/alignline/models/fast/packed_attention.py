@@ -4,7 +4,8 @@ plain causal SDPA, so attention costs sum(len^2) instead of T^2 per row and need
 transformers turns restarting position ids into a (B, 1, T, T) block-diagonal mask, and SDPA then
 computes every query against every key of the row and masks afterwards: on a CPU that was a fifth
 of an SFT step. This module registers an attention implementation ("alignline_packed") that
-`TokenLogprobModel` switches on for its own forward only. Exact: same math as the masked path.
+`TokenLogprobModel` switches on for its own forward only, when `models/fast/decision.py` turned it on.
+Exact: same math as the masked path.
 """
 
 from __future__ import annotations
@@ -112,14 +113,26 @@ def _prefix_causal_mask(start: int, end: int, device: torch.device) -> torch.Ten
     return torch.ones(end - start, end, dtype=torch.bool, device=device).tril(diagonal=start)
 
 
-def packed_attention_supported(config) -> bool:
-    """Only where the model would run SDPA over full causal attention anyway."""
-    if getattr(config, "_attn_implementation", None) != "sdpa" or getattr(config, "sub_configs", None):
-        return False  # eager keeps its weights; flash-attention kernels already take packed rows natively
+def packed_attention_unsupported(config) -> str | None:
+    """Why per-example attention does not apply to this model (None: it does). Only where the model would
+    run SDPA over full causal attention anyway."""
+    implementation = getattr(config, "_attn_implementation", None)
+    if implementation != "sdpa":
+        # eager keeps its weights; flash-attention kernels already take packed rows natively
+        return f"attention implementation is {implementation!r}, not 'sdpa'"
+    if getattr(config, "sub_configs", None):
+        return "a composite config (vision or audio towers)"
     if getattr(config, "sliding_window", None) is not None and getattr(config, "use_sliding_window", True):
-        return False
+        return "sliding-window attention"
     if getattr(config, "layer_types", None) and any(kind != "full_attention" for kind in config.layer_types):
-        return False
+        return "layers other than full attention"
+    if getattr(config, "attn_logit_softcapping", None) is not None:
+        return "attention logit softcapping"
+    return None
+
+
+def register_packed_attention() -> None:
+    """Make `PACKED_ATTENTION` a name transformers' attention registries know (idempotent)."""
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
@@ -127,7 +140,6 @@ def packed_attention_supported(config) -> bool:
     # The standard mask is still built (a few ms): a model that does not pass our keyword on to its
     # attention layers then falls back to SDPA with the right block-diagonal mask instead of none.
     AttentionMaskInterface.register(PACKED_ATTENTION, sdpa_mask)
-    return True
 
 
 @contextmanager

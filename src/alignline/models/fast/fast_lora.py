@@ -5,10 +5,10 @@ product and the sum accumulated in place, instead of peft's separate multiply an
 
 from __future__ import annotations
 
-import types
-
 import torch
 from torch import nn
+
+from alignline.models.fast.patching import fast_forward, patch_forward
 
 
 class _LoraLinear(torch.autograd.Function):
@@ -42,6 +42,7 @@ class _LoraLinear(torch.autograd.Function):
         return dx, None, None, da, db, None
 
 
+@fast_forward
 def _fast_lora_forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     """peft's LoRA Linear forward, through `_LoraLinear` when the layer is plain LoRA; peft's own otherwise."""
     names = self.active_adapters
@@ -68,7 +69,6 @@ def install_fast_lora(model: nn.Module) -> int:
         return 0
     count = 0
     for module in model.modules():
-        if type(module) is LoraLinear:
-            module.forward = types.MethodType(_fast_lora_forward, module)
+        if type(module) is LoraLinear and patch_forward(module, _fast_lora_forward):
             count += 1
     return count
