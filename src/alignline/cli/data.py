@@ -150,3 +150,7 @@ def register(subparsers) -> None:
     p.add_argument("--config", default=None, help="gate config YAML (audit.min_accuracy)")
     p.add_argument("--out", default=None, help="also write DIR/audit_report.json")
     p.set_defaults(func=_cmd_audit_score)
+
+    from alignline.data.canary import add_parser as add_canary_parser  # `data canary` (logic in data/canary.py)
+
+    add_canary_parser(sub)
