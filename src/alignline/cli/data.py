@@ -172,3 +172,7 @@ def register(subparsers) -> None:
     p.add_argument("--column", action="append", default=None, metavar="OUR=THEIR",
                    help="rename a field before format detection, as data.columns; repeatable")
     p.set_defaults(func=_cmd_show)
+
+    from alignline.data.canary import add_parser as add_canary_parser  # `data canary` (logic in data/canary.py)
+
+    add_canary_parser(sub)

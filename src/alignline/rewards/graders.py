@@ -1,24 +1,46 @@
 """Graders: functions that score completions, one registry shared by evaluation and RL rewards.
 
-A grader has TRL's reward-function signature,
+A grader has TRL's reward-function signature and is called the way TRL calls one, by keyword,
 
-    f(prompts: list, completions: list[str], **columns) -> list[float | None]
+    f(prompts=[...], completions=[...], **columns) -> list[float | None]
 
 where `columns` are the records' other fields (each a list, one value per completion, e.g.
 `answer=[...]`) and `None` means "not applicable to this record". A user's TRL reward function is
-therefore a grader as it is, and the same function scores `alignline eval` and trains GRPO.
+therefore a grader as it is, whichever of TRL's styles it is written in (`def f(completions, **kwargs)`
+or `def f(prompts, completions, answer, **kwargs)`), and the same function scores `alignline eval`
+and trains GRPO. Completions are strings, or, in TRL's conversational mode, message lists
+`[{"role": "assistant", "content": ...}]`; `completion_text` turns either into text.
 
-Graders are named in suites and recipes by a registry name (`exact_match`), `path/to/file.py:function`
-or `package.module:function`. `check_scores` is the one place their output is validated, so a bad
-grader fails with one line naming it, in eval and in training alike.
+Naming a grader (in a suite, a recipe or code):
+- a registry name: `get_grader("exact_match")`;
+- a user function: `get_grader("path/to/file.py:function")` or `get_grader("package.module:function")`;
+- with options, as keywords or as a spec dict (the YAML form):
+  `get_grader("regex", pattern="^Answer:")` == `get_grader({"function": "regex", "pattern": "^Answer:"})`.
+  In a dict, `function` names the grader, `name` (optional) is its display name; every other key is
+  an option. An option must be a named parameter of the function (or of the grader class's
+  constructor), so a misspelt option is an error, not silently ignored.
+
+Options and columns: a function grader receives both as keywords. Where one name can be either (the
+regex `pattern`, the `answer` of `contains`), a single value is an option, the same for every record,
+and a list is a column, one value per record; an option given explicitly wins over a column of that name.
+
+Graders that hold a model (`reward_model`, `pairwise_judge`) are small classes: `get_grader` builds
+one from its options and keeps it, so a suite naming it twice loads the model once.
+
+`check_scores` is the one place their output is validated, so a bad grader fails with one line
+naming it, in eval and in training alike. Built-ins live in `rewards/text.py`, `numeric.py`,
+`structured.py`, `judge.py`, `refusal.py`, `safety.py` and `model_graders.py`; importing this
+module registers them all.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
+import json
 import math
-import re
+import numbers
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,42 +48,70 @@ from pathlib import Path
 from alignline.errors import ConfigError
 
 Grader = Callable[..., list]
-GRADERS: dict[str, Grader] = {}
+GRADERS: dict[str, Grader | type] = {}
+"""Registry name -> a grader function, or a grader class built from its options."""
+VALIDATORS: dict[str, Callable[[dict], None]] = {}
+"""Registry name -> a check of its options, run when the grader is built (not after generation)."""
+_BUILT: dict[str, Grader] = {}  # grader objects built from options, keyed by name and options
 
 
-def register(name: str) -> Callable[[Grader], Grader]:
-    """Add a built-in grader to the registry under `name`."""
-    def add(fn: Grader) -> Grader:
+def register(name: str, validate: Callable[[dict], None] | None = None) -> Callable:
+    """Add a built-in grader (a function, or a class whose constructor takes the options) under `name`.
+    `validate(options)` raises `ConfigError` for bad option values, when the grader is built."""
+    def add(fn):
         GRADERS[name] = fn
+        if validate is not None:
+            VALIDATORS[name] = validate
         return fn
     return add
 
 
-def normalize_text(text: str) -> str:
-    """Lower case, punctuation and articles dropped, whitespace collapsed (SQuAD's normalization)."""
-    text = re.sub(r"[^\w\s]", " ", text.lower())
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
+def completion_text(completion) -> str:
+    """The text of one completion: a string as it is; a message list (TRL's conversational form) as the
+    content of its assistant messages, joined by newlines; a message dict or an engine `Completion` as its text.
 
-
-def _column(columns: dict, name: str, grader: str, n: int) -> list:
-    if name not in columns:
-        raise ConfigError(f"grader '{grader}': needs a '{name}' field in every record")
-    values = columns[name]
-    if len(values) != n:
-        raise ConfigError(f"grader '{grader}': '{name}' has {len(values)} values for {n} completions")
-    return values
-
-
-@register("exact_match")
-def exact_match(prompts: list, completions: list[str], answer: list | None = None, **columns) -> list[float | None]:
-    """1.0 where the completion, stripped, equals the record's `answer` (None where there is none).
-
-    >>> exact_match(["q"], [" Paris "], answer=["Paris"])
-    [1.0]
+    >>> completion_text([{"role": "assistant", "content": "Paris"}])
+    'Paris'
+    >>> completion_text("Paris")
+    'Paris'
     """
-    answers = _column({"answer": answer} if answer is not None else columns, "answer", "exact_match", len(completions))
-    return [None if a is None else float(c.strip() == str(a).strip()) for c, a in zip(completions, answers)]
+    if isinstance(completion, str):
+        return completion
+    if completion is None:
+        return ""
+    if isinstance(completion, dict):
+        return str(completion.get("content", ""))
+    if isinstance(completion, (list, tuple)):
+        turns = [m for m in completion if isinstance(m, dict)]
+        spoken = [m for m in turns if m.get("role", "assistant") == "assistant"] or turns
+        return "\n".join(str(m.get("content", "")) for m in spoken)
+    text = getattr(completion, "text", None)  # rollout.engine.Completion
+    return text if isinstance(text, str) else str(completion)
+
+
+def prompt_text(prompt) -> str:
+    """A prompt as text: a string as it is; a message list as `role: content` lines (for judge templates)."""
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, (list, tuple)):
+        if len(prompt) == 1 and isinstance(prompt[0], dict):
+            return str(prompt[0].get("content", ""))
+        return "\n".join(f"{m.get('role', 'user')}: {m.get('content', '')}" for m in prompt if isinstance(m, dict))
+    return "" if prompt is None else str(prompt)
+
+
+def per_record(value, n: int, field: str, grader: str, required: bool = True) -> list:
+    """An option or a column as one value per record: a list is a column (n values), a single value an
+    option (the same for every record); None is an error naming the field, or n Nones if not required."""
+    if value is None:
+        if required:
+            raise ConfigError(f"grader '{grader}': needs a '{field}' field in every record (or a '{field}' option)")
+        return [None] * n
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ConfigError(f"grader '{grader}': '{field}' has {len(value)} values for {n} completions")
+        return list(value)
+    return [value] * n
 
 
 def load_function(spec: str) -> Grader:
@@ -94,9 +144,77 @@ def load_function(spec: str) -> Grader:
     return fn
 
 
-def get_grader(spec: str) -> Grader:
-    """A registered grader by name, or a user function by `file.py:function` / `module:function`."""
-    return GRADERS[spec] if spec in GRADERS else load_function(spec)
+def option_names(target) -> list[str]:
+    """The options a grader takes: its named parameters other than prompts/completions (for a class,
+    its constructor's)."""
+    fn = target.__init__ if inspect.isclass(target) else target
+    params = inspect.signature(fn).parameters.values()
+    return [p.name for p in params if p.name not in ("self", "prompts", "completions")
+            and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+
+
+class BoundGrader:
+    """A grader function with options fixed (functools.partial, with a name and TRL's call style)."""
+
+    def __init__(self, name: str, fn: Grader, options: dict):
+        self.__name__ = name
+        self.fn, self.options = fn, dict(options)
+
+    def __call__(self, prompts=None, completions=None, **columns) -> list:
+        return self.fn(prompts=prompts, completions=completions, **{**columns, **self.options})
+
+    def __repr__(self) -> str:
+        return f"{self.__name__}({', '.join(f'{k}={v!r}' for k, v in self.options.items())})"
+
+
+def get_grader(spec: str | dict, **options) -> Grader:
+    """A callable with TRL's reward signature, from a registry name, `file.py:function`,
+    `module:function`, or a spec dict `{function: NAME, name: LABEL, **options}`; keyword options are
+    merged over the dict's. Unknown graders, unknown options and bad option values are one ConfigError
+    line naming the grader."""
+    label = None
+    if isinstance(spec, dict):
+        spec = dict(spec)
+        if "function" not in spec:
+            raise ConfigError(f"grader {spec}: a grader given as a mapping needs a 'function' key (a registered "
+                              "name, file.py:function or module:function)")
+        fn_spec, label = spec.pop("function"), spec.pop("name", None)
+        options = {**spec, **options}
+        spec = fn_spec
+    if not isinstance(spec, str) or not spec:
+        raise ConfigError(f"grader {spec!r}: expected a grader name, file.py:function or a mapping")
+    target = GRADERS[spec] if spec in GRADERS else load_function(spec)
+    name = str(label or spec)
+    known = option_names(target)
+    unknown = [k for k in options if k not in known]
+    if unknown:
+        raise ConfigError(f"grader '{name}': unknown option '{unknown[0]}'; "
+                          f"options: {', '.join(known) if known else 'none'}")
+    if spec in VALIDATORS:
+        VALIDATORS[spec]({**options, "_grader": name})
+    if inspect.isclass(target):
+        return build_grader(spec, name, target, options)
+    return BoundGrader(name, target, options) if options or label else target
+
+
+def build_grader(spec: str, name: str, cls: type, options: dict) -> Grader:
+    """One grader object per (grader, options), reused: a model-backed grader loads its model once."""
+    try:
+        key = f"{spec}|{json.dumps(options, sort_keys=True)}"
+    except TypeError:  # an option that is an object (an engine, a function): not cached
+        key = None
+    if key in _BUILT:
+        return _BUILT[key]
+    try:
+        inspect.signature(cls).bind(**options)
+    except TypeError as e:
+        raise ConfigError(f"grader '{name}': {e}") from None
+    grader = cls(**options)
+    if getattr(grader, "__name__", None) is None or name != spec:
+        grader.__name__ = name
+    if key is not None:
+        _BUILT[key] = grader
+    return grader
 
 
 def check_scores(name: str, scores, n: int) -> list[float | None]:
@@ -110,12 +228,36 @@ def check_scores(name: str, scores, n: int) -> list[float | None]:
         if s is None:
             out.append(None)
             continue
-        if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(float(s)):
+        if isinstance(s, bool) or not isinstance(s, numbers.Real) or not math.isfinite(float(s)):
             raise ConfigError(f"grader '{name}': score {i} is {s!r}; expected a finite number or None")
         out.append(float(s))
     return out
 
 
-def grade(name: str, grader: Grader, prompts: list, completions: list[str], columns: dict[str, list]) -> list[float | None]:
-    """Call a grader and validate what it returns."""
-    return check_scores(name, grader(prompts, completions, **columns), len(completions))
+def grade(name: str, grader: Grader, prompts: list, completions: list, columns: dict[str, list] | None = None,
+          completion_ids: list | None = None) -> list[float | None]:
+    """Call a grader as TRL does (`grader(prompts=..., completions=..., [completion_ids=...,] **columns)`)
+    and validate what it returns. A grader that cannot take these arguments (a required field missing from
+    the records) is one ConfigError line naming it and the fields there are."""
+    kwargs = {"prompts": prompts, "completions": completions, **(columns or {})}
+    if completion_ids is not None:
+        kwargs["completion_ids"] = completion_ids
+    call = grader.fn if isinstance(grader, BoundGrader) else grader
+    extra = grader.options if isinstance(grader, BoundGrader) else {}
+    try:
+        inspect.signature(call).bind(**{**kwargs, **extra})
+    except TypeError as e:
+        fields = ", ".join(k for k in kwargs if k not in ("prompts", "completions")) or "none"
+        raise ConfigError(f"grader '{name}': cannot be called as f(prompts=..., completions=..., **fields): {e} "
+                          f"(record fields here: {fields})") from None
+    except ValueError:  # no signature to inspect (a builtin or C callable): just call it
+        pass
+    return check_scores(name, grader(**kwargs), len(completions))
+
+
+# The built-ins register themselves on import (they import `register` from here, defined above).
+from alignline.rewards import text as _text  # noqa: E402
+from alignline.rewards.text import exact_match, normalize_text  # noqa: E402,F401  (re-exported)
+from alignline.rewards import judge, model_graders, numeric, refusal, safety, structured  # noqa: E402,F401
+
+del _text

@@ -74,11 +74,16 @@ def _pairs_and_singles(path: str):
     return pairs, singles
 
 
-def _as_chat(prompt, response):
-    """Strings from the command line or a file: a user turn and an assistant turn."""
-    if isinstance(prompt, str) and isinstance(response, str):
-        return [Message("user", prompt)], [Message("assistant", response)]
-    return prompt, response
+def _messages(value, role: str) -> list[Message]:
+    if isinstance(value, str):
+        return [Message(role, value)]
+    return [m if isinstance(m, Message) else Message(m["role"], m["content"]) for m in value]
+
+
+def as_chat(prompt, response) -> tuple[list[Message], list[Message]]:
+    """A prompt and a response as message lists: a string becomes a user (prompt) or assistant (response)
+    turn; message dicts (TRL's conversational form) become `Message`s."""
+    return _messages(prompt, "user"), _messages(response, "assistant")
 
 
 def run_score(models: dict[str, str], weights: dict[str, float], input_path: str | None, prompt: str | None,
@@ -88,7 +93,7 @@ def run_score(models: dict[str, str], weights: dict[str, float], input_path: str
     weights = {name: weights.get(name, 1.0) for name in models}
     scorers = {name: RewardScorer(path) for name, path in models.items()}
     if input_path is None:
-        p, r = _as_chat(prompt, response)
+        p, r = as_chat(prompt, response)
         rewards = {name: s([p], [r])[0] for name, s in scorers.items()}
         combined = float(combine_rewards({k: torch.tensor(v) for k, v in rewards.items()}, weights))
         out.write(json.dumps({"rewards": rewards, "combined": combined}) + "\n")
@@ -96,7 +101,7 @@ def run_score(models: dict[str, str], weights: dict[str, float], input_path: str
     pairs, singles = _pairs_and_singles(input_path)
     summary: dict = {"pairs": len(pairs), "responses": len(singles), "weights": weights}
     if singles:
-        prompts, responses = zip(*(_as_chat(p, r) for p, r in singles))
+        prompts, responses = zip(*(as_chat(p, r) for p, r in singles))
         scores = {name: s(list(prompts), list(responses)) for name, s in scorers.items()}
         combined = combine_rewards({k: torch.tensor(v) for k, v in scores.items()}, weights).tolist()
         for i in range(len(singles)):
