@@ -42,7 +42,7 @@ def run(args) -> int:
     from alignline.evals.suites import load_suite
 
     ctx = Context(**context_options(args))
-    suites = [load_suite(s) for s in args.suite]  # every suite checked before any model loads
+    suites = [load_suite(s, args.limit) for s in args.suite]  # every suite checked before any model loads
     opts = dict(backend=args.backend, dtype=args.dtype, batch_size=args.batch_size)
     models = [ModelHandle(*named(m), **opts) for m in args.model]
     baseline = ModelHandle(*named(args.baseline), **opts) if args.baseline else None
@@ -71,5 +71,6 @@ def register(sub) -> None:
                    help="a suite YAML file or starter/<name> (arithmetic, general, refusal, jailbreak, paraphrase); "
                         "repeatable")
     p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--limit", type=int, default=None, help="only the first N records of every suite (a quick look)")
     add_run_options(p)
     p.set_defaults(func=run)

@@ -9,7 +9,7 @@ def run(args) -> int:
     from alignline.evals.gate import run_gate
 
     verdict = run_gate(args.candidate, args.baseline, args.gates, args.suite, args.out, context_options(args),
-                       progress)
+                       progress, args.limit)
     for r in verdict["rules"]:
         print(f"{'pass' if r['passed'] else 'FAIL'}  {r['rule']:<18} {r['metric']:<34} {r['detail']}")
     failed = sum(not r["passed"] for r in verdict["rules"])
@@ -29,6 +29,7 @@ def register(sub) -> None:
                                                   "no_regression: {tolerance}")
     p.add_argument("--suite", action="append", default=[],
                    help="suites to run when CANDIDATE or BASELINE is a model (default: those a results dir used)")
+    p.add_argument("--limit", type=int, default=None, help="with models: only the first N records of every suite")
     p.add_argument("--out", default=None, help="where gate.json and gate.html go (default: the candidate's results "
                                                "directory, or ./gate)")
     add_run_options(p)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from itertools import combinations
 
 from alignline.evals.context import Context, ModelHandle, Outcome, mean_metric
-from alignline.evals.suites import GENERATION, Kind, Suite, as_prompt, prompt_of, prompt_text
+from alignline.evals.suites import GENERATION, Kind, Suite, as_prompt, check_grader, prompt_of, prompt_text
 from alignline.rewards.graders import get_grader, grade, normalize_text
 
 PROMPT_FIELDS = ("id", "prompt", "messages", "question", "prompts")
@@ -88,8 +88,11 @@ def check_suite(suite: Suite) -> None:
             group = r.data.get("prompts")
             if not isinstance(group, list) or len(group) < 2:
                 raise suite.record_error(r, "expected a list of at least two paraphrases", "prompts")
+    else:
+        for r in suite.records:
+            prompt_of(suite, r)
     if suite.settings.get("grader"):
-        get_grader(suite.settings["grader"])  # an unknown grader fails before any model loads
+        check_grader(suite)  # an unknown grader fails before any model loads
 
 
 KINDS = {

@@ -18,7 +18,7 @@ import math
 
 from alignline.evals.context import Context, Metric, ModelHandle, Outcome, mean_metric, prompt_ids
 from alignline.evals.stats import compute, reliability_bins
-from alignline.evals.suites import GENERATION, Kind, Suite, prompt_of, prompt_text
+from alignline.evals.suites import GENERATION, Kind, Suite, check_grader, prompt_of, prompt_text
 from alignline.rewards.graders import get_grader, grade
 
 
@@ -97,7 +97,7 @@ def check_suite(suite: Suite) -> None:
         if answer_index(r, r.data["choices"]) is None:
             raise suite.record_error(r, "is neither a choice's index nor one of the choices", "answer")
     if not with_choices:
-        get_grader(suite.settings["grader"])
+        check_grader(suite)
     for r in suite.records:
         prompt_of(suite, r)
 

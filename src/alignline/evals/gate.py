@@ -164,7 +164,7 @@ def gate_results(gates: dict, gates_path: str, results: dict, per_record: dict, 
 
 
 def run_gate(candidate: str, baseline: str, gates_path: str, suites: list[str], out_dir: str | None,
-             ctx_options: dict, progress=None) -> dict:
+             ctx_options: dict, progress=None, limit: int | None = None) -> dict:
     """`alignline gate`: result directories are compared as they are; models are evaluated first."""
     from alignline.evals.context import Context, ModelHandle
     from alignline.evals.report import render_gate
@@ -206,7 +206,7 @@ def run_gate(candidate: str, baseline: str, gates_path: str, suites: list[str], 
             from alignline.errors import ConfigError
 
             raise ConfigError("alignline gate: CANDIDATE or BASELINE is a model: give --suite FILE (one or more)")
-        loaded = [load_suite(s) for s in suite_specs]
+        loaded = [load_suite(s, limit) for s in suite_specs]
         (cand_name, cand_spec), (base_name, base_spec) = specs
         if cand_name == base_name:
             base_name = f"{base_name} (baseline)"

@@ -22,7 +22,7 @@ from alignline.data.formats import to_sample
 from alignline.data.templates import IGNORE, shift_targets, tokenize_sample
 from alignline.errors import ConfigError
 from alignline.evals.context import Context, Metric, ModelHandle, Outcome, mean_metric, prompt_ids
-from alignline.evals.suites import GENERATION, Kind, Suite, prompt_of, prompt_text
+from alignline.evals.suites import GENERATION, Kind, Suite, check_grader, prompt_of, prompt_text
 
 
 def tokenized(suite: Suite, model: ModelHandle) -> dict[str, tuple[list[int], list[int]]]:
@@ -109,9 +109,7 @@ def check_suite(suite: Suite) -> None:
     if suite.kind == "forgetting" and suite.settings["measure"] not in ("accuracy", "perplexity"):
         raise suite.error(f"unknown measure {suite.settings['measure']!r}; allowed: accuracy, perplexity", "measure")
     if suite.kind == "forgetting" and suite.settings["measure"] == "accuracy":
-        from alignline.rewards.graders import get_grader
-
-        get_grader(suite.settings["grader"])
+        check_grader(suite)
     if suite.kind == "perplexity" or (suite.kind == "forgetting" and suite.settings["measure"] == "perplexity"):
         for r in suite.records:
             path, _, loc = r.where.partition(", ")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from alignline.evals.answers import by_category
 from alignline.evals.context import Context, ModelHandle, Outcome, mean_metric
-from alignline.evals.suites import GENERATION, Kind, Suite, as_prompt, prompt_of, prompt_text
+from alignline.evals.suites import GENERATION, Kind, Suite, as_prompt, check_grader, prompt_of, prompt_text
 from alignline.rewards.graders import get_grader, grade
 
 LABELS = ("harmful", "benign")
@@ -92,7 +92,7 @@ def run_jailbreak(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
 
 def check_suite(suite: Suite) -> None:
     if suite.settings["detector"] != "builtin":
-        get_grader(suite.settings["detector"])
+        check_grader(suite, "detector")
     if suite.kind == "refusal":
         for r in suite.records:
             if r.data["label"] not in LABELS:

@@ -122,8 +122,9 @@ def _check_type(path: str, key: str, value, expected) -> object:
     return value
 
 
-def load_suite(spec: str) -> Suite:
-    """Parse and check a suite file (or `starter/<name>`), records included."""
+def load_suite(spec: str, limit: int | None = None) -> Suite:
+    """Parse and check a suite file (or `starter/<name>`), records included; `limit` caps the records
+    (over the suite's own `limit`)."""
     path = resolve_suite_path(spec)
     shown = spec if spec.startswith("starter/") else str(path)
     try:
@@ -167,6 +168,8 @@ def load_suite(spec: str) -> Suite:
         suite.records = [_record(suite, r, f"{data_path}, {loc}", i) for i, (loc, r) in enumerate(read_records(data_path))]
     elif kind.needs_data:
         raise DataError(shown, "no records: give data: FILE or records: [...]", field="data")
+    if limit is not None:
+        settings["limit"] = min(limit, settings["limit"] or limit)
     if settings["limit"] is not None:
         suite.records = suite.records[: settings["limit"]]
     seen = {}
@@ -189,6 +192,17 @@ def _record(suite: Suite, raw, where: str, index: int) -> Record:
         raise DataError(path, f"expected an object, got {type(raw).__name__}", record=loc)
     rid = raw.get("id", index + 1)
     return Record(str(rid), raw, where)
+
+
+def check_grader(suite: Suite, key: str = "grader") -> None:
+    """An unknown or unloadable grader fails at load, naming the suite file and the setting."""
+    from alignline.errors import ConfigError
+    from alignline.rewards.graders import get_grader
+
+    try:
+        get_grader(suite.settings[key])
+    except ConfigError as e:
+        raise suite.error(str(e), key) from None
 
 
 def prompt_of(suite: Suite, record: Record, fld: str = "prompt"):

@@ -110,9 +110,13 @@ def check_suite(suite: Suite) -> None:
         if not ({"reward_model", "model"} & set(spec)):
             raise suite.error("expected {reward_model: DIR} or {model: DIR, ...}", "judge")
     else:
+        from alignline.errors import ConfigError
         from alignline.rewards.graders import load_function
 
-        load_function(spec)
+        try:
+            load_function(spec)
+        except ConfigError as e:
+            raise suite.error(str(e), "judge") from None
     for r in suite.records:
         prompt_of(suite, r)
 
