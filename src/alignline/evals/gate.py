@@ -69,7 +69,7 @@ def load_gates(path: str | Path) -> dict:
 
 def matching(name: str, available) -> list[str]:
     """Qualified metric names a rule key applies to."""
-    return [q for q in available if q == name or ("/" not in name and bare(q) == name)]
+    return [q for q in available if "/" in q and (q == name or ("/" not in name and bare(q) == name))]
 
 
 def interval(metric: Metric, n_boot: int, seed: int) -> tuple[float, float]:
@@ -156,7 +156,7 @@ def gate_results(gates: dict, gates_path: str, results: dict, per_record: dict, 
     base_src = baseline_per_record if baseline_per_record is not None else per_record
     base = {q: Metric.from_json(m) for q, m in base_src[baseline].items()}
     deltas = with_aliases(compare(cand, base, n_boot, seed))
-    rows = apply_gates(gates, gates_path, with_aliases(cand), with_aliases(base), deltas, n_boot, seed)
+    rows = apply_gates(gates, gates_path, cand, base, deltas, n_boot, seed)
     return {"passed": all(r["passed"] for r in rows), "candidate": candidate, "baseline": baseline,
             "gates_file": gates_path, "rules": rows, "deltas": deltas,
             "metrics": {candidate: with_aliases({q: m.value for q, m in cand.items()}),
