@@ -104,3 +104,13 @@ def test_multiple_choice_calibration_equals_direct_probabilities(tmp_path, tiny_
     expected = float(ece_stat(torch.tensor(conf).numpy(), torch.tensor(correct).numpy(), bins=5))
     assert results["metrics"]["m"]["ece"] == pytest.approx(expected, abs=1e-5)
     assert results["metrics"]["m"]["mc/accuracy"] == pytest.approx(sum(correct) / 3)
+
+
+def test_win_rate_judged_by_a_reward_model(tmp_path, tiny_model_dir, other_model_dir):
+    """A reward model scores both answers; the higher wins, a tie counts 1/2: every preference is 0, 1/2 or 1."""
+    prompts = [{"id": i, "prompt": p} for i, p in enumerate(["Hello", "What is two plus two?", "Label: positive?"])]
+    s = suite(tmp_path, "wr", prompts, kind="win_rate", judge={"reward_model": str(tiny_model_dir)}, max_new_tokens=6)
+    results = evaluate([handle("cand", tiny_model_dir)], handle("base", other_model_dir), [s], Context(n_boot=100))
+    m = results["metrics"]["cand"]
+    assert 0.0 <= m["win_rate"] <= 1.0 and 0.0 < m["lc_win_rate"] < 1.0
+    assert results["models"]["cand"]["details"]["wr"]["baseline"] == "base"

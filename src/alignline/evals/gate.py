@@ -148,8 +148,10 @@ def pick(results: dict, role: str) -> str:
 
 
 def gate_results(gates: dict, gates_path: str, results: dict, per_record: dict, candidate: str, baseline: str,
-                 n_boot: int = 2000, seed: int = 0, baseline_per_record: dict | None = None) -> dict:
-    """The gate verdict for `candidate` against `baseline`, from results alone (no model)."""
+                 n_boot: int = 2000, seed: int = 0, baseline_per_record: dict | None = None,
+                 baseline_label: str | None = None) -> dict:
+    """The gate verdict for `candidate` against `baseline` (in `baseline_per_record` when it comes from
+    another directory), from results alone: no model is loaded."""
     from alignline.evals.results import compare, with_aliases
 
     cand = {q: Metric.from_json(m) for q, m in per_record[candidate].items()}
@@ -157,10 +159,11 @@ def gate_results(gates: dict, gates_path: str, results: dict, per_record: dict, 
     base = {q: Metric.from_json(m) for q, m in base_src[baseline].items()}
     deltas = with_aliases(compare(cand, base, n_boot, seed))
     rows = apply_gates(gates, gates_path, cand, base, deltas, n_boot, seed)
-    return {"passed": all(r["passed"] for r in rows), "candidate": candidate, "baseline": baseline,
+    label = baseline_label or baseline
+    return {"passed": all(r["passed"] for r in rows), "candidate": candidate, "baseline": label,
             "gates_file": gates_path, "rules": rows, "deltas": deltas,
             "metrics": {candidate: with_aliases({q: m.value for q, m in cand.items()}),
-                        baseline: with_aliases({q: m.value for q, m in base.items()})}}
+                        label: with_aliases({q: m.value for q, m in base.items()})}}
 
 
 def run_gate(candidate: str, baseline: str, gates_path: str, suites: list[str], out_dir: str | None,
@@ -176,19 +179,16 @@ def run_gate(candidate: str, baseline: str, gates_path: str, suites: list[str], 
     ctx = Context(**ctx_options)
     if is_results_dir(candidate) and is_results_dir(baseline):
         results, per_record, examples = load_results(candidate)
-        base_results, base_per_record, base_examples = load_results(baseline)
+        base_results, base_per_record, _ = load_results(baseline)
         cand_name, base_name = pick(results, "candidate"), pick(base_results, "baseline")
-        if cand_name == base_name and Path(candidate).resolve() != Path(baseline).resolve():
-            base_name_shown = f"{base_name} (baseline)"
-        else:
-            base_name_shown = base_name
+        # Two directories may name their models alike: the baseline's label keeps them apart.
+        label = f"{base_name} (baseline)" if base_name == cand_name and Path(candidate).resolve() != Path(
+            baseline).resolve() else base_name
         verdict = gate_results(gates, gates_path, results, per_record, cand_name, base_name, ctx.n_boot, ctx.seed,
-                               base_per_record)
-        verdict["baseline"] = base_name_shown
+                               base_per_record, label)
         merged = {**results, "metrics": {cand_name: results["metrics"][cand_name],
-                                         base_name_shown: base_results["metrics"][base_name]},
-                  "models": {cand_name: results["models"][cand_name],
-                             base_name_shown: base_results["models"][base_name]},
+                                         label: base_results["metrics"][base_name]},
+                  "models": {cand_name: results["models"][cand_name], label: base_results["models"][base_name]},
                   "suites": results.get("suites", []) + [s for s in base_results.get("suites", [])
                                                           if s not in results.get("suites", [])]}
         out = Path(out_dir) if out_dir else Path(candidate)

@@ -59,9 +59,24 @@ class Judge:
                 from alignline.rewards.reward_models import RewardScorer
 
                 self.scorer = RewardScorer(self.rm_path)
-            ra, rb = self.scorer(prompts, a), self.scorer(prompts, b)
+            ra, rb = self.scorer(*as_messages(prompts, a)), self.scorer(*as_messages(prompts, b))
             return [1.0 if x > y else 0.0 if x < y else 0.5 for x, y in zip(ra, rb)]
         return [both_order_preference(self.fn, p, x, y) for p, x, y in zip(prompts, a, b)]
+
+
+def as_messages(prompts: list, answers: list[str]) -> tuple[list, list]:
+    """Engine prompts and answers in the shape the reward scorer takes (Message lists; raw text as is)."""
+    from alignline.data.formats import Message
+
+    ps, rs = [], []
+    for p, a in zip(prompts, answers):
+        if isinstance(p, str):
+            ps.append(p)
+            rs.append(a)
+        else:
+            ps.append([Message(m["role"], m["content"]) for m in p])
+            rs.append([Message("assistant", a)])
+    return ps, rs
 
 
 def run_win_rate(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
