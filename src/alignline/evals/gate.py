@@ -12,9 +12,9 @@ A gates file maps metric names to checks, plus `no_regression`:
 Checks: `min`, `max` (the candidate's value), `ci_low_min`, `ci_high_max` (the candidate's own 95 %
 interval: the judge's bootstrap for win rates, else a bootstrap over records), `delta_min`, `delta_max`
 (candidate minus baseline). A bare name (`accuracy`) applies to that metric in every suite that has
-it, each checked; `suite/metric` to one. `no_regression` takes `tolerance` (default 0), `metrics`
-(default: every metric with a known direction) and `significant: true` to fail only where the
-interval of the delta excludes zero on the worse side. A rule naming a metric no suite produced is
+it, each checked; `suite/metric` to one. `no_regression` takes `tolerance` (default 0, absolute),
+`metrics` (default: every 0-1 metric with a known direction; perplexities and KL only when listed)
+and `significant: true` to fail only where the interval of the delta excludes zero on the worse side. A rule naming a metric no suite produced is
 bad input (exit 2), not a pass.
 """
 
@@ -112,6 +112,13 @@ def apply_gates(gates: dict, path: str, candidate: dict[str, Metric], baseline: 
     return rows
 
 
+def is_rate(name: str, metrics: dict[str, Metric]) -> bool:
+    """Metrics on a 0-1 scale, where one absolute tolerance makes sense. Perplexities and KL are not: by
+    default `no_regression` leaves them out (list them in `metrics:`, or gate them with max/delta_max)."""
+    m = metrics.get(name)
+    return bare(name) != "kl" and (m is None or m.stat not in ("perplexity", "perplexity_increase"))
+
+
 def no_regression(rule: dict, path: str, candidate: dict[str, Metric], deltas: dict, known: list[str]) -> list[dict]:
     tolerance = float(rule.get("tolerance", 0.0))
     wanted = rule.get("metrics")
@@ -124,7 +131,7 @@ def no_regression(rule: dict, path: str, candidate: dict[str, Metric], deltas: d
                                 field="no_regression.metrics")
             names += found
     else:
-        names = [q for q in deltas if "/" in q and bare(q) in HIGHER_IS_BETTER]
+        names = [q for q in deltas if "/" in q and bare(q) in HIGHER_IS_BETTER and is_rate(q, candidate)]
     rows = []
     for q in dict.fromkeys(names):
         d = deltas[q]
