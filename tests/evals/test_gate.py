@@ -132,3 +132,30 @@ def test_a_rule_on_a_metric_no_suite_produced_is_bad_input(tmp_path, result_dirs
     with pytest.raises(DataError, match="field 'win_rate': no suite produced this metric"):
         run_gate(str(mem_dir), str(base_dir), gates_file(tmp_path, {"win_rate": {"ci_low_min": 0.5}}), [],
                  str(tmp_path / "g"), {})
+
+
+def test_no_regression_leaves_perplexity_and_kl_out_unless_listed():
+    from alignline.evals.context import Metric
+    from alignline.evals.gate import apply_gates
+
+    cand = {"held/perplexity": Metric(12.0, "perplexity", ["1"], {"nll": [2.5], "tokens": [1]}),
+            "kl/kl": Metric(0.3, "mean", ["1"], {"x": [0.3]}),
+            "qa/accuracy": Metric(0.8, "mean", ["1"], {"x": [0.8]})}
+    deltas = {"held/perplexity": {"delta": 2.0, "ci_low": 1.0, "ci_high": 3.0},
+              "kl/kl": {"delta": 0.3, "ci_low": 0.1, "ci_high": 0.5},
+              "qa/accuracy": {"delta": -0.005, "ci_low": -0.02, "ci_high": 0.01}}
+    rows = apply_gates({"no_regression": {"tolerance": 0.01}}, "g.yaml", cand, cand, deltas)
+    assert [(r["metric"], r["passed"]) for r in rows] == [("qa/accuracy", True)]
+    rows = apply_gates({"no_regression": {"tolerance": 0.01, "metrics": ["perplexity"]}}, "g.yaml", cand, cand, deltas)
+    assert [(r["metric"], r["passed"]) for r in rows] == [("held/perplexity", False)]
+
+
+def test_forest_plot_marks_a_significant_regression():
+    from alignline.evals.report import forest_plot
+
+    svg = forest_plot([{"label": "refusal/over_refusal", "delta": 0.2, "ci_low": 0.1, "ci_high": 0.3,
+                        "higher_is_better": False},
+                       {"label": "qa/accuracy", "delta": 0.01, "ci_low": -0.05, "ci_high": 0.07,
+                        "higher_is_better": True}])
+    assert svg.startswith("<svg") and svg.count("#cf222e") == 2  # the over-refusal line and point, in red
+    assert "refusal/over_refusal" in svg and "+0.2 [+0.1, +0.3]" in svg
