@@ -258,3 +258,24 @@ def safetensors_weights(directory: str | Path) -> dict:
     for f in sorted(Path(directory).glob("*.safetensors")):
         state.update(load_file(f))
     return state
+
+
+class ScriptedEngine:
+    """An engine whose answers a function of the prompt's last user text decides (deterministic numbers
+    for eval tests, where a tiny random model's outputs are noise). `Engine` interface."""
+
+    def __init__(self, answer, name: str = "scripted"):
+        self.answer, self.name, self.tokenizer = answer, name, None
+        self.calls = 0
+
+    def generate(self, prompts, params):
+        from alignline.rollout.engine import Completion
+
+        out = []
+        for p in prompts:
+            self.calls += 1
+            text = p if isinstance(p, str) else p[-1]["content"]
+            reply = self.answer(text)
+            out.append([Completion(text=reply, token_ids=list(range(len(reply.split()))), finish_reason="stop",
+                                   logprobs=[-0.1] * len(reply.split()) if params.logprobs else None)])
+        return out

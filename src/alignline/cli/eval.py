@@ -1,0 +1,76 @@
+"""`alignline eval`: run evaluation suites on one or more models; write results.json and eval.html."""
+
+from __future__ import annotations
+
+import sys
+
+from alignline.errors import ConfigError
+
+
+def add_run_options(p) -> None:
+    """Flags `eval` and `gate` share: how models generate, the statistics, the cache."""
+    p.add_argument("--backend", default="auto", choices=["auto", "hf", "vllm"],
+                   help="generation engine (auto: vLLM where installed with CUDA, else Hugging Face)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights dtype")
+    p.add_argument("--batch-size", type=int, default=16, help="prompts per generation batch")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the 95 %% intervals")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--no-cache", action="store_true",
+                   help="recompute everything (default: reuse $ALIGNLINE_CACHE/evals, resume interrupted runs)")
+
+
+def context_options(args) -> dict:
+    if args.batch_size < 1 or args.bootstrap < 1:
+        raise ConfigError("--batch-size and --bootstrap must be at least 1")
+    return {"backend": args.backend, "dtype": args.dtype, "batch_size": args.batch_size, "n_boot": args.bootstrap,
+            "seed": args.seed, "cache_enabled": not args.no_cache}
+
+
+def named(value: str) -> tuple[str, str]:
+    """`name=path` or `path` (named by itself)."""
+    name, sep, spec = value.partition("=")
+    return (name, spec) if sep and name and spec and "/" not in name else (value, value)
+
+
+def progress(message: str) -> None:
+    print(f"eval: {message}", file=sys.stderr, flush=True)
+
+
+def run(args) -> int:
+    from alignline.evals.context import Context, ModelHandle
+    from alignline.evals.results import evaluate
+    from alignline.evals.suites import load_suite
+
+    ctx = Context(**context_options(args))
+    suites = [load_suite(s, args.limit) for s in args.suite]  # every suite checked before any model loads
+    opts = dict(backend=args.backend, dtype=args.dtype, batch_size=args.batch_size)
+    models = [ModelHandle(*named(m), **opts) for m in args.model]
+    baseline = ModelHandle(*named(args.baseline), **opts) if args.baseline else None
+    names = [m.name for m in models]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup:
+        raise ConfigError(f"model '{dup}' given twice (name them: --model a=DIR --model b=DIR)")
+    if baseline is not None and baseline.name in names:  # the baseline listed among the models too: one model
+        baseline = models[names.index(baseline.name)]
+    results = evaluate(models, baseline, suites, ctx, args.out, progress)
+    for model, metrics in results["metrics"].items():
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if "/" in k)
+        print(f"{model}: {shown}")
+    print(f"wrote {args.out}/results.json and eval.html")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate models on suites (accuracy, refusals, leaks, win rate, ...)",
+                       description="Run evaluation suites on models. Writes DIR/results.json (metrics per model, "
+                                   "candidate-minus-baseline deltas with 95 % intervals) and DIR/eval.html.")
+    p.add_argument("--model", action="append", required=True,
+                   help="a model dir, checkpoint, adapter or smollm2-135m, or name=DIR; repeatable")
+    p.add_argument("--baseline", default=None, help="the model every other is compared with (deltas, win rates)")
+    p.add_argument("--suite", action="append", required=True,
+                   help="a suite YAML file or starter/<name> (arithmetic, general, refusal, jailbreak, paraphrase); "
+                        "repeatable")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--limit", type=int, default=None, help="only the first N records of every suite (a quick look)")
+    add_run_options(p)
+    p.set_defaults(func=run)
