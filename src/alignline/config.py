@@ -175,6 +175,64 @@ class RewardConfig:
 
 
 @dataclass
+class RewardSpec:
+    """One reward component of an online method (`rewards:` list): a grader with a weight."""
+
+    name: str
+    """How the component is logged: `reward/<name>` in metrics.jsonl."""
+    function: str
+    """A registered grader (`math_answer`, `exact_match`, ...), `file.py:function` or `module:function`, with
+    TRL's reward signature f(prompts, completions, **columns) -> list[float | None]."""
+    weight: float = 1.0
+    options: dict[str, Any] = field(default_factory=dict)
+    """Keyword options for the grader (e.g. `pattern:` for `regex`)."""
+
+
+@dataclass
+class GRPOConfig:
+    """GRPO / reinforcement fine-tuning (`method: grpo`); names and defaults follow TRL's GRPOConfig."""
+
+    num_generations: int = 8
+    """Completions sampled per prompt (the group)."""
+    max_new_tokens: int = 128
+    """The longest completion (TRL: max_completion_length)."""
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    loss_type: Literal["dapo", "grpo", "dr_grpo"] = "dapo"
+    """How token losses are averaged: dapo (over all completion tokens of the step), grpo (per sequence, then
+    over sequences), dr_grpo (over sequences x max_new_tokens, a constant)."""
+    advantage: Literal["grpo", "rloo"] = "grpo"
+    """grpo: reward minus the group mean (scaled by scale_rewards); rloo: minus the mean of the other samples."""
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    """Divide advantages by the group's reward std, the batch's, or nothing (Dr. GRPO)."""
+    epsilon: float = 0.2
+    epsilon_high: float | None = None
+    """Upper clip (DAPO's clip-higher, e.g. 0.28); default: epsilon."""
+    beta: float = 0.0
+    """KL penalty to the reference; 0 keeps no reference model (with LoRA the reference is free: adapters off)."""
+    kl_estimator: Literal["k1", "k2", "k3"] = "k3"
+    num_iterations: int = 1
+    """Optimization passes over each batch of completions (TRL's mu)."""
+    mask_truncated_completions: bool = False
+    """Completions that hit max_new_tokens get no loss (DAPO's overlong filtering)."""
+    overlong_penalty: float = 0.0
+    """Reward subtracted from completions that hit max_new_tokens."""
+    drop_zero_std_groups: bool = False
+    """Groups whose rewards are all equal carry no signal: leave them out of the loss (dynamic sampling)."""
+    resample_zero_std: int = 0
+    """Re-sample a zero-variance group this many times (new seeds) before dropping it."""
+    importance_sampling_cap: float = 2.0
+    """Truncated importance sampling: the trainer/generator ratio is capped here (only when they differ: vLLM)."""
+    log_completions_every: int = 10
+    """Write sampled completions to completions.jsonl every N steps (0: never)."""
+    max_kl: float | None = None
+    """Alarm (and stop) when the per-token KL to the reference exceeds this."""
+    eval_prompts: int = 32
+    """Held-out prompts answered greedily at each evaluation (eval_reward and each component)."""
+
+
+@dataclass
 class RunConfig:
     method: str = "sft"
     """sft | cpt | dpo | rm | kto: the names in `alignline.methods.METHODS`, the one registry."""
@@ -187,6 +245,9 @@ class RunConfig:
     dpo: DPOConfig = field(default_factory=DPOConfig)
     rm: RewardConfig = field(default_factory=RewardConfig)
     kto: KTOConfig = field(default_factory=KTOConfig)
+    grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    rewards: list[RewardSpec] = field(default_factory=list)
+    """Online methods: the reward components, summed with their weights."""
     output_dir: str = "runs/run"
     resume: str = "auto"
     """auto (the newest checkpoint in output_dir, if any) | never | a checkpoint path."""

@@ -9,26 +9,27 @@ named in `Method`, every one of them, for every method (no `hasattr` probing).
 
 How an online method (GRPO, PPO) plugs in, without a second copy of the loop
 -----------------------------------------------------------------------------
-An offline method's micro-batches come from a fixed plan over prepared units. An online method's
-come from experience it collects as it trains: it also implements `OnlineMethod.collect`, and the
-loop, seeing `method.online`, does for each optimizer step:
+An offline method's micro-batches come from a fixed plan over prepared units. An online method
+(`online = True`) plans over prompt units the same way (seeded, so the data position and hence exact
+resume work as for SFT), and for each optimizer step the loop (`train/loop.py: run_steps`) does:
 
-1. `experience = method.collect(model, prompts, step)`: generate with the rollout engine
-   (`rollout/`), score with the graders (`rewards/`), and compute whatever the loss needs that the
-   gradient must not flow through (old and reference log-probs, advantages). The prompts for the
-   step come from the same seeded plan as offline units (`plan`/`collate` over prompt units), so the
-   data position, and hence exact resume, works as for SFT.
-2. `for _ in range(method.passes)`: split `experience` into the step's micro-batches
-   (`method.micro_batches(experience)`) and run the shared step (`train/step.py`: accumulate with
-   `count`-based normalization, clip, optimizer and scheduler step) on `method.loss` of each.
-   Several passes over one collection are PPO's epochs; GRPO with one pass is on-policy.
-3. `collect`'s metrics (rewards per component, lengths, zero-variance groups) are summed and logged
-   beside `loss`'s, through `summarize`.
+1. `experience = method.collect(wrapped, units, rows, step, device)`: generate with the rollout engine
+   (`rollout/`), score with the graders (`rewards/`), and compute what the loss needs that the
+   gradient must not flow through (old and reference log-probs, advantages). It returns an
+   `Experience`: the step's micro-batches, metric sums (rewards per component, lengths,
+   zero-variance groups) and sampled completions to log.
+2. `for _ in range(method.passes)`: the shared step (`train/step.py`: accumulate with `count`-based
+   normalization, clip, optimizer and scheduler step) over `experience.micro_batches`, with
+   `method.loss` on each. Several passes over one collection are PPO's epochs (TRL's
+   `num_iterations`); one pass is on-policy GRPO. The scheduler counts every pass.
+3. `method.alarms(record)` reads the logged record (reward hacking, KL, entropy collapse, length
+   blow-up, importance ratios) and returns alarm lines, which go to the log, metrics.jsonl and the report.
 
-Checkpoints, exact resume (the sampling RNG is in the checkpointed RNG states), accumulation,
-evaluation and logging are the loop's, unchanged. An online method keeps its extra models (a
-reference, a value head, a reward model) inside its `wrap`ped module or, for frozen ones, out of the
-module tree as DPO does, so checkpoints hold only what trains.
+Checkpoints (at collection boundaries), exact resume (the sampling seed is derived from the step),
+accumulation, evaluation (`extra_eval` only: an online method has no held-out loss) and logging are the
+loop's, unchanged. An online method keeps its extra models (a reference, a value head) inside its
+`wrap`ped module or, for frozen ones, out of the module tree as DPO does, so checkpoints hold only
+what trains.
 """
 
 from __future__ import annotations
@@ -43,6 +44,17 @@ from alignline.data.packing import BatchPlan
 
 
 @dataclass
+class Experience:
+    """What an online method collected for one optimizer step."""
+
+    micro_batches: list[dict[str, torch.Tensor]]
+    metrics: dict[str, float]
+    """Metric sums over the collection (the loop adds them to the loss metrics before `summarize`)."""
+    samples: list[dict]
+    """Completions to write to completions.jsonl (empty on steps that log none)."""
+
+
+@dataclass
 class Prepared:
     train: list[Any]
     eval: list[Any]
@@ -51,6 +63,10 @@ class Prepared:
 
 class Method(Protocol):
     name: str
+    online: bool
+    """False: micro-batches from the plan (SFT, DPO, ...); True: from `collect` (see the module docstring)."""
+    passes: int
+    """Optimizer steps per collected batch (online methods); 1 for offline ones."""
     model_kind: str
     """`causal_lm` or `reward` (a scalar-head sequence classifier)."""
     early_stopping: tuple[str, str]
@@ -95,10 +111,23 @@ class Method(Protocol):
         """After each evaluation: a reason to stop now (DPO: eval_kl above dpo.max_kl), or None to go on."""
         ...
 
+    def alarms(self, record: dict[str, float]) -> list[str]:
+        """After each step: alarm lines about the logged record (online monitors); [] for none."""
+        ...
+
+    def collect(self, wrapped: torch.nn.Module, units: list[Any], rows: list[list[list[int]]], step: int,
+                device) -> Experience:
+        """Online methods: generate, score and precompute for one optimizer step (`rows`: each micro-batch's
+        units). Offline methods never have it called."""
+        ...
+
 
 class NoExtraHooks:
-    """The optional hooks, doing nothing: a method without a setup step, extra evaluation or stop bound
-    inherits these (one level; the loop still calls every hook of `Method`)."""
+    """The optional hooks, doing nothing, for an offline method: no setup step, extra evaluation, stop bound
+    or alarms (one level; the loop still calls every hook of `Method`)."""
+
+    online = False
+    passes = 1
 
     def setup(self, wrapped, data, pad_id, device) -> None:
         return None
@@ -109,18 +138,8 @@ class NoExtraHooks:
     def stop_reason(self, evaluation: dict[str, float]) -> str | None:
         return None
 
+    def alarms(self, record: dict[str, float]) -> list[str]:
+        return []
 
-class OnlineMethod(Method, Protocol):
-    """A method that learns from experience it generates (see the module docstring)."""
-
-    online: bool
-    passes: int
-    """Optimization passes over each collected batch of experience."""
-
-    def collect(self, model: torch.nn.Module, prompts: dict[str, torch.Tensor], step: int) -> Any:
-        """Generate, score and precompute the no-gradient parts of the loss for one optimizer step."""
-        ...
-
-    def micro_batches(self, experience: Any) -> list[dict[str, torch.Tensor]]:
-        """The step's micro-batches of collected experience, each fed to `loss`."""
-        ...
+    def collect(self, wrapped, units, rows, step, device) -> Experience:
+        raise NotImplementedError(f"{type(self).__name__} is an offline method: its batches come from the plan")

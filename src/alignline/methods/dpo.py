@@ -26,6 +26,7 @@ from torch import nn
 from alignline.config import RunConfig
 from alignline.data.templates import IGNORE, Example
 from alignline.losses.preference import dpo_loss
+from alignline.methods.base import NoExtraHooks
 from alignline.methods.pairs import (
     PairData,
     collate_pairs,
@@ -90,7 +91,7 @@ def frozen_reference(model, ref_model: str | None, dtype: str) -> nn.Module | No
 
 
 @dataclass
-class DPO(PairData):
+class DPO(PairData, NoExtraHooks):
     _cfg: RunConfig
     name: str = "dpo"
     model_kind: str = "causal_lm"
