@@ -85,6 +85,13 @@ def write_json(path: str | Path, data) -> Path:
     return write_text(path, json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
+def append_jsonl(path: str | Path, records: Iterable[dict]) -> None:
+    """Append records as JSON lines (a log that grows during a run, such as completions.jsonl). Appending
+    cannot be atomic: a crash can leave a torn last line, which the readers of such logs drop."""
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records))
+
+
 def write_records(path: str | Path, records: Iterable[dict]) -> int:
     """Write records in the format of `path`'s extension; returns how many were written. In CSV,
     nested values (message lists) are written as JSON text, which `read_records` parses back."""

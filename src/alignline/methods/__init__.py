@@ -12,6 +12,7 @@ from alignline.config import RunConfig
 from alignline.methods.base import Method
 from alignline.methods.cpt import CPT
 from alignline.methods.dpo import DPO
+from alignline.methods.grpo import GRPO
 from alignline.methods.kto import KTO
 from alignline.methods.rm import RewardModeling
 from alignline.methods.sft import SFT
@@ -21,6 +22,7 @@ METHODS: dict[str, Callable[[RunConfig], Method]] = {
     "cpt": lambda cfg: CPT,
     "dpo": DPO,
     "rm": RewardModeling,
+    "grpo": GRPO,
     "kto": KTO,
 }
 

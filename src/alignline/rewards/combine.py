@@ -9,7 +9,6 @@ that component's mean, as TRL's nansum/nanmean do.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
@@ -17,7 +16,7 @@ import torch
 
 from alignline.config import RewardSpec
 from alignline.errors import ConfigError
-from alignline.rewards.graders import check_scores, get_grader
+from alignline.rewards.graders import get_grader, grade
 
 
 @dataclass
@@ -49,19 +48,19 @@ class RewardSet:
         for i, spec in enumerate(specs):
             if not math.isfinite(spec.weight):
                 raise ConfigError(f"config key 'rewards[{i}].weight': must be a finite number, got {spec.weight}")
-            grader = get_grader(spec.function)
-            self.graders[spec.name] = functools.partial(grader, **spec.options) if spec.options else grader
+            try:
+                grader = get_grader(spec.function, **spec.options)
+            except ConfigError as e:
+                raise ConfigError(f"config key 'rewards[{i}]' (reward '{spec.name}'): {e}") from None
+            self.graders[spec.name] = grader
 
-    def score(self, prompts: list, completions: list[str], columns: dict[str, list]) -> RewardScores:
+    def score(self, prompts: list, completions: list[str], columns: dict[str, list],
+              completion_ids: list | None = None) -> RewardScores:
         components = {}
         for spec in self.specs:
-            fn = self.graders[spec.name]
             try:
-                raw = fn(prompts=prompts, completions=completions, **columns)
-            except TypeError as e:  # a grader that does not take the record's columns, or a missing one
-                raise ConfigError(f"reward '{spec.name}' ({spec.function}): calling it failed ({e})") from None
-            try:
-                components[spec.name] = check_scores(spec.function, raw, len(completions))
+                components[spec.name] = grade(spec.function, self.graders[spec.name], prompts, completions, columns,
+                                              completion_ids)
             except ConfigError as e:
                 raise ConfigError(f"reward '{spec.name}': {e}") from None
         total = torch.zeros(len(completions), dtype=torch.float32)

@@ -21,8 +21,9 @@ from tqdm.auto import tqdm
 from alignline.config import RunConfig, to_dict
 from alignline.data.packing import BatchPlan
 from alignline.errors import ConfigError
-from alignline.io import atomic_path, write_json
+from alignline.io import append_jsonl, atomic_path, write_json
 from alignline.methods import get_method
+from alignline.methods.base import Experience
 from alignline.models.adapters import (
     apply_adapter,
     check_qlora_supported,
@@ -42,7 +43,7 @@ from alignline.train.checkpoint import (
     save_model,
 )
 from alignline.train.guards import check_finite, check_trainable
-from alignline.train.metrics import MetricsLog
+from alignline.train.metrics import MetricsLog, truncate_after
 from alignline.train.plan import StepPlan, step_plan
 from alignline.train.resume_check import RESUME_FILE, check_resume, run_fingerprint
 from alignline.train.run_info import environment, git_commit, package_versions
@@ -227,14 +228,17 @@ def start_run(cfg: RunConfig, progress: bool) -> Run:
     params = [p for p in wrapped.parameters() if p.requires_grad]
     check_trainable(params, cfg)
     optimizer = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
-    scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=steps.warmup_steps,
-                              num_training_steps=steps.total_steps)
+    # An online method takes `passes` optimizer steps per collection; the schedule counts every one.
+    scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=steps.warmup_steps * method.passes,
+                              num_training_steps=steps.total_steps * method.passes)
     wrapped, optimizer = accelerator.prepare(wrapped, optimizer)
 
     # 3. Resume: weights, optimizer, scheduler, RNG and the step (hence the data position).
     state = TrainerState()
     if resume_from is not None:
         state = load_checkpoint(resume_from, accelerator.unwrap_model(wrapped).model, optimizer, scheduler)
+        if accelerator.is_main_process:  # completions logged after the checkpoint will be logged again
+            truncate_after(run_dir / "completions.jsonl", state.step)
     method.setup(accelerator.unwrap_model(wrapped), data, tokenizer.pad_token_id, accelerator.device)
     main = accelerator.is_main_process
     info = {"status": "running", "config": to_dict(cfg), "data": asdict(data.report),
@@ -256,6 +260,13 @@ def start_run(cfg: RunConfig, progress: bool) -> Run:
 def evaluate_run(run: Run) -> dict[str, float]:
     """Held-out metrics of the method, plus its extra evaluation (main process), prefixed `eval_`."""
     pad_id = run.tokenizer.pad_token_id
+    if run.method.online:  # no held-out loss: the method's own evaluation (e.g. rewards on held-out prompts)
+        result = {}
+        if run.main and run.data.eval:
+            extra = run.method.extra_eval(run.accelerator.unwrap_model(run.wrapped), run.data, pad_id,
+                                          run.accelerator.device, run.tokenizer)
+            result = {f"eval_{k}": v for k, v in extra.items()}
+        return result
     result = evaluate(run.wrapped, run.method, run.data.eval, run.eval_plan, pad_id, run.accelerator,
                       run.cfg.training.eval_max_batches)
     if result and run.main:
@@ -294,11 +305,24 @@ def save_run_checkpoint(run: Run) -> None:
         name_base_by_hub_id(saved)
 
 
+def step_batches(run: Run) -> Experience:
+    """This step's micro-batches: collated from the plan (offline), or collected by the method (online)."""
+    accelerator, method, state = run.accelerator, run.method, run.state
+    micro_per_step, pad_id = run.steps.micro_per_step, run.tokenizer.pad_token_id
+    first = state.step * micro_per_step + accelerator.process_index
+    ks = range(first, first + micro_per_step, accelerator.num_processes)
+    if method.online:
+        return method.collect(run.wrapped, run.data.train, [run.plan.batch(k) for k in ks], state.step,
+                              accelerator.device)
+    return Experience([_to(method.collate(run.data.train, run.plan.batch(k), pad_id), accelerator.device) for k in ks],
+                      {}, [])
+
+
 def run_steps(run: Run) -> None:
-    """The offline loop: micro-batches from the plan, one shared optimizer step each, eval, log, save."""
+    """The one loop: each step's micro-batches (from the plan, or collected by an online method), the
+    shared optimizer step over them (`method.passes` times), eval, log, save."""
     t, state, accelerator, method = run.cfg.training, run.state, run.accelerator, run.method
-    total_steps, micro_per_step = run.steps.total_steps, run.steps.micro_per_step
-    pad_id = run.tokenizer.pad_token_id
+    total_steps = run.steps.total_steps
     run.wrapped.train()
     bar = tqdm(total=total_steps, initial=state.step, desc=f"{run.cfg.method}", dynamic_ncols=True,
                disable=not (run.progress and run.main))
@@ -309,11 +333,12 @@ def run_steps(run: Run) -> None:
     window_start, window_tokens, paused = time.time(), 0, 0.0  # paused: eval and checkpoint time, not training
     while state.step < total_steps:
         step_started = time.time()
-        first = state.step * micro_per_step + accelerator.process_index
-        micro = [_to(method.collate(run.data.train, run.plan.batch(k), pad_id), accelerator.device)
-                 for k in range(first, first + micro_per_step, accelerator.num_processes)]
-        outcome = optimizer_step(accelerator, run.wrapped, method, micro, run.params, run.optimizer, run.scheduler,
-                                 t.max_grad_norm)
+        experience = step_batches(run)
+        for p in range(method.passes):
+            last = p == method.passes - 1
+            outcome = optimizer_step(accelerator, run.wrapped, method, experience.micro_batches, run.params,
+                                     run.optimizer, run.scheduler, t.max_grad_norm,
+                                     extra_sums=experience.metrics if last else None)
         state.step += 1
         state.tokens_seen += outcome.tokens
         window_tokens += outcome.tokens
@@ -324,6 +349,13 @@ def run_steps(run: Run) -> None:
             record["grad_norm"] = outcome.grad_norm
         record["step_seconds"] = time.time() - step_started
         check_finite(record)
+        alarms = method.alarms(record)
+        if alarms:
+            record["alarms"] = alarms
+            for line in alarms:
+                print(f"alignline: alarm at step {state.step}: {line}", file=sys.stderr)
+        if experience.samples and run.main:
+            append_jsonl(run.run_dir / "completions.jsonl", experience.samples)
         result = {}
         if state.step % t.eval_every == 0 or state.step == total_steps:
             eval_started = time.time()

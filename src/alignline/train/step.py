@@ -43,12 +43,13 @@ class StepOutcome:
 
 
 def optimizer_step(accelerator, wrapped: torch.nn.Module, method, micro: list[dict[str, torch.Tensor]], params,
-                   optimizer, scheduler, max_grad_norm: float) -> StepOutcome:
-    """One optimizer step over this process's micro-batches."""
+                   optimizer, scheduler, max_grad_norm: float, extra_sums: dict[str, float] | None = None) -> StepOutcome:
+    """One optimizer step over this process's micro-batches. `extra_sums` (an online method's collection
+    metrics) are added to the loss metrics before they are summarized, over processes alike."""
     step_count = global_sum(accelerator, sum(method.count(b) for b in micro))
     # DDP averages gradients over processes; scaling by their count makes the result a global mean.
     normalizer = max(step_count, 1.0) / accelerator.num_processes
-    sums: dict[str, float] = {}
+    sums: dict[str, float] = dict(extra_sums or {})
     tokens = slots = 0
     for i, batch in enumerate(micro):
         # Gradients are all-reduced once, on the last micro-batch, not after each.

@@ -41,6 +41,8 @@ def item_problems(item: Item) -> list[str]:
         return [] if item.text.strip() else ["empty_text"]
     if item.kind == "prompt_completion":
         return [] if item.prompt.strip() and item.response.strip() else ["empty_turn"]
+    if item.kind == "prompt":  # an online method's prompt: the policy writes the answer
+        return [] if item.prompt.strip() else ["empty_turn"]
     if item.kind == "preference":
         prompt, chosen, rejected = item.prompt_messages, item.chosen or [], item.rejected or []
         out = []
@@ -78,6 +80,11 @@ class FormatCheck:
             sides = [prompt + (item.chosen or []), prompt + (item.rejected or [])]
             return max(len(tokenize_sample(self.tokenizer, Conversation(s, item.rid))[0]) for s in sides
                        if any(m.role == "assistant" for m in s))
+        if item.kind == "prompt":
+            from alignline.rollout.engine import render_prompt
+
+            prompt = [{"role": m.role, "content": m.content} for m in item.messages]
+            return len(self.tokenizer(render_prompt(self.tokenizer, prompt), add_special_tokens=False).input_ids)
         return len(tokenize_sample(self.tokenizer, item.sample)[0])
 
     def add(self, item: Item) -> None:

@@ -26,7 +26,7 @@ class Item:
     rid: str
     """`file, line N`: how a person finds the record."""
     kind: str
-    """chat | text | prompt_completion | preference"""
+    """chat | text | prompt_completion | preference | prompt (an online method's prompt, no answer)"""
     record: dict
     text: str
     """Everything the model reads or writes, joined (duplicates, PII)."""
@@ -79,7 +79,29 @@ def _preference(record: dict, path: str, loc: str, index: int) -> Item:
                 rejected_sample=rejected_sample)
 
 
+ANSWER_FIELDS = ("completion", "chosen", "rejected", "ranking", "preferred_output", "messages", "text",
+                 "conversations", "instruction", "output")
+
+
+def is_prompt_only(record: dict) -> bool:
+    """A prompt and the columns its rewards read (GRPO's data), with no answer to learn from."""
+    return "prompt" in record and not any(k in record for k in ANSWER_FIELDS)
+
+
+def _prompt_only(record: dict, path: str, loc: str, index: int) -> Item:
+    from alignline.data.formats import Where, parse_messages, require_string
+
+    value = record["prompt"]
+    where = Where(path, loc)
+    msgs = parse_messages(value, where, "prompt") if isinstance(value, list) else [
+        Message("user", require_string(value, where, "prompt"))]
+    user = _joined([m for m in msgs if m.role != "system"])
+    return Item(index, f"{path}, {loc}", "prompt", record, _joined(msgs), user, "", messages=msgs)
+
+
 def to_item(record: dict, path: str, loc: str, index: int) -> Item:
+    if is_prompt_only(record):
+        return _prompt_only(record, path, loc, index)
     if ("chosen" in record and "rejected" in record) or "ranking" in record or "preferred_output" in record:
         return _preference(record, path, loc, index)
     sample = to_sample(record, path, loc)

@@ -1,0 +1,77 @@
+"""Alarms for online training: the failure modes RL users meet and nothing in the peers catches.
+
+`Monitor.check(record)` reads each logged step (metrics.jsonl's record) and returns alarm lines; the
+loop prints them, writes them into the record (`alarms`) and the run report shows them. Rules, each a
+comparison of the last `WINDOW` steps with the `WINDOW` before them (steps are noisy; one step proves
+nothing):
+- reward hacking: a reward component rises while the accuracy component (the one named `accuracy`,
+  else the first listed) falls;
+- KL above `grpo.max_kl`;
+- entropy collapse: the entropy estimate under `ENTROPY_FLOOR` nats, or below a fifth of its first value;
+- length blow-up: mean completion length doubled since the start while over half hit max_new_tokens;
+- importance ratios out of range: more than `MAX_CLIP_FRACTION` of tokens clipped, or the generator and
+  trainer log-probs drifting apart by more than `MAX_MISMATCH` nats per token.
+Each alarm fires once per kind until its condition clears, so a long run is not flooded.
+"""
+
+from __future__ import annotations
+
+from statistics import mean
+
+WINDOW = 3
+RISE = 0.05
+ENTROPY_FLOOR = 0.05
+MAX_CLIP_FRACTION = 0.3
+MAX_MISMATCH = 0.1
+
+
+class Monitor:
+    def __init__(self, reward_specs, grpo_cfg):
+        names = [s.name for s in reward_specs]
+        self.accuracy = "accuracy" if "accuracy" in names else (names[0] if names else None)
+        self.others = [n for n in names if n != self.accuracy]
+        self.max_kl = grpo_cfg.max_kl
+        self.history: list[dict] = []
+        self.active: set[str] = set()
+
+    def series(self, key: str) -> list[float]:
+        return [r[key] for r in self.history if isinstance(r.get(key), (int, float))]
+
+    def trend(self, key: str) -> float | None:
+        """Mean of the last WINDOW values minus the mean of the WINDOW before; None with too few."""
+        values = self.series(key)
+        if len(values) < 2 * WINDOW:
+            return None
+        return mean(values[-WINDOW:]) - mean(values[-2 * WINDOW:-WINDOW])
+
+    def conditions(self, record: dict) -> dict[str, str]:
+        found = {}
+        acc = self.trend(f"reward/{self.accuracy}") if self.accuracy else None
+        for name in self.others:
+            other = self.trend(f"reward/{name}")
+            if acc is not None and other is not None and other > RISE and acc < -RISE:
+                found[f"hacking:{name}"] = (f"reward hacking? reward/{name} rose by {other:.3g} while "
+                                            f"reward/{self.accuracy} fell by {-acc:.3g} over the last {WINDOW} steps")
+        kl = record.get("kl")
+        if self.max_kl is not None and isinstance(kl, float) and kl > self.max_kl:
+            found["kl"] = f"KL to the reference {kl:.3g} is above grpo.max_kl {self.max_kl:g}"
+        entropy = self.series("entropy")
+        if entropy and (entropy[-1] < ENTROPY_FLOOR or (len(entropy) > WINDOW and entropy[-1] < entropy[0] / 5)):
+            found["entropy"] = f"entropy collapse: {entropy[-1]:.3g} nats per token (first step: {entropy[0]:.3g})"
+        lengths = self.series("completion_length")
+        if len(lengths) > WINDOW and lengths[-1] > 2 * mean(lengths[:WINDOW]) and record.get("truncated_share", 0) > 0.5:
+            found["length"] = (f"length blow-up: completions average {lengths[-1]:.0f} tokens (first steps: "
+                               f"{mean(lengths[:WINDOW]):.0f}), {record['truncated_share']:.0%} cut at max_new_tokens")
+        if record.get("clip_fraction", 0.0) > MAX_CLIP_FRACTION:
+            found["clip"] = f"importance ratios out of range: {record['clip_fraction']:.0%} of tokens clipped"
+        if record.get("generator_mismatch", 0.0) > MAX_MISMATCH:
+            found["mismatch"] = (f"generator and trainer log-probs differ by {record['generator_mismatch']:.3g} nats "
+                                 "per token")
+        return found
+
+    def check(self, record: dict) -> list[str]:
+        self.history.append(record)
+        found = self.conditions(record)
+        fresh = [line for kind, line in found.items() if kind not in self.active]
+        self.active = set(found)
+        return fresh

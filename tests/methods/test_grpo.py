@@ -1,0 +1,145 @@
+"""`method: grpo` on the one loop: a tiny model's mean reward rises on a learnable reward, every monitor is
+logged, bad reward specs are one line, and a run killed with SIGKILL resumes to the same result."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from alignline.cli import main
+from alignline.config import load_config
+from alignline.testing import safetensors_weights, write_jsonl, write_recipe
+from alignline.train.loop import train
+from alignline.train.metrics import read_metrics
+
+REWARDS = '''
+def vowels(completions, **kwargs):
+    """Share of vowels in the completion: learnable by a random tiny model (it only shifts token odds)."""
+    return [sum(ch in "aeiou" for ch in c) / max(len(c), 1) for c in completions]
+
+def wrong_length(completions, **kwargs):
+    return [0.0]
+
+def not_a_number(completions, **kwargs):
+    return [float("nan")] * len(completions)
+'''
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def grpo_recipe(tmp_path, tiny_model_dir):
+    (tmp_path / "my_rewards.py").write_text(REWARDS)
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", [
+        {"prompt": [{"role": "user", "content": f"Say something about {i}."}], "answer": str(i)} for i in range(16)])
+    recipe = write_recipe(
+        tmp_path / "grpo.yaml", method="grpo", model=str(tiny_model_dir), output_dir=str(tmp_path / "run"),
+        data_gates=False, data={"train": str(prompts), "eval_fraction": 0.25},
+        rewards=[{"name": "vowels", "function": f"{tmp_path / 'my_rewards.py'}:vowels"},
+                 {"name": "exact", "function": "exact_match", "weight": 0.5}],
+        grpo={"num_generations": 8, "max_new_tokens": 12, "log_completions_every": 2},
+        training={"max_steps": 20, "batch_size": 2, "lr": 3e-2, "eval_every": 10, "save_every": 10,
+                  "tensorboard": False, "max_length": 128, "threads": 1})
+    return recipe, tmp_path / "run"
+
+
+def test_mean_reward_rises_and_every_monitor_is_logged(grpo_recipe):
+    recipe, out = grpo_recipe
+    train(load_config(recipe), progress=False)  # full fine-tuning
+    metrics = read_metrics(out / "metrics.jsonl")
+    rewards = [m["reward"] for m in metrics]
+    assert sum(rewards[-5:]) / 5 > sum(rewards[:5]) / 5 + 0.1, rewards
+    for key in ("loss", "reward", "reward/vowels", "reward/exact", "entropy", "completion_length", "clip_fraction",
+                "frac_zero_std", "reward_std", "truncated_share", "grad_norm", "lr"):
+        assert key in metrics[-1], key
+    assert "eval_reward" in metrics[9] and "eval_reward/vowels" in metrics[-1]
+    samples = [json.loads(line) for line in (out / "completions.jsonl").read_text().splitlines()]
+    assert {s["step"] for s in samples} == set(range(2, 21, 2)) and len(samples) == 10 * 2 * 8
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "completed" and run["data"]["train_prompts"] == 12
+    assert (out / "final" / "model.safetensors").is_file()
+
+
+def test_lora_trains_only_the_adapter_and_logs_kl(grpo_recipe, tiny_model_dir):
+    recipe, out = grpo_recipe
+    overrides = ["adapter.type=lora", "adapter.r=4", "adapter.alpha=8", "adapter.dropout=0.0",
+                 "training.max_steps=3", "grpo.num_iterations=2"]
+    train(load_config(recipe, overrides), progress=False)
+    metrics = read_metrics(out / "metrics.jsonl")
+    assert [m["step"] for m in metrics] == [1, 2, 3]
+    assert all("kl" in m and m["kl"] >= 0 for m in metrics)  # LoRA: the reference is free (adapters off)
+    adapter = safetensors_weights(out / "final")
+    assert adapter and all("lora_" in k for k in adapter)
+    assert any(v.abs().sum() > 0 for k, v in adapter.items() if "lora_B" in k)
+
+
+@pytest.mark.parametrize("function, message", [
+    ("no_such_grader", "grader 'no_such_grader'"),
+    ("{dir}/missing.py:f", "no such file"),
+    ("{dir}/broken.py:f", "importing"),
+    ("{dir}/my_rewards.py:wrong_length", "returned 1 scores for 16 completions"),
+    ("{dir}/my_rewards.py:not_a_number", "expected a finite number"),
+])
+def test_bad_reward_specs_are_one_line(grpo_recipe, tmp_path, capsys, function, message):
+    recipe, out = grpo_recipe
+    (tmp_path / "broken.py").write_text("def f(:\n")
+    spec = json.dumps([{"name": "mine", "function": function.format(dir=tmp_path)}])
+    code = main(["train", str(recipe), "--quiet", f"rewards={spec}", "training.max_steps=1"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and message in err, err
+    assert "mine" in err or "no_such_grader" in err
+    if out.exists() and (out / "run.json").exists():
+        assert json.loads((out / "run.json").read_text())["status"] == "failed"
+    assert not (out / "final").exists()
+
+
+def _cmd(recipe, out):
+    return [sys.executable, "-m", "alignline.cli", "train", "--quiet", str(recipe), f"output_dir={out}",
+            "training.max_steps=40", "training.save_every=4", "training.eval_every=100", "adapter.type=lora",
+            "adapter.r=4", "adapter.alpha=8", "adapter.dropout=0.1", "grpo.max_new_tokens=8",
+            "grpo.num_generations=4"]
+
+
+def test_sigkill_then_resume_equals_uninterrupted(grpo_recipe, tmp_path):
+    recipe, _ = grpo_recipe
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    subprocess.run(_cmd(recipe, straight), check=True, env=env, timeout=600)
+    proc = subprocess.Popen(_cmd(recipe, killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (killed / "checkpoints" / "step-8").exists():
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.time() < deadline
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "final").exists(), "the run finished before the kill: the test proves nothing"
+    subprocess.run(_cmd(recipe, killed), check=True, env=env, timeout=600)  # resume: auto
+    keys = ("step", "loss", "reward", "reward/vowels", "completion_length")
+    curve = lambda out: [{k: m[k] for k in keys if k in m} for m in read_metrics(out / "metrics.jsonl")]  # noqa: E731
+    assert curve(killed) == curve(straight)
+    a, b = safetensors_weights(straight / "final"), safetensors_weights(killed / "final")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (killed / "completions.jsonl").read_text() == (straight / "completions.jsonl").read_text()
+
+
+def test_data_gates_read_prompt_only_records(grpo_recipe, tmp_path, capsys):
+    """RL prompts have no answer: the gates check them as prompts (duplicates, PII, leakage, length)."""
+    recipe, out = grpo_recipe
+    assert main(["data", "check", str(tmp_path / "prompts.jsonl"), "--out", str(tmp_path / "dc"), "--quiet"]) == 0
+    report = json.loads((tmp_path / "dc" / "report.json").read_text())
+    assert report["format"]["kinds"] == {"prompt": 16} and report["passed"]
+    train(load_config(recipe, ["data_gates=true", "training.max_steps=1"]), progress=False)
+    assert json.loads((out / "run.json").read_text())["data_gates"]["passed"] is True
