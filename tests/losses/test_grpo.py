@@ -22,7 +22,7 @@ import torch
 from torch.testing import assert_close
 
 from alignline.losses.grpo import (
-    GRPOLossType, KLEstimator, ScaleRewards, aggregate, group_advantages, kl_penalty, nanstd, per_token_policy_loss,
+    GRPOLossType, KLEstimator, ScaleRewards, aggregate, group_advantages, kl_penalty, loss_count, nanstd, per_token_policy_loss,
     rloo_advantages, truncated_importance_weights, zero_std_groups,
 )
 from alignline.losses.grpo import _AGGREGATES, _KL, _SCALES
@@ -178,7 +178,7 @@ def test_aggregate_hand_computed():
     for loss_type, (total, count) in expected.items():
         got_total, got_count = aggregate(loss, idx, 3, loss_type, max_completion_length=4)
         assert_close(got_total, _t(total)[0])
-        assert got_count == count, loss_type
+        assert got_count == count == loss_count(loss_type, 4, 3, max_completion_length=4), loss_type
 
 
 def _naive_step_loss(loss_type, seqs, max_len):

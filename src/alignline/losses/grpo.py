@@ -12,7 +12,8 @@ Pipeline of one GRPO step, with `A` the advantage of a sequence broadcast to its
 2. `per_token_policy_loss`: the PPO-clip surrogate `-min(r A, clip(r, 1-ε, 1+ε_high) A)`, times the truncated
    importance weights of `truncated_importance_weights` when the generator is not the trainer, plus `β · KL`;
 3. `aggregate`: a loss sum and the count it must be divided by, summed over micro-batches and processes by the
-   shared loop (`train/step.py`) and divided once.
+   shared loop (`train/step.py`) and divided once; `loss_count` gives the count from sizes alone, before the
+   forward pass, as the loop asks for it.
 
 Sources: GRPO, Shao et al. 2024, "DeepSeekMath" (eq. 3 and the k3 KL of eq. 4); Dr. GRPO, Liu et al. 2025,
 "Understanding R1-Zero-Like Training" (no std scaling, a constant length normalizer); DAPO, Yu et al. 2025
@@ -86,12 +87,21 @@ def nanstd(x: Tensor, dim: int | None = None) -> Tensor:
     return variance.sqrt()
 
 
-# Per-sequence denominator `(S,)` of each scaling, from the `(num_groups, G)` rewards; None: no division. A group of
-# one (only in evaluation) has std 0 in TRL rather than NaN; its advantage is 0 either way.
+def _group_std(grouped: Tensor) -> Tensor:
+    # A group of one (only in evaluation) has std 0 in TRL rather than NaN; its advantage is 0 either way.
+    std = nanstd(grouped, dim=1) if grouped.shape[1] > 1 else torch.zeros_like(grouped[:, 0])
+    return std.repeat_interleave(grouped.shape[1])
+
+
+def _batch_std(grouped: Tensor) -> Tensor:
+    std = nanstd(grouped) if grouped.numel() > 1 else grouped.new_zeros(())
+    return std.expand(grouped.numel())
+
+
+# Per-sequence denominator `(S,)` of each scaling, from the `(num_groups, G)` rewards; None: no division.
 _SCALES: dict[ScaleRewards, Callable[[Tensor], Tensor] | None] = {
-    ScaleRewards.GROUP: lambda g: (nanstd(g, dim=1) if g.shape[1] > 1 else torch.zeros_like(g[:, 0]))
-    .repeat_interleave(g.shape[1]),
-    ScaleRewards.BATCH: lambda g: (nanstd(g.reshape(-1)) if g.numel() > 1 else g.new_zeros(())).expand(g.numel()),
+    ScaleRewards.GROUP: _group_std,
+    ScaleRewards.BATCH: _batch_std,
     ScaleRewards.NONE: None,
 }
 
@@ -103,8 +113,8 @@ def group_advantages(rewards: Tensor, group_size: int, scale_rewards: str | Scal
     `A_i = (R_i - mean_g(R)) / (std + eps)` with `std` by `scale_rewards`:
 
     - `group`: the std of the prompt's group (GRPO; DeepSeekMath eq. 3 "outcome supervision");
-    - `batch`: the std of all `S` rewards given, the mean staying per group (TRL's choice after "Part I: Tricks or
-      Traps? A Deep Dive into RL for LLM Reasoning", Liu et al. 2025);
+    - `batch`: the std of all `S` rewards given, the mean staying per group (Lite PPO, Liu et al. 2025, "Part I:
+      Tricks or Traps? A Deep Dive into RL for LLM Reasoning");
     - `none`: no division (Dr. GRPO: dividing by the group std up-weights prompts that are nearly always solved or
       failed, a difficulty bias).
 
@@ -326,10 +336,16 @@ def aggregate(per_token_loss: Tensor, seq_index: Tensor, num_seqs: int, loss_typ
         num_seqs: `S`, the micro-batch's sequences, including any left with no counted token.
         max_completion_length: the generation limit; required for `dr_grpo`.
     """
-    kind = _parse(GRPOLossType, loss_type, "loss_type")
     if per_token_loss.ndim != 1:
         raise ValueError(f"per_token_loss must have shape (N,), got {tuple(per_token_loss.shape)}")
     _require_flat("seq_index", seq_index, per_token_loss.numel())
-    rule = _AGGREGATES[kind]
-    count = rule.count(per_token_loss.numel(), num_seqs, max_completion_length)
-    return rule.total(per_token_loss, seq_index, num_seqs), count
+    count = loss_count(loss_type, per_token_loss.numel(), num_seqs, max_completion_length)
+    return _AGGREGATES[GRPOLossType(loss_type)].total(per_token_loss, seq_index, num_seqs), count
+
+
+def loss_count(loss_type: str | GRPOLossType, num_tokens: int, num_seqs: int,
+               max_completion_length: int | None = None) -> int:
+    """The count `aggregate` returns, from sizes alone: for a method's `count(batch)`, which the shared loop calls
+    before any forward pass. `num_tokens`: counted completion tokens `N`; `num_seqs`: sequences `S`."""
+    kind = _parse(GRPOLossType, loss_type, "loss_type")
+    return _AGGREGATES[kind].count(num_tokens, num_seqs, max_completion_length)
