@@ -22,8 +22,8 @@ import torch
 from torch.testing import assert_close
 
 from alignline.losses.grpo import (
-    GRPOLossType, KLEstimator, ScaleRewards, aggregate, group_advantages, kl_penalty, loss_count, nanstd, per_token_policy_loss,
-    rloo_advantages, truncated_importance_weights, zero_std_groups,
+    GRPOLossType, KLEstimator, ScaleRewards, aggregate, group_advantages, kl_penalty, loss_count, nanstd,
+    per_token_policy_loss, rloo_advantages, sequence_sums, truncated_importance_weights, zero_std_groups,
 )
 from alignline.losses.grpo import _AGGREGATES, _KL, _SCALES
 
@@ -90,6 +90,23 @@ def test_kl_estimators_hand_computed():
     assert_close(kl_penalty(logps, ref, "k1"), _t(LOG2, -LOG2, 0))
     assert_close(kl_penalty(logps, ref, "k2"), _t(0.2402265069591007, 0.2402265069591007, 0))
     assert_close(kl_penalty(logps, ref), _t(0.1931471805599454, 0.3068528194400546, 0))
+
+
+@pytest.mark.parametrize("estimator", ["k1", "k2", "k3"])
+def test_kl_loss_term_expected_gradients(estimator):
+    """The docstring's claim, exactly on a 5-token vocabulary: the expectation over y ~ π (weights π(y), detached)
+    of ∇ k(y) is 0 for k1, ∇KL(π || π_ref) for k2, ∇KL(π_ref || π) for k3."""
+    g = torch.Generator().manual_seed(3)
+    theta = torch.randn(5, generator=g, **F64).requires_grad_()
+    ref = torch.log_softmax(torch.randn(5, generator=g, **F64), 0)
+    logp = torch.log_softmax(theta, 0)
+    (got,) = torch.autograd.grad((torch.exp(logp).detach() * kl_penalty(logp, ref, estimator)).sum(), theta)
+    if estimator == "k1":
+        assert_close(got, torch.zeros_like(got))
+        return
+    logp = torch.log_softmax(theta, 0)
+    kl = (torch.exp(logp) * (logp - ref)).sum() if estimator == "k2" else (torch.exp(ref) * (ref - logp)).sum()
+    assert_close(got, torch.autograd.grad(kl, theta)[0])
 
 
 def test_truncated_importance_weights():
@@ -179,6 +196,10 @@ def test_aggregate_hand_computed():
         got_total, got_count = aggregate(loss, idx, 3, loss_type, max_completion_length=4)
         assert_close(got_total, _t(total)[0])
         assert got_count == count == loss_count(loss_type, 4, 3, max_completion_length=4), loss_type
+
+
+def test_sequence_sums():
+    assert_close(sequence_sums(_t(2, 1, 2, 6), torch.tensor([0, 2, 2, 2]), 3), _t(2, 0, 9))
 
 
 def _naive_step_loss(loss_type, seqs, max_len):

@@ -179,15 +179,19 @@ _KL: dict[KLEstimator, Callable[[Tensor], Tensor]] = {
 
 
 def kl_penalty(logps: Tensor, ref_logps: Tensor, estimator: str | KLEstimator = "k3") -> Tensor:
-    """Per-token estimate (the shape of `logps`, `(N,)`) of KL(π || π_ref) from log-probs of tokens sampled from π (Schulman 2020).
+    """Per-token estimate of KL(π || π_ref), the shape of `logps` (`(N,)`), from tokens sampled from π.
 
-    With `x = log π_ref(y_t) - log π(y_t)`:
+    Schulman 2020, "Approximating KL Divergence". With `x = log π_ref(y_t) - log π(y_t)`:
 
-    - `k1 = -x = log π - log π_ref`: unbiased, but high variance, and negative on half the tokens;
-    - `k2 = x² / 2`: biased (exact to second order as π → π_ref), low variance, never negative; its gradient is
-      the gradient of KL(π || π_ref) in expectation;
-    - `k3 = exp(x) - x - 1`: unbiased and never negative, low variance (the estimator of GRPO, DeepSeekMath
-      eq. 4, and of TRL's `GRPOTrainer`). Large when π puts far less mass than π_ref on a token.
+    - `k1 = -x = log π - log π_ref`: unbiased, high variance, negative on some tokens;
+    - `k2 = x² / 2`: biased (exact to second order as π → π_ref), low variance, never negative;
+    - `k3 = exp(x) - x - 1`: unbiased, never negative, low variance (GRPO's, DeepSeekMath eq. 4, and TRL's
+      `GRPOTrainer`'s); large where π puts far less mass than π_ref on a token.
+
+    As a *loss term* differentiated through `logps` (GRPO's `β · KL`, on-policy samples), the expected gradients
+    differ from the values' (Tang & Munos 2025, "On a few pitfalls in KL divergence gradient estimation for RL"):
+    k1's is zero (`E_π[∇log π] = 0`), k2's is that of KL(π || π_ref), k3's that of the forward KL(π_ref || π).
+    As a *reward* penalty (PPO-RLHF's `token_rewards`, no gradient), k1 is the usual choice.
     """
     kind = _parse(KLEstimator, estimator, "kl_estimator")
     if ref_logps.shape != logps.shape:
@@ -289,8 +293,15 @@ class _Aggregate(NamedTuple):
     count: Callable[[int, int, int | None], int]  # (N, S, max_completion_length) -> divisor
 
 
+def sequence_sums(x: Tensor, seq_index: Tensor, num_seqs: int) -> Tensor:
+    """`(S,)` per-sequence sums of the flat `(N,)` token values `x` (e.g. a sequence's KL, for
+    `AdaptiveKLController.update` and logging); 0 for a sequence with no token."""
+    _require_flat("seq_index", seq_index, x.numel())
+    return x.new_zeros(num_seqs).index_add(0, seq_index, x)
+
+
 def _sequence_means(loss: Tensor, seq_index: Tensor, num_seqs: int) -> Tensor:
-    sums = loss.new_zeros(num_seqs).index_add(0, seq_index, loss)  # (S,)
+    sums = sequence_sums(loss, seq_index, num_seqs)  # (S,)
     lengths = torch.bincount(seq_index, minlength=num_seqs)[:num_seqs].clamp(min=1)
     return (sums / lengths).sum()
 
