@@ -106,6 +106,13 @@ class TrainingConfig:
     (eval loss for SFT/CPT, held-out preference accuracy for DPO/RM)."""
     early_stopping_threshold: float = 0.0
     """How much the watched metric must improve to count (transformers' EarlyStoppingCallback name)."""
+    early_stopping_metric: str | None = None
+    """Watch this logged eval metric instead of the method's own, e.g. `suite/arithmetic/accuracy`."""
+    early_stopping_mode: Literal["min", "max"] = "max"
+    """With early_stopping_metric: whether lower or higher is better."""
+    eval_suites: list[str] = field(default_factory=list)
+    """`alignline eval` suites (files or `starter/<name>`) run at every evaluation on the model being trained,
+    logged as `suite/<suite>/<metric>` (one process only)."""
     dtype: Literal["float32", "bfloat16"] = "float32"
     gradient_checkpointing: bool = False
     freeze_layers: int = 0
@@ -509,7 +516,8 @@ def validate(config: RunConfig) -> None:
                           "both set; set one (e.g. training.epochs=null to train by steps)")
     if config.adapter is not None and not 0.0 <= config.adapter.dropout < 1.0:
         raise ConfigError(f"config key 'adapter.dropout': must be in [0, 1), got {config.adapter.dropout}")
-    if t.early_stopping_patience is not None and config.data.eval is None and config.data.eval_fraction == 0:
+    if (t.early_stopping_patience is not None and config.data.eval is None and config.data.eval_fraction == 0
+            and not t.eval_suites):
         raise ConfigError("config key 'training.early_stopping_patience': early stopping needs evaluation data; "
                           "set data.eval or data.eval_fraction")
     if not 0.0 <= config.data.eval_fraction < 1.0:

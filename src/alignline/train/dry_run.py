@@ -33,7 +33,11 @@ GIB = 1024 ** 3
 
 def meta_model(cfg: RunConfig, kind: str):
     """The recipe's model, adapters applied, on the meta device: shapes without weights."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
+    from transformers import (
+        AutoConfig,
+        AutoModelForCausalLM,
+        AutoModelForSequenceClassification,
+    )
 
     base, _ = resolve(cfg.model)
     model_config = AutoConfig.from_pretrained(base)

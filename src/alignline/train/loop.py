@@ -42,6 +42,7 @@ from alignline.train.checkpoint import (
     save_checkpoint,
     save_model,
 )
+from alignline.train.eval_suites import load_training_suites, suite_metrics
 from alignline.train.guards import check_finite, check_trainable
 from alignline.train.metrics import MetricsLog, truncate_after
 from alignline.train.plan import StepPlan, step_plan
@@ -170,6 +171,8 @@ class Run:
     """time.time() when the run began (before the data was read)."""
     fingerprint: str
     """What defines this run's model and data (train/resume_check.py), saved with every checkpoint."""
+    suites: list
+    """`training.eval_suites`, read at the start."""
 
     @property
     def main(self) -> bool:
@@ -213,6 +216,7 @@ def start_run(cfg: RunConfig, progress: bool) -> Run:
     tokenizer = load_tokenizer_for(cfg.model)
     data = method.prepare(cfg, tokenizer, progress and accelerator.is_main_process)
     resume_from = _resume_dir(cfg, run_dir)
+    suites = load_training_suites(t.eval_suites, accelerator.num_processes)
     fingerprint = run_fingerprint(cfg, data.report)
     check_resume(resume_from, fingerprint, cfg, verbose=accelerator.is_main_process)
     gates = run_data_gates(cfg, tokenizer, run_dir, accelerator) if cfg.data_gates and resume_from is None else None
@@ -254,7 +258,7 @@ def start_run(cfg: RunConfig, progress: bool) -> Run:
         write_json(run_dir / "run.json", info)
     log = MetricsLog(run_dir, state.step, t.tensorboard, enabled=main)
     return Run(cfg, run_dir, accelerator, method, tokenizer, data, model, wrapped, plan, eval_plan, steps, params,
-               optimizer, scheduler, state, log, info, progress, started, fingerprint)
+               optimizer, scheduler, state, log, info, progress, started, fingerprint, suites)
 
 
 def evaluate_run(run: Run) -> dict[str, float]:
@@ -266,13 +270,21 @@ def evaluate_run(run: Run) -> dict[str, float]:
             extra = run.method.extra_eval(run.accelerator.unwrap_model(run.wrapped), run.data, pad_id,
                                           run.accelerator.device, run.tokenizer)
             result = {f"eval_{k}": v for k, v in extra.items()}
-        return result
+        return with_suites(run, result)
     result = evaluate(run.wrapped, run.method, run.data.eval, run.eval_plan, pad_id, run.accelerator,
                       run.cfg.training.eval_max_batches)
     if result and run.main:
         extra = run.method.extra_eval(run.accelerator.unwrap_model(run.wrapped), run.data, pad_id,
                                       run.accelerator.device, run.tokenizer)
         result.update({f"eval_{k}": v for k, v in extra.items()})
+    return with_suites(run, result)
+
+
+def with_suites(run: Run, result: dict[str, float]) -> dict[str, float]:
+    """The evaluation plus the training suites' metrics (main process)."""
+    if run.suites and run.main:
+        model = run.accelerator.unwrap_model(run.wrapped).model
+        result = {**result, **suite_metrics(model, run.tokenizer, run.suites, run.state.step)}
     return result
 
 
@@ -280,7 +292,11 @@ def note_eval(run: Run, result: dict[str, float]) -> None:
     """Record an evaluation and update early stopping on the method's watched metric."""
     t, state = run.cfg.training, run.state
     state.history.append({"step": state.step, **result})
-    watched, mode = run.method.early_stopping
+    watched, mode = ((t.early_stopping_metric, t.early_stopping_mode) if t.early_stopping_metric
+                     else run.method.early_stopping)
+    if watched not in result:
+        raise ConfigError(f"config key 'training.early_stopping_metric': {watched!r} is not among the evaluation's "
+                          f"metrics ({', '.join(sorted(result))})")
     if _improved(result[watched], state.best_eval, mode, t.early_stopping_threshold):
         state.best_eval, state.evals_without_improvement = result[watched], 0
     else:

@@ -1,0 +1,40 @@
+"""`alignline eval` suites during training: at each evaluation, the model being trained answers the suites
+(`training.eval_suites`) through the same suite code as `alignline eval`, without the cache, and every
+metric is logged as `suite/<suite>/<metric>`; early stopping can watch one
+(`training.early_stopping_metric`). The suites are read when the run starts, so a bad suite stops the
+run before any training.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from alignline.errors import ConfigError
+
+
+def load_training_suites(specs: list[str], num_processes: int) -> list:
+    if not specs:
+        return []
+    if num_processes > 1:
+        raise ConfigError("config key 'training.eval_suites': suites run on one process; run them with "
+                          "`alignline eval` on the checkpoints of a multi-process run")
+    from alignline.evals.suites import load_suite
+
+    return [load_suite(spec) for spec in specs]
+
+
+@torch.no_grad()
+def suite_metrics(model, tokenizer, suites: list, step: int) -> dict[str, float]:
+    """Run `suites` on the in-memory model (dropout off) -> {"suite/<suite>/<metric>": value}."""
+    from alignline.evals.context import Context, ModelHandle
+    from alignline.evals.results import qualified, run_suites
+    from alignline.rollout.engine import HFEngine
+
+    was_training = model.training
+    model.eval()
+    try:
+        handle = ModelHandle(f"step-{step}", None, engine=HFEngine(model, tokenizer), content_hash=f"step-{step}")
+        outcomes = run_suites([handle], suites, Context(cache_enabled=False))
+    finally:
+        model.train(was_training)
+    return {f"suite/{name}": metric.value for name, metric in qualified(outcomes[handle.name]).items()}

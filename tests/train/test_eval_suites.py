@@ -1,0 +1,49 @@
+"""`training.eval_suites`: `alignline eval` suites run at each evaluation of a training run, logged as
+`suite/<suite>/<metric>`, and early stopping can watch one."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from alignline.config import load_config
+from alignline.errors import DataError
+from alignline.testing import write_jsonl
+from alignline.train.loop import train
+from alignline.train.metrics import read_metrics
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_suites_are_logged_and_watched(sft_recipe, tmp_path):
+    recipe, out = sft_recipe
+    write_jsonl(tmp_path / "qa.jsonl", [{"id": f"q{i}", "prompt": f"What is {i} plus {i}?", "answer": str(2 * i)}
+                                        for i in range(4)])
+    suite = tmp_path / "qa.yaml"
+    suite.write_text(yaml.safe_dump({"name": "qa", "kind": "accuracy", "data": "qa.jsonl", "grader": "contains",
+                                     "max_new_tokens": 4}))
+    cfg = load_config(recipe, [f"training.eval_suites=[{suite}]", "training.early_stopping_metric=suite/qa/accuracy",
+                               "training.early_stopping_patience=1", "training.max_steps=6", "training.threads=1"])
+    train(cfg, progress=False)
+    evals = [m for m in read_metrics(out / "metrics.jsonl") if "suite/qa/accuracy" in m]
+    assert evals and all(0.0 <= m["suite/qa/accuracy"] <= 1.0 for m in evals)
+    run = json.loads((out / "run.json").read_text())
+    # A random tiny model never improves on 0: patience 1 stops at the second evaluation.
+    assert run["stopped_early"] and "suite/qa/accuracy did not improve" in run["stop_reason"]
+
+
+def test_a_bad_suite_stops_the_run_before_training(sft_recipe, tmp_path):
+    recipe, out = sft_recipe
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nkind: nonsense\n")
+    with pytest.raises(DataError, match="bad.yaml"):
+        train(load_config(recipe, [f"training.eval_suites=[{bad}]"]), progress=False)
+    assert not (out / "metrics.jsonl").exists()
