@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tqdm import tqdm
 
-from alignline.data.quality.check import _batches
+from alignline.data.quality.check import item_batches
 from alignline.data.quality.dedup import DuplicateFinder
 from alignline.data.quality.gates import GateConfig
 from alignline.data.quality.items import iter_items
@@ -28,7 +28,7 @@ def dedup_file(paths: list[str], out: str, cfg: GateConfig, progress: bool = Tru
     finder = DuplicateFinder(MinHasher(cfg.dedup.num_perm, cfg.dedup.ngram, cfg.dedup.threshold))
     try:
         bar = tqdm(desc="hashing", unit=" records", disable=not progress, dynamic_ncols=True)
-        for batch in _batches(iter_items(paths)):
+        for batch in item_batches(iter_items(paths)):
             ws = [words(it.text) for it in batch]
             finder.add(WordBatch.of(ws), [" ".join(w) for w in ws])
             bar.update(len(batch))

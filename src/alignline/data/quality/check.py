@@ -30,7 +30,7 @@ SHOW_CLUSTERS = 20
 SHOW_MEMBERS = 5
 
 
-def _batches(items, size: int = BATCH):
+def item_batches(items, size: int = BATCH):
     batch: list[Item] = []
     for item in items:
         batch.append(item)
@@ -52,7 +52,7 @@ def _read_eval(path: str, leak: LeakageCheck | None, fmt: FormatCheck, progress:
 
 
 def _eval_batches(path: str, leak: LeakageCheck | None, fmt: FormatCheck, bar) -> None:
-    for batch in _batches(iter_items(path)):
+    for batch in item_batches(iter_items(path)):
         for item in batch:
             fmt.add(item)
         if leak is not None:
@@ -93,7 +93,7 @@ def run_checks(train_paths: list[str], eval_path: str | None, cfg: GateConfig, t
         if eval_path:
             _read_eval(eval_path, leak, eval_fmt, progress)
         with tqdm(desc="train", unit=" records", disable=not progress, dynamic_ncols=True) as bar:
-            for batch in _batches(iter_items(train_paths)):
+            for batch in item_batches(iter_items(train_paths)):
                 for item in batch:
                     fmt.add(item)
                     if pii is not None:
