@@ -76,3 +76,12 @@ def test_cli_nested_json_exit_2(tmp_path, capsys):
     path.write_text('{"text": ' + "[" * 50_000 + "]" * 50_000 + "}\n")
     assert main(["data", "check", str(path), "--out", str(tmp_path / "r"), "--quiet"]) == 2
     assert capsys.readouterr().err == f"alignline: error: {path}, line 1: JSON nested too deeply to read\n"
+
+
+def test_a_plain_directory_is_one_line(tmp_path, capsys):
+    from alignline.cli import main
+
+    (tmp_path / "notes.txt").write_text("hello")
+    assert main(["data", "check", str(tmp_path), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "not a `datasets` directory" in err

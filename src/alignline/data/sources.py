@@ -170,7 +170,8 @@ def _read_datasets_dir(path: Path, split: str = "train", mapping: dict[str, str]
     try:
         dataset = load_from_disk(str(path))
     except Exception as e:
-        raise DataError(str(path), f"not a `datasets` directory saved with save_to_disk ({e})") from None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(str(path), f"not a `datasets` directory saved with save_to_disk ({first})") from None
     if isinstance(dataset, DatasetDict):
         if split not in dataset:
             raise DataError(str(path), f"no split {split!r} in this DatasetDict; it has {', '.join(dataset)} "
