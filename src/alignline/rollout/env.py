@@ -1,0 +1,76 @@
+"""Environments for multi-step episodes, Gymnasium-shaped as SkyRL-Gym's are.
+
+    observation, info = env.reset(seed=None, **task)
+    observation, reward, terminated, truncated, info = env.step(action)
+
+An observation is a list of chat messages to append to the conversation: from `reset`, the opening
+messages (system, user); from `step`, e.g. one `tool` message per tool call with the tool's result, or
+a user message. An action is the policy's assistant reply as text, tool calls in the chat template's
+own format (`rollout/tools.py:parse_tool_calls`). `reset`'s info may carry `tools`, the OpenAI function
+schemas offered, which the episode renders through the chat template.
+
+Info keys the metrics read (`rollout/episodes.py:episode_metrics`): `correct` (bool) on the final step.
+
+Environments are named in recipes by a registry name (`calculator`) or a user class by
+`path/to/file.py:Class` / `package.module:Class` (loaded as graders are); `env_factory(spec, **kwargs)`
+gives a callable that makes a fresh environment per episode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from alignline.errors import ConfigError
+
+Messages = list[dict]
+
+
+class Env(Protocol):
+    def reset(self, seed: int | None = None, **task) -> tuple[Messages, dict]:
+        """Start an episode on `task` (a record's fields): the opening messages and an info dict."""
+        ...
+
+    def step(self, action: str) -> tuple[Messages, float, bool, bool, dict]:
+        """The policy's reply -> (messages to append, reward, terminated, truncated, info)."""
+        ...
+
+
+ENVIRONMENTS: dict[str, type] = {}
+
+
+def register_env(name: str) -> Callable[[type], type]:
+    """Add a built-in environment class to the registry under `name`."""
+    def add(cls: type) -> type:
+        ENVIRONMENTS[name] = cls
+        return cls
+    return add
+
+
+def get_env_class(spec: str) -> type:
+    """A registered environment by name, or a user class by `file.py:Class` / `module:Class`."""
+    import alignline.rollout.envs  # noqa: F401  (registers the built-ins)
+    from alignline.rewards.graders import load_function
+
+    if spec in ENVIRONMENTS:
+        return ENVIRONMENTS[spec]
+    if ":" not in spec:
+        raise ConfigError(f"environment '{spec}': not a registered environment ({', '.join(sorted(ENVIRONMENTS))}) "
+                          "and not of the form file.py:Class or module:Class")
+    try:
+        cls = load_function(spec)
+    except ConfigError as e:  # the loader names what it loads a grader; here it is an environment
+        raise ConfigError(str(e).replace(f"grader '{spec}'", f"environment '{spec}'", 1)
+                          .replace("has no function", "has no class")) from None
+    if not (callable(getattr(cls, "reset", None)) and callable(getattr(cls, "step", None))):
+        raise ConfigError(f"environment '{spec}': {cls!r} has no reset(seed, **task) and step(action) methods")
+    return cls
+
+
+def env_factory(spec: str, **kwargs: Any) -> Callable[[], Env]:
+    """A callable making a fresh environment `spec(**kwargs)` for each episode."""
+    cls = get_env_class(spec)
+
+    def make() -> Env:
+        return cls(**kwargs)
+    return make

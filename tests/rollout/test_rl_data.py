@@ -1,0 +1,36 @@
+"""The RL demo prompts are what `scripts/make_rl_data.py` writes, their answers right, no question in two files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from alignline.rollout.envs.calculator import CalculatorEnv
+from alignline.rollout.tools import calculate
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMES = ["calculator_train", "calculator_eval", "arith_train", "arith_heldout"]
+
+
+def test_generator_reproduces_bundled_files(tmp_path):
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_rl_data.py"), "--out", str(tmp_path)],
+                   check=True, capture_output=True)
+    for name in NAMES:
+        assert (tmp_path / f"{name}.jsonl").read_bytes() == (ROOT / "data" / "demo" / f"{name}.jsonl").read_bytes()
+
+
+def test_answers_are_right_and_splits_disjoint():
+    questions = set()
+    for name in NAMES:
+        records = [json.loads(line) for line in (ROOT / "data" / "demo" / f"{name}.jsonl").open()]
+        for r in records:
+            assert calculate(r["expression"]) == r["answer"] and r["answer"] >= 0
+            assert r["prompt"][0]["role"] == "user" and "Answer: <number>" in r["prompt"][0]["content"]
+            questions.add(r["prompt"][0]["content"].split("?")[0])
+        assert ("tools" in records[0]) == name.startswith("calculator")
+        if name.startswith("calculator"):
+            observation, info = CalculatorEnv().reset(**records[0])
+            assert observation == records[0]["prompt"] and info["tools"] == records[0]["tools"]
+    assert len(questions) == 256 + 64 + 512 + 64
