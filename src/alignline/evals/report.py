@@ -36,7 +36,13 @@ def deltas_chart(deltas: dict) -> str:
 
 
 def long_text(value, limit: int = 500) -> Raw:
-    return Raw(f'<div class="answer">{escape(str(value if value is not None else "")[:limit])}</div>')
+    shown = str(value if value is not None else "")
+    shown = shown if len(shown) <= limit else shown[:limit].rstrip() + "…"
+    return Raw(f'<div class="answer">{escape(shown)}</div>')
+
+
+def nowrap(value) -> Raw:
+    return Raw(f'<span style="white-space:nowrap">{escape(str(value))}</span>')
 
 
 def error_analysis(examples: dict[str, list[dict]], model: str) -> str:
@@ -51,8 +57,8 @@ def error_analysis(examples: dict[str, list[dict]], model: str) -> str:
         for e in failed:
             groups.setdefault(str(e.get("category") or "all"), []).append(e)
         for cat, es in sorted(groups.items()):
-            body = [[str(e["id"]), long_text(e.get("prompt")), long_text(e.get("output")),
-                     long_text(e.get("expected")), e.get("why", "")] for e in es[:MAX_EXAMPLES]]
+            body = [[nowrap(e["id"]), long_text(e.get("prompt")), long_text(e.get("output")),
+                     long_text(e.get("expected")), nowrap(e.get("why", ""))] for e in es[:MAX_EXAMPLES]]
             more = paragraph(f"and {len(es) - MAX_EXAMPLES} more", "note") if len(es) > MAX_EXAMPLES else ""
             parts.append(f"<h4>{escape(cat)} ({len(es)})</h4>"
                          + table(["id", "prompt", "output", "expected", "why"], body) + more)
@@ -60,14 +66,14 @@ def error_analysis(examples: dict[str, list[dict]], model: str) -> str:
 
 
 def over_refusals(examples: dict[str, list[dict]]) -> str:
-    """The benign prompts a model refused, named right under the verdict (the first thing to fix)."""
+    """The benign prompts a model refused, as one short table under the rules (the first thing to fix)."""
     refused = [(suite, e) for suite, rows in examples.items() for e in rows
                if e.get("label") == "benign" and e.get("refused")]
     if not refused:
         return ""
-    items = "".join(f"<li><b>{escape(str(e['id']))}</b> ({escape(suite)}): {escape(str(e.get('prompt', ''))[:200])} "
-                    f"→ <i>{escape(str(e.get('output', ''))[:120])}</i></li>" for suite, e in refused)
-    return f"<h3>Benign prompts refused ({len(refused)})</h3><ul>{items}</ul>"
+    rows = [[nowrap(e["id"]), suite, long_text(e.get("prompt"), 200), long_text(e.get("output"), 90)]
+            for suite, e in refused]
+    return section(f"Benign prompts refused ({len(refused)})", table(["id", "suite", "prompt", "output"], rows))
 
 
 def calibration_section(results: dict) -> str:
@@ -104,9 +110,9 @@ def render_gate(gate: dict, results: dict, examples: dict) -> str:
     rules = [[status(r["passed"]), r["rule"], r["metric"], r["check"], r["value"], r["threshold"], r["detail"]]
              for r in gate["rules"]]
     cand = examples.get(gate["candidate"], {})
-    body = [f'<div class="banner {"ok" if ok else "bad"}">{text(banner)}</div>', over_refusals(cand),
-            starter_note(results),
+    body = [f'<div class="banner {"ok" if ok else "bad"}">{text(banner)}</div>', starter_note(results),
             section("Rules", table(["", "rule", "metric", "check", "value", "threshold", "detail"], rules)),
+            over_refusals(cand),
             section("Deltas", deltas_chart(gate.get("deltas", {}))),
             section("Metrics", metrics_table(results)), calibration_section(results),
             section(f"Error analysis: {gate['candidate']}", error_analysis(cand, gate["candidate"]))]
