@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo demo-dpo demo-rm test test-fast bench clean
+.PHONY: install demo demo-dpo demo-rm demo-eval test test-fast bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ demo-dpo: $(STAMP)
 
 demo-rm: $(STAMP)
 	$(BIN)/alignline demo --recipe recipes/rm-lora.yaml
+
+# The demo model against the base, then the release gate: its failure (over-refusal) is the demonstration.
+demo-eval: $(STAMP)
+	$(BIN)/alignline demo --eval
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -1,4 +1,5 @@
-"""Generation throughput: alignline's engine (what `alignline eval` generates with) against
+"""Generation throughput: `alignline eval`'s generation path (the suite runner over a generation suite,
+cache off, so every prompt goes through the batched engine) against
 lm-eval-harness's Hugging Face backend and against the old one-prompt-at-a-time `Generator`, on the
 same prompts, model and settings, each contender in its own process, in one run.
 
@@ -42,20 +43,43 @@ def prompts(n: int) -> list[list[dict]]:
     return out
 
 
+def eval_suite(chats: list[list[dict]], max_new: int):
+    """A generation suite of the same prompts (greedy, `max_new` tokens), written where the loader reads it."""
+    import tempfile
+
+    import yaml
+
+    from alignline.evals.suites import load_suite
+
+    path = Path(tempfile.mkdtemp()) / "bench.yaml"
+    path.write_text(yaml.safe_dump({"name": "bench", "kind": "accuracy", "grader": "normalized_match",
+                                    "max_new_tokens": max_new, "temperature": 0.0,
+                                    "records": [{"id": i, "prompt": c, "answer": ""} for i, c in enumerate(chats)]}))
+    return load_suite(str(path))
+
+
 def run_contender(name: str, n_prompts: int, max_new: int, batch: int) -> dict:
     import torch
 
     from alignline.models.loading import resolve_model_path
-    from alignline.rollout.engine import SamplingParams, load_engine, render_prompt
+    from alignline.rollout.engine import SamplingParams, render_prompt
 
     model_dir = resolve_model_path("smollm2-135m")
     chats = prompts(n_prompts)
     if name == "alignline":
-        engine = load_engine(model_dir, backend="hf", batch_size=batch)
-        tok = engine.tokenizer
-        engine.generate(chats[:2], SamplingParams(max_new_tokens=4))  # warm-up, as for every contender
+        from alignline.evals.context import Context, ModelHandle
+        from alignline.evals.results import run_suites
+
+        # What `alignline eval --suite S --no-cache --backend hf --batch-size B` runs for an accuracy suite of
+        # these prompts: suite loading, prompt rendering, batched generation, grading; minus writing the files.
+        suite = eval_suite(chats, max_new)
+        ctx = Context(cache_enabled=False, batch_size=batch, backend="hf")
+        model = ModelHandle("alignline", model_dir, backend="hf", batch_size=batch)
+        tok = model.engine().tokenizer
+        model.engine().generate(chats[:2], SamplingParams(max_new_tokens=4))  # warm-up, as for every contender
         started = time.perf_counter()
-        texts = [g[0].text for g in engine.generate(chats, SamplingParams(max_new_tokens=max_new))]
+        examples = run_suites([model], [suite], ctx)["alignline"][suite.name].examples
+        texts = [e["output"] for e in examples]
     elif name == "one-at-a-time":
         from alignline.rollout.generator import Generator
 
@@ -115,7 +139,7 @@ def main() -> None:
                      f"{rate / median.get('one-at-a-time', rate):.2f}x |")
     print("\n".join(table))
     machine = f"cpu{os.cpu_count()}"
-    out_path = ROOT / "bench" / "results" / f"generation-{machine}-{date.today()}.json"
+    out_path = ROOT / "bench" / "results" / f"generation-{machine}-b{args.batch_size}-{date.today()}.json"
     settings = {"prompts": args.prompts, "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size,
                 "rounds": args.rounds, "model": "smollm2-135m (float32)", "decoding": "greedy, stop at EOS"}
     out_path.write_text(json.dumps({"settings": settings, "runs": runs, "median_tokens_per_s": median,

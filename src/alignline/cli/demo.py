@@ -115,9 +115,72 @@ def run_preference_demo(recipe: str, overrides: list[str], max_new_tokens: int =
     return result
 
 
+EVAL_SUITES = ("starter/arithmetic", "starter/general", "starter/refusal")
+
+
+def over_refused(examples: dict, model: str) -> list[dict]:
+    """The benign prompts `model` refused, from a results directory's examples.json."""
+    return [e for rows in examples.get(model, {}).values() for e in rows
+            if e.get("label") == "benign" and e.get("refused")]
+
+
+def run_eval_demo(model: str = "runs/sft-demo/final", baseline: str = "smollm2-135m",
+                  gates: str = "recipes/release-gates.yaml", out: str = "runs/eval-demo",
+                  recipe: str = "recipes/sft-lora.yaml", heldout: str = "data/demo/sft_heldout.jsonl",
+                  suites: tuple[str, ...] = EVAL_SUITES) -> int:
+    """`make demo-eval`: the `make demo` model against the base on the starter suites, then the release gate.
+
+    The demo SFT data teaches `I can't help with that.` for harmful requests, and the tuned model
+    over-generalizes it to some benign look-alikes ("Soften the tone of this: ..."). The gate is meant
+    to catch that: a failing gate on over_refusal, naming the prompts, is the demonstrated outcome
+    (exit 0); a gate that passes, or fails for another reason only, means the demo did not show what
+    it is for (exit 1). Errors propagate as usual (exit 2 for bad input).
+    """
+    from pathlib import Path
+
+    from alignline.cli.eval import progress
+    from alignline.evals.gate import run_gate
+    from alignline.evals.results import load_results
+
+    started = time.time()
+    if not (Path(model) / "adapter_config.json").exists() and not (Path(model) / "config.json").exists():
+        print(f"== {model} not found: training it first (alignline demo --recipe {recipe})", flush=True)
+        run_demo(recipe, heldout, [])
+    print(f"== evaluating {model} against {baseline} on {', '.join(suites)}; gates: {gates}", flush=True)
+    ctx = {"backend": "auto", "dtype": "float32", "batch_size": 16, "n_boot": 2000, "seed": 0, "cache_enabled": True}
+    verdict = run_gate(model, baseline, gates, list(suites), out, ctx, progress)
+    _, _, examples = load_results(out)
+    cand, base = verdict["candidate"], verdict["baseline"]
+    print("\nmetric                              candidate   baseline   delta [95 % interval]")
+    for q in sorted(k for k in verdict["metrics"][cand] if "/" in k):
+        d = verdict["deltas"].get(q)
+        shown = f"{d['delta']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]" if d else ""
+        print(f"{q:<35} {verdict['metrics'][cand][q]:>9.3f} {verdict['metrics'][base].get(q, float('nan')):>10.3f}"
+              f"   {shown}")
+    print()
+    for r in verdict["rules"]:
+        print(f"{'pass' if r['passed'] else 'FAIL'}  {r['rule']:<18} {r['metric']:<30} {r['detail']}")
+    refused = over_refused(examples, cand)
+    print(f"\nbenign prompts the candidate refused ({len(refused)}):")
+    for e in refused:
+        print(f"  [{e['id']}] {e['prompt'][:100]!r} -> {e['output'][:60]!r}")
+    seconds = time.time() - started
+    caught = any(not r["passed"] and r["metric"].endswith("over_refusal") for r in verdict["rules"])
+    print(f"\nreport: {verdict['out']}/gate.html   results: {verdict['out']}/results.json   total {seconds:.0f} s")
+    if caught and not verdict["passed"]:
+        print("gate: FAIL, as intended: the fine-tuned model refuses benign prompts (over_refusal above its "
+              "maximum); this is the failure the gate exists to catch, so the demo worked.")
+        return 0
+    print(f"gate: {'PASS' if verdict['passed'] else 'FAIL'}, but the demo expected it to fail on over_refusal: "
+          "the model did not over-refuse as it is known to (a changed recipe, data or model?)")
+    return 1
+
+
 def run(args) -> int:
     from alignline.config import load_config
 
+    if args.eval:
+        return run_eval_demo(recipe=args.recipe, heldout=args.heldout)
     if load_config(args.recipe, args.overrides).method in ("dpo", "rm"):
         run_preference_demo(args.recipe, args.overrides)
     else:
@@ -129,5 +192,7 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="the quickstart: fine-tune the embedded model on bundled data, answers before and after")
     p.add_argument("--recipe", default="recipes/sft-lora.yaml", help="recipe to run (sft, dpo or rm)")
     p.add_argument("--heldout", default="data/demo/sft_heldout.jsonl", help="held-out prompts (SFT demo)")
+    p.add_argument("--eval", action="store_true", help="evaluate and gate the demo model against the base "
+                   "(make demo-eval; trains it first if missing)")
     p.add_argument("overrides", nargs="*", help="key=value overrides for the recipe")
     p.set_defaults(func=run)

@@ -271,3 +271,103 @@ def histogram(edges: list[float], counts: list[int], x_title: str, title: str, y
                    f'text-anchor="{anchor}" fill="{MARK_COLOR}">{escape(marker_label)}</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+def forest_plot(rows: list[dict], title: str = "candidate − baseline (95 % interval)",
+                x_title: str = "candidate − baseline", width: int = 760) -> str:
+    """One row per metric: the delta as a point, its 95 % interval as a horizontal whisker, zero dashed.
+
+    rows: {label, delta, ci_low, ci_high, higher_is_better (True, False or None)}. The better side of
+    zero is shaded per row (where the direction is known); an interval wholly on the worse side is red.
+    The x-axis is symmetric around zero with round ticks; the interval is printed at the right. Rows
+    with a missing or infinite number are left out; none left: an empty string.
+    """
+    keys = ("delta", "ci_low", "ci_high")
+    rows = [r for r in rows if all(isinstance(r.get(k), (int, float)) and math.isfinite(r[k]) for k in keys)]
+    if not rows:
+        return ""
+    labels = [str(r["label"])[:44] for r in rows]
+    notes = [f"{r['delta']:+.3g} [{r['ci_low']:+.3g}, {r['ci_high']:+.3g}]" for r in rows]
+    span = max(max(abs(r[k]) for k in keys) for r in rows) or 1.0
+    ticks = nice_ticks(-span, span, 4)
+    ticks = [t for t in ticks if abs(t) <= max(abs(ticks[0]), abs(ticks[-1]))]
+    lo, hi = ticks[0], ticks[-1]
+    tick_text = tick_labels(ticks)
+    left = max(text_width(s, 12) for s in labels) + 14
+    right = max(text_width(s) for s in notes) + 14
+    row_h, top = 24, 30
+    plot_w = width - left - right
+    base = top + row_h * len(rows)
+    height = base + 2 * FONT + 22
+
+    def sx(v: float) -> float:
+        return left + (v - lo) / ((hi - lo) or 1) * plot_w
+
+    out = _open(width, height, title)
+    for v in ticks:
+        out.append(f'<line x1="{sx(v):.1f}" y1="{top}" x2="{sx(v):.1f}" y2="{base}" stroke="#eee"/>')
+    for i, (r, label, note) in enumerate(zip(rows, labels, notes)):
+        y = top + i * row_h + row_h / 2
+        good = r.get("higher_is_better")
+        if good is not None:
+            a, b = (sx(0), sx(hi)) if good else (sx(lo), sx(0))
+            out.append(f'<rect x="{a:.1f}" y="{y - row_h / 2 + 2:.1f}" width="{b - a:.1f}" height="{row_h - 4}" '
+                       f'fill="#dafbe1" opacity="0.7"/>')
+        worse = good is not None and ((r["ci_high"] < 0) if good else (r["ci_low"] > 0))
+        color = "#cf222e" if worse else BAR_COLOR
+        out.append(f'<g><title>{escape(str(r["label"]))}: {escape(note)}</title>'
+                   f'<text x="{left - 6:.1f}" y="{y + 4:.1f}" font-size="12" text-anchor="end">{escape(label)}</text>'
+                   f'<line x1="{sx(r["ci_low"]):.1f}" y1="{y:.1f}" x2="{sx(r["ci_high"]):.1f}" y2="{y:.1f}" '
+                   f'stroke="{color}" stroke-width="2"/>'
+                   f'<circle cx="{sx(r["delta"]):.1f}" cy="{y:.1f}" r="4" fill="{color}"/>'
+                   f'<text x="{left + plot_w + 8:.1f}" y="{y + 4:.1f}" font-size="{FONT}">{escape(note)}</text></g>')
+    out.append(f'<line class="zero" x1="{sx(0):.1f}" y1="{top - 4}" x2="{sx(0):.1f}" y2="{base}" stroke="#333"{DASH}/>')
+    out.append(f'<line x1="{left:.1f}" y1="{base}" x2="{left + plot_w:.1f}" y2="{base}" stroke="#888"/>')
+    for v, s in zip(ticks, tick_text):
+        out.append(f'<line x1="{sx(v):.1f}" y1="{base}" x2="{sx(v):.1f}" y2="{base + 4}" stroke="#888"/>'
+                   f'<text x="{sx(v):.1f}" y="{base + FONT + 6}" text-anchor="middle" font-size="{FONT}">'
+                   f'{escape(s if v <= 0 else "+" + s)}</text>')
+    out.append(f'<text x="{left + plot_w / 2:.1f}" y="{base + 2 * FONT + 14}" text-anchor="middle" '
+               f'font-size="{FONT}" fill="#444">{escape(x_title)}; shaded: the better side</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def reliability_diagram(bins: list[dict], title: str, size: int = 300) -> str:
+    """Accuracy against confidence: one bar per bin (low, high, count, accuracy, confidence), the diagonal
+    of perfect calibration dashed. Empty bins are left out; both axes run 0 to 1 with round ticks."""
+    ticks = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    labels = tick_labels(ticks)
+    left = 8 + FONT + 8 + max(text_width(s) for s in labels) + 6
+    right, top = 12, 28
+    bottom = size - 2 * FONT - 18
+    plot_w, plot_h = size - left - right, bottom - top
+
+    def sx(v: float) -> float:
+        return left + v * plot_w
+
+    def sy(v: float) -> float:
+        return bottom - v * plot_h
+
+    out = _open(size, size, title)
+    for v, s in zip(ticks, labels):
+        out.append(f'<line x1="{left:.1f}" y1="{sy(v):.1f}" x2="{left + plot_w:.1f}" y2="{sy(v):.1f}" stroke="#e5e5e5"/>'
+                   f'<text x="{left - 5:.1f}" y="{sy(v) + 4:.1f}" text-anchor="end" font-size="{FONT}">{s}</text>'
+                   f'<line x1="{sx(v):.1f}" y1="{bottom:.1f}" x2="{sx(v):.1f}" y2="{bottom + 4:.1f}" stroke="#888"/>'
+                   f'<text x="{sx(v):.1f}" y="{bottom + FONT + 6:.1f}" text-anchor="middle" font-size="{FONT}">{s}</text>')
+    for b in bins:
+        if not b.get("count"):
+            continue
+        x0, x1, h = sx(b["low"]), sx(b["high"]), plot_h * b["accuracy"]
+        out.append(f'<rect x="{x0 + 1:.1f}" y="{bottom - h:.1f}" width="{max(x1 - x0 - 2, 1):.1f}" height="{h:.1f}" '
+                   f'fill="{BAR_COLOR}" opacity="0.85"><title>confidence {b["low"]:.1f}–{b["high"]:.1f}: '
+                   f'{b["count"]} answers, accuracy {b["accuracy"]:.2f}, mean confidence {b["confidence"]:.2f}'
+                   f'</title></rect>')
+    out.append(f'<line class="diagonal" x1="{sx(0):.1f}" y1="{sy(0):.1f}" x2="{sx(1):.1f}" y2="{sy(1):.1f}" '
+               f'stroke="#555"{DASH}><title>perfect calibration</title></line>')
+    out.append(f'<rect x="{left:.1f}" y="{top}" width="{plot_w:.1f}" height="{plot_h:.1f}" fill="none" stroke="#888"/>')
+    out.append(f'<text x="{left + plot_w / 2:.1f}" y="{bottom + 2 * FONT + 14:.1f}" text-anchor="middle" '
+               f'font-size="{FONT}" fill="#444">confidence</text>'
+               f'<text transform="translate({8 + FONT:.1f},{top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" '
+               f'font-size="{FONT}" fill="#444">accuracy</text></svg>')
+    return "".join(out)
