@@ -75,7 +75,8 @@ def test_errors_name_the_key(tmp_path, text, overrides, message):
 
 
 def test_every_recipe_loads():
-    """Training recipes load as RunConfig; data-gate configs (gates*.yaml) load as gate configs."""
+    """Training recipes load as RunConfig; data-gate configs (gates*.yaml) load as gate configs; release-gate
+    rules (*release-gates.yaml, for `alignline gate`) load as gate rules."""
     import yaml
 
     from alignline.data.quality.gates import load_gate_config
@@ -85,6 +86,10 @@ def test_every_recipe_loads():
     for path in recipes:
         if path.name.startswith("gates"):
             load_gate_config(path)
+        elif path.name.endswith("release-gates.yaml"):
+            from alignline.evals.gate import load_gates
+
+            assert load_gates(path)
         else:
             assert "method" in yaml.safe_load(path.read_text()), f"{path}: a recipe names its method"
             load_config(path)

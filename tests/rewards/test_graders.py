@@ -284,3 +284,11 @@ def test_json_schema_jsonschema_agrees():
     a = get_grader("json_schema", schema=SCHEMA, validator="builtin")(None, cases)
     b = get_grader("json_schema", schema=SCHEMA, validator="jsonschema")(None, cases)
     assert a == b == [float(ok) for _, ok in JSON_CASES]
+
+
+def test_math_answer_reads_the_answer_line_before_later_working():
+    from alignline.rewards.graders import get_grader, grade
+
+    completions = ["Answer: 42. Check: 17 + 25 = 32.", "6 * 7 = 42", "The answer is: 12, not 13"]
+    assert grade("math_answer", get_grader("math_answer"), [None] * 3, completions,
+                 {"answer": ["42", "42", "12"]}) == [1.0, 1.0, 1.0]

@@ -3,7 +3,9 @@
 Which number is the answer, in this order:
 1. the content of the last `\\boxed{...}` (or `\\fbox{...}`), braces balanced;
 2. else what follows the last `####` (GSM8K's answer marker);
-3. else the last number in the text.
+3. else the first number after the last `Answer:` (the line our prompts and starter suites ask for), so
+   "Answer: 42. Check: 17 + 25 = 42" reads 42, whatever follows;
+4. else the last number in the text.
 
 What reads as a number (`parse_number`, `find_numbers`):
 - integers and decimals with a sign: `42`, `-3.5`, `+7`, `.5`, a Unicode minus `−2`;
@@ -104,6 +106,17 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
+ANSWER_MARKER = re.compile(r"answer\s*(?:is)?\s*[:=]", re.IGNORECASE)
+
+
+def last_answer_marker(text: str):
+    """The last `Answer:` marker of a text, or None."""
+    found = None
+    for found in ANSWER_MARKER.finditer(text):
+        pass
+    return found
+
+
 def final_answer(text: str) -> str | None:
     """The text of the final answer: the last boxed content, else what follows `####`, else the last number."""
     boxed = last_boxed(text)
@@ -111,6 +124,11 @@ def final_answer(text: str) -> str | None:
         return boxed
     if "####" in text:
         return text.rsplit("####", 1)[1].strip().split("\n")[0]
+    marker = last_answer_marker(text)
+    if marker is not None:
+        after = _NUMBER.search(clean_latex(text[marker.end():]))
+        if after is not None:
+            return after.group()
     matches = list(_NUMBER.finditer(clean_latex(text)))
     return matches[-1].group() if matches else None
 
