@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 
 from alignline.cli import main
 from alignline.config import load_config
-from alignline.testing import safetensors_weights, write_jsonl, write_recipe
+from alignline.testing import (
+    kill_when_exists,
+    safetensors_weights,
+    write_jsonl,
+    write_recipe,
+)
 from alignline.train.loop import train
 from alignline.train.metrics import read_metrics
 
@@ -117,14 +120,7 @@ def test_sigkill_then_resume_equals_uninterrupted(grpo_recipe, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     subprocess.run(_cmd(recipe, straight), check=True, env=env, timeout=600)
-    proc = subprocess.Popen(_cmd(recipe, killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not (killed / "checkpoints" / "step-8").exists():
-        assert proc.poll() is None, "the run ended before it could be killed"
-        assert time.time() < deadline
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when_exists(_cmd(recipe, killed), killed / "checkpoints" / "step-8", env)
     assert not (killed / "final").exists(), "the run finished before the kill: the test proves nothing"
     subprocess.run(_cmd(recipe, killed), check=True, env=env, timeout=600)  # resume: auto
     keys = ("step", "loss", "reward", "reward/vowels", "completion_length")

@@ -1,13 +1,12 @@
 """A run killed with SIGKILL and resumed ends with the same loss curve and weights as one never interrupted."""
 
 import os
-import signal
 import subprocess
 import sys
-import time
 
 from safetensors.torch import load_file
 
+from alignline.testing import kill_when_exists
 from alignline.train.metrics import read_metrics
 
 CURVE_KEYS = ("step", "loss", "lr", "tokens", "target_tokens", "eval_loss")
@@ -29,14 +28,7 @@ def test_sigkill_then_resume_equals_uninterrupted(sft_recipe, tmp_path):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     subprocess.run(_cmd(recipe, straight), check=True, env=env, timeout=600)
 
-    proc = subprocess.Popen(_cmd(recipe, killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not (killed / "checkpoints" / "step-15").exists():
-        assert proc.poll() is None, "the run ended before it could be killed"
-        assert time.time() < deadline
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when_exists(_cmd(recipe, killed), killed / "checkpoints" / "step-15", env)
     assert not (killed / "final").exists(), "the run finished before the kill: the test proves nothing"
     steps_at_kill = len(read_metrics(killed / "metrics.jsonl"))
 
