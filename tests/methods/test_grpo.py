@@ -139,3 +139,15 @@ def test_data_gates_read_prompt_only_records(grpo_recipe, tmp_path, capsys):
     assert report["format"]["kinds"] == {"prompt": 16} and report["passed"]
     train(load_config(recipe, ["data_gates=true", "training.max_steps=1"]), progress=False)
     assert json.loads((out / "run.json").read_text())["data_gates"]["passed"] is True
+
+
+def test_alarms_reach_the_log_the_metrics_and_the_report(grpo_recipe, capsys):
+    """max_kl of 0 makes the KL alarm fire on the first step with a positive KL estimate."""
+    recipe, out = grpo_recipe
+    train(load_config(recipe, ["adapter.type=lora", "adapter.r=4", "adapter.alpha=8", "adapter.dropout=0.0",
+                               "training.max_steps=3", "grpo.max_kl=1e-9"]), progress=False)
+    alarms = [line for m in read_metrics(out / "metrics.jsonl") for line in m.get("alarms", [])]
+    assert alarms and "above grpo.max_kl" in alarms[0]
+    assert "alarm at step" in capsys.readouterr().err
+    html = (out / "report.html").read_text()
+    assert "Alarms (" in html and "above grpo.max_kl" in html

@@ -270,6 +270,9 @@ def render_run_report(run_dir: Path) -> str:
         facts.append(("model card", Raw('<a href="final/README.md">final/README.md</a>')))
 
     sections = [summary(facts)]
+    alarms = [(m["step"], line) for m in metrics for line in m.get("alarms") or []]
+    if alarms:  # online methods' monitors (train/monitors.py): first, where nobody can miss them
+        sections.append(section(f"Alarms ({len(alarms)})", table(["step", "alarm"], [list(a) for a in alarms])))
     for title, charts in metric_charts(metrics):
         sections.append(section(title, grid(charts)))
     if not metrics:
