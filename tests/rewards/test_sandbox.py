@@ -84,3 +84,20 @@ def test_cli_prints_json(tmp_path, capsys):
     assert out["returncode"] == 0 and out["stdout"] == "4\n" and out["timed_out"] is False
     assert main(["sandbox", "run", str(tmp_path / "missing.py")]) == 2
     assert main(["sandbox", "run", str(f), "--timeout", "0"]) == 2
+
+
+def test_unit_tests_grader():
+    from alignline.rewards.graders import get_grader
+
+    grader = get_grader("unit_tests")
+    tests = "assert add(2, 3) == 5\ndef test_neg():\n    assert add(-1, 1) == 0\n"
+    right = "Sure:\n```python\ndef add(a, b):\n    return a + b\n```"
+    wrong = "```python\ndef add(a, b):\n    return a - b\n```"
+    slow = "```python\ndef add(a, b):\n    while True: pass\n```"
+    early = "```python\nimport sys\ndef add(a, b):\n    return 0\nsys.exit(0)\n```"
+    scores = grader(["q"] * 5, [right, wrong, slow, early, right], tests=[tests] * 4 + [None], timeout_s=1)
+    assert scores == [1.0, 0.0, 0.0, 0.0, None]
+    half = "def add(a, b):\n    return 5\n"
+    two = "def test_a():\n    assert add(2, 3) == 5\ndef test_b():\n    assert add(0, 0) == 0\n"
+    assert grader(["q"], [half], tests=[two], partial=True) == [0.5]
+    assert grader(["q"], [half], tests=[two]) == [0.0]

@@ -119,3 +119,6 @@ def check_scores(name: str, scores, n: int) -> list[float | None]:
 def grade(name: str, grader: Grader, prompts: list, completions: list[str], columns: dict[str, list]) -> list[float | None]:
     """Call a grader and validate what it returns."""
     return check_scores(name, grader(prompts, completions, **columns), len(completions))
+
+# Graders in other modules register themselves on import.
+from alignline.rewards import code as _code  # noqa: E402,F401
