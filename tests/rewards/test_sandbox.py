@@ -101,3 +101,14 @@ def test_unit_tests_grader():
     two = "def test_a():\n    assert add(2, 3) == 5\ndef test_b():\n    assert add(0, 0) == 0\n"
     assert grader(["q"], [half], tests=[two], partial=True) == [0.5]
     assert grader(["q"], [half], tests=[two]) == [0.0]
+
+
+def test_refuses_without_bwrap_unless_unsafe_local(monkeypatch):
+    from alignline.errors import ConfigError
+    from alignline.rewards import sandbox
+
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    with pytest.raises(ConfigError, match="bubblewrap not installed.*unsafe_local"):
+        run_code("print(1)")
+    r = run_code("print(1)", mode="unsafe_local")
+    assert (r.returncode, r.stdout, r.mode) == (0, "1\n", "unsafe_local")
