@@ -258,6 +258,6 @@ def grade(name: str, grader: Grader, prompts: list, completions: list, columns: 
 # The built-ins register themselves on import (they import `register` from here, defined above).
 from alignline.rewards import text as _text  # noqa: E402
 from alignline.rewards.text import exact_match, normalize_text  # noqa: E402,F401  (re-exported)
-from alignline.rewards import judge, model_graders, numeric, refusal, safety, structured  # noqa: E402,F401
+from alignline.rewards import code, judge, model_graders, numeric, refusal, safety, structured  # noqa: E402,F401
 
 del _text

@@ -1,0 +1,114 @@
+"""The sandbox: network refused, no writes outside its directory, time/memory/process limits, output bounded."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import pytest
+
+from alignline.rewards.sandbox import MAX_OUTPUT, bwrap_available, run_code
+
+_WHY = bwrap_available()
+if _WHY is not None:
+    if os.environ.get("ALIGNLINE_REQUIRE_SANDBOX") == "1":
+        raise RuntimeError(f"ALIGNLINE_REQUIRE_SANDBOX=1 but {_WHY}")
+    pytest.skip(_WHY, allow_module_level=True)
+
+
+def test_runs_and_captures():
+    r = run_code("import sys; print('out'); print('err', file=sys.stderr)")
+    assert (r.returncode, r.stdout, r.stderr.strip(), r.mode) == (0, "out\n", "err", "bwrap")
+
+
+def test_network_refused():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    try:
+        r = run_code(f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)")
+        assert r.returncode != 0 and "Error" in r.stderr
+        # an outside address: refused before any packet leaves (no route in the namespace)
+        r = run_code("import socket\nsocket.create_connection(('192.0.2.1', 80), timeout=1)")
+        assert r.returncode != 0 and "unreachable" in r.stderr.lower()
+    finally:
+        server.close()
+
+
+def test_no_write_outside_workdir(tmp_path):
+    target = tmp_path / "escaped.txt"
+    home = os.path.expanduser("~/alignline-sandbox-escape.txt")
+    r = run_code(f"open({str(target)!r}, 'w').write('x')")
+    assert r.returncode != 0 and not target.exists()
+    r = run_code(f"open({home!r}, 'w').write('x')")
+    assert r.returncode != 0 and not os.path.exists(home)
+    r = run_code("open('inside.txt', 'w').write('x'); print(open('inside.txt').read())")
+    assert r.returncode == 0 and r.stdout == "x\n"
+
+
+def test_time_limit():
+    start = time.monotonic()
+    r = run_code("while True: pass", timeout_s=1)
+    assert r.timed_out and r.killed_by == "SIGKILL" and time.monotonic() - start < 2.5
+
+
+def test_memory_limit():
+    r = run_code("x = bytearray(10**9)", memory_mb=200)
+    assert r.returncode != 0 and ("MemoryError" in r.stderr or r.killed_by)
+
+
+def test_process_limit():
+    # linear, not exponential: bounded at 100 even if the limit did not bind
+    r = run_code("import os, time\nn = 0\nfor i in range(100):\n    try:\n        pid = os.fork()\n"
+                 "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(3); os._exit(0)\n"
+                 "    n += 1\nprint(n)", max_processes=8, timeout_s=5)
+    assert r.returncode == 0 and int(r.stdout) < 8 and r.wall_s < 3
+
+
+def test_output_truncated():
+    r = run_code(f"print('x' * {MAX_OUTPUT * 2})")
+    assert r.truncated and len(r.stdout) == MAX_OUTPUT
+
+
+def test_cli_prints_json(tmp_path, capsys):
+    import json
+
+    from alignline.cli import main
+
+    f = tmp_path / "p.py"
+    f.write_text("print(2 + 2)")
+    assert main(["sandbox", "run", str(f), "--timeout", "5"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["returncode"] == 0 and out["stdout"] == "4\n" and out["timed_out"] is False
+    assert main(["sandbox", "run", str(tmp_path / "missing.py")]) == 2
+    assert main(["sandbox", "run", str(f), "--timeout", "0"]) == 2
+
+
+def test_unit_tests_grader():
+    from alignline.rewards.graders import get_grader
+
+    grader = get_grader("unit_tests")
+    tests = "assert add(2, 3) == 5\ndef test_neg():\n    assert add(-1, 1) == 0\n"
+    right = "Sure:\n```python\ndef add(a, b):\n    return a + b\n```"
+    wrong = "```python\ndef add(a, b):\n    return a - b\n```"
+    slow = "```python\ndef add(a, b):\n    while True: pass\n```"
+    early = "```python\nimport sys\ndef add(a, b):\n    return 0\nsys.exit(0)\n```"
+    scores = grader(["q"] * 5, [right, wrong, slow, early, right], tests=[tests] * 4 + [None], timeout_s=1)
+    assert scores == [1.0, 0.0, 0.0, 0.0, None]
+    half = "def add(a, b):\n    return 5\n"
+    two = "def test_a():\n    assert add(2, 3) == 5\ndef test_b():\n    assert add(0, 0) == 0\n"
+    assert grader(["q"], [half], tests=[two], partial=True) == [0.5]
+    assert grader(["q"], [half], tests=[two]) == [0.0]
+
+
+def test_refuses_without_bwrap_unless_unsafe_local(monkeypatch):
+    from alignline.errors import ConfigError
+    from alignline.rewards import sandbox
+
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    with pytest.raises(ConfigError, match="bubblewrap not installed.*unsafe_local"):
+        run_code("print(1)")
+    r = run_code("print(1)", mode="unsafe_local")
+    assert (r.returncode, r.stdout, r.mode) == (0, "1\n", "unsafe_local")
