@@ -80,6 +80,13 @@ def _limits(cpu_s: int, memory_mb: int, max_processes: int, max_file_mb: int):
     return apply
 
 
+def interpreter() -> str:
+    """The real Python binary behind this one: a virtual environment's `python` is a link into the base
+    install, and `-I` needs none of the environment's packages, so the sandbox need not see the venv
+    (which may live in a hidden directory such as /tmp)."""
+    return os.path.realpath(sys.executable)
+
+
 def _bwrap_argv(workdir: str) -> list[str]:
     argv = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
             "--new-session", "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--tmpfs", "/run", "--dev", "/dev",
@@ -87,6 +94,10 @@ def _bwrap_argv(workdir: str) -> list[str]:
     home = os.path.expanduser("~")
     if home not in ("/", "") and not Path(sys.executable).resolve().is_relative_to(home) and os.path.isdir(home):
         argv += ["--tmpfs", home]
+    # The interpreter must stay visible: a Python installed under a hidden directory is bound back, read-only.
+    for prefix in {os.path.realpath(sys.base_prefix), str(Path(interpreter()).parent.parent)}:
+        if any(Path(prefix).is_relative_to(hidden) for hidden in ("/tmp", "/run")):
+            argv += ["--ro-bind", prefix, prefix]
     argv += ["--bind", workdir, workdir, "--chdir", workdir, "--setenv", "HOME", workdir, "--setenv", "TMPDIR", workdir]
     if os.getuid() == 0:
         argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
@@ -121,7 +132,7 @@ def run_code(source: str | Path, *, timeout_s: float = 10, cpu_s: int | None = N
                 raise ConfigError(f"sandbox: file name '{name}' leaves the working directory")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
-        argv = [sys.executable, "-I", "main.py"]
+        argv = [interpreter(), "-I", "main.py"]
         if mode == "bwrap":
             argv = _bwrap_argv(workdir) + argv
         start = time.monotonic()
