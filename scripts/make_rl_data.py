@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -56,7 +57,14 @@ CALC_SUFFIX = " Use the calculator if it helps, then give the final answer as \"
 ARITH_SUFFIX = " Think step by step and end your reply with \"Answer: <number>\"."
 
 
-def one_step(rng: random.Random) -> tuple[str, str]:
+# Held-out problems use phrasings training never shows (the last one-step phrasing of each operation and
+# the last two-step one), so held-out accuracy measures the skill, not the template, and the data gates'
+# leakage check passes: word n-grams of a template shared across the split would count as leaked items.
+HELD_OUT_PHRASING = {op: len(ts) - 1 for op, ts in ONE_STEP.items()}
+HELD_OUT_TWO_STEP = len(TWO_STEP) - 1
+
+
+def one_step(rng: random.Random, held_out: bool) -> tuple[str, str, tuple]:
     op = rng.choice(list(ONE_STEP))
     if op == "+":
         a, b = rng.randint(2, 40), rng.randint(2, 40)
@@ -68,27 +76,36 @@ def one_step(rng: random.Random) -> tuple[str, str]:
     else:
         b, q = rng.randint(2, 9), rng.randint(2, 9)
         a = b * q
-    text = rng.choice(ONE_STEP[op]).format(n=rng.choice(NAMES), x=rng.choice(ITEMS), a=a, b=b)
-    return text, f"{a} {op} {b}"
+    choices = [i for i in range(len(ONE_STEP[op])) if (i == HELD_OUT_PHRASING[op]) == held_out]
+    t, n, x = rng.choice(choices), rng.choice(NAMES), rng.choice(ITEMS)
+    return ONE_STEP[op][t].format(n=n, x=x, a=a, b=b), f"{a} {op} {b}", (op, t, n, x)
 
 
-def two_step(rng: random.Random) -> tuple[str, str]:
-    expression, template = rng.choice(TWO_STEP)
+def two_step(rng: random.Random, held_out: bool) -> tuple[str, str, tuple]:
+    t = HELD_OUT_TWO_STEP if held_out else rng.randrange(HELD_OUT_TWO_STEP)
+    expression, template = TWO_STEP[t]
     a, b, c = rng.randint(2, 9), rng.randint(2, 9), rng.randint(1, 9)
     values = {"a": a, "b": b, "c": c}
     if calculate(expression.format(**values)) < 0:
         values["c"] = 1
-    text = template.format(n=rng.choice(NAMES), x=rng.choice(ITEMS), **values)
-    return text, expression.format(**values)
+    n, x = rng.choice(NAMES), rng.choice(ITEMS)
+    return template.format(n=n, x=x, **values), expression.format(**values), ("two", t, n, x)
 
 
-def problems(rng: random.Random, count: int, seen: set[str]) -> list[tuple[str, str, int]]:
-    out = []
+def problems(rng: random.Random, count: int, seen: set, held_out: bool = False) -> list[tuple[str, str, int]]:
+    """`count` problems, no two differing only in their numbers (the data gates would rightly call those
+    near-duplicates), and none as close in wording to an earlier one as a near-duplicate."""
+    out, kept = [], []
     while len(out) < count:
-        text, expression = (two_step if rng.random() < 0.35 else one_step)(rng)
-        if text in seen:
+        text, expression, _ = (two_step if rng.random() < 0.35 else one_step)(rng, held_out)
+        key = re.sub(r"\d+", "#", text)  # the problem without its numbers
+        words = re.findall(r"\w+", text.lower())
+        shingles = {tuple(words[i:i + 3]) for i in range(len(words) - 2)}
+        # Well under the data gates' near-duplicate threshold (Jaccard 0.8 of word 3-grams, MinHash-estimated).
+        if key in seen or any(len(shingles & other) / len(shingles | other) >= 0.6 for other in kept):
             continue
-        seen.add(text)
+        seen.add(key)
+        kept.append(shingles)
         value = calculate(expression)
         assert value.denominator == 1 and value >= 0, expression
         out.append((text, expression, int(value)))
@@ -102,12 +119,13 @@ def main(argv: list[str] | None = None) -> None:
     rng = random.Random(12)
     seen: set[str] = set()
     files = {}
-    for name, count in (("calculator_train", 256), ("calculator_eval", 64)):
+    for name, count, held_out in (("calculator_train", 192, False), ("calculator_eval", 48, True)):
         files[name] = [{"prompt": [{"role": "user", "content": t + CALC_SUFFIX}], "answer": v, "expression": e,
-                        "tools": [CALCULATOR_TOOL]} for t, e, v in problems(rng, count, seen)]
-    for name, count in (("arith_train", 512), ("arith_heldout", 64)):
+                        "tools": [CALCULATOR_TOOL]} for t, e, v in problems(rng, count, seen, held_out)]
+    seen = set()  # the arithmetic files are a separate demo: they may reuse the calculator files' combinations
+    for name, count, held_out in (("arith_train", 384, False), ("arith_heldout", 64, True)):
         files[name] = [{"prompt": [{"role": "user", "content": t + ARITH_SUFFIX}], "answer": v, "expression": e}
-                       for t, e, v in problems(rng, count, seen)]
+                       for t, e, v in problems(rng, count, seen, held_out)]
     args.out.mkdir(parents=True, exist_ok=True)
     for name, records in files.items():
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)

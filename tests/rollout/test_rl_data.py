@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from alignline.rollout.envs.calculator import CalculatorEnv
 from alignline.rollout.tools import calculate
 
@@ -33,4 +35,14 @@ def test_answers_are_right_and_splits_disjoint():
         if name.startswith("calculator"):
             observation, info = CalculatorEnv().reset(**records[0])
             assert observation == records[0]["prompt"] and info["tools"] == records[0]["tools"]
-    assert len(questions) == 256 + 64 + 512 + 64
+    assert len(questions) == 192 + 48 + 384 + 64  # no question in two files
+
+
+@pytest.mark.parametrize("train, held_out", [("arith_train", "arith_heldout"), ("calculator_train", "calculator_eval")])
+def test_bundled_rl_data_passes_the_data_gates(tmp_path, train, held_out):
+    """No near-duplicates, and no held-out problem shares its phrasing with training (leakage)."""
+    from alignline.cli import main
+
+    demo = Path(__file__).resolve().parents[2] / "data" / "demo"
+    assert main(["data", "check", str(demo / f"{train}.jsonl"), "--eval", str(demo / f"{held_out}.jsonl"),
+                 "--out", str(tmp_path / "report"), "--quiet"]) == 0
