@@ -15,6 +15,17 @@ import pytest
 from alignline.testing import chat_records, save_tiny_model, tiny_tokenizer, write_jsonl, write_recipe
 
 
+@pytest.fixture(autouse=True)
+def restore_torch_threads():
+    """Runs with `training.threads: 1` (tiny matmuls gain nothing from a second thread) set torch's process-wide
+    thread count; every test gets it back as it found it."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     return save_tiny_model(tmp_path_factory.mktemp("tiny") / "model")

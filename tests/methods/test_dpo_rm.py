@@ -20,15 +20,6 @@ from alignline.train.loop import train
 from alignline.train.metrics import read_metrics
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    """The runs set `training.threads: 1` (tiny matmuls gain nothing from a second thread, and lose a lot on a busy
-    machine); torch's thread count is process-wide, so it is put back for the tests that follow."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 def _pref_records(n: int = 12) -> list[dict]:
     """Chat pairs with confidence and margins: some with a system turn, some multi-turn prompts, some HH style."""
     out = []

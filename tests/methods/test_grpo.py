@@ -35,13 +35,6 @@ def not_a_number(completions, **kwargs):
 '''
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def grpo_recipe(tmp_path, tiny_model_dir):
     (tmp_path / "my_rewards.py").write_text(REWARDS)

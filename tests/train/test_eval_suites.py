@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 import yaml
 
 from alignline.config import load_config
@@ -14,13 +13,6 @@ from alignline.errors import DataError
 from alignline.testing import write_jsonl
 from alignline.train.loop import train
 from alignline.train.metrics import read_metrics
-
-
-@pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_suites_are_logged_and_watched(sft_recipe, tmp_path):

@@ -27,7 +27,7 @@ from torch import nn
 
 from alignline.config import RunConfig
 from alignline.data.packing import BatchPlan, collate_sequences, single_rows
-from alignline.data.sources import file_sha256, read_records
+from alignline.data.sources import read_records
 from alignline.data.templates import Example, shift_targets
 from alignline.errors import ConfigError, DataError
 from alignline.losses.grpo import (aggregate, group_advantages, kl_penalty, per_token_policy_loss,
@@ -139,8 +139,6 @@ class GRPO(NoExtraHooks):
         report = PromptReport()
         train, held = load_split(cfg, load_prompts, report.sources, unit="prompts")
         report.train_prompts, report.eval_prompts = len(train), len(held)
-        for src in report.sources:
-            src.setdefault("sha256", file_sha256(src["path"]))
         return Prepared(train, held, report)
 
     def plan(self, units, cfg, shuffle_seed):
@@ -310,9 +308,6 @@ class GRPO(NoExtraHooks):
     # --- monitors and evaluation -------------------------------------------------------------------------------
     def alarms(self, record):
         return self.monitor.check(record)
-
-    def stop_reason(self, evaluation):
-        return None
 
     @torch.no_grad()
     def extra_eval(self, wrapped, data, pad_id, device, tokenizer):

@@ -264,16 +264,11 @@ def start_run(cfg: RunConfig, progress: bool) -> Run:
 def evaluate_run(run: Run) -> dict[str, float]:
     """Held-out metrics of the method, plus its extra evaluation (main process), prefixed `eval_`."""
     pad_id = run.tokenizer.pad_token_id
-    if run.method.online:  # no held-out loss: the method's own evaluation (e.g. rewards on held-out prompts)
-        result = {}
-        if run.main and run.data.eval:
-            extra = run.method.extra_eval(run.accelerator.unwrap_model(run.wrapped), run.data, pad_id,
-                                          run.accelerator.device, run.tokenizer)
-            result = {f"eval_{k}": v for k, v in extra.items()}
-        return with_suites(run, result)
-    result = evaluate(run.wrapped, run.method, run.data.eval, run.eval_plan, pad_id, run.accelerator,
-                      run.cfg.training.eval_max_batches)
-    if result and run.main:
+    # An online method has no held-out loss: only its own evaluation (e.g. rewards on held-out prompts).
+    online = run.method.online
+    result = {} if online else evaluate(run.wrapped, run.method, run.data.eval, run.eval_plan, pad_id,
+                                        run.accelerator, run.cfg.training.eval_max_batches)
+    if run.main and (result or (online and run.data.eval)):
         extra = run.method.extra_eval(run.accelerator.unwrap_model(run.wrapped), run.data, pad_id,
                                       run.accelerator.device, run.tokenizer)
         result.update({f"eval_{k}": v for k, v in extra.items()})
