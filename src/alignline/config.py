@@ -240,6 +240,22 @@ class GRPOConfig:
 
 
 @dataclass
+class EnvConfig:
+    """Multi-step episodes for `method: grpo` (reinforcement fine-tuning on an environment, as SkyRL's
+    `environment.env_class` and verl's multi-turn rollout): each prompt record is a task, each of the
+    `grpo.num_generations` samples a whole episode (`rollout/episodes.py`), trained on the policy's tokens only."""
+
+    name: str | None = None
+    """A registered environment (`calculator`) or a user class `file.py:Class` / `module:Class`; None: one turn."""
+    max_turns: int = 3
+    """Policy turns per episode at most (then the episode is truncated)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the environment's class (calculator: tool_call_reward, format_reward, require_tool)."""
+    system: str | None = None
+    """A system message put before every task's prompt that has none (e.g. how to call the tool)."""
+
+
+@dataclass
 class RunConfig:
     method: str = "sft"
     """sft | cpt | dpo | rm | kto: the names in `alignline.methods.METHODS`, the one registry."""
@@ -255,6 +271,8 @@ class RunConfig:
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
     rewards: list[RewardSpec] = field(default_factory=list)
     """Online methods: the reward components, summed with their weights."""
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """`method: grpo` on episodes of an environment (`methods/rft.py`); `env.name` unset: single-turn GRPO."""
     output_dir: str = "runs/run"
     resume: str = "auto"
     """auto (the newest checkpoint in output_dir, if any) | never | a checkpoint path."""
@@ -354,7 +372,7 @@ def from_dict(cls: type, data: Any, prefix: str = "") -> Any:
 
 
 def _normalize(raw: dict) -> dict:
-    """Accept the recipe's short forms: `data.train` as one path, sources as plain strings."""
+    """Accept the recipe's short forms: `data.train` as one path, sources as plain strings, `env` as a name."""
     raw = dict(raw)
     data = raw.get("data")
     if isinstance(data, dict):
@@ -365,6 +383,8 @@ def _normalize(raw: dict) -> dict:
         if isinstance(train, list):
             data["train"] = [{"path": t} if isinstance(t, str) else t for t in train]
         raw["data"] = data
+    if isinstance(raw.get("env"), str):  # `env: calculator`
+        raw["env"] = {"name": raw["env"]}
     return raw
 
 
@@ -527,6 +547,8 @@ def validate(config: RunConfig) -> None:
     for i, src in enumerate(config.data.train):
         if src.weight <= 0:
             raise ConfigError(f"config key 'data.train[{i}].weight': must be > 0, got {src.weight}")
+    if config.env.name is not None and config.method != "grpo":
+        raise ConfigError(f"config key 'env.name': environments train with method: grpo, not {config.method}")
     if not 0.0 <= config.dpo.label_smoothing < 0.5:
         raise ConfigError(f"config key 'dpo.label_smoothing': must be in [0, 0.5), got {config.dpo.label_smoothing}")
     if config.dpo.max_kl is not None:

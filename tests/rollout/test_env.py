@@ -31,7 +31,8 @@ def test_tool_call_then_answer():
     assert env.step(CALL)[1] == 0.0
     obs, reward, terminated, truncated, info = env.step("3 bags of 4 is 12. Answer: 12")
     assert (obs, reward, terminated, truncated) == ([], 1.0, True, False)
-    assert info == {"correct": True, "final": "12", "called_tool": True}
+    assert info == {"correct": True, "final": "12", "called_tool": True,
+                    "components": {"correct": 1.0, "tool": 1.0, "format": 1.0}}
 
 
 def test_wrong_answer_and_errors_as_observations():

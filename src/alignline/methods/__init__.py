@@ -14,6 +14,7 @@ from alignline.methods.cpt import CPT
 from alignline.methods.dpo import DPO
 from alignline.methods.grpo import GRPO
 from alignline.methods.kto import KTO
+from alignline.methods.rft import EpisodeGRPO
 from alignline.methods.rm import RewardModeling
 from alignline.methods.sft import SFT
 
@@ -22,7 +23,7 @@ METHODS: dict[str, Callable[[RunConfig], Method]] = {
     "cpt": lambda cfg: CPT,
     "dpo": DPO,
     "rm": RewardModeling,
-    "grpo": GRPO,
+    "grpo": lambda cfg: EpisodeGRPO(cfg) if cfg.env.name else GRPO(cfg),  # env: multi-step episodes
     "kto": KTO,
 }
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from alignline.config import RunConfig
+from alignline.config import GRPOConfig, RunConfig
 from alignline.data.packing import BatchPlan, collate_sequences, single_rows
 from alignline.data.sources import read_records
 from alignline.data.templates import Example, shift_targets
@@ -117,14 +117,7 @@ class GRPO(NoExtraHooks):
     online = True
 
     def __post_init__(self):
-        g = self._cfg.grpo
-        for key in ("num_generations", "max_new_tokens", "num_iterations"):
-            if getattr(g, key) < 1:
-                raise ConfigError(f"config key 'grpo.{key}': must be >= 1, got {getattr(g, key)}")
-        if g.num_generations < 2:
-            raise ConfigError("config key 'grpo.num_generations': a group needs at least 2 completions")
-        if g.temperature < 0 or not 0 < g.top_p <= 1 or g.epsilon <= 0 or g.beta < 0:
-            raise ConfigError("config key 'grpo': temperature >= 0, 0 < top_p <= 1, epsilon > 0 and beta >= 0")
+        check_grpo_config(self._cfg.grpo)
         self.rewards = RewardSet(self._cfg.rewards)
         self.monitor = Monitor(self._cfg.rewards, self._cfg.grpo)
         self.tokenizer = None
@@ -228,82 +221,23 @@ class GRPO(NoExtraHooks):
                 if g.mask_truncated_completions and c.finish_reason == "length":
                     weight[len(sequences) - 1] = 0.0
         batch = collate_sequences(sequences, max(len(s.input_ids) for s in sequences), tok.pad_token_id)
-        segment = batch["target_segment"]
-        flat_gen = torch.empty(segment.numel())
-        for s, values in enumerate(gen_logps):  # targets are row-major over packed rows: scatter per sequence
-            flat_gen[(segment == s).nonzero().squeeze(1)] = torch.tensor(values, dtype=torch.float32)
-        batch.update(advantages=advantages.float(), seq_weight=weight, gen_logps=flat_gen,
+        batch.update(advantages=advantages.float(), seq_weight=weight, gen_logps=generator_logps(batch, gen_logps),
                      completion_tokens=torch.tensor([len(c.token_ids) for group in groups for c in group]))
         batch = {k: v.to(device) for k, v in batch.items()}
-        needs_old = self.passes > 1
-        if needs_old or wrapped.has_reference():
-            with torch.no_grad():
-                if needs_old:
-                    batch["old_logps"] = wrapped.policy(batch["input_ids"], batch["position_ids"], batch["targets"])
-                if wrapped.has_reference():  # LoRA: free (adapters off); full fine-tuning: only with beta > 0
-                    batch["ref_logps"] = wrapped.reference_logps(batch)
-        return batch
+        return add_old_and_reference(wrapped, batch, self.passes)
 
     def collate(self, units, rows, pad_id):
         raise NotImplementedError("GRPO's batches come from collect()")
 
     # --- loss ----------------------------------------------------------------------------------------------
     def count(self, batch):
-        g, weight = self._cfg.grpo, batch["seq_weight"]
-        if g.loss_type == "grpo":
-            return float((weight > 0).sum())
-        if g.loss_type == "dr_grpo":
-            return float(weight.numel() * g.max_new_tokens)
-        return float(weight[batch["target_segment"]].sum())  # dapo: every trained completion token
+        return policy_count(self._cfg.grpo, batch, self._cfg.grpo.max_new_tokens)
 
     def loss(self, model, batch, normalizer):
-        g = self._cfg.grpo
-        segment = batch["target_segment"]
-        logps = model(batch["input_ids"], batch["position_ids"], batch["targets"])  # (N,)
-        old = batch.get("old_logps", logps.detach())
-        ref = batch.get("ref_logps")
-        per_token, stats = per_token_policy_loss(logps, old, batch["advantages"], segment, epsilon=g.epsilon,
-                                                 epsilon_high=g.epsilon_high, ref_logps=ref if g.beta > 0 else None,
-                                                 beta=g.beta, kl_estimator=g.kl_estimator)
-        token_weight = batch["seq_weight"][segment]
-        total, _ = aggregate(per_token * token_weight, segment, batch["seq_weight"].numel(), g.loss_type,
-                             g.max_new_tokens)
-        detached = logps.detach()
-        tokens = float(token_weight.sum())
-        metrics = {"loss_sum": float(total.detach()), "loss_count": self.count(batch), "tokens": float(segment.numel()),
-                   "clipped": float((stats["clipped"].float() * token_weight).sum()), "trained_tokens": tokens,
-                   "entropy_sum": float(-detached.sum())}
-        if ref is not None:
-            metrics["kl_sum"] = float(kl_penalty(detached, ref, g.kl_estimator).sum())
-        gen = batch["gen_logps"]
-        known = ~torch.isnan(gen)
-        if g.temperature == 1.0 and known.any():
-            metrics["mismatch_sum"] = float((detached[known] - gen[known]).abs().sum())
-            metrics["mismatch_tokens"] = float(known.sum())
-        return total / normalizer, metrics
+        return policy_loss(self._cfg.grpo, model, batch, normalizer, self._cfg.grpo.max_new_tokens)
 
     def summarize(self, sums):
-        out = {}
-        if "loss_count" in sums:
-            out["loss"] = sums["loss_sum"] / max(sums["loss_count"], 1e-12)
-            tokens = max(sums.get("tokens", 0.0), 1.0)
-            out["clip_fraction"] = sums.get("clipped", 0.0) / max(sums.get("trained_tokens", 0.0), 1.0)
-            out["entropy"] = sums.get("entropy_sum", 0.0) / tokens
-            if "kl_sum" in sums:
-                out["kl"] = sums["kl_sum"] / tokens
-            if sums.get("mismatch_tokens"):
-                out["generator_mismatch"] = sums["mismatch_sum"] / sums["mismatch_tokens"]
-        n = sums.get("completions", 0.0)
-        if n:
-            out["reward"] = sums["reward_sum"] / n
-            out["reward_std"] = math.sqrt(max(sums["reward_sq_sum"] / n - out["reward"] ** 2, 0.0))
-            out["completion_length"] = sums["length_sum"] / n
-            out["truncated_share"] = sums["truncated"] / n
-            out["frac_zero_std"] = sums["zero_std_groups"] / max(sums["groups"], 1.0)
-            for key in sorted(k for k in sums if k.startswith("reward/") and k.endswith("_sum")):
-                name = key[: -len("_sum")]
-                out[name] = sums[key] / max(sums.get(f"{name}_n", 0.0), 1.0)
-        return out
+        return summarize_policy(sums)
 
     # --- monitors and evaluation -------------------------------------------------------------------------------
     def alarms(self, record):
@@ -346,3 +280,95 @@ def add_collect_metrics(sums: dict, rewards: torch.Tensor, components: dict, gro
         present = [v for v in values if v is not None]
         add(f"reward/{name}_sum", sum(present))
         add(f"reward/{name}_n", len(present))
+
+
+def generator_logps(batch: dict, per_sequence: list[list[float]]) -> torch.Tensor:
+    """(N,) the generator's log-prob of each target token, from one list per sequence (in its target order)."""
+    segment = batch["target_segment"]
+    flat = torch.empty(segment.numel())
+    for s, values in enumerate(per_sequence):  # targets are row-major over packed rows: scatter per sequence
+        flat[(segment == s).nonzero().squeeze(1)] = torch.tensor(values, dtype=torch.float32)
+    return flat
+
+
+@torch.no_grad()
+def add_old_and_reference(wrapped: PolicyModel, batch: dict, passes: int) -> dict:
+    """The log-probs the gradient must not flow through: old (several passes) and reference (when kept)."""
+    if passes > 1:
+        batch["old_logps"] = wrapped.policy(batch["input_ids"], batch["position_ids"], batch["targets"])
+    if wrapped.has_reference():  # LoRA: free (adapters off); full fine-tuning: only with beta > 0
+        batch["ref_logps"] = wrapped.reference_logps(batch)
+    return batch
+
+
+def check_grpo_config(g: GRPOConfig) -> None:
+    for key in ("num_generations", "max_new_tokens", "num_iterations"):
+        if getattr(g, key) < 1:
+            raise ConfigError(f"config key 'grpo.{key}': must be >= 1, got {getattr(g, key)}")
+    if g.num_generations < 2:
+        raise ConfigError("config key 'grpo.num_generations': a group needs at least 2 completions")
+    if g.temperature < 0 or not 0 < g.top_p <= 1 or g.epsilon <= 0 or g.beta < 0:
+        raise ConfigError("config key 'grpo': temperature >= 0, 0 < top_p <= 1, epsilon > 0 and beta >= 0")
+
+
+def policy_count(g: GRPOConfig, batch: dict, budget: int) -> float:
+    """What the step's loss is divided by, by `g.loss_type` (`budget`: the most trained tokens a sequence
+    may have, the dr_grpo constant)."""
+    weight = batch["seq_weight"]
+    if g.loss_type == "grpo":
+        return float((weight > 0).sum())
+    if g.loss_type == "dr_grpo":
+        return float(weight.numel() * budget)
+    return float(weight[batch["target_segment"]].sum())  # dapo: every trained completion token
+
+
+def policy_loss(g: GRPOConfig, model, batch: dict, normalizer: float, budget: int) -> tuple[torch.Tensor, dict]:
+    """The clipped surrogate of one micro-batch (`losses/grpo.py`) divided by `normalizer`, and metric sums;
+    the batch as `GRPO.experience_batch` and `methods/rft.py` build it."""
+    segment = batch["target_segment"]
+    logps = model(batch["input_ids"], batch["position_ids"], batch["targets"])  # (N,)
+    old = batch.get("old_logps", logps.detach())
+    ref = batch.get("ref_logps")
+    per_token, stats = per_token_policy_loss(logps, old, batch["advantages"], segment, epsilon=g.epsilon,
+                                             epsilon_high=g.epsilon_high, ref_logps=ref if g.beta > 0 else None,
+                                             beta=g.beta, kl_estimator=g.kl_estimator)
+    token_weight = batch["seq_weight"][segment]
+    total, _ = aggregate(per_token * token_weight, segment, batch["seq_weight"].numel(), g.loss_type, budget)
+    detached = logps.detach()
+    tokens = float(token_weight.sum())
+    metrics = {"loss_sum": float(total.detach()), "loss_count": policy_count(g, batch, budget),
+               "tokens": float(segment.numel()), "clipped": float((stats["clipped"].float() * token_weight).sum()),
+               "trained_tokens": tokens, "entropy_sum": float(-detached.sum())}
+    if ref is not None:
+        metrics["kl_sum"] = float(kl_penalty(detached, ref, g.kl_estimator).sum())
+    gen = batch["gen_logps"]
+    known = ~torch.isnan(gen)
+    if g.temperature == 1.0 and known.any():
+        metrics["mismatch_sum"] = float((detached[known] - gen[known]).abs().sum())
+        metrics["mismatch_tokens"] = float(known.sum())
+    return total / normalizer, metrics
+
+
+def summarize_policy(sums: dict) -> dict:
+    """The loss, policy and rollout monitors from summed metrics (`add_collect_metrics`' keys)."""
+    out = {}
+    if "loss_count" in sums:
+        out["loss"] = sums["loss_sum"] / max(sums["loss_count"], 1e-12)
+        tokens = max(sums.get("tokens", 0.0), 1.0)
+        out["clip_fraction"] = sums.get("clipped", 0.0) / max(sums.get("trained_tokens", 0.0), 1.0)
+        out["entropy"] = sums.get("entropy_sum", 0.0) / tokens
+        if "kl_sum" in sums:
+            out["kl"] = sums["kl_sum"] / tokens
+        if sums.get("mismatch_tokens"):
+            out["generator_mismatch"] = sums["mismatch_sum"] / sums["mismatch_tokens"]
+    n = sums.get("completions", 0.0)
+    if n:
+        out["reward"] = sums["reward_sum"] / n
+        out["reward_std"] = math.sqrt(max(sums["reward_sq_sum"] / n - out["reward"] ** 2, 0.0))
+        out["completion_length"] = sums["length_sum"] / n
+        out["truncated_share"] = sums["truncated"] / n
+        out["frac_zero_std"] = sums["zero_std_groups"] / max(sums["groups"], 1.0)
+        for key in sorted(k for k in sums if k.startswith("reward/") and k.endswith("_sum")):
+            name = key[: -len("_sum")]
+            out[name] = sums[key] / max(sums.get(f"{name}_n", 0.0), 1.0)
+    return out

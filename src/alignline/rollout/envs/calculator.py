@@ -10,7 +10,13 @@ ends. The episode runner truncates at its `max_turns`.
 
 Shaping: `tool_call_reward` (default 0) is added once per episode, on the first turn with a
 well-formed calculator call; once, so calling the tool again and again earns nothing more.
-`require_tool` gives the correctness reward only to episodes that called the tool.
+`require_tool` gives the correctness reward only to episodes that called the tool. `format_reward`
+(default 0) is added to a final reply written as `Answer: <number>`.
+
+Every step's info has `components`, the episode's scores so far, each 0 or 1: `correct` (the
+correctness reward was earned), `tool` (a well-formed calculator call ran without error), `format`
+(the final reply has an `Answer: <number>` line). The reward is
+`correct + tool_call_reward * tool + format_reward * format`; RL logs each as `reward/<name>`.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from alignline.rollout.tools import CALCULATOR_TOOL, calculator, find_tool_calls
 
 ANSWER = re.compile(r"answer\s*(?:is)?\s*[:=]?\s*\**\s*(-?\d[\d,]*(?:\.\d+)?)", re.IGNORECASE)
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+ANSWER_LINE = re.compile(r"answer:\s*\**\s*-?\d", re.IGNORECASE)
 
 
 def final_number(text: str) -> Fraction | None:
@@ -51,9 +58,10 @@ def opening_messages(task: dict) -> list[dict]:
 
 @register_env("calculator")
 class CalculatorEnv:
-    def __init__(self, tool_call_reward: float = 0.0, require_tool: bool = False):
+    def __init__(self, tool_call_reward: float = 0.0, require_tool: bool = False, format_reward: float = 0.0):
         self.tool_call_reward = tool_call_reward
         self.require_tool = require_tool
+        self.format_reward = format_reward
         self.answer: Fraction | None = None
         self.called = False
 
@@ -75,12 +83,18 @@ class CalculatorEnv:
             if good and not self.called:
                 reward = self.tool_call_reward
             self.called = self.called or good
-            return observation, reward, False, False, {"tool_results": results, "tool_errors": errors}
+            return observation, reward, False, False, {"tool_results": results, "tool_errors": errors,
+                                                       "components": self.components(False, False)}
         value = final_number(action)
         correct = value is not None and abs(value - self.answer) <= Fraction(1, 10**6)
         earned = correct and (self.called or not self.require_tool)
-        return [], float(earned), True, False, {"correct": correct, "final": None if value is None else str(value),
-                                                "called_tool": self.called}
+        formatted = ANSWER_LINE.search(action) is not None
+        reward = float(earned) + (self.format_reward if formatted else 0.0)
+        return [], reward, True, False, {"correct": correct, "final": None if value is None else str(value),
+                                         "called_tool": self.called, "components": self.components(earned, formatted)}
+
+    def components(self, earned: bool, formatted: bool) -> dict[str, float]:
+        return {"correct": float(earned), "tool": float(self.called), "format": float(formatted)}
 
     def run_call(self, call: dict) -> str:
         if call["name"] != "calculator":
