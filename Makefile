@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo demo-dpo demo-rm demo-eval test test-fast bench clean
+.PHONY: install demo demo-dpo demo-rm demo-eval demo-rft test test-fast bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ demo-rm: $(STAMP)
 # The demo model against the base, then the release gate: its failure (over-refusal) is the demonstration.
 demo-eval: $(STAMP)
 	$(BIN)/alignline demo --eval
+
+# Multi-step RL: LoRA GRPO on calculator episodes; held-out tool use and accuracy before and after.
+demo-rft: $(STAMP)
+	$(BIN)/alignline train recipes/rft-calculator.yaml
+	$(BIN)/python scripts/rft_report.py runs/rft-demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -251,8 +251,9 @@ class EnvConfig:
     """Policy turns per episode at most (then the episode is truncated)."""
     options: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments of the environment's class (calculator: tool_call_reward, format_reward, require_tool)."""
-    system: str | None = None
-    """A system message put before every task's prompt that has none (e.g. how to call the tool)."""
+    prefix: list[dict[str, str]] = field(default_factory=list)
+    """Messages put before every task's prompt ({role, content}): a system message saying how to call the tool,
+    a worked example (a user turn, the assistant's call, the `tool` result, the answer). Context, never trained."""
 
 
 @dataclass

@@ -16,6 +16,7 @@ from alignline.cli import main
 from alignline.config import load_config
 from alignline.data.templates import IGNORE
 from alignline.methods import get_method
+from alignline.methods.grpo import PromptUnit
 from alignline.methods.rft import EpisodeGRPO, add_episode_metrics, summarize_episodes
 from alignline.models.loading import load_causal_lm
 from alignline.rollout.engine import SamplingParams
@@ -48,6 +49,12 @@ TASKS = [{"prompt": [{"role": "user", "content": "Ann has 3 bags of 4 apples. Ho
          {"prompt": [{"role": "user", "content": "Sue reads 5 pages a day for 6 days. How many pages?"}], "answer": 30}]
 
 
+PREFIX = [{"role": "system", "content": "Call the calculator, then answer."},
+          {"role": "user", "content": "How many is 2 times 3?"},
+          {"role": "assistant", "content": CALL.format("2 * 3")}, {"role": "tool", "content": "6"},
+          {"role": "assistant", "content": "Answer: 6"}]
+
+
 def reply(prompt: str, call: int) -> str:
     """Ann: a call, then the answer. Tom: a wrong answer at once. Sue: a call with a typo, a good call, the answer."""
     if "Ann" in prompt:
@@ -62,7 +69,8 @@ def calculator_recipe(tmp_path, tiny_model_dir):
     tasks = write_jsonl(tmp_path / "tasks.jsonl", TASKS * 4)
     return write_recipe(tmp_path / "rft.yaml", method="grpo", model=str(tiny_model_dir), output_dir=str(tmp_path / "run"),
                         data_gates=False, data={"train": str(tasks), "eval_fraction": 0.25},
-                        env={"name": "calculator", "max_turns": 3, "options": {"tool_call_reward": 0.1}},
+                        env={"name": "calculator", "max_turns": 3, "options": {"tool_call_reward": 0.1},
+                             "prefix": PREFIX},
                         grpo={"num_generations": 3, "max_new_tokens": 8},
                         training={"max_steps": 2, "batch_size": 1, "tensorboard": False, "threads": 1})
 
@@ -74,7 +82,9 @@ def test_the_loss_is_on_exactly_the_policys_tokens(calculator_recipe, tokenizer)
     method.tokenizer = tokenizer
     _, model = load_causal_lm(cfg.model, "float32")
     engine = ScriptedTokenEngine(tokenizer, reply)
-    episodes = run_episodes(engine, method.make_env, TASKS, SamplingParams(logprobs=True), max_turns=3)
+    tasks = [method.task(PromptUnit(t["prompt"], {"answer": t["answer"]})) for t in TASKS]
+    assert all(t["prompt"][:5] == PREFIX for t in tasks)
+    episodes = run_episodes(engine, method.make_env, tasks, SamplingParams(logprobs=True), max_turns=3)
     rewards, components = method.score(episodes)
     assert rewards.tolist() == pytest.approx([1.1, 0.0, 1.1])
     assert components == {"correct": [1.0, 0.0, 1.0], "tool": [1.0, 0.0, 1.0], "format": [1.0, 1.0, 1.0]}
@@ -87,6 +97,7 @@ def test_the_loss_is_on_exactly_the_policys_tokens(calculator_recipe, tokenizer)
         text = tokenizer.decode(trained)
         assert text == "".join(c.text + "<|im_end|>" for c in episode.completions)
         assert "<tool_response>" not in text and "How many" not in text  # no observation, no prompt
+        assert "2 * 3" not in text and "Answer: 6" not in text  # the worked example's assistant turns are context
     assert [len(episode.completions) for episode in episodes] == [2, 1, 3]
     assert batch["gen_logps"].tolist() == pytest.approx([-0.5] * targets.numel())  # the scripted log-probs
 
@@ -143,6 +154,7 @@ def test_mean_episode_reward_rises_on_a_learnable_env(vowel_recipe):
     ("env.options={nope: 1}", "config key 'env.options': environment 'calculator' does not take ['nope']"),
     ("method=sft", "config key 'env.name': environments train with method: grpo"),
     ("grpo.num_generations=1", "config key 'grpo.num_generations'"),
+    ("env.prefix=[{role: user}]", "config key 'env.prefix[0]'"),
 ])
 def test_config_errors_name_the_key(calculator_recipe, capsys, override, message):
     assert main(["train", str(calculator_recipe), "--quiet", override]) == 2

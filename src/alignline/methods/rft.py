@@ -80,6 +80,10 @@ class EpisodeGRPO(NoExtraHooks):
         except TypeError as err:  # an option the environment's class does not take
             raise ConfigError(f"config key 'env.options': environment '{e.name}' does not take {sorted(e.options)} "
                               f"({err})") from None
+        self.prefix = [dict(m) for m in e.prefix]
+        for i, m in enumerate(self.prefix):
+            if set(m) != {"role", "content"} or not all(isinstance(v, str) for v in m.values()):
+                raise ConfigError(f"config key 'env.prefix[{i}]': expected a {{role, content}} message, got {m}")
         self.rewards = RewardSet(self._cfg.rewards) if self._cfg.rewards else None
         self.monitor: Monitor | None = None  # built at the first scoring, once the components' names are known
         self.tokenizer = None
@@ -109,14 +113,10 @@ class EpisodeGRPO(NoExtraHooks):
         return Prepared(train, held, report)
 
     def task(self, unit: PromptUnit) -> dict:
-        """What `reset` gets: the record's fields, the prompt as messages with `env.system` first."""
+        """What `reset` gets: the record's fields, the prompt as messages after `env.prefix`."""
         prompt = unit.prompt
-        system = self._cfg.env.system
-        if system is not None:
-            messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
-            if not messages or messages[0]["role"] != "system":
-                messages = [{"role": "system", "content": system}, *messages]
-            prompt = messages
+        if self.prefix:
+            prompt = [*self.prefix, *([{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt)]
         return {**unit.columns, "prompt": prompt}
 
     def plan(self, units, cfg, shuffle_seed):
