@@ -171,7 +171,7 @@ def test_a_task_the_environment_cannot_start_names_the_record(calculator_recipe,
 
 def _cmd(recipe, out):
     return [sys.executable, "-m", "alignline.cli", "train", "--quiet", str(recipe), f"output_dir={out}",
-            "training.max_steps=12", "training.save_every=4", "training.eval_every=100", "adapter.type=lora",
+            "training.max_steps=8", "training.save_every=4", "training.eval_every=100", "adapter.type=lora",
             "adapter.r=4", "adapter.alpha=8", "adapter.dropout=0.1", "grpo.max_new_tokens=4", "grpo.num_generations=4",
             "grpo.log_completions_every=2"]
 
