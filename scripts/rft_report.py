@@ -2,12 +2,12 @@
 evaluations (`methods/rft.py:evaluate_episodes`: one greedy episode per held-out task, at step 0 and at the end).
 
     python scripts/rft_report.py runs/rft-demo
+    python scripts/rft_report.py runs/rft-demo --model runs/rft-demo/checkpoints/step-4   # any model, same episodes
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from alignline.io import write_json
@@ -29,7 +29,7 @@ def report(run_dir: Path) -> dict:
         raise SystemExit(f"{run_dir}: needs an evaluation at the start and at the end (eval_at_start: true)")
     before, after = evals[0], evals[-1]
     run = json.loads((run_dir / "run.json").read_text())
-    held = run["data"]["eval_prompts"]
+    held = min(run["data"]["eval_prompts"], run["config"]["grpo"]["eval_prompts"])
     print(f"\nMulti-step RL on the calculator: {held} held-out tasks, one greedy episode each, "
           f"step {before['step']} -> step {after['step']} ({run.get('seconds', 0) / 60:.1f} min)")
     print(f"{'':42s} {'before':>8s} {'after':>8s}")
@@ -49,5 +49,33 @@ def report(run_dir: Path) -> dict:
     return result
 
 
+def evaluate_model(run_dir: Path, model: str, tasks: int | None = None) -> dict:
+    """The run's held-out episodes (its recipe, `grpo.eval_prompts` tasks) with another model: the base, a checkpoint."""
+    from alignline.config import from_dict, RunConfig
+    from alignline.methods import get_method
+    from alignline.methods.grpo import PolicyModel
+    from alignline.methods.rft import evaluate_episodes
+    from alignline.models.loading import load_causal_lm
+
+    cfg = from_dict(RunConfig, json.loads((run_dir / "run.json").read_text())["config"])
+    tokenizer, hf_model = load_causal_lm(model, cfg.training.dtype)
+    method = get_method(cfg)
+    data = method.prepare(cfg, tokenizer, False)
+    units = data.eval[: tasks or cfg.grpo.eval_prompts]
+    result = evaluate_episodes(method, PolicyModel(hf_model, None, cfg.training.fast_path), units)
+    print(json.dumps({"model": model, "tasks": len(units), **result}, indent=1))
+    return result
+
+
 if __name__ == "__main__":
-    report(Path(sys.argv[1] if len(sys.argv) > 1 else "runs/rft-demo"))
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("run_dir", nargs="?", default="runs/rft-demo")
+    parser.add_argument("--model", help="evaluate this model on the run's held-out episodes instead")
+    parser.add_argument("--tasks", type=int)
+    args = parser.parse_args()
+    if args.model:
+        evaluate_model(Path(args.run_dir), args.model, args.tasks)
+    else:
+        report(Path(args.run_dir))
