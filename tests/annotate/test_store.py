@@ -198,3 +198,144 @@ def test_enqueue_review_makes_a_rating_item_with_lineage(store, people):
     assert store.reviews("review")[0]["labels"] == 1
     with pytest.raises(AccessDenied):
         store.next_item("review", people["ann"])  # not assigned
+
+
+# --- agreement, adjudication, export, import ------------------------------------------------------------
+def label_original(store, user, item, orig, **kw):
+    """Label `item` with a choice given in ORIGINAL indices (the responses are 'answer i.j', j original)."""
+    texts = item["responses"]
+    i = item["prompt"].split()[-1]
+    pos = {j: texts.index(f"answer {i}.{j}") for j in range(len(texts))}
+    if isinstance(orig, list):
+        choice = [pos[o] for o in orig]
+    elif isinstance(orig, dict):
+        choice = {k: pos[v] for k, v in orig.items()}
+    else:
+        choice = orig if orig == "tie" else pos[orig]
+    return store.add_label(item["id"], user, choice, **kw)
+
+
+def label_all(store, project, user, choices: dict) -> None:
+    """choices: {item number: original-index choice}; labels them in the order next_item serves."""
+    done = set()
+    while (it := store.next_item(project, user)) is not None:
+        i = int(it["prompt"].split()[-1])
+        label_original(store, user, it, choices[i])
+        done.add(i)
+    assert done == set(choices)
+
+
+def test_agreement_numbers_by_hand(store, people):
+    """ann [0,0,1,1], bob [0,1,1,1] on four pairwise items.
+    Cohen: p_o = 3/4; p_e = (2*1 + 2*3)/16 = 1/2; kappa = (3/4 - 1/2)/(1/2) = 1/2.
+    Fleiss (m=2, n=4): P_i = 1,0,1,1 -> P = 3/4; shares 3/8, 5/8 -> P_e = 34/64; (3/4 - 34/64)/(30/64) = 7/15.
+    Krippendorff (nominal): coincidences n0 = 3, n1 = 5, n = 8, disagreeing 2; expected 2*3*5/7 = 30/7;
+    alpha = 1 - 2/(30/7) = 8/15."""
+    store.create_project("p", items(4), assign=["ann", "bob"], min_annotations=2)
+    label_all(store, "p", people["ann"], {0: 0, 1: 0, 2: 1, 3: 1})
+    label_all(store, "p", people["bob"], {0: 0, 1: 1, 2: 1, 3: 1})
+    a = store.agreement("p")
+    assert a["cohen"] == pytest.approx(0.5) and a["fleiss"] == pytest.approx(7 / 15)
+    assert a["krippendorff"] == pytest.approx(8 / 15) and a["fleiss_items"] == 4
+    assert a["labels"] == 8 and a["complete"] == 4 and a["disagreements"] == 1
+    ann = next(x for x in a["annotators"] if x["name"] == "ann")
+    assert ann["cohen"] == pytest.approx(0.5) and ann["labels"] == 4 and ann["agrees_with_majority"] == 0.75
+
+
+def test_disagreement_adjudication_and_export(store, people):
+    store.create_project("p", items(5), assign=["ann", "bob"], min_annotations=2)
+    label_all(store, "p", people["ann"], {0: 0, 1: 0, 2: 1, 3: "tie", 4: 0})
+    label_all(store, "p", people["bob"], {0: 0, 1: 1, 2: 1, 3: "tie", 4: "tie"})
+    queue = store.disagreements("p")
+    assert [int(d["prompt"].split()[-1]) for d in queue] == [1, 4] and queue[0]["share"] == 0.5
+    assert {lab["user"] for lab in queue[0]["labels"]} == {"ann", "bob"}
+    with pytest.raises(AccessDenied):
+        store.adjudicate(queue[0]["id"], people["ann"], 0)
+    # the admin decides item 1 for original response 1, given in shown positions like a label
+    shown = queue[0]["responses"].index("answer 1.1")
+    store.adjudicate(queue[0]["id"], people["root"], shown)
+    assert [int(d["prompt"].split()[-1]) for d in store.disagreements("p")] == [4]
+    records, counts = store.export_with_counts("p")
+    prefs = {r["lineage"]["external_id"]: r for r in records if r["kind"] == "preference"}
+    assert sorted(prefs) == ["q0", "q1", "q2"] and counts == {"pairs": 3, "tie": 2}
+    assert prefs["q0"]["chosen"] == "answer 0.0" and prefs["q0"]["rejected"] == "answer 0.1"
+    assert prefs["q0"]["confidence"] == 1.0 and prefs["q0"]["annotators"] == ["ann", "bob"]
+    assert prefs["q1"]["chosen"] == "answer 1.1" and prefs["q1"]["confidence"] == 0.5
+    assert prefs["q1"]["lineage"]["adjudicated"] is True
+    assert prefs["q2"]["lineage"] == {"project": "p", "item_id": prefs["q2"]["lineage"]["item_id"],
+                                      "external_id": "q2", "fields": {"topic": "maths"}, "chosen_index": 1,
+                                      "rejected_index": 0, "adjudicated": False,
+                                      "models": {"chosen": "model1", "rejected": "model0"}}
+    assert store.export("p") == records
+
+
+def test_export_rankings_best_worst_scores_and_edits(store, people):
+    """Rankings ann [0,1,2], bob [0,2,1], eve [1,0,2]: 0>1 by 2 of 3, 0>2 by 3 of 3, 1>2 by 2 of 3.
+    Best-worst best 2, worst 0 over four: 2>0, 2>1, 2>3, 1>0, 3>0 (1 vs 3 unstated)."""
+    rubric = {"criteria": [{"name": "helpful", "scale": [1, 5]}]}
+    store.create_project("r", items(1, 3), kind="ranking", rubric=rubric, assign=["ann", "bob", "eve"],
+                         min_annotations=3)
+    for who, ranking, helpful in (("ann", [0, 1, 2], [5, 3, 1]), ("bob", [0, 2, 1], [4, 1, 2]),
+                                  ("eve", [1, 0, 2], [3, 4, 1])):
+        it = store.next_item("r", people[who])
+        pos = {j: it["responses"].index(f"answer 0.{j}") for j in range(3)}
+        label_original(store, people[who], it, ranking,
+                       scores={"helpful": [helpful[o] for o in sorted(range(3), key=lambda o: pos[o])]},
+                       edit="a better answer" if who == "eve" else None)
+    records, counts = store.export_with_counts("r")
+    pairs = {(r["lineage"]["chosen_index"], r["lineage"]["rejected_index"]): r for r in records
+             if r["kind"] == "preference"}
+    assert {k: v["confidence"] for k, v in pairs.items()} == {(0, 1): 0.6667, (0, 2): 1.0, (1, 2): 0.6667}
+    assert pairs[(0, 1)]["scores"] == {"chosen": {"helpful": 4.0}, "rejected": {"helpful": 2.6667}}
+    sft = [r for r in records if r["kind"] == "sft"]
+    assert sft == [{"kind": "sft", "messages": [{"role": "user", "content": "question 0"},
+                                                {"role": "assistant", "content": "a better answer"}],
+                    "lineage": {**sft[0]["lineage"], "annotator": "eve", "project": "r", "external_id": "q0"}}]
+    assert counts == {"pairs": 3, "sft": 1}
+
+    store.create_project("bw", items(1, 4), kind="best_worst", assign=["ann"])
+    label_original(store, people["ann"], store.next_item("bw", people["ann"]), {"best": 2, "worst": 0})
+    got = {(r["lineage"]["chosen_index"], r["lineage"]["rejected_index"]) for r in store.export("bw")}
+    assert got == {(2, 0), (2, 1), (2, 3), (1, 0), (3, 0)}
+
+
+def test_gold_accuracy_per_annotator_and_gold_left_out_of_export(store, people):
+    gold = [{"prompt": "question 9", "responses": ["answer 9.0", "answer 9.1"], "answer": 0}]
+    store.create_project("p", items(1), gold=gold, assign=["ann", "bob"])
+    label_all(store, "p", people["ann"], {0: 0, 9: 0})
+    label_all(store, "p", people["bob"], {0: 0, 9: 1})
+    a = store.agreement("p")
+    acc = {x["name"]: (x["gold_items"], x["gold_accuracy"]) for x in a["annotators"]}
+    assert acc == {"ann": (1, 1.0), "bob": (1, 0.0)} and a["gold_accuracy"] == 0.5 and a["gold_items"] == 1
+    records, counts = store.export_with_counts("p")
+    assert [r["lineage"]["external_id"] for r in records] == ["q0"] and counts["gold"] == 1
+    assert store.disagreements("p") == []  # gold disagreement is an annotator's error, not the item's
+
+
+def test_review_corrections_export_as_sft_and_pairs(store, people):
+    item = store.enqueue_review("review", "hi", "hello", {"request_id": "r1", "confidence": 0.2})
+    store.add_label(item, people["root"], None, scores={"quality": 2}, edit="Hello! How can I help?")
+    records = store.export("review")
+    assert [r["kind"] for r in records] == ["sft", "preference"]
+    assert records[1]["chosen"] == "Hello! How can I help?" and records[1]["rejected"] == "hello"
+    assert records[0]["lineage"]["review"] == {"request_id": "r1", "confidence": 0.2}
+    assert records[1]["lineage"]["correction"] is True
+
+
+def test_import_pairs_blinded_as_pairwise_items(store, people):
+    pairs = [{"prompt": "question 0", "chosen": "answer 0.0", "rejected": "answer 0.1", "source": "old"},
+             {"prompt": [{"role": "user", "content": "question 1"}],
+              "chosen": [{"role": "assistant", "content": "answer 1.0"}],
+              "rejected": [{"role": "assistant", "content": "answer 1.1"}]},
+             {"id": "r", "prompt": "question 2", "ranking": ["answer 2.0", "answer 2.1", "answer 2.2"]}]
+    assert store.import_pairs("imported", pairs) == 5
+    assert store.import_pairs("imported", pairs[:1]) == 1  # appends
+    got = store.project("imported", people["root"])
+    assert (got["kind"], got["items"]) == ("pairwise", 6)
+    it = store.next_item("imported", people["root"])
+    assert sorted(it["responses"]) == ["answer 0.0", "answer 0.1"] and it["prompt"] == "question 0"
+    with pytest.raises(DataError, match=r"p.jsonl, record 1, field 'rejected'"):
+        store.import_pairs("imported", [{"prompt": "x", "chosen": "y"}], source="p.jsonl")
+    store.create_project("ranked", items(1, 3), kind="ranking")
+    with pytest.raises(UserError, match="not pairwise"):
+        store.import_pairs("ranked", pairs[:1])
