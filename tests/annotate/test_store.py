@@ -339,3 +339,79 @@ def test_import_pairs_blinded_as_pairwise_items(store, people):
     store.create_project("ranked", items(1, 3), kind="ranking")
     with pytest.raises(UserError, match="not pairwise"):
         store.import_pairs("ranked", pairs[:1])
+
+
+# --- concurrency and PostgreSQL -------------------------------------------------------------------------
+def concurrent_labels(url: str, users: int = 20, per_user: int = 25) -> None:
+    """20 annotators x 25 labels each, all at once through one shared Store: every label lands, once."""
+    import threading
+
+    st = Store(url, kdf=FAST_KDF)
+    try:
+        people = [st.add_user(f"u{i}", "annotator", f"password-{i}") for i in range(users)]
+        st.create_project("c", items(per_user), assign=[p["name"] for p in people], min_annotations=users)
+        errors = []
+
+        def annotate(person):
+            try:
+                while (it := st.next_item("c", person)) is not None:
+                    st.add_label(it["id"], person, 0, rationale=f"{person['name']} {SQL}")
+            except Exception as e:  # noqa: BLE001 - collected and asserted below
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=annotate, args=(p,)) for p in people]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        a = st.agreement("c")
+        assert a["labels"] == users * per_user and a["complete"] == per_user
+        records, counts = st.export_with_counts("c")
+        assert counts == {"pairs": per_user} and all(len(r["annotators"]) == users for r in records)
+        with pytest.raises(InvalidLabel, match="already labelled"):
+            st.add_label(records[0]["lineage"]["item_id"], people[0], 1)
+    finally:
+        st.close()
+
+
+def test_concurrent_labels_sqlite(tmp_path):
+    concurrent_labels(f"sqlite:///{tmp_path / 'c.db'}")
+
+
+def test_concurrent_labels_postgres():
+    from alignline.testing import postgres_database
+
+    with postgres_database() as url:
+        concurrent_labels(url)
+
+
+def test_round_trip_postgres():
+    """The same API on PostgreSQL: users, sessions, a project, blinded labels, agreement, export, access."""
+    from alignline.testing import postgres_database
+
+    with postgres_database() as url:
+        st = Store(url, kdf=FAST_KDF)
+        try:
+            ann = st.add_user("ann", "annotator", "ann-password")
+            st.add_user("bob", "annotator", "bob-password")
+            assert st.authenticate("ann", "ann-password") == ann and st.authenticate("ann", "nope") is None
+            token, csrf = st.create_session(ann["id"])
+            assert st.session(token)["csrf"] == csrf
+            st.record_login("ann", "c", False)
+            assert st.login_failures("ann", "c", 60) == 1
+            st.create_project("p", items(2) + [{"prompt": SQL, "responses": [SQL, "b"]}], assign=["ann"])
+            st.create_project("q", items(1), assign=["bob"])
+            with pytest.raises(AccessDenied):
+                st.next_item("q", ann)
+            while (it := st.next_item("p", ann)) is not None:
+                if it["prompt"] == SQL:
+                    st.add_label(it["id"], ann, it["responses"].index(SQL), rationale=SQL)
+                else:
+                    label_original(st, ann, it, int(it["prompt"].split()[-1]))
+            records = st.export("p")
+            assert sorted(r["chosen"] for r in records) == sorted(["answer 0.0", "answer 1.1", SQL])
+            assert st.project("p", ann)["labels"] == 3 and st.agreement("p")["labels"] == 3
+            assert st.enqueue_review("rq", "hi", "yo", {"request_id": 1}) > 0
+        finally:
+            st.close()
