@@ -436,3 +436,18 @@ def test_round_trip_postgres():
             assert st.enqueue_review("rq", "hi", "yo", {"request_id": 1}) > 0
         finally:
             st.close()
+
+
+def test_items_unblinded_for_admin_tools_and_reorder(store, people):
+    store.create_project("p", items(4), assign=["ann"])
+    listed = store.items("p")
+    assert [it["external_id"] for it in listed] == ["q0", "q1", "q2", "q3"]
+    assert listed[2]["responses"] == ["answer 2.0", "answer 2.1"] and listed[2]["models"] == ["model0", "model1"]
+    store.reorder("p", [listed[3]["id"], listed[1]["id"]])
+    served = []
+    while (it := store.next_item("p", people["ann"])) is not None:
+        served.append(it["prompt"])
+        store.add_label(it["id"], people["ann"], 0)
+    assert served == ["question 3", "question 1", "question 0", "question 2"]
+    with pytest.raises(UserError, match="not in project"):
+        store.reorder("p", [10_000])

@@ -442,6 +442,33 @@ class Store:
             # The unique (item, user) constraint caught a concurrent duplicate the check above could not see.
             raise InvalidLabel(f"item {item_id} is already labelled by {user.get('name')}") from None
 
+    def items(self, project: str) -> list[dict]:
+        """Every item of a project, unblinded (original response order, model names, gold flag, label count):
+        for admin tools and active learning, never for annotators."""
+        from alignline.annotate.results import original_responses
+
+        with self.tx() as s:
+            p = self.project_row(s, project)
+            rows, labels, adj = self.labelled(s, p)
+            return [{"id": it.id, "external_id": it.external_id, "position": it.position, "prompt": it.prompt,
+                     "responses": original_responses(it), "models": it.meta.get("models"), "is_gold": it.is_gold,
+                     "labels": len(labels[it.id]), "adjudicated": it.id in adj} for it in rows]
+
+    def reorder(self, project: str, item_ids: list[int]) -> None:
+        """Serve these items first, in this order (active learning's pick); the rest keep their order after.
+        next_item still prefers items short of min_annotations and with fewer labels."""
+        from sqlalchemy import select
+
+        with self.tx(write=True) as s:
+            p = self.project_row(s, project)
+            rows = list(s.scalars(select(Item).where(Item.project_id == p.id).order_by(Item.position, Item.id)))
+            first = {i: k for k, i in enumerate(dict.fromkeys(int(i) for i in item_ids))}
+            unknown = set(first) - {it.id for it in rows}
+            if unknown:
+                raise UserError(f"items {sorted(unknown)} are not in project {project!r}")
+            for k, it in enumerate(sorted(rows, key=lambda it: (first.get(it.id, len(first)), it.position, it.id))):
+                it.position = k
+
     # --- serving's review queue --------------------------------------------------------------------
     def enqueue_review(self, project: str, prompt, response: str, meta: dict) -> int:
         """An answer routed to humans by `alignline serve`: an item (one response, kind `rating`) in `project`,
