@@ -140,6 +140,8 @@ class Store:
         from argon2.exceptions import InvalidHashError, VerificationError
         from sqlalchemy import select
 
+        if not isinstance(name, str) or not isinstance(password, str):
+            return None
         with self.tx() as s:
             u = s.scalar(select(User).where(User.name == name))
             stored = u.password_hash if u else None
@@ -563,6 +565,8 @@ class Store:
             it, p, u = self.item_for(s, item_id, admin)
             if u.role != "admin":
                 raise AccessDenied(f"{u.name} is not an admin: only admins adjudicate")
+            if p.kind == "rating":
+                raise InvalidLabel("rating items have no choice to adjudicate")
             choice = choice_to_original(p.kind, check_choice(p.kind, choice, len(it.responses)), it.meta["order"])
             row = s.scalar(select(Adjudication).where(Adjudication.item_id == it.id))
             if row is None:
