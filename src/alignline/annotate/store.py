@@ -23,7 +23,7 @@ from contextlib import contextmanager
 
 from alignline.errors import UserError
 
-from alignline.annotate.db import make_engine, open_error, resolve_db_url, upgrade
+from alignline.annotate.db import make_engine, open_error, resolve_db_url, shown, upgrade
 from alignline.annotate.models import (ROLES, Adjudication, Assignment, Base, Item, Label, LoginAttempt, Project,
                                        ReviewEntry, Session, User)
 from alignline.annotate.tasks import (DEFAULT_RATING_RUBRIC, InvalidLabel, check_choice, check_items, check_kind,
@@ -51,6 +51,7 @@ def public_user(u: User) -> dict:
 
 class Store:
     def __init__(self, url: str, migrate: bool = True, *, kdf: dict | None = None):
+        from alembic.util.exc import CommandError
         from sqlalchemy.exc import DBAPIError, OperationalError
         from sqlalchemy.orm import sessionmaker
 
@@ -65,6 +66,10 @@ class Store:
         except (OperationalError, DBAPIError) as e:
             self.engine.dispose()
             raise open_error(self.url, e) from None
+        except CommandError as e:  # a revision this code does not know: a newer alignline migrated it
+            self.engine.dispose()
+            raise UserError(f"the annotation database {shown(self.url)} has a schema this alignline does not "
+                            f"know ({e}); use the alignline version that created it, or a newer one") from None
         self.read_session = sessionmaker(self.engine, expire_on_commit=False)
         self.write_session = sessionmaker(self.engine.execution_options(write=True), expire_on_commit=False)
         from argon2 import PasswordHasher
