@@ -176,3 +176,10 @@ def test_generate_base_and_adapter_as_two_candidate_sources(tmp_path, capsys, ti
     items = [json.loads(line) for line in out.read_text().splitlines()]
     assert items and all(sorted(it["models"]) == sorted([str(tiny_model_dir), f"{tiny_model_dir}+tuned"])
                          for it in items)
+
+
+def test_the_cli_knows_every_kind():
+    from alignline.annotate.models import KINDS
+    from alignline.cli.annotate import KINDS as CLI_KINDS
+
+    assert CLI_KINDS == KINDS
