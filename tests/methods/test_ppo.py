@@ -57,7 +57,7 @@ def ppo_recipe(tmp_path, tiny_model_dir):
 
 def test_mean_reward_rises_and_every_monitor_is_logged(ppo_recipe):
     recipe, out = ppo_recipe
-    train(load_config(recipe), progress=False)  # full fine-tuning: a frozen copy is the reference
+    train(load_config(recipe, ["ppo.max_kl=0.001"]), progress=False)  # full fine-tuning: a frozen copy is the reference
     metrics = read_metrics(out / "metrics.jsonl")
     rewards = [m["reward"] for m in metrics]
     assert sum(rewards[-4:]) / 4 > sum(rewards[:4]) / 4 + 0.1, rewards
@@ -66,12 +66,15 @@ def test_mean_reward_rises_and_every_monitor_is_logged(ppo_recipe):
                 "explained_variance", "score", "non_score_reward", "rlhf_reward", "generator_mismatch",
                 "truncated_share", "grad_norm"):
         assert key in metrics[-1], key
-    assert all(m["kl"] >= 0 for m in metrics) and metrics[-1]["kl"] > 0
+    assert metrics[0]["kl"] == 0 and metrics[-1]["kl"] > 0.01  # k1 on samples: a mean, positive once drifted
     assert metrics[-1]["generator_mismatch"] < 1e-4  # the rollout's log-probs are the sampler's
     assert "eval_reward" in metrics[5] and "eval_reward/vowels" in metrics[-1]
     samples = [json.loads(line) for line in (out / "completions.jsonl").read_text().splitlines()]
     assert {s["step"] for s in samples} == set(range(2, 13, 2)) and len(samples) == 6 * 4 * 4
     assert json.loads((out / "run.json").read_text())["status"] == "completed"
+    alarms = [line for m in metrics for line in m.get("alarms", [])]
+    assert any("above ppo.max_kl 0.001" in line for line in alarms), alarms
+    assert "above ppo.max_kl" in (out / "report.html").read_text()
     state = safetensors_weights(out / "checkpoints" / "step-12")
     assert {"value_head.weight", "value_head.bias", "kl_coef"} <= set(state)
     assert (out / "final" / "model.safetensors").is_file() and not any("value_head" in k for k in
@@ -87,7 +90,7 @@ def test_lora_value_head_and_kl_coef_are_saved_and_restored(ppo_recipe, tiny_mod
                                       "ppo.kl_coef=0.2"])
     train(cfg, progress=False)
     metrics = read_metrics(out / "metrics.jsonl")
-    assert [m["step"] for m in metrics] == [1, 2, 3] and all(m["kl"] >= 0 for m in metrics)
+    assert [m["step"] for m in metrics] == [1, 2, 3] and metrics[0]["kl"] == 0 and all("kl" in m for m in metrics)
     coefs = [m["kl_coef"] for m in metrics]
     assert coefs[0] == 0.2 and len(set(coefs)) == 3, coefs
     adapter = safetensors_weights(out / "final")
