@@ -14,6 +14,7 @@ from alignline.methods.cpt import CPT
 from alignline.methods.dpo import DPO
 from alignline.methods.grpo import GRPO
 from alignline.methods.kto import KTO
+from alignline.methods.ppo import PPO
 from alignline.methods.rm import RewardModeling
 from alignline.methods.sft import SFT
 
@@ -24,6 +25,7 @@ METHODS: dict[str, Callable[[RunConfig], Method]] = {
     "rm": RewardModeling,
     "grpo": GRPO,
     "kto": KTO,
+    "ppo": PPO,
 }
 
 
