@@ -385,3 +385,29 @@ def chromium_or_skip() -> str:
 # Chromium flags for a closed network: without the background-networking ones it keeps dialling out.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+
+def fresh_postgres_database(url: str):
+    """A PostgreSQL database of its own for one test on the server at `url` (the role may CREATEDB), dropped
+    afterwards: `with fresh_postgres_database(postgres_url_or_skip()) as db_url: ...`. Tests that run at the
+    same time never see each other's tables."""
+    import contextlib
+    import uuid
+
+    import sqlalchemy
+
+    @contextlib.contextmanager
+    def scope():
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        server = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+        with server.connect() as conn:
+            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield sqlalchemy.engine.make_url(url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with server.connect() as conn:
+                conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            server.dispose()
+
+    return scope()

@@ -326,9 +326,9 @@ def test_serve_with_a_bad_db_url_is_one_line_exit_2(tmp_path):
 
 
 def test_the_flow_on_postgresql(tmp_path):
-    from alignline.testing import postgres_url_or_skip
-
     from alignline.annotate.store import Store
+    from alignline.testing import fresh_postgres_database, postgres_url_or_skip
+
     from alignline.annotate.web.app import create_app
 
     with fresh_postgres_database(postgres_url_or_skip()) as url:
@@ -341,27 +341,5 @@ def test_the_flow_on_postgresql(tmp_path):
                       headers={"X-CSRF-Token": csrf}).status_code == 201
         assert c.get(f"/api/items/{item_id_of(store, 'secret', 'TOP SECRET')}").status_code == 404
         assert c.get("/projects/chat/annotate").status_code == 200
-        store.engine.dispose() if hasattr(store, "engine") else None
+        store.close()
 
-
-def fresh_postgres_database(url: str):
-    """A database of its own for one test, dropped afterwards (the role may CREATEDB)."""
-    import contextlib
-    import uuid
-
-    import sqlalchemy
-
-    @contextlib.contextmanager
-    def scope():
-        name = f"web_{uuid.uuid4().hex[:12]}"
-        admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield sqlalchemy.engine.make_url(url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
-
-    return scope()

@@ -66,6 +66,7 @@
         })
         .catch(function () { if (stamp) stamp.textContent = "Could not refresh; retrying."; });
     }
+    refresh();  // at once (the page's numbers may be seconds old by the time it is read), then every 5 s
     setInterval(refresh, 5000);
   }
 
