@@ -387,27 +387,26 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+from collections.abc import Iterator  # noqa: E402 - kept beside the one helper that needs them
+from contextlib import contextmanager  # noqa: E402
 
-def fresh_postgres_database(url: str):
-    """A PostgreSQL database of its own for one test on the server at `url` (the role may CREATEDB), dropped
-    afterwards: `with fresh_postgres_database(postgres_url_or_skip()) as db_url: ...`. Tests that run at the
-    same time never see each other's tables."""
-    import contextlib
+
+@contextmanager
+def postgres_database(prefix: str = "alignline_t") -> Iterator[str]:
+    """A fresh, uniquely named database on the test PostgreSQL server (`postgres_url_or_skip`), dropped after:
+    tests running side by side never see each other's tables."""
     import uuid
 
     import sqlalchemy
 
-    @contextlib.contextmanager
-    def scope():
-        name = f"t_{uuid.uuid4().hex[:16]}"
-        server = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
-        with server.connect() as conn:
-            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield sqlalchemy.engine.make_url(url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with server.connect() as conn:
-                conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            server.dispose()
-
-    return scope()
+    base = sqlalchemy.engine.make_url(postgres_url_or_skip())
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

@@ -327,11 +327,12 @@ def test_serve_with_a_bad_db_url_is_one_line_exit_2(tmp_path):
 
 def test_the_flow_on_postgresql(tmp_path):
     from alignline.annotate.store import Store
-    from alignline.testing import fresh_postgres_database, postgres_url_or_skip
+    from alignline.testing import postgres_database, postgres_url_or_skip
 
     from alignline.annotate.web.app import create_app
 
-    with fresh_postgres_database(postgres_url_or_skip()) as url:
+    postgres_url_or_skip()
+    with postgres_database("alignline_web") as url:
         store = Store(url)
         seed(store)
         c = client(create_app(store))

@@ -89,9 +89,10 @@ def test_twenty_clients_lose_no_label_on_sqlite(tmp_path):
 
 def test_twenty_clients_lose_no_label_on_postgresql():
     from alignline.annotate.store import Store
-    from alignline.testing import fresh_postgres_database, postgres_url_or_skip
+    from alignline.testing import postgres_database, postgres_url_or_skip
 
-    with fresh_postgres_database(postgres_url_or_skip()) as url:
+    postgres_url_or_skip()
+    with postgres_database("alignline_web") as url:
         store = Store(url)
         try:
             check(hammer(store))
