@@ -33,9 +33,9 @@ def seed(store) -> None:
 
 @pytest.fixture
 def store(tmp_path):
-    from alignline.annotate.store import Store
+    from alignline.annotate.store import FAST_KDF, Store
 
-    s = Store(f"sqlite:///{tmp_path / 'a.db'}")
+    s = Store(f"sqlite:///{tmp_path / 'a.db'}", kdf=FAST_KDF)
     seed(s)
     return s
 
@@ -318,7 +318,20 @@ def test_label_from_form_per_kind():
     assert criteria({"helpfulness": "useful", "harmless": {"scale": [1, 7]}})[1]["high"] == 7
 
 
-def test_serve_with_a_bad_db_url_is_one_line_exit_2(tmp_path):
+def test_serve_with_a_bad_db_url_is_a_user_error():
+    import argparse
+
+    from alignline.annotate.web.cli import register
+    from alignline.errors import UserError
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    register(sub)
+    args = sub.choices["serve"].parse_args(["--db", "nosuchdb://x/y", "--port", "0"])
+    with pytest.raises(UserError, match="nosuchdb"):
+        args.func(args)
+
+
+def test_serve_command_with_a_bad_db_url_is_one_line_exit_2(tmp_path):
     r = subprocess.run([sys.executable, "-m", "alignline.cli", "annotate", "serve", "--db", "nosuchdb://x/y"],
                        capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert r.returncode == 2, r.stderr
@@ -326,14 +339,14 @@ def test_serve_with_a_bad_db_url_is_one_line_exit_2(tmp_path):
 
 
 def test_the_flow_on_postgresql(tmp_path):
-    from alignline.annotate.store import Store
+    from alignline.annotate.store import FAST_KDF, Store
     from alignline.testing import postgres_database, postgres_url_or_skip
 
     from alignline.annotate.web.app import create_app
 
     postgres_url_or_skip()
     with postgres_database("alignline_web") as url:
-        store = Store(url)
+        store = Store(url, kdf=FAST_KDF)
         seed(store)
         c = client(create_app(store))
         csrf = login(c, "alice")

@@ -26,7 +26,7 @@ IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from alignline.annotate.store import Store
+    from alignline.annotate.store import FAST_KDF, Store
     from alignline.annotate.web.app import create_app
     from alignline.annotate.web.serve import ThreadedServer
     from alignline.testing import CHROMIUM_ARGS, chromium_or_skip
@@ -34,7 +34,7 @@ def site(tmp_path_factory):
     chromium = chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
-    store = Store(f"sqlite:///{tmp_path_factory.mktemp('web') / 'b.db'}")
+    store = Store(f"sqlite:///{tmp_path_factory.mktemp('web') / 'b.db'}", kdf=FAST_KDF)
     for name, role in (("admin", "admin"), ("alice", "annotator"), ("bob", "annotator")):
         store.add_user(name, role, PASSWORD)
     rubric = {"instructions": "Prefer the answer that is correct, then the clearer one.",
@@ -170,6 +170,7 @@ def test_admin_adjudicates_and_exports(site, page, tmp_path):
     assert page.locator(f"#item-{item['id']}").count() == 0
     assert not any(d["id"] == item["id"] for d in store.disagreements("chat"))
     page.goto(f"{base}/projects/chat/dashboard")
+    assert page.locator("[data-metric=adjudicated]").inner_text() == "1"
     with page.expect_download() as download:
         page.click("#export")
     path = tmp_path / "export.jsonl"

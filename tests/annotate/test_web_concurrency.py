@@ -82,18 +82,18 @@ def check(result: dict) -> None:
 
 
 def test_twenty_clients_lose_no_label_on_sqlite(tmp_path):
-    from alignline.annotate.store import Store
+    from alignline.annotate.store import FAST_KDF, Store
 
-    check(hammer(Store(f"sqlite:///{tmp_path / 'load.db'}")))
+    check(hammer(Store(f"sqlite:///{tmp_path / 'load.db'}", kdf=FAST_KDF)))
 
 
 def test_twenty_clients_lose_no_label_on_postgresql():
-    from alignline.annotate.store import Store
+    from alignline.annotate.store import FAST_KDF, Store
     from alignline.testing import postgres_database, postgres_url_or_skip
 
     postgres_url_or_skip()
     with postgres_database("alignline_web") as url:
-        store = Store(url)
+        store = Store(url, kdf=FAST_KDF)
         try:
             check(hammer(store))
         finally:

@@ -98,6 +98,7 @@ def create_app(store, *, secure_cookies: bool = False):
     from fastapi.responses import JSONResponse, Response
     from fastapi.staticfiles import StaticFiles
     from pydantic import BaseModel, Field
+    from starlette.exceptions import HTTPException as AnyHTTPException  # also the router's own 404 and 405
 
     from alignline.annotate.store import AccessDenied, InvalidLabel
     from alignline.annotate.web import pages
@@ -149,8 +150,8 @@ def create_app(store, *, secure_cookies: bool = False):
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         return error(request, 422, f"{where}: {first.get('msg')}" if where else str(first.get("msg")))
 
-    @app.exception_handler(HTTPException)
-    def http_error(request: Request, exc: HTTPException):
+    @app.exception_handler(AnyHTTPException)
+    def http_error(request: Request, exc: AnyHTTPException):
         if exc.status_code in (303, 302) and exc.headers:  # pages redirect to the login form this way
             return Response(status_code=exc.status_code, headers=exc.headers)
         return error(request, exc.status_code, str(exc.detail), exc.headers)

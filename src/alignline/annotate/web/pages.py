@@ -21,6 +21,15 @@ KIND_TITLES = {"pairwise": "Which response is better?", "ranking": "Rank the res
                "best_worst": "Pick the best and the worst response", "rating": "Rate the response"}
 
 
+def number(x) -> str:
+    """As app.js shows it: a dash for none, whole numbers bare, others to 3 decimals."""
+    if x is None:
+        return "–"
+    if isinstance(x, float):
+        return str(int(x)) if x.is_integer() else f"{x:.3f}"
+    return str(x)
+
+
 @lru_cache(maxsize=1)
 def templates():
     import jinja2
@@ -29,7 +38,7 @@ def templates():
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                              undefined=jinja2.ChainableUndefined)
     env.filters["pct"] = lambda x: "–" if x is None else f"{100 * float(x):.0f}%"
-    env.filters["num"] = lambda x: "–" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))
+    env.filters["num"] = number
     return Jinja2Templates(env=env)
 
 
@@ -44,6 +53,20 @@ def error_page(request, status: int, message: str, headers: dict | None = None):
 
 def letter(index: int) -> str:
     return chr(ord("A") + index) if index < 26 else str(index + 1)
+
+
+def choice_text(kind: str, choice, scores=None) -> str:
+    """A label as the adjudicator reads it: "A", "tie", "B > A > C", "best B, worst A", or the scores."""
+    if kind == "pairwise":
+        return "tie" if choice == "tie" else (letter(choice) if isinstance(choice, int) else "")
+    if kind == "ranking" and isinstance(choice, list):
+        return " > ".join(letter(i) for i in choice if isinstance(i, int))
+    if kind == "best_worst" and isinstance(choice, dict):
+        return f"best {letter(choice.get('best', 0))}, worst {letter(choice.get('worst', 0))}"
+    if scores:
+        return "; ".join(f"{k} {', '.join(str(v) for v in (vs if isinstance(vs, list) else [vs]))}"
+                         for k, vs in scores.items())
+    return ""
 
 
 def as_messages(prompt) -> list[dict]:
@@ -76,26 +99,13 @@ METRICS = [("cohen", "Cohen's kappa", "mean over annotator pairs"), ("fleiss", "
            ("gold_accuracy", "Gold accuracy", "on the hidden gold items")]
 
 
-def first(d: dict, *keys, default=0):
-    for k in keys:
-        if d.get(k) is not None:
-            return d[k]
-    return default
-
-
 def progress_view(p: dict) -> dict:
-    """{done, total, mine} from a project dict of the store (progress counts)."""
-    prog = p.get("progress") if isinstance(p.get("progress"), dict) else p
-    return {"total": first(prog, "items", "total"), "done": first(prog, "complete", "done"),
-            "mine": first(prog, "mine", "labelled_by_me")}
+    """{done, total, mine} from a project dict of the store (its progress counts)."""
+    return {"total": p.get("items", 0), "done": p.get("complete", 0), "mine": p.get("mine", 0)}
 
 
 def annotator_rows(agreement: dict) -> list[dict]:
-    """The per-annotator table: a list of dicts (or {name: {...}}), each row's name first."""
-    rows = agreement.get("annotators", agreement.get("per_annotator")) or []
-    if isinstance(rows, dict):
-        rows = [{"name": k, **(v if isinstance(v, dict) else {"value": v})} for k, v in rows.items()]
-    return [r for r in rows if isinstance(r, dict)]
+    return [r for r in agreement.get("annotators") or [] if isinstance(r, dict)]
 
 
 def columns(rows: list[dict]) -> list[tuple[str, str]]:
@@ -170,7 +180,9 @@ def add_pages(app, store, *, secure_cookies: bool = False) -> None:
 
     async def posted(request: Request):
         """The signed-in user and the form of a POST, after its CSRF field checked out."""
-        who = signed_in(request)
+        from starlette.concurrency import run_in_threadpool
+
+        who = await run_in_threadpool(signed_in, request)  # a database read: off the event loop
         form = await request.form()
         if not csrf_ok(who, form.get("csrf_token")):
             raise HTTPException(403, "this form has expired or did not come from this site; reload and retry")
@@ -218,8 +230,10 @@ def add_pages(app, store, *, secure_cookies: bool = False) -> None:
 
     @app.post("/logout", include_in_schema=False)
     async def logout_post(request: Request):
+        from starlette.concurrency import run_in_threadpool
+
         who, _ = await posted(request)
-        store.end_session(who.token)
+        await run_in_threadpool(store.end_session, who.token)
         response = see_other("/login")
         clear_session_cookie(response, secure_cookies)
         return response
@@ -274,7 +288,10 @@ def add_pages(app, store, *, secure_cookies: bool = False) -> None:
         admin_only(who)
         project = store.project(name, who.user)
         queue = [dict(d, messages=as_messages(d.get("prompt", "")),
-                      letters=[letter(i) for i in range(len(d.get("responses", [])))])
+                      letters=[letter(i) for i in range(len(d.get("responses", [])))],
+                      labels=[dict(lab, choice_view=choice_text(d.get("kind", ""), lab.get("choice"),
+                                                                lab.get("scores")))
+                              for lab in d.get("labels", [])])
                  for d in store.disagreements(name)]
         return render(request, "adjudicate.html", who=who, project=project, queue=queue,
                       resolved=request.query_params.get("resolved"))

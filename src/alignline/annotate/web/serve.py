@@ -14,29 +14,20 @@ DEFAULT_PORT = 8765
 
 
 def open_store(db: str | None):
-    """The store at `db` (or $ALIGNLINE_DB, or the SQLite file in the working directory); a URL that does not
-    open is one UserError line naming it, whatever the driver said."""
-    from alignline.annotate.store import Store, resolve_db_url
+    """The store at `db` (or $ALIGNLINE_DB, or the SQLite file in the working directory). The store turns a
+    bad URL or an unreachable database into one UserError line; anything else a driver raises on open is
+    turned into one here, so `serve` never ends in a traceback over a URL."""
+    from alignline.annotate.db import shown
+    from alignline.annotate.store import Store
     from alignline.errors import UserError
 
-    url = resolve_db_url(db)
     try:
-        return Store(url)
+        return Store(db)
     except UserError:
         raise
-    except Exception as error:  # noqa: BLE001 - a driver's or SQLAlchemy's error: shown as one line, exit 2
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"--db {safe_url(url)}: cannot open the database: {reason}") from None
-
-
-def safe_url(url: str) -> str:
-    """The URL with any password masked, for printing."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparsable URL is printed as given; it has no password to hide
-        return url
+    except Exception as error:  # noqa: BLE001 - a driver's own error on open: one line, exit 2
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UserError(f"--db {shown(db or '')}: cannot open the database: {reason}") from None
 
 
 def serve(db: str | None, host: str = "127.0.0.1", port: int = DEFAULT_PORT, secure_cookies: bool = False) -> int:
@@ -66,10 +57,11 @@ def print_url_when_up(server, host: str, store) -> None:
         if server.should_exit:
             return
         time.sleep(0.05)
-    shown = f"[{host}]" if ":" in host else host
-    url = getattr(store, "url", "")
-    print(f"alignline annotate: serving {safe_url(str(url)) if url else 'the store'} at "
-          f"http://{shown}:{bound_port(server)}/ (Ctrl-C stops)", file=sys.stdout, flush=True)
+    from alignline.annotate.db import shown
+
+    where = f"[{host}]" if ":" in host else host
+    print(f"alignline annotate: {shown(store.url)} at http://{where}:{bound_port(server)}/ (Ctrl-C stops)",
+          file=sys.stdout, flush=True)
 
 
 class ThreadedServer:
@@ -96,14 +88,3 @@ class ThreadedServer:
         self.server.should_exit = True
         self.thread.join(timeout=10)
 
-
-def add_serve_command(subparsers) -> None:
-    """`alignline annotate serve`: called by the `annotate` command's parser (cli/annotate.py)."""
-    p = subparsers.add_parser("serve", help="run the annotation web app (login, annotate, dashboard, adjudicate)",
-                              description="Run the annotation web app and its JSON API under uvicorn.")
-    p.add_argument("--db", help="database URL (default: $ALIGNLINE_DB, else sqlite:///./alignline-annotate.db)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
-    p.add_argument("--secure-cookies", action="store_true",
-                   help="mark the session cookie Secure: set this when users reach the app over HTTPS")
-    p.set_defaults(func=lambda args: serve(args.db, args.host, args.port, args.secure_cookies))

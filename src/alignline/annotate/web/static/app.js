@@ -45,14 +45,16 @@
       fetch(source, { credentials: "same-origin", headers: { "Accept": "application/json" } })
         .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
         .then(function (data) {
-          tiles.querySelectorAll("[data-metric]").forEach(function (el) {
+          document.querySelectorAll("[data-metric]").forEach(function (el) {
             el.textContent = show(data[el.getAttribute("data-metric")]);
           });
-          var rows = window.alignlineAnnotatorRows ? window.alignlineAnnotatorRows(data) : null;
+          var bar = document.getElementById("progress");
+          if (bar && typeof data.complete === "number") { bar.max = Math.max(data.items || 0, 1); bar.value = data.complete; }
+          var rows = Array.isArray(data.annotators) ? data.annotators : null;
           var table = document.getElementById("annotators");
           if (table && rows) {
-            var keys = Array.prototype.map.call(table.querySelectorAll("tbody tr:first-child td"), function (td) {
-              return td.getAttribute("data-col");
+            var keys = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) {
+              return th.getAttribute("data-col");
             });
             var body = document.createElement("tbody");
             rows.forEach(function (row) {
