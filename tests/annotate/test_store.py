@@ -371,6 +371,27 @@ def concurrent_labels(url: str, users: int = 20, per_user: int = 25) -> None:
         assert counts == {"pairs": per_user} and all(len(r["annotators"]) == users for r in records)
         with pytest.raises(InvalidLabel, match="already labelled"):
             st.add_label(records[0]["lineage"]["item_id"], people[0], 1)
+        # one user submitting the same item from ten tabs at once: one label lands, nine are told why not
+        st.create_project("race", items(1), assign=[people[0]["name"]])
+        item = st.next_item("race", people[0])["id"]
+        results = []
+        barrier = threading.Barrier(10)
+
+        def submit():
+            barrier.wait()
+            try:
+                st.add_label(item, people[0], 0)
+                results.append("ok")
+            except InvalidLabel as e:
+                results.append(str(e))
+
+        threads = [threading.Thread(target=submit) for _ in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(results) == 10 and results.count("ok") == 1
+        assert all("already labelled" in r for r in results if r != "ok")
     finally:
         st.close()
 

@@ -350,6 +350,13 @@ class Store:
                                              .where(Assignment.project_id == p.id).order_by(User.name)))
             return out
 
+    def project_summaries(self) -> list[dict]:
+        """Every project with its progress counts (for the CLI and admin tools; no user involved)."""
+        from sqlalchemy import select
+
+        with self.tx() as s:
+            return [self.project_dict(s, p, None) for p in s.scalars(select(Project).order_by(Project.name))]
+
     def project_names(self) -> list[str]:
         from sqlalchemy import select
 
@@ -388,7 +395,11 @@ class Store:
 
     def item_for(self, s, item_id: int, user: dict) -> tuple[Item, Project, User]:
         u = self.check_user(s, user)
-        it = s.get(Item, item_id) if isinstance(item_id, int) and not isinstance(item_id, bool) else None
+        try:  # an id from a URL path may arrive as text
+            item_id = int(item_id) if not isinstance(item_id, bool) else None
+        except (TypeError, ValueError):
+            item_id = None
+        it = s.get(Item, item_id) if item_id is not None else None
         p = s.get(Project, it.project_id) if it else None
         if not self.visible(s, p, u):
             raise AccessDenied(f"no item {item_id!r} for {u.name}")

@@ -13,6 +13,7 @@ from alignline.errors import UserError
 
 # `alignline <command>`: the module that registers it (each has `register(subparsers)`).
 COMMANDS = ("train", "config", "generate", "data", "score", "demo", "eval", "gate", "sandbox")
+COMMANDS += ("annotate",)  # the annotation database and app (cli/annotate.py)
 
 DESCRIPTION = """\
 Take a pretrained language model to an aligned one, and show that it is ready: fine-tune it (SFT,
