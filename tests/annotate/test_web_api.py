@@ -357,3 +357,18 @@ def test_the_flow_on_postgresql(tmp_path):
         assert c.get("/projects/chat/annotate").status_code == 200
         store.close()
 
+
+
+def test_serve_refuses_a_port_in_use_in_one_line():
+    import socket
+
+    from alignline.annotate.web.serve import check_port
+    from alignline.errors import UserError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(UserError, match="cannot listen"):
+            check_port("127.0.0.1", taken.getsockname()[1])
+    with pytest.raises(UserError, match="0 to 65535"):
+        check_port("127.0.0.1", 70000)

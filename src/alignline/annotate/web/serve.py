@@ -36,6 +36,7 @@ def serve(db: str | None, host: str = "127.0.0.1", port: int = DEFAULT_PORT, sec
 
     from alignline.annotate.web.app import create_app
 
+    check_port(host, port)
     store = open_store(db)
     app = create_app(store, secure_cookies=secure_cookies)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
@@ -43,6 +44,23 @@ def serve(db: str | None, host: str = "127.0.0.1", port: int = DEFAULT_PORT, sec
     announce.start()
     server.run()
     return 0
+
+
+def check_port(host: str, port: int) -> None:
+    """A port already taken (or a host not on this machine) is one line, not uvicorn's log and exit 1."""
+    import socket
+
+    from alignline.errors import UserError
+
+    if not 0 <= port <= 65535:
+        raise UserError(f"--port {port}: a port is 0 to 65535 (0 picks a free one)")
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind((host, port))
+    except OSError as error:
+        raise UserError(f"--host {host} --port {port}: cannot listen there: {error.strerror or error}") from None
 
 
 def bound_port(server) -> int | None:
