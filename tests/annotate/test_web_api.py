@@ -372,3 +372,34 @@ def test_serve_refuses_a_port_in_use_in_one_line():
             check_port("127.0.0.1", taken.getsockname()[1])
     with pytest.raises(UserError, match="0 to 65535"):
         check_port("127.0.0.1", 70000)
+
+
+@pytest.mark.parametrize("kind", ["ranking", "best_worst", "rating"])
+def test_each_kind_has_an_annotate_page_whose_form_makes_a_label(store, app, kind):
+    """ranking: ranks 2, 1, 3 for A, B, C mean the order B > A > C = [1, 0, 2] in shown positions."""
+    responses = ["first answer", "second answer", "third answer"] if kind != "rating" else ["the answer"]
+    store.create_project(f"k_{kind}", [{"prompt": f"a {kind} question", "responses": responses}], kind=kind,
+                         rubric=RUBRIC, assign=["alice"])
+    c = client(app)
+    login(c, "alice")
+    page = c.get(f"/projects/k_{kind}/annotate").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    action = re.search(r'action="(/projects/k_[a-z_]+/items/(\d+)/label)"', page)
+    form = {"csrf_token": csrf, "edit": "a better answer"}
+    if kind == "ranking":
+        assert page.count('name="rank_') == 3
+        form.update(rank_0="2", rank_1="1", rank_2="3")
+    elif kind == "best_worst":
+        assert 'name="best"' in page and 'name="worst"' in page
+        form.update(best="2", worst="0")
+    else:
+        assert 'name="score_helpfulness_0"' in page
+        form.update(score_helpfulness_0="4")
+    r = c.post(action.group(1), data=form, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    label = store.item(int(action.group(2)), store.user("alice"))["label"]
+    expected = {"ranking": [1, 0, 2], "best_worst": {"best": 2, "worst": 0}, "rating": None}[kind]
+    assert label["choice"] == expected and label["edit"] == "a better answer"
+    if kind == "rating":
+        assert label["scores"] == {"helpfulness": [4]}
+    assert "All done" in c.get(f"/projects/k_{kind}/annotate").text
