@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -31,13 +29,29 @@ def seed(store) -> None:
     store.create_project("secret", [{"prompt": "TOP SECRET PROMPT", "responses": ["s1", "s2"]}], assign=["bob"])
 
 
-@pytest.fixture
-def store(tmp_path):
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    """One migrated, seeded SQLite file per module; each test works on a copy (migrating and seeding per
+    test cost most of this module's time)."""
     from alignline.annotate.store import FAST_KDF, Store
 
-    s = Store(f"sqlite:///{tmp_path / 'a.db'}", kdf=FAST_KDF)
+    path = tmp_path_factory.mktemp("seeded") / "a.db"
+    s = Store(f"sqlite:///{path}", kdf=FAST_KDF)
     seed(s)
-    return s
+    s.close()
+    return path
+
+
+@pytest.fixture
+def store(seeded, tmp_path):
+    import shutil
+
+    from alignline.annotate.store import FAST_KDF, Store
+
+    shutil.copy(seeded, tmp_path / "a.db")
+    s = Store(f"sqlite:///{tmp_path / 'a.db'}", migrate=False, kdf=FAST_KDF)
+    yield s
+    s.close()
 
 
 @pytest.fixture
@@ -331,11 +345,12 @@ def test_serve_with_a_bad_db_url_is_a_user_error():
         args.func(args)
 
 
-def test_serve_command_with_a_bad_db_url_is_one_line_exit_2(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "alignline.cli", "annotate", "serve", "--db", "nosuchdb://x/y"],
-                       capture_output=True, text=True, timeout=60, cwd=tmp_path)
-    assert r.returncode == 2, r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1 and "nosuchdb" in r.stderr and "Traceback" not in r.stderr
+def test_serve_command_with_a_bad_db_url_is_one_line_exit_2(capsys):
+    from alignline.cli import main
+
+    assert main(["annotate", "serve", "--db", "nosuchdb://x/y"]) == 2  # in-process: the CLI's own error path
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "nosuchdb" in err and "Traceback" not in err
 
 
 def test_the_flow_on_postgresql(tmp_path):
