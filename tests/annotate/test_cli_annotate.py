@@ -161,3 +161,25 @@ def test_generate_with_a_tiny_model_then_create_a_project(tmp_path, capsys, db, 
     items = [json.loads(line) for line in out.read_text().splitlines()]
     assert all(len(it["responses"]) == 2 and it["models"] == [str(tiny_model_dir)] * 2 for it in items)
     assert run(capsys, "annotate", "project", "create", "gen", "--items", str(out), "--db", db)[0] == 0
+
+
+def test_generate_base_and_adapter_as_two_candidate_sources(tmp_path, capsys, tiny_model_dir):
+    from alignline.testing import save_random_adapter
+
+    adapter = save_random_adapter(tiny_model_dir, tmp_path / "lora", kind="lora")
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": "hello"}, {"prompt": "add 2 and 3"}])
+    out = tmp_path / "items.jsonl"
+    code, text, _ = run(capsys, "annotate", "generate", "--prompts", str(prompts), "--model", str(tiny_model_dir),
+                        "--adapter", f"tuned={adapter}", "--out", str(out), "--max-new-tokens", "6",
+                        "--temperature", "1.0", "--backend", "hf", "--quiet")  # sampled: greedy noise is blank
+    assert code == 0, text
+    items = [json.loads(line) for line in out.read_text().splitlines()]
+    assert items and all(sorted(it["models"]) == sorted([str(tiny_model_dir), f"{tiny_model_dir}+tuned"])
+                         for it in items)
+
+
+def test_the_cli_knows_every_kind():
+    from alignline.annotate.models import KINDS
+    from alignline.cli.annotate import KINDS as CLI_KINDS
+
+    assert CLI_KINDS == KINDS

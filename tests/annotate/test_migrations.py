@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from alignline.annotate.db import alembic_config, make_engine, upgrade
 from alignline.annotate.models import Base
 from alignline.annotate.store import FAST_KDF, Store
@@ -94,3 +96,16 @@ def test_two_stores_opening_at_once_migrate_once(tmp_path, n=3):
     for t in threads:
         t.join()
     assert errors == [] and revision(url)[0] == "0001"
+
+
+def test_a_schema_from_a_newer_version_is_one_clear_error(tmp_path):
+    from alignline.errors import UserError
+
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    Store(url, kdf=FAST_KDF).close()
+    engine = make_engine(url)
+    with engine.execution_options(write=True).begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    engine.dispose()
+    with pytest.raises(UserError, match="has a schema this alignline does not know"):
+        Store(url, kdf=FAST_KDF)

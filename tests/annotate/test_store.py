@@ -436,3 +436,38 @@ def test_round_trip_postgres():
             assert st.enqueue_review("rq", "hi", "yo", {"request_id": 1}) > 0
         finally:
             st.close()
+
+
+def test_items_unblinded_for_admin_tools_and_reorder(store, people):
+    store.create_project("p", items(4), assign=["ann"])
+    listed = store.items("p")
+    assert [it["external_id"] for it in listed] == ["q0", "q1", "q2", "q3"]
+    assert listed[2]["responses"] == ["answer 2.0", "answer 2.1"] and listed[2]["models"] == ["model0", "model1"]
+    store.reorder("p", [listed[3]["id"], listed[1]["id"]])
+    served = []
+    while (it := store.next_item("p", people["ann"])) is not None:
+        served.append(it["prompt"])
+        store.add_label(it["id"], people["ann"], 0)
+    assert served == ["question 3", "question 1", "question 0", "question 2"]
+    with pytest.raises(UserError, match="not in project"):
+        store.reorder("p", [10_000])
+
+
+def test_rating_items_with_several_responses_export_by_total_score(store, people):
+    """Totals per response: ann [7, 4, 4], bob [6, 6, 2] (helpful + harmless).
+    (0,1): ann 0>1, bob even -> 0>1 holds 1 of 2, no strict majority, and ties hold half: left out as a tie.
+    (0,2): both 0>2 -> confidence 1. (1,2): ann even, bob 1>2 -> likewise a tie."""
+    rubric = {"criteria": [{"name": "helpful"}, {"name": "harmless"}]}
+    store.create_project("rate", items(1, 3), kind="rating", rubric=rubric, assign=["ann", "bob"],
+                         min_annotations=2)
+    for who, helpful, harmless in (("ann", [4, 2, 3], [3, 2, 1]), ("bob", [3, 3, 1], [3, 3, 1])):
+        it = store.next_item("rate", people[who])
+        pos = [int(t.rsplit(".", 1)[1]) for t in it["responses"]]  # original index at each shown position
+        store.add_label(it["id"], people[who], None,
+                        scores={"helpful": [helpful[o] for o in pos], "harmless": [harmless[o] for o in pos]})
+    records, counts = store.export_with_counts("rate")
+    assert [(r["chosen"], r["rejected"], r["confidence"]) for r in records] == [("answer 0.0", "answer 0.2", 1.0)]
+    assert counts == {"pairs": 1, "tie": 2}
+    assert records[0]["scores"]["chosen"] == {"helpful": 3.5, "harmless": 3.0}
+    with pytest.raises(InvalidLabel):
+        store.adjudicate(records[0]["lineage"]["item_id"], people["root"], None)

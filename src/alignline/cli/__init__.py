@@ -13,7 +13,6 @@ from alignline.errors import UserError
 
 # `alignline <command>`: the module that registers it (each has `register(subparsers)`).
 COMMANDS = ("train", "config", "generate", "data", "score", "demo", "eval", "gate", "sandbox")
-COMMANDS += ("annotate",)  # the annotation database and app (cli/annotate.py)
 
 DESCRIPTION = """\
 Take a pretrained language model to an aligned one, and show that it is ready: fine-tune it (SFT,
@@ -27,6 +26,8 @@ typical use:
   alignline train recipe.yaml                            # train; the run directory has run.json and report.html
   alignline generate --model runs/x/final --prompt "Hi"  # try the result
 run `alignline COMMAND --help` for each command's flags; recipe keys: `alignline train --help`."""
+
+COMMANDS += ("annotate",)  # the annotation database and app (cli/annotate.py)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from alignline.errors import DataError, UserError
 
-KINDS = ("pairwise", "ranking", "best_worst", "rating")
+KINDS = ("pairwise", "ranking", "best_worst", "rating")  # = models.KINDS, without importing SQLAlchemy to parse
 # `alignline annotate` subcommands defined elsewhere: name -> "module:function", the function taking the
 # subparsers object (like `register` below) and calling `add_db_flag` on its parser. The web app adds:
 #     PLUGINS["serve"] = "alignline.annotate.web.cli:register"
