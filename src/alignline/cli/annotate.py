@@ -19,7 +19,7 @@ KINDS = ("pairwise", "ranking", "best_worst", "rating")  # = models.KINDS, witho
 # `alignline annotate` subcommands defined elsewhere: name -> "module:function", the function taking the
 # subparsers object (like `register` below) and calling `add_db_flag` on its parser. The web app adds:
 #     PLUGINS["serve"] = "alignline.annotate.web.cli:register"
-PLUGINS: dict[str, str] = {}
+PLUGINS: dict[str, str] = {"serve": "alignline.annotate.web.cli:register"}
 
 
 def add_db_flag(p) -> None:
