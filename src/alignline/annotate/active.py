@@ -18,6 +18,7 @@ inputs with the project's reward-model and DPO forwards (`RewardScorer`, `DPOMod
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -69,7 +70,7 @@ def _order(keys: Sequence[float]) -> list[int]:
 
 def _values(values, name: str) -> list[float]:
     out = [float(v) for v in torch.as_tensor(values, dtype=torch.float64).reshape(-1)]
-    if any(v != v for v in out):
+    if any(math.isnan(v) for v in out):
         raise ValueError(f"{name} has NaN scores")
     return out
 

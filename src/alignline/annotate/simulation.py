@@ -28,7 +28,12 @@ from dataclasses import dataclass
 
 import torch
 
-from alignline.annotate.active import STRATEGIES, by_dpo_margin, by_reward_uncertainty, random_order
+from alignline.annotate.active import (
+    STRATEGIES,
+    by_dpo_margin,
+    by_reward_uncertainty,
+    random_order,
+)
 from alignline.data.preference import PreferencePair
 
 LEARNERS = ("rm", "dpo")

@@ -1,0 +1,58 @@
+"""`alignline annotate simulate`: would active learning have saved labels on these pairs?
+
+Registered under `alignline annotate` by `register_simulate(sub)`, which `cli/annotate.py` calls.
+"""
+
+from __future__ import annotations
+
+from alignline.errors import ConfigError
+
+
+def register_simulate(sub) -> None:
+    p = sub.add_parser("simulate", help="simulate active learning on labelled pairs: accuracy per label spent, "
+                                        "random vs reward-model uncertainty vs DPO margin")
+    p.add_argument("--pairs", required=True, help="labelled preference pairs (prompt/chosen/rejected JSONL): the pool")
+    p.add_argument("--test", help="labelled pairs to measure accuracy on (default: a seeded --test-fraction of --pairs)")
+    p.add_argument("--test-fraction", type=float, default=0.25, help="share of --pairs held out when no --test")
+    p.add_argument("--model", default=None, help="the frozen base model (default: the embedded smollm2-135m)")
+    p.add_argument("--strategy", default="random,uncertainty,margin",
+                   help="comma-separated: random, uncertainty, margin (default: all three)")
+    p.add_argument("--rounds", type=int, default=15, help="annotation rounds after the seed set (default 15)")
+    p.add_argument("--batch", type=int, default=8, help="pairs annotated per round (default 8)")
+    p.add_argument("--seed-size", type=int, default=None, help="random pairs labelled first (default: --batch)")
+    p.add_argument("--seeds", type=int, default=5, help="repeats with different seed sets (default 5)")
+    p.add_argument("--beta", type=float, default=0.1, help="DPO beta of the margin strategy (default 0.1)")
+    p.add_argument("--l2", type=float, default=0.1, help="L2 strength of both learners' fits (default 0.1)")
+    p.add_argument("--max-length", type=int, default=512, help="tokens per sequence (default 512)")
+    p.add_argument("--out", required=True, help="directory for active_learning.json and active_learning.html")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_simulate)
+
+
+def _cmd_simulate(args) -> int:
+    from alignline.annotate.active import STRATEGIES
+
+    strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if unknown or not strategies:
+        raise ConfigError(f"--strategy {args.strategy}: expected a comma-separated list of {', '.join(STRATEGIES)}")
+    for flag, value, low in (("--rounds", args.rounds, 1), ("--batch", args.batch, 1), ("--seeds", args.seeds, 1),
+                             ("--max-length", args.max_length, 8)):
+        if value < low:
+            raise ConfigError(f"{flag} {value}: must be at least {low}")
+    if args.seed_size is not None and args.seed_size < 2:
+        raise ConfigError(f"--seed-size {args.seed_size}: must be at least 2")
+    if not 0 < args.test_fraction < 1:
+        raise ConfigError(f"--test-fraction {args.test_fraction}: must be between 0 and 1")
+    if args.beta <= 0 or args.l2 <= 0:
+        raise ConfigError("--beta and --l2 must be positive")
+    from alignline.annotate.active_report import run_active_simulation
+
+    result = run_active_simulation(args.pairs, args.test, args.model, strategies, args.rounds, args.batch, args.seeds,
+                                   args.out, args.seed_size, args.test_fraction, args.beta, args.l2, args.max_length,
+                                   progress=not args.quiet)
+    for labels, per in result["at"].items():
+        line = ", ".join(f"{s} {by['mean']:.3f}" for s, by in per["rm"].items())
+        print(f"{labels} labels: reward-model accuracy {line}")
+    print(f"wrote {args.out}/active_learning.json and active_learning.html")
+    return 0
