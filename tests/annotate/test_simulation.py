@@ -92,7 +92,7 @@ def _pairs(n: int, offset: int = 0) -> list[dict]:
     for i in range(offset, offset + n):
         w = words[i % len(words)]
         out.append({"prompt": [user(f"say {w} {i}")], "chosen": [assistant(f"{w} {w} yes")],
-                    "rejected": [assistant(f"no {i}")]})
+                    "rejected": [assistant(f"no {i}")], "category": ["even", "odd"][i % 2]})
     return out
 
 
@@ -106,8 +106,13 @@ def test_cli_simulate_writes_json_and_html_on_a_tiny_model(tmp_path, tiny_model_
     assert result["pool"] == 18 and result["test"] == 6
     assert set(result["strategies"]) == {"random", "uncertainty", "margin"}
     assert result["strategies"]["margin"]["labels"] == [4, 8, 12]
+    groups = result["groups"]
+    assert set(groups["pool_share"]) == {"even", "odd"} and sum(groups["pool_share"].values()) == pytest.approx(1)
+    assert sum(groups["strategies"]["uncertainty"]["bought_share"].values()) == pytest.approx(1)
+    assert set(groups["strategies"]["random"]["final_accuracy"]["rm"]) == {"even", "odd"}
     page = (out / "active_learning.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 2 and "DPO margin" in page
+    assert "Per category" in page
     assert (out / "features.safetensors").is_file()
     assert simulate_cli(argv[:-3] + ["--strategy", "random", "--out", str(out), "--quiet"]) == 0  # from the cached features
 

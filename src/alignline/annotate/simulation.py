@@ -163,6 +163,14 @@ class Learners:
     def test_accuracy(self, name: str, w: torch.Tensor) -> float:
         return accuracy(self.diff(name, self.test) @ w, self.test.labels)
 
+    def test_accuracy_by_group(self, name: str, w: torch.Tensor, groups: Sequence[str]) -> dict[str, float]:
+        margins = self.diff(name, self.test) @ w
+        out = {}
+        for group in sorted(set(groups)):
+            index = [i for i, g in enumerate(groups) if g == group]
+            out[group] = accuracy(margins[index], self.test.labels[index])
+        return out
+
     def reward_scores(self, w: torch.Tensor, index: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """The reward head's scores of a and b (scaled features: differences are what count)."""
         h = self.pool.hidden[index] / self.scale["rm"]
@@ -180,17 +188,19 @@ def simulate(pool: PairFeatures, heldout: PairFeatures, strategy: str, budget_st
              learners: Learners | None = None) -> list[dict]:
     """Annotate `seed_size` random pairs, then `budget_steps` rounds of `batch` pairs chosen by `strategy`;
     after each, retrain both learners and measure them on `heldout`. -> one entry per round:
-    `{"labels", "rm_accuracy", "dpo_accuracy"}`, the seed set first."""
+    `{"labels", "rm_accuracy", "dpo_accuracy", "bought"}`, the seed set first; `bought` holds the pool indices
+    labelled in that round."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy '{strategy}' (one of {', '.join(STRATEGIES)})")
     learners = learners or Learners(pool, heldout, beta, l2)
     order = random_order(len(pool), seed)
     labelled, rest = order[:seed_size], order[seed_size:]  # rest stays in random order: the baseline's queue
-    curve = []
+    curve, bought = [], list(labelled)
     for step in range(budget_steps + 1):
         weights = {name: learners.fit(name, labelled) for name in LEARNERS}
         curve.append({"labels": len(labelled),
-                      **{f"{name}_accuracy": learners.test_accuracy(name, w) for name, w in weights.items()}})
+                      **{f"{name}_accuracy": learners.test_accuracy(name, w) for name, w in weights.items()},
+                      "bought": bought})
         if step == budget_steps or not rest:
             break
         if strategy == "random":
@@ -200,20 +210,25 @@ def simulate(pool: PairFeatures, heldout: PairFeatures, strategy: str, budget_st
         else:
             picked = by_dpo_margin(*learners.policy_logps(weights["dpo"], rest), beta)[:batch]
         chosen = set(picked)
-        labelled = labelled + [rest[i] for i in picked]
+        bought = [rest[i] for i in picked]
+        labelled = labelled + bought
         rest = [r for i, r in enumerate(rest) if i not in chosen]
     return curve
 
 
 def run_simulation(pool: PairFeatures, test: PairFeatures, strategies: Sequence[str], rounds: int, batch: int,
-                   seeds: Sequence[int], seed_size: int | None = None, beta: float = 0.1, l2: float = 0.1) -> dict:
+                   seeds: Sequence[int], seed_size: int | None = None, beta: float = 0.1, l2: float = 0.1,
+                   pool_groups: Sequence[str] | None = None, test_groups: Sequence[str] | None = None) -> dict:
     """Every strategy from every seed -> per strategy and learner, accuracy per label count (mean, std, min,
-    max over seeds, and each run), plus the ceiling: each learner trained on the whole labelled pool."""
+    max over seeds, and each run), plus the ceiling: each learner trained on the whole labelled pool.
+
+    With `pool_groups` and `test_groups` (a category per pair), also where each strategy spent its labels
+    (share of the labels bought after the seed set, per group) and each learner's final accuracy per group."""
     seed_size = batch if seed_size is None else seed_size
     learners = Learners(pool, test, beta, l2)
     everything = list(range(len(pool)))
     ceiling = {f"{name}_accuracy": learners.test_accuracy(name, learners.fit(name, everything)) for name in LEARNERS}
-    results = {}
+    results, by_group = {}, {}
     for strategy in strategies:
         runs = [simulate(pool, test, strategy, rounds, batch, seed_size, s, beta, l2, learners) for s in seeds]
         labels = [point["labels"] for point in runs[0]]
@@ -224,5 +239,32 @@ def run_simulation(pool: PairFeatures, test: PairFeatures, strategies: Sequence[
                 "mean": values.mean(0).tolist(), "std": values.std(0, unbiased=False).tolist(),
                 "min": values.min(0).values.tolist(), "max": values.max(0).values.tolist(), "runs": values.tolist()}
         results[strategy] = entry
-    return {"pool": len(pool), "test": len(test), "batch": batch, "seed_size": seed_size, "rounds": rounds,
-            "seeds": list(seeds), "beta": beta, "l2": l2, "ceiling": ceiling, "strategies": results}
+        if pool_groups is not None and test_groups is not None:
+            by_group[strategy] = _groups(learners, runs, pool_groups, test_groups)
+    out = {"pool": len(pool), "test": len(test), "batch": batch, "seed_size": seed_size, "rounds": rounds,
+           "seeds": list(seeds), "beta": beta, "l2": l2, "ceiling": ceiling, "strategies": results}
+    if by_group:
+        final = {name: learners.test_accuracy_by_group(name, learners.fit(name, everything), test_groups)
+                 for name in LEARNERS}
+        out["groups"] = {"pool_share": _shares([pool_groups[i] for i in everything]), "ceiling": final,
+                         "strategies": by_group}
+    return out
+
+
+def _shares(groups: Sequence[str]) -> dict[str, float]:
+    return {g: groups.count(g) / max(len(groups), 1) for g in sorted(set(groups))}
+
+
+def _groups(learners: Learners, runs: list[list[dict]], pool_groups, test_groups) -> dict:
+    """Share of the labels bought after the seed set per group, and the last round's accuracy per group,
+    both over all runs."""
+    spent = [pool_groups[i] for run in runs for point in run[1:] for i in point["bought"]]
+    final: dict[str, dict[str, list[float]]] = {}
+    for run in runs:
+        labelled = [i for point in run for i in point["bought"]]
+        for name in LEARNERS:
+            acc = learners.test_accuracy_by_group(name, learners.fit(name, labelled), test_groups)
+            for group, value in acc.items():
+                final.setdefault(name, {}).setdefault(group, []).append(value)
+    return {"bought_share": _shares(spent),
+            "final_accuracy": {name: {g: sum(v) / len(v) for g, v in per.items()} for name, per in final.items()}}

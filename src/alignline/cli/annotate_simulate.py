@@ -24,6 +24,8 @@ def register_simulate(sub) -> None:
     p.add_argument("--beta", type=float, default=0.1, help="DPO beta of the margin strategy (default 0.1)")
     p.add_argument("--l2", type=float, default=0.1, help="L2 strength of both learners' fits (default 0.1)")
     p.add_argument("--max-length", type=int, default=512, help="tokens per sequence (default 512)")
+    p.add_argument("--group-by", default="category", metavar="FIELD",
+                   help="a record field to break the results down by (default: category; '' for none)")
     p.add_argument("--out", required=True, help="directory for active_learning.json and active_learning.html")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_simulate)
@@ -50,7 +52,7 @@ def _cmd_simulate(args) -> int:
 
     result = run_active_simulation(args.pairs, args.test, args.model, strategies, args.rounds, args.batch, args.seeds,
                                    args.out, args.seed_size, args.test_fraction, args.beta, args.l2, args.max_length,
-                                   progress=not args.quiet)
+                                   args.group_by, progress=not args.quiet)
     for labels, per in result["at"].items():
         line = ", ".join(f"{s} {by['mean']:.3f}" for s, by in per["rm"].items())
         print(f"{labels} labels: reward-model accuracy {line}")
