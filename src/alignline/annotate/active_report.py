@@ -29,7 +29,7 @@ MILESTONES = (16, 32, 64, 128)
 
 
 def _features(model_spec: str | None, pairs: list, labels: list[float], max_length: int, cache: Path, key: str,
-              progress: bool) -> PairFeatures:
+              progress: bool) -> tuple[PairFeatures, bool]:
     from safetensors.torch import load_file, save_file
 
     if cache.is_file():
@@ -38,7 +38,7 @@ def _features(model_spec: str | None, pairs: list, labels: list[float], max_leng
         with safe_open(str(cache), "pt") as f:
             if (f.metadata() or {}).get("key") == key:
                 t = load_file(str(cache))
-                return PairFeatures(t["hidden"], t["grad"], t["ref_logps"], t["labels"])
+                return PairFeatures(t["hidden"], t["grad"], t["ref_logps"], t["labels"]), True
     from alignline.models.loading import load_model, load_tokenizer_for
 
     tokenizer = load_tokenizer_for(model_spec)
@@ -46,7 +46,7 @@ def _features(model_spec: str | None, pairs: list, labels: list[float], max_leng
     feats = extract_features(model, tokenizer, pairs, labels, max_length, progress=progress)
     with atomic_path(cache) as tmp:
         save_file({k: v.contiguous() for k, v in vars(feats).items()}, str(tmp), metadata={"key": key})
-    return feats
+    return feats, False
 
 
 def _key(*parts) -> str:
@@ -104,7 +104,7 @@ def run_active_simulation(pairs_path: str, test_path: str | None, model_spec: st
     key = _key(model_path, file_sha256(pairs_path), test_path and file_sha256(test_path), test_fraction, max_length)
     pool_oriented, pool_labels = orient(pool_pairs, 1)
     test_oriented, test_labels = orient(test_pairs, 2)
-    both = _features(model_spec, pool_oriented + test_oriented, pool_labels + test_labels, max_length,
+    both, cached = _features(model_spec, pool_oriented + test_oriented, pool_labels + test_labels, max_length,
                      out / "features.safetensors", key, progress)
     n = len(pool_oriented)
     pool, test = both.subset(slice(0, n)), both.subset(slice(n, None))
@@ -113,7 +113,7 @@ def run_active_simulation(pairs_path: str, test_path: str | None, model_spec: st
                             groups and list(groups), test_groups and list(test_groups))
     result.update({"pairs": pairs_path, "test_file": test_path, "model": model_spec or "smollm2-135m",
                    "group_by": group_by if "groups" in result else None,
-                   "feature_seconds": round(feature_s, 1),
+                   "feature_seconds": round(feature_s, 1), "features_cached": cached,
                    "simulation_seconds": round(time.perf_counter() - started - feature_s, 1),
                    "at": milestones(result)})
     write_json(out / "active_learning.json", result)
@@ -170,7 +170,8 @@ def render_html(result: dict) -> str:
              f"{result['pool']} / {result['test']}"), ("seed set, batch per round",
              f"{result['seed_size']}, {result['batch']}"), ("rounds", result["rounds"]),
              ("seeds", len(result["seeds"])), ("DPO β, L2", f"{result['beta']}, {result['l2']}"),
-             ("features, simulation", f"{result['feature_seconds']} s, {result['simulation_seconds']} s")]
+             ("features", "reused from features.safetensors" if result.get("features_cached")
+              else f"{result['feature_seconds']} s"), ("simulation", f"{result['simulation_seconds']} s")]
     how = ("Each strategy starts from the same random seed set for a given seed, then buys the labels of "
            f"{result['batch']} pool pairs per round. After each round both learners are refitted on the labels "
            "bought so far and scored on the test split. Solid lines: the mean over seeds; grey dashed: the "
@@ -201,9 +202,9 @@ def _groups_section(result: dict):
     final = []
     for learner in LEARNERS:
         final.append([LEARNER_NAMES[learner], f"all {result['pool']} labels"]
-                     + [g["ceiling"][learner].get(n) for n in names])
+                     + [_acc(g["ceiling"][learner].get(n)) for n in names])
         final += [[LEARNER_NAMES[learner], STRATEGY_NAMES.get(s, s)]
-                  + [g["strategies"][s]["final_accuracy"][learner].get(n) for n in names] for s in strategies]
+                  + [_acc(g["strategies"][s]["final_accuracy"][learner].get(n)) for n in names] for s in strategies]
     last = result["strategies"][strategies[0]]["labels"][-1]
     return html.section(f"Per {result['group_by']}",
                         html.paragraph("Share of the labels bought after the seed set, by group (all seeds):", "note"),
@@ -211,3 +212,7 @@ def _groups_section(result: dict):
                         html.paragraph(f"Test accuracy per group after the last round ({last} labels, mean over "
                                        "seeds), and with every pool label:", "note"),
                         html.table(["learner", "labels"] + names, final))
+
+
+def _acc(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
