@@ -14,8 +14,7 @@ from alignline.annotate.simulation import (
     run_simulation,
     simulate,
 )
-from alignline.cli.annotate_simulate import register_simulate
-from alignline.errors import UserError
+from alignline.cli import main
 from alignline.testing import assistant, user, write_jsonl
 
 
@@ -73,17 +72,7 @@ def test_run_simulation_reports_spread_over_seeds():
 
 
 def simulate_cli(argv: list[str]) -> int:
-    """`alignline annotate simulate ARGV` as `cli.main` runs it: a user error is one line and exit 2."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="alignline annotate")
-    register_simulate(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["simulate", *argv])
-    try:
-        return args.func(args) or 0
-    except UserError as e:
-        print(f"alignline: error: {e}", file=__import__("sys").stderr)
-        return e.exit_code
+    return main(["annotate", "simulate", *argv])
 
 
 def _pairs(n: int, offset: int = 0) -> list[dict]:

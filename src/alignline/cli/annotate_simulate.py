@@ -1,6 +1,6 @@
 """`alignline annotate simulate`: would active learning have saved labels on these pairs?
 
-Registered under `alignline annotate` by `register_simulate(sub)`, which `cli/annotate.py` calls.
+Registered under `alignline annotate` through `cli/annotate.py`'s `PLUGINS`, which calls `register_simulate(sub)`.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from alignline.errors import ConfigError
 
 
 def register_simulate(sub) -> None:
+    from alignline.cli.annotate import add_db_flag
+
     p = sub.add_parser("simulate", help="simulate active learning on labelled pairs: accuracy per label spent, "
                                         "random vs reward-model uncertainty vs DPO margin")
     p.add_argument("--pairs", required=True, help="labelled preference pairs (prompt/chosen/rejected JSONL): the pool")
@@ -28,6 +30,7 @@ def register_simulate(sub) -> None:
                    help="a record field to break the results down by (default: category; '' for none)")
     p.add_argument("--out", required=True, help="directory for active_learning.json and active_learning.html")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_db_flag(p)  # the contract: every annotate command takes --db (the simulation itself reads files only)
     p.set_defaults(func=_cmd_simulate)
 
 
