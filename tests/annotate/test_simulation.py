@@ -136,3 +136,39 @@ def test_pool_scoring_matches_the_simulation_features(tiny_model_dir):
     torch.testing.assert_close(feats.ref_logps, reference.double(), atol=1e-4, rtol=1e-4)
     a, b = reward_scores(pool, str(tiny_model_dir))
     assert len(a) == len(b) == 3 and a != b
+
+
+def test_cli_prioritize_serves_the_most_uncertain_items_first(tmp_path, tiny_model_dir, capsys):
+    """The project's unlabelled items are reordered by the reward model's |r_a − r_b|, smallest first; the
+    admin's next item is then the first of that order."""
+    from alignline.annotate.active import (
+        by_reward_uncertainty,
+        pool_from_items,
+        reward_scores,
+    )
+    from alignline.annotate.store import Store
+    from alignline.models.loading import load_model, load_tokenizer_for
+
+    tokenizer = load_tokenizer_for(str(tiny_model_dir))  # a reward model with its head saved: the same scores twice
+    rm = str(tmp_path / "rm")
+    load_model(str(tiny_model_dir), kind="reward", pad_token_id=tokenizer.pad_token_id).save_pretrained(rm)
+    tokenizer.save_pretrained(rm)
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    store = Store(db)
+    admin = store.add_user("boss", "admin", "password123")
+    store.create_project("p", [{"prompt": f"say {w}", "responses": [f"{w} yes", f"no {w} {w}"]}
+                               for w in ["apple", "river", "stone", "cloud", "green", "music"]])
+    assert main(["annotate", "prioritize", "p", "--strategy", "uncertainty", "--model", rm,
+                 "--db", db]) == 0
+    assert "6 unlabelled items reordered by uncertainty" in capsys.readouterr().out
+    items = store.items("p")
+    pool = pool_from_items([(str(it["id"]), it) for it in items], "p")
+    expected = [items[i]["id"] for i in by_reward_uncertainty(*reward_scores(pool, rm))]
+    assert [it["id"] for it in sorted(items, key=lambda it: it["position"])] == expected
+    assert store.next_item("p", admin)["id"] == expected[0]
+    assert main(["annotate", "prioritize", "p", "--strategy", "margin", "--db", db]) == 2  # no --model
+    tiny = str(tiny_model_dir)
+    assert main(["annotate", "prioritize", "p", "--strategy", "margin", "--model", tiny, "--db", db]) == 2
+    assert "needs its reference model" in capsys.readouterr().err  # a full model is no DPO policy on its own
+    assert main(["annotate", "prioritize", "p", "--strategy", "margin", "--model", tiny, "--reference", tiny,
+                 "--db", db]) == 0

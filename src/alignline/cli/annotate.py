@@ -21,6 +21,7 @@ KINDS = ("pairwise", "ranking", "best_worst", "rating")  # = models.KINDS, witho
 #     PLUGINS["serve"] = "alignline.annotate.web.cli:register"
 PLUGINS: dict[str, str] = {}
 PLUGINS["simulate"] = "alignline.cli.annotate_simulate:register_simulate"  # active learning (cli/annotate_simulate.py)
+PLUGINS["prioritize"] = "alignline.cli.annotate_simulate:register_prioritize"
 
 
 def add_db_flag(p) -> None:

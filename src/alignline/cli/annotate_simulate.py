@@ -1,6 +1,8 @@
-"""`alignline annotate simulate`: would active learning have saved labels on these pairs?
+"""Active learning from the command line. `alignline annotate simulate`: would it have saved labels on these
+labelled pairs? `alignline annotate prioritize NAME`: serve a project's unlabelled items in its order.
 
-Registered under `alignline annotate` through `cli/annotate.py`'s `PLUGINS`, which calls `register_simulate(sub)`.
+Registered under `alignline annotate` through `cli/annotate.py`'s `PLUGINS`, which calls `register_simulate(sub)` and
+`register_prioritize(sub)`.
 """
 
 from __future__ import annotations
@@ -60,4 +62,51 @@ def _cmd_simulate(args) -> int:
         line = ", ".join(f"{s} {by['mean']:.3f}" for s, by in per["rm"].items())
         print(f"{labels} labels: reward-model accuracy {line}")
     print(f"wrote {args.out}/active_learning.json and active_learning.html")
+    return 0
+
+
+def register_prioritize(sub) -> None:
+    from alignline.cli.annotate import add_db_flag
+
+    p = sub.add_parser("prioritize", help="serve a project's unlabelled pairwise items in active-learning order "
+                                          "(reward-model uncertainty or DPO margin first)")
+    p.add_argument("name", help="the project")
+    p.add_argument("--strategy", required=True, choices=["uncertainty", "margin", "random"],
+                   help="uncertainty: a reward model's P(a > b) closest to 0.5 first; margin: a DPO policy's "
+                        "smallest |implicit-reward margin| first; random: a seeded shuffle")
+    p.add_argument("--model", help="the reward model (uncertainty) or the DPO policy (margin)")
+    p.add_argument("--reference", help="margin: the policy's reference model (default: the base of an adapter)")
+    p.add_argument("--beta", type=float, default=0.1, help="margin: DPO beta (default 0.1; the order ignores it)")
+    p.add_argument("--seed", type=int, default=0, help="random: the shuffle's seed")
+    p.add_argument("--max-length", type=int, default=2048, help="tokens per sequence (default 2048)")
+    add_db_flag(p)
+    p.set_defaults(func=_cmd_prioritize)
+
+
+def _cmd_prioritize(args) -> int:
+    from alignline.annotate.active import order_by, pool_from_items, reward_scores
+    from alignline.cli.annotate import open_store
+
+    if args.strategy != "random" and not args.model:
+        raise ConfigError(f"--strategy {args.strategy} needs --model")
+    store = open_store(args)
+    items = [it for it in store.items(args.name)
+             if not it["is_gold"] and it["labels"] == 0 and len(it["responses"]) == 2]
+    if not items:
+        print(f"{args.name}: no unlabelled pairwise items to order")
+        return 0
+    pool = pool_from_items([(f"item {it['id']}", it) for it in items], f"project {args.name}")
+    if args.strategy == "uncertainty":
+        order = order_by("uncertainty", n=len(pool), scores=reward_scores(pool, args.model, args.max_length))
+    elif args.strategy == "margin":
+        from alignline.annotate.active import dpo_logps
+
+        logps = dpo_logps(pool, args.model, args.reference, args.max_length)
+        order = order_by("margin", n=len(pool), logps=logps, beta=args.beta)
+    else:
+        order = order_by("random", n=len(pool), seed=args.seed)
+    ids = [items[i]["id"] for i in order]
+    store.reorder(args.name, ids)
+    print(f"{args.name}: {len(ids)} unlabelled items reordered by {args.strategy}; first: "
+          + ", ".join(str(i) for i in ids[:5]))
     return 0
