@@ -31,6 +31,11 @@ demo-rm: $(STAMP)
 demo-eval: $(STAMP)
 	$(BIN)/alignline demo --eval
 
+# Active learning replayed on labelled pairs: accuracy per label spent, random vs uncertainty vs DPO margin.
+.PHONY: demo-active
+demo-active: $(STAMP)
+	$(BIN)/alignline annotate simulate --pairs data/demo/active_pool.jsonl --test data/demo/active_test.jsonl --out runs/active
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 

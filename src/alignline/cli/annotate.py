@@ -20,6 +20,8 @@ KINDS = ("pairwise", "ranking", "best_worst", "rating")  # = models.KINDS, witho
 # subparsers object (like `register` below) and calling `add_db_flag` on its parser. The web app adds:
 #     PLUGINS["serve"] = "alignline.annotate.web.cli:register"
 PLUGINS: dict[str, str] = {"serve": "alignline.annotate.web.cli:register"}
+PLUGINS["simulate"] = "alignline.cli.annotate_simulate:register_simulate"  # active learning (cli/annotate_simulate.py)
+PLUGINS["prioritize"] = "alignline.cli.annotate_simulate:register_prioritize"
 
 
 def add_db_flag(p) -> None:
