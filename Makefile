@@ -36,6 +36,11 @@ demo-rft: $(STAMP)
 	$(BIN)/alignline train recipes/rft-calculator.yaml
 	$(BIN)/python scripts/rft_report.py runs/rft-demo
 
+# Active learning replayed on labelled pairs: accuracy per label spent, random vs uncertainty vs DPO margin.
+.PHONY: demo-active
+demo-active: $(STAMP)
+	$(BIN)/alignline annotate simulate --pairs data/demo/active_pool.jsonl --test data/demo/active_test.jsonl --out runs/active
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 

@@ -47,7 +47,7 @@ def test_weighted_sources(tmp_path):
     ("", ["nonsense=1"], "unknown override key 'nonsense'"),
     ("", ["training.lr=-1"], "config key 'training.lr': must be > 0"),
     ("", ["lr"], "override 'lr' is not of the form key=value"),
-    ("method: ppo\n", [], "config key 'method': 'ppo' is not allowed"),
+    ("method: reinforce\n", [], "config key 'method': 'reinforce' is not allowed"),
     ("training:\n  lr: .nan\n", [], "config key 'training.lr': must be a finite number, got nan"),
     ("training:\n  lr: .inf\n", [], "config key 'training.lr': must be a finite number, got inf"),
     ("", ["lr=.inf"], "config key 'training.lr': must be a finite number"),

@@ -239,6 +239,52 @@ class GRPOConfig:
     """Held-out prompts answered greedily at each evaluation (eval_reward and each component)."""
 
 
+
+@dataclass
+class PPOConfig:
+    """PPO-RLHF (`method: ppo`): a value head, a reference and a reward model or graders; names and defaults
+    follow TRL's PPOConfig (the adaptive KL controller's, its 0.11 PPOConfig)."""
+
+    num_generations: int = 1
+    """Completions sampled per prompt."""
+    max_new_tokens: int = 128
+    """The longest completion (TRL: response_length)."""
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    num_ppo_epochs: int = 4
+    """Optimizer steps over each collected batch (TRL's num_ppo_epochs)."""
+    cliprange: float = 0.2
+    """The policy's ratio clip."""
+    cliprange_value: float = 0.2
+    """The value head's clip around its rollout prediction."""
+    vf_coef: float = 0.1
+    """Weight of the value loss in the total loss."""
+    gamma: float = 1.0
+    lam: float = 0.95
+    """GAE's discount and lambda."""
+    kl_coef: float = 0.05
+    """The KL penalty's coefficient (the start value when adaptive_kl)."""
+    kl_estimator: Literal["k1", "k3"] = "k1"
+    adaptive_kl: bool = True
+    """Steer kl_coef towards target_kl (Ziegler et al. 2019); false keeps it fixed."""
+    target_kl: float = 6.0
+    """The adaptive controller's target: KL to the reference per completion (summed over its tokens)."""
+    horizon: float = 10000.0
+    """The adaptive controller's horizon (its gain is completions per step / horizon)."""
+    whiten_rewards: bool = False
+    """Scale the per-token rewards to unit variance over the step (mean kept)."""
+    reward_clip: float | None = None
+    """Clip the reward model's scores to [-reward_clip, reward_clip] (TRL's score_clip)."""
+    missing_eos_penalty: float | None = None
+    """Subtracted from the score of a completion cut at max_new_tokens without EOS."""
+    log_completions_every: int = 10
+    """Write sampled completions to completions.jsonl every N steps (0: never)."""
+    max_kl: float | None = None
+    """Alarm when the per-token KL to the reference exceeds this."""
+    eval_prompts: int = 32
+    """Held-out prompts answered greedily at each evaluation (eval_reward and each component)."""
+
 @dataclass
 class EnvConfig:
     """Multi-step episodes for `method: grpo` (reinforcement fine-tuning on an environment, as SkyRL's
@@ -270,6 +316,7 @@ class RunConfig:
     rm: RewardConfig = field(default_factory=RewardConfig)
     kto: KTOConfig = field(default_factory=KTOConfig)
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
     rewards: list[RewardSpec] = field(default_factory=list)
     """Online methods: the reward components, summed with their weights."""
     env: EnvConfig = field(default_factory=EnvConfig)

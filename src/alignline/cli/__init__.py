@@ -27,6 +27,8 @@ typical use:
   alignline generate --model runs/x/final --prompt "Hi"  # try the result
 run `alignline COMMAND --help` for each command's flags; recipe keys: `alignline train --help`."""
 
+COMMANDS += ("annotate",)  # the annotation database and app (cli/annotate.py)
+
 
 def build_parser() -> argparse.ArgumentParser:
     from alignline import __version__

@@ -14,6 +14,7 @@ from alignline.methods.cpt import CPT
 from alignline.methods.dpo import DPO
 from alignline.methods.grpo import GRPO
 from alignline.methods.kto import KTO
+from alignline.methods.ppo import PPO
 from alignline.methods.rft import EpisodeGRPO
 from alignline.methods.rm import RewardModeling
 from alignline.methods.sft import SFT
@@ -25,6 +26,7 @@ METHODS: dict[str, Callable[[RunConfig], Method]] = {
     "rm": RewardModeling,
     "grpo": lambda cfg: EpisodeGRPO(cfg) if cfg.env.name else GRPO(cfg),  # env: multi-step episodes
     "kto": KTO,
+    "ppo": PPO,
 }
 
 

@@ -29,7 +29,7 @@ Checkpoints (at collection boundaries), exact resume (the sampling seed is deriv
 accumulation, evaluation (`extra_eval` only: an online method has no held-out loss) and logging are the
 loop's, unchanged. An online method keeps its extra models (a reference, a value head) inside its
 `wrap`ped module or, for frozen ones, out of the module tree as DPO does, so checkpoints hold only
-what trains.
+what trains; what trains outside the model (PPO's value head) is named in `checkpoint_extras`.
 """
 
 from __future__ import annotations
@@ -71,6 +71,9 @@ class Method(Protocol):
     """`causal_lm` or `reward` (a scalar-head sequence classifier)."""
     early_stopping: tuple[str, str]
     """(eval metric, 'min' | 'max') watched by training.early_stopping_patience."""
+    checkpoint_extras: tuple[str, ...]
+    """Prefixes of the wrapped module's state-dict keys that train outside the model (PPO's value head and KL
+    coefficient): saved in every checkpoint (`method_state.safetensors`) and restored on resume; () for none."""
 
     def prepare(self, cfg: RunConfig, tokenizer, progress: bool) -> Prepared:
         """Read, validate and tokenize the data into train and eval units, with a report."""
@@ -128,6 +131,7 @@ class NoExtraHooks:
 
     online = False
     passes = 1
+    checkpoint_extras: tuple[str, ...] = ()
 
     def setup(self, wrapped, data, pad_id, device) -> None:
         return None

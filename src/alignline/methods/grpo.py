@@ -34,10 +34,11 @@ from alignline.losses.grpo import (aggregate, group_advantages, kl_penalty, per_
                                    rloo_advantages, zero_std_groups)
 from alignline.methods.base import Experience, NoExtraHooks, Prepared
 from alignline.methods.dpo import frozen_reference
+from alignline.methods.online import completion_samples, greedy_eval, sample_completions, score_completions
 from alignline.methods.pairs import load_split
 from alignline.models.logprob_model import TokenLogprobModel
 from alignline.rewards.combine import RewardSet
-from alignline.rollout.engine import HFEngine, SamplingParams, render_prompt
+from alignline.rollout.engine import SamplingParams, render_prompt
 from alignline.train.monitors import Monitor
 
 
@@ -147,26 +148,14 @@ class GRPO(NoExtraHooks):
     # --- experience --------------------------------------------------------------------------------------
     def sample(self, wrapped: PolicyModel, prompts: list, seed: int) -> list[list]:
         g = self._cfg.grpo
-        model = wrapped.model
-        was_training = model.training
-        model.eval()  # no dropout while sampling
-        try:
-            engine = HFEngine(model, self.tokenizer, batch_size=len(prompts) * g.num_generations)
-            params = SamplingParams(max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p,
-                                    top_k=g.top_k, n=g.num_generations, seed=seed, logprobs=True)
-            return engine.generate(prompts, params)
-        finally:
-            model.train(was_training)
+        params = SamplingParams(max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p,
+                                top_k=g.top_k, n=g.num_generations, seed=seed, logprobs=True)
+        return sample_completions(wrapped.model, self.tokenizer, prompts, params)
 
     def score(self, units: list[PromptUnit], groups: list[list]) -> tuple[torch.Tensor, dict]:
         """Rewards of every completion (S,) and the components, in group order."""
         g = self._cfg.grpo
-        prompts = [u.prompt for u in units for _ in range(g.num_generations)]
-        texts = [c.text for group in groups for c in group]
-        keys = sorted({k for u in units for k in u.columns})
-        columns = {k: [u.columns.get(k) for u in units for _ in range(g.num_generations)] for k in keys}
-        ids = [c.token_ids for group in groups for c in group]
-        scores = self.rewards.score(prompts, texts, columns, completion_ids=ids)
+        scores = score_completions(self.rewards, units, groups)
         total = scores.total
         if g.overlong_penalty:
             truncated = torch.tensor([c.finish_reason == "length" for group in groups for c in group])
@@ -194,10 +183,7 @@ class GRPO(NoExtraHooks):
             micro_batches.append(self.experience_batch(wrapped, chosen, groups, rewards, device))
             add_collect_metrics(sums, rewards, components, groups, g.num_generations)
             if log_now:
-                samples += [{"step": step + 1, "prompt": u.prompt, "completion": c.text,
-                             "reward": float(rewards[gi * g.num_generations + j]),
-                             **{f"reward/{n}": v[gi * g.num_generations + j] for n, v in components.items()}}
-                            for gi, (u, group) in enumerate(zip(chosen, groups)) for j, c in enumerate(group)]
+                samples += completion_samples(step + 1, chosen, groups, rewards, components)
         return Experience(micro_batches, sums, samples)
 
     def experience_batch(self, wrapped, units, groups, rewards, device) -> dict[str, torch.Tensor]:
@@ -247,22 +233,7 @@ class GRPO(NoExtraHooks):
     def extra_eval(self, wrapped, data, pad_id, device, tokenizer):
         """Greedy answers to held-out prompts, scored by the same rewards: eval_reward and each component."""
         units = data.eval[: self._cfg.grpo.eval_prompts]
-        if not units:
-            return {}
-        model = wrapped.model
-        was_training = model.training
-        model.eval()
-        try:
-            engine = HFEngine(model, self.tokenizer, batch_size=16)
-            groups = engine.generate([u.prompt for u in units], SamplingParams(max_new_tokens=self._cfg.grpo.max_new_tokens))
-        finally:
-            model.train(was_training)
-        keys = sorted({k for u in units for k in u.columns})
-        scores = self.rewards.score([u.prompt for u in units], [gr[0].text for gr in groups],
-                                    {k: [u.columns.get(k) for u in units] for k in keys})
-        out = {"reward": float(scores.total.mean())}
-        out.update({k: v for k, v in scores.means().items() if not math.isnan(v)})
-        return out
+        return greedy_eval(wrapped.model, self.tokenizer, self.rewards, units, self._cfg.grpo.max_new_tokens)
 
 
 def add_collect_metrics(sums: dict, rewards: torch.Tensor, components: dict, groups: list, group_size: int) -> None:

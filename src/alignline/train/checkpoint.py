@@ -2,8 +2,10 @@
 
 `checkpoints/step-N/` holds the model in Hugging Face layout (the PEFT adapter, or the full model),
 `optimizer.pt` and `scheduler.pt` (tensors and plain values only: loaded with `weights_only=True`,
-never unpickled), `rng.pt` (every random state the loop touches) and `trainer_state.json` (the step,
-hence the position in the data plan, and the early-stopping state). A checkpoint is written in a
+never unpickled), `rng.pt` (every random state the loop touches), `trainer_state.json` (the step,
+hence the position in the data plan, and the early-stopping state) and, where a method trains state
+outside the model (PPO's value head and KL coefficient: `Method.checkpoint_extras`),
+`method_state.safetensors`. A checkpoint is written in a
 temporary directory and renamed into place, so a run killed mid-write leaves the previous one whole.
 """
 
@@ -19,12 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from alignline.errors import UserError
 from alignline.io import atomic_path
 
 STEP_DIR = re.compile(r"^step-(\d+)$")
+METHOD_STATE = "method_state.safetensors"
 
 
 @dataclass
@@ -94,11 +97,13 @@ def load_model_weights(model, directory: Path) -> None:
 
 def save_checkpoint(root: Path, step: int, model, optimizer, scheduler, state: TrainerState,
                     tokenizer=None, extra_files: dict[str, str] | None = None, keep: int = 2,
-                    state_dict: dict | None = None) -> Path:
+                    state_dict: dict | None = None, method_tensors: dict | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step}"
     with atomic_path(final, directory=True) as tmp:
         save_model(model, tmp, state_dict)
+        if method_tensors:
+            save_file(method_tensors, str(tmp / METHOD_STATE))
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
@@ -181,3 +186,29 @@ def load_checkpoint(directory: Path, model, optimizer, scheduler) -> TrainerStat
         except Exception as e:  # EOFError, UnpicklingError, RuntimeError, KeyError, ValueError, ...
             raise _damaged(directory / name, e) from None
     return state
+
+
+def method_state(state_dict: dict, prefixes: tuple[str, ...]) -> dict:
+    """The wrapped module's state-dict entries under `prefixes` (a method's `checkpoint_extras`), for
+    `method_state.safetensors`; {} when the method names none."""
+    if not prefixes:
+        return {}
+    return {k: v.detach().cpu().contiguous() for k, v in state_dict.items() if k.startswith(tuple(prefixes))}
+
+
+def load_method_state(directory: Path, module, prefixes: tuple[str, ...]) -> None:
+    """Restore what `method_state` saved into the (unwrapped) module; a missing or foreign file is a
+    CheckpointError naming it."""
+    if not prefixes:
+        return
+    path = Path(directory) / METHOD_STATE
+    expected = {k for k in module.state_dict() if k.startswith(tuple(prefixes))}
+    try:
+        tensors = load_file(path)
+    except Exception as e:  # missing, torn, not safetensors
+        raise _damaged(path, e) from None
+    if set(tensors) != expected:
+        raise CheckpointError(f"checkpoint file {path}: holds {sorted(tensors)[:5]}, the method expects "
+                              f"{sorted(expected)[:5]}; resume from a checkpoint of this method (resume=PATH) or "
+                              "start afresh (resume=never)")
+    module.load_state_dict(tensors, strict=False)

@@ -39,6 +39,8 @@ from alignline.train.checkpoint import (
     TrainerState,
     list_checkpoints,
     load_checkpoint,
+    load_method_state,
+    method_state,
     save_checkpoint,
     save_model,
 )
@@ -241,6 +243,7 @@ def start_run(cfg: RunConfig, progress: bool) -> Run:
     state = TrainerState()
     if resume_from is not None:
         state = load_checkpoint(resume_from, accelerator.unwrap_model(wrapped).model, optimizer, scheduler)
+        load_method_state(resume_from, accelerator.unwrap_model(wrapped), method.checkpoint_extras)
         if accelerator.is_main_process:  # completions logged after the checkpoint will be logged again
             truncate_after(run_dir / "completions.jsonl", state.step)
     method.setup(accelerator.unwrap_model(wrapped), data, tokenizer.pad_token_id, accelerator.device)
@@ -312,7 +315,8 @@ def save_run_checkpoint(run: Run) -> None:
         inner = run.accelerator.unwrap_model(run.wrapped).model
         saved = save_checkpoint(run.run_dir / "checkpoints", run.state.step, inner, run.optimizer, run.scheduler,
                                 run.state, tokenizer=run.tokenizer, keep=run.cfg.training.keep_checkpoints,
-                                state_dict=_inner_state(state_dict), extra_files={RESUME_FILE: run.fingerprint})
+                                state_dict=_inner_state(state_dict), extra_files={RESUME_FILE: run.fingerprint},
+                                method_tensors=method_state(state_dict, run.method.checkpoint_extras))
         name_base_by_hub_id(saved)
 
 

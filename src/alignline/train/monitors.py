@@ -26,7 +26,9 @@ MAX_MISMATCH = 0.1
 
 
 class Monitor:
-    def __init__(self, reward_specs, grpo_cfg):
+    def __init__(self, reward_specs, grpo_cfg, section: str = "grpo"):
+        """`grpo_cfg`: the method's config section (it reads `max_kl`), named `section` in the alarms."""
+        self.section = section
         names = [s.name for s in reward_specs]
         self.accuracy = "accuracy" if "accuracy" in names else (names[0] if names else None)
         self.others = [n for n in names if n != self.accuracy]
@@ -54,7 +56,7 @@ class Monitor:
                                             f"reward/{self.accuracy} fell by {-acc:.3g} over the last {WINDOW} steps")
         kl = record.get("kl")
         if self.max_kl is not None and isinstance(kl, float) and kl > self.max_kl:
-            found["kl"] = f"KL to the reference {kl:.3g} is above grpo.max_kl {self.max_kl:g}"
+            found["kl"] = f"KL to the reference {kl:.3g} is above {self.section}.max_kl {self.max_kl:g}"
         entropy = self.series("entropy")
         if entropy and (entropy[-1] < ENTROPY_FLOOR or (len(entropy) > WINDOW and entropy[-1] < entropy[0] / 5)):
             found["entropy"] = f"entropy collapse: {entropy[-1]:.3g} nats per token (first step: {entropy[0]:.3g})"

@@ -1,0 +1,98 @@
+"""Sessions, CSRF and login throttling for the annotation app, shared by the JSON API and the pages.
+
+Sessions and failed-login counts live in the database (`Store.create_session`, `Store.login_failures`), so
+several server workers agree on them. The session cookie is HttpOnly and SameSite=Strict; every state-changing
+request also carries the session's CSRF token (the `X-CSRF-Token` header for the API, a hidden `csrf_token`
+field for the pages), compared in constant time. SameSite alone would do in current browsers; the token keeps
+older ones and same-site subdomains out too.
+
+Login CSRF (a forged login into the attacker's account) is closed for the pages by a double-submit cookie set
+with the login form, and for the API by requiring a JSON body, which a cross-site form cannot send without a
+CORS preflight this app never grants.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+
+SESSION_COOKIE = "alignline_session"
+LOGIN_COOKIE = "alignline_login"  # the pre-session double-submit token of the login form
+SESSION_TTL_S = 12 * 3600
+LOGIN_WINDOW_S = 300  # failed logins are counted over this window, per user name and client address
+LOGIN_MAX_FAILURES = 5
+MAX_NAME = 200
+MAX_PASSWORD = 1024  # argon2 would hash a megabyte happily; nobody's password is that long
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in user of one request: the store's user dict, its session token and CSRF token."""
+
+    user: dict
+    token: str
+    csrf: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user.get("role") == "admin"
+
+
+class LoginThrottled(Exception):
+    """Too many failed logins for this name from this client; `retry_after` seconds until the window clears."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"too many failed logins; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
+def viewer_from_token(store, token: str | None) -> Viewer | None:
+    """The session behind a cookie value, or None when absent, unknown or expired."""
+    if not token or len(token) > 512:
+        return None
+    found = store.session(token)
+    if not found:
+        return None
+    return Viewer(user=found["user"], token=token, csrf=found["csrf"])
+
+
+def csrf_ok(viewer: Viewer, sent: str | None) -> bool:
+    return bool(sent) and hmac.compare_digest(viewer.csrf.encode(), str(sent).encode())
+
+
+def log_in(store, name: str, password: str, client: str) -> tuple[dict, str, str] | None:
+    """Check the throttle, then the password; record the attempt. Returns (user, session token, csrf token),
+    or None for a wrong name or password. Raises LoginThrottled before even hashing once the name+client pair
+    has used up its failures, so a guesser gets no answer either way."""
+    name, password = str(name)[:MAX_NAME], str(password)
+    if store.login_failures(name, client, LOGIN_WINDOW_S) >= LOGIN_MAX_FAILURES:
+        raise LoginThrottled(LOGIN_WINDOW_S)
+    user = store.authenticate(name, password) if len(password) <= MAX_PASSWORD else None
+    store.record_login(name, client, user is not None)
+    if user is None:
+        return None
+    token, csrf = store.create_session(user["id"], ttl_s=SESSION_TTL_S)
+    return user, token, csrf
+
+
+def set_session_cookie(response, token: str, secure: bool) -> None:
+    response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_TTL_S, httponly=True, samesite="strict",
+                        secure=secure, path="/")
+
+
+def clear_session_cookie(response, secure: bool) -> None:
+    response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict", secure=secure, path="/")
+
+
+def new_login_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def public_user(user: dict) -> dict:
+    """What the API shows of a user: never a hash or any other column the store may add."""
+    return {"id": user["id"], "name": user["name"], "role": user["role"]}
+
+
+def client_address(request) -> str:
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,26 @@
+"""`alignline annotate serve`, registered into the `annotate` command through `cli.annotate.PLUGINS`. Only
+argparse here: FastAPI and uvicorn load when the command runs."""
+
+from __future__ import annotations
+
+from alignline.annotate.web.serve import DEFAULT_PORT
+
+
+def register(subparsers) -> None:
+    from alignline.cli.annotate import add_db_flag
+
+    p = subparsers.add_parser("serve", help="run the annotation web app (login, annotate, dashboard, adjudicate)",
+                              description="Run the annotation web app and its JSON API under uvicorn; prints "
+                                          "the URL. Sessions live in the database, so workers can share --db.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
+    p.add_argument("--secure-cookies", action="store_true",
+                   help="mark the session cookie Secure: set this when users reach the app over HTTPS")
+    add_db_flag(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from alignline.annotate.web.serve import serve
+
+    return serve(args.db, args.host, args.port, args.secure_cookies)

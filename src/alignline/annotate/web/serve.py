@@ -1,0 +1,108 @@
+"""`alignline annotate serve`: the annotation app under uvicorn, and a thread-hosted server for tests and demos.
+
+uvicorn runs one process here; sessions and login throttling live in the database, so running several
+(`uvicorn --workers`, or several machines against one PostgreSQL) needs nothing more than the same `--db`.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+DEFAULT_PORT = 8765
+
+
+def open_store(db: str | None):
+    """The store at `db` (or $ALIGNLINE_DB, or the SQLite file in the working directory). The store turns a
+    bad URL or an unreachable database into one UserError line; anything else a driver raises on open is
+    turned into one here, so `serve` never ends in a traceback over a URL."""
+    from alignline.annotate.db import shown
+    from alignline.annotate.store import Store
+    from alignline.errors import UserError
+
+    try:
+        return Store(db)
+    except UserError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a driver's own error on open: one line, exit 2
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UserError(f"--db {shown(db or '')}: cannot open the database: {reason}") from None
+
+
+def serve(db: str | None, host: str = "127.0.0.1", port: int = DEFAULT_PORT, secure_cookies: bool = False) -> int:
+    """Run the app until Ctrl-C. Prints the URL once the socket is bound (port 0 picks a free one)."""
+    import uvicorn
+
+    from alignline.annotate.web.app import create_app
+
+    check_port(host, port)
+    store = open_store(db)
+    app = create_app(store, secure_cookies=secure_cookies)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    announce = threading.Thread(target=print_url_when_up, args=(server, host, store), daemon=True)
+    announce.start()
+    server.run()
+    return 0
+
+
+def check_port(host: str, port: int) -> None:
+    """A port already taken (or a host not on this machine) is one line, not uvicorn's log and exit 1."""
+    import socket
+
+    from alignline.errors import UserError
+
+    if not 0 <= port <= 65535:
+        raise UserError(f"--port {port}: a port is 0 to 65535 (0 picks a free one)")
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind((host, port))
+    except OSError as error:
+        raise UserError(f"--host {host} --port {port}: cannot listen there: {error.strerror or error}") from None
+
+
+def bound_port(server) -> int | None:
+    for s in getattr(server, "servers", None) or []:
+        for sock in s.sockets:
+            return sock.getsockname()[1]
+    return None
+
+
+def print_url_when_up(server, host: str, store) -> None:
+    while not server.started:
+        if server.should_exit:
+            return
+        time.sleep(0.05)
+    from alignline.annotate.db import shown
+
+    where = f"[{host}]" if ":" in host else host
+    print(f"alignline annotate: {shown(store.url)} at http://{where}:{bound_port(server)}/ (Ctrl-C stops)",
+          file=sys.stdout, flush=True)
+
+
+class ThreadedServer:
+    """uvicorn in a background thread on a free loopback port: `with ThreadedServer(app) as url: ...`."""
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                                    access_log=False, lifespan="off"))
+        self.host = host
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the annotation server did not start")
+            time.sleep(0.02)
+        return f"http://{self.host}:{bound_port(self.server)}"
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
