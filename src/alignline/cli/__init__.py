@@ -12,7 +12,7 @@ import sys
 from alignline.errors import UserError
 
 # `alignline <command>`: the module that registers it (each has `register(subparsers)`).
-COMMANDS = ("train", "config", "generate", "data", "score", "demo", "eval", "gate", "sandbox")
+COMMANDS = ("train", "config", "generate", "data", "score", "demo", "eval", "gate", "sandbox", "serve")
 
 DESCRIPTION = """\
 Take a pretrained language model to an aligned one, and show that it is ready: fine-tune it (SFT,

@@ -1,0 +1,236 @@
+"""`alignline serve calibrate`: may this confidence score route answers at this threshold? Measured on
+labelled prompts, written down, and checked by `alignline serve --route-below T --calibration FILE`.
+
+Every served model (the base and each adapter) answers every labelled prompt; an existing grader
+(`rewards/graders.py`, `exact_match` by default) scores the answer against the record's `answer`
+(correct: score >= 0.5). Per model, the confidence is set against correctness:
+- ECE over `bins` equal-width bins (`evals/stats.py:ece_stat`) and the reliability bins;
+- accuracy overall, accuracy of the answers at or above the threshold (what users get unreviewed), and
+  the share below it (what reviewers get);
+- the same two figures across thresholds, to choose one.
+
+The file records the models' fingerprints (file names, sizes and the first 64 KiB of each file of the
+model and adapter folders: cheap, and any retrain changes them), the confidence kind, the threshold and
+the largest ECE allowed. The server refuses to route on it if any of these differ from what it serves,
+or if a model's ECE exceeds the maximum: a miscalibrated score is no routing signal. The check says
+which and shows the numbers, in one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+
+from alignline.errors import DataError, UserError
+
+FINGERPRINT_BYTES = 1 << 16
+SWEEP = [round(0.05 * k, 2) for k in range(1, 20)]
+
+
+def fingerprint(path: str) -> str:
+    """A short hash of a model or adapter folder (see the module docstring)."""
+    root = Path(path)
+    h = hashlib.sha256()
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in
+                                                                          p.relative_to(root).parts))
+    for p in files:
+        rel = p.relative_to(root).as_posix()
+        if rel.startswith(("checkpoint", "runs/")) or p.suffix in (".html", ".log"):
+            continue
+        h.update(f"{rel}\0{p.stat().st_size}\0".encode())
+        with p.open("rb") as fh:
+            h.update(fh.read(FINGERPRINT_BYTES))
+    return h.hexdigest()[:16]
+
+
+def identity(model: str | None, adapters: dict[str, str]) -> dict:
+    """What a calibration is tied to: the base model's and each adapter's fingerprint."""
+    from alignline.models.loading import resolve
+
+    base, own = resolve(model)
+    out = {"model": model or "smollm2-135m", "base": fingerprint(base), "adapters": {}}
+    if own:
+        out["own_adapter"] = fingerprint(own)
+    for name, path in adapters.items():
+        out["adapters"][name] = fingerprint(resolve(path)[1] or path)
+    return out
+
+
+def load_labelled(path: str) -> list[dict]:
+    """Records with `prompt` (text or messages) or `messages` (a trailing assistant turn dropped), and
+    `answer`: [{id, messages, record}]."""
+    from alignline.io import read_records
+
+    out = []
+    try:
+        rows = list(read_records(path))
+    except OSError as e:
+        raise UserError(f"--labelled {path}: cannot read it ({e.strerror or e})") from None
+    for location, r in rows:
+        if not isinstance(r, dict):
+            raise DataError(path, "expected an object", record=location)
+        if "answer" not in r or r["answer"] is None:
+            raise DataError(path, "is missing (the known answer the grader checks)", record=location, field="answer")
+        p = r.get("prompt", r.get("messages"))
+        if isinstance(p, str) and p.strip():
+            messages = [{"role": "user", "content": p}]
+        elif isinstance(p, list) and p and all(isinstance(m, dict) and isinstance(m.get("content"), str)
+                                               and m.get("role") for m in p):
+            messages = [{"role": m["role"], "content": m["content"]} for m in p]
+            while messages and messages[-1]["role"] == "assistant":
+                messages.pop()
+            if not messages:
+                raise DataError(path, "has only assistant turns", record=location, field="messages")
+        else:
+            raise DataError(path, "expected a 'prompt' (text or messages) or 'messages' list", record=location,
+                            field="prompt")
+        out.append({"id": str(r.get("id", location)), "messages": messages, "record": r})
+    if len(out) < 2:
+        raise DataError(path, f"has {len(out)} labelled record(s); calibration needs at least 2 (a few hundred "
+                              "for numbers to trust)")
+    return out
+
+
+def routing_figures(conf, correct, threshold: float) -> dict:
+    conf, correct = np.asarray(conf, dtype=float), np.asarray(correct, dtype=float)
+    kept = conf >= threshold
+    return {"accuracy_above": float(correct[kept].mean()) if kept.any() else None,
+            "share_routed": float((~kept).mean()) if len(conf) else 0.0, "answered": int(kept.sum())}
+
+
+def measure(conf: list[float], correct: list[float], threshold: float, bins: int) -> dict:
+    from alignline.evals.stats import compute, reliability_bins
+
+    arrays = {"confidence": conf, "correct": correct}
+    return {"n": len(conf), "ece": compute("ece", arrays, {"bins": bins}), "accuracy": float(np.mean(correct)),
+            "mean_confidence": float(np.mean(conf)), **routing_figures(conf, correct, threshold),
+            "reliability": reliability_bins(conf, correct, bins),
+            "sweep": [{"threshold": t, **routing_figures(conf, correct, t)} for t in SWEEP]}
+
+
+def run_calibration(engine, served: dict[str, str], records: list[dict], grader: str, confidence,
+                    threshold: float, max_ece: float, bins: int = 10, max_tokens: int = 64, batch: int = 16,
+                    progress=None) -> dict:
+    """Answer every record with every served model ({served id: engine adapter name}); the calibration dict."""
+    from alignline.evals.answers import PROMPT_FIELDS
+    from alignline.rewards.graders import get_grader, grade
+    from alignline.rollout.engine import SamplingParams
+
+    scorer = get_grader(grader)
+    params = SamplingParams(max_new_tokens=max_tokens, temperature=0.0, logprobs=confidence.needs_logprobs)
+    prompts = [r["messages"] for r in records]
+    names = list(dict.fromkeys(k for r in records for k in r["record"] if k not in PROMPT_FIELDS))
+    columns = {n: [r["record"].get(n) for r in records] for n in names}
+    models, examples = {}, {}
+    for served_name, engine_name in served.items():
+        if getattr(engine, "adapters", None):
+            engine.use(engine_name)
+        completions = []
+        for start in range(0, len(prompts), batch):
+            completions += [g[0] for g in engine.generate(prompts[start:start + batch], params)]
+            if progress:
+                progress(served_name, min(start + batch, len(prompts)), len(prompts))
+        conf = confidence(prompts, completions)
+        scores = grade(grader, scorer, prompts, [c.text for c in completions], columns)
+        correct = [float(s is not None and s >= 0.5) for s in scores]
+        models[served_name] = measure(conf, correct, threshold, bins)
+        models[served_name]["passed"] = models[served_name]["ece"] <= max_ece
+        examples[served_name] = sorted(
+            ({"id": r["id"], "prompt": r["messages"][-1]["content"], "answer": c.text, "expected": r["record"]["answer"],
+              "confidence": round(s, 4), "correct": bool(ok)} for r, c, s, ok in zip(records, completions, conf, correct)),
+            key=lambda e: e["confidence"])
+    return {"kind": "alignline-serve-calibration", "version": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                                          time.gmtime()),
+            "threshold": threshold, "max_ece": max_ece, "bins": bins, "grader": grader,
+            "confidence": confidence.spec.label, "max_tokens": max_tokens, "models": models,
+            "passed": all(m["passed"] for m in models.values()), "examples": examples}
+
+
+def describe(name: str, m: dict, threshold: float, max_ece: float) -> str:
+    above = "n/a" if m["accuracy_above"] is None else f"{m['accuracy_above']:.3f}"
+    return (f"model '{name}': ECE {m['ece']:.3f} (max {max_ece:g}), accuracy {m['accuracy']:.3f}, accuracy at or "
+            f"above {threshold:g} {above}, routed {100 * m['share_routed']:.1f} % of {m['n']}")
+
+
+def check_calibration(path: str, ident: dict, served: list[str], threshold: float, confidence: str) -> dict:
+    """The calibration file, if it allows routing below `threshold` for these models and this confidence;
+    otherwise one UserError line saying why, with the numbers."""
+    import json
+
+    try:
+        cal = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise UserError(f"--calibration {path}: cannot read it ({e.strerror or e})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"--calibration {path}: not a JSON file (make one with `alignline serve calibrate`)") from None
+    if not isinstance(cal, dict) or cal.get("kind") != "alignline-serve-calibration":
+        raise UserError(f"--calibration {path}: not a calibration file (make one with `alignline serve calibrate`)")
+    where = f"--calibration {path}"
+    if abs(float(cal["threshold"]) - threshold) > 1e-9:
+        raise UserError(f"{where}: made for threshold {cal['threshold']:g}, not {threshold:g}; recalibrate "
+                        f"(alignline serve calibrate ... --threshold {threshold:g})")
+    if cal["confidence"] != confidence:
+        raise UserError(f"{where}: made for confidence {cal['confidence']}, not {confidence}; recalibrate with "
+                        f"--confidence {confidence}")
+    mine = cal.get("identity", {})
+    if mine.get("base") != ident["base"] or mine.get("own_adapter") != ident.get("own_adapter"):
+        raise UserError(f"{where}: made for model {mine.get('model')} ({mine.get('base')}), not {ident['model']} "
+                        f"({ident['base']}); recalibrate on the model you serve")
+    for name in served:
+        if name not in cal["models"]:
+            raise UserError(f"{where}: model '{name}' was not calibrated (calibrated: {', '.join(cal['models'])})")
+        if name in ident["adapters"] and mine.get("adapters", {}).get(name) != ident["adapters"][name]:
+            raise UserError(f"{where}: adapter '{name}' differs from the one calibrated (fingerprint "
+                            f"{mine.get('adapters', {}).get(name)} vs {ident['adapters'][name]}); recalibrate")
+    for name in served:
+        m = cal["models"][name]
+        if not m["ece"] <= cal["max_ece"]:
+            raise UserError(f"{where}: refusing to route on a miscalibrated score: "
+                            f"{describe(name, m, cal['threshold'], cal['max_ece'])}")
+    return cal
+
+
+def write_calibration(out: str, cal: dict) -> tuple[Path, Path]:
+    from alignline.io import write_json, write_text
+
+    json_path = write_json(out, cal)
+    html_path = write_text(Path(out).with_suffix(".html"), report_html(cal))
+    return json_path, html_path
+
+
+def report_html(cal: dict) -> str:
+    from alignline.report import html as h
+    from alignline.report.svg import line_chart, reliability_diagram
+
+    t, max_ece = cal["threshold"], cal["max_ece"]
+    rows = [[name, h.status(m["passed"]), m["ece"], m["accuracy"], m["mean_confidence"], m["accuracy_above"],
+             m["share_routed"], m["n"]] for name, m in cal["models"].items()]
+    sections = [h.section("Verdict", h.paragraph(
+        f"Routing below {t:g} on confidence '{cal['confidence']}' is "
+        f"{'allowed' if cal['passed'] else 'refused'}: every served model needs ECE <= {max_ece:g}."),
+        h.table(["model", "ECE ok", "ECE", "accuracy", "mean confidence", f"accuracy at/above {t:g}",
+                 "share routed", "prompts"], rows))]
+    charts = []
+    for name, m in cal["models"].items():
+        charts.append(reliability_diagram(m["reliability"], f"{name}: ECE {m['ece']:.3f}"))
+        sweep = m["sweep"]
+        charts.append(line_chart(
+            {"accuracy of answers kept": [(s["threshold"], s["accuracy_above"]) for s in sweep
+                                          if s["accuracy_above"] is not None],
+             "share routed to review": [(s["threshold"], s["share_routed"]) for s in sweep]},
+            "threshold", "share", f"{name}: threshold choice (calibrated at {t:g})"))
+    sections.append(h.section("Reliability and threshold", h.grid(charts)))
+    for name, m in cal["models"].items():
+        bins = [[f"{b['low']:.1f}-{b['high']:.1f}", b["count"], b["confidence"], b["accuracy"]]
+                for b in m["reliability"]]
+        low = cal.get("examples", {}).get(name, [])[:12]
+        ex = [[e["id"], e["confidence"], h.status(e["correct"]), e["prompt"][:160], e["answer"][:200],
+               str(e["expected"])] for e in low]
+        sections.append(h.section(f"{name}: bins and the least confident answers",
+                                  h.table(["confidence", "answers", "mean confidence", "accuracy"], bins),
+                                  h.table(["id", "confidence", "correct", "prompt", "answer", "expected"], ex)))
+    return h.page("alignline serve calibration", sections,
+                  subtitle=f"grader {cal['grader']}, {cal['bins']} bins, made {cal['created']}")
