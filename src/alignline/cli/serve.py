@@ -48,7 +48,7 @@ def run_serve(args) -> int:
         if not args.calibration:
             raise UserError("--route-below needs --calibration FILE, made by `alignline serve calibrate ... "
                             f"--threshold {args.route_below:g}`: a threshold is enabled only on a calibrated score")
-        check_calibration(args.calibration, identity(args.model, parse_adapter_flags(args.adapter)), list(served),
+        check_calibration(args.calibration, identity(args.model, parse_adapter_flags(args.adapter)), list(served.values()),
                           args.route_below, spec.label)
         threshold = args.route_below
     elif args.calibration:

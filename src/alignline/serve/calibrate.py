@@ -114,7 +114,8 @@ def measure(conf: list[float], correct: list[float], threshold: float, bins: int
 def run_calibration(engine, served: dict[str, str], records: list[dict], grader: str, confidence,
                     threshold: float, max_ece: float, bins: int = 10, max_tokens: int = 64, batch: int = 16,
                     progress=None) -> dict:
-    """Answer every record with every served model ({served id: engine adapter name}); the calibration dict."""
+    """Answer every record with every served model ({served id: engine adapter name}); the calibration dict,
+    its models keyed by engine name (`base` or the adapter's)."""
     from alignline.evals.answers import PROMPT_FIELDS
     from alignline.rewards.graders import get_grader, grade
     from alignline.rollout.engine import SamplingParams
@@ -136,9 +137,10 @@ def run_calibration(engine, served: dict[str, str], records: list[dict], grader:
         conf = confidence(prompts, completions)
         scores = grade(grader, scorer, prompts, [c.text for c in completions], columns)
         correct = [float(s is not None and s >= 0.5) for s in scores]
-        models[served_name] = measure(conf, correct, threshold, bins)
-        models[served_name]["passed"] = models[served_name]["ece"] <= max_ece
-        examples[served_name] = sorted(
+        # keyed by the engine's name (`base`, adapter names): the base's served id may change, the model not
+        models[engine_name] = {"served_name": served_name, **measure(conf, correct, threshold, bins)}
+        models[engine_name]["passed"] = models[engine_name]["ece"] <= max_ece
+        examples[engine_name] = sorted(
             ({"id": r["id"], "prompt": r["messages"][-1]["content"], "answer": c.text, "expected": r["record"]["answer"],
               "confidence": round(s, 4), "correct": bool(ok)} for r, c, s, ok in zip(records, completions, conf, correct)),
             key=lambda e: e["confidence"])
@@ -156,7 +158,8 @@ def describe(name: str, m: dict, threshold: float, max_ece: float) -> str:
 
 
 def check_calibration(path: str, ident: dict, served: list[str], threshold: float, confidence: str) -> dict:
-    """The calibration file, if it allows routing below `threshold` for these models and this confidence;
+    """The calibration file, if it allows routing below `threshold` for these models (engine names: `base`,
+    adapter names) and this confidence;
     otherwise one UserError line saying why, with the numbers."""
     import json
 
