@@ -223,3 +223,40 @@ def test_the_command_serves_and_routes_on_a_passing_calibration(tmp_path, tiny_m
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_platt_fit_by_hand():
+    """Raw 0.5 everywhere (logit 0), 3 of 4 right: only b matters; 4 sigmoid(b) - 3 + 0.01 b = 0 gives
+    b = logit(0.75) - 0.01 * 1.0986 / 0.75 = 1.0986 - 0.0146 = 1.084 (one Newton step from the root)."""
+    from alignline.serve.calibrate import apply_fit, cross_fitted, fit_platt
+
+    a, b = fit_platt([0.5] * 4, [1, 1, 1, 0])
+    assert b == pytest.approx(1.084, abs=2e-3) and a == 0.0
+    assert apply_fit(0.3, None) == 0.3 and apply_fit(0.3, {"kind": "platt", "a": 1.0, "b": 0.0}) == pytest.approx(0.3)
+    # overconfident: raw 0.9 on every answer, 1 in 5 right; out of fold the score falls to about 0.2 (ECE 0.7 -> 0.1)
+    raw, right = [0.9] * 20, [1, 0, 0, 0, 0] * 4
+    oof = cross_fitted(raw, right)
+    assert measure(raw, right, 0.5, 10)["ece"] == pytest.approx(0.7)
+    assert measure(list(oof), right, 0.5, 10)["ece"] < 0.15  # out of fold: each fold sees 0.19 or 0.25
+
+
+def test_a_platt_fit_is_checked_out_of_fold_and_applied_by_the_server(tmp_path, tiny_model_dir, labelled, capsys):
+    grader = tmp_path / "half.py"  # right on even numbers: 0, 2, 4 of the six questions
+    grader.write_text("def half(completions, answer, **c):\n    return [float(int(a) % 4 == 0) for a in answer]\n")
+    out = tmp_path / "cal.json"
+    code = calibrate(tiny_model_dir, labelled, out, "--grader", f"{grader}:half", "--fit", "platt", "--max-ece", "0.5")
+    printed = capsys.readouterr().out
+    cal = json.loads(out.read_text())
+    m = cal["models"]["base"]
+    assert m["fit"]["kind"] == "platt" and m["ece_raw"] > 0.4 and "after Platt scaling, out of fold" in printed
+    assert code == (0 if m["ece"] <= 0.5 else 1)
+    from alignline.serve.app import Answerer, ChatRequest, ServeSettings
+    from alignline.rollout.engine import SamplingParams
+    from alignline.testing import ScriptedEngine
+
+    settings = ServeSettings("tiny", confidence=Confidence(ConfidenceSpec("mean"), {"base": m["fit"]}))
+    request = ChatRequest("r1", "tiny", "base", [{"role": "user", "content": "q"}], SamplingParams(logprobs=True))
+    (answer,), = Answerer(ScriptedEngine(lambda t: "a b"), settings)([request])
+    from alignline.serve.calibrate import apply_fit
+
+    assert answer.confidence == pytest.approx(apply_fit(math.exp(-0.1), m["fit"]))

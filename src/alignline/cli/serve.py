@@ -41,16 +41,17 @@ def run_serve(args) -> int:
     served, base_name = served_models(args)
     spec = parse_confidence(args.confidence)
     policy = load_policy(args.policy) if args.policy else None
-    threshold = None
+    threshold, fits = None, {}
     if args.route_below is not None:
         if not 0 < args.route_below < 1:
             raise UserError(f"--route-below {args.route_below}: a confidence threshold between 0 and 1")
         if not args.calibration:
             raise UserError("--route-below needs --calibration FILE, made by `alignline serve calibrate ... "
                             f"--threshold {args.route_below:g}`: a threshold is enabled only on a calibrated score")
-        check_calibration(args.calibration, identity(args.model, parse_adapter_flags(args.adapter)), list(served.values()),
+        cal = check_calibration(args.calibration, identity(args.model, parse_adapter_flags(args.adapter)), list(served.values()),
                           args.route_below, spec.label)
         threshold = args.route_below
+        fits = {name: m["fit"] for name, m in cal["models"].items() if m.get("fit")}
     elif args.calibration:
         raise UserError("--calibration is given without --route-below T (the threshold it was made for)")
     if (threshold is not None or policy) and not (args.review_db or args.review_file):
@@ -60,12 +61,12 @@ def run_serve(args) -> int:
     engine = load(args)
     from alignline.serve.app import ServeSettings, create_app
 
-    settings = ServeSettings(base_name, [n for n in served if n != base_name], router, reviews, Confidence(spec),
+    settings = ServeSettings(base_name, [n for n in served if n != base_name], router, reviews, Confidence(spec, fits),
                              max_queue=args.max_queue, max_batch=args.max_batch,
                              default_max_tokens=args.default_max_tokens)
     import uvicorn
 
-    routing = (f"routing below {threshold:g} ({args.on_low})" if threshold is not None else "no threshold") + (
+    routing = (f"routing below {threshold:g} ({args.on_low}{', Platt-scaled' if fits else ''})" if threshold is not None else "no threshold") + (
         f", policy {args.policy}" if policy else "")
     print(f"serve: http://{args.host}:{args.port}/v1 models {', '.join(served)}; confidence {spec.label}; {routing}",
           file=sys.stderr, flush=True)
@@ -101,7 +102,7 @@ def run_calibrate(args) -> int:
         seen[name] = done
 
     cal = run_calibration(engine, served, records, args.grader, Confidence(spec), args.threshold, args.max_ece,
-                          args.bins, args.max_tokens, args.max_batch, progress)
+                          args.bins, args.max_tokens, args.max_batch, progress, args.fit)
     bar.close()
     cal["identity"] = ident
     json_path, html_path = write_calibration(args.out, cal)
@@ -161,6 +162,9 @@ def register(sub) -> None:
     c.add_argument("--max-ece", type=float, default=0.1, help="the largest ECE that may route (default 0.1)")
     c.add_argument("--grader", default="exact_match", help="scores answers against `answer` (a grader name, "
                                                           "file.py:function or module:function)")
+    c.add_argument("--fit", default="none", choices=["none", "platt"],
+                   help="platt: map the score to P(correct) by Platt scaling, fitted here and applied by the "
+                        "server (figures measured out of fold)")
     c.add_argument("--bins", type=int, default=10, help="equal-width confidence bins for ECE")
     c.add_argument("--max-tokens", type=int, default=64, help="the most tokens per answer")
     c.set_defaults(func=run_calibrate)

@@ -279,7 +279,9 @@ class Answerer:
             params = replace(params, seed=random.randrange(2**63))
         results: list[list[Completion]] = self.engine.generate([r.messages for r in requests], params)
         flat = [(r, c) for r, group in zip(requests, results) for c in group]
-        scores = self.settings.confidence([r.messages for r, _ in flat], [c for _, c in flat])
+        conf = self.settings.confidence
+        scores = [conf.calibrated(r.engine_model, s) for (r, _), s in
+                  zip(flat, conf([r.messages for r, _ in flat], [c for _, c in flat]))]
         out: list[list[Answer]] = [[] for _ in requests]
         index = {id(r): i for i, r in enumerate(requests)}
         for (r, c), score in zip(flat, scores):

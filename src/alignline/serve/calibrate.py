@@ -9,6 +9,14 @@ Every served model (the base and each adapter) answers every labelled prompt; an
   the share below it (what reviewers get);
 - the same two figures across thresholds, to choose one.
 
+With `--fit platt`, the raw score is first mapped to a probability of being right, Platt scaling:
+p = sigmoid(a * logit(raw) + b), (a, b) fitted per model by logistic regression (Newton's method, a small
+L2 penalty so a perfectly separated set stays finite). The figures above are then measured out of fold
+(5-fold cross-fitting: each record's calibrated score comes from a fit that did not see it), so the ECE is
+not flattered by fitting on what it measures; the mapping the server applies is fitted on all records.
+A model whose raw probabilities are overconfident (a small model answering arithmetic) becomes usable
+for routing this way, where its raw score would be refused.
+
 The file records the models' fingerprints (file names, sizes and the first 64 KiB of each file of the
 model and adapter folders: cheap, and any retrain changes them), the confidence kind, the threshold and
 the largest ECE allowed. The server refuses to route on it if any of these differ from what it serves,
@@ -94,6 +102,62 @@ def load_labelled(path: str) -> list[dict]:
     return out
 
 
+FITS = ("none", "platt")
+PLATT_L2 = 1e-2
+FOLDS = 5
+
+
+def logit(p) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def fit_platt(conf, correct, l2: float = PLATT_L2, steps: int = 50) -> tuple[float, float]:
+    """(a, b) maximizing the likelihood of `correct` under sigmoid(a * logit(conf) + b), L2-penalized.
+    Newton steps, halved until the penalized loss falls (scores that barely vary make the two columns
+    nearly collinear, where a full step overshoots)."""
+    X = np.stack([logit(conf), np.ones(len(conf))], -1)  # (n, 2)
+    y = np.asarray(correct, dtype=float)
+
+    def loss(w):
+        z = X @ w
+        return float(np.sum(np.logaddexp(0, z) - y * z) + 0.5 * l2 * w @ w)
+
+    w = np.array([1.0, 0.0])  # start at the identity map
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-np.clip(X @ w, -60, 60)))
+        grad = X.T @ (p - y) + l2 * w
+        hess = (X * (p * (1 - p))[:, None]).T @ X + l2 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        current, scale = loss(w), 1.0
+        while scale > 1e-6 and loss(w - scale * step) > current:
+            scale /= 2
+        w = w - scale * step
+        if np.abs(scale * step).max() < 1e-10:
+            break
+    return float(w[0]), float(w[1])
+
+
+def apply_fit(conf, fit: dict | None):
+    """A calibration file's fit applied to raw scores (a float or an array); no fit: unchanged."""
+    if not fit or fit.get("kind") != "platt":
+        return conf
+    out = 1 / (1 + np.exp(-np.clip(fit["a"] * logit(conf) + fit["b"], -60, 60)))
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def cross_fitted(conf, correct, folds: int = FOLDS) -> np.ndarray:
+    """Out-of-fold Platt-calibrated scores: record i scored by the fit on the folds without it."""
+    conf, correct = np.asarray(conf, dtype=float), np.asarray(correct, dtype=float)
+    # folds by a seeded shuffle: records in file order are often grouped (by topic, by difficulty)
+    fold = np.random.default_rng(0).permutation(len(conf)) % min(folds, len(conf))
+    out = np.empty_like(conf)
+    for k in np.unique(fold):
+        a, b = fit_platt(conf[fold != k], correct[fold != k])
+        out[fold == k] = apply_fit(conf[fold == k], {"kind": "platt", "a": a, "b": b})
+    return out
+
+
 def routing_figures(conf, correct, threshold: float) -> dict:
     conf, correct = np.asarray(conf, dtype=float), np.asarray(correct, dtype=float)
     kept = conf >= threshold
@@ -113,7 +177,7 @@ def measure(conf: list[float], correct: list[float], threshold: float, bins: int
 
 def run_calibration(engine, served: dict[str, str], records: list[dict], grader: str, confidence,
                     threshold: float, max_ece: float, bins: int = 10, max_tokens: int = 64, batch: int = 16,
-                    progress=None) -> dict:
+                    progress=None, fit: str = "none") -> dict:
     """Answer every record with every served model ({served id: engine adapter name}); the calibration dict,
     its models keyed by engine name (`base` or the adapter's)."""
     from alignline.evals.answers import PROMPT_FIELDS
@@ -137,23 +201,32 @@ def run_calibration(engine, served: dict[str, str], records: list[dict], grader:
         conf = confidence(prompts, completions)
         scores = grade(grader, scorer, prompts, [c.text for c in completions], columns)
         correct = [float(s is not None and s >= 0.5) for s in scores]
+        raw = conf
+        entry: dict = {"served_name": served_name}
+        if fit == "platt":
+            a, b = fit_platt(raw, correct)
+            entry["fit"] = {"kind": "platt", "a": a, "b": b}
+            conf = [float(c) for c in cross_fitted(raw, correct)]
+            entry["ece_raw"] = measure(raw, correct, threshold, bins)["ece"]
         # keyed by the engine's name (`base`, adapter names): the base's served id may change, the model not
-        models[engine_name] = {"served_name": served_name, **measure(conf, correct, threshold, bins)}
+        models[engine_name] = {**entry, **measure(conf, correct, threshold, bins)}
         models[engine_name]["passed"] = models[engine_name]["ece"] <= max_ece
         examples[engine_name] = sorted(
             ({"id": r["id"], "prompt": r["messages"][-1]["content"], "answer": c.text, "expected": r["record"]["answer"],
-              "confidence": round(s, 4), "correct": bool(ok)} for r, c, s, ok in zip(records, completions, conf, correct)),
+              "confidence": round(s, 4), "raw_confidence": round(r0, 4), "correct": bool(ok)}
+             for r, c, s, r0, ok in zip(records, completions, conf, raw, correct)),
             key=lambda e: e["confidence"])
     return {"kind": "alignline-serve-calibration", "version": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                           time.gmtime()),
             "threshold": threshold, "max_ece": max_ece, "bins": bins, "grader": grader,
-            "confidence": confidence.spec.label, "max_tokens": max_tokens, "models": models,
+            "confidence": confidence.spec.label, "fit": fit, "max_tokens": max_tokens, "models": models,
             "passed": all(m["passed"] for m in models.values()), "examples": examples}
 
 
 def describe(name: str, m: dict, threshold: float, max_ece: float) -> str:
     above = "n/a" if m["accuracy_above"] is None else f"{m['accuracy_above']:.3f}"
-    return (f"model '{name}': ECE {m['ece']:.3f} (max {max_ece:g}), accuracy {m['accuracy']:.3f}, accuracy at or "
+    fitted = f" after Platt scaling, out of fold (raw {m['ece_raw']:.3f})" if m.get("fit") else ""
+    return (f"model '{name}': ECE {m['ece']:.3f}{fitted} (max {max_ece:g}), accuracy {m['accuracy']:.3f}, accuracy at or "
             f"above {threshold:g} {above}, routed {100 * m['share_routed']:.1f} % of {m['n']}")
 
 
@@ -191,8 +264,9 @@ def check_calibration(path: str, ident: dict, served: list[str], threshold: floa
     for name in served:
         m = cal["models"][name]
         if not m["ece"] <= cal["max_ece"]:
+            hint = "" if m.get("fit") else "; try `alignline serve calibrate ... --fit platt`"
             raise UserError(f"{where}: refusing to route on a miscalibrated score: "
-                            f"{describe(name, m, cal['threshold'], cal['max_ece'])}")
+                            f"{describe(name, m, cal['threshold'], cal['max_ece'])}{hint}")
     return cal
 
 
@@ -209,12 +283,13 @@ def report_html(cal: dict) -> str:
     from alignline.report.svg import line_chart, reliability_diagram
 
     t, max_ece = cal["threshold"], cal["max_ece"]
-    rows = [[name, h.status(m["passed"]), m["ece"], m["accuracy"], m["mean_confidence"], m["accuracy_above"],
+    rows = [[name, h.status(m["passed"]), m["ece"], m.get("ece_raw", m["ece"]), m["accuracy"], m["mean_confidence"], m["accuracy_above"],
              m["share_routed"], m["n"]] for name, m in cal["models"].items()]
     sections = [h.section("Verdict", h.paragraph(
-        f"Routing below {t:g} on confidence '{cal['confidence']}' is "
+        f"Routing below {t:g} on confidence '{cal['confidence']}'"
+        f"{' (Platt-scaled; figures out of fold)' if cal.get('fit') == 'platt' else ''} is "
         f"{'allowed' if cal['passed'] else 'refused'}: every served model needs ECE <= {max_ece:g}."),
-        h.table(["model", "ECE ok", "ECE", "accuracy", "mean confidence", f"accuracy at/above {t:g}",
+        h.table(["model", "ECE ok", "ECE", "ECE of the raw score", "accuracy", "mean confidence", f"accuracy at/above {t:g}",
                  "share routed", "prompts"], rows))]
     charts = []
     for name, m in cal["models"].items():
@@ -230,10 +305,10 @@ def report_html(cal: dict) -> str:
         bins = [[f"{b['low']:.1f}-{b['high']:.1f}", b["count"], b["confidence"], b["accuracy"]]
                 for b in m["reliability"]]
         low = cal.get("examples", {}).get(name, [])[:12]
-        ex = [[e["id"], e["confidence"], h.status(e["correct"]), e["prompt"][:160], e["answer"][:200],
+        ex = [[e["id"], e["confidence"], e["raw_confidence"], h.status(e["correct"]), e["prompt"][:160], e["answer"][:200],
                str(e["expected"])] for e in low]
         sections.append(h.section(f"{name}: bins and the least confident answers",
                                   h.table(["confidence", "answers", "mean confidence", "accuracy"], bins),
-                                  h.table(["id", "confidence", "correct", "prompt", "answer", "expected"], ex)))
+                                  h.table(["id", "confidence", "raw", "correct", "prompt", "answer", "expected"], ex)))
     return h.page("alignline serve calibration", sections,
                   subtitle=f"grader {cal['grader']}, {cal['bins']} bins, made {cal['created']}")

@@ -60,9 +60,17 @@ def token_confidence(logprobs: list[float] | None, kind: str = "mean") -> float:
 class Confidence:
     """Scores (prompt, completion) pairs; the reward model, if any, loads on first use (in the worker thread)."""
 
-    def __init__(self, spec: ConfidenceSpec):
+    def __init__(self, spec: ConfidenceSpec, fits: dict[str, dict] | None = None):
         self.spec = spec
+        self.fits = dict(fits or {})
+        """Engine model name -> the calibration file's fit (Platt scaling), applied by `calibrated`."""
         self.scorer = None
+
+    def calibrated(self, model: str, score: float) -> float:
+        """The raw score mapped by `model`'s fit from the calibration file (unchanged without one)."""
+        from alignline.serve.calibrate import apply_fit
+
+        return apply_fit(score, self.fits.get(model)) if model in self.fits else score
 
     @property
     def needs_logprobs(self) -> bool:
