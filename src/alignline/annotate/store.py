@@ -1,0 +1,564 @@
+"""The annotation store: users, sessions, projects, items and labels behind one small API.
+
+The web app (`annotate/web/`), serving's review queue (`serve/`) and active learning code against this
+class, never against the tables. Every method opens its own short transaction, so one `Store` is safe to
+share between threads and several server processes can share one database (sessions and login
+throttling live in it too). Users are passed around as {"id", "name", "role"}; the role is re-read from
+the database on each call, so a demoted admin loses access at once.
+
+Blinding: each item's responses are shuffled once, when it is created (seeded: the project name and the
+item's position), and stored in the order shown. Labels arrive in shown positions and are stored in the
+original ones, so agreement and exports never depend on the shuffle. Gold items carry a known answer and
+look like any other item; only agreement() tells them apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import secrets
+import time
+from contextlib import contextmanager
+
+from alignline.errors import UserError
+
+from alignline.annotate.db import make_engine, open_error, resolve_db_url, upgrade
+from alignline.annotate.models import (ROLES, Adjudication, Assignment, Base, Item, Label, LoginAttempt, Project,
+                                       ReviewEntry, Session, User)
+from alignline.annotate.tasks import (DEFAULT_RATING_RUBRIC, InvalidLabel, check_choice, check_items, check_kind,
+                                      check_prompt, check_scores, check_text, choice_to_original, choice_to_shown,
+                                      parse_rubric, scores_to_original, scores_to_shown, shuffle_order)
+
+__all__ = ["AccessDenied", "InvalidLabel", "Store", "resolve_db_url"]
+
+# argon2id at the cheapest settings, for tests only (Store(url, kdf=FAST_KDF), or ALIGNLINE_FAST_KDF=1 in a
+# test's environment): the default costs about half a second of CPU per hash, by design.
+FAST_KDF = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+
+
+class AccessDenied(UserError):
+    """The user may not see or label this project or item (web: 404/403)."""
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def public_user(u: User) -> dict:
+    return {"id": u.id, "name": u.name, "role": u.role}
+
+
+class Store:
+    def __init__(self, url: str, migrate: bool = True, *, kdf: dict | None = None):
+        from sqlalchemy.exc import DBAPIError, OperationalError
+        from sqlalchemy.orm import sessionmaker
+
+        self.url = resolve_db_url(url)
+        self.engine = make_engine(self.url)
+        try:
+            if migrate:
+                upgrade(self.engine)
+            else:
+                with self.engine.connect():
+                    pass
+        except (OperationalError, DBAPIError) as e:
+            self.engine.dispose()
+            raise open_error(self.url, e) from None
+        self.read_session = sessionmaker(self.engine, expire_on_commit=False)
+        self.write_session = sessionmaker(self.engine.execution_options(write=True), expire_on_commit=False)
+        from argon2 import PasswordHasher
+
+        if kdf is None and os.environ.get("ALIGNLINE_FAST_KDF") == "1":
+            kdf = FAST_KDF
+        # argon2id, the library's defaults (64 MiB, 3 passes) unless told; a hash made at other settings is
+        # redone at these on the next successful login (check_needs_rehash).
+        self.hasher = PasswordHasher(**(kdf or {}))
+        self.dummy_hash = None
+
+    @contextmanager
+    def tx(self, write: bool = False):
+        """An ORM session in one transaction (BEGIN IMMEDIATE on SQLite when `write`)."""
+        with (self.write_session if write else self.read_session)() as s, s.begin():
+            yield s
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def create_all(self) -> None:
+        """The schema straight from the models, for a `Store(url, migrate=False)` in tests."""
+        Base.metadata.create_all(self.engine)
+
+    # --- users -------------------------------------------------------------------------------------
+    def add_user(self, name: str, role: str, password: str) -> dict:
+        from sqlalchemy.exc import IntegrityError
+
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise UserError("a user name is 1 to 200 characters")
+        if role not in ROLES:
+            raise UserError(f"role {role!r} is not one of {', '.join(ROLES)}")
+        if not isinstance(password, str) or len(password) < 8:
+            raise UserError(f"the password for {name!r} is shorter than 8 characters")
+        user = User(name=name, role=role, password_hash=self.hasher.hash(password), created_at=time.time())
+        try:
+            with self.tx(write=True) as s:
+                s.add(user)
+                s.flush()
+                return public_user(user)
+        except IntegrityError:
+            raise UserError(f"user {name!r} already exists") from None
+
+    def set_password(self, name: str, password: str) -> None:
+        if not isinstance(password, str) or len(password) < 8:
+            raise UserError(f"the password for {name!r} is shorter than 8 characters")
+        with self.tx(write=True) as s:
+            u = self.user_row(s, name)
+            u.password_hash = self.hasher.hash(password)
+
+    def user_row(self, s, name: str) -> User:
+        from sqlalchemy import select
+
+        u = s.scalar(select(User).where(User.name == name))
+        if u is None:
+            raise UserError(f"no user named {name!r}")
+        return u
+
+    def user(self, name: str) -> dict | None:
+        from sqlalchemy import select
+
+        with self.tx() as s:
+            u = s.scalar(select(User).where(User.name == name))
+            return public_user(u) if u else None
+
+    def users(self) -> list[dict]:
+        from sqlalchemy import select
+
+        with self.tx() as s:
+            return [public_user(u) for u in s.scalars(select(User).order_by(User.id))]
+
+    def authenticate(self, name: str, password: str) -> dict | None:
+        from argon2.exceptions import InvalidHashError, VerificationError
+        from sqlalchemy import select
+
+        with self.tx() as s:
+            u = s.scalar(select(User).where(User.name == name))
+            stored = u.password_hash if u else None
+            found = public_user(u) if u else None
+        if stored is None:
+            # Hash anyway, so a wrong name takes as long as a wrong password (no user enumeration by timing).
+            self.dummy_hash = self.dummy_hash or self.hasher.hash(secrets.token_hex(8))
+            stored = self.dummy_hash
+        try:
+            self.hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if found and self.hasher.check_needs_rehash(stored):
+            self.set_password(name, password)
+        return found
+
+    def check_user(self, s, user: dict) -> User:
+        u = s.get(User, user.get("id")) if isinstance(user, dict) else None
+        if u is None:
+            raise AccessDenied("unknown user")
+        return u
+
+    # --- sessions and login throttling -------------------------------------------------------------
+    def create_session(self, user_id: int, ttl_s: int = 43200) -> tuple[str, str]:
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        now = time.time()
+        with self.tx(write=True) as s:
+            from sqlalchemy import delete
+
+            s.execute(delete(Session).where(Session.expires_at < now))  # expired ones are never read again
+            s.add(Session(token_hash=token_hash(token), user_id=user_id, csrf=csrf, created_at=now,
+                          expires_at=now + ttl_s))
+        return token, csrf
+
+    def session(self, token: str) -> dict | None:
+        from sqlalchemy import select
+
+        if not isinstance(token, str) or not token:
+            return None
+        with self.tx() as s:
+            row = s.execute(select(Session, User).join(User, User.id == Session.user_id)
+                            .where(Session.token_hash == token_hash(token))).first()
+            if row is None or row[0].expires_at < time.time():
+                return None
+            return {"user": public_user(row[1]), "csrf": row[0].csrf, "expires_at": row[0].expires_at}
+
+    def end_session(self, token: str) -> None:
+        from sqlalchemy import delete
+
+        with self.tx(write=True) as s:
+            s.execute(delete(Session).where(Session.token_hash == token_hash(token or "")))
+
+    def login_failures(self, name: str, client: str, window_s: int) -> int:
+        """Failed logins for this name from this client in the last `window_s` seconds, since the last
+        success (a correct password clears the count). `name` or `client` None: count over that key alone."""
+        from sqlalchemy import func, select
+
+        since = time.time() - window_s
+        with self.tx() as s:
+            keys = [LoginAttempt.at >= since]
+            if name is not None:
+                keys.append(LoginAttempt.name == name)
+            if client is not None:
+                keys.append(LoginAttempt.client == client)
+            last_ok = s.scalar(select(func.max(LoginAttempt.at)).where(*keys, LoginAttempt.ok.is_(True)))
+            if last_ok is not None:
+                keys.append(LoginAttempt.at > last_ok)
+            return s.scalar(select(func.count(LoginAttempt.id)).where(*keys, LoginAttempt.ok.is_(False))) or 0
+
+    def record_login(self, name: str, client: str, ok: bool) -> None:
+        with self.tx(write=True) as s:
+            s.add(LoginAttempt(name=str(name)[:200], client=str(client)[:200], ok=bool(ok), at=time.time()))
+
+    # --- projects ----------------------------------------------------------------------------------
+    def create_project(self, name: str, items: list[dict], *, kind: str = "pairwise", rubric: dict | None = None,
+                       assign: list[str] = (), gold: list[dict] = (), min_annotations: int = 1,
+                       source: str = "items", gold_source: str = "gold") -> dict:
+        """A project and its items (gold ones placed at seeded random positions among them). `source` and
+        `gold_source` name the files in error messages."""
+        from sqlalchemy import select
+        from sqlalchemy.exc import IntegrityError
+
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise UserError("a project name is 1 to 200 characters")
+        check_kind(kind)
+        if isinstance(min_annotations, bool) or not isinstance(min_annotations, int) or min_annotations < 1:
+            raise UserError(f"min_annotations must be a whole number >= 1, got {min_annotations!r}")
+        rubric = parse_rubric(rubric)
+        if kind == "rating" and not rubric["criteria"]:
+            rubric = {**DEFAULT_RATING_RUBRIC, "instructions": rubric["instructions"]}
+        regular = check_items(list(items), kind, source)
+        golden = check_items(list(gold), kind, gold_source, gold=True)
+        now = time.time()
+        try:
+            with self.tx(write=True) as s:
+                users = []
+                for uname in assign:
+                    u = s.scalar(select(User).where(User.name == uname))
+                    if u is None:
+                        raise UserError(f"cannot assign {uname!r} to {name!r}: no such user "
+                                        "(alignline annotate user add)")
+                    users.append(u)
+                p = Project(name=name, kind=kind, rubric=rubric, min_annotations=min_annotations, created_at=now)
+                s.add(p)
+                s.flush()
+                for u in {u.id: u for u in users}.values():
+                    s.add(Assignment(project_id=p.id, user_id=u.id))
+                total = len(regular) + len(golden)
+                gold_slots = set(random.Random(f"{name}|gold").sample(range(total), len(golden)))
+                reg, gold_it = iter(regular), iter(golden)
+                for pos in range(total):
+                    rec = next(gold_it) if pos in gold_slots else next(reg)
+                    s.add(self.item_row(p, pos, rec, now))
+                s.flush()
+                return self.project_dict(s, p, None)
+        except IntegrityError:
+            raise UserError(f"project {name!r} already exists") from None
+
+    def item_row(self, p: Project, pos: int, rec: dict, now: float, extra_meta: dict | None = None) -> Item:
+        order = shuffle_order(len(rec["responses"]), f"{p.name}|{pos}")
+        meta = {"order": order, "models": rec.get("models"), "fields": rec.get("fields") or {}, **(extra_meta or {})}
+        return Item(project_id=p.id, position=pos, external_id=rec.get("external_id"), prompt=rec["prompt"],
+                    responses=[rec["responses"][o] for o in order], meta=meta, is_gold=rec.get("gold") is not None,
+                    gold=rec.get("gold"), created_at=now)
+
+    def add_items(self, project: str, items: list[dict], source: str = "items",
+                  extra_meta: list[dict] | None = None) -> int:
+        """Append items to an existing project (after its last one); returns how many."""
+        from sqlalchemy import func, select
+
+        with self.tx(write=True) as s:
+            p = s.scalar(select(Project).where(Project.name == project))
+            if p is None:
+                raise UserError(f"no project named {project!r}")
+            recs = check_items(list(items), p.kind, source)
+            start = (s.scalar(select(func.max(Item.position)).where(Item.project_id == p.id)) or -1) + 1
+            now = time.time()
+            for i, rec in enumerate(recs):
+                s.add(self.item_row(p, start + i, rec, now, (extra_meta or [None] * len(recs))[i]))
+            return len(recs)
+
+    def assign(self, project: str, names: list[str]) -> None:
+        from sqlalchemy import select
+
+        with self.tx(write=True) as s:
+            p = s.scalar(select(Project).where(Project.name == project))
+            if p is None:
+                raise UserError(f"no project named {project!r}")
+            have = set(s.scalars(select(Assignment.user_id).where(Assignment.project_id == p.id)))
+            for n in names:
+                u = self.user_row(s, n)
+                if u.id not in have:
+                    s.add(Assignment(project_id=p.id, user_id=u.id))
+                    have.add(u.id)
+
+    def visible(self, s, p: Project | None, u: User) -> bool:
+        from sqlalchemy import select
+
+        if p is None:
+            return False
+        if u.role == "admin":
+            return True
+        return s.scalar(select(Assignment.id).where(Assignment.project_id == p.id,
+                                                    Assignment.user_id == u.id)) is not None
+
+    def visible_project(self, s, name: str, user: dict) -> tuple[Project, User]:
+        from sqlalchemy import select
+
+        u = self.check_user(s, user)
+        p = s.scalar(select(Project).where(Project.name == name))
+        if not self.visible(s, p, u):
+            raise AccessDenied(f"no project {name!r} for {u.name}")
+        return p, u
+
+    def project_dict(self, s, p: Project, u: User | None) -> dict:
+        from sqlalchemy import func, select
+
+        counts = dict(s.execute(select(Item.id, func.count(Label.id)).outerjoin(Label, Label.item_id == Item.id)
+                                .where(Item.project_id == p.id).group_by(Item.id)).all())
+        out = {"id": p.id, "name": p.name, "kind": p.kind, "rubric": p.rubric, "min_annotations": p.min_annotations,
+               "items": len(counts), "labels": sum(counts.values()),
+               "complete": sum(n >= p.min_annotations for n in counts.values())}
+        if u is not None:
+            mine = s.scalar(select(func.count(Label.id)).join(Item, Item.id == Label.item_id)
+                            .where(Item.project_id == p.id, Label.user_id == u.id)) or 0
+            out.update(mine=mine, remaining=len(counts) - mine)
+        return out
+
+    def projects_for(self, user: dict) -> list[dict]:
+        """Admins: every project; annotators: those assigned to them. Each with progress counts: items,
+        labels, complete (items with >= min_annotations labels), mine and remaining (this user's)."""
+        from sqlalchemy import select
+
+        with self.tx() as s:
+            u = self.check_user(s, user)
+            q = select(Project).order_by(Project.name)
+            if u.role != "admin":
+                q = q.join(Assignment, Assignment.project_id == Project.id).where(Assignment.user_id == u.id)
+            return [self.project_dict(s, p, u) for p in s.scalars(q)]
+
+    def project(self, name: str, user: dict) -> dict:
+        from sqlalchemy import select
+
+        with self.tx() as s:
+            p, u = self.visible_project(s, name, user)
+            out = self.project_dict(s, p, u)
+            out["assigned"] = list(s.scalars(select(User.name).join(Assignment, Assignment.user_id == User.id)
+                                             .where(Assignment.project_id == p.id).order_by(User.name)))
+            return out
+
+    def project_names(self) -> list[str]:
+        from sqlalchemy import select
+
+        with self.tx() as s:
+            return list(s.scalars(select(Project.name).order_by(Project.name)))
+
+    # --- items and labels --------------------------------------------------------------------------
+    def blinded(self, p: Project, it: Item, label: Label | None = None) -> dict:
+        """What an annotator may see: no model names, no gold flag or answer, no hidden fields."""
+        order = it.meta["order"]
+        return {"id": it.id, "project": p.name, "kind": p.kind, "rubric": p.rubric, "prompt": it.prompt,
+                "responses": list(it.responses),
+                "label": None if label is None else {
+                    "choice": choice_to_shown(p.kind, label.choice, order),
+                    "scores": scores_to_shown(label.scores, order), "rationale": label.rationale,
+                    "edit": label.edit}}
+
+    def next_item(self, project: str, user: dict) -> dict | None:
+        """The next item for this user: one they have not labelled (nor adjudicated away), items short of
+        min_annotations first, then fewest labels, then position (so the order is deterministic)."""
+        from sqlalchemy import case, exists, func, select
+        from sqlalchemy.orm import aliased
+
+        with self.tx() as s:
+            p, u = self.visible_project(s, project, user)
+            mine = aliased(Label)
+            n = func.count(Label.id)
+            q = (select(Item.id).outerjoin(Label, Label.item_id == Item.id)
+                 .where(Item.project_id == p.id,
+                        ~exists().where(mine.item_id == Item.id, mine.user_id == u.id),
+                        ~exists().where(Adjudication.item_id == Item.id))
+                 .group_by(Item.id, Item.position)
+                 .order_by(case((n >= p.min_annotations, 1), else_=0), n, Item.position, Item.id).limit(1))
+            item_id = s.scalar(q)
+            return None if item_id is None else self.blinded(p, s.get(Item, item_id))
+
+    def item_for(self, s, item_id: int, user: dict) -> tuple[Item, Project, User]:
+        u = self.check_user(s, user)
+        it = s.get(Item, item_id) if isinstance(item_id, int) and not isinstance(item_id, bool) else None
+        p = s.get(Project, it.project_id) if it else None
+        if not self.visible(s, p, u):
+            raise AccessDenied(f"no item {item_id!r} for {u.name}")
+        return it, p, u
+
+    def item(self, item_id: int, user: dict) -> dict:
+        """The item, blinded, with this user's own label (shown positions) if they gave one."""
+        from sqlalchemy import select
+
+        with self.tx() as s:
+            it, p, u = self.item_for(s, item_id, user)
+            label = s.scalar(select(Label).where(Label.item_id == it.id, Label.user_id == u.id))
+            return self.blinded(p, it, label)
+
+    def add_label(self, item_id: int, user: dict, choice, scores: dict | None = None,
+                  rationale: str | None = None, edit: str | None = None) -> dict:
+        """One label per user per item, `choice` and `scores` in the positions shown; stored in original ones.
+        A second label from the same user is an InvalidLabel ('already labelled'), however close the race."""
+        from sqlalchemy import select
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            with self.tx(write=True) as s:
+                it, p, u = self.item_for(s, item_id, user)
+                n = len(it.responses)
+                choice = check_choice(p.kind, choice, n)
+                scores = check_scores(scores, p.rubric, n, required=p.kind == "rating")
+                rationale, edit = check_text(rationale, "rationale"), check_text(edit, "edit")
+                if s.scalar(select(Label.id).where(Label.item_id == it.id, Label.user_id == u.id)) is not None:
+                    raise InvalidLabel(f"item {it.id} is already labelled by {u.name}")
+                order = it.meta["order"]
+                row = Label(item_id=it.id, user_id=u.id, choice=choice_to_original(p.kind, choice, order),
+                            scores=scores_to_original(scores, order), rationale=rationale, edit=edit,
+                            created_at=time.time())
+                s.add(row)
+                s.flush()
+                return {"id": row.id, "item_id": it.id, "user_id": u.id, "choice": choice, "scores": scores,
+                        "rationale": rationale, "edit": edit, "created_at": row.created_at}
+        except IntegrityError:
+            # The unique (item, user) constraint caught a concurrent duplicate the check above could not see.
+            raise InvalidLabel(f"item {item_id} is already labelled by {user.get('name')}") from None
+
+    # --- serving's review queue --------------------------------------------------------------------
+    def enqueue_review(self, project: str, prompt, response: str, meta: dict) -> int:
+        """An answer routed to humans by `alignline serve`: an item (one response, kind `rating`) in `project`,
+        made on first use and visible to admins (assign reviewers with `assign`). `meta` (request id, model,
+        confidence, reasons) is kept as the item's lineage. Returns the item id."""
+        from sqlalchemy import func, select
+        from sqlalchemy.exc import IntegrityError
+
+        prompt = check_prompt(prompt, "review", "request")
+        if not isinstance(response, str):
+            raise UserError("a reviewed response must be text")
+        now = time.time()
+        for attempt in range(2):  # two servers may create the project at once: the loser retries and finds it
+            try:
+                with self.tx(write=True) as s:
+                    p = s.scalar(select(Project).where(Project.name == project))
+                    if p is None:
+                        p = Project(name=project, kind="rating", rubric=DEFAULT_RATING_RUBRIC, min_annotations=1,
+                                    created_at=now)
+                        s.add(p)
+                        s.flush()
+                    elif p.kind != "rating":
+                        raise UserError(f"project {project!r} is a {p.kind} project; a review queue is a rating "
+                                        "project (one response per item)")
+                    pos = (s.scalar(select(func.max(Item.position)).where(Item.project_id == p.id)) or -1) + 1
+                    it = self.item_row(p, pos, {"prompt": prompt, "responses": [response],
+                                                "external_id": str((meta or {}).get("request_id") or "") or None},
+                                       now, {"review": dict(meta or {})})
+                    s.add(it)
+                    s.flush()
+                    s.add(ReviewEntry(project_id=p.id, item_id=it.id, meta=dict(meta or {}), created_at=now))
+                    return it.id
+            except IntegrityError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def reviews(self, project: str) -> list[dict]:
+        """The review queue of a project: each entry's item id, lineage, and whether anyone labelled it yet."""
+        from sqlalchemy import func, select
+
+        with self.tx() as s:
+            rows = s.execute(select(ReviewEntry, func.count(Label.id)).join(Project, Project.id == ReviewEntry.project_id)
+                             .outerjoin(Label, Label.item_id == ReviewEntry.item_id).where(Project.name == project)
+                             .group_by(ReviewEntry.id).order_by(ReviewEntry.id)).all()
+            return [{"id": r.id, "item_id": r.item_id, "meta": r.meta, "labels": n, "created_at": r.created_at}
+                    for r, n in rows]
+
+    # --- quality and export (results.py does the arithmetic) ---------------------------------------
+    def labelled(self, s, p: Project) -> tuple[list[Item], dict[int, list[tuple[Label, str]]], dict[int, Adjudication]]:
+        from sqlalchemy import select
+
+        items = list(s.scalars(select(Item).where(Item.project_id == p.id).order_by(Item.position)))
+        labels: dict[int, list] = {it.id: [] for it in items}
+        for lab, uname in s.execute(select(Label, User.name).join(User, User.id == Label.user_id)
+                                    .join(Item, Item.id == Label.item_id).where(Item.project_id == p.id)
+                                    .order_by(Label.id)):
+            labels[lab.item_id].append((lab, uname))
+        adj = {a.item_id: a for a in s.scalars(select(Adjudication).join(Item, Item.id == Adjudication.item_id)
+                                                .where(Item.project_id == p.id))}
+        return items, labels, adj
+
+    def project_row(self, s, name: str) -> Project:
+        from sqlalchemy import select
+
+        p = s.scalar(select(Project).where(Project.name == name))
+        if p is None:
+            raise UserError(f"no project named {name!r}")
+        return p
+
+    def agreement(self, project: str) -> dict:
+        from alignline.annotate.results import agreement_report
+
+        with self.tx() as s:
+            p = self.project_row(s, project)
+            return agreement_report(p, *self.labelled(s, p))
+
+    def disagreements(self, project: str, min_share: float = 0.5) -> list[dict]:
+        """Items with >= min_annotations labels (and two or more) whose most common answer holds no more than
+        `min_share` of them, not yet adjudicated; gold items excluded. Choices in shown positions."""
+        from alignline.annotate.results import disagreements
+
+        with self.tx() as s:
+            p = self.project_row(s, project)
+            return disagreements(p, *self.labelled(s, p), min_share=min_share)
+
+    def adjudicate(self, item_id: int, admin: dict, choice) -> None:
+        """An admin's final answer for an item (shown positions, like a label); replaces an earlier one."""
+        from sqlalchemy import select
+
+        with self.tx(write=True) as s:
+            it, p, u = self.item_for(s, item_id, admin)
+            if u.role != "admin":
+                raise AccessDenied(f"{u.name} is not an admin: only admins adjudicate")
+            choice = choice_to_original(p.kind, check_choice(p.kind, choice, len(it.responses)), it.meta["order"])
+            row = s.scalar(select(Adjudication).where(Adjudication.item_id == it.id))
+            if row is None:
+                s.add(Adjudication(item_id=it.id, admin_id=u.id, choice=choice, created_at=time.time()))
+            else:
+                row.admin_id, row.choice, row.created_at = u.id, choice, time.time()
+
+    def export(self, project: str) -> list[dict]:
+        """Preference records (`kind: "preference"`) and SFT records from edited answers (`kind: "sft"`);
+        see `results.export_records` for the fields and what is left out."""
+        return self.export_with_counts(project)[0]
+
+    def export_with_counts(self, project: str) -> tuple[list[dict], dict]:
+        from alignline.annotate.results import export_records
+
+        with self.tx() as s:
+            p = self.project_row(s, project)
+            return export_records(p, *self.labelled(s, p))
+
+    def import_pairs(self, project: str, records: list[dict], source: str = "pairs") -> int:
+        """Existing preference records (chosen/rejected, any format `alignline.data.preference` reads; a ranking
+        gives every pair) as pairwise items of `project` (made if missing), to be labelled afresh, blinded.
+        The file's own verdict is kept hidden in the item's meta (`imported_choice`: the original index)."""
+        from alignline.annotate.results import pairs_as_items
+
+        items, metas = pairs_as_items(records, source)
+        if project not in self.project_names():
+            try:
+                self.create_project(project, [], kind="pairwise")
+            except UserError:
+                if project not in self.project_names():  # not a lost race: a real problem
+                    raise
+        with self.tx() as s:
+            if self.project_row(s, project).kind != "pairwise":
+                raise UserError(f"project {project!r} is not pairwise: preference pairs import into pairwise "
+                                "projects")
+        return self.add_items(project, items, source, metas)
