@@ -168,3 +168,29 @@ def test_policy_rules_route_whatever_the_confidence(start_server, tmp_path):
     assert pii.choices[0].message.content.startswith("Write to")  # flagged, not held
     assert not ask("How are you?").model_extra["alignline"]["routed"]
     assert len(queue.read_text().splitlines()) == 2
+
+
+def test_routed_answers_reach_the_annotation_store_and_come_back_with_lineage(start_server, tmp_path):
+    """Serve -> the store's review queue (SQLite) -> a reviewer's correction -> export: SFT and preference
+    records whose lineage names the request."""
+    from alignline.annotate.store import FAST_KDF, Store
+    from alignline.serve.routing import open_reviews
+
+    url = f"sqlite:///{tmp_path / 'annotate.db'}"
+    engine = ScriptedEngine(lambda text: "12")
+    client, _ = start_server(engine, router=Router(threshold=0.95, on_low="flag"),
+                             reviews=open_reviews(url, "reviews", str(tmp_path / "q.jsonl")))
+    r = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "What is 5 + 8?"}])
+    meta = r.model_extra["alignline"]
+    store = Store(url, kdf=FAST_KDF)
+    (entry,) = store.reviews("reviews")
+    assert meta["review_id"] == entry["item_id"] and entry["meta"]["request_id"] == r.id
+    admin = store.add_user("rev", "admin", "a long password")
+    item = store.next_item("reviews", admin)
+    assert item["responses"] == ["12"] and item["prompt"] == [{"role": "user", "content": "What is 5 + 8?"}]
+    store.add_label(item["id"], admin, None, scores={"quality": 1}, edit="13")
+    records = {rec["kind"]: rec for rec in store.export("reviews")}
+    assert records["sft"]["messages"][-1] == {"role": "assistant", "content": "13"}
+    assert records["preference"]["chosen"] == "13" and records["preference"]["rejected"] == "12"
+    assert records["sft"]["lineage"]["review"]["request_id"] == r.id
+    assert records["preference"]["lineage"]["review"]["lineage_id"] == f"{r.id}#0"
