@@ -31,6 +31,11 @@ demo-rm: $(STAMP)
 demo-eval: $(STAMP)
 	$(BIN)/alignline demo --eval
 
+# One round of the flywheel: serve, route low confidence to review, correct, export, retrain, eval, gate.
+.PHONY: demo-flywheel
+demo-flywheel: $(STAMP)
+	$(BIN)/python scripts/flywheel.py
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 

@@ -399,7 +399,9 @@ def create_app(engine, settings: ServeSettings):
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", "waiting": worker.waiting}
+        calls = worker.batches
+        return {"status": "ok", "waiting": worker.waiting, "engine_calls": len(calls),
+                "requests_per_call": round(sum(calls) / len(calls), 3) if calls else None}
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
@@ -426,6 +428,32 @@ def create_app(engine, settings: ServeSettings):
         return completion_body(chat_request, answers)
 
     return app
+
+
+def wait_ready(base_url: str, proc=None, timeout: float = 300) -> None:
+    """Wait until a server at `base_url` (…/v1) answers /v1/models; fail early if its process `proc` died."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base_url}/models", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited with status {proc.returncode} before it was ready")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server at {base_url} was not ready within {timeout:.0f} s")
+        time.sleep(0.25)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0):
