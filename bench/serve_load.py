@@ -139,6 +139,7 @@ def main() -> int:
         runs.append(r)
     cal = json.loads(calibration.read_text())["models"]["base"]
     write_json(args.out, {"date": str(date.today()), "model": args.model, "cpu_count": os.cpu_count(),
+                          "load_average_at_end": os.getloadavg(),
                           "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "max_tokens": args.max_tokens,
                           "threshold": args.threshold, "calibration": {k: cal[k] for k in (
                               "n", "ece", "ece_raw", "accuracy", "share_routed")}, "runs": runs})

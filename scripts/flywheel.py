@@ -47,6 +47,9 @@ MODEL = "smollm2-135m"
 PROJECT = "flywheel-reviews"
 THRESHOLD = 0.5
 MAX_TOKENS = 24
+MAX_ECE = 0.2
+"""Looser than the command's default 0.1: on 60 labelled prompts the ECE itself is uncertain by about 0.05-0.1
+(10 bins of a few answers each); a production check wants a few hundred and the default."""
 GATES = """# Round 2 against round 1: better on the held-out questions, no worse elsewhere.
 flywheel-arithmetic/accuracy: {delta_min: 0.0}
 no_regression: {tolerance: 0.05}
@@ -139,7 +142,8 @@ def main() -> int:
     p.add_argument("--out", default="runs/flywheel", help="the demo directory (replaced if it holds a previous run)")
     p.add_argument("--traffic", type=int, default=60, help="user requests sent to the server")
     p.add_argument("--calibration", type=int, default=60, help="labelled prompts for the calibration check")
-    p.add_argument("--heldout", type=int, default=40, help="held-out questions for the eval")
+    p.add_argument("--heldout", type=int, default=30, help="held-out questions for the eval")
+    p.add_argument("--general", type=int, default=30, help="general-knowledge questions (forgetting check)")
     args = p.parse_args()
     out = Path(args.out)
     if out.exists():
@@ -167,7 +171,7 @@ def main() -> int:
 
     print(f"== 2/7 calibration check at threshold {THRESHOLD} (Platt scaling, figures out of fold)")
     code = cli("serve", "calibrate", "--model", MODEL, "--labelled", str(out / "calibration-set.jsonl"),
-               "--grader", "math_answer", "--threshold", str(THRESHOLD), "--fit", "platt", "--max-ece", "0.15",
+               "--grader", "math_answer", "--threshold", str(THRESHOLD), "--fit", "platt", "--max-ece", str(MAX_ECE),
                "--max-tokens", str(MAX_TOKENS), "--out", str(out / "calibration.json"), log=log, check=False)
     if code != 0:
         raise SystemExit(f"flywheel: the calibration check refused routing (exit {code}); see {out}/calibration.html")
@@ -195,7 +199,14 @@ def main() -> int:
             server.wait(timeout=60)
     write_records(out / "served.jsonl", served)
     routed = [s for s in served if s["routed"]]
-    print(f"    {len(routed)} of {len(served)} answers held for review")
+    answered = [s for s in served if not s["routed"]]
+    from alignline.rewards.graders import get_grader, grade
+
+    right = grade("math_answer", get_grader("math_answer"), [s["prompt"] for s in answered],
+                  [s["shown"] for s in answered], {"answer": [s["answer"] for s in answered]})
+    answered_accuracy = sum(r is not None and r >= 0.5 for r in right) / len(answered) if answered else None
+    print(f"    {len(routed)} of {len(served)} answers held for review; the {len(answered)} answered directly were "
+          f"right {answered_accuracy if answered_accuracy is None else round(answered_accuracy, 3)} of the time")
     lap("serve")
 
     print("== 4/7 scripted reviewers (Store API): rate each held answer, correct the wrong ones")
@@ -226,7 +237,8 @@ def main() -> int:
     print("== 7/7 eval of both rounds (held-out questions, general-knowledge forgetting check) and the gate")
     for name, model in (("round1", MODEL), ("round2", str(out / "round2" / "final"))):
         cli("eval", "--model", f"{name}={model}", "--suite", str(out / "heldout.yaml"), "--suite",
-            "starter/general", "--out", str(out / f"eval-{name}"), log=log)
+            "starter/general", "--limit", str(max(args.heldout, args.general)), "--out", str(out / f"eval-{name}"),
+            log=log)
     gate_code = cli("gate", str(out / "eval-round2"), "--baseline", str(out / "eval-round1"), "--gates",
                     str(out / "gates.yaml"), "--out", str(out / "gate"), log=log, check=False)
     lap("eval_and_gate")
@@ -238,6 +250,7 @@ def main() -> int:
         "calibration": {k: calibration[k] for k in ("n", "ece", "ece_raw", "accuracy", "accuracy_above",
                                                      "share_routed")},
         "traffic": len(served), "routed": len(routed), "share_routed": len(routed) / len(served),
+        "accuracy_of_answers_not_held": answered_accuracy,
         "reviews": counts, "sft_corrections": len(sft), "preference_pairs": len(prefs), "lineage_traced": traced,
         "metrics": {n: {k: v for k, v in m.items() if "/" in k} for n, m in metrics.items()},
         "gate": {"passed": gate["passed"], "exit": gate_code,
