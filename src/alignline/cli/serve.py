@@ -150,7 +150,8 @@ def register(sub) -> None:
     p.add_argument("--review-file", default=None, metavar="F", help="a JSONL review queue (no database needed)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=run_serve)
-    actions = p.add_subparsers(dest="serve_action", metavar="ACTION")
+    actions = p.add_subparsers(dest="serve_action", metavar="calibrate", required=False,
+                               help="optional: `alignline serve calibrate ...` makes the calibration file")
     c = actions.add_parser("calibrate", help="measure confidence against correctness on labelled prompts",
                            description="Answer labelled prompts with every served model; write the ECE, accuracy "
                                        "above the threshold and share routed (JSON and an HTML report with the "
