@@ -107,7 +107,7 @@ def send_traffic(base_url: str, traffic: list[dict], clients: int = 4) -> list[d
 
 
 def review(db_url: str, answers: dict[str, int]) -> dict:
-    """Scripted reviewers: rate each queued answer (5 right, 1 wrong); write the correct answer where it is wrong."""
+    """Scripted reviewers: rate each queued answer (5 right, 1 wrong); where it is wrong, write the right one."""
     from alignline.annotate.store import Store
     from alignline.rewards.graders import get_grader, grade
 
@@ -119,8 +119,11 @@ def review(db_url: str, answers: dict[str, int]) -> dict:
         truth = answers[question]
         (ok,) = grade("math_answer", grader, [question], item["responses"], {"answer": [truth]})
         right = ok is not None and ok >= 0.5
+        # The correction shows the sum, as the model's own right answers do ("12 * 11 = 132"): a bare number
+        # taught in round 2 would have the model guess the result in one token, without the working.
+        expression = question.removeprefix("What is ").split("?")[0]
         store.add_label(item["id"], reviewer, None, scores={"quality": 5 if right else 1},
-                        edit=None if right else str(truth))
+                        edit=None if right else f"{expression} = {truth}")
         counts["reviewed"] += 1
         counts["corrected" if not right else "confirmed"] += 1
     return counts
@@ -132,8 +135,9 @@ def recipe(out: Path, sft: Path) -> Path:
     data = {"method": "sft", "model": MODEL, "output_dir": str(out / "round2"), "resume": "never",
             "data": {"train": str(sft), "eval_fraction": 0.0},
             "adapter": {"type": "lora", "r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"},
-            "training": {"lr": 5.0e-4, "batch_size": 8, "max_steps": 30, "max_length": 128, "warmup_steps": 2,
-                         "seed": 0, "save_every": 30}}
+            # short: about 2.5 passes over a few dozen corrections (more overfits them and forgets the rest)
+            "training": {"lr": 3.0e-4, "batch_size": 8, "max_steps": 12, "max_length": 128, "warmup_steps": 2,
+                         "seed": 0, "save_every": 12}}
     return write_text(out / "recipe.yaml", yaml.safe_dump(data, sort_keys=False))
 
 
