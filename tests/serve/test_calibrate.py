@@ -260,3 +260,17 @@ def test_a_platt_fit_is_checked_out_of_fold_and_applied_by_the_server(tmp_path, 
     from alignline.serve.calibrate import apply_fit
 
     assert answer.confidence == pytest.approx(apply_fit(math.exp(-0.1), m["fit"]))
+
+
+def test_reward_model_confidence_is_the_sigmoid_of_its_score(tiny_model_dir):
+    from alignline.rewards.reward_models import RewardScorer, as_chat
+
+    prompts = [[{"role": "user", "content": "What is 2 + 2?"}]] * 2
+    completions = [Completion("4", [1], "stop"), Completion("five", [1], "stop")]
+    confidence = Confidence(parse_confidence(f"reward:{tiny_model_dir}"))
+    conf = confidence(prompts, completions)
+    assert isinstance(confidence.scorer, RewardScorer)  # loaded on first use, kept (the tiny model's head is random)
+    pairs = [as_chat(p, c.text) for p, c in zip(prompts, completions)]
+    scores = confidence.scorer([p for p, _ in pairs], [r for _, r in pairs])
+    assert conf == pytest.approx([1 / (1 + math.exp(-s)) for s in scores])
+    assert not Confidence(parse_confidence(f"reward:{tiny_model_dir}")).needs_logprobs
