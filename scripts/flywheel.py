@@ -146,8 +146,8 @@ def main() -> int:
     p.add_argument("--out", default="runs/flywheel", help="the demo directory (replaced if it holds a previous run)")
     p.add_argument("--traffic", type=int, default=60, help="user requests sent to the server")
     p.add_argument("--calibration", type=int, default=60, help="labelled prompts for the calibration check")
-    p.add_argument("--heldout", type=int, default=30, help="held-out questions for the eval")
-    p.add_argument("--general", type=int, default=30, help="general-knowledge questions (forgetting check)")
+    p.add_argument("--heldout", type=int, default=40, help="held-out questions for the eval")
+    p.add_argument("--general", type=int, default=40, help="general-knowledge questions (forgetting check, 40 at most)")
     args = p.parse_args()
     out = Path(args.out)
     if out.exists():
