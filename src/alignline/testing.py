@@ -385,3 +385,28 @@ def chromium_or_skip() -> str:
 # Chromium flags for a closed network: without the background-networking ones it keeps dialling out.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+from collections.abc import Iterator  # noqa: E402 - kept beside the one helper that needs them
+from contextlib import contextmanager  # noqa: E402
+
+
+@contextmanager
+def postgres_database(prefix: str = "alignline_t") -> Iterator[str]:
+    """A fresh, uniquely named database on the test PostgreSQL server (`postgres_url_or_skip`), dropped after:
+    tests running side by side never see each other's tables."""
+    import uuid
+
+    import sqlalchemy
+
+    base = sqlalchemy.engine.make_url(postgres_url_or_skip())
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

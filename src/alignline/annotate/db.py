@@ -59,7 +59,9 @@ def make_engine(url: str):
 
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=60)
+        # connect_timeout: a server that does not answer is an error in seconds, not a hang
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=60,
+                             connect_args={"connect_timeout": 10})
     memory = parsed.database in (None, "", ":memory:")
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
                            **({"poolclass": StaticPool} if memory else {}))

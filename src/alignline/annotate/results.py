@@ -9,12 +9,11 @@ with the most common count (reported as `fleiss_items`); Cohen's kappa is comput
 annotators over the items both labelled (two or more) and averaged.
 
 Export turns each label into the ordered pairs it implies (pairwise: the choice over the other; ranking:
-every higher over every lower; best-worst: best over the rest and the rest over worst) and keeps, per pair
-of responses, the direction a strict majority of the labels that speak to it chose. `confidence` is that
-majority's share. A majority of ties, or no majority, exports nothing (counted); an adjudication decides
-instead of the vote. Gold items are left out (their answer was given, not collected). Rating projects with
-several responses export no pairs; an edited answer of a one-response item (serving's review queue)
-becomes a pair, the edit preferred over the original.
+every higher over every lower; best-worst: best over the rest and the rest over worst; rating: the higher
+total score over the lower, equal totals a tie) and keeps, per pair of responses, the direction a strict
+majority of the labels that speak to it chose. `confidence` is that majority's share. A majority of ties,
+or no majority, exports nothing (counted); an adjudication decides instead of the vote. Gold items are left out (their answer was given, not collected). An edited answer of a
+one-response item (serving's review queue) becomes a pair, the edit preferred over the original.
 """
 
 from __future__ import annotations
@@ -38,8 +37,13 @@ def label_value(kind: str, choice, scores):
     return choice
 
 
-def implied_pairs(kind: str, choice, n: int) -> list[tuple[int, int]]:
-    """The (winner, loser) pairs a choice states, in original indices; a tie or a rating states none."""
+def implied_pairs(kind: str, choice, n: int, scores: dict | None = None) -> list[tuple[int, int]]:
+    """The (winner, loser) pairs a choice states, in original indices; a tie states none. A rating states
+    one per pair of responses whose total scores differ."""
+    if kind == "rating":
+        totals = [sum(v[i] for v in (scores or {}).values()) for i in range(n)]
+        return [(i, j) if totals[i] > totals[j] else (j, i) for i, j in combinations(range(n), 2)
+                if totals[i] != totals[j]]
     if choice is None or choice == "tie":
         return []
     if kind == "pairwise":
@@ -49,6 +53,16 @@ def implied_pairs(kind: str, choice, n: int) -> list[tuple[int, int]]:
     if kind == "best_worst":
         best, worst = choice["best"], choice["worst"]
         return [(best, x) for x in range(n) if x != best] + [(x, worst) for x in range(n) if x not in (best, worst)]
+    return []
+
+
+def tied_pairs(kind: str, choice, n: int, scores: dict | None = None) -> list[frozenset]:
+    """The pairs a label calls even: a pairwise tie, or two ratings with equal totals."""
+    if kind == "pairwise" and choice == "tie":
+        return [frozenset((0, 1))]
+    if kind == "rating":
+        totals = [sum(v[i] for v in (scores or {}).values()) for i in range(n)]
+        return [frozenset((i, j)) for i, j in combinations(range(n), 2) if totals[i] == totals[j]]
     return []
 
 
@@ -183,7 +197,7 @@ def export_records(project, items, labels, adjudications) -> tuple[list[dict], d
         if it.is_gold:
             counts["gold"] += 1
             continue
-        if kind == "rating" or len(texts) < 2:
+        if len(texts) < 2:
             continue
         adj = adjudications.get(it.id)
         if adj is None and not labs:
@@ -195,12 +209,11 @@ def export_records(project, items, labels, adjudications) -> tuple[list[dict], d
         n = len(texts)
         votes, voters = Counter(), Counter()  # votes[(w, l)]; voters[{i, j}] = labels that speak to the pair
         for lab, _ in labs:
-            stated = implied_pairs(kind, lab.choice, n)
-            for w, lo in stated:
+            for w, lo in implied_pairs(kind, lab.choice, n, lab.scores):
                 votes[(w, lo)] += 1
                 voters[frozenset((w, lo))] += 1
-            if kind == "pairwise" and lab.choice == "tie":
-                voters[frozenset((0, 1))] += 1
+            for pair in tied_pairs(kind, lab.choice, n, lab.scores):
+                voters[pair] += 1
         if adj is not None:
             decided = implied_pairs(kind, adj.choice, n)
             if not decided:

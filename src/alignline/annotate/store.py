@@ -21,11 +21,19 @@ import secrets
 import time
 from contextlib import contextmanager
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from alembic.util.exc import CommandError
+from sqlalchemy import case, delete, exists, func, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import aliased, sessionmaker
+
 from alignline.errors import UserError
 
-from alignline.annotate.db import make_engine, open_error, resolve_db_url, upgrade
+from alignline.annotate.db import make_engine, open_error, resolve_db_url, shown, upgrade
 from alignline.annotate.models import (ROLES, Adjudication, Assignment, Base, Item, Label, LoginAttempt, Project,
                                        ReviewEntry, Session, User)
+from alignline.annotate.results import agreement_report, disagreements, export_records, original_responses, pairs_as_items
 from alignline.annotate.tasks import (DEFAULT_RATING_RUBRIC, InvalidLabel, check_choice, check_items, check_kind,
                                       check_prompt, check_scores, check_text, choice_to_original, choice_to_shown,
                                       parse_rubric, scores_to_original, scores_to_shown, shuffle_order)
@@ -51,9 +59,6 @@ def public_user(u: User) -> dict:
 
 class Store:
     def __init__(self, url: str, migrate: bool = True, *, kdf: dict | None = None):
-        from sqlalchemy.exc import DBAPIError, OperationalError
-        from sqlalchemy.orm import sessionmaker
-
         self.url = resolve_db_url(url)
         self.engine = make_engine(self.url)
         try:
@@ -65,9 +70,12 @@ class Store:
         except (OperationalError, DBAPIError) as e:
             self.engine.dispose()
             raise open_error(self.url, e) from None
+        except CommandError as e:  # a revision this code does not know: a newer alignline migrated it
+            self.engine.dispose()
+            raise UserError(f"the annotation database {shown(self.url)} has a schema this alignline does not "
+                            f"know ({e}); use the alignline version that created it, or a newer one") from None
         self.read_session = sessionmaker(self.engine, expire_on_commit=False)
         self.write_session = sessionmaker(self.engine.execution_options(write=True), expire_on_commit=False)
-        from argon2 import PasswordHasher
 
         if kdf is None and os.environ.get("ALIGNLINE_FAST_KDF") == "1":
             kdf = FAST_KDF
@@ -91,8 +99,6 @@ class Store:
 
     # --- users -------------------------------------------------------------------------------------
     def add_user(self, name: str, role: str, password: str) -> dict:
-        from sqlalchemy.exc import IntegrityError
-
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise UserError("a user name is 1 to 200 characters")
         if role not in ROLES:
@@ -116,30 +122,23 @@ class Store:
             u.password_hash = self.hasher.hash(password)
 
     def user_row(self, s, name: str) -> User:
-        from sqlalchemy import select
-
         u = s.scalar(select(User).where(User.name == name))
         if u is None:
             raise UserError(f"no user named {name!r}")
         return u
 
     def user(self, name: str) -> dict | None:
-        from sqlalchemy import select
-
         with self.tx() as s:
             u = s.scalar(select(User).where(User.name == name))
             return public_user(u) if u else None
 
     def users(self) -> list[dict]:
-        from sqlalchemy import select
-
         with self.tx() as s:
             return [public_user(u) for u in s.scalars(select(User).order_by(User.id))]
 
     def authenticate(self, name: str, password: str) -> dict | None:
-        from argon2.exceptions import InvalidHashError, VerificationError
-        from sqlalchemy import select
-
+        if not isinstance(name, str) or not isinstance(password, str):
+            return None
         with self.tx() as s:
             u = s.scalar(select(User).where(User.name == name))
             stored = u.password_hash if u else None
@@ -167,16 +166,12 @@ class Store:
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         now = time.time()
         with self.tx(write=True) as s:
-            from sqlalchemy import delete
-
             s.execute(delete(Session).where(Session.expires_at < now))  # expired ones are never read again
             s.add(Session(token_hash=token_hash(token), user_id=user_id, csrf=csrf, created_at=now,
                           expires_at=now + ttl_s))
         return token, csrf
 
     def session(self, token: str) -> dict | None:
-        from sqlalchemy import select
-
         if not isinstance(token, str) or not token:
             return None
         with self.tx() as s:
@@ -187,16 +182,12 @@ class Store:
             return {"user": public_user(row[1]), "csrf": row[0].csrf, "expires_at": row[0].expires_at}
 
     def end_session(self, token: str) -> None:
-        from sqlalchemy import delete
-
         with self.tx(write=True) as s:
             s.execute(delete(Session).where(Session.token_hash == token_hash(token or "")))
 
     def login_failures(self, name: str, client: str, window_s: int) -> int:
         """Failed logins for this name from this client in the last `window_s` seconds, since the last
         success (a correct password clears the count). `name` or `client` None: count over that key alone."""
-        from sqlalchemy import func, select
-
         since = time.time() - window_s
         with self.tx() as s:
             keys = [LoginAttempt.at >= since]
@@ -219,9 +210,6 @@ class Store:
                        source: str = "items", gold_source: str = "gold") -> dict:
         """A project and its items (gold ones placed at seeded random positions among them). `source` and
         `gold_source` name the files in error messages."""
-        from sqlalchemy import select
-        from sqlalchemy.exc import IntegrityError
-
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise UserError("a project name is 1 to 200 characters")
         check_kind(kind)
@@ -268,8 +256,6 @@ class Store:
     def add_items(self, project: str, items: list[dict], source: str = "items",
                   extra_meta: list[dict] | None = None) -> int:
         """Append items to an existing project (after its last one); returns how many."""
-        from sqlalchemy import func, select
-
         with self.tx(write=True) as s:
             p = s.scalar(select(Project).where(Project.name == project))
             if p is None:
@@ -282,8 +268,6 @@ class Store:
             return len(recs)
 
     def assign(self, project: str, names: list[str]) -> None:
-        from sqlalchemy import select
-
         with self.tx(write=True) as s:
             p = s.scalar(select(Project).where(Project.name == project))
             if p is None:
@@ -296,8 +280,6 @@ class Store:
                     have.add(u.id)
 
     def visible(self, s, p: Project | None, u: User) -> bool:
-        from sqlalchemy import select
-
         if p is None:
             return False
         if u.role == "admin":
@@ -306,8 +288,6 @@ class Store:
                                                     Assignment.user_id == u.id)) is not None
 
     def visible_project(self, s, name: str, user: dict) -> tuple[Project, User]:
-        from sqlalchemy import select
-
         u = self.check_user(s, user)
         p = s.scalar(select(Project).where(Project.name == name))
         if not self.visible(s, p, u):
@@ -315,8 +295,6 @@ class Store:
         return p, u
 
     def project_dict(self, s, p: Project, u: User | None) -> dict:
-        from sqlalchemy import func, select
-
         counts = dict(s.execute(select(Item.id, func.count(Label.id)).outerjoin(Label, Label.item_id == Item.id)
                                 .where(Item.project_id == p.id).group_by(Item.id)).all())
         out = {"id": p.id, "name": p.name, "kind": p.kind, "rubric": p.rubric, "min_annotations": p.min_annotations,
@@ -331,8 +309,6 @@ class Store:
     def projects_for(self, user: dict) -> list[dict]:
         """Admins: every project; annotators: those assigned to them. Each with progress counts: items,
         labels, complete (items with >= min_annotations labels), mine and remaining (this user's)."""
-        from sqlalchemy import select
-
         with self.tx() as s:
             u = self.check_user(s, user)
             q = select(Project).order_by(Project.name)
@@ -341,8 +317,6 @@ class Store:
             return [self.project_dict(s, p, u) for p in s.scalars(q)]
 
     def project(self, name: str, user: dict) -> dict:
-        from sqlalchemy import select
-
         with self.tx() as s:
             p, u = self.visible_project(s, name, user)
             out = self.project_dict(s, p, u)
@@ -350,9 +324,12 @@ class Store:
                                              .where(Assignment.project_id == p.id).order_by(User.name)))
             return out
 
-    def project_names(self) -> list[str]:
-        from sqlalchemy import select
+    def project_summaries(self) -> list[dict]:
+        """Every project with its progress counts (for the CLI and admin tools; no user involved)."""
+        with self.tx() as s:
+            return [self.project_dict(s, p, None) for p in s.scalars(select(Project).order_by(Project.name))]
 
+    def project_names(self) -> list[str]:
         with self.tx() as s:
             return list(s.scalars(select(Project.name).order_by(Project.name)))
 
@@ -370,9 +347,6 @@ class Store:
     def next_item(self, project: str, user: dict) -> dict | None:
         """The next item for this user: one they have not labelled (nor adjudicated away), items short of
         min_annotations first, then fewest labels, then position (so the order is deterministic)."""
-        from sqlalchemy import case, exists, func, select
-        from sqlalchemy.orm import aliased
-
         with self.tx() as s:
             p, u = self.visible_project(s, project, user)
             mine = aliased(Label)
@@ -388,7 +362,11 @@ class Store:
 
     def item_for(self, s, item_id: int, user: dict) -> tuple[Item, Project, User]:
         u = self.check_user(s, user)
-        it = s.get(Item, item_id) if isinstance(item_id, int) and not isinstance(item_id, bool) else None
+        try:  # an id from a URL path may arrive as text
+            item_id = int(item_id) if not isinstance(item_id, bool) else None
+        except (TypeError, ValueError):
+            item_id = None
+        it = s.get(Item, item_id) if item_id is not None else None
         p = s.get(Project, it.project_id) if it else None
         if not self.visible(s, p, u):
             raise AccessDenied(f"no item {item_id!r} for {u.name}")
@@ -396,8 +374,6 @@ class Store:
 
     def item(self, item_id: int, user: dict) -> dict:
         """The item, blinded, with this user's own label (shown positions) if they gave one."""
-        from sqlalchemy import select
-
         with self.tx() as s:
             it, p, u = self.item_for(s, item_id, user)
             label = s.scalar(select(Label).where(Label.item_id == it.id, Label.user_id == u.id))
@@ -407,9 +383,6 @@ class Store:
                   rationale: str | None = None, edit: str | None = None) -> dict:
         """One label per user per item, `choice` and `scores` in the positions shown; stored in original ones.
         A second label from the same user is an InvalidLabel ('already labelled'), however close the race."""
-        from sqlalchemy import select
-        from sqlalchemy.exc import IntegrityError
-
         try:
             with self.tx(write=True) as s:
                 it, p, u = self.item_for(s, item_id, user)
@@ -431,14 +404,34 @@ class Store:
             # The unique (item, user) constraint caught a concurrent duplicate the check above could not see.
             raise InvalidLabel(f"item {item_id} is already labelled by {user.get('name')}") from None
 
+    def items(self, project: str) -> list[dict]:
+        """Every item of a project, unblinded (original response order, model names, gold flag, label count):
+        for admin tools and active learning, never for annotators."""
+        with self.tx() as s:
+            p = self.project_row(s, project)
+            rows, labels, adj = self.labelled(s, p)
+            return [{"id": it.id, "external_id": it.external_id, "position": it.position, "prompt": it.prompt,
+                     "responses": original_responses(it), "models": it.meta.get("models"), "is_gold": it.is_gold,
+                     "labels": len(labels[it.id]), "adjudicated": it.id in adj} for it in rows]
+
+    def reorder(self, project: str, item_ids: list[int]) -> None:
+        """Serve these items first, in this order (active learning's pick); the rest keep their order after.
+        next_item still prefers items short of min_annotations and with fewer labels."""
+        with self.tx(write=True) as s:
+            p = self.project_row(s, project)
+            rows = list(s.scalars(select(Item).where(Item.project_id == p.id).order_by(Item.position, Item.id)))
+            first = {i: k for k, i in enumerate(dict.fromkeys(int(i) for i in item_ids))}
+            unknown = set(first) - {it.id for it in rows}
+            if unknown:
+                raise UserError(f"items {sorted(unknown)} are not in project {project!r}")
+            for k, it in enumerate(sorted(rows, key=lambda it: (first.get(it.id, len(first)), it.position, it.id))):
+                it.position = k
+
     # --- serving's review queue --------------------------------------------------------------------
     def enqueue_review(self, project: str, prompt, response: str, meta: dict) -> int:
         """An answer routed to humans by `alignline serve`: an item (one response, kind `rating`) in `project`,
         made on first use and visible to admins (assign reviewers with `assign`). `meta` (request id, model,
         confidence, reasons) is kept as the item's lineage. Returns the item id."""
-        from sqlalchemy import func, select
-        from sqlalchemy.exc import IntegrityError
-
         prompt = check_prompt(prompt, "review", "request")
         if not isinstance(response, str):
             raise UserError("a reviewed response must be text")
@@ -470,8 +463,6 @@ class Store:
 
     def reviews(self, project: str) -> list[dict]:
         """The review queue of a project: each entry's item id, lineage, and whether anyone labelled it yet."""
-        from sqlalchemy import func, select
-
         with self.tx() as s:
             rows = s.execute(select(ReviewEntry, func.count(Label.id)).join(Project, Project.id == ReviewEntry.project_id)
                              .outerjoin(Label, Label.item_id == ReviewEntry.item_id).where(Project.name == project)
@@ -481,8 +472,6 @@ class Store:
 
     # --- quality and export (results.py does the arithmetic) ---------------------------------------
     def labelled(self, s, p: Project) -> tuple[list[Item], dict[int, list[tuple[Label, str]]], dict[int, Adjudication]]:
-        from sqlalchemy import select
-
         items = list(s.scalars(select(Item).where(Item.project_id == p.id).order_by(Item.position)))
         labels: dict[int, list] = {it.id: [] for it in items}
         for lab, uname in s.execute(select(Label, User.name).join(User, User.id == Label.user_id)
@@ -494,16 +483,12 @@ class Store:
         return items, labels, adj
 
     def project_row(self, s, name: str) -> Project:
-        from sqlalchemy import select
-
         p = s.scalar(select(Project).where(Project.name == name))
         if p is None:
             raise UserError(f"no project named {name!r}")
         return p
 
     def agreement(self, project: str) -> dict:
-        from alignline.annotate.results import agreement_report
-
         with self.tx() as s:
             p = self.project_row(s, project)
             return agreement_report(p, *self.labelled(s, p))
@@ -511,20 +496,18 @@ class Store:
     def disagreements(self, project: str, min_share: float = 0.5) -> list[dict]:
         """Items with >= min_annotations labels (and two or more) whose most common answer holds no more than
         `min_share` of them, not yet adjudicated; gold items excluded. Choices in shown positions."""
-        from alignline.annotate.results import disagreements
-
         with self.tx() as s:
             p = self.project_row(s, project)
             return disagreements(p, *self.labelled(s, p), min_share=min_share)
 
     def adjudicate(self, item_id: int, admin: dict, choice) -> None:
         """An admin's final answer for an item (shown positions, like a label); replaces an earlier one."""
-        from sqlalchemy import select
-
         with self.tx(write=True) as s:
             it, p, u = self.item_for(s, item_id, admin)
             if u.role != "admin":
                 raise AccessDenied(f"{u.name} is not an admin: only admins adjudicate")
+            if p.kind == "rating":
+                raise InvalidLabel("rating items have no choice to adjudicate")
             choice = choice_to_original(p.kind, check_choice(p.kind, choice, len(it.responses)), it.meta["order"])
             row = s.scalar(select(Adjudication).where(Adjudication.item_id == it.id))
             if row is None:
@@ -538,8 +521,6 @@ class Store:
         return self.export_with_counts(project)[0]
 
     def export_with_counts(self, project: str) -> tuple[list[dict], dict]:
-        from alignline.annotate.results import export_records
-
         with self.tx() as s:
             p = self.project_row(s, project)
             return export_records(p, *self.labelled(s, p))
@@ -548,8 +529,6 @@ class Store:
         """Existing preference records (chosen/rejected, any format `alignline.data.preference` reads; a ranking
         gives every pair) as pairwise items of `project` (made if missing), to be labelled afresh, blinded.
         The file's own verdict is kept hidden in the item's meta (`imported_choice`: the original index)."""
-        from alignline.annotate.results import pairs_as_items
-
         items, metas = pairs_as_items(records, source)
         if project not in self.project_names():
             try:

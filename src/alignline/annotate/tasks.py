@@ -113,16 +113,18 @@ def check_prompt(prompt, source: str, record: str):
     raise DataError(source, "expected text or a non-empty list of messages", record, "prompt")
 
 
-def check_items(records: list, kind: str, source: str = "items", gold: bool = False) -> list[dict]:
+def check_items(records: list, kind: str, source: str = "items", gold: bool = False,
+                locations: list[str] | None = None) -> list[dict]:
     """Item records -> [{external_id, prompt, responses, models, fields, gold}], every problem a `DataError`.
 
     A record is {"id"?, "prompt", "responses": [...], "models"?: [...]} plus any fields (kept, hidden);
     a gold record also carries "answer" (the correct choice, in the file's own response order).
+    `locations` name the records in messages (`line 3`); by default `record N`.
     """
     check_kind(kind)
     out, seen = [], set()
     for i, r in enumerate(records):
-        record = f"record {i + 1}"
+        record = locations[i] if locations else f"record {i + 1}"
         if not isinstance(r, dict):
             raise DataError(source, "expected an object {prompt, responses}", record)
         if "prompt" not in r:

@@ -12,12 +12,14 @@ import sys
 from alignline.errors import UserError
 
 # `alignline <command>`: the module that registers it (each has `register(subparsers)`).
-COMMANDS = ("train", "config", "generate", "data", "score", "demo", "eval", "gate", "sandbox", "serve")
+COMMANDS = ("train", "config", "generate", "data", "score", "demo", "eval", "gate", "sandbox")
 
 DESCRIPTION = """\
 Take a pretrained language model to an aligned one, and show that it is ready: fine-tune it (SFT,
 continued pretraining, reward models, DPO and its variants, KTO) with LoRA, adapters or full
 fine-tuning, behind data-quality gates, on one training loop built on accelerate."""
+
+COMMANDS += ("serve",)  # the OpenAI-compatible server with confidence routing (cli/serve.py)
 
 EPILOG = """\
 typical use:
@@ -26,6 +28,8 @@ typical use:
   alignline train recipe.yaml                            # train; the run directory has run.json and report.html
   alignline generate --model runs/x/final --prompt "Hi"  # try the result
 run `alignline COMMAND --help` for each command's flags; recipe keys: `alignline train --help`."""
+
+COMMANDS += ("annotate",)  # the annotation database and app (cli/annotate.py)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,272 @@
+"""`alignline annotate`: the annotation database from the command line (users, projects, export, import,
+agreement, candidate generation). The web app adds `annotate serve` through `PLUGINS`.
+
+Every subcommand takes `--db URL` (default $ALIGNLINE_DB, else ./alignline-annotate.db). `export NAME --out
+pairs.jsonl` writes the preference pairs there and the SFT records made from edited answers beside it,
+in `pairs.sft.jsonl` (always written, empty when nobody edited).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+from alignline.errors import DataError, UserError
+
+KINDS = ("pairwise", "ranking", "best_worst", "rating")  # = models.KINDS, without importing SQLAlchemy to parse
+# `alignline annotate` subcommands defined elsewhere: name -> "module:function", the function taking the
+# subparsers object (like `register` below) and calling `add_db_flag` on its parser. The web app adds:
+#     PLUGINS["serve"] = "alignline.annotate.web.cli:register"
+PLUGINS: dict[str, str] = {}
+
+
+def add_db_flag(p) -> None:
+    p.add_argument("--db", default=None, metavar="URL",
+                   help="database URL: sqlite:///path.db or postgresql+psycopg://user:pw@host/name "
+                        "(default: $ALIGNLINE_DB, else sqlite:///./alignline-annotate.db)")
+
+
+def open_store(args):
+    from alignline.annotate.store import Store, resolve_db_url
+
+    return Store(resolve_db_url(args.db))
+
+
+def read_file_records(path: str) -> tuple[list, list[str]]:
+    from alignline.io import read_records
+
+    located = list(read_records(path))
+    if not located:
+        raise DataError(path, "has no records")
+    return [r for _, r in located], [loc for loc, _ in located]
+
+
+def cmd_user_add(args) -> int:
+    try:
+        password = Path(args.password_file).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as e:
+        raise UserError(f"{args.password_file}: cannot read the password file ({e.strerror})") from None
+    user = open_store(args).add_user(args.name, args.role, password)
+    print(f"added {user['role']} {user['name']} (id {user['id']})")
+    return 0
+
+
+def cmd_user_list(args) -> int:
+    for u in open_store(args).users():
+        print(f"{u['id']}\t{u['name']}\t{u['role']}")
+    return 0
+
+
+def cmd_project_create(args) -> int:
+    from alignline.annotate.tasks import check_items, load_rubric
+
+    rubric = load_rubric(args.rubric) if args.rubric else None
+    records, where = read_file_records(args.items)
+    check_items(records, args.kind, args.items, locations=where)  # errors name the file's own lines
+    gold = []
+    if args.gold:
+        gold, gold_where = read_file_records(args.gold)
+        check_items(gold, args.kind, args.gold, gold=True, locations=gold_where)
+    p = open_store(args).create_project(args.name, records, kind=args.kind, rubric=rubric, assign=args.assign,
+                                        gold=gold, min_annotations=args.min_annotations, source=args.items,
+                                        gold_source=args.gold or "gold")
+    assigned = f", assigned to {', '.join(args.assign)}" if args.assign else " (admins only: --assign USER ...)"
+    print(f"created {p['kind']} project {p['name']}: {p['items']} items ({len(gold)} gold), "
+          f"{p['min_annotations']} annotation(s) each{assigned}")
+    return 0
+
+
+def cmd_project_list(args) -> int:
+    for p in open_store(args).project_summaries():
+        print(f"{p['name']}\t{p['kind']}\t{p['items']} items\t{p['labels']} labels\t{p['complete']} complete")
+    return 0
+
+
+def cmd_project_assign(args) -> int:
+    open_store(args).assign(args.name, args.users)
+    print(f"assigned {', '.join(args.users)} to {args.name}")
+    return 0
+
+
+def sft_path(out: str) -> Path:
+    p = Path(out)
+    return p.with_name(f"{p.name[:-len(p.suffix)] if p.suffix else p.name}.sft.jsonl")
+
+
+def cmd_export(args) -> int:
+    from alignline.io import write_records
+
+    records, counts = open_store(args).export_with_counts(args.name)
+    strip = [{k: v for k, v in r.items() if k != "kind"} for r in records]
+    pairs = [r for r, full in zip(strip, records) if full["kind"] == "preference"]
+    sft = [r for r, full in zip(strip, records) if full["kind"] == "sft"]
+    write_records(args.out, pairs)
+    write_records(sft_path(args.out), sft)
+    skipped = {k: v for k, v in counts.items() if k not in ("pairs", "sft", "corrections")}
+    print(f"wrote {len(pairs)} preference pairs to {args.out} and {len(sft)} SFT records to {sft_path(args.out)}"
+          + (f"; left out: {', '.join(f'{v} {k}' for k, v in sorted(skipped.items()))}" if skipped else ""))
+    return 0
+
+
+def cmd_import(args) -> int:
+    records, _ = read_file_records(args.pairs)
+    n = open_store(args).import_pairs(args.name, records, source=args.pairs)
+    print(f"imported {n} pairs from {args.pairs} into {args.name} (blinded, to be labelled)")
+    return 0
+
+
+def fmt(x, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def cmd_agreement(args) -> int:
+    a = open_store(args).agreement(args.name)
+    if args.json:
+        print(json.dumps(a, indent=2, default=str))
+        return 0
+    print(f"project {a['project']} ({a['kind']}): {a['items']} items ({a['gold_items']} gold), {a['labels']} labels, "
+          f"{a['complete']} with enough annotations")
+    print(f"krippendorff alpha {fmt(a['krippendorff'])}   fleiss kappa {fmt(a['fleiss'])} "
+          f"({a['fleiss_items']} items)   cohen kappa {fmt(a['cohen'])} (mean of {len(a['cohen_pairs'])} pairs)")
+    print(f"gold accuracy {fmt(a['gold_accuracy'])} ({a['gold_labels']} gold labels)   "
+          f"disagreements queued {a['disagreements']}   adjudicated {a['adjudicated']}")
+    if a["annotators"]:
+        width = max(9, *(len(x["name"]) for x in a["annotators"]))
+        print(f"{'annotator':<{width}}  labels  cohen   majority  gold")
+        for x in a["annotators"]:
+            gold = f"{fmt(x['gold_accuracy'], 2)} ({x['gold_items']})" if x["gold_items"] else "-"
+            print(f"{x['name']:<{width}}  {x['labels']:>6}  {fmt(x['cohen']):>6}  {fmt(x['agrees_with_majority']):>8}"
+                  f"  {gold}")
+    return 0
+
+
+def cmd_disagreements(args) -> int:
+    queue = open_store(args).disagreements(args.name, min_share=args.min_share)
+    if args.json:
+        print(json.dumps(queue, indent=2, default=str))
+        return 0
+    for d in queue:
+        votes = ", ".join(f"{lab['user']}={json.dumps(lab['choice'])}" for lab in d["labels"])
+        print(f"item {d['id']}\tshare {d['share']:.2f}\t{votes}")
+    print(f"{len(queue)} item(s) to adjudicate", file=sys.stderr)
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from alignline.annotate.candidates import candidate_items
+    from alignline.io import write_records
+    from alignline.models.named_adapters import BASE, parse_adapter_flags
+    from alignline.rollout.engine import SamplingParams, load_engine
+    from alignline.rollout.generator import prompts_from_file
+
+    prompts = prompts_from_file(args.prompts)
+    if not prompts:
+        raise DataError(args.prompts, "has no prompts")
+    adapters = parse_adapter_flags(args.adapter)
+    sources = []
+    for i, model in enumerate(args.model):
+        engine = load_engine(model, backend=args.backend, dtype=args.dtype, adapters=adapters if i == 0 else None)
+        sources.append((model, engine, BASE if (i == 0 and adapters) else None))
+        if i == 0:
+            sources += [(f"{model}+{name}", engine, name) for name in adapters]
+    n = args.n if args.n is not None else (2 if len(sources) == 1 else 1)
+    if n < 1:
+        raise UserError(f"--n must be at least 1, got {n}")
+    if len(sources) * n < 2:
+        raise UserError("one model answering once gives one candidate: use --n 2 or another --model")
+    params = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
+                            seed=args.seed)
+    items, skipped = candidate_items(prompts, sources, n, params, seed=args.seed, progress=not args.quiet)
+    write_records(args.out, items)
+    print(f"wrote {len(items)} items with {len(sources) * n} candidates each (at most) to {args.out}"
+          + (f"; {skipped} prompt(s) skipped: fewer than two distinct answers" if skipped else ""))
+    return 0
+
+
+def register(subparsers) -> None:
+    top = subparsers.add_parser("annotate", help="annotation projects: users, items, agreement, export, import",
+                                description="The annotation database behind `alignline annotate serve`: users, "
+                                            "projects, gold items, agreement, export to preference/SFT data.")
+    sub = top.add_subparsers(dest="annotate_command", required=True, metavar="SUBCOMMAND")
+
+    user = sub.add_parser("user", help="accounts: add, list")
+    usub = user.add_subparsers(dest="user_command", required=True)
+    p = usub.add_parser("add", help="add an annotator or admin")
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=["annotator", "admin"])
+    p.add_argument("--password-file", required=True, metavar="F", help="a file holding the password (8+ chars)")
+    add_db_flag(p)
+    p.set_defaults(func=cmd_user_add)
+    p = usub.add_parser("list", help="list the accounts")
+    add_db_flag(p)
+    p.set_defaults(func=cmd_user_list)
+
+    project = sub.add_parser("project", help="projects: create, list, assign")
+    psub = project.add_subparsers(dest="project_command", required=True)
+    p = psub.add_parser("create", help="a project from an items file (JSONL of {id?, prompt, responses, ...})")
+    p.add_argument("name")
+    p.add_argument("--items", required=True, metavar="FILE.jsonl")
+    p.add_argument("--rubric", default=None, metavar="R.yaml",
+                   help="criteria [{name, description, scale: [1, 5]}] and instructions")
+    p.add_argument("--kind", default="pairwise", choices=KINDS)
+    p.add_argument("--assign", nargs="+", action="extend", default=[], metavar="USER", help="annotators to assign")
+    p.add_argument("--gold", default=None, metavar="FILE.jsonl", help="gold items: item records with an 'answer'")
+    p.add_argument("--min-annotations", type=int, default=1, metavar="K", help="labels wanted per item")
+    add_db_flag(p)
+    p.set_defaults(func=cmd_project_create)
+    p = psub.add_parser("list", help="projects with their progress")
+    add_db_flag(p)
+    p.set_defaults(func=cmd_project_list)
+    p = psub.add_parser("assign", help="assign annotators to a project")
+    p.add_argument("name")
+    p.add_argument("users", nargs="+", metavar="USER")
+    add_db_flag(p)
+    p.set_defaults(func=cmd_project_assign)
+
+    p = sub.add_parser("export", help="preference pairs (and SFT records from edits) with confidence and lineage")
+    p.add_argument("name")
+    p.add_argument("--out", required=True, metavar="pairs.jsonl", help="pairs; SFT records go to <stem>.sft.jsonl")
+    add_db_flag(p)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("import", help="existing preference pairs as pairwise items to label (blinded)")
+    p.add_argument("name")
+    p.add_argument("--pairs", required=True, metavar="FILE.jsonl", help="chosen/rejected records, any known format")
+    add_db_flag(p)
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("agreement", help="Cohen/Fleiss/Krippendorff, per annotator, gold accuracy")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true", help="the full report as JSON")
+    add_db_flag(p)
+    p.set_defaults(func=cmd_agreement)
+
+    p = sub.add_parser("disagreements", help="items queued for adjudication")
+    p.add_argument("name")
+    p.add_argument("--min-share", type=float, default=0.5, help="queued unless the top answer holds more than this")
+    p.add_argument("--json", action="store_true")
+    add_db_flag(p)
+    p.set_defaults(func=cmd_disagreements)
+
+    p = sub.add_parser("generate", help="candidate items: each prompt answered by one or more models, shuffled")
+    p.add_argument("--prompts", required=True, metavar="FILE", help="prompts (messages/prompt/text records)")
+    p.add_argument("--model", required=True, action="append", metavar="M", help="a model (repeatable)")
+    p.add_argument("--adapter", action="append", default=[], metavar="NAME=PATH",
+                   help="an adapter on the first --model; each answers as one more candidate source")
+    p.add_argument("--out", required=True, metavar="items.jsonl")
+    p.add_argument("--n", type=int, default=None, help="answers per model (default: 2 with one model, else 1)")
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (0: greedy)")
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", default="auto", choices=["auto", "hf", "vllm"])
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_db_flag(p)
+    p.set_defaults(func=cmd_generate)
+
+    for target in PLUGINS.values():
+        module, _, function = target.partition(":")
+        getattr(importlib.import_module(module), function)(sub)
