@@ -178,7 +178,7 @@ def test_bad_serve_flags_exit_2_with_one_line(tmp_path, tiny_model_dir, capsys, 
 
 
 @pytest.mark.parametrize("records, message", [
-    ([{"prompt": "q"}], "record 1" if False else "field 'answer'"),
+    ([{"prompt": "q"}], "field 'answer'"),
     ([{"answer": 1}, {"answer": 2}], "field 'prompt'"),
     ([{"prompt": "q", "answer": 1}], "at least 2"),
 ])
