@@ -148,7 +148,8 @@ def register(sub) -> None:
     p.add_argument("--review-db", default=None, metavar="URL", help="the annotation database to queue reviews in")
     p.add_argument("--review-project", default=None, metavar="NAME", help="its project for the review queue")
     p.add_argument("--review-file", default=None, metavar="F", help="a JSONL review queue (no database needed)")
-    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                   help="the server log's level")
     p.set_defaults(func=run_serve)
     actions = p.add_subparsers(dest="serve_action", metavar="calibrate", required=False,
                                help="optional: `alignline serve calibrate ...` makes the calibration file")
