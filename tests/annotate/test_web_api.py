@@ -418,3 +418,43 @@ def test_each_kind_has_an_annotate_page_whose_form_makes_a_label(store, app, kin
     if kind == "rating":
         assert label["scores"] == {"helpfulness": [4]}
     assert "All done" in c.get(f"/projects/k_{kind}/annotate").text
+
+
+def test_concurrent_wrong_passwords_get_no_more_than_the_limit(store):
+    """Review: the throttle was checked before the attempt was recorded, so a burst of parallel guesses all
+    passed the check (5 allowed per window; 16 in parallel got 16 answers). Each attempt is now counted first."""
+    import threading
+
+    from alignline.annotate.web.auth import LOGIN_MAX_FAILURES, LoginThrottled, log_in
+
+    answered, barrier = [], threading.Barrier(16)
+
+    def guess(k: int) -> None:
+        barrier.wait()
+        try:
+            answered.append(log_in(store, "alice", f"guess-{k}", "10.9.9.9"))
+        except LoginThrottled:
+            pass
+
+    threads = [threading.Thread(target=guess, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answered == [None] * len(answered) and len(answered) <= LOGIN_MAX_FAILURES
+
+
+def test_one_client_spraying_many_names_is_throttled(app):
+    """Review: the limit was per name and client only, so one client trying one password on many names
+    (password spraying) was never slowed; a client's failures across all names are capped too, and signing
+    in to an account of one's own does not reset that cap."""
+    from alignline.annotate.web.auth import LOGIN_MAX_CLIENT_FAILURES
+
+    c = client(app)
+    for k in range(LOGIN_MAX_CLIENT_FAILURES):
+        r = c.post("/api/login", json={"username": f"user{k}", "password": "Winter2026!"})
+        assert r.status_code == 401
+        if k == 3:
+            login(c, "bob")  # the attacker's own account
+    r = c.post("/api/login", json={"username": "alice", "password": "Winter2026!"})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0

@@ -185,9 +185,11 @@ class Store:
         with self.tx(write=True) as s:
             s.execute(delete(Session).where(Session.token_hash == token_hash(token or "")))
 
-    def login_failures(self, name: str, client: str, window_s: int) -> int:
+    def login_failures(self, name: str, client: str, window_s: int, reset_on_success: bool = True) -> int:
         """Failed logins for this name from this client in the last `window_s` seconds, since the last
-        success (a correct password clears the count). `name` or `client` None: count over that key alone."""
+        success (a correct password clears the count). `name` or `client` None: count over that key alone.
+        `reset_on_success=False` counts every failure in the window: a client's count across all names must
+        not be cleared by that client signing in to an account of its own."""
         since = time.time() - window_s
         with self.tx() as s:
             keys = [LoginAttempt.at >= since]
@@ -196,13 +198,28 @@ class Store:
             if client is not None:
                 keys.append(LoginAttempt.client == client)
             last_ok = s.scalar(select(func.max(LoginAttempt.at)).where(*keys, LoginAttempt.ok.is_(True)))
-            if last_ok is not None:
+            if last_ok is not None and reset_on_success:
                 keys.append(LoginAttempt.at > last_ok)
             return s.scalar(select(func.count(LoginAttempt.id)).where(*keys, LoginAttempt.ok.is_(False))) or 0
 
-    def record_login(self, name: str, client: str, ok: bool) -> None:
+    def record_login(self, name: str, client: str, ok: bool) -> int:
+        """Record an attempt; returns its id (for `settle_login`)."""
         with self.tx(write=True) as s:
-            s.add(LoginAttempt(name=str(name)[:200], client=str(client)[:200], ok=bool(ok), at=time.time()))
+            row = LoginAttempt(name=str(name)[:200], client=str(client)[:200], ok=bool(ok), at=time.time())
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def settle_login(self, attempt_id: int, ok: bool | None) -> None:
+        """An attempt recorded as failed before its password was checked: `ok` True marks it a success;
+        None forgets it (a refused attempt, so a throttled client's retries do not pile up rows)."""
+        with self.tx(write=True) as s:
+            if ok is None:
+                s.execute(delete(LoginAttempt).where(LoginAttempt.id == attempt_id))
+            else:
+                row = s.get(LoginAttempt, attempt_id)
+                if row is not None:
+                    row.ok = bool(ok)
 
     # --- projects ----------------------------------------------------------------------------------
     def create_project(self, name: str, items: list[dict], *, kind: str = "pairwise", rubric: dict | None = None,
