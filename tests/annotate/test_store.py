@@ -471,3 +471,14 @@ def test_rating_items_with_several_responses_export_by_total_score(store, people
     assert records[0]["scores"]["chosen"] == {"helpful": 3.5, "harmless": 3.0}
     with pytest.raises(InvalidLabel):
         store.adjudicate(records[0]["lineage"]["item_id"], people["root"], None)
+
+
+def test_names_and_ids_with_nul_are_refused_in_one_line(store):
+    """Review: PostgreSQL text columns refuse NUL; a user, project or item id holding one was a driver error."""
+    with pytest.raises(UserError, match="NUL"):
+        store.add_user("a\x00b", "annotator", "a-password")
+    with pytest.raises(UserError, match="NUL"):
+        store.create_project("p\x00", items())
+    with pytest.raises(DataError, match="NUL"):
+        store.create_project("p", [{"id": "q\x00", "prompt": "x", "responses": ["a", "b"]}])
+    assert store.user("a\x00b") is None and store.authenticate("a\x00b", "a-password") is None

@@ -458,3 +458,47 @@ def test_one_client_spraying_many_names_is_throttled(app):
             login(c, "bob")  # the attacker's own account
     r = c.post("/api/login", json={"username": "alice", "password": "Winter2026!"})
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+
+
+def hostile_requests_answer_4xx(store) -> None:
+    """Review: an item id past 64 bits was a 500 on both databases; a NUL character (valid JSON, "\\u0000") in
+    a login name, a project name or a rationale was a 500 on PostgreSQL, whose text columns refuse it."""
+    from fastapi.testclient import TestClient
+
+    from alignline.annotate.web.app import create_app
+
+    c = TestClient(create_app(store), raise_server_exceptions=False)
+    assert c.post("/api/login", json={"username": "al\u0000ice", "password": "x"}).status_code == 401
+    csrf = login(c, "alice")
+    huge = 2 ** 70
+    assert c.get(f"/api/items/{huge}").status_code == 404
+    assert c.get(f"/api/items/{2 ** 40}").status_code == 404  # past PostgreSQL's 32-bit integer
+    assert c.post(f"/api/items/{huge}/labels", json={"choice": 0}, headers={"X-CSRF-Token": csrf}).status_code == 404
+    assert c.get(f"/projects/chat/items/{huge}/label").status_code in (404, 405)
+    assert c.get("/api/projects/ch%00at").status_code == 404
+    assert c.get("/api/projects/ch%00at/next").status_code == 404
+    item = c.get("/api/projects/chat/next").json()
+    r = c.post(f"/api/items/{item['id']}/labels", json={"choice": 0, "rationale": "a\u0000b"},
+               headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422 and "NUL" in r.json()["detail"]
+    r = c.post(f"/api/items/{item['id']}/labels", json={"choice": 0, "edit": "a\u0000b"}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422
+    assert c.post(f"/api/items/{item['id']}/labels", json={"choice": 0}, headers={"X-CSRF-Token": csrf}).status_code == 201
+
+
+def test_hostile_ids_and_nul_characters_are_4xx_on_sqlite(store):
+    hostile_requests_answer_4xx(store)
+
+
+def test_hostile_ids_and_nul_characters_are_4xx_on_postgresql():
+    from alignline.annotate.store import FAST_KDF, Store
+    from alignline.testing import postgres_database, postgres_url_or_skip
+
+    postgres_url_or_skip()
+    with postgres_database("alignline_web") as url:
+        store = Store(url, kdf=FAST_KDF)
+        seed(store)
+        try:
+            hostile_requests_answer_4xx(store)
+        finally:
+            store.close()

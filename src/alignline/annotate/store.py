@@ -53,6 +53,21 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def findable(name) -> bool:
+    """A name that may be looked up: PostgreSQL text refuses NUL (a driver error, not "not found"), and no
+    stored name holds one (add_user and create_project refuse it)."""
+    return isinstance(name, str) and "\x00" not in name
+
+
+def throttle_key(text) -> str:
+    return str(text)[:200].replace("\x00", "\ufffd")
+
+
+# the largest id an Integer column holds on PostgreSQL (32 bits; SQLite's 64): a bigger one from a URL is
+# "no such item", not a driver error
+MAX_ID = 2 ** 31 - 1
+
+
 def public_user(u: User) -> dict:
     return {"id": u.id, "name": u.name, "role": u.role}
 
@@ -101,6 +116,8 @@ class Store:
     def add_user(self, name: str, role: str, password: str) -> dict:
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise UserError("a user name is 1 to 200 characters")
+        if not findable(name):
+            raise UserError("a user name may not contain a NUL character")
         if role not in ROLES:
             raise UserError(f"role {role!r} is not one of {', '.join(ROLES)}")
         if not isinstance(password, str) or len(password) < 8:
@@ -122,12 +139,14 @@ class Store:
             u.password_hash = self.hasher.hash(password)
 
     def user_row(self, s, name: str) -> User:
-        u = s.scalar(select(User).where(User.name == name))
+        u = s.scalar(select(User).where(User.name == name)) if findable(name) else None
         if u is None:
             raise UserError(f"no user named {name!r}")
         return u
 
     def user(self, name: str) -> dict | None:
+        if not findable(name):
+            return None
         with self.tx() as s:
             u = s.scalar(select(User).where(User.name == name))
             return public_user(u) if u else None
@@ -140,7 +159,7 @@ class Store:
         if not isinstance(name, str) or not isinstance(password, str):
             return None
         with self.tx() as s:
-            u = s.scalar(select(User).where(User.name == name))
+            u = s.scalar(select(User).where(User.name == name)) if findable(name) else None
             stored = u.password_hash if u else None
             found = public_user(u) if u else None
         if stored is None:
@@ -194,9 +213,9 @@ class Store:
         with self.tx() as s:
             keys = [LoginAttempt.at >= since]
             if name is not None:
-                keys.append(LoginAttempt.name == name)
+                keys.append(LoginAttempt.name == throttle_key(name))
             if client is not None:
-                keys.append(LoginAttempt.client == client)
+                keys.append(LoginAttempt.client == throttle_key(client))
             last_ok = s.scalar(select(func.max(LoginAttempt.at)).where(*keys, LoginAttempt.ok.is_(True)))
             if last_ok is not None and reset_on_success:
                 keys.append(LoginAttempt.at > last_ok)
@@ -205,7 +224,7 @@ class Store:
     def record_login(self, name: str, client: str, ok: bool) -> int:
         """Record an attempt; returns its id (for `settle_login`)."""
         with self.tx(write=True) as s:
-            row = LoginAttempt(name=str(name)[:200], client=str(client)[:200], ok=bool(ok), at=time.time())
+            row = LoginAttempt(name=throttle_key(name), client=throttle_key(client), ok=bool(ok), at=time.time())
             s.add(row)
             s.flush()
             return row.id
@@ -229,6 +248,8 @@ class Store:
         `gold_source` name the files in error messages."""
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise UserError("a project name is 1 to 200 characters")
+        if not findable(name):
+            raise UserError("a project name may not contain a NUL character")
         check_kind(kind)
         if isinstance(min_annotations, bool) or not isinstance(min_annotations, int) or min_annotations < 1:
             raise UserError(f"min_annotations must be a whole number >= 1, got {min_annotations!r}")
@@ -242,7 +263,7 @@ class Store:
             with self.tx(write=True) as s:
                 users = []
                 for uname in assign:
-                    u = s.scalar(select(User).where(User.name == uname))
+                    u = s.scalar(select(User).where(User.name == uname)) if findable(uname) else None
                     if u is None:
                         raise UserError(f"cannot assign {uname!r} to {name!r}: no such user "
                                         "(alignline annotate user add)")
@@ -306,7 +327,7 @@ class Store:
 
     def visible_project(self, s, name: str, user: dict) -> tuple[Project, User]:
         u = self.check_user(s, user)
-        p = s.scalar(select(Project).where(Project.name == name))
+        p = s.scalar(select(Project).where(Project.name == name)) if findable(name) else None
         if not self.visible(s, p, u):
             raise AccessDenied(f"no project {name!r} for {u.name}")
         return p, u
@@ -382,6 +403,8 @@ class Store:
         try:  # an id from a URL path may arrive as text
             item_id = int(item_id) if not isinstance(item_id, bool) else None
         except (TypeError, ValueError):
+            item_id = None
+        if item_id is not None and not -MAX_ID <= item_id <= MAX_ID:
             item_id = None
         it = s.get(Item, item_id) if item_id is not None else None
         p = s.get(Project, it.project_id) if it else None
@@ -500,7 +523,7 @@ class Store:
         return items, labels, adj
 
     def project_row(self, s, name: str) -> Project:
-        p = s.scalar(select(Project).where(Project.name == name))
+        p = s.scalar(select(Project).where(Project.name == name)) if findable(name) else None
         if p is None:
             raise UserError(f"no project named {name!r}")
         return p

@@ -151,6 +151,8 @@ def check_items(records: list, kind: str, source: str = "items", gold: bool = Fa
             if not isinstance(ext, (str, int)) or isinstance(ext, bool):
                 raise DataError(source, "expected text or an integer", record, "id")
             ext = str(ext)
+            if "\x00" in ext:
+                raise DataError(source, "contains a NUL character", record, "id")
             if ext in seen:
                 raise DataError(source, f"duplicate id {ext!r}", record, "id")
             seen.add(ext)
@@ -239,6 +241,8 @@ def check_text(value, field: str) -> str | None:
         raise InvalidLabel(f"{field} must be text")
     if len(value) > MAX_TEXT:
         raise InvalidLabel(f"{field} is longer than {MAX_TEXT} characters")
+    if "\x00" in value:  # PostgreSQL text refuses it: a 500 otherwise
+        raise InvalidLabel(f"{field} contains a NUL character")
     return value
 
 
