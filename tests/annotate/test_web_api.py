@@ -502,3 +502,22 @@ def test_hostile_ids_and_nul_characters_are_4xx_on_postgresql():
             hostile_requests_answer_4xx(store)
         finally:
             store.close()
+
+
+def test_a_spoofed_x_forwarded_for_does_not_reset_the_login_throttle(store):
+    """Review: uvicorn trusts X-Forwarded-For from loopback by default, and `serve` binds loopback, so any
+    client there (an SSH tunnel, a TCP proxy) could name a new address per guess and never be throttled.
+    Proxy headers are now trusted only from the addresses given (`--forwarded-allow-ips`)."""
+    import httpx
+
+    from alignline.annotate.web.app import create_app
+    from alignline.annotate.web.serve import ThreadedServer
+
+    with ThreadedServer(create_app(store)) as base, httpx.Client(base_url=base) as c:
+        codes = [c.post("/api/login", json={"username": "alice", "password": "wrong"},
+                        headers={"X-Forwarded-For": f"203.0.113.{k}"}).status_code for k in range(6)]
+    assert codes == [401] * 5 + [429]
+    with ThreadedServer(create_app(store), forwarded_allow_ips="127.0.0.1") as base, httpx.Client(base_url=base) as c:
+        r = c.post("/api/login", json={"username": "alice", "password": PASSWORD},
+                   headers={"X-Forwarded-For": "198.51.100.7"})
+    assert r.status_code == 200  # behind a trusted proxy the forwarded address is the client
