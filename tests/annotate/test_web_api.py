@@ -521,3 +521,21 @@ def test_a_spoofed_x_forwarded_for_does_not_reset_the_login_throttle(store):
         r = c.post("/api/login", json={"username": "alice", "password": PASSWORD},
                    headers={"X-Forwarded-For": "198.51.100.7"})
     assert r.status_code == 200  # behind a trusted proxy the forwarded address is the client
+
+
+def test_project_names_with_url_characters_work_in_the_pages_and_a_slash_is_refused(store, app):
+    """Review: a project named "a/b" could be made but never reached (the route's {name} stops at '/', and
+    the templates' urlencode keeps '/'); other URL characters must survive the links."""
+    from alignline.errors import UserError
+
+    for bad in ("a/b", ".", ".."):
+        with pytest.raises(UserError, match="project name"):
+            store.create_project(bad, [{"prompt": "p", "responses": ["x", "y"]}])
+    name = "q? & #1 50% é"
+    store.create_project(name, [{"prompt": "odd name", "responses": ["x", "y"]}], assign=["alice"])
+    c = client(app)
+    login(c, "alice")
+    href = re.search(r'href="(/projects/[^"]*/annotate)"[^>]*>Annotate', c.get("/projects").text.replace(
+        "/projects/chat/annotate", "")).group(1)
+    page = c.get(href.replace("&amp;", "&"))
+    assert page.status_code == 200 and "odd name" in page.text

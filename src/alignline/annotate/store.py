@@ -250,6 +250,8 @@ class Store:
             raise UserError("a project name is 1 to 200 characters")
         if not findable(name):
             raise UserError("a project name may not contain a NUL character")
+        if "/" in name or name.strip() in (".", ".."):  # the web app's URLs could never reach it
+            raise UserError(f"a project name may not contain '/' or be '.' or '..', got {name!r}")
         check_kind(kind)
         if isinstance(min_annotations, bool) or not isinstance(min_annotations, int) or min_annotations < 1:
             raise UserError(f"min_annotations must be a whole number >= 1, got {min_annotations!r}")
