@@ -539,3 +539,14 @@ def test_project_names_with_url_characters_work_in_the_pages_and_a_slash_is_refu
         "/projects/chat/annotate", "")).group(1)
     page = c.get(href.replace("&amp;", "&"))
     assert page.status_code == 200 and "odd name" in page.text
+
+
+def test_an_annotator_does_not_learn_who_else_is_assigned(app):
+    """Review: GET /api/projects/{name} listed every assigned annotator's name to annotators too (Label Studio
+    and Argilla show a project's team to its managers only); admins still see it."""
+    c = client(app)
+    login(c, "alice")
+    body = c.get("/api/projects/chat").json()
+    assert "bob" not in json.dumps(body) and "assigned" not in body
+    login(c, "admin")
+    assert c.get("/api/projects/chat").json()["assigned"] == ["alice", "bob"]
