@@ -482,3 +482,38 @@ def test_names_and_ids_with_nul_are_refused_in_one_line(store):
     with pytest.raises(DataError, match="NUL"):
         store.create_project("p", [{"id": "q\x00", "prompt": "x", "responses": ["a", "b"]}])
     assert store.user("a\x00b") is None and store.authenticate("a\x00b", "a-password") is None
+
+
+def test_admins_adjudicating_one_item_at_once_postgres():
+    """Review: adjudicate read "no adjudication yet" and inserted; two admins resolving the same item at the
+    same moment on PostgreSQL (read committed) both inserted, and the loser got a unique-constraint 500.
+    The later one now replaces the earlier, as a second adjudication always did."""
+    import threading
+
+    from alignline.testing import postgres_database, postgres_url_or_skip
+
+    postgres_url_or_skip()
+    with postgres_database() as url:
+        st = Store(url, kdf=FAST_KDF)
+        try:
+            admins = [st.add_user(f"root{k}", "admin", "root-password") for k in range(8)]
+            st.create_project("adj", items(1))
+            item = st.next_item("adj", admins[0])["id"]
+            errors, barrier = [], threading.Barrier(len(admins))
+
+            def resolve(admin):
+                barrier.wait()
+                try:
+                    st.adjudicate(item, admin, 0)
+                except Exception as e:  # noqa: BLE001 - any error is the failure under test
+                    errors.append(repr(e))
+
+            threads = [threading.Thread(target=resolve, args=(a,)) for a in admins]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert errors == []
+            assert st.agreement("adj")["adjudicated"] == 1
+        finally:
+            st.close()

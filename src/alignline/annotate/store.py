@@ -544,18 +544,25 @@ class Store:
 
     def adjudicate(self, item_id: int, admin: dict, choice) -> None:
         """An admin's final answer for an item (shown positions, like a label); replaces an earlier one."""
-        with self.tx(write=True) as s:
-            it, p, u = self.item_for(s, item_id, admin)
-            if u.role != "admin":
-                raise AccessDenied(f"{u.name} is not an admin: only admins adjudicate")
-            if p.kind == "rating":
-                raise InvalidLabel("rating items have no choice to adjudicate")
-            choice = choice_to_original(p.kind, check_choice(p.kind, choice, len(it.responses)), it.meta["order"])
-            row = s.scalar(select(Adjudication).where(Adjudication.item_id == it.id))
-            if row is None:
-                s.add(Adjudication(item_id=it.id, admin_id=u.id, choice=choice, created_at=time.time()))
-            else:
-                row.admin_id, row.choice, row.created_at = u.id, choice, time.time()
+        for attempt in range(2):  # two admins resolving one item at once: the loser's insert retries as an update
+            try:
+                with self.tx(write=True) as s:
+                    it, p, u = self.item_for(s, item_id, admin)
+                    if u.role != "admin":
+                        raise AccessDenied(f"{u.name} is not an admin: only admins adjudicate")
+                    if p.kind == "rating":
+                        raise InvalidLabel("rating items have no choice to adjudicate")
+                    shown_choice = check_choice(p.kind, choice, len(it.responses))
+                    original = choice_to_original(p.kind, shown_choice, it.meta["order"])
+                    row = s.scalar(select(Adjudication).where(Adjudication.item_id == it.id))
+                    if row is None:
+                        s.add(Adjudication(item_id=it.id, admin_id=u.id, choice=original, created_at=time.time()))
+                    else:
+                        row.admin_id, row.choice, row.created_at = u.id, original, time.time()
+                return
+            except IntegrityError:
+                if attempt:
+                    raise
 
     def export(self, project: str) -> list[dict]:
         """Preference records (`kind: "preference"`) and SFT records from edited answers (`kind: "sft"`);
