@@ -517,3 +517,34 @@ def test_admins_adjudicating_one_item_at_once_postgres():
             assert st.agreement("adj")["adjudicated"] == 1
         finally:
             st.close()
+
+
+def test_a_cheaper_kdf_never_rehashes_a_stronger_hash_down(tmp_path):
+    """Review: a successful login rehashed whenever the stored parameters differed from the store's, so a
+    server started with ALIGNLINE_FAST_KDF=1 (the tests' setting) quietly weakened every hash it verified.
+    Rehashing now only ever goes up."""
+    from argon2 import extract_parameters
+
+    from alignline.annotate.models import User
+
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    strong = Store(url, kdf={"time_cost": 2, "memory_cost": 2048, "parallelism": 1})
+    strong.add_user("ann", "annotator", "ann-password")
+    strong.close()
+    weak = Store(url, kdf=FAST_KDF)
+    assert weak.authenticate("ann", "ann-password")["name"] == "ann"
+    with weak.tx() as s:
+        params = extract_parameters(s.scalar(select_user(User, "ann")).password_hash)
+    weak.close()
+    assert (params.time_cost, params.memory_cost) == (2, 2048)
+    again = Store(url, kdf={"time_cost": 3, "memory_cost": 4096, "parallelism": 1})
+    assert again.authenticate("ann", "ann-password")["name"] == "ann"  # a stronger setting still upgrades
+    with again.tx() as s:
+        assert extract_parameters(s.scalar(select_user(User, "ann")).password_hash).memory_cost == 4096
+    again.close()
+
+
+def select_user(User, name):
+    from sqlalchemy import select
+
+    return select(User).where(User.name == name)

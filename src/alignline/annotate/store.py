@@ -21,7 +21,7 @@ import secrets
 import time
 from contextlib import contextmanager
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 from alembic.util.exc import CommandError
 from sqlalchemy import case, delete, exists, func, select
@@ -170,9 +170,22 @@ class Store:
             self.hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
             return None
-        if found and self.hasher.check_needs_rehash(stored):
+        if found and self.weaker_than_ours(stored):
             self.set_password(name, password)
         return found
+
+    def weaker_than_ours(self, stored: str) -> bool:
+        """Rehash only upward: a store opened at cheaper settings (ALIGNLINE_FAST_KDF=1, meant for tests)
+        must not quietly weaken the hashes of a real database it verifies."""
+        if not self.hasher.check_needs_rehash(stored):
+            return False
+        try:
+            have = extract_parameters(stored)
+        except InvalidHashError:
+            return True
+        ours = self.hasher
+        return (have.type != ours.type or have.time_cost < ours.time_cost or have.memory_cost < ours.memory_cost
+                or have.hash_len < ours.hash_len or have.salt_len < ours.salt_len)
 
     def check_user(self, s, user: dict) -> User:
         u = s.get(User, user.get("id")) if isinstance(user, dict) else None
