@@ -548,3 +548,28 @@ def select_user(User, name):
     from sqlalchemy import select
 
     return select(User).where(User.name == name)
+
+
+def test_the_blinding_cannot_be_recomputed_from_what_an_annotator_knows(tmp_path):
+    """Review: the shuffle was seeded by the project's name and the item's position, and the gold slots by the
+    name alone; both are shown to annotators (the code is open source), so one could recompute which items
+    are gold and, for imported pairs (the file's chosen answer is response 0), which answer the file chose.
+    The same project built twice must now differ: 40 two-response items keep one order with p = 2^-40."""
+    from alignline.annotate.models import Item
+
+    gold = [{"prompt": f"gold {i}", "responses": ["right", "wrong"], "answer": 0} for i in range(5)]
+    seen = []
+    for k in range(2):
+        st = Store(f"sqlite:///{tmp_path / f'b{k}.db'}", kdf=FAST_KDF)
+        st.create_project("same", items(40), gold=gold)
+        with st.tx() as s:
+            rows = list(s.scalars(select_item(Item)))
+            seen.append(([r.meta["order"] for r in rows], [r.position for r in rows if r.is_gold]))
+        st.close()
+    assert seen[0][0] != seen[1][0] and seen[0][1] != seen[1][1]
+
+
+def select_item(Item):
+    from sqlalchemy import select
+
+    return select(Item).order_by(Item.position)

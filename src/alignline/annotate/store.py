@@ -6,8 +6,8 @@ share between threads and several server processes can share one database (sessi
 throttling live in it too). Users are passed around as {"id", "name", "role"}; the role is re-read from
 the database on each call, so a demoted admin loses access at once.
 
-Blinding: each item's responses are shuffled once, when it is created (seeded: the project name and the
-item's position), and stored in the order shown. Labels arrive in shown positions and are stored in the
+Blinding: each item's responses are shuffled once, when it is created (with a secret random seed: nothing
+an annotator can see predicts it), and stored in the order shown. Labels arrive in shown positions and are stored in the
 original ones, so agreement and exports never depend on the shuffle. Gold items carry a known answer and
 look like any other item; only agreement() tells them apart.
 """
@@ -289,7 +289,9 @@ class Store:
                 for u in {u.id: u for u in users}.values():
                     s.add(Assignment(project_id=p.id, user_id=u.id))
                 total = len(regular) + len(golden)
-                gold_slots = set(random.Random(f"{name}|gold").sample(range(total), len(golden)))
+                # unseeded (OS randomness): a seed an annotator could know (the project's name) would let
+                # them recompute which positions are gold
+                gold_slots = set(random.SystemRandom().sample(range(total), len(golden)))
                 reg, gold_it = iter(regular), iter(golden)
                 for pos in range(total):
                     rec = next(gold_it) if pos in gold_slots else next(reg)
@@ -300,7 +302,9 @@ class Store:
             raise UserError(f"project {name!r} already exists") from None
 
     def item_row(self, p: Project, pos: int, rec: dict, now: float, extra_meta: dict | None = None) -> Item:
-        order = shuffle_order(len(rec["responses"]), f"{p.name}|{pos}")
+        # a secret seed: name and position are shown to annotators, and the original order can mean something
+        # (an imported pair's chosen answer comes first); the order is kept in meta, so nothing needs the seed
+        order = shuffle_order(len(rec["responses"]), f"{p.name}|{pos}|{secrets.token_hex(16)}")
         meta = {"order": order, "models": rec.get("models"), "fields": rec.get("fields") or {}, **(extra_meta or {})}
         return Item(project_id=p.id, position=pos, external_id=rec.get("external_id"), prompt=rec["prompt"],
                     responses=[rec["responses"][o] for o in order], meta=meta, is_gold=rec.get("gold") is not None,

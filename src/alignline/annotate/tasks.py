@@ -175,8 +175,8 @@ def check_items(records: list, kind: str, source: str = "items", gold: bool = Fa
 
 
 def shuffle_order(n: int, seed: str) -> list[int]:
-    """The blinding: `order[d]` is the original index of the response shown at position d. Seeded by text
-    (the project and the item's position), so the same project built twice shows the same order."""
+    """The blinding: `order[d]` is the original index of the response shown at position d, seeded by text.
+    The store passes a secret seed: one an annotator could know would let them undo the blinding."""
     order = list(range(n))
     random.Random(seed).shuffle(order)
     return order
