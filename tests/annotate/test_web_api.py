@@ -550,3 +550,15 @@ def test_an_annotator_does_not_learn_who_else_is_assigned(app):
     assert "bob" not in json.dumps(body) and "assigned" not in body
     login(c, "admin")
     assert c.get("/api/projects/chat").json()["assigned"] == ["alice", "bob"]
+
+
+def test_a_form_with_superscript_digits_is_a_form_error_not_a_500():
+    """Review: the form parser tested str.isdigit, which is true for "²" that int() refuses: a forged form
+    field (a rank, a choice, a score) was a ValueError and a 500."""
+    for kind, form, n, rubric in (("pairwise", {"choice": "²"}, 2, None), ("ranking", {"rank_0": "²", "rank_1": "1"}, 2, None),
+                                  ("best_worst", {"best": "¹", "worst": "0"}, 2, None),
+                                  ("rating", {"score_helpfulness_0": "²"}, 1, RUBRIC),
+                                  ("rating", {"score_helpfulness_0": "1.²"}, 1, RUBRIC),
+                                  ("rating", {"score_helpfulness_0": "--1"}, 1, RUBRIC)):
+        with pytest.raises(FormError):
+            label_from_form(kind, form, n, rubric)
