@@ -6,8 +6,8 @@ share between threads and several server processes can share one database (sessi
 throttling live in it too). Users are passed around as {"id", "name", "role"}; the role is re-read from
 the database on each call, so a demoted admin loses access at once.
 
-Blinding: each item's responses are shuffled once, when it is created (seeded: the project name and the
-item's position), and stored in the order shown. Labels arrive in shown positions and are stored in the
+Blinding: each item's responses are shuffled once, when it is created (with a secret random seed: nothing
+an annotator can see predicts it), and stored in the order shown. Labels arrive in shown positions and are stored in the
 original ones, so agreement and exports never depend on the shuffle. Gold items carry a known answer and
 look like any other item; only agreement() tells them apart.
 """
@@ -21,7 +21,7 @@ import secrets
 import time
 from contextlib import contextmanager
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 from alembic.util.exc import CommandError
 from sqlalchemy import case, delete, exists, func, select
@@ -51,6 +51,21 @@ class AccessDenied(UserError):
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def findable(name) -> bool:
+    """A name that may be looked up: PostgreSQL text refuses NUL (a driver error, not "not found"), and no
+    stored name holds one (add_user and create_project refuse it)."""
+    return isinstance(name, str) and "\x00" not in name
+
+
+def throttle_key(text) -> str:
+    return str(text)[:200].replace("\x00", "\ufffd")
+
+
+# the largest id an Integer column holds on PostgreSQL (32 bits; SQLite's 64): a bigger one from a URL is
+# "no such item", not a driver error
+MAX_ID = 2 ** 31 - 1
 
 
 def public_user(u: User) -> dict:
@@ -101,6 +116,8 @@ class Store:
     def add_user(self, name: str, role: str, password: str) -> dict:
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise UserError("a user name is 1 to 200 characters")
+        if not findable(name):
+            raise UserError("a user name may not contain a NUL character")
         if role not in ROLES:
             raise UserError(f"role {role!r} is not one of {', '.join(ROLES)}")
         if not isinstance(password, str) or len(password) < 8:
@@ -122,12 +139,14 @@ class Store:
             u.password_hash = self.hasher.hash(password)
 
     def user_row(self, s, name: str) -> User:
-        u = s.scalar(select(User).where(User.name == name))
+        u = s.scalar(select(User).where(User.name == name)) if findable(name) else None
         if u is None:
             raise UserError(f"no user named {name!r}")
         return u
 
     def user(self, name: str) -> dict | None:
+        if not findable(name):
+            return None
         with self.tx() as s:
             u = s.scalar(select(User).where(User.name == name))
             return public_user(u) if u else None
@@ -140,7 +159,7 @@ class Store:
         if not isinstance(name, str) or not isinstance(password, str):
             return None
         with self.tx() as s:
-            u = s.scalar(select(User).where(User.name == name))
+            u = s.scalar(select(User).where(User.name == name)) if findable(name) else None
             stored = u.password_hash if u else None
             found = public_user(u) if u else None
         if stored is None:
@@ -151,9 +170,22 @@ class Store:
             self.hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
             return None
-        if found and self.hasher.check_needs_rehash(stored):
+        if found and self.weaker_than_ours(stored):
             self.set_password(name, password)
         return found
+
+    def weaker_than_ours(self, stored: str) -> bool:
+        """Rehash only upward: a store opened at cheaper settings (ALIGNLINE_FAST_KDF=1, meant for tests)
+        must not quietly weaken the hashes of a real database it verifies."""
+        if not self.hasher.check_needs_rehash(stored):
+            return False
+        try:
+            have = extract_parameters(stored)
+        except InvalidHashError:
+            return True
+        ours = self.hasher
+        return (have.type != ours.type or have.time_cost < ours.time_cost or have.memory_cost < ours.memory_cost
+                or have.hash_len < ours.hash_len or have.salt_len < ours.salt_len)
 
     def check_user(self, s, user: dict) -> User:
         u = s.get(User, user.get("id")) if isinstance(user, dict) else None
@@ -185,24 +217,41 @@ class Store:
         with self.tx(write=True) as s:
             s.execute(delete(Session).where(Session.token_hash == token_hash(token or "")))
 
-    def login_failures(self, name: str, client: str, window_s: int) -> int:
+    def login_failures(self, name: str, client: str, window_s: int, reset_on_success: bool = True) -> int:
         """Failed logins for this name from this client in the last `window_s` seconds, since the last
-        success (a correct password clears the count). `name` or `client` None: count over that key alone."""
+        success (a correct password clears the count). `name` or `client` None: count over that key alone.
+        `reset_on_success=False` counts every failure in the window: a client's count across all names must
+        not be cleared by that client signing in to an account of its own."""
         since = time.time() - window_s
         with self.tx() as s:
             keys = [LoginAttempt.at >= since]
             if name is not None:
-                keys.append(LoginAttempt.name == name)
+                keys.append(LoginAttempt.name == throttle_key(name))
             if client is not None:
-                keys.append(LoginAttempt.client == client)
+                keys.append(LoginAttempt.client == throttle_key(client))
             last_ok = s.scalar(select(func.max(LoginAttempt.at)).where(*keys, LoginAttempt.ok.is_(True)))
-            if last_ok is not None:
+            if last_ok is not None and reset_on_success:
                 keys.append(LoginAttempt.at > last_ok)
             return s.scalar(select(func.count(LoginAttempt.id)).where(*keys, LoginAttempt.ok.is_(False))) or 0
 
-    def record_login(self, name: str, client: str, ok: bool) -> None:
+    def record_login(self, name: str, client: str, ok: bool) -> int:
+        """Record an attempt; returns its id (for `settle_login`)."""
         with self.tx(write=True) as s:
-            s.add(LoginAttempt(name=str(name)[:200], client=str(client)[:200], ok=bool(ok), at=time.time()))
+            row = LoginAttempt(name=throttle_key(name), client=throttle_key(client), ok=bool(ok), at=time.time())
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def settle_login(self, attempt_id: int, ok: bool | None) -> None:
+        """An attempt recorded as failed before its password was checked: `ok` True marks it a success;
+        None forgets it (a refused attempt, so a throttled client's retries do not pile up rows)."""
+        with self.tx(write=True) as s:
+            if ok is None:
+                s.execute(delete(LoginAttempt).where(LoginAttempt.id == attempt_id))
+            else:
+                row = s.get(LoginAttempt, attempt_id)
+                if row is not None:
+                    row.ok = bool(ok)
 
     # --- projects ----------------------------------------------------------------------------------
     def create_project(self, name: str, items: list[dict], *, kind: str = "pairwise", rubric: dict | None = None,
@@ -212,6 +261,10 @@ class Store:
         `gold_source` name the files in error messages."""
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise UserError("a project name is 1 to 200 characters")
+        if not findable(name):
+            raise UserError("a project name may not contain a NUL character")
+        if "/" in name or name.strip() in (".", ".."):  # the web app's URLs could never reach it
+            raise UserError(f"a project name may not contain '/' or be '.' or '..', got {name!r}")
         check_kind(kind)
         if isinstance(min_annotations, bool) or not isinstance(min_annotations, int) or min_annotations < 1:
             raise UserError(f"min_annotations must be a whole number >= 1, got {min_annotations!r}")
@@ -225,7 +278,7 @@ class Store:
             with self.tx(write=True) as s:
                 users = []
                 for uname in assign:
-                    u = s.scalar(select(User).where(User.name == uname))
+                    u = s.scalar(select(User).where(User.name == uname)) if findable(uname) else None
                     if u is None:
                         raise UserError(f"cannot assign {uname!r} to {name!r}: no such user "
                                         "(alignline annotate user add)")
@@ -236,7 +289,9 @@ class Store:
                 for u in {u.id: u for u in users}.values():
                     s.add(Assignment(project_id=p.id, user_id=u.id))
                 total = len(regular) + len(golden)
-                gold_slots = set(random.Random(f"{name}|gold").sample(range(total), len(golden)))
+                # unseeded (OS randomness): a seed an annotator could know (the project's name) would let
+                # them recompute which positions are gold
+                gold_slots = set(random.SystemRandom().sample(range(total), len(golden)))
                 reg, gold_it = iter(regular), iter(golden)
                 for pos in range(total):
                     rec = next(gold_it) if pos in gold_slots else next(reg)
@@ -247,7 +302,9 @@ class Store:
             raise UserError(f"project {name!r} already exists") from None
 
     def item_row(self, p: Project, pos: int, rec: dict, now: float, extra_meta: dict | None = None) -> Item:
-        order = shuffle_order(len(rec["responses"]), f"{p.name}|{pos}")
+        # a secret seed: name and position are shown to annotators, and the original order can mean something
+        # (an imported pair's chosen answer comes first); the order is kept in meta, so nothing needs the seed
+        order = shuffle_order(len(rec["responses"]), f"{p.name}|{pos}|{secrets.token_hex(16)}")
         meta = {"order": order, "models": rec.get("models"), "fields": rec.get("fields") or {}, **(extra_meta or {})}
         return Item(project_id=p.id, position=pos, external_id=rec.get("external_id"), prompt=rec["prompt"],
                     responses=[rec["responses"][o] for o in order], meta=meta, is_gold=rec.get("gold") is not None,
@@ -289,7 +346,7 @@ class Store:
 
     def visible_project(self, s, name: str, user: dict) -> tuple[Project, User]:
         u = self.check_user(s, user)
-        p = s.scalar(select(Project).where(Project.name == name))
+        p = s.scalar(select(Project).where(Project.name == name)) if findable(name) else None
         if not self.visible(s, p, u):
             raise AccessDenied(f"no project {name!r} for {u.name}")
         return p, u
@@ -365,6 +422,8 @@ class Store:
         try:  # an id from a URL path may arrive as text
             item_id = int(item_id) if not isinstance(item_id, bool) else None
         except (TypeError, ValueError):
+            item_id = None
+        if item_id is not None and not -MAX_ID <= item_id <= MAX_ID:
             item_id = None
         it = s.get(Item, item_id) if item_id is not None else None
         p = s.get(Project, it.project_id) if it else None
@@ -483,7 +542,7 @@ class Store:
         return items, labels, adj
 
     def project_row(self, s, name: str) -> Project:
-        p = s.scalar(select(Project).where(Project.name == name))
+        p = s.scalar(select(Project).where(Project.name == name)) if findable(name) else None
         if p is None:
             raise UserError(f"no project named {name!r}")
         return p
@@ -502,18 +561,25 @@ class Store:
 
     def adjudicate(self, item_id: int, admin: dict, choice) -> None:
         """An admin's final answer for an item (shown positions, like a label); replaces an earlier one."""
-        with self.tx(write=True) as s:
-            it, p, u = self.item_for(s, item_id, admin)
-            if u.role != "admin":
-                raise AccessDenied(f"{u.name} is not an admin: only admins adjudicate")
-            if p.kind == "rating":
-                raise InvalidLabel("rating items have no choice to adjudicate")
-            choice = choice_to_original(p.kind, check_choice(p.kind, choice, len(it.responses)), it.meta["order"])
-            row = s.scalar(select(Adjudication).where(Adjudication.item_id == it.id))
-            if row is None:
-                s.add(Adjudication(item_id=it.id, admin_id=u.id, choice=choice, created_at=time.time()))
-            else:
-                row.admin_id, row.choice, row.created_at = u.id, choice, time.time()
+        for attempt in range(2):  # two admins resolving one item at once: the loser's insert retries as an update
+            try:
+                with self.tx(write=True) as s:
+                    it, p, u = self.item_for(s, item_id, admin)
+                    if u.role != "admin":
+                        raise AccessDenied(f"{u.name} is not an admin: only admins adjudicate")
+                    if p.kind == "rating":
+                        raise InvalidLabel("rating items have no choice to adjudicate")
+                    shown_choice = check_choice(p.kind, choice, len(it.responses))
+                    original = choice_to_original(p.kind, shown_choice, it.meta["order"])
+                    row = s.scalar(select(Adjudication).where(Adjudication.item_id == it.id))
+                    if row is None:
+                        s.add(Adjudication(item_id=it.id, admin_id=u.id, choice=original, created_at=time.time()))
+                    else:
+                        row.admin_id, row.choice, row.created_at = u.id, original, time.time()
+                return
+            except IntegrityError:
+                if attempt:
+                    raise
 
     def export(self, project: str) -> list[dict]:
         """Preference records (`kind: "preference"`) and SFT records from edited answers (`kind: "sft"`);

@@ -98,14 +98,22 @@ def sft_path(out: str) -> Path:
 
 
 def cmd_export(args) -> int:
-    from alignline.io import write_records
+    from alignline.io import RECORD_FORMATS, write_records
 
+    out = Path(args.out)
+    if not args.out or out.suffix not in RECORD_FORMATS:  # checked before the database work, not after
+        raise UserError(f"--out {args.out!r}: name a records file ({', '.join(RECORD_FORMATS)})")
+    if out.is_dir():
+        raise UserError(f"--out {args.out}: is a directory; name a file in it")
     records, counts = open_store(args).export_with_counts(args.name)
     strip = [{k: v for k, v in r.items() if k != "kind"} for r in records]
     pairs = [r for r, full in zip(strip, records) if full["kind"] == "preference"]
     sft = [r for r, full in zip(strip, records) if full["kind"] == "sft"]
-    write_records(args.out, pairs)
-    write_records(sft_path(args.out), sft)
+    try:
+        write_records(args.out, pairs)
+        write_records(sft_path(args.out), sft)
+    except OSError as e:
+        raise UserError(f"--out {args.out}: cannot write ({e.strerror or e})") from None
     skipped = {k: v for k, v in counts.items() if k not in ("pairs", "sft", "corrections")}
     print(f"wrote {len(pairs)} preference pairs to {args.out} and {len(sft)} SFT records to {sft_path(args.out)}"
           + (f"; left out: {', '.join(f'{v} {k}' for k, v in sorted(skipped.items()))}" if skipped else ""))

@@ -211,7 +211,10 @@ def create_app(store, *, secure_cookies: bool = False):
 
     @app.get("/api/projects/{name}")
     def api_project(name: str, who: Viewer = Depends(viewer)):
-        return finite(store.project(name, who.user))
+        project = store.project(name, who.user)
+        if not who.is_admin:  # the team is the admins' business: an annotator sees no colleague's name
+            project.pop("assigned", None)
+        return finite(project)
 
     @app.get("/api/projects/{name}/next")
     def api_next(name: str, who: Viewer = Depends(viewer)):

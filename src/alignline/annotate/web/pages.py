@@ -127,7 +127,8 @@ def label_from_form(kind: str, form, n_responses: int, rubric=None) -> dict:
     scores per response i."""
     def index(field: str) -> int:
         raw = form.get(field)
-        if raw is None or not str(raw).isdigit() or int(raw) >= n_responses:
+        # isdecimal, not isdigit: "²" is a digit that int() refuses (a forged field would be a 500)
+        if raw is None or not str(raw).isdecimal() or int(raw) >= n_responses:
             raise FormError(f"{field}: choose one of the {n_responses} responses")
         return int(raw)
 
@@ -138,7 +139,7 @@ def label_from_form(kind: str, form, n_responses: int, rubric=None) -> dict:
         ranks = []
         for i in range(n_responses):
             raw = str(form.get(f"rank_{i}", ""))
-            if not raw.isdigit() or not 1 <= int(raw) <= n_responses:
+            if not raw.isdecimal() or not 1 <= int(raw) <= n_responses:
                 raise FormError(f"rank_{i}: give every response a rank from 1 to {n_responses}")
             ranks.append(int(raw))
         if sorted(ranks) != list(range(1, n_responses + 1)):
@@ -156,7 +157,7 @@ def label_from_form(kind: str, form, n_responses: int, rubric=None) -> dict:
         raw = [str(form.get(f"score_{c['name']}_{i}", "")).strip() for i in range(n_responses)]
         if not any(raw):
             continue
-        if not all(r.lstrip("-").replace(".", "", 1).isdigit() for r in raw):
+        if not all(r.removeprefix("-").replace(".", "", 1).isdecimal() for r in raw):  # "--1" too was a 500
             raise FormError(f"{c['name']}: score every response from {c['low']} to {c['high']}, or none")
         scores[c["name"]] = [float(r) if "." in r else int(r) for r in raw]
     rationale = str(form.get("rationale") or "").strip() or None
