@@ -39,7 +39,7 @@ def check_fresh_database(url: str) -> None:
     assert revision(url)[0] is None
     Store(url, kdf=FAST_KDF).close()  # opening migrates
     current, head = revision(url)
-    assert current == head == "0001"
+    assert current == head == "0002"
     assert schema_diff(url) == []
     Store(url, kdf=FAST_KDF).close()  # and opening again is a no-op
     assert revision(url)[0] == head
@@ -95,7 +95,7 @@ def test_two_stores_opening_at_once_migrate_once(tmp_path, n=3):
         t.start()
     for t in threads:
         t.join()
-    assert errors == [] and revision(url)[0] == "0001"
+    assert errors == [] and revision(url)[0] == "0002"
 
 
 def test_a_schema_from_a_newer_version_is_one_clear_error(tmp_path):

@@ -4,7 +4,11 @@ The web app (`annotate/web/`), serving's review queue (`serve/`) and active lear
 class, never against the tables. Every method opens its own short transaction, so one `Store` is safe to
 share between threads and several server processes can share one database (sessions and login
 throttling live in it too). Users are passed around as {"id", "name", "role"}; the role is re-read from
-the database on each call, so a demoted admin loses access at once.
+the database on each call, so a demoted admin loses access at once, and a disabled one loses it all.
+Accounts, sessions and login throttling are in `accounts.py` (this class inherits them).
+
+An annotator may skip an item (it moves to the back of their own queue) and correct their own label
+(`replace_label`, in place). An adjudicated item is settled: no annotator is served it, nor counts it as to go.
 
 Blinding: each item's responses are shuffled once, when it is created (with a secret random seed: nothing
 an annotator can see predicts it), and stored in the order shown. Labels arrive in shown positions and are stored in the
@@ -14,53 +18,33 @@ look like any other item; only agreement() tells them apart.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import secrets
 import time
 from contextlib import contextmanager
 
-from argon2 import PasswordHasher, extract_parameters
-from argon2.exceptions import InvalidHashError, VerificationError
+from argon2 import PasswordHasher
 from alembic.util.exc import CommandError
-from sqlalchemy import case, delete, exists, func, select
+from sqlalchemy import case, exists, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import aliased, sessionmaker
 
 from alignline.errors import UserError
 
+from alignline.annotate.accounts import FAST_KDF, AccessDenied, Accounts, findable
 from alignline.annotate.db import make_engine, open_error, resolve_db_url, shown, upgrade
-from alignline.annotate.models import (ROLES, Adjudication, Assignment, Base, Item, Label, LoginAttempt, Project,
-                                       ReviewEntry, Session, User)
+from alignline.annotate.models import Adjudication, Assignment, Base, Item, Label, Project, ReviewEntry, Skip, User
 from alignline.annotate.results import agreement_report, disagreements, export_records, original_responses, pairs_as_items
 from alignline.annotate.tasks import (DEFAULT_RATING_RUBRIC, InvalidLabel, check_choice, check_items, check_kind,
                                       check_prompt, check_scores, check_text, choice_to_original, choice_to_shown,
                                       parse_rubric, scores_to_original, scores_to_shown, shuffle_order)
 
-__all__ = ["AccessDenied", "InvalidLabel", "Store", "resolve_db_url"]
-
-# argon2id at the cheapest settings, for tests only (Store(url, kdf=FAST_KDF), or ALIGNLINE_FAST_KDF=1 in a
-# test's environment): the default costs about half a second of CPU per hash, by design.
-FAST_KDF = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+__all__ = ["AccessDenied", "FAST_KDF", "InvalidLabel", "LabelConflict", "Store", "resolve_db_url"]
 
 
-class AccessDenied(UserError):
-    """The user may not see or label this project or item (web: 404/403)."""
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def findable(name) -> bool:
-    """A name that may be looked up: PostgreSQL text refuses NUL (a driver error, not "not found"), and no
-    stored name holds one (add_user and create_project refuse it)."""
-    return isinstance(name, str) and "\x00" not in name
-
-
-def throttle_key(text) -> str:
-    return str(text)[:200].replace("\x00", "\ufffd")
+class LabelConflict(InvalidLabel):
+    """A label that clashes with the item's state: a second one by the same user, or none to change (web: 409)."""
 
 
 # the largest id an Integer column holds on PostgreSQL (32 bits; SQLite's 64): a bigger one from a URL is
@@ -68,11 +52,7 @@ def throttle_key(text) -> str:
 MAX_ID = 2 ** 31 - 1
 
 
-def public_user(u: User) -> dict:
-    return {"id": u.id, "name": u.name, "role": u.role}
-
-
-class Store:
+class Store(Accounts):
     def __init__(self, url: str, migrate: bool = True, *, kdf: dict | None = None):
         self.url = resolve_db_url(url)
         self.engine = make_engine(self.url)
@@ -111,147 +91,6 @@ class Store:
     def create_all(self) -> None:
         """The schema straight from the models, for a `Store(url, migrate=False)` in tests."""
         Base.metadata.create_all(self.engine)
-
-    # --- users -------------------------------------------------------------------------------------
-    def add_user(self, name: str, role: str, password: str) -> dict:
-        if not isinstance(name, str) or not name.strip() or len(name) > 200:
-            raise UserError("a user name is 1 to 200 characters")
-        if not findable(name):
-            raise UserError("a user name may not contain a NUL character")
-        if role not in ROLES:
-            raise UserError(f"role {role!r} is not one of {', '.join(ROLES)}")
-        if not isinstance(password, str) or len(password) < 8:
-            raise UserError(f"the password for {name!r} is shorter than 8 characters")
-        user = User(name=name, role=role, password_hash=self.hasher.hash(password), created_at=time.time())
-        try:
-            with self.tx(write=True) as s:
-                s.add(user)
-                s.flush()
-                return public_user(user)
-        except IntegrityError:
-            raise UserError(f"user {name!r} already exists") from None
-
-    def set_password(self, name: str, password: str) -> None:
-        if not isinstance(password, str) or len(password) < 8:
-            raise UserError(f"the password for {name!r} is shorter than 8 characters")
-        with self.tx(write=True) as s:
-            u = self.user_row(s, name)
-            u.password_hash = self.hasher.hash(password)
-
-    def user_row(self, s, name: str) -> User:
-        u = s.scalar(select(User).where(User.name == name)) if findable(name) else None
-        if u is None:
-            raise UserError(f"no user named {name!r}")
-        return u
-
-    def user(self, name: str) -> dict | None:
-        if not findable(name):
-            return None
-        with self.tx() as s:
-            u = s.scalar(select(User).where(User.name == name))
-            return public_user(u) if u else None
-
-    def users(self) -> list[dict]:
-        with self.tx() as s:
-            return [public_user(u) for u in s.scalars(select(User).order_by(User.id))]
-
-    def authenticate(self, name: str, password: str) -> dict | None:
-        if not isinstance(name, str) or not isinstance(password, str):
-            return None
-        with self.tx() as s:
-            u = s.scalar(select(User).where(User.name == name)) if findable(name) else None
-            stored = u.password_hash if u else None
-            found = public_user(u) if u else None
-        if stored is None:
-            # Hash anyway, so a wrong name takes as long as a wrong password (no user enumeration by timing).
-            self.dummy_hash = self.dummy_hash or self.hasher.hash(secrets.token_hex(8))
-            stored = self.dummy_hash
-        try:
-            self.hasher.verify(stored, password)
-        except (VerificationError, InvalidHashError):
-            return None
-        if found and self.weaker_than_ours(stored):
-            self.set_password(name, password)
-        return found
-
-    def weaker_than_ours(self, stored: str) -> bool:
-        """Rehash only upward: a store opened at cheaper settings (ALIGNLINE_FAST_KDF=1, meant for tests)
-        must not quietly weaken the hashes of a real database it verifies."""
-        if not self.hasher.check_needs_rehash(stored):
-            return False
-        try:
-            have = extract_parameters(stored)
-        except InvalidHashError:
-            return True
-        ours = self.hasher
-        return (have.type != ours.type or have.time_cost < ours.time_cost or have.memory_cost < ours.memory_cost
-                or have.hash_len < ours.hash_len or have.salt_len < ours.salt_len)
-
-    def check_user(self, s, user: dict) -> User:
-        u = s.get(User, user.get("id")) if isinstance(user, dict) else None
-        if u is None:
-            raise AccessDenied("unknown user")
-        return u
-
-    # --- sessions and login throttling -------------------------------------------------------------
-    def create_session(self, user_id: int, ttl_s: int = 43200) -> tuple[str, str]:
-        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        now = time.time()
-        with self.tx(write=True) as s:
-            s.execute(delete(Session).where(Session.expires_at < now))  # expired ones are never read again
-            s.add(Session(token_hash=token_hash(token), user_id=user_id, csrf=csrf, created_at=now,
-                          expires_at=now + ttl_s))
-        return token, csrf
-
-    def session(self, token: str) -> dict | None:
-        if not isinstance(token, str) or not token:
-            return None
-        with self.tx() as s:
-            row = s.execute(select(Session, User).join(User, User.id == Session.user_id)
-                            .where(Session.token_hash == token_hash(token))).first()
-            if row is None or row[0].expires_at < time.time():
-                return None
-            return {"user": public_user(row[1]), "csrf": row[0].csrf, "expires_at": row[0].expires_at}
-
-    def end_session(self, token: str) -> None:
-        with self.tx(write=True) as s:
-            s.execute(delete(Session).where(Session.token_hash == token_hash(token or "")))
-
-    def login_failures(self, name: str, client: str, window_s: int, reset_on_success: bool = True) -> int:
-        """Failed logins for this name from this client in the last `window_s` seconds, since the last
-        success (a correct password clears the count). `name` or `client` None: count over that key alone.
-        `reset_on_success=False` counts every failure in the window: a client's count across all names must
-        not be cleared by that client signing in to an account of its own."""
-        since = time.time() - window_s
-        with self.tx() as s:
-            keys = [LoginAttempt.at >= since]
-            if name is not None:
-                keys.append(LoginAttempt.name == throttle_key(name))
-            if client is not None:
-                keys.append(LoginAttempt.client == throttle_key(client))
-            last_ok = s.scalar(select(func.max(LoginAttempt.at)).where(*keys, LoginAttempt.ok.is_(True)))
-            if last_ok is not None and reset_on_success:
-                keys.append(LoginAttempt.at > last_ok)
-            return s.scalar(select(func.count(LoginAttempt.id)).where(*keys, LoginAttempt.ok.is_(False))) or 0
-
-    def record_login(self, name: str, client: str, ok: bool) -> int:
-        """Record an attempt; returns its id (for `settle_login`)."""
-        with self.tx(write=True) as s:
-            row = LoginAttempt(name=throttle_key(name), client=throttle_key(client), ok=bool(ok), at=time.time())
-            s.add(row)
-            s.flush()
-            return row.id
-
-    def settle_login(self, attempt_id: int, ok: bool | None) -> None:
-        """An attempt recorded as failed before its password was checked: `ok` True marks it a success;
-        None forgets it (a refused attempt, so a throttled client's retries do not pile up rows)."""
-        with self.tx(write=True) as s:
-            if ok is None:
-                s.execute(delete(LoginAttempt).where(LoginAttempt.id == attempt_id))
-            else:
-                row = s.get(LoginAttempt, attempt_id)
-                if row is not None:
-                    row.ok = bool(ok)
 
     # --- projects ----------------------------------------------------------------------------------
     def create_project(self, name: str, items: list[dict], *, kind: str = "pairwise", rubric: dict | None = None,
@@ -360,7 +199,9 @@ class Store:
         if u is not None:
             mine = s.scalar(select(func.count(Label.id)).join(Item, Item.id == Label.item_id)
                             .where(Item.project_id == p.id, Label.user_id == u.id)) or 0
-            out.update(mine=mine, remaining=len(counts) - mine)
+            # what next_item would still serve: an adjudicated item is settled, so it is not "to go"
+            remaining = s.scalar(select(func.count(Item.id)).where(Item.project_id == p.id, *self.open_for(u))) or 0
+            out.update(mine=mine, remaining=remaining)
         return out
 
     def projects_for(self, user: dict) -> list[dict]:
@@ -401,21 +242,67 @@ class Store:
                     "scores": scores_to_shown(label.scores, order), "rationale": label.rationale,
                     "edit": label.edit}}
 
+    def open_for(self, u: User) -> list:
+        """Conditions on Item: not labelled by `u`, not adjudicated away."""
+        mine = aliased(Label)
+        return [~exists().where(mine.item_id == Item.id, mine.user_id == u.id),
+                ~exists().where(Adjudication.item_id == Item.id)]
+
     def next_item(self, project: str, user: dict) -> dict | None:
-        """The next item for this user: one they have not labelled (nor adjudicated away), items short of
-        min_annotations first, then fewest labels, then position (so the order is deterministic)."""
+        """The next item for this user: one they have not labelled (nor adjudicated away); items they skipped
+        last (oldest skip first), before them items short of min_annotations, then fewest labels, then
+        position (so the order is deterministic)."""
         with self.tx() as s:
             p, u = self.visible_project(s, project, user)
-            mine = aliased(Label)
             n = func.count(Label.id)
             q = (select(Item.id).outerjoin(Label, Label.item_id == Item.id)
-                 .where(Item.project_id == p.id,
-                        ~exists().where(mine.item_id == Item.id, mine.user_id == u.id),
-                        ~exists().where(Adjudication.item_id == Item.id))
-                 .group_by(Item.id, Item.position)
-                 .order_by(case((n >= p.min_annotations, 1), else_=0), n, Item.position, Item.id).limit(1))
+                 .outerjoin(Skip, (Skip.item_id == Item.id) & (Skip.user_id == u.id))
+                 .where(Item.project_id == p.id, *self.open_for(u))
+                 .group_by(Item.id, Item.position, Skip.id, Skip.at)
+                 .order_by(case((Skip.id.is_(None), 0), else_=1), func.coalesce(Skip.at, 0),
+                           case((n >= p.min_annotations, 1), else_=0), n, Item.position, Item.id).limit(1))
             item_id = s.scalar(q)
             return None if item_id is None else self.blinded(p, s.get(Item, item_id))
+
+    def skip_item(self, item_id: int, user: dict) -> dict:
+        """Put an item off: it goes to the back of this user's queue and comes back once the rest are done
+        (skipped again, to the back again). Recorded per (item, user) with a count. An item this user
+        already labelled is a LabelConflict (change the label instead)."""
+        for attempt in range(2):  # a double click races its own insert: the loser retries as an update
+            try:
+                with self.tx(write=True) as s:
+                    it, p, u = self.item_for(s, item_id, user)
+                    if s.scalar(select(Label.id).where(Label.item_id == it.id, Label.user_id == u.id)) is not None:
+                        raise LabelConflict(f"item {it.id} is already labelled by {u.name}: change the label "
+                                            "instead of skipping")
+                    row = s.scalar(select(Skip).where(Skip.item_id == it.id, Skip.user_id == u.id))
+                    if row is None:
+                        row = Skip(item_id=it.id, user_id=u.id, count=1, at=time.time())
+                        s.add(row)
+                    else:
+                        row.count, row.at = row.count + 1, time.time()
+                    s.flush()
+                    return {"item_id": it.id, "user_id": u.id, "skips": row.count, "at": row.at}
+            except IntegrityError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def skips(self, project: str) -> list[dict]:
+        """Every skip in a project (for admins: which items people put off, how often)."""
+        with self.tx() as s:
+            p = self.project_row(s, project)
+            rows = s.execute(select(Skip, User.name).join(User, User.id == Skip.user_id)
+                             .join(Item, Item.id == Skip.item_id).where(Item.project_id == p.id).order_by(Skip.id))
+            return [{"item_id": k.item_id, "user": name, "skips": k.count, "at": k.at} for k, name in rows]
+
+    def last_labelled(self, project: str, user: dict) -> int | None:
+        """The item this user labelled most recently in `project` (for "change my last answer"), or None."""
+        with self.tx() as s:
+            p, u = self.visible_project(s, project, user)
+            return s.scalar(select(Label.item_id).join(Item, Item.id == Label.item_id)
+                            .where(Item.project_id == p.id, Label.user_id == u.id)
+                            .order_by(Label.created_at.desc(), Label.id.desc()).limit(1))
 
     def item_for(self, s, item_id: int, user: dict) -> tuple[Item, Project, User]:
         u = self.check_user(s, user)
@@ -450,7 +337,7 @@ class Store:
                 scores = check_scores(scores, p.rubric, n, required=p.kind == "rating")
                 rationale, edit = check_text(rationale, "rationale"), check_text(edit, "edit")
                 if s.scalar(select(Label.id).where(Label.item_id == it.id, Label.user_id == u.id)) is not None:
-                    raise InvalidLabel(f"item {it.id} is already labelled by {u.name}")
+                    raise LabelConflict(f"item {it.id} is already labelled by {u.name}")
                 order = it.meta["order"]
                 row = Label(item_id=it.id, user_id=u.id, choice=choice_to_original(p.kind, choice, order),
                             scores=scores_to_original(scores, order), rationale=rationale, edit=edit,
@@ -461,7 +348,26 @@ class Store:
                         "rationale": rationale, "edit": edit, "created_at": row.created_at}
         except IntegrityError:
             # The unique (item, user) constraint caught a concurrent duplicate the check above could not see.
-            raise InvalidLabel(f"item {item_id} is already labelled by {user.get('name')}") from None
+            raise LabelConflict(f"item {item_id} is already labelled by {user.get('name')}") from None
+
+    def replace_label(self, item_id: int, user: dict, choice, scores: dict | None = None,
+                      rationale: str | None = None, edit: str | None = None) -> dict:
+        """Correct one's own label: the new answer replaces this user's label on the item in place (same id;
+        no history kept). No label yet is a LabelConflict (add one first). An adjudication, if any, stands."""
+        with self.tx(write=True) as s:
+            it, p, u = self.item_for(s, item_id, user)
+            n = len(it.responses)
+            choice = check_choice(p.kind, choice, n)
+            scores = check_scores(scores, p.rubric, n, required=p.kind == "rating")
+            rationale, edit = check_text(rationale, "rationale"), check_text(edit, "edit")
+            row = s.scalar(select(Label).where(Label.item_id == it.id, Label.user_id == u.id))
+            if row is None:
+                raise LabelConflict(f"item {it.id} has no label by {u.name} to change")
+            order = it.meta["order"]
+            row.choice, row.scores = choice_to_original(p.kind, choice, order), scores_to_original(scores, order)
+            row.rationale, row.edit, row.created_at = rationale, edit, time.time()
+            return {"id": row.id, "item_id": it.id, "user_id": u.id, "choice": choice, "scores": scores,
+                    "rationale": rationale, "edit": edit, "created_at": row.created_at}
 
     def items(self, project: str) -> list[dict]:
         """Every item of a project, unblinded (original response order, model names, gold flag, label count):

@@ -72,7 +72,7 @@ def log_in(store, name: str, password: str, client: str) -> tuple[dict, str, str
     The attempt is recorded as a failure BEFORE the count is read: checking first and recording after let a
     burst of parallel guesses all pass the check. Recorded first, the k-th of a burst counts at least k."""
     name, password = str(name)[:MAX_NAME], str(password)
-    attempt = store.record_login(name, client, False)
+    attempt = store.record_login(name, client, False, keep_s=LOGIN_WINDOW_S)  # older rows no count reads
     if (store.login_failures(name, client, LOGIN_WINDOW_S) > LOGIN_MAX_FAILURES
             or store.login_failures(None, client, LOGIN_WINDOW_S, reset_on_success=False)
             > LOGIN_MAX_CLIENT_FAILURES):

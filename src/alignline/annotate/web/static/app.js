@@ -19,14 +19,19 @@
     });
     document.addEventListener("keydown", function (event) {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
-        var submit = form.querySelector("button[type=submit]");
+        var submit = form.querySelector("button[type=submit]:not([formaction])");  // never the Skip button
         if (submit) { event.preventDefault(); if (form.reportValidity()) submit.click(); }
         return;
       }
       if (typing(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
       var key = event.key.toLowerCase();
-      var button = form.querySelector('button[data-key="' + (key === '"' ? "" : key) + '"]');
-      if (button && key !== "enter") { event.preventDefault(); button.click(); }
+      if (key === "enter") return;
+      // compared as strings, not built into a selector: a backslash or a "]" made an invalid one (a thrown
+      // SyntaxError on every such key press)
+      var button = Array.prototype.find.call(form.querySelectorAll("button[data-key]"), function (b) {
+        return b.getAttribute("data-key").toLowerCase() === key;
+      });
+      if (button) { event.preventDefault(); button.click(); }
     });
   }
 
