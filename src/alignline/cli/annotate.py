@@ -45,19 +45,42 @@ def read_file_records(path: str) -> tuple[list, list[str]]:
     return [r for _, r in located], [loc for loc, _ in located]
 
 
-def cmd_user_add(args) -> int:
+def read_password(path: str) -> str:
     try:
-        password = Path(args.password_file).read_text(encoding="utf-8").rstrip("\r\n")
-    except OSError as e:
-        raise UserError(f"{args.password_file}: cannot read the password file ({e.strerror})") from None
-    user = open_store(args).add_user(args.name, args.role, password)
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = getattr(e, "strerror", None) or "not UTF-8 text"
+        raise UserError(f"{path}: cannot read the password file ({reason})") from None
+
+
+def cmd_user_add(args) -> int:
+    user = open_store(args).add_user(args.name, args.role, read_password(args.password_file))
     print(f"added {user['role']} {user['name']} (id {user['id']})")
     return 0
 
 
 def cmd_user_list(args) -> int:
     for u in open_store(args).users():
-        print(f"{u['id']}\t{u['name']}\t{u['role']}")
+        print(f"{u['id']}\t{u['name']}\t{u['role']}" + ("\tdisabled" if u.get("disabled") else ""))
+    return 0
+
+
+def cmd_user_disable(args) -> int:
+    ended = open_store(args).disable_user(args.name)
+    print(f"disabled {args.name}: no login; {ended} session(s) ended")
+    return 0
+
+
+def cmd_user_enable(args) -> int:
+    open_store(args).enable_user(args.name)
+    print(f"enabled {args.name}")
+    return 0
+
+
+def cmd_user_password(args) -> int:
+    password = read_password(args.password_file)  # read before the database is opened: a bad file changes nothing
+    ended = open_store(args).set_password(args.name, password)
+    print(f"changed the password of {args.name}; {ended} session(s) ended")
     return 0
 
 
@@ -201,7 +224,7 @@ def register(subparsers) -> None:
                                             "projects, gold items, agreement, export to preference/SFT data.")
     sub = top.add_subparsers(dest="annotate_command", required=True, metavar="SUBCOMMAND")
 
-    user = sub.add_parser("user", help="accounts: add, list")
+    user = sub.add_parser("user", help="accounts: add, list, disable, enable, password")
     usub = user.add_subparsers(dest="user_command", required=True)
     p = usub.add_parser("add", help="add an annotator or admin")
     p.add_argument("name", help="the login name")
@@ -212,6 +235,19 @@ def register(subparsers) -> None:
     p = usub.add_parser("list", help="list the accounts")
     add_db_flag(p)
     p.set_defaults(func=cmd_user_list)
+    p = usub.add_parser("disable", help="no login, and every session of the account ends at once")
+    p.add_argument("name", help="the login name")
+    add_db_flag(p)
+    p.set_defaults(func=cmd_user_disable)
+    p = usub.add_parser("enable", help="allow a disabled account to sign in again")
+    p.add_argument("name", help="the login name")
+    add_db_flag(p)
+    p.set_defaults(func=cmd_user_enable)
+    p = usub.add_parser("password", help="set a new password; the account's sessions end")
+    p.add_argument("name", help="the login name")
+    p.add_argument("--password-file", required=True, metavar="F", help="a file holding the password (8+ chars)")
+    add_db_flag(p)
+    p.set_defaults(func=cmd_user_password)
 
     project = sub.add_parser("project", help="projects: create, list, assign")
     psub = project.add_subparsers(dest="project_command", required=True)
