@@ -18,9 +18,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # batch mode: SQLite adds the column in place (no table copy is needed for an ADD COLUMN with a default)
-    with op.batch_alter_table('users') as batch:
-        batch.add_column(sa.Column('disabled', sa.Boolean(), nullable=False, server_default=sa.false()))
+    # A plain ADD COLUMN, never batch mode: SQLite's batch copies `users` and drops the old table, and with
+    # foreign keys on, that drop CASCADEs into sessions, assignments and labels (every label deleted; the
+    # upgrade-from-0001 test caught it). SQLite adds a NOT NULL column with a constant default in place.
+    op.add_column('users', sa.Column('disabled', sa.Boolean(), nullable=False, server_default=sa.false()))
     op.create_index('ix_login_attempts_client_at', 'login_attempts', ['client', 'at'])
     op.create_table('skips',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -40,5 +41,4 @@ def downgrade() -> None:
     op.drop_index('ix_skips_user_id', table_name='skips')
     op.drop_table('skips')
     op.drop_index('ix_login_attempts_client_at', table_name='login_attempts')
-    with op.batch_alter_table('users') as batch:
-        batch.drop_column('disabled')
+    op.drop_column('users', 'disabled')  # in place too (SQLite >= 3.35), for the same reason
