@@ -24,10 +24,11 @@
         return;
       }
       if (typing(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
-      var key = event.key.toLowerCase();
-      if (key === "enter") return;
-      // compared as strings, not built into a selector: a backslash or a "]" made an invalid one (a thrown
-      // SyntaxError on every such key press)
+      // no key at all: some browsers' autofill sends keydown events without one (a TypeError here before)
+      var key = (event.key || "").toLowerCase();
+      if (!key || key === "enter") return;
+      // compared as strings, not built into a selector: a backslash escaped the selector's closing quote
+      // (an invalid selector where the parser is strict, a wrong one where it recovers)
       var button = Array.prototype.find.call(form.querySelectorAll("button[data-key]"), function (b) {
         return b.getAttribute("data-key").toLowerCase() === key;
       });
