@@ -41,6 +41,11 @@ demo-rft: $(STAMP)
 demo-active: $(STAMP)
 	$(BIN)/alignline annotate simulate --pairs data/demo/active_pool.jsonl --test data/demo/active_test.jsonl --out runs/active
 
+# One round of the flywheel: serve, route low confidence to review, correct, export, retrain, eval, gate.
+.PHONY: demo-flywheel
+demo-flywheel: $(STAMP)
+	$(BIN)/python scripts/flywheel.py
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 

@@ -183,3 +183,14 @@ def test_the_cli_knows_every_kind():
     from alignline.cli.annotate import KINDS as CLI_KINDS
 
     assert CLI_KINDS == KINDS
+
+
+@pytest.mark.parametrize("out, message", [("", "--out"), ("pairs.txt", "pairs.txt"), ("DIR", "is a directory")])
+def test_export_to_a_bad_out_path_is_one_line_exit_2(tmp_path, capsys, db, out, message):
+    """Review: `export --out` with no record suffix, an unknown one, or a directory ended in a ValueError
+    traceback from the writer (after the database work)."""
+    assert run(capsys, "annotate", "project", "create", "p", "--items", str(items_file(tmp_path)), "--db", db)[0] == 0
+    out = {"DIR": str(tmp_path / "d.jsonl"), "pairs.txt": str(tmp_path / "pairs.txt")}.get(out, out)
+    (tmp_path / "d.jsonl").mkdir()
+    code, _, err = run(capsys, "annotate", "export", "p", "--out", out, "--db", db)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err and message in err, err

@@ -39,7 +39,7 @@ def check_fresh_database(url: str) -> None:
     assert revision(url)[0] is None
     Store(url, kdf=FAST_KDF).close()  # opening migrates
     current, head = revision(url)
-    assert current == head == "0001"
+    assert current == head == "0002"
     assert schema_diff(url) == []
     Store(url, kdf=FAST_KDF).close()  # and opening again is a no-op
     assert revision(url)[0] == head
@@ -95,7 +95,7 @@ def test_two_stores_opening_at_once_migrate_once(tmp_path, n=3):
         t.start()
     for t in threads:
         t.join()
-    assert errors == [] and revision(url)[0] == "0001"
+    assert errors == [] and revision(url)[0] == "0002"
 
 
 def test_a_schema_from_a_newer_version_is_one_clear_error(tmp_path):
@@ -109,3 +109,53 @@ def test_a_schema_from_a_newer_version_is_one_clear_error(tmp_path):
     engine.dispose()
     with pytest.raises(UserError, match="has a schema this alignline does not know"):
         Store(url, kdf=FAST_KDF)
+
+
+def check_upgrade_from_0001_keeps_data(url: str) -> None:
+    """A database made by the first release (0001, with a user, a project, an item and a label in it) opens
+    under this one: migrated to head in place, nothing lost, the user enabled, the new features working."""
+    from alembic import command
+    from sqlalchemy import text
+
+    engine = make_engine(url)
+    with engine.execution_options(write=True).begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        from argon2 import PasswordHasher
+
+        seed_hash = PasswordHasher(**FAST_KDF).hash("old-password-1")  # a real hash: the old user logs in after
+        conn.execute(text("INSERT INTO users (id, name, role, password_hash, created_at) "
+                          "VALUES (1, 'old', 'annotator', :h, 1.0)"), {"h": seed_hash})
+        conn.execute(text("INSERT INTO projects (id, name, kind, min_annotations, created_at) "
+                          "VALUES (1, 'legacy', 'pairwise', 1, 1.0)"))
+        conn.execute(text("INSERT INTO assignments (project_id, user_id) VALUES (1, 1)"))
+        for i in (1, 2):
+            conn.execute(text("INSERT INTO items (id, project_id, position, prompt, responses, meta, is_gold, "
+                              "created_at) VALUES (:i, 1, :p, :prompt, :resp, :meta, false, 1.0)"),
+                         {"i": i, "p": i - 1, "prompt": f'"q{i}"', "resp": '["a", "b"]',
+                          "meta": '{"order": [0, 1], "models": null, "fields": {}}'})
+        conn.execute(text("INSERT INTO labels (item_id, user_id, choice, created_at) VALUES (1, 1, '0', 1.0)"))
+        conn.execute(text("INSERT INTO login_attempts (name, client, ok, at) VALUES ('old', 'c', true, 1.0)"))
+    engine.dispose()
+    assert revision(url)[0] == "0001"
+
+    store = Store(url, kdf=FAST_KDF)  # opening migrates 0001 -> head
+    try:
+        assert revision(url)[0] == "0002" and schema_diff(url) == []
+        assert store.users() == [{"id": 1, "name": "old", "role": "annotator", "disabled": False}]
+        old = store.authenticate("old", "old-password-1")
+        assert old is not None and store.item(1, old)["label"]["choice"] == 0
+        assert store.project("legacy", old)["remaining"] == 1 and store.agreement("legacy")["labels"] == 1
+        store.skip_item(2, old)  # the new table works on old data
+        assert store.next_item("legacy", old)["id"] == 2
+        assert store.disable_user("old") == 0 and store.authenticate("old", "old-password-1") is None
+    finally:
+        store.close()
+
+
+def test_sqlite_upgrade_from_0001_keeps_data(tmp_path):
+    check_upgrade_from_0001_keeps_data(f"sqlite:///{tmp_path / 'old.db'}")
+
+
+def test_postgres_upgrade_from_0001_keeps_data():
+    with postgres_database() as url:
+        check_upgrade_from_0001_keeps_data(url)

@@ -471,3 +471,105 @@ def test_rating_items_with_several_responses_export_by_total_score(store, people
     assert records[0]["scores"]["chosen"] == {"helpful": 3.5, "harmless": 3.0}
     with pytest.raises(InvalidLabel):
         store.adjudicate(records[0]["lineage"]["item_id"], people["root"], None)
+
+
+def test_names_and_ids_with_nul_are_refused_in_one_line(store):
+    """Review: PostgreSQL text columns refuse NUL; a user, project or item id holding one was a driver error."""
+    with pytest.raises(UserError, match="NUL"):
+        store.add_user("a\x00b", "annotator", "a-password")
+    with pytest.raises(UserError, match="NUL"):
+        store.create_project("p\x00", items())
+    with pytest.raises(DataError, match="NUL"):
+        store.create_project("p", [{"id": "q\x00", "prompt": "x", "responses": ["a", "b"]}])
+    assert store.user("a\x00b") is None and store.authenticate("a\x00b", "a-password") is None
+
+
+def test_admins_adjudicating_one_item_at_once_postgres():
+    """Review: adjudicate read "no adjudication yet" and inserted; two admins resolving the same item at the
+    same moment on PostgreSQL (read committed) both inserted, and the loser got a unique-constraint 500.
+    The later one now replaces the earlier, as a second adjudication always did."""
+    import threading
+
+    from alignline.testing import postgres_database, postgres_url_or_skip
+
+    postgres_url_or_skip()
+    with postgres_database() as url:
+        st = Store(url, kdf=FAST_KDF)
+        try:
+            admins = [st.add_user(f"root{k}", "admin", "root-password") for k in range(8)]
+            st.create_project("adj", items(1))
+            item = st.next_item("adj", admins[0])["id"]
+            errors, barrier = [], threading.Barrier(len(admins))
+
+            def resolve(admin):
+                barrier.wait()
+                try:
+                    st.adjudicate(item, admin, 0)
+                except Exception as e:  # noqa: BLE001 - any error is the failure under test
+                    errors.append(repr(e))
+
+            threads = [threading.Thread(target=resolve, args=(a,)) for a in admins]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert errors == []
+            assert st.agreement("adj")["adjudicated"] == 1
+        finally:
+            st.close()
+
+
+def test_a_cheaper_kdf_never_rehashes_a_stronger_hash_down(tmp_path):
+    """Review: a successful login rehashed whenever the stored parameters differed from the store's, so a
+    server started with ALIGNLINE_FAST_KDF=1 (the tests' setting) quietly weakened every hash it verified.
+    Rehashing now only ever goes up."""
+    from argon2 import extract_parameters
+
+    from alignline.annotate.models import User
+
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    strong = Store(url, kdf={"time_cost": 2, "memory_cost": 2048, "parallelism": 1})
+    strong.add_user("ann", "annotator", "ann-password")
+    strong.close()
+    weak = Store(url, kdf=FAST_KDF)
+    assert weak.authenticate("ann", "ann-password")["name"] == "ann"
+    with weak.tx() as s:
+        params = extract_parameters(s.scalar(select_user(User, "ann")).password_hash)
+    weak.close()
+    assert (params.time_cost, params.memory_cost) == (2, 2048)
+    again = Store(url, kdf={"time_cost": 3, "memory_cost": 4096, "parallelism": 1})
+    assert again.authenticate("ann", "ann-password")["name"] == "ann"  # a stronger setting still upgrades
+    with again.tx() as s:
+        assert extract_parameters(s.scalar(select_user(User, "ann")).password_hash).memory_cost == 4096
+    again.close()
+
+
+def select_user(User, name):
+    from sqlalchemy import select
+
+    return select(User).where(User.name == name)
+
+
+def test_the_blinding_cannot_be_recomputed_from_what_an_annotator_knows(tmp_path):
+    """Review: the shuffle was seeded by the project's name and the item's position, and the gold slots by the
+    name alone; both are shown to annotators (the code is open source), so one could recompute which items
+    are gold and, for imported pairs (the file's chosen answer is response 0), which answer the file chose.
+    The same project built twice must now differ: 40 two-response items keep one order with p = 2^-40."""
+    from alignline.annotate.models import Item
+
+    gold = [{"prompt": f"gold {i}", "responses": ["right", "wrong"], "answer": 0} for i in range(5)]
+    seen = []
+    for k in range(2):
+        st = Store(f"sqlite:///{tmp_path / f'b{k}.db'}", kdf=FAST_KDF)
+        st.create_project("same", items(40), gold=gold)
+        with st.tx() as s:
+            rows = list(s.scalars(select_item(Item)))
+            seen.append(([r.meta["order"] for r in rows], [r.position for r in rows if r.is_gold]))
+        st.close()
+    assert seen[0][0] != seen[1][0] and seen[0][1] != seen[1][1]
+
+
+def select_item(Item):
+    from sqlalchemy import select
+
+    return select(Item).order_by(Item.position)

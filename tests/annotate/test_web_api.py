@@ -418,3 +418,147 @@ def test_each_kind_has_an_annotate_page_whose_form_makes_a_label(store, app, kin
     if kind == "rating":
         assert label["scores"] == {"helpfulness": [4]}
     assert "All done" in c.get(f"/projects/k_{kind}/annotate").text
+
+
+def test_concurrent_wrong_passwords_get_no_more_than_the_limit(store):
+    """Review: the throttle was checked before the attempt was recorded, so a burst of parallel guesses all
+    passed the check (5 allowed per window; 16 in parallel got 16 answers). Each attempt is now counted first."""
+    import threading
+
+    from alignline.annotate.web.auth import LOGIN_MAX_FAILURES, LoginThrottled, log_in
+
+    answered, barrier = [], threading.Barrier(16)
+
+    def guess(k: int) -> None:
+        barrier.wait()
+        try:
+            answered.append(log_in(store, "alice", f"guess-{k}", "10.9.9.9"))
+        except LoginThrottled:
+            pass
+
+    threads = [threading.Thread(target=guess, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answered == [None] * len(answered) and len(answered) <= LOGIN_MAX_FAILURES
+
+
+def test_one_client_spraying_many_names_is_throttled(app):
+    """Review: the limit was per name and client only, so one client trying one password on many names
+    (password spraying) was never slowed; a client's failures across all names are capped too, and signing
+    in to an account of one's own does not reset that cap."""
+    from alignline.annotate.web.auth import LOGIN_MAX_CLIENT_FAILURES
+
+    c = client(app)
+    for k in range(LOGIN_MAX_CLIENT_FAILURES):
+        r = c.post("/api/login", json={"username": f"user{k}", "password": "Winter2026!"})
+        assert r.status_code == 401
+        if k == 3:
+            login(c, "bob")  # the attacker's own account
+    r = c.post("/api/login", json={"username": "alice", "password": "Winter2026!"})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+
+
+def hostile_requests_answer_4xx(store) -> None:
+    """Review: an item id past 64 bits was a 500 on both databases; a NUL character (valid JSON, "\\u0000") in
+    a login name, a project name or a rationale was a 500 on PostgreSQL, whose text columns refuse it."""
+    from fastapi.testclient import TestClient
+
+    from alignline.annotate.web.app import create_app
+
+    c = TestClient(create_app(store), raise_server_exceptions=False)
+    assert c.post("/api/login", json={"username": "al\u0000ice", "password": "x"}).status_code == 401
+    csrf = login(c, "alice")
+    huge = 2 ** 70
+    assert c.get(f"/api/items/{huge}").status_code == 404
+    assert c.get(f"/api/items/{2 ** 40}").status_code == 404  # past PostgreSQL's 32-bit integer
+    assert c.post(f"/api/items/{huge}/labels", json={"choice": 0}, headers={"X-CSRF-Token": csrf}).status_code == 404
+    assert c.get(f"/projects/chat/items/{huge}/label").status_code in (404, 405)
+    assert c.get("/api/projects/ch%00at").status_code == 404
+    assert c.get("/api/projects/ch%00at/next").status_code == 404
+    item = c.get("/api/projects/chat/next").json()
+    r = c.post(f"/api/items/{item['id']}/labels", json={"choice": 0, "rationale": "a\u0000b"},
+               headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422 and "NUL" in r.json()["detail"]
+    r = c.post(f"/api/items/{item['id']}/labels", json={"choice": 0, "edit": "a\u0000b"}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422
+    assert c.post(f"/api/items/{item['id']}/labels", json={"choice": 0}, headers={"X-CSRF-Token": csrf}).status_code == 201
+
+
+def test_hostile_ids_and_nul_characters_are_4xx_on_sqlite(store):
+    hostile_requests_answer_4xx(store)
+
+
+def test_hostile_ids_and_nul_characters_are_4xx_on_postgresql():
+    from alignline.annotate.store import FAST_KDF, Store
+    from alignline.testing import postgres_database, postgres_url_or_skip
+
+    postgres_url_or_skip()
+    with postgres_database("alignline_web") as url:
+        store = Store(url, kdf=FAST_KDF)
+        seed(store)
+        try:
+            hostile_requests_answer_4xx(store)
+        finally:
+            store.close()
+
+
+def test_a_spoofed_x_forwarded_for_does_not_reset_the_login_throttle(store):
+    """Review: uvicorn trusts X-Forwarded-For from loopback by default, and `serve` binds loopback, so any
+    client there (an SSH tunnel, a TCP proxy) could name a new address per guess and never be throttled.
+    Proxy headers are now trusted only from the addresses given (`--forwarded-allow-ips`)."""
+    import httpx
+
+    from alignline.annotate.web.app import create_app
+    from alignline.annotate.web.serve import ThreadedServer
+
+    with ThreadedServer(create_app(store)) as base, httpx.Client(base_url=base) as c:
+        codes = [c.post("/api/login", json={"username": "alice", "password": "wrong"},
+                        headers={"X-Forwarded-For": f"203.0.113.{k}"}).status_code for k in range(6)]
+    assert codes == [401] * 5 + [429]
+    with ThreadedServer(create_app(store), forwarded_allow_ips="127.0.0.1") as base, httpx.Client(base_url=base) as c:
+        r = c.post("/api/login", json={"username": "alice", "password": PASSWORD},
+                   headers={"X-Forwarded-For": "198.51.100.7"})
+    assert r.status_code == 200  # behind a trusted proxy the forwarded address is the client
+
+
+def test_project_names_with_url_characters_work_in_the_pages_and_a_slash_is_refused(store, app):
+    """Review: a project named "a/b" could be made but never reached (the route's {name} stops at '/', and
+    the templates' urlencode keeps '/'); other URL characters must survive the links."""
+    from alignline.errors import UserError
+
+    for bad in ("a/b", ".", ".."):
+        with pytest.raises(UserError, match="project name"):
+            store.create_project(bad, [{"prompt": "p", "responses": ["x", "y"]}])
+    name = "q? & #1 50% é"
+    store.create_project(name, [{"prompt": "odd name", "responses": ["x", "y"]}], assign=["alice"])
+    c = client(app)
+    login(c, "alice")
+    href = re.search(r'href="(/projects/[^"]*/annotate)"[^>]*>Annotate', c.get("/projects").text.replace(
+        "/projects/chat/annotate", "")).group(1)
+    page = c.get(href.replace("&amp;", "&"))
+    assert page.status_code == 200 and "odd name" in page.text
+
+
+def test_an_annotator_does_not_learn_who_else_is_assigned(app):
+    """Review: GET /api/projects/{name} listed every assigned annotator's name to annotators too (Label Studio
+    and Argilla show a project's team to its managers only); admins still see it."""
+    c = client(app)
+    login(c, "alice")
+    body = c.get("/api/projects/chat").json()
+    assert "bob" not in json.dumps(body) and "assigned" not in body
+    login(c, "admin")
+    assert c.get("/api/projects/chat").json()["assigned"] == ["alice", "bob"]
+
+
+def test_a_form_with_superscript_digits_is_a_form_error_not_a_500():
+    """Review: the form parser tested str.isdigit, which is true for "²" that int() refuses: a forged form
+    field (a rank, a choice, a score) was a ValueError and a 500."""
+    for kind, form, n, rubric in (("pairwise", {"choice": "²"}, 2, None), ("ranking", {"rank_0": "²", "rank_1": "1"}, 2, None),
+                                  ("best_worst", {"best": "¹", "worst": "0"}, 2, None),
+                                  ("rating", {"score_helpfulness_0": "²"}, 1, RUBRIC),
+                                  ("rating", {"score_helpfulness_0": "1.²"}, 1, RUBRIC),
+                                  ("rating", {"score_helpfulness_0": "--1"}, 1, RUBRIC)):
+        with pytest.raises(FormError):
+            label_from_form(kind, form, n, rubric)

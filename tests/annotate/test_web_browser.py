@@ -179,3 +179,29 @@ def test_admin_adjudicates_and_exports(site, page, tmp_path):
     assert download.value.suggested_filename == "chat.jsonl"
     assert any(r["prompt"] == store.item(item["id"], admin)["prompt"] for r in records)
     assert page.dialogs == [] and not page.console_errors, page.console_errors
+
+
+def test_skip_with_the_s_key_and_no_error_from_other_keys(site, page):
+    """`s` skips (the item goes to the back of bob's queue, recorded); a backslash, which app.js once spliced
+    into a CSS selector (escaping its closing quote), and other unbound keys do nothing and raise nothing."""
+    base, store = site["base"], site["store"]
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    sign_in(page, base, "bob")
+    page.goto(f"{base}/projects/chat/annotate")
+    page.wait_for_selector("#skip")
+    shown = int(re.search(r"/items/(\d+)/skip", page.locator("#skip").get_attribute("formaction")).group(1))
+    url = page.url
+    for key in ("\\", "]", '"', "x"):
+        page.keyboard.press(key)
+    # (a first page of a fresh browser may log its favicon's 404: not a script error)
+    script_errors = [m for m in page.console_errors if not m.startswith("Failed to load resource")]
+    assert page.url == url and errors == [] and script_errors == [], (errors, script_errors)
+    page.keyboard.press("s")
+    page.wait_for_selector("#skipped")
+    assert page.url.endswith(f"skipped={shown}")
+    assert any(k["user"] == "bob" and k["item_id"] == shown for k in store.skips("chat"))
+    assert store.item(shown, store.user("bob"))["label"] is None  # skipped, not labelled
+    if store.project("chat", store.user("bob"))["remaining"] > 1:  # another item comes first now
+        assert f"/items/{shown}/skip" not in page.locator("#skip").get_attribute("formaction")
+    assert errors == [] and page.dialogs == []

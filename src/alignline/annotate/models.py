@@ -9,7 +9,7 @@ do not depend on the shuffle. Model names and extra record fields live in `meta`
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 KINDS = ("pairwise", "ranking", "best_worst", "rating")
@@ -27,6 +27,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), nullable=False)
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)  # argon2id, PHC string
     created_at: Mapped[float] = mapped_column(Float, nullable=False)
+    # a disabled account cannot sign in and its sessions are gone; its labels stay (agreement, export)
+    disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
 
 
 class Session(Base):
@@ -43,7 +45,9 @@ class Session(Base):
 
 class LoginAttempt(Base):
     __tablename__ = "login_attempts"
-    __table_args__ = (Index("ix_login_attempts_name_client_at", "name", "client", "at"),)
+    # (name, client, at): the per-name throttle; (client, at): the per-client one, across all names
+    __table_args__ = (Index("ix_login_attempts_name_client_at", "name", "client", "at"),
+                      Index("ix_login_attempts_client_at", "client", "at"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     client: Mapped[str] = mapped_column(String(200), nullable=False)
@@ -97,6 +101,19 @@ class Label(Base):
     rationale: Mapped[str | None] = mapped_column(Text, nullable=True)
     edit: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[float] = mapped_column(Float, nullable=False)
+
+
+class Skip(Base):
+    """An annotator put this item off: it goes to the back of their queue (oldest skip first) until the rest are
+    done. One row per (item, user); `count` says how often, `at` when last."""
+
+    __tablename__ = "skips"
+    __table_args__ = (UniqueConstraint("item_id", "user_id", name="uq_skips_item_user"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    count: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    at: Mapped[float] = mapped_column(Float, nullable=False)
 
 
 class Adjudication(Base):

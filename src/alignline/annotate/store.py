@@ -4,17 +4,20 @@ The web app (`annotate/web/`), serving's review queue (`serve/`) and active lear
 class, never against the tables. Every method opens its own short transaction, so one `Store` is safe to
 share between threads and several server processes can share one database (sessions and login
 throttling live in it too). Users are passed around as {"id", "name", "role"}; the role is re-read from
-the database on each call, so a demoted admin loses access at once.
+the database on each call, so a demoted admin loses access at once, and a disabled one loses it all.
+Accounts, sessions and login throttling are in `accounts.py` (this class inherits them).
 
-Blinding: each item's responses are shuffled once, when it is created (seeded: the project name and the
-item's position), and stored in the order shown. Labels arrive in shown positions and are stored in the
+An annotator may skip an item (it moves to the back of their own queue) and correct their own label
+(`replace_label`, in place). An adjudicated item is settled: no annotator is served it, nor counts it as to go.
+
+Blinding: each item's responses are shuffled once, when it is created (with a secret random seed: nothing
+an annotator can see predicts it), and stored in the order shown. Labels arrive in shown positions and are stored in the
 original ones, so agreement and exports never depend on the shuffle. Gold items carry a known answer and
 look like any other item; only agreement() tells them apart.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import secrets
@@ -22,42 +25,34 @@ import time
 from contextlib import contextmanager
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from alembic.util.exc import CommandError
-from sqlalchemy import case, delete, exists, func, select
+from sqlalchemy import case, exists, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import aliased, sessionmaker
 
 from alignline.errors import UserError
 
+from alignline.annotate.accounts import FAST_KDF, AccessDenied, Accounts, findable
 from alignline.annotate.db import make_engine, open_error, resolve_db_url, shown, upgrade
-from alignline.annotate.models import (ROLES, Adjudication, Assignment, Base, Item, Label, LoginAttempt, Project,
-                                       ReviewEntry, Session, User)
+from alignline.annotate.models import Adjudication, Assignment, Base, Item, Label, Project, ReviewEntry, Skip, User
 from alignline.annotate.results import agreement_report, disagreements, export_records, original_responses, pairs_as_items
 from alignline.annotate.tasks import (DEFAULT_RATING_RUBRIC, InvalidLabel, check_choice, check_items, check_kind,
                                       check_prompt, check_scores, check_text, choice_to_original, choice_to_shown,
                                       parse_rubric, scores_to_original, scores_to_shown, shuffle_order)
 
-__all__ = ["AccessDenied", "InvalidLabel", "Store", "resolve_db_url"]
-
-# argon2id at the cheapest settings, for tests only (Store(url, kdf=FAST_KDF), or ALIGNLINE_FAST_KDF=1 in a
-# test's environment): the default costs about half a second of CPU per hash, by design.
-FAST_KDF = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+__all__ = ["AccessDenied", "FAST_KDF", "InvalidLabel", "LabelConflict", "Store", "resolve_db_url"]
 
 
-class AccessDenied(UserError):
-    """The user may not see or label this project or item (web: 404/403)."""
+class LabelConflict(InvalidLabel):
+    """A label that clashes with the item's state: a second one by the same user, or none to change (web: 409)."""
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+# the largest id an Integer column holds on PostgreSQL (32 bits; SQLite's 64): a bigger one from a URL is
+# "no such item", not a driver error
+MAX_ID = 2 ** 31 - 1
 
 
-def public_user(u: User) -> dict:
-    return {"id": u.id, "name": u.name, "role": u.role}
-
-
-class Store:
+class Store(Accounts):
     def __init__(self, url: str, migrate: bool = True, *, kdf: dict | None = None):
         self.url = resolve_db_url(url)
         self.engine = make_engine(self.url)
@@ -97,113 +92,6 @@ class Store:
         """The schema straight from the models, for a `Store(url, migrate=False)` in tests."""
         Base.metadata.create_all(self.engine)
 
-    # --- users -------------------------------------------------------------------------------------
-    def add_user(self, name: str, role: str, password: str) -> dict:
-        if not isinstance(name, str) or not name.strip() or len(name) > 200:
-            raise UserError("a user name is 1 to 200 characters")
-        if role not in ROLES:
-            raise UserError(f"role {role!r} is not one of {', '.join(ROLES)}")
-        if not isinstance(password, str) or len(password) < 8:
-            raise UserError(f"the password for {name!r} is shorter than 8 characters")
-        user = User(name=name, role=role, password_hash=self.hasher.hash(password), created_at=time.time())
-        try:
-            with self.tx(write=True) as s:
-                s.add(user)
-                s.flush()
-                return public_user(user)
-        except IntegrityError:
-            raise UserError(f"user {name!r} already exists") from None
-
-    def set_password(self, name: str, password: str) -> None:
-        if not isinstance(password, str) or len(password) < 8:
-            raise UserError(f"the password for {name!r} is shorter than 8 characters")
-        with self.tx(write=True) as s:
-            u = self.user_row(s, name)
-            u.password_hash = self.hasher.hash(password)
-
-    def user_row(self, s, name: str) -> User:
-        u = s.scalar(select(User).where(User.name == name))
-        if u is None:
-            raise UserError(f"no user named {name!r}")
-        return u
-
-    def user(self, name: str) -> dict | None:
-        with self.tx() as s:
-            u = s.scalar(select(User).where(User.name == name))
-            return public_user(u) if u else None
-
-    def users(self) -> list[dict]:
-        with self.tx() as s:
-            return [public_user(u) for u in s.scalars(select(User).order_by(User.id))]
-
-    def authenticate(self, name: str, password: str) -> dict | None:
-        if not isinstance(name, str) or not isinstance(password, str):
-            return None
-        with self.tx() as s:
-            u = s.scalar(select(User).where(User.name == name))
-            stored = u.password_hash if u else None
-            found = public_user(u) if u else None
-        if stored is None:
-            # Hash anyway, so a wrong name takes as long as a wrong password (no user enumeration by timing).
-            self.dummy_hash = self.dummy_hash or self.hasher.hash(secrets.token_hex(8))
-            stored = self.dummy_hash
-        try:
-            self.hasher.verify(stored, password)
-        except (VerificationError, InvalidHashError):
-            return None
-        if found and self.hasher.check_needs_rehash(stored):
-            self.set_password(name, password)
-        return found
-
-    def check_user(self, s, user: dict) -> User:
-        u = s.get(User, user.get("id")) if isinstance(user, dict) else None
-        if u is None:
-            raise AccessDenied("unknown user")
-        return u
-
-    # --- sessions and login throttling -------------------------------------------------------------
-    def create_session(self, user_id: int, ttl_s: int = 43200) -> tuple[str, str]:
-        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        now = time.time()
-        with self.tx(write=True) as s:
-            s.execute(delete(Session).where(Session.expires_at < now))  # expired ones are never read again
-            s.add(Session(token_hash=token_hash(token), user_id=user_id, csrf=csrf, created_at=now,
-                          expires_at=now + ttl_s))
-        return token, csrf
-
-    def session(self, token: str) -> dict | None:
-        if not isinstance(token, str) or not token:
-            return None
-        with self.tx() as s:
-            row = s.execute(select(Session, User).join(User, User.id == Session.user_id)
-                            .where(Session.token_hash == token_hash(token))).first()
-            if row is None or row[0].expires_at < time.time():
-                return None
-            return {"user": public_user(row[1]), "csrf": row[0].csrf, "expires_at": row[0].expires_at}
-
-    def end_session(self, token: str) -> None:
-        with self.tx(write=True) as s:
-            s.execute(delete(Session).where(Session.token_hash == token_hash(token or "")))
-
-    def login_failures(self, name: str, client: str, window_s: int) -> int:
-        """Failed logins for this name from this client in the last `window_s` seconds, since the last
-        success (a correct password clears the count). `name` or `client` None: count over that key alone."""
-        since = time.time() - window_s
-        with self.tx() as s:
-            keys = [LoginAttempt.at >= since]
-            if name is not None:
-                keys.append(LoginAttempt.name == name)
-            if client is not None:
-                keys.append(LoginAttempt.client == client)
-            last_ok = s.scalar(select(func.max(LoginAttempt.at)).where(*keys, LoginAttempt.ok.is_(True)))
-            if last_ok is not None:
-                keys.append(LoginAttempt.at > last_ok)
-            return s.scalar(select(func.count(LoginAttempt.id)).where(*keys, LoginAttempt.ok.is_(False))) or 0
-
-    def record_login(self, name: str, client: str, ok: bool) -> None:
-        with self.tx(write=True) as s:
-            s.add(LoginAttempt(name=str(name)[:200], client=str(client)[:200], ok=bool(ok), at=time.time()))
-
     # --- projects ----------------------------------------------------------------------------------
     def create_project(self, name: str, items: list[dict], *, kind: str = "pairwise", rubric: dict | None = None,
                        assign: list[str] = (), gold: list[dict] = (), min_annotations: int = 1,
@@ -212,6 +100,10 @@ class Store:
         `gold_source` name the files in error messages."""
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise UserError("a project name is 1 to 200 characters")
+        if not findable(name):
+            raise UserError("a project name may not contain a NUL character")
+        if "/" in name or name.strip() in (".", ".."):  # the web app's URLs could never reach it
+            raise UserError(f"a project name may not contain '/' or be '.' or '..', got {name!r}")
         check_kind(kind)
         if isinstance(min_annotations, bool) or not isinstance(min_annotations, int) or min_annotations < 1:
             raise UserError(f"min_annotations must be a whole number >= 1, got {min_annotations!r}")
@@ -225,7 +117,7 @@ class Store:
             with self.tx(write=True) as s:
                 users = []
                 for uname in assign:
-                    u = s.scalar(select(User).where(User.name == uname))
+                    u = s.scalar(select(User).where(User.name == uname)) if findable(uname) else None
                     if u is None:
                         raise UserError(f"cannot assign {uname!r} to {name!r}: no such user "
                                         "(alignline annotate user add)")
@@ -236,7 +128,9 @@ class Store:
                 for u in {u.id: u for u in users}.values():
                     s.add(Assignment(project_id=p.id, user_id=u.id))
                 total = len(regular) + len(golden)
-                gold_slots = set(random.Random(f"{name}|gold").sample(range(total), len(golden)))
+                # unseeded (OS randomness): a seed an annotator could know (the project's name) would let
+                # them recompute which positions are gold
+                gold_slots = set(random.SystemRandom().sample(range(total), len(golden)))
                 reg, gold_it = iter(regular), iter(golden)
                 for pos in range(total):
                     rec = next(gold_it) if pos in gold_slots else next(reg)
@@ -247,7 +141,9 @@ class Store:
             raise UserError(f"project {name!r} already exists") from None
 
     def item_row(self, p: Project, pos: int, rec: dict, now: float, extra_meta: dict | None = None) -> Item:
-        order = shuffle_order(len(rec["responses"]), f"{p.name}|{pos}")
+        # a secret seed: name and position are shown to annotators, and the original order can mean something
+        # (an imported pair's chosen answer comes first); the order is kept in meta, so nothing needs the seed
+        order = shuffle_order(len(rec["responses"]), f"{p.name}|{pos}|{secrets.token_hex(16)}")
         meta = {"order": order, "models": rec.get("models"), "fields": rec.get("fields") or {}, **(extra_meta or {})}
         return Item(project_id=p.id, position=pos, external_id=rec.get("external_id"), prompt=rec["prompt"],
                     responses=[rec["responses"][o] for o in order], meta=meta, is_gold=rec.get("gold") is not None,
@@ -289,7 +185,7 @@ class Store:
 
     def visible_project(self, s, name: str, user: dict) -> tuple[Project, User]:
         u = self.check_user(s, user)
-        p = s.scalar(select(Project).where(Project.name == name))
+        p = s.scalar(select(Project).where(Project.name == name)) if findable(name) else None
         if not self.visible(s, p, u):
             raise AccessDenied(f"no project {name!r} for {u.name}")
         return p, u
@@ -303,7 +199,9 @@ class Store:
         if u is not None:
             mine = s.scalar(select(func.count(Label.id)).join(Item, Item.id == Label.item_id)
                             .where(Item.project_id == p.id, Label.user_id == u.id)) or 0
-            out.update(mine=mine, remaining=len(counts) - mine)
+            # what next_item would still serve: an adjudicated item is settled, so it is not "to go"
+            remaining = s.scalar(select(func.count(Item.id)).where(Item.project_id == p.id, *self.open_for(u))) or 0
+            out.update(mine=mine, remaining=remaining)
         return out
 
     def projects_for(self, user: dict) -> list[dict]:
@@ -344,27 +242,75 @@ class Store:
                     "scores": scores_to_shown(label.scores, order), "rationale": label.rationale,
                     "edit": label.edit}}
 
+    def open_for(self, u: User) -> list:
+        """Conditions on Item: not labelled by `u`, not adjudicated away."""
+        mine = aliased(Label)
+        return [~exists().where(mine.item_id == Item.id, mine.user_id == u.id),
+                ~exists().where(Adjudication.item_id == Item.id)]
+
     def next_item(self, project: str, user: dict) -> dict | None:
-        """The next item for this user: one they have not labelled (nor adjudicated away), items short of
-        min_annotations first, then fewest labels, then position (so the order is deterministic)."""
+        """The next item for this user: one they have not labelled (nor adjudicated away); items they skipped
+        last (oldest skip first), before them items short of min_annotations, then fewest labels, then
+        position (so the order is deterministic)."""
         with self.tx() as s:
             p, u = self.visible_project(s, project, user)
-            mine = aliased(Label)
             n = func.count(Label.id)
             q = (select(Item.id).outerjoin(Label, Label.item_id == Item.id)
-                 .where(Item.project_id == p.id,
-                        ~exists().where(mine.item_id == Item.id, mine.user_id == u.id),
-                        ~exists().where(Adjudication.item_id == Item.id))
-                 .group_by(Item.id, Item.position)
-                 .order_by(case((n >= p.min_annotations, 1), else_=0), n, Item.position, Item.id).limit(1))
+                 .outerjoin(Skip, (Skip.item_id == Item.id) & (Skip.user_id == u.id))
+                 .where(Item.project_id == p.id, *self.open_for(u))
+                 .group_by(Item.id, Item.position, Skip.id, Skip.at)
+                 .order_by(case((Skip.id.is_(None), 0), else_=1), func.coalesce(Skip.at, 0),
+                           case((n >= p.min_annotations, 1), else_=0), n, Item.position, Item.id).limit(1))
             item_id = s.scalar(q)
             return None if item_id is None else self.blinded(p, s.get(Item, item_id))
+
+    def skip_item(self, item_id: int, user: dict) -> dict:
+        """Put an item off: it goes to the back of this user's queue and comes back once the rest are done
+        (skipped again, to the back again). Recorded per (item, user) with a count. An item this user
+        already labelled is a LabelConflict (change the label instead)."""
+        for attempt in range(2):  # a double click races its own insert: the loser retries as an update
+            try:
+                with self.tx(write=True) as s:
+                    it, p, u = self.item_for(s, item_id, user)
+                    if s.scalar(select(Label.id).where(Label.item_id == it.id, Label.user_id == u.id)) is not None:
+                        raise LabelConflict(f"item {it.id} is already labelled by {u.name}: change the label "
+                                            "instead of skipping")
+                    row = s.scalar(select(Skip).where(Skip.item_id == it.id, Skip.user_id == u.id))
+                    if row is None:
+                        row = Skip(item_id=it.id, user_id=u.id, count=1, at=time.time())
+                        s.add(row)
+                    else:
+                        row.count, row.at = row.count + 1, time.time()
+                    s.flush()
+                    return {"item_id": it.id, "user_id": u.id, "skips": row.count, "at": row.at}
+            except IntegrityError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def skips(self, project: str) -> list[dict]:
+        """Every skip in a project (for admins: which items people put off, how often)."""
+        with self.tx() as s:
+            p = self.project_row(s, project)
+            rows = s.execute(select(Skip, User.name).join(User, User.id == Skip.user_id)
+                             .join(Item, Item.id == Skip.item_id).where(Item.project_id == p.id).order_by(Skip.id))
+            return [{"item_id": k.item_id, "user": name, "skips": k.count, "at": k.at} for k, name in rows]
+
+    def last_labelled(self, project: str, user: dict) -> int | None:
+        """The item this user labelled most recently in `project` (for "change my last answer"), or None."""
+        with self.tx() as s:
+            p, u = self.visible_project(s, project, user)
+            return s.scalar(select(Label.item_id).join(Item, Item.id == Label.item_id)
+                            .where(Item.project_id == p.id, Label.user_id == u.id)
+                            .order_by(Label.created_at.desc(), Label.id.desc()).limit(1))
 
     def item_for(self, s, item_id: int, user: dict) -> tuple[Item, Project, User]:
         u = self.check_user(s, user)
         try:  # an id from a URL path may arrive as text
             item_id = int(item_id) if not isinstance(item_id, bool) else None
         except (TypeError, ValueError):
+            item_id = None
+        if item_id is not None and not -MAX_ID <= item_id <= MAX_ID:
             item_id = None
         it = s.get(Item, item_id) if item_id is not None else None
         p = s.get(Project, it.project_id) if it else None
@@ -391,7 +337,7 @@ class Store:
                 scores = check_scores(scores, p.rubric, n, required=p.kind == "rating")
                 rationale, edit = check_text(rationale, "rationale"), check_text(edit, "edit")
                 if s.scalar(select(Label.id).where(Label.item_id == it.id, Label.user_id == u.id)) is not None:
-                    raise InvalidLabel(f"item {it.id} is already labelled by {u.name}")
+                    raise LabelConflict(f"item {it.id} is already labelled by {u.name}")
                 order = it.meta["order"]
                 row = Label(item_id=it.id, user_id=u.id, choice=choice_to_original(p.kind, choice, order),
                             scores=scores_to_original(scores, order), rationale=rationale, edit=edit,
@@ -402,7 +348,26 @@ class Store:
                         "rationale": rationale, "edit": edit, "created_at": row.created_at}
         except IntegrityError:
             # The unique (item, user) constraint caught a concurrent duplicate the check above could not see.
-            raise InvalidLabel(f"item {item_id} is already labelled by {user.get('name')}") from None
+            raise LabelConflict(f"item {item_id} is already labelled by {user.get('name')}") from None
+
+    def replace_label(self, item_id: int, user: dict, choice, scores: dict | None = None,
+                      rationale: str | None = None, edit: str | None = None) -> dict:
+        """Correct one's own label: the new answer replaces this user's label on the item in place (same id;
+        no history kept). No label yet is a LabelConflict (add one first). An adjudication, if any, stands."""
+        with self.tx(write=True) as s:
+            it, p, u = self.item_for(s, item_id, user)
+            n = len(it.responses)
+            choice = check_choice(p.kind, choice, n)
+            scores = check_scores(scores, p.rubric, n, required=p.kind == "rating")
+            rationale, edit = check_text(rationale, "rationale"), check_text(edit, "edit")
+            row = s.scalar(select(Label).where(Label.item_id == it.id, Label.user_id == u.id))
+            if row is None:
+                raise LabelConflict(f"item {it.id} has no label by {u.name} to change")
+            order = it.meta["order"]
+            row.choice, row.scores = choice_to_original(p.kind, choice, order), scores_to_original(scores, order)
+            row.rationale, row.edit, row.created_at = rationale, edit, time.time()
+            return {"id": row.id, "item_id": it.id, "user_id": u.id, "choice": choice, "scores": scores,
+                    "rationale": rationale, "edit": edit, "created_at": row.created_at}
 
     def items(self, project: str) -> list[dict]:
         """Every item of a project, unblinded (original response order, model names, gold flag, label count):
@@ -483,7 +448,7 @@ class Store:
         return items, labels, adj
 
     def project_row(self, s, name: str) -> Project:
-        p = s.scalar(select(Project).where(Project.name == name))
+        p = s.scalar(select(Project).where(Project.name == name)) if findable(name) else None
         if p is None:
             raise UserError(f"no project named {name!r}")
         return p
@@ -502,18 +467,25 @@ class Store:
 
     def adjudicate(self, item_id: int, admin: dict, choice) -> None:
         """An admin's final answer for an item (shown positions, like a label); replaces an earlier one."""
-        with self.tx(write=True) as s:
-            it, p, u = self.item_for(s, item_id, admin)
-            if u.role != "admin":
-                raise AccessDenied(f"{u.name} is not an admin: only admins adjudicate")
-            if p.kind == "rating":
-                raise InvalidLabel("rating items have no choice to adjudicate")
-            choice = choice_to_original(p.kind, check_choice(p.kind, choice, len(it.responses)), it.meta["order"])
-            row = s.scalar(select(Adjudication).where(Adjudication.item_id == it.id))
-            if row is None:
-                s.add(Adjudication(item_id=it.id, admin_id=u.id, choice=choice, created_at=time.time()))
-            else:
-                row.admin_id, row.choice, row.created_at = u.id, choice, time.time()
+        for attempt in range(2):  # two admins resolving one item at once: the loser's insert retries as an update
+            try:
+                with self.tx(write=True) as s:
+                    it, p, u = self.item_for(s, item_id, admin)
+                    if u.role != "admin":
+                        raise AccessDenied(f"{u.name} is not an admin: only admins adjudicate")
+                    if p.kind == "rating":
+                        raise InvalidLabel("rating items have no choice to adjudicate")
+                    shown_choice = check_choice(p.kind, choice, len(it.responses))
+                    original = choice_to_original(p.kind, shown_choice, it.meta["order"])
+                    row = s.scalar(select(Adjudication).where(Adjudication.item_id == it.id))
+                    if row is None:
+                        s.add(Adjudication(item_id=it.id, admin_id=u.id, choice=original, created_at=time.time()))
+                    else:
+                        row.admin_id, row.choice, row.created_at = u.id, original, time.time()
+                return
+            except IntegrityError:
+                if attempt:
+                    raise
 
     def export(self, project: str) -> list[dict]:
         """Preference records (`kind: "preference"`) and SFT records from edited answers (`kind: "sft"`);

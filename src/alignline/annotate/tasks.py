@@ -151,6 +151,8 @@ def check_items(records: list, kind: str, source: str = "items", gold: bool = Fa
             if not isinstance(ext, (str, int)) or isinstance(ext, bool):
                 raise DataError(source, "expected text or an integer", record, "id")
             ext = str(ext)
+            if "\x00" in ext:
+                raise DataError(source, "contains a NUL character", record, "id")
             if ext in seen:
                 raise DataError(source, f"duplicate id {ext!r}", record, "id")
             seen.add(ext)
@@ -173,8 +175,8 @@ def check_items(records: list, kind: str, source: str = "items", gold: bool = Fa
 
 
 def shuffle_order(n: int, seed: str) -> list[int]:
-    """The blinding: `order[d]` is the original index of the response shown at position d. Seeded by text
-    (the project and the item's position), so the same project built twice shows the same order."""
+    """The blinding: `order[d]` is the original index of the response shown at position d, seeded by text.
+    The store passes a secret seed: one an annotator could know would let them undo the blinding."""
     order = list(range(n))
     random.Random(seed).shuffle(order)
     return order
@@ -239,6 +241,8 @@ def check_text(value, field: str) -> str | None:
         raise InvalidLabel(f"{field} must be text")
     if len(value) > MAX_TEXT:
         raise InvalidLabel(f"{field} is longer than {MAX_TEXT} characters")
+    if "\x00" in value:  # PostgreSQL text refuses it: a 500 otherwise
+        raise InvalidLabel(f"{field} contains a NUL character")
     return value
 
 

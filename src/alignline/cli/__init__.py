@@ -19,6 +19,8 @@ Take a pretrained language model to an aligned one, and show that it is ready: f
 continued pretraining, reward models, DPO and its variants, KTO) with LoRA, adapters or full
 fine-tuning, behind data-quality gates, on one training loop built on accelerate."""
 
+COMMANDS += ("serve",)  # the OpenAI-compatible server with confidence routing (cli/serve.py)
+
 EPILOG = """\
 typical use:
   alignline data check train.jsonl --eval eval.jsonl     # the data gates, before anything trains

@@ -45,19 +45,42 @@ def read_file_records(path: str) -> tuple[list, list[str]]:
     return [r for _, r in located], [loc for loc, _ in located]
 
 
-def cmd_user_add(args) -> int:
+def read_password(path: str) -> str:
     try:
-        password = Path(args.password_file).read_text(encoding="utf-8").rstrip("\r\n")
-    except OSError as e:
-        raise UserError(f"{args.password_file}: cannot read the password file ({e.strerror})") from None
-    user = open_store(args).add_user(args.name, args.role, password)
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = getattr(e, "strerror", None) or "not UTF-8 text"
+        raise UserError(f"{path}: cannot read the password file ({reason})") from None
+
+
+def cmd_user_add(args) -> int:
+    user = open_store(args).add_user(args.name, args.role, read_password(args.password_file))
     print(f"added {user['role']} {user['name']} (id {user['id']})")
     return 0
 
 
 def cmd_user_list(args) -> int:
     for u in open_store(args).users():
-        print(f"{u['id']}\t{u['name']}\t{u['role']}")
+        print(f"{u['id']}\t{u['name']}\t{u['role']}" + ("\tdisabled" if u.get("disabled") else ""))
+    return 0
+
+
+def cmd_user_disable(args) -> int:
+    ended = open_store(args).disable_user(args.name)
+    print(f"disabled {args.name}: no login; {ended} session(s) ended")
+    return 0
+
+
+def cmd_user_enable(args) -> int:
+    open_store(args).enable_user(args.name)
+    print(f"enabled {args.name}")
+    return 0
+
+
+def cmd_user_password(args) -> int:
+    password = read_password(args.password_file)  # read before the database is opened: a bad file changes nothing
+    ended = open_store(args).set_password(args.name, password)
+    print(f"changed the password of {args.name}; {ended} session(s) ended")
     return 0
 
 
@@ -98,14 +121,22 @@ def sft_path(out: str) -> Path:
 
 
 def cmd_export(args) -> int:
-    from alignline.io import write_records
+    from alignline.io import RECORD_FORMATS, write_records
 
+    out = Path(args.out)
+    if not args.out or out.suffix not in RECORD_FORMATS:  # checked before the database work, not after
+        raise UserError(f"--out {args.out!r}: name a records file ({', '.join(RECORD_FORMATS)})")
+    if out.is_dir():
+        raise UserError(f"--out {args.out}: is a directory; name a file in it")
     records, counts = open_store(args).export_with_counts(args.name)
     strip = [{k: v for k, v in r.items() if k != "kind"} for r in records]
     pairs = [r for r, full in zip(strip, records) if full["kind"] == "preference"]
     sft = [r for r, full in zip(strip, records) if full["kind"] == "sft"]
-    write_records(args.out, pairs)
-    write_records(sft_path(args.out), sft)
+    try:
+        write_records(args.out, pairs)
+        write_records(sft_path(args.out), sft)
+    except OSError as e:
+        raise UserError(f"--out {args.out}: cannot write ({e.strerror or e})") from None
     skipped = {k: v for k, v in counts.items() if k not in ("pairs", "sft", "corrections")}
     print(f"wrote {len(pairs)} preference pairs to {args.out} and {len(sft)} SFT records to {sft_path(args.out)}"
           + (f"; left out: {', '.join(f'{v} {k}' for k, v in sorted(skipped.items()))}" if skipped else ""))
@@ -193,26 +224,39 @@ def register(subparsers) -> None:
                                             "projects, gold items, agreement, export to preference/SFT data.")
     sub = top.add_subparsers(dest="annotate_command", required=True, metavar="SUBCOMMAND")
 
-    user = sub.add_parser("user", help="accounts: add, list")
+    user = sub.add_parser("user", help="accounts: add, list, disable, enable, password")
     usub = user.add_subparsers(dest="user_command", required=True)
     p = usub.add_parser("add", help="add an annotator or admin")
-    p.add_argument("name")
-    p.add_argument("--role", required=True, choices=["annotator", "admin"])
+    p.add_argument("name", help="the login name")
+    p.add_argument("--role", required=True, choices=["annotator", "admin"], help="admins see every project")
     p.add_argument("--password-file", required=True, metavar="F", help="a file holding the password (8+ chars)")
     add_db_flag(p)
     p.set_defaults(func=cmd_user_add)
     p = usub.add_parser("list", help="list the accounts")
     add_db_flag(p)
     p.set_defaults(func=cmd_user_list)
+    p = usub.add_parser("disable", help="no login, and every session of the account ends at once")
+    p.add_argument("name", help="the login name")
+    add_db_flag(p)
+    p.set_defaults(func=cmd_user_disable)
+    p = usub.add_parser("enable", help="allow a disabled account to sign in again")
+    p.add_argument("name", help="the login name")
+    add_db_flag(p)
+    p.set_defaults(func=cmd_user_enable)
+    p = usub.add_parser("password", help="set a new password; the account's sessions end")
+    p.add_argument("name", help="the login name")
+    p.add_argument("--password-file", required=True, metavar="F", help="a file holding the password (8+ chars)")
+    add_db_flag(p)
+    p.set_defaults(func=cmd_user_password)
 
     project = sub.add_parser("project", help="projects: create, list, assign")
     psub = project.add_subparsers(dest="project_command", required=True)
     p = psub.add_parser("create", help="a project from an items file (JSONL of {id?, prompt, responses, ...})")
-    p.add_argument("name")
-    p.add_argument("--items", required=True, metavar="FILE.jsonl")
+    p.add_argument("name", help="the project's name")
+    p.add_argument("--items", required=True, metavar="FILE.jsonl", help="{id?, prompt, responses: [a, b, ...]}")
     p.add_argument("--rubric", default=None, metavar="R.yaml",
                    help="criteria [{name, description, scale: [1, 5]}] and instructions")
-    p.add_argument("--kind", default="pairwise", choices=KINDS)
+    p.add_argument("--kind", default="pairwise", choices=KINDS, help="the task (default: pairwise, with tie)")
     p.add_argument("--assign", nargs="+", action="extend", default=[], metavar="USER", help="annotators to assign")
     p.add_argument("--gold", default=None, metavar="FILE.jsonl", help="gold items: item records with an 'answer'")
     p.add_argument("--min-annotations", type=int, default=1, metavar="K", help="labels wanted per item")
@@ -222,33 +266,33 @@ def register(subparsers) -> None:
     add_db_flag(p)
     p.set_defaults(func=cmd_project_list)
     p = psub.add_parser("assign", help="assign annotators to a project")
-    p.add_argument("name")
-    p.add_argument("users", nargs="+", metavar="USER")
+    p.add_argument("name", help="the project")
+    p.add_argument("users", nargs="+", metavar="USER", help="annotators to assign")
     add_db_flag(p)
     p.set_defaults(func=cmd_project_assign)
 
     p = sub.add_parser("export", help="preference pairs (and SFT records from edits) with confidence and lineage")
-    p.add_argument("name")
+    p.add_argument("name", help="the project")
     p.add_argument("--out", required=True, metavar="pairs.jsonl", help="pairs; SFT records go to <stem>.sft.jsonl")
     add_db_flag(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("import", help="existing preference pairs as pairwise items to label (blinded)")
-    p.add_argument("name")
+    p.add_argument("name", help="the project")
     p.add_argument("--pairs", required=True, metavar="FILE.jsonl", help="chosen/rejected records, any known format")
     add_db_flag(p)
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("agreement", help="Cohen/Fleiss/Krippendorff, per annotator, gold accuracy")
-    p.add_argument("name")
+    p.add_argument("name", help="the project")
     p.add_argument("--json", action="store_true", help="the full report as JSON")
     add_db_flag(p)
     p.set_defaults(func=cmd_agreement)
 
     p = sub.add_parser("disagreements", help="items queued for adjudication")
-    p.add_argument("name")
+    p.add_argument("name", help="the project")
     p.add_argument("--min-share", type=float, default=0.5, help="queued unless the top answer holds more than this")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="as JSON")
     add_db_flag(p)
     p.set_defaults(func=cmd_disagreements)
 
@@ -257,14 +301,14 @@ def register(subparsers) -> None:
     p.add_argument("--model", required=True, action="append", metavar="M", help="a model (repeatable)")
     p.add_argument("--adapter", action="append", default=[], metavar="NAME=PATH",
                    help="an adapter on the first --model; each answers as one more candidate source")
-    p.add_argument("--out", required=True, metavar="items.jsonl")
+    p.add_argument("--out", required=True, metavar="items.jsonl", help="the items file to write")
     p.add_argument("--n", type=int, default=None, help="answers per model (default: 2 with one model, else 1)")
-    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--max-new-tokens", type=int, default=256, help="longest answer, in tokens")
     p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (0: greedy)")
-    p.add_argument("--top-p", type=float, default=0.95)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backend", default="auto", choices=["auto", "hf", "vllm"])
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed")
+    p.add_argument("--backend", default="auto", choices=["auto", "hf", "vllm"], help="generation engine")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="model dtype")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_db_flag(p)
     p.set_defaults(func=cmd_generate)

@@ -7,7 +7,8 @@ submissions from losing any.
 
 Status codes, the same for every endpoint: 401 not signed in; 403 a missing or wrong CSRF token, or an admin
 endpoint for an annotator; 404 an item or project this user may not see (indistinguishable from one that does
-not exist, so ids cannot be probed); 409 a second label on the same item; 422 a label that does not fit the
+not exist, so ids cannot be probed); 409 a second label on the same item (or a PUT correcting a label never
+given, or a skip of an item already labelled); 422 a label that does not fit the
 project's kind or rubric (with the store's message); 429 too many failed logins, with Retry-After.
 
 Security headers on every response: a Content-Security-Policy allowing only this origin's own script and style
@@ -100,7 +101,7 @@ def create_app(store, *, secure_cookies: bool = False):
     from pydantic import BaseModel, Field
     from starlette.exceptions import HTTPException as AnyHTTPException  # also the router's own 404 and 405
 
-    from alignline.annotate.store import AccessDenied, InvalidLabel
+    from alignline.annotate.store import AccessDenied, InvalidLabel, LabelConflict
     from alignline.annotate.web import pages
     from alignline.errors import UserError
 
@@ -136,8 +137,8 @@ def create_app(store, *, secure_cookies: bool = False):
     @app.exception_handler(InvalidLabel)
     def invalid_label(request: Request, exc: InvalidLabel):
         message = str(exc)
-        # the store refuses a second label by the same user on the same item as "... already labelled by ..."
-        return error(request, 409 if "already labelled" in message else 422, message)
+        # a second label by the same user on the same item, or no label to change: the item's state, not the body
+        return error(request, 409 if isinstance(exc, LabelConflict) else 422, message)
 
     @app.exception_handler(UserError)
     def user_error(request: Request, exc: UserError):
@@ -211,7 +212,10 @@ def create_app(store, *, secure_cookies: bool = False):
 
     @app.get("/api/projects/{name}")
     def api_project(name: str, who: Viewer = Depends(viewer)):
-        return finite(store.project(name, who.user))
+        project = store.project(name, who.user)
+        if not who.is_admin:  # the team is the admins' business: an annotator sees no colleague's name
+            project.pop("assigned", None)
+        return finite(project)
 
     @app.get("/api/projects/{name}/next")
     def api_next(name: str, who: Viewer = Depends(viewer)):
@@ -227,6 +231,18 @@ def create_app(store, *, secure_cookies: bool = False):
         label = store.add_label(item_id, who.user, body.choice, scores=body.scores, rationale=body.rationale,
                                 edit=body.edit)
         return finite(label)
+
+    @app.put("/api/items/{item_id}/labels")
+    def api_relabel(item_id: int, body: LabelIn, who: Viewer = Depends(writer)):
+        """Correct one's own label (replaced in place); 409 when this user has none on the item yet."""
+        label = store.replace_label(item_id, who.user, body.choice, scores=body.scores, rationale=body.rationale,
+                                    edit=body.edit)
+        return finite(label)
+
+    @app.post("/api/items/{item_id}/skip")
+    def api_skip(item_id: int, who: Viewer = Depends(writer)):
+        """Put the item off: the back of this user's queue (409 if they labelled it already)."""
+        return finite(store.skip_item(item_id, who.user))
 
     @app.get("/api/projects/{name}/agreement")
     def api_agreement(name: str, who: Viewer = Depends(admin)):

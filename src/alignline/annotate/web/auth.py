@@ -22,6 +22,9 @@ LOGIN_COOKIE = "alignline_login"  # the pre-session double-submit token of the l
 SESSION_TTL_S = 12 * 3600
 LOGIN_WINDOW_S = 300  # failed logins are counted over this window, per user name and client address
 LOGIN_MAX_FAILURES = 5
+# failed logins one client may make across all names in the window (password spraying: one password, many
+# names); a success does not reset it. High enough for a team signing in behind one NAT address.
+LOGIN_MAX_CLIENT_FAILURES = 20
 MAX_NAME = 200
 MAX_PASSWORD = 1024  # argon2 would hash a megabyte happily; nobody's password is that long
 
@@ -62,16 +65,23 @@ def csrf_ok(viewer: Viewer, sent: str | None) -> bool:
 
 
 def log_in(store, name: str, password: str, client: str) -> tuple[dict, str, str] | None:
-    """Check the throttle, then the password; record the attempt. Returns (user, session token, csrf token),
+    """Record the attempt, check the throttle, then the password. Returns (user, session token, csrf token),
     or None for a wrong name or password. Raises LoginThrottled before even hashing once the name+client pair
-    has used up its failures, so a guesser gets no answer either way."""
+    (or the client, across all names) has used up its failures, so a guesser gets no answer either way.
+
+    The attempt is recorded as a failure BEFORE the count is read: checking first and recording after let a
+    burst of parallel guesses all pass the check. Recorded first, the k-th of a burst counts at least k."""
     name, password = str(name)[:MAX_NAME], str(password)
-    if store.login_failures(name, client, LOGIN_WINDOW_S) >= LOGIN_MAX_FAILURES:
+    attempt = store.record_login(name, client, False, keep_s=LOGIN_WINDOW_S)  # older rows no count reads
+    if (store.login_failures(name, client, LOGIN_WINDOW_S) > LOGIN_MAX_FAILURES
+            or store.login_failures(None, client, LOGIN_WINDOW_S, reset_on_success=False)
+            > LOGIN_MAX_CLIENT_FAILURES):
+        store.settle_login(attempt, None)
         raise LoginThrottled(LOGIN_WINDOW_S)
     user = store.authenticate(name, password) if len(password) <= MAX_PASSWORD else None
-    store.record_login(name, client, user is not None)
     if user is None:
         return None
+    store.settle_login(attempt, True)
     token, csrf = store.create_session(user["id"], ttl_s=SESSION_TTL_S)
     return user, token, csrf
 

@@ -16,6 +16,9 @@ def register(subparsers) -> None:
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
     p.add_argument("--secure-cookies", action="store_true",
                    help="mark the session cookie Secure: set this when users reach the app over HTTPS")
+    p.add_argument("--forwarded-allow-ips", default=None, metavar="IPS",
+                   help="comma-separated addresses of reverse proxies whose X-Forwarded-For to believe "
+                        "(default: none; the login throttle counts per client address)")
     add_db_flag(p)
     p.set_defaults(func=run)
 
@@ -23,4 +26,4 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from alignline.annotate.web.serve import serve
 
-    return serve(args.db, args.host, args.port, args.secure_cookies)
+    return serve(args.db, args.host, args.port, args.secure_cookies, args.forwarded_allow_ips)

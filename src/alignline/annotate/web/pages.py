@@ -127,7 +127,8 @@ def label_from_form(kind: str, form, n_responses: int, rubric=None) -> dict:
     scores per response i."""
     def index(field: str) -> int:
         raw = form.get(field)
-        if raw is None or not str(raw).isdigit() or int(raw) >= n_responses:
+        # isdecimal, not isdigit: "²" is a digit that int() refuses (a forged field would be a 500)
+        if raw is None or not str(raw).isdecimal() or int(raw) >= n_responses:
             raise FormError(f"{field}: choose one of the {n_responses} responses")
         return int(raw)
 
@@ -138,7 +139,7 @@ def label_from_form(kind: str, form, n_responses: int, rubric=None) -> dict:
         ranks = []
         for i in range(n_responses):
             raw = str(form.get(f"rank_{i}", ""))
-            if not raw.isdigit() or not 1 <= int(raw) <= n_responses:
+            if not raw.isdecimal() or not 1 <= int(raw) <= n_responses:
                 raise FormError(f"rank_{i}: give every response a rank from 1 to {n_responses}")
             ranks.append(int(raw))
         if sorted(ranks) != list(range(1, n_responses + 1)):
@@ -156,7 +157,7 @@ def label_from_form(kind: str, form, n_responses: int, rubric=None) -> dict:
         raw = [str(form.get(f"score_{c['name']}_{i}", "")).strip() for i in range(n_responses)]
         if not any(raw):
             continue
-        if not all(r.lstrip("-").replace(".", "", 1).isdigit() for r in raw):
+        if not all(r.removeprefix("-").replace(".", "", 1).isdecimal() for r in raw):  # "--1" too was a 500
             raise FormError(f"{c['name']}: score every response from {c['low']} to {c['high']}, or none")
         scores[c["name"]] = [float(r) if "." in r else int(r) for r in raw]
     rationale = str(form.get("rationale") or "").strip() or None
@@ -244,18 +245,56 @@ def add_pages(app, store, *, secure_cookies: bool = False) -> None:
         projects = [dict(p, progress_view=progress_view(p)) for p in store.projects_for(who.user)]
         return render(request, "projects.html", who=who, projects=projects)
 
-    @app.get("/projects/{name}/annotate", include_in_schema=False)
-    def annotate_page(request: Request, name: str):
-        who = signed_in(request)
-        project = store.project(name, who.user)
-        item = store.next_item(name, who.user)
-        context = {"who": who, "project": project, "item": item, "saved": request.query_params.get("saved")}
+    def annotate_view(request: Request, who, project: dict, item: dict | None, **context):
+        context = {"who": who, "project": project, "item": item, **context}
         if item is not None:
             context.update(messages=as_messages(item["prompt"]), criteria=criteria(item.get("rubric")),
                            letters=[letter(i) for i in range(len(item["responses"]))],
                            kind=item.get("kind") or project.get("kind", "pairwise"),
                            title=KIND_TITLES.get(item.get("kind") or project.get("kind"), "Label this item"))
         return render(request, "annotate.html", **context)
+
+    @app.get("/projects/{name}/annotate", include_in_schema=False)
+    def annotate_page(request: Request, name: str):
+        who = signed_in(request)
+        project = store.project(name, who.user)
+        q = request.query_params
+        return annotate_view(request, who, project, store.next_item(name, who.user), saved=q.get("saved"),
+                             skipped=q.get("skipped"), changed=q.get("changed"),
+                             last=store.last_labelled(name, who.user))
+
+    @app.get("/projects/{name}/items/{item_id}/change", include_in_schema=False)
+    def change_page(request: Request, name: str, item_id: int):
+        """The annotate form again for an item this user labelled, their answer shown; it replaces the label."""
+        who = signed_in(request)
+        project = store.project(name, who.user)
+        item = store.item(item_id, who.user)
+        if item["project"] != project["name"] or item["label"] is None:
+            raise HTTPException(404, "you have no answer on this item to change")
+        label = item["label"]
+        return annotate_view(request, who, project, item, changing=True,
+                             previous=choice_text(item["kind"], label["choice"], label["scores"]))
+
+    @app.post("/projects/{name}/items/{item_id}/relabel", include_in_schema=False)
+    async def relabel_post(request: Request, name: str, item_id: int):
+        from starlette.concurrency import run_in_threadpool
+
+        who, form = await posted(request)
+        item = await run_in_threadpool(store.item, item_id, who.user)
+        try:
+            label = label_from_form(item.get("kind") or "pairwise", form, len(item["responses"]), item.get("rubric"))
+        except FormError as bad:
+            raise HTTPException(422, str(bad)) from None
+        await run_in_threadpool(lambda: store.replace_label(item_id, who.user, **label))
+        return see_other(f"/projects/{name}/annotate?changed={item_id}")
+
+    @app.post("/projects/{name}/items/{item_id}/skip", include_in_schema=False)
+    async def skip_post(request: Request, name: str, item_id: int):
+        from starlette.concurrency import run_in_threadpool
+
+        who, _ = await posted(request)
+        await run_in_threadpool(store.skip_item, item_id, who.user)
+        return see_other(f"/projects/{name}/annotate?skipped={item_id}")
 
     @app.post("/projects/{name}/items/{item_id}/label", include_in_schema=False)
     async def label_post(request: Request, name: str, item_id: int):

@@ -30,7 +30,20 @@ def open_store(db: str | None):
         raise UserError(f"--db {shown(db or '')}: cannot open the database: {reason}") from None
 
 
-def serve(db: str | None, host: str = "127.0.0.1", port: int = DEFAULT_PORT, secure_cookies: bool = False) -> int:
+def uvicorn_config(app, host: str, port: int, forwarded_allow_ips: str | None = None, **extra):
+    """uvicorn's config for the app. X-Forwarded-For / -Proto are believed only from `forwarded_allow_ips`
+    (comma-separated addresses of reverse proxies): uvicorn's own default trusts loopback, and this app
+    binds loopback, so every local client (an SSH tunnel, a TCP proxy) could otherwise name a fresh
+    address per request and never meet the login throttle, which counts per client address."""
+    import uvicorn
+
+    trust = {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips} if forwarded_allow_ips else {
+        "proxy_headers": False}
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, **trust, **extra)
+
+
+def serve(db: str | None, host: str = "127.0.0.1", port: int = DEFAULT_PORT, secure_cookies: bool = False,
+          forwarded_allow_ips: str | None = None) -> int:
     """Run the app until Ctrl-C. Prints the URL once the socket is bound (port 0 picks a free one)."""
     import uvicorn
 
@@ -39,7 +52,7 @@ def serve(db: str | None, host: str = "127.0.0.1", port: int = DEFAULT_PORT, sec
     check_port(host, port)
     store = open_store(db)
     app = create_app(store, secure_cookies=secure_cookies)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn_config(app, host, port, forwarded_allow_ips))
     announce = threading.Thread(target=print_url_when_up, args=(server, host, store), daemon=True)
     announce.start()
     server.run()
@@ -85,11 +98,10 @@ def print_url_when_up(server, host: str, store) -> None:
 class ThreadedServer:
     """uvicorn in a background thread on a free loopback port: `with ThreadedServer(app) as url: ...`."""
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, forwarded_allow_ips: str | None = None):
         import uvicorn
 
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                                    access_log=False, lifespan="off"))
+        self.server = uvicorn.Server(uvicorn_config(app, host, port, forwarded_allow_ips, lifespan="off"))
         self.host = host
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

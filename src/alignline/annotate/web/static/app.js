@@ -19,14 +19,20 @@
     });
     document.addEventListener("keydown", function (event) {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
-        var submit = form.querySelector("button[type=submit]");
+        var submit = form.querySelector("button[type=submit]:not([formaction])");  // never the Skip button
         if (submit) { event.preventDefault(); if (form.reportValidity()) submit.click(); }
         return;
       }
       if (typing(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
-      var key = event.key.toLowerCase();
-      var button = form.querySelector('button[data-key="' + (key === '"' ? "" : key) + '"]');
-      if (button && key !== "enter") { event.preventDefault(); button.click(); }
+      // no key at all: some browsers' autofill sends keydown events without one (a TypeError here before)
+      var key = (event.key || "").toLowerCase();
+      if (!key || key === "enter") return;
+      // compared as strings, not built into a selector: a backslash escaped the selector's closing quote
+      // (an invalid selector where the parser is strict, a wrong one where it recovers)
+      var button = Array.prototype.find.call(form.querySelectorAll("button[data-key]"), function (b) {
+        return b.getAttribute("data-key").toLowerCase() === key;
+      });
+      if (button) { event.preventDefault(); button.click(); }
     });
   }
 

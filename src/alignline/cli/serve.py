@@ -1,0 +1,172 @@
+"""`alignline serve` (an OpenAI-compatible server with confidence routing) and `alignline serve calibrate`."""
+
+from __future__ import annotations
+
+import sys
+
+from alignline.errors import UserError
+
+
+def served_models(args) -> tuple[dict[str, str], str]:
+    """({served id: engine adapter name}, the base's served id) for --model / --adapter / --served-name."""
+    from alignline.models.named_adapters import parse_adapter_flags
+
+    adapters = parse_adapter_flags(args.adapter)
+    base_name = args.served_name or args.model or "smollm2-135m"
+    if base_name in adapters:
+        raise UserError(f"--served-name {base_name!r}: an adapter has that name too")
+    return {base_name: "base", **{n: n for n in adapters}}, base_name
+
+
+def load(args):
+    from alignline.models.named_adapters import parse_adapter_flags
+    from alignline.rollout.engine import load_engine
+
+    print(f"serve: loading {args.model or 'smollm2-135m'}" + (f" with adapters {', '.join(parse_adapter_flags(args.adapter))}"
+                                                               if args.adapter else ""), file=sys.stderr, flush=True)
+    return load_engine(args.model, backend=args.backend, dtype=args.dtype, batch_size=args.max_batch,
+                       adapters=parse_adapter_flags(args.adapter) or None)
+
+
+def run_serve(args) -> int:
+    from alignline.models.named_adapters import parse_adapter_flags
+    from alignline.serve.calibrate import check_calibration, identity
+    from alignline.serve.confidence import Confidence, parse_confidence
+    from alignline.serve.routing import HOLD_MESSAGE, Router, load_policy, open_reviews
+
+    for flag, value, low in (("--max-queue", args.max_queue, 1), ("--max-batch", args.max_batch, 1),
+                             ("--port", args.port, 0), ("--default-max-tokens", args.default_max_tokens, 1)):
+        if value < low:
+            raise UserError(f"{flag} {value}: must be at least {low}")
+    served, base_name = served_models(args)
+    spec = parse_confidence(args.confidence)
+    policy = load_policy(args.policy) if args.policy else None
+    threshold, fits = None, {}
+    if args.route_below is not None:
+        if not 0 < args.route_below < 1:
+            raise UserError(f"--route-below {args.route_below}: a confidence threshold between 0 and 1")
+        if not args.calibration:
+            raise UserError("--route-below needs --calibration FILE, made by `alignline serve calibrate ... "
+                            f"--threshold {args.route_below:g}`: a threshold is enabled only on a calibrated score")
+        cal = check_calibration(args.calibration, identity(args.model, parse_adapter_flags(args.adapter)), list(served.values()),
+                          args.route_below, spec.label)
+        threshold = args.route_below
+        fits = {name: m["fit"] for name, m in cal["models"].items() if m.get("fit")}
+    elif args.calibration:
+        raise UserError("--calibration is given without --route-below T (the threshold it was made for)")
+    if (threshold is not None or policy) and not (args.review_db or args.review_file):
+        raise UserError("routing needs a review queue: --review-db URL --review-project NAME, or --review-file F")
+    reviews = open_reviews(args.review_db, args.review_project, args.review_file)
+    router = Router(threshold, args.on_low, policy, args.hold_message or HOLD_MESSAGE)
+    engine = load(args)
+    from alignline.serve.app import ServeSettings, create_app
+
+    settings = ServeSettings(base_name, [n for n in served if n != base_name], router, reviews, Confidence(spec, fits),
+                             max_queue=args.max_queue, max_batch=args.max_batch,
+                             default_max_tokens=args.default_max_tokens)
+    import uvicorn
+
+    routing = (f"routing below {threshold:g} ({args.on_low}{', Platt-scaled' if fits else ''})" if threshold is not None else "no threshold") + (
+        f", policy {args.policy}" if policy else "")
+    print(f"serve: http://{args.host}:{args.port}/v1 models {', '.join(served)}; confidence {spec.label}; {routing}",
+          file=sys.stderr, flush=True)
+    uvicorn.run(create_app(engine, settings), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def run_calibrate(args) -> int:
+    from alignline.models.named_adapters import parse_adapter_flags
+    from alignline.rewards.graders import get_grader
+    from alignline.serve.calibrate import describe, identity, load_labelled, run_calibration, write_calibration
+    from alignline.serve.confidence import Confidence, parse_confidence
+
+    if not 0 < args.threshold < 1:
+        raise UserError(f"--threshold {args.threshold}: a confidence threshold between 0 and 1")
+    if not 0 < args.max_ece <= 1:
+        raise UserError(f"--max-ece {args.max_ece}: must be in (0, 1]")
+    if args.bins < 1 or args.max_tokens < 1:
+        raise UserError("--bins and --max-tokens must be at least 1")
+    served, _ = served_models(args)
+    spec = parse_confidence(args.confidence)
+    records = load_labelled(args.labelled)
+    get_grader(args.grader)  # an unknown grader fails before the model loads
+    ident = identity(args.model, parse_adapter_flags(args.adapter))
+    engine = load(args)
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(records) * len(served), desc="calibrate", unit="answer", file=sys.stderr)
+    seen: dict[str, int] = {}
+
+    def progress(name: str, done: int, total: int) -> None:
+        bar.update(done - seen.get(name, 0))
+        seen[name] = done
+
+    cal = run_calibration(engine, served, records, args.grader, Confidence(spec), args.threshold, args.max_ece,
+                          args.bins, args.max_tokens, args.max_batch, progress, args.fit)
+    bar.close()
+    cal["identity"] = ident
+    json_path, html_path = write_calibration(args.out, cal)
+    for name, m in cal["models"].items():
+        print(f"{'pass' if m['passed'] else 'FAIL'}  {describe(name, m, args.threshold, args.max_ece)}")
+    print(f"calibration: {'routing allowed' if cal['passed'] else 'routing refused (ECE above its maximum)'}; "
+          f"wrote {json_path} and {html_path}")
+    return 0 if cal["passed"] else 1
+
+
+def add_model_flags(p) -> None:
+    p.add_argument("--model", default=None, help="base model dir, checkpoint or smollm2-135m (default)")
+    p.add_argument("--adapter", action="append", default=[], metavar="NAME=PATH",
+                   help="an adapter trained on --model, served as model NAME (repeatable)")
+    p.add_argument("--served-name", default=None, help="the base model's id in /v1/models (default: --model)")
+    p.add_argument("--confidence", default="mean", metavar="KIND",
+                   help="mean (geometric-mean token probability, default), min (least likely token), or "
+                        "reward:PATH (sigmoid of a reward model's score)")
+    p.add_argument("--backend", default="auto", choices=["auto", "hf", "vllm"],
+                   help="generation engine (auto: vLLM where installed with CUDA, else Hugging Face)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights dtype")
+    p.add_argument("--max-batch", type=int, default=16, help="requests (or prompts) per engine call")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("serve", help="an OpenAI-compatible server (base + adapters) with confidence routing to review",
+                       description="Serve /v1/chat/completions and /v1/models. Every answer carries a confidence; "
+                                   "below a calibrated threshold, or on a policy rule, it is held or flagged and "
+                                   "queued for review. `alignline serve calibrate` makes the calibration file.")
+    add_model_flags(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on")
+    p.add_argument("--max-queue", type=int, default=64, help="requests that may wait; beyond, 503")
+    p.add_argument("--default-max-tokens", type=int, default=256, help="max_tokens when a request sets none")
+    p.add_argument("--route-below", type=float, default=None, metavar="T",
+                   help="route answers with confidence below T to review (needs --calibration)")
+    p.add_argument("--calibration", default=None, help="the file `alignline serve calibrate` wrote for T")
+    p.add_argument("--on-low", default="hold", choices=["hold", "flag"],
+                   help="hold: answer with a holding message; flag: answer and mark it (both: queued)")
+    p.add_argument("--hold-message", default=None, help="the holding message ({request_id} is filled in)")
+    p.add_argument("--policy", default=None, help="rules YAML (topics, pii, action) that route whatever the "
+                                                  "confidence")
+    p.add_argument("--review-db", default=None, metavar="URL", help="the annotation database to queue reviews in")
+    p.add_argument("--review-project", default=None, metavar="NAME", help="its project for the review queue")
+    p.add_argument("--review-file", default=None, metavar="F", help="a JSONL review queue (no database needed)")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                   help="the server log's level")
+    p.set_defaults(func=run_serve)
+    actions = p.add_subparsers(dest="serve_action", metavar="calibrate", required=False,
+                               help="optional: `alignline serve calibrate ...` makes the calibration file")
+    c = actions.add_parser("calibrate", help="measure confidence against correctness on labelled prompts",
+                           description="Answer labelled prompts with every served model; write the ECE, accuracy "
+                                       "above the threshold and share routed (JSON and an HTML report with the "
+                                       "reliability chart). Exit 0 if routing at T is allowed, 1 if refused.")
+    add_model_flags(c)
+    c.add_argument("--labelled", required=True, help="JSONL of {prompt or messages, answer, ...}")
+    c.add_argument("--threshold", type=float, required=True, help="the threshold to enable (0-1)")
+    c.add_argument("--out", required=True, help="calibration.json (the HTML report goes beside it)")
+    c.add_argument("--max-ece", type=float, default=0.1, help="the largest ECE that may route (default 0.1)")
+    c.add_argument("--grader", default="exact_match", help="scores answers against `answer` (a grader name, "
+                                                          "file.py:function or module:function)")
+    c.add_argument("--fit", default="none", choices=["none", "platt"],
+                   help="platt: map the score to P(correct) by Platt scaling, fitted here and applied by the "
+                        "server (figures measured out of fold)")
+    c.add_argument("--bins", type=int, default=10, help="equal-width confidence bins for ECE")
+    c.add_argument("--max-tokens", type=int, default=64, help="the most tokens per answer")
+    c.set_defaults(func=run_calibrate)

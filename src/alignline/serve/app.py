@@ -1,0 +1,474 @@
+"""The OpenAI-compatible HTTP API over one engine worker (fastapi is imported by this module only).
+
+`/v1/models` lists the base model (under its served name; `base` is accepted too) and every adapter;
+`/v1/chat/completions` answers with the one the request's `model` names, as multi-LoRA servers do.
+Honoured: `messages`, `n`, `max_tokens` / `max_completion_tokens`, `temperature`, `top_p`, `seed`, `stop`,
+`stream` (with `stream_options.include_usage`); other OpenAI fields are accepted and ignored.
+
+One worker thread owns the engine. Requests wait in a bounded queue (`max_queue`; beyond it, 503);
+the worker takes the first waiting request plus whatever else waits (up to `max_batch`, after at most
+`batch_wait_s`) and answers requests that share a model and sampling settings in one engine call
+(simple dynamic batching). Sampled requests with a `seed` run alone, so a seeded answer does not depend
+on what else was waiting.
+
+Streaming sends the answer once it is complete, in word-sized chunks: the confidence score and the
+policy rules need the whole answer before any of it may leave, since a held answer cannot be unsent.
+
+Every answer carries `choices[i].confidence` and an `alignline` object (`confidence`, `routed`,
+`action`, `reasons`, `review_id`, `request_id`); extra fields the official client keeps as they are.
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the `request: Request` annotation at run time,
+# and Request is imported inside create_app (fastapi stays a lazy import).
+
+import asyncio
+import json
+import queue
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
+
+from alignline.rollout.engine import Completion, SamplingParams
+from alignline.serve.confidence import Confidence, ConfidenceSpec
+from alignline.serve.routing import Reviews, Router
+
+ROLES = ("system", "developer", "user", "assistant", "tool")
+MAX_N = 16
+
+
+class RequestError(Exception):
+    """A request the API refuses: status, OpenAI error type and code, the offending parameter."""
+
+    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
+                 kind: str = "invalid_request_error"):
+        super().__init__(message)
+        self.status, self.message, self.param, self.code, self.kind = status, message, param, code, kind
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
+
+
+@dataclass
+class ServeSettings:
+    served_name: str
+    """The base model's id in /v1/models (`base` is accepted as well)."""
+    adapters: list[str] = field(default_factory=list)
+    """Adapter names, each served under its own id."""
+    router: Router = field(default_factory=Router)
+    reviews: Reviews = field(default_factory=Reviews)
+    confidence: Confidence = field(default_factory=lambda: Confidence(ConfidenceSpec("mean")))
+    max_queue: int = 64
+    max_batch: int = 16
+    batch_wait_s: float = 0.005
+    default_max_tokens: int = 256
+    max_tokens_limit: int = 2048
+
+
+@dataclass
+class ChatRequest:
+    id: str
+    model: str
+    """The id as the client sent it."""
+    engine_model: str
+    """The adapter name the engine uses (`base`: the base alone)."""
+    messages: list[dict]
+    params: SamplingParams
+    stream: bool = False
+    include_usage: bool = False
+    seeded: bool = False
+    """A `seed` was given: sampled, it runs alone and draws from that seed."""
+    created: int = field(default_factory=lambda: int(time.time()))
+
+
+@dataclass
+class Answer:
+    text: str
+    """What the client gets (the holding message when held)."""
+    model_text: str
+    finish_reason: str
+    confidence: float
+    routed: bool = False
+    action: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    review_id: int | None = None
+    completion_tokens: int = 0
+    prompt_tokens: int = 0
+
+    def meta(self) -> dict:
+        return {"confidence": round(self.confidence, 6), "routed": self.routed, "action": self.action,
+                "reasons": self.reasons, "review_id": self.review_id}
+
+
+def message_text(content) -> str:
+    """A message's content as text: a string, or the text parts of a content-part list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return "" if content is None else str(content)
+
+
+def number(body: dict, key: str, default, low: float, high: float, integer: bool = False):
+    value = body.get(key)
+    if value is None:
+        return default
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok or not low <= value <= high:
+        kind = "an integer" if integer else "a number"
+        raise RequestError(400, f"'{key}' must be {kind} from {low:g} to {high:g}, got {value!r}", key)
+    return value
+
+
+def parse_request(body, settings: ServeSettings) -> ChatRequest:
+    """A chat-completions body -> ChatRequest; anything malformed -> RequestError naming the parameter."""
+    if not isinstance(body, dict):
+        raise RequestError(400, "the request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise RequestError(400, "'model' is required (see /v1/models)", "model")
+    if model in (settings.served_name, "base"):
+        engine_model = "base"
+    elif model in settings.adapters:
+        engine_model = model
+    else:
+        served = ", ".join([settings.served_name, *settings.adapters])
+        raise RequestError(404, f"The model '{model}' does not exist; served: {served}", "model", "model_not_found")
+    raw = body.get("messages")
+    if not isinstance(raw, list) or not raw:
+        raise RequestError(400, "'messages' must be a non-empty list of {role, content} objects", "messages")
+    messages = []
+    for i, m in enumerate(raw):
+        if not isinstance(m, dict) or m.get("role") not in ROLES:
+            raise RequestError(400, f"messages[{i}]: expected an object with a role ({', '.join(ROLES)})",
+                               f"messages[{i}]")
+        if not isinstance(m.get("content"), (str, list)) and m.get("content") is not None:
+            raise RequestError(400, f"messages[{i}].content must be a string or a list of content parts",
+                               f"messages[{i}].content")
+        role = "system" if m["role"] == "developer" else m["role"]
+        messages.append({"role": role, "content": message_text(m.get("content"))})
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+    max_tokens = number({key: max_tokens}, key, settings.default_max_tokens, 1, settings.max_tokens_limit, True)
+    stop = body.get("stop")
+    if stop is None:
+        stop = ()
+    elif isinstance(stop, str):
+        stop = (stop,)
+    elif isinstance(stop, list) and len(stop) <= 4 and all(isinstance(s, str) for s in stop):
+        stop = tuple(s for s in stop if s)
+    else:
+        raise RequestError(400, "'stop' must be a string or a list of up to 4 strings", "stop")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise RequestError(400, "'stream' must be true or false", "stream")
+    options = body.get("stream_options") or {}
+    if not isinstance(options, dict):
+        raise RequestError(400, "'stream_options' must be an object", "stream_options")
+    seed = number(body, "seed", None, -2**63, 2**63 - 1, True)
+    params = SamplingParams(max_new_tokens=max_tokens, temperature=float(number(body, "temperature", 1.0, 0, 2)),
+                            top_p=float(number(body, "top_p", 1.0, 0, 1)), n=number(body, "n", 1, 1, MAX_N, True),
+                            stop=stop, seed=seed % 2**63 if seed is not None else 0,
+                            logprobs=settings.confidence.needs_logprobs)
+    if params.top_p <= 0:
+        raise RequestError(400, "'top_p' must be above 0", "top_p")
+    rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    return ChatRequest(rid, model, engine_model, messages, params, stream, bool(options.get("include_usage")),
+                       seeded=seed is not None)
+
+
+class Busy(Exception):
+    """The queue is full."""
+
+
+@dataclass
+class Job:
+    request: ChatRequest
+    future: Future
+
+
+class Worker:
+    """The one thread that runs the engine: takes waiting jobs, batches those that can share an engine call."""
+
+    def __init__(self, handle: Callable[[list[ChatRequest]], list[list[Answer]]], max_queue: int, max_batch: int,
+                 batch_wait_s: float):
+        self.handle, self.max_queue, self.max_batch, self.batch_wait_s = handle, max_queue, max_batch, batch_wait_s
+        self.jobs: queue.Queue = queue.Queue()
+        self.lock = threading.Lock()
+        self.waiting = 0
+        self.thread = threading.Thread(target=self.loop, name="alignline-engine", daemon=True)
+        self.batches: list[int] = []
+        """Requests per engine call, for the load test's report."""
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.jobs.put(None)
+        self.thread.join(timeout=30)
+
+    def submit(self, request: ChatRequest) -> Future:
+        with self.lock:
+            if self.waiting >= self.max_queue:
+                raise Busy
+            self.waiting += 1
+        future: Future = Future()
+        self.jobs.put(Job(request, future))
+        return future
+
+    def loop(self) -> None:
+        while True:
+            first = self.jobs.get()
+            if first is None:
+                return
+            batch = [first]
+            deadline = time.monotonic() + self.batch_wait_s
+            while len(batch) < self.max_batch:
+                try:
+                    job = self.jobs.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if job is None:
+                    self.jobs.put(None)  # stop after this batch
+                    break
+                batch.append(job)
+            with self.lock:
+                self.waiting -= len(batch)
+            for group in batch_groups(batch):
+                self.run_group(group)
+
+    def run_group(self, group: list[Job]) -> None:
+        self.batches.append(len(group))
+        try:
+            answers = self.handle([j.request for j in group])
+        except Exception as e:  # the engine failed: every request of this call gets a 500, the server lives on
+            for j in group:
+                j.future.set_exception(e)
+            return
+        for j, a in zip(group, answers):
+            j.future.set_result(a)
+
+
+def batch_groups(jobs: list[Job]) -> list[list[Job]]:
+    """Jobs that may share one engine call: same model and sampling settings; a seeded sampled request alone."""
+    groups: dict = {}
+    for k, j in enumerate(jobs):
+        p = j.request.params
+        alone = p.temperature > 0 and j.request.seeded
+        key = (k,) if alone else (j.request.engine_model, p)
+        groups.setdefault(key, []).append(j)
+    return list(groups.values())
+
+
+class Answerer:
+    """Runs one batch through the engine, scores, routes and enqueues: the worker's `handle`."""
+
+    def __init__(self, engine, settings: ServeSettings):
+        self.engine, self.settings = engine, settings
+
+    def __call__(self, requests: list[ChatRequest]) -> list[list[Answer]]:
+        first = requests[0]
+        if getattr(self.engine, "adapters", None):
+            self.engine.use(first.engine_model)
+        params = first.params
+        if params.temperature > 0 and not first.seeded:  # unseeded sampling: a fresh draw each call, as OpenAI
+            params = replace(params, seed=random.randrange(2**63))
+        results: list[list[Completion]] = self.engine.generate([r.messages for r in requests], params)
+        flat = [(r, c) for r, group in zip(requests, results) for c in group]
+        conf = self.settings.confidence
+        scores = [conf.calibrated(r.engine_model, s) for (r, _), s in
+                  zip(flat, conf([r.messages for r, _ in flat], [c for _, c in flat]))]
+        out: list[list[Answer]] = [[] for _ in requests]
+        index = {id(r): i for i, r in enumerate(requests)}
+        for (r, c), score in zip(flat, scores):
+            out[index[id(r)]].append(self.answer(r, c, score, len(out[index[id(r)]])))
+        return out
+
+    def answer(self, request: ChatRequest, c: Completion, confidence: float, choice: int) -> Answer:
+        s = self.settings
+        prompt = "\n".join(m["content"] for m in request.messages if m["role"] == "user")
+        a = Answer(c.text, c.text, c.finish_reason, confidence, completion_tokens=len(c.token_ids),
+                   prompt_tokens=c.prompt_tokens)
+        if not s.router.active:
+            return a
+        decision = s.router.decide(prompt, c.text, confidence)
+        if not decision.routed:
+            return a
+        a.routed, a.action, a.reasons = True, decision.action, decision.reasons
+        meta = {"request_id": request.id, "lineage_id": f"{request.id}#{choice}", "choice": choice,
+                "model": request.model, "confidence": confidence, "threshold": s.router.threshold,
+                "action": decision.action, "reasons": decision.reasons, "finish_reason": c.finish_reason,
+                "created": request.created, "confidence_kind": s.confidence.spec.label,
+                "params": {"temperature": request.params.temperature, "top_p": request.params.top_p,
+                           "max_tokens": request.params.max_new_tokens, "seed": request.params.seed}}
+        a.review_id = s.reviews.enqueue(request.messages, c.text, meta)
+        if decision.action == "hold":
+            a.text = s.router.hold_message.replace("{request_id}", request.id)
+            a.finish_reason = "stop"  # OpenAI-valid: the holding message is a complete answer
+        return a
+
+
+def summary(answers: list[Answer], request: ChatRequest) -> dict:
+    """The response's top-level `alignline` object: one choice's meta when n = 1, else the weakest."""
+    reasons = list(dict.fromkeys(r for a in answers for r in a.reasons))
+    ids = [a.review_id for a in answers if a.review_id is not None]
+    out = {"request_id": request.id, "confidence": round(min(a.confidence for a in answers), 6),
+           "routed": any(a.routed for a in answers),
+           "action": next((a.action for a in answers if a.action == "hold"), next((a.action for a in answers
+                                                                                    if a.action), None)),
+           "reasons": reasons, "review_id": ids[0] if ids else None}
+    if len(answers) > 1:
+        out["review_ids"] = ids
+    return out
+
+
+def usage(answers: list[Answer]) -> dict:
+    prompt = answers[0].prompt_tokens if answers else 0
+    completion = sum(a.completion_tokens for a in answers)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def completion_body(request: ChatRequest, answers: list[Answer]) -> dict:
+    return {"id": request.id, "object": "chat.completion", "created": request.created, "model": request.model,
+            "system_fingerprint": None,
+            "choices": [{"index": i, "message": {"role": "assistant", "content": a.text}, "logprobs": None,
+                         "finish_reason": a.finish_reason, "confidence": round(a.confidence, 6),
+                         "alignline": a.meta()} for i, a in enumerate(answers)],
+            "usage": usage(answers), "alignline": summary(answers, request)}
+
+
+def pieces(text: str) -> list[str]:
+    """Word-sized chunks of a finished answer, whitespace kept, so they join back to the text."""
+    return re.findall(r"\s*\S+|\s+", text) or [""]
+
+
+def stream_events(request: ChatRequest, answers: list[Answer]):
+    """The SSE lines of a streamed answer: a role chunk, content chunks, a finish chunk per choice, usage
+    (if asked), `[DONE]`."""
+    def chunk(choices: list, **extra) -> str:
+        body = {"id": request.id, "object": "chat.completion.chunk", "created": request.created,
+                "model": request.model, "system_fingerprint": None, "choices": choices, **extra}
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+    for i, a in enumerate(answers):
+        yield chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
+                      "finish_reason": None}])
+        for piece in pieces(a.text):
+            yield chunk([{"index": i, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}])
+        yield chunk([{"index": i, "delta": {}, "logprobs": None, "finish_reason": a.finish_reason,
+                      "confidence": round(a.confidence, 6), "alignline": a.meta()}],
+                    **({"alignline": summary(answers, request)} if i == len(answers) - 1 else {}))
+    if request.include_usage:
+        yield chunk([], usage=usage(answers))
+    yield "data: [DONE]\n\n"
+
+
+def create_app(engine, settings: ServeSettings):
+    """The FastAPI application; the engine worker starts and stops with it."""
+    import contextlib
+
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, StreamingResponse
+
+    worker = Worker(Answerer(engine, settings), settings.max_queue, settings.max_batch, settings.batch_wait_s)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        worker.start()
+        yield
+        await asyncio.get_running_loop().run_in_executor(None, worker.stop)
+
+    app = FastAPI(title="alignline serve", lifespan=lifespan)
+    app.state.worker, app.state.settings = worker, settings
+    started = int(time.time())
+
+    def error(e: RequestError) -> JSONResponse:
+        return JSONResponse(e.body(), status_code=e.status)
+
+    @app.get("/v1/models")
+    async def models():
+        data = [{"id": settings.served_name, "object": "model", "created": started, "owned_by": "alignline",
+                 "root": settings.served_name, "parent": None}]
+        data += [{"id": name, "object": "model", "created": started, "owned_by": "alignline",
+                  "root": name, "parent": settings.served_name} for name in settings.adapters]
+        return {"object": "list", "data": data}
+
+    @app.get("/health")
+    async def health():
+        calls = worker.batches
+        return {"status": "ok", "waiting": worker.waiting, "engine_calls": len(calls),
+                "requests_per_call": round(sum(calls) / len(calls), 3) if calls else None}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        try:
+            try:
+                body = await request.json()
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise RequestError(400, "the request body is not valid JSON") from None
+            chat_request = parse_request(body, settings)
+            try:
+                future = worker.submit(chat_request)
+            except Busy:
+                raise RequestError(503, f"the server is busy ({settings.max_queue} requests waiting); retry shortly",
+                                   code="queue_full", kind="server_error") from None
+            try:
+                answers = await asyncio.wrap_future(future)
+            except Exception as e:
+                raise RequestError(500, f"generation failed: {type(e).__name__}: {e}", code="engine_error",
+                                   kind="server_error") from None
+        except RequestError as e:
+            return error(e)
+        if chat_request.stream:
+            return StreamingResponse(stream_events(chat_request, answers), media_type="text/event-stream")
+        return completion_body(chat_request, answers)
+
+    return app
+
+
+def wait_ready(base_url: str, proc=None, timeout: float = 300) -> None:
+    """Wait until a server at `base_url` (…/v1) answers /v1/models; fail early if its process `proc` died."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base_url}/models", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited with status {proc.returncode} before it was ready")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server at {base_url} was not ready within {timeout:.0f} s")
+        time.sleep(0.25)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0):
+    """Run `app` under uvicorn in a background thread (tests, the load test, the flywheel); returns
+    (server, port) once it accepts connections. Stop it with `server.should_exit = True`."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, name="alignline-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not start on {host}:{port}")
+        time.sleep(0.02)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    server.thread = thread
+    return server, bound
