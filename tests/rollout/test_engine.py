@@ -133,11 +133,9 @@ def test_text_stream_holds_a_possible_stop_and_cuts_at_it(tokenizer):
     text = "Hello there. STOP and more"
     ids = tokenizer(text, add_special_tokens=False).input_ids
     stop = ("STOP", "ééé")
-    sent = ""
-    s = None
     from alignline.rollout.engine import TextStream
 
-    s = TextStream(tokenizer, stop)
+    sent, s = "", TextStream(tokenizer, stop)
     for t in ids:
         sent += s.push(t)
         assert "S" not in sent  # "S", "ST", "STO" could start "STOP": never released

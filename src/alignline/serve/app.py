@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from alignline.rollout.engine import Completion, SamplingParams
 from alignline.serve.confidence import Confidence, ConfidenceSpec
 from alignline.serve.routing import Reviews, Router
-from alignline.serve.streaming import LiveRows, buffered_events, live_events, live_streaming
+from alignline.serve.streaming import LiveRows, buffered_events, live_events, live_streaming, queue_sink
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
 MAX_N = 16
@@ -398,7 +398,7 @@ def create_app(engine, settings: ServeSettings):
             live = chat_request.stream and live_streaming(engine, settings.router)
             if live:
                 loop, deltas = asyncio.get_running_loop(), asyncio.Queue()
-                chat_request.sink = lambda choice, text: loop.call_soon_threadsafe(deltas.put_nowait, (choice, text))
+                chat_request.sink = queue_sink(loop, deltas)
             try:
                 future = worker.submit(chat_request)
             except Busy:

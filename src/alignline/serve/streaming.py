@@ -31,6 +31,18 @@ def live_streaming(engine, router) -> bool:
     return bool(getattr(engine, "streams_tokens", False)) and not router.may_hold
 
 
+def queue_sink(loop: asyncio.AbstractEventLoop, deltas: asyncio.Queue):
+    """A request's sink: (choice, text) from the worker thread onto the response's queue, in order."""
+
+    def sink(choice: int, text: str) -> None:
+        try:
+            loop.call_soon_threadsafe(deltas.put_nowait, (choice, text))
+        except RuntimeError:  # the event loop has closed (shutdown): nobody is reading; the batch goes on
+            pass
+
+    return sink
+
+
 class LiveRows:
     """The engine's `on_token` for one engine call: each live request's rows (prompt k, choice j -> row
     k * n + j) decoded by their own `TextStream`, deltas sent to that request's sink as (choice, text)."""
