@@ -180,3 +180,41 @@ def test_an_engine_failure_mid_stream_is_an_error_event(start_server, tokenizer)
                              default_max_tokens=50)
     with pytest.raises(openai.APIError, match="the engine broke"):
         read_stream(client, messages=HI)
+
+
+def test_only_engines_that_stream_tokens_stream_live(tiny_engine):
+    """vLLM's offline engine and scripted engines have no `streams_tokens`: their streams are buffered."""
+    from alignline.serve.streaming import live_streaming
+    from alignline.testing import ScriptedEngine
+
+    assert live_streaming(tiny_engine, Router(threshold=0.5, on_low="flag"))
+    assert not live_streaming(tiny_engine, Router(threshold=0.5, on_low="hold"))
+    assert not live_streaming(ScriptedEngine(lambda text: "x"), Router())
+    tiny_engine.own_loop = False  # transformers' generate returns finished sequences only
+    try:
+        assert not live_streaming(tiny_engine, Router())
+    finally:
+        tiny_engine.own_loop = True
+
+
+def test_streamed_requests_share_an_engine_call_each_with_its_own_text(start_server, tiny_engine):
+    """Three streams and two plain requests, different prompts, batched into one engine call: each stream
+    gets its own row's tokens and joins to what that prompt gets alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, app = start_server(tiny_engine, batch_wait_s=0.3)
+    asks = [[{"role": "user", "content": f"Tell me about item number {k}."}] for k in range(5)]
+    alone = [client.chat.completions.create(model="tiny", messages=m, max_tokens=10, temperature=0)
+             .choices[0].message.content for m in asks]
+    calls_before = len(app.state.worker.batches)
+
+    def ask(k):
+        if k < 3:
+            return read_stream(client, messages=asks[k], max_tokens=10, temperature=0)[1]
+        return client.chat.completions.create(model="tiny", messages=asks[k], max_tokens=10,
+                                              temperature=0).choices[0].message.content
+
+    with ThreadPoolExecutor(5) as pool:
+        got = list(pool.map(ask, range(5)))
+    assert got == alone
+    assert max(app.state.worker.batches[calls_before:]) > 1
