@@ -88,3 +88,73 @@ def test_own_loop_equals_transformers_generate(engine):
         engine.own_loop = True
     assert [g[0].token_ids for g in ours] == [g[0].token_ids for g in reference]
     assert [g[0].finish_reason for g in ours] == [g[0].finish_reason for g in reference]
+
+
+def test_on_token_sees_every_token_in_order_and_changes_nothing(engine):
+    """Batched, n = 2, several prompts: each row's tokens reach on_token as they are decoded, and the
+    completions equal those of a call without it; the `generate` path reports them too (afterwards)."""
+    params = SamplingParams(max_new_tokens=9, temperature=1.0, n=2, seed=3)
+    plain = engine.generate(PROMPTS, params)
+    for own_loop in (True, False):
+        seen: dict[int, list[int]] = {}
+        engine.own_loop = own_loop
+        try:
+            got = engine.generate(PROMPTS, params, on_token=lambda row, t: seen.setdefault(row, []).append(t))
+        finally:
+            engine.own_loop = True
+        if own_loop:
+            assert [[c.token_ids for c in g] for g in got] == [[c.token_ids for c in g] for g in plain]
+        assert seen == {i * 2 + c: got[i][c].token_ids for i in range(len(PROMPTS)) for c in range(2)}
+
+
+def stream_text(tok, ids, stop=()):
+    from alignline.rollout.engine import TextStream
+
+    s = TextStream(tok, stop)
+    deltas = [s.push(t) for t in ids]
+    return deltas, s
+
+
+def test_text_stream_joins_to_the_text_through_multibyte_characters(tokenizer):
+    """Byte-level BPE splits é, —, ✓, 日本語 and 🎉 into byte tokens: no delta carries half a character
+    (U+FFFD) and the deltas join to the full decode exactly."""
+    text = "héllo wörld — ✓ 日本語 🎉 ok"
+    ids = tokenizer(text, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+    assert len(ids) > len(text.split())  # the tokenizer really splits characters into bytes here
+    deltas, s = stream_text(tokenizer, ids)
+    assert "".join(deltas) == tokenizer.decode(ids, skip_special_tokens=True) == text
+    assert not any("\ufffd" in d for d in deltas) and sum(1 for d in deltas if d) > 5
+    assert s.finish(text) == ""
+
+
+def test_text_stream_holds_a_possible_stop_and_cuts_at_it(tokenizer):
+    from alignline.rollout.engine import cut_at_stop
+
+    text = "Hello there. STOP and more"
+    ids = tokenizer(text, add_special_tokens=False).input_ids
+    stop = ("STOP", "ééé")
+    from alignline.rollout.engine import TextStream
+
+    sent, s = "", TextStream(tokenizer, stop)
+    for t in ids:
+        sent += s.push(t)
+        assert "S" not in sent  # "S", "ST", "STO" could start "STOP": never released
+    final = cut_at_stop(tokenizer.decode(ids), stop)[0]
+    assert final == "Hello there. " and sent + s.finish(final) == final and s.stopped
+    # a held-back start that turns out not to be a stop is released once it cannot be one
+    deltas, s = stream_text(tokenizer, tokenizer("say STAR now", add_special_tokens=False).input_ids, ["STOP"])
+    assert "".join(deltas) == "say STAR now"
+    # the stop check ignores a half character at the end: "b" + the first byte of "é" holds the "b" of "bé"
+    ids = tokenizer("ab" + "é!", add_special_tokens=False).input_ids
+    deltas, s = stream_text(tokenizer, ids, ["bé"])
+    assert "".join(deltas) == "a" and s.finish(cut_at_stop(tokenizer.decode(ids), ["bé"])[0]) == ""
+
+
+def test_stream_of_a_real_completion_equals_its_text_with_stops(engine):
+    """The tiny model's own greedy tokens, with and without a stop string taken from its answer."""
+    free = engine.generate(PROMPTS[:1], SamplingParams(max_new_tokens=16))[0][0]
+    for stop in ((), (free.text[3:5],)):
+        c = engine.generate(PROMPTS[:1], SamplingParams(max_new_tokens=16, stop=stop))[0][0]
+        deltas, s = stream_text(engine.tokenizer, c.token_ids, stop)
+        assert "".join(deltas) + s.finish(c.text) == c.text
+        assert all(x not in "".join(deltas) for x in stop)

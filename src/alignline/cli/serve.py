@@ -68,8 +68,12 @@ def run_serve(args) -> int:
 
     routing = (f"routing below {threshold:g} ({args.on_low}{', Platt-scaled' if fits else ''})" if threshold is not None else "no threshold") + (
         f", policy {args.policy}" if policy else "")
-    print(f"serve: http://{args.host}:{args.port}/v1 models {', '.join(served)}; confidence {spec.label}; {routing}",
-          file=sys.stderr, flush=True)
+    from alignline.serve.streaming import live_streaming
+
+    streaming = "token by token" if live_streaming(engine, router) else (
+        "buffered (an answer may be held)" if router.may_hold else "buffered (this engine does not stream tokens)")
+    print(f"serve: http://{args.host}:{args.port}/v1 models {', '.join(served)}; confidence {spec.label}; {routing}; "
+          f"streaming {streaming}", file=sys.stderr, flush=True)
     uvicorn.run(create_app(engine, settings), host=args.host, port=args.port, log_level=args.log_level)
     return 0
 

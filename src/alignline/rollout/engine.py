@@ -15,12 +15,17 @@ loss recomputes in training, so generator and trainer can be compared token by t
 Seeds: every `generate` call draws from its own generator seeded with `params.seed`, without touching
 the global RNG (a training run's RNG state, checkpointed for exact resume, is left as it was). The
 same prompts, settings and seed give the same completions.
+
+Streaming: `HFEngine.generate(..., on_token=f)` calls `f(row, token_id)` as each token is decoded
+(`row` = prompt index x n + completion index), and `TextStream` turns one row's tokens into text deltas
+that join to the completion's text exactly. Engines without `streams_tokens` (vLLM's offline `LLM`,
+scripted test engines) take no `on_token`; callers fall back to the finished completions.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -82,6 +87,68 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     return (text[: min(cuts)], True) if cuts else (text, False)
 
 
+def stop_prefix_len(text: str, stop: Sequence[str]) -> int:
+    """The length of the longest end of `text` that is the start (not the whole) of a stop string.
+
+    >>> stop_prefix_len("say ST", ["STOP", "\\n\\n"])
+    2
+    >>> stop_prefix_len("say S.", ["STOP"])
+    0
+    """
+    best = 0
+    for s in stop:
+        for k in range(min(len(s) - 1, len(text)), best, -1):
+            if text.endswith(s[:k]):
+                best = k
+                break
+    return best
+
+
+class TextStream:
+    """The text deltas of one completion as its tokens arrive; joined, they equal the completion's text.
+
+    Each `push` decodes the whole answer so far, exactly as the final text is decoded (so the two cannot
+    disagree), and releases only what can no longer change:
+    - a trailing U+FFFD is held: the first bytes of a multi-byte character, which byte-level BPE splits
+      across tokens, decode to it until the last byte arrives;
+    - an end that could be the start of a stop string is held: if the stop completes, that text must never
+      have left. Once a stop string appears the text is cut there and nothing more is released.
+    This relies on decoding being prefix-stable (true for byte-level BPE and SentencePiece with
+    `clean_up_tokenization_spaces` off, as our tokenizers are). Cost: one decode per token, small against
+    a forward pass.
+    """
+
+    def __init__(self, tokenizer, stop: Sequence[str] = ()):
+        self.tokenizer, self.stop = tokenizer, tuple(s for s in stop if s)
+        self.tokens: list[int] = []
+        self.sent = ""
+        """The text released so far."""
+        self.stopped = False
+
+    def push(self, token_id: int) -> str:
+        """Add one generated token; return the newly releasable text (often "")."""
+        if self.stopped:
+            return ""
+        self.tokens.append(int(token_id))
+        text, found = cut_at_stop(self.tokenizer.decode(self.tokens, skip_special_tokens=True), self.stop)
+        if found:
+            self.stopped = True
+            safe = len(text)
+        else:
+            # The stop check runs on the text without its incomplete tail: "ab" + half an "é" must hold
+            # back the "b" of a stop "bé".
+            safe = len(text.rstrip("\ufffd"))
+            safe -= stop_prefix_len(text[:safe], self.stop)
+        if safe <= len(self.sent) or not text.startswith(self.sent):
+            return ""
+        delta, self.sent = text[len(self.sent):safe], text[:safe]
+        return delta
+
+    def finish(self, text: str) -> str:
+        """What is left of the completion's final `text` (held back until now)."""
+        return text[len(self.sent):]
+
+
 @dataclass
 class HFEngine:
     """Hugging Face `generate` over batches of prompts (left padding, KV cache)."""
@@ -96,6 +163,11 @@ class HFEngine:
     active: str | None = None
     """The named adapter answering (`models/named_adapters.py`); None: the model as loaded."""
 
+    @property
+    def streams_tokens(self) -> bool:
+        """`on_token` is called as tokens are decoded (the own loop); with `generate`, only once it returns."""
+        return self.own_loop
+
     def use(self, name: str) -> None:
         """Answer with adapter `name` of `adapters` from now on ('base': the base alone)."""
         from alignline.models.named_adapters import check_adapter_name
@@ -103,23 +175,37 @@ class HFEngine:
         self.active = check_adapter_name(name, list(self.adapters))
 
     @torch.no_grad()
-    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams,
+                 on_token: Callable[[int, int], None] | None = None) -> list[list[Completion]]:
+        """`on_token(row, token_id)`, if given, gets every generated token of completion `row` (prompt index
+        x n + completion index) in order, including the EOS, from inside the decoding loop."""
         from alignline.models.named_adapters import using
 
         with using(self.model, self.active) if self.active else contextlib.nullcontext():
-            return self._generate(prompts, params)
+            return self._generate(prompts, params, on_token)
 
-    def _generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
+    def _generate(self, prompts: Sequence[Prompt], params: SamplingParams,
+                  on_token: Callable[[int, int], None] | None = None) -> list[list[Completion]]:
         tok = self.tokenizer
         texts = [render_prompt(tok, p) for p in prompts]
         out: list[list[Completion]] = [[] for _ in texts]
         gen = torch.Generator(device="cpu").manual_seed(params.seed)
-        # Each prompt repeated n times, batched; sorting by length keeps padding small.
-        jobs = sorted(((i, t) for i, t in enumerate(texts) for _ in range(params.n)), key=lambda j: len(j[1]))
+        # Each prompt repeated n times, batched; sorting by length keeps padding small (a stable sort keeps
+        # a prompt's copies in order, so copy c lands at out[i][c], row i * n + c).
+        jobs = sorted(((i * params.n + c, i, t) for i, t in enumerate(texts) for c in range(params.n)),
+                      key=lambda j: len(j[2]))
         for start in range(0, len(jobs), self.batch_size):
             chunk = jobs[start:start + self.batch_size]
-            run = self.decode_batch if self.own_loop else self.generate_batch
-            for (i, _), completion in zip(chunk, run([t for _, t in chunk], params, gen)):
+            rows = [r for r, _, _ in chunk]
+            report = (lambda k, t: on_token(rows[k], t)) if on_token else None
+            if self.own_loop:
+                done = self.decode_batch([t for _, _, t in chunk], params, gen, report)
+            else:
+                done = self.generate_batch([t for _, _, t in chunk], params, gen)
+                for k, c in enumerate(done if report else ()):
+                    for t in c.token_ids:
+                        report(k, t)
+            for (_, i, _), completion in zip(chunk, done):
                 out[i].append(completion)
         return out
 
@@ -134,13 +220,15 @@ class HFEngine:
         device = next(self.model.parameters()).device
         return enc.input_ids.to(device), enc.attention_mask.to(device)
 
-    def decode_batch(self, texts: list[str], params: SamplingParams, gen: torch.Generator) -> list[Completion]:
+    def decode_batch(self, texts: list[str], params: SamplingParams, gen: torch.Generator,
+                     on_token: Callable[[int, int], None] | None = None) -> list[Completion]:
         """Our own decoding loop: prefill, then one token per step for the rows still running.
 
         A row that ends (EOS, or a stop string in its text) leaves the batch and its KV cache rows are
         dropped, so the batch shrinks instead of computing padding for finished answers until the
         longest one ends, which is what `generate` does. Same math as `generate` (greedy outputs are
-        identical, tested); sampling draws from our own generator.
+        identical, tested); sampling draws from our own generator. `on_token(row, token_id)` sees each
+        token as it is chosen (streaming).
         """
         from transformers import DynamicCache
 
@@ -163,6 +251,8 @@ class HFEngine:
             for k, row in enumerate(running.tolist()):
                 t = int(chosen[k])
                 tokens[row].append(t)
+                if on_token:
+                    on_token(row, t)
                 if params.logprobs:
                     logps[row].append(float(chosen_logp[k]))
                 if t == tok.eos_token_id:

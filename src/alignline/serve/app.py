@@ -11,7 +11,9 @@ the worker takes the first waiting request plus whatever else waits (up to `max_
 (simple dynamic batching). Sampled requests with a `seed` run alone, so a seeded answer does not depend
 on what else was waiting.
 
-Streaming sends the answer once it is complete, in word-sized chunks: the confidence score and the
+Streaming (`serve/streaming.py`) is token by token wherever nothing can be held (no routing, or routing
+that only flags; the confidence and review id come in the last chunk). With `--on-low hold` (or a policy
+that holds) it sends the answer once it is decided, in word-sized chunks: the confidence score and the
 policy rules need the whole answer before any of it may leave, since a held answer cannot be unsent.
 
 Every answer carries `choices[i].confidence` and an `alignline` object (`confidence`, `routed`,
@@ -25,7 +27,6 @@ import asyncio
 import json
 import queue
 import random
-import re
 import threading
 import time
 import uuid
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from alignline.rollout.engine import Completion, SamplingParams
 from alignline.serve.confidence import Confidence, ConfidenceSpec
 from alignline.serve.routing import Reviews, Router
+from alignline.serve.streaming import LiveRows, buffered_events, live_events, live_streaming, queue_sink
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
 MAX_N = 16
@@ -83,6 +85,8 @@ class ChatRequest:
     seeded: bool = False
     """A `seed` was given: sampled, it runs alone and draws from that seed."""
     created: int = field(default_factory=lambda: int(time.time()))
+    sink: Callable[[int, str], None] | None = None
+    """Streamed live: gets (choice index, text delta) from the engine worker as tokens are decoded."""
 
 
 @dataclass
@@ -277,7 +281,13 @@ class Answerer:
         params = first.params
         if params.temperature > 0 and not first.seeded:  # unseeded sampling: a fresh draw each call, as OpenAI
             params = replace(params, seed=random.randrange(2**63))
-        results: list[list[Completion]] = self.engine.generate([r.messages for r in requests], params)
+        prompts = [r.messages for r in requests]
+        if any(r.sink for r in requests):  # live streams: deltas leave from inside the decoding loop
+            rows = LiveRows(self.engine.tokenizer, requests, params.n, params.stop)
+            results: list[list[Completion]] = self.engine.generate(prompts, params, on_token=rows.push)
+            rows.flush(results)  # all of the text is out before the scoring and the review queue
+        else:
+            results = self.engine.generate(prompts, params)
         flat = [(r, c) for r, group in zip(requests, results) for c in group]
         conf = self.settings.confidence
         scores = [conf.calibrated(r.engine_model, s) for (r, _), s in
@@ -341,32 +351,6 @@ def completion_body(request: ChatRequest, answers: list[Answer]) -> dict:
             "usage": usage(answers), "alignline": summary(answers, request)}
 
 
-def pieces(text: str) -> list[str]:
-    """Word-sized chunks of a finished answer, whitespace kept, so they join back to the text."""
-    return re.findall(r"\s*\S+|\s+", text) or [""]
-
-
-def stream_events(request: ChatRequest, answers: list[Answer]):
-    """The SSE lines of a streamed answer: a role chunk, content chunks, a finish chunk per choice, usage
-    (if asked), `[DONE]`."""
-    def chunk(choices: list, **extra) -> str:
-        body = {"id": request.id, "object": "chat.completion.chunk", "created": request.created,
-                "model": request.model, "system_fingerprint": None, "choices": choices, **extra}
-        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
-
-    for i, a in enumerate(answers):
-        yield chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
-                      "finish_reason": None}])
-        for piece in pieces(a.text):
-            yield chunk([{"index": i, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}])
-        yield chunk([{"index": i, "delta": {}, "logprobs": None, "finish_reason": a.finish_reason,
-                      "confidence": round(a.confidence, 6), "alignline": a.meta()}],
-                    **({"alignline": summary(answers, request)} if i == len(answers) - 1 else {}))
-    if request.include_usage:
-        yield chunk([], usage=usage(answers))
-    yield "data: [DONE]\n\n"
-
-
 def create_app(engine, settings: ServeSettings):
     """The FastAPI application; the engine worker starts and stops with it."""
     import contextlib
@@ -411,11 +395,19 @@ def create_app(engine, settings: ServeSettings):
             except (json.JSONDecodeError, UnicodeDecodeError):
                 raise RequestError(400, "the request body is not valid JSON") from None
             chat_request = parse_request(body, settings)
+            live = chat_request.stream and live_streaming(engine, settings.router)
+            if live:
+                loop, deltas = asyncio.get_running_loop(), asyncio.Queue()
+                chat_request.sink = queue_sink(loop, deltas)
             try:
                 future = worker.submit(chat_request)
             except Busy:
                 raise RequestError(503, f"the server is busy ({settings.max_queue} requests waiting); retry shortly",
                                    code="queue_full", kind="server_error") from None
+            if live:
+                # Queued after every delta the worker sent (both go through call_soon_threadsafe, in order).
+                future.add_done_callback(lambda _: loop.call_soon_threadsafe(deltas.put_nowait, None))
+                return StreamingResponse(live_events(chat_request, deltas, future), media_type="text/event-stream")
             try:
                 answers = await asyncio.wrap_future(future)
             except Exception as e:
@@ -424,7 +416,7 @@ def create_app(engine, settings: ServeSettings):
         except RequestError as e:
             return error(e)
         if chat_request.stream:
-            return StreamingResponse(stream_events(chat_request, answers), media_type="text/event-stream")
+            return StreamingResponse(buffered_events(chat_request, answers), media_type="text/event-stream")
         return completion_body(chat_request, answers)
 
     return app

@@ -165,6 +165,13 @@ class Router:
     def active(self) -> bool:
         return self.threshold is not None or self.policy is not None
 
+    @property
+    def may_hold(self) -> bool:
+        """Whether some answer could be held (so a stream must wait for the decision before sending)."""
+        actions = ([self.on_low] if self.threshold is not None else []) + (
+            [self.policy.action or self.on_low] if self.policy is not None else [])
+        return "hold" in actions
+
 
 class JsonlQueue:
     """Review items appended to a JSONL file, numbered 1, 2, ... (continuing an existing file)."""
