@@ -102,13 +102,14 @@ def test_dpo_report_shows_pair_numbers_gates_and_demo_answers(tmp_path, tiny_mod
 
 
 def test_tokens_per_s_excludes_evaluation_time(sft_recipe, monkeypatch):
-    """A 0.6 s evaluation at steps 2 and 4: with one step per logging window, elapsed = tokens / tokens_per_s
-    must stay far below 0.6 s (a tiny step takes milliseconds), and step_seconds too."""
+    """A 2 s evaluation at steps 2 and 4: with one step per logging window, elapsed = tokens / tokens_per_s
+    must stay well below 2 s (a tiny step takes milliseconds; the margin absorbs a loaded CI machine), and
+    step_seconds too."""
     recipe, out = sft_recipe
     real = loop.evaluate
 
     def slow_evaluate(*args, **kwargs):
-        time.sleep(0.6)
+        time.sleep(2.0)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(loop, "evaluate", slow_evaluate)
@@ -117,5 +118,5 @@ def test_tokens_per_s_excludes_evaluation_time(sft_recipe, monkeypatch):
     evals = [m for m in metrics if "eval_loss" in m]
     assert [m["step"] for m in evals] == [2, 4]
     for m in metrics:
-        assert m["tokens"] / m["tokens_per_s"] < 0.3, m
-        assert 0 < m["step_seconds"] < 0.3, m
+        assert m["tokens"] / m["tokens_per_s"] < 1.0, m
+        assert 0 < m["step_seconds"] < 1.0, m
