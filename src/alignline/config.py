@@ -255,6 +255,9 @@ class RunConfig:
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
     rewards: list[RewardSpec] = field(default_factory=list)
     """Online methods: the reward components, summed with their weights."""
+    sandbox: Literal["auto", "bwrap", "unsafe_local"] = "auto"
+    """How code rewards (`unit_tests`) run: auto/bwrap need bubblewrap (no network, read-only filesystem) and
+    refuse without it; unsafe_local falls back to a plain subprocess with resource limits only, with a warning."""
     output_dir: str = "runs/run"
     resume: str = "auto"
     """auto (the newest checkpoint in output_dir, if any) | never | a checkpoint path."""

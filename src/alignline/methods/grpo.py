@@ -125,7 +125,7 @@ class GRPO(NoExtraHooks):
             raise ConfigError("config key 'grpo.num_generations': a group needs at least 2 completions")
         if g.temperature < 0 or not 0 < g.top_p <= 1 or g.epsilon <= 0 or g.beta < 0:
             raise ConfigError("config key 'grpo': temperature >= 0, 0 < top_p <= 1, epsilon > 0 and beta >= 0")
-        self.rewards = RewardSet(self._cfg.rewards)
+        self.rewards = RewardSet(self._cfg.rewards, self._cfg.sandbox)
         self.monitor = Monitor(self._cfg.rewards, self._cfg.grpo)
         self.tokenizer = None
 
