@@ -36,7 +36,7 @@ demo-eval: $(STAMP)
 GRPO_EVAL := $(BIN)/alignline eval --suite recipes/evals/arith-heldout.yaml --model base=smollm2-135m
 demo-grpo: $(STAMP)
 	$(GRPO_EVAL) --out runs/grpo-demo/eval-before
-	$(BIN)/alignline train recipes/grpo-lora.yaml resume=never
+	$(BIN)/alignline train recipes/grpo-lora.yaml
 	$(GRPO_EVAL) --model grpo=runs/grpo-demo/final --baseline base --out runs/grpo-demo/eval-after
 	$(BIN)/python scripts/grpo_demo_summary.py runs/grpo-demo/eval-after/results.json
 
