@@ -86,6 +86,10 @@ def test_every_recipe_loads():
     for path in recipes:
         if path.name.startswith("gates"):
             load_gate_config(path)
+        elif path.parent.name == "evals":  # eval suites (`alignline eval --suite`)
+            from alignline.evals.suites import load_suite
+
+            assert load_suite(str(path)).records
         elif path.name.endswith("release-gates.yaml"):
             from alignline.evals.gate import load_gates
 

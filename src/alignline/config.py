@@ -321,6 +321,9 @@ class RunConfig:
     """Online methods: the reward components, summed with their weights."""
     env: EnvConfig = field(default_factory=EnvConfig)
     """`method: grpo` on episodes of an environment (`methods/rft.py`); `env.name` unset: single-turn GRPO."""
+    sandbox: Literal["auto", "bwrap", "unsafe_local"] = "auto"
+    """How code rewards (`unit_tests`) run: auto/bwrap need bubblewrap (no network, read-only filesystem) and
+    refuse without it; unsafe_local falls back to a plain subprocess with resource limits only, with a warning."""
     output_dir: str = "runs/run"
     resume: str = "auto"
     """auto (the newest checkpoint in output_dir, if any) | never | a checkpoint path."""

@@ -45,6 +45,24 @@ def test_accuracy_with_a_grader(tmp_path):
     assert d["ci_low"] <= 0.5 <= d["ci_high"] and d["n"] == 4
 
 
+def test_accuracy_reports_format_apart(tmp_path):
+    """`format:` scores the same answers with a second grader. Answers "4", "Answer: 4", "Answer: 5" to
+    `answer` 4: correct (math_answer) 2 of 3; ending with an answer line 2 of 3, and not the same two."""
+    (tmp_path / "fmt.py").write_text("def line(completions, **kw):\n"
+                                     "    return [float(c.startswith('Answer:')) for c in completions]\n")
+    records = [{"id": i, "prompt": f"q{i}", "answer": 4} for i in range(3)]
+    suite = suite_file(tmp_path, "fmt", records, kind="accuracy", grader="math_answer",
+                       format=f"{tmp_path / 'fmt.py'}:line", max_new_tokens=8)
+    answers = {"q0": "4", "q1": "Answer: 4", "q2": "Answer: 5"}
+    results = run([scripted("m", lambda t: next(a for q, a in answers.items() if q in t))], [suite])
+    m = results["metrics"]["m"]
+    assert m["fmt/accuracy"] == pytest.approx(2 / 3) and m["fmt/format"] == pytest.approx(2 / 3)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"name": "b", "kind": "accuracy", "records": records, "format": "nope"}))
+    with pytest.raises(Exception, match="format"):
+        load_suite(str(bad))
+
+
 def test_refusal_accuracy_and_over_refusal_per_category(tmp_path):
     """Refuses every prompt with 'bomb' or 'kill': harmful 2 of 3 refused (0.667), benign 1 of 2 refused
     ('kill a process': a homonym, over-refused) -> over_refusal 0.5."""

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import tempfile
 import time
+import warnings
 
 import pytest
 
@@ -107,8 +110,81 @@ def test_refuses_without_bwrap_unless_unsafe_local(monkeypatch):
     from alignline.errors import ConfigError
     from alignline.rewards import sandbox
 
-    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    which = sandbox.shutil.which
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None if name == "bwrap" else which(name))
     with pytest.raises(ConfigError, match="bubblewrap not installed.*unsafe_local"):
         run_code("print(1)")
-    r = run_code("print(1)", mode="unsafe_local")
+    with pytest.warns(UserWarning, match="unsafe_local"):
+        r = run_code("print(1)", mode="unsafe_local")
     assert (r.returncode, r.stdout, r.mode) == (0, "1\n", "unsafe_local")
+
+
+def _procs_in(workdir: str) -> list[int]:
+    """Processes still running with `workdir` as their working directory (a sandboxed run's leftovers)."""
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink(f"/proc/{pid}/cwd").startswith(workdir):
+                left.append(int(pid))
+        except OSError:
+            pass
+    return left
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "unsafe_local"])
+def test_fork_bomb_contained(mode, monkeypatch):
+    """The classic exponential bomb ends (limited or killed) by the wall limit and leaves nothing behind."""
+    from alignline.rewards import sandbox
+
+    if mode == "unsafe_local":
+        monkeypatch.setattr(sandbox, "bwrap_available", lambda: "forced off for the test")
+    bomb = "import os\nprint(os.getcwd(), flush=True)\nwhile True:\n    os.fork()\n"
+    start = time.monotonic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = run_code(bomb, timeout_s=3, max_processes=16, mode=mode)
+    assert r.mode == mode and not r.ok and time.monotonic() - start < 6
+    workdir = r.stdout.splitlines()[0]
+    assert workdir.startswith(tempfile.gettempdir()) and not os.path.exists(workdir)
+    time.sleep(0.2)
+    assert _procs_in(workdir) == []
+    assert subprocess.run(["true"]).returncode == 0  # the host can still fork
+
+
+def test_unsafe_local_warns_and_keeps_limits(monkeypatch):
+    from alignline.rewards import sandbox
+
+    monkeypatch.setattr(sandbox, "bwrap_available", lambda: "forced off for the test")
+    with pytest.warns(UserWarning, match="unsafe_local.*CAN reach the network"):
+        r = run_code("while True: pass", timeout_s=1, mode="unsafe_local")
+    assert r.timed_out and r.mode == "unsafe_local"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = run_code("x = bytearray(10**9)", memory_mb=200, mode="unsafe_local")
+        assert r.returncode != 0 and "MemoryError" in r.stderr
+        r = run_code("import os; print(os.getuid())", mode="unsafe_local")
+    assert r.stdout.strip() == (str(sandbox.NOBODY) if os.getuid() == 0 else str(os.getuid()))
+
+
+def test_recipe_sandbox_key_reaches_the_code_grader(tmp_path, monkeypatch):
+    """`sandbox:` at the top of a recipe: refused in one line without it, run with limits only with it."""
+    from alignline.config import load_config
+    from alignline.errors import ConfigError
+    from alignline.rewards import sandbox
+    from alignline.rewards.combine import RewardSet
+
+    monkeypatch.setattr(sandbox, "bwrap_available", lambda: "bubblewrap not installed")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("method: grpo\nsandbox: unsafe_local\nrewards:\n  - {name: tests, function: unit_tests}\n")
+    cfg = load_config(recipe)
+    assert cfg.sandbox == "unsafe_local"
+    with pytest.raises(ConfigError, match=r"reward 'tests'.*bubblewrap not installed.*sandbox: unsafe_local"):
+        RewardSet(cfg.rewards)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rewards = RewardSet(cfg.rewards, cfg.sandbox)
+        scores = rewards.score(["q"], ["def f():\n    return 1\n"], {"tests": ["assert f() == 1"]})
+    assert scores.components["tests"] == [1.0]
+    recipe.write_text("method: grpo\nsandbox: none\n")
+    with pytest.raises(ConfigError, match="sandbox"):
+        load_config(recipe)

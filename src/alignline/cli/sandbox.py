@@ -15,7 +15,7 @@ def register(subparsers) -> None:
     r.add_argument("file", help="the Python file to run (copied into a fresh working directory)")
     r.add_argument("--timeout", type=float, default=10, help="wall-time limit in seconds (default 10)")
     r.add_argument("--memory", type=int, default=512, help="address-space limit in MB (default 512)")
-    r.add_argument("--unsafe-local", action="store_true", help="no namespaces: resource limits only")
+    r.add_argument("--unsafe-local", action="store_true", help="where bubblewrap is not usable, run with resource limits only (network and files open)")
     r.set_defaults(func=_cmd_run)
 
 

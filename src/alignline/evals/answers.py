@@ -51,8 +51,17 @@ def run_accuracy(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
                  "why": "wrong answer"} for r, t, s in zip(records, texts, scores)]
     binary = all(s in (0.0, 1.0) for s in scores if s is not None)
     metric = mean_metric({r.id: s for r, s in zip(records, scores)}, binary=binary)
-    return Outcome({"accuracy": metric} if metric else {}, examples,
-                   {"by_category": by_category(examples, "accuracy", lambda e: e["score"])})
+    metrics = {"accuracy": metric} if metric else {}
+    if suite.settings.get("format"):  # a second grader on the same answers, reported apart from correctness
+        fmt = suite.settings["format"]
+        fscores = grade(fmt, get_grader(fmt), [prompts[r.id] for r in records], texts, columns_of(records))
+        for e, f in zip(examples, fscores):
+            e["format"] = f
+        fmetric = mean_metric({r.id: f for r, f in zip(records, fscores)},
+                              binary=all(f in (0.0, 1.0) for f in fscores if f is not None))
+        if fmetric:
+            metrics["format"] = fmetric
+    return Outcome(metrics, examples, {"by_category": by_category(examples, "accuracy", lambda e: e["score"])})
 
 
 def agree(spec: str | None, prompt, a: str, b: str) -> bool:
@@ -91,12 +100,15 @@ def check_suite(suite: Suite) -> None:
     else:
         for r in suite.records:
             prompt_of(suite, r)
-    if suite.settings.get("grader"):
-        check_grader(suite)  # an unknown grader fails before any model loads
+    for key in ("grader", "format"):
+        if suite.settings.get(key):
+            check_grader(suite, key)  # an unknown grader fails before any model loads
 
 
 KINDS = {
-    "accuracy": Kind("accuracy", {**GENERATION, "grader": (str, "exact_match", "how answers are scored")},
+    "accuracy": Kind("accuracy", {**GENERATION, "grader": (str, "exact_match", "how answers are scored"),
+                                  "format": (str, None, "a second grader on the same answers (e.g. the answer "
+                                                        "format), reported apart as `format`")},
                      (), run_accuracy),
     "paraphrase": Kind("paraphrase", {**GENERATION, "grader": (str, None, "answers agree when this grader scores "
                                                                         "one against the other >= 0.5")},

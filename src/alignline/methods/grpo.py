@@ -119,7 +119,7 @@ class GRPO(NoExtraHooks):
 
     def __post_init__(self):
         check_grpo_config(self._cfg.grpo)
-        self.rewards = RewardSet(self._cfg.rewards)
+        self.rewards = RewardSet(self._cfg.rewards, self._cfg.sandbox)
         self.monitor = Monitor(self._cfg.rewards, self._cfg.grpo)
         self.tokenizer = None
 

@@ -172,7 +172,7 @@ class PPO(NoExtraHooks):
 
     def __post_init__(self):
         check_ppo_config(self._cfg.ppo)
-        self.rewards = RewardSet(self._cfg.rewards)
+        self.rewards = RewardSet(self._cfg.rewards, self._cfg.sandbox)
         self.monitor = Monitor(self._cfg.rewards, self._cfg.ppo, section="ppo")
         self.tokenizer = None
 

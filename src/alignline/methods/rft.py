@@ -84,7 +84,7 @@ class EpisodeGRPO(NoExtraHooks):
         for i, m in enumerate(self.prefix):
             if set(m) != {"role", "content"} or not all(isinstance(v, str) for v in m.values()):
                 raise ConfigError(f"config key 'env.prefix[{i}]': expected a {{role, content}} message, got {m}")
-        self.rewards = RewardSet(self._cfg.rewards) if self._cfg.rewards else None
+        self.rewards = RewardSet(self._cfg.rewards, self._cfg.sandbox) if self._cfg.rewards else None
         self.monitor: Monitor | None = None  # built at the first scoring, once the components' names are known
         self.tokenizer = None
 

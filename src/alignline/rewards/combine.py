@@ -17,6 +17,9 @@ import torch
 from alignline.config import RewardSpec
 from alignline.errors import ConfigError
 from alignline.rewards.graders import get_grader, grade
+from alignline.rewards.sandbox import resolve_mode
+
+SANDBOXED = ("unit_tests",)  # graders that run code in `rewards.sandbox` and take its `mode`
 
 
 @dataclass
@@ -36,7 +39,7 @@ class RewardScores:
 
 
 class RewardSet:
-    def __init__(self, specs: list[RewardSpec]):
+    def __init__(self, specs: list[RewardSpec], sandbox: str = "auto"):
         if not specs:
             raise ConfigError("config key 'rewards': an online method needs at least one reward, e.g. "
                               "rewards: [{name: accuracy, function: math_answer}]")
@@ -49,7 +52,12 @@ class RewardSet:
             if not math.isfinite(spec.weight):
                 raise ConfigError(f"config key 'rewards[{i}].weight': must be a finite number, got {spec.weight}")
             try:
-                grader = get_grader(spec.function, **spec.options)
+                options = dict(spec.options)
+                if spec.function in SANDBOXED:
+                    if sandbox != "auto":  # the recipe's `sandbox:`, unless the reward sets its own
+                        options.setdefault("mode", sandbox)
+                    resolve_mode(options.get("mode", "auto"))  # no usable sandbox: refuse now, not at step 1
+                grader = get_grader(spec.function, **options)
             except ConfigError as e:
                 raise ConfigError(f"config key 'rewards[{i}]' (reward '{spec.name}'): {e}") from None
             self.graders[spec.name] = grader

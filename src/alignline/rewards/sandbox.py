@@ -16,7 +16,11 @@ the hidden directories above), kernel exploits and namespace escapes, a /tmp tmp
 small files (memory), side channels. It is a guard against buggy and mildly hostile completions in RL
 training and evaluation, not a security boundary for adversarial code: use a VM for that.
 
-Mode "unsafe_local" runs with the rlimits only (network and filesystem open) and says so in `mode`.
+Modes: "auto" and "bwrap" need bubblewrap and refuse, with one line saying why, where it does not work.
+"unsafe_local" (the recipe's `sandbox: unsafe_local`) uses bubblewrap where it works and otherwise falls back
+to a plain subprocess with the rlimits only: network and filesystem open, fork bombs still bounded by
+RLIMIT_NPROC (as root, the child drops to nobody first) and the process group killed at the wall limit. It
+warns loudly once per process and says so in `mode`.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -69,7 +74,7 @@ def bwrap_available() -> str | None:
     return None
 
 
-def _limits(cpu_s: int, memory_mb: int, max_processes: int, max_file_mb: int):
+def _limits(cpu_s: int, memory_mb: int, max_processes: int, max_file_mb: int, drop_root: bool = False):
     def apply() -> None:  # in the child, before exec
         os.setsid()
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
@@ -77,7 +82,29 @@ def _limits(cpu_s: int, memory_mb: int, max_processes: int, max_file_mb: int):
         resource.setrlimit(resource.RLIMIT_NPROC, (max_processes, max_processes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_mb << 20, max_file_mb << 20))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if drop_root:  # root ignores RLIMIT_NPROC (used where setpriv is missing)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
     return apply
+
+
+UNSAFE_WARNING = ("sandbox: bubblewrap is not usable here ({why}); `sandbox: unsafe_local` runs reward code in a "
+                  "plain subprocess with resource limits only: it CAN reach the network and write files")
+
+
+def resolve_mode(mode: str) -> str:
+    """The mode a run will use: "bwrap" where bubblewrap works, "unsafe_local" only where asked for and it does
+    not; a ConfigError (one line) where it does not and unsafe_local was not asked for."""
+    if mode not in ("auto", "bwrap", "unsafe_local"):
+        raise ConfigError(f"sandbox mode '{mode}': expected auto, bwrap or unsafe_local")
+    why = bwrap_available()
+    if why is None:
+        return "bwrap"
+    if mode != "unsafe_local":
+        raise ConfigError(f"sandbox: {why}; or set `sandbox: unsafe_local` to run with resource limits only")
+    warnings.warn(UNSAFE_WARNING.format(why=why), stacklevel=3)  # once per process (the default filter)
+    return "unsafe_local"
 
 
 def interpreter() -> str:
@@ -111,15 +138,9 @@ def run_code(source: str | Path, *, timeout_s: float = 10, cpu_s: int | None = N
              max_processes: int = 64, max_file_mb: int = 16, stdin: str | None = None,
              files: dict[str, str] | None = None, mode: str = "auto") -> SandboxResult:
     """Run Python `source` (code, or a path to a .py file) in the sandbox; see the module docstring."""
-    if mode not in ("auto", "bwrap", "unsafe_local"):
-        raise ConfigError(f"sandbox mode '{mode}': expected auto, bwrap or unsafe_local")
     if timeout_s <= 0 or memory_mb <= 0 or max_processes <= 0 or max_file_mb <= 0:
         raise ConfigError("sandbox: timeout_s, memory_mb, max_processes and max_file_mb must be positive")
-    if mode != "unsafe_local":
-        why = bwrap_available()
-        if why is not None:
-            raise ConfigError(f"sandbox: {why}; or set `sandbox: unsafe_local` to run with resource limits only")
-        mode = "bwrap"
+    mode = resolve_mode(mode)
     code = Path(source).read_text() if isinstance(source, Path) else source
     cpu = int(cpu_s if cpu_s is not None else max(1, int(timeout_s) + 1))
     workdir = tempfile.mkdtemp(prefix="alignline-sandbox-")
@@ -133,12 +154,23 @@ def run_code(source: str | Path, *, timeout_s: float = 10, cpu_s: int | None = N
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
         argv = [interpreter(), "-I", "main.py"]
+        drop_root = False
         if mode == "bwrap":
             argv = _bwrap_argv(workdir) + argv
+        elif os.getuid() == 0:  # root ignores RLIMIT_NPROC: run as nobody (setpriv, as bwrap mode does)
+            if shutil.which("setpriv"):
+                argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] + argv
+            else:
+                drop_root = True
         start = time.monotonic()
-        proc = subprocess.Popen(argv, cwd=workdir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, preexec_fn=_limits(cpu, memory_mb, max_processes, max_file_mb),
-                                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": workdir})
+        try:
+            proc = subprocess.Popen(argv, cwd=workdir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE,
+                                    preexec_fn=_limits(cpu, memory_mb, max_processes, max_file_mb, drop_root),
+                                    env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": workdir, "TMPDIR": workdir})
+        except PermissionError as e:  # as nobody, without setpriv, an interpreter under /root is out of reach
+            raise ConfigError(f"sandbox: cannot start {argv[0]} as the unprivileged user ({e.strerror}); install "
+                              "setpriv (util-linux) or Python outside a private home directory") from None
         timed_out = False
         try:
             out, err = proc.communicate(stdin.encode() if stdin else b"", timeout=timeout_s)

@@ -248,13 +248,15 @@ class HFEngine:
                            logits_to_keep=1, **{cache_kwarg(model): cache}).logits[:, -1].float()  # (R, V)
             chosen, chosen_logp = sample_next(logits, params, gen)
             keep = []
+            chosen_list = chosen.tolist()  # one copy out per step, not one tensor index per row
+            logp_list = chosen_logp.tolist() if params.logprobs else None
             for k, row in enumerate(running.tolist()):
-                t = int(chosen[k])
+                t = chosen_list[k]
                 tokens[row].append(t)
                 if on_token:
                     on_token(row, t)
-                if params.logprobs:
-                    logps[row].append(float(chosen_logp[k]))
+                if logp_list is not None:
+                    logps[row].append(logp_list[k])
                 if t == tok.eos_token_id:
                     done[row] = True
                 elif params.stop and cut_at_stop(tok.decode(tokens[row][-16:], skip_special_tokens=True),
