@@ -67,3 +67,11 @@ def test_trained_text_is_a_call_the_environment_parses_and_answers(tokenizer):
         assert spans[1] == f"Answer: {task['answer']}"
         _, reward, done, _, info = env.step(spans[1])
         assert done and info["correct"] and info["components"] == {"correct": 1.0, "tool": 1.0, "format": 1.0}
+
+
+def test_demonstrations_pass_the_data_gates(tmp_path):
+    """No near-duplicates (the shared system message is short next to each task) and no held-out leakage."""
+    from alignline.cli import main
+
+    assert main(["data", "check", str(DEMO / "calculator_sft.jsonl"), "--eval", str(DEMO / "calculator_eval.jsonl"),
+                 "--out", str(tmp_path / "report"), "--quiet"]) == 0
