@@ -31,10 +31,12 @@ demo-rm: $(STAMP)
 demo-eval: $(STAMP)
 	$(BIN)/alignline demo --eval
 
-# Multi-step RL: LoRA GRPO on calculator episodes; held-out tool use and accuracy before and after.
+# Multi-step RL: an SFT warm start on tool-call demonstrations, then LoRA GRPO on calculator episodes from it;
+# held-out tool use and accuracy of the base, the warm start (the RL run's step-0 eval) and after RL.
 demo-rft: $(STAMP)
+	$(BIN)/alignline train recipes/rft-warmstart-sft.yaml
 	$(BIN)/alignline train recipes/rft-calculator.yaml
-	$(BIN)/python scripts/rft_report.py runs/rft-demo
+	$(BIN)/python scripts/rft_report.py runs/rft-demo --base smollm2-135m
 
 # Active learning replayed on labelled pairs: accuracy per label spent, random vs uncertainty vs DPO margin.
 .PHONY: demo-active

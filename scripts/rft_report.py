@@ -1,7 +1,9 @@
 """The `make demo-rft` report: held-out tool use and accuracy before and after training, from the run's own
 evaluations (`methods/rft.py:evaluate_episodes`: one greedy episode per held-out task, at step 0 and at the end).
+With `--base MODEL`, a first column: that model (the one the SFT warm start began from) on the same episodes.
 
     python scripts/rft_report.py runs/rft-demo
+    python scripts/rft_report.py runs/rft-demo --base smollm2-135m      # base | before RL (the warm start) | after RL
     python scripts/rft_report.py runs/rft-demo --model runs/rft-demo/checkpoints/step-4   # any model, same episodes
 """
 
@@ -22,7 +24,7 @@ ROWS = [("eval_tool_call_rate", "episodes with a correct tool call"),
         ("eval_reward", "episode reward")]
 
 
-def report(run_dir: Path) -> dict:
+def report(run_dir: Path, base: str | None = None) -> dict:
     metrics = read_metrics(run_dir / "metrics.jsonl")
     evals = [m for m in metrics if "eval_reward" in m]
     if len(evals) < 2:
@@ -30,12 +32,15 @@ def report(run_dir: Path) -> dict:
     before, after = evals[0], evals[-1]
     run = json.loads((run_dir / "run.json").read_text())
     held = min(run["data"]["eval_prompts"], run["config"]["grpo"]["eval_prompts"])
+    base_row = evaluate_model(run_dir, base, quiet=True) if base else None
+    base_row = {f"eval_{k}": v for k, v in (base_row or {}).items()}
     print(f"\nMulti-step RL on the calculator: {held} held-out tasks, one greedy episode each, "
           f"step {before['step']} -> step {after['step']} ({run.get('seconds', 0) / 60:.1f} min)")
-    print(f"{'':42s} {'before':>8s} {'after':>8s}")
+    print(f"{'':42s} {'base' if base else '':>8s} {'before RL':>10s} {'after RL':>9s}")
     for key, label in ROWS:
         if key in before and key in after:
-            print(f"{label:42s} {before[key]:8.3f} {after[key]:8.3f}")
+            first = f"{base_row[key]:8.3f}" if key in base_row else " " * 8
+            print(f"{label:42s} {first} {before[key]:10.3f} {after[key]:9.3f}")
     train_rows = [m for m in metrics if "tool_call_rate" in m]
     if train_rows:
         first, last = train_rows[: 5], train_rows[-5:]
@@ -45,11 +50,13 @@ def report(run_dir: Path) -> dict:
               f"{mean(first, 'reward'):.3f} -> {mean(last, 'reward'):.3f}")
     result = {"run_dir": str(run_dir), "held_out_tasks": held, "seconds": run.get("seconds"),
               "before": {k: before.get(k) for k, _ in ROWS}, "after": {k: after.get(k) for k, _ in ROWS}}
+    if base:
+        result.update(base_model=base, base={k: base_row.get(k) for k, _ in ROWS})
     write_json(run_dir / "demo_rft.json", result)
     return result
 
 
-def evaluate_model(run_dir: Path, model: str, tasks: int | None = None) -> dict:
+def evaluate_model(run_dir: Path, model: str, tasks: int | None = None, quiet: bool = False) -> dict:
     """The run's held-out episodes (its recipe, `grpo.eval_prompts` tasks) with another model: the base, a checkpoint."""
     from alignline.config import from_dict, RunConfig
     from alignline.methods import get_method
@@ -63,7 +70,8 @@ def evaluate_model(run_dir: Path, model: str, tasks: int | None = None) -> dict:
     data = method.prepare(cfg, tokenizer, False)
     units = data.eval[: tasks or cfg.grpo.eval_prompts]
     result = evaluate_episodes(method, PolicyModel(hf_model, None, cfg.training.fast_path), units)
-    print(json.dumps({"model": model, "tasks": len(units), **result}, indent=1))
+    if not quiet:
+        print(json.dumps({"model": model, "tasks": len(units), **result}, indent=1))
     return result
 
 
@@ -74,8 +82,9 @@ if __name__ == "__main__":
     parser.add_argument("run_dir", nargs="?", default="runs/rft-demo")
     parser.add_argument("--model", help="evaluate this model on the run's held-out episodes instead")
     parser.add_argument("--tasks", type=int)
+    parser.add_argument("--base", help="also evaluate this model (the warm start's own base) for a first column")
     args = parser.parse_args()
     if args.model:
         evaluate_model(Path(args.run_dir), args.model, args.tasks)
     else:
-        report(Path(args.run_dir))
+        report(Path(args.run_dir), args.base)
