@@ -5,10 +5,14 @@ loop prints them, writes them into the record (`alarms`) and the run report show
 comparison of the last `WINDOW` steps with the `WINDOW` before them (steps are noisy; one step proves
 nothing):
 - reward hacking: a reward component rises while the accuracy component (the one named `accuracy`,
-  else the first listed) falls;
+  else the first listed) falls, or stays flat (<= 0 change) while it rises by `HACK_RISE` or more: the
+  `make demo-grpo` run that learned to print "Answer: N" with a wrong number showed that shape (format
+  0.1 -> 0.9, accuracy flat near 0.04), and the falling-only rule missed it;
 - KL above `grpo.max_kl`;
 - entropy collapse: the entropy estimate under `ENTROPY_FLOOR` nats, or below a fifth of its first value;
 - length blow-up: mean completion length doubled since the start while over half hit max_new_tokens;
+- length collapse: mean completion length under a quarter of the first steps' (answers reduced to a
+  template: the same demo went from 62 to 6 tokens);
 - importance ratios out of range: more than `MAX_CLIP_FRACTION` of tokens clipped, or the generator and
   trainer log-probs drifting apart by more than `MAX_MISMATCH` nats per token.
 Each alarm fires once per kind until its condition clears, so a long run is not flooded.
@@ -20,6 +24,8 @@ from statistics import mean
 
 WINDOW = 3
 RISE = 0.05
+HACK_RISE = 0.1
+COLLAPSE = 4
 ENTROPY_FLOOR = 0.05
 MAX_CLIP_FRACTION = 0.3
 MAX_MISMATCH = 0.1
@@ -51,9 +57,15 @@ class Monitor:
         acc = self.trend(f"reward/{self.accuracy}") if self.accuracy else None
         for name in self.others:
             other = self.trend(f"reward/{name}")
-            if acc is not None and other is not None and other > RISE and acc < -RISE:
+            if acc is None or other is None:
+                continue
+            if other > RISE and acc < -RISE:
                 found[f"hacking:{name}"] = (f"reward hacking? reward/{name} rose by {other:.3g} while "
                                             f"reward/{self.accuracy} fell by {-acc:.3g} over the last {WINDOW} steps")
+            elif other >= HACK_RISE and acc <= 0:
+                found[f"hacking:{name}"] = (f"reward hacking? reward/{name} rose by {other:.3g} while "
+                                            f"reward/{self.accuracy} did not rise ({acc:+.3g}) over the last "
+                                            f"{WINDOW} steps")
         kl = record.get("kl")
         if self.max_kl is not None and isinstance(kl, float) and kl > self.max_kl:
             found["kl"] = f"KL to the reference {kl:.3g} is above {self.section}.max_kl {self.max_kl:g}"
@@ -64,6 +76,9 @@ class Monitor:
         if len(lengths) > WINDOW and lengths[-1] > 2 * mean(lengths[:WINDOW]) and record.get("truncated_share", 0) > 0.5:
             found["length"] = (f"length blow-up: completions average {lengths[-1]:.0f} tokens (first steps: "
                                f"{mean(lengths[:WINDOW]):.0f}), {record['truncated_share']:.0%} cut at max_new_tokens")
+        if len(lengths) > WINDOW and lengths[-1] < mean(lengths[:WINDOW]) / COLLAPSE:
+            found["length_collapse"] = (f"length collapse: completions average {lengths[-1]:.0f} tokens (first "
+                                        f"steps: {mean(lengths[:WINDOW]):.0f})")
         if record.get("clip_fraction", 0.0) > MAX_CLIP_FRACTION:
             found["clip"] = f"importance ratios out of range: {record['clip_fraction']:.0%} of tokens clipped"
         if record.get("generator_mismatch", 0.0) > MAX_MISMATCH:
