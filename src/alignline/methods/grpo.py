@@ -104,6 +104,22 @@ class PolicyModel(nn.Module):
             return self.policy(*args)
 
 
+def load_prompt_data(cfg: RunConfig) -> Prepared:
+    """An online method's train and held-out prompt units, with their report (GRPO, PPO, episodes)."""
+    report = PromptReport()
+    train, held = load_split(cfg, load_prompts, report.sources, unit="prompts")
+    report.train_prompts, report.eval_prompts = len(train), len(held)
+    return Prepared(train, held, report)
+
+
+def prompt_plan(units: list, cfg: RunConfig, shuffle_seed: int | None) -> BatchPlan | None:
+    """One prompt per row, `training.batch_size` prompts per micro-batch, seeded so resume repeats it."""
+    if not units:
+        return None
+    return BatchPlan(single_rows(len(units)), [1] * len(units), cfg.training.batch_size, seed=shuffle_seed or 0,
+                     shuffle=shuffle_seed is not None)
+
+
 def step_seed(seed: int, step: int, micro: int, attempt: int = 0) -> int:
     """The sampling seed of one collection: fixed by the run's seed and the position, so resume repeats it."""
     return (seed * 1_000_003 + step * 997 + micro * 31 + attempt) % (2**31)
@@ -130,16 +146,10 @@ class GRPO(NoExtraHooks):
     # --- data --------------------------------------------------------------------------------------------
     def prepare(self, cfg, tokenizer, progress):
         self.tokenizer = tokenizer
-        report = PromptReport()
-        train, held = load_split(cfg, load_prompts, report.sources, unit="prompts")
-        report.train_prompts, report.eval_prompts = len(train), len(held)
-        return Prepared(train, held, report)
+        return load_prompt_data(cfg)
 
     def plan(self, units, cfg, shuffle_seed):
-        if not units:
-            return None
-        return BatchPlan(single_rows(len(units)), [1] * len(units), cfg.training.batch_size, seed=shuffle_seed or 0,
-                         shuffle=shuffle_seed is not None)
+        return prompt_plan(units, cfg, shuffle_seed)
 
     def wrap(self, model, cfg):
         reference = frozen_reference(model, None, cfg.training.dtype) if cfg.grpo.beta > 0 else None

@@ -38,19 +38,18 @@ import torch
 from torch import nn
 
 from alignline.config import PPOConfig, RunConfig
-from alignline.data.packing import BatchPlan, collate_sequences, single_rows
+from alignline.data.packing import collate_sequences
 from alignline.data.templates import IGNORE
 from alignline.errors import ConfigError
 from alignline.losses.grpo import kl_penalty
 from alignline.losses.ppo import (AdaptiveKLController, FixedKLController, clip_scores, clipped_value_loss, gae,
                                   penalize_missing_eos, ppo_policy_loss, token_rewards, whiten)
 from alignline.losses.token_logprobs import token_logprobs, token_logprobs_reference
-from alignline.methods.base import Experience, NoExtraHooks, Prepared
+from alignline.methods.base import Experience, NoExtraHooks
 from alignline.methods.dpo import frozen_reference
-from alignline.methods.grpo import PromptReport, load_prompts, step_seed
+from alignline.methods.grpo import load_prompt_data, prompt_plan, step_seed
 from alignline.methods.online import (completion_samples, completion_sequences, greedy_eval, sample_completions,
                                       score_completions)
-from alignline.methods.pairs import load_split
 from alignline.models.fast.decision import unwrap
 from alignline.models.fast.head import output_head
 from alignline.models.logprob_model import TokenLogprobModel, decoder_hidden
@@ -183,16 +182,10 @@ class PPO(NoExtraHooks):
     # --- data --------------------------------------------------------------------------------------------
     def prepare(self, cfg, tokenizer, progress):
         self.tokenizer = tokenizer
-        report = PromptReport()
-        train, held = load_split(cfg, load_prompts, report.sources, unit="prompts")
-        report.train_prompts, report.eval_prompts = len(train), len(held)
-        return Prepared(train, held, report)
+        return load_prompt_data(cfg)
 
     def plan(self, units, cfg, shuffle_seed):
-        if not units:
-            return None
-        return BatchPlan(single_rows(len(units)), [1] * len(units), cfg.training.batch_size, seed=shuffle_seed or 0,
-                         shuffle=shuffle_seed is not None)
+        return prompt_plan(units, cfg, shuffle_seed)
 
     def wrap(self, model, cfg):
         p = cfg.ppo

@@ -38,16 +38,15 @@ from dataclasses import dataclass
 import torch
 
 from alignline.config import RewardSpec, RunConfig
-from alignline.data.packing import BatchPlan, collate_sequences, single_rows
+from alignline.data.packing import collate_sequences
 from alignline.data.templates import Example, shift_targets
 from alignline.errors import ConfigError, DataError
 from alignline.losses.grpo import group_advantages, rloo_advantages, zero_std_groups
-from alignline.methods.base import Experience, NoExtraHooks, Prepared
+from alignline.methods.base import Experience, NoExtraHooks
 from alignline.methods.dpo import frozen_reference
-from alignline.methods.grpo import (PolicyModel, PromptReport, PromptUnit, add_old_and_reference, check_grpo_config,
-                                    generator_logps, load_prompts, policy_count, policy_loss, step_seed,
-                                    summarize_policy)
-from alignline.methods.pairs import load_split
+from alignline.methods.grpo import (PolicyModel, PromptUnit, add_old_and_reference, check_grpo_config,
+                                    generator_logps, load_prompt_data, policy_count, policy_loss, prompt_plan,
+                                    step_seed, summarize_policy)
 from alignline.rewards.combine import RewardSet
 from alignline.rollout.engine import HFEngine, SamplingParams
 from alignline.rollout.env import env_factory
@@ -100,17 +99,15 @@ class EpisodeGRPO(NoExtraHooks):
     # --- data --------------------------------------------------------------------------------------------
     def prepare(self, cfg, tokenizer, progress):
         self.tokenizer = tokenizer
-        report = PromptReport()
-        train, held = load_split(cfg, load_prompts, report.sources, unit="prompts")
-        for unit in [*train, *held]:  # a task the environment cannot start is a data error, before any model
+        data = load_prompt_data(cfg)
+        for unit in [*data.train, *data.eval]:  # a task the environment cannot start is a data error, before any model
             try:
                 self.make_env().reset(seed=0, **self.task(unit))
             except (ValueError, KeyError, TypeError) as err:
                 path, _, record = unit.origin.partition(", ")
                 raise DataError(path, f"environment '{cfg.env.name}' cannot start this task: {err}",
                                 record=record or None) from None
-        report.train_prompts, report.eval_prompts = len(train), len(held)
-        return Prepared(train, held, report)
+        return data
 
     def task(self, unit: PromptUnit) -> dict:
         """What `reset` gets: the record's fields, the prompt as messages after `env.prefix`."""
@@ -120,10 +117,7 @@ class EpisodeGRPO(NoExtraHooks):
         return {**unit.columns, "prompt": prompt}
 
     def plan(self, units, cfg, shuffle_seed):
-        if not units:
-            return None
-        return BatchPlan(single_rows(len(units)), [1] * len(units), cfg.training.batch_size, seed=shuffle_seed or 0,
-                         shuffle=shuffle_seed is not None)
+        return prompt_plan(units, cfg, shuffle_seed)
 
     def wrap(self, model, cfg):
         reference = frozen_reference(model, None, cfg.training.dtype) if cfg.grpo.beta > 0 else None
