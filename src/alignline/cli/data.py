@@ -165,7 +165,7 @@ def register(subparsers) -> None:
     p.add_argument("file", help="data file, `datasets` directory or hub id")
     p.add_argument("--model", default=None, help="model or tokenizer (default: the embedded smollm2-135m)")
     p.add_argument("--record", type=int, default=1, help="which record, 1-based (default 1)")
-    p.add_argument("--method", choices=("sft", "dpo", "rm", "kto"), default=None,
+    p.add_argument("--method", choices=("sft", "dpo", "rm", "kto", "grpo", "ppo"), default=None,
                    help="read the record as this method does (default: from its fields)")
     p.add_argument("--json", action="store_true", help="one JSON object per token: id, text, trained")
     p.add_argument("--split", default="train", help="split of a `datasets` directory or hub dataset")

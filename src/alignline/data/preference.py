@@ -3,8 +3,23 @@
 Accepted, with TRL's field names:
 - `prompt`, `chosen`, `rejected`: strings (raw text) or message lists (chat; the prompt may include a
   system turn and earlier turns).
+- A top-level `system` beside the prompt (axolotl's `chatml.prompt_pairs` {system, prompt, chosen, rejected};
+  `chatml.intel` and Intel/orca_dpo_pairs {system, question, chosen, rejected}, `question` being the prompt):
+  the record is a conversation, [system, user] then the assistant answers, rendered with the chat template, as
+  axolotl renders it (an empty `system` adds no system turn, and the record is still chat).
 - HH style: only `chosen` and `rejected`, whole transcripts sharing the prompt. Message lists split at
   their last common message; strings split before the last `\\n\\nAssistant:`.
+- TRL's implicit prompt: `chosen` and `rejected` strings with no `\\n\\nAssistant:` marker. Their longest common
+  prefix is the prompt, as TRL's `extract_prompt` takes it: where the prefix ends in a space, that space belongs
+  to the answers. Strings that differ from the first character, or where one is the start of the other, are
+  refused (no prompt, or an empty answer).
+- LLaMA-Factory Alpaca preference: `instruction`, `input`, `chosen`, `rejected` (optional `system`, `history`):
+  the user turn is instruction and input joined with a newline, as LLaMA-Factory joins them; history turns are
+  context.
+- LLaMA-Factory v1 (`DPOSample`): `chosen_messages` / `rejected_messages`, whole conversations whose content is
+  a list of `{type: text, value}` parts (or a string), each message with an optional `loss_weight` 0.0 / 1.0, and
+  `tools` (a JSON string). Split at the last common message, as HH message lists are; parts other than text are
+  refused naming their type.
 - `prompt` with `ranking`: K responses ordered best first, expanded into the K(K-1)/2 pairs (identical
   answers in a ranking are refused).
 - HuggingFaceH4/ultrafeedback_binarized: `prompt` a string, `chosen`/`rejected` whole conversations that
@@ -27,7 +42,8 @@ import math
 from dataclasses import dataclass
 
 from alignline.data.formats import (Conversation, Message, PlainText, Where, is_unpaired_feedback, parse_messages,
-                                    parse_sharegpt, parse_sharegpt_turn, parse_tools, require_string)
+                                    parse_sharegpt, parse_sharegpt_turn, parse_tools, require_assistant,
+                                    require_string)
 from alignline.data.sources import read_records
 from alignline.data.templates import Example, shift_targets, tokenize_sample
 from alignline.errors import DataError
@@ -69,19 +85,40 @@ def _completion(value, w: Where, fld: str) -> list[Message] | str:
 
 def _split_hh(chosen, rejected, w: Where):
     if isinstance(chosen, str) and isinstance(rejected, str):
+        if HH_SPLIT not in chosen:
+            return _split_implicit(chosen, rejected, w)
         cut = chosen.rfind(HH_SPLIT)
-        if cut < 0 or not rejected.startswith(chosen[: cut + len(HH_SPLIT)]):
+        if not rejected.startswith(chosen[: cut + len(HH_SPLIT)]):
             raise w.error(f"HH-style transcripts must share the prompt up to the last '{HH_SPLIT.strip()}'", "chosen")
         cut += len(HH_SPLIT)
         return chosen[:cut], chosen[cut:], rejected[cut:]
-    c, r = parse_messages(chosen, w, "chosen"), parse_messages(rejected, w, "rejected")
+    return _split_messages(parse_messages(chosen, w, "chosen"), parse_messages(rejected, w, "rejected"), w)
+
+
+def _split_implicit(chosen: str, rejected: str, w: Where):
+    """TRL's implicit prompt (`extract_prompt`): the longest common prefix, less a trailing space, which stays
+    with the answers (\"The sky is\" + \" blue.\")."""
+    limit = min(len(chosen), len(rejected))
+    n = next((i for i in range(limit) if chosen[i] != rejected[i]), limit)
+    if n == 0:
+        raise w.error("chosen and rejected (an implicit prompt, TRL style) share no prefix to read as the prompt; "
+                      "add a `prompt` field", "chosen")
+    if n == limit and len(chosen) != len(rejected):
+        raise w.error("one of chosen and rejected is the start of the other: an implicit prompt (their shared "
+                      "prefix) would leave an empty answer; add a `prompt` field", "chosen")
+    if chosen[n - 1] == " ":
+        n -= 1
+    return chosen[:n], chosen[n:], rejected[n:]
+
+
+def _split_messages(c: list[Message], r: list[Message], w: Where, fld: str = "chosen"):
     common = 0
     while common < min(len(c), len(r)) and (c[common].role, c[common].content) == (r[common].role, r[common].content):
         common += 1
     while common and c[common - 1].role == "assistant":  # the prompt ends where the compared answers begin
         common -= 1
     if common == 0 or common >= min(len(c), len(r)):
-        raise w.error("chosen and rejected transcripts share no prompt, or do not differ", "chosen")
+        raise w.error("chosen and rejected transcripts share no prompt, or do not differ", fld)
     return _context(c[:common]), c[common:], r[common:]
 
 
@@ -116,12 +153,12 @@ def to_pairs(record: dict, path: str, location: str) -> list[PreferencePair]:
     if "preferred_output" in record or "non_preferred_output" in record:
         return [_openai_pair(record, w, common)]
     if "ranking" in record:
-        if "prompt" not in record:
+        if "prompt" not in record and "question" not in record:
             raise w.error("is missing (a ranking needs the prompt it answers)", "prompt")
         ranked = record["ranking"]
         if not isinstance(ranked, list) or len(ranked) < 2:
             raise w.error("expected a list of at least two responses, best first", "ranking")
-        prompt = _prompt(record["prompt"], w)
+        prompt = record_prompt(record, w)
         answers = [_completion(r, w, f"ranking[{i}]") for i, r in enumerate(ranked)]
         keys = [_key(a) for a in answers]
         for j, k in enumerate(keys):
@@ -133,23 +170,122 @@ def to_pairs(record: dict, path: str, location: str) -> list[PreferencePair]:
     if is_unpaired_feedback(record) and "chosen" not in record:
         raise w.error("unpaired feedback (prompt/completion/label, KTO's format) has no chosen/rejected pair; "
                       "use `method: kto`", "label")
+    if "chosen_messages" in record or "rejected_messages" in record:
+        return [_v1_pair(record, w, common)]
     for key in ("chosen", "rejected"):
         if key not in record:
             raise w.error("is missing", key)
     tools = None
     if "conversations" in record:
         prompt, chosen, rejected, tools = _sharegpt_pair(record, w)
-    elif "prompt" in record:
-        prompt = _prompt(record["prompt"], w)
+    elif "prompt" in record or "question" in record:
+        prompt = record_prompt(record, w)
         chosen, rejected = _completion(record["chosen"], w, "chosen"), _completion(record["rejected"], w, "rejected")
         prompt, chosen, rejected = _strip_repeated_prompt(prompt, chosen, rejected, w)
         tools = parse_tools(record.get("tools"), w)
+    elif "instruction" in record:
+        prompt = _alpaca_prompt(record, w)
+        chosen, rejected = _completion(record["chosen"], w, "chosen"), _completion(record["rejected"], w, "rejected")
     else:
         prompt, chosen, rejected = _split_hh(record["chosen"], record["rejected"], w)
+        if "system" in record:
+            if isinstance(prompt, str):
+                raise w.error("a top-level system needs the user's turn in a `prompt` field (the chosen/rejected "
+                              "strings here carry the prompt inside them)", "system")
+            prompt = _with_system(prompt, record, w)
     prompt, chosen, rejected = _same_kind(prompt, chosen, rejected)
     if _key(chosen) == _key(rejected):
         raise w.error("chosen and rejected are identical: the pair teaches nothing", "rejected")
     return [PreferencePair(prompt, chosen, rejected, tools=tools if not isinstance(prompt, str) else None, **common)]
+
+
+def record_prompt(record: dict, w: Where) -> list[Message] | str:
+    """The prompt of a `prompt` (or axolotl's `question`) record. With a top-level `system` (axolotl's chatml.*
+    types, Intel/orca_dpo_pairs) the record is a conversation whatever the system's value, as axolotl renders
+    it; a `question` record always is (axolotl's chatml.intel)."""
+    key = "prompt" if "prompt" in record else "question"
+    prompt = _prompt(record[key], w, key)
+    if key == "prompt" and "system" not in record:
+        return prompt
+    msgs = [Message("user", prompt, train=False)] if isinstance(prompt, str) else prompt
+    return _with_system(msgs, record, w)
+
+
+def _with_system(msgs: list[Message], record: dict, w: Where) -> list[Message]:
+    """A top-level `system` as the conversation's first turn; a different system turn already there is a
+    conflict, never a silent choice."""
+    system = record.get("system")
+    if system in (None, ""):
+        return msgs
+    system = require_string(system, w, "system")
+    if msgs and msgs[0].role == "system":
+        if msgs[0].content != system:
+            raise w.error("differs from the prompt's own system message; keep one of the two", "system")
+        return msgs
+    return [Message("system", system, train=False)] + msgs
+
+
+def _alpaca_prompt(record: dict, w: Where) -> list[Message]:
+    """LLaMA-Factory's Alpaca preference record: the user turn is instruction and input joined with a newline
+    (its converter's join, empty parts left out), after `system` and `history` ([instruction, response] pairs)."""
+    parts = []
+    for key in ("instruction", "input"):
+        value = record.get(key)
+        if value not in (None, ""):
+            parts.append(require_string(value, w, key))
+    if not parts:
+        raise w.error("is empty: the Alpaca record has no instruction to answer", "instruction")
+    history = record.get("history") or []
+    if not isinstance(history, list):
+        raise w.error("expected a list of [instruction, response] pairs", "history")
+    msgs = []
+    for i, turn in enumerate(history):
+        if not isinstance(turn, (list, tuple)) or len(turn) != 2:
+            raise w.error("expected an [instruction, response] pair", f"history[{i}]")
+        msgs.append(Message("user", require_string(turn[0], w, f"history[{i}][0]")))
+        msgs.append(Message("assistant", require_string(turn[1], w, f"history[{i}][1]")))
+    msgs.append(Message("user", "\n".join(parts)))
+    return _context(_with_system(msgs, record, w))
+
+
+def _v1_pair(record: dict, w: Where, common: dict) -> PreferencePair:
+    """LLaMA-Factory v1's DPO sample: two whole conversations, split at their last common message."""
+    for key in ("chosen_messages", "rejected_messages"):
+        if key not in record:
+            raise w.error("is missing (LLaMA-Factory v1 preference records hold both conversations)", key)
+    c = _v1_messages(record["chosen_messages"], w, "chosen_messages")
+    r = _v1_messages(record["rejected_messages"], w, "rejected_messages")
+    prompt, chosen, rejected = _split_messages(c, r, w, "chosen_messages")
+    require_assistant(chosen, w, "chosen_messages")
+    require_assistant(rejected, w, "rejected_messages")
+    return PreferencePair(prompt, chosen, rejected, tools=parse_tools(record.get("tools"), w), **common)
+
+
+def _v1_messages(value, w: Where, fld: str) -> list[Message]:
+    """v1 messages in OpenAI's shape: text parts carry `value` (OpenAI's `text`), `loss_weight` becomes the
+    message's 0/1 weight; parts of other types go on to `parse_content`, which names them."""
+    if not isinstance(value, list) or not value:
+        raise w.error("expected a non-empty list of {role, content} messages", fld)
+    out = []
+    for i, m in enumerate(value):
+        if not isinstance(m, dict):
+            raise w.error(f"expected a message object, got {type(m).__name__}", f"{fld}[{i}]")
+        m = dict(m)
+        if isinstance(m.get("content"), list):
+            m["content"] = [_v1_part(part) for part in m["content"]]
+        if "loss_weight" in m:
+            weight = m.pop("loss_weight")
+            if isinstance(weight, bool) or weight not in (0, 1):
+                raise w.error(f"must be 0.0 or 1.0, got {weight!r}", f"{fld}[{i}].loss_weight")
+            m["weight"] = int(weight)
+        out.append(m)
+    return parse_messages(out, w, fld)
+
+
+def _v1_part(part):
+    if isinstance(part, dict) and part.get("type", "text") == "text" and "value" in part and "text" not in part:
+        return {"type": "text", "text": part["value"]}
+    return part
 
 
 def _openai_pair(record: dict, w: Where, common: dict) -> PreferencePair:
@@ -235,8 +371,8 @@ def _context(msgs: list[Message]) -> list[Message]:
     return msgs
 
 
-def _prompt(value, w: Where) -> list[Message] | str:
-    return value if isinstance(value, str) else _context(parse_messages(value, w, "prompt"))
+def _prompt(value, w: Where, fld: str = "prompt") -> list[Message] | str:
+    return value if isinstance(value, str) else _context(parse_messages(value, w, fld))
 
 
 def _same_kind(prompt, chosen, rejected):
@@ -261,13 +397,33 @@ def load_pairs(path: str, split: str = "train", columns: dict[str, str] | None =
 
 def unpaired_fields(record: dict, w: Where) -> tuple[list[Message] | str, list[Message] | str, float]:
     """`prompt`, one `completion` and the record's weight (unpaired feedback, `data/unpaired.py`), checked and made
-    the same kind (both raw text, or both chat) exactly as the sides of a pair are."""
-    for key in ("prompt", "completion"):
-        if key not in record:
-            raise w.error("is missing", key)
+    the same kind (both raw text, or both chat) exactly as the sides of a pair are. A top-level `system` (or
+    axolotl's `question` as the prompt) makes it chat, as in a pair. LLaMA-Factory's KTO file has no `completion`:
+    its `messages` (or ShareGPT `conversations`) end with the judged assistant turn, the turns before are context."""
+    if "completion" not in record and ("messages" in record or "conversations" in record):
+        return _judged_last_turn(record, w) + (_weight(record, w),)
+    if "prompt" not in record and "question" not in record:
+        raise w.error("is missing", "prompt")
+    if "completion" not in record:
+        raise w.error("is missing", "completion")
     completion = _completion(record["completion"], w, "completion")
-    prompt, completion, _ = _same_kind(_prompt(record["prompt"], w), completion, completion)
+    prompt, completion, _ = _same_kind(record_prompt(record, w), completion, completion)
     return prompt, completion, _weight(record, w)
+
+
+def _judged_last_turn(record: dict, w: Where) -> tuple[list[Message], list[Message]]:
+    """LLaMA-Factory's KTO record (its `kto_tag` column is `label`): the last turn is the completion the label
+    judges; every earlier turn, earlier assistant answers included, is context and not trained."""
+    if "messages" in record:
+        fld, msgs = "messages", parse_messages(record["messages"], w, "messages")
+    else:
+        fld, msgs = "conversations", parse_sharegpt(record["conversations"], w)
+    if msgs[-1].role != "assistant":
+        raise w.error("the last turn must be the assistant answer the label judges", f"{fld}[{len(msgs) - 1}]")
+    msgs = _with_system(msgs, record, w)
+    if not any(m.role == "user" for m in msgs[:-1]):
+        raise w.error("has no user turn before the judged answer", fld)
+    return _context(msgs[:-1]), [msgs[-1]]
 
 
 def pair_sample(prompt, completion, tools: list[dict] | None = None, origin: str = ""):

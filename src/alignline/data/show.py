@@ -6,9 +6,11 @@ on a terminal and wrapped in `[[...]]` otherwise (or with NO_COLOR set); `--json
 line per token, `{"id", "text", "trained"}`, plus `"side"` (chosen / rejected) and `"pair"` for
 preference records. Nothing is truncated: the whole record is shown, whatever max_length is.
 
-The method decides how the record is read: `sft` (the default for SFT formats), `dpo` / `rm` (both sides
-of each pair; the default for preference records), `kto` (the completion, which KTO trains for
-`label: true` and against for `label: false`; the default where a record has a feedback `label`).
+The method decides how the record is read, with the very reader that method trains with: `sft` (the default for
+SFT formats), `dpo` / `rm` (both sides of each pair; the default for preference records), `kto` (`data/unpaired.py`:
+the completion, which KTO trains for `label: true` and against for `label: false`; the default where a record has a
+feedback `label`), `grpo` / `ppo` (the prompt as the rollout engine renders it, with the generation prompt; nothing
+is trained there, the policy's own completions are; the default for a prompt with no answer).
 """
 
 from __future__ import annotations
@@ -20,12 +22,16 @@ from dataclasses import dataclass
 
 from alignline.data.formats import format_of, is_unpaired_feedback, refuse_unpaired, to_sample
 from alignline.data.preference import pair_sample, to_pairs
+from alignline.data.quality.items import is_prompt_only
 from alignline.data.sources import read_records
 from alignline.data.templates import tokenize_sample
+from alignline.data.unpaired import to_unpaired, unpaired_sample
 from alignline.errors import UserError
 
-METHODS = ("sft", "dpo", "rm", "kto")
-PREFERENCE_FIELDS = ("chosen", "rejected", "ranking", "preferred_output", "non_preferred_output")
+METHODS = ("sft", "dpo", "rm", "kto", "grpo", "ppo")
+ONLINE_METHODS = ("grpo", "ppo")
+PREFERENCE_FIELDS = ("chosen", "rejected", "ranking", "preferred_output", "non_preferred_output", "chosen_messages",
+                     "rejected_messages")
 ANSI = ("\x1b[32;4m", "\x1b[0m")
 BRACKETS = ("[[", "]]")
 
@@ -59,7 +65,9 @@ def trained_text(tokenizer, ids: list[int], mask: list[bool]) -> str:
 def infer_method(record: dict) -> str:
     if any(k in record for k in PREFERENCE_FIELDS):
         return "dpo"
-    return "kto" if is_unpaired_feedback(record) else "sft"
+    if is_unpaired_feedback(record):
+        return "kto"
+    return "grpo" if is_prompt_only(record) else "sft"
 
 
 def record_views(tokenizer, record: dict, path: str, location: str, method: str) -> tuple[list[View], str]:
@@ -74,16 +82,29 @@ def record_views(tokenizer, record: dict, path: str, location: str, method: str)
         kind = "raw text" if isinstance(pairs[0].prompt, str) else "chat"
         return views, f"{method}, {len(pairs)} preference pair{'s' if len(pairs) > 1 else ''} ({kind})"
     if method == "kto":
-        label = record.get("label")
-        rest = {k: v for k, v in record.items() if k != "label"}
-        sample = to_sample(rest, path, location)
+        unit = to_unpaired(record, path, location)
+        sample = unpaired_sample(unit)
         ids, mask = tokenize_sample(tokenizer, sample)
-        verdict = "desirable" if str(label).strip().lower() == "true" else "undesirable"
-        return [View(ids, mask)], f"kto, {format_of(sample)}, label {json.dumps(label)} ({verdict})"
+        verdict = "desirable" if unit.label else "undesirable"
+        return [View(ids, mask)], f"kto, {format_of(sample)}, label {json.dumps(record.get('label'))} ({verdict})"
+    if method in ONLINE_METHODS:
+        return [prompt_view(tokenizer, record, path, location)], (
+            f"{method}, the prompt as rendered for generation; no trained tokens (the policy's own completions are "
+            "trained)")
     refuse_unpaired(record, path, location, method)
     sample = to_sample(record, path, location)
     ids, mask = tokenize_sample(tokenizer, sample)
     return [View(ids, mask)], f"{method}, {format_of(sample)}"
+
+
+def prompt_view(tokenizer, record: dict, path: str, location: str) -> View:
+    """An online method's prompt, read by its loader and rendered as the rollout engine renders it."""
+    from alignline.methods.grpo import to_prompt_unit  # the online methods' one reader (GRPO, PPO)
+    from alignline.rollout.engine import render_prompt
+
+    unit = to_prompt_unit(record, path, location)
+    ids = tokenizer(render_prompt(tokenizer, unit.prompt), add_special_tokens=False)["input_ids"]
+    return View(list(ids), [False] * len(ids))
 
 
 def pick_record(path: str, number: int, split: str = "train", columns: dict[str, str] | None = None):

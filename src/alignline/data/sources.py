@@ -9,6 +9,9 @@ a hub dataset id.
 - `columns` (`data.columns`, LLaMA-Factory's `dataset_info` `columns`) renames fields per record before
   format detection, `{our name: their name}`; a mapped field missing from a record is a DataError.
 - A message-tree export (OpenAssistant's flat messages) is rebuilt into threads (see `threads.py`).
+- TRL's stepwise-supervision records (`prompt`, `completions` and `labels` lists) are refused here, once for
+  every reader (each method, `data check`, `data show`): no method trains a process reward model, and read as
+  anything else they would train what their author did not mean.
 
 Each reader yields `(location, record)` where `location` names the record the way a person finds it
 in the file (`line 12` for JSONL, `row 7` for CSV counting the header as row 1, `record 3` for JSON
@@ -258,6 +261,7 @@ def _read_path(p: Path, path: str, split: str, columns: dict[str, str] | None, t
         for location, record in items:
             if columns:
                 record = apply_columns(record, columns, str(p), location)
+            refuse_stepwise(record, str(p), location)
             if tree or (threads and count == 0 and is_message_tree(record)):
                 tree.append((location, record))
                 continue
@@ -271,6 +275,15 @@ def _read_path(p: Path, path: str, split: str, columns: dict[str, str] | None, t
             yield item
     if count == 0:
         raise DataError(str(p), "the file has no records" if not tree else "no thread has an assistant reply")
+
+
+def refuse_stepwise(record: Record, path: str, location: str) -> None:
+    """TRL's stepwise supervision (`completions` a list of steps, `labels` one bool per step): one line naming it."""
+    if isinstance(record.get("completions"), list) and isinstance(record.get("labels"), list):
+        raise DataError(path, "TRL stepwise-supervision records (prompt/completions/labels) are not supported: no "
+                        "method trains on per-step labels; for `method: kto`, join the steps into one `completion` "
+                        "with `label: true` only where every step's label is true", record=location,
+                        field="completions")
 
 
 def parse_jsonl_line(path, number: int, line: str) -> dict:

@@ -5,6 +5,14 @@ a system turn and earlier turns) and `label`, `true` for a desirable completion 
 CSV cells carry no types, so the strings `true`/`false` (any case) count too; anything else (1, "yes", null) is an
 error rather than a guess. Optional per record: `weight` or `confidence`, the completion's weight in the loss.
 
+Also read as their authors mean them:
+- A top-level `system` beside a string prompt (axolotl's KTO `chatml.prompt_pairs`, `user_defined`
+  {system, prompt, completion, label}; `chatml.intel` {system, question, completion, label}, `question` being the
+  prompt): a conversation, [system, user] then the assistant completion, through the chat template.
+- LLaMA-Factory's KTO file (`kto_en_demo.json`): `messages` ({role, content}) or ShareGPT `conversations`
+  ({from, value}, optional `system`) and `label`. The last turn is the judged assistant completion; the turns
+  before it, earlier assistant answers included, are context and not trained.
+
 Tokenized exactly as one side of a preference pair is (`data/preference.py`: the same checks, chat template and loss
 mask), so the same record trains the same tokens under DPO and KTO.
 
@@ -18,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from alignline.data.formats import Message, Where
+from alignline.data.formats import Message, Sample, Where
 from alignline.data.preference import pair_sample, unpaired_fields
 from alignline.data.sources import read_records
 from alignline.data.templates import IGNORE, Example, shift_targets, tokenize_sample
@@ -71,10 +79,15 @@ def load_unpaired(path: str, split: str = "train", columns: dict[str, str] | Non
     return [to_unpaired(record, str(path), location) for location, record in read_records(path, split, columns)]
 
 
+def unpaired_sample(record: UnpairedRecord) -> Sample:
+    """The sequence KTO trains on: the prompt as context, the completion the target (`data show` shows this)."""
+    return pair_sample(record.prompt, record.completion, origin=record.origin)
+
+
 def tokenize_unpaired(tokenizer, record: UnpairedRecord, max_length: int) -> UnpairedExample | None:
     """Prompt and completion with the chat template and loss mask, truncated to max_length; None when the prompt
     alone fills max_length (the caller counts those as dropped)."""
-    ids, mask = tokenize_sample(tokenizer, pair_sample(record.prompt, record.completion))
+    ids, mask = tokenize_sample(tokenizer, unpaired_sample(record))
     cut = max(0, len(ids) - max_length)
     ids, mask = ids[:max_length], mask[:max_length]
     if not any(mask[1:]):  # position 0 predicts nothing, so a target needs a trained token after it

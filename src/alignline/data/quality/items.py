@@ -1,7 +1,9 @@
 """Records as the quality checks see them: one `Item` per record, whatever its format.
 
 SFT and text records go through the foundation's `to_sample`, preference records (`prompt`/`chosen`/
-`rejected`, HH transcripts, rankings) through `preference.to_pairs`, exactly as training reads them.
+`rejected`, HH transcripts, rankings, LLaMA-Factory v1 `chosen_messages`) through `preference.to_pairs`, and
+unpaired feedback (a `label: true|false` beside a `completion`, or LLaMA-Factory's KTO `messages`) through
+`unpaired.to_unpaired`, exactly as training reads them.
 A record that cannot be read at all is bad input (`DataError`, exit 2); softer problems (roles out
 of order, empty turns) are counted by the format check.
 """
@@ -12,9 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alignline.data.formats import Conversation, Message, PlainText, Sample, to_sample
+from alignline.data.formats import Conversation, Message, PlainText, Sample, is_unpaired_feedback, to_sample
 from alignline.data.preference import to_pairs
 from alignline.data.sources import read_records
+from alignline.data.unpaired import to_unpaired, unpaired_sample
 
 CATEGORY_FIELDS = ("task", "category")
 
@@ -80,7 +83,9 @@ def _preference(record: dict, path: str, loc: str, index: int) -> Item:
 
 
 ANSWER_FIELDS = ("completion", "chosen", "rejected", "ranking", "preferred_output", "messages", "text",
-                 "conversations", "instruction", "output")
+                 "conversations", "instruction", "output", "chosen_messages", "rejected_messages")
+PREFERENCE_FIELDS = ("ranking", "preferred_output", "chosen_messages", "rejected_messages")
+UNPAIRED_FIELDS = ("completion", "messages", "conversations")
 
 
 def is_prompt_only(record: dict) -> bool:
@@ -102,9 +107,12 @@ def _prompt_only(record: dict, path: str, loc: str, index: int) -> Item:
 def to_item(record: dict, path: str, loc: str, index: int) -> Item:
     if is_prompt_only(record):
         return _prompt_only(record, path, loc, index)
-    if ("chosen" in record and "rejected" in record) or "ranking" in record or "preferred_output" in record:
+    if ("chosen" in record and "rejected" in record) or any(k in record for k in PREFERENCE_FIELDS):
         return _preference(record, path, loc, index)
-    sample = to_sample(record, path, loc)
+    if is_unpaired_feedback(record) and any(k in record for k in UNPAIRED_FIELDS):
+        sample = unpaired_sample(to_unpaired(record, path, loc))  # KTO's reading: system, judged last turn
+    else:
+        sample = to_sample(record, path, loc)
     rid = f"{path}, {loc}"
     if isinstance(sample, PlainText):
         kind = "text" if not sample.prompt else "prompt_completion"
