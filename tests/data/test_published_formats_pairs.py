@@ -71,6 +71,15 @@ def test_intel_orca_dpo_pairs_question_and_empty_system(tmp_path, tokenizer):
     assert TURN.format("user", "Grass color?") in chosen and chosen_trained == "Green.<|im_end|>"
 
 
+def test_top_level_system_with_answers_repeating_the_prompt(tmp_path, tokenizer):
+    """ultrafeedback-style answers that repeat the prompt turn, plus a top-level system: the user turn once."""
+    rec = {"system": "Be brief.", "prompt": "Hi", "chosen": [_u("Hi"), _a("Hello.")], "rejected": [_u("Hi"), _a("No.")]}
+    (pair,) = load_pairs(str(write_jsonl(tmp_path / "s.jsonl", [rec])))
+    assert _roles(pair.prompt) == [("system", "Be brief."), ("user", "Hi")]
+    chosen, chosen_trained, _, _ = _sides(tokenizer, pair)
+    assert chosen.count("Hi<|im_end|>") == 1 and chosen_trained == "Hello.<|im_end|>"
+
+
 def test_top_level_system_conflicting_with_prompt_system_is_refused(tmp_path):
     rec = {"system": "A", "prompt": [{"role": "system", "content": "B"}, _u("Hi")], "chosen": "x", "rejected": "y"}
     with pytest.raises(DataError, match="line 1, field 'system': differs from the prompt's own system"):

@@ -179,9 +179,11 @@ def to_pairs(record: dict, path: str, location: str) -> list[PreferencePair]:
     if "conversations" in record:
         prompt, chosen, rejected, tools = _sharegpt_pair(record, w)
     elif "prompt" in record or "question" in record:
-        prompt = record_prompt(record, w)
+        key = _prompt_key(record)
+        prompt = _prompt(record[key], w, key)
         chosen, rejected = _completion(record["chosen"], w, "chosen"), _completion(record["rejected"], w, "rejected")
         prompt, chosen, rejected = _strip_repeated_prompt(prompt, chosen, rejected, w)
+        prompt = _as_chat_if_system(prompt, record, w)  # after the strip, which compares the prompt as written
         tools = parse_tools(record.get("tools"), w)
     elif "instruction" in record:
         prompt = _alpaca_prompt(record, w)
@@ -200,12 +202,19 @@ def to_pairs(record: dict, path: str, location: str) -> list[PreferencePair]:
 
 
 def record_prompt(record: dict, w: Where) -> list[Message] | str:
-    """The prompt of a `prompt` (or axolotl's `question`) record. With a top-level `system` (axolotl's chatml.*
-    types, Intel/orca_dpo_pairs) the record is a conversation whatever the system's value, as axolotl renders
-    it; a `question` record always is (axolotl's chatml.intel)."""
-    key = "prompt" if "prompt" in record else "question"
-    prompt = _prompt(record[key], w, key)
-    if key == "prompt" and "system" not in record:
+    """The prompt of a `prompt` (or axolotl's `question`) record, a conversation where the record says so."""
+    key = _prompt_key(record)
+    return _as_chat_if_system(_prompt(record[key], w, key), record, w)
+
+
+def _prompt_key(record: dict) -> str:
+    return "prompt" if "prompt" in record else "question"
+
+
+def _as_chat_if_system(prompt, record: dict, w: Where) -> list[Message] | str:
+    """With a top-level `system` (axolotl's chatml.* types, Intel/orca_dpo_pairs) the record is a conversation
+    whatever the system's value, as axolotl renders it; so is a `question` record (axolotl's chatml.intel)."""
+    if "prompt" in record and "system" not in record:
         return prompt
     msgs = [Message("user", prompt, train=False)] if isinstance(prompt, str) else prompt
     return _with_system(msgs, record, w)
