@@ -155,6 +155,15 @@ def test_llamafactory_kto_sharegpt_with_system(tmp_path, tokenizer):
     assert full.startswith(SYS.format("Be warm.") + TURN.format("user", "Hi")) and trained == "Hello!<|im_end|>"
 
 
+def test_llamafactory_kto_sharegpt_tools_reach_the_prompt(tmp_path, tokenizer):
+    tools = '[{"name": "get_time", "description": "Time now", "parameters": {"type": "object", "properties": {}}}]'
+    rec = {"conversations": [{"from": "human", "value": "Time?"}, {"from": "gpt", "value": "Noon."}],
+           "tools": tools, "label": True}
+    (unit,) = load_unpaired(str(write_jsonl(tmp_path / "kto_tools.jsonl", [rec])))
+    full, trained = _unpaired_text(tokenizer, unit)
+    assert '"name": "get_time"' in full and trained == "Noon.<|im_end|>"
+
+
 def test_llamafactory_kto_last_turn_must_be_the_answer(tmp_path):
     rec = {"messages": [_u("Hi"), _a("Hello."), _u("Bye")], "label": True}
     with pytest.raises(DataError, match=r"field 'messages\[2\]': the last turn must be the assistant answer"):

@@ -3,7 +3,8 @@
 TRL's unpaired preference format: `prompt` and `completion` (strings, or message lists for chat; the prompt may hold
 a system turn and earlier turns) and `label`, `true` for a desirable completion and `false` for an undesirable one.
 CSV cells carry no types, so the strings `true`/`false` (any case) count too; anything else (1, "yes", null) is an
-error rather than a guess. Optional per record: `weight` or `confidence`, the completion's weight in the loss.
+error rather than a guess. Optional per record: `weight` or `confidence`, the completion's weight in the loss, and
+`tools` (function schemas, chat records), rendered into the prompt as a preference pair's are.
 
 Also read as their authors mean them:
 - A top-level `system` beside a string prompt (axolotl's KTO `chatml.prompt_pairs`, `user_defined`
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from alignline.data.formats import Message, Sample, Where
+from alignline.data.formats import Message, Sample, Where, parse_tools
 from alignline.data.preference import pair_sample, unpaired_fields
 from alignline.data.sources import read_records
 from alignline.data.templates import IGNORE, Example, shift_targets, tokenize_sample
@@ -42,6 +43,8 @@ class UnpairedRecord:
     """True: desirable."""
     weight: float = 1.0
     origin: str = ""
+    tools: list[dict] | None = None
+    """Function schemas offered in the prompt (chat records only), as in a preference pair."""
 
 
 @dataclass(slots=True)
@@ -71,7 +74,8 @@ def to_unpaired(record: dict, path: str, location: str) -> UnpairedRecord:
         raise w.error("is missing: this is a chosen/rejected pair; unpaired feedback is prompt, completion and "
                       "label (scripts/unpair_preferences.py splits pairs into two such records)", "completion")
     prompt, completion, weight = unpaired_fields(record, w)
-    return UnpairedRecord(prompt, completion, label, weight, origin=f"{path}, {location}")
+    tools = parse_tools(record.get("tools"), w) if not isinstance(prompt, str) else None
+    return UnpairedRecord(prompt, completion, label, weight, origin=f"{path}, {location}", tools=tools)
 
 
 def load_unpaired(path: str, split: str = "train", columns: dict[str, str] | None = None) -> list[UnpairedRecord]:
@@ -81,7 +85,7 @@ def load_unpaired(path: str, split: str = "train", columns: dict[str, str] | Non
 
 def unpaired_sample(record: UnpairedRecord) -> Sample:
     """The sequence KTO trains on: the prompt as context, the completion the target (`data show` shows this)."""
-    return pair_sample(record.prompt, record.completion, origin=record.origin)
+    return pair_sample(record.prompt, record.completion, record.tools, record.origin)
 
 
 def tokenize_unpaired(tokenizer, record: UnpairedRecord, max_length: int) -> UnpairedExample | None:
