@@ -213,6 +213,13 @@ def test_llamafactory_v1_refusals(tmp_path, bad, needle):
     assert needle in str(e.value)
 
 
+def test_llamafactory_v1_answer_with_loss_weight_zero_is_refused(tmp_path):
+    rec = {"chosen_messages": [_v1("user", "3*3?", 0.0), _v1("assistant", "9", 0.0)],
+           "rejected_messages": [_v1("user", "3*3?", 0.0), _v1("assistant", "6", 1.0)]}
+    with pytest.raises(DataError, match="field 'chosen_messages': an answer message has loss_weight 0.0"):
+        load_pairs(str(write_jsonl(tmp_path / "v1.jsonl", [rec])))
+
+
 # ---- stepwise supervision: refused on every reader ----------------------------------------------------------------
 
 STEPWISE = {"prompt": "Which number is larger, 9.8 or 9.11?",
@@ -265,6 +272,13 @@ def test_show_grpo_prompt_rendered_with_generation_prompt(tmp_path, tokenizer):
     assert body.endswith(TURN.format("user", "What is 6*7?") + "<|im_start|>assistant\n")
     assert "[[" not in body and tail.endswith("tokens, 0 trained")
     assert "ppo, the prompt" in show(path, tokenizer, method="ppo")
+
+
+def test_cli_show_method_grpo(tmp_path, tiny_model_dir, capsys):
+    path = str(write_jsonl(tmp_path / "p.jsonl", [{"prompt": "2+2=", "answer": "4"}]))
+    assert main(["data", "show", path, "--model", str(tiny_model_dir), "--method", "grpo"]) == 0
+    out = capsys.readouterr().out
+    assert "grpo, the prompt as rendered" in out and "\n2+2=\n## " in out and "0 trained" in out
 
 
 def test_data_check_items_read_kto_and_v1_as_training_does(tmp_path):

@@ -97,7 +97,7 @@ def _split_hh(chosen, rejected, w: Where):
 
 def _split_implicit(chosen: str, rejected: str, w: Where):
     """TRL's implicit prompt (`extract_prompt`): the longest common prefix, less a trailing space, which stays
-    with the answers (\"The sky is\" + \" blue.\")."""
+    with the answers ("The sky is" + " blue.")."""
     limit = min(len(chosen), len(rejected))
     n = next((i for i in range(limit) if chosen[i] != rejected[i]), limit)
     if n == 0:
@@ -265,8 +265,11 @@ def _v1_pair(record: dict, w: Where, common: dict) -> PreferencePair:
     c = _v1_messages(record["chosen_messages"], w, "chosen_messages")
     r = _v1_messages(record["rejected_messages"], w, "rejected_messages")
     prompt, chosen, rejected = _split_messages(c, r, w, "chosen_messages")
-    require_assistant(chosen, w, "chosen_messages")
-    require_assistant(rejected, w, "rejected_messages")
+    for key, side in (("chosen_messages", chosen), ("rejected_messages", rejected)):
+        require_assistant(side, w, key)
+        if any(m.role == "assistant" and not m.train for m in side):  # the pair's loss scores each answer whole
+            raise w.error("an answer message has loss_weight 0.0: preference training scores the whole answer; "
+                          "set it to 1.0 or drop the message", key)
     return PreferencePair(prompt, chosen, rejected, tools=parse_tools(record.get("tools"), w), **common)
 
 
