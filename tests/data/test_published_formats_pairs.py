@@ -101,6 +101,12 @@ def test_kto_user_defined_and_intel_with_system(tmp_path, tokenizer):
     assert _unpaired_text(tokenizer, rude)[1] == "Awful.<|im_end|>"
 
 
+def test_kto_prompt_under_another_name_names_it(tmp_path):
+    rec = {"system": "S", "instruction": "Rate it.", "completion": "Fine.", "label": True}  # axolotl chatml.argilla
+    with pytest.raises(DataError, match=r"field 'instruction': .*data.columns: \{prompt: instruction\}"):
+        load_unpaired(str(write_jsonl(tmp_path / "k.jsonl", [rec])))
+
+
 # ---- TRL's implicit prompt ----------------------------------------------------------------------------------------
 
 def test_trl_implicit_prompt_strings(tmp_path, tokenizer):
@@ -125,9 +131,10 @@ def test_trl_implicit_prompt_without_a_space_and_hh_kept(tmp_path):
     ({"chosen": "Yes.", "rejected": "No."}, "share no prefix to read as the prompt; add a `prompt` field"),
     ({"chosen": "The sky is blue", "rejected": "The sky is blue!"}, "one of chosen and rejected is the start"),
     ({"system": "S", "chosen": "The sky is blue.", "rejected": "The sky is red."}, "a top-level system needs"),
+    ({"input": "Sky?", "chosen": "The sky is blue.", "rejected": "The sky is red."}, "data.columns: {prompt: input}"),
 ])
 def test_implicit_prompt_refusals(tmp_path, rec, needle):
-    with pytest.raises(DataError, match="line 1, field '(chosen|system)'") as e:
+    with pytest.raises(DataError, match="line 1, field '(chosen|system|input)'") as e:
         load_pairs(str(write_jsonl(tmp_path / "bad.jsonl", [rec])))
     assert needle in str(e.value) and "\n" not in str(e.value)
 

@@ -189,6 +189,9 @@ def to_pairs(record: dict, path: str, location: str) -> list[PreferencePair]:
         prompt = _alpaca_prompt(record, w)
         chosen, rejected = _completion(record["chosen"], w, "chosen"), _completion(record["rejected"], w, "rejected")
     else:
+        if isinstance(record.get("input"), str):  # argilla's intel-orca pairs, axolotl's chatml.icr / argilla
+            raise w.error("chosen/rejected beside an `input` string (axolotl's chatml.icr / argilla shape): the "
+                          "prompt is not read from `input`; set `data.columns: {prompt: input}`", "input")
         prompt, chosen, rejected = _split_hh(record["chosen"], record["rejected"], w)
         if "system" in record:
             if isinstance(prompt, str):
@@ -415,6 +418,10 @@ def unpaired_fields(record: dict, w: Where) -> tuple[list[Message] | str, list[M
     if "completion" not in record and ("messages" in record or "conversations" in record):
         return _judged_last_turn(record, w) + (_weight(record, w),)
     if "prompt" not in record and "question" not in record:
+        other = next((k for k in ("instruction", "input") if isinstance(record.get(k), str)), None)
+        if other:  # axolotl's KTO chatml.argilla shape: the prompt under another name
+            raise w.error(f"the prompt is read from `prompt` (or `question`), not `{other}`; set "
+                          f"`data.columns: {{prompt: {other}}}`", other)
         raise w.error("is missing", "prompt")
     if "completion" not in record:
         raise w.error("is missing", "completion")
