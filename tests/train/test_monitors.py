@@ -147,3 +147,28 @@ def test_grpo_reports_unreadable_references_at_the_first_step(tmp_path, tiny_mod
     method = GRPO(cfg)
     method.prepare(cfg, None, False)
     assert method.alarms({"reward": 0.0}) == []
+
+
+def test_a_gsm8k_run_whose_reward_reads_nothing_says_so_in_the_metrics(tmp_path, tiny_model_dir, capsys):
+    """End to end on the loop: the reference note at step 1 and the nothing-to-learn alarm at step 3 reach
+    the log and metrics.jsonl (a reward that scores every completion 0, as math_answer did on GSM8K)."""
+    from alignline.config import load_config
+    from alignline.testing import write_jsonl, write_recipe
+    from alignline.train.loop import train
+    from alignline.train.metrics import read_metrics
+
+    (tmp_path / "zero.py").write_text(ZERO)
+    recipe = write_recipe(
+        tmp_path / "grpo.yaml", method="grpo", model=str(tiny_model_dir), output_dir=str(tmp_path / "run"),
+        data_gates=False, data={"train": str(write_jsonl(tmp_path / "gsm8k.jsonl", GSM8K)),
+                                "columns": {"prompt": "question"}},
+        rewards=[{"name": "accuracy", "function": f"{tmp_path / 'zero.py'}:zero"}],
+        grpo={"num_generations": 2, "max_new_tokens": 4, "log_completions_every": 0},
+        training={"max_steps": 3, "batch_size": 1, "eval_every": 100, "save_every": 100, "tensorboard": False,
+                  "max_length": 96, "threads": 1})
+    train(load_config(recipe), progress=False)
+    alarms = [(m["step"], line) for m in read_metrics(tmp_path / "run" / "metrics.jsonl") for line in m.get("alarms", [])]
+    assert [step for step, _ in alarms] == [1, 3]
+    assert alarms[0][1].startswith("the reward (accuracy) gives 0 to all 16 reference answers")
+    assert alarms[1][1].startswith("nothing to learn: every group's completions got the same reward (reward 0)")
+    assert "alarm at step 3: nothing to learn" in capsys.readouterr().err
