@@ -167,7 +167,8 @@ def test_a_gsm8k_run_whose_reward_reads_nothing_says_so_in_the_metrics(tmp_path,
         training={"max_steps": 3, "batch_size": 1, "eval_every": 100, "save_every": 100, "tensorboard": False,
                   "max_length": 96, "threads": 1})
     train(load_config(recipe), progress=False)
-    alarms = [(m["step"], line) for m in read_metrics(tmp_path / "run" / "metrics.jsonl") for line in m.get("alarms", [])]
+    metrics = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    alarms = [(m["step"], line) for m in metrics for line in m.get("alarms", [])]
     assert [step for step, _ in alarms] == [1, 3]
     assert alarms[0][1].startswith("the reward (accuracy) gives 0 to all 16 reference answers")
     assert alarms[1][1].startswith("nothing to learn: every group's completions got the same reward (reward 0)")

@@ -90,3 +90,12 @@ def test_llamafactory_shaped_demo_records_pass_the_sensitive_gate(tmp_path):
                         progress=False)
     assert report["pii"]["sensitive_records"] == 1 and report["pii"]["by_type"]["card"]["records"] == 1
     assert "pii_sensitive_records" in {g["name"] for g in report["gates"] if not g["passed"]}
+
+
+def test_long_name_runs_stay_linear():
+    """Key names are matched with at most 4 parts around the key word: unbounded, this took 90 s."""
+    import time
+
+    started = time.perf_counter()
+    assert found("password " + "ab1-" * 20000) == []
+    assert time.perf_counter() - started < 5.0

@@ -56,7 +56,8 @@ _SECRET_FORMAT = re.compile(
 _KEY_NAME = (r"(?:password|passwd|pwd|passphrase|secret|api[_-]?key|access[_-]?(?:key|token)|auth[_-]?token"
              r"|client[_-]?secret|private[_-]?key)")
 _SECRET_ASSIGNED = re.compile(
-    rf"(?i:\b(?:[a-z0-9]+[_-])*?{_KEY_NAME}(?:[_-][a-z0-9]+)*[\"']?\s*(?:[:=]|\s+is\b:?)\s*[\"']?)"
+    # at most 4 name parts around the key word: unbounded, a long `a-b-c-...` run costs quadratic time
+    rf"(?i:\b(?:[a-z0-9]+[_-]){{0,4}}?{_KEY_NAME}(?:[_-][a-z0-9]+){{0,4}}[\"']?\s*(?:[:=]|\s+is\b:?)\s*[\"']?)"
     r"(?P<v>(?![$%{<\[(])(?=[^\s\"']*[0-9])(?=[^\s\"']*[A-Za-z])[^\s\"'<>]{7,}[^\s\"'<>.,;:!?)\]}])")
 _EXAMPLE = re.compile(r"(?i)generat|random|example|e\.g\.|for instance|such as|sample|dummy|placeholder|fake"
                       r"|hypothetical")
@@ -174,7 +175,8 @@ def _email(text: str) -> bool:
     return "@" in text
 
 
-_PREFILTER = {_SECRET_FORMAT: _secretish, _SECRET_ASSIGNED: _secretish, _CARD: _numeric, _IBAN: _numeric, _SSN: _numeric, _EMAIL: _email, _IPV4: _numeric,
+_PREFILTER = {_SECRET_FORMAT: _secretish, _SECRET_ASSIGNED: _secretish, _CARD: _numeric, _IBAN: _numeric, _SSN: _numeric,
+              _EMAIL: _email, _IPV4: _numeric,
               _IPV6: _colons, _PHONE: _numeric}
 
 
