@@ -114,6 +114,8 @@ def test_references_the_reward_cannot_read_are_named_once(tmp_path):
     both = reward_set(("accuracy", zero), ("format", zero))
     assert reference_check(both, units(GSM8K[:3])).startswith("the reward (accuracy, format) gives 0 to all 3 ")
     assert reference_check(reward_set(("accuracy", "math_answer"), ("format", zero)), units(GSM8K)) is None
+    numbers = [{"question": r["question"], "answer": 2 * n} for n, r in enumerate(GSM8K, 1)]  # answers as numbers
+    assert reference_check(reward_set(("accuracy", zero)), units(numbers)).startswith("the reward (accuracy) gives 0")
     # a zero `accuracy` is named even where another component scores the references
     assert reference_check(reward_set(("accuracy", zero), ("exact", "exact_match")), units(GSM8K)).startswith(
         "the reward (accuracy) gives 0 to all 16 ")
@@ -121,6 +123,8 @@ def test_references_the_reward_cannot_read_are_named_once(tmp_path):
 
 def test_gsm8k_references_score_with_math_answer_and_nothing_is_said():
     assert reference_check(reward_set(("accuracy", "math_answer")), units(GSM8K)) is None
+    numeric = [{"question": r["question"], "answer": 2 * n} for n, r in enumerate(GSM8K, 1)]
+    assert reference_check(reward_set(("accuracy", "math_answer")), units(numeric)) is None
     no_reference = [{"question": r["question"]} for r in GSM8K]
     assert reference_check(reward_set(("accuracy", "math_answer")), units(no_reference)) is None
 

@@ -118,13 +118,21 @@ REFERENCE_SAMPLE = 16
 
 def reference_answers(units: list, limit: int = REFERENCE_SAMPLE) -> tuple[str | None, list, list[str]]:
     """(column, units, their reference texts): up to `limit` prompts whose record holds a reference answer
-    (the first of `REFERENCE_COLUMNS` found, as a non-empty string); (None, [], []) where none does."""
+    (the first of `REFERENCE_COLUMNS` found, a non-empty string or a number); (None, [], []) where none does."""
     for column in REFERENCE_COLUMNS:
-        chosen = [u for u in units if isinstance(u.columns.get(column), str) and u.columns[column].strip()]
+        chosen = [u for u in units if reference_text(u.columns.get(column))][:limit]
         if chosen:
-            chosen = chosen[:limit]
-            return column, chosen, [u.columns[column] for u in chosen]
+            return column, chosen, [reference_text(u.columns[column]) for u in chosen]
     return None, [], []
+
+
+def reference_text(value) -> str:
+    """A reference answer as a completion would write it: a non-empty string, or a number (`42`); else ''."""
+    if isinstance(value, str):
+        return value if value.strip() else ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return ""
 
 
 def reference_check(rewards, units: list, limit: int = REFERENCE_SAMPLE) -> str | None:
