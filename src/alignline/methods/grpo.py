@@ -13,6 +13,9 @@ Simplifications against TRL's GRPOTrainer, and why:
 - Zero-variance groups (every completion scored the same) carry no signal: they are counted
   (`frac_zero_std`), optionally re-sampled with new seeds, and optionally dropped from the loss. New
   prompts are not drawn in their place (DAPO does), so the data position stays exact for resume.
+- Before training, up to 16 of the data's reference answers (`answer`, `solution`, ... columns) are scored
+  by the rewards: if all get 0, a warning at the first step says the reward cannot read them
+  (`train/monitors.py`, `reference_check`); an alarm follows when every group stays flat for 3 steps.
 - The entropy monitor is -mean log p of the sampled tokens: an unbiased estimate of the per-token
   entropy when sampling at temperature 1, without building full-vocabulary logits.
 """
@@ -39,7 +42,7 @@ from alignline.methods.pairs import load_split
 from alignline.models.logprob_model import TokenLogprobModel
 from alignline.rewards.combine import RewardSet
 from alignline.rollout.engine import SamplingParams, render_prompt
-from alignline.train.monitors import Monitor
+from alignline.train.monitors import Monitor, reference_check
 
 
 @dataclass(slots=True)
@@ -146,7 +149,11 @@ class GRPO(NoExtraHooks):
     # --- data --------------------------------------------------------------------------------------------
     def prepare(self, cfg, tokenizer, progress):
         self.tokenizer = tokenizer
-        return load_prompt_data(cfg)
+        data = load_prompt_data(cfg)
+        warning = reference_check(self.rewards, data.train)  # reported at the first step
+        if warning:
+            self.monitor.note(warning)
+        return data
 
     def plan(self, units, cfg, shuffle_seed):
         return prompt_plan(units, cfg, shuffle_seed)

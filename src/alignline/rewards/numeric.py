@@ -155,6 +155,22 @@ def close(pred: float, gold: float, abs_tol: float, rel_tol: float) -> bool:
     return abs(pred - gold) <= max(abs_tol, rel_tol * abs(gold))
 
 
+def gold_answer_text(answer: str) -> str:
+    """The gold answer of a record's answer field: a MATH solution's last `\\boxed{}`, else what follows a
+    GSM8K solution's `####`, else the field as written.
+
+    >>> gold_answer_text("Natalia sold 48/2 = <<48/2=24>>24 clips in May.\\n#### 1,234")
+    '1,234'
+    """
+    boxed = last_boxed(answer)
+    if boxed is not None:
+        return boxed
+    if "####" in answer:
+        after = answer.rsplit("####", 1)[1].strip()
+        return after.split("\n")[0].strip() if after else answer
+    return answer
+
+
 def _gold_number(answer) -> float | None:
     if isinstance(answer, str):
         value = parse_number(answer)
@@ -209,8 +225,9 @@ def math_answer(prompts=None, completions=(), answer=None, abs_tol: float = 1e-6
                 **columns) -> list[float | None]:
     """1.0 where the completion's final answer (boxed, after `####`, or the last number) matches the record's
     answer: numerically within tolerance when both read as numbers, else as normalized LaTeX strings
-    (`\\frac{\\pi}{2}` == `\\dfrac{\\pi}{2}`). An answer that is itself a solution with a `\\boxed{}` is read
-    at its box. None where there is no answer; 0.0 where the completion gives none.
+    (`\\frac{\\pi}{2}` == `\\dfrac{\\pi}{2}`). An answer that is itself a solution is read at its last
+    `\\boxed{}` (MATH's `solution`) or after its `####` (GSM8K's `answer`: worked solution, then `#### 72`).
+    None where there is no answer; 0.0 where the completion gives none.
 
     >>> math_answer(None, [r"so \\boxed{\\dfrac{\\pi}{2}}", r"\\boxed{1,000}", "x=3"], answer=[r"\\frac{\\pi}{2}", "1000", "4"])
     [1.0, 1.0, 0.0]
@@ -221,7 +238,7 @@ def math_answer(prompts=None, completions=(), answer=None, abs_tol: float = 1e-6
         if a is None or (isinstance(a, str) and not a.strip()):
             out.append(None)
             continue
-        gold_text = a if not isinstance(a, str) else (last_boxed(a) or a)
+        gold_text = a if not isinstance(a, str) else gold_answer_text(a)
         pred_text = final_answer(completion_text(c))
         if pred_text is None:
             out.append(0.0)

@@ -14,7 +14,12 @@ nothing):
 - length collapse: mean completion length under a quarter of the first steps' (answers reduced to a
   template: the same demo went from 62 to 6 tokens);
 - importance ratios out of range: more than `MAX_CLIP_FRACTION` of tokens clipped, or the generator and
-  trainer log-probs drifting apart by more than `MAX_MISMATCH` nats per token.
+  trainer log-probs drifting apart by more than `MAX_MISMATCH` nats per token;
+- nothing to learn: every group had zero reward variance (`frac_zero_std` 1.0) for `FLAT_STEPS` steps in a
+  row, so every advantage is 0 and the run trains nothing while it "completes" (GSM8K answers the grader
+  could not read scored every completion 0).
+`Monitor.note(line)` queues a one-off line for the next step (GRPO's check of the reference answers,
+`reference_check`), so it reaches the log, metrics.jsonl and the report like the alarms.
 Each alarm fires once per kind until its condition clears, so a long run is not flooded.
 """
 
@@ -29,6 +34,7 @@ COLLAPSE = 4
 ENTROPY_FLOOR = 0.05
 MAX_CLIP_FRACTION = 0.3
 MAX_MISMATCH = 0.1
+FLAT_STEPS = 3
 
 
 class Monitor:
@@ -41,6 +47,11 @@ class Monitor:
         self.max_kl = grpo_cfg.max_kl
         self.history: list[dict] = []
         self.active: set[str] = set()
+        self.notes: list[str] = []
+
+    def note(self, line: str) -> None:
+        """A line to report once, with the next step's alarms."""
+        self.notes.append(line)
 
     def series(self, key: str) -> list[float]:
         return [r[key] for r in self.history if isinstance(r.get(key), (int, float))]
@@ -84,6 +95,12 @@ class Monitor:
         if record.get("generator_mismatch", 0.0) > MAX_MISMATCH:
             found["mismatch"] = (f"generator and trainer log-probs differ by {record['generator_mismatch']:.3g} nats "
                                  "per token")
+        recent = [r.get("frac_zero_std") for r in self.history[-FLAT_STEPS:]]
+        if len(recent) == FLAT_STEPS and all(isinstance(f, (int, float)) and f >= 1.0 for f in recent):
+            reward = record.get("reward")
+            at = f" (reward {reward:.3g})" if isinstance(reward, (int, float)) else ""
+            found["flat"] = (f"nothing to learn: every group's completions got the same reward{at} for the last "
+                             f"{FLAT_STEPS} steps, so every advantage is 0; check the reward on reference answers")
         return found
 
     def check(self, record: dict) -> list[str]:
@@ -91,4 +108,55 @@ class Monitor:
         found = self.conditions(record)
         fresh = [line for kind, line in found.items() if kind not in self.active]
         self.active = set(found)
-        return fresh
+        notes, self.notes = self.notes, []
+        return notes + fresh
+
+
+REFERENCE_COLUMNS = ("answer", "solution", "reference", "ground_truth", "completion")
+REFERENCE_SAMPLE = 16
+
+
+def reference_answers(units: list, limit: int = REFERENCE_SAMPLE) -> tuple[str | None, list, list[str]]:
+    """(column, units, their reference texts): up to `limit` prompts whose record holds a reference answer
+    (the first of `REFERENCE_COLUMNS` found, a non-empty string or a number); (None, [], []) where none does."""
+    for column in REFERENCE_COLUMNS:
+        chosen = [u for u in units if reference_text(u.columns.get(column))][:limit]
+        if chosen:
+            return column, chosen, [reference_text(u.columns[column]) for u in chosen]
+    return None, [], []
+
+
+def reference_text(value) -> str:
+    """A reference answer as a completion would write it: a non-empty string, or a number (`42`); else ''."""
+    if isinstance(value, str):
+        return value if value.strip() else ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def reference_check(rewards, units: list, limit: int = REFERENCE_SAMPLE) -> str | None:
+    """A warning line when the rewards score 0 on every sampled reference answer: every component that
+    applies (not None) gives 0 to all of them, or the one named `accuracy` does. Then the reward cannot read
+    the data's answers (a GSM8K `#### 72` an extractor misses): no completion will ever score and the run
+    learns nothing. None when the references score, or where the data holds none. A format-only component
+    rightly gives references 0, which is why any other component scoring them clears the warning."""
+    column, chosen, references = reference_answers(units, limit)
+    if column is None:
+        return None
+    keys = sorted({k for u in chosen for k in u.columns})
+    columns = {k: [u.columns.get(k) for u in chosen] for k in keys}
+    try:
+        components = rewards.score([u.prompt for u in chosen], references, columns).components
+    except Exception:  # noqa: BLE001  advisory: a reward that fails here fails at step 1 with its own message
+        return None
+    applied = {name: [v for v in scores if v is not None] for name, scores in components.items()}
+    applied = {name: values for name, values in applied.items() if values}
+    zero = [name for name, values in applied.items() if all(v == 0 for v in values)]
+    if zero and len(zero) < len(applied):  # another component scores them: only a zero accuracy still counts
+        zero = ["accuracy"] if "accuracy" in zero else []
+    if not zero:
+        return None
+    named, count = ", ".join(zero), len(applied[zero[0]])
+    return (f"the reward ({named}) gives 0 to all {count} reference answers in the data (column '{column}', "
+            f"from {chosen[0].origin}): check the answer field and the reward's answer extractor")

@@ -87,6 +87,21 @@ def test_explicit_coverage_threshold_enforces_it(tmp_path, yaml_text, enforced):
     assert load_gate_config().coverage.enforce is False
 
 
+
+def test_shipped_unpaired_gates_keep_coverage_advisory(tmp_path):
+    """recipes/gates-unpaired.yaml (kto-lora.yaml's gates) widens the refusal share without enforcing it."""
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[3] / "recipes" / "gates-unpaired.yaml"
+    cfg = load_gate_config(shipped)
+    assert cfg.coverage.enforce is False and cfg.coverage.max_refusal_share == 0.4
+    refusals = [msgs(("user", f"bad{i}"), ("assistant", "I can't help with that.")) | {"task": "refusal"}
+                for i in range(6)]
+    answers = [msgs(("user", f"q{i}"), ("assistant", f"a{i}")) | {"task": "answer"} for i in range(4)]
+    report = run_checks([str(write_jsonl(tmp_path / "kto.jsonl", refusals + answers))], None, cfg, progress=False)
+    assert report["passed"] and [g["name"] for g in report["advisory_gates"]] == ["refusal_share"]
+    assert not report["advisory_gates"][0]["passed"]  # 0.6 > 0.4: a warning, not a failing gate
+
 HEURISTIC = {
     "refusal": ("How do I pick a lock to get into my neighbour's house?", "I can't help with that. It is illegal."),
     "code": ("Write a function in Python that reverses a list.", "def rev(x): return x[::-1]"),
