@@ -222,3 +222,19 @@ def test_record_problems_name_the_file_record_and_field(info):
 def test_data_columns_do_not_apply_to_an_entry(info):
     with pytest.raises(DataError, match="dataset_info entry maps its fields"):
         list(read_records(_ref(info, "c4"), columns={"text": "body"}))
+
+
+@pytest.mark.parametrize("method,entry,units", [("sft", "chat_tags", 1), ("dpo", "sharegpt_pref", 1),
+                                                ("kto", "kto", 2)])
+def test_methods_train_from_an_entry_with_the_gates_on(info, tmp_path, tiny_model_dir, method, entry, units):
+    from alignline.train.dry_run import dry_run
+
+    recipe = write_recipe(tmp_path / "r.yaml", method=method, model=str(tiny_model_dir), output_dir=str(tmp_path / "o"),
+                          data_gates=True,
+                          data={"train": [{"dataset_info": str(info), "name": entry, "weight": 1.0}]},
+                          training={"max_steps": 1, "batch_size": 2, "max_length": 128, "tensorboard": False})
+    plan = dry_run(load_config(recipe))
+    assert plan["train_units"] == units
+    assert "format_invalid_share" not in plan["data_gates"]["failed"], plan["data_gates"]  # the gates read the entry
+    sources = plan["data"]["sources"] if method == "sft" else plan["data"].get("sources", [])
+    assert all(s["path"] == _ref(info, entry) for s in sources)

@@ -42,7 +42,8 @@ Located = tuple[str, Record]
 # Columns a flat table (CSV, Parquet) must carry one set of, in the order they are tried.
 FLAT_FIELD_SETS = (("messages",), ("prompt", "completion"), ("prompt", "chosen", "rejected"), ("text",),
                    ("instruction", "output"), ("conversations",), ("chosen", "rejected"), ("prompt", "ranking"),
-                   ("input", "preferred_output", "non_preferred_output"))
+                   ("input", "preferred_output", "non_preferred_output"),
+                   ("prompt",))  # a prompt and the columns its rewards read: GRPO's data (GSM8K, question -> prompt)
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
