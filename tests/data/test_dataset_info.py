@@ -238,3 +238,24 @@ def test_methods_train_from_an_entry_with_the_gates_on(info, tmp_path, tiny_mode
     assert "format_invalid_share" not in plan["data_gates"]["failed"], plan["data_gates"]  # the gates read the entry
     sources = plan["data"]["sources"] if method == "sft" else plan["data"].get("sources", [])
     assert all(s["path"] == _ref(info, entry) for s in sources)
+
+
+def test_sparse_optional_columns_and_mapping_typos(info):
+    entry = {"file_name": "e.json", "columns": {"prompt": "instruction", "response": "output", "system": "system"}}
+    data = json.loads(info.read_text())
+    data["e"] = entry
+    info.write_text(json.dumps(data))
+    (info.parent / "e.json").write_text(json.dumps([{"instruction": "Hi.", "output": "Hello.", "system": "Be brief."},
+                                                    {"instruction": "Bye.", "output": "Goodbye."}]))
+    first, second = load_samples(_ref(info, "e"))  # a field some records lack reads as empty, as in LLaMA-Factory
+    assert _roles(first.messages)[0] == ("system", "Be brief.") and _roles(second.messages)[0] == ("user", "Bye.")
+    entry["columns"]["system"] = "sytem"  # ... but a field no record has is a typo in the entry
+    typo = _entry_error(info, entry, {"instruction": "Hi.", "output": "Hello.", "system": "Be brief."})
+    assert "entry 'e', field 'columns.system': maps system to 'sytem', a field no record" in typo
+    empty = _entry_error(info, {"file_name": "e.json"}, {"instruction": "", "input": "", "output": "Hello."})
+    assert "field 'instruction': the user turn would be empty" in empty
+
+
+def test_an_alpaca_record_without_its_output_is_not_read_as_text(info):
+    message = _entry_error(info, {"file_name": "e.json"}, {"instruction": "Hi.", "input": ""})
+    assert "record 1, field 'output': is missing (entry 'e' maps response to it, LLaMA-Factory's default)" in message

@@ -85,6 +85,9 @@ def normalize_source(value: dict, key: str) -> dict:
     if not isinstance(value.get("dataset_info"), str) or not isinstance(value.get("name"), str):
         raise ConfigError(f"config key '{key}': a LLaMA-Factory entry is {{dataset_info: PATH/dataset_info.json, "
                           f"name: ENTRY}}, both strings; got {value!r}")
+    if not REF.match(ref_string(value["dataset_info"], value["name"])):
+        raise ConfigError(f"config key '{key}.name': {value['name']!r}: an entry name has no '#', '/' or '\\', and "
+                          "dataset_info names a .json file")
     out = {k: v for k, v in value.items() if k not in ("dataset_info", "name")}
     out["path"] = ref_string(value["dataset_info"], value["name"])
     return out
@@ -208,15 +211,24 @@ def load_entry(info: Path, name: str) -> Entry:
 # Records: LLaMA-Factory's shapes -> alignline's.
 
 def _column(entry: Entry, record: dict, name: str, w: Where, required: bool = False):
-    """The field a LLaMA-Factory column names; None when the column is unmapped (optional ones) or the field empty."""
-    if name not in entry.columns:  # an optional column the entry leaves unmapped: LLaMA-Factory does not read it
+    """The field a LLaMA-Factory column names; None when the column is unmapped (optional ones are read only when
+    mapped) or the record lacks the field (as in LLaMA-Factory, where `datasets` fills a sparse column with null)."""
+    if name not in entry.columns:
         return None
     fld = entry.columns[name]
-    if fld not in record:
-        if required or name in entry.mapped:
-            raise w.error(f"is missing (entry {entry.name!r} maps {name} to it)", fld)
-        return None
-    return record[fld]
+    if required and fld not in record:
+        default = "" if name in entry.mapped else ", LLaMA-Factory's default"
+        raise w.error(f"is missing (entry {entry.name!r} maps {name} to it{default})", fld)
+    return record.get(fld)
+
+
+def unused_columns(entry: Entry, seen: set[str]) -> DataError | None:
+    """A column the entry maps to a field no record has (a typo in the entry) would otherwise read as empty."""
+    for name in sorted(entry.mapped):
+        if entry.columns[name] not in seen:
+            return _entry_error(entry.info, entry.name, f"maps {name} to {entry.columns[name]!r}, a field no record "
+                                f"of {entry.file} has", f"columns.{name}")
+    return None
 
 
 def _message_dict(m: Message) -> dict:
@@ -245,8 +257,10 @@ def _alpaca_prompt(entry: Entry, record: dict, w: Where) -> list[dict]:
             raise w.error("expected an [instruction, response] pair", f"{hist_fld}[{i}]")
         msgs.append({"role": "user", "content": require_string(turn[0], w, f"{hist_fld}[{i}][0]")})
         msgs.append({"role": "assistant", "content": require_string(turn[1], w, f"{hist_fld}[{i}][1]")})
-    parts = [_text(_column(entry, record, key, w, required=key == "prompt"), w, entry.columns[key])
-             for key in ("prompt", "query")]
+    parts = [_text(_column(entry, record, key, w), w, entry.columns[key]) for key in ("prompt", "query")]
+    if not any(parts):
+        raise w.error(f"the user turn would be empty: {entry.columns['prompt']!r} and {entry.columns['query']!r} are "
+                      "both missing or empty", entry.columns["prompt"])
     msgs.append({"role": "user", "content": "\n".join(p for p in parts if p)})
     return msgs
 
@@ -266,8 +280,7 @@ def _from_alpaca(entry: Entry, record: dict, w: Where) -> dict:
         return {"prompt": _alpaca_prompt(entry, record, w), **_tools(entry, record, w),
                 "chosen": _answer(_column(entry, record, "chosen", w, True), w, c["chosen"]),
                 "rejected": _answer(_column(entry, record, "rejected", w, True), w, c["rejected"])}
-    if "response" not in entry.mapped and c["response"] not in record and not entry.kto \
-            and set(entry.mapped) <= {"prompt"}:
+    if entry.mapped == {"prompt"} and c["response"] not in record:
         # LLaMA-Factory's pre-training entry (`columns: {prompt: text}`): the prompt column is the document
         return {"text": require_string(_column(entry, record, "prompt", w, True), w, c["prompt"])}
     prompt = _alpaca_prompt(entry, record, w)

@@ -31,7 +31,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from alignline.data.dataset_info import Entry, load_entry, parse_ref, translate
+from alignline.data.dataset_info import Entry, load_entry, parse_ref, translate, unused_columns
 from alignline.data.paths import missing_reason
 from alignline.data.threads import is_message_tree, rebuild_threads
 from alignline.errors import DataError
@@ -264,8 +264,13 @@ def _read_entry(entry: Entry, split: str, columns: dict[str, str] | None) -> Ite
     if entry.file.is_dir() and not any((entry.file / f).is_file() for f in ("state.json", "dataset_dict.json")):
         raise DataError(str(entry.file), f"a folder of files (file_name of entry {entry.name!r} in {entry.info}): "
                         "alignline reads one file per entry; name the file (or one entry per file)")
+    seen: set[str] = set()
     for location, record in read_records(entry.file, entry.split or split, None, threads=False):
+        seen.update(record)
         yield location, translate(entry, record, location)
+    unused = unused_columns(entry, seen)
+    if unused is not None:
+        raise unused
 
 
 def _read_path(p: Path, path: str, split: str, columns: dict[str, str] | None, threads: bool) -> Iterator[Located]:
