@@ -43,7 +43,8 @@ class DataConfig:
     mix_size: int | None = None
     """Records in the weighted mix; default: the total of all sources."""
     split: str = "train"
-    """The split read from a `datasets` directory or a hub dataset (e.g. `train_prefs`)."""
+    """The split read from a `datasets` directory or a hub dataset (e.g. `train_prefs`); the data gates read the
+    same split."""
     eval_split: str | None = None
     """The split read for `data.eval` when it is a `datasets` directory or hub id (e.g. `test_prefs`);
     default: `data.split`."""

@@ -67,8 +67,8 @@ FILES = {
                                         "value": "{\"name\": \"weather\", \"arguments\": {\"city\": \"Paris\"}}"},
                                        {"from": "observation", "value": "{\"sky\": \"clear\"}"},
                                        {"from": "gpt", "value": "Clear skies."}],
-                     "tools": "[{\"name\": \"weather\", \"description\": \"Weather now\", "
-                              "\"parameters\": {\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\"}}}}]"}],
+                     "tools": json.dumps([{"name": "weather", "description": "Weather now", "parameters": {
+                         "type": "object", "properties": {"city": {"type": "string"}}}}])}],  # a JSON string, as shipped
 }
 
 
