@@ -126,7 +126,8 @@ def register(subparsers) -> None:
     sub = data.add_subparsers(dest="data_command", required=True)
 
     p = sub.add_parser("check", help="run every check and gate; writes report.json and report.html")
-    p.add_argument("train", nargs="+", help="training data file(s): JSONL, JSON, CSV, Parquet or a datasets dir")
+    p.add_argument("train", nargs="+", help="training data file(s): JSONL, JSON, CSV, Parquet, a datasets dir, or a "
+                   "LLaMA-Factory entry as PATH/dataset_info.json#ENTRY")
     p.add_argument("--eval", default=None, help="the evaluation split (for the leakage check)")
     p.add_argument("--config", default=None, help="gate config YAML (defaults for anything left out)")
     p.add_argument("--out", default="data_check", help="report directory (default: data_check)")
