@@ -20,7 +20,9 @@ from alignline.errors import ConfigError
 
 @dataclass
 class DataSource:
-    """One training file (or `datasets` directory) and its share of the mix."""
+    """One training file (or `datasets` directory) and its share of the mix. A LLaMA-Factory `dataset_info.json`
+    entry is named as `{dataset_info: PATH/dataset_info.json, name: ENTRY, weight?}` and kept as `path:
+    PATH/dataset_info.json#ENTRY` (`data/dataset_info.py`)."""
 
     path: str
     weight: float = 1.0
@@ -30,9 +32,10 @@ class DataSource:
 @dataclass
 class DataConfig:
     train: list[DataSource] = field(default_factory=list)
-    """A path, or a list of {path, weight}."""
+    """A path, or a list of {path, weight}; a LLaMA-Factory entry as {dataset_info: PATH/dataset_info.json,
+    name: ENTRY} (alone or as an item of the list, with weight)."""
     eval: str | None = None
-    """A held-out file; or leave empty and set eval_fraction."""
+    """A held-out file (or {dataset_info, name}); or leave empty and set eval_fraction."""
     eval_fraction: float = 0.0
     """Share of the training records held out (seeded) when no eval file is given."""
     loss_on: Literal["assistant", "all"] = "assistant"
@@ -40,13 +43,17 @@ class DataConfig:
     mix_size: int | None = None
     """Records in the weighted mix; default: the total of all sources."""
     split: str = "train"
-    """The split read from a `datasets` directory or a hub dataset (e.g. `train_prefs`)."""
+    """The split read from a `datasets` directory or a hub dataset (e.g. `train_prefs`); the data gates read the
+    same split."""
     eval_split: str | None = None
     """The split read for `data.eval` when it is a `datasets` directory or hub id (e.g. `test_prefs`);
     default: `data.split`."""
     columns: dict[str, str] | None = None
-    """Field renames applied to every record before its format is detected, `{our name: their name}`
-    (LLaMA-Factory's `columns`), e.g. `{prompt: question, completion: answer}`."""
+    """Field renames applied to every record of every plain file before its format is detected, `{alignline's
+    name: the file's field}`, e.g. `{prompt: question, completion: answer}`. The data gates read the files
+    renamed the same way. These are alignline's names, not LLaMA-Factory's: for a LLaMA-Factory `columns`
+    mapping (`{prompt: instruction, query: input, response: output}`), name its dataset_info.json entry in
+    `train`/`eval` instead."""
 
 
 @dataclass
@@ -431,12 +438,26 @@ def _normalize(raw: dict) -> dict:
         train = data.get("train")
         if isinstance(train, str):
             train = [train]
+        if isinstance(train, dict) and "dataset_info" in train:  # one LLaMA-Factory entry
+            train = [train]
         if isinstance(train, list):
-            data["train"] = [{"path": t} if isinstance(t, str) else t for t in train]
+            data["train"] = [{"path": t} if isinstance(t, str) else _entry_source(t, f"data.train[{i}]")
+                             for i, t in enumerate(train)]
+        if isinstance(data.get("eval"), dict) and "dataset_info" in data["eval"]:
+            data["eval"] = _entry_source(data["eval"], "data.eval")["path"]
         raw["data"] = data
     if isinstance(raw.get("env"), str):  # `env: calculator`
         raw["env"] = {"name": raw["env"]}
     return raw
+
+
+def _entry_source(item: Any, key: str) -> Any:
+    """`{dataset_info, name, weight?}` -> `{path: PATH#NAME, weight?}`; anything else is left to the type checks."""
+    if not isinstance(item, dict) or "dataset_info" not in item:
+        return item
+    from alignline.data.dataset_info import normalize_source
+
+    return normalize_source(item, key)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -598,6 +619,7 @@ def validate(config: RunConfig) -> None:
     for i, src in enumerate(config.data.train):
         if src.weight <= 0:
             raise ConfigError(f"config key 'data.train[{i}].weight': must be > 0, got {src.weight}")
+    _check_columns_apply(config.data)
     if config.env.name is not None and config.method != "grpo":
         raise ConfigError(f"config key 'env.name': environments train with method: grpo, not {config.method}")
     if not 0.0 <= config.dpo.label_smoothing < 0.5:
@@ -617,6 +639,16 @@ def validate(config: RunConfig) -> None:
     from alignline.models.adapters import validate_adapter
 
     validate_adapter(config)
+
+
+def _check_columns_apply(data: DataConfig) -> None:
+    """`data.columns` renames plain files' fields; an entry's fields are mapped by the entry itself."""
+    from alignline.data.dataset_info import parse_ref
+
+    entries = [p for p in [*(s.path for s in data.train), data.eval] if p is not None and parse_ref(p)]
+    if data.columns and entries:
+        raise ConfigError(f"config key 'data.columns': renames fields of plain files; {entries[0]} is a LLaMA-Factory "
+                          "dataset_info entry, which maps its fields with its own `columns`")
 
 
 def defaults_by_key(cls: type, prefix: str = "") -> dict[str, Any]:

@@ -57,3 +57,48 @@ def test_check_fails_with_exit_1_and_html_shows_failures(tmp_path, capsys):
     assert failure_summary(report).startswith("duplicate_share = 0.0625 (must be <= 0.02)")
     html = (tmp_path / "r" / "report.html").read_text()
     assert "FAIL" in html and "largest duplicate clusters" in html and "records with PII, by type" in html
+
+
+# GSM8K's published shape (openai/gsm8k, main): question, and an answer whose last line is `#### N`.
+def gsm8k_records(n=16):
+    return [{"question": f"Ann has {i + 3} apples and buys {2 * i + 1} more. How many apples does she have now?",
+             "answer": f"Ann buys {2 * i + 1} apples.\nShe has {i + 3} + {2 * i + 1} = <<{i + 3}+{2 * i + 1}="
+                       f"{3 * i + 4}>>{3 * i + 4} apples.\n#### {3 * i + 4}"} for i in range(n)]
+
+
+def test_check_reads_columns_and_split_as_training_does(tmp_path, capsys):
+    path = write_jsonl(tmp_path / "gsm8k.jsonl", gsm8k_records())
+    assert main(["data", "check", str(path), "--out", str(tmp_path / "bare"), "--quiet"]) == 2
+    assert "no known format" in capsys.readouterr().err  # without the mapping: not a format alignline knows
+    out = tmp_path / "report"
+    assert main(["data", "check", str(path), "--column", "prompt=question", "--out", str(out), "--quiet"]) == 0
+    assert "passed: 16 records" in capsys.readouterr().out
+    assert json.loads((out / "report.json").read_text())["format"]["invalid_share"] == 0
+    from datasets import Dataset, DatasetDict
+
+    saved = tmp_path / "gsm8k_dir"
+    DatasetDict({"test": Dataset.from_list(gsm8k_records(8))}).save_to_disk(str(saved))
+    assert main(["data", "check", str(saved), "--split", "test", "--column", "prompt=question", "--out",
+                 str(tmp_path / "r2"), "--quiet"]) == 0
+    assert "passed: 8 records" in capsys.readouterr().out
+    assert main(["data", "check", str(saved), "--column", "prompt", "--out", str(tmp_path / "r3"), "--quiet"]) == 2
+    assert "--column: expected OUR=THEIR" in capsys.readouterr().err
+
+
+def test_train_gates_read_data_columns(tmp_path, tiny_model_dir, capsys):
+    """GSM8K with `data.columns: {prompt: question}` and the gates on: the gates read what GRPO reads, and it trains."""
+    from alignline.testing import write_recipe
+
+    path = write_jsonl(tmp_path / "gsm8k.jsonl", gsm8k_records())
+    out = tmp_path / "run"
+    recipe = write_recipe(
+        tmp_path / "grpo.yaml", method="grpo", model=str(tiny_model_dir), output_dir=str(out),
+        data={"train": str(path), "columns": {"prompt": "question"}},
+        rewards=[{"name": "exact", "function": "exact_match"}],
+        grpo={"num_generations": 4, "max_new_tokens": 8},
+        training={"max_steps": 2, "batch_size": 2, "tensorboard": False, "max_length": 128, "threads": 1})
+    assert main(["train", str(recipe), "--quiet"]) == 0
+    report = json.loads((out / "data_report.json").read_text())
+    assert report["passed"] is True and report["records"] == 16 and report["format"]["invalid_share"] == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "completed" and run["data_gates"]["passed"] is True

@@ -1,6 +1,9 @@
 """`alignline data check | dedup | redact | audit sample | audit score`: the data quality gates;
 `alignline data show`: one record as the model sees it.
 
+`data check` and `data show` read files as training does: `--split NAME` (data.split), `--column OUR=THEIR`
+(data.columns, repeatable); a LLaMA-Factory entry is named as `PATH/dataset_info.json#ENTRY`.
+
 Exit codes: 0 every gate passes, 1 a gate fails, 2 bad input (one line naming file, record, field).
 """
 
@@ -39,7 +42,10 @@ def _cmd_check(args) -> int:
         from alignline.models.loading import load_tokenizer_for
 
         tokenizer = load_tokenizer_for(cfg.tokenizer)
-    report = run_checks(args.train, args.eval, cfg, tokenizer, progress=not args.quiet)
+    from alignline.data.show import parse_column_args
+
+    report = run_checks(args.train, args.eval, cfg, tokenizer, progress=not args.quiet, split=args.split,
+                        columns=parse_column_args(args.column), eval_split=args.eval_split)
     json_path, html_path = write_report(report, args.out)
     _print_gates(report["gates"], report)
     for w in report["warnings"]:
@@ -120,12 +126,17 @@ def register(subparsers) -> None:
     sub = data.add_subparsers(dest="data_command", required=True)
 
     p = sub.add_parser("check", help="run every check and gate; writes report.json and report.html")
-    p.add_argument("train", nargs="+", help="training data file(s): JSONL, JSON, CSV, Parquet or a datasets dir")
+    p.add_argument("train", nargs="+", help="training data file(s): JSONL, JSON, CSV, Parquet, a datasets dir, or a "
+                   "LLaMA-Factory entry as PATH/dataset_info.json#ENTRY")
     p.add_argument("--eval", default=None, help="the evaluation split (for the leakage check)")
     p.add_argument("--config", default=None, help="gate config YAML (defaults for anything left out)")
     p.add_argument("--out", default="data_check", help="report directory (default: data_check)")
     p.add_argument("--model", default=None, help="model or tokenizer whose tokenizer measures lengths")
     p.add_argument("--max-length", type=int, default=None, help="training max_length in tokens (truncation gate)")
+    p.add_argument("--split", default="train", help="split of a `datasets` directory or hub dataset, as data.split")
+    p.add_argument("--eval-split", default=None, help="split read for --eval, as data.eval_split (default: --split)")
+    p.add_argument("--column", action="append", default=None, metavar="OUR=THEIR",
+                   help="rename a field before format detection, as data.columns (e.g. prompt=question); repeatable")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_check)
 

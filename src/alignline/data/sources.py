@@ -6,8 +6,12 @@ a hub dataset id.
   missing one names those there are.
 - A path that is not on disk but looks like `owner/name` is a hub dataset id, read with
   `datasets.load_dataset(id, split=split)` where the hub is reachable; otherwise one DataError line.
-- `columns` (`data.columns`, LLaMA-Factory's `dataset_info` `columns`) renames fields per record before
-  format detection, `{our name: their name}`; a mapped field missing from a record is a DataError.
+- `columns` (`data.columns`) renames fields per record before format detection, `{our name: their name}` with
+  alignline's names on the left (`{prompt: question}`); a mapped field missing from a record is a DataError.
+  (LLaMA-Factory's `columns` use LLaMA-Factory's names the other way round: name its `dataset_info.json`
+  entry instead, see `dataset_info.py`.)
+- `PATH/dataset_info.json#ENTRY` is a LLaMA-Factory entry: its file is read and each record translated
+  (`dataset_info.py`); the entry's `split`, where it has one, wins over `split`.
 - A message-tree export (OpenAssistant's flat messages) is rebuilt into threads (see `threads.py`).
 - TRL's stepwise-supervision records (`prompt`, `completions` and `labels` lists) are refused here, once for
   every reader (each method, `data check`, `data show`): no method trains a process reward model, and read as
@@ -30,6 +34,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from alignline.data.dataset_info import Entry, load_entry, parse_ref, translate, unused_columns
 from alignline.data.paths import missing_reason
 from alignline.data.threads import is_message_tree, rebuild_threads
 from alignline.errors import DataError
@@ -40,12 +45,18 @@ Located = tuple[str, Record]
 # Columns a flat table (CSV, Parquet) must carry one set of, in the order they are tried.
 FLAT_FIELD_SETS = (("messages",), ("prompt", "completion"), ("prompt", "chosen", "rejected"), ("text",),
                    ("instruction", "output"), ("conversations",), ("chosen", "rejected"), ("prompt", "ranking"),
-                   ("input", "preferred_output", "non_preferred_output"))
+                   ("input", "preferred_output", "non_preferred_output"),
+                   ("prompt",))  # a prompt and the columns its rewards read: GRPO's data (GSM8K, question -> prompt)
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def file_sha256(path: str | Path) -> str:
     """Content hash of a file, or of every file in a directory (sorted by relative path)."""
+    ref = parse_ref(str(path))
+    if ref is not None:  # the entry (how the file is read) and the file (what is read)
+        entry = load_entry(*ref)
+        how = json.dumps([entry.formatting, entry.ranking, entry.split, entry.columns, entry.tags], sort_keys=True)
+        return hashlib.sha256(f"{how}\n{file_sha256(entry.file)}".encode()).hexdigest()
     p = Path(path)
     if not p.exists() and is_hub_id(str(path)):  # nothing local to hash: the id stands for the content
         return f"hub:{path}"
@@ -235,11 +246,34 @@ def read_records(path: str | Path, split: str = "train", columns: dict[str, str]
     """Yield `(location, record)` from a data file, a `datasets` directory or a hub dataset id; errors name
     file and record. `split` picks a split where there are several; `columns` renames fields; `threads`
     rebuilds a message-tree export into conversations (off for tools that rewrite the file as it is)."""
+    ref = parse_ref(str(path))
+    if ref is not None:
+        yield from _read_entry(load_entry(*ref), split, columns)
+        return
     p = Path(path)
     try:
         yield from _read_path(p, str(path), split, columns, threads)
     except PermissionError:
         raise DataError(str(p), "permission denied: the file cannot be read (check its permissions)") from None
+
+
+def _read_entry(entry: Entry, split: str, columns: dict[str, str] | None) -> Iterator[Located]:
+    if columns:
+        raise DataError(f"{entry.info}#{entry.name}", "data.columns (and --column) rename fields of plain files; a "
+                        "dataset_info entry maps its fields with its own `columns`", field="data.columns")
+    if not entry.file.exists():
+        raise DataError(str(entry.file), f"{missing_reason(entry.file)} (file_name of entry {entry.name!r} in "
+                        f"{entry.info}, read relative to its folder)")
+    if entry.file.is_dir() and not any((entry.file / f).is_file() for f in ("state.json", "dataset_dict.json")):
+        raise DataError(str(entry.file), f"a folder of files (file_name of entry {entry.name!r} in {entry.info}): "
+                        "alignline reads one file per entry; name the file (or one entry per file)")
+    seen: set[str] = set()
+    for location, record in read_records(entry.file, entry.split or split, None, threads=False):
+        seen.update(record)
+        yield location, translate(entry, record, location)
+    unused = unused_columns(entry, seen)
+    if unused is not None:
+        raise unused
 
 
 def _read_path(p: Path, path: str, split: str, columns: dict[str, str] | None, threads: bool) -> Iterator[Located]:

@@ -73,7 +73,7 @@ def memory_estimate(cfg: RunConfig, counts: dict[str, int], model_config, keeps_
 
 def dry_run(cfg: RunConfig) -> dict:
     """The plan of a run, as a dict (also what `--dry-run` prints)."""
-    from alignline.data.quality import gate_training_data
+    from alignline.data.quality import gate_reading, gate_training_data
 
     method = get_method(cfg)
     tokenizer = load_tokenizer_for(cfg.model)
@@ -83,7 +83,7 @@ def dry_run(cfg: RunConfig) -> dict:
         with tempfile.TemporaryDirectory(prefix="alignline-dry-run-") as tmp:
             report = gate_training_data([s.path for s in cfg.data.train], cfg.data.eval, Path(tmp),
                                         cfg.data_gates_config, tokenizer=tokenizer,
-                                        max_length=cfg.training.max_length, progress=False)
+                                        max_length=cfg.training.max_length, progress=False, **gate_reading(cfg.data))
         gates = {"passed": report["passed"], "failed": [g["name"] for g in report["gates"] if not g["passed"]]}
     plan = method.plan(data.train, cfg, cfg.training.seed)
     steps = step_plan(cfg.training, plan.batches_per_epoch)

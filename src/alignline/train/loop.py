@@ -96,12 +96,13 @@ def _inner_state(state_dict: dict) -> dict:
 def run_data_gates(cfg: RunConfig, tokenizer, run_dir: Path, accelerator) -> dict | None:
     """The data gates, before any model is loaded; the report goes to the run directory. A failing
     gate stops the run (exit 1) unless `proceed_on_gate_failure`."""
-    from alignline.data.quality import GatesFailed, failure_summary, gate_training_data
+    from alignline.data.quality import GatesFailed, failure_summary, gate_reading, gate_training_data
 
     report = None
     if accelerator.is_main_process:
         report = gate_training_data([s.path for s in cfg.data.train], cfg.data.eval, run_dir, cfg.data_gates_config,
-                                    tokenizer=tokenizer, max_length=cfg.training.max_length, progress=False)
+                                    tokenizer=tokenizer, max_length=cfg.training.max_length, progress=False,
+                                    **gate_reading(cfg.data))
     accelerator.wait_for_everyone()
     passed = report["passed"] if report is not None else True
     if accelerator.num_processes > 1:

@@ -32,12 +32,15 @@ def failure_summary(report: dict) -> str:
 
 def gate_training_data(train_paths: list[str], eval_path: str | None, out_dir: Path,
                        config_path: str | None = None, tokenizer=None, max_length: int | None = None,
-                       progress: bool = True) -> dict:
+                       progress: bool = True, split: str = "train", columns: dict[str, str] | None = None,
+                       eval_split: str | None = None) -> dict:
     """Run every configured check on the training (and evaluation) data before a run.
 
     Writes `out_dir/data_report.json` and `out_dir/data_report.html` and returns the report; its
     `passed` says whether every gate passed (`failure_summary(report)` says which did not). `max_length`
-    (the recipe's) overrides the config's. Bad input raises `DataError`/`ConfigError` (exit 2).
+    (the recipe's) overrides the config's; `split`, `eval_split` and `columns` are the recipe's `data.split`,
+    `data.eval_split` and `data.columns`, so the gates read the records training reads. Bad input raises
+    `DataError`/`ConfigError` (exit 2).
     """
     from alignline.data.quality.check import run_checks
     from alignline.data.quality.gates import load_gate_config
@@ -48,9 +51,16 @@ def gate_training_data(train_paths: list[str], eval_path: str | None, out_dir: P
         from alignline.models.loading import load_tokenizer_for
 
         tokenizer = load_tokenizer_for(cfg.tokenizer)
-    report = run_checks([str(p) for p in train_paths], str(eval_path) if eval_path else None, cfg, tokenizer, progress)
+    report = run_checks([str(p) for p in train_paths], str(eval_path) if eval_path else None, cfg, tokenizer, progress,
+                        split=split, columns=columns, eval_split=eval_split)
     write_report(report, out_dir, stem="data_report")
     return report
 
 
-__all__ = ["GatesFailed", "failure_summary", "gate_training_data"]
+def gate_reading(data) -> dict:
+    """The recipe's `data:` reading options (`DataConfig`), as `gate_training_data` takes them: the gates read
+    the files exactly as the method does."""
+    return {"split": data.split, "eval_split": data.eval_split, "columns": data.columns}
+
+
+__all__ = ["GatesFailed", "failure_summary", "gate_reading", "gate_training_data"]

@@ -46,13 +46,13 @@ def _near_text(item: Item) -> str:
     return item.text if item.kind == "text" else f"{item.prompt}\n{item.response}"
 
 
-def _read_eval(path: str, leak: LeakageCheck | None, fmt: FormatCheck, progress: bool) -> None:
+def _read_eval(path: str, leak: LeakageCheck | None, fmt: FormatCheck, progress: bool, reading: dict) -> None:
     with tqdm(desc=f"eval {path}", unit=" records", disable=not progress, dynamic_ncols=True) as bar:
-        _eval_batches(path, leak, fmt, bar)
+        _eval_batches(path, leak, fmt, bar, reading)
 
 
-def _eval_batches(path: str, leak: LeakageCheck | None, fmt: FormatCheck, bar) -> None:
-    for batch in item_batches(iter_items(path)):
+def _eval_batches(path: str, leak: LeakageCheck | None, fmt: FormatCheck, bar, reading: dict) -> None:
+    for batch in item_batches(iter_items(path, **reading)):
         for item in batch:
             fmt.add(item)
         if leak is not None:
@@ -62,11 +62,11 @@ def _eval_batches(path: str, leak: LeakageCheck | None, fmt: FormatCheck, bar) -
         bar.update(len(batch))
 
 
-def _fetch_texts(paths: list[str], wanted: set[int]) -> dict[int, dict]:
+def _fetch_texts(paths: list[str], wanted: set[int], reading: dict) -> dict[int, dict]:
     out = {}
     if not wanted:
         return out
-    for item in iter_items(paths):
+    for item in iter_items(paths, **reading):
         if item.index in wanted:
             out[item.index] = {"id": item.rid, "text": item.text[:600]}
             if len(out) == len(wanted):
@@ -75,8 +75,13 @@ def _fetch_texts(paths: list[str], wanted: set[int]) -> dict[int, dict]:
 
 
 def run_checks(train_paths: list[str], eval_path: str | None, cfg: GateConfig, tokenizer=None,
-               progress: bool = True) -> dict:
+               progress: bool = True, split: str = "train", columns: dict[str, str] | None = None,
+               eval_split: str | None = None) -> dict:
+    """Every check and gate over the files read as training reads them: `split`/`eval_split` and `columns` are
+    the recipe's `data.split`/`data.eval_split` and `data.columns` (`--split`, `--column` on the command line)."""
     started = time.time()
+    reading = {"split": split, "columns": columns}
+    eval_reading = {"split": eval_split or split, "columns": columns}
     train_paths = [str(p) for p in train_paths]
     check_inputs(train_paths + ([str(eval_path)] if eval_path else []))
     hasher = MinHasher(cfg.dedup.num_perm, cfg.dedup.ngram, cfg.dedup.threshold)
@@ -91,9 +96,9 @@ def run_checks(train_paths: list[str], eval_path: str | None, cfg: GateConfig, t
     pref = PreferenceCheck()
     try:
         if eval_path:
-            _read_eval(eval_path, leak, eval_fmt, progress)
+            _read_eval(eval_path, leak, eval_fmt, progress, eval_reading)
         with tqdm(desc="train", unit=" records", disable=not progress, dynamic_ncols=True) as bar:
-            for batch in item_batches(iter_items(train_paths)):
+            for batch in item_batches(iter_items(train_paths, **reading)):
                 for item in batch:
                     fmt.add(item)
                     if pii is not None:
@@ -127,7 +132,7 @@ def run_checks(train_paths: list[str], eval_path: str | None, cfg: GateConfig, t
     if dup is not None:
         clusters = dup.clusters(SHOW_CLUSTERS)
         wanted = {m for c in clusters for m in c["members"][:SHOW_MEMBERS]}
-        texts = _fetch_texts(train_paths, wanted)
+        texts = _fetch_texts(train_paths, wanted, reading)
         for c in clusters:
             c["examples"] = [texts[m] for m in c["members"][:SHOW_MEMBERS] if m in texts]
             c["member_ids"] = [texts[m]["id"] for m in c["members"][:SHOW_MEMBERS] if m in texts]

@@ -127,12 +127,14 @@ def to_item(record: dict, path: str, loc: str, index: int) -> Item:
     return Item(index, rid, "chat", record, _joined(msgs), user, last, messages=msgs, sample=sample)
 
 
-def iter_items(paths: list[str] | str, start: int = 0) -> Iterator[Item]:
-    """Every record of one split (several files in order) as an `Item`; bad input raises `DataError`."""
+def iter_items(paths: list[str] | str, start: int = 0, split: str = "train",
+               columns: dict[str, str] | None = None) -> Iterator[Item]:
+    """Every record of one split (several files in order) as an `Item`, read as training reads it (`split` and
+    `columns` are `data.split` and `data.columns`); bad input raises `DataError`."""
     if isinstance(paths, (str, Path)):
         paths = [str(paths)]
     index = start
     for path in paths:
-        for loc, record in read_records(path):
+        for loc, record in read_records(path, split, columns):
             yield to_item(record, str(path), loc, index)
             index += 1

@@ -11,8 +11,11 @@ from alignline.io import RECORD_FORMATS as FORMATS
 
 def check_inputs(paths: list[str]) -> None:
     """Missing inputs fail before any work (and before a progress bar is drawn)."""
+    from alignline.data.dataset_info import parse_ref
+    from alignline.data.sources import is_hub_id
+
     for path in paths:
-        if not Path(path).exists():
+        if parse_ref(str(path)) is None and not is_hub_id(str(path)) and not Path(path).exists():
             raise DataError(str(path), missing_reason(path))
 
 
