@@ -94,7 +94,7 @@ def test_train_gates_read_data_columns(tmp_path, tiny_model_dir, capsys):
     recipe = write_recipe(
         tmp_path / "grpo.yaml", method="grpo", model=str(tiny_model_dir), output_dir=str(out),
         data={"train": str(path), "columns": {"prompt": "question"}},
-        rewards=[{"name": "exact", "function": "exact_match"}],
+        rewards=[{"name": "accuracy", "function": "math_answer"}],
         grpo={"num_generations": 4, "max_new_tokens": 8},
         training={"max_steps": 2, "batch_size": 2, "tensorboard": False, "max_length": 128, "threads": 1})
     assert main(["train", str(recipe), "--quiet"]) == 0
@@ -102,3 +102,9 @@ def test_train_gates_read_data_columns(tmp_path, tiny_model_dir, capsys):
     assert report["passed"] is True and report["records"] == 16 and report["format"]["invalid_share"] == 0
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "completed" and run["data_gates"]["passed"] is True
+    # The reference solutions score 1.0 under the run's reward, so the first step says nothing about them.
+    from alignline.rewards.numeric import math_answer
+    records = gsm8k_records()
+    assert math_answer(None, [r["answer"] for r in records], answer=[r["answer"] for r in records]) == [1.0] * 16
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert not [a for m in metrics for a in m.get("alarms", []) if "reference answers" in a]
