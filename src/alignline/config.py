@@ -47,6 +47,9 @@ class DataConfig:
     columns: dict[str, str] | None = None
     """Field renames applied to every record before its format is detected, `{our name: their name}`
     (LLaMA-Factory's `columns`), e.g. `{prompt: question, completion: answer}`."""
+    reasoning: Literal["keep", "drop"] = "keep"
+    """Assistant reasoning (`reasoning_content`, `thinking`, `reasoning` parts) the chat template cannot render:
+    `keep` refuses the data (nothing is dropped silently), `drop` trains without it and warns once with the count."""
 
 
 @dataclass

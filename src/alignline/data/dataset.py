@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from alignline.config import DataConfig
 from alignline.data.formats import Sample, format_of, refuse_unpaired, to_sample
 from alignline.data.sources import file_sha256, read_records
-from alignline.data.templates import Example, build_examples
+from alignline.data.templates import Example, build_examples, settle_reasoning
 from alignline.errors import DataError
 
 
@@ -30,6 +30,8 @@ class DataReport:
     train_tokens: int = 0
     train_target_tokens: int = 0
     formats: dict[str, int] = field(default_factory=dict)
+    reasoning_dropped: dict[str, int] = field(default_factory=dict)
+    """`data.reasoning: drop`: reasoning fields the chat template cannot render, left out, by field."""
 
 
 def load_samples(path: str, allowed: tuple[str, ...] | None = None, split: str = "train",
@@ -110,6 +112,12 @@ def prepare_data(cfg: DataConfig, tokenizer, max_length: int, seed: int, allowed
     for src_report, samples in zip(report.sources, per_source):
         src_report["in_mix"] = sum(1 for s in train_samples if s.origin.startswith(f"{src_report['path']}, "))
     report.formats = dict(Counter(format_of(s) for s in train_samples))
+    report.reasoning_dropped = settle_reasoning(tokenizer, train_samples + eval_samples, cfg.reasoning)
+    if report.reasoning_dropped:
+        from alignline.train.guards import warn
+
+        fields = ", ".join(f"{n} {name}" for name, n in report.reasoning_dropped.items())
+        warn(f"data.reasoning: drop: {fields} not trained: the chat template does not render reasoning")
     train = tokenize(tokenizer, train_samples, max_length, cfg.loss_on, split_long, report, progress)
     evals = tokenize(tokenizer, eval_samples, max_length, cfg.loss_on, split_long, None, progress)
     if not train:
