@@ -365,6 +365,21 @@ def message_calls(m: dict, role: str, parts: Parts, where: Where, item: str) -> 
     return calls or None
 
 
+def set_training(msg: Message, m: dict, where: Where, item: str) -> None:
+    """`train` / `train_input` from the record's flags (see the module docstring); content_train already set."""
+    if m.get("train_detail") is not None:
+        if msg.content_train is not None:
+            raise where.error("train_detail and per-part training flags both mask this content; keep one",
+                              f"{item}.train_detail")
+        content = m.get("content", m.get("value"))
+        msg.content_train = parse_train_detail(m["train_detail"], content, where, item)
+    flag = turn_flag(m, msg.role, where, item)
+    if flag is None and (msg.content_train is not None or msg.reasoning_train is not None):
+        flag = bool(msg.content_train or msg.reasoning_train)  # axolotl: a turn with a training detail is trained
+    msg.train = flag is not False
+    msg.train_input = msg.role != "assistant" and bool(flag)
+
+
 def parse_message(m, where: Where, item: str) -> Message:
     if not isinstance(m, dict):
         raise where.error(f"expected a message object, got {type(m).__name__}", item)
@@ -384,18 +399,10 @@ def parse_message(m, where: Where, item: str) -> Message:
             raise where.error("is missing", f"{item}.content")
         parts = parse_parts(m["content"], where, f"{item}.content")
     calls = message_calls(m, role, parts, where, item)
-    if m.get("train_detail") is not None:
-        if parts.text_train is not None:
-            raise where.error("train_detail and per-part training flags both mask this content; keep one",
-                              f"{item}.train_detail")
-        parts.text_train = parse_train_detail(m["train_detail"], m.get("content"), where, item)
     reasoning, reasoning_field, reasoning_train = parse_reasoning(m, parts, role, where, item)
-    flag = turn_flag(m, role, where, item)
-    if flag is None and (parts.text_train is not None or reasoning_train is not None):
-        flag = bool(parts.text_train or reasoning_train)  # axolotl: a turn with a training detail is trained
-    msg = Message(role, parts.text, train=flag is not False, tool_calls=calls, train_input=role != "assistant" and
-                  bool(flag), content_train=parts.text_train, reasoning=reasoning, reasoning_train=reasoning_train,
-                  reasoning_field=reasoning_field)
+    msg = Message(role, parts.text, tool_calls=calls, content_train=parts.text_train, reasoning=reasoning,
+                  reasoning_train=reasoning_train, reasoning_field=reasoning_field)
+    set_training(msg, m, where, item)
     if role == "tool" and m.get("tool_call_id") is not None:
         msg.tool_call_id = require_string(m["tool_call_id"], where, f"{item}.tool_call_id")
     if m.get("name") is not None and role in ("tool", "user", "assistant"):
@@ -503,7 +510,9 @@ def sharegpt_turn(t: dict, role: str, w: Where, item: str) -> Message:
     of them) and becomes a real tool call, so templates with tool support render it as such."""
     value = require_string(t.get("value"), w, f"{item}.value")
     if t["from"] != "function_call":
-        return Message(role, value)
+        msg = Message(role, value)
+        set_training(msg, t, w, item)  # axolotl's train / train_detail on ShareGPT-shaped turns
+        return msg
     try:
         calls = json.loads(value)
     except json.JSONDecodeError as e:
