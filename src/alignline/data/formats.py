@@ -387,8 +387,7 @@ def parse_message(m, where: Where, item: str) -> Message:
         raise where.error("is missing", f"{item}.role")
     role = m["role"]
     if role not in ROLES + ("function",):
-        raise where.error(f"unknown role {role!r}; allowed: {', '.join(ROLES)} (and OpenAI's legacy function)",
-                          f"{item}.role")
+        raise where.error(f"unknown role {role!r}; allowed: {', '.join(ROLES)}", f"{item}.role")
     if role == "function":  # OpenAI's legacy function result: {role: function, name, content}
         role = "tool"
     legacy_call = role == "assistant" and m.get("function_call") is not None
