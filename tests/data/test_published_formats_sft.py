@@ -289,3 +289,19 @@ def test_txt_errors_name_the_line(tmp_path):
     blank.write_text("\n\n")
     with pytest.raises(DataError, match="the file is empty"):
         load_samples(str(blank))
+
+
+def test_a_prompt_stays_context_whatever_its_flags(tok):
+    record = {"prompt": [{"role": "user", "content": "Say hi.", "train": True}],
+              "completion": [{"role": "assistant", "content": "Hi!"}]}
+    assert trained_runs(tok, record) == [f"Hi!{EOT}"]
+
+
+def test_the_format_gate_measures_reasoning_it_cannot_render_without_refusing(tok):
+    # data.reasoning decides at training time; the gate's length measure must not stop the run first
+    from alignline.data.quality.formatcheck import FormatCheck
+    from alignline.data.quality.items import to_item
+
+    check = FormatCheck(tok, 256)
+    check.add(to_item(reasoning_record(), "d.jsonl", "line 1", 0))
+    assert check.total == 1 and check.invalid == 0 and len(check.lengths) == 1

@@ -63,7 +63,7 @@ class Message:
     role: str
     content: str
     train: bool = True
-    """Only meaningful for assistant turns: `weight: 0` (or `train: false`) leaves the turn out of the loss."""
+    """False leaves the turn out of the loss, whatever else: `weight: 0`, `train: false`, a prompt that is context."""
     tool_calls: list[dict] | None = None
     """Assistant turns: `[{id?, type: function, function: {name, arguments: dict}}]`, arguments parsed."""
     tool_call_id: str | None = None

@@ -265,7 +265,7 @@ def _trained_spans(tokenizer, sample: Conversation, full: str) -> tuple[list[Spa
     spans, holes = [], []
     for i, m in enumerate(sample.messages):
         assistant = m.role == "assistant"
-        if not (m.train if assistant else m.train_input):
+        if not m.train or not (assistant or m.train_input):  # `train` False: masked, or context (a prompt)
             continue
         fld = f"messages[{i}]"
         i += shift
