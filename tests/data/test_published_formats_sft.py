@@ -305,3 +305,18 @@ def test_the_format_gate_measures_reasoning_it_cannot_render_without_refusing(to
     check = FormatCheck(tok, 256)
     check.add(to_item(reasoning_record(), "d.jsonl", "line 1", 0))
     assert check.total == 1 and check.invalid == 0 and len(check.lengths) == 1
+
+
+def test_cpt_trains_on_a_txt_corpus_with_the_gates_on(tmp_path, tiny_model_dir):
+    from alignline.cli import main
+    from alignline.testing import write_recipe
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"Document {i} says the fox is quick and brown.\n\n" for i in range(12)))
+    recipe = write_recipe(tmp_path / "r.yaml", method="cpt", model=str(tiny_model_dir), output_dir=str(tmp_path / "run"),
+                          data={"train": str(corpus)},
+                          training={"max_steps": 2, "batch_size": 4, "max_length": 64, "tensorboard": False,
+                                    "save_every": 1000, "eval_every": 1000})
+    assert main(["train", str(recipe)]) == 0
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["data"]["sources"][0]["records"] == 12

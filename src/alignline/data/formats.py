@@ -148,7 +148,7 @@ def part_flag(part: dict, where: Where, item: str) -> bool | None:
 def part_text(part: dict, where: Where, item: str) -> str:
     """A part's text: `text` (OpenAI), `value` (LLaMA-Factory v1) or `content` (accepted by axolotl)."""
     for key in ("text", "value", "content"):
-        if key in part:
+        if part.get(key) is not None:
             return require_string(part[key], where, f"{item}.{key}")
     raise where.error("is missing (a text part holds `text`, or `value` in LLaMA-Factory v1 files)", f"{item}.text")
 
@@ -265,7 +265,7 @@ def parse_tools(value, where: Where, fld: str = "tools") -> list[dict] | None:
 
 
 def message_weight(m: dict, where: Where, item: str) -> bool:
-    weight = m.get("weight", 1)
+    weight = 1 if m.get("weight") is None else m["weight"]  # None: a table column other messages fill
     if isinstance(weight, bool) or weight not in (0, 1):  # True == 1 in Python: refuse it, it is a typo
         raise where.error(f"must be 0 or 1, got {json.dumps(weight)}", f"{item}.weight")
     return bool(weight)
@@ -280,7 +280,7 @@ def turn_flag(m: dict, role: str, where: Where, item: str) -> bool | None:
             raise where.error(f"must be true or false, got {json.dumps(m['train'])}", f"{item}.train")
         flags["train"] = m["train"]
     weight = message_weight(m, where, item)  # checked on every turn, read on assistant turns
-    if role == "assistant" and "weight" in m:
+    if role == "assistant" and m.get("weight") is not None:
         flags["weight"] = weight
     if m.get("loss_weight") is not None:
         lw = m["loss_weight"]
@@ -289,7 +289,7 @@ def turn_flag(m: dict, role: str, where: Where, item: str) -> bool | None:
         if role == "assistant":
             flags["loss_weight"] = bool(lw)
     if len(set(flags.values())) > 1:
-        raise where.error(f"{', '.join(f'{k}: {json.dumps(v)}' for k, v in flags.items())} contradict each other; "
+        raise where.error(f"{', '.join(f'{k}: {json.dumps(m[k])}' for k in flags)} contradict each other; "
                           "keep one", f"{item}.{next(iter(flags))}")
     return next(iter(flags.values()), None)
 

@@ -17,6 +17,15 @@ assistant content, tool results as `<tool_response>\n...\n</tool_response>` in a
 schemas in a system turn (`# Tools` then one JSON schema a line inside `<tools></tools>`). The
 `developer` role becomes `system` where the template never mentions `developer`.
 
+Turns a record itself marks trained (axolotl's `train: true` on a user turn) are found the same way, by
+rendering up to the turn, and train their own text and the end-of-turn token after it. Masked characters
+inside a trained turn (axolotl's `train_detail`, per-part flags) are found by locating the turn's content
+(and reasoning) in its rendering; a token that touches a masked character is masked.
+
+Reasoning goes to the template under the key it renders (`reasoning_content`, Qwen3; `thinking`, Harmony),
+found once per template by rendering a sentinel; where it renders none, `settle_reasoning` refuses the data
+or, with `data.reasoning: drop`, removes it and reports the count (never a silent drop).
+
 Targets are pre-shifted: `targets[t]` is the token position t must predict, or -100. Shifting per
 example (instead of in the loss) keeps packed examples from predicting each other's first token.
 """
