@@ -274,7 +274,7 @@ def _trained_spans(tokenizer, sample: Conversation, full: str) -> tuple[list[Spa
     spans, holes = [], []
     for i, m in enumerate(sample.messages):
         assistant = m.role == "assistant"
-        if not m.train or not (assistant or m.train_input):  # `train` False: masked, or context (a prompt)
+        if not m.train or not (assistant or (m.train_input and m.content)):  # train False: masked, or context
             continue
         fld = f"messages[{i}]"
         i += shift
@@ -283,7 +283,7 @@ def _trained_spans(tokenizer, sample: Conversation, full: str) -> tuple[list[Spa
         _check_prefix(sample, full, before, upto)
         start, end = len(before), len(upto)
         if not assistant:  # the turn's own text, as axolotl trains it, and the end-of-turn token after it
-            where = _locate(full, m.content, start, end, True) if m.content else None
+            where = _locate(full, m.content, start, end, True)
             if where is None:
                 raise _sample_error(sample, "the chat template rewrites this turn's content, so the turn marked "
                                     "`train` cannot be found in it", fld)
