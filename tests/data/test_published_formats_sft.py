@@ -191,6 +191,19 @@ def test_data_reasoning_keep_refuses_drop_warns_once(tmp_path, tok, capsys):
     assert tok.decode([t for t in ex.targets if t != -100]) == f"4{EOT}"  # no empty <think></think>, no reasoning
 
 
+def test_dropped_reasoning_never_trains_an_empty_think_block(tmp_path, tok):
+    # a template that writes <think></think> itself but never renders the reasoning it is given
+    template = QWEN3_LIKE.replace("{%- if message.reasoning_content %}", "{%- if true %}").replace(
+        "message.reasoning_content.strip('\\n')", "''")
+    assert reasoning_key(with_template(template)) is None
+    path = write_jsonl(tmp_path / "r.jsonl", [reasoning_record()])
+    train, _, _ = prepare_data(DataConfig(train=[DataSource(str(path))], reasoning="drop"), with_template(template),
+                               256, 0, None)
+    ex = train[0]
+    assert "<think>" in tok.decode(ex.input_ids)
+    assert tok.decode([t for t in ex.targets if t != -100]) == f"4{EOT}"
+
+
 def test_reasoning_on_a_user_turn_or_twice_is_refused():
     with pytest.raises(DataError, match=r"messages\[0\].reasoning_content'.*only read on assistant turns"):
         to_sample({"messages": [{"role": "user", "content": "q", "reasoning_content": "r"},

@@ -36,7 +36,9 @@ With `data.loss_on: all` every token is trained and these flags are not read.
 
 Reasoning: an assistant turn's `reasoning_content` (a string or text parts), Harmony's `thinking`, or
 LLaMA-Factory v1 `{"type": "reasoning", "value": ...}` parts. Passed to the chat template under the name it
-reads (templates.py finds out by rendering a sentinel) and trained with the turn. Content parts may also
+reads (templates.py finds out by rendering a sentinel) and trained with the turn. Where the template renders
+none, training refuses the data unless `data.reasoning: drop`, which leaves it out and warns once with the
+count per field (and never trains an empty `<think></think>` a template writes anyway). Content parts may also
 be LLaMA-Factory v1's `{"type": "text", "value": ...}` and `{"type": "tool_call", "value": "{name, arguments}"}`.
 
 Alpaca `history` ([instruction, response] pairs before the current turn) becomes earlier turns, and

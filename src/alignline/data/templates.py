@@ -90,6 +90,7 @@ def template_traits(tokenizer) -> TemplateTraits:
                           reasoning_key(tokenizer))
 
 
+EMPTY_THINK = re.compile(r"<think>\s*</think>\s*")
 REASONING_KEYS = ("reasoning_content", "thinking")
 """Qwen3's (and DeepSeek-R1 distills') name, then Harmony's (gpt-oss)."""
 REASONING_SENTINEL = "alignline-reasoning-probe-5e1f"
@@ -294,6 +295,10 @@ def _trained_spans(tokenizer, sample: Conversation, full: str) -> tuple[list[Spa
             cut = upto.rfind(eos, start, end) if eos else -1
             spans.append((start, cut + len(eos), True) if cut >= 0 else (start, len(upto[:end].rstrip()), False))
         holes += _turn_holes(sample, m, full, start, end, fld)
+        if assistant and m.reasoning is None and m.reasoning_field is not None:  # dropped (data.reasoning: drop)
+            empty = EMPTY_THINK.search(full, start, end)
+            if empty:  # a template that writes the block anyway must not teach an empty thought
+                holes.append(empty.span())
     return spans, holes
 
 
