@@ -333,3 +333,11 @@ def test_cpt_trains_on_a_txt_corpus_with_the_gates_on(tmp_path, tiny_model_dir):
     assert main(["train", str(recipe)]) == 0
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["data"]["sources"][0]["records"] == 12
+
+
+def test_the_gates_read_the_reasoning_they_train(tok):
+    from alignline.data.quality.items import to_item
+
+    record = reasoning_record()
+    record["messages"][1]["reasoning_content"] = "The card on file is 4111 1111 1111 1111."
+    assert "4111 1111 1111 1111" in to_item(record, "d.jsonl", "line 1", 0).text
