@@ -341,3 +341,25 @@ def test_the_gates_read_the_reasoning_they_train(tok):
     record = reasoning_record()
     record["messages"][1]["reasoning_content"] = "The card on file is 4111 1111 1111 1111."
     assert "4111 1111 1111 1111" in to_item(record, "d.jsonl", "line 1", 0).text
+
+
+def test_preference_and_unpaired_reasoning_follow_data_reasoning(tmp_path, tok, capsys):
+    from alignline.data.dataset import settle_record_reasoning
+    from alignline.data.preference import load_pairs, tokenize_pair
+    from alignline.data.unpaired import load_unpaired
+
+    prompt = [{"role": "user", "content": "What is 2+2?"}]
+    think = {"role": "assistant", "reasoning_content": "Two and two make four.", "content": "4"}
+    pairs_path = write_jsonl(tmp_path / "p.jsonl", [{"prompt": prompt, "chosen": [think],
+                                                     "rejected": [{"role": "assistant", "content": "5"}]}])
+    pairs = load_pairs(str(pairs_path))
+    ex = tokenize_pair(with_template(QWEN3_LIKE), pairs[0], 256)  # rendered and trained where the template can
+    assert tok.decode([t for t in ex.chosen.targets if t != -100]) == f"<think>\nTwo and two make four.\n</think>\n\n4{EOT}"
+    with pytest.raises(DataError, match="data.reasoning: drop"):
+        settle_record_reasoning(tok, pairs, "keep")
+    assert settle_record_reasoning(tok, pairs, "drop") == {"reasoning_content": 1}
+    ex = tokenize_pair(tok, pairs[0], 256)
+    assert tok.decode([t for t in ex.chosen.targets if t != -100]) == f"4{EOT}"
+    kto_path = write_jsonl(tmp_path / "k.jsonl", [{"prompt": prompt, "completion": [think], "label": True}])
+    assert settle_record_reasoning(tok, load_unpaired(str(kto_path)), "drop") == {"reasoning_content": 1}
+    assert capsys.readouterr().err.count("alignline: warning: data.reasoning: drop: 1 reasoning_content") == 2
