@@ -105,6 +105,15 @@ def test_axolotl_content_parts_with_train_and_weight(tok):
     assert trained_runs(tok, record) == [f" The answer is 4.{EOT}"]
 
 
+def test_a_flagged_part_trains_a_user_turn(tok):
+    # a part flag is a training detail: the turn is trained where flagged, as axolotl reads it
+    record = {"messages": [{"role": "user", "content": [{"type": "text", "text": "Context: ", "train": False},
+                                                        {"type": "text", "text": "Paris is the capital of France.",
+                                                         "train": True}]},
+                           {"role": "assistant", "content": "Noted."}]}
+    assert trained_runs(tok, record) == [f"Paris is the capital of France.{EOT}", f"Noted.{EOT}"]
+
+
 def test_a_token_straddling_a_part_boundary_is_masked(tok):
     # axolotl's rule: a token holding masked and trained characters is masked; "The" is one token here
     assert "The" in tok.tokenize("Let me think. The answer")
