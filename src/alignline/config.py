@@ -40,6 +40,9 @@ class DataConfig:
     """Share of the training records held out (seeded) when no eval file is given."""
     loss_on: Literal["assistant", "all"] = "assistant"
     """Chat data: train on assistant turns only (default) or on every token."""
+    reasoning: Literal["keep", "drop"] = "keep"
+    """Assistant reasoning (`reasoning_content`, `thinking`, `reasoning` parts) the chat template cannot render:
+    `keep` refuses the data (nothing is dropped silently), `drop` trains without it and warns once with the count."""
     mix_size: int | None = None
     """Records in the weighted mix; default: the total of all sources."""
     split: str = "train"

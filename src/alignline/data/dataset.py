@@ -12,9 +12,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from alignline.config import DataConfig
-from alignline.data.formats import Sample, format_of, refuse_unpaired, to_sample
+from alignline.data.formats import Conversation, Sample, format_of, refuse_unpaired, to_sample
 from alignline.data.sources import file_sha256, read_records
-from alignline.data.templates import Example, build_examples
+from alignline.data.templates import Example, build_examples, settle_reasoning
 from alignline.errors import DataError
 
 
@@ -30,6 +30,8 @@ class DataReport:
     train_tokens: int = 0
     train_target_tokens: int = 0
     formats: dict[str, int] = field(default_factory=dict)
+    reasoning_dropped: dict[str, int] = field(default_factory=dict)
+    """`data.reasoning: drop`: reasoning fields the chat template cannot render, left out, by field."""
 
 
 def load_samples(path: str, allowed: tuple[str, ...] | None = None, split: str = "train",
@@ -84,6 +86,27 @@ def tokenize(tokenizer, samples: list[Sample], max_length: int, loss_on: str, sp
     return examples
 
 
+def warn_reasoning_dropped(dropped: dict[str, int]) -> None:
+    """The one warning line of a run that left reasoning out (`data.reasoning: drop`)."""
+    if dropped:
+        from alignline.train.guards import warn
+
+        fields = ", ".join(f"{n} {name}" for name, n in dropped.items())
+        warn(f"data.reasoning: drop: {fields} not trained: the chat template does not render reasoning")
+
+
+def settle_record_reasoning(tokenizer, records: list, mode: str) -> dict[str, int]:
+    """Reasoning in preference and unpaired records (their prompt / chosen / rejected / completion message
+    lists), settled as SFT samples are: refused where the template cannot render it, or left out with
+    `data.reasoning: drop` and warned about once."""
+    convs = [Conversation([m for f in ("prompt", "chosen", "rejected", "completion")
+                           if isinstance(getattr(r, f, None), list) for m in getattr(r, f)], origin=r.origin)
+             for r in records]
+    dropped = settle_reasoning(tokenizer, convs, mode)
+    warn_reasoning_dropped(dropped)
+    return dropped
+
+
 def prepare_data(cfg: DataConfig, tokenizer, max_length: int, seed: int, allowed: tuple[str, ...] | None,
                  split_long: bool = False, progress: bool = False) -> tuple[list[Example], list[Example], DataReport]:
     if not cfg.train:
@@ -110,6 +133,8 @@ def prepare_data(cfg: DataConfig, tokenizer, max_length: int, seed: int, allowed
     for src_report, samples in zip(report.sources, per_source):
         src_report["in_mix"] = sum(1 for s in train_samples if s.origin.startswith(f"{src_report['path']}, "))
     report.formats = dict(Counter(format_of(s) for s in train_samples))
+    report.reasoning_dropped = settle_reasoning(tokenizer, train_samples + eval_samples, cfg.reasoning)
+    warn_reasoning_dropped(report.reasoning_dropped)
     train = tokenize(tokenizer, train_samples, max_length, cfg.loss_on, split_long, report, progress)
     evals = tokenize(tokenizer, eval_samples, max_length, cfg.loss_on, split_long, None, progress)
     if not train:

@@ -1,7 +1,9 @@
 """Reading records from the files people already have: JSONL, JSON, CSV, Parquet, a `datasets` directory,
 a hub dataset id.
 
-- Gzipped `.jsonl.gz` / `.ndjson.gz` are read line by line through gzip; `.json.gz` and `.csv.gz` whole.
+- Gzipped `.jsonl.gz` / `.ndjson.gz` / `.txt.gz` are read line by line through gzip; `.json.gz` and `.csv.gz` whole.
+- Plain text `.txt` (continued pretraining, `method: cpt`): one document a line, read as `{"text": line}`
+  the way `datasets`' `text` loader reads it, empty lines skipped (see `_read_txt`).
 - `split` (`data.split`, default `train`) picks a `datasets` directory's or a hub dataset's split; a
   missing one names those there are.
 - A path that is not on disk but looks like `owner/name` is a hub dataset id, read with
@@ -108,6 +110,30 @@ def _read_jsonl(path: Path) -> Iterator[Located]:
             seen_content = True
             record = parse_jsonl_line(path, number, line)
             yield f"line {number}", record
+    if not seen_content:
+        raise DataError(str(path), "the file is empty")
+
+
+def _read_txt(path: Path) -> Iterator[Located]:
+    """Plain text, one document a line, as `datasets`' `text` loader reads it (its default `sample_by: line`):
+    `\n`, `\r\n` and a lone `\r` end a line, the line break is removed and nothing else is stripped. That
+    loader also yields empty lines, as empty documents that train nothing; they are skipped here (a blank
+    line between paragraphs is not a record). `line N` counts every line of the file, from 1."""
+    seen_content = False
+    with _open(path) as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(str(path), f"not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
+                                "re-save the file as UTF-8", record=f"line {number}") from None
+            if number == 1:
+                line = line.removeprefix("\ufeff")
+            line = line.removesuffix("\n").removesuffix("\r")
+            for document in line.split("\r"):  # a lone carriage return ends a line too (universal newlines)
+                if document:
+                    seen_content = True
+                    yield f"line {number}", {"text": document}
     if not seen_content:
         raise DataError(str(path), "the file is empty")
 
@@ -220,8 +246,8 @@ def _read_hub(dataset_id: str, split: str, mapping: dict[str, str] | None) -> It
 
 
 _READERS = {".jsonl": _read_jsonl, ".ndjson": _read_jsonl, ".json": _read_json, ".csv": _read_csv,
-            ".parquet": _read_parquet}
-_GZ_READERS = (".jsonl", ".ndjson", ".json", ".csv")
+            ".parquet": _read_parquet, ".txt": _read_txt}
+_GZ_READERS = (".jsonl", ".ndjson", ".json", ".csv", ".txt")
 
 
 def _reader_for(p: Path):
@@ -287,7 +313,7 @@ def _read_path(p: Path, path: str, split: str, columns: dict[str, str] | None, t
         reader = _reader_for(p)
         if reader is None:
             raise DataError(str(p), f"unknown file type '{''.join(p.suffixes[-2:]) or p.name}'; use .jsonl, .json, "
-                            ".csv, .parquet (.jsonl.gz, .json.gz, .csv.gz) or a `datasets` directory")
+                            ".csv, .parquet, .txt (.jsonl.gz, .json.gz, .csv.gz, .txt.gz) or a `datasets` directory")
         items = reader(p, columns) if reader in (_read_csv, _read_parquet) else reader(p)
     count = 0
     tree: list[Located] = []

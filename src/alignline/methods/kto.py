@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import torch
 
 from alignline.config import RunConfig
+from alignline.data.dataset import settle_record_reasoning
 from alignline.data.packing import BatchPlan, collate_sequences, single_rows
 from alignline.data.unpaired import (
     UnpairedExample,
@@ -96,6 +97,7 @@ def balance_warning(desirable: int, undesirable: int, desirable_weight: float, u
 def prepare_unpaired(cfg: RunConfig, tokenizer) -> Prepared:
     t, report = cfg.training, UnpairedReport()
     train_records, held = load_split(cfg, load_unpaired, report.sources, unit="records")
+    settle_record_reasoning(tokenizer, train_records + held, cfg.data.reasoning)
 
     def tokenize(records) -> list[UnpairedExample]:
         out = []

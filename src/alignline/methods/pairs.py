@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from alignline.data.dataset import mix, split_off
+from alignline.data.dataset import mix, settle_record_reasoning, split_off
 from alignline.data.packing import BatchPlan, collate_sequences, single_rows
 from alignline.data.preference import PairExample, load_pairs, tokenize_pair
 from alignline.data.sources import file_sha256
@@ -59,6 +59,7 @@ def prepare_pairs(cfg, tokenizer) -> Prepared:
     data, t = cfg.data, cfg.training
     report = PairReport()
     train_pairs, held = load_split(cfg, load_pairs, report.sources)
+    settle_record_reasoning(tokenizer, train_pairs + held, data.reasoning)
 
     def tokenize(pairs):
         out = []

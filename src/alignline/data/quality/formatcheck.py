@@ -71,8 +71,12 @@ class FormatCheck:
         self.total = 0
 
     def _tokens(self, item: Item) -> int:
-        from alignline.data.templates import tokenize_sample
+        from alignline.data.templates import settle_reasoning, tokenize_sample
 
+        # a length only: reasoning the template cannot render is refused or dropped by training (data.reasoning)
+        chat = item.kind == "preference" and item.sample is None
+        settle_reasoning(self.tokenizer, [Conversation(item.messages + (item.rejected or []))]
+                         if chat else [item.sample], "drop")
         if item.kind == "preference" and item.sample is not None:  # raw text pairs: no chat template
             return max(len(tokenize_sample(self.tokenizer, x)[0]) for x in (item.sample, item.rejected_sample))
         if item.kind == "preference":

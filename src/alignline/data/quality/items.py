@@ -62,7 +62,8 @@ def _as_messages(value, role: str) -> list[Message]:
 
 
 def _joined(messages: list[Message]) -> str:
-    return "\n".join(m.content for m in messages)
+    # reasoning is trained too, so duplicates and PII are looked for in it
+    return "\n".join(f"{m.reasoning}\n{m.content}" if m.reasoning else m.content for m in messages)
 
 
 def _preference(record: dict, path: str, loc: str, index: int) -> Item:
