@@ -238,12 +238,13 @@ def test_a_prompt_longer_than_the_context_is_400(start_server, tiny_engine):
         client.chat.completions.create(model="tiny", messages=long)
     assert e.value.code == "context_length_exceeded" and "1024" in e.value.body["message"]
     per_word = len(tiny_engine.tokenizer("fox fox ", add_special_tokens=False).input_ids) // 2
-    near = [{"role": "user", "content": "fox " * (1000 // per_word)}]  # about 1,000 tokens
+    near = [{"role": "user", "content": "fox " * ((context - 60) // per_word)}]  # 15-20 tokens short of it
     with pytest.raises(openai.BadRequestError) as e:  # an explicit budget that does not fit: refused
         client.chat.completions.create(model="tiny", messages=near, max_tokens=200)
     assert e.value.code == "context_length_exceeded"
     fitted = client.chat.completions.create(model="tiny", messages=near, temperature=0)  # the default is cut
     assert fitted.usage.prompt_tokens + fitted.usage.completion_tokens <= context
+    assert fitted.usage.completion_tokens < 256
 
 
 def test_special_token_text_from_a_user_is_text(start_server, tiny_engine):

@@ -182,8 +182,8 @@ def register(sub) -> None:
     p.add_argument("--review-project", default=None, metavar="NAME", help="its project for the review queue")
     p.add_argument("--review-file", default=None, metavar="F", help="a JSONL review queue (no database needed)")
     p.add_argument("--api-key", default=None, metavar="KEY",
-                   help="require 'Authorization: Bearer KEY' on every route (default: $ALIGNLINE_API_KEY; unset: "
-                        "no key)")
+                   help="require 'Authorization: Bearer KEY' on every route (default: $ALIGNLINE_API_KEY, "
+                        "which other users' `ps` does not show; unset: no key)")
     p.add_argument("--docs", action="store_true", help="serve /docs, /redoc and /openapi.json (off by default)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="the server log's level")

@@ -479,14 +479,15 @@ def create_app(engine, settings: ServeSettings):
     return app
 
 
-def wait_ready(base_url: str, proc=None, timeout: float = 300) -> None:
+def wait_ready(base_url: str, proc=None, timeout: float = 300, api_key: str | None = None) -> None:
     """Wait until a server at `base_url` (…/v1) answers /v1/models; fail early if its process `proc` died."""
     import httpx
 
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if httpx.get(f"{base_url}/models", timeout=5).status_code == 200:
+            if httpx.get(f"{base_url}/models", timeout=5, headers=headers).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
