@@ -287,7 +287,7 @@ def test_a_template_that_refuses_the_messages_is_400(start_server, tiny_engine):
 
 def test_a_client_that_leaves_mid_stream_frees_its_row(start_server, tiny_engine):
     engine = Recording(tiny_engine)
-    client, app = start_server(engine, batch_wait_s=0.3)
+    client, app = start_server(engine, batch_wait_s=1.0)  # both streams land in one engine call
     budget = 64
     ask = {"model": "tiny", "messages": HI, "max_tokens": budget, "temperature": 0, "stream": True}
     whole = client.chat.completions.create(model="tiny", messages=HI, max_tokens=budget, temperature=0)
@@ -393,3 +393,25 @@ def test_served_names_are_names_not_paths(tmp_path, monkeypatch):
     assert model_name("runs/legal") == "legal" and model_name("runs/legal/final/") == "legal-final"
     assert model_name(None) == model_name("smollm2-135m") == "smollm2-135m"
     assert model_name("HuggingFaceTB/SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"  # not local
+
+
+@pytest.mark.parametrize("own_loop", [True, False])
+def test_the_engine_takes_token_ids_as_it_takes_messages(tiny_engine, own_loop):
+    """The server hands the engine token ids (`TokenIds`): the same answers as from the messages, in both
+    decoding paths, alone and padded beside a longer prompt."""
+    import copy
+
+    from alignline.rollout.engine import SamplingParams, TokenIds, render_prompt
+
+    engine = copy.copy(tiny_engine)
+    engine.own_loop = own_loop
+    tok = engine.tokenizer
+    longer = [{"role": "user", "content": "Summarize the text in one sentence, please, and be brief."}]
+    ids = [TokenIds(tok(render_prompt(tok, m), add_special_tokens=False).input_ids) for m in (HI, longer)]
+    params = SamplingParams(max_new_tokens=6)
+    from_messages = engine.generate([HI, longer], params)
+    from_ids = engine.generate(ids, params)
+    mixed = engine.generate([ids[0], longer], params)
+    for got in (from_ids, mixed):
+        assert [g[0].token_ids for g in got] == [g[0].token_ids for g in from_messages]
+        assert [g[0].prompt_tokens for g in got] == [g[0].prompt_tokens for g in from_messages]
