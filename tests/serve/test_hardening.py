@@ -415,3 +415,25 @@ def test_the_engine_takes_token_ids_as_it_takes_messages(tiny_engine, own_loop):
     for got in (from_ids, mixed):
         assert [g[0].token_ids for g in got] == [g[0].token_ids for g in from_messages]
         assert [g[0].prompt_tokens for g in got] == [g[0].prompt_tokens for g in from_messages]
+
+
+def test_a_rebinding_page_is_refused_by_its_host(start_server, tmp_path):
+    """Without a key on loopback, the command serves loopback `Host` names only: a page whose DNS name
+    was rebound to 127.0.0.1 sends JSON as its own origin, but its requests say `Host: its-name`."""
+    from alignline.cli.serve import allowed_hosts
+
+    hosts = allowed_hosts("127.0.0.1", None, [])
+    assert hosts == ["localhost", "127.0.0.1", "::1"]
+    assert allowed_hosts("127.0.0.1", "key", []) is None and allowed_hosts("0.0.0.0", None, []) is None
+    assert allowed_hosts("0.0.0.0", None, ["api.example"])[-1] == "api.example"
+    queue = tmp_path / "reviews.jsonl"
+    client, _ = start_server(ScriptedEngine(lambda text: "an answer"), router=Router(threshold=0.95, on_low="flag"),
+                             reviews=Reviews([JsonlQueue(str(queue))]), allowed_hosts=hosts)
+    port = client.base_url.port
+    chat = url(client, "/v1/chat/completions")
+    for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.evil.example:{port}"):
+        assert_openai_error(httpx.post(chat, json=CHAT, headers={"host": host}, timeout=30), 403, "host_not_allowed")
+    assert queue.read_text() == ""
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", "LOCALHOST"):
+        assert httpx.post(chat, json=CHAT, headers={"host": host}, timeout=30).status_code == 200
+    assert client.chat.completions.create(model="tiny", messages=HI).choices[0].message.content == "an answer"

@@ -1,7 +1,9 @@
 """`alignline serve` (an OpenAI-compatible server with confidence routing) and `alignline serve calibrate`.
 
 `--api-key KEY` (or the environment variable `ALIGNLINE_API_KEY`; the flag wins): every route then needs
-`Authorization: Bearer KEY`. `--docs` serves `/docs`, `/redoc` and `/openapi.json` (off by default).
+`Authorization: Bearer KEY`. Without a key on a loopback address, only requests whose `Host` is a loopback
+name (or an `--allowed-host`) are served: a web page rebinding its DNS name to 127.0.0.1 is refused.
+`--docs` serves `/docs`, `/redoc` and `/openapi.json` (off by default).
 The base model is listed under `--served-name`, or the model's name (the last part of its directory,
 never the local path; the path as typed is still accepted as a model id).
 """
@@ -30,6 +32,27 @@ def model_name(model: str | None) -> str:
     if len(parts) > 1 and (name in ("final", "best", "last") or name.startswith(("checkpoint", "step"))):
         name = f"{parts[-2]}-{name}"
     return name
+
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def allowed_hosts(host: str, api_key: str | None, extra: list[str]) -> list[str] | None:
+    """The `Host` names served: loopback names (the address listened on, and `extra`) when listening on
+    loopback without a key; None (any) otherwise: with a key a rebinding page cannot pass, and on 0.0.0.0
+    the names are the user's own to know (`--allowed-host` still restricts them)."""
+    if not extra and (api_key or not is_loopback(host)):
+        return None
+    return list(dict.fromkeys([*LOOPBACK_NAMES, host.strip("[]").lower(), *extra]))
 
 
 def served_models(args) -> tuple[dict[str, str], str]:
@@ -91,7 +114,7 @@ def run_serve(args) -> int:
     settings = ServeSettings(base_name, [n for n in served if n != base_name], router, reviews, Confidence(spec, fits),
                              max_queue=args.max_queue, max_batch=args.max_batch,
                              default_max_tokens=args.default_max_tokens, api_key=api_key, docs=args.docs,
-                             aliases=aliases)
+                             aliases=aliases, allowed_hosts=allowed_hosts(args.host, api_key, args.allowed_host))
     import uvicorn
 
     routing = (f"routing below {threshold:g} ({args.on_low}{', Platt-scaled' if fits else ''})" if threshold is not None else "no threshold") + (
@@ -184,6 +207,9 @@ def register(sub) -> None:
     p.add_argument("--api-key", default=None, metavar="KEY",
                    help="require 'Authorization: Bearer KEY' on every route (default: $ALIGNLINE_API_KEY, "
                         "which other users' `ps` does not show; unset: no key)")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a Host header name to serve besides loopback names (repeatable; e.g. behind a proxy "
+                        "that passes its own Host)")
     p.add_argument("--docs", action="store_true", help="serve /docs, /redoc and /openapi.json (off by default)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="the server log's level")

@@ -73,6 +73,8 @@ class ServeSettings:
     """When set, every route needs `Authorization: Bearer <api_key>` (else 401)."""
     docs: bool = False
     """Serve `/docs`, `/redoc` and `/openapi.json` (off: they describe the server to anyone who asks)."""
+    allowed_hosts: list[str] | None = None
+    """When set, the `Host` header must name one of these (a DNS-rebinding page is refused; see serve/guard.py)."""
     aliases: list[str] = field(default_factory=list)
     """Other ids accepted for the base model, never listed (`--model` as typed, which may be a local path)."""
 
@@ -416,7 +418,7 @@ def create_app(engine, settings: ServeSettings):
     docs = settings.docs
     app = FastAPI(title="alignline serve", lifespan=lifespan, docs_url="/docs" if docs else None,
                   redoc_url="/redoc" if docs else None, openapi_url="/openapi.json" if docs else None)
-    app.add_middleware(Guard, api_key=settings.api_key)
+    app.add_middleware(Guard, api_key=settings.api_key, allowed_hosts=settings.allowed_hosts)
     app.state.worker, app.state.settings, app.state.encoder = worker, settings, encoder
     started = int(time.time())
 

@@ -6,6 +6,9 @@ disconnects pass through it untouched).
 - A request with a body must say `Content-Type: application/json` (else 415). A web page may send a
   cross-site `text/plain` or form POST (or one with no type) to a server on loopback without asking the
   browser's permission; with this rule such a post never reaches the engine or the review queue.
+- `allowed_hosts` (the command sets it when it listens on loopback without a key): the `Host` header must
+  name one of them (else 403). A page that rebinds its own DNS name to 127.0.0.1 talks to the server as
+  its own origin, JSON included; its requests still say `Host: its-name`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,14 @@ def bearer_matches(authorization: bytes | None, key: bytes) -> bool:
     return hmac.compare_digest(authorization[7:].strip(), key)
 
 
+def host_name(host: bytes | None) -> str:
+    """`Host` without its port: `127.0.0.1:8000` -> `127.0.0.1`, `[::1]:8000` -> `::1`."""
+    text = (host or b"").decode("latin-1").strip().lower()
+    if text.startswith("["):
+        return text[1:text.find("]")] if "]" in text else text
+    return text.rsplit(":", 1)[0] if text.count(":") == 1 else text
+
+
 def is_json(content_type: bytes | None) -> bool:
     return bool(content_type) and content_type.split(b";")[0].strip().lower() == b"application/json"
 
@@ -40,13 +51,18 @@ def is_json(content_type: bytes | None) -> bool:
 class Guard:
     """ASGI middleware: the API key (when set), then the content type of requests with a body."""
 
-    def __init__(self, app, api_key: str | None = None):
+    def __init__(self, app, api_key: str | None = None, allowed_hosts: list[str] | None = None):
         self.app, self.key = app, api_key.encode() if api_key else None
+        self.hosts = {h.lower() for h in allowed_hosts} if allowed_hosts else None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
+        if self.hosts is not None and host_name(headers.get(b"host")) not in self.hosts:
+            return await send_error(send, 403, error_body(
+                f"Host {host_name(headers.get(b'host'))!r} is not served here (allowed: {', '.join(sorted(self.hosts))};"
+                " `alignline serve --allowed-host NAME` adds one)", "invalid_request_error", None, "host_not_allowed"))
         if self.key is not None and not bearer_matches(headers.get(b"authorization"), self.key):
             return await send_error(send, 401, error_body(
                 "Incorrect or missing API key: send the header 'Authorization: Bearer <key>' with the key the "
