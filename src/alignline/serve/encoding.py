@@ -46,7 +46,10 @@ class PromptEncoder:
 
     def __init__(self, engine):
         tok = getattr(engine, "tokenizer", None)
-        self.tokenizer = copy.deepcopy(tok) if tok is not None else None
+        try:
+            self.tokenizer = copy.deepcopy(tok)
+        except Exception:  # a tokenizer that cannot be copied is shared (one encoding thread still)
+            self.tokenizer = tok
         self.context = context_length(engine) if tok is not None else None
         self.control = self.control_texts() if tok is not None else []
 
