@@ -354,8 +354,8 @@ def test_the_command_keys_every_route_and_lists_no_local_path(tiny_model_dir, tm
 
     port = free_port()
     env = {**os.environ, "ALIGNLINE_API_KEY": "env-key", "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-m", "alignline.cli", "serve", "--model", str(tiny_model_dir), "--backend",
-                             "hf", "--port", str(port), "--log-level", "warning"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "alignline.cli", "serve", "--model", str(tiny_model_dir),
+                             "--backend", "hf", "--port", str(port), "--log-level", "warning"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -59,10 +59,11 @@ class Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
-        if self.hosts is not None and host_name(headers.get(b"host")) not in self.hosts:
+        host = host_name(headers.get(b"host"))
+        if self.hosts is not None and host not in self.hosts:
             return await send_error(send, 403, error_body(
-                f"Host {host_name(headers.get(b'host'))!r} is not served here (allowed: {', '.join(sorted(self.hosts))};"
-                " `alignline serve --allowed-host NAME` adds one)", "invalid_request_error", None, "host_not_allowed"))
+                f"Host {host!r} is not served here (allowed: {', '.join(sorted(self.hosts))}; "
+                "`alignline serve --allowed-host NAME` adds one)", "invalid_request_error", None, "host_not_allowed"))
         if self.key is not None and not bearer_matches(headers.get(b"authorization"), self.key):
             return await send_error(send, 401, error_body(
                 "Incorrect or missing API key: send the header 'Authorization: Bearer <key>' with the key the "
