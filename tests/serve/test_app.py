@@ -77,7 +77,9 @@ def test_bad_requests_are_400_in_openai_shape(start_server, tiny_engine, body, p
     assert r.status_code == 400
     error = r.json()["error"]
     assert error["param"] == param and error["type"] == "invalid_request_error" and error["message"]
-    bad_json = httpx.post(f"{client.base_url}chat/completions", content=b"{nope", timeout=30)
+    # The JSON content type is required (a body without one is a 415: tests/serve/test_hardening.py).
+    bad_json = httpx.post(f"{client.base_url}chat/completions", content=b"{nope", timeout=30,
+                          headers={"content-type": "application/json"})
     assert bad_json.status_code == 400 and "JSON" in bad_json.json()["error"]["message"]
 
 

@@ -1,10 +1,58 @@
-"""`alignline serve` (an OpenAI-compatible server with confidence routing) and `alignline serve calibrate`."""
+"""`alignline serve` (an OpenAI-compatible server with confidence routing) and `alignline serve calibrate`.
+
+`--api-key KEY` (or the environment variable `ALIGNLINE_API_KEY`; the flag wins): every route then needs
+`Authorization: Bearer KEY`. Without a key on a loopback address, only requests whose `Host` is a loopback
+name (or an `--allowed-host`) are served: a web page rebinding its DNS name to 127.0.0.1 is refused.
+`--docs` serves `/docs`, `/redoc` and `/openapi.json` (off by default).
+The base model is listed under `--served-name`, or the model's name (the last part of its directory,
+never the local path; the path as typed is still accepted as a model id).
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 from alignline.errors import UserError
+
+
+def model_name(model: str | None) -> str:
+    """The id a model is served under by default: its name, not where it lies on this machine
+    (`/home/me/runs/legal/final` -> `legal-final`); a name that is no local path (`smollm2-135m`, a Hub id)
+    stays as it is."""
+    if not model:
+        return "smollm2-135m"
+    path = Path(model).expanduser()
+    if not path.exists():
+        return model
+    parts = path.resolve().parts[1:] or ("model",)
+    name = parts[-1]
+    # A checkpoint's own folder (`final`, `checkpoint-400`) says little without its run's.
+    if len(parts) > 1 and (name in ("final", "best", "last") or name.startswith(("checkpoint", "step"))):
+        name = f"{parts[-2]}-{name}"
+    return name
+
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def allowed_hosts(host: str, api_key: str | None, extra: list[str]) -> list[str] | None:
+    """The `Host` names served: loopback names (the address listened on, and `extra`) when listening on
+    loopback without a key; None (any) otherwise: with a key a rebinding page cannot pass, and on 0.0.0.0
+    the names are the user's own to know (`--allowed-host` still restricts them)."""
+    if not extra and (api_key or not is_loopback(host)):
+        return None
+    return list(dict.fromkeys([*LOOPBACK_NAMES, host.strip("[]").lower(), *extra]))
 
 
 def served_models(args) -> tuple[dict[str, str], str]:
@@ -12,7 +60,7 @@ def served_models(args) -> tuple[dict[str, str], str]:
     from alignline.models.named_adapters import parse_adapter_flags
 
     adapters = parse_adapter_flags(args.adapter)
-    base_name = args.served_name or args.model or "smollm2-135m"
+    base_name = args.served_name or model_name(args.model)
     if base_name in adapters:
         raise UserError(f"--served-name {base_name!r}: an adapter has that name too")
     return {base_name: "base", **{n: n for n in adapters}}, base_name
@@ -61,9 +109,12 @@ def run_serve(args) -> int:
     engine = load(args)
     from alignline.serve.app import ServeSettings, create_app
 
+    api_key = args.api_key or os.environ.get("ALIGNLINE_API_KEY") or None
+    aliases = [args.model] if args.model and args.model not in served else []
     settings = ServeSettings(base_name, [n for n in served if n != base_name], router, reviews, Confidence(spec, fits),
                              max_queue=args.max_queue, max_batch=args.max_batch,
-                             default_max_tokens=args.default_max_tokens)
+                             default_max_tokens=args.default_max_tokens, api_key=api_key, docs=args.docs,
+                             aliases=aliases, allowed_hosts=allowed_hosts(args.host, api_key, args.allowed_host))
     import uvicorn
 
     routing = (f"routing below {threshold:g} ({args.on_low}{', Platt-scaled' if fits else ''})" if threshold is not None else "no threshold") + (
@@ -73,7 +124,8 @@ def run_serve(args) -> int:
     streaming = "token by token" if live_streaming(engine, router) else (
         "buffered (an answer may be held)" if router.may_hold else "buffered (this engine does not stream tokens)")
     print(f"serve: http://{args.host}:{args.port}/v1 models {', '.join(served)}; confidence {spec.label}; {routing}; "
-          f"streaming {streaming}", file=sys.stderr, flush=True)
+          f"streaming {streaming}; {'API key required' if api_key else 'no API key (anyone who can connect may ask)'}",
+          file=sys.stderr, flush=True)
     uvicorn.run(create_app(engine, settings), host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
@@ -152,6 +204,13 @@ def register(sub) -> None:
     p.add_argument("--review-db", default=None, metavar="URL", help="the annotation database to queue reviews in")
     p.add_argument("--review-project", default=None, metavar="NAME", help="its project for the review queue")
     p.add_argument("--review-file", default=None, metavar="F", help="a JSONL review queue (no database needed)")
+    p.add_argument("--api-key", default=None, metavar="KEY",
+                   help="require 'Authorization: Bearer KEY' on every route (default: $ALIGNLINE_API_KEY, "
+                        "which other users' `ps` does not show; unset: no key)")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a Host header name to serve besides loopback names (repeatable; e.g. behind a proxy "
+                        "that passes its own Host)")
+    p.add_argument("--docs", action="store_true", help="serve /docs, /redoc and /openapi.json (off by default)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="the server log's level")
     p.set_defaults(func=run_serve)

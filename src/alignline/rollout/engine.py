@@ -17,9 +17,10 @@ the global RNG (a training run's RNG state, checkpointed for exact resume, is le
 same prompts, settings and seed give the same completions.
 
 Streaming: `HFEngine.generate(..., on_token=f)` calls `f(row, token_id)` as each token is decoded
-(`row` = prompt index x n + completion index), and `TextStream` turns one row's tokens into text deltas
-that join to the completion's text exactly. Engines without `streams_tokens` (vLLM's offline `LLM`,
-scripted test engines) take no `on_token`; callers fall back to the finished completions.
+(`row` = prompt index x n + completion index; `f` returning True drops that row, e.g. its client left),
+and `TextStream` turns one row's tokens into text deltas that join to the completion's text exactly.
+Engines without `streams_tokens` (vLLM's offline `LLM`, scripted test engines) take no `on_token`; callers
+fall back to the finished completions.
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ from typing import Protocol
 
 import torch
 
-Prompt = str | list[dict]
+
+
+class TokenIds(list):
+    """A prompt already tokenized (`alignline serve` encodes each request itself, so that text from a user
+    never becomes control tokens); engines feed these ids to the model as they are."""
+
+
+Prompt = str | list[dict] | TokenIds
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,8 @@ class Engine(Protocol):
 
 def render_prompt(tokenizer, prompt: Prompt) -> str:
     """A chat prompt through the model's template (with the generation prompt); a string as it is."""
+    if isinstance(prompt, TokenIds):
+        return tokenizer.decode(prompt)
     if isinstance(prompt, str):
         return prompt
     if getattr(tokenizer, "chat_template", None):
@@ -176,7 +186,7 @@ class HFEngine:
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams,
-                 on_token: Callable[[int, int], None] | None = None) -> list[list[Completion]]:
+                 on_token: Callable[[int, int], bool | None] | None = None) -> list[list[Completion]]:
         """`on_token(row, token_id)`, if given, gets every generated token of completion `row` (prompt index
         x n + completion index) in order, including the EOS, from inside the decoding loop."""
         from alignline.models.named_adapters import using
@@ -185,9 +195,9 @@ class HFEngine:
             return self._generate(prompts, params, on_token)
 
     def _generate(self, prompts: Sequence[Prompt], params: SamplingParams,
-                  on_token: Callable[[int, int], None] | None = None) -> list[list[Completion]]:
+                  on_token: Callable[[int, int], bool | None] | None = None) -> list[list[Completion]]:
         tok = self.tokenizer
-        texts = [render_prompt(tok, p) for p in prompts]
+        texts = [p if isinstance(p, TokenIds) else render_prompt(tok, p) for p in prompts]
         out: list[list[Completion]] = [[] for _ in texts]
         gen = torch.Generator(device="cpu").manual_seed(params.seed)
         # Each prompt repeated n times, batched; sorting by length keeps padding small (a stable sort keeps
@@ -209,26 +219,31 @@ class HFEngine:
                 out[i].append(completion)
         return out
 
-    def encode_left_padded(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode_left_padded(self, texts: list[str | TokenIds]) -> tuple[torch.Tensor, torch.Tensor]:
         tok = self.tokenizer
         side = tok.padding_side
         tok.padding_side = "left"  # generation continues from the right edge of every row
         try:
-            enc = tok(texts, add_special_tokens=False, return_tensors="pt", padding=True)
+            if all(isinstance(t, str) for t in texts):
+                enc = tok(texts, add_special_tokens=False, return_tensors="pt", padding=True)
+            else:
+                ids = [t if isinstance(t, TokenIds) else tok(t, add_special_tokens=False).input_ids for t in texts]
+                enc = tok.pad({"input_ids": ids}, return_tensors="pt", padding=True)
         finally:
             tok.padding_side = side
         device = next(self.model.parameters()).device
         return enc.input_ids.to(device), enc.attention_mask.to(device)
 
     def decode_batch(self, texts: list[str], params: SamplingParams, gen: torch.Generator,
-                     on_token: Callable[[int, int], None] | None = None) -> list[Completion]:
+                     on_token: Callable[[int, int], bool | None] | None = None) -> list[Completion]:
         """Our own decoding loop: prefill, then one token per step for the rows still running.
 
         A row that ends (EOS, or a stop string in its text) leaves the batch and its KV cache rows are
         dropped, so the batch shrinks instead of computing padding for finished answers until the
         longest one ends, which is what `generate` does. Same math as `generate` (greedy outputs are
         identical, tested); sampling draws from our own generator. `on_token(row, token_id)` sees each
-        token as it is chosen (streaming).
+        token as it is chosen (streaming); when it returns True the row leaves the batch there (its client
+        has gone: the server stops generating for nobody).
         """
         from transformers import DynamicCache
 
@@ -253,11 +268,10 @@ class HFEngine:
             for k, row in enumerate(running.tolist()):
                 t = chosen_list[k]
                 tokens[row].append(t)
-                if on_token:
-                    on_token(row, t)
+                dropped = bool(on_token(row, t)) if on_token else False
                 if logp_list is not None:
                     logps[row].append(logp_list[k])
-                if t == tok.eos_token_id:
+                if t == tok.eos_token_id or dropped:
                     done[row] = True
                 elif params.stop and cut_at_stop(tok.decode(tokens[row][-16:], skip_special_tokens=True),
                                                  params.stop)[1]:

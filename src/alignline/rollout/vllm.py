@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from alignline.rollout.engine import Completion, Prompt, SamplingParams, cut_at_stop, render_prompt
+from alignline.rollout.engine import Completion, Prompt, SamplingParams, TokenIds, cut_at_stop, render_prompt
 
 
 @dataclass
@@ -52,7 +52,8 @@ class VLLMEngine:
         sampling = VSampling(n=params.n, temperature=params.temperature, top_p=params.top_p,
                              top_k=params.top_k or -1, max_tokens=params.max_new_tokens, seed=params.seed,
                              stop=list(params.stop) or None, logprobs=0 if params.logprobs else None)
-        texts = [render_prompt(self.tokenizer, p) for p in prompts]
+        texts = [{"prompt_token_ids": list(p)} if isinstance(p, TokenIds) else render_prompt(self.tokenizer, p)
+                 for p in prompts]
         results = self.llm.generate(texts, sampling, lora_request=lora, use_tqdm=False)
         out = []
         for r in results:

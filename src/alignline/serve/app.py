@@ -18,13 +18,18 @@ policy rules need the whole answer before any of it may leave, since a held answ
 
 Every answer carries `choices[i].confidence` and an `alignline` object (`confidence`, `routed`,
 `action`, `reasons`, `review_id`, `request_id`); extra fields the official client keeps as they are.
+
+Hardening (issue 17): an API key guards every route when set, bodies must be JSON (`serve/guard.py`);
+each request is parsed (`serve/body.py`) and tokenized (`serve/encoding.py`) in its handler, so a bad one
+is a 400 of its own and never reaches a batch; should an engine call fail anyway, its requests are retried
+one by one so only the one that fails does. A streamed request whose client leaves stops generating.
+A full queue is a 503 with `Retry-After`. `/docs`, `/redoc` and `/openapi.json` exist only with `docs`.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the `request: Request` annotation at run time,
 # and Request is imported inside create_app (fastapi stays a lazy import).
 
 import asyncio
-import json
 import queue
 import random
 import threading
@@ -34,8 +39,11 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
-from alignline.rollout.engine import Completion, SamplingParams
+from alignline.rollout.engine import Completion, SamplingParams, TokenIds
+from alignline.serve.body import content_text, parse_json_body
 from alignline.serve.confidence import Confidence, ConfidenceSpec
+from alignline.serve.encoding import PromptEncoder
+from alignline.serve.errors import RequestError
 from alignline.serve.routing import Reviews, Router
 from alignline.serve.streaming import LiveRows, buffered_events, live_events, live_streaming, queue_sink
 
@@ -43,16 +51,8 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 MAX_N = 16
 
 
-class RequestError(Exception):
-    """A request the API refuses: status, OpenAI error type and code, the offending parameter."""
-
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
-                 kind: str = "invalid_request_error"):
-        super().__init__(message)
-        self.status, self.message, self.param, self.code, self.kind = status, message, param, code, kind
-
-    def body(self) -> dict:
-        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
+RETRY_AFTER_S = 1
+"""The `Retry-After` of a 503 (queue full): a batch of the tiny-to-small models served here takes about that."""
 
 
 @dataclass
@@ -69,6 +69,14 @@ class ServeSettings:
     batch_wait_s: float = 0.005
     default_max_tokens: int = 256
     max_tokens_limit: int = 2048
+    api_key: str | None = None
+    """When set, every route needs `Authorization: Bearer <api_key>` (else 401)."""
+    docs: bool = False
+    """Serve `/docs`, `/redoc` and `/openapi.json` (off: they describe the server to anyone who asks)."""
+    allowed_hosts: list[str] | None = None
+    """When set, the `Host` header must name one of these (a DNS-rebinding page is refused; see serve/guard.py)."""
+    aliases: list[str] = field(default_factory=list)
+    """Other ids accepted for the base model, never listed (`--model` as typed, which may be a local path)."""
 
 
 @dataclass
@@ -87,6 +95,14 @@ class ChatRequest:
     created: int = field(default_factory=lambda: int(time.time()))
     sink: Callable[[int, str], None] | None = None
     """Streamed live: gets (choice index, text delta) from the engine worker as tokens are decoded."""
+    explicit_max_tokens: bool = False
+    """The client set `max_tokens`: refused, not shortened, when it does not fit the context."""
+    prompt: TokenIds | None = None
+    """The prompt's token ids, encoded in the handler (None: engines without a tokenizer get `messages`)."""
+    cancelled: bool = False
+    """Its client left (a stream closed): the worker stops generating its rows and queues no review."""
+    streamed: bool = False
+    """Some text has gone to the client already (a live stream): it cannot be retried."""
 
 
 @dataclass
@@ -109,7 +125,8 @@ class Answer:
 
 
 def message_text(content) -> str:
-    """A message's content as text: a string, or the text parts of a content-part list."""
+    """A message's content as text: a string, or the text parts of a content-part list (lenient; requests
+    go through `serve.body.content_text`, which refuses what is not text)."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -135,7 +152,7 @@ def parse_request(body, settings: ServeSettings) -> ChatRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise RequestError(400, "'model' is required (see /v1/models)", "model")
-    if model in (settings.served_name, "base"):
+    if model in (settings.served_name, "base", *settings.aliases):
         engine_model = "base"
     elif model in settings.adapters:
         engine_model = model
@@ -150,11 +167,8 @@ def parse_request(body, settings: ServeSettings) -> ChatRequest:
         if not isinstance(m, dict) or m.get("role") not in ROLES:
             raise RequestError(400, f"messages[{i}]: expected an object with a role ({', '.join(ROLES)})",
                                f"messages[{i}]")
-        if not isinstance(m.get("content"), (str, list)) and m.get("content") is not None:
-            raise RequestError(400, f"messages[{i}].content must be a string or a list of content parts",
-                               f"messages[{i}].content")
         role = "system" if m["role"] == "developer" else m["role"]
-        messages.append({"role": role, "content": message_text(m.get("content"))})
+        messages.append({"role": role, "content": content_text(m.get("content"), f"messages[{i}].content")})
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
     max_tokens = number({key: max_tokens}, key, settings.default_max_tokens, 1, settings.max_tokens_limit, True)
@@ -182,11 +196,25 @@ def parse_request(body, settings: ServeSettings) -> ChatRequest:
         raise RequestError(400, "'top_p' must be above 0", "top_p")
     rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     return ChatRequest(rid, model, engine_model, messages, params, stream, bool(options.get("include_usage")),
-                       seeded=seed is not None)
+                       seeded=seed is not None, explicit_max_tokens=body.get(key) is not None)
+
+
+def encode_request(request: ChatRequest, encoder: PromptEncoder) -> None:
+    """Tokenize the prompt and fit the answer's budget to the context (RequestError if it cannot fit)."""
+    if not encoder.active:
+        return
+    request.prompt = encoder.encode(request.messages)
+    budget = encoder.fit(request.prompt, request.params.max_new_tokens, request.explicit_max_tokens)
+    if budget != request.params.max_new_tokens:
+        request.params = replace(request.params, max_new_tokens=budget)
 
 
 class Busy(Exception):
     """The queue is full."""
+
+
+class Cancelled(Exception):
+    """The client left before its request ran."""
 
 
 @dataclass
@@ -242,6 +270,10 @@ class Worker:
                 batch.append(job)
             with self.lock:
                 self.waiting -= len(batch)
+            for j in batch:
+                if j.request.cancelled:
+                    j.future.set_exception(Cancelled())
+            batch = [j for j in batch if not j.request.cancelled]
             for group in batch_groups(batch):
                 self.run_group(group)
 
@@ -249,9 +281,17 @@ class Worker:
         self.batches.append(len(group))
         try:
             answers = self.handle([j.request for j in group])
-        except Exception as e:  # the engine failed: every request of this call gets a 500, the server lives on
+        except Exception as e:  # the engine failed: a 500, the server lives on
+            if len(group) == 1:
+                group[0].future.set_exception(e)
+                return
+            # One request may have failed the whole call: each runs again alone, so only that one fails.
+            # A live stream that has sent text cannot start over: it fails (an error event).
             for j in group:
-                j.future.set_exception(e)
+                if j.request.streamed or j.request.cancelled:
+                    j.future.set_exception(e)
+                else:
+                    self.run_group([j])
             return
         for j, a in zip(group, answers):
             j.future.set_result(a)
@@ -281,7 +321,7 @@ class Answerer:
         params = first.params
         if params.temperature > 0 and not first.seeded:  # unseeded sampling: a fresh draw each call, as OpenAI
             params = replace(params, seed=random.randrange(2**63))
-        prompts = [r.messages for r in requests]
+        prompts = [r.prompt if r.prompt is not None else r.messages for r in requests]
         if any(r.sink for r in requests):  # live streams: deltas leave from inside the decoding loop
             rows = LiveRows(self.engine.tokenizer, requests, params.n, params.stop)
             results: list[list[Completion]] = self.engine.generate(prompts, params, on_token=rows.push)
@@ -303,7 +343,7 @@ class Answerer:
         prompt = "\n".join(m["content"] for m in request.messages if m["role"] == "user")
         a = Answer(c.text, c.text, c.finish_reason, confidence, completion_tokens=len(c.token_ids),
                    prompt_tokens=c.prompt_tokens)
-        if not s.router.active:
+        if not s.router.active or request.cancelled:  # nobody reads a dropped stream's partial answer
             return a
         decision = s.router.decide(prompt, c.text, confidence)
         if not decision.routed:
@@ -354,24 +394,45 @@ def completion_body(request: ChatRequest, answers: list[Answer]) -> dict:
 def create_app(engine, settings: ServeSettings):
     """The FastAPI application; the engine worker starts and stops with it."""
     import contextlib
+    from concurrent.futures import ThreadPoolExecutor
 
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, StreamingResponse
+    from starlette.exceptions import HTTPException
+
+    from alignline.serve.guard import Guard
 
     worker = Worker(Answerer(engine, settings), settings.max_queue, settings.max_batch, settings.batch_wait_s)
+    encoder = PromptEncoder(engine)
+    # One thread tokenizes, off the event loop (a long prompt does not stall other clients) and never two
+    # requests at once (the encoder's tokenizer is not shared across threads).
+    encoding = ThreadPoolExecutor(1, thread_name_prefix="alignline-encode")
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         worker.start()
         yield
         await asyncio.get_running_loop().run_in_executor(None, worker.stop)
+        encoding.shutdown(wait=False)
 
-    app = FastAPI(title="alignline serve", lifespan=lifespan)
-    app.state.worker, app.state.settings = worker, settings
+    docs = settings.docs
+    app = FastAPI(title="alignline serve", lifespan=lifespan, docs_url="/docs" if docs else None,
+                  redoc_url="/redoc" if docs else None, openapi_url="/openapi.json" if docs else None)
+    app.add_middleware(Guard, api_key=settings.api_key, allowed_hosts=settings.allowed_hosts)
+    app.state.worker, app.state.settings, app.state.encoder = worker, settings, encoder
     started = int(time.time())
 
     def error(e: RequestError) -> JSONResponse:
-        return JSONResponse(e.body(), status_code=e.status)
+        return JSONResponse(e.body(), status_code=e.status, headers=e.headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, e: HTTPException):  # unknown route, wrong method: OpenAI's shape too
+        return error(RequestError(e.status_code, str(e.detail), code="not_found" if e.status_code == 404 else None))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request, e: Exception):  # no internals (paths, tracebacks) to the client
+        return error(RequestError(500, "the server failed on this request", code="internal_error",
+                                  kind="server_error"))
 
     @app.get("/v1/models")
     async def models():
@@ -390,11 +451,8 @@ def create_app(engine, settings: ServeSettings):
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
         try:
-            try:
-                body = await request.json()
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise RequestError(400, "the request body is not valid JSON") from None
-            chat_request = parse_request(body, settings)
+            chat_request = parse_request(parse_json_body(await request.body()), settings)
+            await asyncio.get_running_loop().run_in_executor(encoding, encode_request, chat_request, encoder)
             live = chat_request.stream and live_streaming(engine, settings.router)
             if live:
                 loop, deltas = asyncio.get_running_loop(), asyncio.Queue()
@@ -403,7 +461,8 @@ def create_app(engine, settings: ServeSettings):
                 future = worker.submit(chat_request)
             except Busy:
                 raise RequestError(503, f"the server is busy ({settings.max_queue} requests waiting); retry shortly",
-                                   code="queue_full", kind="server_error") from None
+                                   code="queue_full", kind="server_error",
+                                   headers={"Retry-After": str(RETRY_AFTER_S)}) from None
             if live:
                 # Queued after every delta the worker sent (both go through call_soon_threadsafe, in order).
                 future.add_done_callback(lambda _: loop.call_soon_threadsafe(deltas.put_nowait, None))
@@ -422,14 +481,15 @@ def create_app(engine, settings: ServeSettings):
     return app
 
 
-def wait_ready(base_url: str, proc=None, timeout: float = 300) -> None:
+def wait_ready(base_url: str, proc=None, timeout: float = 300, api_key: str | None = None) -> None:
     """Wait until a server at `base_url` (…/v1) answers /v1/models; fail early if its process `proc` died."""
     import httpx
 
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if httpx.get(f"{base_url}/models", timeout=5).status_code == 200:
+            if httpx.get(f"{base_url}/models", timeout=5, headers=headers).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

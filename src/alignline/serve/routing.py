@@ -19,10 +19,13 @@ the request id as its lineage id, so a reviewer's correction can be traced back 
 
 Queues: the annotation store (`--review-db URL --review-project NAME`, `Store.enqueue_review`) and/or a
 JSONL file (`--review-file F`, no database needed); both take (prompt, response, meta) and return an id.
+The file holds users' prompts: it is created (or tightened) to 0600, owner only, and appended the same way.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -173,8 +176,21 @@ class Router:
         return "hold" in actions
 
 
+PRIVATE = 0o600
+
+
+def open_private_append(path: Path) -> int:
+    """A file descriptor appending to `path`, created 0600 (an existing file is tightened to 0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), PRIVATE)
+    try:
+        os.fchmod(fd, PRIVATE)
+    except (AttributeError, OSError):  # Windows has no fchmod; a file we may not chmod is still ours to append
+        pass
+    return fd
+
+
 class JsonlQueue:
-    """Review items appended to a JSONL file, numbered 1, 2, ... (continuing an existing file)."""
+    """Review items appended to a JSONL file (0600), numbered 1, 2, ... (continuing an existing file)."""
 
     def __init__(self, path: str):
         self.path = Path(path)
@@ -182,15 +198,19 @@ class JsonlQueue:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.count = sum(1 for line in self.path.open(encoding="utf-8") if line.strip()) if self.path.exists() else 0
+            os.close(open_private_append(self.path))
         except (OSError, UnicodeDecodeError) as e:
             raise UserError(f"--review-file {path}: cannot use it ({e})") from None
 
     def enqueue(self, prompt, response: str, meta: dict) -> int:
-        from alignline.io import append_jsonl
-
         with self.lock:
+            item = {"review_id": self.count + 1, "prompt": prompt, "response": response, "meta": meta}
+            fd = open_private_append(self.path)
+            try:  # one write per record, appended (O_APPEND)
+                os.write(fd, (json.dumps(item, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
+            finally:
+                os.close(fd)
             self.count += 1
-            append_jsonl(self.path, [{"review_id": self.count, "prompt": prompt, "response": response, "meta": meta}])
             return self.count
 
 

@@ -45,27 +45,33 @@ def queue_sink(loop: asyncio.AbstractEventLoop, deltas: asyncio.Queue):
 
 class LiveRows:
     """The engine's `on_token` for one engine call: each live request's rows (prompt k, choice j -> row
-    k * n + j) decoded by their own `TextStream`, deltas sent to that request's sink as (choice, text)."""
+    k * n + j) decoded by their own `TextStream`, deltas sent to that request's sink as (choice, text).
+    A row whose request was cancelled (its client left) answers True: the engine drops it."""
 
     def __init__(self, tokenizer, requests: list, n: int, stop: tuple[str, ...]):
         self.n = n
-        self.rows = {k * n + j: (r.sink, j, TextStream(tokenizer, stop))
+        self.rows = {k * n + j: (r, j, TextStream(tokenizer, stop))
                      for k, r in enumerate(requests) if r.sink for j in range(n)}
 
-    def push(self, row: int, token_id: int) -> None:
+    def push(self, row: int, token_id: int) -> bool:
         entry = self.rows.get(row)
-        if entry is not None:
-            sink, choice, text = entry
-            delta = text.push(token_id)
-            if delta:
-                sink(choice, delta)
+        if entry is None:
+            return False
+        request, choice, text = entry
+        if request.cancelled:
+            return True
+        delta = text.push(token_id)
+        if delta:
+            request.streamed = True
+            request.sink(choice, delta)
+        return False
 
     def flush(self, results: list[list[Completion]]) -> None:
         """Send what each row held back (a possible stop start that was not one, a trailing U+FFFD)."""
-        for row, (sink, choice, text) in self.rows.items():
+        for row, (request, choice, text) in self.rows.items():
             rest = text.finish(results[row // self.n][choice].text)
-            if rest:
-                sink(choice, rest)
+            if rest and not request.cancelled:
+                request.sink(choice, rest)
 
 
 def sse(request, choices: list, **extra) -> str:
@@ -121,10 +127,14 @@ async def live_events(request, deltas: asyncio.Queue, future: Future) -> AsyncIt
     """Role chunks, then (choice, text) deltas as the worker sends them, until `None` (the job is done);
     then the finish chunks, usage, `[DONE]`. An engine failure mid-answer is an `error` event (the status
     line has gone already), which the official client raises as an APIError."""
-    for i in range(request.params.n):
-        yield role_chunk(request, i)
-    while (item := await deltas.get()) is not None:
-        yield content_chunk(request, *item)
+    try:
+        for i in range(request.params.n):
+            yield role_chunk(request, i)
+        while (item := await deltas.get()) is not None:
+            yield content_chunk(request, *item)
+    finally:  # the client left (the response's task was cancelled, or the generator closed): free its rows
+        if not future.done():
+            request.cancelled = True
     try:
         answers = future.result()
     except Exception as e:
