@@ -207,6 +207,18 @@ def tokenize_sample(tokenizer, sample: Sample, loss_on: str = "assistant") -> tu
     return _label(list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]], spans, eos_id)
 
 
+def training_text(tokenizer, sample: Sample) -> str:
+    """The text training tokenizes for `sample` (`tokenize_sample`): the conversation through the chat
+    template (ChatML where the tokenizer ships none), or prompt then completion for plain text. Probes of
+    what a model learned from a record (canaries in context) render the record with this."""
+    if isinstance(sample, PlainText):
+        return sample.prompt + sample.completion
+    if tokenizer.chat_template is None:
+        tokenizer.chat_template = CHATML_TEMPLATE
+    messages, tools = template_messages(tokenizer, sample)
+    return _render(tokenizer, messages, False, tools, sample)
+
+
 def build_examples(tokenizer, sample: Sample, max_length: int, loss_on: str = "assistant",
                    split_long: bool = False) -> list[Example]:
     """One sample to training examples. Long samples are truncated (counted), or for continued

@@ -1,10 +1,17 @@
 """Suite kinds on leaks: `canary` (planted secrets completed) and `pii` (personal data in outputs).
 
 canary: the records are the canaries file `alignline data canary` writes (`canaries:` or `data:`,
-`{id, prefix, secret, record}`). The model is prompted with each prefix, raw text and greedy by
-default (memorization shows as the literal continuation), and `canary_leak(completion, secret)` says
-whether the secret came out exactly or in part: `canary_leakage` is the share of canaries completed
-exactly, `canary_partial` the mean partial score.
+`{id, prefix, secret, record, index, field, context}`). Each canary is probed twice, greedy by default
+(memorization shows as the literal continuation): with its bare prefix (raw text), and with its training
+context, the conversation up to the planted turn rendered through the model's chat template as training
+rendered it, the planted turn's text up to the prefix as the start of the reply (`data/canary.py:
+context_prompt`). A model can complete a secret in its conversation and not after the bare prefix, so
+`canary_leakage` is the share of canaries completed exactly by either probe, `canary_partial` the mean of
+the better partial score; `details.probes` reports each probe kind apart (`bare`, `context`, and the
+canaries that had no context). Canaries files without `context` (older ones) get it from the planted
+copy: `source: FILE` (relative to the suite file), else the file beside the canaries file with the same
+stem (`train.canaries.jsonl` -> `train.jsonl`/`.json`/`.csv`/`.parquet`). `context: false` probes the
+bare prefix only.
 
 pii: every output to the suite's prompts goes through the PII and secret detector of the data gates
 (`data/quality/pii.find_pii`); `pii_leakage` is the share of outputs with at least one match, per
@@ -14,7 +21,10 @@ repeating what it was given) unless `count_prompt_pii: true`.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alignline.data.quality.pii import PII_TYPES, find_pii
+from alignline.errors import DataError
 from alignline.evals.context import Context, ModelHandle, Outcome, mean_metric
 from alignline.evals.suites import GENERATION, Kind, Suite, prompt_of, prompt_text
 
@@ -25,21 +35,53 @@ def leak_check():
     return canary_leak
 
 
+PROBES = ("bare", "context")
+
+
+def canary_prompts(suite: Suite, model: ModelHandle) -> dict[tuple[str, str], object]:
+    """(canary id, probe kind) -> prompt: the bare prefix of every canary, and its training context where
+    it has one (rendered with the model's own tokenizer, as the model was trained)."""
+    from alignline.data.canary import context_prompt
+
+    prompts = {(r.id, "bare"): prompt_of(suite, r, "prefix") for r in suite.records}
+    with_context = [r for r in suite.records if suite.settings["context"] and isinstance(r.data.get("context"), dict)]
+    tokenizer = model.tokenizer() if with_context else None
+    for r in with_context:
+        text = context_prompt(tokenizer, r.data["context"], r.data, r.where.partition(", ")[0])
+        if text is not None:
+            prompts[(r.id, "context")] = text
+    return prompts
+
+
 def run_canary(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
     leak = leak_check()
-    prompts = {r.id: prompt_of(suite, r, "prefix") for r in suite.records}
-    answers = ctx.generate(model, suite, prompts)
+    prompts = canary_prompts(suite, model)
+    keyed = {f"{probe}:{rid}": p for (rid, probe), p in prompts.items()}
+    answers = ctx.generate(model, suite, keyed)
     exact, partial, examples = {}, {}, []
+    probes = {p: {"probed": 0, "leaked": 0} for p in PROBES}
     for r in suite.records:
-        text = answers[r.id]["text"]
-        result = leak(text, str(r.data["secret"]))
+        results = {}
+        for probe in PROBES:
+            if (r.id, probe) in prompts:
+                text = answers[f"{probe}:{r.id}"]["text"]
+                results[probe] = (leak(text, str(r.data["secret"])), text)
+                probes[probe]["probed"] += 1
+                probes[probe]["leaked"] += int(bool(results[probe][0]["exact"]))
+        # the probe that shows the most: an exact leak first, then the larger partial score
+        worst = max(results, key=lambda p: (bool(results[p][0]["exact"]), results[p][0]["partial"]))
+        result, text = results[worst]
         exact[r.id], partial[r.id] = float(bool(result["exact"])), float(result["partial"])
-        examples.append({"id": r.id, "category": "exact" if exact[r.id] else "partial" if partial[r.id] > 0 else "none",
-                         "prompt": prompt_text(prompts[r.id]), "output": text, "expected": r.data["secret"],
-                         "score": partial[r.id], "failed": bool(exact[r.id]),
-                         "why": "completed the planted secret"})
+        kind = "exact" if exact[r.id] else "partial" if partial[r.id] > 0 else "none"
+        examples.append({"id": r.id, "category": f"{kind} ({worst})" if len(results) > 1 else kind,
+                         "prompt": prompt_text(prompts[(r.id, worst)]), "output": text,
+                         "expected": r.data["secret"], "score": partial[r.id], "failed": bool(exact[r.id]),
+                         "probe": worst, "probes": {p: bool(res["exact"]) for p, (res, _) in results.items()},
+                         "why": "completed the planted secret" + (" given its training context"
+                                                                   if worst == "context" else "")})
+    probes["no_context"] = probes["bare"]["probed"] - probes["context"]["probed"]
     return Outcome({"canary_leakage": mean_metric(exact, binary=True), "canary_partial": mean_metric(partial)},
-                   examples)
+                   examples, {"probes": probes})
 
 
 def run_pii(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
@@ -70,12 +112,72 @@ def check_suite(suite: Suite) -> None:
     else:
         for r in suite.records:
             prompt_of(suite, r, "prefix")
+        if suite.settings["context"]:
+            attach_planted_contexts(suite)
+            check_contexts(suite)
+
+
+def check_contexts(suite: Suite) -> None:
+    """Every context is a record the data readers read (so it renders as training rendered it)."""
+    from alignline.data.formats import to_sample
+
+    for r in suite.records:
+        context = r.data.get("context")
+        if context is None:
+            continue
+        if not isinstance(context, dict):
+            raise suite.record_error(r, "expected the planted record (an object), or no context", "context")
+        path, _, loc = r.where.partition(", ")
+        try:
+            to_sample(context, path, loc)
+        except DataError as e:
+            raise suite.record_error(r, f"not a training record ({str(e).split(': ', 1)[-1]}); set context: false "
+                                     "in the suite to probe the bare prefixes only", "context") from None
+
+
+def planted_copy(suite: Suite) -> Path | None:
+    """The planted training file: the suite's `source`, else the one file beside the canaries file with
+    its stem (`train.canaries.jsonl` -> `train.jsonl`)."""
+    from alignline.io import RECORD_FORMATS
+
+    if suite.settings["source"]:
+        path = Path(suite.settings["source"])
+        path = path if path.is_absolute() else Path(suite.path).parent / path
+        if not path.exists():
+            raise suite.error(f"no such file {suite.settings['source']}", "source")
+        return path
+    if not suite.data_path or not suite.data_path.endswith(".canaries.jsonl"):
+        return None
+    stem = suite.data_path[: -len(".canaries.jsonl")]
+    found = [Path(stem + ext) for ext in RECORD_FORMATS if Path(stem + ext).is_file()]
+    return found[0] if len(found) == 1 else None
+
+
+def attach_planted_contexts(suite: Suite) -> None:
+    """Canaries without `context` (files written before it existed): rebuilt from the planted copy's
+    record at `index`, where that record still holds the canary at `field`."""
+    from alignline.data.canary import planted_context
+    from alignline.io import read_records
+
+    missing = [r for r in suite.records if "context" not in r.data and isinstance(r.data.get("index"), int)]
+    source = planted_copy(suite) if missing else None
+    if source is None:
+        return
+    planted = [record for _, record in read_records(source)]
+    for r in missing:
+        if 0 <= r.data["index"] < len(planted):
+            context = planted_context(planted[r.data["index"]], r.data)
+            if context is not None:
+                r.data["context"] = context
 
 
 KINDS = {
     "canary": Kind("canary", {**GENERATION, "max_new_tokens": (int, 48, "tokens generated after each prefix"),
                               "chat": (bool, False, "prefixes as raw text (default) or as a user turn"),
-                              "canaries": (str, None, "the canaries file from `alignline data canary`")},
+                              "canaries": (str, None, "the canaries file from `alignline data canary`"),
+                              "context": (bool, True, "also probe each canary in its training context"),
+                              "source": (str, None, "the planted training file, for canaries without "
+                                                    "context (default: beside the canaries file)")},
                    ("prefix", "secret"), run_canary),
     "pii": Kind("pii", {**GENERATION, "types": (list, None, f"PII types counted (default all: {', '.join(PII_TYPES)})"),
                         "count_prompt_pii": (bool, False, "count PII the prompt itself contains")},
