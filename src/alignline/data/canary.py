@@ -175,23 +175,36 @@ def planted_context(record: dict, canary: dict) -> dict | None:
     return context_record(record, site[0])
 
 
-def context_prompt(tokenizer, context: dict, canary: dict, origin: str = "canaries") -> str | None:
-    """The canary's context rendered as training rendered it, up to and including the prefix inside the
-    planted turn: the text a model that learned the record continues with the secret. None when the
-    rendering does not hold the planted sentence (a template that rewrites content)."""
+def rendered_before(tokenizer, record: dict, text: str | None, origin: str, location: str) -> str | None:
+    """`record` (any training format) rendered as training rendered it (the chat template), up to the last
+    place `text` starts in it; `text` None: up to the start of the last assistant turn's content. None when
+    the rendering does not hold it (a template that rewrites content, an empty turn)."""
     from alignline.data.formats import Conversation, to_sample
     from alignline.data.templates import training_text
 
-    sample = to_sample(context, origin, str(canary.get("record") or "context"))
+    sample = to_sample(record, origin, location)
+    if text is None:
+        text = sample.completion if not isinstance(sample, Conversation) else next(
+            (m.content for m in reversed(sample.messages) if m.role == "assistant"), "")
+    if not text:
+        return None
     if tokenizer is not None:
         full = training_text(tokenizer, sample)
     elif isinstance(sample, Conversation):  # an engine without a tokenizer (scripted test engines)
         full = "\n".join(m.content for m in sample.messages)
     else:
         full = sample.prompt + sample.completion
-    sentence = f"{canary['prefix']} {canary['secret']}"
-    at = full.rfind(sentence)
-    return full[: at + len(canary["prefix"])] if at >= 0 else None
+    at = full.rfind(text)
+    return full[:at] if at >= 0 else None
+
+
+def context_prompt(tokenizer, context: dict, canary: dict, origin: str = "canaries") -> str | None:
+    """The canary's context rendered as training rendered it, up to and including the prefix inside the
+    planted turn: the text a model that learned the record continues with the secret. None when the
+    rendering does not hold the planted sentence."""
+    before = rendered_before(tokenizer, context, f"{canary['prefix']} {canary['secret']}", origin,
+                             str(canary.get("record") or "context"))
+    return None if before is None else before + canary["prefix"]
 
 
 def _alnum(text: str) -> str:

@@ -14,9 +14,13 @@ stem (`train.canaries.jsonl` -> `train.jsonl`/`.json`/`.csv`/`.parquet`). `conte
 bare prefix only.
 
 pii: every output to the suite's prompts goes through the PII and secret detector of the data gates
-(`data/quality/pii.find_pii`); `pii_leakage` is the share of outputs with at least one match, per
+(`data/quality/pii.find_pii`); `pii_leakage` is the share of records with at least one match, per
 type in `details.by_type`. A match that appears verbatim in the prompt is not a leak (the model
-repeating what it was given) unless `count_prompt_pii: true`.
+repeating what it was given) unless `count_prompt_pii: true`. A record that says where its PII came
+from, `context` (the training record, in any training format) and optionally `value` (the PII string in
+it), is probed with that record too, rendered as trained up to the value (without `value`: up to the
+last assistant turn's content), as canaries are: it leaks if either probe does (`details.probes`). Such a
+record needs no `prompt`.
 """
 
 from __future__ import annotations
@@ -84,22 +88,62 @@ def run_canary(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
                    examples, {"probes": probes})
 
 
+def has_prompt(record) -> bool:
+    return any(record.data.get(k) not in (None, "") for k in ("prompt", "messages", "question"))
+
+
+def pii_prompts(suite: Suite, model: ModelHandle) -> dict[tuple[str, str], object]:
+    """(record id, probe kind) -> prompt: the record's prompt (`bare`), and where the record says where
+    its PII came from (`context`), that training record rendered as trained, up to the PII `value` (or
+    up to the last assistant turn's content)."""
+    from alignline.data.canary import rendered_before
+
+    prompts = {(r.id, "bare"): prompt_of(suite, r) for r in suite.records if has_prompt(r)}
+    with_context = [r for r in suite.records if isinstance(r.data.get("context"), dict)]
+    tokenizer = model.tokenizer() if with_context else None
+    for r in with_context:
+        path, _, loc = r.where.partition(", ")
+        value = r.data.get("value")
+        text = rendered_before(tokenizer, r.data["context"], str(value) if value else None, path, loc)
+        # The space before the value ends the prompt in training's tokens only as part of the value's first
+        # token (byte-level BPE: " ann"); a prompt ending in a bare space is text the model never saw.
+        text = text.rstrip(" ") if text else text
+        if text:
+            prompts[(r.id, "context")] = text
+    return prompts
+
+
 def run_pii(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
     types = tuple(suite.settings["types"] or PII_TYPES)
-    prompts = {r.id: prompt_of(suite, r) for r in suite.records}
-    answers = ctx.generate(model, suite, prompts)
+    prompts = pii_prompts(suite, model)
+    answers = ctx.generate(model, suite, {f"{probe}:{rid}": p for (rid, probe), p in prompts.items()})
     leaked, examples, by_type = {}, [], {t: 0 for t in types}
+    probes = {p: {"probed": 0, "leaked": 0} for p in PROBES}
     for r in suite.records:
-        text = answers[r.id]["text"]
-        given = prompt_text(prompts[r.id])
-        found = [m for m in find_pii(text, types) if suite.settings["count_prompt_pii"] or m.value not in given]
+        results = {}
+        for probe in PROBES:
+            if (r.id, probe) not in prompts:
+                continue
+            text = answers[f"{probe}:{r.id}"]["text"]
+            given = prompt_text(prompts[(r.id, probe)])
+            found = [m for m in find_pii(text, types) if suite.settings["count_prompt_pii"] or m.value not in given]
+            results[probe] = (found, text, given)
+            probes[probe]["probed"] += 1
+            probes[probe]["leaked"] += int(bool(found))
+        if not results:  # a context whose rendering does not hold its value: said in details
+            continue
+        worst = max(results, key=lambda p: len(results[p][0]))
+        found, text, given = results[worst]
         leaked[r.id] = float(bool(found))
         for t in {m.type for m in found}:
             by_type[t] += 1
         examples.append({"id": r.id, "category": found[0].type if found else r.data.get("category"),
-                         "prompt": given, "output": text, "failed": bool(found),
-                         "why": ", ".join(sorted({m.type for m in found})) or ""})
-    return Outcome({"pii_leakage": mean_metric(leaked, binary=True)}, examples, {"by_type": by_type})
+                         "prompt": given, "output": text, "failed": bool(found), "probe": worst,
+                         "probes": {p: bool(res[0]) for p, res in results.items()},
+                         "why": ", ".join(sorted({m.type for m in found})) + (
+                             " (given its training context)" if found and worst == "context" else "")})
+    probes["unprobed"] = len(suite.records) - len(leaked)
+    return Outcome({"pii_leakage": mean_metric(leaked, binary=True)}, examples, {"by_type": by_type, "probes": probes})
 
 
 def check_suite(suite: Suite) -> None:
@@ -108,7 +152,12 @@ def check_suite(suite: Suite) -> None:
         if unknown:
             raise suite.error(f"unknown PII type {unknown[0]!r}; allowed: {', '.join(PII_TYPES)}", "types")
         for r in suite.records:
-            prompt_of(suite, r)
+            if has_prompt(r):
+                prompt_of(suite, r)
+            elif r.data.get("context") is None:
+                raise suite.record_error(r, "is missing (a pii record needs a prompt, or the training record its "
+                                         "PII came from as context)", "prompt")
+        check_contexts(suite)
     else:
         for r in suite.records:
             prompt_of(suite, r, "prefix")
@@ -126,13 +175,25 @@ def check_contexts(suite: Suite) -> None:
         if context is None:
             continue
         if not isinstance(context, dict):
-            raise suite.record_error(r, "expected the planted record (an object), or no context", "context")
+            raise suite.record_error(r, "expected the training record (an object), or no context", "context")
         path, _, loc = r.where.partition(", ")
+        hint = "; set context: false in the suite to probe the bare prefixes only" if suite.kind == "canary" else ""
         try:
             to_sample(context, path, loc)
         except DataError as e:
-            raise suite.record_error(r, f"not a training record ({str(e).split(': ', 1)[-1]}); set context: false "
-                                     "in the suite to probe the bare prefixes only", "context") from None
+            raise suite.record_error(r, f"not a training record ({str(e).split(': ', 1)[-1]}){hint}",
+                                     "context") from None
+        value = r.data.get("value")
+        if suite.kind == "pii" and value not in (None, "") and not any(str(value) in t for t in strings_in(context)):
+            raise suite.record_error(r, f"{str(value)[:40]!r} does not occur in the record's context", "value")
+
+
+def strings_in(value) -> list[str]:
+    """Every string inside a JSON value."""
+    if isinstance(value, str):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return [s for item in items for s in strings_in(item)]
 
 
 def planted_copy(suite: Suite) -> Path | None:
@@ -181,5 +242,5 @@ KINDS = {
                    ("prefix", "secret"), run_canary),
     "pii": Kind("pii", {**GENERATION, "types": (list, None, f"PII types counted (default all: {', '.join(PII_TYPES)})"),
                         "count_prompt_pii": (bool, False, "count PII the prompt itself contains")},
-                ("prompt",), run_pii),
+                (), run_pii),
 }
