@@ -213,10 +213,14 @@ def training_text(tokenizer, sample: Sample) -> str:
     what a model learned from a record (canaries in context) render the record with this."""
     if isinstance(sample, PlainText):
         return sample.prompt + sample.completion
-    if tokenizer.chat_template is None:
+    own = tokenizer.chat_template
+    if own is None:  # as training renders it, without changing the tokenizer the caller generates with
         tokenizer.chat_template = CHATML_TEMPLATE
-    messages, tools = template_messages(tokenizer, sample)
-    return _render(tokenizer, messages, False, tools, sample)
+    try:
+        messages, tools = template_messages(tokenizer, sample)
+        return _render(tokenizer, messages, False, tools, sample)
+    finally:
+        tokenizer.chat_template = own
 
 
 def build_examples(tokenizer, sample: Sample, max_length: int, loss_on: str = "assistant",
