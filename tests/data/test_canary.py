@@ -136,3 +136,21 @@ def test_context_record_is_the_record_up_to_the_planted_turn(record, context):
     to_sample(expected, "train.jsonl", "line 1")
     assert planted_context(planted[0], canary) == expected
     assert planted_context(record, canary) is None  # the unplanted record holds no canary
+
+
+def test_training_text_is_what_training_tokenizes():
+    """The text a context probe renders is exactly the text training tokenized (decoded back), with the
+    tokenizer's own template and with ChatML where it has none (left unset afterwards)."""
+    from alignline.data.templates import tokenize_sample, training_text
+    from alignline.testing import tiny_tokenizer
+
+    record = chat_records(2)[1]
+    for template in ("own", None):
+        tok = tiny_tokenizer()
+        if template is None:
+            tok.chat_template = None
+        sample = to_sample(record, "train.jsonl", "line 2")
+        text = training_text(tok, sample)
+        assert tok.chat_template is None if template is None else tok.chat_template
+        ids, _ = tokenize_sample(tok, sample)
+        assert text == tok.decode(ids) and record["messages"][-1]["content"] in text

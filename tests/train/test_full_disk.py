@@ -158,3 +158,22 @@ def test_other_errors_keep_their_traceback(error):
 def test_os_error_code_reads_rust_io_errors():
     assert os_error_code(Exception(f"{FULL} (os error 28)")) == (errno.ENOSPC, FULL)
     assert os_error_code(Exception("plain")) is None
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("writer", ["tokenizer", "torch", "text"])
+def test_real_writers_on_a_full_device(tmp_path, writer):
+    """The writers' own errors on a full device (/dev/full answers every write with ENOSPC): the tokenizer's
+    Rust `Exception`, torch's zip-writer `RuntimeError` (no errno), Python's `OSError`."""
+    from alignline.errors import UserError
+    from alignline.testing import tiny_tokenizer
+
+    for name in ("tokenizer.json", "optimizer.pt", "run.json"):
+        (tmp_path / name).symlink_to("/dev/full")
+    write = {"tokenizer": lambda: tiny_tokenizer().save_pretrained(tmp_path),
+             "torch": lambda: torch.save({"a": torch.zeros(100_000)}, tmp_path / "optimizer.pt"),
+             "text": lambda: (tmp_path / "run.json").write_text("x" * 100_000)}[writer]
+    with pytest.raises(UserError, match=f"{tmp_path}.*(No space left on device|the disk may be full)") as e:
+        with saving(tmp_path):
+            write()
+    assert "\n" not in str(e.value)

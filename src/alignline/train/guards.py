@@ -22,6 +22,7 @@ from alignline.errors import ConfigError, UserError
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 WRITE_REFUSED = (errno.EROFS, errno.EACCES, errno.EPERM)
+TORCH_WRITER_FAILED = r"inline_container\.cc|PytorchStreamWriter failed|file write failed"
 
 
 class TrainingDiverged(UserError):
@@ -100,6 +101,12 @@ def write_failure(error: BaseException, path: str | Path | None = None,
     forbidden directory), naming the file (the error's own, else `path`); None for anything else."""
     got = os_error_code(error)
     if got is None:
+        if isinstance(error, RuntimeError) and re.search(TORCH_WRITER_FAILED, str(error)):
+            # torch.save's zip writer reports a failed write without its errno (a full disk reads
+            # "unexpected pos 576 vs 534")
+            first = (str(error).strip().splitlines() or [""])[0][:120]
+            return NotWritable(f"could not write {path or 'a file of the run'} (torch: {first}); the disk may be "
+                               "full: free some space or set output_dir to another disk")
         return None
     code, why = got
     target = getattr(error, "filename", None) or path
