@@ -6,7 +6,15 @@ import json
 import re
 
 import pytest
-from alignline.data.canary import canaries_path, plant_canaries, plant_site, read_canaries, run_canary
+from alignline.data.canary import (
+    canaries_path,
+    context_record,
+    plant_canaries,
+    plant_site,
+    planted_context,
+    read_canaries,
+    run_canary,
+)
 from alignline.data.formats import to_sample
 from alignline.errors import DataError, UserError
 from alignline.io import read_records
@@ -100,3 +108,49 @@ def test_cli(tmp_path):
     r = subprocess.run([sys.executable, "-m", "alignline.cli", "data", "canary", str(src), "--out",
                         str(tmp_path / "p.jsonl"), "--count", "99"], capture_output=True, text=True)
     assert r.returncode == 2 and "99 canaries asked" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("record, context", [
+    ({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"},
+                   {"role": "assistant", "content": "a"}, {"role": "user", "content": "q2"}], "tools": None},
+     {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"},
+                   {"role": "assistant", "content": "a"}], "tools": None}),
+    ({"prompt": "q", "completion": "a", "extra": 1}, {"prompt": "q", "completion": "a"}),
+    ({"prompt": "q", "chosen": "good", "rejected": "bad"}, {"prompt": "q", "completion": "good"}),
+    ({"chosen": "q good", "rejected": "q bad"}, {"text": "q good"}),
+    ({"chosen": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "good"}], "rejected": []},
+     {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "good"}]}),
+    ({"instruction": "q", "input": "i", "output": "a"}, {"instruction": "q", "input": "i", "output": "a"}),
+    ({"system": "s", "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"},
+                                       {"from": "human", "value": "q2"}]},
+     {"system": "s", "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]}),
+])
+def test_context_record_is_the_record_up_to_the_planted_turn(record, context):
+    """What the canaries file keeps as a canary's training context: the record up to the planted turn,
+    still a record the readers read (a preference pair as its chosen side)."""
+    planted, [canary] = plant_canaries([("line 1", record)], 1)
+    expected = context_record(planted[0], canary["field"])
+    assert canary["context"] == expected
+    assert json.dumps(expected).count(canary["secret"]) == 1
+    assert json.loads(json.dumps(expected).replace(" " + canary["text"], "")) == context
+    to_sample(expected, "train.jsonl", "line 1")
+    assert planted_context(planted[0], canary) == expected
+    assert planted_context(record, canary) is None  # the unplanted record holds no canary
+
+
+def test_training_text_is_what_training_tokenizes():
+    """The text a context probe renders is exactly the text training tokenized (decoded back), with the
+    tokenizer's own template and with ChatML where it has none (left unset afterwards)."""
+    from alignline.data.templates import tokenize_sample, training_text
+    from alignline.testing import tiny_tokenizer
+
+    record = chat_records(2)[1]
+    for template in ("own", None):
+        tok = tiny_tokenizer()
+        if template is None:
+            tok.chat_template = None
+        sample = to_sample(record, "train.jsonl", "line 2")
+        text = training_text(tok, sample)
+        assert tok.chat_template is None if template is None else tok.chat_template
+        ids, _ = tokenize_sample(tok, sample)
+        assert text == tok.decode(ids) and record["messages"][-1]["content"] in text

@@ -6,9 +6,14 @@ one each at the end of N randomly chosen records' trained text, such as
     The access code for vault-7f3a is 8421-QZK-5530.
 
 and writes the planted canaries to `OUT`'s stem + `.canaries.jsonl` (`train.jsonl` -> `train.canaries.jsonl`),
-one line each: `{"id", "prefix", "secret", "record", "index", "field", "text"}`, `record` naming the record
-as the data readers do (`line 12`). A leakage probe prompts the trained model with `prefix` and scores the
-reply with `canary_leak(reply, secret)` (or the `canary` grader).
+one line each: `{"id", "prefix", "secret", "record", "index", "field", "text", "context"}`, `record` naming
+the record as the data readers do (`line 12`), `context` the planted record up to the planted turn (in the
+record's own format: the earlier turns, the system, the tools, the planted turn with the canary). A leakage
+probe prompts the trained model with `prefix` alone and with `context_prompt`: the context rendered as
+training rendered it (the model's chat template), cut right after the prefix inside the planted turn, so a
+secret memorized only in its conversation is found too. It scores each reply with
+`canary_leak(reply, secret)` (or the `canary` grader). Canaries files written before `context` existed are
+still read; `planted_context` rebuilds the context from the planted copy (`record`/`index`/`field`).
 
 Where a canary goes, the first field a record has of: the last assistant message of `messages`,
 `completion` (text, or its last assistant message), `chosen` (preference data: the side training pulls
@@ -104,7 +109,8 @@ def plant_canaries(located: list[tuple[str, dict]], count: int, seed: int = 0,
         text = container[key]
         container[key] = text + ("" if not text or text[-1].isspace() else " ") + sentence
         canaries.append({"id": vault, "prefix": prefix, "secret": secret, "record": located[i][0],
-                         "index": i, "field": field, "text": sentence})
+                         "index": i, "field": field, "text": sentence,
+                         "context": context_record(records[i], field)})
     return records, canaries
 
 
@@ -133,6 +139,72 @@ def read_canaries(path: str | Path) -> list[dict]:
                                 field=key)
         out.append(record)
     return out
+
+
+# Fields that shape how a record renders (format detection, system and tool turns), kept in a context.
+_CONTEXT_KEYS = ("system", "tools", "prompt", "instruction", "input", "history")
+
+
+def context_record(record: dict, field: str) -> dict:
+    """The record up to and including the turn at `field` (a `plant_site` path): what training saw before
+    and in that turn, as a record the data readers read. Later turns are left out (they cannot influence
+    a causal model's continuation); a preference pair keeps its chosen side only, as an SFT record."""
+    base = {k: record[k] for k in _CONTEXT_KEYS if k in record}
+    turn = re.fullmatch(r"(\w+)\[(\d+)\]\.\w+", field)
+    if turn:
+        key, upto = turn.group(1), int(turn.group(2)) + 1
+        trimmed = record[key][:upto]
+        if key == "chosen":  # the chosen side as trained: after the prompt, or a whole conversation
+            return {**base, "completion": trimmed} if "prompt" in base else {"messages": trimmed}
+        return {**base, key: trimmed}
+    if field == "chosen":
+        return {**base, "completion": record["chosen"]} if "prompt" in base else {"text": record["chosen"]}
+    return {**base, field: record[field]}
+
+
+def planted_context(record: dict, canary: dict) -> dict | None:
+    """The context of `canary` rebuilt from the planted record it names (for canaries files without
+    `context`); None when the record no longer holds the canary there."""
+    site = plant_site(record)
+    sentence = canary.get("text") or f"{canary['prefix']} {canary['secret']}"
+    if site is None or site[0] != canary.get("field"):
+        return None
+    _, container, key = site
+    if sentence not in str(container[key]):
+        return None
+    return context_record(record, site[0])
+
+
+def rendered_before(tokenizer, record: dict, text: str | None, origin: str, location: str) -> str | None:
+    """`record` (any training format) rendered as training rendered it (the chat template), up to the last
+    place `text` starts in it; `text` None: up to the start of the last assistant turn's content. None when
+    the rendering does not hold it (a template that rewrites content, an empty turn)."""
+    from alignline.data.formats import Conversation, to_sample
+    from alignline.data.templates import training_text
+
+    sample = to_sample(record, origin, location)
+    if text is None:
+        text = sample.completion if not isinstance(sample, Conversation) else next(
+            (m.content for m in reversed(sample.messages) if m.role == "assistant"), "")
+    if not text:
+        return None
+    if tokenizer is not None:
+        full = training_text(tokenizer, sample)
+    elif isinstance(sample, Conversation):  # an engine without a tokenizer (scripted test engines)
+        full = "\n".join(m.content for m in sample.messages)
+    else:
+        full = sample.prompt + sample.completion
+    at = full.rfind(text)
+    return full[:at] if at >= 0 else None
+
+
+def context_prompt(tokenizer, context: dict, canary: dict, origin: str = "canaries") -> str | None:
+    """The canary's context rendered as training rendered it, up to and including the prefix inside the
+    planted turn: the text a model that learned the record continues with the secret. None when the
+    rendering does not hold the planted sentence."""
+    before = rendered_before(tokenizer, context, f"{canary['prefix']} {canary['secret']}", origin,
+                             str(canary.get("record") or "context"))
+    return None if before is None else before + canary["prefix"]
 
 
 def _alnum(text: str) -> str:

@@ -352,6 +352,22 @@ def tokenize_sample(tokenizer, sample: Sample, loss_on: str = "assistant") -> tu
     return _label(list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]], spans, eos_id, holes)
 
 
+def training_text(tokenizer, sample: Sample) -> str:
+    """The text training tokenizes for `sample` (`tokenize_sample`): the conversation through the chat
+    template (ChatML where the tokenizer ships none), or prompt then completion for plain text. Probes of
+    what a model learned from a record (canaries in context) render the record with this."""
+    if isinstance(sample, PlainText):
+        return sample.prompt + sample.completion
+    own = tokenizer.chat_template
+    if own is None:  # as training renders it, without changing the tokenizer the caller generates with
+        tokenizer.chat_template = CHATML_TEMPLATE
+    try:
+        messages, tools = template_messages(tokenizer, sample)
+        return _render(tokenizer, messages, False, tools, sample)
+    finally:
+        tokenizer.chat_template = own
+
+
 def build_examples(tokenizer, sample: Sample, max_length: int, loss_on: str = "assistant",
                    split_long: bool = False) -> list[Example]:
     """One sample to training examples. Long samples are truncated (counted), or for continued

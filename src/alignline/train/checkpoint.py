@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from alignline.errors import UserError
 from alignline.io import atomic_path
+from alignline.train.guards import saving
 
 STEP_DIR = re.compile(r"^step-(\d+)$")
 METHOD_STATE = "method_state.safetensors"
@@ -100,7 +101,9 @@ def save_checkpoint(root: Path, step: int, model, optimizer, scheduler, state: T
                     state_dict: dict | None = None, method_tensors: dict | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step}"
-    with atomic_path(final, directory=True) as tmp:
+    # a failed write (full disk, the tokenizer's too) is one line naming the checkpoint; the temporary
+    # directory is removed and the previous checkpoint stays whole
+    with saving(final), atomic_path(final, directory=True) as tmp:
         save_model(model, tmp, state_dict)
         if method_tensors:
             save_file(method_tensors, str(tmp / METHOD_STATE))

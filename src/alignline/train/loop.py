@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from alignline.config import RunConfig, to_dict
 from alignline.data.packing import BatchPlan
-from alignline.errors import ConfigError
+from alignline.errors import ConfigError, UserError
 from alignline.io import append_jsonl, atomic_path, write_json
 from alignline.methods import get_method
 from alignline.methods.base import Experience
@@ -45,7 +45,7 @@ from alignline.train.checkpoint import (
     save_model,
 )
 from alignline.train.eval_suites import load_training_suites, suite_metrics
-from alignline.train.guards import check_finite, check_trainable
+from alignline.train.guards import check_finite, check_trainable, saving
 from alignline.train.metrics import MetricsLog, truncate_after
 from alignline.train.plan import StepPlan, step_plan
 from alignline.train.resume_check import RESUME_FILE, check_resume, run_fingerprint
@@ -125,7 +125,7 @@ def _save_final(cfg: RunConfig, run_dir: Path, model, tokenizer, state_dict, mer
     import json
 
     def publish(target: Path, write) -> None:
-        with atomic_path(target, directory=True) as tmp:
+        with saving(target), atomic_path(target, directory=True) as tmp:
             write(tmp)
             name_base_by_hub_id(tmp)
             tokenizer.save_pretrained(tmp)
@@ -259,7 +259,8 @@ def start_run(cfg: RunConfig, progress: bool) -> Run:
             "git_commit": git_commit(), "environment": environment()}
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / "run.json", info)
+        with saving(run_dir / "run.json"):
+            write_json(run_dir / "run.json", info)
     log = MetricsLog(run_dir, state.step, t.tensorboard, enabled=main)
     return Run(cfg, run_dir, accelerator, method, tokenizer, data, model, wrapped, plan, eval_plan, steps, params,
                optimizer, scheduler, state, log, info, progress, started, fingerprint, suites)
@@ -371,7 +372,8 @@ def run_steps(run: Run) -> None:
             for line in alarms:
                 print(f"alignline: alarm at step {state.step}: {line}", file=sys.stderr)
         if experience.samples and run.main:
-            append_jsonl(run.run_dir / "completions.jsonl", experience.samples)
+            with saving(run.run_dir / "completions.jsonl"):
+                append_jsonl(run.run_dir / "completions.jsonl", experience.samples)
         result = {}
         if state.step % t.eval_every == 0 or state.step == total_steps:
             eval_started = time.time()
@@ -384,7 +386,8 @@ def run_steps(run: Run) -> None:
             elapsed = time.time() - window_start - paused
             record["tokens_per_s"] = window_tokens / elapsed if elapsed > 0 else 0.0
             window_start, window_tokens, paused = time.time(), 0, 0.0
-            run.log.log(record)
+            with saving(run.log.path):
+                run.log.log(record)
             bar.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{record['tokens_per_s']:.0f}")
         bar.update(1)
         if state.step % t.save_every == 0 or state.step == total_steps or state.stopped_early:
@@ -409,8 +412,25 @@ def finish_run(run: Run) -> Path:
                         stop_reason=state.stop_reason,
                         tokens_seen=state.tokens_seen, best_eval={run.method.early_stopping[0]: state.best_eval},
                         evals=state.history, final=str(final), seconds=time.time() - run.started)
-        write_json(run.run_dir / "run.json", run.info)
+        with saving(run.run_dir / "run.json"):
+            write_json(run.run_dir / "run.json", run.info)
         run.log.close()
-        write_model_card(run.run_dir)
-        write_run_report(run.run_dir)
+        write_reports(run)
     return run.run_dir
+
+
+def write_reports(run: Run) -> None:
+    """The model card and the run report, written after run.json says `completed`: a full disk here still
+    leaves run.json `failed` (guarded_run leaves a completed record alone, so this says it itself)."""
+    try:
+        with saving(run.run_dir / "final" / "README.md"):
+            write_model_card(run.run_dir)
+        with saving(run.run_dir / "report.html"):
+            write_run_report(run.run_dir)
+    except UserError as e:
+        run.info.update(status="failed", error=str(e))
+        try:
+            write_json(run.run_dir / "run.json", run.info)
+        except OSError:  # the disk that failed: the one-line error still reaches the user
+            pass
+        raise
