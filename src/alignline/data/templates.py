@@ -341,10 +341,9 @@ def tokenize_sample(tokenizer, sample: Sample, loss_on: str = "assistant") -> tu
         prompt = tokenizer(sample.prompt, add_special_tokens=False)["input_ids"] if sample.prompt else []
         completion = tokenizer(sample.completion, add_special_tokens=False)["input_ids"] + [eos_id]
         return list(prompt) + list(completion), [loss_on == "all"] * len(prompt) + [True] * len(completion)
-    if tokenizer.chat_template is None:
+    if tokenizer.chat_template is None:  # kept on the tokenizer: the span renderings below need it too
         tokenizer.chat_template = CHATML_TEMPLATE
-    messages, tools = template_messages(tokenizer, sample)
-    full = _render(tokenizer, messages, False, tools, sample)
+    full = training_text(tokenizer, sample)
     enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
     if loss_on == "all":
         return list(enc["input_ids"]), [True] * len(enc["input_ids"])
