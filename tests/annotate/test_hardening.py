@@ -103,3 +103,101 @@ def test_body_limit_values():
     for bad in (0, -1, "lots", float("nan")):
         with pytest.raises(UserError, match="--max-body-mb"):
             max_body_bytes(bad)
+
+
+# --- the export rule: only settled items give training data ----------------------------------------------------
+def label_as(store, user: dict, item_id: int, original: int | None, **extra) -> None:
+    """A label naming the ORIGINAL response `original` (None: no choice, a rating)."""
+    item = store.item(item_id, user)
+    choice = None if original is None else item["responses"].index(store_text(store, item_id, original))
+    store.add_label(item_id, user, choice, **extra)
+
+
+def store_text(store, item_id: int, original: int) -> str:
+    return next(it for p in store.project_names() for it in store.items(p) if it["id"] == item_id)["responses"][
+        original]
+
+
+def ids(store, project: str) -> dict[str, int]:
+    return {it["external_id"] or f"gold{it['position']}": it["id"] for it in store.items(project)}
+
+
+@pytest.fixture
+def people(store) -> dict[str, dict]:
+    for name, role in (("ann", "annotator"), ("bob", "annotator"), ("root", "admin")):
+        store.add_user(name, role, PASSWORD)
+    return {name: store.user(name) for name in ("ann", "bob", "root")}
+
+
+def test_an_edit_below_min_annotations_is_not_exported_until_a_second_label(store, people):
+    store.create_project("p", two_items(1), assign=["ann", "bob"], min_annotations=2)
+    q0 = ids(store, "p")["q0"]
+    label_as(store, people["ann"], q0, 0, edit="ann's own answer")
+    records, counts = store.export_with_counts("p")
+    assert records == [] and counts == {"below_min_annotations": 1, "edits_left_out": 1}
+    label_as(store, people["bob"], q0, 0)
+    records, counts = store.export_with_counts("p")
+    assert [r["kind"] for r in records] == ["sft", "preference"] and counts == {"sft": 1, "pairs": 1}
+    assert records[0]["messages"][-1] == {"role": "assistant", "content": "ann's own answer"}
+    assert records[0]["lineage"]["annotator"] == "ann"
+
+
+def test_a_one_response_rating_follows_min_annotations(store, people):
+    """A one-response item (the shape of serving's review queue) in a project wanting two labels: one
+    annotator's correction is neither an SFT record nor a correction pair on its own."""
+    store.create_project("r", [{"id": "q0", "prompt": "hi", "responses": ["hello"]}], kind="rating",
+                         assign=["ann", "bob"], min_annotations=2)
+    q0 = ids(store, "r")["q0"]
+    label_as(store, people["ann"], q0, None, scores={"quality": [2]}, edit="Hello! How can I help?")
+    records, counts = store.export_with_counts("r")
+    assert records == [] and counts == {"below_min_annotations": 1, "edits_left_out": 1}
+    label_as(store, people["bob"], q0, None, scores={"quality": [3]})
+    records, counts = store.export_with_counts("r")
+    assert [(r["kind"], r.get("chosen")) for r in records] == [("sft", None), ("preference", "Hello! How can I help?")]
+    assert records[1]["rejected"] == "hello" and counts == {"sft": 1, "corrections": 1}
+
+
+def test_gold_items_give_no_edits_and_an_adjudication_settles_an_item(store, people):
+    gold = [{"prompt": "2+2?", "responses": ["4", "5"], "answer": 0}]
+    store.create_project("g", two_items(2), gold=gold, assign=["ann", "bob"], min_annotations=2)
+    found = ids(store, "g")
+    gold_id = next(v for k, v in found.items() if k.startswith("gold"))
+    for who in ("ann", "bob"):  # two labels and an edit on the gold item: still not training data
+        label_as(store, people[who], gold_id, 0, edit="four" if who == "ann" else None)
+    label_as(store, people["ann"], found["q1"], 1, edit="a better answer 1")  # one label, then adjudicated
+    records, counts = store.export_with_counts("g")
+    assert records == [] and counts == {"gold": 1, "unlabelled": 1, "below_min_annotations": 1,
+                                        "edits_left_out": 2}
+    shown = store.item(found["q1"], people["root"])["responses"].index("answer 1.1")
+    store.adjudicate(found["q1"], people["root"], shown)
+    records, counts = store.export_with_counts("g")
+    assert [r["kind"] for r in records] == ["sft", "preference"]
+    assert records[0]["messages"][-1]["content"] == "a better answer 1"
+    assert records[1]["chosen"] == "answer 1.1" and records[1]["lineage"]["adjudicated"] is True
+    assert counts == {"gold": 1, "unlabelled": 1, "edits_left_out": 1, "sft": 1, "pairs": 1}
+
+
+# --- the per-label export ---------------------------------------------------------------------------------------
+def test_export_labels_writes_one_row_per_label(store, people, tmp_path, capsys, monkeypatch):
+    from alignline.cli import main
+
+    store.create_project("p", two_items(2), assign=["ann", "bob"], min_annotations=2)
+    found = ids(store, "p")
+    label_as(store, people["ann"], found["q0"], 1, rationale="shorter", edit="mine")
+    label_as(store, people["bob"], found["q0"], 0)
+    label_as(store, people["bob"], found["q1"], 1, rationale="only bob")
+    out = tmp_path / "out" / "labels.jsonl"
+    monkeypatch.delenv("ALIGNLINE_DB", raising=False)
+    assert main(["annotate", "export", "p", "--labels", "--out", str(out), "--db", store.url]) == 0
+    assert "wrote 3 labels of 2 items" in capsys.readouterr().out
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["external_id"], r["annotator"], r["answer"], r["rationale"]) for r in rows] == [
+        ("q0", "ann", 1, "shorter"), ("q0", "bob", 0, None), ("q1", "bob", 1, "only bob")]
+    first = rows[0]
+    assert first["responses"] == ["answer 0.0", "answer 0.1"] and first["prompt"] == "question 0"
+    assert first["edit"] == "mine" and first["gold"] is False and first["adjudication"] is None
+    assert first["item_id"] == found["q0"] and first["annotator_id"] == people["ann"]["id"]
+    assert isinstance(first["time"], float) and first["kind"] == "pairwise"
+    assert not list(out.parent.glob(".*")) and sorted(p.name for p in out.parent.iterdir()) == ["labels.jsonl"]
+    # the majority view of the same labels has no pair: q0 is split one to one, q1 has one label of two wanted
+    assert [r["lineage"]["external_id"] for r in store.export("p") if r["kind"] == "preference"] == []

@@ -35,7 +35,8 @@ from alignline.errors import UserError
 from alignline.annotate.accounts import FAST_KDF, AccessDenied, Accounts, findable
 from alignline.annotate.db import make_engine, open_error, resolve_db_url, shown, upgrade
 from alignline.annotate.models import Adjudication, Assignment, Base, Item, Label, Project, ReviewEntry, Skip, User
-from alignline.annotate.results import agreement_report, disagreements, export_records, original_responses, pairs_as_items
+from alignline.annotate.results import (agreement_report, disagreements, export_records, label_rows, original_responses,
+                                       pairs_as_items)
 from alignline.annotate.tasks import (DEFAULT_RATING_RUBRIC, InvalidLabel, check_choice, check_items, check_kind,
                                       check_prompt, check_scores, check_text, choice_to_original, choice_to_shown,
                                       parse_rubric, scores_to_original, scores_to_shown, shuffle_order)
@@ -496,6 +497,12 @@ class Store(Accounts):
         with self.tx() as s:
             p = self.project_row(s, project)
             return export_records(p, *self.labelled(s, p))
+
+    def label_rows(self, project: str) -> list[dict]:
+        """Every label of a project, one row each (see `results.label_rows`)."""
+        with self.tx() as s:
+            p = self.project_row(s, project)
+            return label_rows(p, *self.labelled(s, p))
 
     def import_pairs(self, project: str, records: list[dict], source: str = "pairs") -> int:
         """Existing preference records (chosen/rejected, any format `alignline.data.preference` reads; a ranking
