@@ -201,3 +201,68 @@ def test_export_labels_writes_one_row_per_label(store, people, tmp_path, capsys,
     assert not list(out.parent.glob(".*")) and sorted(p.name for p in out.parent.iterdir()) == ["labels.jsonl"]
     # the majority view of the same labels has no pair: q0 is split one to one, q1 has one label of two wanted
     assert [r["lineage"]["external_id"] for r in store.export("p") if r["kind"] == "preference"] == []
+
+
+# --- user names and the per-account login cap ------------------------------------------------------------------
+@pytest.mark.parametrize("name, what", [("al ice", "whitespace (U+0020)"), ("alice\t", "whitespace (U+0009)"),
+                                        ("al\u200bice", "a control or invisible character (U+200B)"),
+                                        ("ali\u00a0ce", "whitespace (U+0020)"),  # NFKC: a no-break space is one
+                                        ("bell\x07", "a control or invisible character (U+0007)"),
+                                        ("new\u2028line", "whitespace (U+2028)")])
+def test_user_names_with_whitespace_or_control_characters_are_refused(store, name, what):
+    import re
+
+    with pytest.raises(UserError, match=r"^user name .*: contains " + re.escape(what) + "; use letters"):
+        store.add_user(name, "annotator", PASSWORD)
+    assert store.users() == []
+
+
+def test_user_names_are_nfkc_normalized_and_stay_case_sensitive(store):
+    store.add_user("ALICE", "annotator", PASSWORD)
+    with pytest.raises(UserError, match=r"user 'ＡＬＩＣＥ' already exists \(as 'ALICE'\)"):
+        store.add_user("ＡＬＩＣＥ", "annotator", PASSWORD)
+    assert store.add_user("ﬁona", "annotator", PASSWORD)["name"] == "fiona"  # the ligature folds too
+    assert store.add_user("alice", "annotator", PASSWORD)["name"] == "alice"  # case is kept, as it always was
+    assert store.user("ＡＬＩＣＥ")["name"] == "ALICE" and store.authenticate("ＡＬＩＣＥ", PASSWORD)["name"] == "ALICE"
+    store.create_project("p", two_items(1), assign=["ｆｉｏｎａ"])
+    assert store.project("p", store.user("fiona"))["name"] == "p"  # assigned under its full-width spelling
+    assert [u["name"] for u in store.users()] == ["ALICE", "fiona", "alice"]
+
+
+def test_user_add_refuses_a_name_with_a_space_in_one_line(tmp_path, capsys, monkeypatch):
+    from alignline.cli import main
+
+    monkeypatch.setenv("ALIGNLINE_FAST_KDF", "1")
+    pw = tmp_path / "pw"
+    pw.write_text(PASSWORD)
+    code = main(["annotate", "user", "add", "ann smith", "--role", "annotator", "--password-file", str(pw),
+                 "--db", f"sqlite:///{tmp_path / 'a.db'}"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "contains whitespace" in err
+
+
+def test_an_account_is_locked_after_its_failures_from_many_addresses(store):
+    from alignline.annotate.web.app import create_app
+    from alignline.annotate.web.auth import LOGIN_MAX_ACCOUNT_FAILURES, LOGIN_MAX_FAILURES
+    from alignline.annotate.web.serve import ThreadedServer
+
+    assert LOGIN_MAX_ACCOUNT_FAILURES > LOGIN_MAX_FAILURES
+    store.add_user("ALICE", "annotator", PASSWORD)
+    store.add_user("bob", "annotator", PASSWORD)
+    # X-Forwarded-For believed from loopback: each guess comes from an address of its own, under every
+    # per-address cap, and spelled full-width half of the time (the same account)
+    with ThreadedServer(create_app(store), forwarded_allow_ips="127.0.0.1") as base, \
+            httpx.Client(base_url=base, timeout=30) as c:
+        def login(name: str, password: str, address: str) -> int:
+            return c.post("/api/login", json={"username": name, "password": password},
+                          headers={"X-Forwarded-For": address}).status_code
+
+        for k in range(LOGIN_MAX_ACCOUNT_FAILURES):
+            assert login("ＡＬＩＣＥ" if k % 2 else "ALICE", "wrong-password", f"10.0.0.{k + 1}") == 401
+        # the right password, from an address never seen: the account is locked for the window
+        r = c.post("/api/login", json={"username": "ALICE", "password": PASSWORD},
+                   headers={"X-Forwarded-For": "10.9.9.9"})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+        assert login("ＡＬＩＣＥ", PASSWORD, "10.9.9.8") == 429
+        assert login("bob", PASSWORD, "10.0.0.1") == 200  # other accounts, the same addresses: unaffected
+    assert store.login_failures("ALICE", None, 300, reset_on_success=False) == LOGIN_MAX_ACCOUNT_FAILURES

@@ -118,7 +118,7 @@ class Store(Accounts):
             with self.tx(write=True) as s:
                 users = []
                 for uname in assign:
-                    u = s.scalar(select(User).where(User.name == uname)) if findable(uname) else None
+                    u = self.find_user(s, uname)
                     if u is None:
                         raise UserError(f"cannot assign {uname!r} to {name!r}: no such user "
                                         "(alignline annotate user add)")
