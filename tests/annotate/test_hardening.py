@@ -266,3 +266,70 @@ def test_an_account_is_locked_after_its_failures_from_many_addresses(store):
         assert login("ＡＬＩＣＥ", PASSWORD, "10.9.9.8") == 429
         assert login("bob", PASSWORD, "10.0.0.1") == 200  # other accounts, the same addresses: unaffected
     assert store.login_failures("ALICE", None, 300, reset_on_success=False) == LOGIN_MAX_ACCOUNT_FAILURES
+
+
+# --- the dashboard's agreement, cached on the project's revision ------------------------------------------------
+def counting(monkeypatch, name: str) -> list:
+    """Count the calls the store makes to results.`name` (the store imports it by name)."""
+    import alignline.annotate.store as store_module
+
+    calls, real = [], getattr(store_module, name)
+
+    def counted(*args, **kwargs):
+        calls.append(name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, name, counted)
+    return calls
+
+
+def test_dashboard_agreement_is_not_recomputed_while_nothing_changes(store, people, monkeypatch):
+    store.create_project("p", two_items(3), assign=["ann", "bob"], min_annotations=2)
+    found = ids(store, "p")
+    label_as(store, people["ann"], found["q0"], 0)
+    label_as(store, people["bob"], found["q0"], 1)
+    agreement, queue = counting(monkeypatch, "agreement_report"), counting(monkeypatch, "disagreements")
+    with serve(store) as base, httpx.Client(base_url=base, timeout=30) as c:
+        signed_in(c, "root")
+        for _ in range(3):  # the dashboard page and its 5-second refresh, three times over
+            assert c.get("/projects/p/dashboard").status_code == 200
+            r = c.get("/api/projects/p/agreement")
+            assert r.status_code == 200 and r.json()["labels"] == 2 and r.json()["disagreements"] == 1
+        assert (len(agreement), len(queue)) == (1, 1)
+        label_as(store, people["ann"], found["q1"], 0)  # a new label: one recomputation
+        assert c.get("/api/projects/p/agreement").json()["labels"] == 3 and len(agreement) == 2
+        assert c.get("/api/projects/p/agreement").status_code == 200 and len(agreement) == 2
+        # a corrected label (same id, same count) is a change too
+        item = store.item(found["q1"], people["bob"])
+        store.replace_label(found["q1"], people["ann"], item["responses"].index("answer 1.1"), rationale="second look")
+        assert c.get("/api/projects/p/agreement").status_code == 200 and len(agreement) == 3
+        # an adjudication, and a second one replacing it in place
+        assert c.get("/api/projects/p/disagreements").json()[0]["id"] == found["q0"] and len(queue) == 2
+        for original in (0, 1):
+            shown = store.item(found["q0"], people["root"])["responses"].index(f"answer 0.{original}")
+            store.adjudicate(found["q0"], people["root"], shown)
+            a = c.get("/api/projects/p/agreement").json()
+            assert a["adjudicated"] == 1 and a["disagreements"] == 0
+        assert len(agreement) == 5
+        store.add_items("p", [{"prompt": "question 9", "responses": ["a", "b"]}])
+        assert c.get("/api/projects/p/agreement").json()["items"] == 4 and len(agreement) == 6
+
+
+def test_the_cached_agreement_equals_a_fresh_one(store, people):
+    """Another process (a second Store on the same file) labels: this store's cache sees the change."""
+    from alignline.annotate.results import agreement_report
+    from alignline.annotate.store import FAST_KDF, Store
+
+    store.create_project("p", two_items(2), assign=["ann", "bob"], min_annotations=2)
+    first = store.agreement("p")
+    other = Store(store.url, kdf=FAST_KDF)
+    try:
+        label_as(other, other.user("ann"), ids(other, "p")["q0"], 0)
+    finally:
+        other.close()
+    cached = store.agreement("p")
+    assert cached is not first and cached["labels"] == 1
+    assert store.agreement("p") is cached
+    with store.tx() as s:
+        p = store.project_row(s, "p")
+        assert agreement_report(p, *store.labelled(s, p)) == cached

@@ -7,6 +7,12 @@ throttling live in it too). Users are passed around as {"id", "name", "role"}; t
 the database on each call, so a demoted admin loses access at once, and a disabled one loses it all.
 Accounts, sessions and login throttling are in `accounts.py` (this class inherits them).
 
+Agreement and the disagreement queue (the dashboard asks every 5 s) are cached per project, keyed on the project's
+revision: one aggregate query over its labels, items and adjudications (counts, largest ids, latest times; a
+corrected label gets a new time). Nothing changed: the cached report, without reading 100k items again. Each
+process keeps its own cache and checks the revision in the database, so several servers on one database stay
+right. The cached reports are shared: callers must not change them.
+
 An annotator may skip an item (it moves to the back of their own queue) and correct their own label
 (`replace_label`, in place). An adjudicated item is settled: no annotator is served it, nor counts it as to go.
 
@@ -21,6 +27,7 @@ from __future__ import annotations
 import os
 import random
 import secrets
+import threading
 import time
 from contextlib import contextmanager
 
@@ -79,6 +86,8 @@ class Store(Accounts):
         # redone at these on the next successful login (check_needs_rehash).
         self.hasher = PasswordHasher(**(kdf or {}))
         self.dummy_hash = None
+        self.report_cache: dict[tuple, tuple[tuple, object]] = {}  # (what, project, *args) -> (revision, report)
+        self.report_lock = threading.Lock()
 
     @contextmanager
     def tx(self, write: bool = False):
@@ -454,17 +463,48 @@ class Store(Accounts):
             raise UserError(f"no project named {name!r}")
         return p
 
-    def agreement(self, project: str) -> dict:
+    def revision(self, s, p: Project) -> tuple:
+        """Everything agreement and the disagreement queue read, summed up in one cheap aggregate query: it
+        changes whenever a label is added or corrected, an item added, or an item adjudicated (again)."""
+        in_project = select(Item.id).where(Item.project_id == p.id).scalar_subquery()
+        labels = s.execute(select(func.count(Label.id), func.max(Label.id), func.max(Label.created_at))
+                           .where(Label.item_id.in_(in_project))).one()
+        items = s.execute(select(func.count(Item.id), func.max(Item.id)).where(Item.project_id == p.id)).one()
+        adjudicated = s.execute(select(func.count(Adjudication.id), func.max(Adjudication.id),
+                                       func.max(Adjudication.created_at))
+                                .where(Adjudication.item_id.in_(in_project))).one()
+        return (p.id, p.kind, p.min_annotations, tuple(labels), tuple(items), tuple(adjudicated))
+
+    def cached_report(self, what: str, project: str, compute, *args):
+        """`compute(project_row, items, labels, adjudications, *args)`, or its last result while the project's
+        revision is unchanged. The revision is read in the same transaction as the data, so a report is never
+        stored under a revision it does not match."""
         with self.tx() as s:
             p = self.project_row(s, project)
-            return agreement_report(p, *self.labelled(s, p))
+            rev, key = self.revision(s, p), (what, project, *args)
+            with self.report_lock:
+                hit = self.report_cache.get(key)
+            if hit is not None and hit[0] == rev:
+                return hit[1]
+            report = compute(p, *self.labelled(s, p), *args)
+        with self.report_lock:
+            if len(self.report_cache) > 256:  # many projects or many min_share values: start over
+                self.report_cache.clear()
+            self.report_cache[key] = (rev, report)
+        return report
+
+    def agreement(self, project: str) -> dict:
+        """See `results.agreement_report`; cached while the project is unchanged (read-only: shared)."""
+        return self.cached_report("agreement", project, agreement_report)
 
     def disagreements(self, project: str, min_share: float = 0.5) -> list[dict]:
         """Items with >= min_annotations labels (and two or more) whose most common answer holds no more than
-        `min_share` of them, not yet adjudicated; gold items excluded. Choices in shown positions."""
-        with self.tx() as s:
-            p = self.project_row(s, project)
-            return disagreements(p, *self.labelled(s, p), min_share=min_share)
+        `min_share` of them, not yet adjudicated; gold items excluded. Choices in shown positions. Cached while
+        the project is unchanged (read-only: shared)."""
+        return self.cached_report("disagreements", project,
+                                  lambda p, items, labels, adj, share: disagreements(p, items, labels, adj,
+                                                                                     min_share=share),
+                                  float(min_share))
 
     def adjudicate(self, item_id: int, admin: dict, choice) -> None:
         """An admin's final answer for an item (shown positions, like a label); replaces an earlier one."""
