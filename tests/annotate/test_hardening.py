@@ -295,7 +295,7 @@ def test_dashboard_agreement_is_not_recomputed_while_nothing_changes(store, peop
             assert c.get("/projects/p/dashboard").status_code == 200
             r = c.get("/api/projects/p/agreement")
             assert r.status_code == 200 and r.json()["labels"] == 2 and r.json()["disagreements"] == 1
-        assert (len(agreement), len(queue)) == (1, 1)
+        assert (len(agreement), len(queue)) == (1, 0)  # the page counts the queue from the report
         label_as(store, people["ann"], found["q1"], 0)  # a new label: one recomputation
         assert c.get("/api/projects/p/agreement").json()["labels"] == 3 and len(agreement) == 2
         assert c.get("/api/projects/p/agreement").status_code == 200 and len(agreement) == 2
@@ -304,7 +304,8 @@ def test_dashboard_agreement_is_not_recomputed_while_nothing_changes(store, peop
         store.replace_label(found["q1"], people["ann"], item["responses"].index("answer 1.1"), rationale="second look")
         assert c.get("/api/projects/p/agreement").status_code == 200 and len(agreement) == 3
         # an adjudication, and a second one replacing it in place
-        assert c.get("/api/projects/p/disagreements").json()[0]["id"] == found["q0"] and len(queue) == 2
+        assert c.get("/api/projects/p/disagreements").json()[0]["id"] == found["q0"] and len(queue) == 1
+        assert c.get("/api/projects/p/disagreements").status_code == 200 and len(queue) == 1
         for original in (0, 1):
             shown = store.item(found["q0"], people["root"])["responses"].index(f"answer 0.{original}")
             store.adjudicate(found["q0"], people["root"], shown)
@@ -333,3 +334,17 @@ def test_the_cached_agreement_equals_a_fresh_one(store, people):
     with store.tx() as s:
         p = store.project_row(s, "p")
         assert agreement_report(p, *store.labelled(s, p)) == cached
+
+
+def test_a_slow_report_is_recomputed_at_most_once_per_backoff(store, people, monkeypatch):
+    import alignline.annotate.store as store_module
+
+    store.create_project("p", two_items(2), assign=["ann", "bob"])
+    calls = counting(monkeypatch, "agreement_report")
+    monkeypatch.setattr(store_module, "REPORT_SLOW_S", 0.0)  # every report counts as slow
+    monkeypatch.setattr(store_module, "REPORT_BACKOFF", 1e9)
+    assert store.agreement("p")["labels"] == 0
+    label_as(store, people["ann"], ids(store, "p")["q0"], 0)
+    assert store.agreement("p")["labels"] == 0 and len(calls) == 1  # changed, but backing off: the last report
+    monkeypatch.setattr(store_module, "REPORT_BACKOFF", 0)
+    assert store.agreement("p")["labels"] == 1 and len(calls) == 2

@@ -138,23 +138,29 @@ def agreement_report(project, items, labels, adjudications) -> dict:
         "krippendorff": krippendorff_alpha(units), "fleiss": fleiss_kappa(fleiss_units),
         "fleiss_items": len(fleiss_units), "cohen": mean(kappas), "cohen_pairs": pairs,
         "gold_accuracy": round(correct / total, 4) if total else None, "gold_labels": total,
-        "disagreements": len(disagreements(project, items, labels, adjudications)),
+        "disagreements": sum(disagreement_share(project, it, labels[it.id], adjudications) is not None
+                             for it in items),
         "adjudicated": len(adjudications), "annotators": annotators,
     }
 
 
+def disagreement_share(project, it, labs, adjudications, min_share: float = 0.5) -> float | None:
+    """The top answer's share when the item is one to adjudicate, else None (reads no text: the agreement
+    report counts the queue without loading prompts and responses)."""
+    if project.kind == "rating" or it.is_gold or it.id in adjudications or len(labs) < max(2, project.min_annotations):
+        return None
+    counts = Counter(label_value(project.kind, lab.choice, lab.scores) for lab, _ in labs)
+    share = counts.most_common(1)[0][1] / len(labs)
+    return None if share > min_share else share
+
+
 def disagreements(project, items, labels, adjudications, min_share: float = 0.5) -> list[dict]:
     """Items to adjudicate: enough labels (>= min_annotations, >= 2), the top answer's share <= min_share."""
-    if project.kind == "rating":
-        return []
     out = []
     for it in items:
         labs = labels[it.id]
-        if it.is_gold or it.id in adjudications or len(labs) < max(2, project.min_annotations):
-            continue
-        counts = Counter(label_value(project.kind, lab.choice, lab.scores) for lab, _ in labs)
-        share = counts.most_common(1)[0][1] / len(labs)
-        if share > min_share:
+        share = disagreement_share(project, it, labs, adjudications, min_share)
+        if share is None:
             continue
         order = it.meta["order"]
         out.append({"id": it.id, "project": project.name, "kind": project.kind, "rubric": project.rubric,

@@ -7,11 +7,13 @@ throttling live in it too). Users are passed around as {"id", "name", "role"}; t
 the database on each call, so a demoted admin loses access at once, and a disabled one loses it all.
 Accounts, sessions and login throttling are in `accounts.py` (this class inherits them).
 
-Agreement and the disagreement queue (the dashboard asks every 5 s) are cached per project, keyed on the project's
-revision: one aggregate query over its labels, items and adjudications (counts, largest ids, latest times; a
-corrected label gets a new time). Nothing changed: the cached report, without reading 100k items again. Each
-process keeps its own cache and checks the revision in the database, so several servers on one database stay
-right. The cached reports are shared: callers must not change them.
+Agreement and the disagreement queue (every dashboard asks every 5 s) are cached per project, keyed on the
+project's revision: one aggregate query over its labels, items and adjudications (counts, largest ids, latest
+times; a corrected label gets a new time). Nothing changed: the cached report, without reading 100k items again.
+Agreement reads no texts (prompts, responses, rationales stay in the database). A report that is slow to compute
+is recomputed at most every REPORT_BACKOFF times its cost while labels keep arriving. Each process keeps its own
+cache and checks the revision in the database, so several servers on one database stay right. The cached
+reports are shared: callers must not change them.
 
 An annotator may skip an item (it moves to the back of their own queue) and correct their own label
 (`replace_label`, in place). An adjudicated item is settled: no annotator is served it, nor counts it as to go.
@@ -30,12 +32,13 @@ import secrets
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from alembic.util.exc import CommandError
 from sqlalchemy import case, exists, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.orm import aliased, sessionmaker
+from sqlalchemy.orm import aliased, defer, sessionmaker
 
 from alignline.errors import UserError
 
@@ -53,6 +56,23 @@ __all__ = ["AccessDenied", "FAST_KDF", "InvalidLabel", "LabelConflict", "Store",
 
 class LabelConflict(InvalidLabel):
     """A label that clashes with the item's state: a second one by the same user, or none to change (web: 409)."""
+
+
+# a report (agreement, the disagreement queue) that took this many seconds to compute is recomputed at most once
+# per REPORT_BACKOFF times its cost, even when labels keep arriving (Store.cached_report)
+REPORT_SLOW_S = 1.0
+REPORT_BACKOFF = 10
+
+
+@dataclass(frozen=True)
+class CachedReport:
+    revision: tuple
+    report: object
+    at: float  # time.monotonic() when computed
+    took: float  # seconds the computation took
+
+    def backing_off(self) -> bool:
+        return self.took >= REPORT_SLOW_S and time.monotonic() - self.at < REPORT_BACKOFF * self.took
 
 
 # the largest id an Integer column holds on PostgreSQL (32 bits; SQLite's 64): a bigger one from a URL is
@@ -86,7 +106,8 @@ class Store(Accounts):
         # redone at these on the next successful login (check_needs_rehash).
         self.hasher = PasswordHasher(**(kdf or {}))
         self.dummy_hash = None
-        self.report_cache: dict[tuple, tuple[tuple, object]] = {}  # (what, project, *args) -> (revision, report)
+        self.report_cache: dict[tuple, CachedReport] = {}  # (what, project, *args) -> the last report
+        self.report_busy: dict[tuple, threading.Lock] = {}  # held while that report is being computed
         self.report_lock = threading.Lock()
 
     @contextmanager
@@ -446,10 +467,18 @@ class Store(Accounts):
                     for r, n in rows]
 
     # --- quality and export (results.py does the arithmetic) ---------------------------------------
-    def labelled(self, s, p: Project) -> tuple[list[Item], dict[int, list[tuple[Label, str]]], dict[int, Adjudication]]:
-        items = list(s.scalars(select(Item).where(Item.project_id == p.id).order_by(Item.position)))
+    def labelled(self, s, p: Project, *, texts: bool = True
+                 ) -> tuple[list[Item], dict[int, list[tuple[Label, str]]], dict[int, Adjudication]]:
+        """A project's items (serving order), labels per item (id order) and adjudications. `texts=False`
+        leaves out the prompts, responses, meta, rationales and edits (loaded only if touched): agreement reads
+        none of them, and they are most of what a 100k-item project weighs."""
+        item_q, label_q = select(Item), select(Label, User.name)
+        if not texts:
+            item_q = item_q.options(defer(Item.prompt), defer(Item.responses), defer(Item.meta))
+            label_q = label_q.options(defer(Label.rationale), defer(Label.edit))
+        items = list(s.scalars(item_q.where(Item.project_id == p.id).order_by(Item.position)))
         labels: dict[int, list] = {it.id: [] for it in items}
-        for lab, uname in s.execute(select(Label, User.name).join(User, User.id == Label.user_id)
+        for lab, uname in s.execute(label_q.join(User, User.id == Label.user_id)
                                     .join(Item, Item.id == Label.item_id).where(Item.project_id == p.id)
                                     .order_by(Label.id)):
             labels[lab.item_id].append((lab, uname))
@@ -475,27 +504,44 @@ class Store(Accounts):
                                 .where(Adjudication.item_id.in_(in_project))).one()
         return (p.id, p.kind, p.min_annotations, tuple(labels), tuple(items), tuple(adjudicated))
 
-    def cached_report(self, what: str, project: str, compute, *args):
+    def cached_report(self, what: str, project: str, compute, *args, texts: bool = True):
         """`compute(project_row, items, labels, adjudications, *args)`, or its last result while the project's
         revision is unchanged. The revision is read in the same transaction as the data, so a report is never
-        stored under a revision it does not match."""
+        stored under a revision it does not match. One computation per report at a time: a request arriving
+        meanwhile gets the last report (or waits for the first). A report that took REPORT_SLOW_S or more is
+        recomputed at most once per REPORT_BACKOFF times its cost (a 7 s report at most every 70 s, however
+        many dashboards poll a project that is being labelled): the numbers lag, the server keeps up."""
+        key = (what, project, *args)
         with self.tx() as s:
             p = self.project_row(s, project)
-            rev, key = self.revision(s, p), (what, project, *args)
+            rev = self.revision(s, p)
             with self.report_lock:
                 hit = self.report_cache.get(key)
-            if hit is not None and hit[0] == rev:
-                return hit[1]
-            report = compute(p, *self.labelled(s, p), *args)
-        with self.report_lock:
-            if len(self.report_cache) > 256:  # many projects or many min_share values: start over
-                self.report_cache.clear()
-            self.report_cache[key] = (rev, report)
-        return report
+                busy = self.report_busy.setdefault(key, threading.Lock())
+            if hit is not None and (hit.revision == rev or hit.backing_off()):
+                return hit.report
+            if hit is not None and not busy.acquire(blocking=False):
+                return hit.report  # someone is recomputing it right now
+            if hit is None:
+                busy.acquire()
+            try:
+                with self.report_lock:
+                    hit = self.report_cache.get(key)
+                if hit is not None and hit.revision == rev:  # computed while this request waited
+                    return hit.report
+                started = time.monotonic()
+                report = compute(p, *self.labelled(s, p, texts=texts), *args)
+                with self.report_lock:
+                    if len(self.report_cache) > 256:  # many projects or many min_share values: start over
+                        self.report_cache.clear()
+                    self.report_cache[key] = CachedReport(rev, report, time.monotonic(), time.monotonic() - started)
+                return report
+            finally:
+                busy.release()
 
     def agreement(self, project: str) -> dict:
         """See `results.agreement_report`; cached while the project is unchanged (read-only: shared)."""
-        return self.cached_report("agreement", project, agreement_report)
+        return self.cached_report("agreement", project, agreement_report, texts=False)
 
     def disagreements(self, project: str, min_share: float = 0.5) -> list[dict]:
         """Items with >= min_annotations labels (and two or more) whose most common answer holds no more than
