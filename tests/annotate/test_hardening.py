@@ -223,7 +223,8 @@ def test_user_names_are_nfkc_normalized_and_stay_case_sensitive(store):
         store.add_user("ＡＬＩＣＥ", "annotator", PASSWORD)
     assert store.add_user("ﬁona", "annotator", PASSWORD)["name"] == "fiona"  # the ligature folds too
     assert store.add_user("alice", "annotator", PASSWORD)["name"] == "alice"  # case is kept, as it always was
-    assert store.user("ＡＬＩＣＥ")["name"] == "ALICE" and store.authenticate("ＡＬＩＣＥ", PASSWORD)["name"] == "ALICE"
+    assert store.user("ＡＬＩＣＥ")["name"] == "ALICE"
+    assert store.authenticate("ＡＬＩＣＥ", PASSWORD)["name"] == "ALICE"
     store.create_project("p", two_items(1), assign=["ｆｉｏｎａ"])
     assert store.project("p", store.user("fiona"))["name"] == "p"  # assigned under its full-width spelling
     assert [u["name"] for u in store.users()] == ["ALICE", "fiona", "alice"]
@@ -337,14 +338,14 @@ def test_the_cached_agreement_equals_a_fresh_one(store, people):
 
 
 def test_a_slow_report_is_recomputed_at_most_once_per_backoff(store, people, monkeypatch):
-    import alignline.annotate.store as store_module
+    import alignline.annotate.report_cache as cache_module
 
     store.create_project("p", two_items(2), assign=["ann", "bob"])
     calls = counting(monkeypatch, "agreement_report")
-    monkeypatch.setattr(store_module, "REPORT_SLOW_S", 0.0)  # every report counts as slow
-    monkeypatch.setattr(store_module, "REPORT_BACKOFF", 1e9)
+    monkeypatch.setattr(cache_module, "REPORT_SLOW_S", 0.0)  # every report counts as slow
+    monkeypatch.setattr(cache_module, "REPORT_BACKOFF", 1e9)
     assert store.agreement("p")["labels"] == 0
     label_as(store, people["ann"], ids(store, "p")["q0"], 0)
     assert store.agreement("p")["labels"] == 0 and len(calls) == 1  # changed, but backing off: the last report
-    monkeypatch.setattr(store_module, "REPORT_BACKOFF", 0)
+    monkeypatch.setattr(cache_module, "REPORT_BACKOFF", 0)
     assert store.agreement("p")["labels"] == 1 and len(calls) == 2

@@ -75,7 +75,8 @@ def check_new_name(name) -> str:
         raise UserError("a user name is 1 to 200 characters")
     bad = next((ch for ch in norm if unicodedata.category(ch)[0] in "CZ"), None)
     if bad is not None:
-        what = "whitespace" if bad.isspace() or unicodedata.category(bad)[0] == "Z" else "a control or invisible character"
+        spacing = bad.isspace() or unicodedata.category(bad)[0] == "Z"
+        what = "whitespace" if spacing else "a control or invisible character"
         raise UserError(f"user name {name!r}: contains {what} (U+{ord(bad):04X}); use letters, digits and "
                         "punctuation only")
     return norm

@@ -10,10 +10,10 @@ Accounts, sessions and login throttling are in `accounts.py` (this class inherit
 Agreement and the disagreement queue (every dashboard asks every 5 s) are cached per project, keyed on the
 project's revision: one aggregate query over its labels, items and adjudications (counts, largest ids, latest
 times; a corrected label gets a new time). Nothing changed: the cached report, without reading 100k items again.
-Agreement reads no texts (prompts, responses, rationales stay in the database). A report that is slow to compute
-is recomputed at most every REPORT_BACKOFF times its cost while labels keep arriving. Each process keeps its own
-cache and checks the revision in the database, so several servers on one database stay right. The cached
-reports are shared: callers must not change them.
+Agreement reads no texts (prompts, responses, rationales stay in the database). A report slow to compute is
+recomputed at most every 10 times its cost while labels keep arriving (`report_cache.py`). Each process keeps
+its own cache and checks the revision in the database, so several servers on one database stay right. The
+cached reports are shared: callers must not change them.
 
 An annotator may skip an item (it moves to the back of their own queue) and correct their own label
 (`replace_label`, in place). An adjudicated item is settled: no annotator is served it, nor counts it as to go.
@@ -29,10 +29,8 @@ from __future__ import annotations
 import os
 import random
 import secrets
-import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from alembic.util.exc import CommandError
@@ -45,6 +43,7 @@ from alignline.errors import UserError
 from alignline.annotate.accounts import FAST_KDF, AccessDenied, Accounts, findable
 from alignline.annotate.db import make_engine, open_error, resolve_db_url, shown, upgrade
 from alignline.annotate.models import Adjudication, Assignment, Base, Item, Label, Project, ReviewEntry, Skip, User
+from alignline.annotate.report_cache import ReportCache
 from alignline.annotate.results import (agreement_report, disagreements, export_records, label_rows, original_responses,
                                        pairs_as_items)
 from alignline.annotate.tasks import (DEFAULT_RATING_RUBRIC, InvalidLabel, check_choice, check_items, check_kind,
@@ -56,23 +55,6 @@ __all__ = ["AccessDenied", "FAST_KDF", "InvalidLabel", "LabelConflict", "Store",
 
 class LabelConflict(InvalidLabel):
     """A label that clashes with the item's state: a second one by the same user, or none to change (web: 409)."""
-
-
-# a report (agreement, the disagreement queue) that took this many seconds to compute is recomputed at most once
-# per REPORT_BACKOFF times its cost, even when labels keep arriving (Store.cached_report)
-REPORT_SLOW_S = 1.0
-REPORT_BACKOFF = 10
-
-
-@dataclass(frozen=True)
-class CachedReport:
-    revision: tuple
-    report: object
-    at: float  # time.monotonic() when computed
-    took: float  # seconds the computation took
-
-    def backing_off(self) -> bool:
-        return self.took >= REPORT_SLOW_S and time.monotonic() - self.at < REPORT_BACKOFF * self.took
 
 
 # the largest id an Integer column holds on PostgreSQL (32 bits; SQLite's 64): a bigger one from a URL is
@@ -106,9 +88,7 @@ class Store(Accounts):
         # redone at these on the next successful login (check_needs_rehash).
         self.hasher = PasswordHasher(**(kdf or {}))
         self.dummy_hash = None
-        self.report_cache: dict[tuple, CachedReport] = {}  # (what, project, *args) -> the last report
-        self.report_busy: dict[tuple, threading.Lock] = {}  # held while that report is being computed
-        self.report_lock = threading.Lock()
+        self.reports = ReportCache()  # agreement and the disagreement queue, per project and revision
 
     @contextmanager
     def tx(self, write: bool = False):
@@ -460,7 +440,8 @@ class Store(Accounts):
     def reviews(self, project: str) -> list[dict]:
         """The review queue of a project: each entry's item id, lineage, and whether anyone labelled it yet."""
         with self.tx() as s:
-            rows = s.execute(select(ReviewEntry, func.count(Label.id)).join(Project, Project.id == ReviewEntry.project_id)
+            rows = s.execute(select(ReviewEntry, func.count(Label.id))
+                             .join(Project, Project.id == ReviewEntry.project_id)
                              .outerjoin(Label, Label.item_id == ReviewEntry.item_id).where(Project.name == project)
                              .group_by(ReviewEntry.id).order_by(ReviewEntry.id)).all()
             return [{"id": r.id, "item_id": r.item_id, "meta": r.meta, "labels": n, "created_at": r.created_at}
@@ -506,38 +487,12 @@ class Store(Accounts):
 
     def cached_report(self, what: str, project: str, compute, *args, texts: bool = True):
         """`compute(project_row, items, labels, adjudications, *args)`, or its last result while the project's
-        revision is unchanged. The revision is read in the same transaction as the data, so a report is never
-        stored under a revision it does not match. One computation per report at a time: a request arriving
-        meanwhile gets the last report (or waits for the first). A report that took REPORT_SLOW_S or more is
-        recomputed at most once per REPORT_BACKOFF times its cost (a 7 s report at most every 70 s, however
-        many dashboards poll a project that is being labelled): the numbers lag, the server keeps up."""
-        key = (what, project, *args)
+        revision is unchanged (see `report_cache.py`). The revision is read in the same transaction as the
+        data, so a report is never stored under a revision it does not match."""
         with self.tx() as s:
             p = self.project_row(s, project)
-            rev = self.revision(s, p)
-            with self.report_lock:
-                hit = self.report_cache.get(key)
-                busy = self.report_busy.setdefault(key, threading.Lock())
-            if hit is not None and (hit.revision == rev or hit.backing_off()):
-                return hit.report
-            if hit is not None and not busy.acquire(blocking=False):
-                return hit.report  # someone is recomputing it right now
-            if hit is None:
-                busy.acquire()
-            try:
-                with self.report_lock:
-                    hit = self.report_cache.get(key)
-                if hit is not None and hit.revision == rev:  # computed while this request waited
-                    return hit.report
-                started = time.monotonic()
-                report = compute(p, *self.labelled(s, p, texts=texts), *args)
-                with self.report_lock:
-                    if len(self.report_cache) > 256:  # many projects or many min_share values: start over
-                        self.report_cache.clear()
-                    self.report_cache[key] = CachedReport(rev, report, time.monotonic(), time.monotonic() - started)
-                return report
-            finally:
-                busy.release()
+            return self.reports.get((what, project, *args), self.revision(s, p),
+                                    lambda: compute(p, *self.labelled(s, p, texts=texts), *args))
 
     def agreement(self, project: str) -> dict:
         """See `results.agreement_report`; cached while the project is unchanged (read-only: shared)."""
