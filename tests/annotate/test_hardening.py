@@ -349,3 +349,55 @@ def test_a_slow_report_is_recomputed_at_most_once_per_backoff(store, people, mon
     assert store.agreement("p")["labels"] == 0 and len(calls) == 1  # changed, but backing off: the last report
     monkeypatch.setattr(cache_module, "REPORT_BACKOFF", 0)
     assert store.agreement("p")["labels"] == 1 and len(calls) == 2
+
+
+def test_concurrent_requests_for_one_report_compute_it_once():
+    import threading
+    import time
+
+    from alignline.annotate.report_cache import ReportCache
+
+    cache, calls, results = ReportCache(), [], []
+
+    def compute():
+        calls.append(1)
+        time.sleep(0.2)  # the others arrive while this runs
+        return {"computed": len(calls)}
+
+    threads = [threading.Thread(target=lambda: results.append(cache.get(("agreement", "p"), 1, compute)))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(calls) == 1 and len(results) == 4 and all(r is results[0] for r in results)
+    assert cache.get(("agreement", "p"), 2, compute) == {"computed": 2}  # a new revision: computed again
+
+
+def test_names_export_rule_and_cached_agreement_on_postgres(monkeypatch):
+    """The same on PostgreSQL: NFKC look-ups, the settled-items rule, the revision query, the per-account count."""
+    from alignline.annotate.store import FAST_KDF, Store
+    from alignline.testing import postgres_database
+
+    with postgres_database() as url:
+        st = Store(url, kdf=FAST_KDF)
+        try:
+            st.add_user("ALICE", "annotator", PASSWORD)
+            st.add_user("bob", "annotator", PASSWORD)
+            with pytest.raises(UserError, match="already exists"):
+                st.add_user("ＡＬＩＣＥ", "annotator", PASSWORD)
+            assert st.authenticate("ＡＬＩＣＥ", PASSWORD)["name"] == "ALICE"
+            st.create_project("p", two_items(1), assign=["ＡＬＩＣＥ", "bob"], min_annotations=2)
+            q0 = ids(st, "p")["q0"]
+            label_as(st, st.user("ALICE"), q0, 0, edit="alice's answer")
+            assert st.export_with_counts("p") == ([], {"below_min_annotations": 1, "edits_left_out": 1})
+            calls = counting(monkeypatch, "agreement_report")
+            assert st.agreement("p")["labels"] == 1 and st.agreement("p")["labels"] == 1 and len(calls) == 1
+            label_as(st, st.user("bob"), q0, 0)
+            assert st.agreement("p")["labels"] == 2 and len(calls) == 2
+            assert [r["kind"] for r in st.export("p")] == ["sft", "preference"]
+            for k in range(3):
+                st.record_login("ＡＬＩＣＥ" if k else "ALICE", f"10.0.0.{k}", False)
+            assert st.login_failures("ALICE", None, 60, reset_on_success=False) == 3
+        finally:
+            st.close()
