@@ -401,3 +401,17 @@ def test_names_export_rule_and_cached_agreement_on_postgres(monkeypatch):
             assert st.login_failures("ALICE", None, 60, reset_on_success=False) == 3
         finally:
             st.close()
+
+
+def test_serve_refuses_a_bad_body_limit_in_one_line(tmp_path, capsys, monkeypatch):
+    from alignline.cli import main
+
+    monkeypatch.delenv("ALIGNLINE_ANNOTATE_MAX_BODY_MB", raising=False)
+    code = main(["annotate", "serve", "--max-body-mb", "0", "--port", "0", "--db", f"sqlite:///{tmp_path / 'a.db'}"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip().splitlines() == [
+        "alignline: error: --max-body-mb 0.0: the body limit is a positive number of megabytes"]
+    assert not (tmp_path / "a.db").exists()  # refused before the database was opened
+    monkeypatch.setenv("ALIGNLINE_ANNOTATE_MAX_BODY_MB", "ten")
+    assert main(["annotate", "serve", "--port", "0", "--db", f"sqlite:///{tmp_path / 'a.db'}"]) == 2
+    assert "$ALIGNLINE_ANNOTATE_MAX_BODY_MB 'ten'" in capsys.readouterr().err
