@@ -7,6 +7,13 @@ them); a disabled user's login fails exactly like a wrong password (same timing,
 call made with a disabled user's dict is refused (`check_user`). Labels are never deleted: agreement and
 exports keep them.
 
+User names are NFKC-normalized when an account is made and whenever one is looked up (signing in, the login
+throttle, assigning, disabling), so a full-width `ＡＬＩＣＥ` is the account `ALICE`: it cannot be made beside it,
+signs in to it, and counts against its login throttle. Names stay case-sensitive, as they always were (`Alice` and
+`alice` are two accounts). A new name may hold no whitespace and no control, format or other invisible
+characters (Unicode categories Z* and C*: a zero-width space would make a second `alice` that looks the same).
+An account made before names were normalized is still found under its stored name.
+
 Login attempts are purged opportunistically: every `purge_every`-th recorded attempt deletes the rows older
 than `keep_s` (the caller's largest throttle window), so the table stays as small as the throttle needs.
 """
@@ -16,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+import unicodedata
 
 from argon2 import extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -51,8 +59,32 @@ def findable(name) -> bool:
     return isinstance(name, str) and "\x00" not in name
 
 
+def normalize_name(name: str) -> str:
+    """The form a user name is stored and looked up in: NFKC (full-width and compatibility forms folded)."""
+    return unicodedata.normalize("NFKC", name)
+
+
+def check_new_name(name) -> str:
+    """A new account's name, normalized; one UserError line naming what is wrong with it."""
+    if not isinstance(name, str) or not name.strip():
+        raise UserError("a user name is 1 to 200 characters")
+    if not findable(name):
+        raise UserError("a user name may not contain a NUL character")
+    norm = normalize_name(name)
+    if len(norm) > 200:
+        raise UserError("a user name is 1 to 200 characters")
+    bad = next((ch for ch in norm if unicodedata.category(ch)[0] in "CZ"), None)
+    if bad is not None:
+        spacing = bad.isspace() or unicodedata.category(bad)[0] == "Z"
+        what = "whitespace" if spacing else "a control or invisible character"
+        raise UserError(f"user name {name!r}: contains {what} (U+{ord(bad):04X}); use letters, digits and "
+                        "punctuation only")
+    return norm
+
+
 def throttle_key(text) -> str:
-    return str(text)[:200].replace("\x00", "\ufffd")
+    # normalized like a name: `ＡＬＩＣＥ` and `ALICE` are one account, so one count
+    return normalize_name(str(text))[:200].replace("\x00", "\ufffd")
 
 
 def public_user(u: User) -> dict:
@@ -72,10 +104,8 @@ class Accounts:
 
     # --- users -------------------------------------------------------------------------------------
     def add_user(self, name: str, role: str, password: str) -> dict:
-        if not isinstance(name, str) or not name.strip() or len(name) > 200:
-            raise UserError("a user name is 1 to 200 characters")
-        if not findable(name):
-            raise UserError("a user name may not contain a NUL character")
+        """A new account under the NFKC form of `name` (see the module docstring)."""
+        given, name = name, check_new_name(name)
         if role not in ROLES:
             raise UserError(f"role {role!r} is not one of {', '.join(ROLES)}")
         check_password(name, password)
@@ -86,7 +116,8 @@ class Accounts:
                 s.flush()
                 return public_user(user)
         except IntegrityError:
-            raise UserError(f"user {name!r} already exists") from None
+            same = "" if given == name else f" (as {name!r})"
+            raise UserError(f"user {given!r} already exists{same}") from None
 
     def set_password(self, name: str, password: str, *, end_sessions: bool = True) -> int:
         """A new password (at least MIN_PASSWORD characters); the user's sessions end (deleted), unless this is
@@ -114,17 +145,26 @@ class Accounts:
     def end_sessions_of(self, s, u: User) -> int:
         return s.execute(delete(Session).where(Session.user_id == u.id)).rowcount or 0
 
+    def find_user(self, s, name) -> User | None:
+        """The account called `name`, looked up in its normalized form (then as given: an account stored
+        before names were normalized)."""
+        if not findable(name):
+            return None
+        norm = normalize_name(name)
+        u = s.scalar(select(User).where(User.name == norm))
+        if u is None and norm != name:
+            u = s.scalar(select(User).where(User.name == name))
+        return u
+
     def user_row(self, s, name: str) -> User:
-        u = s.scalar(select(User).where(User.name == name)) if findable(name) else None
+        u = self.find_user(s, name)
         if u is None:
             raise UserError(f"no user named {name!r}")
         return u
 
     def user(self, name: str) -> dict | None:
-        if not findable(name):
-            return None
         with self.tx() as s:
-            u = s.scalar(select(User).where(User.name == name))
+            u = self.find_user(s, name)
             return public_user(u) if u else None
 
     def users(self) -> list[dict]:
@@ -136,7 +176,7 @@ class Accounts:
         if not isinstance(name, str) or not isinstance(password, str):
             return None
         with self.tx() as s:
-            u = s.scalar(select(User).where(User.name == name)) if findable(name) else None
+            u = self.find_user(s, name)
             stored = u.password_hash if u else None
             found = public_user(u) if u and not u.disabled else None
         if found is None:
@@ -151,7 +191,7 @@ class Accounts:
         if found is None:
             return None
         if self.weaker_than_ours(stored):
-            self.set_password(name, password, end_sessions=False)
+            self.set_password(found["name"], password, end_sessions=False)
         return found
 
     def weaker_than_ours(self, stored: str) -> bool:

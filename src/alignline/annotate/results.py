@@ -12,8 +12,15 @@ Export turns each label into the ordered pairs it implies (pairwise: the choice 
 every higher over every lower; best-worst: best over the rest and the rest over worst; rating: the higher
 total score over the lower, equal totals a tie) and keeps, per pair of responses, the direction a strict
 majority of the labels that speak to it chose. `confidence` is that majority's share. A majority of ties,
-or no majority, exports nothing (counted); an adjudication decides instead of the vote. Gold items are left out (their answer was given, not collected). An edited answer of a
-one-response item (serving's review queue) becomes a pair, the edit preferred over the original.
+or no majority, exports nothing (counted); an adjudication decides instead of the vote. An edited answer becomes
+an SFT record, and on a one-response item (serving's review queue) also a pair, the edit preferred over the original.
+
+One rule decides whether an item gives training data at all, pairs, edits and corrections alike: the item must be
+settled, that is not gold (its answer was given, not collected) and either adjudicated or labelled by at least the
+project's `min_annotations` annotators. So with `--min-annotations 2` no single annotator's edit or one-response
+rating is exported on its own, however it was labelled; the items left out are counted (`gold`, `unlabelled`,
+`below_min_annotations`, and `edits_left_out` for the edits on them). Other labels do not vote on an edit's text:
+the count says the item was seen by enough people (and an adjudicating admin sees every edit in the queue).
 """
 
 from __future__ import annotations
@@ -131,23 +138,29 @@ def agreement_report(project, items, labels, adjudications) -> dict:
         "krippendorff": krippendorff_alpha(units), "fleiss": fleiss_kappa(fleiss_units),
         "fleiss_items": len(fleiss_units), "cohen": mean(kappas), "cohen_pairs": pairs,
         "gold_accuracy": round(correct / total, 4) if total else None, "gold_labels": total,
-        "disagreements": len(disagreements(project, items, labels, adjudications)),
+        "disagreements": sum(disagreement_share(project, it, labels[it.id], adjudications) is not None
+                             for it in items),
         "adjudicated": len(adjudications), "annotators": annotators,
     }
 
 
+def disagreement_share(project, it, labs, adjudications, min_share: float = 0.5) -> float | None:
+    """The top answer's share when the item is one to adjudicate, else None (reads no text: the agreement
+    report counts the queue without loading prompts and responses)."""
+    if project.kind == "rating" or it.is_gold or it.id in adjudications or len(labs) < max(2, project.min_annotations):
+        return None
+    counts = Counter(label_value(project.kind, lab.choice, lab.scores) for lab, _ in labs)
+    share = counts.most_common(1)[0][1] / len(labs)
+    return None if share > min_share else share
+
+
 def disagreements(project, items, labels, adjudications, min_share: float = 0.5) -> list[dict]:
     """Items to adjudicate: enough labels (>= min_annotations, >= 2), the top answer's share <= min_share."""
-    if project.kind == "rating":
-        return []
     out = []
     for it in items:
         labs = labels[it.id]
-        if it.is_gold or it.id in adjudications or len(labs) < max(2, project.min_annotations):
-            continue
-        counts = Counter(label_value(project.kind, lab.choice, lab.scores) for lab, _ in labs)
-        share = counts.most_common(1)[0][1] / len(labs)
-        if share > min_share:
+        share = disagreement_share(project, it, labs, adjudications, min_share)
+        if share is None:
             continue
         order = it.meta["order"]
         out.append({"id": it.id, "project": project.name, "kind": project.kind, "rubric": project.rubric,
@@ -171,40 +184,57 @@ def as_messages(prompt) -> list[dict]:
     return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
 
 
+def unsettled_reason(project, it, labs, adj) -> str | None:
+    """Why an item gives no training data (a counts key), or None when it is settled."""
+    if it.is_gold:
+        return "gold"
+    if adj is not None:
+        return None
+    if not labs:
+        return "unlabelled"
+    if len(labs) < project.min_annotations:
+        return "below_min_annotations"
+    return None
+
+
+def edit_records(project, it, labs, texts: list[str], counts: Counter) -> list[dict]:
+    """A settled item's edited answers: an SFT record each, and on a one-response item a correction pair."""
+    out = []
+    for lab, uname in labs:
+        if not lab.edit:
+            continue
+        counts["sft"] += 1
+        out.append({"kind": "sft", "messages": as_messages(it.prompt) + [{"role": "assistant", "content": lab.edit}],
+                    "lineage": lineage(project, it, annotator=uname, label_id=lab.id)})
+        if len(texts) == 1 and lab.edit != texts[0]:
+            counts["corrections"] += 1
+            out.append({"kind": "preference", "prompt": it.prompt, "chosen": lab.edit, "rejected": texts[0],
+                        "confidence": 1.0, "annotators": [uname], "annotator_ids": [lab.user_id],
+                        "scores": {"rejected": {c: v[0] for c, v in (lab.scores or {}).items()}},
+                        "lineage": lineage(project, it, correction=True, annotator=uname, label_id=lab.id)})
+    return out
+
+
 def export_records(project, items, labels, adjudications) -> tuple[list[dict], dict]:
     """(records, counts). Records: `kind` "preference" ({prompt, chosen, rejected, confidence, annotators,
-    annotator_ids, scores: {chosen, rejected} mean per criterion, lineage}) or "sft" ({messages, lineage})."""
+    annotator_ids, scores: {chosen, rejected} mean per criterion, lineage}) or "sft" ({messages, lineage}).
+    Only settled items give records (see the module docstring)."""
     kind = project.kind
     counts = Counter()
     records = []
     for it in items:
         labs = labels[it.id]
         texts, models = original_responses(it), it.meta.get("models")
-        for lab, uname in labs:
-            if lab.edit:
-                counts["sft"] += 1
-                records.append({"kind": "sft", "messages": as_messages(it.prompt) + [
-                    {"role": "assistant", "content": lab.edit}],
-                    "lineage": lineage(project, it, annotator=uname, label_id=lab.id)})
-                if len(texts) == 1 and lab.edit != texts[0]:
-                    counts["corrections"] += 1
-                    records.append({"kind": "preference", "prompt": it.prompt, "chosen": lab.edit,
-                                    "rejected": texts[0], "confidence": 1.0, "annotators": [uname],
-                                    "annotator_ids": [lab.user_id],
-                                    "scores": {"rejected": {c: v[0] for c, v in (lab.scores or {}).items()}},
-                                    "lineage": lineage(project, it, correction=True, annotator=uname,
-                                                       label_id=lab.id)})
-        if it.is_gold:
-            counts["gold"] += 1
-            continue
-        if len(texts) < 2:
-            continue
         adj = adjudications.get(it.id)
-        if adj is None and not labs:
-            counts["unlabelled"] += 1
+        left_out = unsettled_reason(project, it, labs, adj)
+        if left_out:
+            counts[left_out] += 1
+            edits = sum(bool(lab.edit) for lab, _ in labs)
+            if edits:
+                counts["edits_left_out"] += edits
             continue
-        if adj is None and len(labs) < project.min_annotations:
-            counts["below_min_annotations"] += 1
+        records += edit_records(project, it, labs, texts, counts)
+        if len(texts) < 2:
             continue
         n = len(texts)
         votes, voters = Counter(), Counter()  # votes[(w, l)]; voters[{i, j}] = labels that speak to the pair
@@ -251,6 +281,26 @@ def export_records(project, items, labels, adjudications) -> tuple[list[dict], d
                             "scores": scores if any(scores.values()) else {},
                             "lineage": lineage(project, it, **extra)})
     return records, dict(counts)
+
+
+def label_rows(project, items, labels, adjudications) -> list[dict]:
+    """One row per label, for teams that aggregate themselves (`annotate export NAME --labels`): no majority,
+    nothing left out; gold items and adjudications are marked, not dropped. `answer` is the label's choice and
+    `scores` its ratings, both in the ORIGINAL response order, which `responses` gives; `time` is when the
+    label was given or last changed (seconds since the epoch). Items in serving order, labels in id order."""
+    rows = []
+    for it in items:
+        adj = adjudications.get(it.id)
+        responses = original_responses(it)
+        for lab, uname in labels[it.id]:
+            rows.append({"project": project.name, "kind": project.kind, "item_id": it.id,
+                         "external_id": it.external_id, "label_id": lab.id, "annotator": uname,
+                         "annotator_id": lab.user_id, "answer": lab.choice, "scores": lab.scores,
+                         "rationale": lab.rationale, "edit": lab.edit, "time": lab.created_at,
+                         "gold": it.is_gold, "gold_answer": it.gold if it.is_gold else None,
+                         "adjudication": adj.choice if adj is not None else None,
+                         "prompt": it.prompt, "responses": responses, "models": it.meta.get("models")})
+    return rows
 
 
 def completion_text(value) -> str:

@@ -7,6 +7,14 @@ throttling live in it too). Users are passed around as {"id", "name", "role"}; t
 the database on each call, so a demoted admin loses access at once, and a disabled one loses it all.
 Accounts, sessions and login throttling are in `accounts.py` (this class inherits them).
 
+Agreement and the disagreement queue (every dashboard asks every 5 s) are cached per project, keyed on the
+project's revision: one aggregate query over its labels, items and adjudications (counts, largest ids, latest
+times; a corrected label gets a new time). Nothing changed: the cached report, without reading 100k items again.
+Agreement reads no texts (prompts, responses, rationales stay in the database). A report slow to compute is
+recomputed at most every 10 times its cost while labels keep arriving (`report_cache.py`). Each process keeps
+its own cache and checks the revision in the database, so several servers on one database stay right. The
+cached reports are shared: callers must not change them.
+
 An annotator may skip an item (it moves to the back of their own queue) and correct their own label
 (`replace_label`, in place). An adjudicated item is settled: no annotator is served it, nor counts it as to go.
 
@@ -28,14 +36,16 @@ from argon2 import PasswordHasher
 from alembic.util.exc import CommandError
 from sqlalchemy import case, exists, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.orm import aliased, sessionmaker
+from sqlalchemy.orm import aliased, defer, sessionmaker
 
 from alignline.errors import UserError
 
 from alignline.annotate.accounts import FAST_KDF, AccessDenied, Accounts, findable
 from alignline.annotate.db import make_engine, open_error, resolve_db_url, shown, upgrade
 from alignline.annotate.models import Adjudication, Assignment, Base, Item, Label, Project, ReviewEntry, Skip, User
-from alignline.annotate.results import agreement_report, disagreements, export_records, original_responses, pairs_as_items
+from alignline.annotate.report_cache import ReportCache
+from alignline.annotate.results import (agreement_report, disagreements, export_records, label_rows, original_responses,
+                                       pairs_as_items)
 from alignline.annotate.tasks import (DEFAULT_RATING_RUBRIC, InvalidLabel, check_choice, check_items, check_kind,
                                       check_prompt, check_scores, check_text, choice_to_original, choice_to_shown,
                                       parse_rubric, scores_to_original, scores_to_shown, shuffle_order)
@@ -78,6 +88,7 @@ class Store(Accounts):
         # redone at these on the next successful login (check_needs_rehash).
         self.hasher = PasswordHasher(**(kdf or {}))
         self.dummy_hash = None
+        self.reports = ReportCache()  # agreement and the disagreement queue, per project and revision
 
     @contextmanager
     def tx(self, write: bool = False):
@@ -117,7 +128,7 @@ class Store(Accounts):
             with self.tx(write=True) as s:
                 users = []
                 for uname in assign:
-                    u = s.scalar(select(User).where(User.name == uname)) if findable(uname) else None
+                    u = self.find_user(s, uname)
                     if u is None:
                         raise UserError(f"cannot assign {uname!r} to {name!r}: no such user "
                                         "(alignline annotate user add)")
@@ -429,17 +440,26 @@ class Store(Accounts):
     def reviews(self, project: str) -> list[dict]:
         """The review queue of a project: each entry's item id, lineage, and whether anyone labelled it yet."""
         with self.tx() as s:
-            rows = s.execute(select(ReviewEntry, func.count(Label.id)).join(Project, Project.id == ReviewEntry.project_id)
+            rows = s.execute(select(ReviewEntry, func.count(Label.id))
+                             .join(Project, Project.id == ReviewEntry.project_id)
                              .outerjoin(Label, Label.item_id == ReviewEntry.item_id).where(Project.name == project)
                              .group_by(ReviewEntry.id).order_by(ReviewEntry.id)).all()
             return [{"id": r.id, "item_id": r.item_id, "meta": r.meta, "labels": n, "created_at": r.created_at}
                     for r, n in rows]
 
     # --- quality and export (results.py does the arithmetic) ---------------------------------------
-    def labelled(self, s, p: Project) -> tuple[list[Item], dict[int, list[tuple[Label, str]]], dict[int, Adjudication]]:
-        items = list(s.scalars(select(Item).where(Item.project_id == p.id).order_by(Item.position)))
+    def labelled(self, s, p: Project, *, texts: bool = True
+                 ) -> tuple[list[Item], dict[int, list[tuple[Label, str]]], dict[int, Adjudication]]:
+        """A project's items (serving order), labels per item (id order) and adjudications. `texts=False`
+        leaves out the prompts, responses, meta, rationales and edits (loaded only if touched): agreement reads
+        none of them, and they are most of what a 100k-item project weighs."""
+        item_q, label_q = select(Item), select(Label, User.name)
+        if not texts:
+            item_q = item_q.options(defer(Item.prompt), defer(Item.responses), defer(Item.meta))
+            label_q = label_q.options(defer(Label.rationale), defer(Label.edit))
+        items = list(s.scalars(item_q.where(Item.project_id == p.id).order_by(Item.position)))
         labels: dict[int, list] = {it.id: [] for it in items}
-        for lab, uname in s.execute(select(Label, User.name).join(User, User.id == Label.user_id)
+        for lab, uname in s.execute(label_q.join(User, User.id == Label.user_id)
                                     .join(Item, Item.id == Label.item_id).where(Item.project_id == p.id)
                                     .order_by(Label.id)):
             labels[lab.item_id].append((lab, uname))
@@ -453,17 +473,39 @@ class Store(Accounts):
             raise UserError(f"no project named {name!r}")
         return p
 
-    def agreement(self, project: str) -> dict:
+    def revision(self, s, p: Project) -> tuple:
+        """Everything agreement and the disagreement queue read, summed up in one cheap aggregate query: it
+        changes whenever a label is added or corrected, an item added, or an item adjudicated (again)."""
+        in_project = select(Item.id).where(Item.project_id == p.id).scalar_subquery()
+        labels = s.execute(select(func.count(Label.id), func.max(Label.id), func.max(Label.created_at))
+                           .where(Label.item_id.in_(in_project))).one()
+        items = s.execute(select(func.count(Item.id), func.max(Item.id)).where(Item.project_id == p.id)).one()
+        adjudicated = s.execute(select(func.count(Adjudication.id), func.max(Adjudication.id),
+                                       func.max(Adjudication.created_at))
+                                .where(Adjudication.item_id.in_(in_project))).one()
+        return (p.id, p.kind, p.min_annotations, tuple(labels), tuple(items), tuple(adjudicated))
+
+    def cached_report(self, what: str, project: str, compute, *args, texts: bool = True):
+        """`compute(project_row, items, labels, adjudications, *args)`, or its last result while the project's
+        revision is unchanged (see `report_cache.py`). The revision is read in the same transaction as the
+        data, so a report is never stored under a revision it does not match."""
         with self.tx() as s:
             p = self.project_row(s, project)
-            return agreement_report(p, *self.labelled(s, p))
+            return self.reports.get((what, project, *args), self.revision(s, p),
+                                    lambda: compute(p, *self.labelled(s, p, texts=texts), *args))
+
+    def agreement(self, project: str) -> dict:
+        """See `results.agreement_report`; cached while the project is unchanged (read-only: shared)."""
+        return self.cached_report("agreement", project, agreement_report, texts=False)
 
     def disagreements(self, project: str, min_share: float = 0.5) -> list[dict]:
         """Items with >= min_annotations labels (and two or more) whose most common answer holds no more than
-        `min_share` of them, not yet adjudicated; gold items excluded. Choices in shown positions."""
-        with self.tx() as s:
-            p = self.project_row(s, project)
-            return disagreements(p, *self.labelled(s, p), min_share=min_share)
+        `min_share` of them, not yet adjudicated; gold items excluded. Choices in shown positions. Cached while
+        the project is unchanged (read-only: shared)."""
+        return self.cached_report("disagreements", project,
+                                  lambda p, items, labels, adj, share: disagreements(p, items, labels, adj,
+                                                                                     min_share=share),
+                                  float(min_share))
 
     def adjudicate(self, item_id: int, admin: dict, choice) -> None:
         """An admin's final answer for an item (shown positions, like a label); replaces an earlier one."""
@@ -496,6 +538,12 @@ class Store(Accounts):
         with self.tx() as s:
             p = self.project_row(s, project)
             return export_records(p, *self.labelled(s, p))
+
+    def label_rows(self, project: str) -> list[dict]:
+        """Every label of a project, one row each (see `results.label_rows`)."""
+        with self.tx() as s:
+            p = self.project_row(s, project)
+            return label_rows(p, *self.labelled(s, p))
 
     def import_pairs(self, project: str, records: list[dict], source: str = "pairs") -> int:
         """Existing preference records (chosen/rejected, any format `alignline.data.preference` reads; a ranking

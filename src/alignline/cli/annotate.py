@@ -3,7 +3,10 @@ agreement, candidate generation). The web app adds `annotate serve` through `PLU
 
 Every subcommand takes `--db URL` (default $ALIGNLINE_DB, else ./alignline-annotate.db). `export NAME --out
 pairs.jsonl` writes the preference pairs there and the SFT records made from edited answers beside it,
-in `pairs.sft.jsonl` (always written, empty when nobody edited).
+in `pairs.sft.jsonl` (always written, empty when nobody edited). `export NAME --labels --out labels.jsonl`
+writes every label instead, one row each ({item_id, external_id, annotator, answer, scores, rationale, edit,
+time, gold, adjudication, prompt, responses, ...}; see `annotate.results.label_rows`), for teams that aggregate
+themselves. Every file is written to a temporary name and renamed into place.
 """
 
 from __future__ import annotations
@@ -128,6 +131,8 @@ def cmd_export(args) -> int:
         raise UserError(f"--out {args.out!r}: name a records file ({', '.join(RECORD_FORMATS)})")
     if out.is_dir():
         raise UserError(f"--out {args.out}: is a directory; name a file in it")
+    if args.labels:
+        return export_labels(args)
     records, counts = open_store(args).export_with_counts(args.name)
     strip = [{k: v for k, v in r.items() if k != "kind"} for r in records]
     pairs = [r for r, full in zip(strip, records) if full["kind"] == "preference"]
@@ -140,6 +145,19 @@ def cmd_export(args) -> int:
     skipped = {k: v for k, v in counts.items() if k not in ("pairs", "sft", "corrections")}
     print(f"wrote {len(pairs)} preference pairs to {args.out} and {len(sft)} SFT records to {sft_path(args.out)}"
           + (f"; left out: {', '.join(f'{v} {k}' for k, v in sorted(skipped.items()))}" if skipped else ""))
+    return 0
+
+
+def export_labels(args) -> int:
+    from alignline.io import write_records
+
+    rows = open_store(args).label_rows(args.name)
+    try:
+        write_records(args.out, rows)  # a temporary file renamed into place: never half a file
+    except OSError as e:
+        raise UserError(f"--out {args.out}: cannot write ({e.strerror or e})") from None
+    items = len({r["item_id"] for r in rows})
+    print(f"wrote {len(rows)} labels of {items} items to {args.out}")
     return 0
 
 
@@ -274,6 +292,9 @@ def register(subparsers) -> None:
     p = sub.add_parser("export", help="preference pairs (and SFT records from edits) with confidence and lineage")
     p.add_argument("name", help="the project")
     p.add_argument("--out", required=True, metavar="pairs.jsonl", help="pairs; SFT records go to <stem>.sft.jsonl")
+    p.add_argument("--labels", action="store_true",
+                   help="write every label instead, one row each (item, annotator, answer, time, rationale), "
+                        "for aggregating yourself")
     add_db_flag(p)
     p.set_defaults(func=cmd_export)
 

@@ -8,8 +8,9 @@ submissions from losing any.
 Status codes, the same for every endpoint: 401 not signed in; 403 a missing or wrong CSRF token, or an admin
 endpoint for an annotator; 404 an item or project this user may not see (indistinguishable from one that does
 not exist, so ids cannot be probed); 409 a second label on the same item (or a PUT correcting a label never
-given, or a skip of an item already labelled); 422 a label that does not fit the
-project's kind or rubric (with the store's message); 429 too many failed logins, with Retry-After.
+given, or a skip of an item already labelled); 413 a request body over the limit (10 MB unless
+`max_body_bytes` says otherwise; see `web/limits.py`), refused before it is parsed; 422 a label that does not fit
+the project's kind or rubric (with the store's message); 429 too many failed logins, with Retry-After.
 
 Security headers on every response: a Content-Security-Policy allowing only this origin's own script and style
 files (no inline script anywhere, so an injected `<script>` cannot run even if escaping failed), no framing, no
@@ -91,9 +92,10 @@ def is_api(request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def create_app(store, *, secure_cookies: bool = False):
+def create_app(store, *, secure_cookies: bool = False, max_body_bytes: int | None = None):
     """The FastAPI app over `store` (an `alignline.annotate.store.Store`). `secure_cookies=True` marks the
-    session cookie Secure: set it whenever the app is reached over HTTPS (behind a TLS-terminating proxy)."""
+    session cookie Secure: set it whenever the app is reached over HTTPS (behind a TLS-terminating proxy).
+    `max_body_bytes`: the request body limit (default: $ALIGNLINE_ANNOTATE_MAX_BODY_MB, else 10 MB)."""
     from fastapi import Body, Depends, FastAPI, HTTPException, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, Response
@@ -102,10 +104,12 @@ def create_app(store, *, secure_cookies: bool = False):
     from starlette.exceptions import HTTPException as AnyHTTPException  # also the router's own 404 and 405
 
     from alignline.annotate.store import AccessDenied, InvalidLabel, LabelConflict
-    from alignline.annotate.web import pages
+    from alignline.annotate.web import limits, pages
     from alignline.errors import UserError
 
     app = FastAPI(title="alignline annotate", docs_url=None, redoc_url=None, openapi_url=None)
+    # added first, so it runs inside SecurityHeaders: its own 413 answers carry the headers too
+    app.add_middleware(limits.BodyLimit, limit=max_body_bytes or limits.max_body_bytes())
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.state.store = store

@@ -20,11 +20,16 @@ from dataclasses import dataclass
 SESSION_COOKIE = "alignline_session"
 LOGIN_COOKIE = "alignline_login"  # the pre-session double-submit token of the login form
 SESSION_TTL_S = 12 * 3600
-LOGIN_WINDOW_S = 300  # failed logins are counted over this window, per user name and client address
+LOGIN_WINDOW_S = 300  # failed logins are counted over this window: per name and address, per address, per name
 LOGIN_MAX_FAILURES = 5
 # failed logins one client may make across all names in the window (password spraying: one password, many
 # names); a success does not reset it. High enough for a team signing in behind one NAT address.
 LOGIN_MAX_CLIENT_FAILURES = 20
+# failed logins one account may take across all addresses in the window (guessing from many addresses, a
+# botnet or rotating proxies): past it the account is locked for the window, whatever the address and even
+# with the right password. A success does not reset it (the guesser would otherwise be let in again by the
+# owner signing in). The price, accepted: anyone can lock an account for LOGIN_WINDOW_S.
+LOGIN_MAX_ACCOUNT_FAILURES = 10
 MAX_NAME = 200
 MAX_PASSWORD = 1024  # argon2 would hash a megabyte happily; nobody's password is that long
 
@@ -66,8 +71,9 @@ def csrf_ok(viewer: Viewer, sent: str | None) -> bool:
 
 def log_in(store, name: str, password: str, client: str) -> tuple[dict, str, str] | None:
     """Record the attempt, check the throttle, then the password. Returns (user, session token, csrf token),
-    or None for a wrong name or password. Raises LoginThrottled before even hashing once the name+client pair
-    (or the client, across all names) has used up its failures, so a guesser gets no answer either way.
+    or None for a wrong name or password. Raises LoginThrottled before even hashing once the name+client pair,
+    the client across all names, or the name across all clients (the account lock) has used up its failures,
+    so a guesser gets no answer either way. Names count in their normalized form (`ＡＬＩＣＥ` is `ALICE`).
 
     The attempt is recorded as a failure BEFORE the count is read: checking first and recording after let a
     burst of parallel guesses all pass the check. Recorded first, the k-th of a burst counts at least k."""
@@ -75,7 +81,9 @@ def log_in(store, name: str, password: str, client: str) -> tuple[dict, str, str
     attempt = store.record_login(name, client, False, keep_s=LOGIN_WINDOW_S)  # older rows no count reads
     if (store.login_failures(name, client, LOGIN_WINDOW_S) > LOGIN_MAX_FAILURES
             or store.login_failures(None, client, LOGIN_WINDOW_S, reset_on_success=False)
-            > LOGIN_MAX_CLIENT_FAILURES):
+            > LOGIN_MAX_CLIENT_FAILURES
+            or store.login_failures(name, None, LOGIN_WINDOW_S, reset_on_success=False)
+            > LOGIN_MAX_ACCOUNT_FAILURES):
         store.settle_login(attempt, None)
         raise LoginThrottled(LOGIN_WINDOW_S)
     user = store.authenticate(name, password) if len(password) <= MAX_PASSWORD else None

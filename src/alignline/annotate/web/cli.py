@@ -19,6 +19,9 @@ def register(subparsers) -> None:
     p.add_argument("--forwarded-allow-ips", default=None, metavar="IPS",
                    help="comma-separated addresses of reverse proxies whose X-Forwarded-For to believe "
                         "(default: none; the login throttle counts per client address)")
+    p.add_argument("--max-body-mb", type=float, default=None, metavar="MB",
+                   help="largest request body accepted, in MB; larger ones get 413 before they are parsed "
+                        "(default: $ALIGNLINE_ANNOTATE_MAX_BODY_MB, else 10)")
     add_db_flag(p)
     p.set_defaults(func=run)
 
@@ -26,4 +29,4 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from alignline.annotate.web.serve import serve
 
-    return serve(args.db, args.host, args.port, args.secure_cookies, args.forwarded_allow_ips)
+    return serve(args.db, args.host, args.port, args.secure_cookies, args.forwarded_allow_ips, args.max_body_mb)

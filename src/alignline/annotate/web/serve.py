@@ -43,15 +43,18 @@ def uvicorn_config(app, host: str, port: int, forwarded_allow_ips: str | None = 
 
 
 def serve(db: str | None, host: str = "127.0.0.1", port: int = DEFAULT_PORT, secure_cookies: bool = False,
-          forwarded_allow_ips: str | None = None) -> int:
-    """Run the app until Ctrl-C. Prints the URL once the socket is bound (port 0 picks a free one)."""
+          forwarded_allow_ips: str | None = None, max_body_mb: float | None = None) -> int:
+    """Run the app until Ctrl-C. Prints the URL once the socket is bound (port 0 picks a free one).
+    `max_body_mb`: the request body limit (None: $ALIGNLINE_ANNOTATE_MAX_BODY_MB, else 10)."""
     import uvicorn
 
     from alignline.annotate.web.app import create_app
+    from alignline.annotate.web.limits import max_body_bytes
 
+    limit = max_body_bytes(max_body_mb)  # a bad value is one line before anything binds or opens
     check_port(host, port)
     store = open_store(db)
-    app = create_app(store, secure_cookies=secure_cookies)
+    app = create_app(store, secure_cookies=secure_cookies, max_body_bytes=limit)
     server = uvicorn.Server(uvicorn_config(app, host, port, forwarded_allow_ips))
     announce = threading.Thread(target=print_url_when_up, args=(server, host, store), daemon=True)
     announce.start()
