@@ -126,3 +126,13 @@ def test_cli_show_reads_the_system_record_as_chat(tmp_path, tiny_model_dir, caps
     assert main(["data", "show", path, "--model", str(tiny_model_dir)]) == 0
     out = capsys.readouterr().out
     assert "sft, chat" in out and "system\nYou are terse." in out and "[[Blue.<|im_end|>]]" in out
+
+
+def test_data_gates_read_a_grpo_prompts_system(tmp_path):
+    """The gates see an online method's prompt as it is generated from: the system turn's text is scanned too."""
+    from alignline.data.quality.items import iter_items
+
+    path = write_jsonl(tmp_path / "p.jsonl", [{"system": "Reply to ops@example.com.", "prompt": "2+2?", "answer": "4"}])
+    (item,) = iter_items(str(path))
+    assert item.kind == "prompt" and [m.role for m in item.messages] == ["system", "user"]
+    assert "ops@example.com" in item.text and item.prompt == "2+2?"
