@@ -144,3 +144,75 @@ def test_alarms_reach_the_log_the_metrics_and_the_report(grpo_recipe, capsys):
     assert "alarm at step" in capsys.readouterr().err
     html = (out / "report.html").read_text()
     assert "Alarms (" in html and "above grpo.max_kl" in html
+
+
+# ---- a top-level system: the prompt is a conversation (issue 17) ---------------------------------------------------
+
+SYSTEM_RECORDS = [
+    {"system": "You are a math tutor. Put the answer after ####.", "prompt": "What is 2+2?", "answer": "4"},
+    {"system": "", "prompt": "What is 3+3?", "answer": "6"},
+]
+SEEN_REWARD = '''
+import json, os
+
+def seen(prompts, completions, system=None, **kwargs):
+    with open(os.environ["SEEN_LOG"], "a") as f:
+        f.write(json.dumps({"prompts": prompts, "system": system}) + "\\n")
+    return [0.0] * len(completions)
+'''
+
+
+def test_system_prompt_records_render_system_then_user_for_generation(tmp_path, tokenizer):
+    """GRPO datasets with a `system` column beside a string prompt: [system, user] through the chat template with the
+    generation prompt; an empty system adds no turn (the template's default shows) but the prompt is still chat. The
+    system also stays a reward column, as TRL passes extra columns."""
+    from alignline.methods.grpo import load_prompts
+    from alignline.rollout.engine import render_prompt
+
+    first, second = load_prompts(str(write_jsonl(tmp_path / "p.jsonl", SYSTEM_RECORDS)))
+    system = SYSTEM_RECORDS[0]["system"]
+    assert first.prompt == [{"role": "system", "content": system}, {"role": "user", "content": "What is 2+2?"}]
+    assert first.columns == {"system": system, "answer": "4"}
+    assert render_prompt(tokenizer, first.prompt) == (f"<|im_start|>system\n{system}<|im_end|>\n"
+                                                      "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n")
+    assert second.prompt == [{"role": "user", "content": "What is 3+3?"}]
+    assert render_prompt(tokenizer, second.prompt) == (
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+        "<|im_start|>user\nWhat is 3+3?<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_system_prompt_with_message_list_and_refusals(tmp_path):
+    from alignline.errors import DataError
+    from alignline.methods.grpo import load_prompts
+
+    (unit,) = load_prompts(str(write_jsonl(tmp_path / "m.jsonl", [
+        {"system": "Be brief.", "prompt": [{"role": "user", "content": "Hi"}], "answer": "x"}])))
+    assert [m["role"] for m in unit.prompt] == ["system", "user"]
+    for bad, needle in [({"role": "system", "content": "Be long."}, "differs from the prompt's own system message"),
+                        (None, "expected a string, got int")]:
+        rec = ({"system": "Be brief.", "prompt": [bad, {"role": "user", "content": "Hi"}]} if bad else
+               {"system": 3, "prompt": "Hi"})
+        with pytest.raises(DataError, match=rf"line 1.*field 'system'.*{needle}"):
+            load_prompts(str(write_jsonl(tmp_path / "bad.jsonl", [rec])))
+
+
+def test_grpo_run_generates_from_the_system_prompt(tmp_path, tiny_model_dir, monkeypatch):
+    """One real step: the rewards get the [system, user] prompt and the `system` column, and completions.jsonl logs the
+    prompt the policy generated from."""
+    (tmp_path / "seen_rewards.py").write_text(SEEN_REWARD)
+    monkeypatch.setenv("SEEN_LOG", str(tmp_path / "seen.jsonl"))
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", SYSTEM_RECORDS[:1] * 2)
+    recipe = write_recipe(
+        tmp_path / "grpo.yaml", method="grpo", model=str(tiny_model_dir), output_dir=str(tmp_path / "run"),
+        data_gates=False, data={"train": str(prompts)},
+        rewards=[{"name": "seen", "function": f"{tmp_path / 'seen_rewards.py'}:seen"}],
+        grpo={"num_generations": 2, "max_new_tokens": 4, "log_completions_every": 1},
+        training={"max_steps": 1, "batch_size": 2, "tensorboard": False, "max_length": 128, "threads": 1})
+    train(load_config(recipe), progress=False)
+    system = SYSTEM_RECORDS[0]["system"]
+    want = [{"role": "system", "content": system}, {"role": "user", "content": "What is 2+2?"}]
+    calls = [json.loads(line) for line in (tmp_path / "seen.jsonl").read_text().splitlines()]
+    assert calls and all(p == want for c in calls for p in c["prompts"])
+    assert all(s == system for c in calls for s in c["system"])
+    logged = [json.loads(line) for line in (tmp_path / "run" / "completions.jsonl").read_text().splitlines()]
+    assert logged and all(r["prompt"] == want for r in logged)

@@ -190,3 +190,16 @@ def test_sigkill_then_resume_equals_uninterrupted(vowel_recipe, tmp_path):
     a, b = safetensors_weights(straight / "final"), safetensors_weights(killed / "final")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert (killed / "completions.jsonl").read_text() == (straight / "completions.jsonl").read_text()
+
+
+def test_a_tasks_system_after_env_prefix_is_kept_once_or_refused(calculator_recipe, tmp_path, capsys):
+    """A record's top-level `system` (issue 17) beside env.prefix's own system message: the same text is kept once;
+    a different one is one line naming the record, never two system turns."""
+    method = get_method(load_config(calculator_recipe))
+    same = PromptUnit([{"role": "system", "content": PREFIX[0]["content"]}, {"role": "user", "content": "Q?"}],
+                      {"system": PREFIX[0]["content"], "answer": 1}, "t.jsonl, line 1")
+    assert method.task(same)["prompt"] == [*PREFIX, {"role": "user", "content": "Q?"}]
+    write_jsonl(tmp_path / "tasks.jsonl", [*TASKS, {**TASKS[0], "system": "Never use tools."}])
+    assert main(["train", str(calculator_recipe), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "line 4" in err and "'system'" in err and "env.prefix" in err, err

@@ -7,6 +7,11 @@
 - `PlainText`: raw text with no template. Comes from `prompt`/`completion` as strings (loss on the
   completion, as TRL does) and `text` (continued pretraining: loss on everything).
 
+A top-level `system` makes `prompt`/`completion` a conversation even when both are strings: [system, user, assistant]
+through the chat template, the assistant turn trained (an empty or null `system` adds no system turn, the record is
+still chat, as axolotl renders it). With a message-list prompt (or `messages`) it becomes the first turn; a
+different system message already there is refused.
+
 OpenAI's chat shape is read as OpenAI means it: an assistant message may carry `tool_calls`
 (`[{id, type: function, function: {name, arguments}}]`, `arguments` a JSON string or object) and no
 `content` (or `content: null`); `tool` messages answer with `tool_call_id`; a top-level `tools` list
@@ -432,17 +437,18 @@ def record_tools(r: dict, w: Where) -> list[dict] | None:
 
 
 def _from_messages(r: dict, w: Where) -> Sample:
-    msgs = parse_messages(r["messages"], w, "messages")
+    msgs = with_system(parse_messages(r["messages"], w, "messages"), r, w)
     require_assistant(msgs, w, "messages")
     return Conversation(msgs, tools=record_tools(r, w))
 
 
 def _from_prompt_completion(r: dict, w: Where) -> Sample:
     prompt, completion = r["prompt"], r["completion"]
-    if isinstance(prompt, str) and isinstance(completion, str):
+    if isinstance(prompt, str) and isinstance(completion, str) and "system" not in r:
         return PlainText(prompt, completion)
-    prompt_msgs = parse_messages(prompt, w, "prompt") if isinstance(prompt, list) else [
-        Message("user", require_string(prompt, w, "prompt"))]
+    # a record that carries a system is a conversation, whatever the prompt's shape
+    prompt_msgs = with_system(parse_messages(prompt, w, "prompt") if isinstance(prompt, list) else [
+        Message("user", require_string(prompt, w, "prompt"))], r, w)
     if isinstance(completion, str):
         completion_msgs = [Message("assistant", completion)]
     else:
@@ -455,6 +461,21 @@ def _from_prompt_completion(r: dict, w: Where) -> Sample:
 
 def _from_text(r: dict, w: Where) -> Sample:
     return PlainText("", require_string(r["text"], w, "text"))
+
+
+def with_system(messages: list[Message], record: dict, where: Where) -> list[Message]:
+    """A record's top-level `system` as the conversation's first turn (axolotl, LLaMA-Factory and GRPO datasets
+    carry it beside a string prompt). An empty or null `system` adds no turn, as axolotl renders it; a different
+    system turn already opening the messages is refused: which of the two was meant is not ours to guess."""
+    system = record.get("system")
+    if system in (None, ""):
+        return messages
+    system = require_string(system, where, "system")
+    if messages and messages[0].role == "system":
+        if messages[0].content != system:
+            raise where.error("differs from the prompt's own system message; keep one of the two", "system")
+        return messages
+    return [Message("system", system, train=False)] + messages
 
 
 def _from_alpaca(r: dict, w: Where) -> Sample:

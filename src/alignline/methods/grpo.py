@@ -7,6 +7,11 @@ graders with TRL's signature) score them; advantages are normalized within each 
 surrogate (`loss`). Log-probs are always recomputed by the training model; the generator's are kept
 only to log the mismatch between the two (and for truncated importance sampling when they differ).
 
+Records (GRPO, PPO, episodes): `prompt` (a string, used as it is, or a message list, rendered with the chat
+template and its generation prompt) plus the columns the rewards read. A top-level `system` makes the prompt a
+conversation, [system, user] through the chat template (an empty one adds no system turn); it still reaches the
+rewards as a column, as TRL passes every extra column.
+
 Simplifications against TRL's GRPOTrainer, and why:
 - The loss uses log-probs at temperature 1 (TRL divides the logits by the sampling temperature). With
   the default temperature 1.0 they are the same; the generator/trainer mismatch is only logged then.
@@ -29,6 +34,7 @@ import torch
 from torch import nn
 
 from alignline.config import GRPOConfig, RunConfig
+from alignline.data.formats import Message, Where, with_system
 from alignline.data.packing import BatchPlan, collate_sequences, single_rows
 from alignline.data.sources import read_records
 from alignline.data.templates import Example, shift_targets
@@ -75,8 +81,19 @@ def to_prompt_unit(record: dict, path: str, location: str) -> PromptUnit:
         prompt = [{"role": m["role"], "content": m["content"]} for m in prompt]
     if not prompt or not isinstance(prompt, (str, list)):
         raise DataError(path, "expected a non-empty string or message list", record=location, field="prompt")
-    columns = {k: v for k, v in record.items() if k != "prompt"}
+    if "system" in record:
+        prompt = prompt_with_system(prompt, record, path, location)
+    columns = {k: v for k, v in record.items() if k != "prompt"}  # `system` stays a column too, as TRL passes it
     return PromptUnit(prompt, columns, f"{path}, {location}")
+
+
+def prompt_with_system(prompt: str | list[dict], record: dict, path: str, location: str) -> list[dict]:
+    """A record that carries a `system` is a conversation: [system, user] rendered through the chat template for
+    generation (formats.with_system decides, as it does for SFT and preference records)."""
+    where = Where(path, location)
+    messages = [Message(m["role"], m["content"]) for m in prompt] if isinstance(prompt, list) else [
+        Message("user", prompt)]
+    return [{"role": m.role, "content": m.content} for m in with_system(messages, record, where)]
 
 
 def load_prompts(path: str, split: str = "train", columns: dict | None = None) -> list[PromptUnit]:

@@ -9,7 +9,9 @@ it means for GRPO, and `env:` adds the environment (`methods/__init__.py` picks 
 `env.name` is set).
 
 Per optimizer step (`collect`), for each micro-batch's tasks (prompt records; every field goes to the
-environment's `reset`, as `answer` and `tools` do to the calculator):
+environment's `reset`, as `answer` and `tools` do to the calculator; the prompt comes after `env.prefix`, and a
+task's own system message, a top-level `system` included, is kept once when it repeats the prefix's, refused when
+it differs):
 1. `grpo.num_generations` episodes per task from the current policy (`rollout/episodes.py:run_episodes`:
    all live episodes generate together each turn; the seed comes from the step, as GRPO's, so resume
    repeats the collection exactly);
@@ -113,7 +115,8 @@ class EpisodeGRPO(NoExtraHooks):
         """What `reset` gets: the record's fields, the prompt as messages after `env.prefix`."""
         prompt = unit.prompt
         if self.prefix:
-            prompt = [*self.prefix, *([{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt)]
+            turns = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+            prompt = [*self.prefix, *without_repeated_system(self.prefix, turns, unit)]
         return {**unit.columns, "prompt": prompt}
 
     def plan(self, units, cfg, shuffle_seed):
@@ -315,3 +318,16 @@ def summarize_episodes(sums: dict) -> dict[str, float]:
             "tool_call_valid_rate": sums["valid_tool_calls"] / max(sums["tool_calls"], 1.0),
             "tool_call_rate": sums["tool_episodes"] / n, "episode_turns": sums["turns"] / n,
             "correct_rate": sums["correct"] / n, "retokenized_turns": sums["retokenized"] / n}
+
+
+def without_repeated_system(prefix: list[dict], turns: list[dict], unit: PromptUnit) -> list[dict]:
+    """A task's own system turn (a record's `system`, or its prompt's first message) after `env.prefix`'s: the same
+    text is kept once; a different one is refused, as two system turns are rendered mid-conversation or refused by
+    templates, and which one was meant is not ours to guess."""
+    if not (prefix and turns and prefix[0]["role"] == "system" and turns[0]["role"] == "system"):
+        return turns
+    if turns[0]["content"] == prefix[0]["content"]:
+        return turns[1:]
+    path, _, record = unit.origin.partition(", ")
+    raise DataError(path, "a system message differing from env.prefix's; keep one of the two",
+                    record=record or None, field="system" if unit.columns.get("system") else "prompt[0]")

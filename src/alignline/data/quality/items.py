@@ -95,12 +95,12 @@ def is_prompt_only(record: dict) -> bool:
 
 
 def _prompt_only(record: dict, path: str, loc: str, index: int) -> Item:
-    from alignline.data.formats import Where, parse_messages, require_string
+    from alignline.data.formats import Where, parse_messages, require_string, with_system
 
     value = record["prompt"]
     where = Where(path, loc)
-    msgs = parse_messages(value, where, "prompt") if isinstance(value, list) else [
-        Message("user", require_string(value, where, "prompt"))]
+    msgs = with_system(parse_messages(value, where, "prompt") if isinstance(value, list) else [
+        Message("user", require_string(value, where, "prompt"))], record, where)  # as generation renders it
     user = _joined([m for m in msgs if m.role != "system"])
     return Item(index, f"{path}, {loc}", "prompt", record, _joined(msgs), user, "", messages=msgs)
 
