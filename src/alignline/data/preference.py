@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 from alignline.data.formats import (Conversation, Message, PlainText, Where, is_unpaired_feedback, parse_messages,
                                     parse_sharegpt, parse_sharegpt_turn, parse_tools, require_assistant,
-                                    require_string)
+                                    require_string, with_system)
 from alignline.data.sources import read_records
 from alignline.data.templates import Example, shift_targets, tokenize_sample
 from alignline.errors import DataError
@@ -197,7 +197,7 @@ def to_pairs(record: dict, path: str, location: str) -> list[PreferencePair]:
             if isinstance(prompt, str):
                 raise w.error("a top-level system needs the user's turn in a `prompt` field (the chosen/rejected "
                               "strings here carry the prompt inside them)", "system")
-            prompt = _with_system(prompt, record, w)
+            prompt = with_system(prompt, record, w)
     prompt, chosen, rejected = _same_kind(prompt, chosen, rejected)
     if _key(chosen) == _key(rejected):
         raise w.error("chosen and rejected are identical: the pair teaches nothing", "rejected")
@@ -220,21 +220,7 @@ def _as_chat_if_system(prompt, record: dict, w: Where) -> list[Message] | str:
     if "prompt" in record and "system" not in record:
         return prompt
     msgs = [Message("user", prompt, train=False)] if isinstance(prompt, str) else prompt
-    return _with_system(msgs, record, w)
-
-
-def _with_system(msgs: list[Message], record: dict, w: Where) -> list[Message]:
-    """A top-level `system` as the conversation's first turn; a different system turn already there is a
-    conflict, never a silent choice."""
-    system = record.get("system")
-    if system in (None, ""):
-        return msgs
-    system = require_string(system, w, "system")
-    if msgs and msgs[0].role == "system":
-        if msgs[0].content != system:
-            raise w.error("differs from the prompt's own system message; keep one of the two", "system")
-        return msgs
-    return [Message("system", system, train=False)] + msgs
+    return with_system(msgs, record, w)
 
 
 def _alpaca_prompt(record: dict, w: Where) -> list[Message]:
@@ -257,7 +243,7 @@ def _alpaca_prompt(record: dict, w: Where) -> list[Message]:
         msgs.append(Message("user", require_string(turn[0], w, f"history[{i}][0]")))
         msgs.append(Message("assistant", require_string(turn[1], w, f"history[{i}][1]")))
     msgs.append(Message("user", "\n".join(parts)))
-    return _context(_with_system(msgs, record, w))
+    return _context(with_system(msgs, record, w))
 
 
 def _v1_pair(record: dict, w: Where, common: dict) -> PreferencePair:
@@ -439,7 +425,7 @@ def _judged_last_turn(record: dict, w: Where) -> tuple[list[Message], list[Messa
         fld, msgs = "conversations", parse_sharegpt(record["conversations"], w)
     if msgs[-1].role != "assistant":
         raise w.error("the last turn must be the assistant answer the label judges", f"{fld}[{len(msgs) - 1}]")
-    msgs = _with_system(msgs, record, w)
+    msgs = with_system(msgs, record, w)
     if not any(m.role == "user" for m in msgs[:-1]):
         raise w.error("has no user turn before the judged answer", fld)
     return _context(msgs[:-1]), [msgs[-1]]
