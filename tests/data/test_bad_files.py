@@ -85,3 +85,53 @@ def test_a_plain_directory_is_one_line(tmp_path, capsys):
     assert main(["data", "check", str(tmp_path), "--out", str(tmp_path / "out"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "not a `datasets` directory" in err
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
+def test_a_record_over_the_size_limit_is_one_line(tmp_path, monkeypatch, suffix):
+    """A line longer than MAX_RECORD_BYTES is refused naming it (read in chunks: never held whole); one at the
+    limit, and the lines around the long one, are read as they are."""
+    import gzip
+
+    from alignline.data import sources
+
+    monkeypatch.setattr(sources, "MAX_RECORD_BYTES", 1000)
+    monkeypatch.setattr(sources, "LINE_CHUNK", 64)
+    at_limit = '{"text": "' + "a" * (1000 - 12) + '"}'
+    assert len(at_limit) == 1000
+    body = "\n".join([at_limit, '{"text": "' + "b" * 5000 + '"}', '{"text": "c"}']) + "\n"
+    path = tmp_path / f"long{suffix}"
+    path.write_bytes(gzip.compress(body.encode()) if suffix.endswith(".gz") else body.encode())
+    reader = read_records(path)
+    assert next(reader) == ("line 1", {"text": "a" * 988})
+    with pytest.raises(DataError) as err:
+        next(reader)
+    assert str(err.value) == (f"{path}, line 2: a record longer than 1000 bytes (the limit for one line); split it "
+                              "into several records, e.g. a long document into pieces of a few MB")
+
+
+def test_bounded_lines_skips_the_rest_of_a_long_line():
+    import io
+
+    from alignline.data.sources import bounded_lines
+
+    data = io.BytesIO(b"ab\n" + b"x" * 50 + b"\ncd\nlast-without-newline-is-long")
+    assert list(bounded_lines(data, 8)) == [(1, b"ab\n"), (2, None), (3, b"cd\n"), (4, None)]
+    assert list(bounded_lines(io.BytesIO(b"12345678\n123456789"), 8)) == [(1, b"12345678\n"), (2, None)]
+
+
+def test_cli_a_record_over_64_mb_exit_2(tmp_path, capsys):
+    """The real limit: one 65 MB line (a 300 MB one used to end in an out-of-memory abort further on)."""
+    from alignline.data.sources import MAX_RECORD_BYTES
+
+    path = tmp_path / "huge.jsonl"
+    with open(path, "wb") as f:
+        f.write(b'{"text": "small"}\n{"text": "')
+        chunk = b"word " * (1 << 18)
+        for _ in range(MAX_RECORD_BYTES // len(chunk) + 1):
+            f.write(chunk)
+        f.write(b'"}\n')
+    assert main(["data", "check", str(path), "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (f"alignline: error: {path}, line 2: a record longer than 64 MB (the limit for one line); "
+                       "split it into several records, e.g. a long document into pieces of a few MB")

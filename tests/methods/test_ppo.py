@@ -152,6 +152,8 @@ def test_hidden_states_come_from_the_same_forward_on_both_paths(tiny_model_dir):
     assert fast.fast_path.fused_head and not plain.fast_path.fused_head
     (lp_fast, h_fast), (lp_plain, h_plain) = logprobs_and_hidden(fast, *args), logprobs_and_hidden(plain, *args)
     torch.testing.assert_close(lp_fast, fast(*args))
+    # float32, fused chunked head against the plain one: token log-probs of ~5 agree to ~100 ulp over a 32-wide
+    # matmul and a 96-way logsumexp; the hidden states come from one forward and are equal
     torch.testing.assert_close(lp_fast, lp_plain, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(h_fast, h_plain, atol=1e-5, rtol=1e-5)
     assert h_fast.shape == (int((batch["targets"] != -100).sum()), model.config.hidden_size)

@@ -27,11 +27,21 @@ import torch
 from alignline.losses.token_logprobs import token_logprobs
 from alignline.models.logprob_model import TokenLogprobModel, decoder_hidden
 from alignline.models.reward_model import RewardModel
-from alignline.testing import (TINY_ARCHITECTURES, TINY_VOCAB, random_packed_batch, split_packed,
-                               tiny_architecture)
+from alignline.testing import (TINY_ARCHITECTURES, TINY_VOCAB, random_packed_batch, reorder_tolerance,
+                               split_packed, tiny_architecture)
 
 VOCAB = TINY_VOCAB
 ARCHS = TINY_ARCHITECTURES
+# These float64 models normalize in float32 (transformers' norms upcast to float32, not to the model's dtype): the
+# fast path and the architecture's forward agree to float32 precision over the widest reduction after a norm (the
+# MLP's intermediate size, 64), not to float64's.
+WIDEST_REDUCTION = 64
+
+
+def float32_norm_tol(want: torch.Tensor) -> float:
+    return reorder_tolerance(want.detach().abs().max().item(), terms=WIDEST_REDUCTION)
+
+
 PACKED_ATTENTION = {"llama", "qwen2", "qwen3", "mistral", "gemma", "phi3", "phi", "cohere", "granite", "olmo2"}
 
 
@@ -89,7 +99,7 @@ def test_logprobs_and_grads_equal_the_architecture_forward(arch, packed, adapter
     assert wrapped.fast_path.packed_attention == (arch in PACKED_ATTENTION)
     got = wrapped(**batch)
     (got * _weights(got.numel())).sum().backward()
-    torch.testing.assert_close(got.double(), want, atol=1e-5, rtol=0)
+    torch.testing.assert_close(got.double(), want, atol=float32_norm_tol(want), rtol=0)
     assert_grads_close(_grads(model), _grads(reference))
 
 
@@ -113,7 +123,7 @@ def test_rewards_and_grads_equal_the_sequence_classifier_forward(arch, adapter):
     assert wrapped.fast_path.basis.startswith("allow-list"), wrapped.fast_path
     got = wrapped(batch["input_ids"], batch["position_ids"], _last_index(batch))
     (got * _weights(got.numel())).sum().backward()
-    torch.testing.assert_close(got.double(), want, atol=1e-5, rtol=0)
+    torch.testing.assert_close(got.double(), want, atol=float32_norm_tol(want), rtol=0)
     assert_grads_close(_grads(model), _grads(reference))
 
 

@@ -188,3 +188,115 @@ def test_recipe_sandbox_key_reaches_the_code_grader(tmp_path, monkeypatch):
     recipe.write_text("method: grpo\nsandbox: none\n")
     with pytest.raises(ConfigError, match="sandbox"):
         load_config(recipe)
+
+
+def _force(mode: str, monkeypatch) -> None:
+    from alignline.rewards import sandbox
+
+    if mode == "unsafe_local":
+        monkeypatch.setattr(sandbox, "bwrap_available", lambda: "forced off for the test")
+        warnings.simplefilter("ignore")
+
+
+def test_output_read_as_it_streams_memory_stays_bounded():
+    """200 MB printed: the caller keeps MAX_OUTPUT characters and its peak memory stays near its start (reading the
+    whole output at once cost about 3 times the output: 400 MB printed took the caller from 14 MB to 1.2 GB)."""
+    import sys
+
+    probe = ("import resource, sys\nfrom alignline.rewards.sandbox import run_code, MAX_OUTPUT\n"
+             "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+             "r = run_code(\"import sys\\nb = 'x' * (1 << 20)\\nfor _ in range(200):\\n    sys.stdout.write(b)\\n\","
+             " timeout_s=30, max_output_mb=1000)\n"
+             "assert r.returncode == 0 and r.truncated and len(r.stdout) == MAX_OUTPUT, r\n"
+             "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=os.environ)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) < 50  # MB of peak memory added by a run that printed 200 MB
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "unsafe_local"])
+def test_endless_output_killed_past_the_limit(mode, monkeypatch):
+    _force(mode, monkeypatch)
+    r = run_code("import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n", timeout_s=10, max_output_mb=1,
+                 mode=mode)
+    assert (r.exceeded, r.killed_by, r.timed_out, r.truncated) == ("output", "SIGKILL", False, True)
+    assert len(r.stdout) == MAX_OUTPUT and r.wall_s < 5
+
+
+WRITER = """import os
+written = 0
+chunk = b'x' * (1 << 20)
+try:
+    for i in range(160):  # 160 MB in files of 4 MB, under the per-file limit
+        with open(os.path.join({where}, f'f{{i}}'), 'ab' if i % 40 else 'wb') as f:
+            for _ in range(4):
+                f.write(chunk)
+                f.flush()
+                written += len(chunk)
+except OSError as e:
+    print(written >> 20, e.strerror)
+"""
+
+
+@pytest.mark.parametrize("where", ["'.'", "'/tmp'"])
+def test_disk_quota_bwrap(where):
+    """The working directory and /tmp share one size-limited tmpfs: writing stops at the quota with ENOSPC, and
+    nothing reaches the host's disk (the host's staging directory holds only main.py)."""
+    r = run_code(WRITER.format(where=where), timeout_s=20, max_disk_mb=32, max_file_mb=8)
+    written, reason = r.stdout.split(" ", 1)
+    assert int(written) <= 32 and reason.strip() == "No space left on device" and r.exceeded is None
+
+
+def test_disk_quota_unsafe_local(monkeypatch):
+    """Without bubblewrap the working directory's size is polled: past the quota the program is killed."""
+    _force("unsafe_local", monkeypatch)
+    r = run_code(WRITER.format(where="'.'") + "import time\ntime.sleep(30)\n", timeout_s=20, max_disk_mb=32,
+                 max_file_mb=8, mode="unsafe_local")
+    assert (r.exceeded, r.killed_by, r.timed_out) == ("disk", "SIGKILL", False) and r.wall_s < 10
+
+
+def _procs_running(argument: str) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if argument.encode() in f.read().split(b"\0"):
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.parametrize("keeps_stdout", [False, True])
+@pytest.mark.parametrize("mode", ["bwrap", "unsafe_local"])
+def test_double_forked_daemon_killed(mode, keeps_stdout, monkeypatch):
+    """A daemon that double-forks and calls setsid (leaving the process group and the session) dies with the run,
+    whether it closed its output (a proper daemon) or still holds the pipe (the call returns at once anyway)."""
+    import secrets
+
+    _force(mode, monkeypatch)
+    tag = f"1000.{secrets.randbelow(10**6)}"  # `sleep 1000.NNN`: a name no other process has
+    detach = "" if keeps_stdout else (
+        "    fd = os.open(os.devnull, os.O_RDWR)\n    for n in (0, 1, 2):\n        os.dup2(fd, n)\n")
+    daemon = ("import os\nif os.fork() == 0:\n    os.setsid()\n" + detach +
+              f"    if os.fork() == 0:\n        os.execvp('sleep', ['sleep', '{tag}'])\n    os._exit(0)\n"
+              "os.wait()\nimport time\ntime.sleep(0.3)\nprint('parent exits')\n")
+    r = run_code(daemon, timeout_s=10, mode=mode)
+    assert r.returncode == 0 and r.stdout == "parent exits\n" and r.wall_s < 5
+    time.sleep(0.2)
+    assert _procs_running(tag) == []
+
+
+def test_timeout_kills_the_daemon_too(monkeypatch):
+    """unsafe_local at the wall limit: the supervisor takes down the daemon before it goes."""
+    import secrets
+
+    _force("unsafe_local", monkeypatch)
+    tag = f"1000.{secrets.randbelow(10**6)}"
+    daemon = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n"
+              f"    if os.fork() == 0:\n        os.execvp('sleep', ['sleep', '{tag}'])\n    os._exit(0)\n"
+              "while True:\n    time.sleep(1)\n")
+    r = run_code(daemon, timeout_s=1, mode="unsafe_local")
+    assert r.timed_out and r.killed_by == "SIGKILL" and r.wall_s < 4
+    time.sleep(0.2)
+    assert _procs_running(tag) == []

@@ -235,3 +235,30 @@ def test_lora_with_every_layer_frozen_is_refused(sft_recipe, capsys):
     code, err = _main(capsys, recipe, "training.freeze_layers=2")
     assert code == 2 and "config key 'training.freeze_layers': 2 leaves none of the model's 2 layers" in _one_line(err)
     assert not out.exists()  # it failed before writing anything
+
+
+@pytest.mark.parametrize("dangling", [False, True])
+def test_a_symlink_at_the_lock_file_is_refused(sft_recipe, tmp_path, capsys, dangling):
+    """`.lock` planted as a link: the run would truncate the file it points to. Refused, the target untouched."""
+    recipe, out = sft_recipe
+    out.mkdir()
+    target = tmp_path / "precious.txt"
+    if not dangling:
+        target.write_text("keep me")
+    (out / ".lock").symlink_to(target)
+    code, err = _main(capsys, recipe)
+    assert code == 2 and f"{out}/.lock is a symbolic link (to {target}); alignline does not follow it" in _one_line(err)
+    assert (target.read_text() == "keep me") if not dangling else not target.exists()
+    assert not (out / "run.json").exists()
+
+
+def test_a_lock_path_that_is_not_a_file_is_refused(tmp_path):
+    from alignline.errors import UserError
+
+    (tmp_path / ".lock").mkdir()
+    with pytest.raises(UserError, match=r"\.lock is not a regular file"):
+        RunLock(tmp_path).acquire()
+    os.rmdir(tmp_path / ".lock")
+    os.mkfifo(tmp_path / ".lock")
+    with pytest.raises(UserError, match=r"\.lock is not a regular file"):
+        RunLock(tmp_path).acquire()

@@ -6,9 +6,11 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
+from alignline.testing import reorder_tolerance
 from alignline.train.metrics import read_metrics
 
 
@@ -32,9 +34,13 @@ def test_two_processes_equal_one_process_with_accumulation(sft_recipe, tmp_path)
                     "training.grad_accum=2"], check=True, env=env, timeout=600, capture_output=True)
     a = load_file(two / "final" / "adapter_model.safetensors")
     b = load_file(one / "final" / "adapter_model.safetensors")
-    for k in a:
+    for k in a:  # Adam's step is scale-free: gradients a few ulp apart move a weight by ~steps*lr*ulps, << 1e-6
         torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=1e-5)
     ma, mb = read_metrics(two / "metrics.jsonl"), read_metrics(one / "metrics.jsonl")
-    assert [round(m["loss"], 5) for m in ma] == [round(m["loss"], 5) for m in mb]
-    assert [round(m["eval_loss"], 5) for m in ma if "eval_loss" in m] == \
-        [round(m["eval_loss"], 5) for m in mb if "eval_loss" in m]
+    assert len(ma) == len(mb) == 3
+    # token means over <= 2 x 2 x 128 float32 terms, all-reduced across processes or accumulated in one: equal to
+    # reorder_tolerance, not digit for digit (rounding to 5 places splits values 1 ulp apart at a boundary)
+    for key in ("loss", "eval_loss"):
+        xs, ys = [m[key] for m in ma if key in m], [m[key] for m in mb if key in m]
+        assert len(xs) == len(ys) > 0, (xs, ys)
+        assert all(x == pytest.approx(y, rel=0, abs=reorder_tolerance(x, terms=2 * 2 * 128)) for x, y in zip(xs, ys))

@@ -7,8 +7,8 @@ import torch
 from safetensors.torch import load_file
 
 from alignline.config import load_config
+from alignline.testing import reorder_tolerance, write_jsonl
 from alignline.testing import safetensors_weights as _weights
-from alignline.testing import write_jsonl
 from alignline.train.loop import train
 from alignline.train.metrics import read_metrics
 
@@ -116,10 +116,12 @@ def test_gradient_accumulation_equivalence(tmp_path, sft_recipe):
     a = _run(recipe, *common, "training.batch_size=4", "training.grad_accum=1", f"output_dir={tmp_path / 'a'}")
     b = _run(recipe, *common, "training.batch_size=1", "training.grad_accum=4", f"output_dir={tmp_path / 'b'}")
     wa, wb = load_file(a / "final" / "adapter_model.safetensors"), load_file(b / "final" / "adapter_model.safetensors")
-    for k in wa:
+    for k in wa:  # Adam's step is scale-free: gradients a few ulp apart move a weight by ~steps*lr*ulps, << 1e-6
         torch.testing.assert_close(wa[k], wb[k], atol=1e-6, rtol=1e-5)
     la, lb = read_metrics(a / "metrics.jsonl"), read_metrics(b / "metrics.jsonl")
-    assert [round(m["loss"], 5) for m in la] == [round(m["loss"], 5) for m in lb]
+    assert len(la) == len(lb) == 2
+    for ma, mb in zip(la, lb):  # a token mean over <= 4 x 64 float32 terms, summed in 4 rows or 1: not digit-equal
+        assert ma["loss"] == pytest.approx(mb["loss"], rel=0, abs=reorder_tolerance(ma["loss"], terms=4 * 64))
 
 
 def test_early_stopping(sft_recipe):

@@ -18,6 +18,10 @@ a hub dataset id.
 - TRL's stepwise-supervision records (`prompt`, `completions` and `labels` lists) are refused here, once for
   every reader (each method, `data check`, `data show`): no method trains a process reward model, and read as
   anything else they would train what their author did not mean.
+- One JSONL record is at most `MAX_RECORD_BYTES` (64 MB): a longer line is refused in one line naming it, read
+  in bounded chunks so its size is known before it is held whole (a 300 MB line once ended in an out-of-memory
+  abort further on). Split such a document into several records (for `method: cpt`, one document per line in
+  pieces of a few MB).
 
 Each reader yields `(location, record)` where `location` names the record the way a person finds it
 in the file (`line 12` for JSONL, `row 7` for CSV counting the header as row 1, `record 3` for JSON
@@ -43,6 +47,9 @@ from alignline.errors import DataError
 
 Record = dict
 Located = tuple[str, Record]
+
+MAX_RECORD_BYTES = 64 << 20  # one JSONL line; read at call time, so a test may lower it
+LINE_CHUNK = 1 << 20  # a long line is read this much at a time
 
 # Columns a flat table (CSV, Parquet) must carry one set of, in the order they are tried.
 FLAT_FIELD_SETS = (("messages",), ("prompt", "completion"), ("prompt", "chosen", "rejected"), ("text",),
@@ -93,11 +100,34 @@ def _read_text(path: Path) -> str:
                         "re-save the file as UTF-8", record=f"line {line}") from None
 
 
+def bounded_lines(fh, max_bytes: int) -> Iterator[tuple[int, bytes | None]]:
+    """`(number, line)` for each line of a binary file; `line` is None for a line longer than `max_bytes`, whose
+    rest is skipped without being held: memory stays within `max_bytes` plus one chunk whatever the file holds."""
+    number = 0
+    while True:
+        number += 1
+        line = fh.readline(max_bytes + 1)
+        if not line:
+            return
+        if len(line) > max_bytes and not line.endswith(b"\n"):
+            while (rest := fh.readline(LINE_CHUNK)) and not rest.endswith(b"\n"):
+                pass
+            yield number, None
+            continue
+        yield number, line
+
+
 def _read_jsonl(path: Path) -> Iterator[Located]:
-    """Line by line: memory stays bounded whatever the file's size."""
+    """Line by line: memory stays bounded whatever the file's size (a line is at most MAX_RECORD_BYTES)."""
     seen_content = False
+    limit = MAX_RECORD_BYTES
     with _open(path) as fh:
-        for number, raw in enumerate(fh, start=1):
+        for number, raw in bounded_lines(fh, limit):
+            if raw is None:
+                size = f"{limit >> 20} MB" if limit >= 1 << 20 else f"{limit} bytes"
+                raise DataError(str(path), f"a record longer than {size} (the limit for one line); split it into "
+                                "several records, e.g. a long document into pieces of a few MB",
+                                record=f"line {number}")
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
