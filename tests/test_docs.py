@@ -78,6 +78,11 @@ def _optional_subcommand(parser: argparse.ArgumentParser) -> bool:
     return any(isinstance(a, argparse._SubParsersAction) and not a.required for a in parser._actions)
 
 
+def _paths(pattern: re.Pattern, text: str) -> set[str]:
+    """The paths `pattern` finds, less templates such as `tests/methods/test_<name>.py`."""
+    return {m.group(1) for m in pattern.finditer(text) if not text.startswith("<", m.end())}
+
+
 def test_the_docs_exist():
     assert (ROOT / "README.md").exists() and (ROOT / "CONTRIBUTING.md").exists()
     assert (ROOT / "docs" / "architecture.md").exists()
@@ -86,8 +91,8 @@ def test_the_docs_exist():
 @pytest.mark.parametrize("doc", DOCS, ids=_doc_id)
 def test_every_path_named_exists(doc: Path):
     text = doc.read_text(encoding="utf-8")
-    rooted = {m.rstrip(".") for m in _ROOTED.findall(text)}
-    in_package = {m for m in _IN_PACKAGE.findall(text)}
+    rooted = _paths(_ROOTED, text)
+    in_package = _paths(_IN_PACKAGE, text)
     missing = sorted(p for p in rooted if not (ROOT / p).exists())
     missing += sorted(p for p in in_package if not (PACKAGE / p).exists())
     assert not missing, f"{_doc_id(doc)} names paths that do not exist: {missing}"
@@ -119,6 +124,7 @@ def test_the_checker_reads_what_it_should():
             "```bash\n.venv/bin/alignline data check x.jsonl\nalignline train r.yaml\n```\n"
             "alignline reads local files; `python -m alignline.cli train`.\n")
     assert _ROOTED.findall(text) == ["recipes/sft-lora.yaml", "tests/recipes/x.yaml"]
+    assert _paths(_ROOTED, "see tests/methods/test_<name>.py") == set()
     assert _IN_PACKAGE.findall(text) == ["methods/grpo.py"]
     commands = [m.group(1).split() for code in _code(text) for m in _COMMAND.finditer(code)]
     assert commands == [["data", "check", "x"], ["train", "r"]]
