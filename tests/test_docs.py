@@ -106,23 +106,26 @@ def test_every_command_shown_exists(doc: Path):
             words = match.group(1).split()
             bad = _unknown_command(words)
             if bad is not None:
-                unknown.add(f"alignline {' '.join(words[:words.index(bad) + 1])}")
+                unknown.add(f"alignline {' '.join(words[: words.index(bad) + 1])}")
     assert not unknown, f"{_doc_id(doc)} shows commands the CLI does not have: {sorted(unknown)}"
 
 
 @pytest.mark.parametrize("doc", [ROOT / "README.md", ROOT / "CONTRIBUTING.md"], ids=_doc_id)
 def test_relative_links_of_root_pages_resolve(doc: Path):
     """docs/ links are mkdocs' to check; the two pages outside it are checked here."""
-    links = [t for t in _LINK.findall(doc.read_text(encoding="utf-8")) if "://" not in t and not t.startswith("mailto:")]
+    targets = _LINK.findall(doc.read_text(encoding="utf-8"))
+    links = [t for t in targets if "://" not in t and not t.startswith("mailto:")]
     missing = sorted(t for t in links if not (doc.parent / t).exists())
     assert not missing, f"{_doc_id(doc)} links to files that do not exist: {missing}"
 
 
 def test_the_checker_reads_what_it_should():
     """The patterns on a made-up page: a path, a package-relative module, commands in code and in prose."""
-    text = ("See `recipes/sft-lora.yaml` and methods/grpo.py, not tests/recipes/x.yaml's inner part.\n"
-            "```bash\n.venv/bin/alignline data check x.jsonl\nalignline train r.yaml\n```\n"
-            "alignline reads local files; `python -m alignline.cli train`.\n")
+    text = (
+        "See `recipes/sft-lora.yaml` and methods/grpo.py, not tests/recipes/x.yaml's inner part.\n"
+        "```bash\n.venv/bin/alignline data check x.jsonl\nalignline train r.yaml\n```\n"
+        "alignline reads local files; `python -m alignline.cli train`.\n"
+    )
     assert _ROOTED.findall(text) == ["recipes/sft-lora.yaml", "tests/recipes/x.yaml"]
     assert _paths(_ROOTED, "see tests/methods/test_<name>.py") == set()
     assert _IN_PACKAGE.findall(text) == ["methods/grpo.py"]
