@@ -29,7 +29,7 @@ def site(tmp_path_factory):
     from alignline.annotate.store import FAST_KDF, Store
     from alignline.annotate.web.app import create_app
     from alignline.annotate.web.serve import ThreadedServer
-    from alignline.testing import CHROMIUM_ARGS, chromium_or_skip
+    from support import CHROMIUM_ARGS, chromium_or_skip
 
     chromium = chromium_or_skip()
     from playwright.sync_api import sync_playwright

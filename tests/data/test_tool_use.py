@@ -11,7 +11,7 @@ from alignline.data.formats import to_sample
 from alignline.data.show import trained_text
 from alignline.data.templates import build_examples, template_traits, tokenize_sample
 from alignline.errors import DataError
-from alignline.testing import tiny_tokenizer, write_jsonl
+from support import tiny_tokenizer, write_jsonl
 
 # Modeled on Qwen2.5's template: tools in the system turn, tool calls as <tool_call> JSON, tool results
 # grouped in a user turn as <tool_response>.

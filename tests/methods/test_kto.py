@@ -14,8 +14,8 @@ from safetensors.torch import load_file
 from alignline.config import load_config
 from alignline.errors import ConfigError
 from alignline.methods.kto import balance_warning
-from alignline.testing import safetensors_weights as _weights
-from alignline.testing import write_jsonl, write_recipe
+from support import safetensors_weights as _weights
+from support import write_jsonl, write_recipe
 from alignline.train.loop import train
 from alignline.train.metrics import read_metrics
 

@@ -34,9 +34,9 @@ from alignline.data.templates import IGNORE  # noqa: E402
 from alignline.methods.dpo import DPO  # noqa: E402
 from alignline.methods.rm import RewardModeling  # noqa: E402
 from alignline.models.reward_model import RewardModel  # noqa: E402
-from alignline.testing import assistant as _a  # noqa: E402
-from alignline.testing import tiny_architecture, tiny_llama, tiny_tokenizer  # noqa: E402
-from alignline.testing import user as _u  # noqa: E402
+from support import assistant as _a  # noqa: E402
+from support import tiny_architecture, tiny_llama, tiny_tokenizer  # noqa: E402
+from support import user as _u  # noqa: E402
 
 TOL = 1e-5
 BETA = 0.5
