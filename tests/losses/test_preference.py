@@ -97,17 +97,17 @@ def test_sigmoid_gradient_hand_computed():
 
 
 def _naive_pair_loss(kind: str, pc, pr, rc, rr, beta, eps, gamma) -> float:
-    def l(x: float) -> float:
+    def softplus_neg(x: float) -> float:
         return math.log1p(math.exp(-x))
 
     if kind == "simpo":
         x = beta * (pc - pr) - gamma
-        return (1 - eps) * l(x) + eps * l(-x)
+        return (1 - eps) * softplus_neg(x) + eps * softplus_neg(-x)
     delta = (pc - rc) - (pr - rr)
     x = beta * delta
     return {
-        "sigmoid": (1 - eps) * l(x) + eps * l(-x),
-        "robust": ((1 - eps) * l(x) - eps * l(-x)) / (1 - 2 * eps),
+        "sigmoid": (1 - eps) * softplus_neg(x) + eps * softplus_neg(-x),
+        "robust": ((1 - eps) * softplus_neg(x) - eps * softplus_neg(-x)) / (1 - 2 * eps),
         "ipo": (delta - 1 / (2 * beta)) ** 2,
         "hinge": max(0.0, 1 - x),
     }[kind]

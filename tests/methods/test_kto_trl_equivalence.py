@@ -27,7 +27,7 @@ from alignline.data.templates import IGNORE  # noqa: E402
 from alignline.data.unpaired import to_unpaired, tokenize_unpaired  # noqa: E402
 from alignline.methods.dpo import DPOModel  # noqa: E402
 from alignline.methods.kto import KTO  # noqa: E402
-from support import assistant as _a
+from support import assistant as _a  # noqa: E402
 from support import tiny_llama, tiny_tokenizer  # noqa: E402
 from support import user as _u  # noqa: E402
 

@@ -38,7 +38,7 @@ def _full_forward_logprobs(model, batch) -> torch.Tensor:
 def _randomize(model: BottleneckModel, seed: int = 0) -> None:
     torch.manual_seed(seed)
     with torch.no_grad():
-        for name, p in model.bottleneck_adapters.named_parameters():
+        for _name, p in model.bottleneck_adapters.named_parameters():
             p.normal_(0, 0.3)
 
 

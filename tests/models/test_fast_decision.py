@@ -137,7 +137,7 @@ def test_other_peft_tuners_are_self_checked_and_exact(tuner):
     else:
         model = _lora(model, use_dora=True)
     with torch.no_grad():  # move the tuners off their identity start
-        for name, p in model.named_parameters():
+        for _name, p in model.named_parameters():
             if p.requires_grad:
                 p.add_(torch.randn_like(p) * 0.1)
     wrapped = _compare(model, TokenLogprobModel)
