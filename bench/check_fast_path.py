@@ -68,7 +68,7 @@ def against_own_forward(arch: str, adapter: str, packed: bool, plain_head: bool 
     got = TokenLogprobModel(model)(**batch)
     got.sum().backward()
     worst = 0.0
-    for (name, p), q in zip(model.named_parameters(), reference.parameters()):
+    for (_name, p), q in zip(model.named_parameters(), reference.parameters()):
         if p.requires_grad:
             worst = max(worst, ((p.grad - q.grad).abs().max() / q.grad.abs().max().clamp_min(1e-30)).item())
     return (got.double() - want.detach()).abs().max().item(), worst

@@ -30,7 +30,7 @@ def build(path: Path, n: int, seed: int = 0) -> dict:
     exact = near = 0
     recent: list[str] = []
     with open(path, "w", encoding="utf-8") as fh:
-        for i in range(n):
+        for _ in range(n):
             r = rng.random()
             if recent and r < 0.02:  # 2% exact copies (case and spacing changed)
                 text = rng.choice(recent).upper()

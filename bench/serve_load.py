@@ -82,7 +82,7 @@ def run_setting(model: str, max_batch: int, work: Path, calibration: Path, thres
                                                    max_tokens=max_tokens, temperature=0)
                 return {"ok": True, "seconds": time.perf_counter() - t0, "tokens": r.usage.completion_tokens,
                         "routed": r.model_extra["alignline"]["routed"]}
-            except Exception as e:  # counted as an error, whatever it is
+            except Exception as e:  # noqa: BLE001 - counted as an error, whatever it is
                 return {"ok": False, "seconds": time.perf_counter() - t0, "error": f"{type(e).__name__}: {e}"}
 
         t0 = time.perf_counter()

@@ -6,8 +6,8 @@ Two servers, the real command (`alignline serve --model smollm2-135m`, its own p
 - live: no routing, so `stream: true` goes out token by token;
 - buffered: a policy that holds (`--on-low hold`), so the stream waits for the whole answer.
 One client (the official `openai` client, `stream=True`), requests one at a time, greedy, over open
-questions (answers long enough to reach the token limit). Per request: seconds from sending to the first content chunk (time to first
-token) and to the last chunk. Results: bench/results/serve-stream-<date>.json.
+questions (answers long enough to reach the token limit). Per request: seconds from sending to the first
+content chunk (time to first token) and to the last chunk. Results: bench/results/serve-stream-<date>.json.
 """
 
 from __future__ import annotations

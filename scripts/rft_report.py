@@ -57,7 +57,8 @@ def report(run_dir: Path, base: str | None = None) -> dict:
 
 
 def evaluate_model(run_dir: Path, model: str, tasks: int | None = None, quiet: bool = False) -> dict:
-    """The run's held-out episodes (its recipe, `grpo.eval_prompts` tasks) with another model: the base, a checkpoint."""
+    """The run's held-out episodes (its recipe, `grpo.eval_prompts` tasks) with another model: the base, a
+    checkpoint."""
     from alignline.config import from_dict, RunConfig
     from alignline.methods import get_method
     from alignline.methods.grpo import PolicyModel

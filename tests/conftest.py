@@ -1,5 +1,5 @@
 """Shared fixtures: a tiny random Llama and tokenizer written once per session. Helpers live in
-`alignline.testing`."""
+`tests/support/` (`from support import ...`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from pathlib import Path
 
 import pytest
-from alignline.testing import chat_records, save_tiny_model, tiny_tokenizer, write_jsonl, write_recipe
+from support import chat_records, save_tiny_model, tiny_tokenizer, write_jsonl, write_recipe
 
 
 @pytest.fixture(autouse=True)

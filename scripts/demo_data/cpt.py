@@ -323,7 +323,7 @@ def glossary_paragraphs(rng: random.Random, terms: list[tuple], n: int) -> list[
     while len(out) < n:
         picked = rng.sample(terms, rng.randint(3, 4))
         parts = [rng.choice(["Glossary.", "Terms used throughout this handbook:", "Some vocabulary that new technicians need."])]
-        for term, definition, usage in picked:
+        for _term, definition, usage in picked:
             parts.append(definition + " " + usage)
         text = " ".join(parts)
         if 60 <= len(text.split()) <= 200 and text not in out:

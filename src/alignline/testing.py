@@ -1,5 +1,7 @@
-"""Test and benchmark helpers: tiny random models and a tiny tokenizer built in-process (no downloads),
-and small data writers. Tests import these from here, not from conftest."""
+"""Tiny random models and a tiny tokenizer built in-process (no downloads), for tests and `bench/`.
+
+Only the model builders live here, because `bench/` needs them from an installed package; the test-only
+helpers (data writers, scripted engines, PostgreSQL and Chromium probes) are in `tests/support/`."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ TINY_CHAT_TEMPLATE = (
     "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
+
 
 _CORPUS = [
     "The quick brown fox jumps over the lazy dog.", "Summarize the text in one sentence.",
@@ -87,34 +90,6 @@ def random_packed_batch(vocab_size: int, rows: int, width: int, seed: int = 0, p
     return {k: torch.tensor(v) for k, v in (("input_ids", ids), ("position_ids", pos), ("targets", tgt))}
 
 
-def write_jsonl(path: Path, records: list) -> Path:
-    import json
-
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path
-
-
-def chat_records(n: int = 24) -> list[dict]:
-    """Varied two- and four-turn chats, some with a system turn."""
-    out = []
-    for i in range(n):
-        msgs = [{"role": "system", "content": "Be brief."}] if i % 3 == 0 else []
-        msgs += [{"role": "user", "content": f"What is {i} plus {i}?"},
-                 {"role": "assistant", "content": f"Answer: {2 * i}."}]
-        if i % 2:
-            msgs += [{"role": "user", "content": "Thanks, and double it?"},
-                     {"role": "assistant", "content": f"Answer: {4 * i}."}]
-        out.append({"messages": msgs})
-    return out
-
-
-def write_recipe(path: Path, **sections) -> Path:
-    import yaml
-
-    path.write_text(yaml.safe_dump(sections), encoding="utf-8")
-    return path
-
-
 def split_packed(batch: dict) -> list[tuple]:
     """The examples of a packed batch (from `random_packed_batch`), in row-major order: (ids, targets)
     1-D tensors each, cut where the position ids restart."""
@@ -126,9 +101,13 @@ def split_packed(batch: dict) -> list[tuple]:
 
 
 TINY_VOCAB = 96
+
+
 _TINY_COMMON = dict(vocab_size=TINY_VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                     num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, pad_token_id=0,
                     bos_token_id=1, eos_token_id=2, initializer_range=0.2, use_cache=False)
+
+
 # name -> (config class, causal LM class, sequence classifier class or None, config overrides)
 TINY_ARCHITECTURES = {
     "llama": ("LlamaConfig", "LlamaForCausalLM", "LlamaForSequenceClassification", {}),
@@ -188,241 +167,3 @@ def tiny_architecture(arch: str, kind: str = "causal_lm", adapter: str = "full",
                 if "lora_B" in name:
                     p.normal_(0, 0.1)
     return model.train()
-
-
-def save_random_adapter(base_dir: str | Path, out_dir: str | Path, kind: str = "bottleneck", seed: int = 0,
-                        placement: str = "houlsby") -> Path:
-    """An adapter on the model in `base_dir` with random (not identity) weights, saved to `out_dir`:
-    `bottleneck` (ours) or `lora` (peft). Cheaper than training one, and far from the base."""
-    import torch
-
-    from alignline.models.bottleneck import BottleneckModel, BottleneckSpec
-    from alignline.models.loading import load_model
-
-    base = load_model(str(base_dir))
-    torch.manual_seed(seed)
-    if kind == "bottleneck":
-        model = BottleneckModel(base.requires_grad_(False))
-        model.add_adapter("default", BottleneckSpec(bottleneck_size=8, placement=placement))
-        marker = ".up."
-    else:
-        import peft
-
-        model = peft.get_peft_model(base, peft.LoraConfig(r=4, lora_alpha=8, target_modules="all-linear",
-                                                          task_type="CAUSAL_LM"))
-        marker = "lora_B"
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if marker in name:
-                p.normal_(0, 0.5)
-    model.save_pretrained(out_dir, safe_serialization=True)
-    return Path(out_dir)
-
-
-def spy_on_adapted_model(monkeypatch) -> dict:
-    """Record the model the training loop builds (after `apply_adapter`), its base weights and its
-    trainable weights at the start: `spy['model']`, `spy['frozen']`, `spy['trainable']` (clones)."""
-    import alignline.train.loop as loop
-
-    spy: dict = {}
-    original = loop.apply_adapter
-
-    def recording(*args, **kwargs):
-        model = original(*args, **kwargs)
-        spy["model"] = model
-        spy["frozen"] = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
-        spy["trainable"] = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-        return model
-
-    monkeypatch.setattr(loop, "apply_adapter", recording)
-    return spy
-
-
-def user(text: str) -> dict:
-    return {"role": "user", "content": text}
-
-
-def assistant(text: str) -> dict:
-    return {"role": "assistant", "content": text}
-
-
-def system(text: str) -> dict:
-    return {"role": "system", "content": text}
-
-
-FLOAT32_EPS = 2.0 ** -23  # float32's spacing at 1.0: one unit in the last place of v is about FLOAT32_EPS * |v|
-
-
-def reorder_tolerance(magnitude: float, terms: int) -> float:
-    """How far a float32 result may move when the `terms` values summed into it are added in another order
-    (another batch shape, packing, padding, kernel or CPU): the classical bound `terms * eps * magnitude`, with
-    `magnitude` the sum of the absolute values involved (Higham, Accuracy and Stability of Numerical Algorithms,
-    section 4.2). For tests comparing two computations of one float32 quantity, so that the tolerance follows
-    from the dtype and the reduction, not from the machine the test was written on.
-
-    >>> reorder_tolerance(100.0, 10) == 10 * 2.0 ** -23 * 100.0
-    True
-    """
-    return terms * FLOAT32_EPS * abs(magnitude)
-
-
-def safetensors_weights(directory: str | Path) -> dict:
-    """Every tensor of every `*.safetensors` file in `directory` (an adapter or a model folder)."""
-    from safetensors.torch import load_file
-
-    state = {}
-    for f in sorted(Path(directory).glob("*.safetensors")):
-        state.update(load_file(f))
-    return state
-
-
-class ScriptedEngine:
-    """An engine whose answers a function of the prompt's last user text decides (deterministic numbers
-    for eval tests, where a tiny random model's outputs are noise). `Engine` interface."""
-
-    def __init__(self, answer, name: str = "scripted"):
-        self.answer, self.name, self.tokenizer = answer, name, None
-        self.calls = 0
-
-    def generate(self, prompts, params):
-        from alignline.rollout.engine import Completion
-
-        out = []
-        for p in prompts:
-            self.calls += 1
-            text = p if isinstance(p, str) else p[-1]["content"]
-            reply = self.answer(text)
-            out.append([Completion(text=reply, token_ids=list(range(len(reply.split()))), finish_reason="stop",
-                                   logprobs=[-0.1] * len(reply.split()) if params.logprobs else None)])
-        return out
-
-
-class ScriptedTokenEngine:
-    """A fake generation engine (`rollout/engine.py:Engine`) whose replies are scripted, for episode tests.
-
-    `script(prompt, call) -> str` gives the reply to a rendered prompt in the `call`-th `generate` call
-    (or `script` is a list, one list of replies per call, in prompt order). Each reply's `token_ids` are
-    its canonical tokens plus the end-of-turn token (`tokenize(text)` overrides the tokens), its
-    log-probs `logprob` each. Every call's prompts are kept in `calls`.
-    """
-
-    name = "scripted"
-
-    def __init__(self, tokenizer, script, logprob: float = -0.5, tokenize=None):
-        self.tokenizer, self.script, self.logprob, self.tokenize = tokenizer, script, logprob, tokenize
-        self.calls: list[list[str]] = []
-
-    def generate(self, prompts, params):
-        from alignline.rollout.engine import Completion, render_prompt
-
-        texts = [render_prompt(self.tokenizer, p) for p in prompts]
-        call = len(self.calls)
-        self.calls.append(texts)
-        out = []
-        for i, text in enumerate(texts):
-            group = []
-            for _ in range(params.n):
-                reply = self.script[call][i] if isinstance(self.script, list) else self.script(text, call)
-                ids = (self.tokenize(reply) if self.tokenize else
-                       self.tokenizer(reply, add_special_tokens=False)["input_ids"]) + [self.tokenizer.eos_token_id]
-                group.append(Completion(text=reply, token_ids=list(ids), finish_reason="stop",
-                                        logprobs=[self.logprob] * len(ids) if params.logprobs else None,
-                                        prompt_tokens=len(self.tokenizer(text, add_special_tokens=False)["input_ids"])))
-            out.append(group)
-        return out
-
-
-def kill_when_exists(cmd: list[str], marker: Path, env: dict, timeout: float = 300) -> None:
-    """Run `cmd` and SIGKILL it as soon as `marker` exists (a checkpoint directory): the crash a resume test
-    recovers from. Fails if the process ends first."""
-    import signal
-    import subprocess
-    import time
-
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + timeout
-    while not marker.exists():
-        assert proc.poll() is None, "the run ended before it could be killed"
-        assert time.time() < deadline, f"{marker} did not appear within {timeout} s"
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-
-
-def system_part_or_skip(flag: str, available: bool, why: str) -> None:
-    """Skip a test whose system part (a server, a browser) is missing, with the reason shown; in CI, where
-    `.ci/run` sets `flag`=1 after installing the part, fail instead, so a broken set-up cannot pass as skips."""
-    import os
-
-    import pytest
-
-    if available:
-        return
-    if os.environ.get(flag) == "1":
-        raise RuntimeError(f"{flag}=1 but {why}")
-    pytest.skip(why)
-
-
-def postgres_url_or_skip() -> str:
-    """The test PostgreSQL server's URL (`ALIGNLINE_TEST_POSTGRES`, set by `.ci/services.sh`), reachable; or skip
-    (fail in CI, `ALIGNLINE_REQUIRE_POSTGRES=1`)."""
-    import os
-
-    url = os.environ.get("ALIGNLINE_TEST_POSTGRES", "")
-    why = "no PostgreSQL server: set ALIGNLINE_TEST_POSTGRES (eval \"$(bash .ci/services.sh)\" starts one)"
-    if url:
-        try:
-            import sqlalchemy
-
-            with sqlalchemy.create_engine(url).connect():
-                pass
-        except Exception as error:  # noqa: BLE001 - any failure to connect is the reason to skip
-            why = f"PostgreSQL at {url} not reachable: {str(error).splitlines()[0]}"
-            url = ""
-    system_part_or_skip("ALIGNLINE_REQUIRE_POSTGRES", bool(url), why)
-    return url
-
-
-def chromium_or_skip() -> str:
-    """Debian's Chromium for Playwright (`ALIGNLINE_CHROMIUM` or /usr/bin/chromium) and the playwright package;
-    or skip (fail in CI, `ALIGNLINE_REQUIRE_BROWSER=1`)."""
-    import importlib.util
-    import os
-    import shutil
-
-    path = os.environ.get("ALIGNLINE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if importlib.util.find_spec("playwright") is None:
-        system_part_or_skip("ALIGNLINE_REQUIRE_BROWSER", False, "the playwright package is not installed")
-    system_part_or_skip("ALIGNLINE_REQUIRE_BROWSER", os.path.exists(path),
-                        f"no Chromium at {path} (apt-get install chromium)")
-    return path
-
-
-# Chromium flags for a closed network: without the background-networking ones it keeps dialling out.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-from collections.abc import Iterator  # noqa: E402 - kept beside the one helper that needs them
-from contextlib import contextmanager  # noqa: E402
-
-
-@contextmanager
-def postgres_database(prefix: str = "alignline_t") -> Iterator[str]:
-    """A fresh, uniquely named database on the test PostgreSQL server (`postgres_url_or_skip`), dropped after:
-    tests running side by side never see each other's tables."""
-    import uuid
-
-    import sqlalchemy
-
-    base = sqlalchemy.engine.make_url(postgres_url_or_skip())
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from alignline.cli import main
-from alignline.testing import ScriptedEngine, write_jsonl
+from support import ScriptedEngine, write_jsonl
 
 
 @pytest.fixture
@@ -164,7 +164,7 @@ def test_generate_with_a_tiny_model_then_create_a_project(tmp_path, capsys, db, 
 
 
 def test_generate_base_and_adapter_as_two_candidate_sources(tmp_path, capsys, tiny_model_dir):
-    from alignline.testing import save_random_adapter
+    from support import save_random_adapter
 
     adapter = save_random_adapter(tiny_model_dir, tmp_path / "lora", kind="lora")
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": "hello"}, {"prompt": "add 2 and 3"}])

@@ -377,7 +377,7 @@ def test_concurrent_requests_for_one_report_compute_it_once():
 def test_names_export_rule_and_cached_agreement_on_postgres(monkeypatch):
     """The same on PostgreSQL: NFKC look-ups, the settled-items rule, the revision query, the per-account count."""
     from alignline.annotate.store import FAST_KDF, Store
-    from alignline.testing import postgres_database
+    from support import postgres_database
 
     with postgres_database() as url:
         st = Store(url, kdf=FAST_KDF)

@@ -7,7 +7,7 @@ import pytest
 from alignline.annotate.db import alembic_config, make_engine, upgrade
 from alignline.annotate.models import Base
 from alignline.annotate.store import FAST_KDF, Store
-from alignline.testing import postgres_database
+from support import postgres_database
 
 
 def schema_diff(url: str) -> list:

@@ -15,7 +15,7 @@ from alignline.annotate.simulation import (
     simulate,
 )
 from alignline.cli import main
-from alignline.testing import assistant, user, write_jsonl
+from support import assistant, user, write_jsonl
 
 
 def separable(n: int, seed: int, hidden: int = 4) -> PairFeatures:

@@ -56,7 +56,7 @@ def test_a_skipped_item_waits_until_the_others_are_done(store):
 
 def test_the_skip_order_and_a_relabel_on_postgresql():
     """The queue's ORDER BY (skips last, grouped) is the part PostgreSQL is stricter about than SQLite."""
-    from alignline.testing import postgres_database
+    from support import postgres_database
 
     with postgres_database() as url:
         s = seeded(url)

@@ -401,7 +401,7 @@ def test_concurrent_labels_sqlite(tmp_path):
 
 
 def test_concurrent_labels_postgres():
-    from alignline.testing import postgres_database
+    from support import postgres_database
 
     with postgres_database() as url:
         concurrent_labels(url)
@@ -409,7 +409,7 @@ def test_concurrent_labels_postgres():
 
 def test_round_trip_postgres():
     """The same API on PostgreSQL: users, sessions, a project, blinded labels, agreement, export, access."""
-    from alignline.testing import postgres_database
+    from support import postgres_database
 
     with postgres_database() as url:
         st = Store(url, kdf=FAST_KDF)
@@ -490,7 +490,7 @@ def test_admins_adjudicating_one_item_at_once_postgres():
     The later one now replaces the earlier, as a second adjudication always did."""
     import threading
 
-    from alignline.testing import postgres_database, postgres_url_or_skip
+    from support import postgres_database, postgres_url_or_skip
 
     postgres_url_or_skip()
     with postgres_database() as url:

@@ -357,7 +357,7 @@ def test_serve_command_with_a_bad_db_url_is_one_line_exit_2(capsys):
 
 def test_the_flow_on_postgresql(tmp_path):
     from alignline.annotate.store import FAST_KDF, Store
-    from alignline.testing import postgres_database, postgres_url_or_skip
+    from support import postgres_database, postgres_url_or_skip
 
     from alignline.annotate.web.app import create_app
 
@@ -494,7 +494,7 @@ def test_hostile_ids_and_nul_characters_are_4xx_on_sqlite(store):
 
 def test_hostile_ids_and_nul_characters_are_4xx_on_postgresql():
     from alignline.annotate.store import FAST_KDF, Store
-    from alignline.testing import postgres_database, postgres_url_or_skip
+    from support import postgres_database, postgres_url_or_skip
 
     postgres_url_or_skip()
     with postgres_database("alignline_web") as url:

@@ -29,7 +29,7 @@ def site(tmp_path_factory):
     from alignline.annotate.store import FAST_KDF, Store
     from alignline.annotate.web.app import create_app
     from alignline.annotate.web.serve import ThreadedServer
-    from alignline.testing import CHROMIUM_ARGS, chromium_or_skip
+    from support import CHROMIUM_ARGS, chromium_or_skip
 
     chromium = chromium_or_skip()
     from playwright.sync_api import sync_playwright
@@ -127,7 +127,7 @@ def test_annotate_with_keyboard_and_mouse_and_xss_stays_inert(site, page, tmp_pa
     # the mouse: click "B is better"
     if page.locator("#label-form").count():
         page.click("#choose-B")
-        page.wait_for_url(re.compile(r"saved=(?!%d\b)\d+" % first))
+        page.wait_for_url(re.compile(rf"saved=(?!{first}\b)\d+"))
         assert site["store"].item(saved_item(page), site["store"].user("alice"))["label"]["choice"] == 1
     assert page.dialogs == [] and page.evaluate("window.__xss") is None
     # another project's page is a 404, and it says nothing of that project's items

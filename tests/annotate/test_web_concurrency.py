@@ -89,7 +89,7 @@ def test_twenty_clients_lose_no_label_on_sqlite(tmp_path):
 
 def test_twenty_clients_lose_no_label_on_postgresql():
     from alignline.annotate.store import FAST_KDF, Store
-    from alignline.testing import postgres_database, postgres_url_or_skip
+    from support import postgres_database, postgres_url_or_skip
 
     postgres_url_or_skip()
     with postgres_database("alignline_web") as url:

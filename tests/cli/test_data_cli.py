@@ -9,7 +9,7 @@ import re
 from alignline.cli import main
 from alignline.data.quality import failure_summary
 
-from alignline.testing import write_jsonl
+from support import write_jsonl
 
 
 def chat(user, answer, **extra):
@@ -87,7 +87,7 @@ def test_check_reads_columns_and_split_as_training_does(tmp_path, capsys):
 
 def test_train_gates_read_data_columns(tmp_path, tiny_model_dir, capsys):
     """GSM8K with `data.columns: {prompt: question}` and the gates on: the gates read what GRPO reads, and it trains."""
-    from alignline.testing import write_recipe
+    from support import write_recipe
 
     path = write_jsonl(tmp_path / "gsm8k.jsonl", gsm8k_records())
     out = tmp_path / "run"

@@ -18,7 +18,7 @@ from alignline.data.canary import (
 from alignline.data.formats import to_sample
 from alignline.errors import DataError, UserError
 from alignline.io import read_records
-from alignline.testing import chat_records, write_jsonl
+from support import chat_records, write_jsonl
 
 
 def test_plant_writes_both_files_and_reads_back(tmp_path):
@@ -142,7 +142,7 @@ def test_training_text_is_what_training_tokenizes():
     """The text a context probe renders is exactly the text training tokenized (decoded back), with the
     tokenizer's own template and with ChatML where it has none (left unset afterwards)."""
     from alignline.data.templates import tokenize_sample, training_text
-    from alignline.testing import tiny_tokenizer
+    from support import tiny_tokenizer
 
     record = chat_records(2)[1]
     for template in ("own", None):

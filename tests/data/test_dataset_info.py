@@ -19,7 +19,7 @@ from alignline.data.sources import file_sha256, read_records
 from alignline.data.templates import tokenize_sample
 from alignline.data.unpaired import load_unpaired, tokenize_unpaired
 from alignline.errors import ConfigError, DataError
-from alignline.testing import write_recipe
+from support import write_recipe
 
 ENTRIES = {
     # README "Alpaca Format / Supervised Fine-Tuning Dataset", every column named

@@ -9,7 +9,7 @@ from alignline.data.dataset import load_samples, mix
 from alignline.data.formats import Conversation, PlainText
 from alignline.errors import DataError
 
-from alignline.testing import write_jsonl
+from support import write_jsonl
 
 
 def _one(tmp_path, record, name="d.jsonl"):

@@ -5,7 +5,7 @@ import torch
 from alignline.data.packing import BatchPlan, collate, pack_rows
 from alignline.data.templates import IGNORE, Example
 from alignline.models.logprob_model import TokenLogprobModel
-from alignline.testing import tiny_llama
+from support import tiny_llama
 
 
 def test_best_fit_decreasing_fits_and_keeps_every_example():

@@ -9,10 +9,10 @@ from alignline.data.formats import Message
 from alignline.data.preference import PreferencePair, load_pairs, tokenize_pair
 from alignline.data.templates import IGNORE
 from alignline.errors import DataError
-from alignline.testing import assistant as _a
-from alignline.testing import system as _sys
-from alignline.testing import user as _u
-from alignline.testing import write_jsonl
+from support import assistant as _a
+from support import system as _sys
+from support import user as _u
+from support import write_jsonl
 
 
 def _pairs(tmp_path, *records, name="prefs.jsonl"):

@@ -9,9 +9,9 @@ from alignline.data.preference import load_pairs, pair_sample, tokenize_pair
 from alignline.data.show import trained_text
 from alignline.data.templates import tokenize_sample
 from alignline.errors import DataError
-from alignline.testing import assistant as _a
-from alignline.testing import user as _u
-from alignline.testing import write_jsonl
+from support import assistant as _a
+from support import user as _u
+from support import write_jsonl
 
 
 def _roles(messages):

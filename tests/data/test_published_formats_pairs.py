@@ -13,9 +13,9 @@ from alignline.data.show import show, trained_text
 from alignline.data.templates import tokenize_sample
 from alignline.data.unpaired import load_unpaired, tokenize_unpaired, unpaired_sample
 from alignline.errors import DataError
-from alignline.testing import assistant as _a
-from alignline.testing import user as _u
-from alignline.testing import write_jsonl
+from support import assistant as _a
+from support import user as _u
+from support import write_jsonl
 
 SYS = "<|im_start|>system\n{}<|im_end|>\n"
 TURN = "<|im_start|>{}\n{}<|im_end|>\n"

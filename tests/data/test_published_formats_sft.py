@@ -13,7 +13,7 @@ from alignline.data.formats import to_sample
 from alignline.data.show import segments
 from alignline.data.templates import reasoning_key, tokenize_sample
 from alignline.errors import DataError
-from alignline.testing import tiny_tokenizer, write_jsonl
+from support import tiny_tokenizer, write_jsonl
 
 EOT = "<|im_end|>"
 
@@ -331,7 +331,7 @@ def test_the_format_gate_measures_reasoning_it_cannot_render_without_refusing(to
 
 def test_cpt_trains_on_a_txt_corpus_with_the_gates_on(tmp_path, tiny_model_dir):
     from alignline.cli import main
-    from alignline.testing import write_recipe
+    from support import write_recipe
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(f"Document {i} says the fox is quick and brown.\n\n" for i in range(12)))

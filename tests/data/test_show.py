@@ -8,7 +8,7 @@ import pytest
 
 from alignline.cli import main
 from alignline.data.show import segments, show
-from alignline.testing import write_jsonl
+from support import write_jsonl
 
 
 def test_segments_decode_runs(tokenizer):

@@ -15,7 +15,7 @@ from alignline.data.show import trained_text
 from alignline.data.sources import read_records
 from alignline.data.templates import tokenize_sample
 from alignline.errors import ConfigError, DataError
-from alignline.testing import write_jsonl
+from support import write_jsonl
 
 
 def _trained(tokenizer, sample):

@@ -11,16 +11,18 @@ from alignline.data.formats import to_sample
 from alignline.data.show import trained_text
 from alignline.data.templates import build_examples, template_traits, tokenize_sample
 from alignline.errors import DataError
-from alignline.testing import tiny_tokenizer, write_jsonl
+from support import tiny_tokenizer, write_jsonl
 
 # Modeled on Qwen2.5's template: tools in the system turn, tool calls as <tool_call> JSON, tool results
 # grouped in a user turn as <tool_response>.
 QWEN_LIKE = (
     "{%- if tools %}{{- '<|im_start|>system\\n' }}"
-    "{%- if messages[0]['role'] == 'system' %}{{- messages[0]['content'] }}{%- else %}{{- 'You are helpful.' }}{%- endif %}"
+    "{%- if messages[0]['role'] == 'system' %}{{- messages[0]['content'] }}"
+    "{%- else %}{{- 'You are helpful.' }}{%- endif %}"
     "{{- '\\n\\n# Tools\\n<tools>' }}{%- for tool in tools %}{{- '\\n' }}{{- tool | tojson }}{%- endfor %}"
     "{{- '\\n</tools><|im_end|>\\n' }}"
-    "{%- elif messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}"
+    "{%- elif messages[0]['role'] == 'system' %}"
+    "{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}"
     "{%- else %}{{- '<|im_start|>system\\nYou are helpful.<|im_end|>\\n' }}{%- endif %}"
     "{%- for message in messages %}"
     "{%- if message.role == 'user' or (message.role == 'system' and not loop.first) or "

@@ -9,7 +9,7 @@ from alignline.data.preference import to_pairs, tokenize_pair
 from alignline.data.templates import IGNORE
 from alignline.data.unpaired import kl_examples, load_unpaired, mismatched, to_unpaired, tokenize_unpaired
 from alignline.errors import DataError
-from alignline.testing import write_jsonl
+from support import write_jsonl
 
 CHAT = {"prompt": [{"role": "user", "content": "What is two plus two?"}],
         "completion": [{"role": "assistant", "content": "Four."}], "label": True}

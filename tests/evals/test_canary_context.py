@@ -21,7 +21,7 @@ from alignline.evals.gate import run_gate
 from alignline.evals.leakage import run_canary as probe_canaries
 from alignline.evals.results import evaluate
 from alignline.evals.suites import load_suite
-from alignline.testing import assistant, tiny_llama, tiny_tokenizer, user, write_jsonl
+from support import assistant, tiny_llama, tiny_tokenizer, user, write_jsonl
 
 CONVERSATION = {"messages": [user("Hello, how are you today?"), assistant("I am fine, thank you."),
                              user("What is the code?"), assistant("Here it is.")]}

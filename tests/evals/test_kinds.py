@@ -10,7 +10,7 @@ import yaml
 from alignline.evals.context import Context, ModelHandle
 from alignline.evals.results import evaluate
 from alignline.evals.suites import load_suite
-from alignline.testing import ScriptedEngine, write_jsonl
+from support import ScriptedEngine, write_jsonl
 
 
 def suite_file(tmp_path, name: str, records: list | None = None, **settings):

@@ -7,7 +7,7 @@ import yaml
 
 from alignline.errors import DataError
 from alignline.evals.suites import STARTER_DIR, load_suite
-from alignline.testing import write_jsonl
+from support import write_jsonl
 
 
 def write(tmp_path, body: dict, records: list | None = None, name: str = "suite.yaml"):

@@ -242,8 +242,10 @@ def _run_trl_rewards_and_gae(trl, logps, ref, values, scores, seq_index, *, kl_c
     """TRL's reward/GAE block of `PPOTrainer.train` on padded `(S, width)` tensors built from the flat ones."""
     block = _block(trl.lines, "response_idxs = torch.arange(responses.shape[1]",
                    "advantages = torch.masked_fill(advantages, padding_mask, 0)")
-    pad = lambda flat: torch.nn.functional.pad(pad_tokens(flat, seq_index)[0],  # noqa: E731
-                                                (0, width - int(torch.bincount(seq_index).max())))
+
+    def pad(flat):
+        return torch.nn.functional.pad(pad_tokens(flat, seq_index)[0], (0, width - int(torch.bincount(seq_index).max())))
+
     lengths = torch.bincount(seq_index)
     args = SimpleNamespace(kl_estimator=kl_estimator, kl_coef=kl_coef, whiten_rewards=False, gamma=gamma, lam=lam)
     scope = dict(trl.scope, responses=torch.zeros(len(lengths), width, dtype=torch.long),

@@ -17,7 +17,7 @@ from torch.testing import assert_close
 
 from alignline.losses.preference import DPOLossType, DPOOutput, dpo_loss, preference_metrics, sequence_logps
 from alignline.losses.preference import _LOSSES, _SMOOTHING_RANGE
-from alignline.testing import reorder_tolerance
+from support import reorder_tolerance
 
 # The brief's pair: β = 0.1, pc = -1, pr = -2, rc = rr = -1.5, so Δ = 0.5 - (-0.5) = 1 and x = 0.1.
 PAIR = [torch.tensor([v], dtype=torch.float64) for v in (-1.0, -2.0, -1.5, -1.5)]
@@ -98,17 +98,17 @@ def test_sigmoid_gradient_hand_computed():
 
 
 def _naive_pair_loss(kind: str, pc, pr, rc, rr, beta, eps, gamma) -> float:
-    def l(x: float) -> float:
+    def softplus_neg(x: float) -> float:
         return math.log1p(math.exp(-x))
 
     if kind == "simpo":
         x = beta * (pc - pr) - gamma
-        return (1 - eps) * l(x) + eps * l(-x)
+        return (1 - eps) * softplus_neg(x) + eps * softplus_neg(-x)
     delta = (pc - rc) - (pr - rr)
     x = beta * delta
     return {
-        "sigmoid": (1 - eps) * l(x) + eps * l(-x),
-        "robust": ((1 - eps) * l(x) - eps * l(-x)) / (1 - 2 * eps),
+        "sigmoid": (1 - eps) * softplus_neg(x) + eps * softplus_neg(-x),
+        "robust": ((1 - eps) * softplus_neg(x) - eps * softplus_neg(-x)) / (1 - 2 * eps),
         "ipo": (delta - 1 / (2 * beta)) ** 2,
         "hinge": max(0.0, 1 - x),
     }[kind]

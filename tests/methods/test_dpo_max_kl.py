@@ -8,7 +8,7 @@ import pytest
 
 from alignline.config import load_config
 from alignline.errors import ConfigError
-from alignline.testing import write_jsonl, write_recipe
+from support import write_jsonl, write_recipe
 from alignline.train.loop import train
 
 

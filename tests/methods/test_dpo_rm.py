@@ -12,10 +12,11 @@ from safetensors.torch import load_file
 
 from alignline.config import load_config
 from alignline.data.preference import to_pairs, tokenize_pair
-from alignline.testing import assistant as _a
-from alignline.testing import system as _sys
-from alignline.testing import user as _u
-from alignline.testing import reorder_tolerance, write_jsonl, write_recipe
+from support import assistant as _a
+from support import system as _sys
+from support import user as _u
+from support import write_jsonl, write_recipe
+from support import reorder_tolerance
 from alignline.train.loop import train
 from alignline.train.metrics import read_metrics
 

@@ -13,7 +13,7 @@ import torch
 
 from alignline.cli import main
 from alignline.config import load_config
-from alignline.testing import (
+from support import (
     kill_when_exists,
     safetensors_weights,
     write_jsonl,

@@ -14,8 +14,9 @@ from safetensors.torch import load_file
 from alignline.config import load_config
 from alignline.errors import ConfigError
 from alignline.methods.kto import balance_warning
-from alignline.testing import reorder_tolerance, write_jsonl, write_recipe
-from alignline.testing import safetensors_weights as _weights
+from support import safetensors_weights as _weights
+from support import write_jsonl, write_recipe
+from support import reorder_tolerance
 from alignline.train.loop import train
 from alignline.train.metrics import read_metrics
 

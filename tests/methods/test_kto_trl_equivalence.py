@@ -27,9 +27,10 @@ from alignline.data.templates import IGNORE  # noqa: E402
 from alignline.data.unpaired import to_unpaired, tokenize_unpaired  # noqa: E402
 from alignline.methods.dpo import DPOModel  # noqa: E402
 from alignline.methods.kto import KTO  # noqa: E402
-from alignline.testing import assistant as _a
-from alignline.testing import reorder_tolerance, tiny_llama, tiny_tokenizer  # noqa: E402
-from alignline.testing import user as _u  # noqa: E402
+from support import assistant as _a  # noqa: E402
+from support import tiny_llama, tiny_tokenizer  # noqa: E402
+from support import user as _u  # noqa: E402
+from support import reorder_tolerance
 
 TOL = 1e-5  # a loss of order 1 from sums reordered the same way as TRL's (packed completions only): ~80 ulp
 BETA = 0.5

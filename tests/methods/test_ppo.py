@@ -26,7 +26,7 @@ from alignline.methods.ppo import logprobs_and_hidden
 from alignline.models.adapters import apply_adapter
 from alignline.models.loading import load_model, load_tokenizer_for
 from alignline.models.logprob_model import TokenLogprobModel
-from alignline.testing import kill_when_exists, random_packed_batch, safetensors_weights, write_jsonl, write_recipe
+from support import kill_when_exists, random_packed_batch, safetensors_weights, write_jsonl, write_recipe
 from alignline.train.checkpoint import METHOD_STATE, load_method_state
 from alignline.train.loop import train
 from alignline.train.metrics import read_metrics

@@ -21,7 +21,7 @@ from alignline.methods.rft import EpisodeGRPO, add_episode_metrics, summarize_ep
 from alignline.models.loading import load_causal_lm
 from alignline.rollout.engine import SamplingParams
 from alignline.rollout.episodes import run_episodes
-from alignline.testing import ScriptedTokenEngine, kill_when_exists, safetensors_weights, write_jsonl, write_recipe
+from support import ScriptedTokenEngine, kill_when_exists, safetensors_weights, write_jsonl, write_recipe
 from alignline.train.loop import train
 from alignline.train.metrics import read_metrics
 

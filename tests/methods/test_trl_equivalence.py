@@ -34,9 +34,10 @@ from alignline.data.templates import IGNORE  # noqa: E402
 from alignline.methods.dpo import DPO  # noqa: E402
 from alignline.methods.rm import RewardModeling  # noqa: E402
 from alignline.models.reward_model import RewardModel  # noqa: E402
-from alignline.testing import assistant as _a  # noqa: E402
-from alignline.testing import reorder_tolerance, tiny_architecture, tiny_llama, tiny_tokenizer  # noqa: E402
-from alignline.testing import user as _u  # noqa: E402
+from support import assistant as _a  # noqa: E402
+from support import tiny_architecture, tiny_llama, tiny_tokenizer  # noqa: E402
+from support import user as _u  # noqa: E402
+from support import reorder_tolerance
 
 TOL = 1e-5  # values of order 1 (rewards, losses): ~80 float32 ulp, over the few dozen terms reordered behind each
 BETA = 0.5

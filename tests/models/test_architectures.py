@@ -27,8 +27,9 @@ import torch
 from alignline.losses.token_logprobs import token_logprobs
 from alignline.models.logprob_model import TokenLogprobModel, decoder_hidden
 from alignline.models.reward_model import RewardModel
-from alignline.testing import (TINY_ARCHITECTURES, TINY_VOCAB, random_packed_batch, reorder_tolerance,
-                               split_packed, tiny_architecture)
+from support import (TINY_ARCHITECTURES, TINY_VOCAB, random_packed_batch, split_packed,
+                               tiny_architecture)
+from support import reorder_tolerance
 
 VOCAB = TINY_VOCAB
 ARCHS = TINY_ARCHITECTURES

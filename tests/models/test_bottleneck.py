@@ -14,7 +14,7 @@ from alignline.errors import ConfigError
 from alignline.models.bottleneck import BottleneckModel, BottleneckSpec, Bottleneck
 from alignline.models.loading import load_model
 from alignline.models.logprob_model import TokenLogprobModel
-from alignline.testing import random_packed_batch, save_random_adapter, spy_on_adapted_model, tiny_llama
+from support import random_packed_batch, save_random_adapter, spy_on_adapted_model, tiny_llama
 from alignline.train.loop import train
 from alignline.train.metrics import read_metrics
 
@@ -38,7 +38,7 @@ def _full_forward_logprobs(model, batch) -> torch.Tensor:
 def _randomize(model: BottleneckModel, seed: int = 0) -> None:
     torch.manual_seed(seed)
     with torch.no_grad():
-        for name, p in model.bottleneck_adapters.named_parameters():
+        for _name, p in model.bottleneck_adapters.named_parameters():
             p.normal_(0, 0.3)
 
 
@@ -123,7 +123,7 @@ def test_reduction_factor_freeze_layers_and_dpo(tmp_path, sft_recipe):
 
 
 def test_dpo_reference_is_the_base_with_the_adapter_off(tmp_path, tiny_model_dir):
-    from alignline.testing import write_jsonl, write_recipe
+    from support import write_jsonl, write_recipe
 
     pairs = [{"prompt": f"What is {i} plus {i}?", "chosen": f"Answer: {2 * i}.", "rejected": f"Maybe {i}."}
              for i in range(12)]
@@ -185,7 +185,7 @@ def test_bottleneck_keys_only_with_bottleneck(sft_recipe):
 
 def test_load_onto_a_different_base_is_a_clear_error(tmp_path, tiny_model_dir):
     from alignline.errors import ModelError
-    from alignline.testing import save_tiny_model
+    from support import save_tiny_model
 
     adapter = save_random_adapter(tiny_model_dir, tmp_path / "a")
     other = load_model(str(save_tiny_model(tmp_path / "wide", hidden=64)))

@@ -18,7 +18,8 @@ from alignline.models.fast.decision import FastPath, choose_fast_path, fast_path
 from alignline.models.fast.patching import patched_modules
 from alignline.models.logprob_model import TokenLogprobModel
 from alignline.models.reward_model import RewardModel
-from alignline.testing import random_packed_batch, reorder_tolerance, split_packed, tiny_llama
+from support import random_packed_batch, split_packed, tiny_llama
+from support import reorder_tolerance
 
 VOCAB = 96
 
@@ -144,7 +145,7 @@ def test_other_peft_tuners_are_self_checked_and_exact(tuner):
     else:
         model = _lora(model, use_dora=True)
     with torch.no_grad():  # move the tuners off their identity start
-        for name, p in model.named_parameters():
+        for _name, p in model.named_parameters():
             if p.requires_grad:
                 p.add_(torch.randn_like(p) * 0.1)
     wrapped = _compare(model, TokenLogprobModel)
@@ -313,7 +314,7 @@ def test_a_reward_model_off_the_list_is_checked_and_both_paths_are_its_own(fast,
 def test_in_bfloat16_the_check_keeps_exact_set_ups_and_still_catches_a_missed_scale(arch):
     """Half precision: the tolerance grows with the rounding the model's own forward shows on the same
     examples packed (Granite here has 4x logits, so more of it), and stays far below a missed scale."""
-    from alignline.testing import tiny_architecture
+    from support import tiny_architecture
 
     model = tiny_architecture(arch, dtype=torch.bfloat16)
     model.__class__ = type(f"House{type(model).__name__}", (type(model),), {})

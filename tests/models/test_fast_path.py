@@ -14,7 +14,7 @@ import torch
 
 from alignline.models.logprob_model import TokenLogprobModel
 from alignline.models.fast.packed_attention import Segments
-from alignline.testing import random_packed_batch, tiny_llama
+from support import random_packed_batch, tiny_llama
 
 
 def _lora_model(dropout: float = 0.0):

@@ -11,7 +11,7 @@ from alignline.config import load_config
 from alignline.errors import ConfigError
 from alignline.models.loading import load_model
 from alignline.models.logprob_model import TokenLogprobModel
-from alignline.testing import random_packed_batch, spy_on_adapted_model
+from support import random_packed_batch, spy_on_adapted_model
 from alignline.train.loop import train
 
 CONFIGS = {
@@ -66,7 +66,7 @@ def test_other_methods_train_a_step(sft_recipe, peft_type):
 def test_reward_model_gets_seq_cls_and_is_saved_merged(tmp_path, tiny_model_dir):
     from transformers import AutoModelForSequenceClassification
 
-    from alignline.testing import write_jsonl, write_recipe
+    from support import write_jsonl, write_recipe
 
     pairs = [{"prompt": f"What is {i} plus {i}?", "chosen": f"Answer: {2 * i}.", "rejected": f"Maybe {i}."}
              for i in range(12)]

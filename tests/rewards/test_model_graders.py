@@ -33,7 +33,7 @@ def test_run_score_strings_and_message_dicts(tiny_model_dir, tmp_path):
     import json
 
     from alignline.rewards.reward_models import run_score
-    from alignline.testing import write_jsonl
+    from support import write_jsonl
 
     buf = io.StringIO()
     one = run_score({"reward": str(tiny_model_dir)}, {}, None, "q", "a", out=buf)

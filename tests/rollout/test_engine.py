@@ -99,7 +99,7 @@ def test_on_token_sees_every_token_in_order_and_changes_nothing(engine):
         seen: dict[int, list[int]] = {}
         engine.own_loop = own_loop
         try:
-            got = engine.generate(PROMPTS, params, on_token=lambda row, t: seen.setdefault(row, []).append(t))
+            got = engine.generate(PROMPTS, params, on_token=lambda row, t, seen=seen: seen.setdefault(row, []).append(t))
         finally:
             engine.own_loop = True
         if own_loop:

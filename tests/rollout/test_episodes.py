@@ -8,7 +8,7 @@ import pytest
 from alignline.rollout.engine import SamplingParams, load_engine
 from alignline.rollout.env import env_factory
 from alignline.rollout.episodes import episode_metrics, run_episodes
-from alignline.testing import ScriptedTokenEngine
+from support import ScriptedTokenEngine
 
 CALL = '<tool_call>\n{{"name": "calculator", "arguments": {{"expression": "{}"}}}}\n</tool_call>'
 TASKS = [{"prompt": [{"role": "user", "content": "Ann has 3 bags of 4 apples. How many apples?"}], "answer": 12},

@@ -4,7 +4,7 @@ from alignline.cli import main
 from alignline.config import load_config
 from alignline.train.loop import train
 
-from alignline.testing import write_jsonl
+from support import write_jsonl
 
 
 def test_generate_from_final_checkpoint_and_base(sft_recipe, tiny_model_dir, tmp_path, capsys):

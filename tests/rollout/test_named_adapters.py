@@ -10,7 +10,7 @@ from alignline.models.loading import load_model
 from alignline.models.logprob_model import TokenLogprobModel
 from alignline.models.named_adapters import load_named_adapters, parse_adapter_flags, using
 from alignline.rollout.generator import Generator
-from alignline.testing import random_packed_batch, save_random_adapter, save_tiny_model
+from support import random_packed_batch, save_random_adapter, save_tiny_model
 
 MESSAGES = [{"role": "user", "content": "What is 2 plus 2?"}]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from alignline.testing import save_random_adapter
+from support import save_random_adapter
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 from alignline.serve.routing import JsonlQueue, Reviews, Router, load_policy
-from alignline.testing import ScriptedEngine
+from support import ScriptedEngine
 
 HI = [{"role": "user", "content": "Hello, how are you today?"}]
 

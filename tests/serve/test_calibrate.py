@@ -16,7 +16,7 @@ from alignline.rollout.engine import Completion
 from alignline.serve.calibrate import measure, run_calibration
 from alignline.serve.confidence import Confidence, ConfidenceSpec, parse_confidence, token_confidence
 from alignline.serve.routing import Policy, Router, load_policy
-from alignline.testing import write_jsonl
+from support import write_jsonl
 
 ALWAYS_RIGHT = "def right(completions, **columns):\n    return [1.0] * len(completions)\n"
 
@@ -141,7 +141,7 @@ def test_calibration_must_match_threshold_model_and_confidence(tmp_path, tiny_mo
     out = tmp_path / "cal.json"
     assert calibrate(tiny_model_dir, labelled, out) == 0  # all wrong at confidence ~0: calibrated
     capsys.readouterr()
-    from alignline.testing import save_tiny_model
+    from support import save_tiny_model
 
     other = save_tiny_model(tmp_path / "other", seed=1)
     base = ["serve", "--review-file", str(tmp_path / "q.jsonl"), "--calibration", str(out)]
@@ -252,7 +252,7 @@ def test_a_platt_fit_is_checked_out_of_fold_and_applied_by_the_server(tmp_path, 
     assert code == (0 if m["ece"] <= 0.5 else 1)
     from alignline.serve.app import Answerer, ChatRequest, ServeSettings
     from alignline.rollout.engine import SamplingParams
-    from alignline.testing import ScriptedEngine
+    from support import ScriptedEngine
 
     settings = ServeSettings("tiny", confidence=Confidence(ConfidenceSpec("mean"), {"base": m["fit"]}))
     request = ChatRequest("r1", "tiny", "base", [{"role": "user", "content": "q"}], SamplingParams(logprobs=True))

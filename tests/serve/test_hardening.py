@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 from alignline.serve.routing import JsonlQueue, Reviews, Router
-from alignline.testing import ScriptedEngine
+from support import ScriptedEngine
 
 HI = [{"role": "user", "content": "Hello, how are you today?"}]
 CHAT = {"model": "tiny", "messages": HI, "max_tokens": 4}

@@ -185,7 +185,7 @@ def test_an_engine_failure_mid_stream_is_an_error_event(start_server, tokenizer)
 def test_only_engines_that_stream_tokens_stream_live(tiny_engine):
     """vLLM's offline engine and scripted engines have no `streams_tokens`: their streams are buffered."""
     from alignline.serve.streaming import live_streaming
-    from alignline.testing import ScriptedEngine
+    from support import ScriptedEngine
 
     assert live_streaming(tiny_engine, Router(threshold=0.5, on_low="flag"))
     assert not live_streaming(tiny_engine, Router(threshold=0.5, on_low="hold"))

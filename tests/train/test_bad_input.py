@@ -13,7 +13,7 @@ import torch
 
 from alignline.cli import main
 from alignline.config import load_config
-from alignline.testing import chat_records, write_jsonl, write_recipe
+from support import chat_records, write_jsonl, write_recipe
 from alignline.train.checkpoint import CheckpointError
 from alignline.train.guards import check_trainable
 from alignline.train.lock import RunLock

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from alignline.testing import reorder_tolerance
+from support import reorder_tolerance
 from alignline.train.metrics import read_metrics
 
 

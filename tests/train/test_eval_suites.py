@@ -10,7 +10,7 @@ import yaml
 
 from alignline.config import load_config
 from alignline.errors import DataError
-from alignline.testing import write_jsonl
+from support import write_jsonl
 from alignline.train.loop import train
 from alignline.train.metrics import read_metrics
 

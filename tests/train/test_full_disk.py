@@ -166,7 +166,7 @@ def test_real_writers_on_a_full_device(tmp_path, writer):
     """The writers' own errors on a full device (/dev/full answers every write with ENOSPC): the tokenizer's
     Rust `Exception`, torch's zip-writer `RuntimeError` (no errno), Python's `OSError`."""
     from alignline.errors import UserError
-    from alignline.testing import tiny_tokenizer
+    from support import tiny_tokenizer
 
     for name in ("tokenizer.json", "optimizer.pt", "run.json"):
         (tmp_path / name).symlink_to("/dev/full")

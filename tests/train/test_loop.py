@@ -7,8 +7,9 @@ import torch
 from safetensors.torch import load_file
 
 from alignline.config import load_config
-from alignline.testing import reorder_tolerance, write_jsonl
-from alignline.testing import safetensors_weights as _weights
+from support import safetensors_weights as _weights
+from support import write_jsonl
+from support import reorder_tolerance
 from alignline.train.loop import train
 from alignline.train.metrics import read_metrics
 
@@ -159,7 +160,7 @@ def test_bf16_and_gradient_checkpointing(sft_recipe):
 
 
 def test_weighted_mix_is_recorded(tmp_path, sft_recipe):
-    from alignline.testing import chat_records
+    from support import chat_records
 
     recipe, out = sft_recipe
     general = write_jsonl(tmp_path / "general.jsonl", chat_records(10))
@@ -173,7 +174,7 @@ def test_weighted_mix_is_recorded(tmp_path, sft_recipe):
 
 def test_failing_data_gate_stops_training_unless_told_to_proceed(tmp_path, tiny_model_dir, capsys):
     from alignline.cli import main
-    from alignline.testing import chat_records, write_recipe
+    from support import chat_records, write_recipe
 
     duplicated = write_jsonl(tmp_path / "dup.jsonl", chat_records(12) * 2)  # 50 % exact duplicates
     out = tmp_path / "run"

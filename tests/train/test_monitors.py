@@ -133,7 +133,7 @@ def test_grpo_reports_unreadable_references_at_the_first_step(tmp_path, tiny_mod
     """The hook in `GRPO.prepare`: a GSM8K file read with `data.columns`, a reward that cannot read it."""
     from alignline.config import load_config
     from alignline.methods.grpo import GRPO
-    from alignline.testing import write_jsonl, write_recipe
+    from support import write_jsonl, write_recipe
 
     (tmp_path / "zero.py").write_text(ZERO)
     data = write_jsonl(tmp_path / "gsm8k.jsonl", GSM8K)
@@ -157,7 +157,7 @@ def test_a_gsm8k_run_whose_reward_reads_nothing_says_so_in_the_metrics(tmp_path,
     """End to end on the loop: the reference note at step 1 and the nothing-to-learn alarm at step 3 reach
     the log and metrics.jsonl (a reward that scores every completion 0, as math_answer did on GSM8K)."""
     from alignline.config import load_config
-    from alignline.testing import write_jsonl, write_recipe
+    from support import write_jsonl, write_recipe
     from alignline.train.loop import train
     from alignline.train.metrics import read_metrics
 

@@ -6,7 +6,7 @@ import sys
 
 from safetensors.torch import load_file
 
-from alignline.testing import kill_when_exists
+from support import kill_when_exists
 from alignline.train.metrics import read_metrics
 
 CURVE_KEYS = ("step", "loss", "lr", "tokens", "target_tokens", "eval_loss")

@@ -175,7 +175,8 @@ def render_html(result: dict) -> str:
     how = ("Each strategy starts from the same random seed set for a given seed, then buys the labels of "
            f"{result['batch']} pool pairs per round. After each round both learners are refitted on the labels "
            "bought so far and scored on the test split. Solid lines: the mean over seeds; grey dashed: the "
-           "lowest and highest random run; the table has every strategy's spread; green dashed: each learner trained on every pool label. Features come from the frozen "
+           "lowest and highest random run; the table has every strategy's spread; green dashed: each learner "
+           "trained on every pool label. Features come from the frozen "
            "model (last-token hidden states for the reward head; the DPO policy linearized in a rescaling of "
            "the final hidden state); see `alignline/annotate/simulation.py`.")
     sections = [html.summary(facts), html.section("Accuracy per label spent", html.paragraph(how, "note"),

@@ -382,7 +382,10 @@ def _same_kind(prompt, chosen, rejected):
         return prompt, chosen, rejected
     if isinstance(prompt, str):
         prompt = [Message("user", prompt, train=False)]
-    as_chat = (lambda x: [Message("assistant", x)] if isinstance(x, str) else x)
+
+    def as_chat(x):
+        return [Message("assistant", x)] if isinstance(x, str) else x
+
     return prompt, as_chat(chosen), as_chat(rejected)
 
 

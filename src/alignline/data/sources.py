@@ -225,7 +225,7 @@ def _read_parquet(path: Path, mapping: dict[str, str] | None = None) -> Iterator
 
     try:
         table = pq.read_table(path)
-    except Exception as e:  # pyarrow raises several types for a corrupt file
+    except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a corrupt file
         raise DataError(str(path), f"not a readable Parquet file ({type(e).__name__}: {e})") from None
     _check_columns(path, table.column_names, mapping)
     if table.num_rows == 0:
@@ -239,7 +239,7 @@ def _read_datasets_dir(path: Path, split: str = "train", mapping: dict[str, str]
 
     try:
         dataset = load_from_disk(str(path))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - `datasets` raises several types for a directory it cannot read
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(str(path), f"not a `datasets` directory saved with save_to_disk ({first})") from None
     if isinstance(dataset, DatasetDict):
@@ -266,7 +266,7 @@ def _read_hub(dataset_id: str, split: str, mapping: dict[str, str] | None) -> It
 
         disable_progress_bar()
         dataset = load_dataset(dataset_id, split=split)
-    except Exception as e:  # offline, unknown id, unknown split: each says so in its first line
+    except Exception as e:  # noqa: BLE001 - offline, unknown id, unknown split: each says so in its first line
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise DataError(dataset_id, f"no such local file or directory, and loading it as a hub dataset "
                         f"(split {split!r}) failed: {first}") from None

@@ -109,7 +109,7 @@ def reasoning_key(tokenizer) -> str | None:
             probe = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a", key: REASONING_SENTINEL}]
             try:
                 text = tokenizer.apply_chat_template(probe, tokenize=False)
-            except Exception:  # a template that refuses the probe renders no reasoning we can rely on
+            except Exception:  # noqa: BLE001 - a template that refuses the probe renders no reasoning we can rely on
                 continue
             if REASONING_SENTINEL in text:
                 _reasoning_keys[src] = key

@@ -14,8 +14,8 @@ interval: the judge's bootstrap for win rates, else a bootstrap over records), `
 (candidate minus baseline). A bare name (`accuracy`) applies to that metric in every suite that has
 it, each checked; `suite/metric` to one. `no_regression` takes `tolerance` (default 0, absolute),
 `metrics` (default: every 0-1 metric with a known direction; perplexities and KL only when listed)
-and `significant: true` to fail only where the interval of the delta excludes zero on the worse side. A rule naming a metric no suite produced is
-bad input (exit 2), not a pass.
+and `significant: true` to fail only where the interval of the delta excludes zero on the worse side.
+A rule naming a metric no suite produced is bad input (exit 2), not a pass.
 """
 
 from __future__ import annotations

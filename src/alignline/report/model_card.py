@@ -127,7 +127,8 @@ def model_card(run: dict, metrics: list[dict], folder: str = "final", base: str 
     else:
         failed = [g["name"] for g in gates.get("gates", []) if not g.get("passed")]
         out += ["Every gate passed." if gates.get("passed") else
-                f"**{len(failed)} gate(s) failed**: {', '.join(failed)}; training went on (`proceed_on_gate_failure`).",
+                f"**{len(failed)} gate(s) failed**: {', '.join(failed)}; "
+                "training went on (`proceed_on_gate_failure`).",
                 "", _md_table(["gate", "value", "threshold", "result"],
                               [[g.get("name"), g.get("value"), f"{g.get('op')} {fmt(g.get('threshold'))}",
                                 "pass" if g.get("passed") else "FAIL"] for g in gates.get("gates", [])]), ""]

@@ -107,7 +107,8 @@ def _legend(labels: list[str], colors: list[str], x0: float, y0: float, width: f
         if x > x0 and x + w > x0 + width:
             x, y = x0, y + row_h
         out.append(f'<line x1="{x:.1f}" y1="{y - 4:.1f}" x2="{x + 14:.1f}" y2="{y - 4:.1f}" stroke="{color}" '
-                   f'stroke-width="2.5"{DASH if label in dashed else ""}/><text x="{x + 18:.1f}" y="{y:.1f}" font-size="{FONT}">{escape(label)}</text>')
+                   f'stroke-width="2.5"{DASH if label in dashed else ""}/>'
+                   f'<text x="{x + 18:.1f}" y="{y:.1f}" font-size="{FONT}">{escape(label)}</text>')
         x += w
     return out, (y - y0) + row_h if labels else 0.0
 

@@ -68,7 +68,8 @@ def read_label(reply: str, labels: dict[str, float]) -> float | None:
     """A judge's reply read at its first word (after markup and an `Answer:`/`Verdict:` lead-in); None if it
     is not one of the labels.
 
-    >>> [read_label(r, PAIRWISE_LABELS) for r in ["A", " **B**.", "[[A]]", "Verdict: tie", "Answer A is better", "maybe"]]
+    >>> replies = ["A", " **B**.", "[[A]]", "Verdict: tie", "Answer A is better", "maybe"]
+    >>> [read_label(r, PAIRWISE_LABELS) for r in replies]
     [1.0, 0.0, 1.0, 0.5, 1.0, None]
     """
     bracketed = re.search(r"\[\[\s*(\w+)\s*\]\]", reply)

@@ -112,7 +112,7 @@ ANSWER_MARKER = re.compile(r"answer\s*(?:is)?\s*[:=]", re.IGNORECASE)
 def last_answer_marker(text: str):
     """The last `Answer:` marker of a text, or None."""
     found = None
-    for found in ANSWER_MARKER.finditer(text):
+    for found in ANSWER_MARKER.finditer(text):  # noqa: B007 - the loop leaves the last match in `found`
         pass
     return found
 
@@ -229,7 +229,8 @@ def math_answer(prompts=None, completions=(), answer=None, abs_tol: float = 1e-6
     `\\boxed{}` (MATH's `solution`) or after its `####` (GSM8K's `answer`: worked solution, then `#### 72`).
     None where there is no answer; 0.0 where the completion gives none.
 
-    >>> math_answer(None, [r"so \\boxed{\\dfrac{\\pi}{2}}", r"\\boxed{1,000}", "x=3"], answer=[r"\\frac{\\pi}{2}", "1000", "4"])
+    >>> completions = [r"so \\boxed{\\dfrac{\\pi}{2}}", r"\\boxed{1,000}", "x=3"]
+    >>> math_answer(None, completions, answer=[r"\\frac{\\pi}{2}", "1000", "4"])
     [1.0, 1.0, 0.0]
     """
     answers = per_record(answer, len(completions), "answer", "math_answer")

@@ -39,7 +39,8 @@ JSON_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 def parse_tool_calls(text: str) -> list[dict]:
     """The well-formed tool calls in `text`, each `{"name": str, "arguments": dict}`, in order.
 
-    >>> parse_tool_calls('Let me compute. <tool_call>{"name": "calculator", "arguments": {"expression": "2+3"}}</tool_call>')
+    >>> parse_tool_calls('Let me compute. '
+    ...                  '<tool_call>{"name": "calculator", "arguments": {"expression": "2+3"}}</tool_call>')
     [{'name': 'calculator', 'arguments': {'expression': '2+3'}}]
     >>> parse_tool_calls('{"name": "calculator", "arguments": "{\\\\"expression\\\\": \\\\"1\\\\"}"}')
     [{'name': 'calculator', 'arguments': {'expression': '1'}}]

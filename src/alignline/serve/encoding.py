@@ -34,7 +34,7 @@ def context_length(engine) -> int | None:
             return value
     try:  # vLLM
         return int(engine.llm.llm_engine.model_config.max_model_len)
-    except Exception:
+    except Exception:  # noqa: BLE001 - not vLLM, or a vLLM without this attribute path: ask the tokenizer
         pass
     limit = getattr(getattr(engine, "tokenizer", None), "model_max_length", None)
     return limit if isinstance(limit, int) and 0 < limit < 10**8 else None  # huge: "no limit" sentinel
@@ -48,7 +48,7 @@ class PromptEncoder:
         tok = getattr(engine, "tokenizer", None)
         try:
             self.tokenizer = copy.deepcopy(tok)
-        except Exception:  # a tokenizer that cannot be copied is shared (one encoding thread still)
+        except Exception:  # noqa: BLE001 - a tokenizer that cannot be copied is shared (one encoding thread still)
             self.tokenizer = tok
         self.context = context_length(engine) if tok is not None else None
         self.control = self.control_texts() if tok is not None else []
@@ -73,7 +73,7 @@ class PromptEncoder:
                 ids = self.tokenizer(render_prompt(self.tokenizer, messages), add_special_tokens=False).input_ids
         except RequestError:
             raise
-        except Exception as e:  # a template's raise_exception, a tokenizer that refuses the text
+        except Exception as e:  # noqa: BLE001 - a template's raise_exception, a tokenizer that refuses the text
             raise RequestError(400, f"the messages cannot be rendered with this model's chat template: "
                                     f"{type(e).__name__}: {e}", "messages") from None
         return TokenIds(ids)

@@ -137,7 +137,7 @@ async def live_events(request, deltas: asyncio.Queue, future: Future) -> AsyncIt
             request.cancelled = True
     try:
         answers = future.result()
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any engine failure becomes an error event on the stream
         error = {"message": f"generation failed: {type(e).__name__}: {e}", "type": "server_error",
                  "param": None, "code": "engine_error"}
         yield f"data: {json.dumps({'error': error}, ensure_ascii=False)}\n\n"

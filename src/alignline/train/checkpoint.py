@@ -179,14 +179,14 @@ def load_checkpoint(directory: Path, model, optimizer, scheduler) -> TrainerStat
         load_model_weights(model, directory)
     except CheckpointError:
         raise
-    except Exception as e:  # safetensors and torch raise several types for a torn or foreign file
+    except Exception as e:  # noqa: BLE001 - safetensors and torch raise several types for a torn or foreign file
         weights = sorted(directory.glob("*.safetensors"))
         raise _damaged(weights[0] if len(weights) == 1 else directory, e) from None
     for name, restore in (("optimizer.pt", optimizer.load_state_dict), ("scheduler.pt", scheduler.load_state_dict),
                           ("rng.pt", set_rng_state)):
         try:
             restore(torch.load(directory / name, weights_only=True))
-        except Exception as e:  # EOFError, UnpicklingError, RuntimeError, KeyError, ValueError, ...
+        except Exception as e:  # noqa: BLE001 - EOFError, UnpicklingError, RuntimeError, KeyError, ValueError, ...
             raise _damaged(directory / name, e) from None
     return state
 
@@ -208,7 +208,7 @@ def load_method_state(directory: Path, module, prefixes: tuple[str, ...]) -> Non
     expected = {k for k in module.state_dict() if k.startswith(tuple(prefixes))}
     try:
         tensors = load_file(path)
-    except Exception as e:  # missing, torn, not safetensors
+    except Exception as e:  # noqa: BLE001 - missing, torn, not safetensors
         raise _damaged(path, e) from None
     if set(tensors) != expected:
         raise CheckpointError(f"checkpoint file {path}: holds {sorted(tensors)[:5]}, the method expects "

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from alignline.config import RunConfig, to_dict
 from alignline.data.packing import BatchPlan
 from alignline.errors import ConfigError, UserError
-from alignline.io import append_jsonl, atomic_path, write_json
+from alignline.io import append_jsonl, atomic_path
 from alignline.methods import get_method
 from alignline.methods.base import Experience
 from alignline.models.adapters import (
@@ -50,7 +50,7 @@ from alignline.train.metrics import MetricsLog, truncate_after
 from alignline.train.plan import StepPlan, step_plan
 from alignline.train.resume_check import RESUME_FILE, check_resume, run_fingerprint
 from alignline.train.run_info import environment, git_commit, package_versions
-from alignline.train.run_record import guarded_run
+from alignline.train.run_record import RunOutcome, RunRecord, RunStart, guarded_run
 from alignline.train.step import add_sums, global_sum, global_sums, optimizer_step
 
 
@@ -168,7 +168,8 @@ class Run:
     scheduler: Any
     state: TrainerState
     log: MetricsLog
-    info: dict
+    record: RunRecord
+    """What run.json says."""
     progress: bool
     started: float
     """time.time() when the run began (before the data was read)."""
@@ -249,21 +250,19 @@ def start_run(cfg: RunConfig, progress: bool) -> Run:
             truncate_after(run_dir / "completions.jsonl", state.step)
     method.setup(accelerator.unwrap_model(wrapped), data, tokenizer.pad_token_id, accelerator.device)
     main = accelerator.is_main_process
-    info = {"status": "running", "config": to_dict(cfg), "data": asdict(data.report),
-            "model": {"spec": cfg.model, "parameters": parameter_counts(model)},
-            "plan": {"total_steps": steps.total_steps, "rows": len(plan.rows),
-                     "batches_per_epoch": plan.batches_per_epoch},
-            "fast_path": fast_path_record(wrapped),
-            "data_gates": gates, "resumed_from": str(resume_from) if resume_from else None,
-            "packages": package_versions(),
-            "git_commit": git_commit(), "environment": environment()}
+    record = RunRecord("running", to_dict(cfg), RunStart(
+        data=asdict(data.report), model={"spec": cfg.model, "parameters": parameter_counts(model)},
+        plan={"total_steps": steps.total_steps, "rows": len(plan.rows), "batches_per_epoch": plan.batches_per_epoch},
+        fast_path=fast_path_record(wrapped), data_gates=gates,
+        resumed_from=str(resume_from) if resume_from else None, packages=package_versions(),
+        git_commit=git_commit(), environment=environment()))
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         with saving(run_dir / "run.json"):
-            write_json(run_dir / "run.json", info)
+            record.write(run_dir / "run.json")
     log = MetricsLog(run_dir, state.step, t.tensorboard, enabled=main)
     return Run(cfg, run_dir, accelerator, method, tokenizer, data, model, wrapped, plan, eval_plan, steps, params,
-               optimizer, scheduler, state, log, info, progress, started, fingerprint, suites)
+               optimizer, scheduler, state, log, record, progress, started, fingerprint, suites)
 
 
 def evaluate_run(run: Run) -> dict[str, float]:
@@ -408,12 +407,12 @@ def finish_run(run: Run) -> Path:
         final = _save_final(run.cfg, run.run_dir, inner, run.tokenizer, _inner_state(state_dict),
                             merged_final=run.method.model_kind == "reward")
         state = run.state
-        run.info.update(status="completed", steps=state.step, stopped_early=state.stopped_early,
-                        stop_reason=state.stop_reason,
-                        tokens_seen=state.tokens_seen, best_eval={run.method.early_stopping[0]: state.best_eval},
-                        evals=state.history, final=str(final), seconds=time.time() - run.started)
+        run.record.completed(RunOutcome(
+            steps=state.step, stopped_early=state.stopped_early, stop_reason=state.stop_reason,
+            tokens_seen=state.tokens_seen, best_eval={run.method.early_stopping[0]: state.best_eval},
+            evals=state.history, final=str(final), seconds=time.time() - run.started))
         with saving(run.run_dir / "run.json"):
-            write_json(run.run_dir / "run.json", run.info)
+            run.record.write(run.run_dir / "run.json")
         run.log.close()
         write_reports(run)
     return run.run_dir
@@ -428,9 +427,9 @@ def write_reports(run: Run) -> None:
         with saving(run.run_dir / "report.html"):
             write_run_report(run.run_dir)
     except UserError as e:
-        run.info.update(status="failed", error=str(e))
+        run.record.failed(str(e))
         try:
-            write_json(run.run_dir / "run.json", run.info)
+            run.record.write(run.run_dir / "run.json")
         except OSError:  # the disk that failed: the one-line error still reaches the user
             pass
         raise

@@ -1,5 +1,5 @@
-"""`run.json`: what a run was, so it can be repeated and traced: resolved config, data hashes,
-package versions, the git commit, and the outcome."""
+"""What `run.json` records so a run can be repeated and traced: package versions, the git commit and
+the machine. The record itself, and every write of it, is `train/run_record.py`'s `RunRecord`."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from alignline.data.quality.check import run_checks
 from alignline.data.quality.coverage import classify
 from alignline.data.quality.gates import load_gate_config
 
-from alignline.testing import write_jsonl
+from support import write_jsonl
 
 
 def msgs(*turns) -> dict:

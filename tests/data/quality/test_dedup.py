@@ -15,7 +15,7 @@ from alignline.data.quality.gates import load_gate_config
 from alignline.data.quality.minhash import MinHasher, optimal_bands, signatures_from_shingles
 from alignline.data.quality.text import WordBatch, fold32, ngram_hashes, normalized, word_hashes, words
 
-from alignline.testing import write_jsonl
+from support import write_jsonl
 
 VOCAB = [f"{a}{b}" for a in ("ka", "lo", "mi", "nu", "pe", "ro", "su", "ti", "va", "ze") for b in range(500)]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alignline.cli import main
-from alignline.testing import write_jsonl
+from support import write_jsonl
 
 
 def test_failed_gate_line_says_what_is_wrong(tmp_path, capsys):

@@ -12,7 +12,7 @@ from alignline.data.quality.check import run_checks
 from alignline.data.quality.gates import load_gate_config
 from alignline.data.quality.pii import find_pii, iban_ok, luhn_ok, redact_text
 
-from alignline.testing import write_jsonl
+from support import write_jsonl
 
 VOCAB = [f"{a}{b}" for a in ("da", "fe", "gi", "ho", "ju", "ki", "le", "mo") for b in range(400)]
 

@@ -10,7 +10,7 @@ import pytest
 from alignline.data.quality.check import run_checks
 from alignline.data.quality.gates import load_gate_config
 from alignline.data.quality.pii import card_like, find_pii, operand
-from alignline.testing import write_jsonl
+from support import write_jsonl
 
 
 def found(text: str) -> list[tuple[str, str]]:

@@ -191,7 +191,7 @@ def create_app(store, *, secure_cookies: bool = False, max_body_bytes: int | Non
         try:
             found = log_in(store, body.username, body.password, client_address(request))
         except LoginThrottled as throttled:
-            raise HTTPException(429, str(throttled), headers={"Retry-After": str(throttled.retry_after)})
+            raise HTTPException(429, str(throttled), headers={"Retry-After": str(throttled.retry_after)}) from None
         if found is None:
             raise HTTPException(401, "wrong user name or password")
         user, token, csrf = found

@@ -35,7 +35,8 @@ class LeakageConfig:
     ngram: int = 13
     """Long n-gram overlap: an eval item sharing a run of this many words with training data is leaked."""
     ngram_share: float = 0.5
-    """An eval item leaks by n-grams when at least this share of its prompt's n-grams occurs in training (0: any one)."""
+    """An eval item leaks by n-grams when at least this share of its prompt's n-grams occurs in training
+    (0: any one)."""
     max_leaked: int = 0
     """Gate: leaked evaluation items."""
 

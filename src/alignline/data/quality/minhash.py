@@ -105,8 +105,8 @@ def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_we
     best, opt = float("inf"), (1, num_perm)
     for bands in range(1, num_perm + 1):
         for rows in range(1, num_perm // bands + 1):
-            fp = _integrate(lambda s: 1 - (1 - s ** rows) ** bands, 0.0, threshold)
-            fn = _integrate(lambda s: 1 - (1 - (1 - s ** rows) ** bands), threshold, 1.0)
+            fp = _integrate(lambda s, r=rows, b=bands: 1 - (1 - s ** r) ** b, 0.0, threshold)
+            fn = _integrate(lambda s, r=rows, b=bands: 1 - (1 - (1 - s ** r) ** b), threshold, 1.0)
             err = fp * fp_weight + fn * fn_weight
             if err < best:
                 best, opt = err, (bands, rows)
