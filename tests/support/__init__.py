@@ -32,5 +32,5 @@ __all__ = [
     "assistant", "chat_records", "chromium_or_skip", "kill_when_exists", "postgres_database", "postgres_url_or_skip",
     "random_packed_batch", "safetensors_weights", "save_random_adapter", "save_tiny_model", "spy_on_adapted_model",
     "split_packed", "system", "system_part_or_skip", "tiny_architecture", "tiny_llama", "tiny_tokenizer", "user",
-    "write_jsonl", "write_recipe",
+    "write_jsonl", "write_recipe", "FLOAT32_EPS", "reorder_tolerance",
 ]
