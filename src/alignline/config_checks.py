@@ -249,7 +249,7 @@ def reward_file_problem(path: Path, name: str) -> str | None:
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except (OSError, UnicodeDecodeError, SyntaxError, ValueError) as e:
-        return f"cannot read {path} as Python ({type(e).__name__}: {e})"
+        return f"importing {path} would fail: it is not valid Python ({type(e).__name__}: {e})"
     if name in top_level_names(tree):
         return None
     return f"{path} has no function '{name}'"
