@@ -46,7 +46,8 @@ from alignline.errors import ConfigError, DataError
 from alignline.losses.grpo import group_advantages, rloo_advantages, zero_std_groups
 from alignline.methods.base import Experience, NoExtraHooks
 from alignline.methods.dpo import frozen_reference
-from alignline.methods.grpo import (PolicyModel, PromptUnit, add_old_and_reference, generator_logps, load_prompt_data, policy_count, policy_loss, prompt_plan,
+from alignline.methods.grpo import (PolicyModel, PromptUnit, add_old_and_reference,
+                                    generator_logps, load_prompt_data, policy_count, policy_loss, prompt_plan,
                                     step_seed, summarize_policy)
 from alignline.rewards.combine import RewardSet
 from alignline.rollout.engine import HFEngine, SamplingParams
