@@ -79,7 +79,10 @@ def test_same_verdict_for_every_section_check_with_or_without_an_adapter(tmp_pat
              (["method=kto", "training.batch_size=1"], "config key 'training.batch_size': kto.loss_type 'kto'"),
              (["env.name=calculator", "env.max_turns=0"], "config key 'env.max_turns': must be >= 1, got 0"),
              (["env.name=calculator", "env.prefix=[{role: user}]"], "config key 'env.prefix[0]'"),
-             (["save_merged=true", "adapter.type=prompt"], "config key 'save_merged': prompt and prefix tuning")]
+             (["save_merged=true", "adapter.type=prompt"], "config key 'save_merged': prompt and prefix tuning"),
+             (["rewards=[]"], "config key 'rewards': an online method needs at least one reward"),
+             (["rewards=[{name: a, function: exact_match}, {name: a, function: math_answer}]"],
+              "config key 'rewards': names must be unique")]
     for overrides, message in cases:
         with pytest.raises(ConfigError) as e:
             load_config(recipe, overrides)

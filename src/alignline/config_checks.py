@@ -230,7 +230,14 @@ def check_env_config(cfg: RunConfig) -> None:
 
 def check_rewards(cfg: RunConfig) -> None:
     """Reward components: a `file.py:function` must name a file that defines the function. The file is parsed, not
-    run: it is user code, and it runs only when training (or `train --dry-run`) builds the rewards."""
+    run: it is user code, and it runs only when training (or `train --dry-run`) builds the rewards. (The rewards'
+    own options are checked when `rewards/combine.py`'s RewardSet builds the graders.)"""
+    if not cfg.rewards and (cfg.method == "ppo" or (cfg.method == "grpo" and cfg.env.name is None)):
+        raise ConfigError("config key 'rewards': an online method needs at least one reward, e.g. "
+                          "rewards: [{name: accuracy, function: math_answer}]")
+    names = [s.name for s in cfg.rewards]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"config key 'rewards': names must be unique, got {names}")
     for i, spec in enumerate(cfg.rewards):
         if not math.isfinite(spec.weight):
             raise ConfigError(f"config key 'rewards[{i}].weight': must be a finite number, got {spec.weight}")
