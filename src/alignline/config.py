@@ -1,13 +1,14 @@
 """Typed recipe configs: defaults live here, YAML holds only what differs, `key=value` overrides on top.
 
 One recipe shape serves every method, so a recipe moves between methods by changing `method:`.
-Unknown keys and wrongly typed values raise `ConfigError` naming the dotted key and what is allowed.
+Unknown keys and wrongly typed values raise `ConfigError` naming the dotted key and what is allowed; every check
+the types cannot express (ranges, sections of grpo/ppo/kto/env/adapter, save_merged, reward files) is in
+`config_checks.py`, run by `load_config`. This module is a leaf: it imports no method, model or user code.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -16,7 +17,8 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from alignline.errors import ConfigError
+from alignline.config_checks import normalize_source, validate
+from alignline.errors import ConfigError, missing_reason
 
 @dataclass
 class DataSource:
@@ -92,7 +94,10 @@ class AdapterConfig:
 class TrainingConfig:
     lr: float = 2.0e-4
     batch_size: int = 8
-    """Sequences per micro-batch (packed rows when packing is on)."""
+    """Units per micro-batch, by method: sequences for SFT/CPT (packed rows when packing is on), pairs for
+    DPO/RM, records for KTO, prompts for GRPO/PPO (each gives `num_generations` sequences, so a micro-batch holds
+    batch_size x num_generations of them), tasks for GRPO on an environment (each gives `num_generations`
+    episodes)."""
     grad_accum: int = 1
     max_steps: int | None = None
     """Optimizer steps; when unset, `epochs` decides. Set one of the two, not both."""
@@ -312,10 +317,14 @@ class EnvConfig:
     a worked example (a user turn, the assistant's call, the `tool` result, the answer). Context, never trained."""
 
 
+MethodName = Literal["sft", "cpt", "dpo", "rm", "kto", "grpo", "ppo"]
+"""The methods a recipe can name; `alignline.methods` maps each to its implementation (a test keeps the two equal)."""
+
+
 @dataclass
 class RunConfig:
-    method: str = "sft"
-    """sft | cpt | dpo | rm | kto: the names in `alignline.methods.METHODS`, the one registry."""
+    method: MethodName = "sft"
+    """sft | cpt | dpo | rm | kto | grpo | ppo (grpo with `env.name`: episodes of an environment)."""
     model: str = "smollm2-135m"
     """`smollm2-135m` (the embedded default), a local model directory, or a hub id where the hub is reachable."""
     data: DataConfig = field(default_factory=DataConfig)
@@ -458,8 +467,6 @@ def _entry_source(item: Any, key: str) -> Any:
     """`{dataset_info, name, weight?}` -> `{path: PATH#NAME, weight?}`; anything else is left to the type checks."""
     if not isinstance(item, dict) or "dataset_info" not in item:
         return item
-    from alignline.data.dataset_info import normalize_source
-
     return normalize_source(item, key)
 
 
@@ -544,8 +551,6 @@ def read_yaml_mapping(path: str | Path, what: str = "recipe") -> dict:
     p = Path(path)
     if not p.is_file():
         if p.is_symlink():  # a loop or a broken link: say so, not "not found"
-            from alignline.data.paths import missing_reason
-
             raise ConfigError(f"{p}: {what} file is {missing_reason(p)}")
         raise ConfigError(f"{p}: {what} file not found")
     try:
@@ -571,87 +576,6 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     config = from_dict(RunConfig, _normalize(raw))
     validate(config)
     return config
-
-
-def _check_finite(node: Any, prefix: str = "") -> None:
-    """NaN and infinity pass every `<= 0` check and train to NaN weights: refuse them everywhere."""
-    for f in dataclasses.fields(node):
-        value, key = getattr(node, f.name), f"{prefix}{f.name}"
-        if dataclasses.is_dataclass(value):
-            _check_finite(value, key + ".")
-        elif isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"config key '{key}': must be a finite number, got {value}")
-
-
-def validate(config: RunConfig) -> None:
-    """Cross-field checks the types cannot express."""
-    _check_finite(config)
-    t = config.training
-    positives = {"training.lr": t.lr, "training.batch_size": t.batch_size, "training.grad_accum": t.grad_accum,
-                 "training.max_length": t.max_length, "training.eval_every": t.eval_every,
-                 "training.save_every": t.save_every, "training.log_every": t.log_every,
-                 "training.keep_checkpoints": t.keep_checkpoints, "training.epochs": t.epochs,
-                 "training.max_steps": t.max_steps, "training.threads": t.threads,
-                 "training.early_stopping_patience": t.early_stopping_patience,
-                 "training.eval_max_batches": t.eval_max_batches, "data.mix_size": config.data.mix_size}
-    if config.adapter is not None:
-        positives.update({"adapter.r": config.adapter.r, "adapter.alpha": config.adapter.alpha,
-                          "adapter.num_virtual_tokens": config.adapter.num_virtual_tokens})
-    for key, value in positives.items():
-        if value is not None and value <= 0:
-            raise ConfigError(f"config key '{key}': must be > 0, got {value}")
-    non_negatives = {"training.warmup_steps": t.warmup_steps, "training.freeze_layers": t.freeze_layers,
-                     "training.max_grad_norm": t.max_grad_norm, "training.weight_decay": t.weight_decay,
-                     "training.early_stopping_threshold": t.early_stopping_threshold}
-    for key, value in non_negatives.items():
-        if value < 0:
-            raise ConfigError(f"config key '{key}': must be >= 0, got {value}")
-    if t.max_steps is not None and t.epochs is not None:
-        raise ConfigError(f"config keys 'training.max_steps' ({t.max_steps}) and 'training.epochs' ({t.epochs}) are "
-                          "both set; set one (e.g. training.epochs=null to train by steps)")
-    if config.adapter is not None and not 0.0 <= config.adapter.dropout < 1.0:
-        raise ConfigError(f"config key 'adapter.dropout': must be in [0, 1), got {config.adapter.dropout}")
-    if (t.early_stopping_patience is not None and config.data.eval is None and config.data.eval_fraction == 0
-            and not t.eval_suites):
-        raise ConfigError("config key 'training.early_stopping_patience': early stopping needs evaluation data; "
-                          "set data.eval or data.eval_fraction")
-    if not 0.0 <= config.data.eval_fraction < 1.0:
-        raise ConfigError(f"config key 'data.eval_fraction': must be in [0, 1), got {config.data.eval_fraction}")
-    if not 0.0 <= t.warmup_ratio < 1.0:
-        raise ConfigError(f"config key 'training.warmup_ratio': must be in [0, 1), got {t.warmup_ratio}")
-    for i, src in enumerate(config.data.train):
-        if src.weight <= 0:
-            raise ConfigError(f"config key 'data.train[{i}].weight': must be > 0, got {src.weight}")
-    _check_columns_apply(config.data)
-    if config.env.name is not None and config.method != "grpo":
-        raise ConfigError(f"config key 'env.name': environments train with method: grpo, not {config.method}")
-    if not 0.0 <= config.dpo.label_smoothing < 0.5:
-        raise ConfigError(f"config key 'dpo.label_smoothing': must be in [0, 0.5), got {config.dpo.label_smoothing}")
-    if config.dpo.max_kl is not None:
-        if not config.dpo.max_kl > 0:
-            raise ConfigError(f"config key 'dpo.max_kl': must be > 0, got {config.dpo.max_kl}")
-        if config.dpo.kl_prompts <= 0 or (config.data.eval is None and config.data.eval_fraction == 0):
-            raise ConfigError("config key 'dpo.max_kl': the KL is estimated on held-out prompts; set data.eval or "
-                              "data.eval_fraction, and dpo.kl_prompts > 0")
-    if config.dpo.beta <= 0:
-        raise ConfigError(f"config key 'dpo.beta': must be > 0, got {config.dpo.beta}")
-    from alignline.methods import METHODS  # the registry imports this module: import it here, not at the top
-
-    if config.method not in METHODS:
-        raise ConfigError(f"config key 'method': {config.method!r} is not allowed; choose one of {', '.join(METHODS)}")
-    from alignline.models.adapters import validate_adapter
-
-    validate_adapter(config)
-
-
-def _check_columns_apply(data: DataConfig) -> None:
-    """`data.columns` renames plain files' fields; an entry's fields are mapped by the entry itself."""
-    from alignline.data.dataset_info import parse_ref
-
-    entries = [p for p in [*(s.path for s in data.train), data.eval] if p is not None and parse_ref(p)]
-    if data.columns and entries:
-        raise ConfigError(f"config key 'data.columns': renames fields of plain files; {entries[0]} is a LLaMA-Factory "
-                          "dataset_info entry, which maps its fields with its own `columns`")
 
 
 def defaults_by_key(cls: type, prefix: str = "") -> dict[str, Any]:

@@ -6,6 +6,10 @@ Every error a user can cause by what they wrote (a config, a data file, a model 
 
 from __future__ import annotations
 
+import errno
+import os
+from pathlib import Path
+
 
 class UserError(Exception):
     """An error in the user's input. The message is the whole story: say what, where and what is allowed."""
@@ -32,3 +36,21 @@ class DataError(UserError):
 
 class ModelError(UserError):
     """A model that cannot be found or loaded as asked."""
+
+
+def missing_reason(path: str | Path) -> str:
+    """Why a path that `exists()` says is not there cannot be opened, in words: missing, a broken link, a symlink
+    loop (`Path.exists()` is False for all three, so a bare "no such file" sends a user looking for a file that is
+    there, as a link)."""
+    p = Path(path)
+    try:
+        os.stat(p)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "a symlink loop (the link points back to itself through other links)"
+        if e.errno == errno.EACCES:
+            return "permission denied (a directory on the way cannot be searched)"
+        if p.is_symlink():
+            return f"a broken symbolic link (it points to {os.readlink(p)}, which does not exist)"
+        return "no such file or directory"
+    return "no such file or directory"

@@ -44,10 +44,10 @@ unknown keys, columns and tags. Where an entry has both a hub address and `file_
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from alignline.config_checks import REF, normalize_source, parse_ref, ref_string  # noqa: F401  (re-exported)
 from alignline.data.formats import Message, Where, require_string, sharegpt_turn
 from alignline.data.paths import missing_reason
 from alignline.errors import ConfigError, DataError
@@ -62,35 +62,7 @@ HUB_KEYS = ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_
 ENTRY_KEYS = ("file_name", "formatting", "ranking", "columns", "tags", "split", *HUB_KEYS, "subset", "folder",
               "num_samples")
 MEDIA = ("images", "videos", "audios")
-REF = re.compile(r"^(?P<info>.+\.json)#(?P<name>[^#/\\]+)$", re.IGNORECASE)
-
-
-def ref_string(dataset_info: str, name: str) -> str:
-    """How a recipe's `{dataset_info, name}` travels through the config: `PATH#NAME`."""
-    return f"{dataset_info}#{name}"
-
-
-def parse_ref(path: str) -> tuple[Path, str] | None:
-    """`(dataset_info path, entry name)` when `path` is a `PATH.json#NAME` reference (and not itself a file)."""
-    m = REF.match(str(path))
-    if m is None or Path(path).exists():
-        return None
-    return Path(m["info"]), m["name"]
-
-
-def normalize_source(value: dict, key: str) -> dict:
-    """A recipe's `{dataset_info, name, weight?}` -> `{path: PATH#NAME, weight?}`; bad keys are a ConfigError."""
-    if "path" in value:
-        raise ConfigError(f"config key '{key}': give either path or dataset_info (with name), not both")
-    if not isinstance(value.get("dataset_info"), str) or not isinstance(value.get("name"), str):
-        raise ConfigError(f"config key '{key}': a LLaMA-Factory entry is {{dataset_info: PATH/dataset_info.json, "
-                          f"name: ENTRY}}, both strings; got {value!r}")
-    if not REF.match(ref_string(value["dataset_info"], value["name"])):
-        raise ConfigError(f"config key '{key}.name': {value['name']!r}: an entry name has no '#', '/' or '\\', and "
-                          "dataset_info names a .json file")
-    out = {k: v for k, v in value.items() if k not in ("dataset_info", "name")}
-    out["path"] = ref_string(value["dataset_info"], value["name"])
-    return out
+# The reference syntax `PATH.json#NAME` is the recipe's: config_checks.py owns it (config sits below data).
 
 
 @dataclass(frozen=True)

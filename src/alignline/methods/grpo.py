@@ -38,7 +38,7 @@ from alignline.data.formats import Message, Where, with_system
 from alignline.data.packing import BatchPlan, collate_sequences, single_rows
 from alignline.data.sources import read_records
 from alignline.data.templates import Example, shift_targets
-from alignline.errors import ConfigError, DataError
+from alignline.errors import DataError
 from alignline.losses.grpo import (aggregate, group_advantages, kl_penalty, per_token_policy_loss,
                                    rloo_advantages, zero_std_groups)
 from alignline.methods.base import Experience, NoExtraHooks, Prepared
@@ -154,7 +154,6 @@ class GRPO(NoExtraHooks):
     online = True
 
     def __post_init__(self):
-        check_grpo_config(self._cfg.grpo)
         self.rewards = RewardSet(self._cfg.rewards, self._cfg.sandbox)
         self.monitor = Monitor(self._cfg.rewards, self._cfg.grpo)
         self.tokenizer = None
@@ -304,16 +303,6 @@ def add_old_and_reference(wrapped: PolicyModel, batch: dict, passes: int) -> dic
     if wrapped.has_reference():  # LoRA: free (adapters off); full fine-tuning: only with beta > 0
         batch["ref_logps"] = wrapped.reference_logps(batch)
     return batch
-
-
-def check_grpo_config(g: GRPOConfig) -> None:
-    for key in ("num_generations", "max_new_tokens", "num_iterations"):
-        if getattr(g, key) < 1:
-            raise ConfigError(f"config key 'grpo.{key}': must be >= 1, got {getattr(g, key)}")
-    if g.num_generations < 2:
-        raise ConfigError("config key 'grpo.num_generations': a group needs at least 2 completions")
-    if g.temperature < 0 or not 0 < g.top_p <= 1 or g.epsilon <= 0 or g.beta < 0:
-        raise ConfigError("config key 'grpo': temperature >= 0, 0 < top_p <= 1, epsilon > 0 and beta >= 0")
 
 
 def policy_count(g: GRPOConfig, batch: dict, budget: int) -> float:

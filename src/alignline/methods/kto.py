@@ -42,7 +42,7 @@ from alignline.data.unpaired import (
     load_unpaired,
     tokenize_unpaired,
 )
-from alignline.errors import ConfigError, DataError
+from alignline.errors import DataError
 from alignline.losses.kto import kto_kl, kto_loss, uses_kl
 from alignline.methods.base import NoExtraHooks, Prepared
 from alignline.methods.dpo import DPOModel, frozen_reference
@@ -61,19 +61,6 @@ class UnpairedReport:
     """Records whose prompt alone fills max_length."""
     truncated_sequences: int = 0
     train_tokens: int = 0
-
-
-def check_config(cfg: RunConfig) -> None:
-    k = cfg.kto
-    if k.beta <= 0:
-        raise ConfigError(f"config key 'kto.beta': must be > 0, got {k.beta}")
-    for key in ("desirable_weight", "undesirable_weight"):
-        if getattr(k, key) < 0:
-            raise ConfigError(f"config key 'kto.{key}': must be >= 0, got {getattr(k, key)}")
-    if uses_kl(k.loss_type) and cfg.training.batch_size < 2:
-        raise ConfigError(f"config key 'training.batch_size': kto.loss_type 'kto' estimates its KL reference point "
-                          f"from mismatched pairs within a micro-batch, so it needs batch_size >= 2, got "
-                          f"{cfg.training.batch_size} (or use kto.loss_type=apo_zero_unpaired)")
 
 
 def balance_warning(desirable: int, undesirable: int, desirable_weight: float, undesirable_weight: float) -> str | None:
@@ -144,7 +131,6 @@ class KTO(NoExtraHooks):
     early_stopping: tuple[str, str] = ("eval_loss", "min")
 
     def prepare(self, cfg, tokenizer, progress):
-        check_config(cfg)
         return prepare_unpaired(cfg, tokenizer)
 
     def plan(self, units, cfg, shuffle_seed):

@@ -37,10 +37,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from alignline.config import PPOConfig, RunConfig
+from alignline.config import RunConfig
 from alignline.data.packing import collate_sequences
 from alignline.data.templates import IGNORE
-from alignline.errors import ConfigError
 from alignline.losses.grpo import kl_penalty
 from alignline.losses.ppo import (AdaptiveKLController, FixedKLController, clip_scores, clipped_value_loss, gae,
                                   penalize_missing_eos, ppo_policy_loss, token_rewards, whiten)
@@ -124,26 +123,6 @@ class PPOModel(nn.Module):
         return None
 
 
-def check_ppo_config(p: PPOConfig) -> None:
-    """Ranges the types cannot express; each error names its key."""
-    checks = [("num_generations", p.num_generations >= 1, ">= 1"), ("max_new_tokens", p.max_new_tokens >= 1, ">= 1"),
-              ("num_ppo_epochs", p.num_ppo_epochs >= 1, ">= 1"), ("temperature", p.temperature >= 0, ">= 0"),
-              ("top_p", 0 < p.top_p <= 1, "in (0, 1]"), ("top_k", p.top_k >= 0, ">= 0"),
-              ("cliprange", p.cliprange > 0, "> 0"), ("cliprange_value", p.cliprange_value > 0, "> 0"),
-              ("vf_coef", p.vf_coef >= 0, ">= 0"), ("gamma", 0 <= p.gamma <= 1, "in [0, 1]"),
-              ("lam", 0 <= p.lam <= 1, "in [0, 1]"), ("kl_coef", p.kl_coef >= 0, ">= 0"),
-              ("target_kl", p.target_kl > 0, "> 0"), ("horizon", p.horizon > 0, "> 0"),
-              ("reward_clip", p.reward_clip is None or p.reward_clip > 0, "> 0"),
-              ("log_completions_every", p.log_completions_every >= 0, ">= 0"),
-              ("eval_prompts", p.eval_prompts >= 0, ">= 0")]
-    for key, ok, rule in checks:
-        if not ok:
-            raise ConfigError(f"config key 'ppo.{key}': must be {rule}, got {getattr(p, key)}")
-    if p.adaptive_kl and p.kl_coef == 0:
-        raise ConfigError("config key 'ppo.kl_coef': the adaptive controller scales it, so it must be > 0 "
-                          "(or set ppo.adaptive_kl: false)")
-
-
 @dataclass
 class Rollout:
     """One micro-batch's rollout. Per-token tensors are flat `(N,)` in *sequence* order (each completion's tokens
@@ -170,7 +149,6 @@ class PPO(NoExtraHooks):
     checkpoint_extras = ("value_head.", "kl_coef")
 
     def __post_init__(self):
-        check_ppo_config(self._cfg.ppo)
         self.rewards = RewardSet(self._cfg.rewards, self._cfg.sandbox)
         self.monitor = Monitor(self._cfg.rewards, self._cfg.ppo, section="ppo")
         self.tokenizer = None

@@ -46,7 +46,7 @@ from alignline.errors import ConfigError, DataError
 from alignline.losses.grpo import group_advantages, rloo_advantages, zero_std_groups
 from alignline.methods.base import Experience, NoExtraHooks
 from alignline.methods.dpo import frozen_reference
-from alignline.methods.grpo import (PolicyModel, PromptUnit, add_old_and_reference, check_grpo_config,
+from alignline.methods.grpo import (PolicyModel, PromptUnit, add_old_and_reference,
                                     generator_logps, load_prompt_data, policy_count, policy_loss, prompt_plan,
                                     step_seed, summarize_policy)
 from alignline.rewards.combine import RewardSet
@@ -68,10 +68,7 @@ class EpisodeGRPO(NoExtraHooks):
     online = True
 
     def __post_init__(self):
-        g, e = self._cfg.grpo, self._cfg.env
-        check_grpo_config(g)
-        if e.max_turns < 1:
-            raise ConfigError(f"config key 'env.max_turns': must be >= 1, got {e.max_turns}")
+        e = self._cfg.env
         try:
             self.make_env = env_factory(e.name, **e.options)
         except ConfigError as err:
@@ -81,10 +78,7 @@ class EpisodeGRPO(NoExtraHooks):
         except TypeError as err:  # an option the environment's class does not take
             raise ConfigError(f"config key 'env.options': environment '{e.name}' does not take {sorted(e.options)} "
                               f"({err})") from None
-        self.prefix = [dict(m) for m in e.prefix]
-        for i, m in enumerate(self.prefix):
-            if set(m) != {"role", "content"} or not all(isinstance(v, str) for v in m.values()):
-                raise ConfigError(f"config key 'env.prefix[{i}]': expected a {{role, content}} message, got {m}")
+        self.prefix = [dict(m) for m in e.prefix]  # its shape: config_checks.check_env_config
         self.rewards = RewardSet(self._cfg.rewards, self._cfg.sandbox) if self._cfg.rewards else None
         self.monitor: Monitor | None = None  # built at the first scoring, once the components' names are known
         self.tokenizer = None

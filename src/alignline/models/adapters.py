@@ -17,6 +17,8 @@ import warnings
 import torch
 
 from alignline.config import AdapterConfig, TrainingConfig
+from alignline.config_checks import peft_config_from
+from alignline.config_checks import uses_virtual_tokens  # noqa: F401  (re-exported: methods and the loop ask here)
 from alignline.errors import ConfigError
 
 
@@ -123,87 +125,9 @@ def apply_adapter(model, adapter: AdapterConfig | None, training: TrainingConfig
         raise ConfigError(f"config key '{key}': peft rejected it: {_first_line(e)}") from None
 
 
-def uses_virtual_tokens(adapter: AdapterConfig | None) -> bool:
-    """Prompt and prefix tuning change the model's inputs, so they take the standard forward path."""
-    if adapter is not None and adapter.type == "peft":
-        import peft
-
-        return issubclass(_peft_config_class(adapter.peft_config), peft.PromptLearningConfig)
-    return adapter is not None and adapter.type in ("prompt", "prefix")
-
-
 def _first_line(error: Exception) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
-
-def _peft_config_class(options) -> type:
-    """peft's config class for `options['peft_type']` (LOHA, IA3, ...), any case."""
-    import peft
-
-    if not isinstance(options, dict):
-        raise ConfigError(f"config key 'adapter.peft_config': expected a mapping with 'peft_type', got {options!r}")
-    name = str(options.get("peft_type", "")).upper()
-    known = {str(k.value): cls for k, cls in peft.PEFT_TYPE_TO_CONFIG_MAPPING.items()}
-    if name not in known:
-        raise ConfigError(f"config key 'adapter.peft_config.peft_type': {options.get('peft_type')!r} is not a peft "
-                          f"method; choose one of {', '.join(sorted(known))}")
-    return known[name]
-
-
-def peft_config_from(options, task_type: str):
-    """A peft config object from `adapter.peft_config`; peft's complaints become one ConfigError line."""
-    cls = _peft_config_class(options)
-    kwargs = {k: v for k, v in options.items() if k != "peft_type"}
-    given = kwargs.pop("task_type", None)
-    if given is not None and str(given).upper() != task_type:
-        raise ConfigError(f"config key 'adapter.peft_config.task_type': the method sets it ({task_type}); "
-                          f"leave it out, got {given!r}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return cls(task_type=task_type, **kwargs)
-    except (TypeError, ValueError, KeyError) as e:
-        raise ConfigError(f"config key 'adapter.peft_config': peft's {cls.__name__} rejected it: "
-                          f"{_first_line(e)}") from None
-
-
-def validate_adapter(config) -> None:
-    """`adapter:` checks that need more than types (called from `config.validate`)."""
-    a = config.adapter
-    if a is None:
-        return
-    for key in ("bottleneck_size", "reduction_factor"):
-        if a.type != "bottleneck" and getattr(a, key) is not None:
-            raise ConfigError(f"config key 'adapter.{key}': only for adapter.type bottleneck, not {a.type}")
-    if a.type != "peft" and a.peft_config is not None:
-        raise ConfigError(f"config key 'adapter.peft_config': only for adapter.type peft, not {a.type}")
-    from alignline.methods import get_method
-
-    reward = get_method(config).model_kind == "reward"
-    if a.type == "bottleneck":
-        from alignline.models.bottleneck import NON_LINEARITIES
-
-        if (a.bottleneck_size is None) == (a.reduction_factor is None):
-            raise ConfigError("config key 'adapter.bottleneck_size': give exactly one of adapter.bottleneck_size "
-                              "and adapter.reduction_factor" + (", not both" if a.bottleneck_size else ""))
-        for key in ("bottleneck_size", "reduction_factor"):
-            if getattr(a, key) is not None and getattr(a, key) <= 0:
-                raise ConfigError(f"config key 'adapter.{key}': must be > 0, got {getattr(a, key)}")
-        if a.non_linearity not in NON_LINEARITIES:
-            raise ConfigError(f"config key 'adapter.non_linearity': {a.non_linearity!r} is not allowed; choose one "
-                              f"of {', '.join(NON_LINEARITIES)}")
-        if config.save_merged:
-            raise ConfigError("config key 'save_merged': bottleneck adapters add layers and cannot be merged into "
-                              "the base weights; leave save_merged off (or use lora)")
-        if reward:
-            raise ConfigError("config key 'adapter.type': reward models are saved merged, and bottleneck adapters "
-                              "cannot be merged; use lora or peft for method rm")
-    if a.type == "peft":
-        if config.training.freeze_layers:
-            raise ConfigError("config key 'training.freeze_layers': not applied with adapter.type peft; give "
-                              "layers_to_transform in adapter.peft_config where the method has it")
-        peft_config_from(a.peft_config, "SEQ_CLS" if reward else "CAUSAL_LM")
 
 
 def parameter_counts(model) -> dict[str, int]:

@@ -99,8 +99,17 @@ def dry_run(cfg: RunConfig) -> dict:
         "total_steps": steps.total_steps, "warmup_steps": steps.warmup_steps,
         "micro_batches_per_step": steps.micro_per_step,
         "parameters": counts, "memory_gib": memory_estimate(cfg, counts, model_config, keeps_reference),
-        "data_gates": gates, "output_dir": cfg.output_dir,
+        "data_gates": gates, "output_dir": cfg.output_dir, "reward_files": reward_files(cfg),
     }
+
+
+def reward_files(cfg: RunConfig) -> list[str]:
+    """The user reward files (`file.py:function`) that building the method imported: a dry run rehearses the run,
+    so it runs them, where `load_config` only reads them."""
+    if cfg.method not in ("grpo", "ppo"):
+        return []
+    files = [spec.function.rpartition(":")[0] for spec in cfg.rewards]
+    return list(dict.fromkeys(f for f in files if f.endswith(".py")))
 
 
 def format_plan(plan: dict) -> str:
@@ -125,5 +134,6 @@ def format_plan(plan: dict) -> str:
         lines.append("data gates: off")
     else:
         lines.append("data gates: passed" if gates["passed"] else f"data gates: FAILED ({', '.join(gates['failed'])})")
+    lines.extend(f"imported reward file {path} (dry run)" for path in plan.get("reward_files", []))
     lines.append("dry run: nothing trained, nothing written")
     return "\n".join(lines)

@@ -29,7 +29,6 @@ from alignline.models.adapters import (
     check_qlora_supported,
     parameter_counts,
     qlora_quantization_config,
-    uses_virtual_tokens,
 )
 from alignline.models.fast.decision import fast_path_record
 from alignline.models.loading import load_model, load_tokenizer_for, name_base_by_hub_id
@@ -201,8 +200,6 @@ def start_run(cfg: RunConfig, progress: bool) -> Run:
     t = cfg.training
     if t.threads:
         torch.set_num_threads(t.threads)
-    if cfg.save_merged and uses_virtual_tokens(cfg.adapter):
-        raise ConfigError("config key 'save_merged': prompt and prefix tuning have no weights to merge")
     # accelerate turns on multi-process CPU training (gloo) only when told it runs on the CPU
     no_accelerator = not torch.cuda.is_available() and not torch.backends.mps.is_available()
     accelerator = Accelerator(cpu=no_accelerator)
