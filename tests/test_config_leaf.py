@@ -145,7 +145,7 @@ def test_the_pure_facts_match_their_implementations():
 
 def test_config_show_runs_no_reward_file_and_dry_run_says_it_imported_it(tmp_path, tiny_model_dir, capsys):
     from alignline.cli import main
-    from alignline.testing import write_jsonl, write_recipe
+    from support import write_jsonl, write_recipe
 
     (tmp_path / "marker_reward.py").write_text(MARKER_REWARD)
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [
