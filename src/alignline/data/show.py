@@ -99,7 +99,7 @@ def record_views(tokenizer, record: dict, path: str, location: str, method: str)
 
 def prompt_view(tokenizer, record: dict, path: str, location: str) -> View:
     """An online method's prompt, read by its loader and rendered as the rollout engine renders it."""
-    from alignline.methods.grpo import to_prompt_unit  # the online methods' one reader (GRPO, PPO)
+    from alignline.data.prompts import to_prompt_unit  # the online methods' one reader (GRPO, PPO)
     from alignline.rollout.engine import render_prompt
 
     unit = to_prompt_unit(record, path, location)

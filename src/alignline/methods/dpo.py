@@ -17,7 +17,6 @@ sum over generated tokens of log pi - log pi_ref, averaged over prompts.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +33,7 @@ from alignline.methods.pairs import (
     summarize_pairs,
 )
 from alignline.models.logprob_model import TokenLogprobModel
+from alignline.models.reference import frozen_reference
 
 
 class DPOModel(nn.Module):
@@ -73,21 +73,6 @@ class DPOModel(nn.Module):
             return policy, None, counts
         ref = batch["ref_logps"] if "ref_logps" in batch else self.reference_logps(batch)
         return policy, ref, counts
-
-
-def frozen_reference(model, ref_model: str | None, dtype: str) -> nn.Module | None:
-    """The reference a `DPOModel` holds: `ref_model` loaded by path; None with adapters (the base with them switched
-    off serves); otherwise, full fine-tuning, a frozen copy of the starting policy."""
-    reference = None
-    if ref_model:
-        from alignline.models.loading import load_model
-
-        reference = load_model(ref_model, dtype)
-    elif not hasattr(model, "disable_adapter"):
-        reference = copy.deepcopy(model)
-    if reference is not None:
-        reference.requires_grad_(False).eval()
-    return reference
 
 
 @dataclass

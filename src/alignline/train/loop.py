@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -249,7 +249,7 @@ def start_run(cfg: RunConfig, progress: bool) -> Run:
             truncate_after(run_dir / "completions.jsonl", state.step)
     method.setup(accelerator.unwrap_model(wrapped), data, tokenizer.pad_token_id, accelerator.device)
     main = accelerator.is_main_process
-    info = {"status": "running", "config": to_dict(cfg), "data": asdict(data.report),
+    info = {"status": "running", "config": to_dict(cfg), "data": data.report.as_json(),
             "model": {"spec": cfg.model, "parameters": parameter_counts(model)},
             "plan": {"total_steps": steps.total_steps, "rows": len(plan.rows),
                      "batches_per_epoch": plan.batches_per_epoch},
