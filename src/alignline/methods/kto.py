@@ -46,8 +46,7 @@ from alignline.data.unpaired import (
 from alignline.errors import ConfigError, DataError
 from alignline.losses.kto import kto_kl, kto_loss, uses_kl
 from alignline.methods.base import NoExtraHooks, Prepared
-from alignline.methods.dpo import DPOModel
-from alignline.models.reference import frozen_reference
+from alignline.models.reference import DPOModel, frozen_reference
 
 
 @dataclass

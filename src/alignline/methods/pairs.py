@@ -87,11 +87,6 @@ class PairData:
         return float(batch["pair_weight"].sum())
 
 
-def per_sequence_sums(values: torch.Tensor, segment: torch.Tensor, n_sequences: int) -> torch.Tensor:
-    """(N,) per-target values summed per sequence -> (S,)."""
-    return torch.zeros(n_sequences, dtype=values.dtype, device=values.device).index_add_(0, segment, values)
-
-
 def summarize_pairs(sums: dict[str, float]) -> dict[str, float]:
     """Pair-metric sums -> logged means: loss (pair-weighted), accuracy (ties count half), and the mean of
     every other `<name>_sum` per pair."""
