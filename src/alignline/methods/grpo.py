@@ -50,8 +50,6 @@ from alignline.train.monitors import reference_check
 class GRPO(OnlineMethod):
     _cfg: RunConfig
     name: str = "grpo"
-    model_kind: str = "causal_lm"
-    early_stopping: tuple[str, str] = ("eval_reward", "max")
     section = "grpo"
 
     def __post_init__(self):

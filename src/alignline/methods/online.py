@@ -37,6 +37,8 @@ class OnlineMethod(NoExtraHooks):
     the environment can start every task)."""
 
     online = True
+    model_kind = "causal_lm"
+    early_stopping = ("eval_reward", "max")
     section = "grpo"
     tokenizer = None
     """Set by `prepare`: sampling and scoring render prompts with it."""

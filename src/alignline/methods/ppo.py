@@ -161,8 +161,6 @@ class Rollout:
 class PPO(OnlineMethod):
     _cfg: RunConfig
     name: str = "ppo"
-    model_kind: str = "causal_lm"
-    early_stopping: tuple[str, str] = ("eval_reward", "max")
     checkpoint_extras = ("value_head.", "kl_coef")
     section = "ppo"
 

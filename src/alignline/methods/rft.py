@@ -63,8 +63,6 @@ EPISODE_SUMS = ("tool_calls", "valid_tool_calls", "tool_episodes", "turns", "cor
 class EpisodeGRPO(OnlineMethod):
     _cfg: RunConfig
     name: str = "grpo"
-    model_kind: str = "causal_lm"
-    early_stopping: tuple[str, str] = ("eval_reward", "max")
     section = "grpo"
 
     def __post_init__(self):
