@@ -61,7 +61,7 @@ def evaluate_model(run_dir: Path, model: str, tasks: int | None = None, quiet: b
     checkpoint."""
     from alignline.config import from_dict, RunConfig
     from alignline.methods import get_method
-    from alignline.methods.grpo import PolicyModel
+    from alignline.methods.online import PolicyModel
     from alignline.methods.rft import evaluate_episodes
     from alignline.models.loading import load_causal_lm
 

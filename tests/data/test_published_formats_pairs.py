@@ -237,7 +237,7 @@ STEPWISE = {"prompt": "Which number is larger, 9.8 or 9.11?",
 
 def test_stepwise_supervision_refused_by_every_reader(tmp_path, tokenizer):
     from alignline.data.dataset import load_samples
-    from alignline.methods.grpo import load_prompts
+    from alignline.data.prompts import load_prompts
 
     path = str(write_jsonl(tmp_path / "stepwise.jsonl", [STEPWISE]))
     readers = [load_samples, load_pairs, load_unpaired, load_prompts, lambda p: list(iter_items(p)),

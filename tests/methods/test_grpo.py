@@ -166,7 +166,7 @@ def test_system_prompt_records_render_system_then_user_for_generation(tmp_path, 
     """GRPO datasets with a `system` column beside a string prompt: [system, user] through the chat template with the
     generation prompt; an empty system adds no turn (the template's default shows) but the prompt is still chat. The
     system also stays a reward column, as TRL passes extra columns."""
-    from alignline.methods.grpo import load_prompts
+    from alignline.data.prompts import load_prompts
     from alignline.rollout.engine import render_prompt
 
     first, second = load_prompts(str(write_jsonl(tmp_path / "p.jsonl", SYSTEM_RECORDS)))
@@ -183,7 +183,7 @@ def test_system_prompt_records_render_system_then_user_for_generation(tmp_path, 
 
 def test_system_prompt_with_message_list_and_refusals(tmp_path):
     from alignline.errors import DataError
-    from alignline.methods.grpo import load_prompts
+    from alignline.data.prompts import load_prompts
 
     (unit,) = load_prompts(str(write_jsonl(tmp_path / "m.jsonl", [
         {"system": "Be brief.", "prompt": [{"role": "user", "content": "Hi"}], "answer": "x"}])))

@@ -25,7 +25,7 @@ datasets = pytest.importorskip("datasets")
 from alignline.config import load_config  # noqa: E402
 from alignline.data.templates import IGNORE  # noqa: E402
 from alignline.data.unpaired import to_unpaired, tokenize_unpaired  # noqa: E402
-from alignline.methods.dpo import DPOModel  # noqa: E402
+from alignline.models.reference import DPOModel  # noqa: E402
 from alignline.methods.kto import KTO  # noqa: E402
 from support import assistant as _a  # noqa: E402
 from support import tiny_llama, tiny_tokenizer  # noqa: E402

@@ -21,7 +21,7 @@ import torch
 from alignline.cli import main
 from alignline.config import load_config
 from alignline.methods import get_method
-from alignline.methods.grpo import PromptUnit
+from alignline.data.prompts import PromptUnit
 from alignline.methods.ppo import logprobs_and_hidden
 from alignline.models.adapters import apply_adapter
 from alignline.models.loading import load_model, load_tokenizer_for

@@ -16,7 +16,7 @@ from alignline.cli import main
 from alignline.config import load_config
 from alignline.data.templates import IGNORE
 from alignline.methods import get_method
-from alignline.methods.grpo import PromptUnit
+from alignline.data.prompts import PromptUnit
 from alignline.methods.rft import EpisodeGRPO, add_episode_metrics, summarize_episodes
 from alignline.models.loading import load_causal_lm
 from alignline.rollout.engine import SamplingParams

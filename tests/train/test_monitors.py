@@ -94,7 +94,7 @@ def reward_set(*specs: tuple[str, str]):
 
 
 def units(records: list[dict], prompt_key: str = "question"):
-    from alignline.methods.grpo import PromptUnit
+    from alignline.data.prompts import PromptUnit
 
     return [PromptUnit(r[prompt_key], {k: v for k, v in r.items() if k != prompt_key}, f"gsm8k.jsonl, line {i + 1}")
             for i, r in enumerate(records)]

@@ -129,9 +129,9 @@ def dpo_logps(pool: Sequence[PoolPair], policy: str, reference: str | None = Non
     an adapter, the base model with the adapter switched off. A fully fine-tuned policy needs `reference`
     (without it the margins would all be 0)."""
     from alignline.data.preference import tokenize_pair
-    from alignline.methods.dpo import DPOModel, frozen_reference
     from alignline.methods.pairs import collate_pairs
     from alignline.models.loading import load_model, load_tokenizer_for
+    from alignline.models.reference import DPOModel, frozen_reference
 
     tokenizer = load_tokenizer_for(policy)
     model = load_model(policy).eval()

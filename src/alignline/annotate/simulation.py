@@ -80,10 +80,11 @@ def extract_features(model, tokenizer, pairs: Sequence[PreferencePair], labels: 
     from alignline.data.templates import IGNORE
     from alignline.errors import ModelError
     from alignline.losses.token_logprobs import token_logprobs
-    from alignline.methods.pairs import collate_pairs, per_sequence_sums
+    from alignline.methods.pairs import collate_pairs
     from alignline.models.fast.decision import unwrap
     from alignline.models.fast.head import output_head
     from alignline.models.logprob_model import decoder_hidden
+    from alignline.models.reference import per_sequence_sums
 
     base = unwrap(model)
     head = output_head(base)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
-from alignline.config import DataConfig
+from alignline.config import DataConfig, RunConfig
 from alignline.data.formats import Conversation, Sample, format_of, refuse_unpaired, to_sample
 from alignline.data.sources import file_sha256, read_records
 from alignline.data.templates import Example, build_examples, settle_reasoning
@@ -19,15 +21,46 @@ from alignline.errors import DataError
 
 
 @dataclass
-class DataReport:
+class DataReportBase:
+    """What every method's data preparation reports, under one set of names (`Prepared.report`): the files read
+    (`sources`, one entry each), the units each side got (`train_units`, `eval_units`: examples, pairs, records or
+    prompts, as `unit` says), the records `dropped` as untrainable (the prompt alone fills max_length), the sequences
+    `truncated` to max_length, and `train_tokens`. Each method's report adds its own counts.
+
+    run.json's `data` (and so report.html's Data section and `train --dry-run`) keeps the keys it has always had,
+    through `as_json`: `train_units`/`eval_units` are written `train_<unit>`/`eval_<unit>` (train_examples,
+    train_pairs, train_prompts), `json_names` renames the others per kind (PairReport: dropped -> dropped_pairs), and
+    counts a kind does not measure (`unmeasured`: prompts are not tokenized when prepared) are left out, not
+    written as 0.
+    """
+
+    unit: ClassVar[str] = "examples"
+    json_names: ClassVar[dict[str, str]] = {}
+    unmeasured: ClassVar[tuple[str, ...]] = ()
+
     sources: list[dict] = field(default_factory=list)
+    train_units: int = 0
+    eval_units: int = 0
+    dropped: int = 0
+    truncated: int = 0
+    train_tokens: int = 0
+
+    def as_json(self) -> dict:
+        """The report as run.json records it (see the class docstring for the names)."""
+        names = {"train_units": f"train_{self.unit}", "eval_units": f"eval_{self.unit}", **self.json_names}
+        return {names.get(k, k): v for k, v in asdict(self).items() if k not in self.unmeasured}
+
+
+@dataclass
+class DataReport(DataReportBase):
+    """SFT and CPT: records (`train_samples`) become examples (a long document may become several windows);
+    `dropped` counts training examples left with no target token after truncation."""
+
+    json_names: ClassVar[dict[str, str]] = {"truncated": "truncated_examples"}
+
     train_samples: int = 0
     eval_samples: int = 0
-    train_examples: int = 0
-    eval_examples: int = 0
-    truncated_examples: int = 0
     truncated_tokens: int = 0
-    train_tokens: int = 0
     train_target_tokens: int = 0
     formats: dict[str, int] = field(default_factory=dict)
     reasoning_dropped: dict[str, int] = field(default_factory=dict)
@@ -71,6 +104,30 @@ def split_off(samples: list[Sample], fraction: float, rng: random.Random) -> tup
     return [s for i, s in enumerate(samples) if i not in held], [samples[i] for i in sorted(held)]
 
 
+def load_split(cfg: RunConfig, load: Callable[..., list], sources: list[dict],
+               unit: str = "pairs") -> tuple[list, list]:
+    """The records of a method that reads them whole (pairs, unpaired, prompts): every training source read with
+    `load(path, split, columns)`, `eval_fraction` of each held out (seeded) before the weighted mix, or the eval file; one entry per file appended to `sources`. -> (train records, held-out records)."""
+    data = cfg.data
+    if not data.train:
+        raise DataError("<recipe>", "no training data: set data.train", field="data.train")
+    rng = random.Random(cfg.training.seed)
+    per_source, held = [], []
+    for src in data.train:
+        records = load(src.path, data.split, data.columns)
+        train_part, held_part = split_off(records, data.eval_fraction if data.eval is None else 0.0, rng)
+        per_source.append(train_part)
+        held += held_part
+        sources.append({"path": src.path, "sha256": file_sha256(src.path), unit: len(records),
+                        "weight": src.weight, "held_out": len(held_part)})
+    train = per_source[0] if len(per_source) == 1 and data.mix_size is None else mix(
+        per_source, [s.weight for s in data.train], data.mix_size, rng)
+    if data.eval is not None:
+        held = load(data.eval, data.eval_split or data.split, data.columns)
+        sources.append({"path": data.eval, "sha256": file_sha256(data.eval), unit: len(held), "role": "eval"})
+    return train, held
+
+
 def tokenize(tokenizer, samples: list[Sample], max_length: int, loss_on: str, split_long: bool,
              report: DataReport | None = None, progress: bool = False) -> list[Example]:
     from tqdm.auto import tqdm
@@ -79,10 +136,12 @@ def tokenize(tokenizer, samples: list[Sample], max_length: int, loss_on: str, sp
     for sample in tqdm(samples, desc="tokenizing", disable=not progress, leave=False):
         for ex in build_examples(tokenizer, sample, max_length, loss_on, split_long):
             if report is not None and ex.truncated:
-                report.truncated_examples += 1
+                report.truncated += 1
                 report.truncated_tokens += ex.truncated
             if ex.num_targets > 0:  # an example truncated before its first target teaches nothing
                 examples.append(ex)
+            elif report is not None:
+                report.dropped += 1
     return examples
 
 
@@ -141,7 +200,7 @@ def prepare_data(cfg: DataConfig, tokenizer, max_length: int, seed: int, allowed
         raise DataError(str(cfg.train[0].path), "no example has a token to train on after tokenization "
                         f"(max_length {max_length})")
     report.train_samples, report.eval_samples = len(train_samples), len(eval_samples)
-    report.train_examples, report.eval_examples = len(train), len(evals)
+    report.train_units, report.eval_units = len(train), len(evals)
     report.train_tokens = sum(len(e.input_ids) for e in train)
     report.train_target_tokens = sum(e.num_targets for e in train)
     return train, evals, report

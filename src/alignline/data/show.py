@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from alignline.data.formats import format_of, is_unpaired_feedback, refuse_unpaired, to_sample
 from alignline.data.preference import pair_sample, to_pairs
+from alignline.data.prompts import to_prompt_unit  # the online methods' one reader (GRPO, PPO)
 from alignline.data.quality.items import is_prompt_only
 from alignline.data.sources import read_records
 from alignline.data.templates import tokenize_sample
@@ -99,7 +100,6 @@ def record_views(tokenizer, record: dict, path: str, location: str, method: str)
 
 def prompt_view(tokenizer, record: dict, path: str, location: str) -> View:
     """An online method's prompt, read by its loader and rendered as the rollout engine renders it."""
-    from alignline.methods.grpo import to_prompt_unit  # the online methods' one reader (GRPO, PPO)
     from alignline.rollout.engine import render_prompt
 
     unit = to_prompt_unit(record, path, location)

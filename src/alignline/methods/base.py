@@ -30,6 +30,8 @@ accumulation, evaluation (`extra_eval` only: an online method has no held-out lo
 loop's, unchanged. An online method keeps its extra models (a reference, a value head) inside its
 `wrap`ped module or, for frozen ones, out of the module tree as DPO does, so checkpoints hold only
 what trains; what trains outside the model (PPO's value head) is named in `checkpoint_extras`.
+The hooks the online methods share (prompt units, their plan, held-out greedy evaluation) are `OnlineMethod`'s,
+in `methods/online.py`; the pairwise methods share `PairData` (`methods/pairs.py`).
 """
 
 from __future__ import annotations

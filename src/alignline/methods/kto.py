@@ -29,12 +29,13 @@ of the desirable and undesirable completions), `rewards/margins`, `logps/chosen`
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from alignline.config import RunConfig
-from alignline.data.dataset import settle_record_reasoning
+from alignline.data.dataset import DataReportBase, load_split, settle_record_reasoning
 from alignline.data.packing import BatchPlan, collate_sequences, single_rows
 from alignline.data.unpaired import (
     UnpairedExample,
@@ -45,22 +46,18 @@ from alignline.data.unpaired import (
 from alignline.errors import DataError
 from alignline.losses.kto import kto_kl, kto_loss, uses_kl
 from alignline.methods.base import NoExtraHooks, Prepared
-from alignline.methods.dpo import DPOModel, frozen_reference
-from alignline.methods.pairs import load_split
+from alignline.models.reference import DPOModel, frozen_reference
 
 
 @dataclass
-class UnpairedReport:
-    sources: list[dict] = field(default_factory=list)
-    train_examples: int = 0
-    eval_examples: int = 0
+class UnpairedReport(DataReportBase):
+    """Unpaired completions (`dropped`: records whose prompt alone fills max_length; `truncated`: completions cut)."""
+
+    json_names: ClassVar[dict[str, str]] = {"truncated": "truncated_sequences"}
+
     desirable: int = 0
     """Desirable completions in the training set."""
     undesirable: int = 0
-    dropped: int = 0
-    """Records whose prompt alone fills max_length."""
-    truncated_sequences: int = 0
-    train_tokens: int = 0
 
 
 def balance_warning(desirable: int, undesirable: int, desirable_weight: float, undesirable_weight: float) -> str | None:
@@ -93,14 +90,14 @@ def prepare_unpaired(cfg: RunConfig, tokenizer) -> Prepared:
             if unit is None:
                 report.dropped += 1
                 continue
-            report.truncated_sequences += unit.example.truncated > 0
+            report.truncated += unit.example.truncated > 0
             out.append(unit)
         return out
 
     train, evals = tokenize(train_records), tokenize(held)
     if not train:
         raise DataError(cfg.data.train[0].path, f"no record has a completion token left within max_length {t.max_length}")
-    report.train_examples, report.eval_examples = len(train), len(evals)
+    report.train_units, report.eval_units = len(train), len(evals)
     report.desirable = sum(u.label for u in train)
     report.undesirable = len(train) - report.desirable
     report.train_tokens = sum(len(u.example.input_ids) for u in train)

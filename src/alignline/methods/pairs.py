@@ -7,52 +7,24 @@ longest answer.
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from alignline.data.dataset import mix, settle_record_reasoning, split_off
+from alignline.data.dataset import DataReportBase, load_split, settle_record_reasoning
 from alignline.data.packing import BatchPlan, collate_sequences, single_rows
 from alignline.data.preference import PairExample, load_pairs, tokenize_pair
-from alignline.data.sources import file_sha256
 from alignline.errors import DataError
 from alignline.methods.base import Prepared
 
 
 @dataclass
-class PairReport:
-    sources: list[dict] = field(default_factory=list)
-    train_pairs: int = 0
-    eval_pairs: int = 0
-    dropped_pairs: int = 0
-    """Pairs whose prompt alone fills max_length."""
-    truncated_sequences: int = 0
-    train_tokens: int = 0
+class PairReport(DataReportBase):
+    """Preference pairs (`dropped`: pairs whose prompt alone fills max_length; `truncated`: answers cut)."""
 
-
-def load_split(cfg, load: Callable[..., list], sources: list[dict], unit: str = "pairs") -> tuple[list, list]:
-    """Every training source read with `load(path, split, columns)`, `eval_fraction` of each held out (seeded) before the weighted mix,
-    or the eval file; one entry per file appended to `sources`. -> (train records, held-out records)."""
-    data = cfg.data
-    if not data.train:
-        raise DataError("<recipe>", "no training data: set data.train", field="data.train")
-    rng = random.Random(cfg.training.seed)
-    per_source, held = [], []
-    for src in data.train:
-        records = load(src.path, data.split, data.columns)
-        train_part, held_part = split_off(records, data.eval_fraction if data.eval is None else 0.0, rng)
-        per_source.append(train_part)
-        held += held_part
-        sources.append({"path": src.path, "sha256": file_sha256(src.path), unit: len(records),
-                        "weight": src.weight, "held_out": len(held_part)})
-    train = per_source[0] if len(per_source) == 1 and data.mix_size is None else mix(
-        per_source, [s.weight for s in data.train], data.mix_size, rng)
-    if data.eval is not None:
-        held = load(data.eval, data.eval_split or data.split, data.columns)
-        sources.append({"path": data.eval, "sha256": file_sha256(data.eval), unit: len(held), "role": "eval"})
-    return train, held
+    unit: ClassVar[str] = "pairs"
+    json_names: ClassVar[dict[str, str]] = {"dropped": "dropped_pairs", "truncated": "truncated_sequences"}
 
 
 def prepare_pairs(cfg, tokenizer) -> Prepared:
@@ -66,16 +38,16 @@ def prepare_pairs(cfg, tokenizer) -> Prepared:
         for pair in pairs:
             ex = tokenize_pair(tokenizer, pair, t.max_length)
             if ex is None:
-                report.dropped_pairs += 1
+                report.dropped += 1
                 continue
-            report.truncated_sequences += (ex.chosen.truncated > 0) + (ex.rejected.truncated > 0)
+            report.truncated += (ex.chosen.truncated > 0) + (ex.rejected.truncated > 0)
             out.append(ex)
         return out
 
     train, evals = tokenize(train_pairs), tokenize(held)
     if not train:
         raise DataError(data.train[0].path, f"no pair has a completion token left within max_length {t.max_length}")
-    report.train_pairs, report.eval_pairs = len(train), len(evals)
+    report.train_units, report.eval_units = len(train), len(evals)
     report.train_tokens = sum(len(p.chosen.input_ids) + len(p.rejected.input_ids) for p in train)
     return Prepared(train, evals, report)
 
@@ -113,11 +85,6 @@ class PairData:
 
     def count(self, batch) -> float:
         return float(batch["pair_weight"].sum())
-
-
-def per_sequence_sums(values: torch.Tensor, segment: torch.Tensor, n_sequences: int) -> torch.Tensor:
-    """(N,) per-target values summed per sequence -> (S,)."""
-    return torch.zeros(n_sequences, dtype=values.dtype, device=values.device).index_add_(0, segment, values)
 
 
 def summarize_pairs(sums: dict[str, float]) -> dict[str, float]:

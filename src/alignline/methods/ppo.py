@@ -44,17 +44,14 @@ from alignline.losses.grpo import kl_penalty
 from alignline.losses.ppo import (AdaptiveKLController, FixedKLController, clip_scores, clipped_value_loss, gae,
                                   penalize_missing_eos, ppo_policy_loss, token_rewards, whiten)
 from alignline.losses.token_logprobs import token_logprobs, token_logprobs_reference
-from alignline.methods.base import Experience, NoExtraHooks
-from alignline.methods.dpo import frozen_reference
-from alignline.methods.grpo import load_prompt_data, prompt_plan, step_seed
-from alignline.methods.online import (completion_samples, completion_sequences, greedy_eval, sample_completions,
-                                      score_completions)
+from alignline.methods.base import Experience
+from alignline.methods.online import (OnlineMethod, completion_samples, completion_sequences, sample_completions,
+                                      score_completions, step_seed)
 from alignline.models.fast.decision import unwrap
 from alignline.models.fast.head import output_head
 from alignline.models.logprob_model import TokenLogprobModel, decoder_hidden
-from alignline.rewards.combine import RewardSet
+from alignline.models.reference import frozen_reference
 from alignline.rollout.engine import SamplingParams
-from alignline.train.monitors import Monitor
 from alignline.train.step import add_sums
 
 
@@ -140,39 +137,26 @@ class Rollout:
 
 
 @dataclass
-class PPO(NoExtraHooks):
+class PPO(OnlineMethod):
     _cfg: RunConfig
     name: str = "ppo"
-    model_kind: str = "causal_lm"
-    early_stopping: tuple[str, str] = ("eval_reward", "max")
-    online = True
     checkpoint_extras = ("value_head.", "kl_coef")
+    section = "ppo"
 
     def __post_init__(self):
-        self.rewards = RewardSet(self._cfg.rewards, self._cfg.sandbox)
-        self.monitor = Monitor(self._cfg.rewards, self._cfg.ppo, section="ppo")
-        self.tokenizer = None
+
+        self.use_rewards()
 
     @property
     def passes(self) -> int:
         return self._cfg.ppo.num_ppo_epochs
 
     # --- data --------------------------------------------------------------------------------------------
-    def prepare(self, cfg, tokenizer, progress):
-        self.tokenizer = tokenizer
-        return load_prompt_data(cfg)
-
-    def plan(self, units, cfg, shuffle_seed):
-        return prompt_plan(units, cfg, shuffle_seed)
-
     def wrap(self, model, cfg):
         p = cfg.ppo
         use_reference = p.kl_coef > 0 or p.adaptive_kl
         reference = frozen_reference(model, None, cfg.training.dtype) if use_reference else None
         return PPOModel(model, reference, cfg.training.fast_path, p.kl_coef, use_reference)
-
-    def collate(self, units, rows, pad_id):
-        raise NotImplementedError("PPO's batches come from collect()")
 
     # --- experience --------------------------------------------------------------------------------------
     def collect(self, wrapped, units, rows, step, device) -> Experience:
@@ -330,16 +314,6 @@ class PPO(NoExtraHooks):
                 name = key[: -len("_sum")]
                 out[name] = sums[key] / max(sums.get(f"{name}_n", 0.0), 1.0)
         return out
-
-    # --- monitors and evaluation -------------------------------------------------------------------------------
-    def alarms(self, record):
-        return self.monitor.check(record)
-
-    @torch.no_grad()
-    def extra_eval(self, wrapped, data, pad_id, device, tokenizer):
-        """Greedy answers to held-out prompts, scored by the same rewards: eval_reward and each component."""
-        units = data.eval[: self._cfg.ppo.eval_prompts]
-        return greedy_eval(wrapped.model, self.tokenizer, self.rewards, units, self._cfg.ppo.max_new_tokens)
 
 
 def add_completion_sums(sums: dict, total: torch.Tensor, components: dict, groups: list) -> None:

@@ -20,7 +20,7 @@ it differs):
    as `reward/<name>` (the environment's from its `components` info, and each grader's);
 3. advantages normalized within each task's group (`losses/grpo.py`), the episode's advantage on each of
    its policy tokens;
-4. the loss is GRPO's (`methods/grpo.py:policy_loss`) on the policy's tokens only (`Episode.mask`): the
+4. the loss is GRPO's (`methods/online.py:policy_loss`) on the policy's tokens only (`Episode.mask`): the
    prompt, tool results and other observations are context, never targets.
 
 Simplifications, and why:
@@ -41,14 +41,13 @@ import torch
 
 from alignline.config import RewardSpec, RunConfig
 from alignline.data.packing import collate_sequences
+from alignline.data.prompts import PromptUnit
 from alignline.data.templates import Example, shift_targets
 from alignline.errors import ConfigError, DataError
 from alignline.losses.grpo import group_advantages, rloo_advantages, zero_std_groups
-from alignline.methods.base import Experience, NoExtraHooks
-from alignline.methods.dpo import frozen_reference
-from alignline.methods.grpo import (PolicyModel, PromptUnit, add_old_and_reference,
-                                    generator_logps, load_prompt_data, policy_count, policy_loss, prompt_plan,
-                                    step_seed, summarize_policy)
+from alignline.methods.base import Experience
+from alignline.methods.online import (OnlineMethod, PolicyModel, add_old_and_reference, generator_logps,
+                                      policy_count, policy_loss, policy_model, step_seed, summarize_policy)
 from alignline.rewards.combine import RewardSet
 from alignline.rollout.engine import HFEngine, SamplingParams
 from alignline.rollout.env import env_factory
@@ -60,12 +59,10 @@ EPISODE_SUMS = ("tool_calls", "valid_tool_calls", "tool_episodes", "turns", "cor
 
 
 @dataclass
-class EpisodeGRPO(NoExtraHooks):
+class EpisodeGRPO(OnlineMethod):
     _cfg: RunConfig
     name: str = "grpo"
-    model_kind: str = "causal_lm"
-    early_stopping: tuple[str, str] = ("eval_reward", "max")
-    online = True
+    section = "grpo"
 
     def __post_init__(self):
         e = self._cfg.env
@@ -81,7 +78,6 @@ class EpisodeGRPO(NoExtraHooks):
         self.prefix = [dict(m) for m in e.prefix]  # its shape: config_checks.check_env_config
         self.rewards = RewardSet(self._cfg.rewards, self._cfg.sandbox) if self._cfg.rewards else None
         self.monitor: Monitor | None = None  # built at the first scoring, once the components' names are known
-        self.tokenizer = None
 
     @property
     def passes(self) -> int:
@@ -94,8 +90,7 @@ class EpisodeGRPO(NoExtraHooks):
 
     # --- data --------------------------------------------------------------------------------------------
     def prepare(self, cfg, tokenizer, progress):
-        self.tokenizer = tokenizer
-        data = load_prompt_data(cfg)
+        data = super().prepare(cfg, tokenizer, progress)
         for unit in [*data.train, *data.eval]:  # a task the environment cannot start is a data error, before any model
             try:
                 self.make_env().reset(seed=0, **self.task(unit))
@@ -113,15 +108,8 @@ class EpisodeGRPO(NoExtraHooks):
             prompt = [*self.prefix, *without_repeated_system(self.prefix, turns, unit)]
         return {**unit.columns, "prompt": prompt}
 
-    def plan(self, units, cfg, shuffle_seed):
-        return prompt_plan(units, cfg, shuffle_seed)
-
     def wrap(self, model, cfg):
-        reference = frozen_reference(model, None, cfg.training.dtype) if cfg.grpo.beta > 0 else None
-        return PolicyModel(model, reference, cfg.training.fast_path)
-
-    def collate(self, units, rows, pad_id):
-        raise NotImplementedError("GRPO's batches come from collect()")
+        return policy_model(model, cfg, keep_reference=cfg.grpo.beta > 0)
 
     # --- experience --------------------------------------------------------------------------------------
     def rollout(self, wrapped: PolicyModel, tasks: list[dict], seed: int, n: int, temperature: float) -> list[Episode]:
@@ -220,9 +208,6 @@ class EpisodeGRPO(NoExtraHooks):
         return {**summarize_policy(sums), **summarize_episodes(sums)}
 
     # --- monitors and evaluation -------------------------------------------------------------------------------
-    def alarms(self, record):
-        return self.monitor.check(record) if self.monitor is not None else []
-
     @torch.no_grad()
     def extra_eval(self, wrapped, data, pad_id, device, tokenizer):
         """Greedy episodes on held-out tasks (`grpo.eval_prompts`): reward, components, tool use, accuracy."""

@@ -16,17 +16,7 @@ from alignline.config import RunConfig
 from alignline.losses.reward import bradley_terry_loss
 from alignline.methods.base import NoExtraHooks
 from alignline.methods.pairs import PairData, collate_pairs, summarize_pairs
-from alignline.models.reward_model import RewardModel
-
-
-def last_non_pad(input_ids: torch.Tensor, last_index: torch.Tensor, pad_id: int) -> torch.Tensor:
-    """Step each sequence's last position back over trailing pad-id tokens (HF pools there)."""
-    flat, index = input_ids.reshape(-1), last_index.clone()
-    while True:
-        on_pad = flat[index] == pad_id
-        if not on_pad.any():
-            return index
-        index[on_pad] -= 1
+from alignline.models.reward_model import RewardModel, last_non_pad
 
 
 @dataclass

@@ -52,3 +52,13 @@ def reward_forward(model, fast_path: FastPath, input_ids: torch.Tensor, position
         hook.remove()
     scores = torch.cat(caught)  # (B, T, 1), before the model's own pooling
     return scores.reshape(-1, scores.shape[-1])[last_index, 0].float()
+
+
+def last_non_pad(input_ids: torch.Tensor, last_index: torch.Tensor, pad_id: int) -> torch.Tensor:
+    """Step each sequence's last position back over trailing pad-id tokens (HF pools there)."""
+    flat, index = input_ids.reshape(-1), last_index.clone()
+    while True:
+        on_pad = flat[index] == pad_id
+        if not on_pad.any():
+            return index
+        index[on_pad] -= 1

@@ -51,6 +51,8 @@ DATA_LABELS = {
     "train_pairs": "training pairs", "eval_pairs": "evaluation pairs",
     "dropped_pairs": "pairs dropped (the prompt alone fills max_length)",
     "truncated_sequences": "answers truncated to max_length",
+    "dropped": "dropped (nothing left to train on within max_length)",
+    "train_prompts": "training prompts", "eval_prompts": "evaluation prompts",
 }
 
 

@@ -20,9 +20,8 @@ from alignline.data.sources import read_records
 from alignline.data.templates import Example, shift_targets, tokenize_sample
 from alignline.errors import ConfigError, DataError
 from alignline.losses.reward import combine_rewards
-from alignline.methods.rm import last_non_pad
 from alignline.models.loading import load_model, load_tokenizer_for
-from alignline.models.reward_model import RewardModel
+from alignline.models.reward_model import RewardModel, last_non_pad
 
 
 class RewardScorer:

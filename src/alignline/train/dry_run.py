@@ -17,7 +17,6 @@ vocabulary-sized term is added.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -93,7 +92,7 @@ def dry_run(cfg: RunConfig) -> dict:
         and cfg.dpo.loss_type != "simpo"
     return {
         "method": cfg.method, "model": cfg.model, "adapter": cfg.adapter.type if cfg.adapter else "full fine-tuning",
-        "data": asdict(data.report) if hasattr(data.report, "__dataclass_fields__") else data.report,
+        "data": data.report.as_json() if hasattr(data.report, "as_json") else data.report,
         "train_units": len(data.train), "eval_units": len(data.eval),
         "rows": len(plan.rows), "batches_per_epoch": plan.batches_per_epoch,
         "total_steps": steps.total_steps, "warmup_steps": steps.warmup_steps,

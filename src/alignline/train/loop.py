@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -248,7 +248,7 @@ def start_run(cfg: RunConfig, progress: bool) -> Run:
     method.setup(accelerator.unwrap_model(wrapped), data, tokenizer.pad_token_id, accelerator.device)
     main = accelerator.is_main_process
     record = RunRecord("running", to_dict(cfg), RunStart(
-        data=asdict(data.report), model={"spec": cfg.model, "parameters": parameter_counts(model)},
+        data=data.report.as_json(), model={"spec": cfg.model, "parameters": parameter_counts(model)},
         plan={"total_steps": steps.total_steps, "rows": len(plan.rows), "batches_per_epoch": plan.batches_per_epoch},
         fast_path=fast_path_record(wrapped), data_gates=gates,
         resumed_from=str(resume_from) if resume_from else None, packages=package_versions(),
