@@ -9,10 +9,8 @@ through the model's chat template and are read at the last token, exactly as in 
 from __future__ import annotations
 
 from alignline.errors import ConfigError
-from alignline.rewards.graders import register
 
 
-@register("reward_model")
 class RewardModelGrader:
     """The reward model's scalar score per completion (higher: preferred), unbounded.
 
