@@ -23,11 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
+from alignline.errors import ConfigError
 from alignline.evals.answers import by_category
 from alignline.evals.cache import RecordCache, stable_hash
 from alignline.evals.context import Context, Metric, ModelHandle, Outcome
 from alignline.evals.stats import bootstrap_ci, both_order_preference, compute, length_feature
 from alignline.evals.suites import GENERATION, Kind, Suite, prompt_of
+from alignline.rewards.judge import PairwiseJudge
+from alignline.rewards.registry import load_function
 from alignline.text import last_user_turn
 
 
@@ -41,13 +44,9 @@ class Judge:
             self.identity = {"reward_model": ctx.model(spec["reward_model"]).hash}
             self.rm_path = spec["reward_model"]
         elif isinstance(spec, dict):
-            from alignline.rewards.judge import PairwiseJudge
-
             self.fn = PairwiseJudge(**spec).judge
             self.identity = {"judge_model": ctx.model(spec["model"]).hash, **{k: v for k, v in spec.items() if k != "model"}}
         else:
-            from alignline.rewards.registry import load_function
-
             self.fn = load_function(spec)
             target = spec.rpartition(":")[0]
             source = stable_hash(Path(target).read_text()) if target.endswith(".py") else ""
@@ -125,9 +124,6 @@ def check_suite(suite: Suite) -> None:
         if not ({"reward_model", "model"} & set(spec)):
             raise suite.error("expected {reward_model: DIR} or {model: DIR, ...}", "judge")
     else:
-        from alignline.errors import ConfigError
-        from alignline.rewards.registry import load_function
-
         try:
             load_function(spec)
         except ConfigError as e:

@@ -25,7 +25,7 @@ class RewardModelGrader:
         self.__name__ = "reward_model"
 
     def __call__(self, prompts=None, completions=(), **columns) -> list[float]:
-        from alignline.rewards.reward_models import RewardScorer, as_chat
+        from alignline.rewards.reward_models import RewardScorer, as_chat  # lazy: torch, only once a model scores
 
         if self.scorer is None:
             self.scorer = RewardScorer(self.model, self.max_length)
