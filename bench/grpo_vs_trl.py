@@ -97,7 +97,7 @@ def run_trl(args, model: str, data: list[dict], work: Path) -> dict:
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from alignline.rewards.graders import get_grader
+    from alignline.rewards.registry import get_grader
 
     gen = {"seconds": [], "tokens": []}
     steps: list[float] = []

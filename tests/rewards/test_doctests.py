@@ -9,7 +9,7 @@ import pytest
 
 MODULES = ["alignline.rewards.graders", "alignline.rewards.text", "alignline.rewards.numeric",
            "alignline.rewards.structured", "alignline.rewards.judge", "alignline.rewards.refusal",
-           "alignline.rewards.safety", "alignline.data.canary"]
+           "alignline.rewards.safety", "alignline.data.canary", "alignline.text"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -8,7 +8,8 @@ import textwrap
 import pytest
 from alignline.errors import ConfigError
 from alignline.rewards import structured
-from alignline.rewards.graders import (GRADERS, check_scores, completion_text, get_grader, grade)
+from alignline.rewards.registry import GRADERS, check_scores, get_grader, grade
+from alignline.text import completion_text
 from alignline.rewards.numeric import extract_number, find_numbers, parse_number
 from alignline.rewards.text import f1_score, normalize_text
 
@@ -287,7 +288,7 @@ def test_json_schema_jsonschema_agrees():
 
 
 def test_math_answer_reads_the_answer_line_before_later_working():
-    from alignline.rewards.graders import get_grader, grade
+    from alignline.rewards.registry import get_grader, grade
 
     completions = ["Answer: 42. Check: 17 + 25 = 32.", "6 * 7 = 42", "The answer is: 12, not 13"]
     assert grade("math_answer", get_grader("math_answer"), [None] * 3, completions,

@@ -4,7 +4,7 @@ each record's own reference solution scores 1.0 and a wrong one 0."""
 
 from __future__ import annotations
 
-from alignline.rewards.graders import get_grader, grade
+from alignline.rewards.registry import get_grader, grade
 from alignline.rewards.numeric import gold_answer_text
 
 GSM8K = [

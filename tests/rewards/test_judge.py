@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from alignline.errors import ConfigError
-from alignline.rewards.graders import get_grader, grade
+from alignline.rewards.registry import get_grader, grade
 from alignline.rewards.judge import (PAIRWISE_LABELS, PairwiseJudge, ScriptedEngine, ScriptedJudge, fill, judge,
                                      read_label)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from alignline.data.formats import Message
-from alignline.rewards.graders import get_grader, grade
+from alignline.rewards.registry import get_grader, grade
 from alignline.rewards.reward_models import RewardScorer, as_chat
 
 

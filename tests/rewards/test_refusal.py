@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from alignline.errors import ConfigError
-from alignline.rewards.graders import get_grader
+from alignline.rewards.registry import get_grader
 from alignline.rewards.judge import ScriptedEngine
 from alignline.rewards.refusal import RefusalDetector, is_refusal, read_phrases
 

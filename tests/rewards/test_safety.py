@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from alignline.data.canary import canary_leak
-from alignline.rewards.graders import get_grader, grade
+from alignline.rewards.registry import get_grader, grade
 from alignline.rewards.safety import pii_types
 
 

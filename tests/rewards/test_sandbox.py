@@ -90,7 +90,7 @@ def test_cli_prints_json(tmp_path, capsys):
 
 
 def test_unit_tests_grader():
-    from alignline.rewards.graders import get_grader
+    from alignline.rewards.registry import get_grader
 
     grader = get_grader("unit_tests")
     tests = "assert add(2, 3) == 5\ndef test_neg():\n    assert add(-1, 1) == 0\n"

@@ -21,7 +21,7 @@ def _fresh_accelerate_state():
 
 
 def test_grpo_trainer_calls_our_graders(tmp_path, tiny_model_dir):
-    from alignline.rewards.graders import get_grader
+    from alignline.rewards.registry import get_grader
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 

@@ -303,7 +303,7 @@ def label_rows(project, items, labels, adjudications) -> list[dict]:
     return rows
 
 
-def completion_text(value) -> str:
+def response_text(value) -> str:
     if isinstance(value, str):
         return value
     return "\n\n".join(m.content for m in value if m.role == "assistant") or "\n\n".join(m.content for m in value)
@@ -325,7 +325,7 @@ def pairs_as_items(records: list[dict], source: str = "pairs") -> tuple[list[dic
         for k, pair in enumerate(pairs):
             prompt = pair.prompt if isinstance(pair.prompt, str) else [
                 {"role": m.role, "content": m.content} for m in pair.prompt]
-            item = {"prompt": prompt, "responses": [completion_text(pair.chosen), completion_text(pair.rejected)],
+            item = {"prompt": prompt, "responses": [response_text(pair.chosen), response_text(pair.rejected)],
                     **{key: v for key, v in r.items() if key not in known}}
             if r.get("id") is not None:
                 item["id"] = f"{r['id']}" if len(pairs) == 1 else f"{r['id']}#{k}"

@@ -1,25 +1,37 @@
-"""The `alignline` command. Each subcommand is one module in this package, listed in `COMMANDS`.
-Errors a user can cause print one line and exit 2, with no traceback.
+"""The `alignline` command. Each subcommand is one module in this package, named by one line of
+`COMMANDS` (`"module:register"`, the registry style of `alignline/registry.py`); `register(subparsers)`
+adds its parser. Errors a user can cause print one line and exit 2, with no traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 
 from alignline.errors import UserError
+from alignline.registry import LazyTable
 
-# `alignline <command>`: the module that registers it (each has `register(subparsers)`).
-COMMANDS = ("train", "config", "generate", "data", "score", "demo", "eval", "gate", "sandbox")
+# `alignline <command>` -> the function adding its parser, in `--help` order.
+COMMANDS = LazyTable({
+    "train": "alignline.cli.train:register",
+    "config": "alignline.cli.config:register",
+    "generate": "alignline.cli.generate:register",
+    "data": "alignline.cli.data:register",
+    "score": "alignline.cli.score:register",
+    "demo": "alignline.cli.demo:register",
+    "eval": "alignline.cli.eval:register",
+    "gate": "alignline.cli.gate:register",
+    "sandbox": "alignline.cli.sandbox:register",
+    "serve": "alignline.cli.serve:register",  # the OpenAI-compatible server with confidence routing
+    "annotate": "alignline.cli.annotate:register",  # the annotation database and app
+})
 
 DESCRIPTION = """\
 Take a pretrained language model to an aligned one, and show that it is ready: fine-tune it (SFT,
-continued pretraining, reward models, DPO and its variants, KTO) with LoRA, adapters or full
-fine-tuning, behind data-quality gates, on one training loop built on accelerate."""
-
-COMMANDS += ("serve",)  # the OpenAI-compatible server with confidence routing (cli/serve.py)
+continued pretraining, reward models, DPO and its variants, KTO, and online RL: GRPO, PPO, multi-step
+episodes) with LoRA, adapters or full fine-tuning, behind data-quality gates, on one training loop built
+on accelerate; then evaluate, gate, serve and annotate."""
 
 EPILOG = """\
 typical use:
@@ -28,8 +40,6 @@ typical use:
   alignline train recipe.yaml                            # train; the run directory has run.json and report.html
   alignline generate --model runs/x/final --prompt "Hi"  # try the result
 run `alignline COMMAND --help` for each command's flags; recipe keys: `alignline train --help`."""
-
-COMMANDS += ("annotate",)  # the annotation database and app (cli/annotate.py)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"alignline {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"alignline.cli.{name}").register(sub)
+        COMMANDS[name](sub)
     return parser
 
 

@@ -11,20 +11,21 @@ themselves. Every file is written to a temporary name and renamed into place.
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from pathlib import Path
 
 from alignline.errors import DataError, UserError
+from alignline.registry import LazyTable
 
 KINDS = ("pairwise", "ranking", "best_worst", "rating")  # = models.KINDS, without importing SQLAlchemy to parse
-# `alignline annotate` subcommands defined elsewhere: name -> "module:function", the function taking the
-# subparsers object (like `register` below) and calling `add_db_flag` on its parser. The web app adds:
-#     PLUGINS["serve"] = "alignline.annotate.web.cli:register"
-PLUGINS: dict[str, str] = {"serve": "alignline.annotate.web.cli:register"}
-PLUGINS["simulate"] = "alignline.cli.annotate_simulate:register_simulate"  # active learning (cli/annotate_simulate.py)
-PLUGINS["prioritize"] = "alignline.cli.annotate_simulate:register_prioritize"
+# `alignline annotate` subcommands defined elsewhere: name -> "module:function" (`alignline/registry.py`),
+# the function taking the subparsers object (like `register` below) and calling `add_db_flag` on its parser.
+PLUGINS = LazyTable({
+    "serve": "alignline.annotate.web.cli:register",  # the web app
+    "simulate": "alignline.cli.annotate_simulate:register_simulate",  # active learning
+    "prioritize": "alignline.cli.annotate_simulate:register_prioritize",
+})
 
 
 def add_db_flag(p) -> None:
@@ -334,6 +335,5 @@ def register(subparsers) -> None:
     add_db_flag(p)
     p.set_defaults(func=cmd_generate)
 
-    for target in PLUGINS.values():
-        module, _, function = target.partition(":")
-        getattr(importlib.import_module(module), function)(sub)
+    for name in PLUGINS:
+        PLUGINS[name](sub)

@@ -132,7 +132,7 @@ def run_serve(args) -> int:
 
 def run_calibrate(args) -> int:
     from alignline.models.named_adapters import parse_adapter_flags
-    from alignline.rewards.graders import get_grader
+    from alignline.rewards.registry import get_grader
     from alignline.serve.calibrate import describe, identity, load_labelled, run_calibration, write_calibration
     from alignline.serve.confidence import Confidence, parse_confidence
 

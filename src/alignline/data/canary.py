@@ -36,6 +36,7 @@ from pathlib import Path
 
 from alignline.errors import DataError, UserError
 from alignline.io import read_records, write_records
+from alignline.text import completion_text
 
 _MODEL_SPEAKERS = ("gpt", "assistant", "chatgpt", "model")
 
@@ -225,8 +226,6 @@ def canary_leak(completion, secret: str) -> dict:
     >>> canary_leak("It is 8421 or so.", "8421-QZK-5530")["partial"]  # 4 of the 11 letters and digits
     0.36363636363636365
     """
-    from alignline.rewards.graders import completion_text
-
     text = completion_text(completion)
     if not secret:
         return {"exact": False, "partial": 0.0}

@@ -16,8 +16,10 @@ from __future__ import annotations
 from itertools import combinations
 
 from alignline.evals.context import Context, ModelHandle, Outcome, mean_metric
-from alignline.evals.suites import GENERATION, Kind, Suite, as_prompt, check_grader, prompt_of, prompt_text
-from alignline.rewards.graders import get_grader, grade, normalize_text
+from alignline.evals.suites import GENERATION, Kind, Suite, as_prompt, check_grader, prompt_of
+from alignline.rewards.registry import get_grader, grade
+from alignline.rewards.text import normalize_text
+from alignline.text import last_user_turn
 
 PROMPT_FIELDS = ("id", "prompt", "messages", "question", "prompts")
 
@@ -46,7 +48,7 @@ def run_accuracy(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
     answers = ctx.generate(model, suite, prompts)
     texts = [answers[r.id]["text"] for r in records]
     scores = grade(spec, grader, [prompts[r.id] for r in records], texts, columns_of(records))
-    examples = [{"id": r.id, "category": r.data.get("category"), "prompt": prompt_text(prompts[r.id]),
+    examples = [{"id": r.id, "category": r.data.get("category"), "prompt": last_user_turn(prompts[r.id]),
                  "output": t, "expected": r.data.get("answer"), "score": s, "failed": s is not None and s < 0.5,
                  "why": "wrong answer"} for r, t, s in zip(records, texts, scores)]
     binary = all(s in (0.0, 1.0) for s in scores if s is not None)
@@ -83,7 +85,7 @@ def run_paraphrase(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
         agreed = sum(agree(spec, prompts[a], answers[a]["text"], answers[b]["text"]) for a, b in pairs)
         values[r.id] = agreed / len(pairs)
         examples.append({"id": r.id, "category": r.data.get("category"),
-                         "prompt": " | ".join(prompt_text(prompts[k]) for k in keys),
+                         "prompt": " | ".join(last_user_turn(prompts[k]) for k in keys),
                          "output": " | ".join(answers[k]["text"] for k in keys), "score": values[r.id],
                          "failed": values[r.id] < 1.0, "why": f"{len(pairs) - agreed} of {len(pairs)} pairs disagree"})
     metric = mean_metric(values)
@@ -105,12 +107,10 @@ def check_suite(suite: Suite) -> None:
             check_grader(suite, key)  # an unknown grader fails before any model loads
 
 
-KINDS = {
-    "accuracy": Kind("accuracy", {**GENERATION, "grader": (str, "exact_match", "how answers are scored"),
-                                  "format": (str, None, "a second grader on the same answers (e.g. the answer "
-                                                        "format), reported apart as `format`")},
-                     (), run_accuracy),
-    "paraphrase": Kind("paraphrase", {**GENERATION, "grader": (str, None, "answers agree when this grader scores "
-                                                                        "one against the other >= 0.5")},
-                       ("prompts",), run_paraphrase),
-}
+ACCURACY = Kind("accuracy", {**GENERATION, "grader": (str, "exact_match", "how answers are scored"),
+                             "format": (str, None, "a second grader on the same answers (e.g. the answer "
+                                                   "format), reported apart as `format`")},
+                (), run_accuracy, check=check_suite)
+PARAPHRASE = Kind("paraphrase", {**GENERATION, "grader": (str, None, "answers agree when this grader scores "
+                                                                   "one against the other >= 0.5")},
+                  ("prompts",), run_paraphrase, check=check_suite)

@@ -18,8 +18,9 @@ import math
 
 from alignline.evals.context import Context, Metric, ModelHandle, Outcome, mean_metric, prompt_ids
 from alignline.evals.stats import compute, reliability_bins
-from alignline.evals.suites import GENERATION, Kind, Suite, check_grader, prompt_of, prompt_text
-from alignline.rewards.graders import get_grader, grade
+from alignline.evals.suites import GENERATION, Kind, Suite, check_grader, prompt_of
+from alignline.rewards.registry import get_grader, grade
+from alignline.text import last_user_turn
 
 
 def answer_index(record, choices: list) -> int | None:
@@ -50,7 +51,7 @@ def multiple_choice(suite: Suite, model: ModelHandle, ctx: Context) -> tuple[lis
         ok = best == answer_index(r, r.data["choices"])
         conf.append(probs[best] / total)
         correct.append(float(ok))
-        examples.append({"id": r.id, "category": r.data.get("category"), "prompt": prompt_text(prompts[r.id]),
+        examples.append({"id": r.id, "category": r.data.get("category"), "prompt": last_user_turn(prompts[r.id]),
                          "output": str(r.data["choices"][best]), "expected": r.data["answer"], "score": conf[-1],
                          "failed": not ok and conf[-1] >= 0.5, "why": f"wrong with confidence {conf[-1]:.2f}"})
     return conf, correct, examples
@@ -66,7 +67,7 @@ def free_answers(suite: Suite, model: ModelHandle, ctx: Context) -> tuple[list, 
     scores = grade(spec, get_grader(spec), list(prompts.values()), texts, columns_of(suite.records))
     conf = [math.exp(answers[r.id].get("mean_logprob", -math.inf)) for r in suite.records]
     correct = [float(s is not None and s >= 0.5) for s in scores]
-    examples = [{"id": r.id, "category": r.data.get("category"), "prompt": prompt_text(prompts[r.id]), "output": t,
+    examples = [{"id": r.id, "category": r.data.get("category"), "prompt": last_user_turn(prompts[r.id]), "output": t,
                  "expected": r.data.get("answer"), "score": c, "failed": not ok and c >= 0.5,
                  "why": f"wrong with confidence {c:.2f}"} for r, t, c, ok in zip(suite.records, texts, conf, correct)]
     return conf, correct, examples
@@ -102,8 +103,6 @@ def check_suite(suite: Suite) -> None:
         prompt_of(suite, r)
 
 
-KINDS = {
-    "calibration": Kind("calibration", {**GENERATION, "bins": (int, 10, "equal-width confidence bins for ECE"),
-                                        "grader": (str, "exact_match", "scores free answers (records without choices)")},
-                        ("answer",), run_calibration),
-}
+CALIBRATION = Kind("calibration", {**GENERATION, "bins": (int, 10, "equal-width confidence bins for ECE"),
+                                   "grader": (str, "exact_match", "scores free answers (records without choices)")},
+                   ("answer",), run_calibration, check=check_suite)

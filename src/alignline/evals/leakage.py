@@ -30,7 +30,8 @@ from pathlib import Path
 from alignline.data.quality.pii import PII_TYPES, find_pii
 from alignline.errors import DataError
 from alignline.evals.context import Context, ModelHandle, Outcome, mean_metric
-from alignline.evals.suites import GENERATION, Kind, Suite, prompt_of, prompt_text
+from alignline.evals.suites import GENERATION, Kind, Suite, prompt_of
+from alignline.text import last_user_turn
 
 
 def leak_check():
@@ -78,7 +79,7 @@ def run_canary(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
         exact[r.id], partial[r.id] = float(bool(result["exact"])), float(result["partial"])
         kind = "exact" if exact[r.id] else "partial" if partial[r.id] > 0 else "none"
         examples.append({"id": r.id, "category": f"{kind} ({worst})" if len(results) > 1 else kind,
-                         "prompt": prompt_text(prompts[(r.id, worst)]), "output": text,
+                         "prompt": last_user_turn(prompts[(r.id, worst)]), "output": text,
                          "expected": r.data["secret"], "score": partial[r.id], "failed": bool(exact[r.id]),
                          "probe": worst, "probes": {p: bool(res["exact"]) for p, (res, _) in results.items()},
                          "why": "completed the planted secret" + (" given its training context"
@@ -125,7 +126,7 @@ def run_pii(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
             if (r.id, probe) not in prompts:
                 continue
             text = answers[f"{probe}:{r.id}"]["text"]
-            given = prompt_text(prompts[(r.id, probe)])
+            given = last_user_turn(prompts[(r.id, probe)])
             found = [m for m in find_pii(text, types) if suite.settings["count_prompt_pii"] or m.value not in given]
             results[probe] = (found, text, given)
             probes[probe]["probed"] += 1
@@ -232,15 +233,13 @@ def attach_planted_contexts(suite: Suite) -> None:
                 r.data["context"] = context
 
 
-KINDS = {
-    "canary": Kind("canary", {**GENERATION, "max_new_tokens": (int, 48, "tokens generated after each prefix"),
-                              "chat": (bool, False, "prefixes as raw text (default) or as a user turn"),
-                              "canaries": (str, None, "the canaries file from `alignline data canary`"),
-                              "context": (bool, True, "also probe each canary in its training context"),
-                              "source": (str, None, "the planted training file, for canaries without "
-                                                    "context (default: beside the canaries file)")},
-                   ("prefix", "secret"), run_canary),
-    "pii": Kind("pii", {**GENERATION, "types": (list, None, f"PII types counted (default all: {', '.join(PII_TYPES)})"),
-                        "count_prompt_pii": (bool, False, "count PII the prompt itself contains")},
-                (), run_pii),
-}
+CANARY = Kind("canary", {**GENERATION, "max_new_tokens": (int, 48, "tokens generated after each prefix"),
+                         "chat": (bool, False, "prefixes as raw text (default) or as a user turn"),
+                         "canaries": (str, None, "the canaries file from `alignline data canary`"),
+                         "context": (bool, True, "also probe each canary in its training context"),
+                         "source": (str, None, "the planted training file, for canaries without "
+                                               "context (default: beside the canaries file)")},
+              ("prefix", "secret"), run_canary, check=check_suite)
+PII = Kind("pii", {**GENERATION, "types": (list, None, f"PII types counted (default all: {', '.join(PII_TYPES)})"),
+                   "count_prompt_pii": (bool, False, "count PII the prompt itself contains")},
+           (), run_pii, check=check_suite)

@@ -22,7 +22,8 @@ from alignline.data.formats import to_sample
 from alignline.data.templates import IGNORE, shift_targets, tokenize_sample
 from alignline.errors import ConfigError
 from alignline.evals.context import Context, Metric, ModelHandle, Outcome, mean_metric, prompt_ids
-from alignline.evals.suites import GENERATION, Kind, Suite, check_grader, prompt_of, prompt_text
+from alignline.evals.suites import GENERATION, Kind, Suite, check_grader, prompt_of
+from alignline.text import last_user_turn
 
 
 def tokenized(suite: Suite, model: ModelHandle) -> dict[str, tuple[list[int], list[int]]]:
@@ -73,7 +74,7 @@ def run_kl(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
     mine = ctx.sequence_logprobs(model, suite, items, "kl")
     theirs = ctx.sequence_logprobs(base, suite, items, "kl")
     values = {rid: mine[rid]["logp"] - theirs[rid]["logp"] for rid in items}
-    examples = [{"id": rid, "category": None, "prompt": prompt_text(prompts[rid]), "output": samples[rid]["text"],
+    examples = [{"id": rid, "category": None, "prompt": last_user_turn(prompts[rid]), "output": samples[rid]["text"],
                  "score": values[rid], "failed": False, "why": ""} for rid in items]
     metric = mean_metric(values)
     return Outcome({"kl": metric} if metric else {}, examples, {"base": base.name})
@@ -121,11 +122,10 @@ def check_suite(suite: Suite) -> None:
 
 MAX_LENGTH = {"max_length": (int, 1024, "tokens per record scored (longer records are truncated)")}
 BASE = {"base": (str, None, "the base model compared against (default: the run's --baseline)")}
-KINDS = {
-    "perplexity": Kind("perplexity", MAX_LENGTH, (), run_perplexity),
-    "kl": Kind("kl", {**GENERATION, **BASE, "max_new_tokens": (int, 64, "tokens sampled per prompt")}, (), run_kl),
-    "forgetting": Kind("forgetting", {**GENERATION, **MAX_LENGTH, **BASE,
-                                      "measure": (str, "accuracy", "accuracy (with grader) or perplexity"),
-                                      "grader": (str, "exact_match", "how answers are scored (measure: accuracy)")},
-                       (), run_forgetting),
-}
+PERPLEXITY = Kind("perplexity", MAX_LENGTH, (), run_perplexity, check=check_suite)
+KL = Kind("kl", {**GENERATION, **BASE, "max_new_tokens": (int, 64, "tokens sampled per prompt")}, (), run_kl,
+          check=check_suite)
+FORGETTING = Kind("forgetting", {**GENERATION, **MAX_LENGTH, **BASE,
+                                 "measure": (str, "accuracy", "accuracy (with grader) or perplexity"),
+                                 "grader": (str, "exact_match", "how answers are scored (measure: accuracy)")},
+                  (), run_forgetting, check=check_suite)

@@ -12,25 +12,28 @@ small hand-written sets that show the shape, to be replaced with production data
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from alignline.errors import DataError
+from alignline.data.sources import read_records
+from alignline.errors import ConfigError, DataError
+from alignline.registry import LazyTable
+from alignline.rewards.registry import get_grader
 
 STARTER_DIR = Path(__file__).parent / "starter"
 
-# kind -> module defining it (imported only when a suite of that kind is loaded).
-KINDS = {
-    "accuracy": "alignline.evals.answers", "paraphrase": "alignline.evals.answers",
-    "perplexity": "alignline.evals.likelihood", "kl": "alignline.evals.likelihood",
-    "forgetting": "alignline.evals.likelihood",
-    "refusal": "alignline.evals.safety", "jailbreak": "alignline.evals.safety",
-    "canary": "alignline.evals.leakage", "pii": "alignline.evals.leakage",
-    "win_rate": "alignline.evals.win_rate", "calibration": "alignline.evals.calibration",
-}
+# kind -> "module:Kind" (`alignline/registry.py`): the module is imported only when a suite of that kind is loaded.
+KINDS = LazyTable({
+    "accuracy": "alignline.evals.answers:ACCURACY", "paraphrase": "alignline.evals.answers:PARAPHRASE",
+    "perplexity": "alignline.evals.likelihood:PERPLEXITY", "kl": "alignline.evals.likelihood:KL",
+    "forgetting": "alignline.evals.likelihood:FORGETTING",
+    "refusal": "alignline.evals.safety:REFUSAL", "jailbreak": "alignline.evals.safety:JAILBREAK",
+    "canary": "alignline.evals.leakage:CANARY", "pii": "alignline.evals.leakage:PII",
+    "win_rate": "alignline.evals.win_rate:WIN_RATE", "calibration": "alignline.evals.calibration:CALIBRATION",
+})
 
 COMMON = {
     "name": (str, None, "the suite's name; metrics are reported as <name>/<metric>"),
@@ -61,6 +64,8 @@ class Kind:
     record_fields: tuple[str, ...]
     run: object
     needs_data: bool = True
+    check: Callable[[Suite], None] | None = None
+    """Settings checks beyond types (files exist, graders load), run when the suite is read."""
 
 
 @dataclass
@@ -94,7 +99,7 @@ class Suite:
 
 
 def kind_of(name: str) -> Kind:
-    return importlib.import_module(KINDS[name]).KINDS[name]
+    return KINDS[name]
 
 
 def resolve_suite_path(spec: str) -> Path:
@@ -163,8 +168,6 @@ def load_suite(spec: str, limit: int | None = None) -> Suite:
         if not data_path.exists():
             raise DataError(shown, f"no such file {settings[data_key]}", field=data_key)
         suite.data_path = str(data_path)
-        from alignline.data.sources import read_records
-
         suite.records = [_record(suite, r, f"{data_path}, {loc}", i) for i, (loc, r) in enumerate(read_records(data_path))]
     elif kind.needs_data:
         raise DataError(shown, "no records: give data: FILE or records: [...]", field="data")
@@ -180,9 +183,8 @@ def load_suite(spec: str, limit: int | None = None) -> Suite:
         for f in kind.record_fields:
             if r.data.get(f) in (None, ""):
                 raise suite.record_error(r, f"is missing (a {suite.kind} record needs {', '.join(kind.record_fields)})", f)
-    check = getattr(importlib.import_module(KINDS[suite.kind]), "check_suite", None)
-    if check:
-        check(suite)
+    if kind.check is not None:
+        kind.check(suite)
     return suite
 
 
@@ -196,9 +198,6 @@ def _record(suite: Suite, raw, where: str, index: int) -> Record:
 
 def check_grader(suite: Suite, key: str = "grader") -> None:
     """An unknown or unloadable grader fails at load, naming the suite file and the setting."""
-    from alignline.errors import ConfigError
-    from alignline.rewards.graders import get_grader
-
     try:
         get_grader(suite.settings[key])
     except ConfigError as e:
@@ -227,8 +226,3 @@ def as_prompt(suite: Suite, record: Record, value, fld: str = "prompt"):
         return value
     system = suite.settings.get("system")
     return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": value}]
-
-
-def prompt_text(prompt) -> str:
-    """The last user turn of a prompt, for reports."""
-    return prompt if isinstance(prompt, str) else prompt[-1]["content"]

@@ -23,11 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
+from alignline.errors import ConfigError
 from alignline.evals.answers import by_category
 from alignline.evals.cache import RecordCache, stable_hash
 from alignline.evals.context import Context, Metric, ModelHandle, Outcome
 from alignline.evals.stats import bootstrap_ci, both_order_preference, compute, length_feature
-from alignline.evals.suites import GENERATION, Kind, Suite, prompt_of, prompt_text
+from alignline.evals.suites import GENERATION, Kind, Suite, prompt_of
+from alignline.rewards.judge import PairwiseJudge
+from alignline.rewards.registry import load_function
+from alignline.text import last_user_turn
 
 
 class Judge:
@@ -40,13 +44,9 @@ class Judge:
             self.identity = {"reward_model": ctx.model(spec["reward_model"]).hash}
             self.rm_path = spec["reward_model"]
         elif isinstance(spec, dict):
-            from alignline.rewards.judge import PairwiseJudge
-
             self.fn = PairwiseJudge(**spec).judge
             self.identity = {"judge_model": ctx.model(spec["model"]).hash, **{k: v for k, v in spec.items() if k != "model"}}
         else:
-            from alignline.rewards.graders import load_function
-
             self.fn = load_function(spec)
             target = spec.rpartition(":")[0]
             source = stable_hash(Path(target).read_text()) if target.endswith(".py") else ""
@@ -96,7 +96,7 @@ def run_win_rate(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
 
     values = dict(zip(keyed.values(), cache.memo(list(keyed), compute_prefs, ctx.batch_size)))
     ids = [k for k in prompts if values[k]["preference"] is not None]
-    examples = [{"id": k, "category": r.data.get("category"), "prompt": prompt_text(prompts[k]),
+    examples = [{"id": k, "category": r.data.get("category"), "prompt": last_user_turn(prompts[k]),
                  "output": mine[k]["text"], "baseline_output": theirs[k]["text"],
                  "score": values[k]["preference"], "failed": values[k]["preference"] is not None and values[k]["preference"] < 0.5,
                  "why": "the baseline's answer was preferred"} for k, r in zip(prompts, suite.records)]
@@ -124,9 +124,6 @@ def check_suite(suite: Suite) -> None:
         if not ({"reward_model", "model"} & set(spec)):
             raise suite.error("expected {reward_model: DIR} or {model: DIR, ...}", "judge")
     else:
-        from alignline.errors import ConfigError
-        from alignline.rewards.graders import load_function
-
         try:
             load_function(spec)
         except ConfigError as e:
@@ -135,10 +132,8 @@ def check_suite(suite: Suite) -> None:
         prompt_of(suite, r)
 
 
-KINDS = {
-    "win_rate": Kind("win_rate", {**GENERATION,
-                                  "judge": ((str, dict), None, "{reward_model: DIR}, {model: DIR} or file.py:function"),
-                                  "baseline": (str, None, "the model compared against (default: the run's --baseline)"),
-                                  "length_controlled": (bool, True, "also report the length-controlled win rate")},
-                     (), run_win_rate),
-}
+WIN_RATE = Kind("win_rate", {**GENERATION,
+                             "judge": ((str, dict), None, "{reward_model: DIR}, {model: DIR} or file.py:function"),
+                             "baseline": (str, None, "the model compared against (default: the run's --baseline)"),
+                             "length_controlled": (bool, True, "also report the length-controlled win rate")},
+                (), run_win_rate, check=check_suite)

@@ -1,34 +1,36 @@
-"""One thin module per method, and the one registry: a recipe's `method:` names an entry here.
+"""One thin module per method, and the one registry: a recipe's `method:` names an entry of `METHODS`.
 
-Config validation reads its allowed methods from `METHODS`, so adding a method is one module and
-one line below.
+Each entry is `"module:object"`, imported only when a run builds its method (`get_method`), so reading
+the names (`name in METHODS`) imports nothing. The object is called with the run's `RunConfig` and
+returns the `Method`. Adding a method is one module and one line below (and its name in
+`config.RunConfig.method`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from alignline.config import RunConfig
-from alignline.methods.base import Method
-from alignline.methods.cpt import CPT
-from alignline.methods.dpo import DPO
-from alignline.methods.grpo import GRPO
-from alignline.methods.kto import KTO
-from alignline.methods.ppo import PPO
-from alignline.methods.rft import EpisodeGRPO
-from alignline.methods.rm import RewardModeling
-from alignline.methods.sft import SFT
+from alignline.registry import LazyTable
 
-METHODS: dict[str, Callable[[RunConfig], Method]] = {
-    "sft": lambda cfg: SFT(),
-    "cpt": lambda cfg: CPT,
-    "dpo": DPO,
-    "rm": RewardModeling,
-    "grpo": lambda cfg: EpisodeGRPO(cfg) if cfg.env.name else GRPO(cfg),  # env: multi-step episodes
-    "kto": KTO,
-    "ppo": PPO,
-}
+if TYPE_CHECKING:  # the table itself stays free of torch: reading method names imports no method
+    from alignline.methods.base import Method
+
+METHODS = LazyTable({
+    "sft": "alignline.methods.sft:sft_method",
+    "cpt": "alignline.methods.cpt:cpt_method",
+    "dpo": "alignline.methods.dpo:DPO",
+    "rm": "alignline.methods.rm:RewardModeling",
+    "grpo": "alignline.methods.grpo:GRPO",
+    "kto": "alignline.methods.kto:KTO",
+    "ppo": "alignline.methods.ppo:PPO",
+})
+"""method name -> "module:object", a callable `RunConfig -> Method`."""
+
+EPISODES = LazyTable({"grpo": "alignline.methods.rft:EpisodeGRPO"})
+"""What a method becomes with an `env:` section (multi-step episodes): `method: grpo` + `env:` is EpisodeGRPO."""
 
 
 def get_method(cfg: RunConfig) -> Method:
-    return METHODS[cfg.method](cfg)
+    table = EPISODES if cfg.env.name and cfg.method in EPISODES else METHODS
+    return table[cfg.method](cfg)

@@ -7,6 +7,12 @@ rather than truncated, so no domain text is thrown away.
 
 from __future__ import annotations
 
+from alignline.config import RunConfig
 from alignline.methods.sft import SFT
 
 CPT = SFT(name="cpt", formats=("text",), split_long=True)
+
+
+def cpt_method(cfg: RunConfig) -> SFT:
+    """The `cpt` entry of `methods.METHODS`: the one configured object, whatever the recipe."""
+    return CPT

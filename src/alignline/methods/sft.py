@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from alignline.config import RunConfig
 from alignline.data.dataset import prepare_data
 from alignline.data.packing import BatchPlan, collate, pack_rows, single_rows
 from alignline.data.templates import IGNORE, Example
@@ -78,3 +79,8 @@ class SFT(NoExtraHooks):
     def summarize(self, sums):
         loss = sums.get("nll_sum", 0.0) / max(sums.get("targets", 0.0), 1.0)
         return {"loss": loss, "ppl": math.exp(min(loss, 50.0))}
+
+
+def sft_method(cfg: RunConfig) -> SFT:
+    """The `sft` entry of `methods.METHODS`: SFT reads its settings from the config when it runs."""
+    return SFT()

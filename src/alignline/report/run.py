@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from alignline.io import write_text
+from alignline.methods import METHODS  # the registry names the method sections (dpo, rm, ...)
 from alignline.report.html import Raw, details, fmt, grid, page, paragraph, section, status, summary, table, text
 from alignline.report.svg import PALETTE, line_chart
 from alignline.train.metrics import read_metrics
@@ -111,8 +112,6 @@ def used_config(config: dict) -> dict:
     full fine-tuning, no adapter fields of another adapter kind, no gate settings with gates off,
     `epochs` only without `max_steps`, early-stopping settings only with a patience, `data.loss_on`
     only for SFT."""
-    from alignline.methods import METHODS  # the registry names the method sections (dpo, rm, ...)
-
     method = config.get("method")
     out = {k: v for k, v in config.items() if not (k in METHODS and k != method)}
     if out.get("adapter") is None:

@@ -1,2 +1,2 @@
 """Graders and rewards: one registry of functions scoring completions, for `alignline eval` and RL alike
-(`rewards/graders.py`), and reward-model scoring (`rewards/reward_models.py`)."""
+(`rewards/registry.py`), and reward-model scoring (`rewards/reward_models.py`)."""

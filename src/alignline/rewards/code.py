@@ -17,7 +17,6 @@ import re
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 
-from alignline.rewards.graders import register
 from alignline.rewards.sandbox import run_code
 
 _FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.S)
@@ -69,7 +68,6 @@ def score_one(code: str, tests: str, partial: bool = False, timeout_s: float = 1
     return passed / total
 
 
-@register("unit_tests")
 def unit_tests(prompts: list, completions: list, tests: list | None = None, partial: bool = False,
                timeout_s: float = 10, memory_mb: int = 512, workers: int = 2, mode: str = "auto",
                **columns) -> list[float | None]:

@@ -1,7 +1,7 @@
 """Several reward components with weights, each kept visible: what an online method is trained on.
 
 `RewardSet.score` calls every grader once for the whole batch of completions (TRL's signature, so a
-user's TRL reward function works as it is), validates what each returns (`graders.check_scores`: a bad
+user's TRL reward function works as it is), validates what each returns (`registry.check_scores`: a bad
 reward fails with one line naming it), and returns the components and their weighted total. A
 component that is `None` for a completion ("not applicable") counts 0 in the total and is left out of
 that component's mean, as TRL's nansum/nanmean do.
@@ -16,7 +16,7 @@ import torch
 
 from alignline.config import RewardSpec
 from alignline.errors import ConfigError
-from alignline.rewards.graders import get_grader, grade
+from alignline.rewards.registry import get_grader, grade
 from alignline.rewards.sandbox import resolve_mode
 
 SANDBOXED = ("unit_tests",)  # graders that run code in `rewards.sandbox` and take its `mode`

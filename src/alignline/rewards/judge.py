@@ -28,7 +28,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from alignline.errors import ConfigError
-from alignline.rewards.graders import completion_text, per_record, prompt_text, register
+from alignline.rewards.columns import per_record
+from alignline.rewards.registry import get_grader
+from alignline.text import completion_text, prompt_text
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 PAIRWISE_LABELS = {"a": 1.0, "b": 0.0, "tie": 0.5, "draw": 0.5, "equal": 0.5, "both": 0.5}
@@ -184,7 +186,6 @@ SCRIPTED_RULES: dict[str, Callable[[str, str, str], float | None]] = {
 }
 
 
-@register("scripted_judge")
 class ScriptedJudge(PairwiseJudge):
     """A pairwise judge without a model: `rule(prompt, a, b) -> float | None` on the texts, or a rule's name
     (`longer`, `shorter`, `first`, `second`, `tie`). For tests and dry runs of win-rate logic.
@@ -224,12 +225,7 @@ class ScriptedEngine:
                 for t in texts]
 
 
-register("pairwise_judge")(PairwiseJudge)
-
-
 def judge(prompt, a, b, **options) -> float | None:
     """Is answer `a` better than `b` for `prompt`: 1.0 yes, 0.0 no, 0.5 tie, None unreadable. `options` are
     the `pairwise_judge` grader's (`model`, `template`, `samples`, ...); the judge is built once per options."""
-    from alignline.rewards.graders import get_grader
-
     return get_grader("pairwise_judge", **options).judge(prompt, a, b)

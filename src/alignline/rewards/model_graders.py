@@ -9,10 +9,8 @@ through the model's chat template and are read at the last token, exactly as in 
 from __future__ import annotations
 
 from alignline.errors import ConfigError
-from alignline.rewards.graders import register
 
 
-@register("reward_model")
 class RewardModelGrader:
     """The reward model's scalar score per completion (higher: preferred), unbounded.
 
@@ -27,7 +25,7 @@ class RewardModelGrader:
         self.__name__ = "reward_model"
 
     def __call__(self, prompts=None, completions=(), **columns) -> list[float]:
-        from alignline.rewards.reward_models import RewardScorer, as_chat
+        from alignline.rewards.reward_models import RewardScorer, as_chat  # lazy: torch, only once a model scores
 
         if self.scorer is None:
             self.scorer = RewardScorer(self.model, self.max_length)

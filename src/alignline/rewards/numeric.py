@@ -28,7 +28,8 @@ import math
 import re
 
 from alignline.errors import ConfigError
-from alignline.rewards.graders import completion_text, per_record, register
+from alignline.rewards.columns import per_record
+from alignline.text import completion_text
 
 _NUMBER = re.compile(r"""
     (?<![\w.])                          # not inside a word or a decimal (so 10-20 is 10 and 20)
@@ -178,14 +179,13 @@ def _gold_number(answer) -> float | None:
     return parse_number(answer)
 
 
-def _check_tol(options: dict) -> None:
+def check_tolerance_options(options: dict) -> None:
     for key in ("abs_tol", "rel_tol"):
         v = options.get(key, 0)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
             raise ConfigError(f"grader '{options['_grader']}': option '{key}' must be a number >= 0, got {v!r}")
 
 
-@register("numeric_match", validate=_check_tol)
 def numeric_match(prompts=None, completions=(), answer=None, abs_tol: float = 1e-6, rel_tol: float = 1e-6,
                   **columns) -> list[float | None]:
     """1.0 where the completion's final number (boxed, after `####`, or the last one) equals the answer
@@ -220,7 +220,6 @@ def normalize_latex(text: str) -> str:
     return text.rstrip(".")
 
 
-@register("math_answer", validate=_check_tol)
 def math_answer(prompts=None, completions=(), answer=None, abs_tol: float = 1e-6, rel_tol: float = 1e-6,
                 **columns) -> list[float | None]:
     """1.0 where the completion's final answer (boxed, after `####`, or the last number) matches the record's

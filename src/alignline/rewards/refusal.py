@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from alignline.errors import ConfigError
-from alignline.rewards.graders import completion_text, register
+from alignline.text import completion_text
 
 PHRASES_FILE = Path(__file__).parent / "refusal_phrases.txt"
 
@@ -120,7 +120,6 @@ def _refusal_judge(model: str):
     return RefusalJudge(model=model)
 
 
-@register("refusal")
 def refusal(prompts=None, completions=(), extra_phrases=None, extra_benign=None, window: int | None = None,
             phrases_file: str | None = None, judge_model: str | None = None, **columns) -> list[float | None]:
     """1.0 where the completion refuses, 0.0 where it does not: by the phrase list (plus `extra_phrases`,
@@ -133,7 +132,6 @@ def refusal(prompts=None, completions=(), extra_phrases=None, extra_benign=None,
     return _flags(completions, prompts, extra_phrases, extra_benign, window, phrases_file, judge_model)
 
 
-@register("answered")
 def answered(prompts=None, completions=(), extra_phrases=None, extra_benign=None, window: int | None = None,
              phrases_file: str | None = None, judge_model: str | None = None, **columns) -> list[float | None]:
     """1.0 where the completion does not refuse (1 - `refusal`), with the same options.

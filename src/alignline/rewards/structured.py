@@ -20,7 +20,8 @@ import json
 import re
 
 from alignline.errors import ConfigError
-from alignline.rewards.graders import completion_text, per_record, register
+from alignline.rewards.columns import per_record
+from alignline.text import completion_text
 
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n(.*?)\n?\s*```\s*$", re.S)
 _MISSING = object()
@@ -39,7 +40,6 @@ def _loads(text: str, allow_fence: bool):
         return _MISSING
 
 
-@register("json_valid")
 def json_valid(prompts=None, completions=(), allow_fence: bool = True, **columns) -> list[float]:
     """1.0 where the completion parses as JSON (bare, or in one ```json code fence unless `allow_fence=False`).
 
@@ -171,7 +171,6 @@ def _schema(value, grader: str):
     return value
 
 
-@register("json_schema")
 def json_schema(prompts=None, completions=(), schema=None, allow_fence: bool = True, validator: str = "auto",
                 **columns) -> list[float | None]:
     """1.0 where the completion is JSON that validates against the schema (an option, or each record's

@@ -13,7 +13,8 @@ import re
 from collections import Counter
 
 from alignline.errors import ConfigError
-from alignline.rewards.graders import completion_text, per_record, register
+from alignline.rewards.columns import per_record
+from alignline.text import completion_text
 
 
 def normalize_text(text: str) -> str:
@@ -43,7 +44,6 @@ def _best(completions: list, answers: list, score) -> list[float | None]:
     return out
 
 
-@register("exact_match")
 def exact_match(prompts=None, completions=(), answer=None, **columns) -> list[float | None]:
     """1.0 where the completion, stripped, equals the record's `answer` (or one of its answers); None where
     there is none.
@@ -59,7 +59,6 @@ def exact_match(prompts=None, completions=(), answer=None, **columns) -> list[fl
     return _best(completions, answers, lambda c, g: float(c.strip() == g.strip()))
 
 
-@register("normalized_match")
 def normalized_match(prompts=None, completions=(), answer=None, **columns) -> list[float | None]:
     """1.0 where the completion equals the answer after SQuAD normalization (`normalize_text`).
 
@@ -70,7 +69,6 @@ def normalized_match(prompts=None, completions=(), answer=None, **columns) -> li
     return _best(completions, answers, lambda c, g: float(normalize_text(c) == normalize_text(g)))
 
 
-@register("contains")
 def contains(prompts=None, completions=(), answer=None, ignore_case: bool = False, **columns) -> list[float | None]:
     """1.0 where the answer appears in the completion as a substring (`ignore_case`: case-insensitively).
     `answer` is the records' column, or a fixed option: `get_grader("contains", answer="Paris")`.
@@ -98,12 +96,11 @@ def compile_pattern(pattern: str, flags: str = "", grader: str = "regex") -> re.
         raise ConfigError(f"grader '{grader}': pattern {pattern!r} is not a valid regular expression ({e})") from None
 
 
-def _check_regex(options: dict) -> None:
+def check_regex_options(options: dict) -> None:
     if isinstance(options.get("pattern"), str):
         compile_pattern(options["pattern"], options.get("flags", ""), options["_grader"])
 
 
-@register("regex", validate=_check_regex)
 def regex(prompts=None, completions=(), pattern=None, flags: str = "", fullmatch: bool = False,
           **columns) -> list[float | None]:
     """1.0 where the pattern is found in the completion (`re.search`; `fullmatch`: the whole stripped text
@@ -142,7 +139,6 @@ def f1_score(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-@register("token_f1")
 def token_f1(prompts=None, completions=(), answer=None, **columns) -> list[float | None]:
     """SQuAD token F1 between the completion and the answer (the best of several answers), in [0, 1].
 
@@ -160,7 +156,7 @@ def _tokenizer(spec: str):
     return load_tokenizer_for(spec)
 
 
-def _check_length(options: dict) -> None:
+def check_length_options(options: dict) -> None:
     name = options["_grader"]
     unit = options.get("unit", "chars")
     if unit not in ("chars", "words", "tokens"):
@@ -173,7 +169,6 @@ def _check_length(options: dict) -> None:
         raise ConfigError(f"grader '{name}': min {options['min']} is above max {options['max']}")
 
 
-@register("length", validate=_check_length)
 def length(prompts=None, completions=(), unit: str = "chars", min=None, max=None, tokenizer: str | None = None,
            completion_ids=None, **columns) -> list[float]:
     """The completion's length, or, with `min` and/or `max`, 1.0 inside [min, max] and 0.0 outside.

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from alignline.errors import ConfigError
+from alignline.registry import LazyTable, load_user_object
 
 Messages = list[dict]
 
@@ -36,32 +37,21 @@ class Env(Protocol):
         ...
 
 
-ENVIRONMENTS: dict[str, type] = {}
-
-
-def register_env(name: str) -> Callable[[type], type]:
-    """Add a built-in environment class to the registry under `name`."""
-    def add(cls: type) -> type:
-        ENVIRONMENTS[name] = cls
-        return cls
-    return add
+# The bundled environments: registry name -> "module:Class", imported on first use. Adding one is a
+# line here (a class with reset and step, e.g. `rollout/envs/calculator.py`).
+ENVIRONMENTS = LazyTable({
+    "calculator": "alignline.rollout.envs.calculator:CalculatorEnv",
+})
 
 
 def get_env_class(spec: str) -> type:
     """A registered environment by name, or a user class by `file.py:Class` / `module:Class`."""
-    import alignline.rollout.envs  # noqa: F401  (registers the built-ins)
-    from alignline.rewards.graders import load_function
-
     if spec in ENVIRONMENTS:
         return ENVIRONMENTS[spec]
     if ":" not in spec:
         raise ConfigError(f"environment '{spec}': not a registered environment ({', '.join(sorted(ENVIRONMENTS))}) "
                           "and not of the form file.py:Class or module:Class")
-    try:
-        cls = load_function(spec)
-    except ConfigError as e:  # the loader names what it loads a grader; here it is an environment
-        raise ConfigError(str(e).replace(f"grader '{spec}'", f"environment '{spec}'", 1)
-                          .replace("has no function", "has no class")) from None
+    cls = load_user_object(spec, "environment", "class", known=ENVIRONMENTS)
     if not (callable(getattr(cls, "reset", None)) and callable(getattr(cls, "step", None))):
         raise ConfigError(f"environment '{spec}': {cls!r} has no reset(seed, **task) and step(action) methods")
     return cls

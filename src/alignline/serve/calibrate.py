@@ -2,7 +2,7 @@
 labelled prompts, written down, and checked by `alignline serve --route-below T --calibration FILE`.
 
 Every served model (the base and each adapter) answers every labelled prompt; an existing grader
-(`rewards/graders.py`, `exact_match` by default) scores the answer against the record's `answer`
+(`rewards/registry.py`, `exact_match` by default) scores the answer against the record's `answer`
 (correct: score >= 0.5). Per model, the confidence is set against correctness:
 - ECE over `bins` equal-width bins (`evals/stats.py:ece_stat`) and the reliability bins;
 - accuracy overall, accuracy of the answers at or above the threshold (what users get unreviewed), and
@@ -181,7 +181,7 @@ def run_calibration(engine, served: dict[str, str], records: list[dict], grader:
     """Answer every record with every served model ({served id: engine adapter name}); the calibration dict,
     its models keyed by engine name (`base` or the adapter's)."""
     from alignline.evals.answers import PROMPT_FIELDS
-    from alignline.rewards.graders import get_grader, grade
+    from alignline.rewards.registry import get_grader, grade
     from alignline.rollout.engine import SamplingParams
 
     scorer = get_grader(grader)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from alignline.config import RunConfig, to_dict
 from alignline.errors import ConfigError
+from alignline.methods import METHODS
 from alignline.train import guards
 
 RESUME_FILE = "alignline_resume.json"
@@ -54,8 +55,6 @@ def _short(value) -> str:
 
 
 def _changes(old: dict, new: dict, method: str) -> tuple[list[str], list[str]]:
-    from alignline.methods import METHODS
-
     a, b = _flatten(old), _flatten(new)
     changed = sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
     # A section that appears or disappears (adapter: none -> lora) is one change, not one per leaf.

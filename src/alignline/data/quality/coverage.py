@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from alignline.data.quality.items import Item
+from alignline.text import last_user_turn
 
 CATEGORIES = ("refusal", "code", "translation", "summarization", "extraction", "classification", "rewriting",
               "creative_writing", "question_answering")
@@ -68,11 +69,6 @@ def classify(prompt: str, answer: str = "") -> str:
     return "other"
 
 
-def last_user_turn(item: Item) -> str:
-    users = [m.content for m in item.prompt_messages if m.role == "user"]
-    return users[-1] if users else item.prompt
-
-
 def category_of(item: Item) -> tuple[str, bool]:
     """(category, from a field?)."""
     label = item.label
@@ -80,7 +76,7 @@ def category_of(item: Item) -> tuple[str, bool]:
         return label, True
     if item.kind == "text":
         return "text", False
-    return classify(last_user_turn(item), item.response), False
+    return classify(last_user_turn(item.prompt_messages) or item.prompt, item.response), False
 
 
 class CoverageCheck:

@@ -1,3 +1,1 @@
-"""The bundled environments; importing this package registers them in `rollout/env.py:ENVIRONMENTS`."""
-
-from alignline.rollout.envs.calculator import CalculatorEnv  # noqa: F401
+"""The bundled environments, one module each; each is named by one line of `rollout/env.py:ENVIRONMENTS`."""

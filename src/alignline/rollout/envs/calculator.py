@@ -24,7 +24,6 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from alignline.rollout.env import register_env
 from alignline.rollout.tools import CALCULATOR_TOOL, calculator, find_tool_calls
 
 ANSWER = re.compile(r"answer\s*(?:is)?\s*[:=]?\s*\**\s*(-?\d[\d,]*(?:\.\d+)?)", re.IGNORECASE)
@@ -56,7 +55,6 @@ def opening_messages(task: dict) -> list[dict]:
     raise ValueError("a calculator task needs a `prompt` (messages or a string) or a `question`")
 
 
-@register_env("calculator")
 class CalculatorEnv:
     def __init__(self, tool_call_reward: float = 0.0, require_tool: bool = False, format_reward: float = 0.0):
         self.tool_call_reward = tool_call_reward
