@@ -109,7 +109,7 @@ def send_traffic(base_url: str, traffic: list[dict], clients: int = 4) -> list[d
 def review(db_url: str, answers: dict[str, int]) -> dict:
     """Scripted reviewers: rate each queued answer (5 right, 1 wrong); where it is wrong, write the right one."""
     from alignline.annotate.store import Store
-    from alignline.rewards.graders import get_grader, grade
+    from alignline.rewards.registry import get_grader, grade
 
     store = Store(db_url)
     reviewer = store.user("reviewer") or store.add_user("reviewer", "admin", "flywheel-demo-reviewer")
@@ -204,7 +204,7 @@ def main() -> int:
     write_records(out / "served.jsonl", served)
     routed = [s for s in served if s["routed"]]
     answered = [s for s in served if not s["routed"]]
-    from alignline.rewards.graders import get_grader, grade
+    from alignline.rewards.registry import get_grader, grade
 
     right = grade("math_answer", get_grader("math_answer"), [s["prompt"] for s in answered],
                   [s["shown"] for s in answered], {"answer": [s["answer"] for s in answered]})
