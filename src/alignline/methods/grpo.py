@@ -47,7 +47,7 @@ from alignline.methods.online import completion_samples, greedy_eval, sample_com
 from alignline.methods.pairs import load_split
 from alignline.models.logprob_model import TokenLogprobModel
 from alignline.rewards.combine import RewardSet
-from alignline.rollout.engine import SamplingParams, render_prompt
+from alignline.rollout.types import SamplingParams, render_prompt
 from alignline.train.monitors import Monitor, reference_check
 
 

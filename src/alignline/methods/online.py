@@ -11,7 +11,8 @@ import torch
 
 from alignline.data.templates import Example, shift_targets
 from alignline.rewards.combine import RewardScores, RewardSet
-from alignline.rollout.engine import Completion, HFEngine, SamplingParams, render_prompt
+from alignline.rollout.hf import HFEngine
+from alignline.rollout.types import Completion, SamplingParams, render_prompt
 
 
 def sample_completions(model, tokenizer, prompts: list, params: SamplingParams,

@@ -50,11 +50,12 @@ from alignline.methods.dpo import frozen_reference
 from alignline.methods.grpo import load_prompt_data, prompt_plan, step_seed
 from alignline.methods.online import (completion_samples, completion_sequences, greedy_eval, sample_completions,
                                       score_completions)
-from alignline.models.fast.decision import unwrap
+from alignline.models.fast.forward import decoder_hidden
 from alignline.models.fast.head import output_head
-from alignline.models.logprob_model import TokenLogprobModel, decoder_hidden
+from alignline.models.logprob_model import TokenLogprobModel
+from alignline.models.peft_unwrap import unwrap
 from alignline.rewards.combine import RewardSet
-from alignline.rollout.engine import SamplingParams
+from alignline.rollout.types import SamplingParams
 from alignline.train.monitors import Monitor
 from alignline.train.step import add_sums
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from alignline.rollout.engine import Completion, Prompt, SamplingParams, TokenIds, cut_at_stop, render_prompt
+from alignline.rollout.types import Completion, Prompt, SamplingParams, TokenIds, cut_at_stop, render_prompt
 
 
 @dataclass

@@ -70,7 +70,7 @@ def identity(model: str | None, adapters: dict[str, str]) -> dict:
 def load_labelled(path: str) -> list[dict]:
     """Records with `prompt` (text or messages) or `messages` (a trailing assistant turn dropped), and
     `answer`: [{id, messages, record}]."""
-    from alignline.io import read_records
+    from alignline.data.sources import read_records
 
     out = []
     try:
@@ -182,7 +182,7 @@ def run_calibration(engine, served: dict[str, str], records: list[dict], grader:
     its models keyed by engine name (`base` or the adapter's)."""
     from alignline.evals.answers import PROMPT_FIELDS
     from alignline.rewards.graders import get_grader, grade
-    from alignline.rollout.engine import SamplingParams
+    from alignline.rollout.types import SamplingParams
 
     scorer = get_grader(grader)
     params = SamplingParams(max_new_tokens=max_tokens, temperature=0.0, logprobs=confidence.needs_logprobs)

@@ -23,7 +23,8 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future
 
-from alignline.rollout.engine import Completion, TextStream
+from alignline.rollout.types import Completion, TextStream
+from alignline.serve.protocol import summary, usage
 
 
 def live_streaming(engine, router) -> bool:
@@ -96,8 +97,6 @@ def content_chunk(request, i: int, text: str) -> str:
 
 def finish_chunk(request, answers: list, i: int) -> str:
     """Choice i's finish chunk with its confidence and meta; the last one carries the request's summary."""
-    from alignline.serve.app import summary  # app imports this module: a call-time import
-
     a = answers[i]
     return sse(request, [{"index": i, "delta": {}, "logprobs": None, "finish_reason": a.finish_reason,
                           "confidence": round(a.confidence, 6), "alignline": a.meta()}],
@@ -105,8 +104,6 @@ def finish_chunk(request, answers: list, i: int) -> str:
 
 
 def tail(request, answers: list) -> Iterator[str]:
-    from alignline.serve.app import usage
-
     if request.include_usage:
         yield sse(request, [], usage=usage(answers))
     yield "data: [DONE]\n\n"
