@@ -282,7 +282,7 @@ class ScriptedEngine:
 
 
 class ScriptedTokenEngine:
-    """A fake generation engine (`rollout/engine.py:Engine`) whose replies are scripted, for episode tests.
+    """A fake generation engine (`rollout/types.py:Engine`) whose replies are scripted, for episode tests.
 
     `script(prompt, call) -> str` gives the reply to a rendered prompt in the `call`-th `generate` call
     (or `script` is a list, one list of replies per call, in prompt order). Each reply's `token_ids` are

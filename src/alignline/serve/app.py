@@ -45,6 +45,7 @@ from alignline.serve.body import content_text, parse_json_body
 from alignline.serve.confidence import Confidence, ConfidenceSpec
 from alignline.serve.encoding import PromptEncoder
 from alignline.serve.errors import RequestError
+from alignline.serve.guard import Guard
 from alignline.serve.protocol import Answer, ChatRequest, completion_body
 from alignline.serve.routing import Reviews, Router
 from alignline.serve.streaming import LiveRows, buffered_events, live_events, live_streaming, queue_sink
@@ -317,8 +318,6 @@ def create_app(engine, settings: ServeSettings):
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, StreamingResponse
     from starlette.exceptions import HTTPException
-
-    from alignline.serve.guard import Guard
 
     worker = Worker(Answerer(engine, settings), settings.max_queue, settings.max_batch, settings.batch_wait_s)
     encoder = PromptEncoder(engine)
