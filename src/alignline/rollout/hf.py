@@ -30,6 +30,7 @@ from alignline.models.named_adapters import check_adapter_name, load_named_adapt
 from alignline.models.peft_unwrap import unwrap
 from alignline.rollout.types import Completion, Prompt, SamplingParams, TokenIds, cut_at_stop, render_prompt
 
+
 @dataclass
 class HFEngine:
     """Hugging Face `generate` over batches of prompts (left padding, KV cache)."""
