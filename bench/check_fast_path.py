@@ -45,7 +45,9 @@ def against_own_forward(arch: str, adapter: str, packed: bool, plain_head: bool 
     architecture's own forward, each example alone. `plain_head`: what the fused head computed before it
     read the architecture's head (h @ W^T alone), log-probs only."""
     from alignline.losses.token_logprobs import token_logprobs
-    from alignline.models.logprob_model import TokenLogprobModel, decoder_hidden
+    from alignline.models.fast.forward import decoder_hidden
+    from alignline.models.logprob_model import TokenLogprobModel
+    from alignline.models.peft_unwrap import unwrap
     from alignline.testing import TINY_VOCAB, random_packed_batch, split_packed, tiny_architecture
 
     model = tiny_architecture(arch, adapter=adapter)
@@ -58,7 +60,7 @@ def against_own_forward(arch: str, adapter: str, packed: bool, plain_head: bool 
         want.append(torch.log_softmax(logits[keep], -1).gather(1, targets[keep, None]).squeeze(1))
     want = torch.cat(want)
     if plain_head:
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        base = unwrap(model)
         with torch.no_grad():
             hidden = decoder_hidden(base, base.get_decoder(), batch["input_ids"], batch["position_ids"], False)
             keep = batch["targets"] != -100

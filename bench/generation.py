@@ -62,7 +62,7 @@ def run_contender(name: str, n_prompts: int, max_new: int, batch: int) -> dict:
     import torch
 
     from alignline.models.loading import resolve_model_path
-    from alignline.rollout.engine import SamplingParams, render_prompt
+    from alignline.rollout.types import SamplingParams, render_prompt
 
     model_dir = resolve_model_path("smollm2-135m")
     chats = prompts(n_prompts)

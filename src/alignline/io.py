@@ -6,8 +6,9 @@ renamed into place only when complete, so a crash, a full disk or Ctrl-C leaves 
 nothing, never a torn one. Files get the permissions a plain `open()` would give (0644 under the usual
 umask), so artifacts copied to another machine stay readable there.
 
-Records are read by `read_records` (JSONL, JSON, CSV, Parquet, `datasets` directories; defined in
-`data/sources.py`, re-exported here) and written by `write_records` (the format follows the extension).
+Records are written by `write_records` (the format follows the extension) and read by
+`data/sources.py`'s `read_records` (JSONL, JSON, CSV, Parquet, `datasets` directories), which sits above
+this module: `io` imports nothing of alignline.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from alignline.data.sources import read_records  # noqa: F401  (the one record reader, re-exported)
 
 RECORD_FORMATS = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
 

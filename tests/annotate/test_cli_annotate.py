@@ -134,7 +134,7 @@ def test_bad_inputs_one_line_exit_2(tmp_path, capsys, db, case, message):
 
 def test_candidate_items_shuffle_and_keep_model_names():
     from alignline.annotate.candidates import candidate_items
-    from alignline.rollout.engine import SamplingParams
+    from alignline.rollout.types import SamplingParams
 
     prompts = [[{"role": "user", "content": f"q{i}"}] for i in range(20)] + [[{"role": "user", "content": "same"}]]
     a = ScriptedEngine(lambda t: "same answer" if t == "same" else f"A says {t}", name="a")

@@ -16,8 +16,8 @@ from alignline.data.canary import (
     run_canary,
 )
 from alignline.data.formats import to_sample
+from alignline.data.sources import read_records
 from alignline.errors import DataError, UserError
-from alignline.io import read_records
 from support import chat_records, write_jsonl
 
 

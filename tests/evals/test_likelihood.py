@@ -16,7 +16,7 @@ from alignline.evals.results import evaluate
 from alignline.evals.stats import ece_stat
 from alignline.evals.suites import load_suite
 from alignline.models.loading import load_causal_lm
-from alignline.rollout.engine import render_prompt
+from alignline.rollout.types import render_prompt
 from support import save_tiny_model, write_jsonl
 
 TEXTS = [{"id": "t1", "text": "The quick brown fox jumps over the lazy dog."},

@@ -167,7 +167,7 @@ def test_system_prompt_records_render_system_then_user_for_generation(tmp_path, 
     generation prompt; an empty system adds no turn (the template's default shows) but the prompt is still chat. The
     system also stays a reward column, as TRL passes extra columns."""
     from alignline.data.prompts import load_prompts
-    from alignline.rollout.engine import render_prompt
+    from alignline.rollout.types import render_prompt
 
     first, second = load_prompts(str(write_jsonl(tmp_path / "p.jsonl", SYSTEM_RECORDS)))
     system = SYSTEM_RECORDS[0]["system"]

@@ -19,8 +19,8 @@ from alignline.methods import get_method
 from alignline.data.prompts import PromptUnit
 from alignline.methods.rft import EpisodeGRPO, add_episode_metrics, summarize_episodes
 from alignline.models.loading import load_causal_lm
-from alignline.rollout.engine import SamplingParams
 from alignline.rollout.episodes import run_episodes
+from alignline.rollout.types import SamplingParams
 from support import ScriptedTokenEngine, kill_when_exists, safetensors_weights, write_jsonl, write_recipe
 from alignline.train.loop import train
 from alignline.train.metrics import read_metrics

@@ -25,7 +25,8 @@ import pytest
 import torch
 
 from alignline.losses.token_logprobs import token_logprobs
-from alignline.models.logprob_model import TokenLogprobModel, decoder_hidden
+from alignline.models.fast.forward import decoder_hidden
+from alignline.models.logprob_model import TokenLogprobModel
 from alignline.models.reward_model import RewardModel
 from support import (TINY_ARCHITECTURES, TINY_VOCAB, random_packed_batch, split_packed,
                                tiny_architecture)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from transformers import LlamaForCausalLM, LlamaForSequenceClassification
 
-from alignline.models import logprob_model
+from alignline.models.fast import forward
 from alignline.models.fast.decision import FastPath, choose_fast_path, fast_path_record
 from alignline.models.fast.patching import patched_modules
 from alignline.models.logprob_model import TokenLogprobModel
@@ -96,8 +96,7 @@ def test_off_installs_nothing_and_runs_the_models_own_forward(kind, monkeypatch)
         raise AssertionError("the fast path ran with fast_path off")
 
     for name in ("decoder_hidden", "use_attention"):  # the packed-attention switch lives in these two
-        monkeypatch.setattr(logprob_model, name, forbidden)
-    monkeypatch.setattr("alignline.models.reward_model.decoder_hidden", forbidden)
+        monkeypatch.setattr(forward, name, forbidden)
     monkeypatch.setattr("alignline.models.fast.decision.register_packed_attention", forbidden)
     if kind == "causal_lm":
         wrapped = _compare(model, lambda m: TokenLogprobModel(m, fast="off"))

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from alignline.rollout.engine import HFEngine, SamplingParams, cut_at_stop, load_engine
+from alignline.rollout.engine import load_engine
+from alignline.rollout.hf import HFEngine
+from alignline.rollout.types import SamplingParams, cut_at_stop
 
 PROMPTS = [[{"role": "user", "content": "What is two plus two?"}],
            [{"role": "user", "content": "Summarize the text in one sentence. The quick brown fox jumps."}],
@@ -49,7 +51,7 @@ def test_logprobs_equal_the_models_own(engine):
     for temperature in (0.0, 0.7):
         params = SamplingParams(max_new_tokens=8, temperature=temperature, logprobs=True, seed=1)
         for prompt, (c,) in zip(PROMPTS, engine.generate(PROMPTS, params)):
-            from alignline.rollout.engine import render_prompt
+            from alignline.rollout.types import render_prompt
 
             ids = engine.tokenizer(render_prompt(engine.tokenizer, prompt), add_special_tokens=False).input_ids
             full = torch.tensor([ids + c.token_ids])
@@ -108,7 +110,7 @@ def test_on_token_sees_every_token_in_order_and_changes_nothing(engine):
 
 
 def stream_text(tok, ids, stop=()):
-    from alignline.rollout.engine import TextStream
+    from alignline.rollout.types import TextStream
 
     s = TextStream(tok, stop)
     deltas = [s.push(t) for t in ids]
@@ -128,12 +130,12 @@ def test_text_stream_joins_to_the_text_through_multibyte_characters(tokenizer):
 
 
 def test_text_stream_holds_a_possible_stop_and_cuts_at_it(tokenizer):
-    from alignline.rollout.engine import cut_at_stop
+    from alignline.rollout.types import cut_at_stop
 
     text = "Hello there. STOP and more"
     ids = tokenizer(text, add_special_tokens=False).input_ids
     stop = ("STOP", "ééé")
-    from alignline.rollout.engine import TextStream
+    from alignline.rollout.types import TextStream
 
     sent, s = "", TextStream(tokenizer, stop)
     for t in ids:

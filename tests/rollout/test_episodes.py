@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from alignline.rollout.engine import SamplingParams, load_engine
+from alignline.rollout.engine import load_engine
 from alignline.rollout.env import env_factory
 from alignline.rollout.episodes import episode_metrics, run_episodes
+from alignline.rollout.types import SamplingParams
 from support import ScriptedTokenEngine
 
 CALL = '<tool_call>\n{{"name": "calculator", "arguments": {{"expression": "{}"}}}}\n</tool_call>'

@@ -1,40 +1,46 @@
-"""`alignline generate` loads a trained adapter, a checkpoint or a plain model directory and answers."""
+"""`alignline generate` and `demo` answer through the one generation engine: the prompt the model sees is
+`render_prompt`'s, with or without a chat template, and the answer is the engine's completion, stripped."""
 
-from alignline.cli import main
-from alignline.config import load_config
-from alignline.train.loop import train
+import pytest
 
-from support import write_jsonl
+from alignline.rollout.generator import Generator
+from alignline.rollout.hf import HFEngine
+from alignline.rollout.types import SamplingParams, render_prompt
 
-
-def test_generate_from_final_checkpoint_and_base(sft_recipe, tiny_model_dir, tmp_path, capsys):
-    recipe, out = sft_recipe
-    train(load_config(recipe), progress=False)
-    prompts = write_jsonl(tmp_path / "p.jsonl", [{"messages": [{"role": "user", "content": "hi"},
-                                                               {"role": "assistant", "content": "dropped"}]}])
-    for model in (out / "final", out / "checkpoints" / "step-2", tiny_model_dir):
-        assert main(["generate", "--model", str(model), "--prompt", "What is 2 plus 2?", "--prompts", str(prompts),
-                     "--max-new-tokens", "5"]) == 0
-    printed = capsys.readouterr().out
-    assert printed.count("### prompt") == 6 and "dropped" not in printed
+MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2 plus 2?"}]
 
 
-def test_generate_compare_side_by_side(sft_recipe, tiny_model_dir, capsys):
-    recipe, out = sft_recipe
-    train(load_config(recipe, ["training.max_steps=1"]), progress=False)
-    assert main(["generate", "--model", str(tiny_model_dir), "--compare", str(out / "final"), "--prompt", "hi",
-                 "--max-new-tokens", "3"]) == 0
-    printed = capsys.readouterr().out
-    assert f"--- {tiny_model_dir}" in printed and f"--- {out / 'final'}" in printed
+@pytest.fixture(scope="module")
+def generator(tiny_model_dir):
+    return Generator(str(tiny_model_dir))
 
 
-def test_missing_model_is_a_clear_error(capsys, tmp_path):
-    assert main(["generate", "--model", str(tmp_path / "nope"), "--prompt", "x"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "no such directory" in err[0]
+def seen_prompts(engine: HFEngine, monkeypatch) -> list:
+    seen = []
+    real = engine.encode_left_padded
+
+    def spy(texts):
+        seen.extend(texts)
+        return real(texts)
+
+    monkeypatch.setattr(engine, "encode_left_padded", spy)
+    return seen
 
 
-def test_unreachable_hub_id_is_a_clear_error(capsys):
-    assert main(["generate", "--model", "someone/not-a-model", "--prompt", "x"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "Hugging Face Hub" in err[0]
+@pytest.mark.parametrize("template", [True, False])
+def test_the_prompt_is_the_engines_rendering(generator, monkeypatch, template):
+    if not template:
+        monkeypatch.setattr(generator.tokenizer, "chat_template", None)
+    seen = seen_prompts(generator.engine, monkeypatch)
+    generator(MESSAGES, max_new_tokens=4)
+    assert seen == [render_prompt(generator.tokenizer, MESSAGES)]
+    if not template:  # the engine's plain rendering: one line per message, ending in a newline
+        assert seen == ["Be brief.\nWhat is 2 plus 2?\n"]
+    else:
+        assert seen[0].startswith("<|im_start|>system\nBe brief.<|im_end|>\n")
+
+
+def test_the_answer_is_the_engines_completion_stripped(generator):
+    params = SamplingParams(max_new_tokens=6, temperature=0.8, top_p=0.9, seed=5)
+    want = generator.engine.generate([MESSAGES], params)[0][0].text.strip()
+    assert generator(MESSAGES, max_new_tokens=6, temperature=0.8, top_p=0.9, seed=5) == want

@@ -124,7 +124,8 @@ def test_model_that_is_itself_an_adapter_is_refused_with_adapters(adapters, caps
 
 @pytest.mark.parametrize("kind", ["bottleneck", "lora"])
 def test_engine_serves_named_adapters_per_use(adapters, tiny_model_dir, kind):
-    from alignline.rollout.engine import SamplingParams, load_engine
+    from alignline.rollout.engine import load_engine
+    from alignline.rollout.types import SamplingParams
 
     paths = adapters[kind]
     prompts = [MESSAGES, "Hello"]

@@ -12,7 +12,7 @@ import time
 import pytest
 from alignline.cli import main
 from alignline.errors import ConfigError
-from alignline.rollout.engine import Completion
+from alignline.rollout.types import Completion
 from alignline.serve.calibrate import measure, run_calibration
 from alignline.serve.confidence import Confidence, ConfidenceSpec, parse_confidence, token_confidence
 from alignline.serve.routing import Policy, Router, load_policy
@@ -250,8 +250,9 @@ def test_a_platt_fit_is_checked_out_of_fold_and_applied_by_the_server(tmp_path, 
     m = cal["models"]["base"]
     assert m["fit"]["kind"] == "platt" and m["ece_raw"] > 0.4 and "after Platt scaling, out of fold" in printed
     assert code == (0 if m["ece"] <= 0.5 else 1)
-    from alignline.serve.app import Answerer, ChatRequest, ServeSettings
-    from alignline.rollout.engine import SamplingParams
+    from alignline.serve.app import Answerer, ServeSettings
+    from alignline.serve.protocol import ChatRequest
+    from alignline.rollout.types import SamplingParams
     from support import ScriptedEngine
 
     settings = ServeSettings("tiny", confidence=Confidence(ConfidenceSpec("mean"), {"base": m["fit"]}))

@@ -401,7 +401,7 @@ def test_the_engine_takes_token_ids_as_it_takes_messages(tiny_engine, own_loop):
     decoding paths, alone and padded beside a longer prompt."""
     import copy
 
-    from alignline.rollout.engine import SamplingParams, TokenIds, render_prompt
+    from alignline.rollout.types import SamplingParams, TokenIds, render_prompt
 
     engine = copy.copy(tiny_engine)
     engine.own_loop = own_loop

@@ -9,7 +9,7 @@ import time
 
 import openai
 import pytest
-from alignline.rollout.engine import Completion, cut_at_stop
+from alignline.rollout.types import Completion, cut_at_stop
 from alignline.serve.routing import JsonlQueue, Policy, Reviews, Router
 
 HI = [{"role": "user", "content": "Hello, how are you today?"}]

@@ -12,7 +12,7 @@ class ScriptedEngine:
         self.calls = 0
 
     def generate(self, prompts, params):
-        from alignline.rollout.engine import Completion
+        from alignline.rollout.types import Completion
 
         out = []
         for p in prompts:
@@ -40,7 +40,7 @@ class ScriptedTokenEngine:
         self.calls: list[list[str]] = []
 
     def generate(self, prompts, params):
-        from alignline.rollout.engine import Completion, render_prompt
+        from alignline.rollout.types import Completion, render_prompt
 
         texts = [render_prompt(self.tokenizer, p) for p in prompts]
         call = len(self.calls)

@@ -81,9 +81,9 @@ def extract_features(model, tokenizer, pairs: Sequence[PreferencePair], labels: 
     from alignline.errors import ModelError
     from alignline.losses.token_logprobs import token_logprobs
     from alignline.methods.pairs import collate_pairs
-    from alignline.models.fast.decision import unwrap
+    from alignline.models.fast.forward import decoder_hidden
     from alignline.models.fast.head import output_head
-    from alignline.models.logprob_model import decoder_hidden
+    from alignline.models.peft_unwrap import unwrap
     from alignline.models.reference import per_sequence_sums
 
     base = unwrap(model)

@@ -41,7 +41,7 @@ def open_store(args):
 
 
 def read_file_records(path: str) -> tuple[list, list[str]]:
-    from alignline.io import read_records
+    from alignline.data.sources import read_records
 
     located = list(read_records(path))
     if not located:
@@ -210,7 +210,8 @@ def cmd_generate(args) -> int:
     from alignline.annotate.candidates import candidate_items
     from alignline.io import write_records
     from alignline.models.named_adapters import BASE, parse_adapter_flags
-    from alignline.rollout.engine import SamplingParams, load_engine
+    from alignline.rollout.engine import load_engine
+    from alignline.rollout.types import SamplingParams
     from alignline.rollout.generator import prompts_from_file
 
     prompts = prompts_from_file(args.prompts)

@@ -34,8 +34,9 @@ import re
 import string
 from pathlib import Path
 
+from alignline.data.sources import read_records
 from alignline.errors import DataError, UserError
-from alignline.io import read_records, write_records
+from alignline.io import write_records
 from alignline.text import completion_text
 
 _MODEL_SPEAKERS = ("gpt", "assistant", "chatgpt", "model")

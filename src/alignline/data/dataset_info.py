@@ -50,7 +50,7 @@ from pathlib import Path
 from alignline.config_checks import REF, normalize_source, parse_ref, ref_string  # noqa: F401  (re-exported)
 from alignline.data.formats import Message, Where, require_string, sharegpt_turn
 from alignline.data.paths import missing_reason
-from alignline.errors import ConfigError, DataError
+from alignline.errors import DataError
 
 COLUMNS = ("prompt", "query", "response", "history", "messages", "system", "tools", "images", "videos", "audios",
            "chosen", "rejected", "kto_tag")

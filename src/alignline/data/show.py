@@ -100,7 +100,7 @@ def record_views(tokenizer, record: dict, path: str, location: str, method: str)
 
 def prompt_view(tokenizer, record: dict, path: str, location: str) -> View:
     """An online method's prompt, read by its loader and rendered as the rollout engine renders it."""
-    from alignline.rollout.engine import render_prompt
+    from alignline.rollout.types import render_prompt
 
     unit = to_prompt_unit(record, path, location)
     ids = tokenizer(render_prompt(tokenizer, unit.prompt), add_special_tokens=False)["input_ids"]

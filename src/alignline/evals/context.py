@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from alignline.evals.cache import RecordCache, model_hash, stable_hash
 from alignline.evals.suites import Suite
-from alignline.rollout.engine import SamplingParams
+from alignline.rollout.types import SamplingParams
 
 
 @dataclass
@@ -215,6 +215,6 @@ def score_targets(model: ModelHandle, batch: list[tuple[list[int], list[int]]]) 
 
 
 def prompt_ids(tokenizer, prompt) -> list[int]:
-    from alignline.rollout.engine import render_prompt
+    from alignline.rollout.types import render_prompt
 
     return list(tokenizer(render_prompt(tokenizer, prompt), add_special_tokens=False)["input_ids"])

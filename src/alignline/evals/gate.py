@@ -25,10 +25,14 @@ from pathlib import Path
 
 import yaml
 
-from alignline.errors import DataError
-from alignline.evals.context import Metric
-from alignline.evals.results import HIGHER_IS_BETTER, bare
+from alignline.errors import ConfigError, DataError
+from alignline.evals.context import Context, Metric, ModelHandle
+from alignline.evals.metrics import HIGHER_IS_BETTER, metric_name
+from alignline.evals.report import render_gate
+from alignline.evals.results import compare, evaluate, is_results_dir, load_results, with_aliases
 from alignline.evals.stats import bootstrap_ci
+from alignline.evals.suites import load_suite
+from alignline.io import write_json, write_text
 
 CHECKS = ("min", "max", "ci_low_min", "ci_high_max", "delta_min", "delta_max")
 NO_REGRESSION = ("tolerance", "metrics", "significant")
@@ -69,7 +73,7 @@ def load_gates(path: str | Path) -> dict:
 
 def matching(name: str, available) -> list[str]:
     """Qualified metric names a rule key applies to."""
-    return [q for q in available if "/" in q and (q == name or ("/" not in name and bare(q) == name))]
+    return [q for q in available if "/" in q and (q == name or ("/" not in name and metric_name(q) == name))]
 
 
 def interval(metric: Metric, n_boot: int, seed: int) -> tuple[float, float]:
@@ -89,7 +93,7 @@ def apply_gates(gates: dict, path: str, candidate: dict[str, Metric], baseline: 
             continue
         names = matching(str(key), candidate)
         if not names:
-            shown = ", ".join(sorted({bare(q) for q in known} | set(known))) or "none"
+            shown = ", ".join(sorted({metric_name(q) for q in known} | set(known))) or "none"
             raise DataError(path, f"no suite produced this metric for the candidate (available: {shown})", field=str(key))
         for q in names:
             m = candidate[q]
@@ -116,7 +120,7 @@ def is_rate(name: str, metrics: dict[str, Metric]) -> bool:
     """Metrics on a 0-1 scale, where one absolute tolerance makes sense. Perplexities and KL are not: by
     default `no_regression` leaves them out (list them in `metrics:`, or gate them with max/delta_max)."""
     m = metrics.get(name)
-    return bare(name) != "kl" and (m is None or m.stat not in ("perplexity", "perplexity_increase"))
+    return metric_name(name) != "kl" and (m is None or m.stat not in ("perplexity", "perplexity_increase"))
 
 
 def no_regression(rule: dict, path: str, candidate: dict[str, Metric], deltas: dict, known: list[str]) -> list[dict]:
@@ -131,11 +135,11 @@ def no_regression(rule: dict, path: str, candidate: dict[str, Metric], deltas: d
                                 field="no_regression.metrics")
             names += found
     else:
-        names = [q for q in deltas if "/" in q and bare(q) in HIGHER_IS_BETTER and is_rate(q, candidate)]
+        names = [q for q in deltas if "/" in q and metric_name(q) in HIGHER_IS_BETTER and is_rate(q, candidate)]
     rows = []
     for q in dict.fromkeys(names):
         d = deltas[q]
-        up = HIGHER_IS_BETTER.get(bare(q), True)
+        up = HIGHER_IS_BETTER.get(metric_name(q), True)
         worse = -d["delta"] if up else d["delta"]
         bad = worse > tolerance
         if bad and rule.get("significant"):
@@ -159,8 +163,6 @@ def gate_results(gates: dict, gates_path: str, results: dict, per_record: dict, 
                  baseline_label: str | None = None) -> dict:
     """The gate verdict for `candidate` against `baseline` (in `baseline_per_record` when it comes from
     another directory), from results alone: no model is loaded."""
-    from alignline.evals.results import compare, with_aliases
-
     cand = {q: Metric.from_json(m) for q, m in per_record[candidate].items()}
     base_src = baseline_per_record if baseline_per_record is not None else per_record
     base = {q: Metric.from_json(m) for q, m in base_src[baseline].items()}
@@ -176,12 +178,6 @@ def gate_results(gates: dict, gates_path: str, results: dict, per_record: dict, 
 def run_gate(candidate: str, baseline: str, gates_path: str, suites: list[str], out_dir: str | None,
              ctx_options: dict, progress=None, limit: int | None = None) -> dict:
     """`alignline gate`: result directories are compared as they are; models are evaluated first."""
-    from alignline.evals.context import Context, ModelHandle
-    from alignline.evals.report import render_gate
-    from alignline.evals.results import evaluate, is_results_dir, load_results
-    from alignline.evals.suites import load_suite
-    from alignline.io import write_json, write_text
-
     gates = load_gates(gates_path)
     ctx = Context(**ctx_options)
     if is_results_dir(candidate) and is_results_dir(baseline):
@@ -210,8 +206,6 @@ def run_gate(candidate: str, baseline: str, gates_path: str, suites: list[str], 
                 specs.append((arg, arg))
         suite_specs = suites or list(dict.fromkeys(recorded))
         if not suite_specs:
-            from alignline.errors import ConfigError
-
             raise ConfigError("alignline gate: CANDIDATE or BASELINE is a model: give --suite FILE (one or more)")
         loaded = [load_suite(s, limit) for s in suite_specs]
         (cand_name, cand_spec), (base_name, base_spec) = specs

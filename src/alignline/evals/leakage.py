@@ -219,7 +219,7 @@ def attach_planted_contexts(suite: Suite) -> None:
     """Canaries without `context` (files written before it existed): rebuilt from the planted copy's
     record at `index`, where that record still holds the canary at `field`."""
     from alignline.data.canary import planted_context
-    from alignline.io import read_records
+    from alignline.data.sources import read_records
 
     missing = [r for r in suite.records if "context" not in r.data and isinstance(r.data.get("index"), int)]
     source = planted_copy(suite) if missing else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from html import escape
 
-from alignline.evals.results import HIGHER_IS_BETTER, bare
+from alignline.evals.metrics import HIGHER_IS_BETTER, metric_name
 from alignline.report.html import Raw, grid, page, paragraph, section, status, table, text
 from alignline.report.svg import forest_plot, reliability_diagram
 
@@ -27,7 +27,7 @@ def metrics_table(results: dict) -> str:
 
 
 def delta_rows(deltas: dict) -> list[dict]:
-    return [{"label": q, **d, "higher_is_better": HIGHER_IS_BETTER.get(bare(q))} for q, d in sorted(deltas.items())
+    return [{"label": q, **d, "higher_is_better": HIGHER_IS_BETTER.get(metric_name(q))} for q, d in sorted(deltas.items())
             if "/" in q]
 
 

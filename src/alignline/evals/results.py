@@ -28,21 +28,13 @@ import numpy as np
 
 from alignline.errors import DataError
 from alignline.evals.context import Context, Metric, ModelHandle, Outcome
+from alignline.evals.metrics import HIGHER_IS_BETTER, metric_name
+from alignline.evals.report import render_eval
 from alignline.evals.stats import mcnemar_exact, paired_bootstrap
 from alignline.evals.suites import Suite, kind_of
-from alignline.io import write_json
+from alignline.io import write_json, write_text
 
-HIGHER_IS_BETTER = {
-    "accuracy": True, "refusal_accuracy": True, "win_rate": True, "lc_win_rate": True,
-    "paraphrase_consistency": True, "perplexity": False, "over_refusal": False, "attack_success_rate": False,
-    "canary_leakage": False, "canary_partial": False, "pii_leakage": False, "kl": False, "forgetting": False,
-    "ece": False,
-}
 FORMAT = 1
-
-
-def bare(metric: str) -> str:
-    return metric.rsplit("/", 1)[-1]
 
 
 def run_suites(models: list[ModelHandle], suites: list[Suite], ctx: Context,
@@ -70,7 +62,7 @@ def aliases(names) -> dict[str, str]:
     """bare name -> qualified name, for bare names exactly one suite gives."""
     by_bare: dict[str, list[str]] = {}
     for q in names:
-        by_bare.setdefault(bare(q), []).append(q)
+        by_bare.setdefault(metric_name(q), []).append(q)
     return {b: qs[0] for b, qs in by_bare.items() if len(qs) == 1}
 
 
@@ -123,7 +115,7 @@ def build_results(models: list[ModelHandle], baseline: ModelHandle | None, suite
         if baseline is not None and m.name != baseline.name:
             results["deltas"][m.name] = with_aliases(compare(per_metric[m.name], per_metric[baseline.name],
                                                              ctx.n_boot, ctx.seed))
-    names = {bare(q) for v in per_metric.values() for q in v}
+    names = {metric_name(q) for v in per_metric.values() for q in v}
     results["higher_is_better"] = {n: HIGHER_IS_BETTER[n] for n in sorted(names) if n in HIGHER_IS_BETTER}
     per_record = {name: {q: v.to_json() for q, v in ms.items()} for name, ms in per_metric.items()}
     examples = {name: {s: o.examples for s, o in outs.items()} for name, outs in outcomes.items()}
@@ -131,13 +123,9 @@ def build_results(models: list[ModelHandle], baseline: ModelHandle | None, suite
 
 
 def write_results(out_dir: str | Path, results: dict, per_record: dict, examples: dict) -> Path:
-    from alignline.evals.report import render_eval
-
     out = Path(out_dir)
     write_json(out / "per_record.json", per_record)
     write_json(out / "examples.json", examples)
-    from alignline.io import write_text
-
     write_text(out / "eval.html", render_eval(results, examples))
     return write_json(out / "results.json", results)  # last: its presence means the directory is complete
 

@@ -41,7 +41,7 @@ from alignline.methods.base import Experience
 from alignline.methods.online import (OnlineMethod, PolicyModel, add_old_and_reference, completion_samples,
                                       generator_logps, policy_count, policy_loss, policy_model, sample_completions,
                                       score_completions, step_seed, summarize_policy)
-from alignline.rollout.engine import SamplingParams, render_prompt
+from alignline.rollout.types import SamplingParams, render_prompt
 from alignline.train.monitors import reference_check
 
 

@@ -24,7 +24,8 @@ from alignline.methods.base import NoExtraHooks, Prepared
 from alignline.models.logprob_model import TokenLogprobModel
 from alignline.models.reference import frozen_reference
 from alignline.rewards.combine import RewardScores, RewardSet
-from alignline.rollout.engine import Completion, HFEngine, SamplingParams, render_prompt
+from alignline.rollout.hf import HFEngine
+from alignline.rollout.types import Completion, SamplingParams, render_prompt
 from alignline.train.monitors import Monitor
 
 

@@ -47,11 +47,12 @@ from alignline.losses.token_logprobs import token_logprobs, token_logprobs_refer
 from alignline.methods.base import Experience
 from alignline.methods.online import (OnlineMethod, completion_samples, completion_sequences, sample_completions,
                                       score_completions, step_seed)
-from alignline.models.fast.decision import unwrap
+from alignline.models.fast.forward import decoder_hidden
 from alignline.models.fast.head import output_head
-from alignline.models.logprob_model import TokenLogprobModel, decoder_hidden
+from alignline.models.logprob_model import TokenLogprobModel
+from alignline.models.peft_unwrap import unwrap
 from alignline.models.reference import frozen_reference
-from alignline.rollout.engine import SamplingParams
+from alignline.rollout.types import SamplingParams
 from alignline.train.step import add_sums
 
 

@@ -20,10 +20,11 @@ from alignline.config import AdapterConfig, TrainingConfig
 from alignline.config_checks import peft_config_from
 from alignline.config_checks import uses_virtual_tokens  # noqa: F401  (re-exported: methods and the loop ask here)
 from alignline.errors import ConfigError
+from alignline.models.peft_unwrap import unwrap
 
 
 def decoder_layers(model) -> torch.nn.ModuleList:
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = unwrap(model)
     decoder = base.get_decoder() if hasattr(base, "get_decoder") else base.model
     layers = getattr(decoder, "layers", None) or getattr(decoder, "h", None)
     if layers is None:

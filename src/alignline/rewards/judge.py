@@ -110,7 +110,7 @@ class Judge:
     def ask(self, items: list[dict[str, str]]) -> list[float | None]:
         """One score per item (its fields filled into the template): the label's value, or the mean over
         `samples` replies that could be read; None where none could."""
-        from alignline.rollout.engine import SamplingParams
+        from alignline.rollout.types import SamplingParams
 
         if not items:
             return []
@@ -217,7 +217,7 @@ class ScriptedEngine:
         self.calls: list[str] = []
 
     def generate(self, prompts, params):
-        from alignline.rollout.engine import Completion
+        from alignline.rollout.types import Completion
 
         texts = [prompt_text(p) for p in prompts]
         self.calls += texts

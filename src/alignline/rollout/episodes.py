@@ -32,9 +32,9 @@ from dataclasses import dataclass, field, replace
 from alignline.data.formats import Conversation, Where, parse_messages
 from alignline.data.templates import CHATML_TEMPLATE, template_messages, tokenize_sample
 from alignline.errors import DataError
-from alignline.rollout.engine import Completion, Engine, SamplingParams
 from alignline.rollout.env import Env
 from alignline.rollout.tools import parse_tool_calls, valid_call
+from alignline.rollout.types import Completion, Engine, SamplingParams
 
 
 @dataclass

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from alignline.rollout.engine import Completion, Prompt, SamplingParams, TokenIds, cut_at_stop, render_prompt
+from alignline.models.loading import load_tokenizer_for, resolve
+from alignline.models.named_adapters import BASE, check_adapter_name
+from alignline.rollout.types import Completion, Prompt, SamplingParams, TokenIds, cut_at_stop, render_prompt
 
 
 @dataclass
@@ -26,8 +28,6 @@ class VLLMEngine:
              gpu_memory_utilization: float = 0.5) -> "VLLMEngine":
         from vllm import LLM
 
-        from alignline.models.loading import load_tokenizer_for, resolve
-
         base, adapter = resolve(model)
         adapters = dict(adapters or {})
         if adapter:
@@ -37,8 +37,6 @@ class VLLMEngine:
 
     def use(self, name: str) -> None:
         """Answer with adapter `name` from now on ('base': the base alone)."""
-        from alignline.models.named_adapters import BASE, check_adapter_name
-
         self.active = None if check_adapter_name(name, list(self.adapters)) == BASE else name
 
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:

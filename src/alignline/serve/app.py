@@ -16,6 +16,7 @@ that only flags; the confidence and review id come in the last chunk). With `--o
 that holds) it sends the answer once it is decided, in word-sized chunks: the confidence score and the
 policy rules need the whole answer before any of it may leave, since a held answer cannot be unsent.
 
+The request and response shapes (`ChatRequest`, `Answer`, the response body) are `serve/protocol.py`'s.
 Every answer carries `choices[i].confidence` and an `alignline` object (`confidence`, `routed`,
 `action`, `reasons`, `review_id`, `request_id`); extra fields the official client keeps as they are.
 
@@ -39,11 +40,13 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
-from alignline.rollout.engine import Completion, SamplingParams, TokenIds
+from alignline.rollout.types import Completion, SamplingParams
 from alignline.serve.body import content_text, parse_json_body
 from alignline.serve.confidence import Confidence, ConfidenceSpec
 from alignline.serve.encoding import PromptEncoder
 from alignline.serve.errors import RequestError
+from alignline.serve.guard import Guard
+from alignline.serve.protocol import Answer, ChatRequest, completion_body
 from alignline.serve.routing import Reviews, Router
 from alignline.serve.streaming import LiveRows, buffered_events, live_events, live_streaming, queue_sink
 
@@ -77,61 +80,6 @@ class ServeSettings:
     """When set, the `Host` header must name one of these (a DNS-rebinding page is refused; see serve/guard.py)."""
     aliases: list[str] = field(default_factory=list)
     """Other ids accepted for the base model, never listed (`--model` as typed, which may be a local path)."""
-
-
-@dataclass
-class ChatRequest:
-    id: str
-    model: str
-    """The id as the client sent it."""
-    engine_model: str
-    """The adapter name the engine uses (`base`: the base alone)."""
-    messages: list[dict]
-    params: SamplingParams
-    stream: bool = False
-    include_usage: bool = False
-    seeded: bool = False
-    """A `seed` was given: sampled, it runs alone and draws from that seed."""
-    created: int = field(default_factory=lambda: int(time.time()))
-    sink: Callable[[int, str], None] | None = None
-    """Streamed live: gets (choice index, text delta) from the engine worker as tokens are decoded."""
-    explicit_max_tokens: bool = False
-    """The client set `max_tokens`: refused, not shortened, when it does not fit the context."""
-    prompt: TokenIds | None = None
-    """The prompt's token ids, encoded in the handler (None: engines without a tokenizer get `messages`)."""
-    cancelled: bool = False
-    """Its client left (a stream closed): the worker stops generating its rows and queues no review."""
-    streamed: bool = False
-    """Some text has gone to the client already (a live stream): it cannot be retried."""
-
-
-@dataclass
-class Answer:
-    text: str
-    """What the client gets (the holding message when held)."""
-    model_text: str
-    finish_reason: str
-    confidence: float
-    routed: bool = False
-    action: str | None = None
-    reasons: list[str] = field(default_factory=list)
-    review_id: int | None = None
-    completion_tokens: int = 0
-    prompt_tokens: int = 0
-
-    def meta(self) -> dict:
-        return {"confidence": round(self.confidence, 6), "routed": self.routed, "action": self.action,
-                "reasons": self.reasons, "review_id": self.review_id}
-
-
-def message_text(content) -> str:
-    """A message's content as text: a string, or the text parts of a content-part list (lenient; requests
-    go through `serve.body.content_text`, which refuses what is not text)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return "" if content is None else str(content)
 
 
 def number(body: dict, key: str, default, low: float, high: float, integer: bool = False):
@@ -362,35 +310,6 @@ class Answerer:
         return a
 
 
-def summary(answers: list[Answer], request: ChatRequest) -> dict:
-    """The response's top-level `alignline` object: one choice's meta when n = 1, else the weakest."""
-    reasons = list(dict.fromkeys(r for a in answers for r in a.reasons))
-    ids = [a.review_id for a in answers if a.review_id is not None]
-    out = {"request_id": request.id, "confidence": round(min(a.confidence for a in answers), 6),
-           "routed": any(a.routed for a in answers),
-           "action": next((a.action for a in answers if a.action == "hold"), next((a.action for a in answers
-                                                                                    if a.action), None)),
-           "reasons": reasons, "review_id": ids[0] if ids else None}
-    if len(answers) > 1:
-        out["review_ids"] = ids
-    return out
-
-
-def usage(answers: list[Answer]) -> dict:
-    prompt = answers[0].prompt_tokens if answers else 0
-    completion = sum(a.completion_tokens for a in answers)
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-
-def completion_body(request: ChatRequest, answers: list[Answer]) -> dict:
-    return {"id": request.id, "object": "chat.completion", "created": request.created, "model": request.model,
-            "system_fingerprint": None,
-            "choices": [{"index": i, "message": {"role": "assistant", "content": a.text}, "logprobs": None,
-                         "finish_reason": a.finish_reason, "confidence": round(a.confidence, 6),
-                         "alignline": a.meta()} for i, a in enumerate(answers)],
-            "usage": usage(answers), "alignline": summary(answers, request)}
-
-
 def create_app(engine, settings: ServeSettings):
     """The FastAPI application; the engine worker starts and stops with it."""
     import contextlib
@@ -399,8 +318,6 @@ def create_app(engine, settings: ServeSettings):
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, StreamingResponse
     from starlette.exceptions import HTTPException
-
-    from alignline.serve.guard import Guard
 
     worker = Worker(Answerer(engine, settings), settings.max_queue, settings.max_batch, settings.batch_wait_s)
     encoder = PromptEncoder(engine)

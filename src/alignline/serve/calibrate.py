@@ -32,7 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
+from alignline.data.sources import read_records
 from alignline.errors import DataError, UserError
+from alignline.evals.stats import compute, reliability_bins
+from alignline.io import write_json, write_text
+from alignline.models.loading import resolve
+from alignline.report import html as h
+from alignline.report.svg import line_chart, reliability_diagram
+from alignline.rollout.types import SamplingParams
 
 FINGERPRINT_BYTES = 1 << 16
 SWEEP = [round(0.05 * k, 2) for k in range(1, 20)]
@@ -56,8 +63,6 @@ def fingerprint(path: str) -> str:
 
 def identity(model: str | None, adapters: dict[str, str]) -> dict:
     """What a calibration is tied to: the base model's and each adapter's fingerprint."""
-    from alignline.models.loading import resolve
-
     base, own = resolve(model)
     out = {"model": model or "smollm2-135m", "base": fingerprint(base), "adapters": {}}
     if own:
@@ -70,8 +75,6 @@ def identity(model: str | None, adapters: dict[str, str]) -> dict:
 def load_labelled(path: str) -> list[dict]:
     """Records with `prompt` (text or messages) or `messages` (a trailing assistant turn dropped), and
     `answer`: [{id, messages, record}]."""
-    from alignline.io import read_records
-
     out = []
     try:
         rows = list(read_records(path))
@@ -166,8 +169,6 @@ def routing_figures(conf, correct, threshold: float) -> dict:
 
 
 def measure(conf: list[float], correct: list[float], threshold: float, bins: int) -> dict:
-    from alignline.evals.stats import compute, reliability_bins
-
     arrays = {"confidence": conf, "correct": correct}
     return {"n": len(conf), "ece": compute("ece", arrays, {"bins": bins}), "accuracy": float(np.mean(correct)),
             "mean_confidence": float(np.mean(conf)), **routing_figures(conf, correct, threshold),
@@ -180,9 +181,9 @@ def run_calibration(engine, served: dict[str, str], records: list[dict], grader:
                     progress=None, fit: str = "none") -> dict:
     """Answer every record with every served model ({served id: engine adapter name}); the calibration dict,
     its models keyed by engine name (`base` or the adapter's)."""
+    # lazy: the grader registry (every built-in grader) and the eval kinds load only for `serve calibrate`
     from alignline.evals.answers import PROMPT_FIELDS
     from alignline.rewards.registry import get_grader, grade
-    from alignline.rollout.engine import SamplingParams
 
     scorer = get_grader(grader)
     params = SamplingParams(max_new_tokens=max_tokens, temperature=0.0, logprobs=confidence.needs_logprobs)
@@ -271,17 +272,12 @@ def check_calibration(path: str, ident: dict, served: list[str], threshold: floa
 
 
 def write_calibration(out: str, cal: dict) -> tuple[Path, Path]:
-    from alignline.io import write_json, write_text
-
     json_path = write_json(out, cal)
     html_path = write_text(Path(out).with_suffix(".html"), report_html(cal))
     return json_path, html_path
 
 
 def report_html(cal: dict) -> str:
-    from alignline.report import html as h
-    from alignline.report.svg import line_chart, reliability_diagram
-
     t, max_ece = cal["threshold"], cal["max_ece"]
     rows = [[name, h.status(m["passed"]), m["ece"], m.get("ece_raw", m["ece"]), m["accuracy"], m["mean_confidence"], m["accuracy_above"],
              m["share_routed"], m["n"]] for name, m in cal["models"].items()]

@@ -7,7 +7,7 @@ Kinds (`--confidence`):
 - `reward:PATH`: sigmoid(score) of a reward model trained with `method: rm` on (prompt, answer).
 
 Log-probs come from the engine (`SamplingParams.logprobs`): the model's distribution at the sampling
-temperature before top-p truncation (see `rollout/engine.py`). An empty answer gets confidence 0.
+temperature before top-p truncation (see `rollout/hf.py`). An empty answer gets confidence 0.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 from alignline.errors import UserError
+from alignline.serve.calibrate import apply_fit
 
 TOKEN_KINDS = ("mean", "min")
 
@@ -68,8 +69,6 @@ class Confidence:
 
     def calibrated(self, model: str, score: float) -> float:
         """The raw score mapped by `model`'s fit from the calibration file (unchanged without one)."""
-        from alignline.serve.calibrate import apply_fit
-
         return apply_fit(score, self.fits.get(model)) if model in self.fits else score
 
     @property
@@ -80,6 +79,7 @@ class Confidence:
         """One score per completion; `prompts[i]` is the conversation `completions[i]` answers."""
         if self.spec.kind in TOKEN_KINDS:
             return [token_confidence(c.logprobs, self.spec.kind) for c in completions]
+        # lazy: the reward-model stack loads only for a `reward:PATH` confidence
         from alignline.rewards.reward_models import RewardScorer, as_chat
 
         if self.scorer is None:

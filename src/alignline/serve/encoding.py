@@ -20,7 +20,7 @@ import copy
 import re
 import uuid
 
-from alignline.rollout.engine import TokenIds, render_prompt
+from alignline.rollout.types import TokenIds, render_prompt
 from alignline.serve.errors import RequestError
 
 

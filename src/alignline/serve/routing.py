@@ -31,6 +31,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from alignline.data.quality.pii import PII_TYPES, find_pii
 from alignline.errors import ConfigError, UserError
 
 ACTIONS = ("hold", "flag")
@@ -61,8 +62,6 @@ class Policy:
             if any(p.search(s) for p in t.patterns for s in texts):
                 out.append(f"topic:{t.name}")
         if self.pii:
-            from alignline.data.quality.pii import find_pii
-
             out += [f"pii:{k}" for k in dict.fromkeys(m.type for m in find_pii(answer, self.pii))]
         return out
 
@@ -70,8 +69,6 @@ class Policy:
 def load_policy(path: str) -> Policy:
     """A rules file -> Policy; a bad key or value is one ConfigError line naming the file and key."""
     import yaml
-
-    from alignline.data.quality.pii import PII_TYPES
 
     p = Path(path)
     try:
@@ -218,7 +215,7 @@ class StoreQueue:
     """The annotation app's review queue (`alignline.annotate.store.Store.enqueue_review`)."""
 
     def __init__(self, url: str, project: str):
-        from alignline.annotate.store import Store, resolve_db_url
+        from alignline.annotate.store import Store, resolve_db_url  # lazy: sqlalchemy etc., only for this queue
 
         self.store = Store(resolve_db_url(url))
         self.project = project

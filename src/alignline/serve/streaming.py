@@ -23,7 +23,8 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future
 
-from alignline.rollout.engine import Completion, TextStream
+from alignline.rollout.types import Completion, TextStream
+from alignline.serve.protocol import Answer, ChatRequest, summary, usage
 
 
 def live_streaming(engine, router) -> bool:
@@ -48,7 +49,7 @@ class LiveRows:
     k * n + j) decoded by their own `TextStream`, deltas sent to that request's sink as (choice, text).
     A row whose request was cancelled (its client left) answers True: the engine drops it."""
 
-    def __init__(self, tokenizer, requests: list, n: int, stop: tuple[str, ...]):
+    def __init__(self, tokenizer, requests: list[ChatRequest], n: int, stop: tuple[str, ...]):
         self.n = n
         self.rows = {k * n + j: (r, j, TextStream(tokenizer, stop))
                      for k, r in enumerate(requests) if r.sink for j in range(n)}
@@ -74,7 +75,7 @@ class LiveRows:
                 request.sink(choice, rest)
 
 
-def sse(request, choices: list, **extra) -> str:
+def sse(request: ChatRequest, choices: list, **extra) -> str:
     body = {"id": request.id, "object": "chat.completion.chunk", "created": request.created,
             "model": request.model, "system_fingerprint": None, "choices": choices, **extra}
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
@@ -85,34 +86,30 @@ def pieces(text: str) -> list[str]:
     return re.findall(r"\s*\S+|\s+", text) or [""]
 
 
-def role_chunk(request, i: int) -> str:
+def role_chunk(request: ChatRequest, i: int) -> str:
     return sse(request, [{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
                           "finish_reason": None}])
 
 
-def content_chunk(request, i: int, text: str) -> str:
+def content_chunk(request: ChatRequest, i: int, text: str) -> str:
     return sse(request, [{"index": i, "delta": {"content": text}, "logprobs": None, "finish_reason": None}])
 
 
-def finish_chunk(request, answers: list, i: int) -> str:
+def finish_chunk(request: ChatRequest, answers: list[Answer], i: int) -> str:
     """Choice i's finish chunk with its confidence and meta; the last one carries the request's summary."""
-    from alignline.serve.app import summary  # app imports this module: a call-time import
-
     a = answers[i]
     return sse(request, [{"index": i, "delta": {}, "logprobs": None, "finish_reason": a.finish_reason,
                           "confidence": round(a.confidence, 6), "alignline": a.meta()}],
                **({"alignline": summary(answers, request)} if i == len(answers) - 1 else {}))
 
 
-def tail(request, answers: list) -> Iterator[str]:
-    from alignline.serve.app import usage
-
+def tail(request: ChatRequest, answers: list[Answer]) -> Iterator[str]:
     if request.include_usage:
         yield sse(request, [], usage=usage(answers))
     yield "data: [DONE]\n\n"
 
 
-def buffered_events(request, answers: list) -> Iterator[str]:
+def buffered_events(request: ChatRequest, answers: list[Answer]) -> Iterator[str]:
     """A finished answer: per choice a role chunk, word-sized content chunks, a finish chunk; usage (if
     asked); `[DONE]`."""
     for i, a in enumerate(answers):
@@ -123,7 +120,7 @@ def buffered_events(request, answers: list) -> Iterator[str]:
     yield from tail(request, answers)
 
 
-async def live_events(request, deltas: asyncio.Queue, future: Future) -> AsyncIterator[str]:
+async def live_events(request: ChatRequest, deltas: asyncio.Queue, future: Future) -> AsyncIterator[str]:
     """Role chunks, then (choice, text) deltas as the worker sends them, until `None` (the job is done);
     then the finish chunks, usage, `[DONE]`. An engine failure mid-answer is an `error` event (the status
     line has gone already), which the official client raises as an APIError."""

@@ -28,7 +28,7 @@ def suite_metrics(model, tokenizer, suites: list, step: int) -> dict[str, float]
     """Run `suites` on the in-memory model (dropout off) -> {"suite/<suite>/<metric>": value}."""
     from alignline.evals.context import Context, ModelHandle
     from alignline.evals.results import qualified, run_suites
-    from alignline.rollout.engine import HFEngine
+    from alignline.rollout.hf import HFEngine
 
     was_training = model.training
     model.eval()

@@ -85,7 +85,7 @@ class FormatCheck:
             return max(len(tokenize_sample(self.tokenizer, Conversation(s, item.rid))[0]) for s in sides
                        if any(m.role == "assistant" for m in s))
         if item.kind == "prompt":
-            from alignline.rollout.engine import render_prompt
+            from alignline.rollout.types import render_prompt
 
             prompt = [{"role": m.role, "content": m.content} for m in item.messages]
             return len(self.tokenizer(render_prompt(self.tokenizer, prompt), add_special_tokens=False).input_ids)

@@ -18,7 +18,6 @@ Prompt and prefix tuning change the inputs inside peft's own forward: always the
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import torch
@@ -28,7 +27,10 @@ from alignline.models.fast.fast_lora import install_fast_lora
 from alignline.models.fast.fused_layers import install_fused_layers
 from alignline.models.fast.head import output_head
 from alignline.models.fast.packed_attention import packed_attention_unsupported, register_packed_attention
+from alignline.models.fast.path import PARTS, FastPath
 from alignline.models.fast.patching import remove_fast_forwards
+from alignline.models.fast.self_check import check_batch, differences, fast_outputs, mismatch, own_outputs
+from alignline.models.peft_unwrap import unwrap
 
 Mode = Literal["auto", "off"]
 Kind = Literal["causal_lm", "reward"]
@@ -51,24 +53,6 @@ KNOWN_MODULES = ("torch.nn.", "transformers.", "peft.tuners.lora.", "peft.peft_m
 # (float32 heads on float64 models: about 1e-6). Half precision: at least HALF_TOLERANCE, see below.
 TOLERANCE = {torch.float64: 1e-5, torch.float32: 1e-3}
 HALF_TOLERANCE = 0.05
-PARTS = ("fused_head", "packed_attention", "fused_layers", "fast_lora")
-
-
-@dataclass(frozen=True)
-class FastPath:
-    """Which parts are on, on what basis, and a reason per part (why off, or what is on)."""
-
-    fused_head: bool = False
-    packed_attention: bool = False
-    fused_layers: bool = False
-    fast_lora: bool = False
-    basis: str = "off"
-    reasons: dict[str, str] = field(default_factory=dict)
-
-    def record(self) -> dict:
-        """For run.json: `on` lists the parts in use."""
-        out = asdict(self)
-        return {"on": [p for p in PARTS if out.pop(p)], **out}
 
 
 def choose_fast_path(model: nn.Module, mode: Mode | bool = "auto", kind: Kind = "causal_lm",
@@ -96,8 +80,6 @@ def choose_fast_path(model: nn.Module, mode: Mode | bool = "auto", kind: Kind = 
         return _install(model, f"allow-list: {cls}", kind)
     why = (f"{cls} is not on the allow-list" if not allowed else
            f"modules outside the allow-list: {', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
-    from alignline.models.fast.self_check import check_batch, differences, fast_outputs, mismatch, own_outputs
-
     batch = check_batch(model, kind)
     own = own_outputs(model, kind, batch)  # the model's own forward, before anything is installed
     dtype = next(p for p in model.parameters() if p.is_floating_point()).dtype
@@ -152,11 +134,6 @@ def _head_blocked(base, kind: Kind) -> str | None:
         return None
     head = output_head(base)
     return head if isinstance(head, str) else None
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The transformers model under a peft wrapper (or the model itself)."""
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def prompt_learning(model: nn.Module) -> bool:

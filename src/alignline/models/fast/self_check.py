@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from alignline.models.fast.forward import logprob_forward, reward_forward
+from alignline.models.fast.path import FastPath
+
 ROWS = ((10, 14), (7, 9, 8))  # example lengths of the two packed rows: both rows restart positions
 SAMPLE = 4096
 MAX_TENSORS = 64
@@ -67,16 +70,12 @@ def own_outputs(model: nn.Module, kind: str, batch: dict) -> Outputs:
     return _with_grads(model, run)
 
 
-def fast_outputs(model: nn.Module, kind: str, fast_path, batch: dict) -> Outputs:
+def fast_outputs(model: nn.Module, kind: str, fast_path: FastPath, batch: dict) -> Outputs:
     """The same examples, packed, through `TokenLogprobModel` / `RewardModel` forwards under `fast_path`."""
     device = _device(model)
     ids, pos = batch["input_ids"].to(device), batch["position_ids"].to(device)
     if kind == "reward":
-        from alignline.models.reward_model import reward_forward
-
         return _with_grads(model, lambda: reward_forward(model, fast_path, ids, pos, batch["last_index"].to(device)))
-    from alignline.models.logprob_model import logprob_forward
-
     return _with_grads(model, lambda: logprob_forward(model, fast_path, ids, pos, batch["targets"].to(device)))
 
 
