@@ -2,12 +2,14 @@
 
 Every error a user can cause by what they wrote (a config, a data file, a model path) is raised as a
 `UserError`; the CLI prints `str(error)` and exits 2. Anything else is a bug and keeps its traceback.
+`warn` prints a warning in the same one-line shape (training goes on).
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import sys
 from pathlib import Path
 
 
@@ -54,3 +56,8 @@ def missing_reason(path: str | Path) -> str:
             return f"a broken symbolic link (it points to {os.readlink(p)}, which does not exist)"
         return "no such file or directory"
     return "no such file or directory"
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr, in the shape of the CLI's one-line errors."""
+    print(f"alignline: warning: {message}", file=sys.stderr)

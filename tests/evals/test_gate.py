@@ -153,7 +153,7 @@ def test_no_regression_leaves_perplexity_and_kl_out_unless_listed():
 
 
 def test_forest_plot_marks_a_significant_regression():
-    from alignline.report.svg import forest_plot
+    from alignline.render.svg import forest_plot
 
     svg = forest_plot([{"label": "refusal/over_refusal", "delta": 0.2, "ci_low": 0.1, "ci_high": 0.3,
                         "higher_is_better": False},

@@ -3,7 +3,7 @@ canvas, zero (or the diagonal) drawn, round ticks, bad rows left out."""
 
 import xml.etree.ElementTree as ET
 
-from alignline.report.svg import forest_plot, reliability_diagram, text_width
+from alignline.render.svg import forest_plot, reliability_diagram, text_width
 
 ROWS = [{"label": "refusal/over_refusal", "delta": 0.2, "ci_low": 0.1, "ci_high": 0.3, "higher_is_better": False},
         {"label": "arithmetic/accuracy <&>", "delta": -0.025, "ci_low": -0.1, "ci_high": 0.05,

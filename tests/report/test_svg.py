@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from alignline.report.svg import bar_chart, histogram, line_chart, nice_step, nice_ticks, text_width, tick_labels
+from alignline.render.svg import bar_chart, histogram, line_chart, nice_step, nice_ticks, text_width, tick_labels
 
 
 def _texts(svg: str) -> list[ET.Element]:

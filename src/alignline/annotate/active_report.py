@@ -135,8 +135,8 @@ def milestones(result: dict) -> dict:
 
 
 def render_html(result: dict) -> str:
-    from alignline.report import html
-    from alignline.report.svg import line_chart
+    from alignline.render import html
+    from alignline.render.svg import line_chart
 
     charts = []
     for name in LEARNERS:
@@ -193,7 +193,7 @@ def render_html(result: dict) -> str:
 
 def _groups_section(result: dict):
     """Where each strategy spent its labels, and what each learner ends up getting right, per group."""
-    from alignline.report import html
+    from alignline.render import html
 
     g, strategies = result["groups"], list(result["strategies"])
     names = sorted(g["pool_share"])

@@ -10,6 +10,8 @@ Exit codes: 0 every gate passes, 1 a gate fails, 2 bad input (one line naming fi
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 from alignline.errors import UserError
@@ -115,9 +117,23 @@ def _cmd_audit_score(args) -> int:
     return 0 if r["passed"] else 1
 
 
-def _cmd_show(args) -> int:
-    from alignline.data.show import run_show
+def run_show(args) -> int:
+    """`alignline data show`: the record as `data/show.py` renders it, with the tokenizer of `--model`."""
+    from alignline.data.show import parse_column_args, show
+    from alignline.models.loading import load_tokenizer_for
 
+    tokenizer = load_tokenizer_for(args.model)
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR") and not args.json
+    text = show(args.file, tokenizer, args.record, args.method, args.json, args.split, parse_column_args(args.column),
+                color)
+    try:
+        print(text)
+    except BrokenPipeError:  # `alignline data show ... | head`: the reader has seen enough
+        sys.stderr.close()
+    return 0
+
+
+def _cmd_show(args) -> int:
     return run_show(args)
 
 

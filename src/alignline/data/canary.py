@@ -34,7 +34,9 @@ import re
 import string
 from pathlib import Path
 
+from alignline.data.formats import Conversation, to_sample
 from alignline.data.sources import read_records
+from alignline.data.templates import training_text
 from alignline.errors import DataError, UserError
 from alignline.io import write_records
 from alignline.text import completion_text
@@ -181,9 +183,6 @@ def rendered_before(tokenizer, record: dict, text: str | None, origin: str, loca
     """`record` (any training format) rendered as training rendered it (the chat template), up to the last
     place `text` starts in it; `text` None: up to the start of the last assistant turn's content. None when
     the rendering does not hold it (a template that rewrites content, an empty turn)."""
-    from alignline.data.formats import Conversation, to_sample
-    from alignline.data.templates import training_text
-
     sample = to_sample(record, origin, location)
     if text is None:
         text = sample.completion if not isinstance(sample, Conversation) else next(

@@ -17,7 +17,7 @@ from alignline.config import DataConfig, RunConfig
 from alignline.data.formats import Conversation, Sample, format_of, refuse_unpaired, to_sample
 from alignline.data.sources import file_sha256, read_records
 from alignline.data.templates import Example, build_examples, settle_reasoning
-from alignline.errors import DataError
+from alignline.errors import DataError, warn
 
 
 @dataclass
@@ -148,8 +148,6 @@ def tokenize(tokenizer, samples: list[Sample], max_length: int, loss_on: str, sp
 def warn_reasoning_dropped(dropped: dict[str, int]) -> None:
     """The one warning line of a run that left reasoning out (`data.reasoning: drop`)."""
     if dropped:
-        from alignline.train.guards import warn
-
         fields = ", ".join(f"{n} {name}" for name, n in dropped.items())
         warn(f"data.reasoning: drop: {fields} not trained: the chat template does not render reasoning")
 

@@ -11,13 +11,13 @@ SFT formats), `dpo` / `rm` (both sides of each pair; the default for preference 
 the completion, which KTO trains for `label: true` and against for `label: false`; the default where a record has a
 feedback `label`), `grpo` / `ppo` (the prompt as the rollout engine renders it, with the generation prompt; nothing
 is trained there, the policy's own completions are; the default for a prompt with no answer).
+
+The caller loads the tokenizer: the command itself (`run_show`) is in `cli/data.py`.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sys
 from dataclasses import dataclass
 
 from alignline.data.formats import format_of, is_unpaired_feedback, refuse_unpaired, to_sample
@@ -25,7 +25,7 @@ from alignline.data.preference import pair_sample, to_pairs
 from alignline.data.prompts import to_prompt_unit  # the online methods' one reader (GRPO, PPO)
 from alignline.data.quality.items import is_prompt_only
 from alignline.data.sources import read_records
-from alignline.data.templates import tokenize_sample
+from alignline.data.templates import render_prompt, tokenize_sample
 from alignline.data.unpaired import to_unpaired, unpaired_sample
 from alignline.errors import UserError
 
@@ -100,8 +100,6 @@ def record_views(tokenizer, record: dict, path: str, location: str, method: str)
 
 def prompt_view(tokenizer, record: dict, path: str, location: str) -> View:
     """An online method's prompt, read by its loader and rendered as the rollout engine renders it."""
-    from alignline.rollout.types import render_prompt
-
     unit = to_prompt_unit(record, path, location)
     ids = tokenizer(render_prompt(tokenizer, unit.prompt), add_special_tokens=False)["input_ids"]
     return View(list(ids), [False] * len(ids))
@@ -165,17 +163,3 @@ def parse_column_args(items: list[str] | None) -> dict[str, str] | None:
             raise UserError(f"--column: expected OUR=THEIR (e.g. prompt=question), got {item!r}")
         out[ours.strip()] = theirs.strip()
     return out
-
-
-def run_show(args) -> int:
-    from alignline.models.loading import load_tokenizer_for
-
-    tokenizer = load_tokenizer_for(args.model)
-    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR") and not args.json
-    text = show(args.file, tokenizer, args.record, args.method, args.json, args.split, parse_column_args(args.column),
-                color)
-    try:
-        print(text)
-    except BrokenPipeError:  # `alignline data show ... | head`: the reader has seen enough
-        sys.stderr.close()
-    return 0

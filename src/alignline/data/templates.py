@@ -383,3 +383,26 @@ def build_examples(tokenizer, sample: Sample, max_length: int, loss_on: str = "a
         if len(chunk_ids) >= 2:
             examples.append(Example(chunk_ids, shift_targets(chunk_ids, chunk_mask)))
     return examples
+
+
+# A prompt as generation renders it: here, below the engines, so the data gates and `data show` render a
+# prompt exactly as `rollout/` does (rollout/types.py imports these three).
+
+
+class TokenIds(list):
+    """A prompt already tokenized (`alignline serve` encodes each request itself, so that text from a user
+    never becomes control tokens); engines feed these ids to the model as they are."""
+
+
+Prompt = str | list[dict] | TokenIds
+
+
+def render_prompt(tokenizer, prompt: Prompt) -> str:
+    """A chat prompt through the model's template (with the generation prompt); a string as it is."""
+    if isinstance(prompt, TokenIds):
+        return tokenizer.decode(prompt)
+    if isinstance(prompt, str):
+        return prompt
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    return "\n".join(m["content"] for m in prompt) + "\n"

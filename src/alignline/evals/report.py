@@ -5,7 +5,7 @@ its 95 % interval per metric, zero marked, the better side shaded), the metrics 
 diagrams for calibration suites, and the error analysis: failing examples grouped by suite and
 category (which benign prompts were refused, which canaries leaked, which attacks worked).
 
-The charts are `report.svg`'s and the page scaffold `report.html`'s, as for every alignline report;
+The charts are `render.svg`'s and the page scaffold `render.html`'s, as for every alignline report;
 this module only assembles the two pages.
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 from html import escape
 
 from alignline.evals.metrics import HIGHER_IS_BETTER, metric_name
-from alignline.report.html import Raw, grid, page, paragraph, section, status, table, text
-from alignline.report.svg import forest_plot, reliability_diagram
+from alignline.render.html import Raw, grid, page, paragraph, section, status, table, text
+from alignline.render.svg import forest_plot, reliability_diagram
 
 MAX_EXAMPLES = 20
 

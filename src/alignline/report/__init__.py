@@ -1,3 +1,3 @@
-"""Reports people look at: inline SVG charts (`svg`), one HTML page scaffold (`html`), the training run
-report (`run`) and the model card (`model_card`). The data-gate report (`data/quality/report.py`)
-uses the same charts and page."""
+"""Reports people look at: the training run report (`run`) and the model card (`model_card`). They draw with
+the page scaffold and charts of `alignline.render` (`render.html`, `render.svg`), which the data-gate report
+(`data/quality/report.py`) and the eval pages use too."""

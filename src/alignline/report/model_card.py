@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from alignline.io import write_text
-from alignline.report.html import fmt
+from alignline.render.html import fmt
 from alignline.report.run import ADAPTER_NAMES, best_eval_text, final_eval, used_config
 from alignline.train.metrics import read_metrics
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from alignline.io import write_text
 from alignline.methods import METHODS  # the registry names the method sections (dpo, rm, ...)
-from alignline.report.html import Raw, details, fmt, grid, page, paragraph, section, status, summary, table, text
-from alignline.report.svg import PALETTE, line_chart
+from alignline.render.html import Raw, details, fmt, grid, page, paragraph, section, status, summary, table, text
+from alignline.render.svg import PALETTE, line_chart
 from alignline.train.metrics import read_metrics
 
 # Series drawn in one chart (besides `x` with `eval_x`, which always share one).

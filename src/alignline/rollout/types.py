@@ -1,5 +1,7 @@
 """What every generation engine shares: the prompt and completion shapes, the sampling settings, the
 `Engine` interface, and the pieces all backends use alike (`render_prompt`, `cut_at_stop`, `TextStream`).
+`TokenIds`, `Prompt` and `render_prompt` live in `data/templates.py` (the data gates and `data show` render a
+prompt as generation does) and are imported here, so every engine keeps reading them from this module.
 
 Prompts are chat message lists (rendered with the model's chat template and its generation prompt),
 plain strings (used as they are) or `TokenIds` (already tokenized). Each prompt gets `params.n`
@@ -17,13 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-
-class TokenIds(list):
-    """A prompt already tokenized (`alignline serve` encodes each request itself, so that text from a user
-    never becomes control tokens); engines feed these ids to the model as they are."""
-
-
-Prompt = str | list[dict] | TokenIds
+from alignline.data.templates import Prompt, TokenIds, render_prompt
 
 
 @dataclass(frozen=True)
@@ -62,17 +58,6 @@ class Engine(Protocol):
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
         """`params.n` completions for each prompt, in prompt order."""
         ...
-
-
-def render_prompt(tokenizer, prompt: Prompt) -> str:
-    """A chat prompt through the model's template (with the generation prompt); a string as it is."""
-    if isinstance(prompt, TokenIds):
-        return tokenizer.decode(prompt)
-    if isinstance(prompt, str):
-        return prompt
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-    return "\n".join(m["content"] for m in prompt) + "\n"
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
@@ -141,3 +126,7 @@ class TextStream:
     def finish(self, text: str) -> str:
         """What is left of the completion's final `text` (held back until now)."""
         return text[len(self.sent):]
+
+
+__all__ = ["Completion", "Engine", "Prompt", "SamplingParams", "TextStream", "TokenIds", "cut_at_stop", "render_prompt",
+           "stop_prefix_len"]

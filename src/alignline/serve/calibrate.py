@@ -37,8 +37,8 @@ from alignline.errors import DataError, UserError
 from alignline.evals.stats import compute, reliability_bins
 from alignline.io import write_json, write_text
 from alignline.models.loading import resolve
-from alignline.report import html as h
-from alignline.report.svg import line_chart, reliability_diagram
+from alignline.render import html as h
+from alignline.render.svg import line_chart, reliability_diagram
 from alignline.rollout.types import SamplingParams
 
 FINGERPRINT_BYTES = 1 << 16

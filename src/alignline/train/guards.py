@@ -13,12 +13,11 @@ import errno
 import math
 import os
 import re
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from alignline.errors import ConfigError, UserError
+from alignline.errors import ConfigError, UserError, warn  # noqa: F401  (warn re-exported: it lives in errors.py)
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 WRITE_REFUSED = (errno.EROFS, errno.EACCES, errno.EPERM)
@@ -35,11 +34,6 @@ class DiskFull(UserError):
 
 class NotWritable(UserError):
     """A file of the run could not be written: a read-only file system, a permission denied."""
-
-
-def warn(message: str) -> None:
-    """One warning line on stderr, in the shape of the CLI's one-line errors."""
-    print(f"alignline: warning: {message}", file=sys.stderr)
 
 
 def prepare_output_dir(path: str | Path) -> Path:

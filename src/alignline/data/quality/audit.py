@@ -17,9 +17,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from alignline.data.quality.coverage import category_of
-from alignline.data.quality.items import iter_items
 from alignline.data.quality.gates import gate
+from alignline.data.quality.items import iter_items
 from alignline.errors import DataError
+from alignline.io import write_text
 
 COLUMNS = ("id", "category", "prompt", "response", "rejected", "verdict", "note")
 CORRECT = {"correct", "ok", "yes", "y", "1", "pass", "good", "true", "accept", "accepted", "✓"}
@@ -76,8 +77,6 @@ def sample(paths: list[str], n: int, seed: int = 0, progress: bool = True) -> tu
 
 
 def write_sample_csv(rows: list[dict], path: str | Path) -> None:
-    from alignline.io import write_text
-
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(COLUMNS)

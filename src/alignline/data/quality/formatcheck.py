@@ -11,6 +11,7 @@ from array import array
 
 from alignline.data.formats import Conversation, Message
 from alignline.data.quality.items import Item
+from alignline.data.templates import render_prompt, settle_reasoning, tokenize_sample
 
 PROBLEMS = ("empty_turn", "system_not_first", "first_not_user", "roles_not_alternating", "no_final_assistant",
             "empty_text", "chosen_not_assistant", "rejected_not_assistant")
@@ -71,8 +72,6 @@ class FormatCheck:
         self.total = 0
 
     def _tokens(self, item: Item) -> int:
-        from alignline.data.templates import settle_reasoning, tokenize_sample
-
         # a length only: reasoning the template cannot render is refused or dropped by training (data.reasoning)
         chat = item.kind == "preference" and item.sample is None
         settle_reasoning(self.tokenizer, [Conversation(item.messages + (item.rejected or []))]
@@ -85,8 +84,6 @@ class FormatCheck:
             return max(len(tokenize_sample(self.tokenizer, Conversation(s, item.rid))[0]) for s in sides
                        if any(m.role == "assistant" for m in s))
         if item.kind == "prompt":
-            from alignline.rollout.types import render_prompt
-
             prompt = [{"role": m.role, "content": m.content} for m in item.messages]
             return len(self.tokenizer(render_prompt(self.tokenizer, prompt), add_special_tokens=False).input_ids)
         return len(tokenize_sample(self.tokenizer, item.sample)[0])

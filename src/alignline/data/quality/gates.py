@@ -10,8 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from alignline.config import from_dict, read_yaml_mapping
+from alignline.data.quality.pii import PII_TYPES
 from alignline.errors import ConfigError
 
 
@@ -148,8 +148,6 @@ def validate(cfg: GateConfig, source: str = "gates") -> None:
             raise bad(key, f"must be between 1 and {hi}, got {v}")
     if cfg.max_length is not None and cfg.max_length <= 0:
         raise bad("max_length", f"must be > 0, got {cfg.max_length}")
-    from alignline.data.quality.pii import PII_TYPES
-
     for i, t in enumerate(cfg.pii.types):
         if t not in PII_TYPES:
             raise bad(f"pii.types[{i}]", f"unknown type {t!r}; known: {', '.join(PII_TYPES)}")

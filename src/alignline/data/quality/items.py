@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alignline.data.formats import Conversation, Message, PlainText, Sample, is_unpaired_feedback, to_sample
+from alignline.data.formats import (Conversation, Message, PlainText, Sample, Where, is_unpaired_feedback, parse_messages,
+                                    require_string, to_sample, with_system)
 from alignline.data.preference import to_pairs
 from alignline.data.sources import read_records
 from alignline.data.unpaired import to_unpaired, unpaired_sample
@@ -95,8 +96,6 @@ def is_prompt_only(record: dict) -> bool:
 
 
 def _prompt_only(record: dict, path: str, loc: str, index: int) -> Item:
-    from alignline.data.formats import Where, parse_messages, require_string, with_system
-
     value = record["prompt"]
     where = Where(path, loc)
     msgs = with_system(parse_messages(value, where, "prompt") if isinstance(value, list) else [

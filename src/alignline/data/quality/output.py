@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alignline.data.dataset_info import parse_ref
 from alignline.data.paths import missing_reason
+from alignline.data.sources import is_hub_id
 from alignline.errors import DataError, UserError
 from alignline.io import RECORD_FORMATS as FORMATS
 
 
 def check_inputs(paths: list[str]) -> None:
     """Missing inputs fail before any work (and before a progress bar is drawn)."""
-    from alignline.data.dataset_info import parse_ref
-    from alignline.data.sources import is_hub_id
-
     for path in paths:
         if parse_ref(str(path)) is None and not is_hub_id(str(path)) and not Path(path).exists():
             raise DataError(str(path), missing_reason(path))

@@ -12,8 +12,8 @@ from html import escape
 from pathlib import Path
 
 from alignline.io import write_text
-from alignline.report.html import Raw, fmt, page, section, status, table
-from alignline.report.svg import bar_chart, histogram
+from alignline.render.html import Raw, fmt, page, section, status, table
+from alignline.render.svg import bar_chart, histogram
 
 
 def write_report(report: dict, out_dir: str | Path, stem: str = "report") -> tuple[Path, Path]:

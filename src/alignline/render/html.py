@@ -1,7 +1,7 @@
 """The HTML every alignline report shares: one page scaffold with inline CSS, tables, escaping.
 
 A page is a title and a list of sections; everything a caller passes as text is escaped unless it is
-wrapped in `Raw` (HTML built here or by `report.svg`). The page fetches nothing: no script, no
+wrapped in `Raw` (HTML built here or by `render.svg`). The page fetches nothing: no script, no
 stylesheet, no font, no image URL, so it opens the same offline and in a year.
 """
 
