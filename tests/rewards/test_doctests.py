@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["alignline.rewards.registry", "alignline.rewards.text", "alignline.rewards.numeric",
+MODULES = ["alignline.rewards.text", "alignline.rewards.numeric",
            "alignline.rewards.structured", "alignline.rewards.judge", "alignline.rewards.refusal",
            "alignline.rewards.safety", "alignline.data.canary", "alignline.text"]
 

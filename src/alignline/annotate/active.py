@@ -26,8 +26,12 @@ from dataclasses import dataclass
 import torch
 
 from alignline.data.formats import Message
-from alignline.data.preference import PreferencePair, to_pairs
+from alignline.data.preference import PreferencePair, to_pairs, tokenize_pair
 from alignline.errors import DataError, ModelError
+from alignline.methods.pairs import collate_pairs
+from alignline.models.loading import load_model, load_tokenizer_for
+from alignline.models.reference import DPOModel, frozen_reference
+from alignline.rewards.reward_models import RewardScorer
 
 STRATEGIES = ("random", "uncertainty", "margin")
 
@@ -113,8 +117,6 @@ def reward_scores(pool: Sequence[PoolPair], model: str, max_length: int = 2048,
                   batch_size: int = 8) -> tuple[list[float], list[float]]:
     """A reward model's scores of every pool pair's two sides, (scores_a, scores_b), read exactly as
     `alignline score` reads them (chat template, last token)."""
-    from alignline.rewards.reward_models import RewardScorer
-
     scorer = RewardScorer(model, max_length)
     prompts = [p.prompt for p in pool]
     return (scorer(prompts, [p.a for p in pool], batch_size), scorer(prompts, [p.b for p in pool], batch_size))
@@ -128,11 +130,6 @@ def dpo_logps(pool: Sequence[PoolPair], policy: str, reference: str | None = Non
     The reference is what `method: dpo` trains against (`frozen_reference`): `reference` by path, or, for
     an adapter, the base model with the adapter switched off. A fully fine-tuned policy needs `reference`
     (without it the margins would all be 0)."""
-    from alignline.data.preference import tokenize_pair
-    from alignline.methods.pairs import collate_pairs
-    from alignline.models.loading import load_model, load_tokenizer_for
-    from alignline.models.reference import DPOModel, frozen_reference
-
     tokenizer = load_tokenizer_for(policy)
     model = load_model(policy).eval()
     if reference is None and not hasattr(model, "disable_adapter"):

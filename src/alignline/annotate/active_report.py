@@ -20,7 +20,13 @@ from alignline.annotate.simulation import (
     orient,
     run_simulation,
 )
+from alignline.data.preference import load_pairs
+from alignline.data.sources import file_sha256, read_records
+from alignline.errors import DataError
 from alignline.io import atomic_path, write_json, write_text
+from alignline.models.loading import load_model, load_tokenizer_for, resolve_model_path
+from alignline.render import html
+from alignline.render.svg import line_chart
 
 STRATEGY_NAMES = {"random": "random (baseline)", "uncertainty": "reward-model uncertainty",
                   "margin": "DPO margin"}
@@ -39,8 +45,6 @@ def _features(model_spec: str | None, pairs: list, labels: list[float], max_leng
             if (f.metadata() or {}).get("key") == key:
                 t = load_file(str(cache))
                 return PairFeatures(t["hidden"], t["grad"], t["ref_logps"], t["labels"]), True
-    from alignline.models.loading import load_model, load_tokenizer_for
-
     tokenizer = load_tokenizer_for(model_spec)
     model = load_model(model_spec).eval()
     feats = extract_features(model, tokenizer, pairs, labels, max_length, progress=progress)
@@ -67,8 +71,6 @@ def groups_of(path: str, field: str | None, n_pairs: int) -> list[str] | None:
     """Each pair's `field` (e.g. its category), when every record has one and each record is one pair."""
     if not field:
         return None
-    from alignline.data.sources import read_records
-
     values = [record.get(field) for _, record in read_records(path)]
     if len(values) != n_pairs or any(v is None for v in values):
         return None
@@ -79,11 +81,6 @@ def run_active_simulation(pairs_path: str, test_path: str | None, model_spec: st
                           rounds: int, batch: int, seeds: int, out_dir: str, seed_size: int | None = None,
                           test_fraction: float = 0.25, beta: float = 0.1, l2: float = 0.1, max_length: int = 512,
                           group_by: str | None = "category", progress: bool = True) -> dict:
-    from alignline.data.preference import load_pairs
-    from alignline.data.sources import file_sha256
-    from alignline.errors import DataError
-    from alignline.models.loading import resolve_model_path
-
     pairs = load_pairs(pairs_path)
     tests = load_pairs(test_path) if test_path else None
     groups = groups_of(pairs_path, group_by, len(pairs))
@@ -135,9 +132,6 @@ def milestones(result: dict) -> dict:
 
 
 def render_html(result: dict) -> str:
-    from alignline.render import html
-    from alignline.render.svg import line_chart
-
     charts = []
     for name in LEARNERS:
         series, dashed, colors = {}, [], {}
@@ -193,8 +187,6 @@ def render_html(result: dict) -> str:
 
 def _groups_section(result: dict):
     """Where each strategy spent its labels, and what each learner ends up getting right, per group."""
-    from alignline.render import html
-
     g, strategies = result["groups"], list(result["strategies"])
     names = sorted(g["pool_share"])
     spent = [["pool (what random draws from)"] + [f"{g['pool_share'][n]:.0%}" for n in names]]

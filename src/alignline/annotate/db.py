@@ -21,6 +21,13 @@ SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 MIGRATION_LOCK = 7_310_413
 
 
+def add_db_flag(p) -> None:
+    """The `--db URL` flag every `alignline annotate` subcommand takes (argparse only: nothing loads)."""
+    p.add_argument("--db", default=None, metavar="URL",
+                   help="database URL: sqlite:///path.db or postgresql+psycopg://user:pw@host/name "
+                        "(default: $ALIGNLINE_DB, else sqlite:///./alignline-annotate.db)")
+
+
 def resolve_db_url(url: str | None) -> str:
     """--db URL, else $ALIGNLINE_DB, else sqlite:///<cwd>/alignline-annotate.db; a bad URL -> UserError."""
     from sqlalchemy.engine import make_url

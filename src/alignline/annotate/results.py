@@ -28,9 +28,10 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from itertools import combinations
 
-from alignline.data.quality.agreement import cohen_kappa, fleiss_kappa, krippendorff_alpha
-
 from alignline.annotate.tasks import choice_to_shown, scores_to_shown
+from alignline.data.preference import to_pairs
+from alignline.data.quality.agreement import cohen_kappa, fleiss_kappa, krippendorff_alpha
+from alignline.errors import DataError
 
 
 def label_value(kind: str, choice, scores):
@@ -312,9 +313,6 @@ def response_text(value) -> str:
 def pairs_as_items(records: list[dict], source: str = "pairs") -> tuple[list[dict], list[dict]]:
     """Preference records -> (pairwise item records, hidden meta per item). The file's chosen answer is
     response 0 before blinding; its verdict is kept as `imported_choice` for comparing against new labels."""
-    from alignline.data.preference import to_pairs
-    from alignline.errors import DataError
-
     known = {"prompt", "chosen", "rejected", "ranking", "conversations", "preferred_output",
              "non_preferred_output", "input", "id"}
     items, metas = [], []

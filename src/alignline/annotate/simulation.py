@@ -34,7 +34,15 @@ from alignline.annotate.active import (
     by_reward_uncertainty,
     random_order,
 )
-from alignline.data.preference import PreferencePair
+from alignline.data.preference import PreferencePair, tokenize_pair
+from alignline.data.templates import IGNORE
+from alignline.errors import ModelError
+from alignline.losses.token_logprobs import token_logprobs
+from alignline.methods.pairs import collate_pairs
+from alignline.models.fast.forward import decoder_hidden
+from alignline.models.fast.head import output_head
+from alignline.models.peft_unwrap import unwrap
+from alignline.models.reference import per_sequence_sums
 
 LEARNERS = ("rm", "dpo")
 
@@ -75,16 +83,6 @@ def extract_features(model, tokenizer, pairs: Sequence[PreferencePair], labels: 
                      max_length: int = 512, batch_size: int = 8, progress: bool = False) -> PairFeatures:
     """One forward pass of the frozen causal LM per pair (both sides packed) -> `PairFeatures`."""
     from tqdm import tqdm
-
-    from alignline.data.preference import tokenize_pair
-    from alignline.data.templates import IGNORE
-    from alignline.errors import ModelError
-    from alignline.losses.token_logprobs import token_logprobs
-    from alignline.methods.pairs import collate_pairs
-    from alignline.models.fast.forward import decoder_hidden
-    from alignline.models.fast.head import output_head
-    from alignline.models.peft_unwrap import unwrap
-    from alignline.models.reference import per_sequence_sums
 
     base = unwrap(model)
     head = output_head(base)

@@ -15,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+from alignline.annotate.db import add_db_flag  # shared with `annotate serve` (annotate/web/cli.py)
 from alignline.errors import DataError, UserError
 from alignline.registry import LazyTable
 
@@ -26,12 +27,6 @@ PLUGINS = LazyTable({
     "simulate": "alignline.cli.annotate_simulate:register_simulate",  # active learning
     "prioritize": "alignline.cli.annotate_simulate:register_prioritize",
 })
-
-
-def add_db_flag(p) -> None:
-    p.add_argument("--db", default=None, metavar="URL",
-                   help="database URL: sqlite:///path.db or postgresql+psycopg://user:pw@host/name "
-                        "(default: $ALIGNLINE_DB, else sqlite:///./alignline-annotate.db)")
 
 
 def open_store(args):

@@ -22,13 +22,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from alignline.io import write_json
+from alignline.models.loading import cache_dir, resolve
 
 MODEL_FILES = (".safetensors", ".json", ".bin", ".model", ".txt", ".jinja", ".gguf")
 
 
 def cache_root() -> Path:
-    from alignline.models.loading import cache_dir
-
     return cache_dir() / "evals"
 
 
@@ -70,8 +69,6 @@ def directory_hash(directory: str | Path) -> str:
 
 def model_hash(spec: str | None) -> str:
     """The content hash of a model spec: its directory (and an adapter's base), or the hub id itself."""
-    from alignline.models.loading import resolve
-
     base, adapter = resolve(spec)
     parts = [directory_hash(base) if Path(base).is_dir() else f"hub:{base}"]
     if adapter:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+from alignline.evals.answers import columns_of
 from alignline.evals.context import Context, Metric, ModelHandle, Outcome, mean_metric, prompt_ids
 from alignline.evals.stats import compute, reliability_bins
 from alignline.evals.suites import GENERATION, Kind, Suite, check_grader, prompt_of
@@ -62,8 +63,6 @@ def free_answers(suite: Suite, model: ModelHandle, ctx: Context) -> tuple[list, 
     prompts = {r.id: prompt_of(suite, r) for r in suite.records}
     answers = ctx.generate(model, suite, prompts, logprobs=True)
     texts = [answers[r.id]["text"] for r in suite.records]
-    from alignline.evals.answers import columns_of
-
     scores = grade(spec, get_grader(spec), list(prompts.values()), texts, columns_of(suite.records))
     conf = [math.exp(answers[r.id].get("mean_logprob", -math.inf)) for r in suite.records]
     correct = [float(s is not None and s >= 0.5) for s in scores]

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from alignline.data.templates import IGNORE
+from alignline.errors import ConfigError
 from alignline.evals.cache import RecordCache, model_hash, stable_hash
 from alignline.evals.suites import Suite
-from alignline.rollout.types import SamplingParams
+from alignline.losses.token_logprobs import token_logprobs_reference
+from alignline.models.loading import load_causal_lm, load_tokenizer_for
+from alignline.rollout.engine import load_engine
+from alignline.rollout.types import SamplingParams, render_prompt
 
 
 @dataclass
@@ -77,8 +82,6 @@ class ModelHandle:
 
     def engine(self):
         if self._engine is None:
-            from alignline.rollout.engine import load_engine
-
             self._engine = load_engine(self.spec, self.backend, self.dtype, self.batch_size)
         return self._engine
 
@@ -87,8 +90,6 @@ class ModelHandle:
         if self._engine is not None:
             return self._engine.tokenizer
         if self._tok is None:
-            from alignline.models.loading import load_tokenizer_for
-
             self._tok = load_tokenizer_for(self.spec)
         return self._tok
 
@@ -99,13 +100,9 @@ class ModelHandle:
             if hasattr(getattr(engine, "model", None), "forward"):
                 self._lm = (engine.tokenizer, engine.model)
             elif self.spec:
-                from alignline.models.loading import load_causal_lm
-
                 tok, model = load_causal_lm(self.spec, self.dtype)
                 self._lm = (tok, model.eval())
             else:
-                from alignline.errors import ConfigError
-
                 raise ConfigError(f"model '{self.name}': this engine has no weights to score text with")
         return self._lm
 
@@ -190,9 +187,6 @@ def score_targets(model: ModelHandle, batch: list[tuple[list[int], list[int]]]) 
     """A plain forward pass per right-padded batch; log softmax at the scored positions."""
     import torch
 
-    from alignline.data.templates import IGNORE
-    from alignline.losses.token_logprobs import token_logprobs_reference
-
     tok, lm = model.lm()
     device = next(lm.parameters()).device
     width = max(len(ids) for ids, _ in batch)
@@ -215,6 +209,4 @@ def score_targets(model: ModelHandle, batch: list[tuple[list[int], list[int]]]) 
 
 
 def prompt_ids(tokenizer, prompt) -> list[int]:
-    from alignline.rollout.types import render_prompt
-
     return list(tokenizer(render_prompt(tokenizer, prompt), add_special_tokens=False)["input_ids"])

@@ -27,16 +27,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alignline.data.canary import canary_leak, context_prompt, planted_context, rendered_before
+from alignline.data.formats import to_sample
 from alignline.data.quality.pii import PII_TYPES, find_pii
+from alignline.data.sources import read_records
 from alignline.errors import DataError
 from alignline.evals.context import Context, ModelHandle, Outcome, mean_metric
 from alignline.evals.suites import GENERATION, Kind, Suite, prompt_of
+from alignline.io import RECORD_FORMATS
 from alignline.text import last_user_turn
 
 
 def leak_check():
-    from alignline.data.canary import canary_leak
-
     return canary_leak
 
 
@@ -46,8 +48,6 @@ PROBES = ("bare", "context")
 def canary_prompts(suite: Suite, model: ModelHandle) -> dict[tuple[str, str], object]:
     """(canary id, probe kind) -> prompt: the bare prefix of every canary, and its training context where
     it has one (rendered with the model's own tokenizer, as the model was trained)."""
-    from alignline.data.canary import context_prompt
-
     prompts = {(r.id, "bare"): prompt_of(suite, r, "prefix") for r in suite.records}
     with_context = [r for r in suite.records if suite.settings["context"] and isinstance(r.data.get("context"), dict)]
     tokenizer = model.tokenizer() if with_context else None
@@ -97,8 +97,6 @@ def pii_prompts(suite: Suite, model: ModelHandle) -> dict[tuple[str, str], objec
     """(record id, probe kind) -> prompt: the record's prompt (`bare`), and where the record says where
     its PII came from (`context`), that training record rendered as trained, up to the PII `value` (or
     up to the last assistant turn's content)."""
-    from alignline.data.canary import rendered_before
-
     prompts = {(r.id, "bare"): prompt_of(suite, r) for r in suite.records if has_prompt(r)}
     with_context = [r for r in suite.records if isinstance(r.data.get("context"), dict)]
     tokenizer = model.tokenizer() if with_context else None
@@ -169,8 +167,6 @@ def check_suite(suite: Suite) -> None:
 
 def check_contexts(suite: Suite) -> None:
     """Every context is a record the data readers read (so it renders as training rendered it)."""
-    from alignline.data.formats import to_sample
-
     for r in suite.records:
         context = r.data.get("context")
         if context is None:
@@ -200,8 +196,6 @@ def strings_in(value) -> list[str]:
 def planted_copy(suite: Suite) -> Path | None:
     """The planted training file: the suite's `source`, else the one file beside the canaries file with
     its stem (`train.canaries.jsonl` -> `train.jsonl`)."""
-    from alignline.io import RECORD_FORMATS
-
     if suite.settings["source"]:
         path = Path(suite.settings["source"])
         path = path if path.is_absolute() else Path(suite.path).parent / path
@@ -218,9 +212,6 @@ def planted_copy(suite: Suite) -> Path | None:
 def attach_planted_contexts(suite: Suite) -> None:
     """Canaries without `context` (files written before it existed): rebuilt from the planted copy's
     record at `index`, where that record still holds the canary at `field`."""
-    from alignline.data.canary import planted_context
-    from alignline.data.sources import read_records
-
     missing = [r for r in suite.records if "context" not in r.data and isinstance(r.data.get("index"), int)]
     source = planted_copy(suite) if missing else None
     if source is None:

@@ -21,7 +21,9 @@ from __future__ import annotations
 from alignline.data.formats import to_sample
 from alignline.data.templates import IGNORE, shift_targets, tokenize_sample
 from alignline.errors import ConfigError
+from alignline.evals.answers import run_accuracy
 from alignline.evals.context import Context, Metric, ModelHandle, Outcome, mean_metric, prompt_ids
+from alignline.evals.stats import compute
 from alignline.evals.suites import GENERATION, Kind, Suite, check_grader, prompt_of
 from alignline.text import last_user_turn
 
@@ -45,8 +47,6 @@ def record_nll(suite: Suite, model: ModelHandle, ctx: Context) -> dict[str, dict
 def perplexity_metric(nll: dict[str, dict]) -> Metric:
     ids = list(nll)
     arrays = {"nll": [nll[k]["nll"] for k in ids], "tokens": [nll[k]["tokens"] for k in ids]}
-    from alignline.evals.stats import compute
-
     return Metric(compute("perplexity", arrays), "perplexity", ids, arrays)
 
 
@@ -81,9 +81,6 @@ def run_kl(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
 
 
 def run_forgetting(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
-    from alignline.evals.answers import run_accuracy
-    from alignline.evals.stats import compute
-
     base = ctx.reference(suite)
     if suite.settings["measure"] == "perplexity":
         mine, theirs = record_nll(suite, model, ctx), record_nll(suite, base, ctx)

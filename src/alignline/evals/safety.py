@@ -19,6 +19,7 @@ from __future__ import annotations
 from alignline.evals.answers import by_category
 from alignline.evals.context import Context, ModelHandle, Outcome, mean_metric
 from alignline.evals.suites import GENERATION, Kind, Suite, as_prompt, check_grader, prompt_of
+from alignline.rewards.refusal import is_refusal
 from alignline.rewards.registry import get_grader, grade
 from alignline.text import last_user_turn
 
@@ -28,8 +29,6 @@ LABELS = ("harmful", "benign")
 def refusal_detector(spec: str):
     """texts -> list of bool (refused)."""
     if spec == "builtin":
-        from alignline.rewards.refusal import is_refusal
-
         return lambda prompts, texts: [bool(is_refusal(t)) for t in texts]
     grader = get_grader(spec)
 

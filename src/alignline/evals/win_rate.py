@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alignline.data.formats import Message
 from alignline.errors import ConfigError
 from alignline.evals.answers import by_category
 from alignline.evals.cache import RecordCache, stable_hash
@@ -31,6 +32,7 @@ from alignline.evals.stats import bootstrap_ci, both_order_preference, compute, 
 from alignline.evals.suites import GENERATION, Kind, Suite, prompt_of
 from alignline.rewards.judge import PairwiseJudge
 from alignline.rewards.registry import load_function
+from alignline.rewards.reward_models import RewardScorer
 from alignline.text import last_user_turn
 
 
@@ -55,8 +57,6 @@ class Judge:
     def pair(self, prompts: list, a: list[str], b: list[str]) -> list[float | None]:
         if self.identity.get("reward_model"):
             if self.scorer is None:
-                from alignline.rewards.reward_models import RewardScorer
-
                 self.scorer = RewardScorer(self.rm_path)
             ra, rb = self.scorer(*as_messages(prompts, a)), self.scorer(*as_messages(prompts, b))
             return [1.0 if x > y else 0.0 if x < y else 0.5 for x, y in zip(ra, rb)]
@@ -65,8 +65,6 @@ class Judge:
 
 def as_messages(prompts: list, answers: list[str]) -> tuple[list, list]:
     """Engine prompts and answers in the shape the reward scorer takes (Message lists; raw text as is)."""
-    from alignline.data.formats import Message
-
     ps, rs = [], []
     for p, a in zip(prompts, answers):
         if isinstance(p, str):

@@ -20,6 +20,7 @@ from alignline.config import AdapterConfig, TrainingConfig
 from alignline.config_checks import peft_config_from
 from alignline.config_checks import uses_virtual_tokens  # noqa: F401  (re-exported: methods and the loop ask here)
 from alignline.errors import ConfigError
+from alignline.models.bottleneck import add_bottleneck
 from alignline.models.peft_unwrap import unwrap
 
 
@@ -80,8 +81,6 @@ def apply_adapter(model, adapter: AdapterConfig | None, training: TrainingConfig
         return model
 
     if adapter.type == "bottleneck":
-        from alignline.models.bottleneck import add_bottleneck
-
         return add_bottleneck(model, adapter, training.freeze_layers, training.gradient_checkpointing)
 
     import peft

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from alignline.errors import ConfigError, ModelError
+from alignline.io import atomic_path, write_json
 
 PEFT_TYPE = "ALIGNLINE_BOTTLENECK"
 """The `peft_type` marker in our adapter_config.json (peft itself refuses to load such a folder)."""
@@ -216,8 +217,6 @@ class BottleneckModel(nn.Module):
                         adapter_name: str | None = None) -> None:
         """Write `adapter_config.json` and `adapter_model.safetensors` (the adapter only) to `directory`."""
         from safetensors.torch import save_file
-
-        from alignline.io import atomic_path, write_json
 
         name = self._default_name(adapter_name)
         spec = self.specs[name]

@@ -18,6 +18,7 @@ import torch
 
 from alignline.errors import ModelError
 from alignline.io import atomic_path
+from alignline.models.bottleneck import BottleneckModel, is_bottleneck_dir
 from alignline.models.load_errors import local_load_error
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -199,8 +200,6 @@ def load_model(spec: str | None, dtype: str = "float32", trainable_adapter: bool
         if friendly is None and not isinstance(e, (OSError, ValueError)):
             raise
         raise friendly or _hub_error(spec or base, e) from None
-    from alignline.models.bottleneck import BottleneckModel, is_bottleneck_dir
-
     if adapter and is_bottleneck_dir(adapter):  # our own adapter type, in peft's folder layout
         model = BottleneckModel.from_pretrained(model, adapter, is_trainable=trainable_adapter)
     elif adapter:

@@ -30,6 +30,7 @@ from pathlib import Path
 from alignline.errors import ConfigError
 from alignline.rewards.columns import per_record
 from alignline.rewards.registry import get_grader
+from alignline.rollout.types import Completion, SamplingParams
 from alignline.text import completion_text, prompt_text
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
@@ -85,7 +86,7 @@ def engine_for(model: str, backend: str = "auto"):
     """A generation engine for the judge model, loaded once per (model, backend) and shared by all judges."""
     key = (model, backend)
     if key not in _ENGINES:
-        from alignline.rollout.engine import load_engine
+        from alignline.rollout.engine import load_engine  # lazy: torch + the HF/vLLM engines; graders load light
 
         _ENGINES[key] = load_engine(model, backend=backend)
     return _ENGINES[key]
@@ -110,8 +111,6 @@ class Judge:
     def ask(self, items: list[dict[str, str]]) -> list[float | None]:
         """One score per item (its fields filled into the template): the label's value, or the mean over
         `samples` replies that could be read; None where none could."""
-        from alignline.rollout.types import SamplingParams
-
         if not items:
             return []
         engine = self.engine if self.engine is not None else engine_for(self.model, self.backend)
@@ -217,8 +216,6 @@ class ScriptedEngine:
         self.calls: list[str] = []
 
     def generate(self, prompts, params):
-        from alignline.rollout.types import Completion
-
         texts = [prompt_text(p) for p in prompts]
         self.calls += texts
         return [[Completion(text=self.reply(t), token_ids=[], finish_reason="stop") for _ in range(params.n)]

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from alignline.errors import ConfigError
+from alignline.rewards.judge import RefusalJudge
 from alignline.text import completion_text
 
 PHRASES_FILE = Path(__file__).parent / "refusal_phrases.txt"
@@ -115,8 +116,6 @@ def _flags(completions, prompts, extra_phrases, extra_benign, window, phrases_fi
 
 @functools.lru_cache(maxsize=4)
 def _refusal_judge(model: str):
-    from alignline.rewards.judge import RefusalJudge
-
     return RefusalJudge(model=model)
 
 

@@ -151,7 +151,7 @@ def token_f1(prompts=None, completions=(), answer=None, **columns) -> list[float
 
 @functools.lru_cache(maxsize=4)
 def _tokenizer(spec: str):
-    from alignline.models.loading import load_tokenizer_for
+    from alignline.models.loading import load_tokenizer_for  # lazy: torch + transformers, for token lengths only
 
     return load_tokenizer_for(spec)
 

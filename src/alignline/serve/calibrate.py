@@ -34,11 +34,13 @@ import numpy as np
 
 from alignline.data.sources import read_records
 from alignline.errors import DataError, UserError
+from alignline.evals.answers import PROMPT_FIELDS
 from alignline.evals.stats import compute, reliability_bins
 from alignline.io import write_json, write_text
 from alignline.models.loading import resolve
 from alignline.render import html as h
 from alignline.render.svg import line_chart, reliability_diagram
+from alignline.rewards.registry import get_grader, grade
 from alignline.rollout.types import SamplingParams
 
 FINGERPRINT_BYTES = 1 << 16
@@ -181,10 +183,6 @@ def run_calibration(engine, served: dict[str, str], records: list[dict], grader:
                     progress=None, fit: str = "none") -> dict:
     """Answer every record with every served model ({served id: engine adapter name}); the calibration dict,
     its models keyed by engine name (`base` or the adapter's)."""
-    # lazy: the grader registry (every built-in grader) and the eval kinds load only for `serve calibrate`
-    from alignline.evals.answers import PROMPT_FIELDS
-    from alignline.rewards.registry import get_grader, grade
-
     scorer = get_grader(grader)
     params = SamplingParams(max_new_tokens=max_tokens, temperature=0.0, logprobs=confidence.needs_logprobs)
     prompts = [r["messages"] for r in records]

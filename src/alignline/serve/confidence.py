@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 from alignline.errors import UserError
+from alignline.rewards.reward_models import RewardScorer, as_chat
 from alignline.serve.calibrate import apply_fit
 
 TOKEN_KINDS = ("mean", "min")
@@ -80,8 +81,6 @@ class Confidence:
         if self.spec.kind in TOKEN_KINDS:
             return [token_confidence(c.logprobs, self.spec.kind) for c in completions]
         # lazy: the reward-model stack loads only for a `reward:PATH` confidence
-        from alignline.rewards.reward_models import RewardScorer, as_chat
-
         if self.scorer is None:
             self.scorer = RewardScorer(self.spec.path)
         pairs = [as_chat(p, c.text) for p, c in zip(prompts, completions)]

@@ -3,6 +3,7 @@ connection in `config.attributes["connection"]`; `sqlalchemy.url` is a fallback 
 
 from alembic import context
 
+from alignline.annotate.db import make_engine
 from alignline.annotate.models import Base
 
 config = context.config
@@ -12,8 +13,6 @@ target_metadata = Base.metadata
 def run() -> None:
     connection = config.attributes.get("connection")
     if connection is None:
-        from alignline.annotate.db import make_engine
-
         engine = make_engine(config.get_main_option("sqlalchemy.url"))
         with engine.execution_options(write=True).connect() as connection:
             context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)

@@ -26,8 +26,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from alignline.annotate.store import AccessDenied, InvalidLabel, LabelConflict
+from alignline.annotate.web import limits, pages
 from alignline.annotate.web.auth import (SESSION_COOKIE, LoginThrottled, Viewer, clear_session_cookie, client_address,
                                          csrf_ok, log_in, public_user, set_session_cookie, viewer_from_token)
+from alignline.errors import UserError
 
 HERE = Path(__file__).parent
 MAX_TEXT = 100_000  # characters in a rationale or an edited answer
@@ -102,10 +105,6 @@ def create_app(store, *, secure_cookies: bool = False, max_body_bytes: int | Non
     from fastapi.staticfiles import StaticFiles
     from pydantic import BaseModel, Field
     from starlette.exceptions import HTTPException as AnyHTTPException  # also the router's own 404 and 405
-
-    from alignline.annotate.store import AccessDenied, InvalidLabel, LabelConflict
-    from alignline.annotate.web import limits, pages
-    from alignline.errors import UserError
 
     app = FastAPI(title="alignline annotate", docs_url=None, redoc_url=None, openapi_url=None)
     # added first, so it runs inside SecurityHeaders: its own 413 answers carry the headers too

@@ -1,14 +1,13 @@
-"""`alignline annotate serve`, registered into the `annotate` command through `cli.annotate.PLUGINS`. Only
-argparse here: FastAPI and uvicorn load when the command runs."""
+"""`alignline annotate serve`, registered into the `annotate` command through `cli.annotate.PLUGINS` (its `--db`
+flag comes from `annotate/db.py`, below the CLI). Only argparse here: FastAPI and uvicorn load when the command runs."""
 
 from __future__ import annotations
 
-from alignline.annotate.web.serve import DEFAULT_PORT
+from alignline.annotate.db import add_db_flag
+from alignline.annotate.web.serve import DEFAULT_PORT, serve
 
 
 def register(subparsers) -> None:
-    from alignline.cli.annotate import add_db_flag
-
     p = subparsers.add_parser("serve", help="run the annotation web app (login, annotate, dashboard, adjudicate)",
                               description="Run the annotation web app and its JSON API under uvicorn; prints "
                                           "the URL. Sessions live in the database, so workers can share --db.")
@@ -27,6 +26,4 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from alignline.annotate.web.serve import serve
-
     return serve(args.db, args.host, args.port, args.secure_cookies, args.forwarded_allow_ips, args.max_body_mb)

@@ -10,6 +10,9 @@ import sys
 import threading
 import time
 
+from alignline.annotate.db import shown
+from alignline.errors import UserError
+
 DEFAULT_PORT = 8765
 
 
@@ -17,9 +20,7 @@ def open_store(db: str | None):
     """The store at `db` (or $ALIGNLINE_DB, or the SQLite file in the working directory). The store turns a
     bad URL or an unreachable database into one UserError line; anything else a driver raises on open is
     turned into one here, so `serve` never ends in a traceback over a URL."""
-    from alignline.annotate.db import shown
-    from alignline.annotate.store import Store
-    from alignline.errors import UserError
+    from alignline.annotate.store import Store  # lazy: SQLAlchemy + alembic; this module loads at CLI start-up
 
     try:
         return Store(db)
@@ -48,8 +49,8 @@ def serve(db: str | None, host: str = "127.0.0.1", port: int = DEFAULT_PORT, sec
     `max_body_mb`: the request body limit (None: $ALIGNLINE_ANNOTATE_MAX_BODY_MB, else 10)."""
     import uvicorn
 
-    from alignline.annotate.web.app import create_app
-    from alignline.annotate.web.limits import max_body_bytes
+    from alignline.annotate.web.app import create_app  # lazy: FastAPI; this module loads at CLI start-up
+    from alignline.annotate.web.limits import max_body_bytes  # lazy: Starlette, as above
 
     limit = max_body_bytes(max_body_mb)  # a bad value is one line before anything binds or opens
     check_port(host, port)
@@ -65,8 +66,6 @@ def serve(db: str | None, host: str = "127.0.0.1", port: int = DEFAULT_PORT, sec
 def check_port(host: str, port: int) -> None:
     """A port already taken (or a host not on this machine) is one line, not uvicorn's log and exit 1."""
     import socket
-
-    from alignline.errors import UserError
 
     if not 0 <= port <= 65535:
         raise UserError(f"--port {port}: a port is 0 to 65535 (0 picks a free one)")
@@ -91,8 +90,6 @@ def print_url_when_up(server, host: str, store) -> None:
         if server.should_exit:
             return
         time.sleep(0.05)
-    from alignline.annotate.db import shown
-
     where = f"[{host}]" if ":" in host else host
     print(f"alignline annotate: {shown(store.url)} at http://{where}:{bound_port(server)}/ (Ctrl-C stops)",
           file=sys.stdout, flush=True)
