@@ -5,26 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from alignline.data.preference import load_pairs, pair_sample, tokenize_pair
-from alignline.data.show import trained_text
-from alignline.data.templates import tokenize_sample
+from alignline.data.preference import load_pairs, tokenize_pair
 from alignline.errors import DataError
 from support import assistant as _a
 from support import user as _u
 from support import write_jsonl
-
-
-def _roles(messages):
-    return [(m.role, m.content) for m in messages]
-
-
-def _sides(tokenizer, pair):
-    """(full chosen text, chosen trained text, full rejected text, rejected trained text)."""
-    out = []
-    for answer in (pair.chosen, pair.rejected):
-        ids, mask = tokenize_sample(tokenizer, pair_sample(pair.prompt, answer, pair.tools))
-        out += [tokenizer.decode(ids), trained_text(tokenizer, ids, mask)]
-    return out
+from support.pairs import message_roles as _roles
+from support.pairs import pair_sides as _sides
 
 
 # HuggingFaceH4/ultrafeedback_binarized: prompt string; chosen/rejected whole conversations repeating it.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from alignline.cli import main
-from alignline.data.preference import load_pairs, pair_sample
+from alignline.data.preference import load_pairs
 from alignline.data.quality.items import iter_items
 from alignline.data.show import show, trained_text
 from alignline.data.templates import tokenize_sample
@@ -16,22 +16,11 @@ from alignline.errors import DataError
 from support import assistant as _a
 from support import user as _u
 from support import write_jsonl
+from support.pairs import message_roles as _roles
+from support.pairs import pair_sides as _sides
 
 SYS = "<|im_start|>system\n{}<|im_end|>\n"
 TURN = "<|im_start|>{}\n{}<|im_end|>\n"
-
-
-def _roles(messages):
-    return [(m.role, m.content) for m in messages]
-
-
-def _sides(tokenizer, pair):
-    """(full chosen text, chosen trained text, full rejected text, rejected trained text)."""
-    out = []
-    for answer in (pair.chosen, pair.rejected):
-        ids, mask = tokenize_sample(tokenizer, pair_sample(pair.prompt, answer, pair.tools))
-        out += [tokenizer.decode(ids), trained_text(tokenizer, ids, mask)]
-    return out
 
 
 def _unpaired_text(tokenizer, record):

@@ -117,6 +117,17 @@ def bounded_lines(fh, max_bytes: int) -> Iterator[tuple[int, bytes | None]]:
         yield number, line
 
 
+def decode_line(path: Path, number: int, raw: bytes) -> str:
+    """One line of a line-oriented file as text, its byte-order mark removed on line 1; a byte that is not UTF-8 is
+    one DataError naming the line and column."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(str(path), f"not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
+                        "re-save the file as UTF-8", record=f"line {number}") from None
+    return line.removeprefix("\ufeff") if number == 1 else line
+
+
 def _read_jsonl(path: Path) -> Iterator[Located]:
     """Line by line: memory stays bounded whatever the file's size (a line is at most MAX_RECORD_BYTES)."""
     seen_content = False
@@ -128,13 +139,7 @@ def _read_jsonl(path: Path) -> Iterator[Located]:
                 raise DataError(str(path), f"a record longer than {size} (the limit for one line); split it into "
                                 "several records, e.g. a long document into pieces of a few MB",
                                 record=f"line {number}")
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(str(path), f"not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
-                                "re-save the file as UTF-8", record=f"line {number}") from None
-            if number == 1:
-                line = line.removeprefix("\ufeff")
+            line = decode_line(path, number, raw)
             if not line.strip():
                 continue
             seen_content = True
@@ -152,13 +157,7 @@ def _read_txt(path: Path) -> Iterator[Located]:
     seen_content = False
     with _open(path) as fh:
         for number, raw in enumerate(fh, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(str(path), f"not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
-                                "re-save the file as UTF-8", record=f"line {number}") from None
-            if number == 1:
-                line = line.removeprefix("\ufeff")
+            line = decode_line(path, number, raw)
             line = line.removesuffix("\n").removesuffix("\r")
             for document in line.split("\r"):  # a lone carriage return ends a line too (universal newlines)
                 if document:
