@@ -26,7 +26,7 @@ from alignline.models.reference import frozen_reference
 from alignline.rewards.combine import RewardScores, RewardSet
 from alignline.rollout.hf import HFEngine
 from alignline.rollout.types import Completion, SamplingParams, render_prompt
-from alignline.train.monitors import Monitor
+from alignline.methods.monitors import Monitor
 
 
 class OnlineMethod(NoExtraHooks):

@@ -54,7 +54,7 @@ from alignline.rollout.episodes import Episode, run_episodes
 from alignline.rollout.hf import HFEngine
 from alignline.rollout.tools import find_tool_calls, valid_call
 from alignline.rollout.types import SamplingParams
-from alignline.train.monitors import Monitor
+from alignline.methods.monitors import Monitor
 
 EPISODE_SUMS = ("tool_calls", "valid_tool_calls", "tool_episodes", "turns", "correct", "retokenized")
 
