@@ -38,11 +38,22 @@ from alignline.data.prompts import PromptUnit
 from alignline.data.templates import Example, shift_targets
 from alignline.losses.grpo import group_advantages, rloo_advantages, zero_std_groups
 from alignline.methods.base import Experience
-from alignline.methods.online import (OnlineMethod, PolicyModel, add_old_and_reference, completion_samples,
-                                      generator_logps, policy_count, policy_loss, policy_model, sample_completions,
-                                      score_completions, step_seed, summarize_policy)
-from alignline.rollout.types import SamplingParams, render_prompt
 from alignline.methods.monitors import reference_check
+from alignline.methods.online import (
+    OnlineMethod,
+    PolicyModel,
+    add_old_and_reference,
+    completion_samples,
+    generator_logps,
+    policy_count,
+    policy_loss,
+    policy_model,
+    sample_completions,
+    score_completions,
+    step_seed,
+    summarize_policy,
+)
+from alignline.rollout.types import SamplingParams, render_prompt
 
 
 @dataclass

@@ -55,7 +55,6 @@ from alignline.train.run_info import environment, git_commit, package_versions
 from alignline.train.run_record import RunOutcome, RunRecord, RunStart, guarded_run
 from alignline.train.step import global_sum, global_sums, optimizer_step
 
-
 SuiteMetrics = Callable[[Any, Any, int], dict[str, float]]
 """`(model, tokenizer, step) -> {"suite/<suite>/<metric>": value}`: the eval suites run at each evaluation."""
 
