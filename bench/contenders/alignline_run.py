@@ -32,7 +32,7 @@ def recipe(spec: Spec, method: str = "sft") -> dict:
 
 def run(spec: Spec, method: str = "sft") -> Result:
     from alignline.config import load_config
-    from alignline.train.loop import train
+    from alignline.evals.training import train
 
     path = Path(spec.work_dir) / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe(spec, method)))

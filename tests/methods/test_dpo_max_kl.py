@@ -9,7 +9,7 @@ import pytest
 from alignline.config import load_config
 from alignline.errors import ConfigError
 from support import write_jsonl, write_recipe
-from alignline.train.loop import train
+from alignline.evals.training import train
 
 
 def _pairs(n: int = 12) -> list[dict]:

@@ -17,7 +17,7 @@ from support import system as _sys
 from support import user as _u
 from support import write_jsonl, write_recipe
 from support import reorder_tolerance
-from alignline.train.loop import train
+from alignline.evals.training import train
 from alignline.train.metrics import read_metrics
 
 

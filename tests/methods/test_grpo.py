@@ -19,7 +19,7 @@ from support import (
     write_jsonl,
     write_recipe,
 )
-from alignline.train.loop import train
+from alignline.evals.training import train
 from alignline.train.metrics import read_metrics
 
 REWARDS = '''

@@ -17,7 +17,7 @@ from alignline.methods.kto import balance_warning
 from support import safetensors_weights as _weights
 from support import write_jsonl, write_recipe
 from support import reorder_tolerance
-from alignline.train.loop import train
+from alignline.evals.training import train
 from alignline.train.metrics import read_metrics
 
 

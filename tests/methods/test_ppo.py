@@ -28,7 +28,7 @@ from alignline.models.loading import load_model, load_tokenizer_for
 from alignline.models.logprob_model import TokenLogprobModel
 from support import kill_when_exists, random_packed_batch, safetensors_weights, write_jsonl, write_recipe
 from alignline.train.checkpoint import METHOD_STATE, load_method_state
-from alignline.train.loop import train
+from alignline.evals.training import train
 from alignline.train.metrics import read_metrics
 
 VOWELS = '''

@@ -22,7 +22,7 @@ from alignline.models.loading import load_causal_lm
 from alignline.rollout.episodes import run_episodes
 from alignline.rollout.types import SamplingParams
 from support import ScriptedTokenEngine, kill_when_exists, safetensors_weights, write_jsonl, write_recipe
-from alignline.train.loop import train
+from alignline.evals.training import train
 from alignline.train.metrics import read_metrics
 
 ENV = '''

@@ -15,7 +15,7 @@ from alignline.models.bottleneck import BottleneckModel, BottleneckSpec, Bottlen
 from alignline.models.loading import load_model
 from alignline.models.logprob_model import TokenLogprobModel
 from support import random_packed_batch, save_random_adapter, spy_on_adapted_model, tiny_llama
-from alignline.train.loop import train
+from alignline.evals.training import train
 from alignline.train.metrics import read_metrics
 
 BOTTLENECK = ["adapter.type=bottleneck", "adapter.bottleneck_size=8"]

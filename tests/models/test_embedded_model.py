@@ -8,7 +8,7 @@ from alignline.config import load_config
 from alignline.data.formats import Conversation, Message
 from alignline.data.templates import tokenize_sample
 from alignline.models.loading import load_tokenizer, resolve_model_path
-from alignline.train.loop import train
+from alignline.evals.training import train
 from alignline.train.metrics import read_metrics
 
 pytestmark = pytest.mark.slow

@@ -263,7 +263,7 @@ def test_prompt_tuning_takes_the_plain_path():
 
 def test_run_json_records_the_decision(sft_recipe):
     from alignline.config import load_config
-    from alignline.train.loop import train
+    from alignline.evals.training import train
 
     recipe, out = sft_recipe
     losses = {}

@@ -12,7 +12,7 @@ from alignline.errors import ConfigError
 from alignline.models.loading import load_model
 from alignline.models.logprob_model import TokenLogprobModel
 from support import random_packed_batch, spy_on_adapted_model
-from alignline.train.loop import train
+from alignline.evals.training import train
 
 CONFIGS = {
     "LOHA": "{peft_type: LOHA, r: 4, alpha: 8, target_modules: [q_proj, v_proj, down_proj]}",

@@ -11,7 +11,7 @@ import pytest
 from alignline.config import load_config
 from alignline.models.loading import HUB_IDS, load_model, resolve
 from alignline.report.model_card import write_model_card
-from alignline.train.loop import train
+from alignline.evals.training import train
 
 HUB_ID = HUB_IDS["smollm2-135m"]
 

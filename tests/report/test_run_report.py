@@ -10,7 +10,7 @@ from alignline.config import load_config, to_dict
 from alignline.report.run import best_eval_text, chart_key, render_run_report, used_config, write_run_report
 from support import write_jsonl, write_recipe
 from alignline.train import loop
-from alignline.train.loop import train
+from alignline.evals.training import train
 from alignline.train.metrics import read_metrics
 
 

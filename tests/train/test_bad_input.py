@@ -17,7 +17,7 @@ from support import chat_records, write_jsonl, write_recipe
 from alignline.train.checkpoint import CheckpointError
 from alignline.train.guards import check_trainable
 from alignline.train.lock import RunLock
-from alignline.train.loop import train
+from alignline.evals.training import train
 
 QUICK = ["training.max_steps=2", "training.save_every=2", "training.eval_every=2"]
 

@@ -11,7 +11,7 @@ import yaml
 from alignline.config import load_config
 from alignline.errors import DataError
 from support import write_jsonl
-from alignline.train.loop import train
+from alignline.evals.training import train
 from alignline.train.metrics import read_metrics
 
 

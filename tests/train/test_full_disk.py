@@ -80,6 +80,7 @@ def test_the_tokenizer_of_the_final_model(sft_recipe, tiny_model_dir, capsys, mo
                                    "read-only checkpoint"])
 def test_every_save(where, sft_recipe, capsys, monkeypatch):
     recipe, out = sft_recipe
+    import alignline.evals.training as training
     import alignline.train.checkpoint as checkpoint
     import alignline.train.loop as loop
     import alignline.train.metrics as metrics
@@ -104,7 +105,7 @@ def test_every_save(where, sft_recipe, capsys, monkeypatch):
         monkeypatch.setattr(metrics.MetricsLog, "log", raising(OSError(errno.ENOSPC, FULL)))
         expected = f"writing {out / 'metrics.jsonl'} ({FULL})"
     elif where == "model card":  # after run.json already says completed
-        monkeypatch.setattr(loop, "write_model_card", raising(OSError(errno.ENOSPC, FULL)))
+        monkeypatch.setattr(training, "write_model_card", raising(OSError(errno.ENOSPC, FULL)))
         expected = f"writing {out / 'final' / 'README.md'} ({FULL})"
     else:
         monkeypatch.setattr(checkpoint, "save_model", raising(OSError(errno.EROFS, "Read-only file system")))

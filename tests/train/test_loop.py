@@ -10,7 +10,7 @@ from alignline.config import load_config
 from support import safetensors_weights as _weights
 from support import write_jsonl
 from support import reorder_tolerance
-from alignline.train.loop import train
+from alignline.evals.training import train
 from alignline.train.metrics import read_metrics
 
 

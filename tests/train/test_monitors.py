@@ -1,9 +1,9 @@
-"""The online alarms (`train/monitors.py`) on hand-made step records: each rule fires on its shape, stays quiet
+"""The online alarms (`methods/monitors.py`) on hand-made step records: each rule fires on its shape, stays quiet
 on healthy training, and fires once until its condition clears."""
 
 from types import SimpleNamespace
 
-from alignline.train.monitors import Monitor, reference_check
+from alignline.methods.monitors import Monitor, reference_check
 
 
 def monitor(max_kl=None) -> Monitor:
@@ -158,7 +158,7 @@ def test_a_gsm8k_run_whose_reward_reads_nothing_says_so_in_the_metrics(tmp_path,
     the log and metrics.jsonl (a reward that scores every completion 0, as math_answer did on GSM8K)."""
     from alignline.config import load_config
     from support import write_jsonl, write_recipe
-    from alignline.train.loop import train
+    from alignline.evals.training import train
     from alignline.train.metrics import read_metrics
 
     (tmp_path / "zero.py").write_text(ZERO)

@@ -27,7 +27,7 @@ def run_demo(recipe: str, heldout: str, overrides: list[str], max_new_tokens: in
     from alignline.data.sources import read_records
     from alignline.rollout.generator import Generator
     from alignline.models.loading import resolve_model_path
-    from alignline.train.loop import train
+    from alignline.evals.training import train
 
     cfg = load_config(recipe, overrides)
     started = time.time()
@@ -75,7 +75,7 @@ def run_preference_demo(recipe: str, overrides: list[str], max_new_tokens: int =
     from alignline.config import load_config
     from alignline.data.preference import load_pairs
     from alignline.rollout.generator import Generator
-    from alignline.train.loop import train
+    from alignline.evals.training import train
     from alignline.train.metrics import read_metrics
 
     cfg = load_config(recipe, overrides + ["training.eval_at_start=true"])

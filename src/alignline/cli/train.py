@@ -31,7 +31,7 @@ def run(args) -> int:
 
         print(format_plan(dry_run(cfg)))
         return 0
-    from alignline.train.loop import train
+    from alignline.evals.training import train
 
     run_dir = train(cfg, progress=not args.quiet)
     if os.environ.get("RANK", "0") == "0":  # one line, not one per process

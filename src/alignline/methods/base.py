@@ -149,3 +149,9 @@ class NoExtraHooks:
 
     def collect(self, wrapped, units, rows, step, device) -> Experience:
         raise NotImplementedError(f"{type(self).__name__} is an offline method: its batches come from the plan")
+
+
+def add_sums(into: dict[str, float], more: dict[str, float]) -> None:
+    """Add metric sums into `into` (methods return sums; the loop and the online methods add them up)."""
+    for key, value in more.items():
+        into[key] = into.get(key, 0.0) + value

@@ -20,7 +20,7 @@ Simplifications against TRL's GRPOTrainer, and why:
   prompts are not drawn in their place (DAPO does), so the data position stays exact for resume.
 - Before training, up to 16 of the data's reference answers (`answer`, `solution`, ... columns) are scored
   by the rewards: if all get 0, a warning at the first step says the reward cannot read them
-  (`train/monitors.py`, `reference_check`); an alarm follows when every group stays flat for 3 steps.
+  (`methods/monitors.py`, `reference_check`); an alarm follows when every group stays flat for 3 steps.
 - The entropy monitor is -mean log p of the sampled tokens: an unbiased estimate of the per-token
   entropy when sampling at temperature 1, without building full-vocabulary logits.
 """
@@ -38,11 +38,22 @@ from alignline.data.prompts import PromptUnit
 from alignline.data.templates import Example, shift_targets
 from alignline.losses.grpo import group_advantages, rloo_advantages, zero_std_groups
 from alignline.methods.base import Experience
-from alignline.methods.online import (OnlineMethod, PolicyModel, add_old_and_reference, completion_samples,
-                                      generator_logps, policy_count, policy_loss, policy_model, sample_completions,
-                                      score_completions, step_seed, summarize_policy)
+from alignline.methods.monitors import reference_check
+from alignline.methods.online import (
+    OnlineMethod,
+    PolicyModel,
+    add_old_and_reference,
+    completion_samples,
+    generator_logps,
+    policy_count,
+    policy_loss,
+    policy_model,
+    sample_completions,
+    score_completions,
+    step_seed,
+    summarize_policy,
+)
 from alignline.rollout.types import SamplingParams, render_prompt
-from alignline.train.monitors import reference_check
 
 
 @dataclass

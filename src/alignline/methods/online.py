@@ -21,12 +21,12 @@ from alignline.data.prompts import PromptReport, load_prompts
 from alignline.data.templates import Example, shift_targets
 from alignline.losses.grpo import aggregate, kl_penalty, per_token_policy_loss
 from alignline.methods.base import NoExtraHooks, Prepared
+from alignline.methods.monitors import Monitor
 from alignline.models.logprob_model import TokenLogprobModel
 from alignline.models.reference import frozen_reference
 from alignline.rewards.combine import RewardScores, RewardSet
 from alignline.rollout.hf import HFEngine
 from alignline.rollout.types import Completion, SamplingParams, render_prompt
-from alignline.train.monitors import Monitor
 
 
 class OnlineMethod(NoExtraHooks):

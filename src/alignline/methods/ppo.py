@@ -41,19 +41,33 @@ from alignline.config import RunConfig
 from alignline.data.packing import collate_sequences
 from alignline.data.templates import IGNORE
 from alignline.losses.grpo import kl_penalty
-from alignline.losses.ppo import (AdaptiveKLController, FixedKLController, clip_scores, clipped_value_loss, gae,
-                                  penalize_missing_eos, ppo_policy_loss, token_rewards, whiten)
+from alignline.losses.ppo import (
+    AdaptiveKLController,
+    FixedKLController,
+    clip_scores,
+    clipped_value_loss,
+    gae,
+    penalize_missing_eos,
+    ppo_policy_loss,
+    token_rewards,
+    whiten,
+)
 from alignline.losses.token_logprobs import token_logprobs, token_logprobs_reference
-from alignline.methods.base import Experience
-from alignline.methods.online import (OnlineMethod, completion_samples, completion_sequences, sample_completions,
-                                      score_completions, step_seed)
+from alignline.methods.base import Experience, add_sums
+from alignline.methods.online import (
+    OnlineMethod,
+    completion_samples,
+    completion_sequences,
+    sample_completions,
+    score_completions,
+    step_seed,
+)
 from alignline.models.fast.forward import decoder_hidden
 from alignline.models.fast.head import output_head
 from alignline.models.logprob_model import TokenLogprobModel
 from alignline.models.peft_unwrap import unwrap
 from alignline.models.reference import frozen_reference
 from alignline.rollout.types import SamplingParams
-from alignline.train.step import add_sums
 
 
 def logprobs_and_hidden(policy: TokenLogprobModel, input_ids: torch.Tensor, position_ids: torch.Tensor,

@@ -46,15 +46,24 @@ from alignline.data.templates import Example, shift_targets
 from alignline.errors import ConfigError, DataError
 from alignline.losses.grpo import group_advantages, rloo_advantages, zero_std_groups
 from alignline.methods.base import Experience
-from alignline.methods.online import (OnlineMethod, PolicyModel, add_old_and_reference, generator_logps,
-                                      policy_count, policy_loss, policy_model, step_seed, summarize_policy)
+from alignline.methods.monitors import Monitor
+from alignline.methods.online import (
+    OnlineMethod,
+    PolicyModel,
+    add_old_and_reference,
+    generator_logps,
+    policy_count,
+    policy_loss,
+    policy_model,
+    step_seed,
+    summarize_policy,
+)
 from alignline.rewards.combine import RewardSet
 from alignline.rollout.env import env_factory
 from alignline.rollout.episodes import Episode, run_episodes
 from alignline.rollout.hf import HFEngine
 from alignline.rollout.tools import find_tool_calls, valid_call
 from alignline.rollout.types import SamplingParams
-from alignline.train.monitors import Monitor
 
 EPISODE_SUMS = ("tool_calls", "valid_tool_calls", "tool_episodes", "turns", "correct", "retokenized")
 

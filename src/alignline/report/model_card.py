@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from alignline.io import write_text
+from alignline.models.loading import DEFAULT_MODEL, HUB_IDS, hub_id_of
 from alignline.render.html import fmt
 from alignline.report.run import ADAPTER_NAMES, best_eval_text, final_eval, used_config
 from alignline.train.metrics import read_metrics
@@ -25,8 +26,6 @@ TRAINING_KEYS = ("lr", "lr_scheduler", "warmup_steps", "warmup_ratio", "batch_si
 
 def base_model_name(spec: str | None, adapter_dir: Path | None = None) -> str:
     """The base model's portable name: an embedded model by its hub id, anything else as given."""
-    from alignline.models.loading import DEFAULT_MODEL, HUB_IDS, hub_id_of
-
     config = adapter_dir / "adapter_config.json" if adapter_dir else None
     if config is not None and config.is_file():
         named = json.loads(config.read_text()).get("base_model_name_or_path")
@@ -64,8 +63,6 @@ def _load_snippet(kind: str, adapter: dict | None, merged: bool, folder: str) ->
 
 def model_card(run: dict, metrics: list[dict], folder: str = "final", base: str | None = None) -> str:
     """The card's Markdown. `folder` is the directory it describes (`final` or `merged`)."""
-    from alignline.models.loading import HUB_IDS  # torch comes with it: only when a card is written
-
     cfg = run.get("config", {})
     method = cfg.get("method", "?")
     adapter = cfg.get("adapter")

@@ -13,6 +13,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from alignline.config import AdapterConfig, RunConfig
 from alignline.io import write_text
 from alignline.methods import METHODS  # the registry names the method sections (dpo, rm, ...)
 from alignline.render.html import Raw, details, fmt, grid, page, paragraph, section, status, summary, table, text
@@ -156,8 +157,6 @@ def flatten(config: dict, prefix: str = "") -> list[tuple[str, object]]:
 
 
 def default_config() -> dict:
-    from alignline.config import AdapterConfig, RunConfig
-
     defaults = dataclasses.asdict(RunConfig())
     defaults["adapter"] = dataclasses.asdict(AdapterConfig())
     return dict(flatten(defaults))
@@ -272,7 +271,7 @@ def render_run_report(run_dir: Path) -> str:
 
     sections = [summary(facts)]
     alarms = [(m["step"], line) for m in metrics for line in m.get("alarms") or []]
-    if alarms:  # online methods' monitors (train/monitors.py): first, where nobody can miss them
+    if alarms:  # online methods' monitors (methods/monitors.py): first, where nobody can miss them
         sections.append(section(f"Alarms ({len(alarms)})", table(["step", "alarm"], [list(a) for a in alarms])))
     for title, charts in metric_charts(metrics):
         sections.append(section(title, grid(charts)))

@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from alignline.errors import UserError
 from alignline.io import atomic_path
+from alignline.models.bottleneck import BottleneckModel
 from alignline.train.guards import saving
 
 STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -75,8 +76,6 @@ def save_model(model, directory: Path, state_dict: dict | None = None) -> None:
 
 def load_model_weights(model, directory: Path) -> None:
     """Restore the trained weights saved by `save_model` into an identically built model."""
-    from alignline.models.bottleneck import BottleneckModel
-
     if isinstance(model, BottleneckModel):  # our own adapter type: its weights alone, as peft's
         model.load_adapter_weights(directory)
         return

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from alignline.config import RunConfig
+from alignline.data.quality import gate_reading, gate_training_data
 from alignline.methods import get_method
 from alignline.models.adapters import apply_adapter, parameter_counts
 from alignline.models.loading import DTYPES, load_tokenizer_for, resolve
@@ -72,8 +73,6 @@ def memory_estimate(cfg: RunConfig, counts: dict[str, int], model_config, keeps_
 
 def dry_run(cfg: RunConfig) -> dict:
     """The plan of a run, as a dict (also what `--dry-run` prints)."""
-    from alignline.data.quality import gate_reading, gate_training_data
-
     method = get_method(cfg)
     tokenizer = load_tokenizer_for(cfg.model)
     data = method.prepare(cfg, tokenizer, progress=False)

@@ -5,25 +5,31 @@ DeepSpeed picked by `accelerate launch --config_file ...`; alignline does no dis
 The loop owns what methods must not drift apart on: the data plan, gradient accumulation with
 token-level normalization across micro-batches and processes, clipping, the LR schedule, evaluation,
 early stopping, checkpoints, resume and logging. A method only turns a micro-batch into a loss.
+
+What a run adds from the layers above the loop (the in-training eval suites, the run report and the
+model card) comes in through `RunHooks`; `alignline.evals.training.train` is the loop with them wired,
+the entry point of `alignline train`. `train` here runs the loop alone (`BareRun`).
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from tqdm.auto import tqdm
 
 from alignline.config import RunConfig, to_dict
 from alignline.data.packing import BatchPlan
+from alignline.data.quality import GatesFailed, failure_summary, gate_reading, gate_training_data
 from alignline.errors import ConfigError, UserError
 from alignline.io import append_jsonl, atomic_path
 from alignline.methods import get_method
-from alignline.methods.base import Experience
+from alignline.methods.base import Experience, add_sums
 from alignline.models.adapters import (
     apply_adapter,
     check_qlora_supported,
@@ -32,8 +38,6 @@ from alignline.models.adapters import (
 )
 from alignline.models.fast.decision import fast_path_record
 from alignline.models.loading import load_model, load_tokenizer_for, name_base_by_hub_id
-from alignline.report.model_card import write_model_card
-from alignline.report.run import write_run_report
 from alignline.train.checkpoint import (
     TrainerState,
     list_checkpoints,
@@ -43,14 +47,42 @@ from alignline.train.checkpoint import (
     save_checkpoint,
     save_model,
 )
-from alignline.train.eval_suites import load_training_suites, suite_metrics
 from alignline.train.guards import check_finite, check_trainable, saving
 from alignline.train.metrics import MetricsLog, truncate_after
 from alignline.train.plan import StepPlan, step_plan
 from alignline.train.resume_check import RESUME_FILE, check_resume, run_fingerprint
 from alignline.train.run_info import environment, git_commit, package_versions
 from alignline.train.run_record import RunOutcome, RunRecord, RunStart, guarded_run
-from alignline.train.step import add_sums, global_sum, global_sums, optimizer_step
+from alignline.train.step import global_sum, global_sums, optimizer_step
+
+SuiteMetrics = Callable[[Any, Any, int], dict[str, float]]
+"""`(model, tokenizer, step) -> {"suite/<suite>/<metric>": value}`: the eval suites run at each evaluation."""
+
+
+class RunHooks(Protocol):
+    """What the layers above the loop add to a run (`alignline.evals.training.FullRun` is the default)."""
+
+    def suites(self, cfg: RunConfig, num_processes: int) -> SuiteMetrics | None:
+        """`training.eval_suites`, read when the run starts (a bad suite stops it before training)."""
+        ...
+
+    def after_run(self, run_dir: Path) -> None:
+        """Main process, once run.json says `completed`: the run report and the model card. A UserError
+        (a full disk) marks the run `failed`."""
+        ...
+
+
+class BareRun:
+    """The loop alone: no suites, no reports. It refuses `training.eval_suites` rather than skip them."""
+
+    def suites(self, cfg: RunConfig, num_processes: int) -> SuiteMetrics | None:
+        if cfg.training.eval_suites:
+            raise ConfigError("config key 'training.eval_suites': alignline.train.loop.train runs no suites; "
+                              "train with alignline.evals.training.train (what `alignline train` runs)")
+        return None
+
+    def after_run(self, run_dir: Path) -> None:
+        pass
 
 
 def _resume_dir(cfg: RunConfig, run_dir: Path) -> Path | None:
@@ -95,8 +127,6 @@ def _inner_state(state_dict: dict) -> dict:
 def run_data_gates(cfg: RunConfig, tokenizer, run_dir: Path, accelerator) -> dict | None:
     """The data gates, before any model is loaded; the report goes to the run directory. A failing
     gate stops the run (exit 1) unless `proceed_on_gate_failure`."""
-    from alignline.data.quality import GatesFailed, failure_summary, gate_reading, gate_training_data
-
     report = None
     if accelerator.is_main_process:
         report = gate_training_data([s.path for s in cfg.data.train], cfg.data.eval, run_dir, cfg.data_gates_config,
@@ -174,24 +204,26 @@ class Run:
     """time.time() when the run began (before the data was read)."""
     fingerprint: str
     """What defines this run's model and data (train/resume_check.py), saved with every checkpoint."""
-    suites: list
-    """`training.eval_suites`, read at the start."""
+    hooks: RunHooks
+    suites: SuiteMetrics | None
+    """`training.eval_suites`, read at the start (`hooks.suites`)."""
 
     @property
     def main(self) -> bool:
         return self.accelerator.is_main_process
 
 
-def train(cfg: RunConfig, progress: bool = True) -> Path:
+def train(cfg: RunConfig, progress: bool = True, hooks: RunHooks | None = None) -> Path:
     """Train as the recipe says; return the run directory. Resumes from a checkpoint when one applies.
-    The output directory is locked for the run, and run.json says `failed` and why if it fails."""
+    The output directory is locked for the run, and run.json says `failed` and why if it fails.
+    `hooks` add the suites and reports (`alignline.evals.training.train` passes them); none: the loop alone."""
     with guarded_run(cfg):
-        run = start_run(cfg, progress)
+        run = start_run(cfg, progress, hooks or BareRun())
         run_steps(run)
         return finish_run(run)
 
 
-def start_run(cfg: RunConfig, progress: bool) -> Run:
+def start_run(cfg: RunConfig, progress: bool, hooks: RunHooks) -> Run:
     """Data, gates, model, optimizer, resume: everything before the first step."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -217,7 +249,7 @@ def start_run(cfg: RunConfig, progress: bool) -> Run:
     tokenizer = load_tokenizer_for(cfg.model)
     data = method.prepare(cfg, tokenizer, progress and accelerator.is_main_process)
     resume_from = _resume_dir(cfg, run_dir)
-    suites = load_training_suites(t.eval_suites, accelerator.num_processes)
+    suites = hooks.suites(cfg, accelerator.num_processes)
     fingerprint = run_fingerprint(cfg, data.report)
     check_resume(resume_from, fingerprint, cfg, verbose=accelerator.is_main_process)
     gates = run_data_gates(cfg, tokenizer, run_dir, accelerator) if cfg.data_gates and resume_from is None else None
@@ -259,7 +291,7 @@ def start_run(cfg: RunConfig, progress: bool) -> Run:
             record.write(run_dir / "run.json")
     log = MetricsLog(run_dir, state.step, t.tensorboard, enabled=main)
     return Run(cfg, run_dir, accelerator, method, tokenizer, data, model, wrapped, plan, eval_plan, steps, params,
-               optimizer, scheduler, state, log, record, progress, started, fingerprint, suites)
+               optimizer, scheduler, state, log, record, progress, started, fingerprint, hooks, suites)
 
 
 def evaluate_run(run: Run) -> dict[str, float]:
@@ -280,7 +312,7 @@ def with_suites(run: Run, result: dict[str, float]) -> dict[str, float]:
     """The evaluation plus the training suites' metrics (main process)."""
     if run.suites and run.main:
         model = run.accelerator.unwrap_model(run.wrapped).model
-        result = {**result, **suite_metrics(model, run.tokenizer, run.suites, run.state.step)}
+        result = {**result, **run.suites(model, run.tokenizer, run.state.step)}
     return result
 
 
@@ -416,13 +448,10 @@ def finish_run(run: Run) -> Path:
 
 
 def write_reports(run: Run) -> None:
-    """The model card and the run report, written after run.json says `completed`: a full disk here still
-    leaves run.json `failed` (guarded_run leaves a completed record alone, so this says it itself)."""
+    """The hooks' reports (the model card, the run report), written after run.json says `completed`: a full
+    disk here still leaves run.json `failed` (guarded_run leaves a completed record alone, so this says it itself)."""
     try:
-        with saving(run.run_dir / "final" / "README.md"):
-            write_model_card(run.run_dir)
-        with saving(run.run_dir / "report.html"):
-            write_run_report(run.run_dir)
+        run.hooks.after_run(run.run_dir)
     except UserError as e:
         run.record.failed(str(e))
         try:

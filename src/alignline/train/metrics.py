@@ -12,6 +12,7 @@ from pathlib import Path
 
 from alignline.errors import DataError
 from alignline.io import write_text
+from alignline.train.guards import warn
 
 
 class MetricsLog:
@@ -60,8 +61,6 @@ def _parse(path: Path, warn_torn: bool = True) -> list[tuple[str, dict]]:
         except ValueError as e:
             if i == len(lines) - 1:
                 if warn_torn:
-                    from alignline.train.guards import warn
-
                     warn(f"{path}: line {number} is torn (the run was stopped while writing it); dropped")
                 break
             raise DataError(str(path), f"not a metrics record ({e})", record=f"line {number}") from None

@@ -14,17 +14,14 @@ from dataclasses import dataclass
 
 import torch
 
+from alignline.methods.base import add_sums
+
 
 def global_sum(accelerator, value: float) -> float:
     """`value` summed over processes (itself with one process)."""
     if accelerator.num_processes == 1:
         return value
     return float(accelerator.reduce(torch.tensor(value, device=accelerator.device), reduction="sum"))
-
-
-def add_sums(into: dict[str, float], more: dict[str, float]) -> None:
-    for key, value in more.items():
-        into[key] = into.get(key, 0.0) + value
 
 
 def global_sums(accelerator, sums: dict[str, float]) -> dict[str, float]:

@@ -3,6 +3,9 @@
 metric is logged as `suite/<suite>/<metric>`; early stopping can watch one
 (`training.early_stopping_metric`). The suites are read when the run starts, so a bad suite stops the
 run before any training.
+
+The loop (`train/loop.py`, a layer below evals) does not know suites: `training_suites` gives it a
+`SuiteMetrics` callable through its `RunHooks` (`evals/training.py` wires them).
 """
 
 from __future__ import annotations
@@ -10,26 +13,25 @@ from __future__ import annotations
 import torch
 
 from alignline.errors import ConfigError
+from alignline.evals.context import Context, ModelHandle
+from alignline.evals.results import qualified, run_suites
+from alignline.evals.suites import Suite, load_suite
+from alignline.rollout.hf import HFEngine
+from alignline.train.loop import SuiteMetrics
 
 
-def load_training_suites(specs: list[str], num_processes: int) -> list:
+def load_training_suites(specs: list[str], num_processes: int) -> list[Suite]:
     if not specs:
         return []
     if num_processes > 1:
         raise ConfigError("config key 'training.eval_suites': suites run on one process; run them with "
                           "`alignline eval` on the checkpoints of a multi-process run")
-    from alignline.evals.suites import load_suite
-
     return [load_suite(spec) for spec in specs]
 
 
 @torch.no_grad()
-def suite_metrics(model, tokenizer, suites: list, step: int) -> dict[str, float]:
+def suite_metrics(model, tokenizer, suites: list[Suite], step: int) -> dict[str, float]:
     """Run `suites` on the in-memory model (dropout off) -> {"suite/<suite>/<metric>": value}."""
-    from alignline.evals.context import Context, ModelHandle
-    from alignline.evals.results import qualified, run_suites
-    from alignline.rollout.hf import HFEngine
-
     was_training = model.training
     model.eval()
     try:
@@ -38,3 +40,16 @@ def suite_metrics(model, tokenizer, suites: list, step: int) -> dict[str, float]
     finally:
         model.train(was_training)
     return {f"suite/{name}": metric.value for name, metric in qualified(outcomes[handle.name]).items()}
+
+
+def training_suites(specs: list[str], num_processes: int) -> SuiteMetrics | None:
+    """The suites of `training.eval_suites`, read now, as the loop's `(model, tokenizer, step) -> metrics`;
+    None when there are none."""
+    suites = load_training_suites(specs, num_processes)
+    if not suites:
+        return None
+
+    def metrics(model, tokenizer, step: int) -> dict[str, float]:
+        return suite_metrics(model, tokenizer, suites, step)
+
+    return metrics
