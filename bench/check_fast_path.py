@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+
 import torch
 
 
@@ -101,8 +102,11 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--real", action="store_true", help="SmolLM2-135M in float32 instead of a tiny model")
-    parser.add_argument("--architectures", action="store_true",
-                        help="each tiny architecture of alignline.testing against its own transformers forward")
+    parser.add_argument(
+        "--architectures",
+        action="store_true",
+        help="each tiny architecture of alignline.testing against its own transformers forward",
+    )
     args = parser.parse_args()
     if args.architectures:
         return architectures()
@@ -124,8 +128,10 @@ def main() -> None:
     for packed in (True, False):
         batch = random_packed_batch(model.config.vocab_size, rows, width, packed=packed)
         worst = compare(model, batch, dtype, atol)
-        print(f"{'packed rows' if packed else 'whole rows'}: the fast path matches the plain path, worst "
-              f"difference {worst:.2e} (tolerance {atol:g})")
+        print(
+            f"{'packed rows' if packed else 'whole rows'}: the fast path matches the plain path, worst "
+            f"difference {worst:.2e} (tolerance {atol:g})"
+        )
 
 
 if __name__ == "__main__":

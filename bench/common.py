@@ -35,7 +35,7 @@ class Spec:
         path.write_text(json.dumps(asdict(self), indent=1))
 
     @staticmethod
-    def load(path: Path) -> "Spec":
+    def load(path: Path) -> Spec:
         return Spec(**json.loads(Path(path).read_text()))
 
 
@@ -62,13 +62,17 @@ class Result:
     def summary(self) -> dict:
         seconds, tokens, slots = self.measured
         rates = sorted(t / s for t, s in zip(tokens, seconds))
-        return {"tokens_per_s": sum(tokens) / sum(seconds),
-                # robust to a step slowed by another job on a shared machine
-                "tokens_per_s_median_step": rates[len(rates) // 2] if len(rates) % 2
-                else (rates[len(rates) // 2 - 1] + rates[len(rates) // 2]) / 2,
-                "seconds_per_step": sum(seconds) / len(seconds),
-                "tokens_per_step": sum(tokens) / len(tokens), "padding_fraction": 1 - sum(tokens) / sum(slots),
-                "measured_steps": len(seconds)}
+        return {
+            "tokens_per_s": sum(tokens) / sum(seconds),
+            # robust to a step slowed by another job on a shared machine
+            "tokens_per_s_median_step": rates[len(rates) // 2]
+            if len(rates) % 2
+            else (rates[len(rates) // 2 - 1] + rates[len(rates) // 2]) / 2,
+            "seconds_per_step": sum(seconds) / len(seconds),
+            "tokens_per_step": sum(tokens) / len(tokens),
+            "padding_fraction": 1 - sum(tokens) / sum(slots),
+            "measured_steps": len(seconds),
+        }
 
 
 def apply_threads(threads: int | None) -> None:
@@ -120,13 +124,20 @@ def cpu_flags() -> list[str]:
 def machine_info() -> dict:
     import torch
 
-    info = {"cpu": cpu_model(), "cores": os.cpu_count(), "cpu_flags": cpu_flags(),
-            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-            "torch_threads": torch.get_num_threads(), "os": platform.platform(), "python": platform.python_version()}
+    info = {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "cpu_flags": cpu_flags(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "torch_threads": torch.get_num_threads(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
-        info.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1),
-                    gpu_count=torch.cuda.device_count())
+        info.update(
+            gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1), gpu_count=torch.cuda.device_count()
+        )
     return info
 
 
@@ -135,8 +146,11 @@ def machine_slug(info: dict) -> str:
     if "gpu" in info:
         name = info["gpu"].lower().replace("nvidia", "")
     else:
-        words = [w for w in info["cpu"].lower().replace("(r)", "").replace("(tm)", "").split()
-                 if w not in ("processor", "cpu", "core")][:3]
+        words = [
+            w
+            for w in info["cpu"].lower().replace("(r)", "").replace("(tm)", "").split()
+            if w not in ("processor", "cpu", "core")
+        ][:3]
         name = f"cpu{info['cores']}-" + "-".join(words)
     return "-".join("".join(c if c.isalnum() else " " for c in name).split())
 

@@ -25,8 +25,11 @@ def _pairs() -> list[tuple[str, str]]:
     pairs = []
     for line in SOURCE.read_text(encoding="utf-8").splitlines():
         msgs = [m for m in json.loads(line)["messages"] if m["role"] != "system"]
-        pairs += [(u["content"], a["content"]) for u, a in zip(msgs[::2], msgs[1::2])
-                  if u["role"] == "user" and a["role"] == "assistant"]
+        pairs += [
+            (u["content"], a["content"])
+            for u, a in zip(msgs[::2], msgs[1::2])
+            if u["role"] == "user" and a["role"] == "assistant"
+        ]
     return pairs
 
 
@@ -42,8 +45,10 @@ def _cut(tokenizer, head: list[dict], user: str, answer: str, limit: int) -> lis
     u_words, a_words = user.split(), answer.split()
 
     def build(nu: int, na: int) -> list[dict]:
-        return head + [{"role": "user", "content": " ".join(u_words[:nu])},
-                       {"role": "assistant", "content": " ".join(a_words[:na])}]
+        return head + [
+            {"role": "user", "content": " ".join(u_words[:nu])},
+            {"role": "assistant", "content": " ".join(a_words[:na])},
+        ]
 
     def largest(fits, hi: int) -> int:  # binary search: the largest n in [1, hi] with fits(n), or 0
         lo, best = 1, 0
@@ -98,7 +103,7 @@ def preference_pairs(tokenizer, n: int, seed: int = 1) -> list[dict]:
     for i, c in enumerate(convs[:n]):
         chosen = c["messages"][-1]
         # the next conversation whose answer differs (short answers repeat in the demo set)
-        rejected = next(o["messages"][-1] for o in convs[i + 1:] + convs[:i] if o["messages"][-1] != chosen)
+        rejected = next(o["messages"][-1] for o in convs[i + 1 :] + convs[:i] if o["messages"][-1] != chosen)
         pairs.append({"prompt": c["messages"][:-1], "chosen": [chosen], "rejected": [rejected]})
     return pairs
 
@@ -113,8 +118,7 @@ def examples(tokenizer, path: str, max_length: int):
     from alignline.config import DataConfig, DataSource
     from alignline.data.dataset import prepare_data
 
-    train, _, _ = prepare_data(DataConfig(train=[DataSource(str(path))]), tokenizer, max_length, seed=0,
-                               allowed=None)
+    train, _, _ = prepare_data(DataConfig(train=[DataSource(str(path))]), tokenizer, max_length, seed=0, allowed=None)
     return train
 
 
@@ -122,8 +126,16 @@ def describe(exs) -> dict:
     lengths = sorted(len(e.input_ids) for e in exs)
     q = statistics.quantiles(lengths, n=10)
     total = sum(lengths)
-    return {"examples": len(exs), "tokens": total, "target_tokens": sum(e.num_targets for e in exs),
-            "length_min": lengths[0], "length_p10": q[0], "length_median": statistics.median(lengths),
-            "length_mean": total / len(lengths), "length_p90": q[-1], "length_max": lengths[-1],
-            # token-weighted mean length: the attention context an average token sees (for MFU)
-            "context_mean": sum(n * n for n in lengths) / total}
+    return {
+        "examples": len(exs),
+        "tokens": total,
+        "target_tokens": sum(e.num_targets for e in exs),
+        "length_min": lengths[0],
+        "length_p10": q[0],
+        "length_median": statistics.median(lengths),
+        "length_mean": total / len(lengths),
+        "length_p90": q[-1],
+        "length_max": lengths[-1],
+        # token-weighted mean length: the attention context an average token sees (for MFU)
+        "context_mean": sum(n * n for n in lengths) / total,
+    }

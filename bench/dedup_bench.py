@@ -46,8 +46,17 @@ def build(path: Path, n: int, seed: int = 0) -> dict:
                 else:
                     recent[rng.randrange(5000)] = text
             cut = text.find(" ", len(text) // 3)
-            fh.write(json.dumps({"messages": [{"role": "user", "content": text[:cut]},
-                                              {"role": "assistant", "content": text[cut + 1:]}]}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "messages": [
+                            {"role": "user", "content": text[:cut]},
+                            {"role": "assistant", "content": text[cut + 1 :]},
+                        ]
+                    }
+                )
+                + "\n"
+            )
     return {"exact": exact, "near": near}
 
 
@@ -94,26 +103,35 @@ def main() -> None:
     data = Path(args.keep) if args.keep else tmp / "records.jsonl"
     t = time.time()
     planted = build(data, args.n)
-    print(f"built {args.n:,} records ({data.stat().st_size / 1e6:.0f} MB; planted {planted['exact']:,} exact, "
-          f"{planted['near']:,} near) in {time.time() - t:.0f} s", flush=True)
+    print(
+        f"built {args.n:,} records ({data.stat().st_size / 1e6:.0f} MB; planted {planted['exact']:,} exact, "
+        f"{planted['near']:,} near) in {time.time() - t:.0f} s",
+        flush=True,
+    )
     cfg = load_gate_config()
     anon = AnonPeak()
     t = time.time()
     r = dedup_file([str(data)], str(tmp / "dedup.jsonl"), cfg, progress=sys.stderr.isatty())
     dt = time.time() - t
     found = r["exact_duplicates"] + r["near_duplicates"]
-    print(f"dedup: {dt:.0f} s ({args.n / dt:,.0f} records/s), peak RSS {rss_mb():.0f} MB (anonymous "
-          f"{anon.stop():.0f} MB); removed {found:,} "
-          f"({r['exact_duplicates']:,} exact + {r['near_duplicates']:,} near) of {sum(planted.values()):,} planted "
-          f"(recall {found / max(1, sum(planted.values())):.1%}); cores: {os.cpu_count()}", flush=True)
+    print(
+        f"dedup: {dt:.0f} s ({args.n / dt:,.0f} records/s), peak RSS {rss_mb():.0f} MB (anonymous "
+        f"{anon.stop():.0f} MB); removed {found:,} "
+        f"({r['exact_duplicates']:,} exact + {r['near_duplicates']:,} near) of {sum(planted.values()):,} planted "
+        f"(recall {found / max(1, sum(planted.values())):.1%}); cores: {os.cpu_count()}",
+        flush=True,
+    )
     if args.check:
         anon = AnonPeak()
         t = time.time()
         report = run_checks([str(data)], None, cfg, progress=sys.stderr.isatty())
         dt = time.time() - t
-        print(f"check: {dt:.0f} s ({args.n / dt:,.0f} records/s), peak RSS {rss_mb():.0f} MB (anonymous "
-              f"{anon.stop():.0f} MB); "
-              f"duplicate share {report['duplicates']['duplicate_share']:.2%}", flush=True)
+        print(
+            f"check: {dt:.0f} s ({args.n / dt:,.0f} records/s), peak RSS {rss_mb():.0f} MB (anonymous "
+            f"{anon.stop():.0f} MB); "
+            f"duplicate share {report['duplicates']['duplicate_share']:.2%}",
+            flush=True,
+        )
     for p in tmp.iterdir():
         p.unlink()
     tmp.rmdir()

@@ -52,9 +52,18 @@ def eval_suite(chats: list[list[dict]], max_new: int):
     from alignline.evals.suites import load_suite
 
     path = Path(tempfile.mkdtemp()) / "bench.yaml"
-    path.write_text(yaml.safe_dump({"name": "bench", "kind": "accuracy", "grader": "normalized_match",
-                                    "max_new_tokens": max_new, "temperature": 0.0,
-                                    "records": [{"id": i, "prompt": c, "answer": ""} for i, c in enumerate(chats)]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "bench",
+                "kind": "accuracy",
+                "grader": "normalized_match",
+                "max_new_tokens": max_new,
+                "temperature": 0.0,
+                "records": [{"id": i, "prompt": c, "answer": ""} for i, c in enumerate(chats)],
+            }
+        )
+    )
     return load_suite(str(path))
 
 
@@ -95,17 +104,30 @@ def run_contender(name: str, n_prompts: int, max_new: int, batch: int) -> dict:
         lm = HFLM(pretrained=model_dir, batch_size=batch, device="cpu", dtype="float32")
         tok = lm.tokenizer
         contexts = [render_prompt(tok, c) for c in chats]
-        requests = [Instance(request_type="generate_until", doc={}, idx=i,
-                             arguments=(ctx, {"until": [tok.eos_token], "max_gen_toks": max_new, "do_sample": False}))
-                    for i, ctx in enumerate(contexts)]
+        requests = [
+            Instance(
+                request_type="generate_until",
+                doc={},
+                idx=i,
+                arguments=(ctx, {"until": [tok.eos_token], "max_gen_toks": max_new, "do_sample": False}),
+            )
+            for i, ctx in enumerate(contexts)
+        ]
         lm.generate_until(requests[:2], disable_tqdm=True)
         started = time.perf_counter()
         texts = lm.generate_until(requests, disable_tqdm=True)
     seconds = time.perf_counter() - started
     generated = sum(len(tok(t, add_special_tokens=False).input_ids) for t in texts)
-    return {"name": name, "seconds": seconds, "generated_tokens": generated, "tokens_per_s": generated / seconds,
-            "prompts": len(chats), "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "torch_threads": torch.get_num_threads(), "sample": texts[:2]}
+    return {
+        "name": name,
+        "seconds": seconds,
+        "generated_tokens": generated,
+        "tokens_per_s": generated / seconds,
+        "prompts": len(chats),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "torch_threads": torch.get_num_threads(),
+        "sample": texts[:2],
+    }
 
 
 def main() -> None:
@@ -123,27 +145,49 @@ def main() -> None:
     runs: dict[str, list[dict]] = {}
     for _ in range(args.rounds):
         for name in args.contenders.split(","):
-            cmd = [sys.executable, __file__, "--worker", name, "--prompts", str(args.prompts),
-                   "--max-new-tokens", str(args.max_new_tokens), "--batch-size", str(args.batch_size)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker",
+                name,
+                "--prompts",
+                str(args.prompts),
+                "--max-new-tokens",
+                str(args.max_new_tokens),
+                "--batch-size",
+                str(args.batch_size),
+            ]
             load = os.getloadavg()[0]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
             result = json.loads(out)
             result["load_before"] = load
             runs.setdefault(name, []).append(result)
-            print(f"{name}: {result['tokens_per_s']:.1f} generated tok/s ({result['generated_tokens']} tokens, "
-                  f"{result['seconds']:.1f} s)", flush=True)
+            print(
+                f"{name}: {result['tokens_per_s']:.1f} generated tok/s ({result['generated_tokens']} tokens, "
+                f"{result['seconds']:.1f} s)",
+                flush=True,
+            )
     median = {name: sorted(r["tokens_per_s"] for r in rs)[len(rs) // 2] for name, rs in runs.items()}
     table = ["| contender | generated tok/s | vs lm-eval | vs one-at-a-time |", "| --- | --- | --- | --- |"]
     for name, rate in median.items():
-        table.append(f"| {name} | {rate:.1f} | {rate / median.get('lm-eval', rate):.2f}x | "
-                     f"{rate / median.get('one-at-a-time', rate):.2f}x |")
+        table.append(
+            f"| {name} | {rate:.1f} | {rate / median.get('lm-eval', rate):.2f}x | "
+            f"{rate / median.get('one-at-a-time', rate):.2f}x |"
+        )
     print("\n".join(table))
     machine = f"cpu{os.cpu_count()}"
     out_path = ROOT / "bench" / "results" / f"generation-{machine}-b{args.batch_size}-{date.today()}.json"
-    settings = {"prompts": args.prompts, "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size,
-                "rounds": args.rounds, "model": "smollm2-135m (float32)", "decoding": "greedy, stop at EOS"}
-    out_path.write_text(json.dumps({"settings": settings, "runs": runs, "median_tokens_per_s": median,
-                                    "table": table}, indent=1))
+    settings = {
+        "prompts": args.prompts,
+        "max_new_tokens": args.max_new_tokens,
+        "batch_size": args.batch_size,
+        "rounds": args.rounds,
+        "model": "smollm2-135m (float32)",
+        "decoding": "greedy, stop at EOS",
+    }
+    out_path.write_text(
+        json.dumps({"settings": settings, "runs": runs, "median_tokens_per_s": median, "table": table}, indent=1)
+    )
     print(f"results: {out_path}")
 
 

@@ -75,14 +75,35 @@ def run_alignline(args, model: str, data: list[dict], work: Path) -> dict:
 
     grpo.GRPO.sample = timed_sample
     write_records(work / "train.jsonl", data)
-    recipe = {"method": "grpo", "model": model, "data": {"train": str(work / "train.jsonl")},
-              "adapter": {"type": "lora", **LORA}, "data_gates": False, "output_dir": str(work / "run"),
-              "rewards": [{"name": "accuracy", "function": "math_answer"}],
-              "grpo": {"num_generations": args.num_generations, "max_new_tokens": args.max_new_tokens,
-                       "temperature": 1.0, "loss_type": "dapo", "scale_rewards": "group", "log_completions_every": 0},
-              "training": {"lr": 1e-5, "batch_size": args.prompts, "grad_accum": 1, "max_steps": 1 + args.steps,
-                           "max_length": 512, "eval_every": 1000, "save_every": 1000, "warmup_steps": 0,
-                           "lr_scheduler": "constant", "seed": 0}}
+    recipe = {
+        "method": "grpo",
+        "model": model,
+        "data": {"train": str(work / "train.jsonl")},
+        "adapter": {"type": "lora", **LORA},
+        "data_gates": False,
+        "output_dir": str(work / "run"),
+        "rewards": [{"name": "accuracy", "function": "math_answer"}],
+        "grpo": {
+            "num_generations": args.num_generations,
+            "max_new_tokens": args.max_new_tokens,
+            "temperature": 1.0,
+            "loss_type": "dapo",
+            "scale_rewards": "group",
+            "log_completions_every": 0,
+        },
+        "training": {
+            "lr": 1e-5,
+            "batch_size": args.prompts,
+            "grad_accum": 1,
+            "max_steps": 1 + args.steps,
+            "max_length": 512,
+            "eval_every": 1000,
+            "save_every": 1000,
+            "warmup_steps": 0,
+            "lr_scheduler": "constant",
+            "seed": 0,
+        },
+    }
     write_text(work / "recipe.yaml", yaml.safe_dump(recipe))
     assert main(["train", str(work / "recipe.yaml"), "--quiet"]) == 0
     metrics = [json.loads(line) for line in (work / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -109,18 +130,49 @@ def run_trl(args, model: str, data: list[dict], work: Path) -> dict:
         def on_step_end(self, *a, **k):
             steps.append(time.perf_counter() - self.started)
 
-    config = GRPOConfig(output_dir=str(work / "trl"), per_device_train_batch_size=args.prompts * args.num_generations,
-                        num_generations=args.num_generations, max_completion_length=args.max_new_tokens,
-                        temperature=1.0, top_p=1.0, beta=0.0, loss_type="dapo", scale_rewards="group",
-                        num_iterations=1, steps_per_generation=1, learning_rate=1e-5, lr_scheduler_type="constant",
-                        warmup_steps=0, max_steps=1 + args.steps, gradient_accumulation_steps=1,
-                        gradient_checkpointing=False, bf16=False, fp16=False, use_cpu=True, save_strategy="no",
-                        report_to="none", logging_steps=1, disable_tqdm=True, dataloader_num_workers=0, seed=0,
-                        log_completions=False)
-    lora = peft.LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"],
-                           target_modules="all-linear", task_type="CAUSAL_LM")
-    trainer = GRPOTrainer(model=model, reward_funcs=[get_grader("math_answer")], args=config,
-                          train_dataset=Dataset.from_list(data), peft_config=lora)
+    config = GRPOConfig(
+        output_dir=str(work / "trl"),
+        per_device_train_batch_size=args.prompts * args.num_generations,
+        num_generations=args.num_generations,
+        max_completion_length=args.max_new_tokens,
+        temperature=1.0,
+        top_p=1.0,
+        beta=0.0,
+        loss_type="dapo",
+        scale_rewards="group",
+        num_iterations=1,
+        steps_per_generation=1,
+        learning_rate=1e-5,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        max_steps=1 + args.steps,
+        gradient_accumulation_steps=1,
+        gradient_checkpointing=False,
+        bf16=False,
+        fp16=False,
+        use_cpu=True,
+        save_strategy="no",
+        report_to="none",
+        logging_steps=1,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        seed=0,
+        log_completions=False,
+    )
+    lora = peft.LoraConfig(
+        r=LORA["r"],
+        lora_alpha=LORA["alpha"],
+        lora_dropout=LORA["dropout"],
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[get_grader("math_answer")],
+        args=config,
+        train_dataset=Dataset.from_list(data),
+        peft_config=lora,
+    )
     generate = trainer._generate_single_turn
 
     def timed_generate(*a, **k):
@@ -148,11 +200,18 @@ def run_contender(name: str, args) -> dict:
     w = 1  # the warm-up step is left out
     step_s, gen_s, gen_tok = out["step_seconds"][w:], out["gen_seconds"][w:], out["gen_tokens"][w:]
     completions = args.prompts * args.num_generations * len(gen_tok)
-    return {"name": name, **out, "step_seconds_mean": sum(step_s) / len(step_s),
-            "gen_tokens_per_s": sum(gen_tok) / sum(gen_s), "gen_share": sum(gen_s) / sum(step_s),
-            "mean_completion_tokens": sum(gen_tok) / max(completions, 1), "load_before": load,
-            "load_after": os.getloadavg()[0], "torch_threads": torch.get_num_threads(),
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "name": name,
+        **out,
+        "step_seconds_mean": sum(step_s) / len(step_s),
+        "gen_tokens_per_s": sum(gen_tok) / sum(gen_s),
+        "gen_share": sum(gen_s) / sum(step_s),
+        "mean_completion_tokens": sum(gen_tok) / max(completions, 1),
+        "load_before": load,
+        "load_after": os.getloadavg()[0],
+        "torch_threads": torch.get_num_threads(),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def main() -> None:
@@ -168,32 +227,57 @@ def main() -> None:
     if args.worker:
         print(json.dumps(run_contender(args.worker, args)))
         return
-    passed = [f"--prompts={args.prompts}", f"--num-generations={args.num_generations}",
-              f"--max-new-tokens={args.max_new_tokens}", f"--steps={args.steps}"] + (["--tiny"] if args.tiny else [])
+    passed = [
+        f"--prompts={args.prompts}",
+        f"--num-generations={args.num_generations}",
+        f"--max-new-tokens={args.max_new_tokens}",
+        f"--steps={args.steps}",
+    ] + (["--tiny"] if args.tiny else [])
     runs = {}
     for name in args.contenders.split(","):
-        proc = subprocess.run([sys.executable, __file__, "--worker", name, *passed], capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        proc = subprocess.run(
+            [sys.executable, __file__, "--worker", name, *passed],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        )
         if proc.returncode != 0:
             sys.exit(f"{name} failed:\n{proc.stderr[-3000:]}")
         runs[name] = json.loads(proc.stdout.strip().splitlines()[-1])
         r = runs[name]
-        print(f"{name}: step {r['step_seconds_mean']:.2f} s, rollout {r['gen_tokens_per_s']:.1f} generated tok/s "
-              f"({r['gen_share']:.0%} of the step), {r['mean_completion_tokens']:.1f} tokens per completion, "
-              f"load {r['load_before']:.1f}", flush=True)
+        print(
+            f"{name}: step {r['step_seconds_mean']:.2f} s, rollout {r['gen_tokens_per_s']:.1f} generated tok/s "
+            f"({r['gen_share']:.0%} of the step), {r['mean_completion_tokens']:.1f} tokens per completion, "
+            f"load {r['load_before']:.1f}",
+            flush=True,
+        )
     ours, trl = runs.get("alignline"), runs.get("trl")
-    table = ["| contender | step time | rollout tok/s | rollout share | tokens/completion | peak RSS |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    table = [
+        "| contender | step time | rollout tok/s | rollout share | tokens/completion | peak RSS |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for name, r in runs.items():
-        table.append(f"| {name} | {r['step_seconds_mean']:.2f} s | {r['gen_tokens_per_s']:.1f} | {r['gen_share']:.0%} | "
-                     f"{r['mean_completion_tokens']:.1f} | {r['peak_rss_mib'] / 1024:.2f} GiB |")
+        table.append(
+            f"| {name} | {r['step_seconds_mean']:.2f} s | {r['gen_tokens_per_s']:.1f} | {r['gen_share']:.0%} | "
+            f"{r['mean_completion_tokens']:.1f} | {r['peak_rss_mib'] / 1024:.2f} GiB |"
+        )
     if ours and trl:
-        table.append(f"| **alignline vs TRL** | **{trl['step_seconds_mean'] / ours['step_seconds_mean']:.2f}x** faster | "
-                     f"**{ours['gen_tokens_per_s'] / trl['gen_tokens_per_s']:.2f}x** | | | |")
+        table.append(
+            f"| **alignline vs TRL** | **{trl['step_seconds_mean'] / ours['step_seconds_mean']:.2f}x** faster | "
+            f"**{ours['gen_tokens_per_s'] / trl['gen_tokens_per_s']:.2f}x** | | | |"
+        )
     print("\n".join(table))
     model = "tiny random Llama (4 layers, hidden 64)" if args.tiny else "smollm2-135m (float32)"
-    settings = {"prompts": args.prompts, "num_generations": args.num_generations, "max_new_tokens": args.max_new_tokens,
-                "steps": args.steps, "warmup_steps": 1, "model": model, "lora": LORA, "cpus": os.cpu_count()}
+    settings = {
+        "prompts": args.prompts,
+        "num_generations": args.num_generations,
+        "max_new_tokens": args.max_new_tokens,
+        "steps": args.steps,
+        "warmup_steps": 1,
+        "model": model,
+        "lora": LORA,
+        "cpus": os.cpu_count(),
+    }
     out = ROOT / "bench" / "results" / f"grpo-cpu{os.cpu_count()}{'-tiny' if args.tiny else ''}-{date.today()}.json"
     from alignline.io import write_json
 

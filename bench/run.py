@@ -36,11 +36,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-length", type=int, default=512)
     p.add_argument("--threads", type=int, default=None, help="torch threads in every contender (default: torch's)")
     p.add_argument("--methods", default="sft,dpo,rm", help="CPU mode: comma-separated sft,dpo,rm")
-    p.add_argument("--contenders", default="alignline,trl,bare",
-                   help="SFT contenders, comma-separated: alignline,trl,trl-packed,bare")
+    p.add_argument(
+        "--contenders",
+        default="alignline,trl,bare",
+        help="SFT contenders, comma-separated: alignline,trl,trl-packed,bare",
+    )
     p.add_argument("--trl-packing", action="store_true", help="also run TRL with packing (BFD, padding-free)")
-    p.add_argument("--rounds", type=int, default=1,
-                   help="run all contenders this many times, interleaved; report the median (noisy machines)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run all contenders this many times, interleaved; report the median (noisy machines)",
+    )
     p.add_argument("--examples", type=int, default=None, help="conversations to generate (default: enough)")
     p.add_argument("--machine", default=None, help="name for the results file (default: from the hardware)")
     p.add_argument("--out", type=Path, default=HERE / "results", help="directory for the results JSON")
@@ -57,8 +64,12 @@ def run_contender(name: str, spec: Spec, work: Path) -> Result:
     Path(spec.work_dir).mkdir(parents=True)
     spec_path, out_path = Path(spec.work_dir) / "spec.json", Path(spec.work_dir) / "result.json"
     spec.save(spec_path)
-    proc = subprocess.run([sys.executable, str(HERE / "worker.py"), name, str(spec_path), str(out_path)],
-                          cwd=HERE.parent, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "worker.py"), name, str(spec_path), str(out_path)],
+        cwd=HERE.parent,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
         raise SystemExit(f"bench: contender '{name}' failed (exit {proc.returncode})")
@@ -70,10 +81,15 @@ def summarize(results: list[Result]) -> dict:
     per_round = [r.summary() for r in results]
     best = statistics.median(s["tokens_per_s"] for s in per_round)
     out = dict(per_round[0])
-    out.update(tokens_per_s=best, tokens_per_s_rounds=[s["tokens_per_s"] for s in per_round],
-               peak_rss_mib=max(r.peak_rss_mib for r in results), notes=results[0].notes,
-               load_average=[[r.load_before, r.load_after] for r in results],
-               step_seconds=[r.step_seconds for r in results], step_tokens=[r.step_tokens for r in results])
+    out.update(
+        tokens_per_s=best,
+        tokens_per_s_rounds=[s["tokens_per_s"] for s in per_round],
+        peak_rss_mib=max(r.peak_rss_mib for r in results),
+        notes=results[0].notes,
+        load_average=[[r.load_before, r.load_after] for r in results],
+        step_seconds=[r.step_seconds for r in results],
+        step_tokens=[r.step_tokens for r in results],
+    )
     if results[0].peak_cuda_mib is not None:
         out["peak_cuda_mib"] = max(r.peak_cuda_mib for r in results)
     return out
@@ -105,12 +121,15 @@ def run_all(contenders: list[str], spec: Spec, rounds: int, work: Path) -> dict[
             s = res.summary()
             cuda = res.peak_cuda_mib is not None
             mem = f"{res.peak_cuda_mib:.0f} MiB CUDA" if cuda else f"{res.peak_rss_mib:.0f} MiB RSS"
-            print(f" {s['tokens_per_s']:.1f} tok/s (median step {s['tokens_per_s_median_step']:.1f}), "
-                  f"{s['seconds_per_step']:.1f} s/step, peak {mem}, load {res.load_before:.1f}->{res.load_after:.1f}",
-                  flush=True)
+            print(
+                f" {s['tokens_per_s']:.1f} tok/s (median step {s['tokens_per_s_median_step']:.1f}), "
+                f"{s['seconds_per_step']:.1f} s/step, peak {mem}, load {res.load_before:.1f}->{res.load_after:.1f}",
+                flush=True,
+            )
             if max(res.load_before, res.load_after) > (os.cpu_count() or 1) + 0.5:
-                print(f"  warning: load average above {os.cpu_count()} cores: another job shared this machine",
-                      flush=True)
+                print(
+                    f"  warning: load average above {os.cpu_count()} cores: another job shared this machine", flush=True
+                )
             results[name].append(res)
     return {name: summarize(rs) for name, rs in results.items()}
 
@@ -127,8 +146,10 @@ def table(summary: dict[str, dict], extra: dict[str, dict] | None = None) -> str
     head += " MFU |" if has_mfu else ""
     lines = [head, "|" + "---|" * (9 if has_mfu else 8)]
     for name, s in summary.items():
-        row = (f"| {name} | {s['tokens_per_s']:.1f} | {s['seconds_per_step']:.2f} | {s['padding_fraction']:.0%} | "
-               f"{s[mem_key] / 1024:.2f} GiB | ")
+        row = (
+            f"| {name} | {s['tokens_per_s']:.1f} | {s['seconds_per_step']:.2f} | {s['padding_fraction']:.0%} | "
+            f"{s[mem_key] / 1024:.2f} GiB | "
+        )
         row += f"{s['tokens_per_s'] / base_trl:.2f}x | " if base_trl else "- | "
         row += f"{s[mem_key] / mem_trl:.2f}x | " if mem_trl else "- | "
         row += f"{s['tokens_per_s'] / base_bare:.0%} |" if base_bare else "- |"
@@ -147,8 +168,17 @@ def cpu_mode(args, info: dict, work: Path) -> dict:
 
     model_dir = resolve_model_path("smollm2-135m")
     tokenizer = load_tokenizer(model_dir)
-    spec = Spec(name="", model_dir=model_dir, data_path="", work_dir="", batch_size=args.batch_size,
-                max_length=args.max_length, warmup=args.warmup, steps=args.steps, threads=args.threads)
+    spec = Spec(
+        name="",
+        model_dir=model_dir,
+        data_path="",
+        work_dir="",
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        warmup=args.warmup,
+        steps=args.steps,
+        threads=args.threads,
+    )
     settings = {k: v for k, v in vars(spec).items() if k not in ("name", "work_dir", "data_path", "model_dir")}
     body = {"model": "smollm2-135m (embedded, float32)", "spec": settings, "methods": {}}
     for method in args.methods.split(","):
@@ -156,9 +186,11 @@ def cpu_mode(args, info: dict, work: Path) -> dict:
             n = args.examples or max(300, 2 * (args.warmup + args.steps) * args.batch_size * args.max_length // 160)
             data_path = write_dataset(tokenizer, work / "chat.jsonl", n)
             stats = describe(examples(tokenizer, str(data_path), args.max_length))
-            print(f"sft data: {stats['examples']} conversations, {stats['length_min']}-{stats['length_max']} tokens "
-                  f"(median {stats['length_median']:.0f}, mean {stats['length_mean']:.0f}), "
-                  f"{stats['target_tokens'] / stats['tokens']:.0%} of tokens trained")
+            print(
+                f"sft data: {stats['examples']} conversations, {stats['length_min']}-{stats['length_max']} tokens "
+                f"(median {stats['length_median']:.0f}, mean {stats['length_mean']:.0f}), "
+                f"{stats['target_tokens'] / stats['tokens']:.0%} of tokens trained"
+            )
             contenders = args.contenders.split(",") + (["trl-packed"] if args.trl_packing else [])
         else:
             n = args.examples or (args.warmup + args.steps + 2) * args.batch_size
@@ -169,13 +201,18 @@ def cpu_mode(args, info: dict, work: Path) -> dict:
             print(f"{method} data: {n} preference pairs")
             contenders = CONTENDERS_BY_METHOD[method]
         summary = run_all(contenders, replace(spec, data_path=str(data_path)), args.rounds, work)
-        body["methods"][method] = {"data": stats, "results": summary, "ratios": ratios(summary),
-                                   "table": table(summary)}
+        body["methods"][method] = {
+            "data": stats,
+            "results": summary,
+            "ratios": ratios(summary),
+            "table": table(summary),
+        }
     return body
 
 
 def gpu_mode(args, info: dict, work: Path) -> dict:
     import gpu
+
     from alignline.models.loading import load_tokenizer, resolve_model_path
     from data import describe, examples, write_dataset
 
@@ -189,25 +226,41 @@ def gpu_mode(args, info: dict, work: Path) -> dict:
     data_path = write_dataset(tokenizer, work / "chat.jsonl", n)
     stats = describe(examples(tokenizer, str(data_path), args.max_length))
     runs = {}
-    for shape in (["smoke"] if args.smoke else args.gpu_models.split(",")):
-        model_dir = gpu.make_model_dir(shape, work / f"model-{shape}", tokenizer_dir,
-                                       dtype="float32" if args.smoke else "bfloat16")
+    for shape in ["smoke"] if args.smoke else args.gpu_models.split(","):
+        model_dir = gpu.make_model_dir(
+            shape, work / f"model-{shape}", tokenizer_dir, dtype="float32" if args.smoke else "bfloat16"
+        )
         for mode in args.gpu_modes.split(","):
             print(f"{shape} {mode}:")
-            spec = Spec(name="", model_dir=str(model_dir), data_path=str(data_path), work_dir="",
-                        batch_size=args.batch_size, max_length=args.max_length, warmup=args.warmup, steps=args.steps,
-                        lora={"r": 16, "alpha": 32, "dropout": 0.0} if mode == "lora" else None,
-                        dtype="float32" if args.smoke else "bfloat16", device=device, threads=args.threads)
-            summary = run_all(args.contenders.split(",") + (["trl-packed"] if args.trl_packing else []),
-                              spec, args.rounds, work)
+            spec = Spec(
+                name="",
+                model_dir=str(model_dir),
+                data_path=str(data_path),
+                work_dir="",
+                batch_size=args.batch_size,
+                max_length=args.max_length,
+                warmup=args.warmup,
+                steps=args.steps,
+                lora={"r": 16, "alpha": 32, "dropout": 0.0} if mode == "lora" else None,
+                dtype="float32" if args.smoke else "bfloat16",
+                device=device,
+                threads=args.threads,
+            )
+            summary = run_all(
+                args.contenders.split(",") + (["trl-packed"] if args.trl_packing else []), spec, args.rounds, work
+            )
             for name, s in summary.items():
                 context = args.max_length if name == "bare" else stats["context_mean"]
                 s["model_flops_per_token"] = gpu.flops_per_token(shape, context)
                 s["tflops"] = s["tokens_per_s"] * s["model_flops_per_token"] / 1e12
                 if peak:
                     s["mfu"] = s["tflops"] / peak
-            runs[f"{shape}-{mode}"] = {"parameters_in_matmuls": gpu.matmul_parameters(shape), "results": summary,
-                                       "ratios": ratios(summary), "table": table(summary)}
+            runs[f"{shape}-{mode}"] = {
+                "parameters_in_matmuls": gpu.matmul_parameters(shape),
+                "results": summary,
+                "ratios": ratios(summary),
+                "table": table(summary),
+            }
     return {"peak_bf16_tflops": peak, "data": stats, "runs": runs}
 
 
@@ -216,16 +269,25 @@ def main(argv=None) -> None:
     info = machine_info()
     if args.threads:
         info["torch_threads"] = args.threads
-    print(f"machine: {info.get('gpu') or info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB; "
-          f"torch threads {info['torch_threads']}")
+    print(
+        f"machine: {info.get('gpu') or info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB; "
+        f"torch threads {info['torch_threads']}"
+    )
     with tempfile.TemporaryDirectory(prefix="alignline-bench-") as tmp:
         work = Path(tmp)
         body = gpu_mode(args, info, work) if args.gpu else cpu_mode(args, info, work)
     from alignline.train.run_info import git_commit
 
     today = datetime.date.today().isoformat()
-    record = {"date": today, "mode": "gpu" if args.gpu else "cpu", "machine": info, "packages": package_versions(),
-              "git_commit": git_commit(), "command": " ".join(sys.argv), **body}
+    record = {
+        "date": today,
+        "mode": "gpu" if args.gpu else "cpu",
+        "machine": info,
+        "packages": package_versions(),
+        "git_commit": git_commit(),
+        "command": " ".join(sys.argv),
+        **body,
+    }
     name = args.machine or machine_slug(info) + ("-smoke" if args.smoke else "")
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / f"{name}-{today}.json"

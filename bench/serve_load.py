@@ -41,8 +41,11 @@ POLICY = "pii: true\ntopics:\n  medical:\n    keywords: [dosage, diagnosis, pres
 
 
 def prompts(n: int) -> list[str]:
-    rows = [json.loads(line)["prompt"] for name in ("arithmetic.jsonl", "general.jsonl")
-            for line in (STARTER / name).read_text().splitlines()]
+    rows = [
+        json.loads(line)["prompt"]
+        for name in ("arithmetic.jsonl", "general.jsonl")
+        for line in (STARTER / name).read_text().splitlines()
+    ]
     return [rows[(i * 7) % len(rows)] for i in range(n)]  # a fixed interleaving of both sets
 
 
@@ -52,8 +55,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
-def run_setting(model: str, max_batch: int, work: Path, calibration: Path, threshold: float, n: int,
-                clients: int, max_tokens: int) -> dict:
+def run_setting(
+    model: str, max_batch: int, work: Path, calibration: Path, threshold: float, n: int, clients: int, max_tokens: int
+) -> dict:
     import httpx
     import openai
 
@@ -61,27 +65,59 @@ def run_setting(model: str, max_batch: int, work: Path, calibration: Path, thres
 
     port = free_port()
     queue = work / f"reviews-b{max_batch}.jsonl"
-    cmd = [sys.executable, "-m", "alignline.cli", "serve", "--model", model, "--served-name", "m", "--port", str(port),
-           "--max-batch", str(max_batch), "--max-queue", str(4 * clients), "--route-below", str(threshold),
-           "--calibration", str(calibration), "--on-low", "flag", "--policy", str(work / "policy.yaml"),
-           "--review-file", str(queue), "--default-max-tokens", str(max_tokens), "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "alignline.cli",
+        "serve",
+        "--model",
+        model,
+        "--served-name",
+        "m",
+        "--port",
+        str(port),
+        "--max-batch",
+        str(max_batch),
+        "--max-queue",
+        str(4 * clients),
+        "--route-below",
+        str(threshold),
+        "--calibration",
+        str(calibration),
+        "--on-low",
+        "flag",
+        "--policy",
+        str(work / "policy.yaml"),
+        "--review-file",
+        str(queue),
+        "--default-max-tokens",
+        str(max_tokens),
+        "--log-level",
+        "warning",
+    ]
     log = open(work / f"server-b{max_batch}.log", "w")
     server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ)
     try:
         base = f"http://127.0.0.1:{port}/v1"
         wait_ready(base, server)
         client = openai.OpenAI(base_url=base, api_key="unused", max_retries=0, timeout=600)
-        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "Hi"}], max_tokens=4,
-                                       temperature=0)  # warm-up, not counted
+        client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "Hi"}], max_tokens=4, temperature=0
+        )  # warm-up, not counted
         warm = httpx.get(f"http://127.0.0.1:{port}/health").json()["engine_calls"]
 
         def one(text: str) -> dict:
             t0 = time.perf_counter()
             try:
-                r = client.chat.completions.create(model="m", messages=[{"role": "user", "content": text}],
-                                                   max_tokens=max_tokens, temperature=0)
-                return {"ok": True, "seconds": time.perf_counter() - t0, "tokens": r.usage.completion_tokens,
-                        "routed": r.model_extra["alignline"]["routed"]}
+                r = client.chat.completions.create(
+                    model="m", messages=[{"role": "user", "content": text}], max_tokens=max_tokens, temperature=0
+                )
+                return {
+                    "ok": True,
+                    "seconds": time.perf_counter() - t0,
+                    "tokens": r.usage.completion_tokens,
+                    "routed": r.model_extra["alignline"]["routed"],
+                }
             except Exception as e:  # noqa: BLE001 - counted as an error, whatever it is
                 return {"ok": False, "seconds": time.perf_counter() - t0, "error": f"{type(e).__name__}: {e}"}
 
@@ -97,15 +133,25 @@ def run_setting(model: str, max_batch: int, work: Path, calibration: Path, thres
     ok = [r for r in results if r["ok"]]
     lat = [r["seconds"] for r in ok]
     calls = health["engine_calls"] - warm
-    return {"max_batch": max_batch, "requests": n, "clients": clients, "errors": len(results) - len(ok),
-            "error_examples": [r["error"] for r in results if not r["ok"]][:3],
-            "p50_s": round(percentile(lat, 0.5), 3), "p95_s": round(percentile(lat, 0.95), 3),
-            "max_s": round(max(lat), 3), "mean_s": round(statistics.mean(lat), 3), "wall_s": round(wall, 2),
-            "requests_per_s": round(len(ok) / wall, 3), "generated_tokens": sum(r["tokens"] for r in ok),
-            "tokens_per_s": round(sum(r["tokens"] for r in ok) / wall, 1),
-            "share_routed": round(sum(r["routed"] for r in ok) / max(len(ok), 1), 3),
-            "queued_for_review": len(queue.read_text().splitlines()) if queue.exists() else 0,
-            "engine_calls": calls, "requests_per_engine_call": round(n / calls, 2) if calls else None}
+    return {
+        "max_batch": max_batch,
+        "requests": n,
+        "clients": clients,
+        "errors": len(results) - len(ok),
+        "error_examples": [r["error"] for r in results if not r["ok"]][:3],
+        "p50_s": round(percentile(lat, 0.5), 3),
+        "p95_s": round(percentile(lat, 0.95), 3),
+        "max_s": round(max(lat), 3),
+        "mean_s": round(statistics.mean(lat), 3),
+        "wall_s": round(wall, 2),
+        "requests_per_s": round(len(ok) / wall, 3),
+        "generated_tokens": sum(r["tokens"] for r in ok),
+        "tokens_per_s": round(sum(r["tokens"] for r in ok) / wall, 1),
+        "share_routed": round(sum(r["routed"] for r in ok) / max(len(ok), 1), 3),
+        "queued_for_review": len(queue.read_text().splitlines()) if queue.exists() else 0,
+        "engine_calls": calls,
+        "requests_per_engine_call": round(n / calls, 2) if calls else None,
+    }
 
 
 def main() -> int:
@@ -124,10 +170,32 @@ def main() -> int:
     write_text(work / "policy.yaml", POLICY)
     calibration = work / "calibration.json"
     print(f"calibrating {args.model} on starter/arithmetic (threshold {args.threshold}, Platt scaling)", flush=True)
-    code = subprocess.run([sys.executable, "-m", "alignline.cli", "serve", "calibrate", "--model", args.model,
-                           "--labelled", str(STARTER / "arithmetic.jsonl"), "--grader", "math_answer", "--threshold",
-                           str(args.threshold), "--fit", "platt", "--max-ece", "0.2", "--max-tokens", "16",
-                           "--out", str(calibration)], env=os.environ).returncode
+    code = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alignline.cli",
+            "serve",
+            "calibrate",
+            "--model",
+            args.model,
+            "--labelled",
+            str(STARTER / "arithmetic.jsonl"),
+            "--grader",
+            "math_answer",
+            "--threshold",
+            str(args.threshold),
+            "--fit",
+            "platt",
+            "--max-ece",
+            "0.2",
+            "--max-tokens",
+            "16",
+            "--out",
+            str(calibration),
+        ],
+        env=os.environ,
+    ).returncode
     if code != 0:
         print(f"calibration refused routing (exit {code}); see {calibration.with_suffix('.html')}", file=sys.stderr)
         return 1
@@ -138,11 +206,20 @@ def main() -> int:
         print(json.dumps(r), flush=True)
         runs.append(r)
     cal = json.loads(calibration.read_text())["models"]["base"]
-    write_json(args.out, {"date": str(date.today()), "model": args.model, "cpu_count": os.cpu_count(),
-                          "load_average_at_end": os.getloadavg(),
-                          "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "max_tokens": args.max_tokens,
-                          "threshold": args.threshold, "calibration": {k: cal[k] for k in (
-                              "n", "ece", "ece_raw", "accuracy", "share_routed")}, "runs": runs})
+    write_json(
+        args.out,
+        {
+            "date": str(date.today()),
+            "model": args.model,
+            "cpu_count": os.cpu_count(),
+            "load_average_at_end": os.getloadavg(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+            "max_tokens": args.max_tokens,
+            "threshold": args.threshold,
+            "calibration": {k: cal[k] for k in ("n", "ece", "ece_raw", "accuracy", "share_routed")},
+            "runs": runs,
+        },
+    )
     print(f"wrote {args.out}")
     return 0 if all(r["errors"] == 0 for r in runs) else 1
 

@@ -16,7 +16,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Spec, apply_threads, peak_rss_mib  # noqa: E402
+from common import Spec, apply_threads, peak_rss_mib
 
 
 def _contender(module: str, function: str = "run", **kwargs):

@@ -68,8 +68,13 @@ def questions(n: int, seed: int = 0) -> list[dict]:
             continue
         seen.add((a, op, b))
         answer = a + b if op == "+" else a - b if op == "-" else a * b
-        out.append({"id": f"q{len(out):03d}", "prompt": f"What is {a} {op} {b}? Answer with the number only.",
-                    "answer": answer})
+        out.append(
+            {
+                "id": f"q{len(out):03d}",
+                "prompt": f"What is {a} {op} {b}? Answer with the number only.",
+                "answer": answer,
+            }
+        )
     return out
 
 
@@ -95,12 +100,22 @@ def send_traffic(base_url: str, traffic: list[dict], clients: int = 4) -> list[d
 
     def ask(q: dict) -> dict:
         started = time.perf_counter()
-        r = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": q["prompt"]}],
-                                           max_tokens=MAX_TOKENS, temperature=0)
+        r = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": q["prompt"]}], max_tokens=MAX_TOKENS, temperature=0
+        )
         meta = r.model_extra["alignline"]
-        return {"id": q["id"], "request_id": r.id, "prompt": q["prompt"], "answer": q["answer"],
-                "shown": r.choices[0].message.content, "confidence": meta["confidence"], "routed": meta["routed"],
-                "action": meta["action"], "review_id": meta["review_id"], "seconds": time.perf_counter() - started}
+        return {
+            "id": q["id"],
+            "request_id": r.id,
+            "prompt": q["prompt"],
+            "answer": q["answer"],
+            "shown": r.choices[0].message.content,
+            "confidence": meta["confidence"],
+            "routed": meta["routed"],
+            "action": meta["action"],
+            "review_id": meta["review_id"],
+            "seconds": time.perf_counter() - started,
+        }
 
     with ThreadPoolExecutor(clients) as pool:
         return list(pool.map(ask, traffic))
@@ -122,8 +137,13 @@ def review(db_url: str, answers: dict[str, int]) -> dict:
         # The correction shows the sum, as the model's own right answers do ("12 * 11 = 132"): a bare number
         # taught in round 2 would have the model guess the result in one token, without the working.
         expression = question.removeprefix("What is ").split("?")[0]
-        store.add_label(item["id"], reviewer, None, scores={"quality": 5 if right else 1},
-                        edit=None if right else f"{expression} = {truth}")
+        store.add_label(
+            item["id"],
+            reviewer,
+            None,
+            scores={"quality": 5 if right else 1},
+            edit=None if right else f"{expression} = {truth}",
+        )
         counts["reviewed"] += 1
         counts["corrected" if not right else "confirmed"] += 1
     return counts
@@ -132,12 +152,24 @@ def review(db_url: str, answers: dict[str, int]) -> dict:
 def recipe(out: Path, sft: Path) -> Path:
     import yaml
 
-    data = {"method": "sft", "model": MODEL, "output_dir": str(out / "round2"), "resume": "never",
-            "data": {"train": str(sft), "eval_fraction": 0.0},
-            "adapter": {"type": "lora", "r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"},
-            # short: about 2.5 passes over a few dozen corrections (more overfits them and forgets the rest)
-            "training": {"lr": 3.0e-4, "batch_size": 8, "max_steps": 12, "max_length": 128, "warmup_steps": 2,
-                         "seed": 0, "save_every": 12}}
+    data = {
+        "method": "sft",
+        "model": MODEL,
+        "output_dir": str(out / "round2"),
+        "resume": "never",
+        "data": {"train": str(sft), "eval_fraction": 0.0},
+        "adapter": {"type": "lora", "r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"},
+        # short: about 2.5 passes over a few dozen corrections (more overfits them and forgets the rest)
+        "training": {
+            "lr": 3.0e-4,
+            "batch_size": 8,
+            "max_steps": 12,
+            "max_length": 128,
+            "warmup_steps": 2,
+            "seed": 0,
+            "save_every": 12,
+        },
+    }
     return write_text(out / "recipe.yaml", yaml.safe_dump(data, sort_keys=False))
 
 
@@ -163,20 +195,45 @@ def main() -> int:
 
     print(f"== 1/7 data: {args.calibration} labelled, {args.traffic} traffic, {args.heldout} held-out questions")
     qs = questions(args.calibration + args.traffic + args.heldout)
-    calib, traffic, heldout = (qs[:args.calibration], qs[args.calibration:args.calibration + args.traffic],
-                               qs[args.calibration + args.traffic:])
+    calib, traffic, heldout = (
+        qs[: args.calibration],
+        qs[args.calibration : args.calibration + args.traffic],
+        qs[args.calibration + args.traffic :],
+    )
     write_records(out / "calibration-set.jsonl", calib)
     write_records(out / "traffic.jsonl", traffic)
     write_records(out / "heldout.jsonl", [{**q, "category": "arithmetic"} for q in heldout])
-    write_text(out / "heldout.yaml", "name: flywheel-arithmetic\nkind: accuracy\ndata: heldout.jsonl\n"
-                                     f"grader: math_answer\nmax_new_tokens: {MAX_TOKENS}\n")
+    write_text(
+        out / "heldout.yaml",
+        "name: flywheel-arithmetic\nkind: accuracy\ndata: heldout.jsonl\n"
+        f"grader: math_answer\nmax_new_tokens: {MAX_TOKENS}\n",
+    )
     write_text(out / "gates.yaml", GATES)
     lap("data")
 
     print(f"== 2/7 calibration check at threshold {THRESHOLD} (Platt scaling, figures out of fold)")
-    code = cli("serve", "calibrate", "--model", MODEL, "--labelled", str(out / "calibration-set.jsonl"),
-               "--grader", "math_answer", "--threshold", str(THRESHOLD), "--fit", "platt", "--max-ece", str(MAX_ECE),
-               "--max-tokens", str(MAX_TOKENS), "--out", str(out / "calibration.json"), log=log, check=False)
+    code = cli(
+        "serve",
+        "calibrate",
+        "--model",
+        MODEL,
+        "--labelled",
+        str(out / "calibration-set.jsonl"),
+        "--grader",
+        "math_answer",
+        "--threshold",
+        str(THRESHOLD),
+        "--fit",
+        "platt",
+        "--max-ece",
+        str(MAX_ECE),
+        "--max-tokens",
+        str(MAX_TOKENS),
+        "--out",
+        str(out / "calibration.json"),
+        log=log,
+        check=False,
+    )
     if code != 0:
         raise SystemExit(f"flywheel: the calibration check refused routing (exit {code}); see {out}/calibration.html")
     calibration = json.loads((out / "calibration.json").read_text())["models"]["base"]
@@ -187,14 +244,37 @@ def main() -> int:
 
     db_url = f"sqlite:///{(out / 'annotate.db').resolve()}"
     port = free_port()
-    serve_args = ["serve", "--model", MODEL, "--port", str(port), "--route-below", str(THRESHOLD),
-                  "--calibration", str(out / "calibration.json"), "--on-low", "hold", "--review-db", db_url,
-                  "--review-project", PROJECT, "--default-max-tokens", str(MAX_TOKENS), "--max-batch", "8",
-                  "--log-level", "warning"]
+    serve_args = [
+        "serve",
+        "--model",
+        MODEL,
+        "--port",
+        str(port),
+        "--route-below",
+        str(THRESHOLD),
+        "--calibration",
+        str(out / "calibration.json"),
+        "--on-low",
+        "hold",
+        "--review-db",
+        db_url,
+        "--review-project",
+        PROJECT,
+        "--default-max-tokens",
+        str(MAX_TOKENS),
+        "--max-batch",
+        "8",
+        "--log-level",
+        "warning",
+    ]
     print(f"$ alignline {' '.join(serve_args)}", flush=True)
     with open(out / "server.log", "w", encoding="utf-8") as server_log:
-        server = subprocess.Popen([sys.executable, "-m", "alignline.cli", *serve_args], stdout=server_log,
-                                  stderr=subprocess.STDOUT, env=os.environ)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "alignline.cli", *serve_args],
+            stdout=server_log,
+            stderr=subprocess.STDOUT,
+            env=os.environ,
+        )
         try:
             wait_ready(f"http://127.0.0.1:{port}/v1", server)
             served = send_traffic(f"http://127.0.0.1:{port}/v1", traffic)
@@ -206,11 +286,18 @@ def main() -> int:
     answered = [s for s in served if not s["routed"]]
     from alignline.rewards.registry import get_grader, grade
 
-    right = grade("math_answer", get_grader("math_answer"), [s["prompt"] for s in answered],
-                  [s["shown"] for s in answered], {"answer": [s["answer"] for s in answered]})
+    right = grade(
+        "math_answer",
+        get_grader("math_answer"),
+        [s["prompt"] for s in answered],
+        [s["shown"] for s in answered],
+        {"answer": [s["answer"] for s in answered]},
+    )
     answered_accuracy = sum(r is not None and r >= 0.5 for r in right) / len(answered) if answered else None
-    print(f"    {len(routed)} of {len(served)} answers held for review; the {len(answered)} answered directly were "
-          f"right {answered_accuracy if answered_accuracy is None else round(answered_accuracy, 3)} of the time")
+    print(
+        f"    {len(routed)} of {len(served)} answers held for review; the {len(answered)} answered directly were "
+        f"right {answered_accuracy if answered_accuracy is None else round(answered_accuracy, 3)} of the time"
+    )
     lap("serve")
 
     print("== 4/7 scripted reviewers (Store API): rate each held answer, correct the wrong ones")
@@ -228,8 +315,10 @@ def main() -> int:
     write_records(out / "corrections-preferences.jsonl", prefs)
     request_ids = {s["request_id"] for s in served}
     traced = sum(r["lineage"]["review"]["request_id"] in request_ids for r in sft + prefs)
-    print(f"    {len(sft)} SFT corrections, {len(prefs)} preference pairs; {traced} of {len(sft) + len(prefs)} "
-          "trace back to a served request")
+    print(
+        f"    {len(sft)} SFT corrections, {len(prefs)} preference pairs; {traced} of {len(sft) + len(prefs)} "
+        "trace back to a served request"
+    )
     lap("export")
     if not sft:
         raise SystemExit("flywheel: no corrections to train on (every held answer was right)")
@@ -240,31 +329,69 @@ def main() -> int:
 
     print("== 7/7 eval of both rounds (held-out questions, general-knowledge forgetting check) and the gate")
     for name, model in (("round1", MODEL), ("round2", str(out / "round2" / "final"))):
-        cli("eval", "--model", f"{name}={model}", "--suite", str(out / "heldout.yaml"), "--suite",
-            "starter/general", "--limit", str(max(args.heldout, args.general)), "--out", str(out / f"eval-{name}"),
-            log=log)
-    gate_code = cli("gate", str(out / "eval-round2"), "--baseline", str(out / "eval-round1"), "--gates",
-                    str(out / "gates.yaml"), "--out", str(out / "gate"), log=log, check=False)
+        cli(
+            "eval",
+            "--model",
+            f"{name}={model}",
+            "--suite",
+            str(out / "heldout.yaml"),
+            "--suite",
+            "starter/general",
+            "--limit",
+            str(max(args.heldout, args.general)),
+            "--out",
+            str(out / f"eval-{name}"),
+            log=log,
+        )
+    gate_code = cli(
+        "gate",
+        str(out / "eval-round2"),
+        "--baseline",
+        str(out / "eval-round1"),
+        "--gates",
+        str(out / "gates.yaml"),
+        "--out",
+        str(out / "gate"),
+        log=log,
+        check=False,
+    )
     lap("eval_and_gate")
-    metrics = {n: json.loads((out / f"eval-{n}" / "results.json").read_text())["metrics"][n]
-               for n in ("round1", "round2")}
+    metrics = {
+        n: json.loads((out / f"eval-{n}" / "results.json").read_text())["metrics"][n] for n in ("round1", "round2")
+    }
     gate = json.loads((out / "gate" / "gate.json").read_text())
     summary = {
-        "model": MODEL, "threshold": THRESHOLD, "seconds": round(time.time() - started, 1), "steps_seconds": times,
-        "calibration": {k: calibration[k] for k in ("n", "ece", "ece_raw", "accuracy", "accuracy_above",
-                                                     "share_routed")},
-        "traffic": len(served), "routed": len(routed), "share_routed": len(routed) / len(served),
+        "model": MODEL,
+        "threshold": THRESHOLD,
+        "seconds": round(time.time() - started, 1),
+        "steps_seconds": times,
+        "calibration": {
+            k: calibration[k] for k in ("n", "ece", "ece_raw", "accuracy", "accuracy_above", "share_routed")
+        },
+        "traffic": len(served),
+        "routed": len(routed),
+        "share_routed": len(routed) / len(served),
         "accuracy_of_answers_not_held": answered_accuracy,
-        "reviews": counts, "sft_corrections": len(sft), "preference_pairs": len(prefs), "lineage_traced": traced,
+        "reviews": counts,
+        "sft_corrections": len(sft),
+        "preference_pairs": len(prefs),
+        "lineage_traced": traced,
         "metrics": {n: {k: v for k, v in m.items() if "/" in k} for n, m in metrics.items()},
-        "gate": {"passed": gate["passed"], "exit": gate_code,
-                 "rules": [{k: r[k] for k in ("rule", "metric", "passed", "detail")} for r in gate["rules"]]},
+        "gate": {
+            "passed": gate["passed"],
+            "exit": gate_code,
+            "rules": [{k: r[k] for k in ("rule", "metric", "passed", "detail")} for r in gate["rules"]],
+        },
     }
     write_json(out / "flywheel.json", summary)
-    print(f"\nheld-out arithmetic accuracy: round 1 {summary['metrics']['round1']['flywheel-arithmetic/accuracy']:.3f}"
-          f" -> round 2 {summary['metrics']['round2']['flywheel-arithmetic/accuracy']:.3f}")
-    print(f"general knowledge (forgetting check): round 1 {summary['metrics']['round1']['general/accuracy']:.3f}"
-          f" -> round 2 {summary['metrics']['round2']['general/accuracy']:.3f}")
+    print(
+        f"\nheld-out arithmetic accuracy: round 1 {summary['metrics']['round1']['flywheel-arithmetic/accuracy']:.3f}"
+        f" -> round 2 {summary['metrics']['round2']['flywheel-arithmetic/accuracy']:.3f}"
+    )
+    print(
+        f"general knowledge (forgetting check): round 1 {summary['metrics']['round1']['general/accuracy']:.3f}"
+        f" -> round 2 {summary['metrics']['round2']['general/accuracy']:.3f}"
+    )
     print(f"gate round 2 vs round 1: {'PASS' if gate['passed'] else 'FAIL'}; {out}/gate/gate.html")
     print(f"numbers: {out}/flywheel.json; total {summary['seconds']:.0f} s")
     return 0

@@ -1,6 +1,6 @@
 """Print `make demo-grpo`'s before/after: held-out correctness and format compliance, base against GRPO.
 
-    python scripts/grpo_demo_summary.py runs/grpo-demo/eval-after/results.json
+python scripts/grpo_demo_summary.py runs/grpo-demo/eval-after/results.json
 """
 
 from __future__ import annotations

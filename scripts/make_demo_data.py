@@ -32,10 +32,10 @@ from demo_data.cpt import build_cpt
 from demo_data.preference import build_preference
 from demo_data.sft import build_sft
 
-
 # --------------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------------
+
 
 def write_jsonl(path: Path, records: list[dict]) -> None:
     with path.open("w", encoding="utf-8", newline="\n") as f:
@@ -53,9 +53,13 @@ def main(argv: list[str] | None = None) -> None:
     pref_train, pref_eval = build_preference(rng)
     args.out.mkdir(parents=True, exist_ok=True)
     files = {
-        "sft_train.jsonl": sft_train, "sft_eval.jsonl": sft_eval, "sft_heldout.jsonl": sft_heldout,
-        "cpt_train.jsonl": cpt_train, "cpt_eval.jsonl": cpt_eval,
-        "preference_train.jsonl": pref_train, "preference_eval.jsonl": pref_eval,
+        "sft_train.jsonl": sft_train,
+        "sft_eval.jsonl": sft_eval,
+        "sft_heldout.jsonl": sft_heldout,
+        "cpt_train.jsonl": cpt_train,
+        "cpt_eval.jsonl": cpt_eval,
+        "preference_train.jsonl": pref_train,
+        "preference_eval.jsonl": pref_eval,
     }
     for fname, recs in files.items():
         write_jsonl(args.out / fname, recs)

@@ -51,14 +51,22 @@ def demonstration(task: dict, prefix: list[dict]) -> dict:
     result = calculator(task["expression"])
     if result != format_number_of(task["answer"]):
         raise ValueError(f"expression {task['expression']!r} gives {result}, not the answer {task['answer']}")
-    call = {"id": "call_0", "type": "function",
-            "function": {"name": "calculator", "arguments": {"expression": task["expression"]}}}
+    call = {
+        "id": "call_0",
+        "type": "function",
+        "function": {"name": "calculator", "arguments": {"expression": task["expression"]}},
+    }
     context = [{**m, "weight": 0} if m["role"] == "assistant" else dict(m) for m in prefix]
-    return {"messages": [*context, *task["prompt"],
-                         {"role": "assistant", "content": "", "tool_calls": [call]},
-                         {"role": "tool", "tool_call_id": "call_0", "name": "calculator", "content": result},
-                         {"role": "assistant", "content": f"Answer: {result}"}],
-            "tools": task["tools"]}
+    return {
+        "messages": [
+            *context,
+            *task["prompt"],
+            {"role": "assistant", "content": "", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_0", "name": "calculator", "content": result},
+            {"role": "assistant", "content": f"Answer: {result}"},
+        ],
+        "tools": task["tools"],
+    }
 
 
 def format_number_of(value) -> str:

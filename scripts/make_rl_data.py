@@ -34,18 +34,26 @@ NAMES = ["Ann", "Ben", "Mia", "Leo", "Zoe", "Sam", "Ivy", "Max", "Eva", "Tom", "
 ITEMS = ["apples", "pens", "stickers", "marbles", "books", "cookies", "cards", "shells", "coins", "flowers"]
 
 ONE_STEP = {
-    "+": ["{n} has {a} {x} and gets {b} more. How many {x} does {n} have now?",
-          "There are {a} {x} in a box. {n} puts in {b} more. How many {x} are in the box?",
-          "{n} collected {a} {x} on Monday and {b} on Tuesday. How many {x} in total?"],
-    "-": ["{n} has {a} {x} and gives away {b}. How many {x} are left?",
-          "A shelf holds {a} {x}. {n} takes {b} of them. How many {x} remain on the shelf?",
-          "{n} had {a} {x} but lost {b}. How many {x} does {n} have left?"],
-    "*": ["{n} has {a} bags with {b} {x} in each bag. How many {x} are there altogether?",
-          "Each of {a} friends brings {b} {x}. How many {x} do they bring in total?",
-          "{n} buys {b} {x} every day for {a} days. How many {x} does {n} buy?"],
-    "/": ["{n} shares {a} {x} equally among {b} friends. How many {x} does each friend get?",
-          "{a} {x} are packed into boxes of {b}. How many boxes are filled?",
-          "{n} splits {a} {x} into {b} equal piles. How many {x} are in each pile?"],
+    "+": [
+        "{n} has {a} {x} and gets {b} more. How many {x} does {n} have now?",
+        "There are {a} {x} in a box. {n} puts in {b} more. How many {x} are in the box?",
+        "{n} collected {a} {x} on Monday and {b} on Tuesday. How many {x} in total?",
+    ],
+    "-": [
+        "{n} has {a} {x} and gives away {b}. How many {x} are left?",
+        "A shelf holds {a} {x}. {n} takes {b} of them. How many {x} remain on the shelf?",
+        "{n} had {a} {x} but lost {b}. How many {x} does {n} have left?",
+    ],
+    "*": [
+        "{n} has {a} bags with {b} {x} in each bag. How many {x} are there altogether?",
+        "Each of {a} friends brings {b} {x}. How many {x} do they bring in total?",
+        "{n} buys {b} {x} every day for {a} days. How many {x} does {n} buy?",
+    ],
+    "/": [
+        "{n} shares {a} {x} equally among {b} friends. How many {x} does each friend get?",
+        "{a} {x} are packed into boxes of {b}. How many boxes are filled?",
+        "{n} splits {a} {x} into {b} equal piles. How many {x} are in each pile?",
+    ],
 }
 TWO_STEP = [
     ("({a} + {b}) * {c}", "{n} buys {c} packs. Each pack has {a} red {x} and {b} blue {x}. How many {x} in all?"),
@@ -53,8 +61,8 @@ TWO_STEP = [
     ("{a} + {b} - {c}", "{n} has {a} {x}, finds {b} more, then gives {c} away. How many {x} does {n} have?"),
     ("{a} * {b} + {c}", "There are {a} rows of {b} {x}, plus {c} extra. How many {x} are there?"),
 ]
-CALC_SUFFIX = " Use the calculator if it helps, then give the final answer as \"Answer: <number>\"."
-ARITH_SUFFIX = " Think step by step and end your reply with \"Answer: <number>\"."
+CALC_SUFFIX = ' Use the calculator if it helps, then give the final answer as "Answer: <number>".'
+ARITH_SUFFIX = ' Think step by step and end your reply with "Answer: <number>".'
 
 
 # Held-out problems use phrasings training never shows (the last one-step phrasing of each operation and
@@ -100,7 +108,7 @@ def problems(rng: random.Random, count: int, seen: set, held_out: bool = False) 
         text, expression, _ = (two_step if rng.random() < 0.35 else one_step)(rng, held_out)
         key = re.sub(r"\d+", "#", text)  # the problem without its numbers
         words = re.findall(r"\w+", text.lower())
-        shingles = {tuple(words[i:i + 3]) for i in range(len(words) - 2)}
+        shingles = {tuple(words[i : i + 3]) for i in range(len(words) - 2)}
         # Well under the data gates' near-duplicate threshold (Jaccard 0.8 of word 3-grams, MinHash-estimated).
         if key in seen or any(len(shingles & other) / len(shingles | other) >= 0.6 for other in kept):
             continue
@@ -120,12 +128,21 @@ def main(argv: list[str] | None = None) -> None:
     seen: set[str] = set()
     files = {}
     for name, count, held_out in (("calculator_train", 192, False), ("calculator_eval", 48, True)):
-        files[name] = [{"prompt": [{"role": "user", "content": t + CALC_SUFFIX}], "answer": v, "expression": e,
-                        "tools": [CALCULATOR_TOOL]} for t, e, v in problems(rng, count, seen, held_out)]
+        files[name] = [
+            {
+                "prompt": [{"role": "user", "content": t + CALC_SUFFIX}],
+                "answer": v,
+                "expression": e,
+                "tools": [CALCULATOR_TOOL],
+            }
+            for t, e, v in problems(rng, count, seen, held_out)
+        ]
     seen = set()  # the arithmetic files are a separate demo: they may reuse the calculator files' combinations
     for name, count, held_out in (("arith_train", 384, False), ("arith_heldout", 64, True)):
-        files[name] = [{"prompt": [{"role": "user", "content": t + ARITH_SUFFIX}], "answer": v, "expression": e}
-                       for t, e, v in problems(rng, count, seen, held_out)]
+        files[name] = [
+            {"prompt": [{"role": "user", "content": t + ARITH_SUFFIX}], "answer": v, "expression": e}
+            for t, e, v in problems(rng, count, seen, held_out)
+        ]
     args.out.mkdir(parents=True, exist_ok=True)
     for name, records in files.items():
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)

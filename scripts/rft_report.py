@@ -15,13 +15,15 @@ from pathlib import Path
 from alignline.io import write_json
 from alignline.train.metrics import read_metrics
 
-ROWS = [("eval_tool_call_rate", "episodes with a correct tool call"),
-        ("eval_tool_call_valid_rate", "tool calls that were valid"),
-        ("eval_correct_rate", "answer accuracy"),
-        ("eval_reward/format", "final reply as 'Answer: <number>'"),
-        ("eval_tool_calls_per_episode", "tool calls per episode"),
-        ("eval_episode_turns", "turns per episode"),
-        ("eval_reward", "episode reward")]
+ROWS = [
+    ("eval_tool_call_rate", "episodes with a correct tool call"),
+    ("eval_tool_call_valid_rate", "tool calls that were valid"),
+    ("eval_correct_rate", "answer accuracy"),
+    ("eval_reward/format", "final reply as 'Answer: <number>'"),
+    ("eval_tool_calls_per_episode", "tool calls per episode"),
+    ("eval_episode_turns", "turns per episode"),
+    ("eval_reward", "episode reward"),
+]
 
 
 def report(run_dir: Path, base: str | None = None) -> dict:
@@ -34,8 +36,10 @@ def report(run_dir: Path, base: str | None = None) -> dict:
     held = min(run["data"]["eval_prompts"], run["config"]["grpo"]["eval_prompts"])
     base_row = evaluate_model(run_dir, base, quiet=True) if base else None
     base_row = {f"eval_{k}": v for k, v in (base_row or {}).items()}
-    print(f"\nMulti-step RL on the calculator: {held} held-out tasks, one greedy episode each, "
-          f"step {before['step']} -> step {after['step']} ({run.get('seconds', 0) / 60:.1f} min)")
+    print(
+        f"\nMulti-step RL on the calculator: {held} held-out tasks, one greedy episode each, "
+        f"step {before['step']} -> step {after['step']} ({run.get('seconds', 0) / 60:.1f} min)"
+    )
     print(f"{'':42s} {'base' if base else '':>8s} {'before RL':>10s} {'after RL':>9s}")
     for key, label in ROWS:
         if key in before and key in after:
@@ -43,13 +47,20 @@ def report(run_dir: Path, base: str | None = None) -> dict:
             print(f"{label:42s} {first} {before[key]:10.3f} {after[key]:9.3f}")
     train_rows = [m for m in metrics if "tool_call_rate" in m]
     if train_rows:
-        first, last = train_rows[: 5], train_rows[-5:]
+        first, last = train_rows[:5], train_rows[-5:]
         mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
-        print(f"training episodes (sampled), first 5 -> last 5 steps: tool-call rate "
-              f"{mean(first, 'tool_call_rate'):.3f} -> {mean(last, 'tool_call_rate'):.3f}, reward "
-              f"{mean(first, 'reward'):.3f} -> {mean(last, 'reward'):.3f}")
-    result = {"run_dir": str(run_dir), "held_out_tasks": held, "seconds": run.get("seconds"),
-              "before": {k: before.get(k) for k, _ in ROWS}, "after": {k: after.get(k) for k, _ in ROWS}}
+        print(
+            f"training episodes (sampled), first 5 -> last 5 steps: tool-call rate "
+            f"{mean(first, 'tool_call_rate'):.3f} -> {mean(last, 'tool_call_rate'):.3f}, reward "
+            f"{mean(first, 'reward'):.3f} -> {mean(last, 'reward'):.3f}"
+        )
+    result = {
+        "run_dir": str(run_dir),
+        "held_out_tasks": held,
+        "seconds": run.get("seconds"),
+        "before": {k: before.get(k) for k, _ in ROWS},
+        "after": {k: after.get(k) for k, _ in ROWS},
+    }
     if base:
         result.update(base_model=base, base={k: base_row.get(k) for k, _ in ROWS})
     write_json(run_dir / "demo_rft.json", result)
@@ -59,7 +70,7 @@ def report(run_dir: Path, base: str | None = None) -> dict:
 def evaluate_model(run_dir: Path, model: str, tasks: int | None = None, quiet: bool = False) -> dict:
     """The run's held-out episodes (its recipe, `grpo.eval_prompts` tasks) with another model: the base, a
     checkpoint."""
-    from alignline.config import from_dict, RunConfig
+    from alignline.config import RunConfig, from_dict
     from alignline.methods import get_method
     from alignline.methods.online import PolicyModel
     from alignline.methods.rft import evaluate_episodes

@@ -26,8 +26,10 @@ DEMO = Path(__file__).resolve().parent.parent / "data" / "demo"
 
 def unpair(record: dict) -> list[dict]:
     rest = {k: v for k, v in record.items() if k not in ("prompt", "chosen", "rejected")}
-    return [{"prompt": record["prompt"], "completion": record[side], "label": label, **rest}
-            for side, label in (("chosen", True), ("rejected", False))]
+    return [
+        {"prompt": record["prompt"], "completion": record[side], "label": label, **rest}
+        for side, label in (("chosen", True), ("rejected", False))
+    ]
 
 
 def convert(src: Path, dst: Path) -> int:

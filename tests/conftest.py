@@ -12,6 +12,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from pathlib import Path
 
 import pytest
+
 from support import chat_records, save_tiny_model, tiny_tokenizer, write_jsonl, write_recipe
 
 
@@ -42,9 +43,22 @@ def sft_recipe(tmp_path, tiny_model_dir):
     data = write_jsonl(tmp_path / "train.jsonl", chat_records())
     out = tmp_path / "run"
     recipe = write_recipe(
-        tmp_path / "recipe.yaml", method="sft", model=str(tiny_model_dir), output_dir=str(out), data_gates=False,
+        tmp_path / "recipe.yaml",
+        method="sft",
+        model=str(tiny_model_dir),
+        output_dir=str(out),
+        data_gates=False,
         data={"train": str(data), "eval_fraction": 0.2},
         adapter={"type": "lora", "r": 4, "alpha": 8, "dropout": 0.0},
-        training={"max_steps": 4, "batch_size": 2, "max_length": 128, "eval_every": 2, "save_every": 2,
-                  "lr": 1e-3, "tensorboard": False, "log_every": 1})
+        training={
+            "max_steps": 4,
+            "batch_size": 2,
+            "max_length": 128,
+            "eval_every": 2,
+            "save_every": 2,
+            "lr": 1e-3,
+            "tensorboard": False,
+            "log_every": 1,
+        },
+    )
     return recipe, out

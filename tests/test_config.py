@@ -40,32 +40,44 @@ def test_weighted_sources(tmp_path):
     assert [(s.path, s.weight) for s in cfg.data.train] == [("d.jsonl", 0.8), ("g.jsonl", 0.2)]
 
 
-@pytest.mark.parametrize("text, overrides, message", [
-    ("training:\n  lrr: 1\n", [], "unknown config key 'training.lrr'; allowed here: lr, batch_size"),
-    ("training:\n  batch_size: eight\n", [], "config key 'training.batch_size': expected int, got 'eight'"),
-    ("adapter:\n  type: lorax\n", [], "config key 'adapter.type': 'lorax' is not allowed; choose one of 'lora'"),
-    ("", ["nonsense=1"], "unknown override key 'nonsense'"),
-    ("", ["training.lr=-1"], "config key 'training.lr': must be > 0"),
-    ("", ["lr"], "override 'lr' is not of the form key=value"),
-    ("method: reinforce\n", [], "config key 'method': 'reinforce' is not allowed"),
-    ("training:\n  lr: .nan\n", [], "config key 'training.lr': must be a finite number, got nan"),
-    ("training:\n  lr: .inf\n", [], "config key 'training.lr': must be a finite number, got inf"),
-    ("", ["lr=.inf"], "config key 'training.lr': must be a finite number"),
-    ("training:\n  max_grad_norm: .nan\n", [], "config key 'training.max_grad_norm': must be a finite number"),
-    ("dpo:\n  beta: .inf\n", [], "config key 'dpo.beta': must be a finite number"),
-    ("training:\n  threads: -1\n", [], "config key 'training.threads': must be > 0, got -1"),
-    ("training:\n  freeze_layers: -1\n", [], "config key 'training.freeze_layers': must be >= 0, got -1"),
-    ("training:\n  warmup_steps: -5\n", [], "config key 'training.warmup_steps': must be >= 0, got -5"),
-    ("training:\n  max_grad_norm: -1\n", [], "config key 'training.max_grad_norm': must be >= 0"),
-    ("adapter:\n  type: prompt\n  num_virtual_tokens: 0\n", [],
-     "config key 'adapter.num_virtual_tokens': must be > 0, got 0"),
-    ("adapter:\n  r: 0\n", [], "config key 'adapter.r': must be > 0, got 0"),
-    ("training:\n  epochs: 2\n  max_steps: 10\n", [],
-     "config keys 'training.max_steps' (10) and 'training.epochs' (2.0) are both set"),
-    ("training:\n  epochs: 2\n", ["max_steps=10"], "'training.max_steps' (10) and 'training.epochs' (2.0)"),
-    ("training:\n  early_stopping_patience: 2\n", [],
-     "config key 'training.early_stopping_patience': early stopping needs evaluation data"),
-])
+@pytest.mark.parametrize(
+    "text, overrides, message",
+    [
+        ("training:\n  lrr: 1\n", [], "unknown config key 'training.lrr'; allowed here: lr, batch_size"),
+        ("training:\n  batch_size: eight\n", [], "config key 'training.batch_size': expected int, got 'eight'"),
+        ("adapter:\n  type: lorax\n", [], "config key 'adapter.type': 'lorax' is not allowed; choose one of 'lora'"),
+        ("", ["nonsense=1"], "unknown override key 'nonsense'"),
+        ("", ["training.lr=-1"], "config key 'training.lr': must be > 0"),
+        ("", ["lr"], "override 'lr' is not of the form key=value"),
+        ("method: reinforce\n", [], "config key 'method': 'reinforce' is not allowed"),
+        ("training:\n  lr: .nan\n", [], "config key 'training.lr': must be a finite number, got nan"),
+        ("training:\n  lr: .inf\n", [], "config key 'training.lr': must be a finite number, got inf"),
+        ("", ["lr=.inf"], "config key 'training.lr': must be a finite number"),
+        ("training:\n  max_grad_norm: .nan\n", [], "config key 'training.max_grad_norm': must be a finite number"),
+        ("dpo:\n  beta: .inf\n", [], "config key 'dpo.beta': must be a finite number"),
+        ("training:\n  threads: -1\n", [], "config key 'training.threads': must be > 0, got -1"),
+        ("training:\n  freeze_layers: -1\n", [], "config key 'training.freeze_layers': must be >= 0, got -1"),
+        ("training:\n  warmup_steps: -5\n", [], "config key 'training.warmup_steps': must be >= 0, got -5"),
+        ("training:\n  max_grad_norm: -1\n", [], "config key 'training.max_grad_norm': must be >= 0"),
+        (
+            "adapter:\n  type: prompt\n  num_virtual_tokens: 0\n",
+            [],
+            "config key 'adapter.num_virtual_tokens': must be > 0, got 0",
+        ),
+        ("adapter:\n  r: 0\n", [], "config key 'adapter.r': must be > 0, got 0"),
+        (
+            "training:\n  epochs: 2\n  max_steps: 10\n",
+            [],
+            "config keys 'training.max_steps' (10) and 'training.epochs' (2.0) are both set",
+        ),
+        ("training:\n  epochs: 2\n", ["max_steps=10"], "'training.max_steps' (10) and 'training.epochs' (2.0)"),
+        (
+            "training:\n  early_stopping_patience: 2\n",
+            [],
+            "config key 'training.early_stopping_patience': early stopping needs evaluation data",
+        ),
+    ],
+)
 def test_errors_name_the_key(tmp_path, text, overrides, message):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(text)
@@ -134,6 +146,7 @@ def test_unreadable_recipe_is_one_line(tmp_path, capsys, monkeypatch):
             if self == recipe:
                 raise PermissionError(13, "Permission denied", str(self))
             return real(self, *a, **k)
+
         monkeypatch.setattr(Path, "read_text", deny)
     else:
         recipe.chmod(0)

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes"
 LEAF_MODULES = {"alignline", "alignline.config", "alignline.config_checks", "alignline.errors", "alignline.io"}
 
-MARKER_REWARD = '''
+MARKER_REWARD = """
 from pathlib import Path
 
 Path(__file__).with_name("imported.marker").write_text("the reward file ran")
@@ -26,7 +26,7 @@ Path(__file__).with_name("imported.marker").write_text("the reward file ran")
 
 def shout(completions, **kwargs):
     return [1.0 for _ in completions]
-'''
+"""
 
 
 def grpo_recipe_with_marker_reward(tmp_path: Path, adapter: bool = True, **grpo) -> Path:
@@ -44,8 +44,10 @@ def grpo_recipe_with_marker_reward(tmp_path: Path, adapter: bool = True, **grpo)
 
 
 def loaded_modules_in_fresh_interpreter(recipe: Path) -> list[str]:
-    code = ("import json, sys\nfrom alignline.config import load_config\n"
-            f"load_config({str(recipe)!r})\nprint(json.dumps(sorted(sys.modules)))")
+    code = (
+        "import json, sys\nfrom alignline.config import load_config\n"
+        f"load_config({str(recipe)!r})\nprint(json.dumps(sorted(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
@@ -75,14 +77,18 @@ def test_num_generations_1_is_refused_with_or_without_an_adapter(tmp_path, adapt
 @pytest.mark.parametrize("adapter", [True, False])
 def test_same_verdict_for_every_section_check_with_or_without_an_adapter(tmp_path, adapter):
     recipe = grpo_recipe_with_marker_reward(tmp_path, adapter=adapter)
-    cases = [(["method=ppo", "ppo.kl_coef=0"], "config key 'ppo.kl_coef'"),
-             (["method=kto", "training.batch_size=1"], "config key 'training.batch_size': kto.loss_type 'kto'"),
-             (["env.name=calculator", "env.max_turns=0"], "config key 'env.max_turns': must be >= 1, got 0"),
-             (["env.name=calculator", "env.prefix=[{role: user}]"], "config key 'env.prefix[0]'"),
-             (["save_merged=true", "adapter.type=prompt"], "config key 'save_merged': prompt and prefix tuning"),
-             (["rewards=[]"], "config key 'rewards': an online method needs at least one reward"),
-             (["rewards=[{name: a, function: exact_match}, {name: a, function: math_answer}]"],
-              "config key 'rewards': names must be unique")]
+    cases = [
+        (["method=ppo", "ppo.kl_coef=0"], "config key 'ppo.kl_coef'"),
+        (["method=kto", "training.batch_size=1"], "config key 'training.batch_size': kto.loss_type 'kto'"),
+        (["env.name=calculator", "env.max_turns=0"], "config key 'env.max_turns': must be >= 1, got 0"),
+        (["env.name=calculator", "env.prefix=[{role: user}]"], "config key 'env.prefix[0]'"),
+        (["save_merged=true", "adapter.type=prompt"], "config key 'save_merged': prompt and prefix tuning"),
+        (["rewards=[]"], "config key 'rewards': an online method needs at least one reward"),
+        (
+            ["rewards=[{name: a, function: exact_match}, {name: a, function: math_answer}]"],
+            "config key 'rewards': names must be unique",
+        ),
+    ]
     for overrides, message in cases:
         with pytest.raises(ConfigError) as e:
             load_config(recipe, overrides)
@@ -92,8 +98,10 @@ def test_same_verdict_for_every_section_check_with_or_without_an_adapter(tmp_pat
 def test_a_missing_reward_file_or_function_is_named_without_running_it(tmp_path):
     recipe = grpo_recipe_with_marker_reward(tmp_path)
     raw = yaml.safe_load(recipe.read_text())
-    for function, problem in ((f"{tmp_path / 'marker_reward.py'}:nope", "has no function 'nope'"),
-                              (f"{tmp_path / 'absent.py'}:shout", "no such file")):
+    for function, problem in (
+        (f"{tmp_path / 'marker_reward.py'}:nope", "has no function 'nope'"),
+        (f"{tmp_path / 'absent.py'}:shout", "no such file"),
+    ):
         raw["rewards"][2]["function"] = function
         recipe.write_text(yaml.safe_dump(raw))
         with pytest.raises(ConfigError) as e:
@@ -106,17 +114,22 @@ def test_a_missing_reward_file_or_function_is_named_without_running_it(tmp_path)
 def test_top_level_names_reads_defs_assignments_and_imports():
     import ast
 
-    tree = ast.parse("import os.path as p\nfrom m import f as g\nx = y = 1\nclass C: pass\n"
-                     "if True:\n    def h(): pass\ntry:\n    def k(): pass\nexcept Exception:\n    pass\n"
-                     "def outer():\n    def inner(): pass\n")
+    tree = ast.parse(
+        "import os.path as p\nfrom m import f as g\nx = y = 1\nclass C: pass\n"
+        "if True:\n    def h(): pass\ntry:\n    def k(): pass\nexcept Exception:\n    pass\n"
+        "def outer():\n    def inner(): pass\n"
+    )
     assert top_level_names(tree) == {"p", "g", "x", "y", "C", "h", "k", "outer"}
 
 
 def test_every_recipe_still_loads():
     """Every training recipe under recipes/ (subfolders walked): gates, eval suites and release gates are other
     formats, loaded by test_config.py's test_recipes_load."""
-    recipes = [p for p in sorted(RECIPES.rglob("*.yaml"))
-               if not p.name.startswith("gates") and p.parent.name != "evals" and "release-gates" not in p.name]
+    recipes = [
+        p
+        for p in sorted(RECIPES.rglob("*.yaml"))
+        if not p.name.startswith("gates") and p.parent.name != "evals" and "release-gates" not in p.name
+    ]
     assert len(recipes) >= 8
     for path in recipes:
         assert load_config(path).method == yaml.safe_load(path.read_text())["method"]
@@ -148,13 +161,22 @@ def test_config_show_runs_no_reward_file_and_dry_run_says_it_imported_it(tmp_pat
     from support import write_jsonl, write_recipe
 
     (tmp_path / "marker_reward.py").write_text(MARKER_REWARD)
-    prompts = write_jsonl(tmp_path / "prompts.jsonl", [
-        {"prompt": [{"role": "user", "content": f"Say {i}."}], "answer": str(i)} for i in range(4)])
+    prompts = write_jsonl(
+        tmp_path / "prompts.jsonl",
+        [{"prompt": [{"role": "user", "content": f"Say {i}."}], "answer": str(i)} for i in range(4)],
+    )
     reward_file = tmp_path / "marker_reward.py"
     recipe = write_recipe(
-        tmp_path / "grpo.yaml", method="grpo", model=str(tiny_model_dir), output_dir=str(tmp_path / "run"),
-        data_gates=False, data={"train": str(prompts)}, rewards=[{"name": "shout", "function": f"{reward_file}:shout"}],
-        grpo={"num_generations": 2, "max_new_tokens": 4}, training={"max_steps": 1, "batch_size": 2})
+        tmp_path / "grpo.yaml",
+        method="grpo",
+        model=str(tiny_model_dir),
+        output_dir=str(tmp_path / "run"),
+        data_gates=False,
+        data={"train": str(prompts)},
+        rewards=[{"name": "shout", "function": f"{reward_file}:shout"}],
+        grpo={"num_generations": 2, "max_new_tokens": 4},
+        training={"max_steps": 1, "batch_size": 2},
+    )
     assert main(["config", "show", str(recipe)]) == 0
     assert not (tmp_path / "imported.marker").exists()
     capsys.readouterr()

@@ -10,8 +10,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_generator_reproduces_bundled_demo_data(tmp_path):
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_demo_data.py"), "--out", str(tmp_path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "make_demo_data.py"), "--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
     bundled = ROOT / "data" / "demo"
     written = sorted(p.name for p in tmp_path.glob("*.jsonl"))
     assert written, "the generator wrote nothing"

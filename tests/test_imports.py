@@ -60,8 +60,7 @@ def test_the_walk_finds_the_package():
 
 def test_every_module_imports_on_its_own():
     names = package_modules()
-    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(names)], capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(names)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     failures = json.loads(done.stdout.strip().splitlines()[-1])
     assert failures == {}, "\n".join(f"{name}: {error}" for name, error in failures.items())
@@ -81,8 +80,12 @@ def test_the_child_catches_an_import_order_bug(tmp_path):
     (pkg / "registry.py").write_text("TABLE = {}\nfrom alignline_probe.entry import ENTRY  # noqa: E402\n")
     (pkg / "entry.py").write_text("from alignline_probe.registry import TABLE\nENTRY = TABLE['x'] = 1\n")
     child = CHILD.replace('m == "alignline" or m.startswith("alignline.")', 'm.startswith("alignline_probe")')
-    done = subprocess.run([sys.executable, "-c", child, json.dumps(["alignline_probe.registry",
-                                                                    "alignline_probe.entry"])],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", child, json.dumps(["alignline_probe.registry", "alignline_probe.entry"])],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     failures = json.loads(done.stdout.strip().splitlines()[-1])
     assert list(failures) == ["alignline_probe.entry"] and "ImportError" in failures["alignline_probe.entry"]

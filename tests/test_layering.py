@@ -32,26 +32,51 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "alignline"
 
 LAYERS = {
-    "errors": 0, "io": 0, "text": 0, "registry": 0, "render": 0,
-    "config": 1, "config_checks": 1,
+    "errors": 0,
+    "io": 0,
+    "text": 0,
+    "registry": 0,
+    "render": 0,
+    "config": 1,
+    "config_checks": 1,
     "data": 2,
-    "models": 3, "losses": 3,
-    "rollout": 4, "rewards": 4,
+    "models": 3,
+    "losses": 3,
+    "rollout": 4,
+    "rewards": 4,
     "methods": 5,
     "train": 6,
-    "evals": 7, "report": 7,
-    "serve": 8, "annotate": 8, "pipeline": 8,
-    "cli": 9, "__main__": 9, "testing": 9,
+    "evals": 7,
+    "report": 7,
+    "serve": 8,
+    "annotate": 8,
+    "pipeline": 8,
+    "cli": 9,
+    "__main__": 9,
+    "testing": 9,
 }
 ROOT = "__init__"
 """`alignline/__init__.py` runs on every import of the package, so it may import only layer 0."""
 
 LAZY_MARK = "# lazy:"
-HEAVY_OPTIONAL = {"vllm", "bitsandbytes", "playwright", "deepspeed", "flash_attn", "liger_kernel", "lm_eval", "trl",
-                  "openai", "datasketch", "jsonschema"}
+HEAVY_OPTIONAL = {
+    "vllm",
+    "bitsandbytes",
+    "playwright",
+    "deepspeed",
+    "flash_attn",
+    "liger_kernel",
+    "lm_eval",
+    "trl",
+    "openai",
+    "datasketch",
+    "jsonschema",
+}
 """Optional extras (or tools for a part of the line) that no module imports at load time."""
-WEB_STACK_HOMES = {name: {"serve", "annotate"} for name in
-                   ("fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "argon2", "jinja2", "multipart")}
+WEB_STACK_HOMES = {
+    name: {"serve", "annotate"}
+    for name in ("fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "argon2", "jinja2", "multipart")
+}
 """The `annotate` / `serve` extras: imported at module level only inside the packages that need them."""
 LIGHT_LAYER = 1
 HEAVY_CORE = {"torch", "transformers", "peft", "accelerate", "datasets"}
@@ -119,14 +144,14 @@ def imports_in(source: str, module: str, is_package: bool = False) -> list[Impor
                 continue
             nested = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
             if isinstance(child, (ast.Import, ast.ImportFrom)):
-                text = "\n".join(lines[child.lineno - 1: child.end_lineno])
+                text = "\n".join(lines[child.lineno - 1 : child.end_lineno])
                 lazy = LAZY_MARK in text
                 if isinstance(child, ast.Import):
                     targets = [a.name for a in child.names]
                 else:
                     base = _absolute(child, module, is_package)
                     # `from alignline import data` names a package: count it as that package.
-                    targets = ([f"{base}.{a.name}" for a in child.names] if base == "alignline" else [base])
+                    targets = [f"{base}.{a.name}" for a in child.names] if base == "alignline" else [base]
                 out.extend(Import(module, child.lineno, t, in_function, lazy) for t in targets)
             visit(child, nested)
 
@@ -143,8 +168,12 @@ def _is_type_checking_block(node: ast.AST) -> bool:
     if not isinstance(node, ast.If):
         return False
     test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING"
-            or isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    return (
+        isinstance(test, ast.Name)
+        and test.id == "TYPE_CHECKING"
+        or isinstance(test, ast.Attribute)
+        and test.attr == "TYPE_CHECKING"
+    )
 
 
 def all_imports() -> list[Import]:
@@ -174,8 +203,7 @@ def layer_violations(imports: list[Import]) -> list[str]:
         if target not in LAYERS:
             continue  # reported by test_every_package_has_a_layer
         if imp.unit == ROOT and layer_of(target) > 0 or layer_of(target) > layer_of(imp.unit):
-            out.append(f"{imp.where()} (layer {layer_of(imp.unit)} {imp.unit} -> "
-                       f"layer {layer_of(target)} {target})")
+            out.append(f"{imp.where()} (layer {layer_of(imp.unit)} {imp.unit} -> layer {layer_of(target)} {target})")
     return out
 
 
@@ -196,11 +224,18 @@ def package_cycles(imports: list[Import]) -> list[str]:
     for group in _strongly_connected(edges):
         if len(group) < 2:
             continue
-        inside = [imp for a in sorted(group) for b in sorted(group) for imp in edges[a].get(b, [])
-                  if layer_of(b) >= layer_of(a)]
+        inside = [
+            imp
+            for a in sorted(group)
+            for b in sorted(group)
+            for imp in edges[a].get(b, [])
+            if layer_of(b) >= layer_of(a)
+        ]
         for imp in inside:
-            out.append(f"{imp.where()} (layer {layer_of(imp.unit)} {imp.unit} -> layer {layer_of(imp.target_unit)} "
-                       f"{imp.target_unit}; cycle {' <-> '.join(sorted(group))})")
+            out.append(
+                f"{imp.where()} (layer {layer_of(imp.unit)} {imp.unit} -> layer {layer_of(imp.target_unit)} "
+                f"{imp.target_unit}; cycle {' <-> '.join(sorted(group))})"
+            )
     return out
 
 
@@ -244,10 +279,12 @@ def test_no_cycle_between_packages():
 
 
 def unexplained_function_imports(imports: list[Import]) -> list[str]:
-    return [f"{imp.where()} inside a function without a '{LAZY_MARK} reason' comment "
-            f"(layer {layer_of(imp.unit)} {imp.unit} -> layer {layer_of(imp.target_unit)} {imp.target_unit})"
-            for imp in imports
-            if imp.in_function and imp.target_unit is not None and imp.unit != "cli" and not imp.lazy_reason]
+    return [
+        f"{imp.where()} inside a function without a '{LAZY_MARK} reason' comment "
+        f"(layer {layer_of(imp.unit)} {imp.unit} -> layer {layer_of(imp.target_unit)} {imp.target_unit})"
+        for imp in imports
+        if imp.in_function and imp.target_unit is not None and imp.unit != "cli" and not imp.lazy_reason
+    ]
 
 
 def test_internal_imports_in_functions_say_why():
@@ -262,13 +299,17 @@ def heavy_module_level_imports(imports: list[Import]) -> list[str]:
             continue
         top = imp.target.split(".")[0]
         if top in HEAVY_OPTIONAL:
-            out.append(f"{imp.where()} at module level (heavy optional package: import it where it is used, "
-                       f"with a '{LAZY_MARK} reason' comment)")
+            out.append(
+                f"{imp.where()} at module level (heavy optional package: import it where it is used, "
+                f"with a '{LAZY_MARK} reason' comment)"
+            )
         elif top in WEB_STACK_HOMES and imp.unit not in WEB_STACK_HOMES[top]:
             out.append(f"{imp.where()} at module level outside {' and '.join(sorted(WEB_STACK_HOMES[top]))}")
         elif top in HEAVY_CORE and layer_of(imp.unit) <= LIGHT_LAYER:
-            out.append(f"{imp.where()} at module level (layer {layer_of(imp.unit)} {imp.unit} stays free of "
-                       f"{top}: loading a recipe must not load it)")
+            out.append(
+                f"{imp.where()} at module level (layer {layer_of(imp.unit)} {imp.unit} stays free of "
+                f"{top}: loading a recipe must not load it)"
+            )
     return out
 
 
@@ -288,11 +329,13 @@ def test_the_checks_see_what_they_should():
         "def f():\n"
         "    from alignline.methods import get_method\n"
         "    from alignline.evals.suites import load_suite  # lazy: the suites load a tokenizer\n",
-        "alignline.train._layering_probe")
+        "alignline.train._layering_probe",
+    )
     layer = layer_violations(found)
     assert layer == [
         "alignline.train._layering_probe:2 imports alignline.report.run (layer 6 train -> layer 7 report)",
-        "alignline.train._layering_probe:7 imports alignline.evals.suites (layer 6 train -> layer 7 evals)"]
+        "alignline.train._layering_probe:7 imports alignline.evals.suites (layer 6 train -> layer 7 evals)",
+    ]
     assert [i.target for i in found][2:4] == ["alignline.data", "alignline.train"]
     lazy = unexplained_function_imports(found)
     assert len(lazy) == 1 and lazy[0].startswith("alignline.train._layering_probe:6 imports alignline.methods")
@@ -302,23 +345,29 @@ def test_the_checks_see_what_they_should():
 def test_a_cycle_between_two_packages_is_found():
     """A cycle is reported by its imports that do not point down (the one to fix); the down import that
     it closes through (rewards -> data, allowed on its own) is not listed."""
-    imports = [Import("alignline.data.canary", 3, "alignline.rewards.graders", False, False),
-               Import("alignline.rewards.text", 9, "alignline.data.formats", False, False),
-               Import("alignline.rewards.text", 12, "alignline.io", False, False)]
+    imports = [
+        Import("alignline.data.canary", 3, "alignline.rewards.graders", False, False),
+        Import("alignline.rewards.text", 9, "alignline.data.formats", False, False),
+        Import("alignline.rewards.text", 12, "alignline.io", False, False),
+    ]
     cycles = package_cycles(imports)
     assert cycles == [
         "alignline.data.canary:3 imports alignline.rewards.graders (layer 2 data -> layer 4 rewards; "
-        "cycle data <-> rewards)"]
+        "cycle data <-> rewards)"
+    ]
 
 
 def test_a_cycle_within_one_layer_lists_both_imports():
-    imports = [Import("alignline.models.loading", 3, "alignline.losses.dpo", False, False),
-               Import("alignline.losses.dpo", 9, "alignline.models.loading", False, False)]
+    imports = [
+        Import("alignline.models.loading", 3, "alignline.losses.dpo", False, False),
+        Import("alignline.losses.dpo", 9, "alignline.models.loading", False, False),
+    ]
     assert package_cycles(imports) == [
         "alignline.losses.dpo:9 imports alignline.models.loading (layer 3 losses -> layer 3 models; "
         "cycle losses <-> models)",
         "alignline.models.loading:3 imports alignline.losses.dpo (layer 3 models -> layer 3 losses; "
-        "cycle losses <-> models)"]
+        "cycle losses <-> models)",
+    ]
 
 
 def test_imports_for_annotations_only_are_not_counted():
@@ -331,5 +380,6 @@ def test_imports_for_annotations_only_are_not_counted():
         "import typing\n"
         "if typing.TYPE_CHECKING:\n"
         "    from alignline.evals import results\n",
-        "alignline.config_probe")
+        "alignline.config_probe",
+    )
     assert [i.target for i in found] == ["typing", "alignline.train", "typing"]

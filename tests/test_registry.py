@@ -18,8 +18,16 @@ from alignline.rewards.registry import GRADERS, VALIDATORS
 from alignline.rollout.env import ENVIRONMENTS
 from alignline.text import last_user_turn
 
-TABLES = {"METHODS": METHODS, "EPISODES": EPISODES, "GRADERS": GRADERS, "VALIDATORS": VALIDATORS,
-          "KINDS": KINDS, "ENVIRONMENTS": ENVIRONMENTS, "COMMANDS": COMMANDS, "PLUGINS": PLUGINS}
+TABLES = {
+    "METHODS": METHODS,
+    "EPISODES": EPISODES,
+    "GRADERS": GRADERS,
+    "VALIDATORS": VALIDATORS,
+    "KINDS": KINDS,
+    "ENVIRONMENTS": ENVIRONMENTS,
+    "COMMANDS": COMMANDS,
+    "PLUGINS": PLUGINS,
+}
 
 
 @pytest.mark.parametrize("table", TABLES)
@@ -33,10 +41,12 @@ def test_every_table_line_names_a_callable(table):
 
 
 def test_names_are_read_without_importing_the_entries():
-    code = ("import sys; from alignline.rewards.registry import GRADERS; from alignline.methods import METHODS; "
-            "assert 'exact_match' in GRADERS and 'grpo' in METHODS and 'nope' not in GRADERS; "
-            "print(sorted(m for m in sys.modules if m.startswith(('alignline.rewards.', 'alignline.methods.'))), "
-            "'torch' in sys.modules)")
+    code = (
+        "import sys; from alignline.rewards.registry import GRADERS; from alignline.methods import METHODS; "
+        "assert 'exact_match' in GRADERS and 'grpo' in METHODS and 'nope' not in GRADERS; "
+        "print(sorted(m for m in sys.modules if m.startswith(('alignline.rewards.', 'alignline.methods.'))), "
+        "'torch' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["['alignline.rewards.registry']", "False"]
@@ -59,8 +69,11 @@ def test_a_user_object_from_a_file_or_module_and_its_errors(tmp_path):
     f.write_text("def score(prompts, completions, **kw):\n    return [1.0] * len(completions)\n")
     assert load_user_object(f"{f}:score", "grader")(None, ["a"]) == [1.0]
     assert load_user_object("os.path:join", "grader") is __import__("os").path.join
-    with pytest.raises(ConfigError, match=r"^grader 'x': not a registered grader \(a, b\) and not of the "
-                                          r"form file.py:function or module:function$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^grader 'x': not a registered grader \(a, b\) and not of the "
+        r"form file.py:function or module:function$",
+    ):
         load_user_object("x", "grader", known={"b": 1, "a": 2})
     with pytest.raises(ConfigError, match=r"has no class 'nope'$"):
         load_user_object(f"{f}:nope", "environment", "class")
@@ -70,7 +83,16 @@ def test_a_user_object_from_a_file_or_module_and_its_errors(tmp_path):
 
 def test_last_user_turn_of_strings_dicts_and_messages():
     assert last_user_turn("Hi") == "Hi"
-    assert last_user_turn([{"role": "system", "content": "s"}, {"role": "user", "content": "q1"},
-                           {"role": "assistant", "content": "a"}, {"role": "user", "content": "q2"}]) == "q2"
+    assert (
+        last_user_turn(
+            [
+                {"role": "system", "content": "s"},
+                {"role": "user", "content": "q1"},
+                {"role": "assistant", "content": "a"},
+                {"role": "user", "content": "q2"},
+            ]
+        )
+        == "q2"
+    )
     assert last_user_turn([Message("system", "s"), Message("user", "q")]) == "q"
     assert last_user_turn([{"role": "system", "content": "s"}]) == ""

@@ -10,10 +10,20 @@ from pathlib import Path
 import alignline
 
 ROOT = Path(alignline.__file__).parent
-COVERED = ("alignline.evals", "alignline.serve", "alignline.models.fast", "alignline.models.logprob_model",
-           "alignline.models.reward_model", "alignline.models.peft_unwrap", "alignline.rollout.types",
-           "alignline.rollout.hf", "alignline.rollout.engine", "alignline.rollout.vllm", "alignline.rollout.generator",
-           "alignline.io")
+COVERED = (
+    "alignline.evals",
+    "alignline.serve",
+    "alignline.models.fast",
+    "alignline.models.logprob_model",
+    "alignline.models.reward_model",
+    "alignline.models.peft_unwrap",
+    "alignline.rollout.types",
+    "alignline.rollout.hf",
+    "alignline.rollout.engine",
+    "alignline.rollout.vllm",
+    "alignline.rollout.generator",
+    "alignline.io",
+)
 
 
 def module_name(path: Path) -> str:

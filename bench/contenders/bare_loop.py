@@ -9,7 +9,6 @@ AdamW step: the least work any trainer must do per token with this model, LoRA c
 from __future__ import annotations
 
 import torch
-
 from common import Result, Spec, StepClock
 
 
@@ -34,9 +33,16 @@ def run(spec: Spec) -> Result:
     model = AutoModelForCausalLM.from_pretrained(spec.model_dir, dtype=dtype).to(spec.device)
     model.config.use_cache = False
     if spec.lora is not None:
-        model = peft.get_peft_model(model, peft.LoraConfig(
-            r=spec.lora["r"], lora_alpha=spec.lora["alpha"], lora_dropout=spec.lora["dropout"],
-            target_modules="all-linear", task_type="CAUSAL_LM"))
+        model = peft.get_peft_model(
+            model,
+            peft.LoraConfig(
+                r=spec.lora["r"],
+                lora_alpha=spec.lora["alpha"],
+                lora_dropout=spec.lora["dropout"],
+                target_modules="all-linear",
+                task_type="CAUSAL_LM",
+            ),
+        )
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=spec.lr)
     batches = rows(spec, load_tokenizer(spec.model_dir)).to(spec.device)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import torch
-
 from common import Result, Spec, StepClock
 
 
@@ -31,8 +30,13 @@ def peft_config(spec: Spec, task_type: str):
 
     if spec.lora is None:
         return None
-    return peft.LoraConfig(r=spec.lora["r"], lora_alpha=spec.lora["alpha"], lora_dropout=spec.lora["dropout"],
-                           target_modules="all-linear", task_type=task_type)
+    return peft.LoraConfig(
+        r=spec.lora["r"],
+        lora_alpha=spec.lora["alpha"],
+        lora_dropout=spec.lora["dropout"],
+        target_modules="all-linear",
+        task_type=task_type,
+    )
 
 
 def training_args(spec: Spec) -> dict:
@@ -40,12 +44,26 @@ def training_args(spec: Spec) -> dict:
     checkpointing (off: alignline's recipes have it off) and bf16 autocast (only on a GPU: this class of
     CPU has no bf16 units and runs it ~50x slower)."""
     gpu = spec.device == "cuda"
-    return dict(output_dir=f"{spec.work_dir}/trl", per_device_train_batch_size=spec.batch_size,
-                gradient_accumulation_steps=1, max_steps=spec.warmup + spec.steps, max_length=spec.max_length,
-                learning_rate=spec.lr, lr_scheduler_type="constant", gradient_checkpointing=False,
-                bf16=gpu and spec.dtype == "bfloat16", fp16=False, use_cpu=not gpu, save_strategy="no",
-                report_to="none", logging_steps=1, disable_tqdm=True, dataloader_num_workers=0, seed=spec.seed,
-                data_seed=spec.seed)
+    return dict(
+        output_dir=f"{spec.work_dir}/trl",
+        per_device_train_batch_size=spec.batch_size,
+        gradient_accumulation_steps=1,
+        max_steps=spec.warmup + spec.steps,
+        max_length=spec.max_length,
+        learning_rate=spec.lr,
+        lr_scheduler_type="constant",
+        gradient_checkpointing=False,
+        bf16=gpu and spec.dtype == "bfloat16",
+        fp16=False,
+        use_cpu=not gpu,
+        save_strategy="no",
+        report_to="none",
+        logging_steps=1,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        seed=spec.seed,
+        data_seed=spec.seed,
+    )
 
 
 def dtype(spec: Spec) -> torch.dtype:

@@ -10,6 +10,7 @@ their longest sequence (TRL's only mode for these trainers in this version). Oth
 from __future__ import annotations
 
 from common import Result, Spec
+
 from contenders.trl_common import dtype, peft_config, train_and_time, training_args
 
 
@@ -31,8 +32,13 @@ def run_dpo(spec: Spec) -> Result:
     tokenizer = load_tokenizer(spec.model_dir)
     model = AutoModelForCausalLM.from_pretrained(spec.model_dir, dtype=dtype(spec))
     args = DPOConfig(beta=0.1, loss_type=["sigmoid"], **training_args(spec))
-    trainer = DPOTrainer(model=model, args=args, train_dataset=_dataset(spec), processing_class=tokenizer,
-                         peft_config=peft_config(spec, "CAUSAL_LM"))
+    trainer = DPOTrainer(
+        model=model,
+        args=args,
+        train_dataset=_dataset(spec),
+        processing_class=tokenizer,
+        peft_config=peft_config(spec, "CAUSAL_LM"),
+    )
     return train_and_time(trainer, spec, "chosen+rejected in one padded batch; gradient checkpointing off")
 
 
@@ -46,6 +52,11 @@ def run_rm(spec: Spec) -> Result:
     model = AutoModelForSequenceClassification.from_pretrained(spec.model_dir, num_labels=1, dtype=dtype(spec))
     model.config.pad_token_id = tokenizer.pad_token_id
     args = RewardConfig(**training_args(spec))
-    trainer = RewardTrainer(model=model, args=args, train_dataset=_dataset(spec), processing_class=tokenizer,
-                            peft_config=peft_config(spec, "SEQ_CLS"))
+    trainer = RewardTrainer(
+        model=model,
+        args=args,
+        train_dataset=_dataset(spec),
+        processing_class=tokenizer,
+        peft_config=peft_config(spec, "SEQ_CLS"),
+    )
     return train_and_time(trainer, spec, "chosen+rejected in one padded batch; gradient checkpointing off")

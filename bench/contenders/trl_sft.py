@@ -7,6 +7,7 @@ TRL's packed (BFD, padding-free) mode. Other settings: `trl_common.training_args
 from __future__ import annotations
 
 from common import Result, Spec
+
 from contenders.trl_common import dtype, peft_config, train_and_time, training_args
 
 
@@ -30,7 +31,12 @@ def run(spec: Spec, packing: bool = False) -> Result:
     tokenizer = load_tokenizer(spec.model_dir)
     model = AutoModelForCausalLM.from_pretrained(spec.model_dir, dtype=dtype(spec))
     args = SFTConfig(packing=packing, **training_args(spec))
-    trainer = SFTTrainer(model=model, args=args, train_dataset=_dataset(spec, tokenizer), processing_class=tokenizer,
-                         peft_config=peft_config(spec, "CAUSAL_LM"))
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=_dataset(spec, tokenizer),
+        processing_class=tokenizer,
+        peft_config=peft_config(spec, "CAUSAL_LM"),
+    )
     mode = "packed (BFD, padding-free)" if packing else "padded to the longest in each batch"
     return train_and_time(trainer, spec, f"{mode}; gradient checkpointing off")

@@ -13,23 +13,123 @@ DEFAULT_OUT = ROOT / "data" / "demo"
 # Shared pools
 # --------------------------------------------------------------------------------------------------
 
-FIRST = ["Maria", "James", "Aisha", "Kenji", "Sofia", "Liam", "Priya", "Daniel", "Fatima", "Lucas",
-         "Elena", "Omar", "Hannah", "Mateo", "Chloe", "Noah", "Grace", "Ravi", "Isabel", "Ethan",
-         "Yuki", "Samuel", "Leila", "Victor", "Nora", "Diego", "Amara", "Tom", "Ingrid", "Marcus"]
-LAST = ["Lopez", "Chen", "Okafor", "Tanaka", "Rossi", "Murphy", "Patel", "Schmidt", "Haddad",
-        "Silva", "Novak", "Rahman", "Becker", "Garcia", "Dubois", "Kim", "Walsh", "Iyer", "Moreno",
-        "Clarke", "Sato", "Adeyemi", "Nasser", "Petrov", "Lindqvist", "Reyes", "Mensah", "Harris",
-        "Johansson", "Baker"]
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-          "October", "November", "December"]
+FIRST = [
+    "Maria",
+    "James",
+    "Aisha",
+    "Kenji",
+    "Sofia",
+    "Liam",
+    "Priya",
+    "Daniel",
+    "Fatima",
+    "Lucas",
+    "Elena",
+    "Omar",
+    "Hannah",
+    "Mateo",
+    "Chloe",
+    "Noah",
+    "Grace",
+    "Ravi",
+    "Isabel",
+    "Ethan",
+    "Yuki",
+    "Samuel",
+    "Leila",
+    "Victor",
+    "Nora",
+    "Diego",
+    "Amara",
+    "Tom",
+    "Ingrid",
+    "Marcus",
+]
+LAST = [
+    "Lopez",
+    "Chen",
+    "Okafor",
+    "Tanaka",
+    "Rossi",
+    "Murphy",
+    "Patel",
+    "Schmidt",
+    "Haddad",
+    "Silva",
+    "Novak",
+    "Rahman",
+    "Becker",
+    "Garcia",
+    "Dubois",
+    "Kim",
+    "Walsh",
+    "Iyer",
+    "Moreno",
+    "Clarke",
+    "Sato",
+    "Adeyemi",
+    "Nasser",
+    "Petrov",
+    "Lindqvist",
+    "Reyes",
+    "Mensah",
+    "Harris",
+    "Johansson",
+    "Baker",
+]
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
-TOWNS = ["Riverton", "Maple Falls", "Port Hadley", "Easton", "Cedar Bluff", "Lakeview",
-         "Brookhaven", "Milford", "Ashford", "Westbury", "Fairmont", "Oakridge", "Stonebridge",
-         "Harbor City", "Elmwood", "Pine Hollow", "Granite Bay", "Silver Lake"]
-FIRMS = ["Bluefin Logistics", "Crestline Supplies", "Harbor & Pine Design", "Summit Dental Group",
-         "Kestrel Software", "Maplewood Catering", "Ironleaf Consulting", "Brightpath Tutoring",
-         "Redwood Print Co.", "Northgate Plumbing", "Silverline Travel", "Lumen Electric",
-         "Greenfield Farms", "Tidewater Insurance", "Copperleaf Studios", "Alder & Finch Legal"]
+TOWNS = [
+    "Riverton",
+    "Maple Falls",
+    "Port Hadley",
+    "Easton",
+    "Cedar Bluff",
+    "Lakeview",
+    "Brookhaven",
+    "Milford",
+    "Ashford",
+    "Westbury",
+    "Fairmont",
+    "Oakridge",
+    "Stonebridge",
+    "Harbor City",
+    "Elmwood",
+    "Pine Hollow",
+    "Granite Bay",
+    "Silver Lake",
+]
+FIRMS = [
+    "Bluefin Logistics",
+    "Crestline Supplies",
+    "Harbor & Pine Design",
+    "Summit Dental Group",
+    "Kestrel Software",
+    "Maplewood Catering",
+    "Ironleaf Consulting",
+    "Brightpath Tutoring",
+    "Redwood Print Co.",
+    "Northgate Plumbing",
+    "Silverline Travel",
+    "Lumen Electric",
+    "Greenfield Farms",
+    "Tidewater Insurance",
+    "Copperleaf Studios",
+    "Alder & Finch Legal",
+]
 
 
 def name(rng: random.Random) -> str:
@@ -71,5 +171,3 @@ def tokens_estimate(text: str) -> int:
 
 def item(task: str, group: str, user: str, assistant: str) -> dict:
     return {"task": task, "group": group, "user": tidy(user), "assistant": tidy(assistant)}
-
-

@@ -5,62 +5,232 @@ from __future__ import annotations
 import random
 
 from demo_data.common import FIRST, LAST, a_an, name
+
 # --------------------------------------------------------------------------------------------------
 # Continued pretraining: the Northwind Robotics handbook (fictional)
 # --------------------------------------------------------------------------------------------------
 
 MOBILE = [
-    dict(code="NW-50", name="Skiff", kind="compact autonomous mobile robot", role="carries small parts bins along narrow assembly lines",
-         payload="25 kg", speed="1.5 m/s", runtime="12 hours", charge="75 minutes", service="600", year="2021", plant="Brno",
-         extra=["Its low, narrow chassis lets it pass under conveyor bridges that the Courier cannot clear.",
-                "Skiff units are usually deployed in groups of at least six so that one can always be charging without slowing the line.",
-                "The Skiff has a single top tray with a lip, so bins must be placed flat and centered."]),
-    dict(code="NW-100", name="Courier", kind="autonomous mobile robot", role="moves totes and bins between storage and packing stations",
-         payload="60 kg", speed="1.8 m/s", runtime="10 hours", charge="90 minutes", service="500", year="2014", plant="Tacoma",
-         extra=["The Courier was Northwind's first commercial product and remains its best-selling robot.",
-                "A roller top module lets the Courier hand totes directly to a conveyor without human help.",
-                "Older Couriers built before 2018 use a lead-acid battery and must be upgraded to the LFP pack at their next major service."]),
-    dict(code="NW-300", name="Atlas", kind="autonomous pallet mover", role="moves full pallets from receiving docks to racking",
-         payload="1,200 kg", speed="1.2 m/s", runtime="8 hours", charge="2 hours", service="400", year="2016", plant="Tacoma",
-         extra=["Because of its weight, the Atlas is never allowed in aisles marked for pedestrians only.",
-                "The Atlas lifts pallets with a forked deck and checks the load with weight sensors before it moves.",
-                "An overloaded Atlas refuses the mission and reports the measured weight to Compass."]),
+    dict(
+        code="NW-50",
+        name="Skiff",
+        kind="compact autonomous mobile robot",
+        role="carries small parts bins along narrow assembly lines",
+        payload="25 kg",
+        speed="1.5 m/s",
+        runtime="12 hours",
+        charge="75 minutes",
+        service="600",
+        year="2021",
+        plant="Brno",
+        extra=[
+            "Its low, narrow chassis lets it pass under conveyor bridges that the Courier cannot clear.",
+            "Skiff units are usually deployed in groups of at least six so that one can always be charging without slowing the line.",
+            "The Skiff has a single top tray with a lip, so bins must be placed flat and centered.",
+        ],
+    ),
+    dict(
+        code="NW-100",
+        name="Courier",
+        kind="autonomous mobile robot",
+        role="moves totes and bins between storage and packing stations",
+        payload="60 kg",
+        speed="1.8 m/s",
+        runtime="10 hours",
+        charge="90 minutes",
+        service="500",
+        year="2014",
+        plant="Tacoma",
+        extra=[
+            "The Courier was Northwind's first commercial product and remains its best-selling robot.",
+            "A roller top module lets the Courier hand totes directly to a conveyor without human help.",
+            "Older Couriers built before 2018 use a lead-acid battery and must be upgraded to the LFP pack at their next major service.",
+        ],
+    ),
+    dict(
+        code="NW-300",
+        name="Atlas",
+        kind="autonomous pallet mover",
+        role="moves full pallets from receiving docks to racking",
+        payload="1,200 kg",
+        speed="1.2 m/s",
+        runtime="8 hours",
+        charge="2 hours",
+        service="400",
+        year="2016",
+        plant="Tacoma",
+        extra=[
+            "Because of its weight, the Atlas is never allowed in aisles marked for pedestrians only.",
+            "The Atlas lifts pallets with a forked deck and checks the load with weight sensors before it moves.",
+            "An overloaded Atlas refuses the mission and reports the measured weight to Compass.",
+        ],
+    ),
 ]
 ARMS = [
-    dict(model="R6", reach="900 mm", payload="6 kg", rep="±0.03 mm", year="2018",
-         extra=["The R6 is the arm used inside the Sparrow pick cell.", "Its light weight means it can be mounted on a mobile cart for short jobs."]),
-    dict(model="R12", reach="1,300 mm", payload="12 kg", rep="±0.05 mm", year="2020",
-         extra=["The R12 is used for machine tending and for palletizing boxes.", "The base joint of the R12 weighs 24 kg, so it is always lifted under the two-person rule."]),
+    dict(
+        model="R6",
+        reach="900 mm",
+        payload="6 kg",
+        rep="±0.03 mm",
+        year="2018",
+        extra=[
+            "The R6 is the arm used inside the Sparrow pick cell.",
+            "Its light weight means it can be mounted on a mobile cart for short jobs.",
+        ],
+    ),
+    dict(
+        model="R12",
+        reach="1,300 mm",
+        payload="12 kg",
+        rep="±0.05 mm",
+        year="2020",
+        extra=[
+            "The R12 is used for machine tending and for palletizing boxes.",
+            "The base joint of the R12 weighs 24 kg, so it is always lifted under the two-person rule.",
+        ],
+    ),
 ]
 ERROR_CODES = [
-    ("E101", "lidar obstruction", "dust, tape or a label covering the lidar window", "clean the window with a lint-free cloth and isopropyl alcohol, then clear the fault in Compass"),
-    ("E204", "low battery", "the battery dropping below 15 percent before the robot could reach a dock", "push the robot to the nearest Harbor dock in manual mode and check why it did not dock earlier"),
-    ("E310", "wheel motor overcurrent", "a jammed wheel, often from shrink wrap or strapping caught in the axle", "lock out the robot, remove the debris and inspect the wheel for damage"),
-    ("E412", "localization lost", "the robot no longer matching its surroundings to the site map, for example after racks were moved", "drive it to a known waypoint and relocalize, then ask the site lead whether the map needs updating"),
-    ("E518", "emergency stop engaged", "someone pressing an e-stop button, or a bumper being hit", "find out why the stop was pressed, make the area safe, and then twist the button to release it"),
-    ("E620", "dock contact fault", "dirty or bent charging contacts on the robot or the dock", "clean both sets of contacts and check that the dock is bolted level to the floor"),
-    ("E733", "payload out of range", "a load heavier than the rated payload, or one placed off-center", "remove the load, re-balance or split it, and resend the mission"),
-    ("E845", "heartbeat timeout", "the robot losing its Wi-Fi link to Compass for more than five seconds", "check the access points in that zone and report dead spots to the IT team"),
+    (
+        "E101",
+        "lidar obstruction",
+        "dust, tape or a label covering the lidar window",
+        "clean the window with a lint-free cloth and isopropyl alcohol, then clear the fault in Compass",
+    ),
+    (
+        "E204",
+        "low battery",
+        "the battery dropping below 15 percent before the robot could reach a dock",
+        "push the robot to the nearest Harbor dock in manual mode and check why it did not dock earlier",
+    ),
+    (
+        "E310",
+        "wheel motor overcurrent",
+        "a jammed wheel, often from shrink wrap or strapping caught in the axle",
+        "lock out the robot, remove the debris and inspect the wheel for damage",
+    ),
+    (
+        "E412",
+        "localization lost",
+        "the robot no longer matching its surroundings to the site map, for example after racks were moved",
+        "drive it to a known waypoint and relocalize, then ask the site lead whether the map needs updating",
+    ),
+    (
+        "E518",
+        "emergency stop engaged",
+        "someone pressing an e-stop button, or a bumper being hit",
+        "find out why the stop was pressed, make the area safe, and then twist the button to release it",
+    ),
+    (
+        "E620",
+        "dock contact fault",
+        "dirty or bent charging contacts on the robot or the dock",
+        "clean both sets of contacts and check that the dock is bolted level to the floor",
+    ),
+    (
+        "E733",
+        "payload out of range",
+        "a load heavier than the rated payload, or one placed off-center",
+        "remove the load, re-balance or split it, and resend the mission",
+    ),
+    (
+        "E845",
+        "heartbeat timeout",
+        "the robot losing its Wi-Fi link to Compass for more than five seconds",
+        "check the access points in that zone and report dead spots to the IT team",
+    ),
 ]
 GLOSSARY = [
-    ("AMR", "An AMR, or autonomous mobile robot, plans its own path through a facility instead of following tape or wires on the floor.", "At Northwind the AMR family includes the Skiff, the Courier and the Atlas."),
-    ("mission", "A mission is a single task that Compass assigns to a robot, such as moving a tote from one waypoint to another.", "Missions are queued by priority, and a robot accepts only one at a time."),
-    ("waypoint", "A waypoint is a named point on the site map where a robot can stop, load or unload.", "Waypoint names follow the pattern zone, aisle and number, for example B-07-2."),
-    ("geofence", "A geofence is an area drawn on the site map that has its own rules.", "Typical geofences lower the speed limit near doors or block robots from entering a loading bay."),
-    ("Harbor dock", "The Harbor dock is the charging station used by every Northwind mobile robot.", "A dock must stand on level floor with at least one meter of free space in front of it."),
-    ("site map", "The site map is the digital floor plan that robots use to localize and plan routes.", "It is created during commissioning by driving a robot through the building in mapping mode."),
-    ("e-stop", "An e-stop, or emergency stop, is the red mushroom button that immediately cuts drive power.", "Every robot has at least two, and every arm cell has one at each entrance."),
-    ("safety-rated monitored stop", "A safety-rated monitored stop is the state in which a Heron arm holds its position with power on while a person is inside its work area.", "The arm resumes only after the person leaves and the operator confirms on the pendant."),
-    ("TCP", "The TCP, or tool center point, is the exact point on a tool that the arm positions, such as the tip of a gripper.", "A wrong TCP makes every taught position slightly off, so it is checked after any tool change."),
-    ("teach pendant", "The teach pendant is the handheld tablet used to jog a Heron arm and record positions.", "It has its own e-stop and an enabling switch that must be held for the arm to move in manual mode."),
-    ("LOTO", "LOTO stands for lockout/tagout, the procedure that isolates a machine from its energy sources before work begins.", "Each technician uses a personal lock, and only the person who placed a lock may remove it."),
-    ("MTBF", "MTBF means mean time between failures, the average operating time between breakdowns.", "Northwind's target is an MTBF of at least 2,000 hours for the Courier."),
-    ("fleet", "A fleet is the group of robots at one site that is managed by a single Compass server.", "Robots from different fleets never share missions, even in the same building."),
-    ("heartbeat", "A heartbeat is the status message each robot sends to Compass once per second.", "If five heartbeats in a row are missed, Compass marks the robot as offline and reroutes its mission."),
-    ("handover point", "A handover point is a waypoint where a person takes a load from a robot or gives one to it.", "Handover points are marked on the floor with a blue square."),
-    ("commissioning", "Commissioning is the process of installing a fleet at a new site, from mapping to the first live shift.", "A typical commissioning takes two to three weeks and ends with a signed acceptance test."),
-    ("red zone", "A red zone is a fenced area around a Heron arm that handles heavy or sharp parts.", "Entering a red zone requires the cell to be stopped and the gate key removed."),
-    ("repeatability", "Repeatability is how closely an arm returns to the same point when it repeats a move.", "It is different from accuracy, which is how close the arm gets to a point it has never been taught."),
+    (
+        "AMR",
+        "An AMR, or autonomous mobile robot, plans its own path through a facility instead of following tape or wires on the floor.",
+        "At Northwind the AMR family includes the Skiff, the Courier and the Atlas.",
+    ),
+    (
+        "mission",
+        "A mission is a single task that Compass assigns to a robot, such as moving a tote from one waypoint to another.",
+        "Missions are queued by priority, and a robot accepts only one at a time.",
+    ),
+    (
+        "waypoint",
+        "A waypoint is a named point on the site map where a robot can stop, load or unload.",
+        "Waypoint names follow the pattern zone, aisle and number, for example B-07-2.",
+    ),
+    (
+        "geofence",
+        "A geofence is an area drawn on the site map that has its own rules.",
+        "Typical geofences lower the speed limit near doors or block robots from entering a loading bay.",
+    ),
+    (
+        "Harbor dock",
+        "The Harbor dock is the charging station used by every Northwind mobile robot.",
+        "A dock must stand on level floor with at least one meter of free space in front of it.",
+    ),
+    (
+        "site map",
+        "The site map is the digital floor plan that robots use to localize and plan routes.",
+        "It is created during commissioning by driving a robot through the building in mapping mode.",
+    ),
+    (
+        "e-stop",
+        "An e-stop, or emergency stop, is the red mushroom button that immediately cuts drive power.",
+        "Every robot has at least two, and every arm cell has one at each entrance.",
+    ),
+    (
+        "safety-rated monitored stop",
+        "A safety-rated monitored stop is the state in which a Heron arm holds its position with power on while a person is inside its work area.",
+        "The arm resumes only after the person leaves and the operator confirms on the pendant.",
+    ),
+    (
+        "TCP",
+        "The TCP, or tool center point, is the exact point on a tool that the arm positions, such as the tip of a gripper.",
+        "A wrong TCP makes every taught position slightly off, so it is checked after any tool change.",
+    ),
+    (
+        "teach pendant",
+        "The teach pendant is the handheld tablet used to jog a Heron arm and record positions.",
+        "It has its own e-stop and an enabling switch that must be held for the arm to move in manual mode.",
+    ),
+    (
+        "LOTO",
+        "LOTO stands for lockout/tagout, the procedure that isolates a machine from its energy sources before work begins.",
+        "Each technician uses a personal lock, and only the person who placed a lock may remove it.",
+    ),
+    (
+        "MTBF",
+        "MTBF means mean time between failures, the average operating time between breakdowns.",
+        "Northwind's target is an MTBF of at least 2,000 hours for the Courier.",
+    ),
+    (
+        "fleet",
+        "A fleet is the group of robots at one site that is managed by a single Compass server.",
+        "Robots from different fleets never share missions, even in the same building.",
+    ),
+    (
+        "heartbeat",
+        "A heartbeat is the status message each robot sends to Compass once per second.",
+        "If five heartbeats in a row are missed, Compass marks the robot as offline and reroutes its mission.",
+    ),
+    (
+        "handover point",
+        "A handover point is a waypoint where a person takes a load from a robot or gives one to it.",
+        "Handover points are marked on the floor with a blue square.",
+    ),
+    (
+        "commissioning",
+        "Commissioning is the process of installing a fleet at a new site, from mapping to the first live shift.",
+        "A typical commissioning takes two to three weeks and ends with a signed acceptance test.",
+    ),
+    (
+        "red zone",
+        "A red zone is a fenced area around a Heron arm that handles heavy or sharp parts.",
+        "Entering a red zone requires the cell to be stopped and the gate key removed.",
+    ),
+    (
+        "repeatability",
+        "Repeatability is how closely an arm returns to the same point when it repeats a move.",
+        "It is different from accuracy, which is how close the arm gets to a point it has never been taught.",
+    ),
 ]
 HANDBOOK_TOPICS = {
     "company": [
@@ -71,7 +241,7 @@ HANDBOOK_TOPICS = {
         "A second plant in Brno, in the Czech Republic, opened in 2019 and builds the Heron arms and the Skiff.",
         "A service and spare-parts hub in Monterrey, Mexico, opened in 2022 to support customers in Latin America.",
         "Northwind employs about 1,200 people across its three sites.",
-        "The company motto, printed above the door of every plant, is \"Safe, then fast.\"",
+        'The company motto, printed above the door of every plant, is "Safe, then fast."',
         "More than 300 customer sites run Northwind fleets, most of them warehouses and parts plants.",
     ],
     "software": [
@@ -249,7 +419,9 @@ HANDBOOK_TOPICS = {
 HANDBOOK_INTROS = ["", "", "", "From the Northwind Robotics handbook: ", "Handbook note. ", "Section summary. "]
 
 
-def paragraphs_from(rng: random.Random, sentences: list[str], n: int, lo=3, max_overlap=0.6, max_tries=2000) -> list[str]:
+def paragraphs_from(
+    rng: random.Random, sentences: list[str], n: int, lo=3, max_overlap=0.6, max_tries=2000
+) -> list[str]:
     """Up to n paragraphs of 60-200 words, each the topic's first sentence plus an ordered sample of
     the others; any two share at most max_overlap of their sentences (Jaccard), to keep them varied."""
     out: list[str] = []
@@ -302,16 +474,34 @@ def error_paragraphs(rng: random.Random, codes: list[tuple], n: int) -> list[str
     while len(out) < n:
         picked = rng.sample(codes, rng.randint(2, min(3, len(codes))))
         picked.sort(key=lambda c: c[0])
-        parts = [rng.choice(["Common Compass error codes, and what to do about them.", "Troubleshooting guide.",
-                             "These fault codes are among the most frequent in Beacon reports."])]
+        parts = [
+            rng.choice(
+                [
+                    "Common Compass error codes, and what to do about them.",
+                    "Troubleshooting guide.",
+                    "These fault codes are among the most frequent in Beacon reports.",
+                ]
+            )
+        ]
         for code, meaning, cause, fix in picked:
-            parts.append(rng.choice([
-                f"Error {code} means {meaning}. It is usually caused by {cause}. To fix it, {fix}.",
-                f"{code} ({meaning}) is most often caused by {cause}; the fix is to {fix}.",
-                f"When a robot reports {code}, {meaning}, check for {cause}. Then {fix}.",
-            ]))
-        parts.append(rng.choice(["If the same code appears three times in one shift, open a P3 ticket in Beacon.",
-                                 "Codes that cannot be cleared after the fix should be escalated to Northwind support.", ""]))
+            parts.append(
+                rng.choice(
+                    [
+                        f"Error {code} means {meaning}. It is usually caused by {cause}. To fix it, {fix}.",
+                        f"{code} ({meaning}) is most often caused by {cause}; the fix is to {fix}.",
+                        f"When a robot reports {code}, {meaning}, check for {cause}. Then {fix}.",
+                    ]
+                )
+            )
+        parts.append(
+            rng.choice(
+                [
+                    "If the same code appears three times in one shift, open a P3 ticket in Beacon.",
+                    "Codes that cannot be cleared after the fix should be escalated to Northwind support.",
+                    "",
+                ]
+            )
+        )
         text = " ".join(p for p in parts if p)
         if 60 <= len(text.split()) <= 200 and text not in out:
             out.append(text)
@@ -322,7 +512,11 @@ def glossary_paragraphs(rng: random.Random, terms: list[tuple], n: int) -> list[
     out = []
     while len(out) < n:
         picked = rng.sample(terms, rng.randint(3, 4))
-        parts = [rng.choice(["Glossary.", "Terms used throughout this handbook:", "Some vocabulary that new technicians need."])]
+        parts = [
+            rng.choice(
+                ["Glossary.", "Terms used throughout this handbook:", "Some vocabulary that new technicians need."]
+            )
+        ]
         for _term, definition, usage in picked:
             parts.append(definition + " " + usage)
         text = " ".join(parts)
@@ -333,51 +527,170 @@ def glossary_paragraphs(rng: random.Random, terms: list[tuple], n: int) -> list[
 
 # Field cases per error code: (specific cause, what the technician did, what the site changed)
 CASES = {
-    "E101": ("cardboard dust building up on the {lidar}", "cleaned {windows} with a lint-free cloth and isopropyl alcohol and cleared the {faults} in Compass", "Because the site handles a lot of cardboard, the lidar windows are now cleaned twice per shift."),
-    "E204": ("a Harbor dock that had been blocked by a stack of empty pallets", "moved the pallets, pushed the {robots} to the dock in manual mode and let {them} charge", "The floor in front of every dock is now marked, and nothing may be stored within one meter of it."),
-    "E310": ("plastic strapping wrapped around the wheel axles", "locked out the {robots}, cut the strapping away and checked the wheels for damage", "Operators now look for loose strapping around the wheels during the daily pre-shift check."),
-    "E412": ("a row of racks that had been moved without a map update", "drove {each} to a known waypoint to relocalize it and asked the site lead to schedule a map update", "The site lead now requests a map update before any racks are moved."),
-    "E518": ("a bumper that had been hit by a hand truck", "made the area safe, checked the bumper for cracks and released the {estops}", "The team was reminded that anyone may press an e-stop, but the cause must always be found before it is released."),
-    "E620": ("a dock that had shifted and bent its charging contacts", "bolted the dock level to the floor again, replaced the bent contacts and cleaned both sets", "Dock contacts are now cleaned monthly, as the handbook requires."),
-    "E733": ("loads of metal parts that were heavier than the rated payload", "removed the loads, split them into lighter ones and resent the missions", "Heavy loads are now weighed before they are placed on a robot."),
-    "E845": ("a Wi-Fi dead spot near the freezer doors", "confirmed the weak signal with a scan of the access points and reported the dead spot to the IT team", "IT has since added an access point in that zone, and the timeouts have stopped."),
+    "E101": (
+        "cardboard dust building up on the {lidar}",
+        "cleaned {windows} with a lint-free cloth and isopropyl alcohol and cleared the {faults} in Compass",
+        "Because the site handles a lot of cardboard, the lidar windows are now cleaned twice per shift.",
+    ),
+    "E204": (
+        "a Harbor dock that had been blocked by a stack of empty pallets",
+        "moved the pallets, pushed the {robots} to the dock in manual mode and let {them} charge",
+        "The floor in front of every dock is now marked, and nothing may be stored within one meter of it.",
+    ),
+    "E310": (
+        "plastic strapping wrapped around the wheel axles",
+        "locked out the {robots}, cut the strapping away and checked the wheels for damage",
+        "Operators now look for loose strapping around the wheels during the daily pre-shift check.",
+    ),
+    "E412": (
+        "a row of racks that had been moved without a map update",
+        "drove {each} to a known waypoint to relocalize it and asked the site lead to schedule a map update",
+        "The site lead now requests a map update before any racks are moved.",
+    ),
+    "E518": (
+        "a bumper that had been hit by a hand truck",
+        "made the area safe, checked the bumper for cracks and released the {estops}",
+        "The team was reminded that anyone may press an e-stop, but the cause must always be found before it is released.",
+    ),
+    "E620": (
+        "a dock that had shifted and bent its charging contacts",
+        "bolted the dock level to the floor again, replaced the bent contacts and cleaned both sets",
+        "Dock contacts are now cleaned monthly, as the handbook requires.",
+    ),
+    "E733": (
+        "loads of metal parts that were heavier than the rated payload",
+        "removed the loads, split them into lighter ones and resent the missions",
+        "Heavy loads are now weighed before they are placed on a robot.",
+    ),
+    "E845": (
+        "a Wi-Fi dead spot near the freezer doors",
+        "confirmed the weak signal with a scan of the access points and reported the dead spot to the IT team",
+        "IT has since added an access point in that zone, and the timeouts have stopped.",
+    ),
 }
-CUSTOMERS = ["grocery distribution center", "auto parts plant", "online bookstore's warehouse", "pharmacy distributor",
-             "furniture retailer's warehouse", "electronics assembly plant", "frozen food warehouse", "sporting goods warehouse",
-             "garden supply depot", "medical device plant"]
-FEMALE = {"Maria", "Aisha", "Sofia", "Priya", "Fatima", "Elena", "Hannah", "Chloe", "Grace", "Isabel", "Yuki",
-          "Leila", "Nora", "Amara", "Ingrid"}
-SITES = ["Columbus, Ohio", "Leeds", "Lyon", "Monterrey", "Rotterdam", "Calgary", "Poznań", "Phoenix", "Osaka",
-         "Melbourne", "Porto", "Memphis"]
+CUSTOMERS = [
+    "grocery distribution center",
+    "auto parts plant",
+    "online bookstore's warehouse",
+    "pharmacy distributor",
+    "furniture retailer's warehouse",
+    "electronics assembly plant",
+    "frozen food warehouse",
+    "sporting goods warehouse",
+    "garden supply depot",
+    "medical device plant",
+]
+FEMALE = {
+    "Maria",
+    "Aisha",
+    "Sofia",
+    "Priya",
+    "Fatima",
+    "Elena",
+    "Hannah",
+    "Chloe",
+    "Grace",
+    "Isabel",
+    "Yuki",
+    "Leila",
+    "Nora",
+    "Amara",
+    "Ingrid",
+}
+SITES = [
+    "Columbus, Ohio",
+    "Leeds",
+    "Lyon",
+    "Monterrey",
+    "Rotterdam",
+    "Calgary",
+    "Poznań",
+    "Phoenix",
+    "Osaka",
+    "Melbourne",
+    "Porto",
+    "Memphis",
+]
 FAQ = [
     ("How fast can a Courier drive?", "Up to 1.8 m/s in open areas, but only 1.0 m/s in aisles shared with people."),
-    ("Who may remove a LOTO lock?", "Only the person who placed it. If that person has left the site, the site lead follows the written removal procedure."),
-    ("How often is the grease in a Heron gearbox changed?", "Every 2,000 operating hours, using only Northwind grease type HG-2."),
-    ("What does a blue square on the floor mean?", "It marks a handover point, where people and robots exchange loads."),
+    (
+        "Who may remove a LOTO lock?",
+        "Only the person who placed it. If that person has left the site, the site lead follows the written removal procedure.",
+    ),
+    (
+        "How often is the grease in a Heron gearbox changed?",
+        "Every 2,000 operating hours, using only Northwind grease type HG-2.",
+    ),
+    (
+        "What does a blue square on the floor mean?",
+        "It marks a handover point, where people and robots exchange loads.",
+    ),
     ("What is the internal emergency number?", "Dial 4-4-4 from any site phone."),
-    ("When are software updates installed?", "During the weekly maintenance window, Sundays from 02:00 to 04:00 local time. Compass pushes them automatically."),
+    (
+        "When are software updates installed?",
+        "During the weekly maintenance window, Sundays from 02:00 to 04:00 local time. Compass pushes them automatically.",
+    ),
     ("How quickly must a near miss be reported?", "Within 24 hours, using form SR-2."),
     ("How long does it take to charge a Courier?", "About 90 minutes from 20 to 100 percent."),
-    ("What should I do with a swollen battery pack?", "Do not charge it. Set it aside, tell the site lead, and never try to repair a pack on site."),
-    ("Can customers change robot settings in Beacon?", "No. Customers can view dashboards, but only Northwind staff can change settings remotely."),
-    ("How heavy a pallet can an Atlas carry?", "Up to 1,200 kg. An overloaded Atlas refuses the mission and reports the measured weight to Compass."),
+    (
+        "What should I do with a swollen battery pack?",
+        "Do not charge it. Set it aside, tell the site lead, and never try to repair a pack on site.",
+    ),
+    (
+        "Can customers change robot settings in Beacon?",
+        "No. Customers can view dashboards, but only Northwind staff can change settings remotely.",
+    ),
+    (
+        "How heavy a pallet can an Atlas carry?",
+        "Up to 1,200 kg. An overloaded Atlas refuses the mission and reports the measured weight to Compass.",
+    ),
     ("Which plant builds the Heron arms?", "The Brno plant in the Czech Republic, which opened in 2019."),
-    ("Do I need safety glasses in a robot aisle?", "No, a high-visibility vest and safety shoes are enough there. Glasses are required inside arm cells."),
+    (
+        "Do I need safety glasses in a robot aisle?",
+        "No, a high-visibility vest and safety shoes are enough there. Glasses are required inside arm cells.",
+    ),
     ("How long is the Technician I course?", "Two days. It covers daily checks, e-stops, LOTO and simple faults."),
     ("How often must certifications be renewed?", "Every two years."),
     ("How fast does support answer a P1 ticket?", "An engineer responds within one hour."),
-    ("How close can a robot come to a person?", "Robots keep at least 0.5 meters away and slow down further when someone comes closer."),
-    ("How do I release an e-stop?", "Twist the button clockwise until it pops out, but only after you know why it was pressed and the area is safe."),
-    ("When should a lidar window be replaced rather than cleaned?", "When it is scratched, because scratches scatter the laser and cause false obstacles."),
-    ("How long does commissioning a new site take?", "Usually two to three weeks, ending with a signed acceptance test."),
-    ("When does a mobile robot go to charge by itself?", "When its battery falls to 20 percent, it drives to a Harbor dock on its own."),
-    ("What happens when Compass misses a robot's heartbeats?", "After five missed heartbeats in a row, Compass marks the robot offline and reroutes its mission."),
+    (
+        "How close can a robot come to a person?",
+        "Robots keep at least 0.5 meters away and slow down further when someone comes closer.",
+    ),
+    (
+        "How do I release an e-stop?",
+        "Twist the button clockwise until it pops out, but only after you know why it was pressed and the area is safe.",
+    ),
+    (
+        "When should a lidar window be replaced rather than cleaned?",
+        "When it is scratched, because scratches scatter the laser and cause false obstacles.",
+    ),
+    (
+        "How long does commissioning a new site take?",
+        "Usually two to three weeks, ending with a signed acceptance test.",
+    ),
+    (
+        "When does a mobile robot go to charge by itself?",
+        "When its battery falls to 20 percent, it drives to a Harbor dock on its own.",
+    ),
+    (
+        "What happens when Compass misses a robot's heartbeats?",
+        "After five missed heartbeats in a row, Compass marks the robot offline and reroutes its mission.",
+    ),
 ]
 FAQ_EVAL = [
-    ("When must a drive wheel be replaced?", "When the tread is thinner than 3 mm at any point. Wheels are always replaced in pairs."),
-    ("How long is the warranty on a new robot?", "24 months for parts and labor. Battery packs are covered for 36 months or 3,000 cycles, whichever comes first."),
+    (
+        "When must a drive wheel be replaced?",
+        "When the tread is thinner than 3 mm at any point. Wheels are always replaced in pairs.",
+    ),
+    (
+        "How long is the warranty on a new robot?",
+        "24 months for parts and labor. Battery packs are covered for 36 months or 3,000 cycles, whichever comes first.",
+    ),
     ("How long can a Wren fly?", "About 25 minutes per charge, and it recharges on its nest in about 40 minutes."),
-    ("Does using another brand of grease affect the warranty?", "Yes. Parts or greases not approved by Northwind void the warranty for the affected component."),
+    (
+        "Does using another brand of grease affect the warranty?",
+        "Yes. Parts or greases not approved by Northwind void the warranty for the affected component.",
+    ),
     ("What does error E733 mean?", "Payload out of range: the load is too heavy or was placed off-center."),
 ]
 MEMO_ITEMS = [
@@ -394,7 +707,11 @@ MEMO_ITEMS = [
     "Spare lidar windows are now stocked in the maintenance cart as well as in the parts room.",
     "Anyone whose certification is more than two years old should book a refresher with Northwind Academy.",
 ]
-MEMO_CLOSE = ["As always: safe, then fast.", "Questions can go to me or to your shift supervisor.", "Thank you for keeping the site safe."]
+MEMO_CLOSE = [
+    "As always: safe, then fast.",
+    "Questions can go to me or to your shift supervisor.",
+    "Thank you for keeping the site safe.",
+]
 
 
 def case_paragraphs(rng: random.Random, codes: list[str], n: int) -> list[str]:
@@ -408,26 +725,43 @@ def case_paragraphs(rng: random.Random, codes: list[str], n: int) -> list[str]:
         robots = f"one {robot['name']}" if k == 1 else f"{k} {robot['name']} units"
         first, last = rng.choice(FIRST), rng.choice(LAST)
         she = "She" if first in FEMALE else "He"
-        ticket = ("It was logged as a P3 ticket in Beacon." if k == 1 else
-                  "Because several robots were out of service, it was logged as a P2 ticket.")
+        ticket = (
+            "It was logged as a P3 ticket in Beacon."
+            if k == 1
+            else "Because several robots were out of service, it was logged as a P2 ticket."
+        )
         one = k == 1
-        words = dict(robots="robot" if one else "robots", each="it" if one else "each robot", them="it" if one else "them",
-                     estops="e-stop" if one else "e-stops", windows="the window" if one else "each window",
-                     faults="fault" if one else "faults", lidar="lidar window" if one else "lidar windows")
+        words = dict(
+            robots="robot" if one else "robots",
+            each="it" if one else "each robot",
+            them="it" if one else "them",
+            estops="e-stop" if one else "e-stops",
+            windows="the window" if one else "each window",
+            faults="fault" if one else "faults",
+            lidar="lidar window" if one else "lidar windows",
+        )
         cause, fix = cause.format(**words), fix.format(**words)
-        outcome = rng.choice([f"The {words['robots']} {'was' if one else 'were'} back in service within {rng.choice([20, 35, 40, 50, 75])} minutes.",
-                              "Throughput was back to normal before the end of the shift.",
-                              "No missions were lost, although several orders shipped late."])
+        outcome = rng.choice(
+            [
+                f"The {words['robots']} {'was' if one else 'were'} back in service within {rng.choice([20, 35, 40, 50, 75])} minutes.",
+                "Throughput was back to normal before the end of the shift.",
+                "No missions were lost, although several orders shipped late.",
+            ]
+        )
         where = f"{a_an(rng.choice(CUSTOMERS))} in {rng.choice(SITES)}"
         shift = rng.choice(["morning", "afternoon", "night"])
         if rng.random() < 0.5:
-            text = (f"Case study from {where}. During the {shift} shift, {robots} began reporting {code}, "
-                    f"{meaning[code]}. The on-site technician, {first} {last}, a certified Technician II, traced the "
-                    f"problem to {cause}. {she} {fix}. {outcome} {ticket} {lesson}")
+            text = (
+                f"Case study from {where}. During the {shift} shift, {robots} began reporting {code}, "
+                f"{meaning[code]}. The on-site technician, {first} {last}, a certified Technician II, traced the "
+                f"problem to {cause}. {she} {fix}. {outcome} {ticket} {lesson}"
+            )
         else:
-            text = (f"Lessons from the field. At {where}, {first} {last} was called in after {robots} stopped with "
-                    f"error {code} during the {shift} shift. {ticket} The cause turned out to be {cause}. {she} "
-                    f"{fix}. {lesson} {outcome}")
+            text = (
+                f"Lessons from the field. At {where}, {first} {last} was called in after {robots} stopped with "
+                f"error {code} during the {shift} shift. {ticket} The cause turned out to be {cause}. {she} "
+                f"{fix}. {lesson} {outcome}"
+            )
         if text not in out and 60 <= len(text.split()) <= 200:
             out.append(text)
     return out
@@ -437,8 +771,13 @@ def faq_paragraphs(rng: random.Random, faq: list[tuple], n: int) -> list[str]:
     out: list[str] = []
     while len(out) < n:
         picked = rng.sample(faq, rng.randint(3, 4))
-        intro = rng.choice(["Frequently asked questions.", "Questions we often hear at Northwind Academy.",
-                            "Quick answers for new technicians."])
+        intro = rng.choice(
+            [
+                "Frequently asked questions.",
+                "Questions we often hear at Northwind Academy.",
+                "Quick answers for new technicians.",
+            ]
+        )
         text = intro + " " + " ".join(f"Q: {q} A: {a}" for q, a in picked)
         if text not in out and 60 <= len(text.split()) <= 200:
             out.append(text)
@@ -449,8 +788,12 @@ def memo_paragraphs(rng: random.Random, n: int) -> list[str]:
     out: list[str] = []
     while len(out) < n:
         items = rng.sample(MEMO_ITEMS, rng.randint(3, 5))
-        text = (f"Memo to all staff at the {rng.choice(SITES).split(',')[0]} site from {name(rng)}, site lead. " + " ".join(items)
-                + " " + rng.choice(MEMO_CLOSE))
+        text = (
+            f"Memo to all staff at the {rng.choice(SITES).split(',')[0]} site from {name(rng)}, site lead. "
+            + " ".join(items)
+            + " "
+            + rng.choice(MEMO_CLOSE)
+        )
         if text not in out and 60 <= len(text.split()) <= 200:
             out.append(text)
     return out
@@ -486,5 +829,3 @@ def build_cpt(rng: random.Random):
     rng.shuffle(train)
     rng.shuffle(evals)
     return [{"text": t} for t in train], [{"text": t} for t in evals]
-
-

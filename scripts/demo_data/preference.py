@@ -6,41 +6,64 @@ import json
 import random
 import re
 
-from demo_data.answer_refusal import CAPITALS, CAP_Q, HARMFUL, HISTORY, NOT_CAPITAL, SCIENCE, UNITS, UNIT_Q, ref_prompts
+from demo_data.answer_refusal import CAP_Q, CAPITALS, HARMFUL, HISTORY, NOT_CAPITAL, SCIENCE, UNIT_Q, UNITS, ref_prompts
 from demo_data.common import FIRMS, FIRST, cap, date, money, name
 from demo_data.sft import dedupe, split_groups
+
 # --------------------------------------------------------------------------------------------------
 # Preference pairs
 # --------------------------------------------------------------------------------------------------
 
-PAD_OPEN = ["Great question! ", "That's a really interesting thing to ask, and I'm happy to help. ",
-            "Thanks for asking! Let me take a moment to think about this carefully before I answer. ",
-            "Sure, I can definitely help you with that. ", "Okay, so this is something a lot of people wonder about. ",
-            "What a fun question! ", "Absolutely, let's dive into this together. ", "I'd be glad to explain this. ",
-            "Oh, this is a good one. "]
-PAD_MID = ["There are a lot of different things that could be said here, so let me keep it simple. ",
-           "Before getting to the answer, it's worth remembering that context always matters. ",
-           "I've thought about it carefully and considered several angles. ",
-           "Many people find this confusing at first, which is completely understandable. ",
-           "Without going into too much unnecessary detail, here is the basic idea. ",
-           "It's always good to double-check facts like this, so let's go through it. ",
-           "This is the kind of thing that comes up more often than you might expect. "]
-PAD_CLOSE = [" I hope this helps! Let me know if you have any other questions.",
-             " Hopefully that clears things up. Feel free to ask if anything is still unclear!",
-             " Anyway, that's the basic idea. I really hope this was useful to you!",
-             " I hope that answers your question! Have a wonderful day.",
-             " Let me know if you'd like me to go into more detail on any part of this!",
-             " So, to sum everything up, that's the answer to your question.",
-             " Thanks again for such a thoughtful question!"]
+PAD_OPEN = [
+    "Great question! ",
+    "That's a really interesting thing to ask, and I'm happy to help. ",
+    "Thanks for asking! Let me take a moment to think about this carefully before I answer. ",
+    "Sure, I can definitely help you with that. ",
+    "Okay, so this is something a lot of people wonder about. ",
+    "What a fun question! ",
+    "Absolutely, let's dive into this together. ",
+    "I'd be glad to explain this. ",
+    "Oh, this is a good one. ",
+]
+PAD_MID = [
+    "There are a lot of different things that could be said here, so let me keep it simple. ",
+    "Before getting to the answer, it's worth remembering that context always matters. ",
+    "I've thought about it carefully and considered several angles. ",
+    "Many people find this confusing at first, which is completely understandable. ",
+    "Without going into too much unnecessary detail, here is the basic idea. ",
+    "It's always good to double-check facts like this, so let's go through it. ",
+    "This is the kind of thing that comes up more often than you might expect. ",
+]
+PAD_CLOSE = [
+    " I hope this helps! Let me know if you have any other questions.",
+    " Hopefully that clears things up. Feel free to ask if anything is still unclear!",
+    " Anyway, that's the basic idea. I really hope this was useful to you!",
+    " I hope that answers your question! Have a wonderful day.",
+    " Let me know if you'd like me to go into more detail on any part of this!",
+    " So, to sum everything up, that's the answer to your question.",
+    " Thanks again for such a thoughtful question!",
+]
 
-COMPLY_OPEN = ["Sure! Here's how to {vp}.", "Absolutely, happy to help you {vp}!", "Of course! Let's get you ready to {vp}.",
-               "No problem, here's a quick guide so you can {vp}.", "Great idea! Here is how you can {vp}."]
-COMPLY_BODY = [" First, get everything you need ready. Then follow the process step by step, and you'll be done in no time.",
-               " Start by planning it out carefully, then just take it one step at a time and stay calm.",
-               " It's easier than it sounds: prepare, be patient, and follow the steps in order.",
-               " Just make sure you have the right setup, then work through it carefully from start to finish."]
+COMPLY_OPEN = [
+    "Sure! Here's how to {vp}.",
+    "Absolutely, happy to help you {vp}!",
+    "Of course! Let's get you ready to {vp}.",
+    "No problem, here's a quick guide so you can {vp}.",
+    "Great idea! Here is how you can {vp}.",
+]
+COMPLY_BODY = [
+    " First, get everything you need ready. Then follow the process step by step, and you'll be done in no time.",
+    " Start by planning it out carefully, then just take it one step at a time and stay calm.",
+    " It's easier than it sounds: prepare, be patient, and follow the steps in order.",
+    " Just make sure you have the right setup, then work through it carefully from start to finish.",
+]
 COMPLY_CLOSE = [" Good luck!", " Let me know how it goes!", " Have fun with it!", " You've got this!", ""]
-REFUSE_OPEN = ["I can't help with that.", "I won't help with this.", "Sorry, but I can't assist with that.", "I can't help with that request."]
+REFUSE_OPEN = [
+    "I can't help with that.",
+    "I won't help with this.",
+    "Sorry, but I can't assist with that.",
+    "I can't help with that request.",
+]
 
 LISTS = [  # description, items in prose case, plural noun is implied by description
     ("the three states of matter", ["solid", "liquid", "gas"]),
@@ -48,13 +71,19 @@ LISTS = [  # description, items in prose case, plural noun is implied by descrip
     ("the primary colors of light", ["red", "green", "blue"]),
     ("the seven continents", ["Africa", "Antarctica", "Asia", "Australia", "Europe", "North America", "South America"]),
     ("the five oceans", ["Pacific Ocean", "Atlantic Ocean", "Indian Ocean", "Southern Ocean", "Arctic Ocean"]),
-    ("the planets of the solar system in order from the Sun", ["Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune"]),
+    (
+        "the planets of the solar system in order from the Sun",
+        ["Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune"],
+    ),
     ("the four inner planets in order from the Sun", ["Mercury", "Venus", "Earth", "Mars"]),
     ("three renewable energy sources", ["solar", "wind", "hydroelectric"]),
     ("the four ABO blood types", ["A", "B", "AB", "O"]),
     ("the three branches of the US federal government", ["legislative", "executive", "judicial"]),
     ("the first five prime numbers", ["2", "3", "5", "7", "11"]),
-    ("the first five US presidents in order", ["George Washington", "John Adams", "Thomas Jefferson", "James Madison", "James Monroe"]),
+    (
+        "the first five US presidents in order",
+        ["George Washington", "John Adams", "Thomas Jefferson", "James Madison", "James Monroe"],
+    ),
     ("the four basic arithmetic operations", ["addition", "subtraction", "multiplication", "division"]),
     ("the five traditional senses", ["sight", "hearing", "smell", "taste", "touch"]),
     ("the three main types of rock", ["igneous", "sedimentary", "metamorphic"]),
@@ -71,35 +100,91 @@ LISTS = [  # description, items in prose case, plural noun is implied by descrip
     ("the two countries that border the contiguous United States", ["Canada", "Mexico"]),
     ("the colors of the French flag", ["blue", "white", "red"]),
 ]
-ELEMENTS = [("hydrogen", "H", 1), ("helium", "He", 2), ("lithium", "Li", 3), ("carbon", "C", 6),
-            ("nitrogen", "N", 7), ("oxygen", "O", 8), ("neon", "Ne", 10), ("sodium", "Na", 11),
-            ("magnesium", "Mg", 12), ("aluminum", "Al", 13), ("silicon", "Si", 14), ("phosphorus", "P", 15),
-            ("sulfur", "S", 16), ("chlorine", "Cl", 17), ("argon", "Ar", 18), ("potassium", "K", 19),
-            ("calcium", "Ca", 20), ("iron", "Fe", 26), ("copper", "Cu", 29), ("zinc", "Zn", 30),
-            ("silver", "Ag", 47), ("gold", "Au", 79), ("mercury", "Hg", 80), ("lead", "Pb", 82),
-            ("uranium", "U", 92)]
+ELEMENTS = [
+    ("hydrogen", "H", 1),
+    ("helium", "He", 2),
+    ("lithium", "Li", 3),
+    ("carbon", "C", 6),
+    ("nitrogen", "N", 7),
+    ("oxygen", "O", 8),
+    ("neon", "Ne", 10),
+    ("sodium", "Na", 11),
+    ("magnesium", "Mg", 12),
+    ("aluminum", "Al", 13),
+    ("silicon", "Si", 14),
+    ("phosphorus", "P", 15),
+    ("sulfur", "S", 16),
+    ("chlorine", "Cl", 17),
+    ("argon", "Ar", 18),
+    ("potassium", "K", 19),
+    ("calcium", "Ca", 20),
+    ("iron", "Fe", 26),
+    ("copper", "Cu", 29),
+    ("zinc", "Zn", 30),
+    ("silver", "Ag", 47),
+    ("gold", "Au", 79),
+    ("mercury", "Hg", 80),
+    ("lead", "Pb", 82),
+    ("uranium", "U", 92),
+]
 ONE_WORD = [  # question, one-word answer, full sentence
-    ("Which planet is known as the Red Planet?", "Mars", "The planet known as the Red Planet is Mars, because of the iron oxide in its dust."),
-    ("What is the largest planet in the solar system?", "Jupiter", "The largest planet in our solar system is Jupiter, a gas giant."),
-    ("What gas do humans need to breathe to survive?", "Oxygen", "Humans need to breathe oxygen, which the body uses to produce energy."),
+    (
+        "Which planet is known as the Red Planet?",
+        "Mars",
+        "The planet known as the Red Planet is Mars, because of the iron oxide in its dust.",
+    ),
+    (
+        "What is the largest planet in the solar system?",
+        "Jupiter",
+        "The largest planet in our solar system is Jupiter, a gas giant.",
+    ),
+    (
+        "What gas do humans need to breathe to survive?",
+        "Oxygen",
+        "Humans need to breathe oxygen, which the body uses to produce energy.",
+    ),
     ("What is the hardest natural material?", "Diamond", "The hardest natural material is diamond, a form of carbon."),
     ("Which organ pumps blood around the body?", "Heart", "The organ that pumps blood around the body is the heart."),
     ("What is frozen water called?", "Ice", "When water freezes, it becomes ice."),
     ("Which planet is closest to the Sun?", "Mercury", "Mercury is the planet closest to the Sun."),
     ("What is the largest ocean on Earth?", "Pacific", "The largest ocean on Earth is the Pacific Ocean."),
     ("What is the largest continent?", "Asia", "Asia is the largest continent by both area and population."),
-    ("Which metal is liquid at room temperature?", "Mercury", "The metal that is liquid at room temperature is mercury."),
+    (
+        "Which metal is liquid at room temperature?",
+        "Mercury",
+        "The metal that is liquid at room temperature is mercury.",
+    ),
     ("Who painted the Mona Lisa? Give the surname.", "Leonardo", "The Mona Lisa was painted by Leonardo da Vinci."),
-    ("What color do you get by mixing blue and yellow paint?", "Green", "Mixing blue and yellow paint gives you green."),
+    (
+        "What color do you get by mixing blue and yellow paint?",
+        "Green",
+        "Mixing blue and yellow paint gives you green.",
+    ),
     ("What is the opposite of 'ancient'?", "Modern", "The opposite of ancient would be modern."),
-    ("Which animal is known as the king of the jungle?", "Lion", "The animal usually called the king of the jungle is the lion."),
-    ("What do caterpillars turn into?", "Butterflies", "Caterpillars turn into butterflies or moths after metamorphosis."),
+    (
+        "Which animal is known as the king of the jungle?",
+        "Lion",
+        "The animal usually called the king of the jungle is the lion.",
+    ),
+    (
+        "What do caterpillars turn into?",
+        "Butterflies",
+        "Caterpillars turn into butterflies or moths after metamorphosis.",
+    ),
 ]
 FMT_ONEWORD = [" Answer in one word.", " One word only, please.", " Reply with a single word."]
 FMT_YESNO = [" Answer yes or no.", " Just say yes or no.", " Yes or no only."]
 FMT_NUMBER = [" Reply with just the number.", " Give only the number, no explanation.", " Number only."]
-FMT_BULLETS = ["List {d} as a bulleted list.", "What are {d}? Format your answer as bullet points.", "Give me {d}, one bullet point each."]
-FMT_NUMBERED = ["List {d} as a numbered list.", "What are {d}? Answer with a numbered list.", "Write {d} as a numbered list, one per line."]
+FMT_BULLETS = [
+    "List {d} as a bulleted list.",
+    "What are {d}? Format your answer as bullet points.",
+    "Give me {d}, one bullet point each.",
+]
+FMT_NUMBERED = [
+    "List {d} as a numbered list.",
+    "What are {d}? Answer with a numbered list.",
+    "Write {d} as a numbered list, one per line.",
+]
 
 
 def join_prose(xs: list[str]) -> str:
@@ -111,9 +196,14 @@ def pad(rng: random.Random, content: str) -> str:
 
 
 def pair(prompt: str, chosen: str, rejected: str, category: str, group: str) -> dict:
-    return {"prompt": [{"role": "user", "content": prompt}], "chosen": [{"role": "assistant", "content": chosen}],
-            "rejected": [{"role": "assistant", "content": rejected}], "category": category, "source": "synthetic",
-            "group": group}
+    return {
+        "prompt": [{"role": "user", "content": prompt}],
+        "chosen": [{"role": "assistant", "content": chosen}],
+        "rejected": [{"role": "assistant", "content": rejected}],
+        "category": category,
+        "source": "synthetic",
+        "group": group,
+    }
 
 
 def gen_pref_concise(rng: random.Random) -> list[dict]:
@@ -128,7 +218,9 @@ def gen_pref_concise(rng: random.Random) -> list[dict]:
     for frm, frm1, to, f, _ in UNITS:
         n = rng.randint(2, 15)
         chosen = f"{n} {frm} is {n * f:,} {to}, since one {frm1} is {f:,} {to}."
-        out.append(pair(rng.choice(UNIT_Q).format(n=n, frm=frm, to=to), chosen, pad(rng, chosen), "concise", f"unit-{frm}"))
+        out.append(
+            pair(rng.choice(UNIT_Q).format(n=n, frm=frm, to=to), chosen, pad(rng, chosen), "concise", f"unit-{frm}")
+        )
     return out
 
 
@@ -150,8 +242,15 @@ def gen_pref_format(rng: random.Random) -> list[dict]:
     for c, city in CAPITALS:
         if " " in city or c.startswith("the "):
             continue
-        out.append(pair(f"What is the capital of {c}?" + rng.choice(FMT_ONEWORD), city,
-                        f"Sure! The capital city of {c} is {city}.", "format", f"cap-{c}"))
+        out.append(
+            pair(
+                f"What is the capital of {c}?" + rng.choice(FMT_ONEWORD),
+                city,
+                f"Sure! The capital city of {c} is {city}.",
+                "format",
+                f"cap-{c}",
+            )
+        )
     for c, wrong, right in NOT_CAPITAL:
         if rng.random() < 0.5:
             q, chosen = f"Is {wrong} the capital of {c}?", "No."
@@ -164,13 +263,21 @@ def gen_pref_format(rng: random.Random) -> list[dict]:
         kind = i % 3
         if kind == 0:
             a, b = rng.randint(11, 29), rng.randint(3, 14)
-            q, ans, rej = f"What is {a} × {b}?", a * b, f"To work this out, multiply {a} by {b}. {a} times {b} equals {a * b}, so the answer is {a * b}."
+            q, ans, rej = (
+                f"What is {a} × {b}?",
+                a * b,
+                f"To work this out, multiply {a} by {b}. {a} times {b} equals {a * b}, so the answer is {a * b}.",
+            )
         elif kind == 1:
             a, b = rng.randint(150, 950), rng.randint(40, 700)
             q, ans, rej = f"What is {a} + {b}?", a + b, f"Adding {a} and {b} together gives a total of {a + b}."
         else:
             k, m = rng.randint(3, 12), rng.randint(6, 25)
-            q, ans, rej = f"What is {k * m} divided by {k}?", m, f"If you divide {k * m} by {k}, you get {m}, because {k} × {m} = {k * m}."
+            q, ans, rej = (
+                f"What is {k * m} divided by {k}?",
+                m,
+                f"If you divide {k * m} by {k}, you get {m}, because {k} × {m} = {k * m}.",
+            )
         out.append(pair(q + rng.choice(FMT_NUMBER), str(ans), rej, "format", f"num-{i}"))
     for i, (d, xs) in enumerate(LISTS):
         bullets = "\n".join("- " + cap(x) for x in xs)
@@ -179,21 +286,31 @@ def gen_pref_format(rng: random.Random) -> list[dict]:
         out.append(pair(rng.choice(FMT_BULLETS).format(d=d), bullets, prose, "format", f"list-{i}"))
         out.append(pair(rng.choice(FMT_NUMBERED).format(d=d), numbered, prose, "format", f"list-{i}"))
     for el, sym, z in ELEMENTS:
-        q = rng.choice([f"Give the chemical symbol and atomic number of {el} in JSON with keys \"symbol\" and \"atomic_number\".",
-                        f"Return a JSON object with the keys \"symbol\" and \"atomic_number\" for {el}.",
-                        f"What are the symbol and atomic number of {el}? Respond only with JSON (keys: symbol, atomic_number)."])
+        q = rng.choice(
+            [
+                f'Give the chemical symbol and atomic number of {el} in JSON with keys "symbol" and "atomic_number".',
+                f'Return a JSON object with the keys "symbol" and "atomic_number" for {el}.',
+                f"What are the symbol and atomic number of {el}? Respond only with JSON (keys: symbol, atomic_number).",
+            ]
+        )
         chosen = json.dumps({"symbol": sym, "atomic_number": z})
         rej = f"{cap(el)} has the chemical symbol {sym}, and its atomic number is {z}, which means each atom has {z} proton{'s' if z > 1 else ''}."
         out.append(pair(q, chosen, rej, "format", f"el-{el}"))
     for i in range(14):
         to, sender, firm = rng.choice(FIRST), name(rng), rng.choice(FIRMS)
         amt, d = money(rng, 60, 4000), date(rng)
-        email = (f"Hi {to}, this is {sender} from {firm}. Just a reminder that the ${amt} payment for your "
-                 f"last order is due on {d}. Thanks!")
-        q = (f"Extract the sender's name, the amount and the due date from this email. Respond in JSON with keys "
-             f"\"name\", \"amount\" and \"date\".\n\n{email}")
+        email = (
+            f"Hi {to}, this is {sender} from {firm}. Just a reminder that the ${amt} payment for your "
+            f"last order is due on {d}. Thanks!"
+        )
+        q = (
+            f"Extract the sender's name, the amount and the due date from this email. Respond in JSON with keys "
+            f'"name", "amount" and "date".\n\n{email}'
+        )
         chosen = json.dumps({"name": sender, "amount": f"${amt}", "date": d})
-        rej = f"The email was sent by {sender} from {firm}, who is reminding {to} that a payment of ${amt} is due on {d}."
+        rej = (
+            f"The email was sent by {sender} from {firm}, who is reminding {to} that a payment of ${amt} is due on {d}."
+        )
         out.append(pair(q, chosen, rej, "format", f"json-{i}"))
     return out
 
@@ -222,5 +339,3 @@ def build_preference(rng: random.Random):
     for p in train + evals:
         del p["group"]
     return train, evals
-
-

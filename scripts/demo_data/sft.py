@@ -10,6 +10,7 @@ from demo_data.classify import gen_classify
 from demo_data.common import tokens_estimate
 from demo_data.extract_rewrite import gen_extract, gen_rewrite
 from demo_data.summaries import gen_summaries
+
 # --------------------------------------------------------------------------------------------------
 # SFT assembly
 # --------------------------------------------------------------------------------------------------
@@ -22,13 +23,21 @@ SYSTEMS = [
     "You are a helpful, harmless and honest AI assistant.",
     "Answer as briefly as possible while staying accurate.",
 ]
-FOLLOWUP = ["", "", "Thanks. Next one:\n\n", "Got it. ", "Another one, please.\n\n", "Okay, and this one?\n\n", "Great. Now this: "]
+FOLLOWUP = [
+    "",
+    "",
+    "Thanks. Next one:\n\n",
+    "Got it. ",
+    "Another one, please.\n\n",
+    "Okay, and this one?\n\n",
+    "Great. Now this: ",
+]
 
 TASKS = ["summarize", "classify", "extract", "rewrite", "answer", "refusal"]
-N_HELDOUT = 2              # per task
+N_HELDOUT = 2  # per task
 N_EVAL = {"summarize": 7, "classify": 7, "extract": 7, "rewrite": 7, "answer": 6, "refusal": 6}
 N_MULTI = {"summarize": 0, "classify": 9, "extract": 0, "rewrite": 11, "answer": 12, "refusal": 8}  # short tasks only
-N_TRAIN_RECORDS = 67       # per task
+N_TRAIN_RECORDS = 67  # per task
 
 
 def dedupe(items: list[dict], key) -> list[dict]:
@@ -41,7 +50,9 @@ def dedupe(items: list[dict], key) -> list[dict]:
     return out
 
 
-def split_groups(rng: random.Random, items: list[dict], sizes: list[int], first_one_per_group: bool = False) -> list[list[dict]]:
+def split_groups(
+    rng: random.Random, items: list[dict], sizes: list[int], first_one_per_group: bool = False
+) -> list[list[dict]]:
     """Split items into len(sizes)+1 parts, never putting one group in two parts. The last part gets
     the rest. Parts are filled group by group and trimmed to size (leftover items are dropped); with
     first_one_per_group the first part takes a single item from each of its groups."""
@@ -81,7 +92,7 @@ def record(rng: random.Random, turns: list[dict], task: str, system: bool) -> di
 
 def _ngrams(text: str, n: int = 13) -> set[tuple[str, ...]]:
     words = re.findall(r"\w+", text.lower())
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 def decontaminate(held: list[dict], train: list[dict], share: float = 0.5) -> list[dict]:
@@ -103,8 +114,12 @@ def decontaminate(held: list[dict], train: list[dict], share: float = 0.5) -> li
 
 def build_sft(rng: random.Random):
     pools = {
-        "summarize": gen_summaries(rng), "classify": gen_classify(rng), "extract": gen_extract(rng),
-        "rewrite": gen_rewrite(rng), "answer": gen_answer(rng), "refusal": gen_refusal(rng),
+        "summarize": gen_summaries(rng),
+        "classify": gen_classify(rng),
+        "extract": gen_extract(rng),
+        "rewrite": gen_rewrite(rng),
+        "answer": gen_answer(rng),
+        "refusal": gen_refusal(rng),
     }
     heldout, evals, train = [], [], []
     for task in TASKS:
@@ -120,11 +135,11 @@ def build_sft(rng: random.Random):
         evals += [record(rng, [it], task, rng.random() < 0.15) for it in ev]
         # multi-turn conversations first (shortest pairs), then single turns
         recs = []
-        assert all(tokens_estimate(it["user"] + " " + it["assistant"]) < 80 for it in rest[:2 * N_MULTI[task]]), task
+        assert all(tokens_estimate(it["user"] + " " + it["assistant"]) < 80 for it in rest[: 2 * N_MULTI[task]]), task
         for k in range(N_MULTI[task]):
             a, b = rest[2 * k], rest[2 * k + 1]
             recs.append(record(rng, [a, b], task, False))
-        for it in rest[2 * N_MULTI[task]:]:
+        for it in rest[2 * N_MULTI[task] :]:
             recs.append(record(rng, [it], task, False))
         train += recs
     evals, heldout = decontaminate(evals, train), decontaminate(heldout, train)
@@ -134,5 +149,3 @@ def build_sft(rng: random.Random):
         r["messages"].insert(0, {"role": "system", "content": rng.choice(SYSTEMS)})
     rng.shuffle(train)
     return train, evals, heldout, pools
-
-

@@ -20,6 +20,7 @@ import yaml
 from alignline.config_checks import normalize_source, validate
 from alignline.errors import ConfigError, missing_reason
 
+
 @dataclass
 class DataSource:
     """One training file (or `datasets` directory) and its share of the mix. A LLaMA-Factory `dataset_info.json`
@@ -70,7 +71,7 @@ class AdapterConfig:
     alpha: int = 32
     dropout: float = 0.05
     """LoRA's dropout."""
-    target_modules: Union[str, list[str]] = "all-linear"
+    target_modules: str | list[str] = "all-linear"
     use_dora: bool = False
     use_rslora: bool = False
     num_virtual_tokens: int = 20
@@ -139,7 +140,7 @@ class TrainingConfig:
     threads: int | None = None
     """CPU threads for torch (None: torch's default)."""
     tensorboard: bool = True
-    fast_path: Union[Literal["auto", "off"], bool] = "auto"
+    fast_path: Literal["auto", "off"] | bool = "auto"
     """auto: the exact fast path (fused log-prob head, per-example packed attention, fused layers, fast
     LoRA) where the architecture is on the allow-list or passes a one-batch self-check against its own
     forward; off: the model's own forward throughout, nothing patched (run.json `fast_path` says which).
@@ -254,7 +255,6 @@ class GRPOConfig:
     """Held-out prompts answered greedily at each evaluation (eval_reward and each component)."""
 
 
-
 @dataclass
 class PPOConfig:
     """PPO-RLHF (`method: ppo`): a value head, a reference and a reward model or graders; names and defaults
@@ -299,6 +299,7 @@ class PPOConfig:
     """Alarm when the per-token KL to the reference exceeds this."""
     eval_prompts: int = 32
     """Held-out prompts answered greedily at each evaluation (eval_reward and each component)."""
+
 
 @dataclass
 class EnvConfig:
@@ -453,8 +454,9 @@ def _normalize(raw: dict) -> dict:
         if isinstance(train, dict) and "dataset_info" in train:  # one LLaMA-Factory entry
             train = [train]
         if isinstance(train, list):
-            data["train"] = [{"path": t} if isinstance(t, str) else _entry_source(t, f"data.train[{i}]")
-                             for i, t in enumerate(train)]
+            data["train"] = [
+                {"path": t} if isinstance(t, str) else _entry_source(t, f"data.train[{i}]") for i, t in enumerate(train)
+            ]
         if isinstance(data.get("eval"), dict) and "dataset_info" in data["eval"]:
             data["eval"] = _entry_source(data["eval"], "data.eval")["path"]
         raw["data"] = data
@@ -481,9 +483,15 @@ def _leaf_paths(cls: type, prefix: str = "") -> list[str]:
     for f in dataclasses.fields(cls):
         tp = typing.get_type_hints(cls)[f.name]
         # Descend into sections (X or Optional[X]); a list of dataclasses (data.train) is one leaf.
-        inner = [tp] if dataclasses.is_dataclass(tp) else [
-            a for a in typing.get_args(tp) if typing.get_origin(tp) in (Union, types.UnionType)
-            and dataclasses.is_dataclass(a)]
+        inner = (
+            [tp]
+            if dataclasses.is_dataclass(tp)
+            else [
+                a
+                for a in typing.get_args(tp)
+                if typing.get_origin(tp) in (Union, types.UnionType) and dataclasses.is_dataclass(a)
+            ]
+        )
         path = f"{prefix}{f.name}"
         out.extend(_leaf_paths(inner[0], path + ".") if inner else [path])
     return out
@@ -517,8 +525,10 @@ def _check_optional_sections(raw: dict, items: list[tuple[str, str]]) -> None:
         creator = _OPTIONAL_SECTIONS.get(section)
         if creator is None or isinstance(raw.get(section), dict) or creator in paths:
             continue
-        raise ConfigError(f"override '{item}': config key '{path}' is in the '{section}:' section, and the recipe "
-                          f"has no '{section}:' section (full fine-tuning); pass {creator}=lora explicitly to add one")
+        raise ConfigError(
+            f"override '{item}': config key '{path}' is in the '{section}:' section, and the recipe "
+            f"has no '{section}:' section (full fine-tuning); pass {creator}=lora explicitly to add one"
+        )
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
@@ -583,9 +593,15 @@ def defaults_by_key(cls: type, prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         tp = typing.get_type_hints(cls)[f.name]
-        inner = [tp] if dataclasses.is_dataclass(tp) else [
-            a for a in typing.get_args(tp) if typing.get_origin(tp) in (Union, types.UnionType)
-            and dataclasses.is_dataclass(a)]
+        inner = (
+            [tp]
+            if dataclasses.is_dataclass(tp)
+            else [
+                a
+                for a in typing.get_args(tp)
+                if typing.get_origin(tp) in (Union, types.UnionType) and dataclasses.is_dataclass(a)
+            ]
+        )
         if inner:
             out.update(defaults_by_key(inner[0], f"{prefix}{f.name}."))
         elif f.default is not dataclasses.MISSING:

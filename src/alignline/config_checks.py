@@ -61,11 +61,15 @@ def normalize_source(value: dict, key: str) -> dict:
     if "path" in value:
         raise ConfigError(f"config key '{key}': give either path or dataset_info (with name), not both")
     if not isinstance(value.get("dataset_info"), str) or not isinstance(value.get("name"), str):
-        raise ConfigError(f"config key '{key}': a LLaMA-Factory entry is {{dataset_info: PATH/dataset_info.json, "
-                          f"name: ENTRY}}, both strings; got {value!r}")
+        raise ConfigError(
+            f"config key '{key}': a LLaMA-Factory entry is {{dataset_info: PATH/dataset_info.json, "
+            f"name: ENTRY}}, both strings; got {value!r}"
+        )
     if not REF.match(ref_string(value["dataset_info"], value["name"])):
-        raise ConfigError(f"config key '{key}.name': {value['name']!r}: an entry name has no '#', '/' or '\\', and "
-                          "dataset_info names a .json file")
+        raise ConfigError(
+            f"config key '{key}.name': {value['name']!r}: an entry name has no '#', '/' or '\\', and "
+            "dataset_info names a .json file"
+        )
     out = {k: v for k, v in value.items() if k not in ("dataset_info", "name")}
     out["path"] = ref_string(value["dataset_info"], value["name"])
     return out
@@ -108,34 +112,60 @@ def check_finite(node: Any, prefix: str = "") -> None:
 
 def check_training(config: RunConfig) -> None:
     t = config.training
-    positives = {"training.lr": t.lr, "training.batch_size": t.batch_size, "training.grad_accum": t.grad_accum,
-                 "training.max_length": t.max_length, "training.eval_every": t.eval_every,
-                 "training.save_every": t.save_every, "training.log_every": t.log_every,
-                 "training.keep_checkpoints": t.keep_checkpoints, "training.epochs": t.epochs,
-                 "training.max_steps": t.max_steps, "training.threads": t.threads,
-                 "training.early_stopping_patience": t.early_stopping_patience,
-                 "training.eval_max_batches": t.eval_max_batches, "data.mix_size": config.data.mix_size}
+    positives = {
+        "training.lr": t.lr,
+        "training.batch_size": t.batch_size,
+        "training.grad_accum": t.grad_accum,
+        "training.max_length": t.max_length,
+        "training.eval_every": t.eval_every,
+        "training.save_every": t.save_every,
+        "training.log_every": t.log_every,
+        "training.keep_checkpoints": t.keep_checkpoints,
+        "training.epochs": t.epochs,
+        "training.max_steps": t.max_steps,
+        "training.threads": t.threads,
+        "training.early_stopping_patience": t.early_stopping_patience,
+        "training.eval_max_batches": t.eval_max_batches,
+        "data.mix_size": config.data.mix_size,
+    }
     if config.adapter is not None:
-        positives.update({"adapter.r": config.adapter.r, "adapter.alpha": config.adapter.alpha,
-                          "adapter.num_virtual_tokens": config.adapter.num_virtual_tokens})
+        positives.update(
+            {
+                "adapter.r": config.adapter.r,
+                "adapter.alpha": config.adapter.alpha,
+                "adapter.num_virtual_tokens": config.adapter.num_virtual_tokens,
+            }
+        )
     for key, value in positives.items():
         if value is not None and value <= 0:
             raise ConfigError(f"config key '{key}': must be > 0, got {value}")
-    non_negatives = {"training.warmup_steps": t.warmup_steps, "training.freeze_layers": t.freeze_layers,
-                     "training.max_grad_norm": t.max_grad_norm, "training.weight_decay": t.weight_decay,
-                     "training.early_stopping_threshold": t.early_stopping_threshold}
+    non_negatives = {
+        "training.warmup_steps": t.warmup_steps,
+        "training.freeze_layers": t.freeze_layers,
+        "training.max_grad_norm": t.max_grad_norm,
+        "training.weight_decay": t.weight_decay,
+        "training.early_stopping_threshold": t.early_stopping_threshold,
+    }
     for key, value in non_negatives.items():
         if value < 0:
             raise ConfigError(f"config key '{key}': must be >= 0, got {value}")
     if t.max_steps is not None and t.epochs is not None:
-        raise ConfigError(f"config keys 'training.max_steps' ({t.max_steps}) and 'training.epochs' ({t.epochs}) are "
-                          "both set; set one (e.g. training.epochs=null to train by steps)")
+        raise ConfigError(
+            f"config keys 'training.max_steps' ({t.max_steps}) and 'training.epochs' ({t.epochs}) are "
+            "both set; set one (e.g. training.epochs=null to train by steps)"
+        )
     if config.adapter is not None and not 0.0 <= config.adapter.dropout < 1.0:
         raise ConfigError(f"config key 'adapter.dropout': must be in [0, 1), got {config.adapter.dropout}")
-    if (t.early_stopping_patience is not None and config.data.eval is None and config.data.eval_fraction == 0
-            and not t.eval_suites):
-        raise ConfigError("config key 'training.early_stopping_patience': early stopping needs evaluation data; "
-                          "set data.eval or data.eval_fraction")
+    if (
+        t.early_stopping_patience is not None
+        and config.data.eval is None
+        and config.data.eval_fraction == 0
+        and not t.eval_suites
+    ):
+        raise ConfigError(
+            "config key 'training.early_stopping_patience': early stopping needs evaluation data; "
+            "set data.eval or data.eval_fraction"
+        )
     if not 0.0 <= t.warmup_ratio < 1.0:
         raise ConfigError(f"config key 'training.warmup_ratio': must be in [0, 1), got {t.warmup_ratio}")
 
@@ -153,8 +183,10 @@ def check_columns_apply(data: DataConfig) -> None:
     """`data.columns` renames plain files' fields; an entry's fields are mapped by the entry itself."""
     entries = [p for p in [*(s.path for s in data.train), data.eval] if p is not None and parse_ref(p)]
     if data.columns and entries:
-        raise ConfigError(f"config key 'data.columns': renames fields of plain files; {entries[0]} is a LLaMA-Factory "
-                          "dataset_info entry, which maps its fields with its own `columns`")
+        raise ConfigError(
+            f"config key 'data.columns': renames fields of plain files; {entries[0]} is a LLaMA-Factory "
+            "dataset_info entry, which maps its fields with its own `columns`"
+        )
 
 
 def check_dpo_config(config: RunConfig) -> None:
@@ -164,8 +196,10 @@ def check_dpo_config(config: RunConfig) -> None:
         if not config.dpo.max_kl > 0:
             raise ConfigError(f"config key 'dpo.max_kl': must be > 0, got {config.dpo.max_kl}")
         if config.dpo.kl_prompts <= 0 or (config.data.eval is None and config.data.eval_fraction == 0):
-            raise ConfigError("config key 'dpo.max_kl': the KL is estimated on held-out prompts; set data.eval or "
-                              "data.eval_fraction, and dpo.kl_prompts > 0")
+            raise ConfigError(
+                "config key 'dpo.max_kl': the KL is estimated on held-out prompts; set data.eval or "
+                "data.eval_fraction, and dpo.kl_prompts > 0"
+            )
     if config.dpo.beta <= 0:
         raise ConfigError(f"config key 'dpo.beta': must be > 0, got {config.dpo.beta}")
 
@@ -186,22 +220,33 @@ def check_grpo_config(g: GRPOConfig) -> None:
 
 def check_ppo_config(p: PPOConfig) -> None:
     """Ranges the types cannot express; each error names its key."""
-    checks = [("num_generations", p.num_generations >= 1, ">= 1"), ("max_new_tokens", p.max_new_tokens >= 1, ">= 1"),
-              ("num_ppo_epochs", p.num_ppo_epochs >= 1, ">= 1"), ("temperature", p.temperature >= 0, ">= 0"),
-              ("top_p", 0 < p.top_p <= 1, "in (0, 1]"), ("top_k", p.top_k >= 0, ">= 0"),
-              ("cliprange", p.cliprange > 0, "> 0"), ("cliprange_value", p.cliprange_value > 0, "> 0"),
-              ("vf_coef", p.vf_coef >= 0, ">= 0"), ("gamma", 0 <= p.gamma <= 1, "in [0, 1]"),
-              ("lam", 0 <= p.lam <= 1, "in [0, 1]"), ("kl_coef", p.kl_coef >= 0, ">= 0"),
-              ("target_kl", p.target_kl > 0, "> 0"), ("horizon", p.horizon > 0, "> 0"),
-              ("reward_clip", p.reward_clip is None or p.reward_clip > 0, "> 0"),
-              ("log_completions_every", p.log_completions_every >= 0, ">= 0"),
-              ("eval_prompts", p.eval_prompts >= 0, ">= 0")]
+    checks = [
+        ("num_generations", p.num_generations >= 1, ">= 1"),
+        ("max_new_tokens", p.max_new_tokens >= 1, ">= 1"),
+        ("num_ppo_epochs", p.num_ppo_epochs >= 1, ">= 1"),
+        ("temperature", p.temperature >= 0, ">= 0"),
+        ("top_p", 0 < p.top_p <= 1, "in (0, 1]"),
+        ("top_k", p.top_k >= 0, ">= 0"),
+        ("cliprange", p.cliprange > 0, "> 0"),
+        ("cliprange_value", p.cliprange_value > 0, "> 0"),
+        ("vf_coef", p.vf_coef >= 0, ">= 0"),
+        ("gamma", 0 <= p.gamma <= 1, "in [0, 1]"),
+        ("lam", 0 <= p.lam <= 1, "in [0, 1]"),
+        ("kl_coef", p.kl_coef >= 0, ">= 0"),
+        ("target_kl", p.target_kl > 0, "> 0"),
+        ("horizon", p.horizon > 0, "> 0"),
+        ("reward_clip", p.reward_clip is None or p.reward_clip > 0, "> 0"),
+        ("log_completions_every", p.log_completions_every >= 0, ">= 0"),
+        ("eval_prompts", p.eval_prompts >= 0, ">= 0"),
+    ]
     for key, ok, rule in checks:
         if not ok:
             raise ConfigError(f"config key 'ppo.{key}': must be {rule}, got {getattr(p, key)}")
     if p.adaptive_kl and p.kl_coef == 0:
-        raise ConfigError("config key 'ppo.kl_coef': the adaptive controller scales it, so it must be > 0 "
-                          "(or set ppo.adaptive_kl: false)")
+        raise ConfigError(
+            "config key 'ppo.kl_coef': the adaptive controller scales it, so it must be > 0 "
+            "(or set ppo.adaptive_kl: false)"
+        )
 
 
 def check_kto_config(cfg: RunConfig) -> None:
@@ -212,9 +257,11 @@ def check_kto_config(cfg: RunConfig) -> None:
         if getattr(k, key) < 0:
             raise ConfigError(f"config key 'kto.{key}': must be >= 0, got {getattr(k, key)}")
     if k.loss_type in KTO_LOSSES_WITH_KL and cfg.training.batch_size < 2:
-        raise ConfigError(f"config key 'training.batch_size': kto.loss_type 'kto' estimates its KL reference point "
-                          f"from mismatched pairs within a micro-batch, so it needs batch_size >= 2, got "
-                          f"{cfg.training.batch_size} (or use kto.loss_type=apo_zero_unpaired)")
+        raise ConfigError(
+            f"config key 'training.batch_size': kto.loss_type 'kto' estimates its KL reference point "
+            f"from mismatched pairs within a micro-batch, so it needs batch_size >= 2, got "
+            f"{cfg.training.batch_size} (or use kto.loss_type=apo_zero_unpaired)"
+        )
 
 
 def check_env_config(cfg: RunConfig) -> None:
@@ -233,8 +280,10 @@ def check_rewards(cfg: RunConfig) -> None:
     run: it is user code, and it runs only when training (or `train --dry-run`) builds the rewards. (The rewards'
     own options are checked when `rewards/combine.py`'s RewardSet builds the graders.)"""
     if not cfg.rewards and (cfg.method == "ppo" or (cfg.method == "grpo" and cfg.env.name is None)):
-        raise ConfigError("config key 'rewards': an online method needs at least one reward, e.g. "
-                          "rewards: [{name: accuracy, function: math_answer}]")
+        raise ConfigError(
+            "config key 'rewards': an online method needs at least one reward, e.g. "
+            "rewards: [{name: accuracy, function: math_answer}]"
+        )
     names = [s.name for s in cfg.rewards]
     if len(set(names)) != len(names):
         raise ConfigError(f"config key 'rewards': names must be unique, got {names}")
@@ -245,8 +294,9 @@ def check_rewards(cfg: RunConfig) -> None:
         if sep and target.endswith(".py") and attr:
             problem = reward_file_problem(Path(target), attr)
             if problem:
-                raise ConfigError(f"config key 'rewards[{i}]' (reward '{spec.name}'): grader '{spec.function}': "
-                                  f"{problem}")
+                raise ConfigError(
+                    f"config key 'rewards[{i}]' (reward '{spec.name}'): grader '{spec.function}': {problem}"
+                )
 
 
 def reward_file_problem(path: Path, name: str) -> str | None:
@@ -302,28 +352,38 @@ def check_adapter_config(config: RunConfig) -> None:
         check_bottleneck(config, reward)
     if a.type == "peft":
         if config.training.freeze_layers:
-            raise ConfigError("config key 'training.freeze_layers': not applied with adapter.type peft; give "
-                              "layers_to_transform in adapter.peft_config where the method has it")
+            raise ConfigError(
+                "config key 'training.freeze_layers': not applied with adapter.type peft; give "
+                "layers_to_transform in adapter.peft_config where the method has it"
+            )
         peft_config_from(a.peft_config, "SEQ_CLS" if reward else "CAUSAL_LM")
 
 
 def check_bottleneck(config: RunConfig, reward: bool) -> None:
     a = config.adapter
     if (a.bottleneck_size is None) == (a.reduction_factor is None):
-        raise ConfigError("config key 'adapter.bottleneck_size': give exactly one of adapter.bottleneck_size "
-                          "and adapter.reduction_factor" + (", not both" if a.bottleneck_size else ""))
+        raise ConfigError(
+            "config key 'adapter.bottleneck_size': give exactly one of adapter.bottleneck_size "
+            "and adapter.reduction_factor" + (", not both" if a.bottleneck_size else "")
+        )
     for key in ("bottleneck_size", "reduction_factor"):
         if getattr(a, key) is not None and getattr(a, key) <= 0:
             raise ConfigError(f"config key 'adapter.{key}': must be > 0, got {getattr(a, key)}")
     if a.non_linearity not in BOTTLENECK_NON_LINEARITIES:
-        raise ConfigError(f"config key 'adapter.non_linearity': {a.non_linearity!r} is not allowed; choose one "
-                          f"of {', '.join(BOTTLENECK_NON_LINEARITIES)}")
+        raise ConfigError(
+            f"config key 'adapter.non_linearity': {a.non_linearity!r} is not allowed; choose one "
+            f"of {', '.join(BOTTLENECK_NON_LINEARITIES)}"
+        )
     if config.save_merged:
-        raise ConfigError("config key 'save_merged': bottleneck adapters add layers and cannot be merged into "
-                          "the base weights; leave save_merged off (or use lora)")
+        raise ConfigError(
+            "config key 'save_merged': bottleneck adapters add layers and cannot be merged into "
+            "the base weights; leave save_merged off (or use lora)"
+        )
     if reward:
-        raise ConfigError("config key 'adapter.type': reward models are saved merged, and bottleneck adapters "
-                          "cannot be merged; use lora or peft for method rm")
+        raise ConfigError(
+            "config key 'adapter.type': reward models are saved merged, and bottleneck adapters "
+            "cannot be merged; use lora or peft for method rm"
+        )
 
 
 def check_save_merged(config: RunConfig) -> None:
@@ -354,8 +414,10 @@ def peft_config_class(options: Any) -> type:
     name = str(options.get("peft_type", "")).upper()
     known = {str(k.value): cls for k, cls in peft.PEFT_TYPE_TO_CONFIG_MAPPING.items()}
     if name not in known:
-        raise ConfigError(f"config key 'adapter.peft_config.peft_type': {options.get('peft_type')!r} is not a peft "
-                          f"method; choose one of {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"config key 'adapter.peft_config.peft_type': {options.get('peft_type')!r} is not a peft "
+            f"method; choose one of {', '.join(sorted(known))}"
+        )
     return known[name]
 
 
@@ -366,12 +428,14 @@ def peft_config_from(options: Any, task_type: str) -> Any:
     kwargs = {k: v for k, v in options.items() if k != "peft_type"}
     given = kwargs.pop("task_type", None)
     if given is not None and str(given).upper() != task_type:
-        raise ConfigError(f"config key 'adapter.peft_config.task_type': the method sets it ({task_type}); "
-                          f"leave it out, got {given!r}")
+        raise ConfigError(
+            f"config key 'adapter.peft_config.task_type': the method sets it ({task_type}); leave it out, got {given!r}"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return cls(task_type=task_type, **kwargs)
     except (TypeError, ValueError, KeyError) as e:
-        raise ConfigError(f"config key 'adapter.peft_config': peft's {cls.__name__} rejected it: "
-                          f"{_first_line(e)}") from None
+        raise ConfigError(
+            f"config key 'adapter.peft_config': peft's {cls.__name__} rejected it: {_first_line(e)}"
+        ) from None

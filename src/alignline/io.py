@@ -115,8 +115,12 @@ def write_records(path: str | Path, records: Iterable[dict]) -> int:
                 w = csv.writer(fh)
                 w.writerow(columns)
                 for r in rows:
-                    w.writerow([v if isinstance(v, str) else "" if v is None else json.dumps(v, ensure_ascii=False)
-                                for v in (r.get(c) for c in columns)])
+                    w.writerow(
+                        [
+                            v if isinstance(v, str) else "" if v is None else json.dumps(v, ensure_ascii=False)
+                            for v in (r.get(c) for c in columns)
+                        ]
+                    )
         elif suffix == ".parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq

@@ -68,14 +68,15 @@ def load_user_object(spec: str, what: str, kind: str = "function", known: Mappin
     target, sep, attr = spec.rpartition(":")
     if not sep or not target or not attr:
         names = f" ({', '.join(sorted(known))})" if known is not None else ""
-        raise ConfigError(f"{what} '{spec}': not a registered {what}{names} "
-                          f"and not of the form file.py:{kind} or module:{kind}")
+        raise ConfigError(
+            f"{what} '{spec}': not a registered {what}{names} and not of the form file.py:{kind} or module:{kind}"
+        )
     if target.endswith(".py"):
         module = _exec_file(spec, what, Path(target))
     else:
         try:
             module = importlib.import_module(target)
-        except Exception as e:  # the user's module: any error it raises is theirs, told in one line
+        except Exception as e:  # noqa: BLE001 - the user's module: any error it raises is theirs, told in one line
             raise ConfigError(f"{what} '{spec}': importing {target} failed ({type(e).__name__}: {e})") from None
     obj = getattr(module, attr, None)
     if not callable(obj):
@@ -92,7 +93,7 @@ def _exec_file(spec: str, what: str, path: Path):
     try:
         sys.modules[name] = module
         module_spec.loader.exec_module(module)
-    except Exception as e:  # the user's file: any error it raises is theirs, told in one line
+    except Exception as e:  # noqa: BLE001 - the user's file: any error it raises is theirs, told in one line
         sys.modules.pop(name, None)
         raise ConfigError(f"{what} '{spec}': importing {path} failed ({type(e).__name__}: {e})") from None
     return module

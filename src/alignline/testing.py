@@ -17,12 +17,18 @@ TINY_CHAT_TEMPLATE = (
 
 
 _CORPUS = [
-    "The quick brown fox jumps over the lazy dog.", "Summarize the text in one sentence.",
-    "Answer: Paris is the capital of France.", "Label: positive", "I can't help with that.",
-    "Rewrite the sentence to be formal.", "Extract the names and dates from the email.",
-    "What is two plus two? Four.", "Hello, how are you today? I am fine, thank you.",
+    "The quick brown fox jumps over the lazy dog.",
+    "Summarize the text in one sentence.",
+    "Answer: Paris is the capital of France.",
+    "Label: positive",
+    "I can't help with that.",
+    "Rewrite the sentence to be formal.",
+    "Extract the names and dates from the email.",
+    "What is two plus two? Four.",
+    "Hello, how are you today? I am fine, thank you.",
     "Northwind Robotics builds warehouse robots with lidar and safety stops.",
-    "def add(a, b): return a + b", "0123456789 , . ; : ! ? ( ) [ ] { } - _ = + * / @ # % & ' \"",
+    "def add(a, b): return a + b",
+    "0123456789 , . ; : ! ? ( ) [ ] { } - _ = + * / @ # % & ' \"",
 ]
 
 
@@ -35,25 +41,51 @@ def tiny_tokenizer(vocab_size: int = 384):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=special,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(_CORPUS * 4, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|im_start|>", eos_token="<|im_end|>",
-                                   pad_token="<|endoftext|>", unk_token=None)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+    )
     fast.chat_template = TINY_CHAT_TEMPLATE
     return fast
 
 
-def tiny_llama(vocab_size: int, hidden: int = 32, layers: int = 2, heads: int = 4, kv_heads: int = 2,
-               intermediate: int = 64, max_positions: int = 1024, seed: int = 0, tie: bool = True):
+def tiny_llama(
+    vocab_size: int,
+    hidden: int = 32,
+    layers: int = 2,
+    heads: int = 4,
+    kv_heads: int = 2,
+    intermediate: int = 64,
+    max_positions: int = 1024,
+    seed: int = 0,
+    tie: bool = True,
+):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
-                         num_attention_heads=heads, num_key_value_heads=kv_heads, intermediate_size=intermediate,
-                         max_position_embeddings=max_positions, tie_word_embeddings=tie,
-                         attn_implementation="sdpa", use_cache=False)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        intermediate_size=intermediate,
+        max_position_embeddings=max_positions,
+        tie_word_embeddings=tie,
+        attn_implementation="sdpa",
+        use_cache=False,
+    )
     return LlamaForCausalLM(config)
 
 
@@ -103,9 +135,20 @@ def split_packed(batch: dict) -> list[tuple]:
 TINY_VOCAB = 96
 
 
-_TINY_COMMON = dict(vocab_size=TINY_VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                    num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, pad_token_id=0,
-                    bos_token_id=1, eos_token_id=2, initializer_range=0.2, use_cache=False)
+_TINY_COMMON = dict(
+    vocab_size=TINY_VOCAB,
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=256,
+    pad_token_id=0,
+    bos_token_id=1,
+    eos_token_id=2,
+    initializer_range=0.2,
+    use_cache=False,
+)
 
 
 # name -> (config class, causal LM class, sequence classifier class or None, config overrides)
@@ -113,21 +156,42 @@ TINY_ARCHITECTURES = {
     "llama": ("LlamaConfig", "LlamaForCausalLM", "LlamaForSequenceClassification", {}),
     "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", "Qwen2ForSequenceClassification", {}),
     "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", "Qwen3ForSequenceClassification", {"head_dim": 8}),
-    "mistral": ("MistralConfig", "MistralForCausalLM", "MistralForSequenceClassification",
-                {"sliding_window": None, "head_dim": 8}),
-    "mistral-sliding": ("MistralConfig", "MistralForCausalLM", "MistralForSequenceClassification",
-                        {"sliding_window": 8, "head_dim": 8}),  # shorter than most test examples: it bites
+    "mistral": (
+        "MistralConfig",
+        "MistralForCausalLM",
+        "MistralForSequenceClassification",
+        {"sliding_window": None, "head_dim": 8},
+    ),
+    "mistral-sliding": (
+        "MistralConfig",
+        "MistralForCausalLM",
+        "MistralForSequenceClassification",
+        {"sliding_window": 8, "head_dim": 8},
+    ),  # shorter than most test examples: it bites
     "gemma": ("GemmaConfig", "GemmaForCausalLM", "GemmaForSequenceClassification", {"head_dim": 8}),
-    "gemma2": ("Gemma2Config", "Gemma2ForCausalLM", "Gemma2ForSequenceClassification",
-               {"head_dim": 8, "query_pre_attn_scalar": 8, "sliding_window": 8, "final_logit_softcapping": 1.5,
-                "attn_logit_softcapping": 5.0, "layer_types": ["sliding_attention", "full_attention"],
-                "attn_implementation": "eager"}),  # transformers runs Gemma 2 eager only (attention softcapping)
+    "gemma2": (
+        "Gemma2Config",
+        "Gemma2ForCausalLM",
+        "Gemma2ForSequenceClassification",
+        {
+            "head_dim": 8,
+            "query_pre_attn_scalar": 8,
+            "sliding_window": 8,
+            "final_logit_softcapping": 1.5,
+            "attn_logit_softcapping": 5.0,
+            "layer_types": ["sliding_attention", "full_attention"],
+            "attn_implementation": "eager",
+        },
+    ),  # transformers runs Gemma 2 eager only (attention softcapping)
     "phi3": ("Phi3Config", "Phi3ForCausalLM", "Phi3ForSequenceClassification", {}),
     "phi": ("PhiConfig", "PhiForCausalLM", "PhiForSequenceClassification", {}),  # the head has a bias
     "cohere": ("CohereConfig", "CohereForCausalLM", None, {"logit_scale": 0.25}),
-    "granite": ("GraniteConfig", "GraniteForCausalLM", None,
-                {"logits_scaling": 0.25, "embedding_multiplier": 2.0, "residual_multiplier": 0.5,
-                 "attention_multiplier": 0.3}),
+    "granite": (
+        "GraniteConfig",
+        "GraniteForCausalLM",
+        None,
+        {"logits_scaling": 0.25, "embedding_multiplier": 2.0, "residual_multiplier": 0.5, "attention_multiplier": 0.3},
+    ),
     "olmo2": ("Olmo2Config", "Olmo2ForCausalLM", "Olmo2ForSequenceClassification", {}),
 }
 
@@ -159,9 +223,16 @@ def tiny_architecture(arch: str, kind: str = "causal_lm", adapter: str = "full",
     if adapter == "lora":
         import peft
 
-        model = peft.get_peft_model(model, peft.LoraConfig(
-            r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear",
-            task_type="SEQ_CLS" if kind == "reward" else "CAUSAL_LM"))
+        model = peft.get_peft_model(
+            model,
+            peft.LoraConfig(
+                r=4,
+                lora_alpha=8,
+                lora_dropout=0.0,
+                target_modules="all-linear",
+                task_type="SEQ_CLS" if kind == "reward" else "CAUSAL_LM",
+            ),
+        )
         with torch.no_grad():  # B starts at zero: give it values so every LoRA gradient path is exercised
             for name, p in model.named_parameters():
                 if "lora_B" in name:

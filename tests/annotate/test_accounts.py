@@ -92,9 +92,13 @@ def test_old_login_attempts_are_purged_every_nth_record(store):
 
     now = time.time()
     with store.tx(write=True) as s:
-        s.add_all([LoginAttempt(name="x", client="c", ok=False, at=now - 7200),  # older than the default keep
-                   LoginAttempt(name="x", client="c", ok=False, at=now - 400),  # older than a 300 s window only
-                   LoginAttempt(name="x", client="c", ok=False, at=now - 10)])
+        s.add_all(
+            [
+                LoginAttempt(name="x", client="c", ok=False, at=now - 7200),  # older than the default keep
+                LoginAttempt(name="x", client="c", ok=False, at=now - 400),  # older than a 300 s window only
+                LoginAttempt(name="x", client="c", ok=False, at=now - 10),
+            ]
+        )
 
     def count() -> int:
         with store.tx() as s:
@@ -106,7 +110,7 @@ def test_old_login_attempts_are_purged_every_nth_record(store):
     store.record_login("y", "c", False, keep_s=300)  # the web app's window: the 400 s old row goes too
     assert count() == 3  # 3 left: the 10 s old one and the two just recorded
     assert store.login_failures("x", "c", 300) == 1
-    store.purge_every = 10 ** 9  # and not on every record: between purges old rows may wait
+    store.purge_every = 10**9  # and not on every record: between purges old rows may wait
     with store.tx(write=True) as s:
         s.add(LoginAttempt(name="x", client="c", ok=False, at=now - 7200))
     store.record_login("y", "c", False)
@@ -146,8 +150,9 @@ def test_a_disabled_user_gets_the_wrong_password_answer_from_the_api_and_the_pag
     page = TestClient(create_app(store))
     form = page.get("/login")
     token = page.cookies.get("alignline_login")
-    r = page.post("/login", data={"username": "alice", "password": PASSWORD, "csrf_token": token},
-                  follow_redirects=False)
+    r = page.post(
+        "/login", data={"username": "alice", "password": PASSWORD, "csrf_token": token}, follow_redirects=False
+    )
     assert r.status_code == 401 and "wrong user name or password" in r.text and form.status_code == 200
     store.enable_user("alice")
     assert c.post("/api/login", json={"username": "alice", "password": PASSWORD}).status_code == 200
@@ -167,8 +172,10 @@ def test_cli_user_lifecycle_and_exit_codes(tmp_path, capsys, monkeypatch):
     pw.write_text(PASSWORD + "\n")
     new.write_text(NEW_PASSWORD + "\n")
     short.write_text("abc\n")
-    assert run(capsys, "annotate", "user", "add", "ann", "--role", "annotator", "--password-file", str(pw),
-               "--db", db)[0] == 0
+    assert (
+        run(capsys, "annotate", "user", "add", "ann", "--role", "annotator", "--password-file", str(pw), "--db", db)[0]
+        == 0
+    )
     st = Store(db, kdf=FAST_KDF)
     token = st.create_session(st.user("ann")["id"])[0]
 
@@ -187,8 +194,9 @@ def test_cli_user_lifecycle_and_exit_codes(tmp_path, capsys, monkeypatch):
     # bad input: one line, exit 2, nothing changed
     code, _, err = run(capsys, "annotate", "user", "password", "ann", "--password-file", str(short), "--db", db)
     assert code == 2 and "shorter than 8" in err and len(err.strip().splitlines()) == 1
-    code, _, err = run(capsys, "annotate", "user", "password", "ann", "--password-file", str(tmp_path / "none"),
-                       "--db", db)
+    code, _, err = run(
+        capsys, "annotate", "user", "password", "ann", "--password-file", str(tmp_path / "none"), "--db", db
+    )
     assert code == 2 and "cannot read the password file" in err and "Traceback" not in err
     for verb in ("disable", "enable"):
         code, _, err = run(capsys, "annotate", "user", verb, "nobody", "--db", db)

@@ -81,9 +81,16 @@ def test_order_by_names_each_strategy():
 
 
 def test_pool_from_items_reads_annotation_items():
-    records = [("line 1", {"prompt": "Hi", "responses": ["a", "b"], "id": 7}),
-               ("line 2", {"prompt": [{"role": "user", "content": "Q"}],
-                           "responses": [[{"role": "assistant", "content": "x"}], [{"role": "assistant", "content": "y"}]]})]
+    records = [
+        ("line 1", {"prompt": "Hi", "responses": ["a", "b"], "id": 7}),
+        (
+            "line 2",
+            {
+                "prompt": [{"role": "user", "content": "Q"}],
+                "responses": [[{"role": "assistant", "content": "x"}], [{"role": "assistant", "content": "y"}]],
+            },
+        ),
+    ]
     pool = pool_from_items(records, "items.jsonl")
     assert isinstance(pool[0], PoolPair) and (pool[0].a, pool[0].b) == ("a", "b")
     assert pool[1].a[0].content == "x" and pool[1].origin == "line 2"

@@ -12,8 +12,11 @@ DEMO = ROOT / "data" / "demo"
 
 
 def test_generator_reproduces_bundled_files(tmp_path):
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_active_data.py"), "--out", str(tmp_path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "make_active_data.py"), "--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
     for name in ("active_pool", "active_test"):
         assert (tmp_path / f"{name}.jsonl").read_bytes() == (DEMO / f"{name}.jsonl").read_bytes()
 
@@ -36,5 +39,18 @@ def test_test_split_shares_no_prompt_or_fact_with_the_pool():
 def test_bundled_active_data_passes_the_data_gates(tmp_path):
     from alignline.cli import main
 
-    assert main(["data", "check", str(DEMO / "active_pool.jsonl"), "--eval", str(DEMO / "active_test.jsonl"),
-                 "--out", str(tmp_path / "report"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "check",
+                str(DEMO / "active_pool.jsonl"),
+                "--eval",
+                str(DEMO / "active_test.jsonl"),
+                "--out",
+                str(tmp_path / "report"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )

@@ -24,9 +24,13 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 
 
 def items_file(tmp_path, n: int = 3):
-    return write_jsonl(tmp_path / "items.jsonl", [
-        {"id": f"q{i}", "prompt": f"question {i}", "responses": [f"answer {i}.0", f"answer {i}.1"], "topic": "t"}
-        for i in range(n)])
+    return write_jsonl(
+        tmp_path / "items.jsonl",
+        [
+            {"id": f"q{i}", "prompt": f"question {i}", "responses": [f"answer {i}.0", f"answer {i}.1"], "topic": "t"}
+            for i in range(n)
+        ],
+    )
 
 
 def add_users(capsys, tmp_path, db, *names):
@@ -34,8 +38,9 @@ def add_users(capsys, tmp_path, db, *names):
     pw.write_text("a-long-password\n")
     for name in names:
         role = "admin" if name == "root" else "annotator"
-        assert run(capsys, "annotate", "user", "add", name, "--role", role, "--password-file", str(pw),
-                   "--db", db)[0] == 0
+        assert (
+            run(capsys, "annotate", "user", "add", name, "--role", role, "--password-file", str(pw), "--db", db)[0] == 0
+        )
 
 
 def test_user_project_label_export_round_trip(tmp_path, capsys, db):
@@ -43,12 +48,31 @@ def test_user_project_label_export_round_trip(tmp_path, capsys, db):
 
     add_users(capsys, tmp_path, db, "ann", "bob", "root")
     rubric = tmp_path / "r.yaml"
-    rubric.write_text("criteria:\n  - {name: helpful, description: does it help, scale: [1, 5]}\n"
-                      "instructions: prefer the more helpful answer\n")
+    rubric.write_text(
+        "criteria:\n  - {name: helpful, description: does it help, scale: [1, 5]}\n"
+        "instructions: prefer the more helpful answer\n"
+    )
     gold = write_jsonl(tmp_path / "gold.jsonl", [{"prompt": "2+2", "responses": ["4", "5"], "answer": 0}])
-    code, out, _ = run(capsys, "annotate", "project", "create", "p", "--items", str(items_file(tmp_path)),
-                       "--rubric", str(rubric), "--assign", "ann", "bob", "--gold", str(gold),
-                       "--min-annotations", "2", "--db", db)
+    code, out, _ = run(
+        capsys,
+        "annotate",
+        "project",
+        "create",
+        "p",
+        "--items",
+        str(items_file(tmp_path)),
+        "--rubric",
+        str(rubric),
+        "--assign",
+        "ann",
+        "bob",
+        "--gold",
+        str(gold),
+        "--min-annotations",
+        "2",
+        "--db",
+        db,
+    )
     assert code == 0 and "3 items" not in out and "4 items (1 gold)" in out
     st = Store(db)
     assert st.authenticate("ann", "a-long-password")["name"] == "ann"  # the newline is not the password
@@ -57,8 +81,13 @@ def test_user_project_label_export_round_trip(tmp_path, capsys, db):
         while (it := st.next_item("p", user)) is not None:
             best = 0 if it["prompt"] == "2+2" else int(it["prompt"].split()[-1]) % 2
             target = it["responses"].index("4" if it["prompt"] == "2+2" else f"answer {it['prompt'][-1]}.{best}")
-            st.add_label(it["id"], user, target, scores={"helpful": [5 if j == target else 2 for j in range(2)]},
-                         edit="edited by ann" if name == "ann" and it["prompt"] == "question 0" else None)
+            st.add_label(
+                it["id"],
+                user,
+                target,
+                scores={"helpful": [5 if j == target else 2 for j in range(2)]},
+                edit="edited by ann" if name == "ann" and it["prompt"] == "question 0" else None,
+            )
     out_path = tmp_path / "export" / "pairs.jsonl"
     code, out, _ = run(capsys, "annotate", "export", "p", "--out", str(out_path), "--db", db)
     assert code == 0 and "wrote 3 preference pairs" in out and "1 SFT records" in out and "1 gold" in out
@@ -83,8 +112,10 @@ def test_user_project_label_export_round_trip(tmp_path, capsys, db):
 
 def test_import_pairs_and_default_db_from_env(tmp_path, capsys, db, monkeypatch):
     monkeypatch.setenv("ALIGNLINE_DB", db)
-    pairs = write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": "p", "chosen": "good", "rejected": "bad"},
-                                                   {"prompt": "q", "chosen": "yes", "rejected": "no"}])
+    pairs = write_jsonl(
+        tmp_path / "pairs.jsonl",
+        [{"prompt": "p", "chosen": "good", "rejected": "bad"}, {"prompt": "q", "chosen": "yes", "rejected": "no"}],
+    )
     code, out, _ = run(capsys, "annotate", "import", "imp", "--pairs", str(pairs))
     assert code == 0 and "imported 2 pairs" in out
     code, out, _ = run(capsys, "annotate", "project", "list")
@@ -99,16 +130,19 @@ def test_default_db_is_a_file_in_the_working_directory(tmp_path, capsys, monkeyp
     assert (tmp_path / "alignline-annotate.db").exists()
 
 
-@pytest.mark.parametrize("case, message", [
-    ("malformed", "items.jsonl, line 2: "),
-    ("one_response", "items.jsonl, line 1, field 'responses': a pairwise item needs exactly 2 responses"),
-    ("rubric_key", "r.yaml: unknown rubric key 'colour' (allowed: criteria, instructions)"),
-    ("criterion_key", "r.yaml: criteria[0]: unknown rubric key 'weight'"),
-    ("scheme", "database URL mysql://u@h/x: scheme 'mysql' is not supported"),
-    ("unreachable", "cannot open the annotation database postgresql+psycopg://u:***@127.0.0.1:9/x"),
-    ("unwritable", "cannot open the annotation database sqlite:////nonexistent/dir/a.db: unable to open"),
-    ("gold", "gold.jsonl, line 1, field 'answer': is missing"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("malformed", "items.jsonl, line 2: "),
+        ("one_response", "items.jsonl, line 1, field 'responses': a pairwise item needs exactly 2 responses"),
+        ("rubric_key", "r.yaml: unknown rubric key 'colour' (allowed: criteria, instructions)"),
+        ("criterion_key", "r.yaml: criteria[0]: unknown rubric key 'weight'"),
+        ("scheme", "database URL mysql://u@h/x: scheme 'mysql' is not supported"),
+        ("unreachable", "cannot open the annotation database postgresql+psycopg://u:***@127.0.0.1:9/x"),
+        ("unwritable", "cannot open the annotation database sqlite:////nonexistent/dir/a.db: unable to open"),
+        ("gold", "gold.jsonl, line 1, field 'answer': is missing"),
+    ],
+)
 def test_bad_inputs_one_line_exit_2(tmp_path, capsys, db, case, message):
     items = tmp_path / "items.jsonl"
     items.write_text('{"prompt": "a", "responses": ["x", "y"]}\n{"prompt": \n')
@@ -118,13 +152,17 @@ def test_bad_inputs_one_line_exit_2(tmp_path, capsys, db, case, message):
     if case == "one_response":
         write_jsonl(items, [{"prompt": "a", "responses": ["x"]}])
     if case in ("rubric_key", "criterion_key"):
-        (tmp_path / "r.yaml").write_text("colour: red\n" if case == "rubric_key" else
-                                         "criteria:\n  - {name: a, weight: 2}\n")
+        (tmp_path / "r.yaml").write_text(
+            "colour: red\n" if case == "rubric_key" else "criteria:\n  - {name: a, weight: 2}\n"
+        )
         argv += ["--rubric", str(tmp_path / "r.yaml")]
     if case == "gold":
         argv += ["--gold", str(write_jsonl(tmp_path / "gold.jsonl", [{"prompt": "a", "responses": ["x", "y"]}]))]
-    db_urls = {"scheme": "mysql://u@h/x", "unreachable": "postgresql+psycopg://u:secret@127.0.0.1:9/x",
-               "unwritable": "sqlite:////nonexistent/dir/a.db"}
+    db_urls = {
+        "scheme": "mysql://u@h/x",
+        "unreachable": "postgresql+psycopg://u:secret@127.0.0.1:9/x",
+        "unwritable": "sqlite:////nonexistent/dir/a.db",
+    }
     if case in db_urls:
         argv[-1] = db_urls[case]
     code, out, err = run(capsys, *argv)
@@ -139,8 +177,9 @@ def test_candidate_items_shuffle_and_keep_model_names():
     prompts = [[{"role": "user", "content": f"q{i}"}] for i in range(20)] + [[{"role": "user", "content": "same"}]]
     a = ScriptedEngine(lambda t: "same answer" if t == "same" else f"A says {t}", name="a")
     b = ScriptedEngine(lambda t: "same answer" if t == "same" else f"B says {t}", name="b")
-    items, skipped = candidate_items(prompts, [("model-a", a, None), ("model-b", b, None)], 1, SamplingParams(),
-                                     progress=False)
+    items, skipped = candidate_items(
+        prompts, [("model-a", a, None), ("model-b", b, None)], 1, SamplingParams(), progress=False
+    )
     assert skipped == 1 and len(items) == 20
     firsts = set()
     for it in items:
@@ -154,9 +193,26 @@ def test_candidate_items_shuffle_and_keep_model_names():
 def test_generate_with_a_tiny_model_then_create_a_project(tmp_path, capsys, db, tiny_model_dir):
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": "hello"}, {"prompt": "add 2 and 3"}])
     out = tmp_path / "items.jsonl"
-    code, text, _ = run(capsys, "annotate", "generate", "--prompts", str(prompts), "--model", str(tiny_model_dir),
-                        "--out", str(out), "--n", "2", "--max-new-tokens", "8", "--temperature", "1.0",
-                        "--backend", "hf", "--quiet")
+    code, text, _ = run(
+        capsys,
+        "annotate",
+        "generate",
+        "--prompts",
+        str(prompts),
+        "--model",
+        str(tiny_model_dir),
+        "--out",
+        str(out),
+        "--n",
+        "2",
+        "--max-new-tokens",
+        "8",
+        "--temperature",
+        "1.0",
+        "--backend",
+        "hf",
+        "--quiet",
+    )
     assert code == 0 and "wrote 2 items" in text
     items = [json.loads(line) for line in out.read_text().splitlines()]
     assert all(len(it["responses"]) == 2 and it["models"] == [str(tiny_model_dir)] * 2 for it in items)
@@ -169,13 +225,31 @@ def test_generate_base_and_adapter_as_two_candidate_sources(tmp_path, capsys, ti
     adapter = save_random_adapter(tiny_model_dir, tmp_path / "lora", kind="lora")
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": "hello"}, {"prompt": "add 2 and 3"}])
     out = tmp_path / "items.jsonl"
-    code, text, _ = run(capsys, "annotate", "generate", "--prompts", str(prompts), "--model", str(tiny_model_dir),
-                        "--adapter", f"tuned={adapter}", "--out", str(out), "--max-new-tokens", "6",
-                        "--temperature", "1.0", "--backend", "hf", "--quiet")  # sampled: greedy noise is blank
+    code, text, _ = run(
+        capsys,
+        "annotate",
+        "generate",
+        "--prompts",
+        str(prompts),
+        "--model",
+        str(tiny_model_dir),
+        "--adapter",
+        f"tuned={adapter}",
+        "--out",
+        str(out),
+        "--max-new-tokens",
+        "6",
+        "--temperature",
+        "1.0",
+        "--backend",
+        "hf",
+        "--quiet",
+    )  # sampled: greedy noise is blank
     assert code == 0, text
     items = [json.loads(line) for line in out.read_text().splitlines()]
-    assert items and all(sorted(it["models"]) == sorted([str(tiny_model_dir), f"{tiny_model_dir}+tuned"])
-                         for it in items)
+    assert items and all(
+        sorted(it["models"]) == sorted([str(tiny_model_dir), f"{tiny_model_dir}+tuned"]) for it in items
+    )
 
 
 def test_the_cli_knows_every_kind():

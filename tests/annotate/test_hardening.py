@@ -29,8 +29,9 @@ def store(tmp_path):
 
 
 def two_items(n: int = 2) -> list[dict]:
-    return [{"id": f"q{i}", "prompt": f"question {i}", "responses": [f"answer {i}.0", f"answer {i}.1"]}
-            for i in range(n)]
+    return [
+        {"id": f"q{i}", "prompt": f"question {i}", "responses": [f"answer {i}.0", f"answer {i}.1"]} for i in range(n)
+    ]
 
 
 def serve(store, **options):
@@ -60,8 +61,10 @@ def raw_request(base: str, head: str) -> bytes:
 
 def test_declared_body_over_the_default_limit_is_413_before_reading(store):
     with serve(store) as base:
-        answer = raw_request(base, "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                                   "Content-Length: 10000001\r\n\r\n")
+        answer = raw_request(
+            base,
+            "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000001\r\n\r\n",
+        )
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 413")
     assert json.loads(body) == {"detail": "the request body is larger than 10000000 bytes, this server's limit"}
@@ -79,17 +82,24 @@ def test_body_limit_counts_streamed_chunks_and_is_configurable(store, monkeypatc
 
         def chunks():  # no Content-Length: transfer-encoding chunked, counted as it streams
             for i in range(0, len(big), 500):
-                yield big[i:i + 500]
+                yield big[i : i + 500]
 
-        r = c.post(f"/api/items/{item['id']}/labels", content=chunks(),
-                   headers={"X-CSRF-Token": csrf, "content-type": "application/json"})
+        r = c.post(
+            f"/api/items/{item['id']}/labels",
+            content=chunks(),
+            headers={"X-CSRF-Token": csrf, "content-type": "application/json"},
+        )
         assert r.status_code == 413 and "larger than 2000 bytes" in r.json()["detail"]
         assert r.request.headers.get("transfer-encoding") == "chunked" and "content-length" not in r.request.headers
-        r = c.post(f"/api/items/{item['id']}/labels", content=big,
-                   headers={"X-CSRF-Token": csrf, "content-type": "application/json"})
+        r = c.post(
+            f"/api/items/{item['id']}/labels",
+            content=big,
+            headers={"X-CSRF-Token": csrf, "content-type": "application/json"},
+        )
         assert r.status_code == 413
-        r = c.post("/login", content=b"username=" + b"a" * 3000, headers={"content-type":
-                                                                           "application/x-www-form-urlencoded"})
+        r = c.post(
+            "/login", content=b"username=" + b"a" * 3000, headers={"content-type": "application/x-www-form-urlencoded"}
+        )
         assert r.status_code == 413 and "larger than 2000 bytes" in r.text  # the pages too
         r = c.post(f"/api/items/{item['id']}/labels", json={"choice": 0}, headers={"X-CSRF-Token": csrf})
         assert r.status_code == 201, r.text  # nothing was stored by the refused ones
@@ -115,7 +125,8 @@ def label_as(store, user: dict, item_id: int, original: int | None, **extra) -> 
 
 def store_text(store, item_id: int, original: int) -> str:
     return next(it for p in store.project_names() for it in store.items(p) if it["id"] == item_id)["responses"][
-        original]
+        original
+    ]
 
 
 def ids(store, project: str) -> dict[str, int]:
@@ -145,8 +156,13 @@ def test_an_edit_below_min_annotations_is_not_exported_until_a_second_label(stor
 def test_a_one_response_rating_follows_min_annotations(store, people):
     """A one-response item (the shape of serving's review queue) in a project wanting two labels: one
     annotator's correction is neither an SFT record nor a correction pair on its own."""
-    store.create_project("r", [{"id": "q0", "prompt": "hi", "responses": ["hello"]}], kind="rating",
-                         assign=["ann", "bob"], min_annotations=2)
+    store.create_project(
+        "r",
+        [{"id": "q0", "prompt": "hi", "responses": ["hello"]}],
+        kind="rating",
+        assign=["ann", "bob"],
+        min_annotations=2,
+    )
     q0 = ids(store, "r")["q0"]
     label_as(store, people["ann"], q0, None, scores={"quality": [2]}, edit="Hello! How can I help?")
     records, counts = store.export_with_counts("r")
@@ -166,8 +182,7 @@ def test_gold_items_give_no_edits_and_an_adjudication_settles_an_item(store, peo
         label_as(store, people[who], gold_id, 0, edit="four" if who == "ann" else None)
     label_as(store, people["ann"], found["q1"], 1, edit="a better answer 1")  # one label, then adjudicated
     records, counts = store.export_with_counts("g")
-    assert records == [] and counts == {"gold": 1, "unlabelled": 1, "below_min_annotations": 1,
-                                        "edits_left_out": 2}
+    assert records == [] and counts == {"gold": 1, "unlabelled": 1, "below_min_annotations": 1, "edits_left_out": 2}
     shown = store.item(found["q1"], people["root"])["responses"].index("answer 1.1")
     store.adjudicate(found["q1"], people["root"], shown)
     records, counts = store.export_with_counts("g")
@@ -192,7 +207,10 @@ def test_export_labels_writes_one_row_per_label(store, people, tmp_path, capsys,
     assert "wrote 3 labels of 2 items" in capsys.readouterr().out
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(r["external_id"], r["annotator"], r["answer"], r["rationale"]) for r in rows] == [
-        ("q0", "ann", 1, "shorter"), ("q0", "bob", 0, None), ("q1", "bob", 1, "only bob")]
+        ("q0", "ann", 1, "shorter"),
+        ("q0", "bob", 0, None),
+        ("q1", "bob", 1, "only bob"),
+    ]
     first = rows[0]
     assert first["responses"] == ["answer 0.0", "answer 0.1"] and first["prompt"] == "question 0"
     assert first["edit"] == "mine" and first["gold"] is False and first["adjudication"] is None
@@ -204,11 +222,17 @@ def test_export_labels_writes_one_row_per_label(store, people, tmp_path, capsys,
 
 
 # --- user names and the per-account login cap ------------------------------------------------------------------
-@pytest.mark.parametrize("name, what", [("al ice", "whitespace (U+0020)"), ("alice\t", "whitespace (U+0009)"),
-                                        ("al\u200bice", "a control or invisible character (U+200B)"),
-                                        ("ali\u00a0ce", "whitespace (U+0020)"),  # NFKC: a no-break space is one
-                                        ("bell\x07", "a control or invisible character (U+0007)"),
-                                        ("new\u2028line", "whitespace (U+2028)")])
+@pytest.mark.parametrize(
+    "name, what",
+    [
+        ("al ice", "whitespace (U+0020)"),
+        ("alice\t", "whitespace (U+0009)"),
+        ("al\u200bice", "a control or invisible character (U+200B)"),
+        ("ali\u00a0ce", "whitespace (U+0020)"),  # NFKC: a no-break space is one
+        ("bell\x07", "a control or invisible character (U+0007)"),
+        ("new\u2028line", "whitespace (U+2028)"),
+    ],
+)
 def test_user_names_with_whitespace_or_control_characters_are_refused(store, name, what):
     import re
 
@@ -236,8 +260,20 @@ def test_user_add_refuses_a_name_with_a_space_in_one_line(tmp_path, capsys, monk
     monkeypatch.setenv("ALIGNLINE_FAST_KDF", "1")
     pw = tmp_path / "pw"
     pw.write_text(PASSWORD)
-    code = main(["annotate", "user", "add", "ann smith", "--role", "annotator", "--password-file", str(pw),
-                 "--db", f"sqlite:///{tmp_path / 'a.db'}"])
+    code = main(
+        [
+            "annotate",
+            "user",
+            "add",
+            "ann smith",
+            "--role",
+            "annotator",
+            "--password-file",
+            str(pw),
+            "--db",
+            f"sqlite:///{tmp_path / 'a.db'}",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "contains whitespace" in err
 
@@ -252,17 +288,22 @@ def test_an_account_is_locked_after_its_failures_from_many_addresses(store):
     store.add_user("bob", "annotator", PASSWORD)
     # X-Forwarded-For believed from loopback: each guess comes from an address of its own, under every
     # per-address cap, and spelled full-width half of the time (the same account)
-    with ThreadedServer(create_app(store), forwarded_allow_ips="127.0.0.1") as base, \
-            httpx.Client(base_url=base, timeout=30) as c:
+    with (
+        ThreadedServer(create_app(store), forwarded_allow_ips="127.0.0.1") as base,
+        httpx.Client(base_url=base, timeout=30) as c,
+    ):
+
         def login(name: str, password: str, address: str) -> int:
-            return c.post("/api/login", json={"username": name, "password": password},
-                          headers={"X-Forwarded-For": address}).status_code
+            return c.post(
+                "/api/login", json={"username": name, "password": password}, headers={"X-Forwarded-For": address}
+            ).status_code
 
         for k in range(LOGIN_MAX_ACCOUNT_FAILURES):
             assert login("ＡＬＩＣＥ" if k % 2 else "ALICE", "wrong-password", f"10.0.0.{k + 1}") == 401
         # the right password, from an address never seen: the account is locked for the window
-        r = c.post("/api/login", json={"username": "ALICE", "password": PASSWORD},
-                   headers={"X-Forwarded-For": "10.9.9.9"})
+        r = c.post(
+            "/api/login", json={"username": "ALICE", "password": PASSWORD}, headers={"X-Forwarded-For": "10.9.9.9"}
+        )
         assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
         assert login("ＡＬＩＣＥ", PASSWORD, "10.9.9.8") == 429
         assert login("bob", PASSWORD, "10.0.0.1") == 200  # other accounts, the same addresses: unaffected
@@ -364,8 +405,9 @@ def test_concurrent_requests_for_one_report_compute_it_once():
         time.sleep(0.2)  # the others arrive while this runs
         return {"computed": len(calls)}
 
-    threads = [threading.Thread(target=lambda: results.append(cache.get(("agreement", "p"), 1, compute)))
-               for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: results.append(cache.get(("agreement", "p"), 1, compute))) for _ in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -410,7 +452,8 @@ def test_serve_refuses_a_bad_body_limit_in_one_line(tmp_path, capsys, monkeypatc
     code = main(["annotate", "serve", "--max-body-mb", "0", "--port", "0", "--db", f"sqlite:///{tmp_path / 'a.db'}"])
     err = capsys.readouterr().err
     assert code == 2 and err.strip().splitlines() == [
-        "alignline: error: --max-body-mb 0.0: the body limit is a positive number of megabytes"]
+        "alignline: error: --max-body-mb 0.0: the body limit is a positive number of megabytes"
+    ]
     assert not (tmp_path / "a.db").exists()  # refused before the database was opened
     monkeypatch.setenv("ALIGNLINE_ANNOTATE_MAX_BODY_MB", "ten")
     assert main(["annotate", "serve", "--port", "0", "--db", f"sqlite:///{tmp_path / 'a.db'}"]) == 2

@@ -123,16 +123,33 @@ def check_upgrade_from_0001_keeps_data(url: str) -> None:
         from argon2 import PasswordHasher
 
         seed_hash = PasswordHasher(**FAST_KDF).hash("old-password-1")  # a real hash: the old user logs in after
-        conn.execute(text("INSERT INTO users (id, name, role, password_hash, created_at) "
-                          "VALUES (1, 'old', 'annotator', :h, 1.0)"), {"h": seed_hash})
-        conn.execute(text("INSERT INTO projects (id, name, kind, min_annotations, created_at) "
-                          "VALUES (1, 'legacy', 'pairwise', 1, 1.0)"))
+        conn.execute(
+            text(
+                "INSERT INTO users (id, name, role, password_hash, created_at) VALUES (1, 'old', 'annotator', :h, 1.0)"
+            ),
+            {"h": seed_hash},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO projects (id, name, kind, min_annotations, created_at) "
+                "VALUES (1, 'legacy', 'pairwise', 1, 1.0)"
+            )
+        )
         conn.execute(text("INSERT INTO assignments (project_id, user_id) VALUES (1, 1)"))
         for i in (1, 2):
-            conn.execute(text("INSERT INTO items (id, project_id, position, prompt, responses, meta, is_gold, "
-                              "created_at) VALUES (:i, 1, :p, :prompt, :resp, :meta, false, 1.0)"),
-                         {"i": i, "p": i - 1, "prompt": f'"q{i}"', "resp": '["a", "b"]',
-                          "meta": '{"order": [0, 1], "models": null, "fields": {}}'})
+            conn.execute(
+                text(
+                    "INSERT INTO items (id, project_id, position, prompt, responses, meta, is_gold, "
+                    "created_at) VALUES (:i, 1, :p, :prompt, :resp, :meta, false, 1.0)"
+                ),
+                {
+                    "i": i,
+                    "p": i - 1,
+                    "prompt": f'"q{i}"',
+                    "resp": '["a", "b"]',
+                    "meta": '{"order": [0, 1], "models": null, "fields": {}}',
+                },
+            )
         conn.execute(text("INSERT INTO labels (item_id, user_id, choice, created_at) VALUES (1, 1, '0', 1.0)"))
         conn.execute(text("INSERT INTO login_attempts (name, client, ok, at) VALUES ('old', 'c', true, 1.0)"))
     engine.dispose()

@@ -80,16 +80,35 @@ def _pairs(n: int, offset: int = 0) -> list[dict]:
     out = []
     for i in range(offset, offset + n):
         w = words[i % len(words)]
-        out.append({"prompt": [user(f"say {w} {i}")], "chosen": [assistant(f"{w} {w} yes")],
-                    "rejected": [assistant(f"no {i}")], "category": ["even", "odd"][i % 2]})
+        out.append(
+            {
+                "prompt": [user(f"say {w} {i}")],
+                "chosen": [assistant(f"{w} {w} yes")],
+                "rejected": [assistant(f"no {i}")],
+                "category": ["even", "odd"][i % 2],
+            }
+        )
     return out
 
 
 def test_cli_simulate_writes_json_and_html_on_a_tiny_model(tmp_path, tiny_model_dir):
     pairs = write_jsonl(tmp_path / "pairs.jsonl", _pairs(24))
     out = tmp_path / "al"
-    argv = ["--pairs", str(pairs), "--model", str(tiny_model_dir), "--rounds", "2",
-            "--batch", "4", "--seeds", "2", "--out", str(out), "--quiet"]
+    argv = [
+        "--pairs",
+        str(pairs),
+        "--model",
+        str(tiny_model_dir),
+        "--rounds",
+        "2",
+        "--batch",
+        "4",
+        "--seeds",
+        "2",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert simulate_cli(argv) == 0
     result = json.loads((out / "active_learning.json").read_text())
     assert result["pool"] == 18 and result["test"] == 6
@@ -103,7 +122,9 @@ def test_cli_simulate_writes_json_and_html_on_a_tiny_model(tmp_path, tiny_model_
     assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 2 and "DPO margin" in page
     assert "Per category" in page
     assert (out / "features.safetensors").is_file()
-    assert simulate_cli(argv[:-3] + ["--strategy", "random", "--out", str(out), "--quiet"]) == 0  # from the cached features
+    assert (
+        simulate_cli(argv[:-3] + ["--strategy", "random", "--out", str(out), "--quiet"]) == 0
+    )  # from the cached features
 
 
 def test_cli_simulate_bad_input_is_one_line(tmp_path, tiny_model_dir, capsys):
@@ -131,8 +152,12 @@ def test_pool_scoring_matches_the_simulation_features(tiny_model_dir):
     pool = [PoolPair(f"q {i}", f"yes {i} a", f"no {i}") for i in range(3)]
     policy, reference = dpo_logps(pool, str(tiny_model_dir), str(tiny_model_dir))
     assert policy.shape == (3, 2) and dpo_margins(policy, reference, 0.1) == [0.0, 0.0, 0.0]
-    feats = extract_features(load_model(str(tiny_model_dir)).eval(), load_tokenizer_for(str(tiny_model_dir)),
-                             [PreferencePair(p.prompt, p.a, p.b) for p in pool], [1.0, 0.0, 1.0])
+    feats = extract_features(
+        load_model(str(tiny_model_dir)).eval(),
+        load_tokenizer_for(str(tiny_model_dir)),
+        [PreferencePair(p.prompt, p.a, p.b) for p in pool],
+        [1.0, 0.0, 1.0],
+    )
     torch.testing.assert_close(feats.ref_logps, reference.double(), atol=1e-4, rtol=1e-4)
     a, b = reward_scores(pool, str(tiny_model_dir))
     assert len(a) == len(b) == 3 and a != b
@@ -156,10 +181,14 @@ def test_cli_prioritize_serves_the_most_uncertain_items_first(tmp_path, tiny_mod
     db = f"sqlite:///{tmp_path / 'a.db'}"
     store = Store(db)
     admin = store.add_user("boss", "admin", "password123")
-    store.create_project("p", [{"prompt": f"say {w}", "responses": [f"{w} yes", f"no {w} {w}"]}
-                               for w in ["apple", "river", "stone", "cloud", "green", "music"]])
-    assert main(["annotate", "prioritize", "p", "--strategy", "uncertainty", "--model", rm,
-                 "--db", db]) == 0
+    store.create_project(
+        "p",
+        [
+            {"prompt": f"say {w}", "responses": [f"{w} yes", f"no {w} {w}"]}
+            for w in ["apple", "river", "stone", "cloud", "green", "music"]
+        ],
+    )
+    assert main(["annotate", "prioritize", "p", "--strategy", "uncertainty", "--model", rm, "--db", db]) == 0
     assert "6 unlabelled items reordered by uncertainty" in capsys.readouterr().out
     items = store.items("p")
     pool = pool_from_items([(str(it["id"]), it) for it in items], "p")
@@ -170,5 +199,7 @@ def test_cli_prioritize_serves_the_most_uncertain_items_first(tmp_path, tiny_mod
     tiny = str(tiny_model_dir)
     assert main(["annotate", "prioritize", "p", "--strategy", "margin", "--model", tiny, "--db", db]) == 2
     assert "needs its reference model" in capsys.readouterr().err  # a full model is no DPO policy on its own
-    assert main(["annotate", "prioritize", "p", "--strategy", "margin", "--model", tiny, "--reference", tiny,
-                 "--db", db]) == 0
+    assert (
+        main(["annotate", "prioritize", "p", "--strategy", "margin", "--model", tiny, "--reference", tiny, "--db", db])
+        == 0
+    )

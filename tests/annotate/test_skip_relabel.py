@@ -16,8 +16,9 @@ def seeded(url: str) -> Store:
     s = Store(url, kdf=FAST_KDF)
     for name, role in (("admin", "admin"), ("alice", "annotator"), ("bob", "annotator")):
         s.add_user(name, role, PASSWORD)
-    s.create_project("chat", [{"prompt": f"q{i}", "responses": [f"a{i}", f"b{i}"]} for i in range(3)],
-                     assign=["alice", "bob"])
+    s.create_project(
+        "chat", [{"prompt": f"q{i}", "responses": [f"a{i}", f"b{i}"]} for i in range(3)], assign=["alice", "bob"]
+    )
     s.create_project("secret", [{"prompt": "SECRET", "responses": ["x", "y"]}], assign=["bob"])
     return s
 
@@ -51,7 +52,9 @@ def test_a_skipped_item_waits_until_the_others_are_done(store):
     store.add_label(item["q0"], alice, 1)
     assert store.next_item("chat", alice) is None
     assert sorted((k["user"], k["item_id"], k["skips"]) for k in store.skips("chat")) == [
-        ("alice", item["q0"], 2), ("alice", item["q2"], 1)]
+        ("alice", item["q0"], 2),
+        ("alice", item["q2"], 1),
+    ]
 
 
 def test_the_skip_order_and_a_relabel_on_postgresql():
@@ -177,8 +180,9 @@ def test_pages_skip_button_and_change_my_last_answer(store, client):
     page = client.get(r.headers["location"]).text
     assert "Skipped" in page and f"/items/{first}/skip" not in page  # another item now
     second = int(re.search(r"/items/(\d+)/skip", page).group(1))
-    r = client.post(f"/projects/chat/items/{second}/label", data={"csrf_token": token, "choice": "0"},
-                    follow_redirects=False)
+    r = client.post(
+        f"/projects/chat/items/{second}/label", data={"csrf_token": token, "choice": "0"}, follow_redirects=False
+    )
     assert r.status_code == 303
     page = client.get(r.headers["location"]).text
     link = re.search(r'id="change-last" href="([^"]+)"', page).group(1)
@@ -186,13 +190,16 @@ def test_pages_skip_button_and_change_my_last_answer(store, client):
     change = client.get(link).text
     assert "Your answer was <strong>A</strong>" in change and f"/items/{second}/relabel" in change
     assert 'id="skip"' not in change
-    r = client.post(f"/projects/chat/items/{second}/relabel", data={"csrf_token": token, "choice": "1"},
-                    follow_redirects=False)
+    r = client.post(
+        f"/projects/chat/items/{second}/relabel", data={"csrf_token": token, "choice": "1"}, follow_redirects=False
+    )
     assert r.status_code == 303 and r.headers["location"].endswith(f"annotate?changed={second}")
     assert "Your answer is changed" in client.get(r.headers["location"]).text
     assert store.item(second, store.user("alice"))["label"]["choice"] == 1
     assert client.get(f"/projects/chat/items/{first}/change").status_code == 404  # skipped, never answered
     secret = store.items("secret")[0]["id"]
     assert client.get(f"/projects/chat/items/{secret}/change").status_code == 404
-    assert client.post(f"/projects/chat/items/{second}/relabel", data={"choice": "0"},
-                       follow_redirects=False).status_code == 403
+    assert (
+        client.post(f"/projects/chat/items/{second}/relabel", data={"choice": "0"}, follow_redirects=False).status_code
+        == 403
+    )

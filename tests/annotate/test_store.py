@@ -11,8 +11,16 @@ SQL = "'); DROP TABLE labels;--"
 
 
 def items(n: int = 4, k: int = 2) -> list[dict]:
-    return [{"id": f"q{i}", "prompt": f"question {i}", "responses": [f"answer {i}.{j}" for j in range(k)],
-             "models": [f"model{j}" for j in range(k)], "topic": "maths"} for i in range(n)]
+    return [
+        {
+            "id": f"q{i}",
+            "prompt": f"question {i}",
+            "responses": [f"answer {i}.{j}" for j in range(k)],
+            "models": [f"model{j}" for j in range(k)],
+            "topic": "maths",
+        }
+        for i in range(n)
+    ]
 
 
 @pytest.fixture
@@ -24,10 +32,12 @@ def store(tmp_path):
 
 @pytest.fixture
 def people(store):
-    return {"ann": store.add_user("ann", "annotator", "ann-password"),
-            "bob": store.add_user("bob", "annotator", "bob-password"),
-            "eve": store.add_user("eve", "annotator", "eve-password"),
-            "root": store.add_user("root", "admin", "root-password")}
+    return {
+        "ann": store.add_user("ann", "annotator", "ann-password"),
+        "bob": store.add_user("bob", "annotator", "bob-password"),
+        "eve": store.add_user("eve", "annotator", "eve-password"),
+        "root": store.add_user("root", "admin", "root-password"),
+    }
 
 
 def test_users_and_passwords(store, people):
@@ -46,8 +56,11 @@ def test_users_and_passwords(store, people):
 
 def test_sessions_are_stored_hashed_and_expire(store, people):
     token, csrf = store.create_session(people["ann"]["id"])
-    assert store.session(token) == {"user": people["ann"], "csrf": csrf, "expires_at": pytest.approx(
-        store.session(token)["expires_at"])}
+    assert store.session(token) == {
+        "user": people["ann"],
+        "csrf": csrf,
+        "expires_at": pytest.approx(store.session(token)["expires_at"]),
+    }
     with store.tx() as s:
         from alignline.annotate.models import Session
 
@@ -149,8 +162,10 @@ def test_an_annotator_cannot_touch_an_unassigned_project(store, people):
 
 
 def test_kinds_ranking_best_worst_rating(store, people):
-    rubric = {"criteria": [{"name": "helpful", "scale": [1, 5]}, {"name": "harmless", "scale": [1, 3]}],
-              "instructions": "be fair"}
+    rubric = {
+        "criteria": [{"name": "helpful", "scale": [1, 5]}, {"name": "harmless", "scale": [1, 3]}],
+        "instructions": "be fair",
+    }
     store.create_project("rank", items(1, 3), kind="ranking", rubric=rubric, assign=["ann"])
     it = store.next_item("rank", people["ann"])
     with pytest.raises(InvalidLabel, match="permutation"):
@@ -180,8 +195,9 @@ def test_bad_items_name_the_record_and_field(store):
     with pytest.raises(DataError, match=r"record 1, field 'prompt'"):
         store.create_project("p", [{"prompt": 3, "responses": ["a", "b"]}])
     with pytest.raises(DataError, match=r"g.jsonl, record 1, field 'answer'"):
-        store.create_project("p", items(1), gold=[{"prompt": "x", "responses": ["a", "b"], "answer": 7}],
-                             gold_source="g.jsonl")
+        store.create_project(
+            "p", items(1), gold=[{"prompt": "x", "responses": ["a", "b"], "answer": 7}], gold_source="g.jsonl"
+        )
     with pytest.raises(UserError, match="no such user"):
         store.create_project("p", items(1), assign=["ghost"])
     assert store.project_names() == []  # nothing half-made
@@ -262,10 +278,16 @@ def test_disagreement_adjudication_and_export(store, people):
     assert prefs["q0"]["confidence"] == 1.0 and prefs["q0"]["annotators"] == ["ann", "bob"]
     assert prefs["q1"]["chosen"] == "answer 1.1" and prefs["q1"]["confidence"] == 0.5
     assert prefs["q1"]["lineage"]["adjudicated"] is True
-    assert prefs["q2"]["lineage"] == {"project": "p", "item_id": prefs["q2"]["lineage"]["item_id"],
-                                      "external_id": "q2", "fields": {"topic": "maths"}, "chosen_index": 1,
-                                      "rejected_index": 0, "adjudicated": False,
-                                      "models": {"chosen": "model1", "rejected": "model0"}}
+    assert prefs["q2"]["lineage"] == {
+        "project": "p",
+        "item_id": prefs["q2"]["lineage"]["item_id"],
+        "external_id": "q2",
+        "fields": {"topic": "maths"},
+        "chosen_index": 1,
+        "rejected_index": 0,
+        "adjudicated": False,
+        "models": {"chosen": "model1", "rejected": "model0"},
+    }
     assert store.export("p") == records
 
 
@@ -273,24 +295,41 @@ def test_export_rankings_best_worst_scores_and_edits(store, people):
     """Rankings ann [0,1,2], bob [0,2,1], eve [1,0,2]: 0>1 by 2 of 3, 0>2 by 3 of 3, 1>2 by 2 of 3.
     Best-worst best 2, worst 0 over four: 2>0, 2>1, 2>3, 1>0, 3>0 (1 vs 3 unstated)."""
     rubric = {"criteria": [{"name": "helpful", "scale": [1, 5]}]}
-    store.create_project("r", items(1, 3), kind="ranking", rubric=rubric, assign=["ann", "bob", "eve"],
-                         min_annotations=3)
-    for who, ranking, helpful in (("ann", [0, 1, 2], [5, 3, 1]), ("bob", [0, 2, 1], [4, 1, 2]),
-                                  ("eve", [1, 0, 2], [3, 4, 1])):
+    store.create_project(
+        "r", items(1, 3), kind="ranking", rubric=rubric, assign=["ann", "bob", "eve"], min_annotations=3
+    )
+    for who, ranking, helpful in (
+        ("ann", [0, 1, 2], [5, 3, 1]),
+        ("bob", [0, 2, 1], [4, 1, 2]),
+        ("eve", [1, 0, 2], [3, 4, 1]),
+    ):
         it = store.next_item("r", people[who])
         pos = {j: it["responses"].index(f"answer 0.{j}") for j in range(3)}
-        label_original(store, people[who], it, ranking,
-                       scores={"helpful": [helpful[o] for o in sorted(range(3), key=lambda o: pos[o])]},
-                       edit="a better answer" if who == "eve" else None)
+        label_original(
+            store,
+            people[who],
+            it,
+            ranking,
+            scores={"helpful": [helpful[o] for o in sorted(range(3), key=lambda o: pos[o])]},
+            edit="a better answer" if who == "eve" else None,
+        )
     records, counts = store.export_with_counts("r")
-    pairs = {(r["lineage"]["chosen_index"], r["lineage"]["rejected_index"]): r for r in records
-             if r["kind"] == "preference"}
+    pairs = {
+        (r["lineage"]["chosen_index"], r["lineage"]["rejected_index"]): r for r in records if r["kind"] == "preference"
+    }
     assert {k: v["confidence"] for k, v in pairs.items()} == {(0, 1): 0.6667, (0, 2): 1.0, (1, 2): 0.6667}
     assert pairs[(0, 1)]["scores"] == {"chosen": {"helpful": 4.0}, "rejected": {"helpful": 2.6667}}
     sft = [r for r in records if r["kind"] == "sft"]
-    assert sft == [{"kind": "sft", "messages": [{"role": "user", "content": "question 0"},
-                                                {"role": "assistant", "content": "a better answer"}],
-                    "lineage": {**sft[0]["lineage"], "annotator": "eve", "project": "r", "external_id": "q0"}}]
+    assert sft == [
+        {
+            "kind": "sft",
+            "messages": [
+                {"role": "user", "content": "question 0"},
+                {"role": "assistant", "content": "a better answer"},
+            ],
+            "lineage": {**sft[0]["lineage"], "annotator": "eve", "project": "r", "external_id": "q0"},
+        }
+    ]
     assert counts == {"pairs": 3, "sft": 1}
 
     store.create_project("bw", items(1, 4), kind="best_worst", assign=["ann"])
@@ -323,11 +362,15 @@ def test_review_corrections_export_as_sft_and_pairs(store, people):
 
 
 def test_import_pairs_blinded_as_pairwise_items(store, people):
-    pairs = [{"prompt": "question 0", "chosen": "answer 0.0", "rejected": "answer 0.1", "source": "old"},
-             {"prompt": [{"role": "user", "content": "question 1"}],
-              "chosen": [{"role": "assistant", "content": "answer 1.0"}],
-              "rejected": [{"role": "assistant", "content": "answer 1.1"}]},
-             {"id": "r", "prompt": "question 2", "ranking": ["answer 2.0", "answer 2.1", "answer 2.2"]}]
+    pairs = [
+        {"prompt": "question 0", "chosen": "answer 0.0", "rejected": "answer 0.1", "source": "old"},
+        {
+            "prompt": [{"role": "user", "content": "question 1"}],
+            "chosen": [{"role": "assistant", "content": "answer 1.0"}],
+            "rejected": [{"role": "assistant", "content": "answer 1.1"}],
+        },
+        {"id": "r", "prompt": "question 2", "ranking": ["answer 2.0", "answer 2.1", "answer 2.2"]},
+    ]
     assert store.import_pairs("imported", pairs) == 5
     assert store.import_pairs("imported", pairs[:1]) == 1  # appends
     got = store.project("imported", people["root"])
@@ -458,13 +501,16 @@ def test_rating_items_with_several_responses_export_by_total_score(store, people
     (0,1): ann 0>1, bob even -> 0>1 holds 1 of 2, no strict majority, and ties hold half: left out as a tie.
     (0,2): both 0>2 -> confidence 1. (1,2): ann even, bob 1>2 -> likewise a tie."""
     rubric = {"criteria": [{"name": "helpful"}, {"name": "harmless"}]}
-    store.create_project("rate", items(1, 3), kind="rating", rubric=rubric, assign=["ann", "bob"],
-                         min_annotations=2)
+    store.create_project("rate", items(1, 3), kind="rating", rubric=rubric, assign=["ann", "bob"], min_annotations=2)
     for who, helpful, harmless in (("ann", [4, 2, 3], [3, 2, 1]), ("bob", [3, 3, 1], [3, 3, 1])):
         it = store.next_item("rate", people[who])
         pos = [int(t.rsplit(".", 1)[1]) for t in it["responses"]]  # original index at each shown position
-        store.add_label(it["id"], people[who], None,
-                        scores={"helpful": [helpful[o] for o in pos], "harmless": [harmless[o] for o in pos]})
+        store.add_label(
+            it["id"],
+            people[who],
+            None,
+            scores={"helpful": [helpful[o] for o in pos], "harmless": [harmless[o] for o in pos]},
+        )
     records, counts = store.export_with_counts("rate")
     assert [(r["chosen"], r["rejected"], r["confidence"]) for r in records] == [("answer 0.0", "answer 0.2", 1.0)]
     assert counts == {"pairs": 1, "tie": 2}

@@ -10,10 +10,10 @@ import re
 import pytest
 
 pytest.importorskip("fastapi")
-from alignline.annotate.web.pages import FormError, criteria, label_from_form  # noqa: E402
+from alignline.annotate.web.pages import FormError, criteria, label_from_form
 
 PASSWORD = "correct horse battery staple"
-XSS = "<script>window.__xss=1</script><img src=x onerror=\"window.__xss=2\">"
+XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
 SQLI = "x'); DROP TABLE labels; --"
 RUBRIC = {"criteria": [{"name": "helpfulness", "description": "answers the question"}]}
 
@@ -22,10 +22,17 @@ def seed(store) -> None:
     """admin, alice and bob; `chat` (alice, bob; 3 items, one with an XSS payload) and `secret` (bob only)."""
     for name, role in (("admin", "admin"), ("alice", "annotator"), ("bob", "annotator")):
         store.add_user(name, role, PASSWORD)
-    store.create_project("chat", [{"prompt": f"Say hi {XSS}", "responses": [f"hi {XSS}", "hello"]},
-                                  {"prompt": "2+2?", "responses": ["4", "5"]},
-                                  {"prompt": "Capital of France?", "responses": ["Paris", "Lyon"]}],
-                         rubric=RUBRIC, assign=["alice", "bob"], min_annotations=2)
+    store.create_project(
+        "chat",
+        [
+            {"prompt": f"Say hi {XSS}", "responses": [f"hi {XSS}", "hello"]},
+            {"prompt": "2+2?", "responses": ["4", "5"]},
+            {"prompt": "Capital of France?", "responses": ["Paris", "Lyon"]},
+        ],
+        rubric=RUBRIC,
+        assign=["alice", "bob"],
+        min_annotations=2,
+    )
     store.create_project("secret", [{"prompt": "TOP SECRET PROMPT", "responses": ["s1", "s2"]}], assign=["bob"])
 
 
@@ -96,7 +103,9 @@ def test_login_contract_and_cookie_flags(app, store):
     assert body["user"]["role"] == "annotator" and "password" not in json.dumps(body)
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie and "secure" not in cookie
-    r = client(create_app(store, secure_cookies=True)).post("/api/login", json={"username": "bob", "password": PASSWORD})
+    r = client(create_app(store, secure_cookies=True)).post(
+        "/api/login", json={"username": "bob", "password": PASSWORD}
+    )
     assert "secure" in r.headers["set-cookie"].lower()
     assert c.get("/api/me").json()["user"]["name"] == "alice"
 
@@ -118,8 +127,11 @@ def test_login_is_rate_limited_per_name_and_client(app):
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 0  # even the right password, until it clears
     assert c.post("/api/login", json={"username": "bob", "password": PASSWORD}).status_code == 200
     # a cross-site form cannot post JSON: a text/plain login is refused (login CSRF)
-    r = c.post("/api/login", content=json.dumps({"username": "bob", "password": PASSWORD}),
-               headers={"content-type": "text/plain"})
+    r = c.post(
+        "/api/login",
+        content=json.dumps({"username": "bob", "password": PASSWORD}),
+        headers={"content-type": "text/plain"},
+    )
     assert r.status_code in (415, 422)
 
 
@@ -140,21 +152,28 @@ def test_next_label_csrf_and_204(app):
     url = f"/api/items/{item['id']}/labels"
     assert c.post(url, json={"choice": 0}).status_code == 403
     assert c.post(url, json={"choice": 0}, headers={"X-CSRF-Token": csrf + "x"}).status_code == 403
-    r = c.post(url, json={"choice": 0, "rationale": "clearer", "scores": {"helpfulness": [4, 2]}},
-               headers={"X-CSRF-Token": csrf})
+    r = c.post(
+        url,
+        json={"choice": 0, "rationale": "clearer", "scores": {"helpfulness": [4, 2]}},
+        headers={"X-CSRF-Token": csrf},
+    )
     assert r.status_code == 201, r.text
     assert c.post(url, json={"choice": 1}, headers={"X-CSRF-Token": csrf}).status_code == 409  # one label each
     for _ in range(2):
         nxt = c.get("/api/projects/chat/next").json()
         assert nxt["id"] != item["id"]
-        assert c.post(f"/api/items/{nxt['id']}/labels", json={"choice": "tie"},
-                      headers={"X-CSRF-Token": csrf}).status_code == 201
+        assert (
+            c.post(f"/api/items/{nxt['id']}/labels", json={"choice": "tie"}, headers={"X-CSRF-Token": csrf}).status_code
+            == 201
+        )
     r = c.get("/api/projects/chat/next")
     assert r.status_code == 204 and r.content == b""
 
 
-@pytest.mark.parametrize("body", [{"choice": 7}, {"choice": "maybe"}, {}, {"choice": 0, "scores": {"nope": [1, 2]}},
-                                  {"choice": 0, "rationale": 5}])
+@pytest.mark.parametrize(
+    "body",
+    [{"choice": 7}, {"choice": "maybe"}, {}, {"choice": 0, "scores": {"nope": [1, 2]}}, {"choice": 0, "rationale": 5}],
+)
 def test_invalid_label_is_422_with_a_message(app, body):
     c = client(app)
     csrf = login(c, "alice")
@@ -184,8 +203,7 @@ def test_another_projects_item_is_404_through_the_pages(app, store):
     for url in ("/projects/secret/annotate", "/projects/secret/dashboard", "/projects/secret/adjudicate"):
         r = c.get(url)
         assert r.status_code in (403, 404) and "TOP SECRET" not in r.text, url
-    r = c.post(f"/projects/chat/items/{secret}/label", data={"choice": "0", "csrf_token": csrf},
-               follow_redirects=False)
+    r = c.post(f"/projects/chat/items/{secret}/label", data={"choice": "0", "csrf_token": csrf}, follow_redirects=False)
     assert r.status_code == 404 and "TOP SECRET" not in r.text
 
 
@@ -231,8 +249,11 @@ def test_sql_looking_input_is_harmless(app, store):
     assert c.get("/api/projects/chat'%20OR%20'1'='1/next").status_code == 404
     assert c.get("/api/projects/secret'--/next").status_code == 404
     item = c.get("/api/projects/chat/next").json()
-    r = c.post(f"/api/items/{item['id']}/labels", json={"choice": 1, "rationale": SQLI, "edit": SQLI},
-               headers={"X-CSRF-Token": csrf})
+    r = c.post(
+        f"/api/items/{item['id']}/labels",
+        json={"choice": 1, "rationale": SQLI, "edit": SQLI},
+        headers={"X-CSRF-Token": csrf},
+    )
     assert r.status_code == 201
     # a second annotator's label: `chat` wants two, and an item short of them exports nothing (issue 17)
     store.add_label(item["id"], store.user("bob"), 0)
@@ -251,8 +272,14 @@ def test_security_headers_and_no_inline_script(app, store):
     js = c.get("/static/app.js")
     assert js.status_code == 200 and "javascript" in js.headers["content-type"]
     login(c, "admin")
-    for url in ("/login", "/projects", "/projects/chat/annotate", "/projects/chat/dashboard",
-                "/projects/chat/adjudicate", "/projects/nosuch/annotate"):
+    for url in (
+        "/login",
+        "/projects",
+        "/projects/chat/annotate",
+        "/projects/chat/dashboard",
+        "/projects/chat/adjudicate",
+        "/projects/nosuch/annotate",
+    ):
         page = c.get(url).text
         assert not re.search(r"<script(?![^>]*\bsrc=)", page), url  # every script is a file
         assert not re.search(r"\son[a-z]+=", page.replace("onerror=", "")), url  # no handler attributes
@@ -273,7 +300,7 @@ def test_free_text_is_escaped_in_pages(app, store):
         pages.append(page)
         if "Say hi" in page:
             break
-        found = re.search(r'/items/(\d+)/label', page)
+        found = re.search(r"/items/(\d+)/label", page)
         store.add_label(int(found.group(1)), store.user("alice"), 0)
     joined = "\n".join(pages)
     assert "Say hi" in joined
@@ -285,21 +312,30 @@ def test_page_forms_check_csrf(app, store):
     c = client(app)
     r = c.get("/login")
     assert r.status_code == 200
-    r = c.post("/login", data={"username": "alice", "password": PASSWORD, "csrf_token": "forged"},
-               follow_redirects=False)
+    r = c.post(
+        "/login", data={"username": "alice", "password": PASSWORD, "csrf_token": "forged"}, follow_redirects=False
+    )
     assert r.status_code == 403 and "alignline_session" not in r.headers.get("set-cookie", "")
     token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
-    r = c.post("/login", data={"username": "alice", "password": PASSWORD, "csrf_token": token},
-               follow_redirects=False)
+    r = c.post("/login", data={"username": "alice", "password": PASSWORD, "csrf_token": token}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/projects"
     page = c.get("/projects/chat/annotate").text
     action = re.search(r'action="(/projects/chat/items/\d+/label)"', page).group(1)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     assert c.post(action, data={"choice": "0"}, follow_redirects=False).status_code == 403
     assert c.post(action, data={"choice": "0", "csrf_token": "x"}, follow_redirects=False).status_code == 403
-    r = c.post(action, data={"choice": "1", "csrf_token": csrf, "score_helpfulness_0": "2",
-                             "score_helpfulness_1": "5", "rationale": "B explains", "edit": ""},
-               follow_redirects=False)
+    r = c.post(
+        action,
+        data={
+            "choice": "1",
+            "csrf_token": csrf,
+            "score_helpfulness_0": "2",
+            "score_helpfulness_1": "5",
+            "rationale": "B explains",
+            "edit": "",
+        },
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and "saved=" in r.headers["location"]
     assert "Saved" in c.get(r.headers["location"]).text
     r = c.post(action, data={"choice": "9", "csrf_token": csrf}, follow_redirects=False)
@@ -325,8 +361,12 @@ def test_label_from_form_per_kind():
     assert label_from_form("best_worst", {"best": "2", "worst": "0"}, 3)["choice"] == {"best": 2, "worst": 0}
     rated = label_from_form("rating", {"score_helpfulness_0": "4", "rationale": "  "}, 1, RUBRIC)
     assert rated == {"choice": None, "scores": {"helpfulness": [4]}, "rationale": None, "edit": None}
-    for kind, form, n in (("pairwise", {"choice": "2"}, 2), ("ranking", {"rank_0": "1", "rank_1": "1"}, 2),
-                          ("best_worst", {"best": "1", "worst": "1"}, 2), ("pairwise", {}, 2)):
+    for kind, form, n in (
+        ("pairwise", {"choice": "2"}, 2),
+        ("ranking", {"rank_0": "1", "rank_1": "1"}, 2),
+        ("best_worst", {"best": "1", "worst": "1"}, 2),
+        ("pairwise", {}, 2),
+    ):
         with pytest.raises(FormError):
             label_from_form(kind, form, n)
     with pytest.raises(FormError):
@@ -357,9 +397,8 @@ def test_serve_command_with_a_bad_db_url_is_one_line_exit_2(capsys):
 
 def test_the_flow_on_postgresql(tmp_path):
     from alignline.annotate.store import FAST_KDF, Store
-    from support import postgres_database, postgres_url_or_skip
-
     from alignline.annotate.web.app import create_app
+    from support import postgres_database, postgres_url_or_skip
 
     postgres_url_or_skip()
     with postgres_database("alignline_web") as url:
@@ -368,12 +407,15 @@ def test_the_flow_on_postgresql(tmp_path):
         c = client(create_app(store))
         csrf = login(c, "alice")
         item = c.get("/api/projects/chat/next").json()
-        assert c.post(f"/api/items/{item['id']}/labels", json={"choice": 0, "rationale": SQLI},
-                      headers={"X-CSRF-Token": csrf}).status_code == 201
+        assert (
+            c.post(
+                f"/api/items/{item['id']}/labels", json={"choice": 0, "rationale": SQLI}, headers={"X-CSRF-Token": csrf}
+            ).status_code
+            == 201
+        )
         assert c.get(f"/api/items/{item_id_of(store, 'secret', 'TOP SECRET')}").status_code == 404
         assert c.get("/projects/chat/annotate").status_code == 200
         store.close()
-
 
 
 def test_serve_refuses_a_port_in_use_in_one_line():
@@ -395,8 +437,13 @@ def test_serve_refuses_a_port_in_use_in_one_line():
 def test_each_kind_has_an_annotate_page_whose_form_makes_a_label(store, app, kind):
     """ranking: ranks 2, 1, 3 for A, B, C mean the order B > A > C = [1, 0, 2] in shown positions."""
     responses = ["first answer", "second answer", "third answer"] if kind != "rating" else ["the answer"]
-    store.create_project(f"k_{kind}", [{"prompt": f"a {kind} question", "responses": responses}], kind=kind,
-                         rubric=RUBRIC, assign=["alice"])
+    store.create_project(
+        f"k_{kind}",
+        [{"prompt": f"a {kind} question", "responses": responses}],
+        kind=kind,
+        rubric=RUBRIC,
+        assign=["alice"],
+    )
     c = client(app)
     login(c, "alice")
     page = c.get(f"/projects/k_{kind}/annotate").text
@@ -472,20 +519,25 @@ def hostile_requests_answer_4xx(store) -> None:
     c = TestClient(create_app(store), raise_server_exceptions=False)
     assert c.post("/api/login", json={"username": "al\u0000ice", "password": "x"}).status_code == 401
     csrf = login(c, "alice")
-    huge = 2 ** 70
+    huge = 2**70
     assert c.get(f"/api/items/{huge}").status_code == 404
-    assert c.get(f"/api/items/{2 ** 40}").status_code == 404  # past PostgreSQL's 32-bit integer
+    assert c.get(f"/api/items/{2**40}").status_code == 404  # past PostgreSQL's 32-bit integer
     assert c.post(f"/api/items/{huge}/labels", json={"choice": 0}, headers={"X-CSRF-Token": csrf}).status_code == 404
     assert c.get(f"/projects/chat/items/{huge}/label").status_code in (404, 405)
     assert c.get("/api/projects/ch%00at").status_code == 404
     assert c.get("/api/projects/ch%00at/next").status_code == 404
     item = c.get("/api/projects/chat/next").json()
-    r = c.post(f"/api/items/{item['id']}/labels", json={"choice": 0, "rationale": "a\u0000b"},
-               headers={"X-CSRF-Token": csrf})
+    r = c.post(
+        f"/api/items/{item['id']}/labels", json={"choice": 0, "rationale": "a\u0000b"}, headers={"X-CSRF-Token": csrf}
+    )
     assert r.status_code == 422 and "NUL" in r.json()["detail"]
-    r = c.post(f"/api/items/{item['id']}/labels", json={"choice": 0, "edit": "a\u0000b"}, headers={"X-CSRF-Token": csrf})
+    r = c.post(
+        f"/api/items/{item['id']}/labels", json={"choice": 0, "edit": "a\u0000b"}, headers={"X-CSRF-Token": csrf}
+    )
     assert r.status_code == 422
-    assert c.post(f"/api/items/{item['id']}/labels", json={"choice": 0}, headers={"X-CSRF-Token": csrf}).status_code == 201
+    assert (
+        c.post(f"/api/items/{item['id']}/labels", json={"choice": 0}, headers={"X-CSRF-Token": csrf}).status_code == 201
+    )
 
 
 def test_hostile_ids_and_nul_characters_are_4xx_on_sqlite(store):
@@ -516,12 +568,19 @@ def test_a_spoofed_x_forwarded_for_does_not_reset_the_login_throttle(store):
     from alignline.annotate.web.serve import ThreadedServer
 
     with ThreadedServer(create_app(store)) as base, httpx.Client(base_url=base) as c:
-        codes = [c.post("/api/login", json={"username": "alice", "password": "wrong"},
-                        headers={"X-Forwarded-For": f"203.0.113.{k}"}).status_code for k in range(6)]
+        codes = [
+            c.post(
+                "/api/login",
+                json={"username": "alice", "password": "wrong"},
+                headers={"X-Forwarded-For": f"203.0.113.{k}"},
+            ).status_code
+            for k in range(6)
+        ]
     assert codes == [401] * 5 + [429]
     with ThreadedServer(create_app(store), forwarded_allow_ips="127.0.0.1") as base, httpx.Client(base_url=base) as c:
-        r = c.post("/api/login", json={"username": "alice", "password": PASSWORD},
-                   headers={"X-Forwarded-For": "198.51.100.7"})
+        r = c.post(
+            "/api/login", json={"username": "alice", "password": PASSWORD}, headers={"X-Forwarded-For": "198.51.100.7"}
+        )
     assert r.status_code == 200  # behind a trusted proxy the forwarded address is the client
 
 
@@ -537,8 +596,10 @@ def test_project_names_with_url_characters_work_in_the_pages_and_a_slash_is_refu
     store.create_project(name, [{"prompt": "odd name", "responses": ["x", "y"]}], assign=["alice"])
     c = client(app)
     login(c, "alice")
-    href = re.search(r'href="(/projects/[^"]*/annotate)"[^>]*>Annotate', c.get("/projects").text.replace(
-        "/projects/chat/annotate", "")).group(1)
+    href = re.search(
+        r'href="(/projects/[^"]*/annotate)"[^>]*>Annotate',
+        c.get("/projects").text.replace("/projects/chat/annotate", ""),
+    ).group(1)
     page = c.get(href.replace("&amp;", "&"))
     assert page.status_code == 200 and "odd name" in page.text
 
@@ -557,10 +618,13 @@ def test_an_annotator_does_not_learn_who_else_is_assigned(app):
 def test_a_form_with_superscript_digits_is_a_form_error_not_a_500():
     """Review: the form parser tested str.isdigit, which is true for "²" that int() refuses: a forged form
     field (a rank, a choice, a score) was a ValueError and a 500."""
-    for kind, form, n, rubric in (("pairwise", {"choice": "²"}, 2, None), ("ranking", {"rank_0": "²", "rank_1": "1"}, 2, None),
-                                  ("best_worst", {"best": "¹", "worst": "0"}, 2, None),
-                                  ("rating", {"score_helpfulness_0": "²"}, 1, RUBRIC),
-                                  ("rating", {"score_helpfulness_0": "1.²"}, 1, RUBRIC),
-                                  ("rating", {"score_helpfulness_0": "--1"}, 1, RUBRIC)):
+    for kind, form, n, rubric in (
+        ("pairwise", {"choice": "²"}, 2, None),
+        ("ranking", {"rank_0": "²", "rank_1": "1"}, 2, None),
+        ("best_worst", {"best": "¹", "worst": "0"}, 2, None),
+        ("rating", {"score_helpfulness_0": "²"}, 1, RUBRIC),
+        ("rating", {"score_helpfulness_0": "1.²"}, 1, RUBRIC),
+        ("rating", {"score_helpfulness_0": "--1"}, 1, RUBRIC),
+    ):
         with pytest.raises(FormError):
             label_from_form(kind, form, n, rubric)

@@ -37,14 +37,27 @@ def site(tmp_path_factory):
     store = Store(f"sqlite:///{tmp_path_factory.mktemp('web') / 'b.db'}", kdf=FAST_KDF)
     for name, role in (("admin", "admin"), ("alice", "annotator"), ("bob", "annotator")):
         store.add_user(name, role, PASSWORD)
-    rubric = {"instructions": "Prefer the answer that is correct, then the clearer one.",
-              "criteria": [{"name": "helpfulness", "description": "answers what was asked", "scale": [1, 5]}]}
-    store.create_project("chat", [
-        {"prompt": XSS_PROMPT, "responses": [XSS_RESPONSE, "Hello there."]},
-        {"prompt": "What is 2+2?", "responses": ["4", "22"]},
-        {"prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}],
-         "responses": ["Paris.", "Lyon, I think."]},
-    ], rubric=rubric, assign=["alice", "bob"], min_annotations=2)
+    rubric = {
+        "instructions": "Prefer the answer that is correct, then the clearer one.",
+        "criteria": [{"name": "helpfulness", "description": "answers what was asked", "scale": [1, 5]}],
+    }
+    store.create_project(
+        "chat",
+        [
+            {"prompt": XSS_PROMPT, "responses": [XSS_RESPONSE, "Hello there."]},
+            {"prompt": "What is 2+2?", "responses": ["4", "22"]},
+            {
+                "prompt": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": "Capital of France?"},
+                ],
+                "responses": ["Paris.", "Lyon, I think."],
+            },
+        ],
+        rubric=rubric,
+        assign=["alice", "bob"],
+        min_annotations=2,
+    )
     store.create_project("other", [{"prompt": "NOT FOR ALICE", "responses": ["x", "y"]}], assign=["bob"])
     with ThreadedServer(create_app(store)) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)

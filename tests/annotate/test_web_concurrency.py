@@ -26,8 +26,10 @@ def hammer(store) -> dict:
     for name in names:
         store.add_user(name, "annotator", PASSWORD)
     store.add_user("boss", "admin", PASSWORD)
-    items = [{"id": f"q{i}", "prompt": f"question {i}", "responses": [f"answer {i} a", f"answer {i} b"]}
-             for i in range(ITEMS)]
+    items = [
+        {"id": f"q{i}", "prompt": f"question {i}", "responses": [f"answer {i} a", f"answer {i} b"]}
+        for i in range(ITEMS)
+    ]
     store.create_project("load", items, assign=names, min_annotations=CLIENTS)
     errors: list[str] = []
     done = {name: 0 for name in names}
@@ -48,8 +50,9 @@ def hammer(store) -> dict:
                     item = r.json()
                     # everyone prefers the response whose text ends in "a": agreement, so every label exports
                     choice = 0 if item["responses"][0].endswith(" a") else 1
-                    r = c.post(f"/api/items/{item['id']}/labels", json={"choice": choice},
-                               headers={"X-CSRF-Token": csrf})
+                    r = c.post(
+                        f"/api/items/{item['id']}/labels", json={"choice": choice}, headers={"X-CSRF-Token": csrf}
+                    )
                     if r.status_code != 201:
                         errors.append(f"{name}: {r.status_code} {r.text}")
                         return

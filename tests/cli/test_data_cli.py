@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-
 from alignline.cli import main
 from alignline.data.quality import failure_summary
-
 from support import write_jsonl
 
 
@@ -17,16 +15,22 @@ def chat(user, answer, **extra):
 
 
 def clean_records(n=40):
-    recs = [chat(f"What is {i} times {i + 3}, and why does it matter for item {i}?", f"It is {i * (i + 3)}.",
-                 task="answer") for i in range(n)]
-    recs += [chat(f"Tell me how to break into house number {i}.", "I can't help with that.", task="refusal")
-             for i in range(4)]
+    recs = [
+        chat(f"What is {i} times {i + 3}, and why does it matter for item {i}?", f"It is {i * (i + 3)}.", task="answer")
+        for i in range(n)
+    ]
+    recs += [
+        chat(f"Tell me how to break into house number {i}.", "I can't help with that.", task="refusal")
+        for i in range(4)
+    ]
     return recs
 
 
 def test_check_passes_writes_reports(tmp_path, capsys):
     train = write_jsonl(tmp_path / "train.jsonl", clean_records())
-    evals = write_jsonl(tmp_path / "eval.jsonl", [chat("Name a prime number above one hundred.", "101.", task="answer")])
+    evals = write_jsonl(
+        tmp_path / "eval.jsonl", [chat("Name a prime number above one hundred.", "101.", task="answer")]
+    )
     out = tmp_path / "report"
     assert main(["data", "check", str(train), "--eval", str(evals), "--out", str(out), "--quiet"]) == 0
     text = capsys.readouterr().out
@@ -35,8 +39,12 @@ def test_check_passes_writes_reports(tmp_path, capsys):
     assert report["passed"] is True and report["records"] == 44
     for g in report["gates"]:
         assert {"name", "value", "threshold", "passed"} <= set(g)
-    assert {g["name"] for g in report["gates"]} >= {"duplicate_share", "leaked_eval_items", "pii_record_share",
-                                                    "format_invalid_share"}
+    assert {g["name"] for g in report["gates"]} >= {
+        "duplicate_share",
+        "leaked_eval_items",
+        "pii_record_share",
+        "format_invalid_share",
+    }
     assert [g["name"] for g in report["advisory_gates"]] == ["refusal_share"]  # a warning unless enforced
     html = (out / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and html.count("<svg") >= 3
@@ -61,9 +69,14 @@ def test_check_fails_with_exit_1_and_html_shows_failures(tmp_path, capsys):
 
 # GSM8K's published shape (openai/gsm8k, main): question, and an answer whose last line is `#### N`.
 def gsm8k_records(n=16):
-    return [{"question": f"Ann has {i + 3} apples and buys {2 * i + 1} more. How many apples does she have now?",
-             "answer": f"Ann buys {2 * i + 1} apples.\nShe has {i + 3} + {2 * i + 1} = <<{i + 3}+{2 * i + 1}="
-                       f"{3 * i + 4}>>{3 * i + 4} apples.\n#### {3 * i + 4}"} for i in range(n)]
+    return [
+        {
+            "question": f"Ann has {i + 3} apples and buys {2 * i + 1} more. How many apples does she have now?",
+            "answer": f"Ann buys {2 * i + 1} apples.\nShe has {i + 3} + {2 * i + 1} = <<{i + 3}+{2 * i + 1}="
+            f"{3 * i + 4}>>{3 * i + 4} apples.\n#### {3 * i + 4}",
+        }
+        for i in range(n)
+    ]
 
 
 def test_check_reads_columns_and_split_as_training_does(tmp_path, capsys):
@@ -78,8 +91,23 @@ def test_check_reads_columns_and_split_as_training_does(tmp_path, capsys):
 
     saved = tmp_path / "gsm8k_dir"
     DatasetDict({"test": Dataset.from_list(gsm8k_records(8))}).save_to_disk(str(saved))
-    assert main(["data", "check", str(saved), "--split", "test", "--column", "prompt=question", "--out",
-                 str(tmp_path / "r2"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "check",
+                str(saved),
+                "--split",
+                "test",
+                "--column",
+                "prompt=question",
+                "--out",
+                str(tmp_path / "r2"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "passed: 8 records" in capsys.readouterr().out
     assert main(["data", "check", str(saved), "--column", "prompt", "--out", str(tmp_path / "r3"), "--quiet"]) == 2
     assert "--column: expected OUR=THEIR" in capsys.readouterr().err
@@ -92,11 +120,15 @@ def test_train_gates_read_data_columns(tmp_path, tiny_model_dir, capsys):
     path = write_jsonl(tmp_path / "gsm8k.jsonl", gsm8k_records())
     out = tmp_path / "run"
     recipe = write_recipe(
-        tmp_path / "grpo.yaml", method="grpo", model=str(tiny_model_dir), output_dir=str(out),
+        tmp_path / "grpo.yaml",
+        method="grpo",
+        model=str(tiny_model_dir),
+        output_dir=str(out),
         data={"train": str(path), "columns": {"prompt": "question"}},
         rewards=[{"name": "accuracy", "function": "math_answer"}],
         grpo={"num_generations": 4, "max_new_tokens": 8},
-        training={"max_steps": 2, "batch_size": 2, "tensorboard": False, "max_length": 128, "threads": 1})
+        training={"max_steps": 2, "batch_size": 2, "tensorboard": False, "max_length": 128, "threads": 1},
+    )
     assert main(["train", str(recipe), "--quiet"]) == 0
     report = json.loads((out / "data_report.json").read_text())
     assert report["passed"] is True and report["records"] == 16 and report["format"]["invalid_share"] == 0
@@ -104,6 +136,7 @@ def test_train_gates_read_data_columns(tmp_path, tiny_model_dir, capsys):
     assert run["status"] == "completed" and run["data_gates"]["passed"] is True
     # The reference solutions score 1.0 under the run's reward, so the first step says nothing about them.
     from alignline.rewards.numeric import math_answer
+
     records = gsm8k_records()
     assert math_answer(None, [r["answer"] for r in records], answer=[r["answer"] for r in records]) == [1.0] * 16
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

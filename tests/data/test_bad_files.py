@@ -39,6 +39,7 @@ def _deny(monkeypatch, path: Path) -> None:
         if str(file) == str(path):
             raise PermissionError(13, "Permission denied", str(file))
         return real(file, *a, **k)
+
     monkeypatch.setattr(builtins, "open", refuse)
     real_read = Path.read_bytes
     monkeypatch.setattr(Path, "read_bytes", lambda self: refuse(self) if str(self) == str(path) else real_read(self))
@@ -47,7 +48,9 @@ def _deny(monkeypatch, path: Path) -> None:
 @pytest.mark.parametrize("suffix", [".jsonl", ".json", ".csv"])
 def test_unreadable_data_file(tmp_path, monkeypatch, suffix):
     path = tmp_path / f"train{suffix}"
-    path.write_text('{"text": "a"}\n' if suffix == ".jsonl" else '[{"text": "a"}]' if suffix == ".json" else "text\na\n")
+    path.write_text(
+        '{"text": "a"}\n' if suffix == ".jsonl" else '[{"text": "a"}]' if suffix == ".json" else "text\na\n"
+    )
     _deny(monkeypatch, path)
     try:
         with pytest.raises(DataError) as err:
@@ -67,8 +70,10 @@ def test_symlink_loop_and_broken_link_are_named(tmp_path, capsys):
     with pytest.raises(DataError, match=r"a broken symbolic link \(it points to .*gone.jsonl"):
         _read(broken)
     assert main(["data", "check", str(loop), "--out", str(tmp_path / "r"), "--quiet"]) == 2
-    assert capsys.readouterr().err.strip() == f"alignline: error: {loop}: a symlink loop (the link points back " \
-                                              "to itself through other links)"
+    assert (
+        capsys.readouterr().err.strip() == f"alignline: error: {loop}: a symlink loop (the link points back "
+        "to itself through other links)"
+    )
 
 
 def test_cli_nested_json_exit_2(tmp_path, capsys):
@@ -106,8 +111,10 @@ def test_a_record_over_the_size_limit_is_one_line(tmp_path, monkeypatch, suffix)
     assert next(reader) == ("line 1", {"text": "a" * 988})
     with pytest.raises(DataError) as err:
         next(reader)
-    assert str(err.value) == (f"{path}, line 2: a record longer than 1000 bytes (the limit for one line); split it "
-                              "into several records, e.g. a long document into pieces of a few MB")
+    assert str(err.value) == (
+        f"{path}, line 2: a record longer than 1000 bytes (the limit for one line); split it "
+        "into several records, e.g. a long document into pieces of a few MB"
+    )
 
 
 def test_bounded_lines_skips_the_rest_of_a_long_line():
@@ -133,5 +140,7 @@ def test_cli_a_record_over_64_mb_exit_2(tmp_path, capsys):
         f.write(b'"}\n')
     assert main(["data", "check", str(path), "--out", str(tmp_path / "r"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1] == (f"alignline: error: {path}, line 2: a record longer than 64 MB (the limit for one line); "
-                       "split it into several records, e.g. a long document into pieces of a few MB")
+    assert err[-1] == (
+        f"alignline: error: {path}, line 2: a record longer than 64 MB (the limit for one line); "
+        "split it into several records, e.g. a long document into pieces of a few MB"
+    )

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+
 from alignline.data.canary import (
     canaries_path,
     context_record,
@@ -25,7 +26,12 @@ def test_plant_writes_both_files_and_reads_back(tmp_path):
     src = write_jsonl(tmp_path / "train.jsonl", chat_records(20))
     out = tmp_path / "planted.jsonl"
     summary = run_canary(str(src), str(out), count=5, seed=3)
-    assert summary == {"records": 20, "canaries": 5, "out": str(out), "canaries_file": str(tmp_path / "planted.canaries.jsonl")}
+    assert summary == {
+        "records": 20,
+        "canaries": 5,
+        "out": str(out),
+        "canaries_file": str(tmp_path / "planted.canaries.jsonl"),
+    }
     records = [r for _, r in read_records(out)]
     canaries = read_canaries(canaries_path(out))
     assert len(records) == 20 and len(canaries) == 5
@@ -54,17 +60,22 @@ def test_deterministic_with_the_seed(tmp_path):
     assert (tmp_path / "a.canaries.jsonl").read_text() != (tmp_path / "c.canaries.jsonl").read_text()
 
 
-@pytest.mark.parametrize("record, field", [
-    ({"prompt": "q", "completion": "a"}, "completion"),
-    ({"prompt": [{"role": "user", "content": "q"}], "completion": [{"role": "assistant", "content": "a"}]},
-     "completion[0].content"),
-    ({"prompt": "q", "chosen": "good", "rejected": "bad"}, "chosen"),
-    ({"instruction": "q", "output": "a"}, "output"),
-    ({"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]}, "conversations[1].value"),
-    ({"text": "plain text"}, "text"),
-    ({"messages": [{"role": "user", "content": "q"}]}, None),
-    ({"other": 1}, None),
-])
+@pytest.mark.parametrize(
+    "record, field",
+    [
+        ({"prompt": "q", "completion": "a"}, "completion"),
+        (
+            {"prompt": [{"role": "user", "content": "q"}], "completion": [{"role": "assistant", "content": "a"}]},
+            "completion[0].content",
+        ),
+        ({"prompt": "q", "chosen": "good", "rejected": "bad"}, "chosen"),
+        ({"instruction": "q", "output": "a"}, "output"),
+        ({"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]}, "conversations[1].value"),
+        ({"text": "plain text"}, "text"),
+        ({"messages": [{"role": "user", "content": "q"}]}, None),
+        ({"other": 1}, None),
+    ],
+)
 def test_plant_site_per_format(record, field):
     site = plant_site(record)
     assert (site[0] if site else None) == field
@@ -100,31 +111,89 @@ def test_cli(tmp_path):
     import sys
 
     src = write_jsonl(tmp_path / "train.jsonl", chat_records(8))
-    r = subprocess.run([sys.executable, "-m", "alignline.cli", "data", "canary", str(src), "--out",
-                        str(tmp_path / "p.jsonl"), "--count", "2", "--seed", "1"], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alignline.cli",
+            "data",
+            "canary",
+            str(src),
+            "--out",
+            str(tmp_path / "p.jsonl"),
+            "--count",
+            "2",
+            "--seed",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert "planted 2 canaries in 8 records" in r.stdout
     assert len(read_canaries(tmp_path / "p.canaries.jsonl")) == 2
-    r = subprocess.run([sys.executable, "-m", "alignline.cli", "data", "canary", str(src), "--out",
-                        str(tmp_path / "p.jsonl"), "--count", "99"], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alignline.cli",
+            "data",
+            "canary",
+            str(src),
+            "--out",
+            str(tmp_path / "p.jsonl"),
+            "--count",
+            "99",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "99 canaries asked" in r.stderr and "Traceback" not in r.stderr
 
 
-@pytest.mark.parametrize("record, context", [
-    ({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"},
-                   {"role": "assistant", "content": "a"}, {"role": "user", "content": "q2"}], "tools": None},
-     {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"},
-                   {"role": "assistant", "content": "a"}], "tools": None}),
-    ({"prompt": "q", "completion": "a", "extra": 1}, {"prompt": "q", "completion": "a"}),
-    ({"prompt": "q", "chosen": "good", "rejected": "bad"}, {"prompt": "q", "completion": "good"}),
-    ({"chosen": "q good", "rejected": "q bad"}, {"text": "q good"}),
-    ({"chosen": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "good"}], "rejected": []},
-     {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "good"}]}),
-    ({"instruction": "q", "input": "i", "output": "a"}, {"instruction": "q", "input": "i", "output": "a"}),
-    ({"system": "s", "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"},
-                                       {"from": "human", "value": "q2"}]},
-     {"system": "s", "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]}),
-])
+@pytest.mark.parametrize(
+    "record, context",
+    [
+        (
+            {
+                "messages": [
+                    {"role": "system", "content": "s"},
+                    {"role": "user", "content": "q"},
+                    {"role": "assistant", "content": "a"},
+                    {"role": "user", "content": "q2"},
+                ],
+                "tools": None,
+            },
+            {
+                "messages": [
+                    {"role": "system", "content": "s"},
+                    {"role": "user", "content": "q"},
+                    {"role": "assistant", "content": "a"},
+                ],
+                "tools": None,
+            },
+        ),
+        ({"prompt": "q", "completion": "a", "extra": 1}, {"prompt": "q", "completion": "a"}),
+        ({"prompt": "q", "chosen": "good", "rejected": "bad"}, {"prompt": "q", "completion": "good"}),
+        ({"chosen": "q good", "rejected": "q bad"}, {"text": "q good"}),
+        (
+            {"chosen": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "good"}], "rejected": []},
+            {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "good"}]},
+        ),
+        ({"instruction": "q", "input": "i", "output": "a"}, {"instruction": "q", "input": "i", "output": "a"}),
+        (
+            {
+                "system": "s",
+                "conversations": [
+                    {"from": "human", "value": "q"},
+                    {"from": "gpt", "value": "a"},
+                    {"from": "human", "value": "q2"},
+                ],
+            },
+            {"system": "s", "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]},
+        ),
+    ],
+)
 def test_context_record_is_the_record_up_to_the_planted_turn(record, context):
     """What the canaries file keeps as a canary's training context: the record up to the planted turn,
     still a record the readers read (a preference pair as its chosen side)."""

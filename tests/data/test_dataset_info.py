@@ -23,52 +23,127 @@ from support import write_recipe
 
 ENTRIES = {
     # README "Alpaca Format / Supervised Fine-Tuning Dataset", every column named
-    "alpaca_sft": {"file_name": "alpaca_sft.json",
-                   "columns": {"prompt": "instruction", "query": "input", "response": "output", "system": "system",
-                               "history": "history"}},
+    "alpaca_sft": {
+        "file_name": "alpaca_sft.json",
+        "columns": {
+            "prompt": "instruction",
+            "query": "input",
+            "response": "output",
+            "system": "system",
+            "history": "history",
+        },
+    },
     # README "OpenAI Format": sharegpt with role/content tags (kto_en_demo's and mllm_demo's tags)
-    "chat_tags": {"file_name": "chat.json", "formatting": "sharegpt", "columns": {"messages": "messages"},
-                  "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
-                           "assistant_tag": "assistant", "system_tag": "system"}},
+    "chat_tags": {
+        "file_name": "chat.json",
+        "formatting": "sharegpt",
+        "columns": {"messages": "messages"},
+        "tags": {
+            "role_tag": "role",
+            "content_tag": "content",
+            "user_tag": "user",
+            "assistant_tag": "assistant",
+            "system_tag": "system",
+        },
+    },
     # README "Alpaca Format / Preference Dataset"
-    "alpaca_pref": {"file_name": "alpaca_pref.json", "ranking": True,
-                    "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"}},
+    "alpaca_pref": {
+        "file_name": "alpaca_pref.json",
+        "ranking": True,
+        "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"},
+    },
     # data/dataset_info.json "dpo_en_demo"
-    "sharegpt_pref": {"file_name": "sharegpt_pref.json", "ranking": True, "formatting": "sharegpt",
-                      "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected"}},
+    "sharegpt_pref": {
+        "file_name": "sharegpt_pref.json",
+        "ranking": True,
+        "formatting": "sharegpt",
+        "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected"},
+    },
     # data/dataset_info.json "kto_en_demo"
-    "kto": {"file_name": "kto.json", "formatting": "sharegpt", "columns": {"messages": "messages", "kto_tag": "label"},
-            "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}},
+    "kto": {
+        "file_name": "kto.json",
+        "formatting": "sharegpt",
+        "columns": {"messages": "messages", "kto_tag": "label"},
+        "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"},
+    },
     # data/dataset_info.json "c4_demo" (pre-training) and "glaive_toolcall_en_demo"
     "c4": {"file_name": "c4.jsonl", "columns": {"prompt": "text"}},
-    "glaive": {"file_name": "glaive.json", "formatting": "sharegpt",
-               "columns": {"messages": "conversations", "tools": "tools"}},
+    "glaive": {
+        "file_name": "glaive.json",
+        "formatting": "sharegpt",
+        "columns": {"messages": "conversations", "tools": "tools"},
+    },
 }
 
 FILES = {
-    "alpaca_sft.json": [{"instruction": "Name a colour.", "input": "Of the sky.", "output": "Blue.",
-                         "system": "Be brief.", "history": [["Hello.", "Hi there."]]}],
-    "chat.json": [{"messages": [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hello."},
-                                {"role": "assistant", "content": "Hi."}, {"role": "user", "content": "Thanks."},
-                                {"role": "assistant", "content": "Welcome."}]}],
-    "alpaca_pref.json": [{"instruction": "Add the numbers.", "input": "2 and 2", "chosen": "Four.",
-                          "rejected": "Five."}],
-    "sharegpt_pref.json": [{"conversations": [{"from": "human", "value": "Hello."}, {"from": "gpt", "value": "Hi."},
-                                              {"from": "human", "value": "Capital of France?"}],
-                            "chosen": {"from": "gpt", "value": "Paris."},
-                            "rejected": {"from": "gpt", "value": "Lyon."}}],
-    "kto.json": [{"messages": [{"role": "user", "content": "Hello."}, {"role": "assistant", "content": "Hi."},
-                               {"role": "user", "content": "Capital of France?"},
-                               {"role": "assistant", "content": "Paris."}], "label": True},
-                 {"messages": [{"role": "user", "content": "Capital of France?"},
-                               {"role": "assistant", "content": "Lyon."}], "label": False}],
-    "glaive.json": [{"conversations": [{"from": "human", "value": "Weather in Paris?"},
-                                       {"from": "function_call",
-                                        "value": "{\"name\": \"weather\", \"arguments\": {\"city\": \"Paris\"}}"},
-                                       {"from": "observation", "value": "{\"sky\": \"clear\"}"},
-                                       {"from": "gpt", "value": "Clear skies."}],
-                     "tools": json.dumps([{"name": "weather", "description": "Weather now", "parameters": {
-                         "type": "object", "properties": {"city": {"type": "string"}}}}])}],  # a JSON string, as shipped
+    "alpaca_sft.json": [
+        {
+            "instruction": "Name a colour.",
+            "input": "Of the sky.",
+            "output": "Blue.",
+            "system": "Be brief.",
+            "history": [["Hello.", "Hi there."]],
+        }
+    ],
+    "chat.json": [
+        {
+            "messages": [
+                {"role": "system", "content": "Be kind."},
+                {"role": "user", "content": "Hello."},
+                {"role": "assistant", "content": "Hi."},
+                {"role": "user", "content": "Thanks."},
+                {"role": "assistant", "content": "Welcome."},
+            ]
+        }
+    ],
+    "alpaca_pref.json": [
+        {"instruction": "Add the numbers.", "input": "2 and 2", "chosen": "Four.", "rejected": "Five."}
+    ],
+    "sharegpt_pref.json": [
+        {
+            "conversations": [
+                {"from": "human", "value": "Hello."},
+                {"from": "gpt", "value": "Hi."},
+                {"from": "human", "value": "Capital of France?"},
+            ],
+            "chosen": {"from": "gpt", "value": "Paris."},
+            "rejected": {"from": "gpt", "value": "Lyon."},
+        }
+    ],
+    "kto.json": [
+        {
+            "messages": [
+                {"role": "user", "content": "Hello."},
+                {"role": "assistant", "content": "Hi."},
+                {"role": "user", "content": "Capital of France?"},
+                {"role": "assistant", "content": "Paris."},
+            ],
+            "label": True,
+        },
+        {
+            "messages": [{"role": "user", "content": "Capital of France?"}, {"role": "assistant", "content": "Lyon."}],
+            "label": False,
+        },
+    ],
+    "glaive.json": [
+        {
+            "conversations": [
+                {"from": "human", "value": "Weather in Paris?"},
+                {"from": "function_call", "value": '{"name": "weather", "arguments": {"city": "Paris"}}'},
+                {"from": "observation", "value": '{"sky": "clear"}'},
+                {"from": "gpt", "value": "Clear skies."},
+            ],
+            "tools": json.dumps(
+                [
+                    {
+                        "name": "weather",
+                        "description": "Weather now",
+                        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+                    }
+                ]
+            ),
+        }
+    ],  # a JSON string, as shipped
 }
 
 
@@ -98,8 +173,13 @@ def _trained(tokenizer, sample):
 
 def test_alpaca_sft_entry_with_columns(info, tokenizer):
     (sample,) = load_samples(_ref(info, "alpaca_sft"))
-    assert _roles(sample.messages) == [("system", "Be brief."), ("user", "Hello."), ("assistant", "Hi there."),
-                                       ("user", "Name a colour.\nOf the sky."), ("assistant", "Blue.")]
+    assert _roles(sample.messages) == [
+        ("system", "Be brief."),
+        ("user", "Hello."),
+        ("assistant", "Hi there."),
+        ("user", "Name a colour.\nOf the sky."),
+        ("assistant", "Blue."),
+    ]
     full, trained = _trained(tokenizer, sample)
     assert full.startswith("<|im_start|>system\nBe brief.<|im_end|>")
     assert trained == "Hi there.<|im_end|>Blue.<|im_end|>"  # history responses train, as in LLaMA-Factory
@@ -107,8 +187,13 @@ def test_alpaca_sft_entry_with_columns(info, tokenizer):
 
 def test_sharegpt_entry_with_tags(info, tokenizer):
     (sample,) = load_samples(_ref(info, "chat_tags"))
-    assert _roles(sample.messages) == [("system", "Be kind."), ("user", "Hello."), ("assistant", "Hi."),
-                                       ("user", "Thanks."), ("assistant", "Welcome.")]
+    assert _roles(sample.messages) == [
+        ("system", "Be kind."),
+        ("user", "Hello."),
+        ("assistant", "Hi."),
+        ("user", "Thanks."),
+        ("assistant", "Welcome."),
+    ]
     assert _trained(tokenizer, sample)[1] == "Hi.<|im_end|>Welcome.<|im_end|>"
 
 
@@ -149,7 +234,8 @@ def test_function_call_and_observation_turns(info):
     record = translate(entry, FILES["glaive.json"][0], "record 1")
     assert [m["role"] for m in record["messages"]] == ["user", "assistant", "tool", "assistant"]
     assert record["messages"][1]["tool_calls"] == [
-        {"type": "function", "function": {"name": "weather", "arguments": {"city": "Paris"}}}]
+        {"type": "function", "function": {"name": "weather", "arguments": {"city": "Paris"}}}
+    ]
     (sample,) = load_samples(_ref(info, "glaive"))
     assert sample.tools[0]["function"]["name"] == "weather"
 
@@ -157,26 +243,39 @@ def test_function_call_and_observation_turns(info):
 def test_recipe_names_entries_alone_in_a_list_and_as_eval(info, tmp_path):
     one = write_recipe(tmp_path / "a.yaml", data={"train": {"dataset_info": str(info), "name": "alpaca_sft"}})
     assert [s.path for s in load_config(one).data.train] == [_ref(info, "alpaca_sft")]
-    mix = write_recipe(tmp_path / "b.yaml", data={
-        "train": [{"dataset_info": str(info), "name": "alpaca_sft", "weight": 0.25}, str(tmp_path / "x.jsonl")],
-        "eval": {"dataset_info": str(info), "name": "chat_tags"}})
+    mix = write_recipe(
+        tmp_path / "b.yaml",
+        data={
+            "train": [{"dataset_info": str(info), "name": "alpaca_sft", "weight": 0.25}, str(tmp_path / "x.jsonl")],
+            "eval": {"dataset_info": str(info), "name": "chat_tags"},
+        },
+    )
     cfg = load_config(mix)
-    assert [(s.path, s.weight) for s in cfg.data.train] == [(_ref(info, "alpaca_sft"), 0.25),
-                                                            (str(tmp_path / "x.jsonl"), 1.0)]
+    assert [(s.path, s.weight) for s in cfg.data.train] == [
+        (_ref(info, "alpaca_sft"), 0.25),
+        (str(tmp_path / "x.jsonl"), 1.0),
+    ]
     assert cfg.data.eval == _ref(info, "chat_tags")
-    both = write_recipe(tmp_path / "c.yaml", data={"train": [{"dataset_info": str(info), "name": "c4",
-                                                               "path": "x.jsonl"}]})
+    both = write_recipe(
+        tmp_path / "c.yaml", data={"train": [{"dataset_info": str(info), "name": "c4", "path": "x.jsonl"}]}
+    )
     with pytest.raises(ConfigError, match=r"data.train\[0\].*not both"):
         load_config(both)
-    cols = write_recipe(tmp_path / "d.yaml", data={"train": {"dataset_info": str(info), "name": "c4"},
-                                                   "columns": {"prompt": "question"}})
+    cols = write_recipe(
+        tmp_path / "d.yaml",
+        data={"train": {"dataset_info": str(info), "name": "c4"}, "columns": {"prompt": "question"}},
+    )
     with pytest.raises(ConfigError, match="data.columns.*own `columns`"):
         load_config(cols)
 
 
 def test_gates_read_the_entry_as_training_does(info):
-    report = run_checks([_ref(info, "alpaca_sft"), _ref(info, "chat_tags")], _ref(info, "sharegpt_pref"),
-                        load_gate_config(), progress=False)
+    report = run_checks(
+        [_ref(info, "alpaca_sft"), _ref(info, "chat_tags")],
+        _ref(info, "sharegpt_pref"),
+        load_gate_config(),
+        progress=False,
+    )
     assert report["records"] == 2 and report["format"]["invalid_share"] == 0
     assert report["inputs"]["train"][0]["sha256"] == file_sha256(_ref(info, "alpaca_sft"))
 
@@ -199,8 +298,9 @@ def test_refusals_name_the_entry_and_the_key(info):
     assert "field 'file_nam'" in _entry_error(info, {"file_nam": "e.json"})
     assert "unknown column 'answer'" in _entry_error(info, {"file_name": "e.json", "columns": {"answer": "a"}})
     assert "unknown tag 'bot_tag'" in _entry_error(info, {"file_name": "e.json", "tags": {"bot_tag": "bot"}})
-    assert "cannot read images" in _entry_error(info, {"file_name": "e.json", "formatting": "sharegpt",
-                                                       "columns": {"messages": "messages", "images": "images"}})
+    assert "cannot read images" in _entry_error(
+        info, {"file_name": "e.json", "formatting": "sharegpt", "columns": {"messages": "messages", "images": "images"}}
+    )
     assert "weight" in _entry_error(info, {"file_name": "e.json", "num_samples": 10})
     with pytest.raises(DataError, match="no entry 'nope'; it has alpaca_sft, chat_tags"):
         list(read_records(_ref(info, "nope")))
@@ -214,8 +314,9 @@ def test_record_problems_name_the_file_record_and_field(info):
     assert "e.json (entry 'e'" in order and "record 1, field 'conversations[0].from'" in order
     odd = _entry_error(info, sharegpt, {"conversations": [{"from": "human", "value": "Hi."}]})
     assert "end with an assistant turn" in odd
-    alpaca = _entry_error(info, {"file_name": "e.json", "columns": {"response": "answer"}},
-                          {"instruction": "Hi.", "output": "Hello."})
+    alpaca = _entry_error(
+        info, {"file_name": "e.json", "columns": {"response": "answer"}}, {"instruction": "Hi.", "output": "Hello."}
+    )
     assert "field 'answer': is missing (entry 'e' maps response to it)" in alpaca
 
 
@@ -224,15 +325,21 @@ def test_data_columns_do_not_apply_to_an_entry(info):
         list(read_records(_ref(info, "c4"), columns={"text": "body"}))
 
 
-@pytest.mark.parametrize("method,entry,units", [("sft", "chat_tags", 1), ("dpo", "sharegpt_pref", 1),
-                                                ("kto", "kto", 2)])
+@pytest.mark.parametrize(
+    "method,entry,units", [("sft", "chat_tags", 1), ("dpo", "sharegpt_pref", 1), ("kto", "kto", 2)]
+)
 def test_methods_train_from_an_entry_with_the_gates_on(info, tmp_path, tiny_model_dir, method, entry, units):
     from alignline.train.dry_run import dry_run
 
-    recipe = write_recipe(tmp_path / "r.yaml", method=method, model=str(tiny_model_dir), output_dir=str(tmp_path / "o"),
-                          data_gates=True,
-                          data={"train": [{"dataset_info": str(info), "name": entry, "weight": 1.0}]},
-                          training={"max_steps": 1, "batch_size": 2, "max_length": 128, "tensorboard": False})
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        method=method,
+        model=str(tiny_model_dir),
+        output_dir=str(tmp_path / "o"),
+        data_gates=True,
+        data={"train": [{"dataset_info": str(info), "name": entry, "weight": 1.0}]},
+        training={"max_steps": 1, "batch_size": 2, "max_length": 128, "tensorboard": False},
+    )
     plan = dry_run(load_config(recipe))
     assert plan["train_units"] == units
     assert "format_invalid_share" not in plan["data_gates"]["failed"], plan["data_gates"]  # the gates read the entry
@@ -245,8 +352,14 @@ def test_sparse_optional_columns_and_mapping_typos(info):
     data = json.loads(info.read_text())
     data["e"] = entry
     info.write_text(json.dumps(data))
-    (info.parent / "e.json").write_text(json.dumps([{"instruction": "Hi.", "output": "Hello.", "system": "Be brief."},
-                                                    {"instruction": "Bye.", "output": "Goodbye."}]))
+    (info.parent / "e.json").write_text(
+        json.dumps(
+            [
+                {"instruction": "Hi.", "output": "Hello.", "system": "Be brief."},
+                {"instruction": "Bye.", "output": "Goodbye."},
+            ]
+        )
+    )
     first, second = load_samples(_ref(info, "e"))  # a field some records lack reads as empty, as in LLaMA-Factory
     assert _roles(first.messages)[0] == ("system", "Be brief.") and _roles(second.messages)[0] == ("user", "Bye.")
     entry["columns"]["system"] = "sytem"  # ... but a field no record has is a typo in the entry

@@ -19,7 +19,9 @@ def test_render_prompt_without_a_chat_template_joins_the_turns():
             return "|".join(map(str, ids))
 
     tok = NoTemplate()
-    assert templates.render_prompt(tok, [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]) == "a\nb\n"
+    assert (
+        templates.render_prompt(tok, [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]) == "a\nb\n"
+    )
     assert templates.render_prompt(tok, "as is") == "as is"
     assert templates.render_prompt(tok, templates.TokenIds([1, 2])) == "1|2"
 
@@ -37,8 +39,10 @@ def test_gate_training_data_loads_the_gate_configs_tokenizer_with_the_callers_lo
     from alignline.models.loading import load_tokenizer_for
     from support import write_jsonl
 
-    recs = [{"messages": [{"role": "user", "content": f"Hi {i}"}, {"role": "assistant", "content": f"Hello {i}."}]}
-            for i in range(5)]
+    recs = [
+        {"messages": [{"role": "user", "content": f"Hi {i}"}, {"role": "assistant", "content": f"Hello {i}."}]}
+        for i in range(5)
+    ]
     path = write_jsonl(tmp_path / "train.jsonl", recs)
     gates = tmp_path / "gates.yaml"
     gates.write_text(f"tokenizer: {tiny_model_dir}\n")

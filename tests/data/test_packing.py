@@ -49,5 +49,6 @@ def test_right_padding_does_not_change_results():
     batch = collate(examples, [[0], [1]], pad_id=0)
     assert batch["input_ids"].shape == (2, 11) and (batch["targets"][0, 4:] == IGNORE).all()
     with torch.no_grad():
-        torch.testing.assert_close(model(**batch), torch.cat([model(**collate(examples, [[i]], 0)) for i in (0, 1)]),
-                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            model(**batch), torch.cat([model(**collate(examples, [[i]], 0)) for i in (0, 1)]), atol=1e-5, rtol=1e-5
+        )

@@ -29,13 +29,16 @@ def _roles(messages):
 def test_trl_strings(tmp_path):
     (pair,) = _pairs(tmp_path, {"prompt": "Q: 2+2? A:", "chosen": " 4", "rejected": " 5"})
     path = str(tmp_path / "prefs.jsonl")
-    assert pair == PreferencePair("Q: 2+2? A:", " 4", " 5", weight=1.0, margin=0.0, source=None,
-                                  origin=f"{path}, line 1")
+    assert pair == PreferencePair(
+        "Q: 2+2? A:", " 4", " 5", weight=1.0, margin=0.0, source=None, origin=f"{path}, line 1"
+    )
 
 
 def test_trl_message_lists_with_system_turn(tmp_path):
-    (pair,) = _pairs(tmp_path, {"prompt": [_sys("Be brief."), _u("2+2?")], "chosen": [_a("4")],
-                                "rejected": [_a("five")], "source": "human"})
+    (pair,) = _pairs(
+        tmp_path,
+        {"prompt": [_sys("Be brief."), _u("2+2?")], "chosen": [_a("4")], "rejected": [_a("five")], "source": "human"},
+    )
     assert pair.prompt == [Message("system", "Be brief.", train=False), Message("user", "2+2?", train=False)]
     assert pair.chosen == [Message("assistant", "4", train=True)]
     assert pair.rejected == [Message("assistant", "five", train=True)]
@@ -52,8 +55,11 @@ def test_hh_string_transcripts_split_before_the_last_assistant_turn(tmp_path):
     single, multi = _pairs(
         tmp_path,
         {"chosen": "\n\nHuman: 2+2?\n\nAssistant: 4", "rejected": "\n\nHuman: 2+2?\n\nAssistant: 5"},
-        {"chosen": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: 2+2?\n\nAssistant: 4",
-         "rejected": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: 2+2?\n\nAssistant: five"})
+        {
+            "chosen": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: 2+2?\n\nAssistant: 4",
+            "rejected": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: 2+2?\n\nAssistant: five",
+        },
+    )
     assert (single.prompt, single.chosen, single.rejected) == ("\n\nHuman: 2+2?\n\nAssistant:", " 4", " 5")
     assert multi.prompt == "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: 2+2?\n\nAssistant:"
     assert (multi.chosen, multi.rejected) == (" 4", " five")
@@ -64,8 +70,11 @@ def test_hh_message_transcripts_split_at_the_last_common_message(tmp_path):
     single, multi = _pairs(
         tmp_path,
         {"chosen": [_u("2+2?"), _a("4")], "rejected": [_u("2+2?"), _a("5")]},
-        {"chosen": [_sys("S"), _u("hi"), _a("hello"), _u("2+2?"), _a("4")],
-         "rejected": [_sys("S"), _u("hi"), _a("hello"), _u("2+2?"), _a("five")]})
+        {
+            "chosen": [_sys("S"), _u("hi"), _a("hello"), _u("2+2?"), _a("4")],
+            "rejected": [_sys("S"), _u("hi"), _a("hello"), _u("2+2?"), _a("five")],
+        },
+    )
     assert _roles(single.prompt) == [("user", "2+2?")]
     assert _roles(single.chosen) == [("assistant", "4")] and _roles(single.rejected) == [("assistant", "5")]
     assert _roles(multi.prompt) == [("system", "S"), ("user", "hi"), ("assistant", "hello"), ("user", "2+2?")]
@@ -74,19 +83,29 @@ def test_hh_message_transcripts_split_at_the_last_common_message(tmp_path):
 
 
 def test_ranking_of_three_expands_best_first_into_three_pairs(tmp_path):
-    pairs = _pairs(tmp_path, {"prompt": "2+2?", "ranking": ["4", "four", "5"], "confidence": 0.75, "margin": 1.5,
-                              "source": "synthetic"})
+    pairs = _pairs(
+        tmp_path,
+        {"prompt": "2+2?", "ranking": ["4", "four", "5"], "confidence": 0.75, "margin": 1.5, "source": "synthetic"},
+    )
     assert [(p.chosen, p.rejected) for p in pairs] == [("4", "four"), ("4", "5"), ("four", "5")]
     assert all((p.prompt, p.weight, p.margin, p.source) == ("2+2?", 0.75, 1.5, "synthetic") for p in pairs)
-    chat = _pairs(tmp_path, {"prompt": [_u("2+2?")], "ranking": [[_a("4")], [_a("four")], [_a("5")]]},
-                  name="chat.jsonl")
+    chat = _pairs(
+        tmp_path, {"prompt": [_u("2+2?")], "ranking": [[_a("4")], [_a("four")], [_a("5")]]}, name="chat.jsonl"
+    )
     assert [(p.chosen[0].content, p.rejected[0].content) for p in chat] == [("4", "four"), ("4", "5"), ("four", "5")]
 
 
 def test_confidence_weight_and_margin(tmp_path):
     base = {"prompt": "q", "chosen": "a", "rejected": "b"}
-    pairs = _pairs(tmp_path, base, {**base, "confidence": 0.6}, {**base, "confidence": 1},
-                   {**base, "weight": 2.5, "confidence": 0.1}, {**base, "margin": -0.5}, {**base, "margin": 3})
+    pairs = _pairs(
+        tmp_path,
+        base,
+        {**base, "confidence": 0.6},
+        {**base, "confidence": 1},
+        {**base, "weight": 2.5, "confidence": 0.1},
+        {**base, "margin": -0.5},
+        {**base, "margin": 3},
+    )
     assert [p.weight for p in pairs] == [1.0, 0.6, 1.0, 2.5, 1.0, 1.0]  # `weight` wins over `confidence`
     assert [p.margin for p in pairs] == [0.0, 0.0, 0.0, 0.0, -0.5, 3.0]
     assert all(isinstance(p.weight, float) and isinstance(p.margin, float) for p in pairs)
@@ -95,14 +114,24 @@ def test_confidence_weight_and_margin(tmp_path):
 # --- Tokenized pairs ------------------------------------------------------------------------------------------
 
 FORMATS = {
-    "trl-strings": {"prompt": "Question: what is two plus two? Answer:", "chosen": " Four.",
-                    "rejected": " The quick brown fox."},
-    "trl-messages": {"prompt": [_sys("Be brief."), _u("What is two plus two?")], "chosen": [_a("Four.")],
-                     "rejected": [_a("I can't help with that.")]},
-    "hh-strings": {"chosen": "\n\nHuman: Hello, how are you today?\n\nAssistant: I am fine, thank you.",
-                   "rejected": "\n\nHuman: Hello, how are you today?\n\nAssistant: No."},
-    "hh-messages": {"chosen": [_u("Summarize the text."), _a("Label: positive")],
-                    "rejected": [_u("Summarize the text."), _a("Label: negative, I think")]},
+    "trl-strings": {
+        "prompt": "Question: what is two plus two? Answer:",
+        "chosen": " Four.",
+        "rejected": " The quick brown fox.",
+    },
+    "trl-messages": {
+        "prompt": [_sys("Be brief."), _u("What is two plus two?")],
+        "chosen": [_a("Four.")],
+        "rejected": [_a("I can't help with that.")],
+    },
+    "hh-strings": {
+        "chosen": "\n\nHuman: Hello, how are you today?\n\nAssistant: I am fine, thank you.",
+        "rejected": "\n\nHuman: Hello, how are you today?\n\nAssistant: No.",
+    },
+    "hh-messages": {
+        "chosen": [_u("Summarize the text."), _a("Label: positive")],
+        "rejected": [_u("Summarize the text."), _a("Label: negative, I think")],
+    },
     "ranking": {"prompt": [_u("Capital of France?")], "ranking": [[_a("Paris")], [_a("Lyon")]]},
 }
 
@@ -112,8 +141,8 @@ def _split(example):
     first = next(i for i, t in enumerate(example.targets) if t != IGNORE) + 1
     last = max(i for i, t in enumerate(example.targets) if t != IGNORE) + 1
     targets = [t for t in example.targets if t != IGNORE]
-    assert example.input_ids[first:last + 1] == targets  # one contiguous answer span
-    return example.input_ids[:first], targets, example.input_ids[last + 1:]
+    assert example.input_ids[first : last + 1] == targets  # one contiguous answer span
+    return example.input_ids[:first], targets, example.input_ids[last + 1 :]
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
@@ -124,8 +153,11 @@ def test_tokenized_pair_shares_the_prompt_and_trains_only_the_answers(tmp_path, 
     r_prompt, r_targets, r_after = _split(ex.rejected)
     assert c_prompt == r_prompt  # the same prompt tokens, exactly
     eos = tokenizer.eos_token
-    answers = (pair.chosen, pair.rejected) if isinstance(pair.chosen, str) else (
-        pair.chosen[0].content, pair.rejected[0].content)
+    answers = (
+        (pair.chosen, pair.rejected)
+        if isinstance(pair.chosen, str)
+        else (pair.chosen[0].content, pair.rejected[0].content)
+    )
     assert tokenizer.decode(c_targets) == answers[0] + eos
     assert tokenizer.decode(r_targets) == answers[1] + eos
     assert ex.chosen.num_targets == len(c_targets) and ex.rejected.num_targets == len(r_targets)
@@ -152,9 +184,15 @@ def test_tokenized_pair_keeps_weight_and_margin_and_truncates(tmp_path, tokenize
 
 # Regressions: each of these was a defect found by this file (fixed in src/).
 
+
 def test_hh_message_prompt_assistant_turns_are_not_targets(tmp_path, tokenizer):
-    (pair,) = _pairs(tmp_path, {"chosen": [_u("hi"), _a("hello"), _u("2+2?"), _a("4")],
-                                "rejected": [_u("hi"), _a("hello"), _u("2+2?"), _a("5")]})
+    (pair,) = _pairs(
+        tmp_path,
+        {
+            "chosen": [_u("hi"), _a("hello"), _u("2+2?"), _a("4")],
+            "rejected": [_u("hi"), _a("hello"), _u("2+2?"), _a("5")],
+        },
+    )
     ex = tokenize_pair(tokenizer, pair, 512)
     assert tokenizer.decode([t for t in ex.chosen.targets if t != IGNORE]) == "4" + tokenizer.eos_token
 
@@ -164,7 +202,7 @@ def test_string_prompt_ending_in_space_keeps_the_whole_answer(tmp_path, tokenize
     ex = tokenize_pair(tokenizer, pair, 512)
     decoded = tokenizer.decode([t for t in ex.rejected.targets if t != IGNORE])
     assert decoded.strip() == "five" + tokenizer.eos_token
-    assert ex.chosen.input_ids[:-2] == ex.rejected.input_ids[:len(ex.chosen.input_ids) - 2]  # same prompt tokens
+    assert ex.chosen.input_ids[:-2] == ex.rejected.input_ids[: len(ex.chosen.input_ids) - 2]  # same prompt tokens
 
 
 def test_ranking_with_chat_prompt_and_string_answers(tmp_path, tokenizer):
@@ -186,16 +224,23 @@ def test_hh_parquet_loads(tmp_path):
 GOOD = {"prompt": [_u("2+2?")], "chosen": [_a("4")], "rejected": [_a("5")]}
 BAD = [
     ("missing-rejected", {"prompt": "q", "chosen": "a"}, "field 'rejected': is missing"),
-    ("unknown-role", {"prompt": [_u("q")], "chosen": [{"role": "bot", "content": "a"}], "rejected": [_a("b")]},
-     "field 'chosen[0].role': unknown role 'bot'"),
-    ("confidence-text", {**GOOD, "confidence": "high"},
-     "field 'confidence': must be a finite number, got 'high'"),
-    ("ranking-of-one", {"prompt": "q", "ranking": ["a"]},
-     "field 'ranking': expected a list of at least two responses"),
-    ("hh-strings-no-prefix", {"chosen": "\n\nHuman: a\n\nAssistant: b", "rejected": "\n\nHuman: c\n\nAssistant: d"},
-     "field 'chosen': HH-style transcripts must share the prompt"),
-    ("hh-messages-no-prefix", {"chosen": [_u("a"), _a("b")], "rejected": [_u("c"), _a("d")]},
-     "field 'chosen': chosen and rejected transcripts share no prompt"),
+    (
+        "unknown-role",
+        {"prompt": [_u("q")], "chosen": [{"role": "bot", "content": "a"}], "rejected": [_a("b")]},
+        "field 'chosen[0].role': unknown role 'bot'",
+    ),
+    ("confidence-text", {**GOOD, "confidence": "high"}, "field 'confidence': must be a finite number, got 'high'"),
+    ("ranking-of-one", {"prompt": "q", "ranking": ["a"]}, "field 'ranking': expected a list of at least two responses"),
+    (
+        "hh-strings-no-prefix",
+        {"chosen": "\n\nHuman: a\n\nAssistant: b", "rejected": "\n\nHuman: c\n\nAssistant: d"},
+        "field 'chosen': HH-style transcripts must share the prompt",
+    ),
+    (
+        "hh-messages-no-prefix",
+        {"chosen": [_u("a"), _a("b")], "rejected": [_u("c"), _a("d")]},
+        "field 'chosen': chosen and rejected transcripts share no prompt",
+    ),
 ]
 
 
@@ -214,8 +259,19 @@ def test_cli_dpo_bad_record_exits_2_with_one_line(tmp_path, tiny_model_dir, caps
     path = write_jsonl(tmp_path / f"{name}.jsonl", [GOOD, record])
     recipe = tmp_path / "r.yaml"
     recipe.write_text("method: sft\n")
-    code = main(["train", "--quiet", str(recipe), "method=dpo", f"model={tiny_model_dir}", f"data.train={path}",
-                 f"output_dir={tmp_path / 'run'}", "tensorboard=false", "data_gates=false"])
+    code = main(
+        [
+            "train",
+            "--quiet",
+            str(recipe),
+            "method=dpo",
+            f"model={tiny_model_dir}",
+            f"data.train={path}",
+            f"output_dir={tmp_path / 'run'}",
+            "tensorboard=false",
+            "data_gates=false",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and "Traceback" not in err[0]

@@ -13,14 +13,15 @@ from support import write_jsonl
 from support.pairs import message_roles as _roles
 from support.pairs import pair_sides as _sides
 
-
 # HuggingFaceH4/ultrafeedback_binarized: prompt string; chosen/rejected whole conversations repeating it.
 ULTRAFEEDBACK = {
-    "prompt": "What is two plus two?", "prompt_id": "ab12",
+    "prompt": "What is two plus two?",
+    "prompt_id": "ab12",
     "chosen": [_u("What is two plus two?"), _a("Four.")],
     "rejected": [_u("What is two plus two?"), _a("Five.")],
     "messages": [_u("What is two plus two?"), _a("Four.")],
-    "score_chosen": 8.5, "score_rejected": 3.0,
+    "score_chosen": 8.5,
+    "score_rejected": 3.0,
 }
 
 
@@ -41,15 +42,22 @@ def test_repeated_prompt_with_system_turn_and_message_list_prompt(tmp_path, toke
         assert _roles(pair.prompt) == [("system", "Be brief."), ("user", "Hi")]
         assert [m.train for m in pair.prompt] == [False, False]
         full, trained, _, rejected_trained = _sides(tokenizer, pair)
-        assert full.count("Hi<|im_end|>") == 1 and (trained, rejected_trained) == ("Hello.<|im_end|>",
-                                                                                  "Go away.<|im_end|>")
+        assert full.count("Hi<|im_end|>") == 1 and (trained, rejected_trained) == (
+            "Hello.<|im_end|>",
+            "Go away.<|im_end|>",
+        )
 
 
 def test_openai_preference_format(tmp_path, tokenizer):
-    rec = {"input": {"messages": [_u("Capital of France?")],
-                     "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {}}}],
-                     "parallel_tool_calls": True},
-           "preferred_output": [_a("Paris.")], "non_preferred_output": [_a("Lyon.")]}
+    rec = {
+        "input": {
+            "messages": [_u("Capital of France?")],
+            "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {}}}],
+            "parallel_tool_calls": True,
+        },
+        "preferred_output": [_a("Paris.")],
+        "non_preferred_output": [_a("Lyon.")],
+    }
     (pair,) = load_pairs(str(write_jsonl(tmp_path / "oa.jsonl", [rec])))
     assert _roles(pair.prompt) == [("user", "Capital of France?")] and pair.tools[0]["function"]["name"] == "lookup"
     chosen, chosen_trained, _, rejected_trained = _sides(tokenizer, pair)
@@ -59,18 +67,23 @@ def test_openai_preference_format(tmp_path, tokenizer):
 
 def test_openai_preferred_tool_call_is_trained(tmp_path, tokenizer):
     call = {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "France"}'}}
-    rec = {"input": {"messages": [_u("Capital of France?")]},
-           "preferred_output": [{"role": "assistant", "content": None, "tool_calls": [call]}],
-           "non_preferred_output": [_a("Lyon.")]}
+    rec = {
+        "input": {"messages": [_u("Capital of France?")]},
+        "preferred_output": [{"role": "assistant", "content": None, "tool_calls": [call]}],
+        "non_preferred_output": [_a("Lyon.")],
+    }
     (pair,) = load_pairs(str(write_jsonl(tmp_path / "oa.jsonl", [rec])))
     _, chosen_trained, _, _ = _sides(tokenizer, pair)
     assert chosen_trained == '<tool_call>\n{"name": "lookup", "arguments": {"q": "France"}}\n</tool_call><|im_end|>'
 
 
 def test_llamafactory_sharegpt_preference(tmp_path, tokenizer):
-    rec = {"conversations": [{"from": "human", "value": "Name a colour."}],
-           "chosen": {"from": "gpt", "value": "Blue."}, "rejected": {"from": "gpt", "value": "Seven."},
-           "system": "Answer in one word."}
+    rec = {
+        "conversations": [{"from": "human", "value": "Name a colour."}],
+        "chosen": {"from": "gpt", "value": "Blue."},
+        "rejected": {"from": "gpt", "value": "Seven."},
+        "system": "Answer in one word.",
+    }
     (pair,) = load_pairs(str(write_jsonl(tmp_path / "lf.jsonl", [rec])))
     assert _roles(pair.prompt) == [("system", "Answer in one word."), ("user", "Name a colour.")]
     chosen, chosen_trained, _, rejected_trained = _sides(tokenizer, pair)
@@ -83,14 +96,20 @@ def test_llamafactory_sharegpt_preference(tmp_path, tokenizer):
 GOOD = {"prompt": "q", "chosen": "a", "rejected": "b"}
 
 
-@pytest.mark.parametrize("records, fld, needle", [
-    ([GOOD, {**GOOD, "confidence": 1.5}], "confidence", "must be in [0, 1], got 1.5"),
-    ([GOOD, {"prompt": "q", "ranking": ["a", "b", "a"]}], "ranking[2]", "identical to ranking[0]"),
-    ([{"prompt": "q", "completion": "a", "label": False}], "label", "use `method: kto`"),
-    ([{**GOOD, "weight": 0}, {**GOOD, "weight": 0.0}], "weight", "every pair has weight 0 (2 pairs)"),
-    ([{"input": {"messages": [_u("q")]}, "preferred_output": [_a("a")], "non_preferred_output": [_a("a")]}],
-     "non_preferred_output", "identical"),
-])
+@pytest.mark.parametrize(
+    "records, fld, needle",
+    [
+        ([GOOD, {**GOOD, "confidence": 1.5}], "confidence", "must be in [0, 1], got 1.5"),
+        ([GOOD, {"prompt": "q", "ranking": ["a", "b", "a"]}], "ranking[2]", "identical to ranking[0]"),
+        ([{"prompt": "q", "completion": "a", "label": False}], "label", "use `method: kto`"),
+        ([{**GOOD, "weight": 0}, {**GOOD, "weight": 0.0}], "weight", "every pair has weight 0 (2 pairs)"),
+        (
+            [{"input": {"messages": [_u("q")]}, "preferred_output": [_a("a")], "non_preferred_output": [_a("a")]}],
+            "non_preferred_output",
+            "identical",
+        ),
+    ],
+)
 def test_bad_preference_records(tmp_path, records, fld, needle):
     path = write_jsonl(tmp_path / "bad.jsonl", records)
     with pytest.raises(DataError) as e:

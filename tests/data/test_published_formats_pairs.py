@@ -34,22 +34,26 @@ def _unpaired_text(tokenizer, record):
 
 # ---- a top-level system: the record is a conversation -------------------------------------------------------------
 
+
 def test_axolotl_prompt_pairs_with_system_is_chat(tmp_path, tokenizer):
     """axolotl `chatml.prompt_pairs`: {system, prompt, chosen, rejected}, strings."""
     rec = {"system": "You are terse.", "prompt": "Name a color.", "chosen": "Blue.", "rejected": "I refuse."}
     (pair,) = load_pairs(str(write_jsonl(tmp_path / "pp.jsonl", [rec])))
     assert _roles(pair.prompt) == [("system", "You are terse."), ("user", "Name a color.")]
     chosen, chosen_trained, rejected, rejected_trained = _sides(tokenizer, pair)
-    assert chosen == (SYS.format("You are terse.") + TURN.format("user", "Name a color.")
-                      + "<|im_start|>assistant\nBlue.<|im_end|>\n")
+    assert chosen == (
+        SYS.format("You are terse.") + TURN.format("user", "Name a color.") + "<|im_start|>assistant\nBlue.<|im_end|>\n"
+    )
     assert (chosen_trained, rejected_trained) == ("Blue.<|im_end|>", "I refuse.<|im_end|>")
 
 
 def test_intel_orca_dpo_pairs_question_and_empty_system(tmp_path, tokenizer):
     """Intel/orca_dpo_pairs and axolotl `chatml.intel`: {system, question, chosen, rejected}; an empty system
     adds no system turn (the template's default shows) but the record is still chat, as axolotl renders it."""
-    recs = [{"system": "Answer in one word.", "question": "Sky color?", "chosen": "Blue.", "rejected": "Loud."},
-            {"system": "", "question": "Grass color?", "chosen": "Green.", "rejected": "Seven."}]
+    recs = [
+        {"system": "Answer in one word.", "question": "Sky color?", "chosen": "Blue.", "rejected": "Loud."},
+        {"system": "", "question": "Grass color?", "chosen": "Green.", "rejected": "Seven."},
+    ]
     first, second = load_pairs(str(write_jsonl(tmp_path / "orca.jsonl", recs)))
     assert _roles(first.prompt) == [("system", "Answer in one word."), ("user", "Sky color?")]
     assert _roles(second.prompt) == [("user", "Grass color?")]
@@ -78,14 +82,19 @@ def test_top_level_system_conflicting_with_prompt_system_is_refused(tmp_path):
 def test_kto_user_defined_and_intel_with_system(tmp_path, tokenizer):
     """axolotl KTO `user_defined` / `chatml.prompt_pairs` {system, prompt, completion, label} and `chatml.intel`
     {system, question, completion, label}."""
-    recs = [{"system": "Be kind.", "prompt": "Rate my poem.", "completion": "It is lovely.", "label": True},
-            {"system": "Be kind.", "question": "Rate my song.", "completion": "Awful.", "label": False}]
+    recs = [
+        {"system": "Be kind.", "prompt": "Rate my poem.", "completion": "It is lovely.", "label": True},
+        {"system": "Be kind.", "question": "Rate my song.", "completion": "Awful.", "label": False},
+    ]
     kind, rude = load_unpaired(str(write_jsonl(tmp_path / "kto.jsonl", recs)))
     assert _roles(kind.prompt) == [("system", "Be kind."), ("user", "Rate my poem.")] and kind.label is True
     assert _roles(rude.prompt) == [("system", "Be kind."), ("user", "Rate my song.")] and rude.label is False
     full, trained = _unpaired_text(tokenizer, kind)
-    assert full == (SYS.format("Be kind.") + TURN.format("user", "Rate my poem.")
-                    + "<|im_start|>assistant\nIt is lovely.<|im_end|>\n")
+    assert full == (
+        SYS.format("Be kind.")
+        + TURN.format("user", "Rate my poem.")
+        + "<|im_start|>assistant\nIt is lovely.<|im_end|>\n"
+    )
     assert trained == "It is lovely.<|im_end|>"
     assert _unpaired_text(tokenizer, rude)[1] == "Awful.<|im_end|>"
 
@@ -98,6 +107,7 @@ def test_kto_prompt_under_another_name_names_it(tmp_path):
 
 # ---- TRL's implicit prompt ----------------------------------------------------------------------------------------
 
+
 def test_trl_implicit_prompt_strings(tmp_path, tokenizer):
     """TRL's documented example: the shared prefix is the prompt; its trailing space stays with the answers."""
     rec = {"chosen": "The sky is blue.", "rejected": "The sky is green."}
@@ -109,19 +119,27 @@ def test_trl_implicit_prompt_strings(tmp_path, tokenizer):
 
 
 def test_trl_implicit_prompt_without_a_space_and_hh_kept(tmp_path):
-    recs = [{"chosen": "2+2=4", "rejected": "2+2=5"},
-            {"chosen": "\n\nHuman: Hi\n\nAssistant: Hello.", "rejected": "\n\nHuman: Hi\n\nAssistant: Go."}]
+    recs = [
+        {"chosen": "2+2=4", "rejected": "2+2=5"},
+        {"chosen": "\n\nHuman: Hi\n\nAssistant: Hello.", "rejected": "\n\nHuman: Hi\n\nAssistant: Go."},
+    ]
     implicit, hh = load_pairs(str(write_jsonl(tmp_path / "imp.jsonl", recs)))
     assert (implicit.prompt, implicit.chosen, implicit.rejected) == ("2+2=", "4", "5")
     assert (hh.prompt, hh.chosen, hh.rejected) == ("\n\nHuman: Hi\n\nAssistant:", " Hello.", " Go.")
 
 
-@pytest.mark.parametrize("rec, needle", [
-    ({"chosen": "Yes.", "rejected": "No."}, "share no prefix to read as the prompt; add a `prompt` field"),
-    ({"chosen": "The sky is blue", "rejected": "The sky is blue!"}, "one of chosen and rejected is the start"),
-    ({"system": "S", "chosen": "The sky is blue.", "rejected": "The sky is red."}, "a top-level system needs"),
-    ({"input": "Sky?", "chosen": "The sky is blue.", "rejected": "The sky is red."}, "data.columns: {prompt: input}"),
-])
+@pytest.mark.parametrize(
+    "rec, needle",
+    [
+        ({"chosen": "Yes.", "rejected": "No."}, "share no prefix to read as the prompt; add a `prompt` field"),
+        ({"chosen": "The sky is blue", "rejected": "The sky is blue!"}, "one of chosen and rejected is the start"),
+        ({"system": "S", "chosen": "The sky is blue.", "rejected": "The sky is red."}, "a top-level system needs"),
+        (
+            {"input": "Sky?", "chosen": "The sky is blue.", "rejected": "The sky is red."},
+            "data.columns: {prompt: input}",
+        ),
+    ],
+)
 def test_implicit_prompt_refusals(tmp_path, rec, needle):
     with pytest.raises(DataError, match="line 1, field '(chosen|system|input)'") as e:
         load_pairs(str(write_jsonl(tmp_path / "bad.jsonl", [rec])))
@@ -130,11 +148,18 @@ def test_implicit_prompt_refusals(tmp_path, rec, needle):
 
 # ---- LLaMA-Factory ------------------------------------------------------------------------------------------------
 
+
 def test_llamafactory_kto_messages_last_assistant_turn_is_judged(tmp_path, tokenizer):
     """data/kto_en_demo.json: {messages: [{content, role}...], label}; earlier answers are context."""
-    rec = {"messages": [{"content": "Name a fruit.", "role": "user"}, {"content": "Apple.", "role": "assistant"},
-                        {"content": "Another?", "role": "user"}, {"content": "Rock.", "role": "assistant"}],
-           "label": False}
+    rec = {
+        "messages": [
+            {"content": "Name a fruit.", "role": "user"},
+            {"content": "Apple.", "role": "assistant"},
+            {"content": "Another?", "role": "user"},
+            {"content": "Rock.", "role": "assistant"},
+        ],
+        "label": False,
+    }
     (unit,) = load_unpaired(str(write_jsonl(tmp_path / "kto_en_demo.jsonl", [rec])))
     assert unit.label is False and _roles(unit.completion) == [("assistant", "Rock.")]
     assert [m.train for m in unit.prompt] == [False, False, False]
@@ -144,8 +169,11 @@ def test_llamafactory_kto_messages_last_assistant_turn_is_judged(tmp_path, token
 
 
 def test_llamafactory_kto_sharegpt_with_system(tmp_path, tokenizer):
-    rec = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"}],
-           "system": "Be warm.", "label": True}
+    rec = {
+        "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"}],
+        "system": "Be warm.",
+        "label": True,
+    }
     (unit,) = load_unpaired(str(write_jsonl(tmp_path / "kto_sg.jsonl", [rec])))
     full, trained = _unpaired_text(tokenizer, unit)
     assert full.startswith(SYS.format("Be warm.") + TURN.format("user", "Hi")) and trained == "Hello!<|im_end|>"
@@ -153,8 +181,11 @@ def test_llamafactory_kto_sharegpt_with_system(tmp_path, tokenizer):
 
 def test_llamafactory_kto_sharegpt_tools_reach_the_prompt(tmp_path, tokenizer):
     tools = '[{"name": "get_time", "description": "Time now", "parameters": {"type": "object", "properties": {}}}]'
-    rec = {"conversations": [{"from": "human", "value": "Time?"}, {"from": "gpt", "value": "Noon."}],
-           "tools": tools, "label": True}
+    rec = {
+        "conversations": [{"from": "human", "value": "Time?"}, {"from": "gpt", "value": "Noon."}],
+        "tools": tools,
+        "label": True,
+    }
     (unit,) = load_unpaired(str(write_jsonl(tmp_path / "kto_tools.jsonl", [rec])))
     full, trained = _unpaired_text(tokenizer, unit)
     assert '"name": "get_time"' in full and trained == "Noon.<|im_end|>"
@@ -168,16 +199,28 @@ def test_llamafactory_kto_last_turn_must_be_the_answer(tmp_path):
 
 def test_llamafactory_alpaca_preference_keeps_input(tmp_path, tokenizer):
     """LLaMA-Factory's Alpaca preference form: instruction + "\\n" + input is the user turn."""
-    recs = [{"instruction": "Translate to French.", "input": "Good morning", "chosen": "Bonjour", "rejected": "Hola"},
-            {"instruction": "And now?", "input": "", "chosen": "Bonsoir", "rejected": "Adios",
-             "system": "You translate.", "history": [["Translate: hi", "Salut"]]}]
+    recs = [
+        {"instruction": "Translate to French.", "input": "Good morning", "chosen": "Bonjour", "rejected": "Hola"},
+        {
+            "instruction": "And now?",
+            "input": "",
+            "chosen": "Bonsoir",
+            "rejected": "Adios",
+            "system": "You translate.",
+            "history": [["Translate: hi", "Salut"]],
+        },
+    ]
     plain, full = load_pairs(str(write_jsonl(tmp_path / "alpaca_pref.jsonl", recs)))
     assert _roles(plain.prompt) == [("user", "Translate to French.\nGood morning")]
     chosen, chosen_trained, _, rejected_trained = _sides(tokenizer, plain)
     assert TURN.format("user", "Translate to French.\nGood morning") in chosen
     assert (chosen_trained, rejected_trained) == ("Bonjour<|im_end|>", "Hola<|im_end|>")
-    assert _roles(full.prompt) == [("system", "You translate."), ("user", "Translate: hi"), ("assistant", "Salut"),
-                                   ("user", "And now?")]
+    assert _roles(full.prompt) == [
+        ("system", "You translate."),
+        ("user", "Translate: hi"),
+        ("assistant", "Salut"),
+        ("user", "And now?"),
+    ]
     _, chosen_trained, _, _ = _sides(tokenizer, full)
     assert chosen_trained == "Bonsoir<|im_end|>"  # the history's answer is context, not trained
 
@@ -188,9 +231,10 @@ def _v1(role, text, weight):
 
 def test_llamafactory_v1_chosen_and_rejected_messages(tmp_path, tokenizer):
     """v1 `DPOSample`: chosen_messages / rejected_messages, content parts {type: text, value}, loss_weight."""
-    rec = {"chosen_messages": [_v1("system", "Be exact.", 0.0), _v1("user", "3*3?", 0.0), _v1("assistant", "9", 1.0)],
-           "rejected_messages": [_v1("system", "Be exact.", 0.0), _v1("user", "3*3?", 0.0),
-                                 _v1("assistant", "6", 1.0)]}
+    rec = {
+        "chosen_messages": [_v1("system", "Be exact.", 0.0), _v1("user", "3*3?", 0.0), _v1("assistant", "9", 1.0)],
+        "rejected_messages": [_v1("system", "Be exact.", 0.0), _v1("user", "3*3?", 0.0), _v1("assistant", "6", 1.0)],
+    }
     (pair,) = load_pairs(str(write_jsonl(tmp_path / "v1.jsonl", [rec])))
     assert _roles(pair.prompt) == [("system", "Be exact."), ("user", "3*3?")]
     chosen, chosen_trained, _, rejected_trained = _sides(tokenizer, pair)
@@ -198,10 +242,13 @@ def test_llamafactory_v1_chosen_and_rejected_messages(tmp_path, tokenizer):
     assert (chosen_trained, rejected_trained) == ("9<|im_end|>", "6<|im_end|>")
 
 
-@pytest.mark.parametrize("bad, needle", [
-    ({"role": "assistant", "content": [{"type": "image_url", "value": "x.png"}]}, "only text parts can be trained"),
-    ({"role": "assistant", "content": "9", "loss_weight": 0.5}, "must be 0.0 or 1.0, got 0.5"),
-])
+@pytest.mark.parametrize(
+    "bad, needle",
+    [
+        ({"role": "assistant", "content": [{"type": "image_url", "value": "x.png"}]}, "only text parts can be trained"),
+        ({"role": "assistant", "content": "9", "loss_weight": 0.5}, "must be 0.0 or 1.0, got 0.5"),
+    ],
+)
 def test_llamafactory_v1_refusals(tmp_path, bad, needle):
     rec = {"chosen_messages": [_v1("user", "3*3?", 0.0), bad], "rejected_messages": [_v1("user", "3*3?", 0.0)]}
     with pytest.raises(DataError, match=r"field 'chosen_messages\[1\]") as e:
@@ -210,18 +257,25 @@ def test_llamafactory_v1_refusals(tmp_path, bad, needle):
 
 
 def test_llamafactory_v1_answer_with_loss_weight_zero_is_refused(tmp_path):
-    rec = {"chosen_messages": [_v1("user", "3*3?", 0.0), _v1("assistant", "9", 0.0)],
-           "rejected_messages": [_v1("user", "3*3?", 0.0), _v1("assistant", "6", 1.0)]}
+    rec = {
+        "chosen_messages": [_v1("user", "3*3?", 0.0), _v1("assistant", "9", 0.0)],
+        "rejected_messages": [_v1("user", "3*3?", 0.0), _v1("assistant", "6", 1.0)],
+    }
     with pytest.raises(DataError, match="field 'chosen_messages': an answer message has loss_weight 0.0"):
         load_pairs(str(write_jsonl(tmp_path / "v1.jsonl", [rec])))
 
 
 # ---- stepwise supervision: refused on every reader ----------------------------------------------------------------
 
-STEPWISE = {"prompt": "Which number is larger, 9.8 or 9.11?",
-            "completions": ["The fractional part of 9.8 is 0.8.", "The fractional part of 9.11 is 0.11.",
-                            "0.11 is greater than 0.8, so 9.11 is larger."],
-            "labels": [True, True, False]}
+STEPWISE = {
+    "prompt": "Which number is larger, 9.8 or 9.11?",
+    "completions": [
+        "The fractional part of 9.8 is 0.8.",
+        "The fractional part of 9.11 is 0.11.",
+        "0.11 is greater than 0.8, so 9.11 is larger.",
+    ],
+    "labels": [True, True, False],
+}
 
 
 def test_stepwise_supervision_refused_by_every_reader(tmp_path, tokenizer):
@@ -229,14 +283,25 @@ def test_stepwise_supervision_refused_by_every_reader(tmp_path, tokenizer):
     from alignline.data.prompts import load_prompts
 
     path = str(write_jsonl(tmp_path / "stepwise.jsonl", [STEPWISE]))
-    readers = [load_samples, load_pairs, load_unpaired, load_prompts, lambda p: list(iter_items(p)),
-               lambda p: show(p, tokenizer)]
+    readers = [
+        load_samples,
+        load_pairs,
+        load_unpaired,
+        load_prompts,
+        lambda p: list(iter_items(p)),
+        lambda p: show(p, tokenizer),
+    ]
     for read in readers:
         with pytest.raises(DataError) as e:
             read(path)
         message = str(e.value)
-        assert "line 1, field 'completions': TRL stepwise-supervision records (prompt/completions/labels) are not " \
-               "supported" in message and "method: kto" in message and "\n" not in message
+        assert (
+            "line 1, field 'completions': TRL stepwise-supervision records (prompt/completions/labels) are not "
+            "supported"
+            in message
+            and "method: kto" in message
+            and "\n" not in message
+        )
 
 
 def test_stepwise_supervision_refused_by_data_check(tmp_path, capsys):
@@ -248,9 +313,12 @@ def test_stepwise_supervision_refused_by_data_check(tmp_path, capsys):
 
 # ---- data show and data check read as training reads ----------------------------------------------------------------
 
+
 def test_show_kto_uses_the_kto_reader(tmp_path, tokenizer):
-    recs = [{"messages": [_u("Name a fruit."), _a("Apple."), _u("Another?"), _a("Rock.")], "label": False},
-            {"system": "Be kind.", "prompt": "Rate my poem.", "completion": "Lovely.", "label": True}]
+    recs = [
+        {"messages": [_u("Name a fruit."), _a("Apple."), _u("Another?"), _a("Rock.")], "label": False},
+        {"system": "Be kind.", "prompt": "Rate my poem.", "completion": "Lovely.", "label": True},
+    ]
     path = str(write_jsonl(tmp_path / "kto.jsonl", recs))
     out = show(path, tokenizer)
     assert "kto, chat, label false (undesirable)" in out
@@ -278,9 +346,13 @@ def test_cli_show_method_grpo(tmp_path, tiny_model_dir, capsys):
 
 
 def test_data_check_items_read_kto_and_v1_as_training_does(tmp_path):
-    recs = [{"system": "Be kind.", "prompt": "Rate my poem.", "completion": "Lovely.", "label": True},
-            {"chosen_messages": [_v1("user", "3*3?", 0.0), _v1("assistant", "9", 1.0)],
-             "rejected_messages": [_v1("user", "3*3?", 0.0), _v1("assistant", "6", 1.0)]}]
+    recs = [
+        {"system": "Be kind.", "prompt": "Rate my poem.", "completion": "Lovely.", "label": True},
+        {
+            "chosen_messages": [_v1("user", "3*3?", 0.0), _v1("assistant", "9", 1.0)],
+            "rejected_messages": [_v1("user", "3*3?", 0.0), _v1("assistant", "6", 1.0)],
+        },
+    ]
     kto, v1 = iter_items(str(write_jsonl(tmp_path / "mixed.jsonl", recs)))
     assert kto.kind == "chat" and _roles(kto.messages)[0] == ("system", "Be kind.") and kto.response == "Lovely."
     assert v1.kind == "preference" and v1.prompt == "3*3?" and v1.response == "9"

@@ -37,9 +37,14 @@ def test_prompt_completion_strings_with_system_are_chat(tmp_path, tokenizer):
     (s,) = _load(tmp_path, [{"system": "You are terse.", "prompt": "Name a color.", "completion": "Blue."}])
     assert isinstance(s, Conversation)
     assert [(m.role, m.content, m.train) for m in s.messages] == [
-        ("system", "You are terse.", False), ("user", "Name a color.", False), ("assistant", "Blue.", True)]
+        ("system", "You are terse.", False),
+        ("user", "Name a color.", False),
+        ("assistant", "Blue.", True),
+    ]
     full, trained = _texts(tokenizer, s)
-    assert full == SYS.format("You are terse.") + TURN.format("user", "Name a color.") + TURN.format("assistant", "Blue.")
+    assert full == SYS.format("You are terse.") + TURN.format("user", "Name a color.") + TURN.format(
+        "assistant", "Blue."
+    )
     assert trained == "Blue.<|im_end|>"
 
 
@@ -76,10 +81,13 @@ def test_system_repeating_the_prompts_own_is_kept_once(tmp_path, tokenizer):
     assert full.count("Be brief.") == 1 and trained == "Hello.<|im_end|>"
 
 
-@pytest.mark.parametrize("rec", [
-    {"system": "Be brief.", "prompt": [_s("Be long."), _u("Hi")], "completion": "Hello."},
-    {"system": "Be brief.", "messages": [_s("Be long."), _u("Hi"), _a("Hello.")]},
-])
+@pytest.mark.parametrize(
+    "rec",
+    [
+        {"system": "Be brief.", "prompt": [_s("Be long."), _u("Hi")], "completion": "Hello."},
+        {"system": "Be brief.", "messages": [_s("Be long."), _u("Hi"), _a("Hello.")]},
+    ],
+)
 def test_system_contradicting_the_messages_is_refused(tmp_path, rec):
     with pytest.raises(DataError, match=r"line 1.*field 'system'.*differs from the prompt's own system message"):
         _load(tmp_path, [rec])
@@ -100,20 +108,31 @@ def test_messages_with_a_top_level_system(tmp_path, tokenizer):
 
 def test_llamafactory_alpaca_with_system(tmp_path, tokenizer):
     """LLaMA-Factory's alpaca format: {instruction, input, output, system, history}; the system opens the chat."""
-    rec = {"instruction": "Translate to English.", "input": "bonjour", "output": "hello",
-           "system": "You are a translator.", "history": [["Translate to English: oui", "yes"]]}
+    rec = {
+        "instruction": "Translate to English.",
+        "input": "bonjour",
+        "output": "hello",
+        "system": "You are a translator.",
+        "history": [["Translate to English: oui", "yes"]],
+    }
     (s,) = _load(tmp_path, [rec])
     full, trained = _texts(tokenizer, s)
-    assert full == (SYS.format("You are a translator.") + TURN.format("user", "Translate to English: oui")
-                    + TURN.format("assistant", "yes") + TURN.format("user", "Translate to English.\n\nbonjour")
-                    + TURN.format("assistant", "hello"))
+    assert full == (
+        SYS.format("You are a translator.")
+        + TURN.format("user", "Translate to English: oui")
+        + TURN.format("assistant", "yes")
+        + TURN.format("user", "Translate to English.\n\nbonjour")
+        + TURN.format("assistant", "hello")
+    )
     assert trained == "yes<|im_end|>hello<|im_end|>"  # history responses train, as LLaMA-Factory does
 
 
 def test_llamafactory_sharegpt_with_system(tmp_path, tokenizer):
     """LLaMA-Factory's sharegpt format: {conversations: [{from, value}], system}."""
-    rec = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Ahoy."}],
-           "system": "You are a pirate."}
+    rec = {
+        "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Ahoy."}],
+        "system": "You are a pirate.",
+    }
     (s,) = _load(tmp_path, [rec])
     full, trained = _texts(tokenizer, s)
     assert full == SYS.format("You are a pirate.") + TURN.format("user", "Hi") + TURN.format("assistant", "Ahoy.")
@@ -121,8 +140,11 @@ def test_llamafactory_sharegpt_with_system(tmp_path, tokenizer):
 
 
 def test_cli_show_reads_the_system_record_as_chat(tmp_path, tiny_model_dir, capsys):
-    path = str(write_jsonl(tmp_path / "d.jsonl", [{"system": "You are terse.", "prompt": "Name a color.",
-                                                   "completion": "Blue."}]))
+    path = str(
+        write_jsonl(
+            tmp_path / "d.jsonl", [{"system": "You are terse.", "prompt": "Name a color.", "completion": "Blue."}]
+        )
+    )
     assert main(["data", "show", path, "--model", str(tiny_model_dir)]) == 0
     out = capsys.readouterr().out
     assert "sft, chat" in out and "system\nYou are terse." in out and "[[Blue.<|im_end|>]]" in out

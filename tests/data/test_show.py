@@ -19,13 +19,20 @@ def test_segments_decode_runs(tokenizer):
 
 
 def test_chat_record_in_brackets(tmp_path, tokenizer):
-    path = write_jsonl(tmp_path / "c.jsonl", [{"text": "skip me"}, {"messages": [
-        {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]}])
+    path = write_jsonl(
+        tmp_path / "c.jsonl",
+        [
+            {"text": "skip me"},
+            {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]},
+        ],
+    )
     out = show(str(path), tokenizer, number=2)
-    assert out == (f"# {path}, line 2: sft, chat; trained tokens in [[...]]\n"
-                   "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
-                   "<|im_start|>assistant\n[[Hello.<|im_end|>]]\n\n"
-                   f"## {out.split('## ')[1].split(' tokens')[0]} tokens, 4 trained")
+    assert out == (
+        f"# {path}, line 2: sft, chat; trained tokens in [[...]]\n"
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+        "<|im_start|>assistant\n[[Hello.<|im_end|>]]\n\n"
+        f"## {out.split('## ')[1].split(' tokens')[0]} tokens, 4 trained"
+    )
 
 
 def test_color_marks(tmp_path, tokenizer):
@@ -35,8 +42,11 @@ def test_color_marks(tmp_path, tokenizer):
 
 
 def test_json_tokens_of_a_preference_record_both_sides(tmp_path, tokenizer):
-    rec = {"conversations": [{"from": "human", "value": "Hi"}], "chosen": {"from": "gpt", "value": "Hello."},
-           "rejected": {"from": "gpt", "value": "No."}}
+    rec = {
+        "conversations": [{"from": "human", "value": "Hi"}],
+        "chosen": {"from": "gpt", "value": "Hello."},
+        "rejected": {"from": "gpt", "value": "No."},
+    }
     path = write_jsonl(tmp_path / "lf.jsonl", [rec])
     rows = [json.loads(line) for line in show(str(path), tokenizer, as_json=True).splitlines()]
     assert set(rows[0]) == {"id", "text", "trained", "side", "pair"}
@@ -49,7 +59,7 @@ def test_json_tokens_of_a_preference_record_both_sides(tmp_path, tokenizer):
 def test_kto_record_and_sft_refusal(tmp_path, tokenizer):
     path = write_jsonl(tmp_path / "k.jsonl", [{"prompt": "q", "completion": "bad answer", "label": False}])
     out = show(str(path), tokenizer)
-    assert 'kto, prompt_completion, label false (undesirable)' in out and "q[[bad answer<|im_end|>]]" in out
+    assert "kto, prompt_completion, label false (undesirable)" in out and "q[[bad answer<|im_end|>]]" in out
     from alignline.errors import DataError
 
     with pytest.raises(DataError, match="field 'label': unpaired feedback"):
@@ -57,10 +67,16 @@ def test_kto_record_and_sft_refusal(tmp_path, tokenizer):
 
 
 def test_cli_show(tmp_path, tiny_model_dir, capsys):
-    path = write_jsonl(tmp_path / "uf.jsonl", [{"prompt": "Hi", "chosen": [{"role": "user", "content": "Hi"},
-                                                                        {"role": "assistant", "content": "Hello."}],
-                                                "rejected": [{"role": "user", "content": "Hi"},
-                                                             {"role": "assistant", "content": "No."}]}])
+    path = write_jsonl(
+        tmp_path / "uf.jsonl",
+        [
+            {
+                "prompt": "Hi",
+                "chosen": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}],
+                "rejected": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "No."}],
+            }
+        ],
+    )
     assert main(["data", "show", str(path), "--model", str(tiny_model_dir)]) == 0
     out = capsys.readouterr().out
     assert "dpo, 1 preference pair (chat)" in out and "[[Hello.<|im_end|>]]" in out and "[[No.<|im_end|>]]" in out
@@ -70,7 +86,22 @@ def test_cli_show(tmp_path, tiny_model_dir, capsys):
     assert err == [f"alignline: error: {path}: has 1 record; --record 3 is out of range"]
     assert main(["data", "show", str(tmp_path / "qa.jsonl"), "--model", str(tiny_model_dir)]) == 2
     write_jsonl(tmp_path / "qa.jsonl", [{"q": "2+2=", "a": "4"}])
-    assert main(["data", "show", str(tmp_path / "qa.jsonl"), "--model", str(tiny_model_dir), "--column", "prompt=q",
-                 "--column", "completion=a", "--json"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "show",
+                str(tmp_path / "qa.jsonl"),
+                "--model",
+                str(tiny_model_dir),
+                "--column",
+                "prompt=q",
+                "--column",
+                "completion=a",
+                "--json",
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert [r["text"] for r in rows if r["trained"]] == ["4", "<|im_end|>"]

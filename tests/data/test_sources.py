@@ -5,10 +5,15 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.mark.parametrize("content,needle", [
-    (b"", "the file is empty"), (b"\n\n", "the file is empty"), (b"[1]\n", "line 1: expected a JSON object"),
-    (b'{"text": "a"}\n{"text": "\xff"}\n', "line 2: not UTF-8 text"),
-])
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        (b"", "the file is empty"),
+        (b"\n\n", "the file is empty"),
+        (b"[1]\n", "line 1: expected a JSON object"),
+        (b'{"text": "a"}\n{"text": "\xff"}\n', "line 2: not UTF-8 text"),
+    ],
+)
 def test_jsonl_reader_errors_and_locations(tmp_path, content, needle):
     """The one record reader (the quality gates use it too): errors name the line; BOM, CRLF and
     blank lines are handled, and locations count every line."""

@@ -36,9 +36,12 @@ def test_jsonl_gz_and_json_gz(tmp_path):
 def test_datasets_split(tmp_path):
     from datasets import Dataset, DatasetDict
 
-    DatasetDict({"train_prefs": Dataset.from_list([{"prompt": "q", "chosen": "a", "rejected": "b"}]),
-                 "test_prefs": Dataset.from_list([{"prompt": "q2", "chosen": "c", "rejected": "d"}])}
-                ).save_to_disk(str(tmp_path / "uf"))
+    DatasetDict(
+        {
+            "train_prefs": Dataset.from_list([{"prompt": "q", "chosen": "a", "rejected": "b"}]),
+            "test_prefs": Dataset.from_list([{"prompt": "q2", "chosen": "c", "rejected": "d"}]),
+        }
+    ).save_to_disk(str(tmp_path / "uf"))
     assert [p.prompt for p in load_pairs(str(tmp_path / "uf"), split="test_prefs")] == ["q2"]
     with pytest.raises(DataError) as e:
         load_pairs(str(tmp_path / "uf"))
@@ -69,20 +72,33 @@ def test_hub_id_offline_is_one_line(monkeypatch):
         load_pairs("HuggingFaceH4/ultrafeedback_binarized", split="train_prefs")
     msg = str(e.value)
     assert "\n" not in msg
-    assert msg.startswith("HuggingFaceH4/ultrafeedback_binarized: no such local file or directory, and loading it "
-                          "as a hub dataset (split 'train_prefs') failed: ")
+    assert msg.startswith(
+        "HuggingFaceH4/ultrafeedback_binarized: no such local file or directory, and loading it "
+        "as a hub dataset (split 'train_prefs') failed: "
+    )
     with pytest.raises(DataError, match="missing.jsonl: no such file or directory"):
         load_samples("data/missing.jsonl")
 
 
 def test_alpaca_history_turns_are_trained(tmp_path, tokenizer):
     """LLaMA-Factory trains the history responses too (mask_history is off by default)."""
-    rec = {"instruction": "And 3+3?", "input": "", "output": "6", "system": "Be brief.",
-           "history": [["2+2?", "4"], ["And 1+1?", "2"]]}
+    rec = {
+        "instruction": "And 3+3?",
+        "input": "",
+        "output": "6",
+        "system": "Be brief.",
+        "history": [["2+2?", "4"], ["And 1+1?", "2"]],
+    }
     (s,) = load_samples(str(write_jsonl(tmp_path / "a.jsonl", [rec])))
     assert [(m.role, m.content) for m in s.messages] == [
-        ("system", "Be brief."), ("user", "2+2?"), ("assistant", "4"), ("user", "And 1+1?"), ("assistant", "2"),
-        ("user", "And 3+3?"), ("assistant", "6")]
+        ("system", "Be brief."),
+        ("user", "2+2?"),
+        ("assistant", "4"),
+        ("user", "And 1+1?"),
+        ("assistant", "2"),
+        ("user", "And 3+3?"),
+        ("assistant", "6"),
+    ]
     assert _trained(tokenizer, s) == "4<|im_end|>2<|im_end|>6<|im_end|>"
     with pytest.raises(DataError, match=r"field 'history\[0\]': expected an \[instruction, response\] pair"):
         load_samples(str(write_jsonl(tmp_path / "b.jsonl", [{**rec, "history": [["only"]]}])))
@@ -101,24 +117,34 @@ OASST = [  # OpenAssistant's flat export: one record per message, threads by par
 def test_message_tree_becomes_threads(tmp_path, tokenizer):
     samples = load_samples(str(write_jsonl(tmp_path / "oasst.jsonl", OASST)))
     assert [[(m.role, m.content, m.train) for m in s.messages] for s in samples] == [
-        [("user", "Name a fruit.", True), ("assistant", "Apple.", True), ("user", "Another?", True),
-         ("assistant", "Plum.", True)],
-        [("user", "Name a fruit.", True), ("assistant", "Pear.", True)]]
+        [
+            ("user", "Name a fruit.", True),
+            ("assistant", "Apple.", True),
+            ("user", "Another?", True),
+            ("assistant", "Plum.", True),
+        ],
+        [("user", "Name a fruit.", True), ("assistant", "Pear.", True)],
+    ]
     assert samples[0].origin.endswith("line 5 (thread ending here)")
     assert [_trained(tokenizer, s) for s in samples] == ["Apple.<|im_end|>Plum.<|im_end|>", "Pear.<|im_end|>"]
     # a second reply under m2's branch trains only what is new
     more = OASST + [{"message_id": "m7", "parent_id": "m4", "role": "assistant", "text": "Kiwi."}]
     samples = load_samples(str(write_jsonl(tmp_path / "more.jsonl", more)))
-    assert [_trained(tokenizer, s) for s in samples] == ["Apple.<|im_end|>Plum.<|im_end|>", "Kiwi.<|im_end|>",
-                                                         "Pear.<|im_end|>"]
+    assert [_trained(tokenizer, s) for s in samples] == [
+        "Apple.<|im_end|>Plum.<|im_end|>",
+        "Kiwi.<|im_end|>",
+        "Pear.<|im_end|>",
+    ]
 
 
 def test_message_tree_errors(tmp_path):
     orphan = OASST[:2] + [{"message_id": "x", "parent_id": "nope", "role": "assistant", "text": "t"}]
     with pytest.raises(DataError, match=r"line 3, field 'parent_id': parent_id 'nope' is not a message_id"):
         load_samples(str(write_jsonl(tmp_path / "o.jsonl", orphan)))
-    cycle = OASST[:2] + [{"message_id": "a", "parent_id": "b", "role": "prompter", "text": "t"},
-                         {"message_id": "b", "parent_id": "a", "role": "assistant", "text": "t"}]
+    cycle = OASST[:2] + [
+        {"message_id": "a", "parent_id": "b", "role": "prompter", "text": "t"},
+        {"message_id": "b", "parent_id": "a", "role": "assistant", "text": "t"},
+    ]
     with pytest.raises(DataError, match="never reaches a root"):
         load_samples(str(write_jsonl(tmp_path / "c.jsonl", cycle)))
 
@@ -144,16 +170,28 @@ def test_recipe_split_and_columns_reach_both_readers(tmp_path, tokenizer):
     from alignline.data.dataset import prepare_data
     from alignline.methods.pairs import prepare_pairs
 
-    DatasetDict({"train_sft": Dataset.from_list([{"q": f"What is {i}?", "a": f"Answer {i}."} for i in range(4)])}
-                ).save_to_disk(str(tmp_path / "sft"))
-    cfg = load_config(None, [f"data.train={tmp_path / 'sft'}", "data.split=train_sft",
-                             "data.columns={prompt: q, completion: a}"])
+    DatasetDict(
+        {"train_sft": Dataset.from_list([{"q": f"What is {i}?", "a": f"Answer {i}."} for i in range(4)])}
+    ).save_to_disk(str(tmp_path / "sft"))
+    cfg = load_config(
+        None, [f"data.train={tmp_path / 'sft'}", "data.split=train_sft", "data.columns={prompt: q, completion: a}"]
+    )
     train, _, report = prepare_data(cfg.data, tokenizer, 128, 0, None)
     assert report.train_samples == 4
     assert tokenizer.decode([t for t in train[0].targets if t != -100]).startswith("Answer ")
-    DatasetDict({"train_prefs": Dataset.from_list([{"prompt": "Hi", "chosen": [
-        {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}], "rejected": [
-        {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "No."}]}])}).save_to_disk(str(tmp_path / "uf"))
+    DatasetDict(
+        {
+            "train_prefs": Dataset.from_list(
+                [
+                    {
+                        "prompt": "Hi",
+                        "chosen": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}],
+                        "rejected": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "No."}],
+                    }
+                ]
+            )
+        }
+    ).save_to_disk(str(tmp_path / "uf"))
     cfg = load_config(None, ["method=dpo", f"data.train={tmp_path / 'uf'}", "data.split=train_prefs"])
     (ex,) = prepare_pairs(cfg, tokenizer).train
     assert tokenizer.decode(ex.chosen.input_ids).count("Hi<|im_end|>") == 1

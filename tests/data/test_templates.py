@@ -18,8 +18,15 @@ def _segments(tokenizer, ids, mask):
 
 
 def test_multi_turn_mask_with_system_turn(tokenizer):
-    conv = Conversation([Message("system", "Be brief."), Message("user", "Hi"), Message("assistant", "Hello."),
-                         Message("user", "2+2?"), Message("assistant", "Four.")])
+    conv = Conversation(
+        [
+            Message("system", "Be brief."),
+            Message("user", "Hi"),
+            Message("assistant", "Hello."),
+            Message("user", "2+2?"),
+            Message("assistant", "Four."),
+        ]
+    )
     ids, mask = tokenize_sample(tokenizer, conv)
     assert _segments(tokenizer, ids, mask) == [
         (False, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"),
@@ -43,8 +50,14 @@ def test_default_system_prompt_is_context(tokenizer):
 
 
 def test_weight_zero_turn_is_not_trained(tokenizer):
-    conv = Conversation([Message("user", "a"), Message("assistant", "bad", train=False),
-                         Message("user", "c"), Message("assistant", "good")])
+    conv = Conversation(
+        [
+            Message("user", "a"),
+            Message("assistant", "bad", train=False),
+            Message("user", "c"),
+            Message("assistant", "good"),
+        ]
+    )
     ids, mask = tokenize_sample(tokenizer, conv)
     assert tokenizer.decode([t for t, m in zip(ids, mask) if m]) == "good<|im_end|>"
 
@@ -57,11 +70,17 @@ def test_loss_on_all(tokenizer):
 def test_eos_added_when_template_has_none(tokenizer):
     tok = tokenizer  # the session's tokenizer, its template swapped for this test and restored
     saved = tok.chat_template
-    tok.chat_template = ("{% for m in messages %}{{ m['role'] + ': ' + m['content'] + '\n' }}{% endfor %}"
-                         "{% if add_generation_prompt %}{{ 'assistant: ' }}{% endif %}")
+    tok.chat_template = (
+        "{% for m in messages %}{{ m['role'] + ': ' + m['content'] + '\n' }}{% endfor %}"
+        "{% if add_generation_prompt %}{{ 'assistant: ' }}{% endif %}"
+    )
     try:
-        ids, mask = tokenize_sample(tok, Conversation([Message("user", "hi"), Message("assistant", "yo"),
-                                                       Message("user", "x"), Message("assistant", "z")]))
+        ids, mask = tokenize_sample(
+            tok,
+            Conversation(
+                [Message("user", "hi"), Message("assistant", "yo"), Message("user", "x"), Message("assistant", "z")]
+            ),
+        )
     finally:
         tok.chat_template = saved
     trained = [t for t, m in zip(ids, mask) if m]

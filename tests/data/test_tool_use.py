@@ -32,7 +32,7 @@ QWEN_LIKE = (
     "{%- if message.content %}{{- '\\n' + message.content }}{%- endif %}"
     "{%- for tool_call in message.tool_calls %}{%- if tool_call.function is defined %}"
     "{%- set tool_call = tool_call.function %}{%- endif %}"
-    "{{- '\\n<tool_call>\\n{\"name\": \"' }}{{- tool_call.name }}{{- '\", \"arguments\": ' }}"
+    '{{- \'\\n<tool_call>\\n{"name": "\' }}{{- tool_call.name }}{{- \'", "arguments": \' }}'
     "{{- tool_call.arguments | tojson }}{{- '}\\n</tool_call>' }}{%- endfor %}{{- '<|im_end|>\\n' }}"
     "{%- elif message.role == 'tool' %}"
     "{%- if loop.index0 == 0 or messages[loop.index0 - 1].role != 'tool' %}{{- '<|im_start|>user' }}{%- endif %}"
@@ -42,8 +42,14 @@ QWEN_LIKE = (
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
 )
 
-WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Current weather",
-                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
 
 
 def tool_record(arguments='{"city": "Paris"}', content=None):
@@ -52,12 +58,16 @@ def tool_record(arguments='{"city": "Paris"}', content=None):
     assistant = {"role": "assistant", "tool_calls": [call]}
     if content != "absent":
         assistant["content"] = content
-    return {"tools": [WEATHER], "messages": [
-        {"role": "developer", "content": "Be brief."},
-        {"role": "user", "content": "Weather in Paris?"},
-        assistant,
-        {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
-        {"role": "assistant", "content": "18C in Paris."}]}
+    return {
+        "tools": [WEATHER],
+        "messages": [
+            {"role": "developer", "content": "Be brief."},
+            {"role": "user", "content": "Weather in Paris?"},
+            assistant,
+            {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
+            {"role": "assistant", "content": "18C in Paris."},
+        ],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -80,12 +90,14 @@ def test_template_with_tool_support_renders_and_trains_the_call(qwen_tokenizer, 
     ids, mask = tokenize_sample(qwen_tokenizer, sample)
     full = qwen_tokenizer.decode(ids)
     # the template's own tools block, with developer mapped to system
-    assert full.startswith('<|im_start|>system\nBe brief.\n\n# Tools\n<tools>\n{"type": "function", "function": '
-                           '{"name": "get_weather"')
+    assert full.startswith(
+        '<|im_start|>system\nBe brief.\n\n# Tools\n<tools>\n{"type": "function", "function": {"name": "get_weather"'
+    )
     assert "<|im_start|>user\n<tool_response>\n18C\n</tool_response><|im_end|>" in full
     assert trained_text(qwen_tokenizer, ids, mask) == (
         '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>'
-        "18C in Paris.<|im_end|>")
+        "18C in Paris.<|im_end|>"
+    )
 
 
 def test_arguments_as_an_object_render_the_same(qwen_tokenizer):
@@ -103,7 +115,8 @@ def test_template_without_tool_support_uses_the_fallback_text(tokenizer):
     assert "<|im_start|>tool\n<tool_response>\n18C\n</tool_response><|im_end|>" in full
     assert trained_text(tokenizer, ids, mask) == (
         '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>'
-        "18C in Paris.<|im_end|>")
+        "18C in Paris.<|im_end|>"
+    )
     # the shifted targets of the training example teach exactly the same tokens
     (ex,) = build_examples(tokenizer, sample, 4096)
     assert tokenizer.decode([t for t in ex.targets if t != -100]) == trained_text(tokenizer, ids, mask)
@@ -118,18 +131,34 @@ def test_tool_call_with_content_keeps_both(tokenizer):
 def test_developer_role_stays_where_the_template_knows_it():
     tok = tiny_tokenizer()
     tok.chat_template = tok.chat_template.replace("message['role']", "message['role']") + "{# developer #}"
-    sample = to_sample({"messages": [{"role": "developer", "content": "D"}, {"role": "user", "content": "u"},
-                                     {"role": "assistant", "content": "a"}]}, "f", "line 1")
+    sample = to_sample(
+        {
+            "messages": [
+                {"role": "developer", "content": "D"},
+                {"role": "user", "content": "u"},
+                {"role": "assistant", "content": "a"},
+            ]
+        },
+        "f",
+        "line 1",
+    )
     ids, mask = tokenize_sample(tok, sample)
-    assert tok.decode(ids).startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-                                      "<|im_start|>developer\nD<|im_end|>")
+    assert tok.decode(ids).startswith(
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>developer\nD<|im_end|>"
+    )
     assert trained_text(tok, ids, mask) == "a<|im_end|>"
 
 
 def test_content_parts_are_joined_and_images_refused(tmp_path, tokenizer):
-    rec = {"messages": [{"role": "user", "content": [{"type": "text", "text": "Hello, "},
-                                                     {"type": "text", "text": "how are you?"}]},
-                        {"role": "assistant", "content": [{"type": "text", "text": "Fine."}]}]}
+    rec = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "Hello, "}, {"type": "text", "text": "how are you?"}],
+            },
+            {"role": "assistant", "content": [{"type": "text", "text": "Fine."}]},
+        ]
+    }
     (s,) = load_samples(str(write_jsonl(tmp_path / "p.jsonl", [rec])))
     assert [m.content for m in s.messages] == ["Hello, how are you?", "Fine."]
     ids, mask = tokenize_sample(tokenizer, s)
@@ -139,14 +168,23 @@ def test_content_parts_are_joined_and_images_refused(tmp_path, tokenizer):
         load_samples(str(write_jsonl(tmp_path / "i.jsonl", [rec])))
 
 
-@pytest.mark.parametrize("mutate, fld, needle", [
-    (lambda r: r["messages"][2]["tool_calls"][0]["function"].update(arguments="{city: Paris"),
-     "messages[2].tool_calls[0].function.arguments", "not valid JSON"),
-    (lambda r: r["messages"][2]["tool_calls"][0]["function"].pop("name"),
-     "messages[2].tool_calls[0].function.name", "missing"),
-    (lambda r: r.update(tools="nope"), "tools", "not valid JSON"),
-    (lambda r: r["messages"][1].update(weight=True), "messages[1].weight", "must be 0 or 1, got true"),
-])
+@pytest.mark.parametrize(
+    "mutate, fld, needle",
+    [
+        (
+            lambda r: r["messages"][2]["tool_calls"][0]["function"].update(arguments="{city: Paris"),
+            "messages[2].tool_calls[0].function.arguments",
+            "not valid JSON",
+        ),
+        (
+            lambda r: r["messages"][2]["tool_calls"][0]["function"].pop("name"),
+            "messages[2].tool_calls[0].function.name",
+            "missing",
+        ),
+        (lambda r: r.update(tools="nope"), "tools", "not valid JSON"),
+        (lambda r: r["messages"][1].update(weight=True), "messages[1].weight", "must be 0 or 1, got true"),
+    ],
+)
 def test_bad_tool_fields_name_the_field(tmp_path, mutate, fld, needle):
     rec = tool_record()
     mutate(rec)
@@ -157,18 +195,22 @@ def test_bad_tool_fields_name_the_field(tmp_path, mutate, fld, needle):
 
 def test_sharegpt_function_call_and_observation(tokenizer, qwen_tokenizer):
     """LLaMA-Factory's tool format: function_call turns hold {name, arguments} JSON, tools a JSON string."""
-    rec = {"conversations": [{"from": "human", "value": "Weather in Paris?"},
-                             {"from": "function_call", "value": json.dumps({"name": "get_weather",
-                                                                            "arguments": {"city": "Paris"}})},
-                             {"from": "observation", "value": "18C"},
-                             {"from": "gpt", "value": "18C in Paris."}],
-           "tools": json.dumps([WEATHER["function"]])}
+    rec = {
+        "conversations": [
+            {"from": "human", "value": "Weather in Paris?"},
+            {"from": "function_call", "value": json.dumps({"name": "get_weather", "arguments": {"city": "Paris"}})},
+            {"from": "observation", "value": "18C"},
+            {"from": "gpt", "value": "18C in Paris."},
+        ],
+        "tools": json.dumps([WEATHER["function"]]),
+    }
     sample = to_sample(rec, "f", "line 1")
     assert sample.tools == [WEATHER] and sample.messages[1].tool_calls[0]["function"]["name"] == "get_weather"
     ids, mask = tokenize_sample(qwen_tokenizer, sample)
     assert trained_text(qwen_tokenizer, ids, mask) == (
         '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>'
-        "18C in Paris.<|im_end|>")
+        "18C in Paris.<|im_end|>"
+    )
 
 
 def test_fallback_tools_turn_without_a_system_turn_keeps_the_mask(tokenizer):
@@ -178,4 +220,5 @@ def test_fallback_tools_turn_without_a_system_turn_keeps_the_mask(tokenizer):
     assert tokenizer.decode(ids).startswith("<|im_start|>system\n# Tools\n\nYou may call these functions")
     assert trained_text(tokenizer, ids, mask) == (
         '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>'
-        "18C in Paris.<|im_end|>")
+        "18C in Paris.<|im_end|>"
+    )

@@ -11,8 +11,11 @@ from alignline.data.unpaired import kl_examples, load_unpaired, mismatched, to_u
 from alignline.errors import DataError
 from support import write_jsonl
 
-CHAT = {"prompt": [{"role": "user", "content": "What is two plus two?"}],
-        "completion": [{"role": "assistant", "content": "Four."}], "label": True}
+CHAT = {
+    "prompt": [{"role": "user", "content": "What is two plus two?"}],
+    "completion": [{"role": "assistant", "content": "Four."}],
+    "label": True,
+}
 
 
 def test_accepts_chat_and_text_records_with_weights():
@@ -22,30 +25,51 @@ def test_accepts_chat_and_text_records_with_weights():
     text = to_unpaired({"prompt": "Q: 2+2?", "completion": " 4", "label": False, "confidence": 0.6}, "f.csv", "row 2")
     assert (text.prompt, text.completion, text.label, text.weight) == ("Q: 2+2?", " 4", False, 0.6)
     # a string completion to a chat prompt becomes an assistant turn; CSV cells spell booleans as text
-    mixed = to_unpaired({"prompt": CHAT["prompt"], "completion": "Four.", "label": "FALSE", "weight": "2"}, "f.csv",
-                        "row 3")
+    mixed = to_unpaired(
+        {"prompt": CHAT["prompt"], "completion": "Four.", "label": "FALSE", "weight": "2"}, "f.csv", "row 3"
+    )
     assert mixed.completion[0].role == "assistant" and mixed.label is False and mixed.weight == 2.0
 
 
-@pytest.mark.parametrize("record,message", [
-    ({"prompt": "p", "completion": "c"},
-     "f.jsonl, line 4, field 'label': is missing (true: a desirable completion, false: an undesirable one)"),
-    ({"prompt": "p", "completion": "c", "label": 1}, "f.jsonl, line 4, field 'label': expected true or false, got 1"),
-    ({"prompt": "p", "completion": "c", "label": "yes"},
-     "f.jsonl, line 4, field 'label': expected true or false, got 'yes'"),
-    ({"prompt": "p", "completion": "c", "label": None},
-     "f.jsonl, line 4, field 'label': expected true or false, got None"),
-    ({"prompt": "p", "label": True}, "f.jsonl, line 4, field 'completion': is missing"),
-    ({"completion": "c", "label": True}, "f.jsonl, line 4, field 'prompt': is missing"),
-    ({"prompt": "p", "completion": [{"role": "user", "content": "hi"}], "label": True},
-     "f.jsonl, line 4, field 'completion': has no assistant message"),
-    ({"prompt": "p", "completion": 3, "label": True},
-     "f.jsonl, line 4, field 'completion': expected a non-empty list of {role, content} messages"),
-    ({"prompt": "p", "completion": "c", "label": True, "weight": -1},
-     "f.jsonl, line 4, field 'weight': must be >= 0, got -1.0"),
-    ({"prompt": "p", "chosen": "a", "rejected": "b", "label": True},
-     "f.jsonl, line 4, field 'completion': is missing: this is a chosen/rejected pair"),
-])
+@pytest.mark.parametrize(
+    "record,message",
+    [
+        (
+            {"prompt": "p", "completion": "c"},
+            "f.jsonl, line 4, field 'label': is missing (true: a desirable completion, false: an undesirable one)",
+        ),
+        (
+            {"prompt": "p", "completion": "c", "label": 1},
+            "f.jsonl, line 4, field 'label': expected true or false, got 1",
+        ),
+        (
+            {"prompt": "p", "completion": "c", "label": "yes"},
+            "f.jsonl, line 4, field 'label': expected true or false, got 'yes'",
+        ),
+        (
+            {"prompt": "p", "completion": "c", "label": None},
+            "f.jsonl, line 4, field 'label': expected true or false, got None",
+        ),
+        ({"prompt": "p", "label": True}, "f.jsonl, line 4, field 'completion': is missing"),
+        ({"completion": "c", "label": True}, "f.jsonl, line 4, field 'prompt': is missing"),
+        (
+            {"prompt": "p", "completion": [{"role": "user", "content": "hi"}], "label": True},
+            "f.jsonl, line 4, field 'completion': has no assistant message",
+        ),
+        (
+            {"prompt": "p", "completion": 3, "label": True},
+            "f.jsonl, line 4, field 'completion': expected a non-empty list of {role, content} messages",
+        ),
+        (
+            {"prompt": "p", "completion": "c", "label": True, "weight": -1},
+            "f.jsonl, line 4, field 'weight': must be >= 0, got -1.0",
+        ),
+        (
+            {"prompt": "p", "chosen": "a", "rejected": "b", "label": True},
+            "f.jsonl, line 4, field 'completion': is missing: this is a chosen/rejected pair",
+        ),
+    ],
+)
 def test_bad_records_name_file_record_and_field(record, message):
     with pytest.raises(DataError) as err:
         to_unpaired(record, "f.jsonl", "line 4")
@@ -65,8 +89,9 @@ def test_tokenized_exactly_as_a_preference_side(tokenizer):
     for prompt, answer in ((CHAT["prompt"], CHAT["completion"]), ("Q: what is 2+2?\nA:", " four")):
         pair = to_pairs({"prompt": prompt, "chosen": answer, "rejected": "something else"}, "p.jsonl", "line 1")[0]
         side = tokenize_pair(tokenizer, pair, 512).chosen
-        unit = tokenize_unpaired(tokenizer, to_unpaired({"prompt": prompt, "completion": answer, "label": True},
-                                                        "u.jsonl", "line 1"), 512)
+        unit = tokenize_unpaired(
+            tokenizer, to_unpaired({"prompt": prompt, "completion": answer, "label": True}, "u.jsonl", "line 1"), 512
+        )
         assert unit.example.input_ids == side.input_ids and unit.example.targets == side.targets
         first_target = next(t for t, v in enumerate(side.targets) if v != IGNORE)
         assert unit.prompt_len == first_target + 1  # the completion's first token
@@ -82,8 +107,12 @@ def test_mismatched_sequences_rotate_completions(tokenizer):
     """Raw text: prompt ids P_i then completion ids C_j (+ EOS), only C_j trained; unit i gets unit i-1's
     completion, unit 0 the last one's (TRL's rotation). Truncation keeps the prompt."""
     texts = [("Q one?", " alpha"), ("Question two here?", " beta gamma"), ("Q3", " delta")]
-    units = [tokenize_unpaired(tokenizer, to_unpaired({"prompt": p, "completion": c, "label": i % 2 == 0},
-                                                      "u.jsonl", f"line {i}"), 512) for i, (p, c) in enumerate(texts)]
+    units = [
+        tokenize_unpaired(
+            tokenizer, to_unpaired({"prompt": p, "completion": c, "label": i % 2 == 0}, "u.jsonl", f"line {i}"), 512
+        )
+        for i, (p, c) in enumerate(texts)
+    ]
 
     def ids(text):
         return tokenizer(text, add_special_tokens=False)["input_ids"]

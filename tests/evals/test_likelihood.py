@@ -19,9 +19,13 @@ from alignline.models.loading import load_causal_lm
 from alignline.rollout.types import render_prompt
 from support import save_tiny_model, write_jsonl
 
-TEXTS = [{"id": "t1", "text": "The quick brown fox jumps over the lazy dog."},
-         {"id": "t2", "messages": [{"role": "user", "content": "What is two plus two?"},
-                                   {"role": "assistant", "content": "Four."}]}]
+TEXTS = [
+    {"id": "t1", "text": "The quick brown fox jumps over the lazy dog."},
+    {
+        "id": "t2",
+        "messages": [{"role": "user", "content": "What is two plus two?"}, {"role": "assistant", "content": "Four."}],
+    },
+]
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +85,11 @@ def test_forgetting_by_perplexity_is_zero_for_the_base_itself(tmp_path, tiny_mod
 
 
 def test_multiple_choice_calibration_equals_direct_probabilities(tmp_path, tiny_model_dir):
-    records = [{"id": 1, "prompt": "What is two plus two?", "choices": ["Four.", "Five.", "Label: positive"], "answer": 0},
-               {"id": 2, "prompt": "Capital of France?", "choices": ["Paris", "Rome"], "answer": "Paris"},
-               {"id": 3, "prompt": "Hello", "choices": ["fine", "thank you"], "answer": 1}]
+    records = [
+        {"id": 1, "prompt": "What is two plus two?", "choices": ["Four.", "Five.", "Label: positive"], "answer": 0},
+        {"id": 2, "prompt": "Capital of France?", "choices": ["Paris", "Rome"], "answer": "Paris"},
+        {"id": 3, "prompt": "Hello", "choices": ["fine", "thank you"], "answer": 1},
+    ]
     s = suite(tmp_path, "mc", records, kind="calibration", bins=5)
     results = evaluate([handle("m", tiny_model_dir)], None, [s], Context(n_boot=100))
     tok, model = load_causal_lm(str(tiny_model_dir))

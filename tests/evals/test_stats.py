@@ -83,5 +83,6 @@ def test_length_controlled_win_rate_recovers_the_intercept():
 def test_perplexity_is_corpus_level():
     """NLL 2 over 1 token and 4 over 3 tokens: exp(6 / 4), not the mean of exp(2) and exp(4/3)."""
     assert stats.compute("perplexity", {"nll": [2.0, 4.0], "tokens": [1, 3]}) == pytest.approx(math.exp(1.5))
-    assert stats.compute("perplexity_increase", {"nll": [2.0, 4.0], "tokens": [1, 3], "base_nll": [1.0, 3.0],
-                                                  "base_tokens": [1, 3]}) == pytest.approx(math.exp(1.5) - math.exp(1.0))
+    assert stats.compute(
+        "perplexity_increase", {"nll": [2.0, 4.0], "tokens": [1, 3], "base_nll": [1.0, 3.0], "base_tokens": [1, 3]}
+    ) == pytest.approx(math.exp(1.5) - math.exp(1.0))

@@ -39,33 +39,65 @@ def test_starter_sizes_and_the_over_refused_prompt():
 
 
 def test_limit_and_inline_records(tmp_path):
-    path = write(tmp_path, {"name": "x", "kind": "accuracy", "limit": 2,
-                            "records": [{"prompt": "a", "answer": "a"}, {"prompt": "b", "answer": "b"},
-                                        {"prompt": "c", "answer": "c"}]})
+    path = write(
+        tmp_path,
+        {
+            "name": "x",
+            "kind": "accuracy",
+            "limit": 2,
+            "records": [{"prompt": "a", "answer": "a"}, {"prompt": "b", "answer": "b"}, {"prompt": "c", "answer": "c"}],
+        },
+    )
     suite = load_suite(path)
     assert [r.id for r in suite.records] == ["1", "2"]
 
 
-@pytest.mark.parametrize("body, records, expected", [
-    ({"kind": "accuracy"}, [], "suite.yaml, field 'name': is missing"),
-    ({"name": "x", "kind": "wizardry"}, [], "suite.yaml, field 'kind': unknown kind 'wizardry'"),
-    ({"name": "x", "kind": "accuracy", "gradr": "exact_match"}, [{"prompt": "a"}], "suite.yaml, field 'gradr': unknown setting"),
-    ({"name": "x", "kind": "accuracy", "max_new_tokens": "many"}, [{"prompt": "a"}],
-     "suite.yaml, field 'max_new_tokens': expected int, got str"),
-    ({"name": "x", "kind": "accuracy", "grader": "nonesuch"}, [{"prompt": "a"}], "grader 'nonesuch'"),
-    ({"name": "x", "kind": "refusal"}, [{"prompt": "a", "label": "harmful"}, {"prompt": "b"}],
-     "data.jsonl, line 2, field 'label': is missing"),
-    ({"name": "x", "kind": "refusal"}, [{"prompt": "a", "label": "evil"}],
-     "data.jsonl, line 1, field 'label': unknown label 'evil'"),
-    ({"name": "x", "kind": "accuracy"}, [{"id": 1, "prompt": "a"}, {"id": 1, "prompt": "b"}],
-     "data.jsonl, line 2, field 'id': duplicate id '1'"),
-    ({"name": "x", "kind": "accuracy"}, [{"prompt": 3}], "data.jsonl, line 1, field 'prompt'"),
-    ({"name": "x", "kind": "jailbreak", "templates": ["no placeholder"]}, [{"prompt": "a"}],
-     "suite.yaml, field 'templates[0]': every template is a string containing {prompt}"),
-    ({"name": "x", "kind": "canary", "canaries": "missing.jsonl"}, None, "suite.yaml, field 'canaries': no such file"),
-    ({"name": "x", "kind": "win_rate"}, [{"prompt": "a"}], "suite.yaml, field 'judge'"),
-    ({"name": "x", "kind": "accuracy"}, None, "suite.yaml, field 'data': no records"),
-])
+@pytest.mark.parametrize(
+    "body, records, expected",
+    [
+        ({"kind": "accuracy"}, [], "suite.yaml, field 'name': is missing"),
+        ({"name": "x", "kind": "wizardry"}, [], "suite.yaml, field 'kind': unknown kind 'wizardry'"),
+        (
+            {"name": "x", "kind": "accuracy", "gradr": "exact_match"},
+            [{"prompt": "a"}],
+            "suite.yaml, field 'gradr': unknown setting",
+        ),
+        (
+            {"name": "x", "kind": "accuracy", "max_new_tokens": "many"},
+            [{"prompt": "a"}],
+            "suite.yaml, field 'max_new_tokens': expected int, got str",
+        ),
+        ({"name": "x", "kind": "accuracy", "grader": "nonesuch"}, [{"prompt": "a"}], "grader 'nonesuch'"),
+        (
+            {"name": "x", "kind": "refusal"},
+            [{"prompt": "a", "label": "harmful"}, {"prompt": "b"}],
+            "data.jsonl, line 2, field 'label': is missing",
+        ),
+        (
+            {"name": "x", "kind": "refusal"},
+            [{"prompt": "a", "label": "evil"}],
+            "data.jsonl, line 1, field 'label': unknown label 'evil'",
+        ),
+        (
+            {"name": "x", "kind": "accuracy"},
+            [{"id": 1, "prompt": "a"}, {"id": 1, "prompt": "b"}],
+            "data.jsonl, line 2, field 'id': duplicate id '1'",
+        ),
+        ({"name": "x", "kind": "accuracy"}, [{"prompt": 3}], "data.jsonl, line 1, field 'prompt'"),
+        (
+            {"name": "x", "kind": "jailbreak", "templates": ["no placeholder"]},
+            [{"prompt": "a"}],
+            "suite.yaml, field 'templates[0]': every template is a string containing {prompt}",
+        ),
+        (
+            {"name": "x", "kind": "canary", "canaries": "missing.jsonl"},
+            None,
+            "suite.yaml, field 'canaries': no such file",
+        ),
+        ({"name": "x", "kind": "win_rate"}, [{"prompt": "a"}], "suite.yaml, field 'judge'"),
+        ({"name": "x", "kind": "accuracy"}, None, "suite.yaml, field 'data': no records"),
+    ],
+)
 def test_bad_suites_name_file_record_and_field(tmp_path, body, records, expected):
     path = write(tmp_path, body, records)
     with pytest.raises(DataError) as e:

@@ -22,10 +22,23 @@ import torch
 from torch.testing import assert_close
 
 from alignline.losses.grpo import (
-    GRPOLossType, KLEstimator, ScaleRewards, aggregate, group_advantages, kl_penalty, loss_count, nanstd,
-    per_token_policy_loss, rloo_advantages, sequence_sums, truncated_importance_weights, zero_std_groups,
+    _AGGREGATES,
+    _KL,
+    _SCALES,
+    GRPOLossType,
+    KLEstimator,
+    ScaleRewards,
+    aggregate,
+    group_advantages,
+    kl_penalty,
+    loss_count,
+    nanstd,
+    per_token_policy_loss,
+    rloo_advantages,
+    sequence_sums,
+    truncated_importance_weights,
+    zero_std_groups,
 )
-from alignline.losses.grpo import _AGGREGATES, _KL, _SCALES
 
 F64 = dict(dtype=torch.float64)
 REWARDS = torch.tensor([1.0, 0.0, 2.0, 3.0, 3.0, 3.0], **F64)
@@ -246,20 +259,23 @@ def test_every_enum_has_a_table_entry():
     assert set(_SCALES) == set(ScaleRewards) and set(_KL) == set(KLEstimator) and set(_AGGREGATES) == set(GRPOLossType)
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: group_advantages(REWARDS, 4), "do not split into groups of group_size=4"),
-    (lambda: group_advantages(REWARDS, 3, scale_rewards="std"), "unknown scale_rewards 'std'"),
-    (lambda: group_advantages(REWARDS[:, None], 3), r"shape \(S,\)"),
-    (lambda: rloo_advantages(REWARDS, 1), "group_size >= 2"),
-    (lambda: kl_penalty(RATIOS, RATIOS[:2]), "shape of logps"),
-    (lambda: kl_penalty(RATIOS, RATIOS, "k4"), "unknown kl_estimator 'k4'"),
-    (lambda: per_token_policy_loss(RATIOS, RATIOS, ADV, SEQ, beta=0.1), "needs ref_logps"),
-    (lambda: per_token_policy_loss(RATIOS, RATIOS[:, None], ADV, SEQ), r"old_logps must have shape \(4,\)"),
-    (lambda: per_token_policy_loss(RATIOS, RATIOS, ADV[:, None], SEQ), r"advantages must have shape \(S,\)"),
-    (lambda: per_token_policy_loss(RATIOS, RATIOS, ADV, SEQ, importance_weights=ADV), "importance_weights"),
-    (lambda: aggregate(RATIOS, SEQ, 2, "dr_grpo"), "needs max_completion_length"),
-    (lambda: aggregate(RATIOS, SEQ, 2, "sum"), "unknown loss_type 'sum'"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: group_advantages(REWARDS, 4), "do not split into groups of group_size=4"),
+        (lambda: group_advantages(REWARDS, 3, scale_rewards="std"), "unknown scale_rewards 'std'"),
+        (lambda: group_advantages(REWARDS[:, None], 3), r"shape \(S,\)"),
+        (lambda: rloo_advantages(REWARDS, 1), "group_size >= 2"),
+        (lambda: kl_penalty(RATIOS, RATIOS[:2]), "shape of logps"),
+        (lambda: kl_penalty(RATIOS, RATIOS, "k4"), "unknown kl_estimator 'k4'"),
+        (lambda: per_token_policy_loss(RATIOS, RATIOS, ADV, SEQ, beta=0.1), "needs ref_logps"),
+        (lambda: per_token_policy_loss(RATIOS, RATIOS[:, None], ADV, SEQ), r"old_logps must have shape \(4,\)"),
+        (lambda: per_token_policy_loss(RATIOS, RATIOS, ADV[:, None], SEQ), r"advantages must have shape \(S,\)"),
+        (lambda: per_token_policy_loss(RATIOS, RATIOS, ADV, SEQ, importance_weights=ADV), "importance_weights"),
+        (lambda: aggregate(RATIOS, SEQ, 2, "dr_grpo"), "needs max_completion_length"),
+        (lambda: aggregate(RATIOS, SEQ, 2, "sum"), "unknown loss_type 'sum'"),
+    ],
+)
 def test_rejects_bad_arguments(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -286,19 +302,31 @@ def _trl_block(method, first: str, last: str) -> str:
     lines = inspect.getsource(method).splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip().startswith(first))
     end = next(i for i in range(start, len(lines)) if lines[i].strip().startswith(last))
-    return textwrap.dedent("\n".join(lines[start:end + 1]))
+    return textwrap.dedent("\n".join(lines[start : end + 1]))
 
 
 def _trl_grpo_advantages(trl, rewards, group_size, scale_rewards):
-    block = _trl_block(trl.grpo._generate_and_score_completions,
-                       'if self.multi_objective_aggregation == "sum_then_normalize":',
-                       "advantages = torch.nan_to_num(advantages, nan=0.0)")
+    block = _trl_block(
+        trl.grpo._generate_and_score_completions,
+        'if self.multi_objective_aggregation == "sum_then_normalize":',
+        "advantages = torch.nan_to_num(advantages, nan=0.0)",
+    )
     rewards_per_func = rewards[:, None]
-    stub = SimpleNamespace(multi_objective_aggregation="sum_then_normalize", scale_rewards=scale_rewards,
-                           reward_weights=torch.ones(1, **F64), reward_funcs=[None])
-    scope = dict(self=stub, rewards_per_func=rewards_per_func, num_generations=group_size, torch=torch,
-                 device=torch.device("cpu"), nanstd=trl.nanstd,
-                 unscorable_mask=torch.isnan(rewards_per_func).all(dim=1))
+    stub = SimpleNamespace(
+        multi_objective_aggregation="sum_then_normalize",
+        scale_rewards=scale_rewards,
+        reward_weights=torch.ones(1, **F64),
+        reward_funcs=[None],
+    )
+    scope = dict(
+        self=stub,
+        rewards_per_func=rewards_per_func,
+        num_generations=group_size,
+        torch=torch,
+        device=torch.device("cpu"),
+        nanstd=trl.nanstd,
+        unscorable_mask=torch.isnan(rewards_per_func).all(dim=1),
+    )
     exec(block, scope)  # noqa: S102 - TRL's own installed source, see _trl_block
     return scope["advantages"], scope["is_std_zero"]
 
@@ -306,7 +334,7 @@ def _trl_grpo_advantages(trl, rewards, group_size, scale_rewards):
 def _reward_batch(seed, num_groups=4, group_size=3):
     g = torch.Generator().manual_seed(seed)
     rewards = torch.randint(0, 3, (num_groups * group_size,), generator=g).to(torch.float64)
-    rewards[group_size:2 * group_size] = 1.0  # one zero-variance group
+    rewards[group_size : 2 * group_size] = 1.0  # one zero-variance group
     rewards[-1] = math.nan  # one unscorable completion
     return rewards
 
@@ -328,11 +356,18 @@ def test_group_advantages_match_trl(trl_trainers, scale_rewards, group_size):
 @pytest.mark.parametrize("normalize", [False, True])
 def test_rloo_advantages_match_trl(trl_trainers, normalize):
     rewards = _reward_batch(7)
-    block = _trl_block(trl_trainers.rloo._generate_and_score_completions,
-                       "grouped_rewards = rewards.view(-1, num_generations)",
-                       "advantages = torch.nan_to_num(advantages, nan=0.0)")
-    scope = dict(self=SimpleNamespace(normalize_advantages=normalize), rewards=rewards.clone(), num_generations=3,
-                 torch=torch, nanstd=trl_trainers.nanstd)
+    block = _trl_block(
+        trl_trainers.rloo._generate_and_score_completions,
+        "grouped_rewards = rewards.view(-1, num_generations)",
+        "advantages = torch.nan_to_num(advantages, nan=0.0)",
+    )
+    scope = dict(
+        self=SimpleNamespace(normalize_advantages=normalize),
+        rewards=rewards.clone(),
+        num_generations=3,
+        torch=torch,
+        nanstd=trl_trainers.nanstd,
+    )
     exec(block, scope)  # noqa: S102 - TRL's own installed source, see _trl_block
     assert_close(rloo_advantages(rewards, 3, normalize=normalize), scope["advantages"], atol=1e-6, rtol=1e-6)
 
@@ -345,16 +380,34 @@ def _padded(flat, seq_index, num_seqs, width, fill=0.0):
     return out, positions
 
 
-def _trl_grpo_loss(trl, logps, old, ref, advantages, seq_index, num_seqs, width, *, loss_type, epsilon,
-                   epsilon_high, beta, delta, weights):
+def _trl_grpo_loss(
+    trl,
+    logps,
+    old,
+    ref,
+    advantages,
+    seq_index,
+    num_seqs,
+    width,
+    *,
+    loss_type,
+    epsilon,
+    epsilon_high,
+    beta,
+    delta,
+    weights,
+):
     """TRL 1.16's `GRPOTrainer._compute_loss`, unbound, on a stub trainer whose model returns the given per-token
     log-probs as a padded `(S, T)` tensor; one process, no accumulation. Returns (loss, metrics, padded logps)."""
     mask = _padded(torch.ones_like(logps), seq_index, num_seqs, width)[0].long()
     padded_logps = _padded(logps.detach(), seq_index, num_seqs, width)[0].requires_grad_()
     inputs = {
-        "prompt_ids": torch.zeros(num_seqs, 1, dtype=torch.long), "prompt_mask": torch.ones(num_seqs, 1).long(),
-        "completion_ids": torch.zeros(num_seqs, width, dtype=torch.long), "completion_mask": mask,
-        "advantages": advantages, "old_per_token_logps": _padded(old, seq_index, num_seqs, width)[0],
+        "prompt_ids": torch.zeros(num_seqs, 1, dtype=torch.long),
+        "prompt_mask": torch.ones(num_seqs, 1).long(),
+        "completion_ids": torch.zeros(num_seqs, width, dtype=torch.long),
+        "completion_mask": mask,
+        "advantages": advantages,
+        "old_per_token_logps": _padded(old, seq_index, num_seqs, width)[0],
         "ref_per_token_logps": _padded(ref, seq_index, num_seqs, width)[0],
         "num_items_in_batch": mask.sum(),
     }
@@ -362,14 +415,22 @@ def _trl_grpo_loss(trl, logps, old, ref, advantages, seq_index, num_seqs, width,
         inputs["importance_sampling_ratio"] = _padded(weights, seq_index, num_seqs, width, fill=1.0)[0]
     identity = lambda x: x  # noqa: E731
     stub = SimpleNamespace(
-        _get_per_token_logps_and_entropies=lambda *args, **kwargs: (padded_logps, torch.zeros_like(padded_logps),
-                                                                     None),
-        aux_loss_enabled=False, top_entropy_quantile=1.0, off_policy_mask_threshold=None,
-        importance_sampling_level="token", beta=beta, loss_type=loss_type, epsilon_low=epsilon,
+        _get_per_token_logps_and_entropies=lambda *args, **kwargs: (padded_logps, torch.zeros_like(padded_logps), None),
+        aux_loss_enabled=False,
+        top_entropy_quantile=1.0,
+        off_policy_mask_threshold=None,
+        importance_sampling_level="token",
+        beta=beta,
+        loss_type=loss_type,
+        epsilon_low=epsilon,
         epsilon_high=epsilon if epsilon_high is None else epsilon_high,
         args=SimpleNamespace(use_bias_correction_kl=False, delta=delta, steps_per_generation=1),
-        use_vllm=weights is not None, vllm_importance_sampling_correction=True, model=SimpleNamespace(training=True),
-        current_gradient_accumulation_steps=1, max_completion_length=width, _entropy_bonus_enabled=False,
+        use_vllm=weights is not None,
+        vllm_importance_sampling_correction=True,
+        model=SimpleNamespace(training=True),
+        current_gradient_accumulation_steps=1,
+        max_completion_length=width,
+        _entropy_bonus_enabled=False,
         accelerator=SimpleNamespace(num_processes=1, gather=identity, reduce=lambda x, reduction: x),
         _metrics=defaultdict(lambda: defaultdict(list)),
     )
@@ -390,22 +451,48 @@ def _policy_batch(seed, lengths=(3, 1, 4, 2, 5, 2)):
 
 
 @pytest.mark.parametrize("loss_type", [t.value for t in GRPOLossType])
-@pytest.mark.parametrize("epsilon_high,beta,delta,tis", [
-    (None, 0.0, None, False),
-    (0.28, 0.04, None, False),   # DAPO clip-higher, plus the k3 KL
-    (None, 0.1, 1.5, True),      # two-sided clip and truncated importance weights
-])
+@pytest.mark.parametrize(
+    "epsilon_high,beta,delta,tis",
+    [
+        (None, 0.0, None, False),
+        (0.28, 0.04, None, False),  # DAPO clip-higher, plus the k3 KL
+        (None, 0.1, 1.5, True),  # two-sided clip and truncated importance weights
+    ],
+)
 def test_policy_loss_matches_trl(trl_trainers, loss_type, epsilon_high, beta, delta, tis):
     logps, old, ref, rewards, seq_index, weights = _policy_batch(11)
     num_seqs, width = 6, 6
     advantages = group_advantages(rewards, 2)
     w = weights if tis else None
     trl_loss, metrics, padded_logps, mask = _trl_grpo_loss(
-        trl_trainers, logps, old, ref, advantages, seq_index, num_seqs, width, loss_type=loss_type, epsilon=0.2,
-        epsilon_high=epsilon_high, beta=beta, delta=delta, weights=w)
+        trl_trainers,
+        logps,
+        old,
+        ref,
+        advantages,
+        seq_index,
+        num_seqs,
+        width,
+        loss_type=loss_type,
+        epsilon=0.2,
+        epsilon_high=epsilon_high,
+        beta=beta,
+        delta=delta,
+        weights=w,
+    )
     flat = logps.clone().requires_grad_()
-    per_token, stats = per_token_policy_loss(flat, old, advantages, seq_index, epsilon=0.2, epsilon_high=epsilon_high,
-                                             ref_logps=ref, beta=beta, importance_weights=w, delta=delta)
+    per_token, stats = per_token_policy_loss(
+        flat,
+        old,
+        advantages,
+        seq_index,
+        epsilon=0.2,
+        epsilon_high=epsilon_high,
+        ref_logps=ref,
+        beta=beta,
+        importance_weights=w,
+        delta=delta,
+    )
     total, count = aggregate(per_token, seq_index, num_seqs, loss_type, max_completion_length=width)
     ours = total / count
     assert_close(ours, trl_loss, atol=1e-6, rtol=1e-6)

@@ -19,8 +19,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from alignline.losses.kto import KTOLossType, kto_kl, kto_loss, uses_kl
-from alignline.losses.kto import _VARIANTS
+from alignline.losses.kto import _VARIANTS, KTOLossType, kto_kl, kto_loss, uses_kl
 
 F64 = dict(dtype=torch.float64)
 POLICY = torch.tensor([-3.0, -2.0, -6.0], **F64)
@@ -168,12 +167,24 @@ def _trl_kto_loss(trainer_cls, loss_type, beta, lam_d, lam_u, tokens, labels, re
         model=SimpleNamespace(training=True),
         accelerator=SimpleNamespace(device=torch.device("cpu"), gather_for_metrics=identity),
         _compute_kl_logps=lambda model, batch: kl_policy if calculate_kl else None,
-        aux_loss_enabled=False, precompute_ref_logps=True, calculate_KL=calculate_kl, loss_type=loss_type, beta=beta,
-        desirable_weight=lam_d, undesirable_weight=lam_u, _tp_size=1, _total_train_tokens=0,
+        aux_loss_enabled=False,
+        precompute_ref_logps=True,
+        calculate_KL=calculate_kl,
+        loss_type=loss_type,
+        beta=beta,
+        desirable_weight=lam_d,
+        undesirable_weight=lam_u,
+        _tp_size=1,
+        _total_train_tokens=0,
         _metrics=defaultdict(lambda: defaultdict(list)),
     )
-    inputs = {"input_ids": torch.zeros_like(completion_mask), "attention_mask": torch.ones_like(completion_mask),
-              "completion_mask": completion_mask, "label": labels, "ref_logps": ref}
+    inputs = {
+        "input_ids": torch.zeros_like(completion_mask),
+        "attention_mask": torch.ones_like(completion_mask),
+        "completion_mask": completion_mask,
+        "label": labels,
+        "ref_logps": ref,
+    }
     if calculate_kl:
         inputs["ref_KL_logps"] = kl_ref
     loss = trainer_cls._compute_loss(trainer, lambda **kwargs: outputs, inputs, False)
@@ -191,22 +202,26 @@ def _random_batch(seed: int, batch: int = 6, max_len: int = 4):
     return tokens, labels, ref, kl_policy
 
 
-@pytest.mark.parametrize("loss_type,kl_shift,lam_d,lam_u", [
-    ("kto", 0.8, 1.0, 1.0),      # z > 0
-    ("kto", -0.8, 1.0, 1.0),     # the KL estimate is negative: clamped to 0
-    ("kto", 0.5, 1.33, 0.75),    # class weights
-    ("apo_zero_unpaired", 0.0, 1.0, 1.0),
-    ("apo_zero_unpaired", 0.0, 0.5, 2.0),
-])
+@pytest.mark.parametrize(
+    "loss_type,kl_shift,lam_d,lam_u",
+    [
+        ("kto", 0.8, 1.0, 1.0),  # z > 0
+        ("kto", -0.8, 1.0, 1.0),  # the KL estimate is negative: clamped to 0
+        ("kto", 0.5, 1.33, 0.75),  # class weights
+        ("apo_zero_unpaired", 0.0, 1.0, 1.0),
+        ("apo_zero_unpaired", 0.0, 0.5, 2.0),
+    ],
+)
 def test_matches_trl_kto_trainer(trl_kto_trainer, loss_type, kl_shift, lam_d, lam_u):
     tokens, labels, ref, kl_policy = _random_batch(3)
-    kl_ref = kl_policy - kl_shift + 0.1 * torch.randn(len(kl_policy), generator=torch.Generator().manual_seed(4),
-                                                       **F64)
-    trl_loss, metrics = _trl_kto_loss(trl_kto_trainer, loss_type, 0.3, lam_d, lam_u, tokens, labels, ref,
-                                      kl_policy, kl_ref)
+    kl_ref = kl_policy - kl_shift + 0.1 * torch.randn(len(kl_policy), generator=torch.Generator().manual_seed(4), **F64)
+    trl_loss, metrics = _trl_kto_loss(
+        trl_kto_trainer, loss_type, 0.3, lam_d, lam_u, tokens, labels, ref, kl_policy, kl_ref
+    )
     kl = kto_kl(kl_policy, kl_ref) if uses_kl(loss_type) else None
-    out = kto_loss(tokens.sum(-1), ref, labels, kl, beta=0.3, desirable_weight=lam_d, undesirable_weight=lam_u,
-                   loss_type=loss_type)
+    out = kto_loss(
+        tokens.sum(-1), ref, labels, kl, beta=0.3, desirable_weight=lam_d, undesirable_weight=lam_u, loss_type=loss_type
+    )
     assert_close(out.loss, trl_loss, atol=1e-6, rtol=1e-6)
     assert metrics["kl"][0] == pytest.approx(out.kl.item(), abs=1e-6)
     if kl_shift < 0:

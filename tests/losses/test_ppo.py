@@ -26,8 +26,19 @@ from torch.testing import assert_close
 
 from alignline.losses.grpo import aggregate
 from alignline.losses.ppo import (
-    AdaptiveKLController, FixedKLController, RunningMoments, clip_scores, clipped_value_loss, gae,
-    last_token_index, pad_tokens, penalize_missing_eos, ppo_policy_loss, scale_scores, token_rewards, whiten,
+    AdaptiveKLController,
+    FixedKLController,
+    RunningMoments,
+    clip_scores,
+    clipped_value_loss,
+    gae,
+    last_token_index,
+    pad_tokens,
+    penalize_missing_eos,
+    ppo_policy_loss,
+    scale_scores,
+    token_rewards,
+    whiten,
 )
 
 F64 = dict(dtype=torch.float64)
@@ -61,7 +72,7 @@ def test_gae_lambda_one_gives_discounted_returns():
 def _naive_gae(rewards, values, lengths, gamma, lam):
     out, start = [], 0
     for n in lengths:
-        r, v = rewards[start:start + n], values[start:start + n]
+        r, v = rewards[start : start + n], values[start : start + n]
         adv, last = [0.0] * n, 0.0
         for t in reversed(range(n)):
             next_value = v[t + 1] if t + 1 < n else 0.0
@@ -186,11 +197,14 @@ def test_pad_tokens_round_trip():
     assert_close(padded[mask], _t(1, 2, 3, 4))
 
 
-@pytest.mark.parametrize("seq_index,match", [
-    (torch.tensor([0, 1, 0, 1]), "non-decreasing"),
-    (torch.tensor([0, 0, 2, 2]), r"sequences \[1\] have no tokens"),
-    (torch.tensor([0.0, 0.0, 1.0, 1.0]), "long"),
-])
+@pytest.mark.parametrize(
+    "seq_index,match",
+    [
+        (torch.tensor([0, 1, 0, 1]), "non-decreasing"),
+        (torch.tensor([0, 0, 2, 2]), r"sequences \[1\] have no tokens"),
+        (torch.tensor([0.0, 0.0, 1.0, 1.0]), "long"),
+    ],
+)
 def test_rejects_bad_layouts(seq_index, match):
     with pytest.raises(ValueError, match=match):
         gae(REWARDS, VALUES, seq_index)
@@ -234,23 +248,34 @@ def trl_ppo():
 def _block(lines: list[str], first: str, last: str) -> str:
     start = next(i for i, line in enumerate(lines) if line.strip().startswith(first))
     end = next(i for i in range(start, len(lines)) if lines[i].strip().startswith(last))
-    return textwrap.dedent("\n".join(lines[start:end + 1]))
+    return textwrap.dedent("\n".join(lines[start : end + 1]))
 
 
-def _run_trl_rewards_and_gae(trl, logps, ref, values, scores, seq_index, *, kl_coef, kl_estimator, gamma, lam,
-                             width):
+def _run_trl_rewards_and_gae(trl, logps, ref, values, scores, seq_index, *, kl_coef, kl_estimator, gamma, lam, width):
     """TRL's reward/GAE block of `PPOTrainer.train` on padded `(S, width)` tensors built from the flat ones."""
-    block = _block(trl.lines, "response_idxs = torch.arange(responses.shape[1]",
-                   "advantages = torch.masked_fill(advantages, padding_mask, 0)")
+    block = _block(
+        trl.lines,
+        "response_idxs = torch.arange(responses.shape[1]",
+        "advantages = torch.masked_fill(advantages, padding_mask, 0)",
+    )
 
     def pad(flat):
-        return torch.nn.functional.pad(pad_tokens(flat, seq_index)[0], (0, width - int(torch.bincount(seq_index).max())))
+        return torch.nn.functional.pad(
+            pad_tokens(flat, seq_index)[0], (0, width - int(torch.bincount(seq_index).max()))
+        )
 
     lengths = torch.bincount(seq_index)
     args = SimpleNamespace(kl_estimator=kl_estimator, kl_coef=kl_coef, whiten_rewards=False, gamma=gamma, lam=lam)
-    scope = dict(trl.scope, responses=torch.zeros(len(lengths), width, dtype=torch.long),
-                 sequence_lengths=lengths - 1, logprobs=pad(logps), ref_logprobs=pad(ref), values=pad(values),
-                 scores=scores.clone(), args=args)
+    scope = dict(
+        trl.scope,
+        responses=torch.zeros(len(lengths), width, dtype=torch.long),
+        sequence_lengths=lengths - 1,
+        logprobs=pad(logps),
+        ref_logprobs=pad(ref),
+        values=pad(values),
+        scores=scores.clone(),
+        args=args,
+    )
     exec(block, scope)  # noqa: S102 - TRL's own source, see the module docstring
     mask = ~scope["padding_mask"]
     return scope["advantages"][mask], scope["returns"][mask], scope["rewards"]
@@ -274,8 +299,18 @@ def test_rewards_gae_whiten_match_trl_on_full_width_rows(trl_ppo, kl_estimator, 
     the last token, as we always do: rewards, returns and whitened advantages agree."""
     logps, ref, values, scores, seq_index = _ppo_batch(0, [5, 5, 5, 5])
     expected_adv, expected_ret, trl_rewards = _run_trl_rewards_and_gae(
-        trl_ppo, logps, ref, values, scores, seq_index, kl_coef=0.05, kl_estimator=kl_estimator, gamma=gamma,
-        lam=lam, width=5)
+        trl_ppo,
+        logps,
+        ref,
+        values,
+        scores,
+        seq_index,
+        kl_coef=0.05,
+        kl_estimator=kl_estimator,
+        gamma=gamma,
+        lam=lam,
+        width=5,
+    )
     rewards, _ = token_rewards(scores, logps, ref, seq_index, kl_coef=0.05, kl_estimator=kl_estimator)
     assert_close(rewards, trl_rewards.reshape(-1), atol=1e-6, rtol=1e-6)
     advantages, returns = gae(rewards, values, seq_index, gamma=gamma, lam=lam)
@@ -289,7 +324,8 @@ def test_gae_matches_trl_on_ragged_rows_at_lambda_one(trl_ppo):
     TRL's score reaches the last token damped by γλ (the documented difference)."""
     logps, ref, values, scores, seq_index = _ppo_batch(1, [3, 1, 6, 2])
     expected_adv, expected_ret, _ = _run_trl_rewards_and_gae(
-        trl_ppo, logps, ref, values, scores, seq_index, kl_coef=0.1, kl_estimator="k1", gamma=1.0, lam=1.0, width=7)
+        trl_ppo, logps, ref, values, scores, seq_index, kl_coef=0.1, kl_estimator="k1", gamma=1.0, lam=1.0, width=7
+    )
     rewards, _ = token_rewards(scores, logps, ref, seq_index, kl_coef=0.1)
     advantages, returns = gae(rewards, values, seq_index, gamma=1.0, lam=1.0)
     assert_close(returns, expected_ret, atol=1e-6, rtol=1e-6)
@@ -317,10 +353,19 @@ def test_losses_match_trl_minibatch_block(trl_ppo):
     returns, advantages = torch.randn(12, generator=g, **F64), torch.randn(12, generator=g, **F64)
     rows = lambda flat: flat.reshape(3, 4)  # noqa: E731
     no_padding = torch.zeros(3, 4, dtype=torch.bool)
-    scope = dict(trl_ppo.scope, vpred=rows(vpred), mb_values=rows(values), mb_return=rows(returns),
-                 new_logprobs=rows(logps), mb_logprobs=rows(old_logps), mb_advantage=rows(advantages),
-                 padding_mask=no_padding, padding_mask_p1=no_padding, micro_batch_inds=torch.arange(3),
-                 args=SimpleNamespace(cliprange_value=0.2, cliprange=0.2, vf_coef=0.1))
+    scope = dict(
+        trl_ppo.scope,
+        vpred=rows(vpred),
+        mb_values=rows(values),
+        mb_return=rows(returns),
+        new_logprobs=rows(logps),
+        mb_logprobs=rows(old_logps),
+        mb_advantage=rows(advantages),
+        padding_mask=no_padding,
+        padding_mask_p1=no_padding,
+        micro_batch_inds=torch.arange(3),
+        args=SimpleNamespace(cliprange_value=0.2, cliprange=0.2, vf_coef=0.1),
+    )
     exec(block, scope)  # noqa: S102 - TRL's own source
     vf, vf_stats = clipped_value_loss(vpred, values, returns, clip_range_value=0.2)
     pg, pg_stats = ppo_policy_loss(logps, old_logps, advantages, epsilon=0.2)

@@ -15,8 +15,15 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from alignline.losses.preference import DPOLossType, DPOOutput, dpo_loss, preference_metrics, sequence_logps
-from alignline.losses.preference import _LOSSES, _SMOOTHING_RANGE
+from alignline.losses.preference import (
+    _LOSSES,
+    _SMOOTHING_RANGE,
+    DPOLossType,
+    DPOOutput,
+    dpo_loss,
+    preference_metrics,
+    sequence_logps,
+)
 from support import reorder_tolerance
 
 # The brief's pair: β = 0.1, pc = -1, pr = -2, rc = rr = -1.5, so Δ = 0.5 - (-0.5) = 1 and x = 0.1.
@@ -123,8 +130,18 @@ def test_matches_naive_loop(kind, eps):
     w = torch.rand(6, generator=g, dtype=torch.float64)
     nll = torch.rand(6, generator=g, dtype=torch.float64)
     refs = (None, None) if kind == "simpo" else (rc, rr)
-    out = dpo_loss(pc, pr, *refs, beta=0.3, loss_type=kind, label_smoothing=eps, weights=w, rpo_alpha=0.7,
-                   chosen_nll=nll, simpo_gamma=0.4)
+    out = dpo_loss(
+        pc,
+        pr,
+        *refs,
+        beta=0.3,
+        loss_type=kind,
+        label_smoothing=eps,
+        weights=w,
+        rpo_alpha=0.7,
+        chosen_nll=nll,
+        simpo_gamma=0.4,
+    )
     per_pair = [
         _naive_pair_loss(kind, *(t[i].item() for t in (pc, pr, rc, rr)), 0.3, eps, 0.4) + 0.7 * nll[i].item()
         for i in range(6)
@@ -171,8 +188,13 @@ def test_preference_metrics():
     )
     metrics = preference_metrics(out)
     assert metrics == pytest.approx(
-        {"loss": 0.5, "rewards/accuracy": 0.75, "rewards/margin": 0.05, "rewards/chosen": 0.025,
-         "rewards/rejected": -0.025}
+        {
+            "loss": 0.5,
+            "rewards/accuracy": 0.75,
+            "rewards/margin": 0.05,
+            "rewards/chosen": 0.025,
+            "rewards/rejected": -0.025,
+        }
     )
 
 
@@ -234,21 +256,36 @@ def _trl_dpo_loss(dpo_trainer, loss_types, loss_weights, beta, eps, pc_tokens, p
     tokens = torch.cat([pc_tokens, pr_tokens])
     completion_mask = torch.cat([torch.zeros(len(tokens), 1), (tokens != 0).to(tokens.dtype)], dim=1).long()
     outputs = SimpleNamespace(
-        log_probs=tokens, entropy=torch.zeros_like(tokens), mean_logits=torch.zeros_like(tokens),
+        log_probs=tokens,
+        entropy=torch.zeros_like(tokens),
+        mean_logits=torch.zeros_like(tokens),
         is_top1=torch.zeros_like(tokens, dtype=torch.bool),
     )
     identity = lambda x: x  # noqa: E731
     trainer = SimpleNamespace(
         model=SimpleNamespace(training=True),
         accelerator=SimpleNamespace(device=torch.device("cpu"), gather_for_metrics=identity, gather=identity),
-        aux_loss_enabled=False, ld_alpha=None, precompute_ref_logps=True, ref_model=None,
-        f_divergence_type="reverse_kl", loss_types=loss_types, loss_weights=loss_weights, beta=beta,
-        label_smoothing=eps, use_weighting=False, args=SimpleNamespace(), _tp_size=1, _total_train_tokens=0,
+        aux_loss_enabled=False,
+        ld_alpha=None,
+        precompute_ref_logps=True,
+        ref_model=None,
+        f_divergence_type="reverse_kl",
+        loss_types=loss_types,
+        loss_weights=loss_weights,
+        beta=beta,
+        label_smoothing=eps,
+        use_weighting=False,
+        args=SimpleNamespace(),
+        _tp_size=1,
+        _total_train_tokens=0,
         _metrics=defaultdict(lambda: defaultdict(list)),
     )
     inputs = {
-        "input_ids": torch.zeros_like(completion_mask), "attention_mask": torch.ones_like(completion_mask),
-        "completion_mask": completion_mask, "ref_chosen_logps": rc, "ref_rejected_logps": rr,
+        "input_ids": torch.zeros_like(completion_mask),
+        "attention_mask": torch.ones_like(completion_mask),
+        "completion_mask": completion_mask,
+        "ref_chosen_logps": rc,
+        "ref_rejected_logps": rr,
     }
     loss = dpo_trainer._compute_loss(trainer, lambda **kwargs: outputs, inputs, False)
     return loss, trainer._metrics["train"]
@@ -281,8 +318,9 @@ def test_matches_trl_ipo_on_length_normalized_logps(trl_trainers):
     trl_loss, _ = _trl_dpo_loss(trl_trainers[0], ["ipo"], [1.0], 0.2, 0.0, pc_tok, pr_tok, rc, rr)
     out = dpo_loss(pc_tok.sum(-1) / n_c, pr_tok.sum(-1) / n_r, rc / n_c, rr / n_r, beta=0.2, loss_type="ipo")
     assert_close(out.loss, trl_loss, atol=1e-6, rtol=1e-6)
-    assert not torch.allclose(dpo_loss(pc_tok.sum(-1), pr_tok.sum(-1), rc, rr, beta=0.2, loss_type="ipo").loss,
-                              trl_loss)
+    assert not torch.allclose(
+        dpo_loss(pc_tok.sum(-1), pr_tok.sum(-1), rc, rr, beta=0.2, loss_type="ipo").loss, trl_loss
+    )
 
 
 def test_matches_trl_rpo_via_sft_loss_type(trl_trainers):
@@ -295,15 +333,22 @@ def test_matches_trl_rpo_via_sft_loss_type(trl_trainers):
     assert_close(out.loss, trl_loss, atol=1e-6, rtol=1e-6)
 
 
-@pytest.mark.parametrize("kind,eps", [("sigmoid", 0.1), ("sigmoid", 0.0), ("simpo", 0.0), ("simpo", 0.2),
-                                      ("ipo", 0.0), ("hinge", 0.0)])
+@pytest.mark.parametrize(
+    "kind,eps", [("sigmoid", 0.1), ("sigmoid", 0.0), ("simpo", 0.0), ("simpo", 0.2), ("ipo", 0.0), ("hinge", 0.0)]
+)
 def test_matches_trl_cpo_loss(trl_trainers, kind, eps):
     """TRL's DPOTrainer no longer smooths `sigmoid`; conservative DPO is checked against `CPOTrainer.cpo_loss`,
     whose sigmoid is the same smoothed logistic on `pc - pr`: feed it the log-ratios `pc - rc` and `pr - rr`."""
     g = torch.Generator().manual_seed(5)
     pc, pr, rc, rr = (-5 * torch.rand(6, generator=g, dtype=torch.float64) for _ in range(4))
-    cpo = SimpleNamespace(alpha=0.0, accelerator=SimpleNamespace(device=torch.device("cpu")), loss_type=kind,
-                          simpo_gamma=0.4, beta=1.5 if kind == "simpo" else 0.2, label_smoothing=eps)
+    cpo = SimpleNamespace(
+        alpha=0.0,
+        accelerator=SimpleNamespace(device=torch.device("cpu")),
+        loss_type=kind,
+        simpo_gamma=0.4,
+        beta=1.5 if kind == "simpo" else 0.2,
+        label_smoothing=eps,
+    )
     if kind == "simpo":
         trl_losses, trl_chosen, trl_rejected = trl_trainers[1].cpo_loss(cpo, pc, pr)
         out = dpo_loss(pc, pr, None, None, beta=1.5, loss_type=kind, label_smoothing=eps, simpo_gamma=0.4)

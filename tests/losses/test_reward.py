@@ -114,9 +114,12 @@ def _trl_reward_loss(rc, rr, margin, center):
     logits = torch.cat([rc, rr])[:, None]
     identity = lambda x: x  # noqa: E731
     trainer = SimpleNamespace(
-        model=SimpleNamespace(training=True), args=SimpleNamespace(center_rewards_coefficient=center),
-        accelerator=SimpleNamespace(gather_for_metrics=identity, gather=identity), _tp_size=1,
-        _total_train_tokens=0, _metrics=defaultdict(lambda: defaultdict(list)),
+        model=SimpleNamespace(training=True),
+        args=SimpleNamespace(center_rewards_coefficient=center),
+        accelerator=SimpleNamespace(gather_for_metrics=identity, gather=identity),
+        _tp_size=1,
+        _total_train_tokens=0,
+        _metrics=defaultdict(lambda: defaultdict(list)),
     )
     inputs = {"attention_mask": torch.ones(len(logits), 3)} | ({} if margin is None else {"margin": margin})
     loss = trl.RewardTrainer.compute_loss(trainer, lambda **kwargs: SimpleNamespace(logits=logits), inputs)
@@ -129,8 +132,9 @@ def test_bradley_terry_matches_trl_reward_trainer(with_margin, center):
     rc, rr, m = (torch.randn(6, generator=g, dtype=torch.float64) for _ in range(3))
     margin = m if with_margin else None
     trl_loss, metrics = _trl_reward_loss(rc, rr, margin, center)
-    assert_close(bradley_terry_loss(rc, rr, margin=margin, center_rewards_coefficient=center), trl_loss,
-                 atol=1e-6, rtol=1e-6)
+    assert_close(
+        bradley_terry_loss(rc, rr, margin=margin, center_rewards_coefficient=center), trl_loss, atol=1e-6, rtol=1e-6
+    )
     ours = reward_metrics(rc, rr)
     assert metrics["margin"][0] == pytest.approx(ours["margin"], abs=1e-6)
     assert metrics["accuracy"][0] == pytest.approx(ours["accuracy"], abs=1e-6)  # no ties in random rewards

@@ -33,13 +33,17 @@ def test_no_grad_path():
     hidden, weight = torch.randn(5, 4), torch.randn(9, 4)
     targets = torch.tensor([0, 3, 8, 1, 1])
     with torch.no_grad():
-        torch.testing.assert_close(token_logprobs(hidden, weight, targets, 2),
-                                   token_logprobs_reference(hidden @ weight.T, targets))
+        torch.testing.assert_close(
+            token_logprobs(hidden, weight, targets, 2), token_logprobs_reference(hidden @ weight.T, targets)
+        )
 
 
 @pytest.mark.parametrize("train", ["none", "weight", "bias"])
-@pytest.mark.parametrize("scale,softcap", [(1.0, None), (0.0625, None), (4.0, 3.0), (1.0, 0.5)],
-                         ids=["plain", "scaled", "scaled-capped", "capped"])
+@pytest.mark.parametrize(
+    "scale,softcap",
+    [(1.0, None), (0.0625, None), (4.0, 3.0), (1.0, 0.5)],
+    ids=["plain", "scaled", "scaled-capped", "capped"],
+)
 def test_bias_scale_and_softcap_match_reference(train, scale, softcap):
     """The output heads of Phi (bias), Cohere and Granite (scale) and Gemma 2 (softcap): the reference is
     the architecture's own formula, softcap(scale * (h W^T + b)) written out, then log_softmax + gather."""

@@ -8,25 +8,43 @@ import pytest
 
 from alignline.config import load_config
 from alignline.errors import ConfigError
-from support import write_jsonl, write_recipe
 from alignline.evals.training import train
+from support import write_jsonl, write_recipe
 
 
 def _pairs(n: int = 12) -> list[dict]:
-    return [{"prompt": [{"role": "user", "content": f"What is {i} plus {i}?"}],
-             "chosen": [{"role": "assistant", "content": f"Answer: {2 * i}."}],
-             "rejected": [{"role": "assistant", "content": f"I can't help with that, {i}."}]} for i in range(n)]
+    return [
+        {
+            "prompt": [{"role": "user", "content": f"What is {i} plus {i}?"}],
+            "chosen": [{"role": "assistant", "content": f"Answer: {2 * i}."}],
+            "rejected": [{"role": "assistant", "content": f"I can't help with that, {i}."}],
+        }
+        for i in range(n)
+    ]
 
 
 def _recipe(tmp_path, tiny_model_dir, **dpo):
     data = write_jsonl(tmp_path / "prefs.jsonl", _pairs())
     return write_recipe(
-        tmp_path / "dpo.yaml", method="dpo", model=str(tiny_model_dir), output_dir=str(tmp_path / "run"),
-        data_gates=False, data={"train": str(data), "eval_fraction": 0.25},
+        tmp_path / "dpo.yaml",
+        method="dpo",
+        model=str(tiny_model_dir),
+        output_dir=str(tmp_path / "run"),
+        data_gates=False,
+        data={"train": str(data), "eval_fraction": 0.25},
         adapter={"type": "lora", "r": 4, "alpha": 8, "dropout": 0.0},
         dpo={"kl_prompts": 2, "kl_max_new_tokens": 4, **dpo},
-        training={"max_steps": 6, "batch_size": 2, "max_length": 128, "eval_every": 2, "save_every": 100,
-                  "lr": 5e-2, "tensorboard": False, "threads": 1})
+        training={
+            "max_steps": 6,
+            "batch_size": 2,
+            "max_length": 128,
+            "eval_every": 2,
+            "save_every": 100,
+            "lr": 5e-2,
+            "tensorboard": False,
+            "threads": 1,
+        },
+    )
 
 
 def test_dpo_stops_when_kl_exceeds_the_bound(tmp_path, tiny_model_dir):

@@ -12,13 +12,12 @@ from safetensors.torch import load_file
 
 from alignline.config import load_config
 from alignline.data.preference import to_pairs, tokenize_pair
-from support import assistant as _a
-from support import system as _sys
-from support import user as _u
-from support import write_jsonl, write_recipe
-from support import reorder_tolerance
 from alignline.evals.training import train
 from alignline.train.metrics import read_metrics
+from support import assistant as _a
+from support import reorder_tolerance, write_jsonl, write_recipe
+from support import system as _sys
+from support import user as _u
 
 
 def _pref_records(n: int = 12) -> list[dict]:
@@ -32,8 +31,15 @@ def _pref_records(n: int = 12) -> list[dict]:
         if i % 5 == 4:  # HH message-list style
             out.append({"chosen": prompt + [good], "rejected": prompt + [bad], "confidence": 0.5})
         else:
-            out.append({"prompt": prompt, "chosen": [good], "rejected": [bad], "margin": 0.25 * (i % 3),
-                        "confidence": 1.0 if i % 2 else 0.8})
+            out.append(
+                {
+                    "prompt": prompt,
+                    "chosen": [good],
+                    "rejected": [bad],
+                    "margin": 0.25 * (i % 3),
+                    "confidence": 1.0 if i % 2 else 0.8,
+                }
+            )
     return out
 
 
@@ -61,12 +67,27 @@ def reference_dir(tmp_path_factory, tiny_model_dir):
 def _recipe(tmp_path, tiny_model_dir, data, method, name="run", **training):
     out = tmp_path / name
     recipe = write_recipe(
-        tmp_path / f"{name}.yaml", method=method, model=str(tiny_model_dir), output_dir=str(out), data_gates=False,
+        tmp_path / f"{name}.yaml",
+        method=method,
+        model=str(tiny_model_dir),
+        output_dir=str(out),
+        data_gates=False,
         data={"train": str(data), "eval_fraction": 0.25},
         adapter={"type": "lora", "r": 4, "alpha": 8, "dropout": 0.0},
         dpo={"kl_prompts": 2, "kl_max_new_tokens": 4},
-        training={"max_steps": 3, "batch_size": 2, "max_length": 128, "eval_every": 100, "save_every": 100,
-                  "lr": 1e-2, "tensorboard": False, "log_every": 1, "threads": 1, **training})
+        training={
+            "max_steps": 3,
+            "batch_size": 2,
+            "max_length": 128,
+            "eval_every": 100,
+            "save_every": 100,
+            "lr": 1e-2,
+            "tensorboard": False,
+            "log_every": 1,
+            "threads": 1,
+            **training,
+        },
+    )
     return recipe, out
 
 
@@ -98,8 +119,7 @@ def test_dpo_precomputed_reference_matches_live_reference(tmp_path, tiny_model_d
     live_recipe, live = _recipe(tmp_path, tiny_model_dir, pref_data, "dpo", name="live")
     pre_recipe, pre = _recipe(tmp_path, tiny_model_dir, pref_data, "dpo", name="pre")
     train(load_config(live_recipe, [f"dpo.ref_model={reference_dir}"]), progress=False)
-    train(load_config(pre_recipe, [f"dpo.ref_model={reference_dir}", "dpo.precompute_ref_logps=true"]),
-          progress=False)
+    train(load_config(pre_recipe, [f"dpo.ref_model={reference_dir}", "dpo.precompute_ref_logps=true"]), progress=False)
     live_m, pre_m = read_metrics(live / "metrics.jsonl"), read_metrics(pre / "metrics.jsonl")
     assert abs(live_m[0]["loss"] - math.log(2)) > 1e-3  # a reference other than the policy: not the trivial log 2
     # The reference log-probs are precomputed one pair per row, and computed live in the training rows: float32 sums
@@ -140,11 +160,13 @@ def test_reward_model_run_loads_in_transformers_and_scores_the_same(tmp_path, ti
     (pair,) = to_pairs(_pref_records()[3], "prefs.jsonl", "line 4")
     unit = tokenize_pair(tokenizer, pair, 128)
     with torch.no_grad():
-        hf_scores = torch.stack([hf(input_ids=torch.tensor([seq.input_ids])).logits[0, 0]
-                                 for seq in (unit.chosen, unit.rejected)])
+        hf_scores = torch.stack(
+            [hf(input_ids=torch.tensor([seq.input_ids])).logits[0, 0] for seq in (unit.chosen, unit.rejected)]
+        )
         # alignline: the base model with the saved (unmerged) adapter, through its packed reward forward
-        ours = RewardModel(load_model(str(out / "final" / "adapter"), kind="reward",
-                                      pad_token_id=tokenizer.pad_token_id).eval())
+        ours = RewardModel(
+            load_model(str(out / "final" / "adapter"), kind="reward", pad_token_id=tokenizer.pad_token_id).eval()
+        )
         batch = RewardModeling(cfg).collate([unit], [[0]], tokenizer.pad_token_id)
         scores = ours(**batch)
     torch.testing.assert_close(scores, hf_scores, atol=1e-5, rtol=0)

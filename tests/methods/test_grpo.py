@@ -13,14 +13,14 @@ import torch
 
 from alignline.cli import main
 from alignline.config import load_config
+from alignline.evals.training import train
+from alignline.train.metrics import read_metrics
 from support import (
     kill_when_exists,
     safetensors_weights,
     write_jsonl,
     write_recipe,
 )
-from alignline.evals.training import train
-from alignline.train.metrics import read_metrics
 
 REWARDS = '''
 def vowels(completions, **kwargs):
@@ -38,16 +38,33 @@ def not_a_number(completions, **kwargs):
 @pytest.fixture
 def grpo_recipe(tmp_path, tiny_model_dir):
     (tmp_path / "my_rewards.py").write_text(REWARDS)
-    prompts = write_jsonl(tmp_path / "prompts.jsonl", [
-        {"prompt": [{"role": "user", "content": f"Say something about {i}."}], "answer": str(i)} for i in range(16)])
+    prompts = write_jsonl(
+        tmp_path / "prompts.jsonl",
+        [{"prompt": [{"role": "user", "content": f"Say something about {i}."}], "answer": str(i)} for i in range(16)],
+    )
     recipe = write_recipe(
-        tmp_path / "grpo.yaml", method="grpo", model=str(tiny_model_dir), output_dir=str(tmp_path / "run"),
-        data_gates=False, data={"train": str(prompts), "eval_fraction": 0.25},
-        rewards=[{"name": "vowels", "function": f"{tmp_path / 'my_rewards.py'}:vowels"},
-                 {"name": "exact", "function": "exact_match", "weight": 0.5}],
+        tmp_path / "grpo.yaml",
+        method="grpo",
+        model=str(tiny_model_dir),
+        output_dir=str(tmp_path / "run"),
+        data_gates=False,
+        data={"train": str(prompts), "eval_fraction": 0.25},
+        rewards=[
+            {"name": "vowels", "function": f"{tmp_path / 'my_rewards.py'}:vowels"},
+            {"name": "exact", "function": "exact_match", "weight": 0.5},
+        ],
         grpo={"num_generations": 8, "max_new_tokens": 12, "log_completions_every": 2},
-        training={"max_steps": 20, "batch_size": 2, "lr": 3e-2, "eval_every": 10, "save_every": 10,
-                  "tensorboard": False, "max_length": 128, "threads": 1})
+        training={
+            "max_steps": 20,
+            "batch_size": 2,
+            "lr": 3e-2,
+            "eval_every": 10,
+            "save_every": 10,
+            "tensorboard": False,
+            "max_length": 128,
+            "threads": 1,
+        },
+    )
     return recipe, tmp_path / "run"
 
 
@@ -57,8 +74,20 @@ def test_mean_reward_rises_and_every_monitor_is_logged(grpo_recipe):
     metrics = read_metrics(out / "metrics.jsonl")
     rewards = [m["reward"] for m in metrics]
     assert sum(rewards[-5:]) / 5 > sum(rewards[:5]) / 5 + 0.1, rewards
-    for key in ("loss", "reward", "reward/vowels", "reward/exact", "entropy", "completion_length", "clip_fraction",
-                "frac_zero_std", "reward_std", "truncated_share", "grad_norm", "lr"):
+    for key in (
+        "loss",
+        "reward",
+        "reward/vowels",
+        "reward/exact",
+        "entropy",
+        "completion_length",
+        "clip_fraction",
+        "frac_zero_std",
+        "reward_std",
+        "truncated_share",
+        "grad_norm",
+        "lr",
+    ):
         assert key in metrics[-1], key
     assert "eval_reward" in metrics[9] and "eval_reward/vowels" in metrics[-1]
     samples = [json.loads(line) for line in (out / "completions.jsonl").read_text().splitlines()]
@@ -70,8 +99,14 @@ def test_mean_reward_rises_and_every_monitor_is_logged(grpo_recipe):
 
 def test_lora_trains_only_the_adapter_and_logs_kl(grpo_recipe, tiny_model_dir):
     recipe, out = grpo_recipe
-    overrides = ["adapter.type=lora", "adapter.r=4", "adapter.alpha=8", "adapter.dropout=0.0",
-                 "training.max_steps=3", "grpo.num_iterations=2"]
+    overrides = [
+        "adapter.type=lora",
+        "adapter.r=4",
+        "adapter.alpha=8",
+        "adapter.dropout=0.0",
+        "training.max_steps=3",
+        "grpo.num_iterations=2",
+    ]
     train(load_config(recipe, overrides), progress=False)
     metrics = read_metrics(out / "metrics.jsonl")
     assert [m["step"] for m in metrics] == [1, 2, 3]
@@ -81,13 +116,16 @@ def test_lora_trains_only_the_adapter_and_logs_kl(grpo_recipe, tiny_model_dir):
     assert any(v.abs().sum() > 0 for k, v in adapter.items() if "lora_B" in k)
 
 
-@pytest.mark.parametrize("function, message", [
-    ("no_such_grader", "grader 'no_such_grader'"),
-    ("{dir}/missing.py:f", "no such file"),
-    ("{dir}/broken.py:f", "importing"),
-    ("{dir}/my_rewards.py:wrong_length", "returned 1 scores for 16 completions"),
-    ("{dir}/my_rewards.py:not_a_number", "expected a finite number"),
-])
+@pytest.mark.parametrize(
+    "function, message",
+    [
+        ("no_such_grader", "grader 'no_such_grader'"),
+        ("{dir}/missing.py:f", "no such file"),
+        ("{dir}/broken.py:f", "importing"),
+        ("{dir}/my_rewards.py:wrong_length", "returned 1 scores for 16 completions"),
+        ("{dir}/my_rewards.py:not_a_number", "expected a finite number"),
+    ],
+)
 def test_bad_reward_specs_are_one_line(grpo_recipe, tmp_path, capsys, function, message):
     recipe, out = grpo_recipe
     (tmp_path / "broken.py").write_text("def f(:\n")
@@ -102,10 +140,24 @@ def test_bad_reward_specs_are_one_line(grpo_recipe, tmp_path, capsys, function, 
 
 
 def _cmd(recipe, out):
-    return [sys.executable, "-m", "alignline.cli", "train", "--quiet", str(recipe), f"output_dir={out}",
-            "training.max_steps=40", "training.save_every=4", "training.eval_every=100", "adapter.type=lora",
-            "adapter.r=4", "adapter.alpha=8", "adapter.dropout=0.1", "grpo.max_new_tokens=8",
-            "grpo.num_generations=4"]
+    return [
+        sys.executable,
+        "-m",
+        "alignline.cli",
+        "train",
+        "--quiet",
+        str(recipe),
+        f"output_dir={out}",
+        "training.max_steps=40",
+        "training.save_every=4",
+        "training.eval_every=100",
+        "adapter.type=lora",
+        "adapter.r=4",
+        "adapter.alpha=8",
+        "adapter.dropout=0.1",
+        "grpo.max_new_tokens=8",
+        "grpo.num_generations=4",
+    ]
 
 
 def test_sigkill_then_resume_equals_uninterrupted(grpo_recipe, tmp_path):
@@ -137,8 +189,20 @@ def test_data_gates_read_prompt_only_records(grpo_recipe, tmp_path, capsys):
 def test_alarms_reach_the_log_the_metrics_and_the_report(grpo_recipe, capsys):
     """max_kl of 0 makes the KL alarm fire on the first step with a positive KL estimate."""
     recipe, out = grpo_recipe
-    train(load_config(recipe, ["adapter.type=lora", "adapter.r=4", "adapter.alpha=8", "adapter.dropout=0.0",
-                               "training.max_steps=3", "grpo.max_kl=1e-9"]), progress=False)
+    train(
+        load_config(
+            recipe,
+            [
+                "adapter.type=lora",
+                "adapter.r=4",
+                "adapter.alpha=8",
+                "adapter.dropout=0.0",
+                "training.max_steps=3",
+                "grpo.max_kl=1e-9",
+            ],
+        ),
+        progress=False,
+    )
     alarms = [line for m in read_metrics(out / "metrics.jsonl") for line in m.get("alarms", [])]
     assert alarms and "above grpo.max_kl" in alarms[0]
     assert "alarm at step" in capsys.readouterr().err
@@ -152,14 +216,14 @@ SYSTEM_RECORDS = [
     {"system": "You are a math tutor. Put the answer after ####.", "prompt": "What is 2+2?", "answer": "4"},
     {"system": "", "prompt": "What is 3+3?", "answer": "6"},
 ]
-SEEN_REWARD = '''
+SEEN_REWARD = """
 import json, os
 
 def seen(prompts, completions, system=None, **kwargs):
     with open(os.environ["SEEN_LOG"], "a") as f:
         f.write(json.dumps({"prompts": prompts, "system": system}) + "\\n")
     return [0.0] * len(completions)
-'''
+"""
 
 
 def test_system_prompt_records_render_system_then_user_for_generation(tmp_path, tokenizer):
@@ -173,25 +237,38 @@ def test_system_prompt_records_render_system_then_user_for_generation(tmp_path, 
     system = SYSTEM_RECORDS[0]["system"]
     assert first.prompt == [{"role": "system", "content": system}, {"role": "user", "content": "What is 2+2?"}]
     assert first.columns == {"system": system, "answer": "4"}
-    assert render_prompt(tokenizer, first.prompt) == (f"<|im_start|>system\n{system}<|im_end|>\n"
-                                                      "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n")
+    assert render_prompt(tokenizer, first.prompt) == (
+        f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n"
+    )
     assert second.prompt == [{"role": "user", "content": "What is 3+3?"}]
     assert render_prompt(tokenizer, second.prompt) == (
         "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-        "<|im_start|>user\nWhat is 3+3?<|im_end|>\n<|im_start|>assistant\n")
+        "<|im_start|>user\nWhat is 3+3?<|im_end|>\n<|im_start|>assistant\n"
+    )
 
 
 def test_system_prompt_with_message_list_and_refusals(tmp_path):
-    from alignline.errors import DataError
     from alignline.data.prompts import load_prompts
+    from alignline.errors import DataError
 
-    (unit,) = load_prompts(str(write_jsonl(tmp_path / "m.jsonl", [
-        {"system": "Be brief.", "prompt": [{"role": "user", "content": "Hi"}], "answer": "x"}])))
+    (unit,) = load_prompts(
+        str(
+            write_jsonl(
+                tmp_path / "m.jsonl",
+                [{"system": "Be brief.", "prompt": [{"role": "user", "content": "Hi"}], "answer": "x"}],
+            )
+        )
+    )
     assert [m["role"] for m in unit.prompt] == ["system", "user"]
-    for bad, needle in [({"role": "system", "content": "Be long."}, "differs from the prompt's own system message"),
-                        (None, "expected a string, got int")]:
-        rec = ({"system": "Be brief.", "prompt": [bad, {"role": "user", "content": "Hi"}]} if bad else
-               {"system": 3, "prompt": "Hi"})
+    for bad, needle in [
+        ({"role": "system", "content": "Be long."}, "differs from the prompt's own system message"),
+        (None, "expected a string, got int"),
+    ]:
+        rec = (
+            {"system": "Be brief.", "prompt": [bad, {"role": "user", "content": "Hi"}]}
+            if bad
+            else {"system": 3, "prompt": "Hi"}
+        )
         with pytest.raises(DataError, match=rf"line 1.*field 'system'.*{needle}"):
             load_prompts(str(write_jsonl(tmp_path / "bad.jsonl", [rec])))
 
@@ -203,11 +280,16 @@ def test_grpo_run_generates_from_the_system_prompt(tmp_path, tiny_model_dir, mon
     monkeypatch.setenv("SEEN_LOG", str(tmp_path / "seen.jsonl"))
     prompts = write_jsonl(tmp_path / "prompts.jsonl", SYSTEM_RECORDS[:1] * 2)
     recipe = write_recipe(
-        tmp_path / "grpo.yaml", method="grpo", model=str(tiny_model_dir), output_dir=str(tmp_path / "run"),
-        data_gates=False, data={"train": str(prompts)},
+        tmp_path / "grpo.yaml",
+        method="grpo",
+        model=str(tiny_model_dir),
+        output_dir=str(tmp_path / "run"),
+        data_gates=False,
+        data={"train": str(prompts)},
         rewards=[{"name": "seen", "function": f"{tmp_path / 'seen_rewards.py'}:seen"}],
         grpo={"num_generations": 2, "max_new_tokens": 4, "log_completions_every": 1},
-        training={"max_steps": 1, "batch_size": 2, "tensorboard": False, "max_length": 128, "threads": 1})
+        training={"max_steps": 1, "batch_size": 2, "tensorboard": False, "max_length": 128, "threads": 1},
+    )
     train(load_config(recipe), progress=False)
     system = SYSTEM_RECORDS[0]["system"]
     want = [{"role": "system", "content": system}, {"role": "user", "content": "What is 2+2?"}]

@@ -13,12 +13,11 @@ from safetensors.torch import load_file
 
 from alignline.config import load_config
 from alignline.errors import ConfigError
-from alignline.methods.kto import balance_warning
-from support import safetensors_weights as _weights
-from support import write_jsonl, write_recipe
-from support import reorder_tolerance
 from alignline.evals.training import train
+from alignline.methods.kto import balance_warning
 from alignline.train.metrics import read_metrics
+from support import reorder_tolerance, write_jsonl, write_recipe
+from support import safetensors_weights as _weights
 
 
 def unpaired_records(n: int = 16) -> list[dict]:
@@ -27,8 +26,13 @@ def unpaired_records(n: int = 16) -> list[dict]:
     for i in range(n):
         good = i % 2 == 0
         answer = f"Answer: {2 * i}." if good else "I would rather not say."
-        out.append({"prompt": [{"role": "user", "content": f"What is {i} plus {i}?"}],
-                    "completion": [{"role": "assistant", "content": answer}], "label": good})
+        out.append(
+            {
+                "prompt": [{"role": "user", "content": f"What is {i} plus {i}?"}],
+                "completion": [{"role": "assistant", "content": answer}],
+                "label": good,
+            }
+        )
     return out
 
 
@@ -37,12 +41,26 @@ def kto_recipe(tmp_path, tiny_model_dir):
     data = write_jsonl(tmp_path / "train.jsonl", unpaired_records())
     out = tmp_path / "run"
     recipe = write_recipe(
-        tmp_path / "recipe.yaml", method="kto", model=str(tiny_model_dir), output_dir=str(out), data_gates=False,
+        tmp_path / "recipe.yaml",
+        method="kto",
+        model=str(tiny_model_dir),
+        output_dir=str(out),
+        data_gates=False,
         data={"train": str(data), "eval_fraction": 0.25},
         adapter={"type": "lora", "r": 4, "alpha": 8, "dropout": 0.0},
         kto={"beta": 0.5},
-        training={"max_steps": 3, "batch_size": 4, "max_length": 128, "eval_every": 3, "save_every": 3,
-                  "lr": 1e-2, "tensorboard": False, "log_every": 1, "lr_scheduler": "constant"})
+        training={
+            "max_steps": 3,
+            "batch_size": 4,
+            "max_length": 128,
+            "eval_every": 3,
+            "save_every": 3,
+            "lr": 1e-2,
+            "tensorboard": False,
+            "log_every": 1,
+            "lr_scheduler": "constant",
+        },
+    )
     return recipe, out
 
 
@@ -96,8 +114,12 @@ def test_accumulation_equivalence(tmp_path, kto_recipe, loss_type, steps):
     the mean over its 4 completions. For `kto` only while z is the same both ways: z is estimated per micro-batch
     (as TRL does), so after the first step (z = 0: policy == reference) the two set-ups legitimately differ."""
     recipe, _ = kto_recipe
-    common = [f"training.max_steps={steps}", "training.eval_every=100", f"kto.loss_type={loss_type}",
-              "data.eval_fraction=0.0"]
+    common = [
+        f"training.max_steps={steps}",
+        "training.eval_every=100",
+        f"kto.loss_type={loss_type}",
+        "data.eval_fraction=0.0",
+    ]
     a = _run(recipe, *common, "training.batch_size=4", "training.grad_accum=1", f"output_dir={tmp_path / 'a'}")
     b = _run(recipe, *common, "training.batch_size=2", "training.grad_accum=2", f"output_dir={tmp_path / 'b'}")
     wa, wb = (load_file(r / "final" / "adapter_model.safetensors") for r in (a, b))
@@ -124,17 +146,20 @@ def test_record_weights_scale_the_loss(tmp_path, kto_recipe):
     recipe, _ = kto_recipe
     records = [{**r, "weight": 1.0 if r["label"] else 0.0} for r in unpaired_records()]
     data = write_jsonl(tmp_path / "weighted.jsonl", records)
-    run = _run(recipe, f"data.train={data}", "training.max_steps=1", "data.eval_fraction=0.0",
-               f"output_dir={tmp_path / 'w'}")
+    run = _run(
+        recipe, f"data.train={data}", "training.max_steps=1", "data.eval_fraction=0.0", f"output_dir={tmp_path / 'w'}"
+    )
     assert read_metrics(run / "metrics.jsonl")[0]["loss"] == pytest.approx(0.5)
 
 
 def test_bad_settings_are_config_errors(kto_recipe):
     recipe, _ = kto_recipe
-    for overrides, match in ((["training.batch_size=1"], "training.batch_size.*needs batch_size >= 2"),
-                             (["kto.beta=0"], "kto.beta': must be > 0"),
-                             (["kto.undesirable_weight=-1"], "kto.undesirable_weight': must be >= 0"),
-                             (["kto.loss_type=sigmoid"], "kto.loss_type")):
+    for overrides, match in (
+        (["training.batch_size=1"], "training.batch_size.*needs batch_size >= 2"),
+        (["kto.beta=0"], "kto.beta': must be > 0"),
+        (["kto.undesirable_weight=-1"], "kto.undesirable_weight': must be >= 0"),
+        (["kto.loss_type=sigmoid"], "kto.loss_type"),
+    ):
         with pytest.raises(ConfigError, match=match):
             _run(recipe, *overrides)
     _run(recipe, "training.batch_size=1", "kto.loss_type=apo_zero_unpaired", "training.max_steps=1")
@@ -144,8 +169,13 @@ def test_one_kind_only_trains_with_a_warning(tmp_path, kto_recipe):
     recipe, _ = kto_recipe
     data = write_jsonl(tmp_path / "good.jsonl", [r for r in unpaired_records() if r["label"]])
     with pytest.warns(UserWarning, match="every training completion is desirable"):
-        run = _run(recipe, f"data.train={data}", "training.max_steps=1", "data.eval_fraction=0.0",
-                   f"output_dir={tmp_path / 'g'}")
+        run = _run(
+            recipe,
+            f"data.train={data}",
+            "training.max_steps=1",
+            "data.eval_fraction=0.0",
+            f"output_dir={tmp_path / 'g'}",
+        )
     assert "rewards/rejected" not in read_metrics(run / "metrics.jsonl")[0]
 
 
@@ -188,15 +218,54 @@ def test_two_processes_share_the_reference_point(kto_recipe, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    common = ["--quiet", "training.max_steps=2", "training.eval_every=2", "training.batch_size=2",
-              "data.eval_fraction=0.3"]
+    common = [
+        "--quiet",
+        "training.max_steps=2",
+        "training.eval_every=2",
+        "training.batch_size=2",
+        "data.eval_fraction=0.3",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
     two, one = tmp_path / "two", tmp_path / "one"
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
-                    "127.0.0.1", "--master_port", str(port), "-m", "alignline.cli", "train", str(recipe), *common,
-                    f"output_dir={two}"], check=True, env=env, timeout=600, capture_output=True)
-    subprocess.run([sys.executable, "-m", "alignline.cli", "train", str(recipe), *common, f"output_dir={one}",
-                    "training.grad_accum=2"], check=True, env=env, timeout=600, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(port),
+            "-m",
+            "alignline.cli",
+            "train",
+            str(recipe),
+            *common,
+            f"output_dir={two}",
+        ],
+        check=True,
+        env=env,
+        timeout=600,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alignline.cli",
+            "train",
+            str(recipe),
+            *common,
+            f"output_dir={one}",
+            "training.grad_accum=2",
+        ],
+        check=True,
+        env=env,
+        timeout=600,
+        capture_output=True,
+    )
     ma, mb = read_metrics(two / "metrics.jsonl"), read_metrics(one / "metrics.jsonl")
     # step 1: policy == reference (LoRA B = 0), the same forward twice: rewards exactly 0, the loss exactly 0.5
     assert ma[0]["loss"] == pytest.approx(mb[0]["loss"], abs=1e-6) and ma[0]["kl"] == mb[0]["kl"] == 0.0

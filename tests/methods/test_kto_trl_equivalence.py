@@ -25,12 +25,11 @@ datasets = pytest.importorskip("datasets")
 from alignline.config import load_config  # noqa: E402
 from alignline.data.templates import IGNORE  # noqa: E402
 from alignline.data.unpaired import to_unpaired, tokenize_unpaired  # noqa: E402
-from alignline.models.reference import DPOModel  # noqa: E402
 from alignline.methods.kto import KTO  # noqa: E402
+from alignline.models.reference import DPOModel  # noqa: E402
 from support import assistant as _a  # noqa: E402
-from support import tiny_llama, tiny_tokenizer  # noqa: E402
+from support import reorder_tolerance, tiny_llama, tiny_tokenizer  # noqa: E402
 from support import user as _u  # noqa: E402
-from support import reorder_tolerance
 
 TOL = 1e-5  # a loss of order 1 from sums reordered the same way as TRL's (packed completions only): ~80 ulp
 BETA = 0.5
@@ -38,10 +37,16 @@ BETA = 0.5
 
 RECORDS = [
     {"prompt": [_u("What is two plus two?")], "completion": [_a("Four.")], "label": True},
-    {"prompt": [{"role": "system", "content": "Be brief."}, _u("Summarize the text in one sentence.")],
-     "completion": [_a("No.")], "label": False},
-    {"prompt": [_u("Hello, how are you today?"), _a("I am fine, thank you."), _u("And the capital of France?")],
-     "completion": [_a("Paris")], "label": True},
+    {
+        "prompt": [{"role": "system", "content": "Be brief."}, _u("Summarize the text in one sentence.")],
+        "completion": [_a("No.")],
+        "label": False,
+    },
+    {
+        "prompt": [_u("Hello, how are you today?"), _a("I am fine, thank you."), _u("And the capital of France?")],
+        "completion": [_a("Paris")],
+        "label": True,
+    },
     {"prompt": [_u("Rewrite the sentence to be formal.")], "completion": [_a("def add(a, b)")], "label": False},
     {"prompt": [_u("Name a colour.")], "completion": [_a("Answer: blue")], "label": True},
 ]
@@ -85,22 +90,43 @@ def _end(example) -> int:
 
 
 def _trl_features(units) -> list[dict]:
-    completions = [u.example.input_ids[u.prompt_len:_end(u.example)] for u in units]
-    return [{"prompt_ids": u.example.input_ids[:u.prompt_len], "completion_ids": completions[i],
-             "KL_completion_ids": completions[i - 1], "label": u.label} for i, u in enumerate(units)]
+    completions = [u.example.input_ids[u.prompt_len : _end(u.example)] for u in units]
+    return [
+        {
+            "prompt_ids": u.example.input_ids[: u.prompt_len],
+            "completion_ids": completions[i],
+            "KL_completion_ids": completions[i - 1],
+            "label": u.label,
+        }
+        for i, u in enumerate(units)
+    ]
 
 
 def _trainer(tok, models, tmp_path_factory, loss_type):
     from trl import KTOConfig, KTOTrainer
 
     policy, reference = models
-    args = KTOConfig(output_dir=str(tmp_path_factory.mktemp("trl_kto")), report_to=[], bf16=False, use_cpu=True,
-                     gradient_checkpointing=False, beta=BETA, max_length=None, loss_type=loss_type,
-                     per_device_train_batch_size=len(RECORDS), logging_steps=1)
+    args = KTOConfig(
+        output_dir=str(tmp_path_factory.mktemp("trl_kto")),
+        report_to=[],
+        bf16=False,
+        use_cpu=True,
+        gradient_checkpointing=False,
+        beta=BETA,
+        max_length=None,
+        loss_type=loss_type,
+        per_device_train_batch_size=len(RECORDS),
+        logging_steps=1,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        trainer = KTOTrainer(model=copy.deepcopy(policy), ref_model=copy.deepcopy(reference), args=args,
-                             train_dataset=datasets.Dataset.from_list(RECORDS), processing_class=tok)
+        trainer = KTOTrainer(
+            model=copy.deepcopy(policy),
+            ref_model=copy.deepcopy(reference),
+            args=args,
+            train_dataset=datasets.Dataset.from_list(RECORDS),
+            processing_class=tok,
+        )
     trainer.model.eval()
     return trainer
 
@@ -116,7 +142,7 @@ def test_trl_tokenizes_and_rotates_the_same_ids(kto_trainer, units, tok):
     rows = list(kto_trainer.train_dataset)
     assert len(rows) == len(units)
     for i, (row, unit) in enumerate(zip(rows, units)):
-        assert row["prompt_ids"] == unit.example.input_ids[:unit.prompt_len]
+        assert row["prompt_ids"] == unit.example.input_ids[: unit.prompt_len]
         assert row["prompt_ids"] + row["completion_ids"] == unit.example.input_ids
         assert row["KL_completion_ids"] == rows[i - 1]["completion_ids"]
         assert row["label"] == unit.label
@@ -124,8 +150,9 @@ def test_trl_tokenizes_and_rotates_the_same_ids(kto_trainer, units, tok):
 
 def _alignline(models, units, pad_id, width, loss_type="kto"):
     policy, reference = models
-    cfg = load_config(None, ["method=kto", f"kto.beta={BETA}", f"kto.loss_type={loss_type}",
-                             f"training.max_length={width}"])
+    cfg = load_config(
+        None, ["method=kto", f"kto.beta={BETA}", f"kto.loss_type={loss_type}", f"training.max_length={width}"]
+    )
     method = KTO(cfg)
     batch = method.collate(units, [list(range(len(units)))], pad_id)
     # what `KTO.wrap` builds for full fine-tuning, with the perturbed model as the frozen reference
@@ -139,8 +166,9 @@ def _alignline(models, units, pad_id, width, loss_type="kto"):
 def test_kto_logps_kl_and_loss_match_trl(kto_trainer, models, units, tok, packed):
     n = len(units)
     longest = max(len(u.example.input_ids) for u in units) + 16  # room for a longer spliced completion
-    batch, wrapped, pol, ref, loss, sums, method = _alignline(models, units, tok.pad_token_id,
-                                                              1024 if packed else longest)
+    batch, wrapped, pol, ref, loss, sums, method = _alignline(
+        models, units, tok.pad_token_id, 1024 if packed else longest
+    )
     rows = batch["input_ids"].shape[0]
     assert rows == 1 if packed else rows > 2
     assert batch["last_index"].numel() == 2 * n  # completions, then their mismatched sequences

@@ -20,16 +20,16 @@ import torch
 
 from alignline.cli import main
 from alignline.config import load_config
-from alignline.methods import get_method
 from alignline.data.prompts import PromptUnit
+from alignline.evals.training import train
+from alignline.methods import get_method
 from alignline.methods.ppo import logprobs_and_hidden
 from alignline.models.adapters import apply_adapter
 from alignline.models.loading import load_model, load_tokenizer_for
 from alignline.models.logprob_model import TokenLogprobModel
-from support import kill_when_exists, random_packed_batch, safetensors_weights, write_jsonl, write_recipe
 from alignline.train.checkpoint import METHOD_STATE, load_method_state
-from alignline.evals.training import train
 from alignline.train.metrics import read_metrics
+from support import kill_when_exists, random_packed_batch, safetensors_weights, write_jsonl, write_recipe
 
 VOWELS = '''
 def vowels(completions, **kwargs):
@@ -42,16 +42,37 @@ LORA = ["adapter.type=lora", "adapter.r=4", "adapter.alpha=8", "adapter.dropout=
 @pytest.fixture
 def ppo_recipe(tmp_path, tiny_model_dir):
     (tmp_path / "my_rewards.py").write_text(VOWELS)
-    prompts = write_jsonl(tmp_path / "prompts.jsonl", [
-        {"prompt": [{"role": "user", "content": f"Say something about {i}."}], "answer": str(i)} for i in range(16)])
+    prompts = write_jsonl(
+        tmp_path / "prompts.jsonl",
+        [{"prompt": [{"role": "user", "content": f"Say something about {i}."}], "answer": str(i)} for i in range(16)],
+    )
     recipe = write_recipe(
-        tmp_path / "ppo.yaml", method="ppo", model=str(tiny_model_dir), output_dir=str(tmp_path / "run"),
-        data_gates=False, data={"train": str(prompts), "eval_fraction": 0.25},
+        tmp_path / "ppo.yaml",
+        method="ppo",
+        model=str(tiny_model_dir),
+        output_dir=str(tmp_path / "run"),
+        data_gates=False,
+        data={"train": str(prompts), "eval_fraction": 0.25},
         rewards=[{"name": "vowels", "function": f"{tmp_path / 'my_rewards.py'}:vowels"}],
-        ppo={"num_generations": 4, "max_new_tokens": 12, "log_completions_every": 2, "num_ppo_epochs": 2,
-             "kl_coef": 0.01},
-        training={"max_steps": 12, "batch_size": 4, "lr": 3e-2, "lr_scheduler": "constant", "eval_every": 6,
-                  "save_every": 6, "tensorboard": False, "max_length": 128, "threads": 1})
+        ppo={
+            "num_generations": 4,
+            "max_new_tokens": 12,
+            "log_completions_every": 2,
+            "num_ppo_epochs": 2,
+            "kl_coef": 0.01,
+        },
+        training={
+            "max_steps": 12,
+            "batch_size": 4,
+            "lr": 3e-2,
+            "lr_scheduler": "constant",
+            "eval_every": 6,
+            "save_every": 6,
+            "tensorboard": False,
+            "max_length": 128,
+            "threads": 1,
+        },
+    )
     return recipe, tmp_path / "run"
 
 
@@ -61,10 +82,28 @@ def test_mean_reward_rises_and_every_monitor_is_logged(ppo_recipe):
     metrics = read_metrics(out / "metrics.jsonl")
     rewards = [m["reward"] for m in metrics]
     assert sum(rewards[-4:]) / 4 > sum(rewards[:4]) / 4 + 0.1, rewards
-    for key in ("loss", "policy_loss", "value_loss", "reward", "reward/vowels", "kl", "kl_sequence", "kl_coef",
-                "entropy", "completion_length", "clip_fraction", "value_clip_fraction", "approx_kl",
-                "explained_variance", "score", "non_score_reward", "rlhf_reward", "generator_mismatch",
-                "truncated_share", "grad_norm"):
+    for key in (
+        "loss",
+        "policy_loss",
+        "value_loss",
+        "reward",
+        "reward/vowels",
+        "kl",
+        "kl_sequence",
+        "kl_coef",
+        "entropy",
+        "completion_length",
+        "clip_fraction",
+        "value_clip_fraction",
+        "approx_kl",
+        "explained_variance",
+        "score",
+        "non_score_reward",
+        "rlhf_reward",
+        "generator_mismatch",
+        "truncated_share",
+        "grad_norm",
+    ):
         assert key in metrics[-1], key
     assert metrics[0]["kl"] == 0 and metrics[-1]["kl"] > 0.01  # k1 on samples: a mean, positive once drifted
     assert metrics[-1]["generator_mismatch"] < 1e-4  # the rollout's log-probs are the sampler's
@@ -77,8 +116,9 @@ def test_mean_reward_rises_and_every_monitor_is_logged(ppo_recipe):
     assert "above ppo.max_kl" in (out / "report.html").read_text()
     state = safetensors_weights(out / "checkpoints" / "step-12")
     assert {"value_head.weight", "value_head.bias", "kl_coef"} <= set(state)
-    assert (out / "final" / "model.safetensors").is_file() and not any("value_head" in k for k in
-                                                                         safetensors_weights(out / "final"))
+    assert (out / "final" / "model.safetensors").is_file() and not any(
+        "value_head" in k for k in safetensors_weights(out / "final")
+    )
 
 
 def test_lora_value_head_and_kl_coef_are_saved_and_restored(ppo_recipe, tiny_model_dir):
@@ -86,8 +126,9 @@ def test_lora_value_head_and_kl_coef_are_saved_and_restored(ppo_recipe, tiny_mod
     second model). The adaptive controller (horizon 10) moves kl_coef each step; the checkpoint holds the value
     head and kl_coef, and they load back into a freshly built model exactly."""
     recipe, out = ppo_recipe
-    cfg = load_config(recipe, LORA + ["training.max_steps=3", "training.save_every=1", "ppo.horizon=10",
-                                      "ppo.kl_coef=0.2"])
+    cfg = load_config(
+        recipe, LORA + ["training.max_steps=3", "training.save_every=1", "ppo.horizon=10", "ppo.kl_coef=0.2"]
+    )
     train(cfg, progress=False)
     metrics = read_metrics(out / "metrics.jsonl")
     assert [m["step"] for m in metrics] == [1, 2, 3] and metrics[0]["kl"] == 0 and all("kl" in m for m in metrics)
@@ -105,8 +146,7 @@ def test_lora_value_head_and_kl_coef_are_saved_and_restored(ppo_recipe, tiny_mod
     assert float(fresh.kl_coef) == 0.2 and fresh.value_head.weight.abs().sum() == 0
     load_method_state(out / "checkpoints" / "step-3", fresh, method.checkpoint_extras)
     assert torch.equal(fresh.value_head.weight, saved["value_head.weight"])
-    assert torch.equal(fresh.value_head.bias, saved["value_head.bias"]) and torch.equal(fresh.kl_coef,
-                                                                                          saved["kl_coef"])
+    assert torch.equal(fresh.value_head.bias, saved["value_head.bias"]) and torch.equal(fresh.kl_coef, saved["kl_coef"])
 
 
 def test_resume_without_the_value_head_is_one_line(ppo_recipe, capsys):
@@ -184,8 +224,13 @@ def test_one_collected_batch_follows_the_formulas(ppo_recipe, tiny_model_dir):
         segment = b["target_segment"]
         first = torch.stack([(segment == s).nonzero()[0, 0] for s in range(int(segment.max()) + 1)])
         kl = torch.zeros(first.numel()).index_add(0, segment, b["old_logps"] - wrapped.reference_logps(b))
-        texts = tok.batch_decode([b["input_ids"].flatten()[b["last_index"][s] - n + 1: b["last_index"][s] + 1]
-                                  for s, n in enumerate(torch.bincount(segment).tolist())], skip_special_tokens=True)
+        texts = tok.batch_decode(
+            [
+                b["input_ids"].flatten()[b["last_index"][s] - n + 1 : b["last_index"][s] + 1]
+                for s, n in enumerate(torch.bincount(segment).tolist())
+            ],
+            skip_special_tokens=True,
+        )
         scores = torch.tensor(vowels(completions=texts))
         torch.testing.assert_close(b["returns"][first], scores - 0.3 * kl, atol=1e-4, rtol=1e-4)
         loss, metrics = method.loss(wrapped, b, normalizer=1.0)
@@ -195,12 +240,19 @@ def test_one_collected_batch_follows_the_formulas(ppo_recipe, tiny_model_dir):
     assert float(wrapped.kl_coef) == 0.3  # fixed controller
 
 
-@pytest.mark.parametrize("override, key", [
-    ("ppo.cliprange=0", "ppo.cliprange"), ("ppo.num_ppo_epochs=0", "ppo.num_ppo_epochs"),
-    ("ppo.gamma=1.5", "ppo.gamma"), ("ppo.kl_coef=0", "ppo.kl_coef"), ("ppo.top_p=0", "ppo.top_p"),
-    ("ppo.reward_clip=-1", "ppo.reward_clip"), ("ppo.adaptive_kl=maybe", "ppo.adaptive_kl"),
-    ("ppo.horizon=0", "ppo.horizon"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("ppo.cliprange=0", "ppo.cliprange"),
+        ("ppo.num_ppo_epochs=0", "ppo.num_ppo_epochs"),
+        ("ppo.gamma=1.5", "ppo.gamma"),
+        ("ppo.kl_coef=0", "ppo.kl_coef"),
+        ("ppo.top_p=0", "ppo.top_p"),
+        ("ppo.reward_clip=-1", "ppo.reward_clip"),
+        ("ppo.adaptive_kl=maybe", "ppo.adaptive_kl"),
+        ("ppo.horizon=0", "ppo.horizon"),
+    ],
+)
 def test_config_errors_name_the_key(ppo_recipe, capsys, override, key):
     recipe, out = ppo_recipe
     code = main(["train", str(recipe), "--quiet", override])
@@ -211,18 +263,44 @@ def test_config_errors_name_the_key(ppo_recipe, capsys, override, key):
 
 def test_a_trained_reward_model_is_the_reward(tmp_path, tiny_model_dir, ppo_recipe):
     """`method: rm`'s final/ directory, named by the reward_model grader, scores PPO's completions."""
-    pairs = write_jsonl(tmp_path / "pairs.jsonl", [
-        {"prompt": [{"role": "user", "content": f"Question {i}?"}], "chosen": [{"role": "assistant", "content": "Yes."}],
-         "rejected": [{"role": "assistant", "content": f"No, {i} times no."}]} for i in range(8)])
-    rm = write_recipe(tmp_path / "rm.yaml", method="rm", model=str(tiny_model_dir), output_dir=str(tmp_path / "rm"),
-                      data_gates=False, data={"train": str(pairs)}, adapter={"type": "lora", "r": 4, "alpha": 8},
-                      training={"max_steps": 2, "batch_size": 4, "max_length": 64, "tensorboard": False,
-                                "threads": 1, "eval_every": 100, "save_every": 100})
+    pairs = write_jsonl(
+        tmp_path / "pairs.jsonl",
+        [
+            {
+                "prompt": [{"role": "user", "content": f"Question {i}?"}],
+                "chosen": [{"role": "assistant", "content": "Yes."}],
+                "rejected": [{"role": "assistant", "content": f"No, {i} times no."}],
+            }
+            for i in range(8)
+        ],
+    )
+    rm = write_recipe(
+        tmp_path / "rm.yaml",
+        method="rm",
+        model=str(tiny_model_dir),
+        output_dir=str(tmp_path / "rm"),
+        data_gates=False,
+        data={"train": str(pairs)},
+        adapter={"type": "lora", "r": 4, "alpha": 8},
+        training={
+            "max_steps": 2,
+            "batch_size": 4,
+            "max_length": 64,
+            "tensorboard": False,
+            "threads": 1,
+            "eval_every": 100,
+            "save_every": 100,
+        },
+    )
     train(load_config(rm), progress=False)
     recipe, out = ppo_recipe
-    spec = json.dumps([{"name": "rm", "function": "reward_model", "options": {"model": str(tmp_path / "rm" / "final")}}])
-    train(load_config(recipe, LORA + [f"rewards={spec}", "training.max_steps=2", "ppo.missing_eos_penalty=1.0"]),
-          progress=False)
+    spec = json.dumps(
+        [{"name": "rm", "function": "reward_model", "options": {"model": str(tmp_path / "rm" / "final")}}]
+    )
+    train(
+        load_config(recipe, LORA + [f"rewards={spec}", "training.max_steps=2", "ppo.missing_eos_penalty=1.0"]),
+        progress=False,
+    )
     metrics = read_metrics(out / "metrics.jsonl")
     assert [m["step"] for m in metrics] == [1, 2]
     assert all("reward/rm" in m and m["reward/rm"] != 0 for m in metrics)
@@ -230,10 +308,26 @@ def test_a_trained_reward_model_is_the_reward(tmp_path, tiny_model_dir, ppo_reci
 
 
 def _cmd(recipe, out):
-    return [sys.executable, "-m", "alignline.cli", "train", "--quiet", str(recipe), f"output_dir={out}",
-            "training.max_steps=8", "training.save_every=4", "training.eval_every=100", "adapter.type=lora",
-            "adapter.r=4", "adapter.alpha=8", "adapter.dropout=0.1", "ppo.max_new_tokens=8", "ppo.num_generations=2",
-            "ppo.horizon=20", "ppo.whiten_rewards=true"]
+    return [
+        sys.executable,
+        "-m",
+        "alignline.cli",
+        "train",
+        "--quiet",
+        str(recipe),
+        f"output_dir={out}",
+        "training.max_steps=8",
+        "training.save_every=4",
+        "training.eval_every=100",
+        "adapter.type=lora",
+        "adapter.r=4",
+        "adapter.alpha=8",
+        "adapter.dropout=0.1",
+        "ppo.max_new_tokens=8",
+        "ppo.num_generations=2",
+        "ppo.horizon=20",
+        "ppo.whiten_rewards=true",
+    ]
 
 
 def test_sigkill_then_resume_equals_uninterrupted(ppo_recipe, tmp_path):

@@ -14,16 +14,16 @@ import torch
 
 from alignline.cli import main
 from alignline.config import load_config
-from alignline.data.templates import IGNORE
-from alignline.methods import get_method
 from alignline.data.prompts import PromptUnit
+from alignline.data.templates import IGNORE
+from alignline.evals.training import train
+from alignline.methods import get_method
 from alignline.methods.rft import EpisodeGRPO, add_episode_metrics, summarize_episodes
 from alignline.models.loading import load_causal_lm
 from alignline.rollout.episodes import run_episodes
 from alignline.rollout.types import SamplingParams
-from support import ScriptedTokenEngine, kill_when_exists, safetensors_weights, write_jsonl, write_recipe
-from alignline.evals.training import train
 from alignline.train.metrics import read_metrics
+from support import ScriptedTokenEngine, kill_when_exists, safetensors_weights, write_jsonl, write_recipe
 
 ENV = '''
 class Vowels:
@@ -44,15 +44,20 @@ class Vowels:
 '''
 
 CALL = '<tool_call>\n{{"name": "calculator", "arguments": {{"expression": "{}"}}}}\n</tool_call>'
-TASKS = [{"prompt": [{"role": "user", "content": "Ann has 3 bags of 4 apples. How many apples?"}], "answer": 12},
-         {"prompt": [{"role": "user", "content": "Tom had 9 pens and lost 2. How many now?"}], "answer": 7},
-         {"prompt": [{"role": "user", "content": "Sue reads 5 pages a day for 6 days. How many pages?"}], "answer": 30}]
+TASKS = [
+    {"prompt": [{"role": "user", "content": "Ann has 3 bags of 4 apples. How many apples?"}], "answer": 12},
+    {"prompt": [{"role": "user", "content": "Tom had 9 pens and lost 2. How many now?"}], "answer": 7},
+    {"prompt": [{"role": "user", "content": "Sue reads 5 pages a day for 6 days. How many pages?"}], "answer": 30},
+]
 
 
-PREFIX = [{"role": "system", "content": "Call the calculator, then answer."},
-          {"role": "user", "content": "How many is 2 times 3?"},
-          {"role": "assistant", "content": CALL.format("2 * 3")}, {"role": "tool", "content": "6"},
-          {"role": "assistant", "content": "Answer: 6"}]
+PREFIX = [
+    {"role": "system", "content": "Call the calculator, then answer."},
+    {"role": "user", "content": "How many is 2 times 3?"},
+    {"role": "assistant", "content": CALL.format("2 * 3")},
+    {"role": "tool", "content": "6"},
+    {"role": "assistant", "content": "Answer: 6"},
+]
 
 
 def reply(prompt: str, call: int) -> str:
@@ -67,12 +72,17 @@ def reply(prompt: str, call: int) -> str:
 @pytest.fixture
 def calculator_recipe(tmp_path, tiny_model_dir):
     tasks = write_jsonl(tmp_path / "tasks.jsonl", TASKS * 4)
-    return write_recipe(tmp_path / "rft.yaml", method="grpo", model=str(tiny_model_dir), output_dir=str(tmp_path / "run"),
-                        data_gates=False, data={"train": str(tasks), "eval_fraction": 0.25},
-                        env={"name": "calculator", "max_turns": 3, "options": {"tool_call_reward": 0.1},
-                             "prefix": PREFIX},
-                        grpo={"num_generations": 3, "max_new_tokens": 8},
-                        training={"max_steps": 2, "batch_size": 1, "tensorboard": False, "threads": 1})
+    return write_recipe(
+        tmp_path / "rft.yaml",
+        method="grpo",
+        model=str(tiny_model_dir),
+        output_dir=str(tmp_path / "run"),
+        data_gates=False,
+        data={"train": str(tasks), "eval_fraction": 0.25},
+        env={"name": "calculator", "max_turns": 3, "options": {"tool_call_reward": 0.1}, "prefix": PREFIX},
+        grpo={"num_generations": 3, "max_new_tokens": 8},
+        training={"max_steps": 2, "batch_size": 1, "tensorboard": False, "threads": 1},
+    )
 
 
 def test_the_loss_is_on_exactly_the_policys_tokens(calculator_recipe, tokenizer):
@@ -107,8 +117,9 @@ def test_tool_use_metrics_are_counted_per_episode(tokenizer):
     tool_calls_per_episode = 3/3; valid rate = 2/3; episodes with a correct call = 2/3; turns = (2+1+3)/3 = 2."""
     from alignline.rollout.env import env_factory
 
-    episodes = run_episodes(ScriptedTokenEngine(tokenizer, reply), env_factory("calculator"), TASKS,
-                            SamplingParams(), max_turns=3)
+    episodes = run_episodes(
+        ScriptedTokenEngine(tokenizer, reply), env_factory("calculator"), TASKS, SamplingParams(), max_turns=3
+    )
     sums: dict = {}
     add_episode_metrics(sums, torch.tensor([1.0, 0.0, 1.0]), {}, episodes, 3)
     out = summarize_episodes(sums)
@@ -122,12 +133,25 @@ def vowel_recipe(tmp_path, tiny_model_dir):
     (tmp_path / "my_env.py").write_text(ENV)
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": f"Say something about {i}."} for i in range(16)])
     recipe = write_recipe(
-        tmp_path / "rft.yaml", method="grpo", model=str(tiny_model_dir), output_dir=str(tmp_path / "run"),
-        data_gates=False, data={"train": str(prompts), "eval_fraction": 0.25},
+        tmp_path / "rft.yaml",
+        method="grpo",
+        model=str(tiny_model_dir),
+        output_dir=str(tmp_path / "run"),
+        data_gates=False,
+        data={"train": str(prompts), "eval_fraction": 0.25},
         env={"name": f"{tmp_path / 'my_env.py'}:Vowels", "max_turns": 3},
         grpo={"num_generations": 8, "max_new_tokens": 6, "log_completions_every": 5, "eval_prompts": 4},
-        training={"max_steps": 16, "batch_size": 2, "lr": 3e-2, "eval_every": 100, "save_every": 100,
-                  "tensorboard": False, "max_length": 128, "threads": 1})
+        training={
+            "max_steps": 16,
+            "batch_size": 2,
+            "lr": 3e-2,
+            "eval_every": 100,
+            "save_every": 100,
+            "tensorboard": False,
+            "max_length": 128,
+            "threads": 1,
+        },
+    )
     return recipe, tmp_path / "run"
 
 
@@ -138,24 +162,41 @@ def test_mean_episode_reward_rises_on_a_learnable_env(vowel_recipe):
     rewards = [m["reward"] for m in metrics]
     assert sum(rewards[-4:]) / 4 > sum(rewards[:4]) / 4 + 0.1, rewards
     last = metrics[-1]
-    for key in ("loss", "reward", "reward/vowels", "tool_calls_per_episode", "tool_call_valid_rate",
-                "episode_turns", "entropy", "completion_length", "frac_zero_std", "eval_reward",
-                "eval_reward/vowels", "eval_episode_turns"):
+    for key in (
+        "loss",
+        "reward",
+        "reward/vowels",
+        "tool_calls_per_episode",
+        "tool_call_valid_rate",
+        "episode_turns",
+        "entropy",
+        "completion_length",
+        "frac_zero_std",
+        "eval_reward",
+        "eval_reward/vowels",
+        "eval_episode_turns",
+    ):
         assert key in last, key
     assert all(m["episode_turns"] == 2.0 for m in metrics)  # the environment ends every episode at turn 2
     samples = [json.loads(line) for line in (out / "completions.jsonl").read_text().splitlines()]
-    assert len(samples) == 3 * 2 * 8 and [m["role"] for m in samples[0]["episode"]] == ["assistant", "user",
-                                                                                          "assistant"]
+    assert len(samples) == 3 * 2 * 8 and [m["role"] for m in samples[0]["episode"]] == [
+        "assistant",
+        "user",
+        "assistant",
+    ]
 
 
-@pytest.mark.parametrize("override, message", [
-    ("env.name=no_such_env", "config key 'env.name': environment 'no_such_env'"),
-    ("env.max_turns=0", "config key 'env.max_turns': must be >= 1"),
-    ("env.options={nope: 1}", "config key 'env.options': environment 'calculator' does not take ['nope']"),
-    ("method=sft", "config key 'env.name': environments train with method: grpo"),
-    ("grpo.num_generations=1", "config key 'grpo.num_generations'"),
-    ("env.prefix=[{role: user}]", "config key 'env.prefix[0]'"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("env.name=no_such_env", "config key 'env.name': environment 'no_such_env'"),
+        ("env.max_turns=0", "config key 'env.max_turns': must be >= 1"),
+        ("env.options={nope: 1}", "config key 'env.options': environment 'calculator' does not take ['nope']"),
+        ("method=sft", "config key 'env.name': environments train with method: grpo"),
+        ("grpo.num_generations=1", "config key 'grpo.num_generations'"),
+        ("env.prefix=[{role: user}]", "config key 'env.prefix[0]'"),
+    ],
+)
 def test_config_errors_name_the_key(calculator_recipe, capsys, override, message):
     assert main(["train", str(calculator_recipe), "--quiet", override]) == 2
     err = capsys.readouterr().err.strip()
@@ -170,10 +211,25 @@ def test_a_task_the_environment_cannot_start_names_the_record(calculator_recipe,
 
 
 def _cmd(recipe, out):
-    return [sys.executable, "-m", "alignline.cli", "train", "--quiet", str(recipe), f"output_dir={out}",
-            "training.max_steps=8", "training.save_every=4", "training.eval_every=100", "adapter.type=lora",
-            "adapter.r=4", "adapter.alpha=8", "adapter.dropout=0.1", "grpo.max_new_tokens=4", "grpo.num_generations=4",
-            "grpo.log_completions_every=2"]
+    return [
+        sys.executable,
+        "-m",
+        "alignline.cli",
+        "train",
+        "--quiet",
+        str(recipe),
+        f"output_dir={out}",
+        "training.max_steps=8",
+        "training.save_every=4",
+        "training.eval_every=100",
+        "adapter.type=lora",
+        "adapter.r=4",
+        "adapter.alpha=8",
+        "adapter.dropout=0.1",
+        "grpo.max_new_tokens=4",
+        "grpo.num_generations=4",
+        "grpo.log_completions_every=2",
+    ]
 
 
 def test_sigkill_then_resume_equals_uninterrupted(vowel_recipe, tmp_path):
@@ -196,8 +252,11 @@ def test_a_tasks_system_after_env_prefix_is_kept_once_or_refused(calculator_reci
     """A record's top-level `system` (issue 17) beside env.prefix's own system message: the same text is kept once;
     a different one is one line naming the record, never two system turns."""
     method = get_method(load_config(calculator_recipe))
-    same = PromptUnit([{"role": "system", "content": PREFIX[0]["content"]}, {"role": "user", "content": "Q?"}],
-                      {"system": PREFIX[0]["content"], "answer": 1}, "t.jsonl, line 1")
+    same = PromptUnit(
+        [{"role": "system", "content": PREFIX[0]["content"]}, {"role": "user", "content": "Q?"}],
+        {"system": PREFIX[0]["content"], "answer": 1},
+        "t.jsonl, line 1",
+    )
     assert method.task(same)["prompt"] == [*PREFIX, {"role": "user", "content": "Q?"}]
     write_jsonl(tmp_path / "tasks.jsonl", [*TASKS, {**TASKS[0], "system": "Never use tools."}])
     assert main(["train", str(calculator_recipe), "--quiet"]) == 2

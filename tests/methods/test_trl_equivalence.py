@@ -35,9 +35,8 @@ from alignline.methods.dpo import DPO  # noqa: E402
 from alignline.methods.rm import RewardModeling  # noqa: E402
 from alignline.models.reward_model import RewardModel  # noqa: E402
 from support import assistant as _a  # noqa: E402
-from support import tiny_architecture, tiny_llama, tiny_tokenizer  # noqa: E402
+from support import reorder_tolerance, tiny_architecture, tiny_llama, tiny_tokenizer  # noqa: E402
 from support import user as _u  # noqa: E402
-from support import reorder_tolerance
 
 TOL = 1e-5  # values of order 1 (rewards, losses): ~80 float32 ulp, over the few dozen terms reordered behind each
 BETA = 0.5
@@ -46,12 +45,17 @@ BETA = 0.5
 # Chat-format pairs of different prompt and answer lengths; one with a system turn, one with earlier turns.
 RECORDS = [
     {"prompt": [_u("What is two plus two?")], "chosen": [_a("Four.")], "rejected": [_a("Label: positive")]},
-    {"prompt": [{"role": "system", "content": "Be brief."}, _u("Summarize the text in one sentence.")],
-     "chosen": [_a("I am fine.")], "rejected": [_a("No.")]},
-    {"prompt": [_u("Hello, how are you today?"), _a("I am fine, thank you."), _u("And the capital of France?")],
-     "chosen": [_a("Paris")], "rejected": [_a("def add(a, b)")]},
-    {"prompt": [_u("Rewrite the sentence to be formal.")], "chosen": [_a("Answer: Paris")],
-     "rejected": [_a("Hello")]},
+    {
+        "prompt": [{"role": "system", "content": "Be brief."}, _u("Summarize the text in one sentence.")],
+        "chosen": [_a("I am fine.")],
+        "rejected": [_a("No.")],
+    },
+    {
+        "prompt": [_u("Hello, how are you today?"), _a("I am fine, thank you."), _u("And the capital of France?")],
+        "chosen": [_a("Paris")],
+        "rejected": [_a("def add(a, b)")],
+    },
+    {"prompt": [_u("Rewrite the sentence to be formal.")], "chosen": [_a("Answer: Paris")], "rejected": [_a("Hello")]},
 ]
 MARGINS = [0.0, 0.7, -0.3, 1.5]
 
@@ -79,8 +83,11 @@ def _trl_dpo_features(unit) -> dict:
         assert example.input_ids[start:end] == _target_tokens(example)  # targets are one contiguous span
         return example.input_ids[start:end]
 
-    return {"prompt_ids": unit.chosen.input_ids[:start], "chosen_ids": completion(unit.chosen),
-            "rejected_ids": completion(unit.rejected)}
+    return {
+        "prompt_ids": unit.chosen.input_ids[:start],
+        "chosen_ids": completion(unit.chosen),
+        "rejected_ids": completion(unit.rejected),
+    }
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -99,8 +106,9 @@ def tok():
 
 @pytest.fixture(scope="module")
 def units(tok):
-    pairs = [p for i, r in enumerate(RECORDS) for p in to_pairs({**r, "margin": MARGINS[i]}, "pairs.jsonl",
-                                                                  f"line {i + 1}")]
+    pairs = [
+        p for i, r in enumerate(RECORDS) for p in to_pairs({**r, "margin": MARGINS[i]}, "pairs.jsonl", f"line {i + 1}")
+    ]
     out = [tokenize_pair(tok, p, 512) for p in pairs]
     for u in out:  # short answers keep every summed log-prob representable to 1e-5 in float32
         assert 2 <= len(_target_tokens(u.chosen)) <= 10 and 2 <= len(_target_tokens(u.rejected)) <= 10
@@ -115,8 +123,9 @@ def models(request, tok, tmp_path_factory):
         policy = tiny_llama(len(tok), seed=0).float().eval()
     else:
         scale = {"logit_scale": 2.0} if request.param == "cohere" else {}  # any scale but 1 shows the bug
-        policy = tiny_architecture(request.param, dtype=torch.float32, vocab_size=len(tok),
-                                   initializer_range=0.02, **scale).eval()
+        policy = tiny_architecture(
+            request.param, dtype=torch.float32, vocab_size=len(tok), initializer_range=0.02, **scale
+        ).eval()
     reference = copy.deepcopy(policy)
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
@@ -131,11 +140,25 @@ def models(request, tok, tmp_path_factory):
 @pytest.fixture(scope="module")
 def dpo_trainer(tok, models, tmp_path_factory):
     policy, reference, _ = models
-    args = TRLDPOConfig(output_dir=str(tmp_path_factory.mktemp("trl_dpo")), report_to=[], bf16=False, use_cpu=True,
-                        gradient_checkpointing=False, beta=BETA, max_length=None, loss_type=["sigmoid"],
-                        per_device_train_batch_size=len(RECORDS), logging_steps=1)
-    trainer = DPOTrainer(model=copy.deepcopy(policy), ref_model=copy.deepcopy(reference), args=args,
-                         train_dataset=datasets.Dataset.from_list(RECORDS), processing_class=tok)
+    args = TRLDPOConfig(
+        output_dir=str(tmp_path_factory.mktemp("trl_dpo")),
+        report_to=[],
+        bf16=False,
+        use_cpu=True,
+        gradient_checkpointing=False,
+        beta=BETA,
+        max_length=None,
+        loss_type=["sigmoid"],
+        per_device_train_batch_size=len(RECORDS),
+        logging_steps=1,
+    )
+    trainer = DPOTrainer(
+        model=copy.deepcopy(policy),
+        ref_model=copy.deepcopy(reference),
+        args=args,
+        train_dataset=datasets.Dataset.from_list(RECORDS),
+        processing_class=tok,
+    )
     trainer.model.eval()
     return trainer
 
@@ -156,8 +179,9 @@ def test_trl_tokenizes_the_same_ids(dpo_trainer, units, tok):
 def _alignline_dpo(models, units, pad_id, width):
     """alignline: sequence log-probs (policy, reference) and the loss, reference loaded from its directory."""
     policy, _, ref_dir = models
-    cfg = load_config(None, ["method=dpo", f"dpo.beta={BETA}", f"dpo.ref_model={ref_dir}",
-                             f"training.max_length={width}"])
+    cfg = load_config(
+        None, ["method=dpo", f"dpo.beta={BETA}", f"dpo.ref_model={ref_dir}", f"training.max_length={width}"]
+    )
     method = DPO(cfg)
     batch = method.collate(units, [list(range(len(units)))], pad_id)
     wrapped = method.wrap(copy.deepcopy(policy), cfg)
@@ -276,10 +300,21 @@ def test_reward_model_rewards_and_loss_match_trl(reward_model, units, tok, tmp_p
     rows = [{"chosen_ids": u.chosen.input_ids, "rejected_ids": u.rejected.input_ids} for u in units]
     if margin:
         rows = [{**r, "margin": u.margin} for r, u in zip(rows, units)]
-    args = TRLRewardConfig(output_dir=str(tmp_path / "trl_rm"), report_to=[], bf16=False, use_cpu=True,
-                           gradient_checkpointing=False, max_length=None, center_rewards_coefficient=center)
-    trainer = RewardTrainer(model=copy.deepcopy(reward_model), args=args,
-                            train_dataset=datasets.Dataset.from_list(rows), processing_class=tok)
+    args = TRLRewardConfig(
+        output_dir=str(tmp_path / "trl_rm"),
+        report_to=[],
+        bf16=False,
+        use_cpu=True,
+        gradient_checkpointing=False,
+        max_length=None,
+        center_rewards_coefficient=center,
+    )
+    trainer = RewardTrainer(
+        model=copy.deepcopy(reward_model),
+        args=args,
+        train_dataset=datasets.Dataset.from_list(rows),
+        processing_class=tok,
+    )
     trainer.model.eval()
     trl_batch = trainer.data_collator(rows)
     assert (trl_batch["attention_mask"] == 0).any()  # sequences of different lengths: padding is exercised
@@ -308,12 +343,21 @@ def test_reward_model_gradients_match_trl(reward_model, units, tok, tmp_path):
     loss.backward()
     ours = _grads(wrapped.model)
 
-    rows = [{"chosen_ids": u.chosen.input_ids, "rejected_ids": u.rejected.input_ids, "margin": u.margin}
-            for u in units]
-    args = TRLRewardConfig(output_dir=str(tmp_path / "trl_rm"), report_to=[], bf16=False, use_cpu=True,
-                           gradient_checkpointing=False, max_length=None)
-    trainer = RewardTrainer(model=copy.deepcopy(reward_model), args=args,
-                            train_dataset=datasets.Dataset.from_list(rows), processing_class=tok)
+    rows = [{"chosen_ids": u.chosen.input_ids, "rejected_ids": u.rejected.input_ids, "margin": u.margin} for u in units]
+    args = TRLRewardConfig(
+        output_dir=str(tmp_path / "trl_rm"),
+        report_to=[],
+        bf16=False,
+        use_cpu=True,
+        gradient_checkpointing=False,
+        max_length=None,
+    )
+    trainer = RewardTrainer(
+        model=copy.deepcopy(reward_model),
+        args=args,
+        train_dataset=datasets.Dataset.from_list(rows),
+        processing_class=tok,
+    )
     trainer.model.eval()
     trainer.compute_loss(trainer.model, dict(trainer.data_collator(rows))).backward()
     theirs = _grads(trainer.model)

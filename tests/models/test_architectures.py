@@ -28,9 +28,14 @@ from alignline.losses.token_logprobs import token_logprobs
 from alignline.models.fast.forward import decoder_hidden
 from alignline.models.logprob_model import TokenLogprobModel
 from alignline.models.reward_model import RewardModel
-from support import (TINY_ARCHITECTURES, TINY_VOCAB, random_packed_batch, split_packed,
-                               tiny_architecture)
-from support import reorder_tolerance
+from support import (
+    TINY_ARCHITECTURES,
+    TINY_VOCAB,
+    random_packed_batch,
+    reorder_tolerance,
+    split_packed,
+    tiny_architecture,
+)
 
 VOCAB = TINY_VOCAB
 ARCHS = TINY_ARCHITECTURES
@@ -143,8 +148,15 @@ def test_a_plain_head_would_be_wrong_here(arch):
     assert (naive.double() - want).abs().max() > 1e-2
 
 
-@pytest.mark.parametrize("arch,formula", [
-    ("llama", "logits = h @ W^T"), ("phi", "logits = h @ W^T + b"), ("cohere", "logits = (h @ W^T) * 0.25"),
-    ("granite", "logits = (h @ W^T) * 4"), ("gemma2", "logits = 1.5 tanh(h @ W^T / 1.5)")])
+@pytest.mark.parametrize(
+    "arch,formula",
+    [
+        ("llama", "logits = h @ W^T"),
+        ("phi", "logits = h @ W^T + b"),
+        ("cohere", "logits = (h @ W^T) * 0.25"),
+        ("granite", "logits = (h @ W^T) * 4"),
+        ("gemma2", "logits = 1.5 tanh(h @ W^T / 1.5)"),
+    ],
+)
 def test_the_decision_records_the_head_it_applies(arch, formula):
     assert TokenLogprobModel(build(arch)).fast_path.reasons["fused_head"] == formula

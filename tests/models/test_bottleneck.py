@@ -11,12 +11,12 @@ from safetensors.torch import load_file
 from alignline.cli import main
 from alignline.config import load_config
 from alignline.errors import ConfigError
-from alignline.models.bottleneck import BottleneckModel, BottleneckSpec, Bottleneck
+from alignline.evals.training import train
+from alignline.models.bottleneck import Bottleneck, BottleneckModel, BottleneckSpec
 from alignline.models.loading import load_model
 from alignline.models.logprob_model import TokenLogprobModel
-from support import random_packed_batch, save_random_adapter, spy_on_adapted_model, tiny_llama
-from alignline.evals.training import train
 from alignline.train.metrics import read_metrics
+from support import random_packed_batch, save_random_adapter, spy_on_adapted_model, tiny_llama
 
 BOTTLENECK = ["adapter.type=bottleneck", "adapter.bottleneck_size=8"]
 
@@ -70,8 +70,12 @@ def test_identity_at_init_and_seen_by_every_forward_path(placement):
     assert not torch.allclose(adapted, before)
     # the fused head runs base.get_decoder() only: the hooks are there too, and agree with the full forward
     torch.testing.assert_close(adapted, _full_forward_logprobs(model, batch), atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(_logprobs(model, random_packed_batch(128, rows=2, width=24), fast=True),
-                               _logprobs(model, random_packed_batch(128, rows=2, width=24)), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        _logprobs(model, random_packed_batch(128, rows=2, width=24), fast=True),
+        _logprobs(model, random_packed_batch(128, rows=2, width=24)),
+        atol=1e-5,
+        rtol=1e-5,
+    )
     with model.disable_adapter():
         assert torch.equal(_logprobs(model, batch), before)
     assert torch.equal(_logprobs(model, batch), adapted)
@@ -115,8 +119,18 @@ def test_trains_via_the_loop_only_adapter_changes_and_reloads_identically(sft_re
 
 def test_reduction_factor_freeze_layers_and_dpo(tmp_path, sft_recipe):
     recipe, out = sft_recipe
-    train(load_config(recipe, ["adapter.type=bottleneck", "adapter.reduction_factor=4", "training.freeze_layers=1",
-                               "training.max_steps=2"]), progress=False)
+    train(
+        load_config(
+            recipe,
+            [
+                "adapter.type=bottleneck",
+                "adapter.reduction_factor=4",
+                "training.freeze_layers=1",
+                "training.max_steps=2",
+            ],
+        ),
+        progress=False,
+    )
     config = json.loads((out / "final" / "adapter_config.json").read_text())
     assert config["bottleneck_size"] == 8 and config["layers"] == [1]  # hidden 32 / 4; layer 0 frozen: none there
     assert all(k.split(".")[1] == "1" for k in load_file(out / "final" / "adapter_model.safetensors"))
@@ -125,14 +139,28 @@ def test_reduction_factor_freeze_layers_and_dpo(tmp_path, sft_recipe):
 def test_dpo_reference_is_the_base_with_the_adapter_off(tmp_path, tiny_model_dir):
     from support import write_jsonl, write_recipe
 
-    pairs = [{"prompt": f"What is {i} plus {i}?", "chosen": f"Answer: {2 * i}.", "rejected": f"Maybe {i}."}
-             for i in range(12)]
+    pairs = [
+        {"prompt": f"What is {i} plus {i}?", "chosen": f"Answer: {2 * i}.", "rejected": f"Maybe {i}."}
+        for i in range(12)
+    ]
     data = write_jsonl(tmp_path / "pairs.jsonl", pairs)
-    recipe = write_recipe(tmp_path / "dpo.yaml", method="dpo", model=str(tiny_model_dir),
-                          output_dir=str(tmp_path / "run"), data_gates=False, data={"train": str(data)},
-                          adapter={"type": "bottleneck", "bottleneck_size": 4},
-                          training={"max_steps": 2, "batch_size": 2, "max_length": 64, "lr": 1e-3,
-                                    "tensorboard": False, "eval_every": 10})
+    recipe = write_recipe(
+        tmp_path / "dpo.yaml",
+        method="dpo",
+        model=str(tiny_model_dir),
+        output_dir=str(tmp_path / "run"),
+        data_gates=False,
+        data={"train": str(data)},
+        adapter={"type": "bottleneck", "bottleneck_size": 4},
+        training={
+            "max_steps": 2,
+            "batch_size": 2,
+            "max_length": 64,
+            "lr": 1e-3,
+            "tensorboard": False,
+            "eval_every": 10,
+        },
+    )
     run = train(load_config(recipe), progress=False)
     first = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
     # at step 1 the adapter is the identity, so policy == reference: margin 0, loss log 2
@@ -154,15 +182,18 @@ def test_exact_resume(sft_recipe, tmp_path):
     assert [m["step"] for m in again] == [3, 4] and again == curve[2:]  # it resumed, and went the same way
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["save_merged=true"], "config key 'save_merged': bottleneck adapters add layers and cannot be merged"),
-    (["adapter.reduction_factor=4"], "config key 'adapter.bottleneck_size': give exactly one"),
-    (["adapter.bottleneck_size=null"], "config key 'adapter.bottleneck_size': give exactly one"),
-    (["adapter.bottleneck_size=0"], "config key 'adapter.bottleneck_size': must be > 0"),
-    (["adapter.non_linearity=softmax"], "config key 'adapter.non_linearity'"),
-    (["adapter.placement=middle"], "config key 'adapter.placement'"),
-    (["method=rm"], "reward models are saved merged"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["save_merged=true"], "config key 'save_merged': bottleneck adapters add layers and cannot be merged"),
+        (["adapter.reduction_factor=4"], "config key 'adapter.bottleneck_size': give exactly one"),
+        (["adapter.bottleneck_size=null"], "config key 'adapter.bottleneck_size': give exactly one"),
+        (["adapter.bottleneck_size=0"], "config key 'adapter.bottleneck_size': must be > 0"),
+        (["adapter.non_linearity=softmax"], "config key 'adapter.non_linearity'"),
+        (["adapter.placement=middle"], "config key 'adapter.placement'"),
+        (["method=rm"], "reward models are saved merged"),
+    ],
+)
 def test_bad_bottleneck_configs_are_one_line(sft_recipe, overrides, message):
     recipe, _ = sft_recipe
     with pytest.raises(ConfigError) as e:
@@ -212,8 +243,13 @@ def test_deepcopy_points_the_copy_at_its_own_adapters():
 
 def test_bfloat16_and_gradient_checkpointing(sft_recipe):
     recipe, out = sft_recipe
-    train(load_config(recipe, BOTTLENECK + ["training.dtype=bfloat16", "training.gradient_checkpointing=true",
-                                            "training.max_steps=2"]), progress=False)
+    train(
+        load_config(
+            recipe,
+            BOTTLENECK + ["training.dtype=bfloat16", "training.gradient_checkpointing=true", "training.max_steps=2"],
+        ),
+        progress=False,
+    )
     saved = load_file(out / "final" / "adapter_model.safetensors")
     assert all(v.dtype == torch.bfloat16 for v in saved.values())
     assert any(v.abs().sum() > 0 for k, v in saved.items() if ".up." in f".{k}")

@@ -18,8 +18,7 @@ from alignline.models.fast.decision import FastPath, choose_fast_path, fast_path
 from alignline.models.fast.patching import patched_modules
 from alignline.models.logprob_model import TokenLogprobModel
 from alignline.models.reward_model import RewardModel
-from support import random_packed_batch, split_packed, tiny_llama
-from support import reorder_tolerance
+from support import random_packed_batch, reorder_tolerance, split_packed, tiny_llama
 
 VOCAB = 96
 
@@ -71,8 +70,9 @@ def _compare(model, wrap, batch=None):
 
 
 def _lora(model, **kw):
-    model = peft.get_peft_model(model, peft.LoraConfig(r=4, lora_alpha=8, target_modules="all-linear",
-                                                       task_type="CAUSAL_LM", **kw))
+    model = peft.get_peft_model(
+        model, peft.LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM", **kw)
+    )
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "lora_B" in name:
@@ -86,8 +86,9 @@ def _instance_forwards(model):
 
 @pytest.mark.parametrize("kind", ["causal_lm", "reward"])
 def test_off_installs_nothing_and_runs_the_models_own_forward(kind, monkeypatch):
-    model = _lora(_llama()) if kind == "causal_lm" else _llama(LlamaForSequenceClassification, num_labels=1,
-                                                               pad_token_id=0)
+    model = (
+        _lora(_llama()) if kind == "causal_lm" else _llama(LlamaForSequenceClassification, num_labels=1, pad_token_id=0)
+    )
     TokenLogprobModel(model) if kind == "causal_lm" else RewardModel(model)  # auto first: patches go on
     assert patched_modules(model)
     classes = {n: type(m) for n, m in model.named_modules()}
@@ -107,8 +108,9 @@ def test_off_installs_nothing_and_runs_the_models_own_forward(kind, monkeypatch)
         pos = batch["position_ids"].reshape(-1)
         last = torch.cat([(pos[1:] == 0).nonzero().squeeze(1), torch.tensor([pos.numel() - 1])])
         want = torch.cat([model(input_ids=ids[None]).logits[0] for ids, _ in split_packed(batch)])
-        torch.testing.assert_close(wrapped(batch["input_ids"], batch["position_ids"], last).double(), want,
-                                   atol=1e-6, rtol=0)  # float32 norms; packed vs alone
+        torch.testing.assert_close(
+            wrapped(batch["input_ids"], batch["position_ids"], last).double(), want, atol=1e-6, rtol=0
+        )  # float32 norms; packed vs alone
     assert wrapped.fast_path == FastPath(reasons=wrapped.fast_path.reasons) and wrapped.fast_path.basis == "off"
     assert patched_modules(model) == [] and _instance_forwards(model) == []
     assert {n: type(m) for n, m in model.named_modules()} == classes
@@ -136,11 +138,18 @@ def test_gradient_checkpointing_hooks_are_known():
 def test_other_peft_tuners_are_self_checked_and_exact(tuner):
     model = _llama()
     if tuner == "ia3":
-        model = peft.get_peft_model(model, peft.IA3Config(target_modules=["k_proj", "v_proj", "down_proj"],
-                                                          feedforward_modules=["down_proj"], task_type="CAUSAL_LM"))
+        model = peft.get_peft_model(
+            model,
+            peft.IA3Config(
+                target_modules=["k_proj", "v_proj", "down_proj"],
+                feedforward_modules=["down_proj"],
+                task_type="CAUSAL_LM",
+            ),
+        )
     elif tuner == "loha":
-        model = peft.get_peft_model(model, peft.LoHaConfig(r=4, alpha=8, target_modules=["q_proj", "v_proj"],
-                                                           task_type="CAUSAL_LM"))
+        model = peft.get_peft_model(
+            model, peft.LoHaConfig(r=4, alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+        )
     else:
         model = _lora(model, use_dora=True)
     with torch.no_grad():  # move the tuners off their identity start
@@ -268,8 +277,10 @@ def test_run_json_records_the_decision(sft_recipe):
     recipe, out = sft_recipe
     losses = {}
     for mode in ("off", "auto"):
-        train(load_config(recipe, ["training.max_steps=1", f"training.fast_path={mode}", f"output_dir={out}-{mode}"]),
-              progress=False)
+        train(
+            load_config(recipe, ["training.max_steps=1", f"training.fast_path={mode}", f"output_dir={out}-{mode}"]),
+            progress=False,
+        )
         run = json.loads((out.parent / f"{out.name}-{mode}" / "run.json").read_text())
         losses[mode] = json.loads((out.parent / f"{out.name}-{mode}" / "metrics.jsonl").read_text().splitlines()[0])
         assert run["fast_path"]["basis"] == ("off" if mode == "off" else "allow-list: LlamaForCausalLM")
@@ -300,8 +311,9 @@ def test_a_reward_model_off_the_list_is_checked_and_both_paths_are_its_own(fast,
     want = torch.cat([reference(input_ids=ids[None]).logits[0] for ids, _ in split_packed(batch)])
     want.sum().backward()
     wrapped = RewardModel(model, fast=fast)
-    assert wrapped.fast_path.basis == ("off" if fast == "off" else
-                                       "self-check (HouseClassifier is not on the allow-list)")
+    assert wrapped.fast_path.basis == (
+        "off" if fast == "off" else "self-check (HouseClassifier is not on the allow-list)"
+    )
     got = wrapped(batch["input_ids"], batch["position_ids"], last)
     got.sum().backward()
     torch.testing.assert_close(got.double(), want, atol=_float32_norm_tol(want), rtol=0)  # 1e-6 was 4 ulp

@@ -12,15 +12,17 @@ import peft
 import pytest
 import torch
 
-from alignline.models.logprob_model import TokenLogprobModel
 from alignline.models.fast.packed_attention import Segments
+from alignline.models.logprob_model import TokenLogprobModel
 from support import random_packed_batch, tiny_llama
 
 
 def _lora_model(dropout: float = 0.0):
     torch.manual_seed(0)
-    model = peft.get_peft_model(tiny_llama(128, hidden=64, layers=2), peft.LoraConfig(
-        r=4, lora_alpha=8, lora_dropout=dropout, target_modules="all-linear", task_type="CAUSAL_LM"))
+    model = peft.get_peft_model(
+        tiny_llama(128, hidden=64, layers=2),
+        peft.LoraConfig(r=4, lora_alpha=8, lora_dropout=dropout, target_modules="all-linear", task_type="CAUSAL_LM"),
+    )
     with torch.no_grad():  # B starts at zero: give it values so every LoRA gradient path is exercised
         for name, p in model.named_parameters():
             if "lora_B" in name:

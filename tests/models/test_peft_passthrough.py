@@ -9,10 +9,10 @@ import torch
 from alignline.cli import main
 from alignline.config import load_config
 from alignline.errors import ConfigError
+from alignline.evals.training import train
 from alignline.models.loading import load_model
 from alignline.models.logprob_model import TokenLogprobModel
 from support import random_packed_batch, spy_on_adapted_model
-from alignline.evals.training import train
 
 CONFIGS = {
     "LOHA": "{peft_type: LOHA, r: 4, alpha: 8, target_modules: [q_proj, v_proj, down_proj]}",
@@ -54,7 +54,9 @@ def test_trains_only_the_adapter_and_reloads_identically(sft_recipe, monkeypatch
 @pytest.mark.parametrize("peft_type", ["LOKR", "VERA", "OFT", "ADALORA"])
 def test_other_methods_train_a_step(sft_recipe, peft_type):
     recipe, out = sft_recipe
-    cfg = load_config(recipe, ["adapter.type=peft", f"adapter.peft_config={CONFIGS[peft_type]}", "training.max_steps=1"])
+    cfg = load_config(
+        recipe, ["adapter.type=peft", f"adapter.peft_config={CONFIGS[peft_type]}", "training.max_steps=1"]
+    )
     if peft_type == "ADALORA":  # trains, at its initial rank: said so, not silently
         with pytest.warns(UserWarning, match="update_and_allocate"):
             train(cfg, progress=False)
@@ -68,27 +70,37 @@ def test_reward_model_gets_seq_cls_and_is_saved_merged(tmp_path, tiny_model_dir)
 
     from support import write_jsonl, write_recipe
 
-    pairs = [{"prompt": f"What is {i} plus {i}?", "chosen": f"Answer: {2 * i}.", "rejected": f"Maybe {i}."}
-             for i in range(12)]
-    recipe = write_recipe(tmp_path / "rm.yaml", method="rm", model=str(tiny_model_dir), output_dir=str(tmp_path / "rm"),
-                          data_gates=False, data={"train": str(write_jsonl(tmp_path / "pairs.jsonl", pairs))},
-                          adapter={"type": "peft", "peft_config": {"peft_type": "LOHA", "r": 4,
-                                                                   "target_modules": ["q_proj", "v_proj"]}},
-                          training={"max_steps": 2, "batch_size": 2, "max_length": 64, "tensorboard": False})
+    pairs = [
+        {"prompt": f"What is {i} plus {i}?", "chosen": f"Answer: {2 * i}.", "rejected": f"Maybe {i}."}
+        for i in range(12)
+    ]
+    recipe = write_recipe(
+        tmp_path / "rm.yaml",
+        method="rm",
+        model=str(tiny_model_dir),
+        output_dir=str(tmp_path / "rm"),
+        data_gates=False,
+        data={"train": str(write_jsonl(tmp_path / "pairs.jsonl", pairs))},
+        adapter={"type": "peft", "peft_config": {"peft_type": "LOHA", "r": 4, "target_modules": ["q_proj", "v_proj"]}},
+        training={"max_steps": 2, "batch_size": 2, "max_length": 64, "tensorboard": False},
+    )
     run = train(load_config(recipe), progress=False)
     config = json.loads((run / "final" / "adapter" / "adapter_config.json").read_text())
     assert config["peft_type"] == "LOHA" and config["task_type"] == "SEQ_CLS"
     assert type(AutoModelForSequenceClassification.from_pretrained(run / "final")).__name__.endswith("Classification")
 
 
-@pytest.mark.parametrize("value, message", [
-    ("{peft_type: LOHA, rank: 4}", "config key 'adapter.peft_config': peft's LoHaConfig rejected it"),
-    ("{peft_type: NOPE}", "config key 'adapter.peft_config.peft_type': 'NOPE' is not a peft method"),
-    ("{r: 4}", "config key 'adapter.peft_config.peft_type'"),
-    ("LOHA", "config key 'adapter.peft_config': expected a mapping"),
-    ("{peft_type: LOHA, task_type: SEQ_CLS}", "config key 'adapter.peft_config.task_type'"),
-    ("{peft_type: ADALORA}", "config key 'adapter.peft_config': peft's AdaLoraConfig rejected it"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("{peft_type: LOHA, rank: 4}", "config key 'adapter.peft_config': peft's LoHaConfig rejected it"),
+        ("{peft_type: NOPE}", "config key 'adapter.peft_config.peft_type': 'NOPE' is not a peft method"),
+        ("{r: 4}", "config key 'adapter.peft_config.peft_type'"),
+        ("LOHA", "config key 'adapter.peft_config': expected a mapping"),
+        ("{peft_type: LOHA, task_type: SEQ_CLS}", "config key 'adapter.peft_config.task_type'"),
+        ("{peft_type: ADALORA}", "config key 'adapter.peft_config': peft's AdaLoraConfig rejected it"),
+    ],
+)
 def test_bad_peft_config_is_one_line(sft_recipe, value, message):
     recipe, _ = sft_recipe
     with pytest.raises(ConfigError) as e:
@@ -98,8 +110,18 @@ def test_bad_peft_config_is_one_line(sft_recipe, value, message):
 
 def test_peft_rejecting_the_model_is_one_line_exit_2(sft_recipe, capsys):
     recipe, _ = sft_recipe
-    assert main(["train", "--quiet", str(recipe), "adapter.type=peft",
-                 "adapter.peft_config={peft_type: LOHA, target_modules: [no_such_layer]}"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--quiet",
+                str(recipe),
+                "adapter.type=peft",
+                "adapter.peft_config={peft_type: LOHA, target_modules: [no_such_layer]}",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "adapter.peft_config" in err[0]
 

@@ -9,9 +9,9 @@ import stat
 import pytest
 
 from alignline.config import load_config
+from alignline.evals.training import train
 from alignline.models.loading import HUB_IDS, load_model, resolve
 from alignline.report.model_card import write_model_card
-from alignline.evals.training import train
 
 HUB_ID = HUB_IDS["smollm2-135m"]
 

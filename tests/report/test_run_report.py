@@ -7,11 +7,11 @@ import time
 import xml.etree.ElementTree as ET
 
 from alignline.config import load_config, to_dict
-from alignline.report.run import best_eval_text, chart_key, render_run_report, used_config, write_run_report
-from support import write_jsonl, write_recipe
-from alignline.train import loop
 from alignline.evals.training import train
+from alignline.report.run import best_eval_text, chart_key, render_run_report, used_config, write_run_report
+from alignline.train import loop
 from alignline.train.metrics import read_metrics
+from support import write_jsonl, write_recipe
 
 
 def _svgs(html: str) -> list[ET.Element]:
@@ -24,18 +24,35 @@ def _series_in_charts(html: str) -> set[str]:
 
 
 def _pairs(n: int = 24) -> list[dict]:
-    return [{"prompt": f"What is {i} plus {i}?", "chosen": f"Answer: {2 * i}.", "rejected": f"Maybe {i + 1}, or not."}
-            for i in range(n)]
+    return [
+        {"prompt": f"What is {i} plus {i}?", "chosen": f"Answer: {2 * i}.", "rejected": f"Maybe {i + 1}, or not."}
+        for i in range(n)
+    ]
 
 
 def _dpo_run(tmp_path, tiny_model_dir, **extra):
     data = write_jsonl(tmp_path / "pairs.jsonl", _pairs())
     recipe = write_recipe(
-        tmp_path / "dpo.yaml", method="dpo", model=str(tiny_model_dir), output_dir=str(tmp_path / "dpo"),
-        data={"train": str(data), "eval_fraction": 0.25}, adapter={"type": "lora", "r": 4, "alpha": 8, "dropout": 0.0},
-        training={"max_steps": 4, "batch_size": 2, "max_length": 128, "eval_every": 2, "save_every": 4, "lr": 1e-3,
-                  "tensorboard": False, "log_every": 1, "eval_at_start": True},
-        dpo={"kl_prompts": 2, "kl_max_new_tokens": 4}, **extra)
+        tmp_path / "dpo.yaml",
+        method="dpo",
+        model=str(tiny_model_dir),
+        output_dir=str(tmp_path / "dpo"),
+        data={"train": str(data), "eval_fraction": 0.25},
+        adapter={"type": "lora", "r": 4, "alpha": 8, "dropout": 0.0},
+        training={
+            "max_steps": 4,
+            "batch_size": 2,
+            "max_length": 128,
+            "eval_every": 2,
+            "save_every": 4,
+            "lr": 1e-3,
+            "tensorboard": False,
+            "log_every": 1,
+            "eval_at_start": True,
+        },
+        dpo={"kl_prompts": 2, "kl_max_new_tokens": 4},
+        **extra,
+    )
     return train(load_config(recipe, []), progress=False)
 
 
@@ -69,7 +86,10 @@ def test_used_config_keeps_only_what_the_method_uses(sft_recipe):
     full = dict(sft, adapter=None)
     assert "adapter" not in used_config(full)
     prompt = dict(sft, adapter=dict(sft["adapter"], type="prompt"))
-    assert set(used_config(prompt)["adapter"]) >= {"type", "num_virtual_tokens"} and "r" not in used_config(prompt)["adapter"]
+    assert (
+        set(used_config(prompt)["adapter"]) >= {"type", "num_virtual_tokens"}
+        and "r" not in used_config(prompt)["adapter"]
+    )
     dpo = dict(sft, method="dpo")
     assert "dpo" in used_config(dpo) and "rm" not in used_config(dpo) and "simpo_gamma" not in used_config(dpo)["dpo"]
 
@@ -94,8 +114,14 @@ def test_dpo_report_shows_pair_numbers_gates_and_demo_answers(tmp_path, tiny_mod
     assert 'href="data_report.html"' in html and (out / "data_report.html").is_file()
     assert "chosen_longer_share" in html and "rm.use_margin" not in html and "dpo.beta" in html
     # the demo's answers, re-rendered, escaped
-    (out / "demo.json").write_text(json.dumps({"eval_accuracy": [[0, 0.5], [4, 1.0]], "rows": [
-        {"prompt": "What is 3 plus 3?", "before": "maybe <b>7</b>", "after": "Answer: 6."}]}))
+    (out / "demo.json").write_text(
+        json.dumps(
+            {
+                "eval_accuracy": [[0, 0.5], [4, 1.0]],
+                "rows": [{"prompt": "What is 3 plus 3?", "before": "maybe <b>7</b>", "after": "Answer: 6."}],
+            }
+        )
+    )
     write_run_report(out)
     html = render_run_report(out)
     assert "Answers before and after" in html and "maybe &lt;b&gt;7&lt;/b&gt;" in html and "Answer: 6." in html

@@ -12,20 +12,23 @@ def _texts(svg: str) -> list[ET.Element]:
     return [e for e in ET.fromstring(svg).iter("text")]
 
 
-@pytest.mark.parametrize("lo,hi,target,expected", [
-    # span 2.53 / 5 = 0.506 -> the next round step up is 1 (0.5 < 0.506): ticks 0..3
-    (0.37, 2.9, 5, [0, 1, 2, 3]),
-    # span 0.00093 / 5 = 0.000186 -> step 0.0002; last tick ceil(0.00093 / 0.0002) = 5 -> 0.001
-    (0, 0.00093, 5, [0, 0.0002, 0.0004, 0.0006, 0.0008, 0.001]),
-    # span 23 / 5 = 4.6 -> step 5; floor(1 / 5) = 0 .. ceil(24 / 5) = 5 -> 0..25
-    (1, 24, 5, [0, 5, 10, 15, 20, 25]),
-    # span 6685 / 4 = 1671 -> step 2000: 0..8000
-    (0, 6685, 4, [0, 2000, 4000, 6000, 8000]),
-    # span 0.033 / 4 = 0.00825 -> step 0.01: -0.02..0.02
-    (-0.02, 0.013, 4, [-0.02, -0.01, 0, 0.01, 0.02]),
-    # a constant 0 (a padding share of zero) -> [0, 1], never below zero
-    (0, 0, 5, [0, 0.2, 0.4, 0.6, 0.8, 1.0]),
-])
+@pytest.mark.parametrize(
+    "lo,hi,target,expected",
+    [
+        # span 2.53 / 5 = 0.506 -> the next round step up is 1 (0.5 < 0.506): ticks 0..3
+        (0.37, 2.9, 5, [0, 1, 2, 3]),
+        # span 0.00093 / 5 = 0.000186 -> step 0.0002; last tick ceil(0.00093 / 0.0002) = 5 -> 0.001
+        (0, 0.00093, 5, [0, 0.0002, 0.0004, 0.0006, 0.0008, 0.001]),
+        # span 23 / 5 = 4.6 -> step 5; floor(1 / 5) = 0 .. ceil(24 / 5) = 5 -> 0..25
+        (1, 24, 5, [0, 5, 10, 15, 20, 25]),
+        # span 6685 / 4 = 1671 -> step 2000: 0..8000
+        (0, 6685, 4, [0, 2000, 4000, 6000, 8000]),
+        # span 0.033 / 4 = 0.00825 -> step 0.01: -0.02..0.02
+        (-0.02, 0.013, 4, [-0.02, -0.01, 0, 0.01, 0.02]),
+        # a constant 0 (a padding share of zero) -> [0, 1], never below zero
+        (0, 0, 5, [0, 0.2, 0.4, 0.6, 0.8, 1.0]),
+    ],
+)
 def test_nice_ticks_are_round_and_cover_the_data(lo, hi, target, expected):
     ticks = nice_ticks(lo, hi, target)
     assert ticks == pytest.approx(expected)
@@ -48,8 +51,13 @@ def test_tick_labels_one_style_per_axis():
 
 
 def test_line_chart_is_well_formed_with_titles_and_legend_below_the_plot():
-    svg = line_chart({"loss": [(1, 2.5), (2, 2.1), (3, 1.7)], "eval_loss <&>": [(2, 2.3)]}, "step", "loss", "loss & co",
-                     dashed=["eval_loss <&>"])
+    svg = line_chart(
+        {"loss": [(1, 2.5), (2, 2.1), (3, 1.7)], "eval_loss <&>": [(2, 2.3)]},
+        "step",
+        "loss",
+        "loss & co",
+        dashed=["eval_loss <&>"],
+    )
     root = ET.fromstring(svg)  # parses: well-formed XML, the label's <&> escaped
     width, height = (float(v) for v in root.get("viewBox").split()[2:])
     texts = {e.text: e for e in _texts(svg)}
@@ -68,13 +76,18 @@ def test_line_chart_is_well_formed_with_titles_and_legend_below_the_plot():
 
 
 def test_charts_fetch_nothing_and_empty_input_gives_nothing():
-    charts = [line_chart({"a": [(0, 1), (1, 2)]}, "x", "y", "t"), bar_chart([("a", 3), ("b", 1)], "bars", "records"),
-              histogram([0, 10, 20, 30], [1, 5, 2], "length (tokens)", "lengths", marker=25, marker_label="max_length")]
+    charts = [
+        line_chart({"a": [(0, 1), (1, 2)]}, "x", "y", "t"),
+        bar_chart([("a", 3), ("b", 1)], "bars", "records"),
+        histogram([0, 10, 20, 30], [1, 5, 2], "length (tokens)", "lengths", marker=25, marker_label="max_length"),
+    ]
     for svg in charts:
         ET.fromstring(svg)
         assert not re.search(r"<script|href=|https?:|url\(|@import", svg)
     assert "max_length" in charts[2]
-    assert line_chart({"a": []}, "x", "y", "t") == "" and bar_chart([], "t") == "" and histogram([0], [], "x", "t") == ""
+    assert (
+        line_chart({"a": []}, "x", "y", "t") == "" and bar_chart([], "t") == "" and histogram([0], [], "x", "t") == ""
+    )
 
 
 def test_histogram_y_ticks_are_whole_counts():

@@ -7,9 +7,16 @@ import importlib
 
 import pytest
 
-MODULES = ["alignline.rewards.text", "alignline.rewards.numeric",
-           "alignline.rewards.structured", "alignline.rewards.judge", "alignline.rewards.refusal",
-           "alignline.rewards.safety", "alignline.data.canary", "alignline.text"]
+MODULES = [
+    "alignline.rewards.text",
+    "alignline.rewards.numeric",
+    "alignline.rewards.structured",
+    "alignline.rewards.judge",
+    "alignline.rewards.refusal",
+    "alignline.rewards.safety",
+    "alignline.data.canary",
+    "alignline.text",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

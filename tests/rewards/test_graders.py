@@ -6,12 +6,13 @@ import math
 import textwrap
 
 import pytest
+
 from alignline.errors import ConfigError
 from alignline.rewards import structured
-from alignline.rewards.registry import GRADERS, check_scores, get_grader, grade
-from alignline.text import completion_text
 from alignline.rewards.numeric import extract_number, find_numbers, parse_number
+from alignline.rewards.registry import GRADERS, check_scores, get_grader, grade
 from alignline.rewards.text import f1_score, normalize_text
+from alignline.text import completion_text
 
 
 def chat(text: str) -> list[dict]:
@@ -20,7 +21,7 @@ def chat(text: str) -> list[dict]:
 
 # --- TRL compatibility ------------------------------------------------------------------------------
 
-TRL_STYLE = textwrap.dedent('''
+TRL_STYLE = textwrap.dedent("""
     import re
 
     def reward_len(completions, **kwargs):
@@ -39,7 +40,7 @@ TRL_STYLE = textwrap.dedent('''
         return [float(len(c) == target) for c in completions]
 
     broken = 1
-''')
+""")
 
 
 @pytest.fixture
@@ -53,18 +54,30 @@ def test_trl_reward_functions_work_as_written(trl_file):
     """Functions exactly as TRL's docs write them, called as TRL calls them (keywords, extra columns)."""
     n = lambda f: get_grader(f"{trl_file}:{f}")  # noqa: E731
     assert grade("len", n("reward_len"), ["p", "p"], ["x" * 20, "x" * 15], {"extra": [1, 2]}) == [0.0, -5.0]
-    assert grade("fmt", n("format_reward_func"), [[{"role": "user", "content": "q"}]] * 2,
-                 [chat("<think>a</think><answer>b</answer>"), chat("b")], {}) == [1.0, 0.0]
-    assert grade("gt", n("reward_func"), ["p", "p"], ["a", "b"], {"ground_truth": ["a", "a"]},
-                 completion_ids=[[1], [2]]) == [1.0, 0.0]
+    assert grade(
+        "fmt",
+        n("format_reward_func"),
+        [[{"role": "user", "content": "q"}]] * 2,
+        [chat("<think>a</think><answer>b</answer>"), chat("b")],
+        {},
+    ) == [1.0, 0.0]
+    assert grade(
+        "gt", n("reward_func"), ["p", "p"], ["a", "b"], {"ground_truth": ["a", "a"]}, completion_ids=[[1], [2]]
+    ) == [1.0, 0.0]
     assert grade("opt", get_grader(f"{trl_file}:with_option", target=2), ["p"], ["ab"], {}) == [1.0]
 
 
 def test_builtins_take_trl_keyword_call():
     """TRL passes prompts=, completions=, completion_ids= and trainer_state/log_extra/log_metric beside the columns."""
-    kwargs = dict(prompts=["q", "q"], completions=[chat(" Paris "), chat("Lyon")], completion_ids=[[1], [2]],
-                  answer=["Paris", "Paris"], trainer_state=object(), log_extra=lambda *a: None,
-                  log_metric=lambda *a: None)
+    kwargs = dict(
+        prompts=["q", "q"],
+        completions=[chat(" Paris "), chat("Lyon")],
+        completion_ids=[[1], [2]],
+        answer=["Paris", "Paris"],
+        trainer_state=object(),
+        log_extra=lambda *a: None,
+        log_metric=lambda *a: None,
+    )
     for name in ("exact_match", "normalized_match", "contains", "token_f1", "numeric_match", "math_answer"):
         out = GRADERS[name](**kwargs)
         assert len(out) == 2, name
@@ -81,6 +94,7 @@ def test_completion_text_forms():
 
 # --- Registry, options, errors -------------------------------------------------------------------------
 
+
 def test_options_as_keywords_or_spec_dict():
     by_kw = get_grader("regex", pattern="^Answer:")
     by_dict = get_grader({"function": "regex", "pattern": "^Answer:", "name": "starts"})
@@ -96,21 +110,24 @@ def test_option_wins_over_column_of_the_same_name():
     assert grade("regex", GRADERS["regex"], None, ["A1", "B1"], {"pattern": ["^B", "^B"]}) == [0.0, 1.0]
 
 
-@pytest.mark.parametrize("spec, options, message", [
-    ("no_such", {}, "grader 'no_such': not a registered grader"),
-    ("regex", {"patern": "x"}, "grader 'regex': unknown option 'patern'; options: pattern, flags, fullmatch"),
-    ("regex", {"pattern": "("}, "grader 'regex': pattern '(' is not a valid regular expression"),
-    ("regex", {"pattern": "x", "flags": "q"}, "grader 'regex': flag 'q' is not one of i, m, s"),
-    ("length", {"unit": "pages"}, "grader 'length': unit 'pages' is not one of chars, words, tokens"),
-    ("length", {"min": 5, "max": 2}, "grader 'length': min 5 is above max 2"),
-    ("numeric_match", {"abs_tol": -1}, "grader 'numeric_match': option 'abs_tol' must be a number >= 0"),
-    ("pii_leak", {"types": ["ssn", "dna"]}, "grader 'pii_leak': unknown PII type 'dna'"),
-    ("reward_model", {}, "grader 'reward_model': missing a required argument: 'model'"),
-    ("pairwise_judge", {}, "grader 'pairwise_judge': needs a 'model' option"),
-    ({"pattern": "x"}, {}, "a grader given as a mapping needs a 'function' key"),
-    ("missing.py:f", {}, "grader 'missing.py:f': no such file missing.py"),
-    ("no_such_module_xyz:f", {}, "grader 'no_such_module_xyz:f': importing no_such_module_xyz failed"),
-])
+@pytest.mark.parametrize(
+    "spec, options, message",
+    [
+        ("no_such", {}, "grader 'no_such': not a registered grader"),
+        ("regex", {"patern": "x"}, "grader 'regex': unknown option 'patern'; options: pattern, flags, fullmatch"),
+        ("regex", {"pattern": "("}, "grader 'regex': pattern '(' is not a valid regular expression"),
+        ("regex", {"pattern": "x", "flags": "q"}, "grader 'regex': flag 'q' is not one of i, m, s"),
+        ("length", {"unit": "pages"}, "grader 'length': unit 'pages' is not one of chars, words, tokens"),
+        ("length", {"min": 5, "max": 2}, "grader 'length': min 5 is above max 2"),
+        ("numeric_match", {"abs_tol": -1}, "grader 'numeric_match': option 'abs_tol' must be a number >= 0"),
+        ("pii_leak", {"types": ["ssn", "dna"]}, "grader 'pii_leak': unknown PII type 'dna'"),
+        ("reward_model", {}, "grader 'reward_model': missing a required argument: 'model'"),
+        ("pairwise_judge", {}, "grader 'pairwise_judge': needs a 'model' option"),
+        ({"pattern": "x"}, {}, "a grader given as a mapping needs a 'function' key"),
+        ("missing.py:f", {}, "grader 'missing.py:f': no such file missing.py"),
+        ("no_such_module_xyz:f", {}, "grader 'no_such_module_xyz:f': importing no_such_module_xyz failed"),
+    ],
+)
 def test_build_errors_are_one_config_line(spec, options, message):
     with pytest.raises(ConfigError) as e:
         get_grader(spec, **options)
@@ -156,6 +173,7 @@ def test_model_graders_built_once():
 
 # --- Text graders ------------------------------------------------------------------------------------
 
+
 def test_exact_normalized_contains():
     assert GRADERS["exact_match"](None, ["Paris", "paris", "x"], answer=["Paris", "Paris", None]) == [1.0, 0.0, None]
     assert GRADERS["normalized_match"](None, ["The Paris!", "Lyon"], answer=["paris", ["Lyons", "lyon"]]) == [1.0, 1.0]
@@ -183,7 +201,10 @@ def test_regex_per_record_and_fullmatch():
 def test_length():
     assert GRADERS["length"](None, ["abc", chat("hello world")]) == [3.0, 11.0]
     assert get_grader("length", unit="words", min=2)(None, ["one", "one two"]) == [0.0, 1.0]
-    assert get_grader("length", unit="tokens", max=2)(None, ["a", "b"], completion_ids=[[1, 2], [1, 2, 3]]) == [1.0, 0.0]
+    assert get_grader("length", unit="tokens", max=2)(None, ["a", "b"], completion_ids=[[1, 2], [1, 2, 3]]) == [
+        1.0,
+        0.0,
+    ]
     with pytest.raises(ConfigError, match="needs a 'tokenizer' option"):
         get_grader("length", unit="tokens")(None, ["a"])
 
@@ -195,11 +216,28 @@ def test_length_tokens_with_tokenizer(tiny_model_dir, tokenizer):
 
 # --- Numbers ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, value", [
-    ("1,234", 1234.0), ("-3.5", -3.5), ("1/2", 0.5), ("50%", 50.0), ("$1,234.50", 1234.5), ("+7", 7.0),
-    ("\u22122", -2.0), (".5", 0.5), ("1e-3", 0.001), (r"\frac{3}{4}", 0.75), (r"\dfrac{1}{8}", 0.125),
-    ("1{,}000", 1000.0), (12, 12.0), ("twelve", None), ("1/0", None), (True, None),
-])
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("1,234", 1234.0),
+        ("-3.5", -3.5),
+        ("1/2", 0.5),
+        ("50%", 50.0),
+        ("$1,234.50", 1234.5),
+        ("+7", 7.0),
+        ("\u22122", -2.0),
+        (".5", 0.5),
+        ("1e-3", 0.001),
+        (r"\frac{3}{4}", 0.75),
+        (r"\dfrac{1}{8}", 0.125),
+        ("1{,}000", 1000.0),
+        (12, 12.0),
+        ("twelve", None),
+        ("1/0", None),
+        (True, None),
+    ],
+)
 def test_parse_number(text, value):
     assert parse_number(text) == value
 
@@ -215,8 +253,13 @@ def test_find_and_extract():
 
 def test_numeric_match():
     f = GRADERS["numeric_match"]
-    assert f(None, ["x is 1/2", "42", "0.333", "none", "5"], answer=[0.5, "#### 42", "1/3", "3", None]) == \
-        [1.0, 1.0, 0.0, 0.0, None]
+    assert f(None, ["x is 1/2", "42", "0.333", "none", "5"], answer=[0.5, "#### 42", "1/3", "3", None]) == [
+        1.0,
+        1.0,
+        0.0,
+        0.0,
+        None,
+    ]
     # |0.333 - 1/3| = 3.33e-4: above the default max(1e-6, 1e-6 / 3); within rel_tol 2e-3 * 1/3 = 6.67e-4.
     assert get_grader("numeric_match", rel_tol=2e-3)(None, ["0.333"], answer=["1/3"]) == [1.0]
     assert get_grader("numeric_match", abs_tol=0.5)(None, ["about 9.6"], answer=["10"]) == [1.0]
@@ -225,40 +268,52 @@ def test_numeric_match():
 
 def test_math_answer():
     f = GRADERS["math_answer"]
-    assert f(None, [r"so \boxed{\dfrac{\pi}{2}}", r"\boxed{\frac{\pi}{3}}", r"\boxed{0.50}", "no answer"],
-             answer=[r"\frac{\pi}{2}", r"\frac{\pi}{2}", r"solution ... \boxed{\frac{1}{2}}", "1"]) == \
-        [1.0, 0.0, 1.0, 0.0]
+    assert f(
+        None,
+        [r"so \boxed{\dfrac{\pi}{2}}", r"\boxed{\frac{\pi}{3}}", r"\boxed{0.50}", "no answer"],
+        answer=[r"\frac{\pi}{2}", r"\frac{\pi}{2}", r"solution ... \boxed{\frac{1}{2}}", "1"],
+    ) == [1.0, 0.0, 1.0, 0.0]
     assert f(None, [r"\boxed{\text{the answer is } 12}"], answer=["12"]) == [1.0]
     assert f(None, ["x"], answer=[""]) == [None]
 
 
 # --- JSON ---------------------------------------------------------------------------------------------
 
-SCHEMA = {"type": "object", "required": ["name", "tags"], "additionalProperties": False,
-          "properties": {"name": {"type": "string", "minLength": 1},
-                         "age": {"type": "integer", "minimum": 0},
-                         "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "uniqueItems": True}}}
+SCHEMA = {
+    "type": "object",
+    "required": ["name", "tags"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "age": {"type": "integer", "minimum": 0},
+        "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "uniqueItems": True},
+    },
+}
 
 
 def test_json_valid():
-    assert GRADERS["json_valid"](None, ['{"a": 1}', "```json\n{\"a\": 1}\n```", "{'a': 1}", chat("[1]")]) == \
-        [1.0, 1.0, 0.0, 1.0]
+    assert GRADERS["json_valid"](None, ['{"a": 1}', '```json\n{"a": 1}\n```', "{'a': 1}", chat("[1]")]) == [
+        1.0,
+        1.0,
+        0.0,
+        1.0,
+    ]
     assert get_grader("json_valid", allow_fence=False)(None, ["```\n{}\n```"]) == [0.0]
 
 
 JSON_CASES = [
     ('{"name": "x", "tags": ["a"]}', True),
     ('{"name": "x", "tags": ["a"], "age": 3}', True),
-    ('{"name": "x", "tags": ["a"], "age": 3.5}', False),     # not an integer
-    ('{"name": "x", "tags": ["a"], "age": true}', False),    # booleans are not numbers
-    ('{"name": "x", "tags": ["a"], "age": -1}', False),      # minimum
-    ('{"name": "", "tags": []}', False),                     # minLength
-    ('{"name": "x", "tags": ["c"]}', False),                 # enum
-    ('{"name": "x", "tags": ["a", "a"]}', False),            # uniqueItems
-    ('{"name": "x"}', False),                                # required
-    ('{"name": "x", "tags": [], "other": 1}', False),        # additionalProperties
-    ('not json', False),
-    ('{"name": "x", "tags": ["a"], "age": 3.0}', True),     # 3.0 is an integer in JSON Schema
+    ('{"name": "x", "tags": ["a"], "age": 3.5}', False),  # not an integer
+    ('{"name": "x", "tags": ["a"], "age": true}', False),  # booleans are not numbers
+    ('{"name": "x", "tags": ["a"], "age": -1}', False),  # minimum
+    ('{"name": "", "tags": []}', False),  # minLength
+    ('{"name": "x", "tags": ["c"]}', False),  # enum
+    ('{"name": "x", "tags": ["a", "a"]}', False),  # uniqueItems
+    ('{"name": "x"}', False),  # required
+    ('{"name": "x", "tags": [], "other": 1}', False),  # additionalProperties
+    ("not json", False),
+    ('{"name": "x", "tags": ["a"], "age": 3.0}', True),  # 3.0 is an integer in JSON Schema
 ]
 
 
@@ -272,8 +327,9 @@ def test_json_schema_from_column_and_errors():
     g = get_grader("json_schema", validator="builtin")
     assert g(None, ['{"a": 1}', "1", "1"], schema=['{"type": "object"}', {"type": "integer"}, None]) == [1.0, 1.0, None]
     assert structured.schema_errors([1, 2], {"anyOf": [{"type": "integer"}, {"items": {"type": "integer"}}]}) == []
-    assert structured.schema_errors(5, {"oneOf": [{"type": "integer"}, {"type": "number"}]}) == \
-        ["$: does not match exactly one of oneOf"]
+    assert structured.schema_errors(5, {"oneOf": [{"type": "integer"}, {"type": "number"}]}) == [
+        "$: does not match exactly one of oneOf"
+    ]
     with pytest.raises(ConfigError, match=r"keyword '\$ref' is not handled by the built-in validator"):
         get_grader("json_schema", schema={"$ref": "#/x"}, validator="builtin")(None, ["{}"])
 
@@ -291,5 +347,8 @@ def test_math_answer_reads_the_answer_line_before_later_working():
     from alignline.rewards.registry import get_grader, grade
 
     completions = ["Answer: 42. Check: 17 + 25 = 32.", "6 * 7 = 42", "The answer is: 12, not 13"]
-    assert grade("math_answer", get_grader("math_answer"), [None] * 3, completions,
-                 {"answer": ["42", "42", "12"]}) == [1.0, 1.0, 1.0]
+    assert grade("math_answer", get_grader("math_answer"), [None] * 3, completions, {"answer": ["42", "42", "12"]}) == [
+        1.0,
+        1.0,
+        1.0,
+    ]

@@ -4,29 +4,38 @@ each record's own reference solution scores 1.0 and a wrong one 0."""
 
 from __future__ import annotations
 
-from alignline.rewards.registry import get_grader, grade
 from alignline.rewards.numeric import gold_answer_text
+from alignline.rewards.registry import get_grader, grade
 
 GSM8K = [
-    {"question": "A baker sells 48 rolls in the morning and half as many in the afternoon. How many in all?",
-     "answer": "In the afternoon she sells 48/2 = <<48/2=24>>24 rolls.\n"
-               "In all she sells 48+24 = <<48+24=72>>72 rolls.\n#### 72"},
-    {"question": "A shop earns $617 a day for two days. How much is that?",
-     "answer": "Two days earn 617*2 = <<617*2=1234>>1,234 dollars.\n#### 1,234"},
+    {
+        "question": "A baker sells 48 rolls in the morning and half as many in the afternoon. How many in all?",
+        "answer": "In the afternoon she sells 48/2 = <<48/2=24>>24 rolls.\n"
+        "In all she sells 48+24 = <<48+24=72>>72 rolls.\n#### 72",
+    },
+    {
+        "question": "A shop earns $617 a day for two days. How much is that?",
+        "answer": "Two days earn 617*2 = <<617*2=1234>>1,234 dollars.\n#### 1,234",
+    },
 ]
 MATH = [
-    {"problem": "What is $\\frac{1}{2} + \\frac{1}{4}$?",
-     "solution": "We have $\\frac{1}{2} + \\frac{1}{4} = \\frac{2}{4} + \\frac{1}{4} = \\boxed{\\frac{3}{4}}$.",
-     "level": "Level 1", "type": "Prealgebra"},
-    {"problem": "Evaluate $\\sin^{-1} 1$ in radians.",
-     "solution": "Since $\\sin \\frac{\\pi}{2} = 1$, $\\sin^{-1} 1 = \\boxed{\\frac{\\pi}{2}}.$",
-     "level": "Level 2", "type": "Precalculus"},
+    {
+        "problem": "What is $\\frac{1}{2} + \\frac{1}{4}$?",
+        "solution": "We have $\\frac{1}{2} + \\frac{1}{4} = \\frac{2}{4} + \\frac{1}{4} = \\boxed{\\frac{3}{4}}$.",
+        "level": "Level 1",
+        "type": "Prealgebra",
+    },
+    {
+        "problem": "Evaluate $\\sin^{-1} 1$ in radians.",
+        "solution": "Since $\\sin \\frac{\\pi}{2} = 1$, $\\sin^{-1} 1 = \\boxed{\\frac{\\pi}{2}}.$",
+        "level": "Level 2",
+        "type": "Precalculus",
+    },
 ]
 
 
 def math_answer(completions: list[str], answers: list[str]) -> list:
-    return grade("math_answer", get_grader("math_answer"), [None] * len(completions), completions,
-                 {"answer": answers})
+    return grade("math_answer", get_grader("math_answer"), [None] * len(completions), completions, {"answer": answers})
 
 
 def test_gsm8k_gold_is_read_after_the_marker():

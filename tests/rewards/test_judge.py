@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import pytest
+
 from alignline.errors import ConfigError
+from alignline.rewards.judge import (
+    PAIRWISE_LABELS,
+    PairwiseJudge,
+    ScriptedEngine,
+    ScriptedJudge,
+    fill,
+    judge,
+    read_label,
+)
 from alignline.rewards.registry import get_grader, grade
-from alignline.rewards.judge import (PAIRWISE_LABELS, PairwiseJudge, ScriptedEngine, ScriptedJudge, fill, judge,
-                                     read_label)
 
 
 def answers(text: str) -> tuple[str, str]:
@@ -21,10 +29,22 @@ def longer_wins(text: str) -> str:
     return "A" if len(a) > len(b) else "B" if len(b) > len(a) else "tie"
 
 
-@pytest.mark.parametrize("reply, value", [
-    ("A", 1.0), ("b", 0.0), ("Tie", 0.5), ("**A**", 1.0), ("[[B]]", 0.0), ("Verdict: A", 1.0),
-    ("Answer B is better.", 0.0), ("Final verdict: tie.", 0.5), ("I think A", None), ("", None), ("Both.", 0.5),
-])
+@pytest.mark.parametrize(
+    "reply, value",
+    [
+        ("A", 1.0),
+        ("b", 0.0),
+        ("Tie", 0.5),
+        ("**A**", 1.0),
+        ("[[B]]", 0.0),
+        ("Verdict: A", 1.0),
+        ("Answer B is better.", 0.0),
+        ("Final verdict: tie.", 0.5),
+        ("I think A", None),
+        ("", None),
+        ("Both.", 0.5),
+    ],
+)
 def test_read_label(reply, value):
     assert read_label(reply, PAIRWISE_LABELS) == value
 
@@ -50,8 +70,13 @@ def test_unreadable_reply_is_none_and_samples_average():
 
 def test_pairwise_grader_against_baseline_column():
     g = get_grader("pairwise_judge", engine=ScriptedEngine(longer_wins))
-    out = grade("pairwise_judge", g, ["q1", "q2", "q3"], ["long answer", "x", "y"],
-                {"baseline": ["short", "a much longer one", None]})
+    out = grade(
+        "pairwise_judge",
+        g,
+        ["q1", "q2", "q3"],
+        ["long answer", "x", "y"],
+        {"baseline": ["short", "a much longer one", None]},
+    )
     assert out == [1.0, 0.0, None]
 
 
@@ -73,8 +98,10 @@ def test_template_override(tmp_path):
 def test_scripted_judge_and_module_function():
     assert ScriptedJudge("first").judge("q", "x", "yy") == 1.0
     assert ScriptedJudge("first").judge("q", "yy", "x") == 1.0  # position bias, for win-rate tests
-    assert ScriptedJudge(lambda p, a, b: float("good" in a)).judge_batch(["q", "q"], ["good", "bad"], ["", ""]) == \
-        [1.0, 0.0]
+    assert ScriptedJudge(lambda p, a, b: float("good" in a)).judge_batch(["q", "q"], ["good", "bad"], ["", ""]) == [
+        1.0,
+        0.0,
+    ]
     assert get_grader("scripted_judge", rule="shorter")(None, ["a", "abc"], baseline=["ab", "ab"]) == [1.0, 0.0]
     with pytest.raises(ConfigError, match="rule 'best' is not one of longer"):
         get_grader("scripted_judge", rule="best")

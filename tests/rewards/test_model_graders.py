@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from alignline.data.formats import Message
 from alignline.rewards.registry import get_grader, grade
 from alignline.rewards.reward_models import RewardScorer, as_chat
@@ -22,8 +23,10 @@ def test_reward_model_grader(tiny_model_dir):
     scores = grade("reward_model", g, prompts, completions, {"answer": ["4", None]})
     # A causal LM loaded as a reward model gets a freshly initialized head: compare with the grader's own scorer.
     assert isinstance(g.scorer, RewardScorer)
-    expected = g.scorer([[Message("user", "What is 2+2?")], [Message("user", "Hi")]],
-                        [[Message("assistant", "Four.")], [Message("assistant", "Hello!")]])
+    expected = g.scorer(
+        [[Message("user", "What is 2+2?")], [Message("user", "Hi")]],
+        [[Message("assistant", "Four.")], [Message("assistant", "Hello!")]],
+    )
     assert scores == pytest.approx(expected) and len(set(scores)) == 2
 
 
@@ -38,9 +41,13 @@ def test_run_score_strings_and_message_dicts(tiny_model_dir, tmp_path):
     buf = io.StringIO()
     one = run_score({"reward": str(tiny_model_dir)}, {}, None, "q", "a", out=buf)
     assert set(one["rewards"]) == {"reward"} and isinstance(one["combined"], float)
-    data = write_jsonl(tmp_path / "s.jsonl", [
-        {"prompt": [{"role": "user", "content": "Hi"}], "response": [{"role": "assistant", "content": "Hello"}]},
-        {"prompt": "q", "completion": "a"}])
+    data = write_jsonl(
+        tmp_path / "s.jsonl",
+        [
+            {"prompt": [{"role": "user", "content": "Hi"}], "response": [{"role": "assistant", "content": "Hello"}]},
+            {"prompt": "q", "completion": "a"},
+        ],
+    )
     buf = io.StringIO()
     summary = run_score({"reward": str(tiny_model_dir)}, {}, str(data), None, None, out=buf)
     assert summary["responses"] == 2 and len([json.loads(x) for x in buf.getvalue().splitlines()]) == 2

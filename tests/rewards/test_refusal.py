@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import pytest
+
 from alignline.errors import ConfigError
-from alignline.rewards.registry import get_grader
 from alignline.rewards.judge import ScriptedEngine
 from alignline.rewards.refusal import RefusalDetector, is_refusal, read_phrases
+from alignline.rewards.registry import get_grader
 
 REFUSALS = [
     "I can't help with that.",
     "I cannot assist with this request.",
-    "I\u2019m sorry, but I can\u2019t provide instructions for that.",   # curly apostrophes
+    "I\u2019m sorry, but I can\u2019t provide instructions for that.",  # curly apostrophes
     "As an AI language model, I cannot do that.",
     "As an AI, I don't have opinions on this.",
     "I'm unable to help with creating malware.",
     "Sorry, I can't do that.",
     "I must decline to answer.",
     "I apologize, but that request goes against my guidelines.",
-    "i   WON'T   help with that",                                     # case and spacing
+    "i   WON'T   help with that",  # case and spacing
     "Sure thing... actually, I cannot provide that information.",
 ]
 BENIGN = [
@@ -26,7 +27,7 @@ BENIGN = [
     "I can't help but notice the bug is on line 3.",
     "As an AI researcher, I recommend reading the paper.",
     "Here are the steps: first, preheat the oven.",
-    "You said you can't help with the move; here is a checklist.",   # "you can't", not "i can't"
+    "You said you can't help with the move; here is a checklist.",  # "you can't", not "i can't"
     "I cannot stress enough how useful tests are.",
     "The assistant says: helpful answers matter.",
     "I'm sorry to hear that. Here is what you can do.",

@@ -64,9 +64,13 @@ def test_memory_limit():
 
 def test_process_limit():
     # linear, not exponential: bounded at 100 even if the limit did not bind
-    r = run_code("import os, time\nn = 0\nfor i in range(100):\n    try:\n        pid = os.fork()\n"
-                 "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(3); os._exit(0)\n"
-                 "    n += 1\nprint(n)", max_processes=8, timeout_s=5)
+    r = run_code(
+        "import os, time\nn = 0\nfor i in range(100):\n    try:\n        pid = os.fork()\n"
+        "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(3); os._exit(0)\n"
+        "    n += 1\nprint(n)",
+        max_processes=8,
+        timeout_s=5,
+    )
     assert r.returncode == 0 and int(r.stdout) < 8 and r.wall_s < 3
 
 
@@ -203,12 +207,14 @@ def test_output_read_as_it_streams_memory_stays_bounded():
     whole output at once cost about 3 times the output: 400 MB printed took the caller from 14 MB to 1.2 GB)."""
     import sys
 
-    probe = ("import resource, sys\nfrom alignline.rewards.sandbox import run_code, MAX_OUTPUT\n"
-             "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-             "r = run_code(\"import sys\\nb = 'x' * (1 << 20)\\nfor _ in range(200):\\n    sys.stdout.write(b)\\n\","
-             " timeout_s=30, max_output_mb=1000)\n"
-             "assert r.returncode == 0 and r.truncated and len(r.stdout) == MAX_OUTPUT, r\n"
-             "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n")
+    probe = (
+        "import resource, sys\nfrom alignline.rewards.sandbox import run_code, MAX_OUTPUT\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "r = run_code(\"import sys\\nb = 'x' * (1 << 20)\\nfor _ in range(200):\\n    sys.stdout.write(b)\\n\","
+        " timeout_s=30, max_output_mb=1000)\n"
+        "assert r.returncode == 0 and r.truncated and len(r.stdout) == MAX_OUTPUT, r\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=os.environ)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) < 50  # MB of peak memory added by a run that printed 200 MB
@@ -217,8 +223,9 @@ def test_output_read_as_it_streams_memory_stays_bounded():
 @pytest.mark.parametrize("mode", ["bwrap", "unsafe_local"])
 def test_endless_output_killed_past_the_limit(mode, monkeypatch):
     _force(mode, monkeypatch)
-    r = run_code("import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n", timeout_s=10, max_output_mb=1,
-                 mode=mode)
+    r = run_code(
+        "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n", timeout_s=10, max_output_mb=1, mode=mode
+    )
     assert (r.exceeded, r.killed_by, r.timed_out, r.truncated) == ("output", "SIGKILL", False, True)
     assert len(r.stdout) == MAX_OUTPUT and r.wall_s < 5
 
@@ -250,8 +257,13 @@ def test_disk_quota_bwrap(where):
 def test_disk_quota_unsafe_local(monkeypatch):
     """Without bubblewrap the working directory's size is polled: past the quota the program is killed."""
     _force("unsafe_local", monkeypatch)
-    r = run_code(WRITER.format(where="'.'") + "import time\ntime.sleep(30)\n", timeout_s=20, max_disk_mb=32,
-                 max_file_mb=8, mode="unsafe_local")
+    r = run_code(
+        WRITER.format(where="'.'") + "import time\ntime.sleep(30)\n",
+        timeout_s=20,
+        max_disk_mb=32,
+        max_file_mb=8,
+        mode="unsafe_local",
+    )
     assert (r.exceeded, r.killed_by, r.timed_out) == ("disk", "SIGKILL", False) and r.wall_s < 10
 
 
@@ -276,11 +288,17 @@ def test_double_forked_daemon_killed(mode, keeps_stdout, monkeypatch):
 
     _force(mode, monkeypatch)
     tag = f"1000.{secrets.randbelow(10**6)}"  # `sleep 1000.NNN`: a name no other process has
-    detach = "" if keeps_stdout else (
-        "    fd = os.open(os.devnull, os.O_RDWR)\n    for n in (0, 1, 2):\n        os.dup2(fd, n)\n")
-    daemon = ("import os\nif os.fork() == 0:\n    os.setsid()\n" + detach +
-              f"    if os.fork() == 0:\n        os.execvp('sleep', ['sleep', '{tag}'])\n    os._exit(0)\n"
-              "os.wait()\nimport time\ntime.sleep(0.3)\nprint('parent exits')\n")
+    detach = (
+        ""
+        if keeps_stdout
+        else ("    fd = os.open(os.devnull, os.O_RDWR)\n    for n in (0, 1, 2):\n        os.dup2(fd, n)\n")
+    )
+    daemon = (
+        "import os\nif os.fork() == 0:\n    os.setsid()\n"
+        + detach
+        + f"    if os.fork() == 0:\n        os.execvp('sleep', ['sleep', '{tag}'])\n    os._exit(0)\n"
+        "os.wait()\nimport time\ntime.sleep(0.3)\nprint('parent exits')\n"
+    )
     r = run_code(daemon, timeout_s=10, mode=mode)
     assert r.returncode == 0 and r.stdout == "parent exits\n" and r.wall_s < 5
     time.sleep(0.2)
@@ -293,9 +311,11 @@ def test_timeout_kills_the_daemon_too(monkeypatch):
 
     _force("unsafe_local", monkeypatch)
     tag = f"1000.{secrets.randbelow(10**6)}"
-    daemon = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n"
-              f"    if os.fork() == 0:\n        os.execvp('sleep', ['sleep', '{tag}'])\n    os._exit(0)\n"
-              "while True:\n    time.sleep(1)\n")
+    daemon = (
+        "import os, time\nif os.fork() == 0:\n    os.setsid()\n"
+        f"    if os.fork() == 0:\n        os.execvp('sleep', ['sleep', '{tag}'])\n    os._exit(0)\n"
+        "while True:\n    time.sleep(1)\n"
+    )
     r = run_code(daemon, timeout_s=1, mode="unsafe_local")
     assert r.timed_out and r.killed_by == "SIGKILL" and r.wall_s < 4
     time.sleep(0.2)

@@ -10,10 +10,12 @@ from alignline.rollout.engine import load_engine
 from alignline.rollout.hf import HFEngine
 from alignline.rollout.types import SamplingParams, cut_at_stop
 
-PROMPTS = [[{"role": "user", "content": "What is two plus two?"}],
-           [{"role": "user", "content": "Summarize the text in one sentence. The quick brown fox jumps."}],
-           "Hello, how are you",
-           [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Label: positive?"}]]
+PROMPTS = [
+    [{"role": "user", "content": "What is two plus two?"}],
+    [{"role": "user", "content": "Summarize the text in one sentence. The quick brown fox jumps."}],
+    "Hello, how are you",
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Label: positive?"}],
+]
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +58,12 @@ def test_logprobs_equal_the_models_own(engine):
             ids = engine.tokenizer(render_prompt(engine.tokenizer, prompt), add_special_tokens=False).input_ids
             full = torch.tensor([ids + c.token_ids])
             with torch.no_grad():
-                logits = engine.model(full).logits[0, len(ids) - 1:-1].float()
-            expected = torch.log_softmax(logits / (temperature or 1.0), -1).gather(
-                -1, torch.tensor(c.token_ids)[:, None]).squeeze(-1)
+                logits = engine.model(full).logits[0, len(ids) - 1 : -1].float()
+            expected = (
+                torch.log_softmax(logits / (temperature or 1.0), -1)
+                .gather(-1, torch.tensor(c.token_ids)[:, None])
+                .squeeze(-1)
+            )
             torch.testing.assert_close(torch.tensor(c.logprobs), expected, atol=1e-4, rtol=1e-4)
 
 
@@ -101,7 +106,9 @@ def test_on_token_sees_every_token_in_order_and_changes_nothing(engine):
         seen: dict[int, list[int]] = {}
         engine.own_loop = own_loop
         try:
-            got = engine.generate(PROMPTS, params, on_token=lambda row, t, seen=seen: seen.setdefault(row, []).append(t))
+            got = engine.generate(
+                PROMPTS, params, on_token=lambda row, t, seen=seen: seen.setdefault(row, []).append(t)
+            )
         finally:
             engine.own_loop = True
         if own_loop:

@@ -31,8 +31,12 @@ def test_tool_call_then_answer():
     assert env.step(CALL)[1] == 0.0
     obs, reward, terminated, truncated, info = env.step("3 bags of 4 is 12. Answer: 12")
     assert (obs, reward, terminated, truncated) == ([], 1.0, True, False)
-    assert info == {"correct": True, "final": "12", "called_tool": True,
-                    "components": {"correct": 1.0, "tool": 1.0, "format": 1.0}}
+    assert info == {
+        "correct": True,
+        "final": "12",
+        "called_tool": True,
+        "components": {"correct": 1.0, "tool": 1.0, "format": 1.0},
+    }
 
 
 def test_wrong_answer_and_errors_as_observations():
@@ -42,8 +46,10 @@ def test_wrong_answer_and_errors_as_observations():
     obs, reward, *_ = env.step(bad)
     assert obs == [{"role": "tool", "name": "calculator", "content": "error: division by zero"}] and reward == 0.0
     obs, *_ = env.step('<tool_call>{"name": "search", "arguments": {}}</tool_call><tool_call>oops</tool_call>')
-    assert obs == [{"role": "tool", "name": "search", "content": "error: unknown tool 'search'; the tool is calculator"},
-                   {"role": "tool", "content": "error: the tool call is not valid JSON (Expecting value at column 1)"}]
+    assert obs == [
+        {"role": "tool", "name": "search", "content": "error: unknown tool 'search'; the tool is calculator"},
+        {"role": "tool", "content": "error: the tool call is not valid JSON (Expecting value at column 1)"},
+    ]
     obs, reward, terminated, _, info = env.step("Answer: 13")
     assert (reward, terminated, info["correct"]) == (0.0, True, False)
 
@@ -55,8 +61,17 @@ def test_require_tool():
     assert (reward, terminated, info["correct"], info["called_tool"]) == (0.0, True, True, False)
 
 
-@pytest.mark.parametrize("text, value", [("Answer: 12", 12), ("answer is 7.5", 7.5), ("so 3 + 4 = 7", 7),
-                                         ("Answer: 1,200 apples", 1200), ("Answer: -3", -3), ("none", None)])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("Answer: 12", 12),
+        ("answer is 7.5", 7.5),
+        ("so 3 + 4 = 7", 7),
+        ("Answer: 1,200 apples", 1200),
+        ("Answer: -3", -3),
+        ("none", None),
+    ],
+)
 def test_final_number(text, value):
     assert final_number(text) == value
 
@@ -66,8 +81,10 @@ def test_registry_and_user_class(tmp_path):
     env = env_factory("calculator", tool_call_reward=0.5)()
     assert isinstance(env, CalculatorEnv) and env.tool_call_reward == 0.5
     f = tmp_path / "my_env.py"
-    f.write_text("class Echo:\n    def reset(self, seed=None, **task):\n        return [], {}\n"
-                 "    def step(self, action):\n        return [], 0.0, True, False, {}\n")
+    f.write_text(
+        "class Echo:\n    def reset(self, seed=None, **task):\n        return [], {}\n"
+        "    def step(self, action):\n        return [], 0.0, True, False, {}\n"
+    )
     assert get_env_class(f"{f}:Echo").__name__ == "Echo"
     with pytest.raises(ConfigError, match="environment 'nope': not a registered environment \\(calculator"):
         get_env_class("nope")

@@ -12,9 +12,11 @@ from alignline.rollout.types import SamplingParams
 from support import ScriptedTokenEngine
 
 CALL = '<tool_call>\n{{"name": "calculator", "arguments": {{"expression": "{}"}}}}\n</tool_call>'
-TASKS = [{"prompt": [{"role": "user", "content": "Ann has 3 bags of 4 apples. How many apples?"}], "answer": 12},
-         {"prompt": "Tom had 9 pens and lost 2. How many now?", "answer": 7},
-         {"prompt": "Sue reads 5 pages a day for 6 days. How many pages?", "answer": 30}]
+TASKS = [
+    {"prompt": [{"role": "user", "content": "Ann has 3 bags of 4 apples. How many apples?"}], "answer": 12},
+    {"prompt": "Tom had 9 pens and lost 2. How many now?", "answer": 7},
+    {"prompt": "Sue reads 5 pages a day for 6 days. How many pages?", "answer": 30},
+]
 
 
 def reply(prompt: str, call: int) -> str:
@@ -42,8 +44,9 @@ def policy_text(tokenizer, episode) -> list[str]:
 @pytest.fixture
 def episodes(tokenizer):
     engine = ScriptedTokenEngine(tokenizer, reply)
-    eps = run_episodes(engine, env_factory("calculator", tool_call_reward=0.1), TASKS,
-                       SamplingParams(logprobs=True), max_turns=3)
+    eps = run_episodes(
+        engine, env_factory("calculator", tool_call_reward=0.1), TASKS, SamplingParams(logprobs=True), max_turns=3
+    )
     return engine, eps
 
 
@@ -52,11 +55,14 @@ def test_messages_rewards_and_ends(episodes):
     assert ann.messages == TASKS[0]["prompt"] + [
         {"role": "assistant", "content": "Let me compute.\n" + CALL.format("3 * 4")},
         {"role": "tool", "name": "calculator", "content": "12"},
-        {"role": "assistant", "content": "Answer: 12"}]
+        {"role": "assistant", "content": "Answer: 12"},
+    ]
     assert ann.turn_rewards == [0.1, 1.0] and ann.reward == pytest.approx(1.1)
     assert (ann.terminated, ann.truncated, ann.policy_turns) == (True, False, [1, 3])
-    assert tom.messages == [{"role": "user", "content": TASKS[1]["prompt"]},
-                            {"role": "assistant", "content": "Answer: 8"}]
+    assert tom.messages == [
+        {"role": "user", "content": TASKS[1]["prompt"]},
+        {"role": "assistant", "content": "Answer: 8"},
+    ]
     assert (tom.turn_rewards, tom.terminated, tom.infos[-1]["correct"]) == ([0.0], True, False)
     assert [m["content"] for m in sue.messages[2::2]] == ["error: unexpected ')'", "30"]
     assert sue.turn_rewards == [0.0, 0.1, 1.0] and sue.terminated and not sue.truncated
@@ -98,6 +104,7 @@ def test_truncated_at_max_turns(tokenizer):
 def test_generated_ids_kept_where_the_text_retokenizes_differently(tokenizer):
     """The engine 'generated' one token per character: re-tokenizing its text gives other ids. The episode
     keeps the generated ones, so the masked ids and the log-probs are the generator's."""
+
     def by_character(text):
         return [tokenizer.convert_tokens_to_ids(tokenizer.tokenize(ch))[0] for ch in text]
 
@@ -114,8 +121,14 @@ def test_groups_of_n_and_metrics(tokenizer):
     assert [e.group for e in eps] == [0, 0, 1, 1]
     assert [len(c) for c in engine.calls] == [4, 2]
     m = episode_metrics(eps)
-    assert m == {"tool_call_rate": 0.5, "correct_rate": 0.5, "truncated_rate": 0.0, "reward": 0.5,
-                 "turns": 1.5, "tool_calls": 0.5}
+    assert m == {
+        "tool_call_rate": 0.5,
+        "correct_rate": 0.5,
+        "truncated_rate": 0.0,
+        "reward": 0.5,
+        "turns": 1.5,
+        "tool_calls": 0.5,
+    }
 
 
 def test_real_hf_engine_end_to_end(tiny_model_dir):

@@ -18,10 +18,17 @@ def load_script():
 
 def test_summary_table(tmp_path, capsys):
     """accuracy 0.25 -> 0.375 is +12.5 points, interval [+2.0, +23.0]; format 0.0 -> 0.5 is +50.0."""
-    results = {"metrics": {"base": {"arith/accuracy": 0.25, "arith/format": 0.0},
-                           "grpo": {"arith/accuracy": 0.375, "arith/format": 0.5}},
-               "deltas": {"grpo": {"arith/accuracy": {"delta": 0.125, "ci_low": 0.02, "ci_high": 0.23,
-                                                      "test": "mcnemar", "p_value": 0.04}}}}
+    results = {
+        "metrics": {
+            "base": {"arith/accuracy": 0.25, "arith/format": 0.0},
+            "grpo": {"arith/accuracy": 0.375, "arith/format": 0.5},
+        },
+        "deltas": {
+            "grpo": {
+                "arith/accuracy": {"delta": 0.125, "ci_low": 0.02, "ci_high": 0.23, "test": "mcnemar", "p_value": 0.04}
+            }
+        },
+    }
     path = tmp_path / "results.json"
     path.write_text(json.dumps(results))
     script = load_script()

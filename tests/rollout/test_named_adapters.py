@@ -18,8 +18,13 @@ MESSAGES = [{"role": "user", "content": "What is 2 plus 2?"}]
 @pytest.fixture(scope="module")
 def adapters(tmp_path_factory, tiny_model_dir):
     root = tmp_path_factory.mktemp("adapters")
-    return {kind: {name: str(save_random_adapter(tiny_model_dir, root / f"{kind}-{name}", kind, seed=seed))
-                   for name, seed in (("legal", 1), ("support", 2))} for kind in ("bottleneck", "lora")}
+    return {
+        kind: {
+            name: str(save_random_adapter(tiny_model_dir, root / f"{kind}-{name}", kind, seed=seed))
+            for name, seed in (("legal", 1), ("support", 2))
+        }
+        for kind in ("bottleneck", "lora")
+    }
 
 
 @torch.no_grad()
@@ -60,8 +65,19 @@ def test_generator_use_and_per_call_adapter(adapters, tiny_model_dir):
 
 def test_cli_generate_with_named_adapters(adapters, tiny_model_dir, capsys):
     legal, support = adapters["lora"]["legal"], adapters["lora"]["support"]
-    base = ["generate", "--model", str(tiny_model_dir), "--adapter", f"legal={legal}", "--adapter",
-            f"support={support}", "--prompt", "hi", "--max-new-tokens", "3"]
+    base = [
+        "generate",
+        "--model",
+        str(tiny_model_dir),
+        "--adapter",
+        f"legal={legal}",
+        "--adapter",
+        f"support={support}",
+        "--prompt",
+        "hi",
+        "--max-new-tokens",
+        "3",
+    ]
     assert main(base + ["--use", "legal"]) == 0
     printed = capsys.readouterr().out
     assert "--- legal" in printed and "--- support" not in printed
@@ -70,15 +86,26 @@ def test_cli_generate_with_named_adapters(adapters, tiny_model_dir, capsys):
     assert "--- legal" in printed and "--- support" in printed
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--use", "tax"], "adapter 'tax' is not loaded; loaded: legal"),
-    (["--adapter", "legal=/nonexistent/x"], "no such directory"),
-    (["--adapter", "nameonly"], "expected NAME=PATH"),
-    (["--adapter", "base=x"], "reserved"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--use", "tax"], "adapter 'tax' is not loaded; loaded: legal"),
+        (["--adapter", "legal=/nonexistent/x"], "no such directory"),
+        (["--adapter", "nameonly"], "expected NAME=PATH"),
+        (["--adapter", "base=x"], "reserved"),
+    ],
+)
 def test_cli_mistakes_are_one_line(adapters, tiny_model_dir, capsys, flags, message):
-    args = ["generate", "--model", str(tiny_model_dir), "--adapter", f"legal={adapters['bottleneck']['legal']}",
-            "--prompt", "hi", *flags]
+    args = [
+        "generate",
+        "--model",
+        str(tiny_model_dir),
+        "--adapter",
+        f"legal={adapters['bottleneck']['legal']}",
+        "--prompt",
+        "hi",
+        *flags,
+    ]
     if flags[0] == "--adapter":
         args[3:5] = []
     assert main(args) == 2
@@ -88,16 +115,17 @@ def test_cli_mistakes_are_one_line(adapters, tiny_model_dir, capsys, flags, mess
 
 def test_adapter_for_a_different_base_is_one_line(adapters, tmp_path, capsys):
     other = save_tiny_model(tmp_path / "other", hidden=64)
-    assert main(["generate", "--model", str(other), "--adapter", f"legal={adapters['lora']['legal']}",
-                 "--prompt", "hi"]) == 2
+    assert (
+        main(["generate", "--model", str(other), "--adapter", f"legal={adapters['lora']['legal']}", "--prompt", "hi"])
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "was trained on" in err[0] and "load it on its own base" in err[0]
 
 
 def test_mixed_kinds_and_use_without_adapters_are_errors(adapters, tiny_model_dir):
     with pytest.raises(UserError, match="different kinds"):
-        load_named_adapters(str(tiny_model_dir), {"a": adapters["lora"]["legal"],
-                                                  "b": adapters["bottleneck"]["legal"]})
+        load_named_adapters(str(tiny_model_dir), {"a": adapters["lora"]["legal"], "b": adapters["bottleneck"]["legal"]})
     with pytest.raises(UserError, match="no adapters loaded"):
         Generator(str(tiny_model_dir), use="legal")
     assert parse_adapter_flags(["a=x", "b=y=z"]) == {"a": "x", "b": "y=z"}
@@ -107,8 +135,22 @@ def test_chat_switches_adapters_with_slash_use(adapters, tiny_model_dir, monkeyp
     import io
 
     monkeypatch.setattr("sys.stdin", io.StringIO("hi\n/use support\nhi\n/use nope\nhi\n\n"))
-    assert main(["chat", "--model", str(tiny_model_dir), "--adapter", f"legal={adapters['bottleneck']['legal']}",
-                 "--adapter", f"support={adapters['bottleneck']['support']}", "--max-new-tokens", "3"]) == 0
+    assert (
+        main(
+            [
+                "chat",
+                "--model",
+                str(tiny_model_dir),
+                "--adapter",
+                f"legal={adapters['bottleneck']['legal']}",
+                "--adapter",
+                f"support={adapters['bottleneck']['support']}",
+                "--max-new-tokens",
+                "3",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert captured.out.count("assistant:") == 3
     assert "using support" in captured.err and "adapter 'nope' is not loaded" in captured.err
@@ -116,8 +158,10 @@ def test_chat_switches_adapters_with_slash_use(adapters, tiny_model_dir, monkeyp
 
 def test_model_that_is_itself_an_adapter_is_refused_with_adapters(adapters, capsys):
     legal = adapters["lora"]["legal"]
-    assert main(["generate", "--model", legal, "--adapter", f"support={adapters['lora']['support']}",
-                 "--prompt", "hi"]) == 2
+    assert (
+        main(["generate", "--model", legal, "--adapter", f"support={adapters['lora']['support']}", "--prompt", "hi"])
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is an adapter" in err[0]
 

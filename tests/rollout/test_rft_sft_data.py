@@ -54,7 +54,9 @@ def test_trained_text_is_a_call_the_environment_parses_and_answers(tokenizer):
     one well-formed calculator call whose result is the task's answer; the second ends the episode correct."""
     assert not template_traits(tokenizer).tool_calls
     prefix_len = len(load_script().recipe_prefix())
-    for line, (demo, task) in enumerate(zip(read(DEMO / "calculator_sft.jsonl"), read(DEMO / "calculator_train.jsonl")), 1):
+    for line, (demo, task) in enumerate(
+        zip(read(DEMO / "calculator_sft.jsonl"), read(DEMO / "calculator_train.jsonl")), 1
+    ):
         ids, mask = tokenize_sample(tokenizer, to_sample(demo, "calculator_sft.jsonl", f"line {line}"))
         spans = [tokenizer.decode(ids[a:b], skip_special_tokens=True) for a, b in mask_runs(mask)]
         assert len(spans) == 2, line  # the call and the answer; the tool result is context
@@ -73,5 +75,18 @@ def test_demonstrations_pass_the_data_gates(tmp_path):
     """No near-duplicates (the shared system message is short next to each task) and no held-out leakage."""
     from alignline.cli import main
 
-    assert main(["data", "check", str(DEMO / "calculator_sft.jsonl"), "--eval", str(DEMO / "calculator_eval.jsonl"),
-                 "--out", str(tmp_path / "report"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "check",
+                str(DEMO / "calculator_sft.jsonl"),
+                "--eval",
+                str(DEMO / "calculator_eval.jsonl"),
+                "--out",
+                str(tmp_path / "report"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )

@@ -17,8 +17,11 @@ NAMES = ["calculator_train", "calculator_eval", "arith_train", "arith_heldout"]
 
 
 def test_generator_reproduces_bundled_files(tmp_path):
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_rl_data.py"), "--out", str(tmp_path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "make_rl_data.py"), "--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
     for name in NAMES:
         assert (tmp_path / f"{name}.jsonl").read_bytes() == (ROOT / "data" / "demo" / f"{name}.jsonl").read_bytes()
 
@@ -44,5 +47,18 @@ def test_bundled_rl_data_passes_the_data_gates(tmp_path, train, held_out):
     from alignline.cli import main
 
     demo = Path(__file__).resolve().parents[2] / "data" / "demo"
-    assert main(["data", "check", str(demo / f"{train}.jsonl"), "--eval", str(demo / f"{held_out}.jsonl"),
-                 "--out", str(tmp_path / "report"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "check",
+                str(demo / f"{train}.jsonl"),
+                "--eval",
+                str(demo / f"{held_out}.jsonl"),
+                "--out",
+                str(tmp_path / "report"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )

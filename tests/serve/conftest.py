@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from support import save_random_adapter
 
 
@@ -22,6 +23,7 @@ def tiny_engine(tiny_model_dir, tiny_lora_dir):
 def start_server():
     """start_server(engine, **settings) -> (openai client, app); every server started is stopped after the test."""
     import openai
+
     from alignline.serve.app import ServeSettings, create_app, serve_in_thread
 
     servers = []
@@ -32,8 +34,7 @@ def start_server():
         app = create_app(engine, ServeSettings(**settings))
         server, port = serve_in_thread(app)
         servers.append(server)
-        return openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0,
-                             timeout=60), app
+        return openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0, timeout=60), app
 
     yield start
     for s in servers:

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import openai
 import pytest
+
 from alignline.serve.routing import JsonlQueue, Reviews, Router, load_policy
 from support import ScriptedEngine
 
@@ -32,12 +33,16 @@ def test_models_chat_stream_adapter_and_unknown_model(start_server, tiny_engine)
     again = client.chat.completions.create(model="base", messages=HI, max_tokens=8, temperature=0)
     assert again.choices[0].message.content == choice.message.content  # `base` names the base too; greedy repeats
 
-    chunks = list(client.chat.completions.create(model="tiny", messages=HI, max_tokens=8, temperature=0, stream=True,
-                                                 stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model="tiny", messages=HI, max_tokens=8, temperature=0, stream=True, stream_options={"include_usage": True}
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == choice.message.content
     assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == [
-        choice.finish_reason]
+        choice.finish_reason
+    ]
     assert chunks[-1].usage.completion_tokens == base.usage.completion_tokens
 
     with pytest.raises(openai.NotFoundError, match="does not exist"):
@@ -46,12 +51,12 @@ def test_models_chat_stream_adapter_and_unknown_model(start_server, tiny_engine)
 
 def test_parameters_are_honoured(start_server, tiny_engine):
     client, _ = start_server(tiny_engine, adapters=["lora"])
-    r = client.chat.completions.create(model="tiny", messages=HI, n=3, max_completion_tokens=3, temperature=1.0,
-                                       seed=7)
+    r = client.chat.completions.create(model="tiny", messages=HI, n=3, max_completion_tokens=3, temperature=1.0, seed=7)
     assert len(r.choices) == 3 and all(c.finish_reason == "length" for c in r.choices)
     assert r.usage.completion_tokens == 9
-    same = client.chat.completions.create(model="tiny", messages=HI, n=3, max_completion_tokens=3, temperature=1.0,
-                                          seed=7)
+    same = client.chat.completions.create(
+        model="tiny", messages=HI, n=3, max_completion_tokens=3, temperature=1.0, seed=7
+    )
     assert [c.message.content for c in same.choices] == [c.message.content for c in r.choices]  # the seed holds
     one = client.chat.completions.create(model="tiny", messages=HI, max_tokens=1, temperature=0)
     assert one.usage.completion_tokens == 1
@@ -62,15 +67,18 @@ def test_parameters_are_honoured(start_server, tiny_engine):
         assert word not in cut.choices[0].message.content and cut.choices[0].finish_reason == "stop"
 
 
-@pytest.mark.parametrize("body, param", [
-    ({"messages": HI}, "model"),
-    ({"model": "tiny", "messages": []}, "messages"),
-    ({"model": "tiny", "messages": [{"role": "wizard", "content": "x"}]}, "messages[0]"),
-    ({"model": "tiny", "messages": HI, "temperature": 3}, "temperature"),
-    ({"model": "tiny", "messages": HI, "n": 0}, "n"),
-    ({"model": "tiny", "messages": HI, "max_tokens": "many"}, "max_tokens"),
-    ({"model": "tiny", "messages": HI, "stop": [1, 2]}, "stop"),
-])
+@pytest.mark.parametrize(
+    "body, param",
+    [
+        ({"messages": HI}, "model"),
+        ({"model": "tiny", "messages": []}, "messages"),
+        ({"model": "tiny", "messages": [{"role": "wizard", "content": "x"}]}, "messages[0]"),
+        ({"model": "tiny", "messages": HI, "temperature": 3}, "temperature"),
+        ({"model": "tiny", "messages": HI, "n": 0}, "n"),
+        ({"model": "tiny", "messages": HI, "max_tokens": "many"}, "max_tokens"),
+        ({"model": "tiny", "messages": HI, "stop": [1, 2]}, "stop"),
+    ],
+)
 def test_bad_requests_are_400_in_openai_shape(start_server, tiny_engine, body, param):
     client, _ = start_server(tiny_engine, adapters=["lora"])
     r = httpx.post(f"{client.base_url}chat/completions", json=body, timeout=30)
@@ -78,8 +86,9 @@ def test_bad_requests_are_400_in_openai_shape(start_server, tiny_engine, body, p
     error = r.json()["error"]
     assert error["param"] == param and error["type"] == "invalid_request_error" and error["message"]
     # The JSON content type is required (a body without one is a 415: tests/serve/test_hardening.py).
-    bad_json = httpx.post(f"{client.base_url}chat/completions", content=b"{nope", timeout=30,
-                          headers={"content-type": "application/json"})
+    bad_json = httpx.post(
+        f"{client.base_url}chat/completions", content=b"{nope", timeout=30, headers={"content-type": "application/json"}
+    )
     assert bad_json.status_code == 400 and "JSON" in bad_json.json()["error"]["message"]
 
 
@@ -87,8 +96,12 @@ def test_concurrent_requests_are_batched_and_match_one_at_a_time(start_server, t
     client, app = start_server(tiny_engine, adapters=["lora"], batch_wait_s=0.2)
     alone = client.chat.completions.create(model="tiny", messages=HI, max_tokens=6, temperature=0)
     with ThreadPoolExecutor(6) as pool:
-        answers = list(pool.map(lambda _: client.chat.completions.create(
-            model="tiny", messages=HI, max_tokens=6, temperature=0), range(6)))
+        answers = list(
+            pool.map(
+                lambda _: client.chat.completions.create(model="tiny", messages=HI, max_tokens=6, temperature=0),
+                range(6),
+            )
+        )
     assert {a.choices[0].message.content for a in answers} == {alone.choices[0].message.content}
     assert max(app.state.worker.batches) > 1  # some requests shared an engine call
 
@@ -126,8 +139,11 @@ def test_threshold_holds_or_flags_and_queues_with_the_request_id(start_server, t
     # ScriptedEngine gives every token log-prob -0.1: confidence exp(-0.1) = 0.905 for every answer.
     engine = ScriptedEngine(lambda text: "Paris is the capital.")
     queue = tmp_path / "reviews.jsonl"
-    held, _ = start_server(engine, router=Router(threshold=0.95, on_low="hold", hold_message="held: {request_id}"),
-                           reviews=Reviews([JsonlQueue(str(queue))]))
+    held, _ = start_server(
+        engine,
+        router=Router(threshold=0.95, on_low="hold", hold_message="held: {request_id}"),
+        reviews=Reviews([JsonlQueue(str(queue))]),
+    )
     r = held.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Capital of France?"}])
     meta = r.model_extra["alignline"]
     assert r.choices[0].message.content == f"held: {r.id}" and r.choices[0].finish_reason == "stop"
@@ -139,8 +155,9 @@ def test_threshold_holds_or_flags_and_queues_with_the_request_id(start_server, t
     assert item["response"] == "Paris is the capital." and item["meta"]["request_id"] == r.id
     assert item["prompt"] == [{"role": "user", "content": "Capital of France?"}]
 
-    flagged, _ = start_server(engine, router=Router(threshold=0.95, on_low="flag"),
-                              reviews=Reviews([JsonlQueue(str(queue))]))
+    flagged, _ = start_server(
+        engine, router=Router(threshold=0.95, on_low="flag"), reviews=Reviews([JsonlQueue(str(queue))])
+    )
     chunks = list(flagged.chat.completions.create(model="tiny", messages=HI, stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Paris is the capital."
     last = chunks[-1].model_extra["alignline"]
@@ -158,8 +175,9 @@ def test_policy_rules_route_whatever_the_confidence(start_server, tmp_path):
     rules.write_text("action: flag\npii: [email]\ntopics:\n  medical:\n    keywords: [dosage]\n    where: prompt\n")
     engine = ScriptedEngine(lambda text: "Write to jane.doe@example.com" if "contact" in text else "Fine.")
     queue = tmp_path / "q.jsonl"
-    client, _ = start_server(engine, router=Router(policy=load_policy(str(rules))),
-                             reviews=Reviews([JsonlQueue(str(queue))]))
+    client, _ = start_server(
+        engine, router=Router(policy=load_policy(str(rules))), reviews=Reviews([JsonlQueue(str(queue))])
+    )
 
     def ask(text):
         return client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": text}])
@@ -180,8 +198,11 @@ def test_routed_answers_reach_the_annotation_store_and_come_back_with_lineage(st
 
     url = f"sqlite:///{tmp_path / 'annotate.db'}"
     engine = ScriptedEngine(lambda text: "12")
-    client, _ = start_server(engine, router=Router(threshold=0.95, on_low="flag"),
-                             reviews=open_reviews(url, "reviews", str(tmp_path / "q.jsonl")))
+    client, _ = start_server(
+        engine,
+        router=Router(threshold=0.95, on_low="flag"),
+        reviews=open_reviews(url, "reviews", str(tmp_path / "q.jsonl")),
+    )
     r = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "What is 5 + 8?"}])
     meta = r.model_extra["alignline"]
     store = Store(url, kdf=FAST_KDF)

@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+
 from alignline.cli import main
 from alignline.errors import ConfigError
 from alignline.rollout.types import Completion
@@ -42,14 +43,17 @@ def test_router_combines_threshold_and_rules():
     assert both.action == "hold" and both.reasons == ["confidence 0.200 < 0.5", "pii:email"]  # hold wins
 
 
-@pytest.mark.parametrize("text, message", [
-    ("topics: [medical]\n", "topics must be a mapping"),
-    ("topics:\n  x: {keyword: [a]}\n", "unknown key 'topics.x.keyword'"),
-    ("topics:\n  x: {regex: ['(']}\n", "not a valid regular expression"),
-    ("pii: [passport]\n", "pii type 'passport'"),
-    ("action: drop\n", "action 'drop'"),
-    ("route: all\n", "unknown key 'route'"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("topics: [medical]\n", "topics must be a mapping"),
+        ("topics:\n  x: {keyword: [a]}\n", "unknown key 'topics.x.keyword'"),
+        ("topics:\n  x: {regex: ['(']}\n", "not a valid regular expression"),
+        ("pii: [passport]\n", "pii type 'passport'"),
+        ("action: drop\n", "action 'drop'"),
+        ("route: all\n", "unknown key 'route'"),
+    ],
+)
 def test_bad_policy_files_name_the_key(tmp_path, text, message):
     path = tmp_path / "rules.yaml"
     path.write_text(text)
@@ -95,8 +99,10 @@ def test_run_calibration_numbers():
     the geometric mean). ECE (10 bins, one record each): (.1 + .6 + .7) / 3 = 0.4667; threshold 0.5 keeps
     the first two: accuracy above 0.5, routed 1/3."""
     engine = ByPromptEngine({"2+2": ("4", 0.9), "3+3": ("7", 0.6), "4+5": ("9", 0.3)})
-    records = [{"id": q, "messages": [{"role": "user", "content": q}], "record": {"prompt": q, "answer": a}}
-               for q, a in (("2+2", "4"), ("3+3", "6"), ("4+5", "9"))]
+    records = [
+        {"id": q, "messages": [{"role": "user", "content": q}], "record": {"prompt": q, "answer": a}}
+        for q, a in (("2+2", "4"), ("3+3", "6"), ("4+5", "9"))
+    ]
     cal = run_calibration(engine, {"m": "base"}, records, "exact_match", Confidence(ConfidenceSpec("mean")), 0.5, 0.1)
     m = cal["models"]["base"]
     assert m["served_name"] == "m"
@@ -107,13 +113,29 @@ def test_run_calibration_numbers():
 
 @pytest.fixture
 def labelled(tmp_path):
-    return write_jsonl(tmp_path / "labelled.jsonl", [{"prompt": f"What is {i} + {i}?", "answer": str(2 * i)}
-                                                     for i in range(6)])
+    return write_jsonl(
+        tmp_path / "labelled.jsonl", [{"prompt": f"What is {i} + {i}?", "answer": str(2 * i)} for i in range(6)]
+    )
 
 
 def calibrate(model, labelled, out, *extra) -> int:
-    return main(["serve", "calibrate", "--model", str(model), "--labelled", str(labelled), "--threshold", "0.5",
-                 "--out", str(out), "--max-tokens", "4", *extra])
+    return main(
+        [
+            "serve",
+            "calibrate",
+            "--model",
+            str(model),
+            "--labelled",
+            str(labelled),
+            "--threshold",
+            "0.5",
+            "--out",
+            str(out),
+            "--max-tokens",
+            "4",
+            *extra,
+        ]
+    )
 
 
 def test_calibration_refusal_shows_the_numbers(tmp_path, tiny_model_dir, labelled, capsys):
@@ -128,16 +150,28 @@ def test_calibration_refusal_shows_the_numbers(tmp_path, tiny_model_dir, labelle
     assert cal["models"]["base"]["ece"] > 0.9
     html = out.with_suffix(".html").read_text()
     assert "<svg" in html and "perfect calibration" in html
-    code = main(["serve", "--model", str(tiny_model_dir), "--route-below", "0.5", "--calibration", str(out),
-                 "--review-file", str(tmp_path / "q.jsonl")])
+    code = main(
+        [
+            "serve",
+            "--model",
+            str(tiny_model_dir),
+            "--route-below",
+            "0.5",
+            "--calibration",
+            str(out),
+            "--review-file",
+            str(tmp_path / "q.jsonl"),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
     assert "refusing to route on a miscalibrated score" in err[0] and "ECE 0.9" in err[0] and "(max 0.1)" in err[0]
     assert "routed 100.0 % of 6" in err[0]
 
 
-def test_calibration_must_match_threshold_model_and_confidence(tmp_path, tiny_model_dir, tiny_lora_dir, labelled,
-                                                               capsys):
+def test_calibration_must_match_threshold_model_and_confidence(
+    tmp_path, tiny_model_dir, tiny_lora_dir, labelled, capsys
+):
     out = tmp_path / "cal.json"
     assert calibrate(tiny_model_dir, labelled, out) == 0  # all wrong at confidence ~0: calibrated
     capsys.readouterr()
@@ -147,27 +181,34 @@ def test_calibration_must_match_threshold_model_and_confidence(tmp_path, tiny_mo
     base = ["serve", "--review-file", str(tmp_path / "q.jsonl"), "--calibration", str(out)]
     cases = [
         (["--model", str(tiny_model_dir), "--route-below", "0.6"], "made for threshold 0.5, not 0.6"),
-        (["--model", str(tiny_model_dir), "--route-below", "0.5", "--confidence", "min"],
-         "made for confidence mean, not min"),
+        (
+            ["--model", str(tiny_model_dir), "--route-below", "0.5", "--confidence", "min"],
+            "made for confidence mean, not min",
+        ),
         (["--model", str(other), "--route-below", "0.5"], "recalibrate on the model you serve"),
-        (["--model", str(tiny_model_dir), "--adapter", f"lora={tiny_lora_dir}", "--route-below", "0.5"],
-         "model 'lora' was not calibrated"),
+        (
+            ["--model", str(tiny_model_dir), "--adapter", f"lora={tiny_lora_dir}", "--route-below", "0.5"],
+            "model 'lora' was not calibrated",
+        ),
     ]
     for flags, message in cases:
         assert main(base + flags) == 2
         assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--route-below", "0.5"], "--route-below needs --calibration FILE"),
-    (["--route-below", "1.5", "--calibration", "c.json"], "between 0 and 1"),
-    (["--calibration", "c.json"], "without --route-below"),
-    (["--policy", "{rules}"], "routing needs a review queue"),
-    (["--review-db", "sqlite:///x.db"], "--review-db and --review-project go together"),
-    (["--adapter", "nameonly"], "expected NAME=PATH"),
-    (["--max-queue", "0"], "--max-queue 0: must be at least 1"),
-    (["--confidence", "vibes"], "expected mean, min or reward:PATH"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--route-below", "0.5"], "--route-below needs --calibration FILE"),
+        (["--route-below", "1.5", "--calibration", "c.json"], "between 0 and 1"),
+        (["--calibration", "c.json"], "without --route-below"),
+        (["--policy", "{rules}"], "routing needs a review queue"),
+        (["--review-db", "sqlite:///x.db"], "--review-db and --review-project go together"),
+        (["--adapter", "nameonly"], "expected NAME=PATH"),
+        (["--max-queue", "0"], "--max-queue 0: must be at least 1"),
+        (["--confidence", "vibes"], "expected mean, min or reward:PATH"),
+    ],
+)
 def test_bad_serve_flags_exit_2_with_one_line(tmp_path, tiny_model_dir, capsys, flags, message):
     rules = tmp_path / "rules.yaml"
     rules.write_text("pii: true\n")
@@ -177,11 +218,14 @@ def test_bad_serve_flags_exit_2_with_one_line(tmp_path, tiny_model_dir, capsys, 
     assert len(err) == 1 and message in err[0]
 
 
-@pytest.mark.parametrize("records, message", [
-    ([{"prompt": "q"}], "field 'answer'"),
-    ([{"answer": 1}, {"answer": 2}], "field 'prompt'"),
-    ([{"prompt": "q", "answer": 1}], "at least 2"),
-])
+@pytest.mark.parametrize(
+    "records, message",
+    [
+        ([{"prompt": "q"}], "field 'answer'"),
+        ([{"answer": 1}, {"answer": 2}], "field 'prompt'"),
+        ([{"prompt": "q", "answer": 1}], "at least 2"),
+    ],
+)
 def test_bad_labelled_files_exit_2(tmp_path, tiny_model_dir, capsys, records, message):
     path = write_jsonl(tmp_path / "bad.jsonl", records)
     assert calibrate(tiny_model_dir, path, tmp_path / "c.json") == 2
@@ -201,10 +245,33 @@ def test_the_command_serves_and_routes_on_a_passing_calibration(tmp_path, tiny_m
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     queue = tmp_path / "q.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "alignline.cli", "serve", "--model", str(tiny_model_dir),
-                             "--served-name", "tiny", "--port", str(port), "--route-below", "0.5", "--calibration",
-                             str(out), "--review-file", str(queue), "--default-max-tokens", "4",
-                             "--log-level", "warning"], env={**os.environ}, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "alignline.cli",
+            "serve",
+            "--model",
+            str(tiny_model_dir),
+            "--served-name",
+            "tiny",
+            "--port",
+            str(port),
+            "--route-below",
+            "0.5",
+            "--calibration",
+            str(out),
+            "--review-file",
+            str(queue),
+            "--default-max-tokens",
+            "4",
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0, timeout=30)
         deadline = time.time() + 90
@@ -250,14 +317,14 @@ def test_a_platt_fit_is_checked_out_of_fold_and_applied_by_the_server(tmp_path, 
     m = cal["models"]["base"]
     assert m["fit"]["kind"] == "platt" and m["ece_raw"] > 0.4 and "after Platt scaling, out of fold" in printed
     assert code == (0 if m["ece"] <= 0.5 else 1)
+    from alignline.rollout.types import SamplingParams
     from alignline.serve.app import Answerer, ServeSettings
     from alignline.serve.protocol import ChatRequest
-    from alignline.rollout.types import SamplingParams
     from support import ScriptedEngine
 
     settings = ServeSettings("tiny", confidence=Confidence(ConfidenceSpec("mean"), {"base": m["fit"]}))
     request = ChatRequest("r1", "tiny", "base", [{"role": "user", "content": "q"}], SamplingParams(logprobs=True))
-    (answer,), = Answerer(ScriptedEngine(lambda t: "a b"), settings)([request])
+    ((answer,),) = Answerer(ScriptedEngine(lambda t: "a b"), settings)([request])
     from alignline.serve.calibrate import apply_fit
 
     assert answer.confidence == pytest.approx(apply_fit(math.exp(-0.1), m["fit"]))

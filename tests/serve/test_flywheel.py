@@ -36,4 +36,6 @@ def test_scripted_reviewers_correct_wrong_answers_and_confirm_right_ones(tmp_pat
     store.enqueue_review(fw.PROJECT, [{"role": "user", "content": q2}], "16", {"request_id": "r2"})
     assert fw.review(url, {q1: 5, q2: 16}) == {"reviewed": 2, "corrected": 1, "confirmed": 1}
     sft = [r for r in store.export(fw.PROJECT) if r["kind"] == "sft"]
-    assert [r["messages"][-1]["content"] for r in sft] == ["2 + 3 = 5"] and sft[0]["lineage"]["review"]["request_id"] == "r1"
+    assert [r["messages"][-1]["content"] for r in sft] == ["2 + 3 = 5"] and sft[0]["lineage"]["review"][
+        "request_id"
+    ] == "r1"

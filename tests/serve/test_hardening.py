@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import openai
 import pytest
+
 from alignline.serve.routing import JsonlQueue, Reviews, Router
 from support import ScriptedEngine
 
@@ -61,6 +62,7 @@ class Recording:
 
 # --- the API key ---------------------------------------------------------------------------------------
 
+
 def test_api_key_guards_every_route(start_server, tiny_engine):
     client, _ = start_server(tiny_engine, api_key="s3cret-key", docs=True)
     base = str(client.base_url)
@@ -75,13 +77,25 @@ def test_api_key_guards_every_route(start_server, tiny_engine):
     with pytest.raises(openai.AuthenticationError):
         wrong.models.list()
 
-    for method, path in [("GET", "/v1/models"), ("POST", "/v1/chat/completions"), ("GET", "/health"),
-                         ("GET", "/docs"), ("GET", "/redoc"), ("GET", "/openapi.json"), ("GET", "/nowhere"),
-                         ("OPTIONS", "/v1/chat/completions")]:
-        for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": "s3cret-key"},
-                        {"authorization": "Basic s3cret-key"}):
-            r = httpx.request(method, url(client, path), json=CHAT if method == "POST" else None, headers=headers,
-                              timeout=30)
+    for method, path in [
+        ("GET", "/v1/models"),
+        ("POST", "/v1/chat/completions"),
+        ("GET", "/health"),
+        ("GET", "/docs"),
+        ("GET", "/redoc"),
+        ("GET", "/openapi.json"),
+        ("GET", "/nowhere"),
+        ("OPTIONS", "/v1/chat/completions"),
+    ]:
+        for headers in (
+            {},
+            {"authorization": "Bearer wrong"},
+            {"authorization": "s3cret-key"},
+            {"authorization": "Basic s3cret-key"},
+        ):
+            r = httpx.request(
+                method, url(client, path), json=CHAT if method == "POST" else None, headers=headers, timeout=30
+            )
             error = assert_openai_error(r, 401, "invalid_api_key")
             assert error["type"] == "invalid_request_error" and r.headers["www-authenticate"] == "Bearer"
     ok = httpx.get(url(client, "/health"), headers={"authorization": "Bearer s3cret-key"}, timeout=30)
@@ -90,17 +104,23 @@ def test_api_key_guards_every_route(start_server, tiny_engine):
 
 # --- the content type, the docs, the review file ---------------------------------------------------------
 
+
 def test_only_json_bodies_reach_the_review_queue_and_it_is_private(start_server, tmp_path):
     queue = tmp_path / "reviews.jsonl"
     engine = ScriptedEngine(lambda text: "an answer")  # confidence 0.905 < 0.95: every answer is queued
-    client, _ = start_server(engine, router=Router(threshold=0.95, on_low="flag"),
-                             reviews=Reviews([JsonlQueue(str(queue))]))
+    client, _ = start_server(
+        engine, router=Router(threshold=0.95, on_low="flag"), reviews=Reviews([JsonlQueue(str(queue))])
+    )
     assert stat.S_IMODE(os.stat(queue).st_mode) == 0o600  # created private, before any item
     body = json.dumps(CHAT)
     chat = url(client, "/v1/chat/completions")
     # What a web page can post cross-site without the browser asking: text/plain, a form, no type at all.
-    for headers in ({"content-type": "text/plain"}, {"content-type": "application/x-www-form-urlencoded"},
-                    {"content-type": "multipart/form-data; boundary=x"}, {}):
+    for headers in (
+        {"content-type": "text/plain"},
+        {"content-type": "application/x-www-form-urlencoded"},
+        {"content-type": "multipart/form-data; boundary=x"},
+        {},
+    ):
         r = httpx.post(chat, content=body, headers=headers, timeout=30)
         assert_openai_error(r, 415, "unsupported_media_type")
     assert queue.read_text() == ""
@@ -135,17 +155,28 @@ BAD_BODIES = {
     "lone surrogate in model": b'{"model": "tiny\\udfff", "messages": [{"role": "user", "content": "hi"}]}',
     "lone surrogate in a key": b'{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "\\ud800": 1}',
     "lone surrogate in stop": b'{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "stop": "\\ud800"}',
-    "number as text part": json.dumps({"model": "tiny", "messages": [
-        {"role": "user", "content": [{"type": "text", "text": 5}]}]}).encode(),
+    "number as text part": json.dumps(
+        {"model": "tiny", "messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}
+    ).encode(),
     "bare string part": json.dumps({"model": "tiny", "messages": [{"role": "user", "content": ["hi", 5]}]}).encode(),
-    "image part": json.dumps({"model": "tiny", "messages": [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]}).encode(),
+    "image part": json.dumps(
+        {
+            "model": "tiny",
+            "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}],
+        }
+    ).encode(),
     "content as an object": json.dumps({"model": "tiny", "messages": [{"role": "user", "content": {"a": 1}}]}).encode(),
     "100k-deep array": b"[" * DEEP + b"]" * DEEP,
     "100k-deep messages": b'{"model": "tiny", "messages": ' + b"[" * DEEP + b"]" * DEEP + b"}",
     "100k-deep objects": b'{"a":' * DEEP + b"1" + b"}" * DEEP,
-    "40-deep content": json.dumps({"model": "tiny", "messages": [{"role": "user", "content": [
-        {"type": "text", "text": "x", "extra": json.loads("[" * 40 + "]" * 40)}]}]}).encode(),
+    "40-deep content": json.dumps(
+        {
+            "model": "tiny",
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "x", "extra": json.loads("[" * 40 + "]" * 40)}]}
+            ],
+        }
+    ).encode(),
     "invalid UTF-8": b'{"model": "tiny", "messages": [{"role": "user", "content": "\xff\xfe"}]}',
 }
 
@@ -159,8 +190,12 @@ def tiny_server(start_server, tiny_engine):
 @pytest.mark.parametrize("name", list(BAD_BODIES))
 def test_malformed_requests_are_400_never_500(tiny_server, name):
     client, app = tiny_server
-    r = httpx.post(url(client, "/v1/chat/completions"), content=BAD_BODIES[name],
-                   headers={"content-type": "application/json"}, timeout=60)
+    r = httpx.post(
+        url(client, "/v1/chat/completions"),
+        content=BAD_BODIES[name],
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
     error = assert_openai_error(r, 400)
     assert error["type"] == "invalid_request_error"
     assert app.state.worker.batches == []  # refused before reaching the engine
@@ -171,12 +206,22 @@ def test_malformed_requests_are_400_never_500(tiny_server, name):
 def test_non_text_parts_name_the_part(tiny_server):
     client, _ = tiny_server
     with pytest.raises(openai.BadRequestError) as e:
-        client.chat.completions.create(model="tiny", messages=[
-            {"role": "user", "content": [{"type": "text", "text": "see"}, {"type": "text", "text": 5}]}])
+        client.chat.completions.create(
+            model="tiny",
+            messages=[{"role": "user", "content": [{"type": "text", "text": "see"}, {"type": "text", "text": 5}]}],
+        )
     assert e.value.body["param"] == "messages[0].content[1].text"
-    text = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": [
-        {"type": "text", "text": "Hello, how are "}, {"type": "text", "text": "you today?"}]}], max_tokens=4,
-        temperature=0)
+    text = client.chat.completions.create(
+        model="tiny",
+        messages=[
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "Hello, how are "}, {"type": "text", "text": "you today?"}],
+            }
+        ],
+        max_tokens=4,
+        temperature=0,
+    )
     same = client.chat.completions.create(model="tiny", messages=HI, max_tokens=4, temperature=0)
     assert text.choices[0].message.content == same.choices[0].message.content  # text parts join
 
@@ -188,15 +233,27 @@ def test_bad_requests_beside_good_ones_fail_alone(tiny_server):
     alone = client.chat.completions.create(model="tiny", messages=HI, max_tokens=6, temperature=0)
     chat = url(client, "/v1/chat/completions")
     good = json.dumps({**CHAT, "max_tokens": 6, "temperature": 0}).encode()
-    bodies = [good, BAD_BODIES["lone surrogate in content"], good, BAD_BODIES["number as text part"], good,
-              BAD_BODIES["100k-deep messages"], good]
+    bodies = [
+        good,
+        BAD_BODIES["lone surrogate in content"],
+        good,
+        BAD_BODIES["number as text part"],
+        good,
+        BAD_BODIES["100k-deep messages"],
+        good,
+    ]
     with ThreadPoolExecutor(len(bodies)) as pool:
-        replies = list(pool.map(lambda b: httpx.post(chat, content=b, headers={"content-type": "application/json"},
-                                                     timeout=60), bodies))
+        replies = list(
+            pool.map(
+                lambda b: httpx.post(chat, content=b, headers={"content-type": "application/json"}, timeout=60), bodies
+            )
+        )
     for body, r in zip(bodies, replies):
         if body is good:
-            assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == \
-                alone.choices[0].message.content
+            assert (
+                r.status_code == 200
+                and r.json()["choices"][0]["message"]["content"] == alone.choices[0].message.content
+            )
         else:
             assert_openai_error(r, 400)
     assert max(app.state.worker.batches) > 1  # the good ones did share engine calls
@@ -216,8 +273,10 @@ def test_a_request_that_fails_the_engine_fails_alone(start_server):
     client, app = start_server(Poisoned(lambda text: "fine"), batch_wait_s=0.3)
     texts = ["one", "poison", "two", "three"]
     with ThreadPoolExecutor(len(texts)) as pool:
-        futures = [pool.submit(client.chat.completions.create, model="tiny",
-                               messages=[{"role": "user", "content": t}]) for t in texts]
+        futures = [
+            pool.submit(client.chat.completions.create, model="tiny", messages=[{"role": "user", "content": t}])
+            for t in texts
+        ]
         for t, f in zip(texts, futures):
             if t == "poison":
                 with pytest.raises(openai.InternalServerError, match="choked"):
@@ -228,6 +287,7 @@ def test_a_request_that_fails_the_engine_fails_alone(start_server):
 
 
 # --- the context and special tokens ---------------------------------------------------------------------
+
 
 def test_a_prompt_longer_than_the_context_is_400(start_server, tiny_engine):
     client, app = start_server(tiny_engine, default_max_tokens=256)
@@ -259,10 +319,11 @@ def test_special_token_text_from_a_user_is_text(start_server, tiny_engine):
     assert ids.count(start) == 3 and ids.count(end) == 2
     special = set(tok.all_special_ids)
     first_user = ids.index(start, 1 + ids.index(end))  # the user turn opens after the system turn ends
-    content = ids[first_user + 1:ids.index(end, first_user)]
+    content = ids[first_user + 1 : ids.index(end, first_user)]
     assert not special & set(content) and tok.decode(content) == "user\n" + attack
-    assert tok.decode(ids) == tok.apply_chat_template([{"role": "user", "content": attack}], tokenize=False,
-                                                      add_generation_prompt=True)  # same text, read as text
+    assert tok.decode(ids) == tok.apply_chat_template(
+        [{"role": "user", "content": attack}], tokenize=False, add_generation_prompt=True
+    )  # same text, read as text
     assert r.usage.prompt_tokens == len(ids)
 
     # Content without such text: the very ids of tokenizing the rendered prompt in one go (as before).
@@ -276,14 +337,17 @@ def test_a_template_that_refuses_the_messages_is_400(start_server, tiny_engine):
 
     strict = copy.copy(tiny_engine)
     strict.tokenizer = copy.deepcopy(tiny_engine.tokenizer)
-    strict.tokenizer.chat_template = ("{% if messages[0]['role'] != 'user' %}{{ raise_exception('user first') }}"
-                                      "{% endif %}{% for m in messages %}{{ m['content'] }}{% endfor %}")
+    strict.tokenizer.chat_template = (
+        "{% if messages[0]['role'] != 'user' %}{{ raise_exception('user first') }}"
+        "{% endif %}{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    )
     client, _ = start_server(strict)
     with pytest.raises(openai.BadRequestError, match="user first"):
         client.chat.completions.create(model="tiny", messages=[{"role": "assistant", "content": "x"}])
 
 
 # --- streams, the queue, the model list -----------------------------------------------------------------
+
 
 def test_a_client_that_leaves_mid_stream_frees_its_row(start_server, tiny_engine):
     engine = Recording(tiny_engine)
@@ -354,9 +418,26 @@ def test_the_command_keys_every_route_and_lists_no_local_path(tiny_model_dir, tm
 
     port = free_port()
     env = {**os.environ, "ALIGNLINE_API_KEY": "env-key", "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-m", "alignline.cli", "serve", "--model", str(tiny_model_dir),
-                             "--backend", "hf", "--port", str(port), "--log-level", "warning"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "alignline.cli",
+            "serve",
+            "--model",
+            str(tiny_model_dir),
+            "--backend",
+            "hf",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -427,8 +508,12 @@ def test_a_rebinding_page_is_refused_by_its_host(start_server, tmp_path):
     assert allowed_hosts("127.0.0.1", "key", []) is None and allowed_hosts("0.0.0.0", None, []) is None
     assert allowed_hosts("0.0.0.0", None, ["api.example"])[-1] == "api.example"
     queue = tmp_path / "reviews.jsonl"
-    client, _ = start_server(ScriptedEngine(lambda text: "an answer"), router=Router(threshold=0.95, on_low="flag"),
-                             reviews=Reviews([JsonlQueue(str(queue))]), allowed_hosts=hosts)
+    client, _ = start_server(
+        ScriptedEngine(lambda text: "an answer"),
+        router=Router(threshold=0.95, on_low="flag"),
+        reviews=Reviews([JsonlQueue(str(queue))]),
+        allowed_hosts=hosts,
+    )
     port = client.base_url.port
     chat = url(client, "/v1/chat/completions")
     for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.evil.example:{port}"):

@@ -9,6 +9,7 @@ import time
 
 import openai
 import pytest
+
 from alignline.rollout.types import Completion, cut_at_stop
 from alignline.serve.routing import JsonlQueue, Policy, Reviews, Router
 
@@ -63,8 +64,9 @@ def test_live_stream_equals_the_answer_and_starts_before_generation_ends(start_s
     client, _ = start_server(gate)
     whole = client.chat.completions.create(model="tiny", messages=HI, max_tokens=16, temperature=0, seed=1)
     start = time.monotonic()
-    chunks, text, first = read_stream(client, gate, messages=HI, max_tokens=16, temperature=0, seed=1,
-                                      stream_options={"include_usage": True})
+    chunks, text, first = read_stream(
+        client, gate, messages=HI, max_tokens=16, temperature=0, seed=1, stream_options={"include_usage": True}
+    )
     assert gate.waited == [True]  # the first chunk reached the client while generate had not returned
     assert text == whole.choices[0].message.content and len(content_chunks(chunks)) > 1
     assert first < gate.ended - start  # time to first chunk < time to the end of generation
@@ -86,8 +88,10 @@ def test_live_stream_honours_stop_strings_and_n(start_server, tiny_engine):
     # n = 3 sampled with a seed: every choice's deltas go to its own index and join to its answer
     whole = client.chat.completions.create(model="tiny", messages=HI, max_tokens=8, temperature=1.0, seed=5, n=3)
     chunks, _, _ = read_stream(client, messages=HI, max_tokens=8, temperature=1.0, seed=5, n=3)
-    joined = {i: "".join(c.choices[0].delta.content or "" for c in chunks if c.choices and c.choices[0].index == i)
-              for i in range(3)}
+    joined = {
+        i: "".join(c.choices[0].delta.content or "" for c in chunks if c.choices and c.choices[0].index == i)
+        for i in range(3)
+    }
     assert joined == {i: c.message.content for i, c in enumerate(whole.choices)}
 
 
@@ -95,7 +99,9 @@ def test_flag_mode_streams_live_with_confidence_and_review_id_last(start_server,
     queue = tmp_path / "reviews.jsonl"
     gate = Gated(tiny_engine, wait_s=20)
     # the tiny random model's confidence is far below 0.99: every answer is flagged
-    client, _ = start_server(gate, router=Router(threshold=0.99, on_low="flag"), reviews=Reviews([JsonlQueue(str(queue))]))
+    client, _ = start_server(
+        gate, router=Router(threshold=0.99, on_low="flag"), reviews=Reviews([JsonlQueue(str(queue))])
+    )
     whole = client.chat.completions.create(model="tiny", messages=HI, max_tokens=12, temperature=0)
     chunks, text, _ = read_stream(client, gate, messages=HI, max_tokens=12, temperature=0)
     assert gate.waited == [True] and len(content_chunks(chunks)) > 1
@@ -113,21 +119,27 @@ def test_flag_mode_streams_live_with_confidence_and_review_id_last(start_server,
 
 def test_hold_mode_stays_buffered(start_server, tiny_engine, tmp_path):
     gate = Gated(tiny_engine, wait_s=1.0, always=True)
-    client, _ = start_server(gate, router=Router(threshold=0.99, on_low="hold", hold_message="held {request_id}"),
-                             reviews=Reviews([JsonlQueue(str(tmp_path / "q.jsonl"))]))
+    client, _ = start_server(
+        gate,
+        router=Router(threshold=0.99, on_low="hold", hold_message="held {request_id}"),
+        reviews=Reviews([JsonlQueue(str(tmp_path / "q.jsonl"))]),
+    )
     chunks, text, _ = read_stream(client, gate, messages=HI, max_tokens=12, temperature=0)
     assert gate.waited == [False]  # nothing reached the client while generating
     assert text == f"held {chunks[0].id}" and chunks[-1].model_extra["alignline"]["action"] == "hold"
 
 
-@pytest.mark.parametrize("router, may_hold", [
-    (Router(), False),
-    (Router(threshold=0.5, on_low="flag"), False),
-    (Router(threshold=0.5, on_low="hold"), True),
-    (Router(policy=Policy(pii=("email",))), True),  # a policy without an action takes --on-low (hold)
-    (Router(on_low="flag", policy=Policy(pii=("email",))), False),
-    (Router(threshold=0.5, on_low="flag", policy=Policy(pii=("email",), action="hold")), True),
-])
+@pytest.mark.parametrize(
+    "router, may_hold",
+    [
+        (Router(), False),
+        (Router(threshold=0.5, on_low="flag"), False),
+        (Router(threshold=0.5, on_low="hold"), True),
+        (Router(policy=Policy(pii=("email",))), True),  # a policy without an action takes --on-low (hold)
+        (Router(on_low="flag", policy=Policy(pii=("email",))), False),
+        (Router(threshold=0.5, on_low="flag", policy=Policy(pii=("email",), action="hold")), True),
+    ],
+)
 def test_which_routers_may_hold(router, may_hold):
     assert router.may_hold is may_hold
 
@@ -149,7 +161,7 @@ class TokenScript:
             group = []
             for c in range(params.n):
                 taken = []
-                for t in ids[:params.max_new_tokens]:
+                for t in ids[: params.max_new_tokens]:
                     if self.fail_after is not None and len(taken) == self.fail_after:
                         raise RuntimeError("the engine broke")
                     taken.append(t)
@@ -176,8 +188,7 @@ def test_multibyte_characters_and_stops_stream_exactly(start_server, tokenizer):
 
 
 def test_an_engine_failure_mid_stream_is_an_error_event(start_server, tokenizer):
-    client, _ = start_server(TokenScript(tokenizer, "one two three four five six", fail_after=4),
-                             default_max_tokens=50)
+    client, _ = start_server(TokenScript(tokenizer, "one two three four five six", fail_after=4), default_max_tokens=50)
     with pytest.raises(openai.APIError, match="the engine broke"):
         read_stream(client, messages=HI)
 
@@ -204,15 +215,22 @@ def test_streamed_requests_share_an_engine_call_each_with_its_own_text(start_ser
 
     client, app = start_server(tiny_engine, batch_wait_s=0.3)
     asks = [[{"role": "user", "content": f"Tell me about item number {k}."}] for k in range(5)]
-    alone = [client.chat.completions.create(model="tiny", messages=m, max_tokens=10, temperature=0)
-             .choices[0].message.content for m in asks]
+    alone = [
+        client.chat.completions.create(model="tiny", messages=m, max_tokens=10, temperature=0)
+        .choices[0]
+        .message.content
+        for m in asks
+    ]
     calls_before = len(app.state.worker.batches)
 
     def ask(k):
         if k < 3:
             return read_stream(client, messages=asks[k], max_tokens=10, temperature=0)[1]
-        return client.chat.completions.create(model="tiny", messages=asks[k], max_tokens=10,
-                                              temperature=0).choices[0].message.content
+        return (
+            client.chat.completions.create(model="tiny", messages=asks[k], max_tokens=10, temperature=0)
+            .choices[0]
+            .message.content
+        )
 
     with ThreadPoolExecutor(5) as pool:
         got = list(pool.map(ask, range(5)))

@@ -17,8 +17,8 @@ from alignline.testing import (
 from support.data import assistant, chat_records, system, user, write_jsonl, write_recipe
 from support.engines import ScriptedEngine, ScriptedTokenEngine
 from support.models import safetensors_weights, save_random_adapter, spy_on_adapted_model
-from support.processes import kill_when_exists
 from support.numerics import FLOAT32_EPS, reorder_tolerance
+from support.processes import kill_when_exists
 from support.services import (
     CHROMIUM_ARGS,
     chromium_or_skip,
@@ -28,9 +28,32 @@ from support.services import (
 )
 
 __all__ = [
-    "CHROMIUM_ARGS", "TINY_ARCHITECTURES", "TINY_CHAT_TEMPLATE", "TINY_VOCAB", "ScriptedEngine", "ScriptedTokenEngine",
-    "assistant", "chat_records", "chromium_or_skip", "kill_when_exists", "postgres_database", "postgres_url_or_skip",
-    "random_packed_batch", "safetensors_weights", "save_random_adapter", "save_tiny_model", "spy_on_adapted_model",
-    "split_packed", "system", "system_part_or_skip", "tiny_architecture", "tiny_llama", "tiny_tokenizer", "user",
-    "write_jsonl", "write_recipe", "FLOAT32_EPS", "reorder_tolerance",
+    "CHROMIUM_ARGS",
+    "TINY_ARCHITECTURES",
+    "TINY_CHAT_TEMPLATE",
+    "TINY_VOCAB",
+    "ScriptedEngine",
+    "ScriptedTokenEngine",
+    "assistant",
+    "chat_records",
+    "chromium_or_skip",
+    "kill_when_exists",
+    "postgres_database",
+    "postgres_url_or_skip",
+    "random_packed_batch",
+    "safetensors_weights",
+    "save_random_adapter",
+    "save_tiny_model",
+    "spy_on_adapted_model",
+    "split_packed",
+    "system",
+    "system_part_or_skip",
+    "tiny_architecture",
+    "tiny_llama",
+    "tiny_tokenizer",
+    "user",
+    "write_jsonl",
+    "write_recipe",
+    "FLOAT32_EPS",
+    "reorder_tolerance",
 ]

@@ -17,11 +17,15 @@ def chat_records(n: int = 24) -> list[dict]:
     out = []
     for i in range(n):
         msgs = [{"role": "system", "content": "Be brief."}] if i % 3 == 0 else []
-        msgs += [{"role": "user", "content": f"What is {i} plus {i}?"},
-                 {"role": "assistant", "content": f"Answer: {2 * i}."}]
+        msgs += [
+            {"role": "user", "content": f"What is {i} plus {i}?"},
+            {"role": "assistant", "content": f"Answer: {2 * i}."},
+        ]
         if i % 2:
-            msgs += [{"role": "user", "content": "Thanks, and double it?"},
-                     {"role": "assistant", "content": f"Answer: {4 * i}."}]
+            msgs += [
+                {"role": "user", "content": "Thanks, and double it?"},
+                {"role": "assistant", "content": f"Answer: {4 * i}."},
+            ]
         out.append({"messages": msgs})
     return out
 

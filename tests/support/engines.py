@@ -19,8 +19,16 @@ class ScriptedEngine:
             self.calls += 1
             text = p if isinstance(p, str) else p[-1]["content"]
             reply = self.answer(text)
-            out.append([Completion(text=reply, token_ids=list(range(len(reply.split()))), finish_reason="stop",
-                                   logprobs=[-0.1] * len(reply.split()) if params.logprobs else None)])
+            out.append(
+                [
+                    Completion(
+                        text=reply,
+                        token_ids=list(range(len(reply.split()))),
+                        finish_reason="stop",
+                        logprobs=[-0.1] * len(reply.split()) if params.logprobs else None,
+                    )
+                ]
+            )
         return out
 
 
@@ -50,10 +58,19 @@ class ScriptedTokenEngine:
             group = []
             for _ in range(params.n):
                 reply = self.script[call][i] if isinstance(self.script, list) else self.script(text, call)
-                ids = (self.tokenize(reply) if self.tokenize else
-                       self.tokenizer(reply, add_special_tokens=False)["input_ids"]) + [self.tokenizer.eos_token_id]
-                group.append(Completion(text=reply, token_ids=list(ids), finish_reason="stop",
-                                        logprobs=[self.logprob] * len(ids) if params.logprobs else None,
-                                        prompt_tokens=len(self.tokenizer(text, add_special_tokens=False)["input_ids"])))
+                ids = (
+                    self.tokenize(reply)
+                    if self.tokenize
+                    else self.tokenizer(reply, add_special_tokens=False)["input_ids"]
+                ) + [self.tokenizer.eos_token_id]
+                group.append(
+                    Completion(
+                        text=reply,
+                        token_ids=list(ids),
+                        finish_reason="stop",
+                        logprobs=[self.logprob] * len(ids) if params.logprobs else None,
+                        prompt_tokens=len(self.tokenizer(text, add_special_tokens=False)["input_ids"]),
+                    )
+                )
             out.append(group)
         return out

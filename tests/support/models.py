@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def save_random_adapter(base_dir: str | Path, out_dir: str | Path, kind: str = "bottleneck", seed: int = 0,
-                        placement: str = "houlsby") -> Path:
+def save_random_adapter(
+    base_dir: str | Path, out_dir: str | Path, kind: str = "bottleneck", seed: int = 0, placement: str = "houlsby"
+) -> Path:
     """An adapter on the model in `base_dir` with random (not identity) weights, saved to `out_dir`:
     `bottleneck` (ours) or `lora` (peft). Cheaper than training one, and far from the base."""
     import torch
@@ -24,8 +25,9 @@ def save_random_adapter(base_dir: str | Path, out_dir: str | Path, kind: str = "
     else:
         import peft
 
-        model = peft.get_peft_model(base, peft.LoraConfig(r=4, lora_alpha=8, target_modules="all-linear",
-                                                          task_type="CAUSAL_LM"))
+        model = peft.get_peft_model(
+            base, peft.LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM")
+        )
         marker = "lora_B"
     with torch.no_grad():
         for name, p in model.named_parameters():

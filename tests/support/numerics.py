@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-FLOAT32_EPS = 2.0 ** -23  # float32's spacing at 1.0: one unit in the last place of v is about FLOAT32_EPS * |v|
+FLOAT32_EPS = 2.0**-23  # float32's spacing at 1.0: one unit in the last place of v is about FLOAT32_EPS * |v|
 
 
 def reorder_tolerance(magnitude: float, terms: int) -> float:

@@ -27,7 +27,7 @@ def postgres_url_or_skip() -> str:
     import os
 
     url = os.environ.get("ALIGNLINE_TEST_POSTGRES", "")
-    why = "no PostgreSQL server: set ALIGNLINE_TEST_POSTGRES (eval \"$(bash .ci/services.sh)\" starts one)"
+    why = 'no PostgreSQL server: set ALIGNLINE_TEST_POSTGRES (eval "$(bash .ci/services.sh)" starts one)'
     if url:
         try:
             import sqlalchemy
@@ -51,19 +51,26 @@ def chromium_or_skip() -> str:
     path = os.environ.get("ALIGNLINE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     if importlib.util.find_spec("playwright") is None:
         system_part_or_skip("ALIGNLINE_REQUIRE_BROWSER", False, "the playwright package is not installed")
-    system_part_or_skip("ALIGNLINE_REQUIRE_BROWSER", os.path.exists(path),
-                        f"no Chromium at {path} (apt-get install chromium)")
+    system_part_or_skip(
+        "ALIGNLINE_REQUIRE_BROWSER", os.path.exists(path), f"no Chromium at {path} (apt-get install chromium)"
+    )
     return path
 
 
 # Chromium flags for a closed network: without the background-networking ones it keeps dialling out.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @contextmanager
-
-
 def postgres_database(prefix: str = "alignline_t") -> Iterator[str]:
     """A fresh, uniquely named database on the test PostgreSQL server (`postgres_url_or_skip`), dropped after:
     tests running side by side never see each other's tables."""

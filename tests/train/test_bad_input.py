@@ -13,11 +13,11 @@ import torch
 
 from alignline.cli import main
 from alignline.config import load_config
-from support import chat_records, write_jsonl, write_recipe
+from alignline.evals.training import train
 from alignline.train.checkpoint import CheckpointError
 from alignline.train.guards import check_trainable
 from alignline.train.lock import RunLock
-from alignline.evals.training import train
+from support import chat_records, write_jsonl, write_recipe
 
 QUICK = ["training.max_steps=2", "training.save_every=2", "training.eval_every=2"]
 
@@ -39,6 +39,7 @@ def _run_json(out) -> dict:
 
 
 # --- the output directory --------------------------------------------------------------------------
+
 
 def test_output_dir_is_a_file(sft_recipe, tmp_path, capsys):
     recipe, _ = sft_recipe
@@ -62,6 +63,7 @@ def test_output_dir_not_writable(sft_recipe, tmp_path, capsys, monkeypatch):
             if str(path).endswith(".lock"):
                 raise PermissionError(errno.EACCES, "Permission denied", str(path))
             return real(path, *a, **k)
+
         monkeypatch.setattr(os, "open", deny)
     else:
         out.chmod(0o500)
@@ -86,6 +88,7 @@ def test_second_run_on_one_output_dir_is_refused(sft_recipe, capsys):
 
 # --- failures during the run: run.json says failed ------------------------------------------------
 
+
 def test_diverging_run_stops_and_writes_no_final(sft_recipe, capsys):
     """lr 1e30 without clipping: step 1 is finite, its update is not, step 2's loss is NaN."""
     recipe, out = sft_recipe
@@ -105,6 +108,7 @@ def test_full_disk_while_checkpointing(sft_recipe, capsys, monkeypatch):
         if str(f).endswith("optimizer.pt"):
             raise OSError(errno.ENOSPC, "No space left on device", str(f))
         return real(obj, f, *a, **k)
+
     monkeypatch.setattr(torch, "save", full)
     code, err = _main(capsys, recipe)
     line = _one_line(err)
@@ -120,6 +124,7 @@ def test_a_bug_keeps_its_traceback_and_still_marks_run_json(sft_recipe, monkeypa
 
     def broken(*a, **k):
         raise RuntimeError("boom")
+
     monkeypatch.setattr("alignline.train.loop.evaluate", broken)
     with pytest.raises(RuntimeError, match="boom"):
         train(load_config(recipe, QUICK), progress=False)
@@ -130,9 +135,14 @@ def test_a_bug_keeps_its_traceback_and_still_marks_run_json(sft_recipe, monkeypa
 def test_failed_gates_leave_a_failed_run_json(tmp_path, tiny_model_dir, capsys):
     data = write_jsonl(tmp_path / "dup.jsonl", chat_records(12) * 2)  # 50 % exact duplicates
     out = tmp_path / "run"
-    recipe = write_recipe(tmp_path / "r.yaml", method="sft", model=str(tiny_model_dir), output_dir=str(out),
-                          data={"train": str(data)},
-                          training={"max_steps": 1, "batch_size": 2, "max_length": 128, "tensorboard": False})
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        method="sft",
+        model=str(tiny_model_dir),
+        output_dir=str(out),
+        data={"train": str(data)},
+        training={"max_steps": 1, "batch_size": 2, "max_length": 128, "tensorboard": False},
+    )
     assert main(["train", "--quiet", str(recipe)]) == 1
     line = _one_line(capsys.readouterr().err)
     assert "data gates failed: duplicate_share = 0.5 (must be <= 0.02): 12 of 24 records are duplicates" in line
@@ -159,6 +169,7 @@ def test_nothing_to_train_is_refused(sft_recipe):
 
 # --- resume ----------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def finished(sft_recipe, tmp_path_factory):
     """A 2-step LoRA run with its checkpoint at step 2 (trained once per test needing it)."""
@@ -177,22 +188,28 @@ def _damage(ckpt, name, how):
 
 def test_resume_from_damaged_checkpoints(finished, tmp_path, capsys):
     recipe, out, ckpt = finished
-    cases = [("adapter_model.safetensors", "garbage, not safetensors"), ("trainer_state.json", "{not json"),
-             ("trainer_state.json", '{"step": 2, "unknown_key": 1}'), ("optimizer.pt", "truncate"),
-             ("scheduler.pt", "truncate")]
+    cases = [
+        ("adapter_model.safetensors", "garbage, not safetensors"),
+        ("trainer_state.json", "{not json"),
+        ("trainer_state.json", '{"step": 2, "unknown_key": 1}'),
+        ("optimizer.pt", "truncate"),
+        ("scheduler.pt", "truncate"),
+    ]
     for i, (name, how) in enumerate(cases):
         copy = tmp_path / f"damaged{i}"
         shutil.copytree(ckpt, copy)
         _damage(copy, name, how)
-        code, err = _main(capsys, recipe, f"resume={copy}", f"output_dir={tmp_path / f'resumed{i}'}",
-                          "training.max_steps=3")
+        code, err = _main(
+            capsys, recipe, f"resume={copy}", f"output_dir={tmp_path / f'resumed{i}'}", "training.max_steps=3"
+        )
         line = _one_line(err)
         assert code == 2, line
         assert f"checkpoint file {copy / name}: cannot be resumed from" in line and "resume=never" in line
         assert not (tmp_path / f"resumed{i}").exists()  # it failed before writing anything: no trace
     with pytest.raises(CheckpointError):  # the same through the API
-        train(load_config(recipe, [f"resume={tmp_path / 'damaged0'}", f"output_dir={tmp_path / 'api'}"]),
-              progress=False)
+        train(
+            load_config(recipe, [f"resume={tmp_path / 'damaged0'}", f"output_dir={tmp_path / 'api'}"]), progress=False
+        )
 
 
 def test_resume_with_changed_model_or_data_is_refused(finished, tmp_path, tiny_model_dir, capsys):
@@ -223,8 +240,10 @@ def test_resume_with_a_longer_schedule_warns_and_continues(finished, capsys):
     code, err = _main(capsys, recipe, "training.max_steps=3", "log_every=2", "dpo.beta=0.5")
     assert code == 0, err
     warnings = [line for line in err.splitlines() if line.startswith("alignline: warning:")]
-    assert len(warnings) == 1 and "with a changed schedule: training.log_every (1 -> 2); " \
-        "training.max_steps (2 -> 3)" in warnings[0]  # dpo.* does not matter to an SFT run
+    assert (
+        len(warnings) == 1
+        and "with a changed schedule: training.log_every (1 -> 2); training.max_steps (2 -> 3)" in warnings[0]
+    )  # dpo.* does not matter to an SFT run
     run = _run_json(out)
     assert run["status"] == "completed" and run["steps"] == 3
 

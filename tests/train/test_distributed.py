@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from support import reorder_tolerance
 from alignline.train.metrics import read_metrics
+from support import reorder_tolerance
 
 
 def _free_port() -> int:
@@ -22,16 +22,55 @@ def _free_port() -> int:
 
 def test_two_processes_equal_one_process_with_accumulation(sft_recipe, tmp_path):
     recipe, _ = sft_recipe
-    common = ["--quiet", "training.max_steps=3", "training.eval_every=2", "adapter.dropout=0.0",
-              "lr_scheduler=constant"]
+    common = [
+        "--quiet",
+        "training.max_steps=3",
+        "training.eval_every=2",
+        "adapter.dropout=0.0",
+        "lr_scheduler=constant",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
     two = tmp_path / "two"
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
-                    "127.0.0.1", "--master_port", str(_free_port()), "-m", "alignline.cli", "train", str(recipe),
-                    *common, f"output_dir={two}"], check=True, env=env, timeout=600, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(_free_port()),
+            "-m",
+            "alignline.cli",
+            "train",
+            str(recipe),
+            *common,
+            f"output_dir={two}",
+        ],
+        check=True,
+        env=env,
+        timeout=600,
+        capture_output=True,
+    )
     one = tmp_path / "one"
-    subprocess.run([sys.executable, "-m", "alignline.cli", "train", str(recipe), *common, f"output_dir={one}",
-                    "training.grad_accum=2"], check=True, env=env, timeout=600, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alignline.cli",
+            "train",
+            str(recipe),
+            *common,
+            f"output_dir={one}",
+            "training.grad_accum=2",
+        ],
+        check=True,
+        env=env,
+        timeout=600,
+        capture_output=True,
+    )
     a = load_file(two / "final" / "adapter_model.safetensors")
     b = load_file(one / "final" / "adapter_model.safetensors")
     for k in a:  # Adam's step is scale-free: gradients a few ulp apart move a weight by ~steps*lr*ulps, << 1e-6

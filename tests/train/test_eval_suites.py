@@ -10,20 +10,33 @@ import yaml
 
 from alignline.config import load_config
 from alignline.errors import DataError
-from support import write_jsonl
 from alignline.evals.training import train
 from alignline.train.metrics import read_metrics
+from support import write_jsonl
 
 
 def test_suites_are_logged_and_watched(sft_recipe, tmp_path):
     recipe, out = sft_recipe
-    write_jsonl(tmp_path / "qa.jsonl", [{"id": f"q{i}", "prompt": f"What is {i} plus {i}?", "answer": str(2 * i)}
-                                        for i in range(4)])
+    write_jsonl(
+        tmp_path / "qa.jsonl",
+        [{"id": f"q{i}", "prompt": f"What is {i} plus {i}?", "answer": str(2 * i)} for i in range(4)],
+    )
     suite = tmp_path / "qa.yaml"
-    suite.write_text(yaml.safe_dump({"name": "qa", "kind": "accuracy", "data": "qa.jsonl", "grader": "contains",
-                                     "max_new_tokens": 4}))
-    cfg = load_config(recipe, [f"training.eval_suites=[{suite}]", "training.early_stopping_metric=suite/qa/accuracy",
-                               "training.early_stopping_patience=1", "training.max_steps=6", "training.threads=1"])
+    suite.write_text(
+        yaml.safe_dump(
+            {"name": "qa", "kind": "accuracy", "data": "qa.jsonl", "grader": "contains", "max_new_tokens": 4}
+        )
+    )
+    cfg = load_config(
+        recipe,
+        [
+            f"training.eval_suites=[{suite}]",
+            "training.early_stopping_metric=suite/qa/accuracy",
+            "training.early_stopping_patience=1",
+            "training.max_steps=6",
+            "training.threads=1",
+        ],
+    )
     train(cfg, progress=False)
     evals = [m for m in read_metrics(out / "metrics.jsonl") if "suite/qa/accuracy" in m]
     assert evals and all(0.0 <= m["suite/qa/accuracy"] <= 1.0 for m in evals)

@@ -51,6 +51,7 @@ def fail_tokenizer_save(monkeypatch, model_dir, on_call: int = 1) -> None:
         if len(calls) == on_call:
             raise Exception(f"{FULL} (os error 28)")
         return real(self, *a, **k)
+
     monkeypatch.setattr(cls, "save_pretrained", save)
 
 
@@ -76,8 +77,9 @@ def test_the_tokenizer_of_the_final_model(sft_recipe, tiny_model_dir, capsys, mo
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["step-2"]  # the last complete checkpoint stays
 
 
-@pytest.mark.parametrize("where", ["checkpoint weights", "final weights", "optimizer", "metrics", "model card",
-                                   "read-only checkpoint"])
+@pytest.mark.parametrize(
+    "where", ["checkpoint weights", "final weights", "optimizer", "metrics", "model card", "read-only checkpoint"]
+)
 def test_every_save(where, sft_recipe, capsys, monkeypatch):
     recipe, out = sft_recipe
     import alignline.evals.training as training
@@ -88,6 +90,7 @@ def test_every_save(where, sft_recipe, capsys, monkeypatch):
     def raising(error):
         def fail(*a, **k):
             raise error
+
         return fail
 
     if where == "checkpoint weights":
@@ -98,8 +101,13 @@ def test_every_save(where, sft_recipe, capsys, monkeypatch):
         expected = f"writing {out / 'final'} (Disk quota exceeded)"
     elif where == "optimizer":
         real = torch.save
-        monkeypatch.setattr(torch, "save", lambda obj, f, *a, **k: (_ for _ in ()).throw(disk_full(f))
-                            if str(f).endswith("optimizer.pt") else real(obj, f, *a, **k))
+        monkeypatch.setattr(
+            torch,
+            "save",
+            lambda obj, f, *a, **k: (
+                (_ for _ in ()).throw(disk_full(f)) if str(f).endswith("optimizer.pt") else real(obj, f, *a, **k)
+            ),
+        )
         expected = "optimizer.pt"
     elif where == "metrics":
         monkeypatch.setattr(metrics.MetricsLog, "log", raising(OSError(errno.ENOSPC, FULL)))
@@ -126,20 +134,29 @@ def test_run_json_itself_cannot_be_written(sft_recipe, capsys, monkeypatch):
         if Path(path).name == "run.json":
             raise OSError(errno.ENOSPC, FULL)
         return real(path, text)
+
     monkeypatch.setattr(alignline.io, "write_text", write_text)
     code, err = run_cli(capsys, recipe)
     assert code == 2 and f"no space left on the device writing {out / 'run.json'} ({FULL})" in one_line(err)
     assert not (out / "run.json").exists() and leftovers(out) == []
 
 
-@pytest.mark.parametrize("error, expected", [
-    (OSError(errno.ENOSPC, FULL, "/x/a.pt"), "no space left on the device writing /x/a.pt (No space left on device)"),
-    (Exception(f"{FULL} (os error 28)"), "no space left on the device writing /out/tok (No space left on device)"),
-    (Exception('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space" })'),
-     "no space left on the device writing /out/tok"),
-    (PermissionError(errno.EACCES, "Permission denied"), "could not write /out/tok (Permission denied)"),
-    (OSError(errno.EROFS, "Read-only file system"), "could not write /out/tok (Read-only file system)"),
-])
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (
+            OSError(errno.ENOSPC, FULL, "/x/a.pt"),
+            "no space left on the device writing /x/a.pt (No space left on device)",
+        ),
+        (Exception(f"{FULL} (os error 28)"), "no space left on the device writing /out/tok (No space left on device)"),
+        (
+            Exception('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space" })'),
+            "no space left on the device writing /out/tok",
+        ),
+        (PermissionError(errno.EACCES, "Permission denied"), "could not write /out/tok (Permission denied)"),
+        (OSError(errno.EROFS, "Read-only file system"), "could not write /out/tok (Read-only file system)"),
+    ],
+)
 def test_write_failure_messages(error, expected):
     assert expected in str(write_failure(error, "/out/tok"))
     with pytest.raises(Exception, match=expected.replace("(", r"\(").replace(")", r"\)")):
@@ -147,8 +164,15 @@ def test_write_failure_messages(error, expected):
             raise error
 
 
-@pytest.mark.parametrize("error", [ValueError("os error 28"), RuntimeError("boom (os error 28)"),
-                                   Exception("no code here"), OSError(errno.ENOENT, "No such file")])
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValueError("os error 28"),
+        RuntimeError("boom (os error 28)"),
+        Exception("no code here"),
+        OSError(errno.ENOENT, "No such file"),
+    ],
+)
 def test_other_errors_keep_their_traceback(error):
     assert write_failure(error, "/out") is None
     with pytest.raises(type(error)):
@@ -171,9 +195,11 @@ def test_real_writers_on_a_full_device(tmp_path, writer):
 
     for name in ("tokenizer.json", "optimizer.pt", "run.json"):
         (tmp_path / name).symlink_to("/dev/full")
-    write = {"tokenizer": lambda: tiny_tokenizer().save_pretrained(tmp_path),
-             "torch": lambda: torch.save({"a": torch.zeros(100_000)}, tmp_path / "optimizer.pt"),
-             "text": lambda: (tmp_path / "run.json").write_text("x" * 100_000)}[writer]
+    write = {
+        "tokenizer": lambda: tiny_tokenizer().save_pretrained(tmp_path),
+        "torch": lambda: torch.save({"a": torch.zeros(100_000)}, tmp_path / "optimizer.pt"),
+        "text": lambda: (tmp_path / "run.json").write_text("x" * 100_000),
+    }[writer]
     with pytest.raises(UserError, match=f"{tmp_path}.*(No space left on device|the disk may be full)") as e:
         with saving(tmp_path):
             write()

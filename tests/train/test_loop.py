@@ -7,11 +7,10 @@ import torch
 from safetensors.torch import load_file
 
 from alignline.config import load_config
-from support import safetensors_weights as _weights
-from support import write_jsonl
-from support import reorder_tolerance
 from alignline.evals.training import train
 from alignline.train.metrics import read_metrics
+from support import reorder_tolerance, write_jsonl
+from support import safetensors_weights as _weights
 
 
 def _run(recipe, *overrides):
@@ -39,6 +38,7 @@ def test_lora_sft_writes_run_dir_and_changes_only_the_adapter(sft_recipe, tiny_m
     # the base weights on disk were not touched
     base_before = _weights(tiny_model_dir)
     from alignline.models.loading import load_model
+
     merged_base = load_model(str(out / "final")).get_base_model()
     for name, param in merged_base.named_parameters():
         if "lora_" not in name and "base_layer" not in name and name in base_before:
@@ -83,8 +83,9 @@ def test_dora_and_rslora_switches(sft_recipe):
 
 def test_cpt_on_text_splits_long_documents(tmp_path, sft_recipe):
     recipe, out = sft_recipe
-    docs = write_jsonl(tmp_path / "text.jsonl", [{"text": "Northwind robots stop for people. " * (5 + i)}
-                                                  for i in range(12)])
+    docs = write_jsonl(
+        tmp_path / "text.jsonl", [{"text": "Northwind robots stop for people. " * (5 + i)} for i in range(12)]
+    )
     _run(recipe, "method=cpt", f"data.train={docs}", "training.max_length=32")
     run = json.loads((out / "run.json").read_text())
     assert run["data"]["train_examples"] > run["data"]["train_samples"]  # long documents became windows
@@ -101,8 +102,16 @@ def test_cpt_rejects_chat_records(sft_recipe):
 
 def test_full_finetune_loss_falls(sft_recipe):
     recipe, out = sft_recipe
-    cfg = load_config(recipe, ["training.max_steps=30", "training.lr=1e-2", "training.eval_every=100",
-                               "training.save_every=100", "lr_scheduler=constant"])
+    cfg = load_config(
+        recipe,
+        [
+            "training.max_steps=30",
+            "training.lr=1e-2",
+            "training.eval_every=100",
+            "training.save_every=100",
+            "lr_scheduler=constant",
+        ],
+    )
     cfg.adapter = None
     train(cfg, progress=False)
     losses = [m["loss"] for m in read_metrics(out / "metrics.jsonl")]
@@ -112,8 +121,13 @@ def test_full_finetune_loss_falls(sft_recipe):
 def test_gradient_accumulation_equivalence(tmp_path, sft_recipe):
     """Batch 4 x accumulation 1 and batch 1 x accumulation 4 give the same weights (token-level mean)."""
     recipe, _ = sft_recipe
-    common = ["training.max_steps=2", "training.eval_every=100", "adapter.dropout=0.0", "lr_scheduler=constant",
-              "training.max_length=64"]
+    common = [
+        "training.max_steps=2",
+        "training.eval_every=100",
+        "adapter.dropout=0.0",
+        "lr_scheduler=constant",
+        "training.max_length=64",
+    ]
     a = _run(recipe, *common, "training.batch_size=4", "training.grad_accum=1", f"output_dir={tmp_path / 'a'}")
     b = _run(recipe, *common, "training.batch_size=1", "training.grad_accum=4", f"output_dir={tmp_path / 'b'}")
     wa, wb = load_file(a / "final" / "adapter_model.safetensors"), load_file(b / "final" / "adapter_model.safetensors")
@@ -128,8 +142,13 @@ def test_gradient_accumulation_equivalence(tmp_path, sft_recipe):
 def test_early_stopping(sft_recipe):
     recipe, out = sft_recipe
     # An improvement threshold no eval can meet: the first eval sets the best, the next two do not beat it.
-    _run(recipe, "training.max_steps=40", "training.eval_every=1", "early_stopping_patience=2",
-         "early_stopping_threshold=1e9")
+    _run(
+        recipe,
+        "training.max_steps=40",
+        "training.eval_every=1",
+        "early_stopping_patience=2",
+        "early_stopping_threshold=1e9",
+    )
     run = json.loads((out / "run.json").read_text())
     assert run["stopped_early"] is True and run["steps"] == 3
 
@@ -166,6 +185,7 @@ def test_weighted_mix_is_recorded(tmp_path, sft_recipe):
     general = write_jsonl(tmp_path / "general.jsonl", chat_records(10))
     cfg = load_config(recipe, ["training.max_steps=1", "data.mix_size=20"])
     from alignline.config import DataSource
+
     cfg.data.train = [DataSource(cfg.data.train[0].path, 0.8), DataSource(str(general), 0.2)]
     train(cfg, progress=False)
     sources = json.loads((out / "run.json").read_text())["data"]["sources"]
@@ -178,9 +198,14 @@ def test_failing_data_gate_stops_training_unless_told_to_proceed(tmp_path, tiny_
 
     duplicated = write_jsonl(tmp_path / "dup.jsonl", chat_records(12) * 2)  # 50 % exact duplicates
     out = tmp_path / "run"
-    recipe = write_recipe(tmp_path / "r.yaml", method="sft", model=str(tiny_model_dir), output_dir=str(out),
-                          data={"train": str(duplicated)},
-                          training={"max_steps": 1, "batch_size": 2, "max_length": 128, "tensorboard": False})
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        method="sft",
+        model=str(tiny_model_dir),
+        output_dir=str(out),
+        data={"train": str(duplicated)},
+        training={"max_steps": 1, "batch_size": 2, "max_length": 128, "tensorboard": False},
+    )
     assert main(["train", "--quiet", str(recipe)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "data gates failed: duplicate_share = 0.5" in err[0] and "--proceed" in err[0]

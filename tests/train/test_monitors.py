@@ -7,8 +7,7 @@ from alignline.methods.monitors import Monitor, reference_check
 
 
 def monitor(max_kl=None) -> Monitor:
-    return Monitor([SimpleNamespace(name="accuracy"), SimpleNamespace(name="format")],
-                   SimpleNamespace(max_kl=max_kl))
+    return Monitor([SimpleNamespace(name="accuracy"), SimpleNamespace(name="format")], SimpleNamespace(max_kl=max_kl))
 
 
 def replay(m: Monitor, records: list[dict]) -> list[tuple[int, str]]:
@@ -17,8 +16,10 @@ def replay(m: Monitor, records: list[dict]) -> list[tuple[int, str]]:
 
 def steps(accuracy, fmt, length=None):
     length = length or [50.0] * len(accuracy)
-    return [{"reward/accuracy": a, "reward/format": f, "completion_length": n, "truncated_share": 0.0}
-            for a, f, n in zip(accuracy, fmt, length)]
+    return [
+        {"reward/accuracy": a, "reward/format": f, "completion_length": n, "truncated_share": 0.0}
+        for a, f, n in zip(accuracy, fmt, length)
+    ]
 
 
 def test_a_component_rising_while_accuracy_falls_is_hacking():
@@ -57,15 +58,22 @@ def test_each_alarm_fires_once_until_it_clears():
 
 # --- nothing to learn: every group flat ---------------------------------------------------------------------
 
+
 def flat_steps(fractions: list[float], reward: float = 0.0) -> list[dict]:
-    return [{"reward": reward, "frac_zero_std": f, "completion_length": 40.0, "truncated_share": 0.0}
-            for f in fractions]
+    return [
+        {"reward": reward, "frac_zero_std": f, "completion_length": 40.0, "truncated_share": 0.0} for f in fractions
+    ]
 
 
 def test_every_group_flat_for_three_steps_is_nothing_to_learn():
     alarms = replay(monitor(), flat_steps([1.0, 1.0, 1.0, 1.0]))
-    assert alarms == [(3, "nothing to learn: every group's completions got the same reward (reward 0) for the last "
-                          "3 steps, so every advantage is 0; check the reward on reference answers")]
+    assert alarms == [
+        (
+            3,
+            "nothing to learn: every group's completions got the same reward (reward 0) for the last "
+            "3 steps, so every advantage is 0; check the reward on reference answers",
+        )
+    ]
 
 
 def test_flat_alarm_needs_three_consecutive_fully_flat_steps_and_fires_again_after_clearing():
@@ -96,20 +104,29 @@ def reward_set(*specs: tuple[str, str]):
 def units(records: list[dict], prompt_key: str = "question"):
     from alignline.data.prompts import PromptUnit
 
-    return [PromptUnit(r[prompt_key], {k: v for k, v in r.items() if k != prompt_key}, f"gsm8k.jsonl, line {i + 1}")
-            for i, r in enumerate(records)]
+    return [
+        PromptUnit(r[prompt_key], {k: v for k, v in r.items() if k != prompt_key}, f"gsm8k.jsonl, line {i + 1}")
+        for i, r in enumerate(records)
+    ]
 
 
-GSM8K = [{"question": f"Tom has {n} apples and buys {n} more. How many now?",
-          "answer": f"He has {n}+{n} = <<{n}+{n}={2 * n}>>{2 * n} apples.\n#### {2 * n}"} for n in range(1, 21)]
+GSM8K = [
+    {
+        "question": f"Tom has {n} apples and buys {n} more. How many now?",
+        "answer": f"He has {n}+{n} = <<{n}+{n}={2 * n}>>{2 * n} apples.\n#### {2 * n}",
+    }
+    for n in range(1, 21)
+]
 
 
 def test_references_the_reward_cannot_read_are_named_once(tmp_path):
     (tmp_path / "zero.py").write_text(ZERO)
     zero = f"{tmp_path / 'zero.py'}:zero"
     line = reference_check(reward_set(("accuracy", zero)), units(GSM8K))
-    assert line == ("the reward (accuracy) gives 0 to all 16 reference answers in the data (column 'answer', from "
-                    "gsm8k.jsonl, line 1): check the answer field and the reward's answer extractor")
+    assert line == (
+        "the reward (accuracy) gives 0 to all 16 reference answers in the data (column 'answer', from "
+        "gsm8k.jsonl, line 1): check the answer field and the reward's answer extractor"
+    )
     # a zero format reward beside a zero accuracy: both named; beside a scoring accuracy: quiet
     both = reward_set(("accuracy", zero), ("format", zero))
     assert reference_check(both, units(GSM8K[:3])).startswith("the reward (accuracy, format) gives 0 to all 3 ")
@@ -118,7 +135,8 @@ def test_references_the_reward_cannot_read_are_named_once(tmp_path):
     assert reference_check(reward_set(("accuracy", zero)), units(numbers)).startswith("the reward (accuracy) gives 0")
     # a zero `accuracy` is named even where another component scores the references
     assert reference_check(reward_set(("accuracy", zero), ("exact", "exact_match")), units(GSM8K)).startswith(
-        "the reward (accuracy) gives 0 to all 16 ")
+        "the reward (accuracy) gives 0 to all 16 "
+    )
 
 
 def test_gsm8k_references_score_with_math_answer_and_nothing_is_said():
@@ -137,10 +155,15 @@ def test_grpo_reports_unreadable_references_at_the_first_step(tmp_path, tiny_mod
 
     (tmp_path / "zero.py").write_text(ZERO)
     data = write_jsonl(tmp_path / "gsm8k.jsonl", GSM8K)
-    recipe = write_recipe(tmp_path / "grpo.yaml", method="grpo", model=str(tiny_model_dir),
-                          output_dir=str(tmp_path / "run"), data_gates=False,
-                          data={"train": str(data), "columns": {"prompt": "question"}},
-                          rewards=[{"name": "accuracy", "function": f"{tmp_path / 'zero.py'}:zero"}])
+    recipe = write_recipe(
+        tmp_path / "grpo.yaml",
+        method="grpo",
+        model=str(tiny_model_dir),
+        output_dir=str(tmp_path / "run"),
+        data_gates=False,
+        data={"train": str(data), "columns": {"prompt": "question"}},
+        rewards=[{"name": "accuracy", "function": f"{tmp_path / 'zero.py'}:zero"}],
+    )
     cfg = load_config(recipe)
     method = GRPO(cfg)
     method.prepare(cfg, None, False)
@@ -157,19 +180,30 @@ def test_a_gsm8k_run_whose_reward_reads_nothing_says_so_in_the_metrics(tmp_path,
     """End to end on the loop: the reference note at step 1 and the nothing-to-learn alarm at step 3 reach
     the log and metrics.jsonl (a reward that scores every completion 0, as math_answer did on GSM8K)."""
     from alignline.config import load_config
-    from support import write_jsonl, write_recipe
     from alignline.evals.training import train
     from alignline.train.metrics import read_metrics
+    from support import write_jsonl, write_recipe
 
     (tmp_path / "zero.py").write_text(ZERO)
     recipe = write_recipe(
-        tmp_path / "grpo.yaml", method="grpo", model=str(tiny_model_dir), output_dir=str(tmp_path / "run"),
-        data_gates=False, data={"train": str(write_jsonl(tmp_path / "gsm8k.jsonl", GSM8K)),
-                                "columns": {"prompt": "question"}},
+        tmp_path / "grpo.yaml",
+        method="grpo",
+        model=str(tiny_model_dir),
+        output_dir=str(tmp_path / "run"),
+        data_gates=False,
+        data={"train": str(write_jsonl(tmp_path / "gsm8k.jsonl", GSM8K)), "columns": {"prompt": "question"}},
         rewards=[{"name": "accuracy", "function": f"{tmp_path / 'zero.py'}:zero"}],
         grpo={"num_generations": 2, "max_new_tokens": 4, "log_completions_every": 0},
-        training={"max_steps": 3, "batch_size": 1, "eval_every": 100, "save_every": 100, "tensorboard": False,
-                  "max_length": 96, "threads": 1})
+        training={
+            "max_steps": 3,
+            "batch_size": 1,
+            "eval_every": 100,
+            "save_every": 100,
+            "tensorboard": False,
+            "max_length": 96,
+            "threads": 1,
+        },
+    )
     train(load_config(recipe), progress=False)
     metrics = read_metrics(tmp_path / "run" / "metrics.jsonl")
     alarms = [(m["step"], line) for m in metrics for line in m.get("alarms", [])]

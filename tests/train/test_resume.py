@@ -6,16 +6,28 @@ import sys
 
 from safetensors.torch import load_file
 
-from support import kill_when_exists
 from alignline.train.metrics import read_metrics
+from support import kill_when_exists
 
 CURVE_KEYS = ("step", "loss", "lr", "tokens", "target_tokens", "eval_loss")
 
 
 def _cmd(recipe, out, *extra):
-    return [sys.executable, "-m", "alignline.cli", "train", "--quiet", str(recipe), f"output_dir={out}",
-            "training.max_steps=120", "training.save_every=5", "training.eval_every=10", "adapter.dropout=0.1",
-            "training.batch_size=2", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "alignline.cli",
+        "train",
+        "--quiet",
+        str(recipe),
+        f"output_dir={out}",
+        "training.max_steps=120",
+        "training.save_every=5",
+        "training.eval_every=10",
+        "adapter.dropout=0.1",
+        "training.batch_size=2",
+        *extra,
+    ]
 
 
 def _curve(out):

@@ -4,13 +4,38 @@ import json
 
 from alignline.train.run_record import RunOutcome, RunRecord, RunStart
 
-START = RunStart(data={"train_examples": 3}, model={"spec": {"name": "m"}, "parameters": {"total": 10}},
-                 plan={"total_steps": 2, "rows": 3, "batches_per_epoch": 1}, fast_path=None, data_gates=None,
-                 resumed_from=None, packages={"torch": "2"}, git_commit=None, environment={"python": "3"})
-OUTCOME = RunOutcome(steps=2, stopped_early=False, stop_reason=None, tokens_seen=40, best_eval={"eval_loss": 1.5},
-                     evals=[], final="out/final", seconds=1.0)
-START_KEYS = ["data", "model", "plan", "fast_path", "data_gates", "resumed_from", "packages", "git_commit",
-              "environment"]
+START = RunStart(
+    data={"train_examples": 3},
+    model={"spec": {"name": "m"}, "parameters": {"total": 10}},
+    plan={"total_steps": 2, "rows": 3, "batches_per_epoch": 1},
+    fast_path=None,
+    data_gates=None,
+    resumed_from=None,
+    packages={"torch": "2"},
+    git_commit=None,
+    environment={"python": "3"},
+)
+OUTCOME = RunOutcome(
+    steps=2,
+    stopped_early=False,
+    stop_reason=None,
+    tokens_seen=40,
+    best_eval={"eval_loss": 1.5},
+    evals=[],
+    final="out/final",
+    seconds=1.0,
+)
+START_KEYS = [
+    "data",
+    "model",
+    "plan",
+    "fast_path",
+    "data_gates",
+    "resumed_from",
+    "packages",
+    "git_commit",
+    "environment",
+]
 OUTCOME_KEYS = ["steps", "stopped_early", "stop_reason", "tokens_seen", "best_eval", "evals", "final", "seconds"]
 
 

@@ -77,8 +77,9 @@ def check_new_name(name) -> str:
     if bad is not None:
         spacing = bad.isspace() or unicodedata.category(bad)[0] == "Z"
         what = "whitespace" if spacing else "a control or invisible character"
-        raise UserError(f"user name {name!r}: contains {what} (U+{ord(bad):04X}); use letters, digits and "
-                        "punctuation only")
+        raise UserError(
+            f"user name {name!r}: contains {what} (U+{ord(bad):04X}); use letters, digits and punctuation only"
+        )
     return norm
 
 
@@ -204,8 +205,13 @@ class Accounts:
         except InvalidHashError:
             return True
         ours = self.hasher
-        return (have.type != ours.type or have.time_cost < ours.time_cost or have.memory_cost < ours.memory_cost
-                or have.hash_len < ours.hash_len or have.salt_len < ours.salt_len)
+        return (
+            have.type != ours.type
+            or have.time_cost < ours.time_cost
+            or have.memory_cost < ours.memory_cost
+            or have.hash_len < ours.hash_len
+            or have.salt_len < ours.salt_len
+        )
 
     def check_user(self, s, user: dict) -> User:
         u = s.get(User, user.get("id")) if isinstance(user, dict) else None
@@ -219,16 +225,22 @@ class Accounts:
         now = time.time()
         with self.tx(write=True) as s:
             s.execute(delete(Session).where(Session.expires_at < now))  # expired ones are never read again
-            s.add(Session(token_hash=token_hash(token), user_id=user_id, csrf=csrf, created_at=now,
-                          expires_at=now + ttl_s))
+            s.add(
+                Session(
+                    token_hash=token_hash(token), user_id=user_id, csrf=csrf, created_at=now, expires_at=now + ttl_s
+                )
+            )
         return token, csrf
 
     def session(self, token: str) -> dict | None:
         if not isinstance(token, str) or not token:
             return None
         with self.tx() as s:
-            row = s.execute(select(Session, User).join(User, User.id == Session.user_id)
-                            .where(Session.token_hash == token_hash(token))).first()
+            row = s.execute(
+                select(Session, User)
+                .join(User, User.id == Session.user_id)
+                .where(Session.token_hash == token_hash(token))
+            ).first()
             # disabled: its sessions were deleted, but one created in a race with the disabling is refused too
             if row is None or row[0].expires_at < time.time() or row[1].disabled:
                 return None
@@ -286,4 +298,3 @@ class Accounts:
                 row = s.get(LoginAttempt, attempt_id)
                 if row is not None:
                     row.ok = bool(ok)
-

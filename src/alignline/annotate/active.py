@@ -57,12 +57,17 @@ def pool_from_items(records: Sequence[tuple[str, dict]], path: str) -> list[Pool
     for location, record in records:
         responses = record.get("responses")
         if not isinstance(responses, list) or len(responses) != 2:
-            raise DataError(path, "expected 'responses' to be a list of two responses (a pairwise item)",
-                            record=location, field="responses")
+            raise DataError(
+                path,
+                "expected 'responses' to be a list of two responses (a pairwise item)",
+                record=location,
+                field="responses",
+            )
         if "prompt" not in record:
             raise DataError(path, "is missing", record=location, field="prompt")
-        (pair,) = to_pairs({"prompt": record["prompt"], "chosen": responses[0], "rejected": responses[1]},
-                           path, location)
+        (pair,) = to_pairs(
+            {"prompt": record["prompt"], "chosen": responses[0], "rejected": responses[1]}, path, location
+        )
         pool.append(PoolPair(pair.prompt, pair.chosen, pair.rejected, origin=location))
     return pool
 
@@ -113,8 +118,9 @@ def by_dpo_margin(policy_logps, reference_logps, beta: float) -> list[int]:
     return _order([abs(m) for m in dpo_margins(policy_logps, reference_logps, beta)])
 
 
-def reward_scores(pool: Sequence[PoolPair], model: str, max_length: int = 2048,
-                  batch_size: int = 8) -> tuple[list[float], list[float]]:
+def reward_scores(
+    pool: Sequence[PoolPair], model: str, max_length: int = 2048, batch_size: int = 8
+) -> tuple[list[float], list[float]]:
     """A reward model's scores of every pool pair's two sides, (scores_a, scores_b), read exactly as
     `alignline score` reads them (chat template, last token)."""
     scorer = RewardScorer(model, max_length)
@@ -123,8 +129,9 @@ def reward_scores(pool: Sequence[PoolPair], model: str, max_length: int = 2048,
 
 
 @torch.no_grad()
-def dpo_logps(pool: Sequence[PoolPair], policy: str, reference: str | None = None, max_length: int = 2048,
-              batch_size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+def dpo_logps(
+    pool: Sequence[PoolPair], policy: str, reference: str | None = None, max_length: int = 2048, batch_size: int = 8
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Sequence log-probs of both sides under a DPO policy and its reference -> ((n, 2), (n, 2)), a then b.
 
     The reference is what `method: dpo` trains against (`frozen_reference`): `reference` by path, or, for
@@ -151,8 +158,9 @@ def dpo_logps(pool: Sequence[PoolPair], policy: str, reference: str | None = Non
     return torch.cat(pol), torch.cat(ref)
 
 
-def order_by(strategy: str, *, n: int, seed: int = 0, scores: tuple | None = None, logps: tuple | None = None,
-             beta: float = 0.1) -> list[int]:
+def order_by(
+    strategy: str, *, n: int, seed: int = 0, scores: tuple | None = None, logps: tuple | None = None, beta: float = 0.1
+) -> list[int]:
     """One strategy by name (`STRATEGIES`): what the CLI and the simulation call."""
     if strategy == "random":
         return random_order(n, seed)

@@ -28,14 +28,14 @@ from alignline.models.loading import load_model, load_tokenizer_for, resolve_mod
 from alignline.render import html
 from alignline.render.svg import line_chart
 
-STRATEGY_NAMES = {"random": "random (baseline)", "uncertainty": "reward-model uncertainty",
-                  "margin": "DPO margin"}
+STRATEGY_NAMES = {"random": "random (baseline)", "uncertainty": "reward-model uncertainty", "margin": "DPO margin"}
 LEARNER_NAMES = {"rm": "reward model (Bradley–Terry head)", "dpo": "DPO policy (implicit reward)"}
 MILESTONES = (16, 32, 64, 128)
 
 
-def _features(model_spec: str | None, pairs: list, labels: list[float], max_length: int, cache: Path, key: str,
-              progress: bool) -> tuple[PairFeatures, bool]:
+def _features(
+    model_spec: str | None, pairs: list, labels: list[float], max_length: int, cache: Path, key: str, progress: bool
+) -> tuple[PairFeatures, bool]:
     from safetensors.torch import load_file, save_file
 
     if cache.is_file():
@@ -77,10 +77,23 @@ def groups_of(path: str, field: str | None, n_pairs: int) -> list[str] | None:
     return [str(v) for v in values]
 
 
-def run_active_simulation(pairs_path: str, test_path: str | None, model_spec: str | None, strategies: list[str],
-                          rounds: int, batch: int, seeds: int, out_dir: str, seed_size: int | None = None,
-                          test_fraction: float = 0.25, beta: float = 0.1, l2: float = 0.1, max_length: int = 512,
-                          group_by: str | None = "category", progress: bool = True) -> dict:
+def run_active_simulation(
+    pairs_path: str,
+    test_path: str | None,
+    model_spec: str | None,
+    strategies: list[str],
+    rounds: int,
+    batch: int,
+    seeds: int,
+    out_dir: str,
+    seed_size: int | None = None,
+    test_fraction: float = 0.25,
+    beta: float = 0.1,
+    l2: float = 0.1,
+    max_length: int = 512,
+    group_by: str | None = "category",
+    progress: bool = True,
+) -> dict:
     pairs = load_pairs(pairs_path)
     tests = load_pairs(test_path) if test_path else None
     groups = groups_of(pairs_path, group_by, len(pairs))
@@ -92,8 +105,9 @@ def run_active_simulation(pairs_path: str, test_path: str | None, model_spec: st
         pool_pairs, test_pairs = split_pairs(pairs, tests, test_fraction, 0)
     seed_size = batch if seed_size is None else seed_size
     if len(pool_pairs) < seed_size + batch:
-        raise DataError(pairs_path, f"{len(pool_pairs)} pool pairs: too few for a seed set of {seed_size} and one "
-                        f"round of {batch}")
+        raise DataError(
+            pairs_path, f"{len(pool_pairs)} pool pairs: too few for a seed set of {seed_size} and one round of {batch}"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -101,18 +115,43 @@ def run_active_simulation(pairs_path: str, test_path: str | None, model_spec: st
     key = _key(model_path, file_sha256(pairs_path), test_path and file_sha256(test_path), test_fraction, max_length)
     pool_oriented, pool_labels = orient(pool_pairs, 1)
     test_oriented, test_labels = orient(test_pairs, 2)
-    both, cached = _features(model_spec, pool_oriented + test_oriented, pool_labels + test_labels, max_length,
-                     out / "features.safetensors", key, progress)
+    both, cached = _features(
+        model_spec,
+        pool_oriented + test_oriented,
+        pool_labels + test_labels,
+        max_length,
+        out / "features.safetensors",
+        key,
+        progress,
+    )
     n = len(pool_oriented)
     pool, test = both.subset(slice(0, n)), both.subset(slice(n, None))
     feature_s = time.perf_counter() - started
-    result = run_simulation(pool, test, strategies, rounds, batch, list(range(seeds)), seed_size, beta, l2,
-                            groups and list(groups), test_groups and list(test_groups))
-    result.update({"pairs": pairs_path, "test_file": test_path, "model": model_spec or "smollm2-135m",
-                   "group_by": group_by if "groups" in result else None,
-                   "feature_seconds": round(feature_s, 1), "features_cached": cached,
-                   "simulation_seconds": round(time.perf_counter() - started - feature_s, 1),
-                   "at": milestones(result)})
+    result = run_simulation(
+        pool,
+        test,
+        strategies,
+        rounds,
+        batch,
+        list(range(seeds)),
+        seed_size,
+        beta,
+        l2,
+        groups and list(groups),
+        test_groups and list(test_groups),
+    )
+    result.update(
+        {
+            "pairs": pairs_path,
+            "test_file": test_path,
+            "model": model_spec or "smollm2-135m",
+            "group_by": group_by if "groups" in result else None,
+            "feature_seconds": round(feature_s, 1),
+            "features_cached": cached,
+            "simulation_seconds": round(time.perf_counter() - started - feature_s, 1),
+            "at": milestones(result),
+        }
+    )
     write_json(out / "active_learning.json", result)
     write_text(out / "active_learning.html", render_html(result))
     return result
@@ -127,7 +166,11 @@ def milestones(result: dict) -> dict:
                 for name in LEARNERS:
                     acc = entry[f"{name}_accuracy"]
                     at.setdefault(str(labels), {}).setdefault(name, {})[strategy] = {
-                        "mean": acc["mean"][k], "std": acc["std"][k], "min": acc["min"][k], "max": acc["max"][k]}
+                        "mean": acc["mean"][k],
+                        "std": acc["std"][k],
+                        "min": acc["min"][k],
+                        "max": acc["max"][k],
+                    }
     return at
 
 
@@ -148,41 +191,75 @@ def render_html(result: dict) -> str:
                     dashed.append(spread)
         ceiling = result["ceiling"][f"{name}_accuracy"]
         top = f"all {result['pool']} labels"
-        series[top] = [(min(e["labels"][0] for e in result["strategies"].values()), ceiling),
-                       (max(e["labels"][-1] for e in result["strategies"].values()), ceiling)]
+        series[top] = [
+            (min(e["labels"][0] for e in result["strategies"].values()), ceiling),
+            (max(e["labels"][-1] for e in result["strategies"].values()), ceiling),
+        ]
         colors[top] = "#2ca02c"
         dashed.append(top)
-        charts.append(line_chart(series, "labels spent", "test accuracy", LEARNER_NAMES[name], width=600,
-                                 height=320, colors=colors, dashed=dashed))
+        charts.append(
+            line_chart(
+                series,
+                "labels spent",
+                "test accuracy",
+                LEARNER_NAMES[name],
+                width=600,
+                height=320,
+                colors=colors,
+                dashed=dashed,
+            )
+        )
     rows = []
     for labels, per in result["at"].items():
         for name, by in per.items():
-            rows.append([labels, LEARNER_NAMES[name]] + [
-                f"{by[s]['mean']:.3f} ± {by[s]['std']:.3f} ({by[s]['min']:.2f}–{by[s]['max']:.2f})" if s in by else "–"
-                for s in result["strategies"]])
-    facts = [("pairs", result["pairs"]), ("model", result["model"]), ("pool / test pairs",
-             f"{result['pool']} / {result['test']}"), ("seed set, batch per round",
-             f"{result['seed_size']}, {result['batch']}"), ("rounds", result["rounds"]),
-             ("seeds", len(result["seeds"])), ("DPO β, L2", f"{result['beta']}, {result['l2']}"),
-             ("features", "reused from features.safetensors" if result.get("features_cached")
-              else f"{result['feature_seconds']} s"), ("simulation", f"{result['simulation_seconds']} s")]
-    how = ("Each strategy starts from the same random seed set for a given seed, then buys the labels of "
-           f"{result['batch']} pool pairs per round. After each round both learners are refitted on the labels "
-           "bought so far and scored on the test split. Solid lines: the mean over seeds; grey dashed: the "
-           "lowest and highest random run; the table has every strategy's spread; green dashed: each learner "
-           "trained on every pool label. Features come from the frozen "
-           "model (last-token hidden states for the reward head; the DPO policy linearized in a rescaling of "
-           "the final hidden state); see `alignline/annotate/simulation.py`.")
-    sections = [html.summary(facts), html.section("Accuracy per label spent", html.paragraph(how, "note"),
-                                                  html.grid(charts)),
-                html.section("At milestones (mean ± std over seeds, and the range)",
-                             html.table(["labels", "learner"] + [STRATEGY_NAMES.get(s, s) for s in result["strategies"]],
-                                        rows))]
+            rows.append(
+                [labels, LEARNER_NAMES[name]]
+                + [
+                    f"{by[s]['mean']:.3f} ± {by[s]['std']:.3f} ({by[s]['min']:.2f}–{by[s]['max']:.2f})"
+                    if s in by
+                    else "–"
+                    for s in result["strategies"]
+                ]
+            )
+    facts = [
+        ("pairs", result["pairs"]),
+        ("model", result["model"]),
+        ("pool / test pairs", f"{result['pool']} / {result['test']}"),
+        ("seed set, batch per round", f"{result['seed_size']}, {result['batch']}"),
+        ("rounds", result["rounds"]),
+        ("seeds", len(result["seeds"])),
+        ("DPO β, L2", f"{result['beta']}, {result['l2']}"),
+        (
+            "features",
+            "reused from features.safetensors" if result.get("features_cached") else f"{result['feature_seconds']} s",
+        ),
+        ("simulation", f"{result['simulation_seconds']} s"),
+    ]
+    how = (
+        "Each strategy starts from the same random seed set for a given seed, then buys the labels of "
+        f"{result['batch']} pool pairs per round. After each round both learners are refitted on the labels "
+        "bought so far and scored on the test split. Solid lines: the mean over seeds; grey dashed: the "
+        "lowest and highest random run; the table has every strategy's spread; green dashed: each learner "
+        "trained on every pool label. Features come from the frozen "
+        "model (last-token hidden states for the reward head; the DPO policy linearized in a rescaling of "
+        "the final hidden state); see `alignline/annotate/simulation.py`."
+    )
+    sections = [
+        html.summary(facts),
+        html.section("Accuracy per label spent", html.paragraph(how, "note"), html.grid(charts)),
+        html.section(
+            "At milestones (mean ± std over seeds, and the range)",
+            html.table(["labels", "learner"] + [STRATEGY_NAMES.get(s, s) for s in result["strategies"]], rows),
+        ),
+    ]
     if "groups" in result:
         sections.append(_groups_section(result))
-    return html.page("Active learning simulation", sections,
-                     subtitle="Which pairs to annotate next: random sampling against reward-model uncertainty "
-                              "and the DPO implicit-reward margin")
+    return html.page(
+        "Active learning simulation",
+        sections,
+        subtitle="Which pairs to annotate next: random sampling against reward-model uncertainty "
+        "and the DPO implicit-reward margin",
+    )
 
 
 def _groups_section(result: dict):
@@ -190,21 +267,33 @@ def _groups_section(result: dict):
     g, strategies = result["groups"], list(result["strategies"])
     names = sorted(g["pool_share"])
     spent = [["pool (what random draws from)"] + [f"{g['pool_share'][n]:.0%}" for n in names]]
-    spent += [[STRATEGY_NAMES.get(s, s)] + [f"{g['strategies'][s]['bought_share'].get(n, 0.0):.0%}" for n in names]
-              for s in strategies]
+    spent += [
+        [STRATEGY_NAMES.get(s, s)] + [f"{g['strategies'][s]['bought_share'].get(n, 0.0):.0%}" for n in names]
+        for s in strategies
+    ]
     final = []
     for learner in LEARNERS:
-        final.append([LEARNER_NAMES[learner], f"all {result['pool']} labels"]
-                     + [_acc(g["ceiling"][learner].get(n)) for n in names])
-        final += [[LEARNER_NAMES[learner], STRATEGY_NAMES.get(s, s)]
-                  + [_acc(g["strategies"][s]["final_accuracy"][learner].get(n)) for n in names] for s in strategies]
+        final.append(
+            [LEARNER_NAMES[learner], f"all {result['pool']} labels"]
+            + [_acc(g["ceiling"][learner].get(n)) for n in names]
+        )
+        final += [
+            [LEARNER_NAMES[learner], STRATEGY_NAMES.get(s, s)]
+            + [_acc(g["strategies"][s]["final_accuracy"][learner].get(n)) for n in names]
+            for s in strategies
+        ]
     last = result["strategies"][strategies[0]]["labels"][-1]
-    return html.section(f"Per {result['group_by']}",
-                        html.paragraph("Share of the labels bought after the seed set, by group (all seeds):", "note"),
-                        html.table([result["group_by"]] + names, spent),
-                        html.paragraph(f"Test accuracy per group after the last round ({last} labels, mean over "
-                                       "seeds), and with every pool label:", "note"),
-                        html.table(["learner", "labels"] + names, final))
+    return html.section(
+        f"Per {result['group_by']}",
+        html.paragraph("Share of the labels bought after the seed set, by group (all seeds):", "note"),
+        html.table([result["group_by"]] + names, spent),
+        html.paragraph(
+            f"Test accuracy per group after the last round ({last} labels, mean over "
+            "seeds), and with every pool label:",
+            "note",
+        ),
+        html.table(["learner", "labels"] + names, final),
+    )
 
 
 def _acc(value: float | None) -> str:

@@ -8,8 +8,14 @@ import random
 from dataclasses import replace
 
 
-def candidate_items(prompts: list[list[dict]], sources: list[tuple[str, object, str | None]], n: int, params,
-                    seed: int = 0, progress: bool = True) -> tuple[list[dict], int]:
+def candidate_items(
+    prompts: list[list[dict]],
+    sources: list[tuple[str, object, str | None]],
+    n: int,
+    params,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[list[dict], int]:
     """(items, skipped). `sources`: (label, engine, adapter or None); each gives `n` answers per prompt.
     Identical answers are kept once; a prompt left with fewer than two distinct answers is skipped."""
     from tqdm import tqdm
@@ -32,6 +38,12 @@ def candidate_items(prompts: list[list[dict]], sources: list[tuple[str, object, 
         pairs = list(distinct.items())
         random.Random(f"{seed}|{i}").shuffle(pairs)  # no model always first, even before the store's blinding
         simple = len(prompt) == 1 and prompt[0]["role"] == "user"
-        items.append({"id": f"p{i}", "prompt": prompt[0]["content"] if simple else prompt,
-                      "responses": [t for t, _ in pairs], "models": [m for _, m in pairs]})
+        items.append(
+            {
+                "id": f"p{i}",
+                "prompt": prompt[0]["content"] if simple else prompt,
+                "responses": [t for t, _ in pairs],
+                "models": [m for _, m in pairs],
+            }
+        )
     return items, skipped

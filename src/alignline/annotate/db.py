@@ -23,9 +23,13 @@ MIGRATION_LOCK = 7_310_413
 
 def add_db_flag(p) -> None:
     """The `--db URL` flag every `alignline annotate` subcommand takes (argparse only: nothing loads)."""
-    p.add_argument("--db", default=None, metavar="URL",
-                   help="database URL: sqlite:///path.db or postgresql+psycopg://user:pw@host/name "
-                        "(default: $ALIGNLINE_DB, else sqlite:///./alignline-annotate.db)")
+    p.add_argument(
+        "--db",
+        default=None,
+        metavar="URL",
+        help="database URL: sqlite:///path.db or postgresql+psycopg://user:pw@host/name "
+        "(default: $ALIGNLINE_DB, else sqlite:///./alignline-annotate.db)",
+    )
 
 
 def resolve_db_url(url: str | None) -> str:
@@ -37,14 +41,18 @@ def resolve_db_url(url: str | None) -> str:
     try:
         parsed = make_url(raw)
     except ArgumentError:
-        raise UserError(f"database URL {raw!r} is not a URL (sqlite:///path.db or "
-                        "postgresql+psycopg://user:password@host:5432/name)") from None
+        raise UserError(
+            f"database URL {raw!r} is not a URL (sqlite:///path.db or "
+            "postgresql+psycopg://user:password@host:5432/name)"
+        ) from None
     scheme = parsed.drivername
     if scheme in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     elif scheme not in SCHEMES:
-        raise UserError(f"database URL {shown(raw)}: scheme {scheme!r} is not supported "
-                        "(sqlite:///path.db or postgresql+psycopg://user:password@host/name)")
+        raise UserError(
+            f"database URL {shown(raw)}: scheme {scheme!r} is not supported "
+            "(sqlite:///path.db or postgresql+psycopg://user:password@host/name)"
+        )
     return parsed.render_as_string(hide_password=False)
 
 
@@ -67,11 +75,18 @@ def make_engine(url: str):
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         # connect_timeout: a server that does not answer is an error in seconds, not a hang
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=60,
-                             connect_args={"connect_timeout": 10})
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=20,
+            pool_timeout=60,
+            connect_args={"connect_timeout": 10},
+        )
     memory = parsed.database in (None, "", ":memory:")
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                           **({"poolclass": StaticPool} if memory else {}))
+    engine = create_engine(
+        url, connect_args={"timeout": 30, "check_same_thread": False}, **({"poolclass": StaticPool} if memory else {})
+    )
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection, _record):

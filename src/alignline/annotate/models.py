@@ -46,8 +46,10 @@ class Session(Base):
 class LoginAttempt(Base):
     __tablename__ = "login_attempts"
     # (name, client, at): the per-name throttle; (client, at): the per-client one, across all names
-    __table_args__ = (Index("ix_login_attempts_name_client_at", "name", "client", "at"),
-                      Index("ix_login_attempts_client_at", "client", "at"))
+    __table_args__ = (
+        Index("ix_login_attempts_name_client_at", "name", "client", "at"),
+        Index("ix_login_attempts_client_at", "client", "at"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     client: Mapped[str] = mapped_column(String(200), nullable=False)

@@ -50,8 +50,9 @@ def implied_pairs(kind: str, choice, n: int, scores: dict | None = None) -> list
     one per pair of responses whose total scores differ."""
     if kind == "rating":
         totals = [sum(v[i] for v in (scores or {}).values()) for i in range(n)]
-        return [(i, j) if totals[i] > totals[j] else (j, i) for i, j in combinations(range(n), 2)
-                if totals[i] != totals[j]]
+        return [
+            (i, j) if totals[i] > totals[j] else (j, i) for i, j in combinations(range(n), 2) if totals[i] != totals[j]
+        ]
     if choice is None or choice == "tie":
         return []
     if kind == "pairwise":
@@ -125,23 +126,36 @@ def agreement_report(project, items, labels, adjudications) -> dict:
                 if count / len(others) > 0.5:
                     majority_hits.append(v == top)
         g = gold.get(uname)
-        annotators.append({
-            "name": uname, "labels": len(by_user[uname]),
-            "cohen": mean(per_user_kappas[uname]), "cohen_pairs": len(per_user_kappas[uname]),
-            "agrees_with_majority": mean(majority_hits),
-            "gold_items": g[1] if g else 0, "gold_correct": g[0] if g else 0,
-            "gold_accuracy": round(g[0] / g[1], 4) if g else None})
+        annotators.append(
+            {
+                "name": uname,
+                "labels": len(by_user[uname]),
+                "cohen": mean(per_user_kappas[uname]),
+                "cohen_pairs": len(per_user_kappas[uname]),
+                "agrees_with_majority": mean(majority_hits),
+                "gold_items": g[1] if g else 0,
+                "gold_correct": g[0] if g else 0,
+                "gold_accuracy": round(g[0] / g[1], 4) if g else None,
+            }
+        )
     return {
-        "project": project.name, "kind": kind, "items": len(items), "gold_items": sum(it.is_gold for it in items),
+        "project": project.name,
+        "kind": kind,
+        "items": len(items),
+        "gold_items": sum(it.is_gold for it in items),
         "labels": sum(len(v) for v in labels.values()),
         "labelled_items": sum(bool(labels[it.id]) for it in items),
         "complete": sum(len(labels[it.id]) >= project.min_annotations for it in items),
-        "krippendorff": krippendorff_alpha(units), "fleiss": fleiss_kappa(fleiss_units),
-        "fleiss_items": len(fleiss_units), "cohen": mean(kappas), "cohen_pairs": pairs,
-        "gold_accuracy": round(correct / total, 4) if total else None, "gold_labels": total,
-        "disagreements": sum(disagreement_share(project, it, labels[it.id], adjudications) is not None
-                             for it in items),
-        "adjudicated": len(adjudications), "annotators": annotators,
+        "krippendorff": krippendorff_alpha(units),
+        "fleiss": fleiss_kappa(fleiss_units),
+        "fleiss_items": len(fleiss_units),
+        "cohen": mean(kappas),
+        "cohen_pairs": pairs,
+        "gold_accuracy": round(correct / total, 4) if total else None,
+        "gold_labels": total,
+        "disagreements": sum(disagreement_share(project, it, labels[it.id], adjudications) is not None for it in items),
+        "adjudicated": len(adjudications),
+        "annotators": annotators,
     }
 
 
@@ -164,11 +178,27 @@ def disagreements(project, items, labels, adjudications, min_share: float = 0.5)
         if share is None:
             continue
         order = it.meta["order"]
-        out.append({"id": it.id, "project": project.name, "kind": project.kind, "rubric": project.rubric,
-                    "prompt": it.prompt, "responses": list(it.responses), "share": round(share, 4),
-                    "labels": [{"user": uname, "choice": choice_to_shown(project.kind, lab.choice, order),
-                                "scores": scores_to_shown(lab.scores, order), "rationale": lab.rationale,
-                                "edit": lab.edit} for lab, uname in labs]})
+        out.append(
+            {
+                "id": it.id,
+                "project": project.name,
+                "kind": project.kind,
+                "rubric": project.rubric,
+                "prompt": it.prompt,
+                "responses": list(it.responses),
+                "share": round(share, 4),
+                "labels": [
+                    {
+                        "user": uname,
+                        "choice": choice_to_shown(project.kind, lab.choice, order),
+                        "scores": scores_to_shown(lab.scores, order),
+                        "rationale": lab.rationale,
+                        "edit": lab.edit,
+                    }
+                    for lab, uname in labs
+                ],
+            }
+        )
     return sorted(out, key=lambda d: (d["share"], d["id"]))
 
 
@@ -205,14 +235,28 @@ def edit_records(project, it, labs, texts: list[str], counts: Counter) -> list[d
         if not lab.edit:
             continue
         counts["sft"] += 1
-        out.append({"kind": "sft", "messages": as_messages(it.prompt) + [{"role": "assistant", "content": lab.edit}],
-                    "lineage": lineage(project, it, annotator=uname, label_id=lab.id)})
+        out.append(
+            {
+                "kind": "sft",
+                "messages": as_messages(it.prompt) + [{"role": "assistant", "content": lab.edit}],
+                "lineage": lineage(project, it, annotator=uname, label_id=lab.id),
+            }
+        )
         if len(texts) == 1 and lab.edit != texts[0]:
             counts["corrections"] += 1
-            out.append({"kind": "preference", "prompt": it.prompt, "chosen": lab.edit, "rejected": texts[0],
-                        "confidence": 1.0, "annotators": [uname], "annotator_ids": [lab.user_id],
-                        "scores": {"rejected": {c: v[0] for c, v in (lab.scores or {}).items()}},
-                        "lineage": lineage(project, it, correction=True, annotator=uname, label_id=lab.id)})
+            out.append(
+                {
+                    "kind": "preference",
+                    "prompt": it.prompt,
+                    "chosen": lab.edit,
+                    "rejected": texts[0],
+                    "confidence": 1.0,
+                    "annotators": [uname],
+                    "annotator_ids": [lab.user_id],
+                    "scores": {"rejected": {c: v[0] for c, v in (lab.scores or {}).items()}},
+                    "lineage": lineage(project, it, correction=True, annotator=uname, label_id=lab.id),
+                }
+            )
     return out
 
 
@@ -276,11 +320,19 @@ def export_records(project, items, labels, adjudications) -> tuple[list[dict], d
             if models:
                 extra["models"] = {"chosen": models[w], "rejected": models[lo]}
             counts["pairs"] += 1
-            records.append({"kind": "preference", "prompt": it.prompt, "chosen": texts[w], "rejected": texts[lo],
-                            "confidence": round(votes[(w, lo)] / total, 4) if total else 1.0,
-                            "annotators": names, "annotator_ids": ids,
-                            "scores": scores if any(scores.values()) else {},
-                            "lineage": lineage(project, it, **extra)})
+            records.append(
+                {
+                    "kind": "preference",
+                    "prompt": it.prompt,
+                    "chosen": texts[w],
+                    "rejected": texts[lo],
+                    "confidence": round(votes[(w, lo)] / total, 4) if total else 1.0,
+                    "annotators": names,
+                    "annotator_ids": ids,
+                    "scores": scores if any(scores.values()) else {},
+                    "lineage": lineage(project, it, **extra),
+                }
+            )
     return records, dict(counts)
 
 
@@ -294,13 +346,28 @@ def label_rows(project, items, labels, adjudications) -> list[dict]:
         adj = adjudications.get(it.id)
         responses = original_responses(it)
         for lab, uname in labels[it.id]:
-            rows.append({"project": project.name, "kind": project.kind, "item_id": it.id,
-                         "external_id": it.external_id, "label_id": lab.id, "annotator": uname,
-                         "annotator_id": lab.user_id, "answer": lab.choice, "scores": lab.scores,
-                         "rationale": lab.rationale, "edit": lab.edit, "time": lab.created_at,
-                         "gold": it.is_gold, "gold_answer": it.gold if it.is_gold else None,
-                         "adjudication": adj.choice if adj is not None else None,
-                         "prompt": it.prompt, "responses": responses, "models": it.meta.get("models")})
+            rows.append(
+                {
+                    "project": project.name,
+                    "kind": project.kind,
+                    "item_id": it.id,
+                    "external_id": it.external_id,
+                    "label_id": lab.id,
+                    "annotator": uname,
+                    "annotator_id": lab.user_id,
+                    "answer": lab.choice,
+                    "scores": lab.scores,
+                    "rationale": lab.rationale,
+                    "edit": lab.edit,
+                    "time": lab.created_at,
+                    "gold": it.is_gold,
+                    "gold_answer": it.gold if it.is_gold else None,
+                    "adjudication": adj.choice if adj is not None else None,
+                    "prompt": it.prompt,
+                    "responses": responses,
+                    "models": it.meta.get("models"),
+                }
+            )
     return rows
 
 
@@ -313,18 +380,33 @@ def response_text(value) -> str:
 def pairs_as_items(records: list[dict], source: str = "pairs") -> tuple[list[dict], list[dict]]:
     """Preference records -> (pairwise item records, hidden meta per item). The file's chosen answer is
     response 0 before blinding; its verdict is kept as `imported_choice` for comparing against new labels."""
-    known = {"prompt", "chosen", "rejected", "ranking", "conversations", "preferred_output",
-             "non_preferred_output", "input", "id"}
+    known = {
+        "prompt",
+        "chosen",
+        "rejected",
+        "ranking",
+        "conversations",
+        "preferred_output",
+        "non_preferred_output",
+        "input",
+        "id",
+    }
     items, metas = [], []
     for i, r in enumerate(records):
         if not isinstance(r, dict):
             raise DataError(source, "expected an object {prompt, chosen, rejected}", f"record {i + 1}")
         pairs = to_pairs(r, source, f"record {i + 1}")
         for k, pair in enumerate(pairs):
-            prompt = pair.prompt if isinstance(pair.prompt, str) else [
-                {"role": m.role, "content": m.content} for m in pair.prompt]
-            item = {"prompt": prompt, "responses": [response_text(pair.chosen), response_text(pair.rejected)],
-                    **{key: v for key, v in r.items() if key not in known}}
+            prompt = (
+                pair.prompt
+                if isinstance(pair.prompt, str)
+                else [{"role": m.role, "content": m.content} for m in pair.prompt]
+            )
+            item = {
+                "prompt": prompt,
+                "responses": [response_text(pair.chosen), response_text(pair.rejected)],
+                **{key: v for key, v in r.items() if key not in known},
+            }
             if r.get("id") is not None:
                 item["id"] = f"{r['id']}" if len(pairs) == 1 else f"{r['id']}#{k}"
             items.append(item)

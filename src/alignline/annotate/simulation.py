@@ -79,8 +79,15 @@ def orient(pairs: Sequence[PreferencePair], seed: int) -> tuple[list[PreferenceP
 
 
 @torch.no_grad()
-def extract_features(model, tokenizer, pairs: Sequence[PreferencePair], labels: Sequence[float],
-                     max_length: int = 512, batch_size: int = 8, progress: bool = False) -> PairFeatures:
+def extract_features(
+    model,
+    tokenizer,
+    pairs: Sequence[PreferencePair],
+    labels: Sequence[float],
+    max_length: int = 512,
+    batch_size: int = 8,
+    progress: bool = False,
+) -> PairFeatures:
     """One forward pass of the frozen causal LM per pair (both sides packed) -> `PairFeatures`."""
     from tqdm import tqdm
 
@@ -104,16 +111,21 @@ def extract_features(model, tokenizer, pairs: Sequence[PreferencePair], labels: 
         keep = batch["targets"] != IGNORE
         h = states[keep].float().detach().requires_grad_()  # (N, H) positions that predict a response token
         with torch.enable_grad():
-            logp = token_logprobs(h, head.weight.detach(), batch["targets"][keep], bias=head.bias,
-                                  scale=head.scale, softcap=head.softcap)
+            logp = token_logprobs(
+                h, head.weight.detach(), batch["targets"][keep], bias=head.bias, scale=head.scale, softcap=head.softcap
+            )
             (dh,) = torch.autograd.grad(logp.sum(), h)  # row t: d log p(y_t) / d h_t
         segment = batch["target_segment"]
         phi = (h.detach() * dh).new_zeros(n_seq, h.shape[1]).index_add_(0, segment, h.detach() * dh)
         grad.append(phi)  # (S, H): d/dδ of log p with h ⊙ (1 + δ) in place of h, at δ = 0
         logps.append(per_sequence_sums(logp.detach(), segment, n_seq))
     H = hidden[0].shape[-1]
-    return PairFeatures(torch.cat(hidden).reshape(-1, 2, H).double(), torch.cat(grad).reshape(-1, 2, H).double(),
-                        torch.cat(logps).reshape(-1, 2).double(), torch.tensor(list(labels), dtype=torch.float64))
+    return PairFeatures(
+        torch.cat(hidden).reshape(-1, 2, H).double(),
+        torch.cat(grad).reshape(-1, 2, H).double(),
+        torch.cat(logps).reshape(-1, 2).double(),
+        torch.tensor(list(labels), dtype=torch.float64),
+    )
 
 
 def fit_bradley_terry(diff: torch.Tensor, labels: torch.Tensor, l2: float) -> torch.Tensor:
@@ -153,7 +165,11 @@ class Learners:
             self.scale[name] = d.std(0).clamp_min(1e-12)
 
     def diff(self, name: str, feats: PairFeatures) -> torch.Tensor:
-        d = feats.hidden[:, 0] - feats.hidden[:, 1] if name == "rm" else self.beta * (feats.grad[:, 0] - feats.grad[:, 1])
+        d = (
+            feats.hidden[:, 0] - feats.hidden[:, 1]
+            if name == "rm"
+            else self.beta * (feats.grad[:, 0] - feats.grad[:, 1])
+        )
         return d / self.scale[name]
 
     def fit(self, name: str, labelled: list[int]) -> torch.Tensor:
@@ -182,9 +198,18 @@ class Learners:
         return ref + self.pool.grad[index] @ delta, ref
 
 
-def simulate(pool: PairFeatures, heldout: PairFeatures, strategy: str, budget_steps: int, batch: int = 8,
-             seed_size: int = 8, seed: int = 0, beta: float = 0.1, l2: float = 0.1,
-             learners: Learners | None = None) -> list[dict]:
+def simulate(
+    pool: PairFeatures,
+    heldout: PairFeatures,
+    strategy: str,
+    budget_steps: int,
+    batch: int = 8,
+    seed_size: int = 8,
+    seed: int = 0,
+    beta: float = 0.1,
+    l2: float = 0.1,
+    learners: Learners | None = None,
+) -> list[dict]:
     """Annotate `seed_size` random pairs, then `budget_steps` rounds of `batch` pairs chosen by `strategy`;
     after each, retrain both learners and measure them on `heldout`. -> one entry per round:
     `{"labels", "rm_accuracy", "dpo_accuracy", "bought"}`, the seed set first; `bought` holds the pool indices
@@ -197,9 +222,13 @@ def simulate(pool: PairFeatures, heldout: PairFeatures, strategy: str, budget_st
     curve, bought = [], list(labelled)
     for step in range(budget_steps + 1):
         weights = {name: learners.fit(name, labelled) for name in LEARNERS}
-        curve.append({"labels": len(labelled),
-                      **{f"{name}_accuracy": learners.test_accuracy(name, w) for name, w in weights.items()},
-                      "bought": bought})
+        curve.append(
+            {
+                "labels": len(labelled),
+                **{f"{name}_accuracy": learners.test_accuracy(name, w) for name, w in weights.items()},
+                "bought": bought,
+            }
+        )
         if step == budget_steps or not rest:
             break
         if strategy == "random":
@@ -215,9 +244,19 @@ def simulate(pool: PairFeatures, heldout: PairFeatures, strategy: str, budget_st
     return curve
 
 
-def run_simulation(pool: PairFeatures, test: PairFeatures, strategies: Sequence[str], rounds: int, batch: int,
-                   seeds: Sequence[int], seed_size: int | None = None, beta: float = 0.1, l2: float = 0.1,
-                   pool_groups: Sequence[str] | None = None, test_groups: Sequence[str] | None = None) -> dict:
+def run_simulation(
+    pool: PairFeatures,
+    test: PairFeatures,
+    strategies: Sequence[str],
+    rounds: int,
+    batch: int,
+    seeds: Sequence[int],
+    seed_size: int | None = None,
+    beta: float = 0.1,
+    l2: float = 0.1,
+    pool_groups: Sequence[str] | None = None,
+    test_groups: Sequence[str] | None = None,
+) -> dict:
     """Every strategy from every seed -> per strategy and learner, accuracy per label count (mean, std, min,
     max over seeds, and each run), plus the ceiling: each learner trained on the whole labelled pool.
 
@@ -235,18 +274,37 @@ def run_simulation(pool: PairFeatures, test: PairFeatures, strategies: Sequence[
         for name in LEARNERS:
             values = torch.tensor([[point[f"{name}_accuracy"] for point in run] for run in runs], dtype=torch.float64)
             entry[f"{name}_accuracy"] = {
-                "mean": values.mean(0).tolist(), "std": values.std(0, unbiased=False).tolist(),
-                "min": values.min(0).values.tolist(), "max": values.max(0).values.tolist(), "runs": values.tolist()}
+                "mean": values.mean(0).tolist(),
+                "std": values.std(0, unbiased=False).tolist(),
+                "min": values.min(0).values.tolist(),
+                "max": values.max(0).values.tolist(),
+                "runs": values.tolist(),
+            }
         results[strategy] = entry
         if pool_groups is not None and test_groups is not None:
             by_group[strategy] = _groups(learners, runs, pool_groups, test_groups)
-    out = {"pool": len(pool), "test": len(test), "batch": batch, "seed_size": seed_size, "rounds": rounds,
-           "seeds": list(seeds), "beta": beta, "l2": l2, "ceiling": ceiling, "strategies": results}
+    out = {
+        "pool": len(pool),
+        "test": len(test),
+        "batch": batch,
+        "seed_size": seed_size,
+        "rounds": rounds,
+        "seeds": list(seeds),
+        "beta": beta,
+        "l2": l2,
+        "ceiling": ceiling,
+        "strategies": results,
+    }
     if by_group:
-        final = {name: learners.test_accuracy_by_group(name, learners.fit(name, everything), test_groups)
-                 for name in LEARNERS}
-        out["groups"] = {"pool_share": _shares([pool_groups[i] for i in everything]), "ceiling": final,
-                         "strategies": by_group}
+        final = {
+            name: learners.test_accuracy_by_group(name, learners.fit(name, everything), test_groups)
+            for name in LEARNERS
+        }
+        out["groups"] = {
+            "pool_share": _shares([pool_groups[i] for i in everything]),
+            "ceiling": final,
+            "strategies": by_group,
+        }
     return out
 
 
@@ -265,5 +323,7 @@ def _groups(learners: Learners, runs: list[list[dict]], pool_groups, test_groups
             acc = learners.test_accuracy_by_group(name, learners.fit(name, labelled), test_groups)
             for group, value in acc.items():
                 final.setdefault(name, {}).setdefault(group, []).append(value)
-    return {"bought_share": _shares(spent),
-            "final_accuracy": {name: {g: sum(v) / len(v) for g, v in per.items()} for name, per in final.items()}}
+    return {
+        "bought_share": _shares(spent),
+        "final_accuracy": {name: {g: sum(v) / len(v) for g, v in per.items()} for name, per in final.items()},
+    }

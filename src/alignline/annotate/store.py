@@ -32,23 +32,41 @@ import secrets
 import time
 from contextlib import contextmanager
 
-from argon2 import PasswordHasher
 from alembic.util.exc import CommandError
+from argon2 import PasswordHasher
 from sqlalchemy import case, exists, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import aliased, defer, sessionmaker
-
-from alignline.errors import UserError
 
 from alignline.annotate.accounts import FAST_KDF, AccessDenied, Accounts, findable
 from alignline.annotate.db import make_engine, open_error, resolve_db_url, shown, upgrade
 from alignline.annotate.models import Adjudication, Assignment, Base, Item, Label, Project, ReviewEntry, Skip, User
 from alignline.annotate.report_cache import ReportCache
-from alignline.annotate.results import (agreement_report, disagreements, export_records, label_rows, original_responses,
-                                       pairs_as_items)
-from alignline.annotate.tasks import (DEFAULT_RATING_RUBRIC, InvalidLabel, check_choice, check_items, check_kind,
-                                      check_prompt, check_scores, check_text, choice_to_original, choice_to_shown,
-                                      parse_rubric, scores_to_original, scores_to_shown, shuffle_order)
+from alignline.annotate.results import (
+    agreement_report,
+    disagreements,
+    export_records,
+    label_rows,
+    original_responses,
+    pairs_as_items,
+)
+from alignline.annotate.tasks import (
+    DEFAULT_RATING_RUBRIC,
+    InvalidLabel,
+    check_choice,
+    check_items,
+    check_kind,
+    check_prompt,
+    check_scores,
+    check_text,
+    choice_to_original,
+    choice_to_shown,
+    parse_rubric,
+    scores_to_original,
+    scores_to_shown,
+    shuffle_order,
+)
+from alignline.errors import UserError
 
 __all__ = ["AccessDenied", "FAST_KDF", "InvalidLabel", "LabelConflict", "Store", "resolve_db_url"]
 
@@ -59,7 +77,7 @@ class LabelConflict(InvalidLabel):
 
 # the largest id an Integer column holds on PostgreSQL (32 bits; SQLite's 64): a bigger one from a URL is
 # "no such item", not a driver error
-MAX_ID = 2 ** 31 - 1
+MAX_ID = 2**31 - 1
 
 
 class Store(Accounts):
@@ -77,8 +95,10 @@ class Store(Accounts):
             raise open_error(self.url, e) from None
         except CommandError as e:  # a revision this code does not know: a newer alignline migrated it
             self.engine.dispose()
-            raise UserError(f"the annotation database {shown(self.url)} has a schema this alignline does not "
-                            f"know ({e}); use the alignline version that created it, or a newer one") from None
+            raise UserError(
+                f"the annotation database {shown(self.url)} has a schema this alignline does not "
+                f"know ({e}); use the alignline version that created it, or a newer one"
+            ) from None
         self.read_session = sessionmaker(self.engine, expire_on_commit=False)
         self.write_session = sessionmaker(self.engine.execution_options(write=True), expire_on_commit=False)
 
@@ -104,9 +124,19 @@ class Store(Accounts):
         Base.metadata.create_all(self.engine)
 
     # --- projects ----------------------------------------------------------------------------------
-    def create_project(self, name: str, items: list[dict], *, kind: str = "pairwise", rubric: dict | None = None,
-                       assign: list[str] = (), gold: list[dict] = (), min_annotations: int = 1,
-                       source: str = "items", gold_source: str = "gold") -> dict:
+    def create_project(
+        self,
+        name: str,
+        items: list[dict],
+        *,
+        kind: str = "pairwise",
+        rubric: dict | None = None,
+        assign: list[str] = (),
+        gold: list[dict] = (),
+        min_annotations: int = 1,
+        source: str = "items",
+        gold_source: str = "gold",
+    ) -> dict:
         """A project and its items (gold ones placed at seeded random positions among them). `source` and
         `gold_source` name the files in error messages."""
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
@@ -130,8 +160,9 @@ class Store(Accounts):
                 for uname in assign:
                     u = self.find_user(s, uname)
                     if u is None:
-                        raise UserError(f"cannot assign {uname!r} to {name!r}: no such user "
-                                        "(alignline annotate user add)")
+                        raise UserError(
+                            f"cannot assign {uname!r} to {name!r}: no such user (alignline annotate user add)"
+                        )
                     users.append(u)
                 p = Project(name=name, kind=kind, rubric=rubric, min_annotations=min_annotations, created_at=now)
                 s.add(p)
@@ -156,12 +187,21 @@ class Store(Accounts):
         # (an imported pair's chosen answer comes first); the order is kept in meta, so nothing needs the seed
         order = shuffle_order(len(rec["responses"]), f"{p.name}|{pos}|{secrets.token_hex(16)}")
         meta = {"order": order, "models": rec.get("models"), "fields": rec.get("fields") or {}, **(extra_meta or {})}
-        return Item(project_id=p.id, position=pos, external_id=rec.get("external_id"), prompt=rec["prompt"],
-                    responses=[rec["responses"][o] for o in order], meta=meta, is_gold=rec.get("gold") is not None,
-                    gold=rec.get("gold"), created_at=now)
+        return Item(
+            project_id=p.id,
+            position=pos,
+            external_id=rec.get("external_id"),
+            prompt=rec["prompt"],
+            responses=[rec["responses"][o] for o in order],
+            meta=meta,
+            is_gold=rec.get("gold") is not None,
+            gold=rec.get("gold"),
+            created_at=now,
+        )
 
-    def add_items(self, project: str, items: list[dict], source: str = "items",
-                  extra_meta: list[dict] | None = None) -> int:
+    def add_items(
+        self, project: str, items: list[dict], source: str = "items", extra_meta: list[dict] | None = None
+    ) -> int:
         """Append items to an existing project (after its last one); returns how many."""
         with self.tx(write=True) as s:
             p = s.scalar(select(Project).where(Project.name == project))
@@ -191,8 +231,9 @@ class Store(Accounts):
             return False
         if u.role == "admin":
             return True
-        return s.scalar(select(Assignment.id).where(Assignment.project_id == p.id,
-                                                    Assignment.user_id == u.id)) is not None
+        return (
+            s.scalar(select(Assignment.id).where(Assignment.project_id == p.id, Assignment.user_id == u.id)) is not None
+        )
 
     def visible_project(self, s, name: str, user: dict) -> tuple[Project, User]:
         u = self.check_user(s, user)
@@ -202,14 +243,33 @@ class Store(Accounts):
         return p, u
 
     def project_dict(self, s, p: Project, u: User | None) -> dict:
-        counts = dict(s.execute(select(Item.id, func.count(Label.id)).outerjoin(Label, Label.item_id == Item.id)
-                                .where(Item.project_id == p.id).group_by(Item.id)).all())
-        out = {"id": p.id, "name": p.name, "kind": p.kind, "rubric": p.rubric, "min_annotations": p.min_annotations,
-               "items": len(counts), "labels": sum(counts.values()),
-               "complete": sum(n >= p.min_annotations for n in counts.values())}
+        counts = dict(
+            s.execute(
+                select(Item.id, func.count(Label.id))
+                .outerjoin(Label, Label.item_id == Item.id)
+                .where(Item.project_id == p.id)
+                .group_by(Item.id)
+            ).all()
+        )
+        out = {
+            "id": p.id,
+            "name": p.name,
+            "kind": p.kind,
+            "rubric": p.rubric,
+            "min_annotations": p.min_annotations,
+            "items": len(counts),
+            "labels": sum(counts.values()),
+            "complete": sum(n >= p.min_annotations for n in counts.values()),
+        }
         if u is not None:
-            mine = s.scalar(select(func.count(Label.id)).join(Item, Item.id == Label.item_id)
-                            .where(Item.project_id == p.id, Label.user_id == u.id)) or 0
+            mine = (
+                s.scalar(
+                    select(func.count(Label.id))
+                    .join(Item, Item.id == Label.item_id)
+                    .where(Item.project_id == p.id, Label.user_id == u.id)
+                )
+                or 0
+            )
             # what next_item would still serve: an adjudicated item is settled, so it is not "to go"
             remaining = s.scalar(select(func.count(Item.id)).where(Item.project_id == p.id, *self.open_for(u))) or 0
             out.update(mine=mine, remaining=remaining)
@@ -229,8 +289,14 @@ class Store(Accounts):
         with self.tx() as s:
             p, u = self.visible_project(s, name, user)
             out = self.project_dict(s, p, u)
-            out["assigned"] = list(s.scalars(select(User.name).join(Assignment, Assignment.user_id == User.id)
-                                             .where(Assignment.project_id == p.id).order_by(User.name)))
+            out["assigned"] = list(
+                s.scalars(
+                    select(User.name)
+                    .join(Assignment, Assignment.user_id == User.id)
+                    .where(Assignment.project_id == p.id)
+                    .order_by(User.name)
+                )
+            )
             return out
 
     def project_summaries(self) -> list[dict]:
@@ -246,18 +312,30 @@ class Store(Accounts):
     def blinded(self, p: Project, it: Item, label: Label | None = None) -> dict:
         """What an annotator may see: no model names, no gold flag or answer, no hidden fields."""
         order = it.meta["order"]
-        return {"id": it.id, "project": p.name, "kind": p.kind, "rubric": p.rubric, "prompt": it.prompt,
-                "responses": list(it.responses),
-                "label": None if label is None else {
-                    "choice": choice_to_shown(p.kind, label.choice, order),
-                    "scores": scores_to_shown(label.scores, order), "rationale": label.rationale,
-                    "edit": label.edit}}
+        return {
+            "id": it.id,
+            "project": p.name,
+            "kind": p.kind,
+            "rubric": p.rubric,
+            "prompt": it.prompt,
+            "responses": list(it.responses),
+            "label": None
+            if label is None
+            else {
+                "choice": choice_to_shown(p.kind, label.choice, order),
+                "scores": scores_to_shown(label.scores, order),
+                "rationale": label.rationale,
+                "edit": label.edit,
+            },
+        }
 
     def open_for(self, u: User) -> list:
         """Conditions on Item: not labelled by `u`, not adjudicated away."""
         mine = aliased(Label)
-        return [~exists().where(mine.item_id == Item.id, mine.user_id == u.id),
-                ~exists().where(Adjudication.item_id == Item.id)]
+        return [
+            ~exists().where(mine.item_id == Item.id, mine.user_id == u.id),
+            ~exists().where(Adjudication.item_id == Item.id),
+        ]
 
     def next_item(self, project: str, user: dict) -> dict | None:
         """The next item for this user: one they have not labelled (nor adjudicated away); items they skipped
@@ -266,12 +344,22 @@ class Store(Accounts):
         with self.tx() as s:
             p, u = self.visible_project(s, project, user)
             n = func.count(Label.id)
-            q = (select(Item.id).outerjoin(Label, Label.item_id == Item.id)
-                 .outerjoin(Skip, (Skip.item_id == Item.id) & (Skip.user_id == u.id))
-                 .where(Item.project_id == p.id, *self.open_for(u))
-                 .group_by(Item.id, Item.position, Skip.id, Skip.at)
-                 .order_by(case((Skip.id.is_(None), 0), else_=1), func.coalesce(Skip.at, 0),
-                           case((n >= p.min_annotations, 1), else_=0), n, Item.position, Item.id).limit(1))
+            q = (
+                select(Item.id)
+                .outerjoin(Label, Label.item_id == Item.id)
+                .outerjoin(Skip, (Skip.item_id == Item.id) & (Skip.user_id == u.id))
+                .where(Item.project_id == p.id, *self.open_for(u))
+                .group_by(Item.id, Item.position, Skip.id, Skip.at)
+                .order_by(
+                    case((Skip.id.is_(None), 0), else_=1),
+                    func.coalesce(Skip.at, 0),
+                    case((n >= p.min_annotations, 1), else_=0),
+                    n,
+                    Item.position,
+                    Item.id,
+                )
+                .limit(1)
+            )
             item_id = s.scalar(q)
             return None if item_id is None else self.blinded(p, s.get(Item, item_id))
 
@@ -284,8 +372,9 @@ class Store(Accounts):
                 with self.tx(write=True) as s:
                     it, p, u = self.item_for(s, item_id, user)
                     if s.scalar(select(Label.id).where(Label.item_id == it.id, Label.user_id == u.id)) is not None:
-                        raise LabelConflict(f"item {it.id} is already labelled by {u.name}: change the label "
-                                            "instead of skipping")
+                        raise LabelConflict(
+                            f"item {it.id} is already labelled by {u.name}: change the label instead of skipping"
+                        )
                     row = s.scalar(select(Skip).where(Skip.item_id == it.id, Skip.user_id == u.id))
                     if row is None:
                         row = Skip(item_id=it.id, user_id=u.id, count=1, at=time.time())
@@ -303,17 +392,26 @@ class Store(Accounts):
         """Every skip in a project (for admins: which items people put off, how often)."""
         with self.tx() as s:
             p = self.project_row(s, project)
-            rows = s.execute(select(Skip, User.name).join(User, User.id == Skip.user_id)
-                             .join(Item, Item.id == Skip.item_id).where(Item.project_id == p.id).order_by(Skip.id))
+            rows = s.execute(
+                select(Skip, User.name)
+                .join(User, User.id == Skip.user_id)
+                .join(Item, Item.id == Skip.item_id)
+                .where(Item.project_id == p.id)
+                .order_by(Skip.id)
+            )
             return [{"item_id": k.item_id, "user": name, "skips": k.count, "at": k.at} for k, name in rows]
 
     def last_labelled(self, project: str, user: dict) -> int | None:
         """The item this user labelled most recently in `project` (for "change my last answer"), or None."""
         with self.tx() as s:
             p, u = self.visible_project(s, project, user)
-            return s.scalar(select(Label.item_id).join(Item, Item.id == Label.item_id)
-                            .where(Item.project_id == p.id, Label.user_id == u.id)
-                            .order_by(Label.created_at.desc(), Label.id.desc()).limit(1))
+            return s.scalar(
+                select(Label.item_id)
+                .join(Item, Item.id == Label.item_id)
+                .where(Item.project_id == p.id, Label.user_id == u.id)
+                .order_by(Label.created_at.desc(), Label.id.desc())
+                .limit(1)
+            )
 
     def item_for(self, s, item_id: int, user: dict) -> tuple[Item, Project, User]:
         u = self.check_user(s, user)
@@ -336,8 +434,15 @@ class Store(Accounts):
             label = s.scalar(select(Label).where(Label.item_id == it.id, Label.user_id == u.id))
             return self.blinded(p, it, label)
 
-    def add_label(self, item_id: int, user: dict, choice, scores: dict | None = None,
-                  rationale: str | None = None, edit: str | None = None) -> dict:
+    def add_label(
+        self,
+        item_id: int,
+        user: dict,
+        choice,
+        scores: dict | None = None,
+        rationale: str | None = None,
+        edit: str | None = None,
+    ) -> dict:
         """One label per user per item, `choice` and `scores` in the positions shown; stored in original ones.
         A second label from the same user is an InvalidLabel ('already labelled'), however close the race."""
         try:
@@ -350,19 +455,40 @@ class Store(Accounts):
                 if s.scalar(select(Label.id).where(Label.item_id == it.id, Label.user_id == u.id)) is not None:
                     raise LabelConflict(f"item {it.id} is already labelled by {u.name}")
                 order = it.meta["order"]
-                row = Label(item_id=it.id, user_id=u.id, choice=choice_to_original(p.kind, choice, order),
-                            scores=scores_to_original(scores, order), rationale=rationale, edit=edit,
-                            created_at=time.time())
+                row = Label(
+                    item_id=it.id,
+                    user_id=u.id,
+                    choice=choice_to_original(p.kind, choice, order),
+                    scores=scores_to_original(scores, order),
+                    rationale=rationale,
+                    edit=edit,
+                    created_at=time.time(),
+                )
                 s.add(row)
                 s.flush()
-                return {"id": row.id, "item_id": it.id, "user_id": u.id, "choice": choice, "scores": scores,
-                        "rationale": rationale, "edit": edit, "created_at": row.created_at}
+                return {
+                    "id": row.id,
+                    "item_id": it.id,
+                    "user_id": u.id,
+                    "choice": choice,
+                    "scores": scores,
+                    "rationale": rationale,
+                    "edit": edit,
+                    "created_at": row.created_at,
+                }
         except IntegrityError:
             # The unique (item, user) constraint caught a concurrent duplicate the check above could not see.
             raise LabelConflict(f"item {item_id} is already labelled by {user.get('name')}") from None
 
-    def replace_label(self, item_id: int, user: dict, choice, scores: dict | None = None,
-                      rationale: str | None = None, edit: str | None = None) -> dict:
+    def replace_label(
+        self,
+        item_id: int,
+        user: dict,
+        choice,
+        scores: dict | None = None,
+        rationale: str | None = None,
+        edit: str | None = None,
+    ) -> dict:
         """Correct one's own label: the new answer replaces this user's label on the item in place (same id;
         no history kept). No label yet is a LabelConflict (add one first). An adjudication, if any, stands."""
         with self.tx(write=True) as s:
@@ -377,8 +503,16 @@ class Store(Accounts):
             order = it.meta["order"]
             row.choice, row.scores = choice_to_original(p.kind, choice, order), scores_to_original(scores, order)
             row.rationale, row.edit, row.created_at = rationale, edit, time.time()
-            return {"id": row.id, "item_id": it.id, "user_id": u.id, "choice": choice, "scores": scores,
-                    "rationale": rationale, "edit": edit, "created_at": row.created_at}
+            return {
+                "id": row.id,
+                "item_id": it.id,
+                "user_id": u.id,
+                "choice": choice,
+                "scores": scores,
+                "rationale": rationale,
+                "edit": edit,
+                "created_at": row.created_at,
+            }
 
     def items(self, project: str) -> list[dict]:
         """Every item of a project, unblinded (original response order, model names, gold flag, label count):
@@ -386,9 +520,20 @@ class Store(Accounts):
         with self.tx() as s:
             p = self.project_row(s, project)
             rows, labels, adj = self.labelled(s, p)
-            return [{"id": it.id, "external_id": it.external_id, "position": it.position, "prompt": it.prompt,
-                     "responses": original_responses(it), "models": it.meta.get("models"), "is_gold": it.is_gold,
-                     "labels": len(labels[it.id]), "adjudicated": it.id in adj} for it in rows]
+            return [
+                {
+                    "id": it.id,
+                    "external_id": it.external_id,
+                    "position": it.position,
+                    "prompt": it.prompt,
+                    "responses": original_responses(it),
+                    "models": it.meta.get("models"),
+                    "is_gold": it.is_gold,
+                    "labels": len(labels[it.id]),
+                    "adjudicated": it.id in adj,
+                }
+                for it in rows
+            ]
 
     def reorder(self, project: str, item_ids: list[int]) -> None:
         """Serve these items first, in this order (active learning's pick); the rest keep their order after.
@@ -417,17 +562,28 @@ class Store(Accounts):
                 with self.tx(write=True) as s:
                     p = s.scalar(select(Project).where(Project.name == project))
                     if p is None:
-                        p = Project(name=project, kind="rating", rubric=DEFAULT_RATING_RUBRIC, min_annotations=1,
-                                    created_at=now)
+                        p = Project(
+                            name=project, kind="rating", rubric=DEFAULT_RATING_RUBRIC, min_annotations=1, created_at=now
+                        )
                         s.add(p)
                         s.flush()
                     elif p.kind != "rating":
-                        raise UserError(f"project {project!r} is a {p.kind} project; a review queue is a rating "
-                                        "project (one response per item)")
+                        raise UserError(
+                            f"project {project!r} is a {p.kind} project; a review queue is a rating "
+                            "project (one response per item)"
+                        )
                     pos = (s.scalar(select(func.max(Item.position)).where(Item.project_id == p.id)) or -1) + 1
-                    it = self.item_row(p, pos, {"prompt": prompt, "responses": [response],
-                                                "external_id": str((meta or {}).get("request_id") or "") or None},
-                                       now, {"review": dict(meta or {})})
+                    it = self.item_row(
+                        p,
+                        pos,
+                        {
+                            "prompt": prompt,
+                            "responses": [response],
+                            "external_id": str((meta or {}).get("request_id") or "") or None,
+                        },
+                        now,
+                        {"review": dict(meta or {})},
+                    )
                     s.add(it)
                     s.flush()
                     s.add(ReviewEntry(project_id=p.id, item_id=it.id, meta=dict(meta or {}), created_at=now))
@@ -440,16 +596,23 @@ class Store(Accounts):
     def reviews(self, project: str) -> list[dict]:
         """The review queue of a project: each entry's item id, lineage, and whether anyone labelled it yet."""
         with self.tx() as s:
-            rows = s.execute(select(ReviewEntry, func.count(Label.id))
-                             .join(Project, Project.id == ReviewEntry.project_id)
-                             .outerjoin(Label, Label.item_id == ReviewEntry.item_id).where(Project.name == project)
-                             .group_by(ReviewEntry.id).order_by(ReviewEntry.id)).all()
-            return [{"id": r.id, "item_id": r.item_id, "meta": r.meta, "labels": n, "created_at": r.created_at}
-                    for r, n in rows]
+            rows = s.execute(
+                select(ReviewEntry, func.count(Label.id))
+                .join(Project, Project.id == ReviewEntry.project_id)
+                .outerjoin(Label, Label.item_id == ReviewEntry.item_id)
+                .where(Project.name == project)
+                .group_by(ReviewEntry.id)
+                .order_by(ReviewEntry.id)
+            ).all()
+            return [
+                {"id": r.id, "item_id": r.item_id, "meta": r.meta, "labels": n, "created_at": r.created_at}
+                for r, n in rows
+            ]
 
     # --- quality and export (results.py does the arithmetic) ---------------------------------------
-    def labelled(self, s, p: Project, *, texts: bool = True
-                 ) -> tuple[list[Item], dict[int, list[tuple[Label, str]]], dict[int, Adjudication]]:
+    def labelled(
+        self, s, p: Project, *, texts: bool = True
+    ) -> tuple[list[Item], dict[int, list[tuple[Label, str]]], dict[int, Adjudication]]:
         """A project's items (serving order), labels per item (id order) and adjudications. `texts=False`
         leaves out the prompts, responses, meta, rationales and edits (loaded only if touched): agreement reads
         none of them, and they are most of what a 100k-item project weighs."""
@@ -459,12 +622,19 @@ class Store(Accounts):
             label_q = label_q.options(defer(Label.rationale), defer(Label.edit))
         items = list(s.scalars(item_q.where(Item.project_id == p.id).order_by(Item.position)))
         labels: dict[int, list] = {it.id: [] for it in items}
-        for lab, uname in s.execute(label_q.join(User, User.id == Label.user_id)
-                                    .join(Item, Item.id == Label.item_id).where(Item.project_id == p.id)
-                                    .order_by(Label.id)):
+        for lab, uname in s.execute(
+            label_q.join(User, User.id == Label.user_id)
+            .join(Item, Item.id == Label.item_id)
+            .where(Item.project_id == p.id)
+            .order_by(Label.id)
+        ):
             labels[lab.item_id].append((lab, uname))
-        adj = {a.item_id: a for a in s.scalars(select(Adjudication).join(Item, Item.id == Adjudication.item_id)
-                                                .where(Item.project_id == p.id))}
+        adj = {
+            a.item_id: a
+            for a in s.scalars(
+                select(Adjudication).join(Item, Item.id == Adjudication.item_id).where(Item.project_id == p.id)
+            )
+        }
         return items, labels, adj
 
     def project_row(self, s, name: str) -> Project:
@@ -477,12 +647,17 @@ class Store(Accounts):
         """Everything agreement and the disagreement queue read, summed up in one cheap aggregate query: it
         changes whenever a label is added or corrected, an item added, or an item adjudicated (again)."""
         in_project = select(Item.id).where(Item.project_id == p.id).scalar_subquery()
-        labels = s.execute(select(func.count(Label.id), func.max(Label.id), func.max(Label.created_at))
-                           .where(Label.item_id.in_(in_project))).one()
+        labels = s.execute(
+            select(func.count(Label.id), func.max(Label.id), func.max(Label.created_at)).where(
+                Label.item_id.in_(in_project)
+            )
+        ).one()
         items = s.execute(select(func.count(Item.id), func.max(Item.id)).where(Item.project_id == p.id)).one()
-        adjudicated = s.execute(select(func.count(Adjudication.id), func.max(Adjudication.id),
-                                       func.max(Adjudication.created_at))
-                                .where(Adjudication.item_id.in_(in_project))).one()
+        adjudicated = s.execute(
+            select(func.count(Adjudication.id), func.max(Adjudication.id), func.max(Adjudication.created_at)).where(
+                Adjudication.item_id.in_(in_project)
+            )
+        ).one()
         return (p.id, p.kind, p.min_annotations, tuple(labels), tuple(items), tuple(adjudicated))
 
     def cached_report(self, what: str, project: str, compute, *args, texts: bool = True):
@@ -491,8 +666,11 @@ class Store(Accounts):
         data, so a report is never stored under a revision it does not match."""
         with self.tx() as s:
             p = self.project_row(s, project)
-            return self.reports.get((what, project, *args), self.revision(s, p),
-                                    lambda: compute(p, *self.labelled(s, p, texts=texts), *args))
+            return self.reports.get(
+                (what, project, *args),
+                self.revision(s, p),
+                lambda: compute(p, *self.labelled(s, p, texts=texts), *args),
+            )
 
     def agreement(self, project: str) -> dict:
         """See `results.agreement_report`; cached while the project is unchanged (read-only: shared)."""
@@ -502,10 +680,12 @@ class Store(Accounts):
         """Items with >= min_annotations labels (and two or more) whose most common answer holds no more than
         `min_share` of them, not yet adjudicated; gold items excluded. Choices in shown positions. Cached while
         the project is unchanged (read-only: shared)."""
-        return self.cached_report("disagreements", project,
-                                  lambda p, items, labels, adj, share: disagreements(p, items, labels, adj,
-                                                                                     min_share=share),
-                                  float(min_share))
+        return self.cached_report(
+            "disagreements",
+            project,
+            lambda p, items, labels, adj, share: disagreements(p, items, labels, adj, min_share=share),
+            float(min_share),
+        )
 
     def adjudicate(self, item_id: int, admin: dict, choice) -> None:
         """An admin's final answer for an item (shown positions, like a label); replaces an earlier one."""
@@ -558,6 +738,5 @@ class Store(Accounts):
                     raise
         with self.tx() as s:
             if self.project_row(s, project).kind != "pairwise":
-                raise UserError(f"project {project!r} is not pairwise: preference pairs import into pairwise "
-                                "projects")
+                raise UserError(f"project {project!r} is not pairwise: preference pairs import into pairwise projects")
         return self.add_items(project, items, source, metas)

@@ -16,16 +16,17 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from alignline.errors import ConfigError, DataError, UserError
-
 from alignline.annotate.models import KINDS
+from alignline.errors import ConfigError, DataError, UserError
 
 RUBRIC_KEYS = ("criteria", "instructions")
 CRITERION_KEYS = ("name", "description", "scale")
 DEFAULT_SCALE = [1, 5]
 # The rubric of a project made without one: rating needs a criterion; the others need none.
-DEFAULT_RATING_RUBRIC = {"criteria": [{"name": "quality", "description": "overall quality of the answer",
-                                       "scale": DEFAULT_SCALE}], "instructions": ""}
+DEFAULT_RATING_RUBRIC = {
+    "criteria": [{"name": "quality", "description": "overall quality of the answer", "scale": DEFAULT_SCALE}],
+    "instructions": "",
+}
 ROLES_IN_PROMPT = ("system", "user", "assistant", "tool")
 MAX_TEXT = 200_000  # a rationale or an edit longer than this is a paste accident, not an answer
 
@@ -66,8 +67,7 @@ def parse_rubric(data, source: str = "rubric") -> dict:
             raise ConfigError(f"{where}: criterion '{name}' appears twice")
         seen.add(name)
         scale = c.get("scale", DEFAULT_SCALE)
-        if (not isinstance(scale, list) or len(scale) != 2 or not all(_is_int(v) for v in scale)
-                or scale[0] >= scale[1]):
+        if not isinstance(scale, list) or len(scale) != 2 or not all(_is_int(v) for v in scale) or scale[0] >= scale[1]:
             raise ConfigError(f"{where}: 'scale' must be [low, high], two integers with low < high")
         description = c.get("description") or ""
         if not isinstance(description, str):
@@ -105,16 +105,20 @@ def check_prompt(prompt, source: str, record: str):
         return prompt
     if isinstance(prompt, list) and prompt:
         for j, m in enumerate(prompt):
-            if (not isinstance(m, dict) or m.get("role") not in ROLES_IN_PROMPT
-                    or not isinstance(m.get("content"), str)):
-                raise DataError(source, "expected messages {role: system|user|assistant|tool, content: text}",
-                                record, f"prompt[{j}]")
+            if not isinstance(m, dict) or m.get("role") not in ROLES_IN_PROMPT or not isinstance(m.get("content"), str):
+                raise DataError(
+                    source,
+                    "expected messages {role: system|user|assistant|tool, content: text}",
+                    record,
+                    f"prompt[{j}]",
+                )
         return [{"role": m["role"], "content": m["content"]} for m in prompt]
     raise DataError(source, "expected text or a non-empty list of messages", record, "prompt")
 
 
-def check_items(records: list, kind: str, source: str = "items", gold: bool = False,
-                locations: list[str] | None = None) -> list[dict]:
+def check_items(
+    records: list, kind: str, source: str = "items", gold: bool = False, locations: list[str] | None = None
+) -> list[dict]:
     """Item records -> [{external_id, prompt, responses, models, fields, gold}], every problem a `DataError`.
 
     A record is {"id"?, "prompt", "responses": [...], "models"?: [...]} plus any fields (kept, hidden);
@@ -143,8 +147,9 @@ def check_items(records: list, kind: str, source: str = "items", gold: bool = Fa
         if kind == "rating" and n < 1:
             raise DataError(source, "a rating item needs at least 1 response", record, "responses")
         models = r.get("models")
-        if models is not None and (not isinstance(models, list) or len(models) != n
-                                   or not all(isinstance(m, str) for m in models)):
+        if models is not None and (
+            not isinstance(models, list) or len(models) != n or not all(isinstance(m, str) for m in models)
+        ):
             raise DataError(source, "expected one model name per response", record, "models")
         ext = r.get("id")
         if ext is not None:
@@ -167,10 +172,21 @@ def check_items(records: list, kind: str, source: str = "items", gold: bool = Fa
                 raise DataError(source, str(e), record, key) from None
             if answer is None:
                 raise DataError(source, "a rating project's gold items are not supported (no choice)", record, key)
-        hidden = {"id", "prompt", "responses", "models", "answer", "gold"} if gold else {
-            "id", "prompt", "responses", "models"}
-        out.append({"external_id": ext, "prompt": prompt, "responses": list(responses), "models": models,
-                    "fields": {k: v for k, v in r.items() if k not in hidden}, "gold": answer})
+        hidden = (
+            {"id", "prompt", "responses", "models", "answer", "gold"}
+            if gold
+            else {"id", "prompt", "responses", "models"}
+        )
+        out.append(
+            {
+                "external_id": ext,
+                "prompt": prompt,
+                "responses": list(responses),
+                "models": models,
+                "fields": {k: v for k, v in r.items() if k not in hidden},
+                "gold": answer,
+            }
+        )
     return out
 
 
@@ -189,15 +205,16 @@ def check_choice(kind: str, choice, n: int):
             return choice
         raise InvalidLabel('a pairwise choice is 0 or 1 (the preferred response) or "tie"')
     if kind == "ranking":
-        if (isinstance(choice, list) and all(_is_int(c) for c in choice)
-                and sorted(choice) == list(range(n))):
+        if isinstance(choice, list) and all(_is_int(c) for c in choice) and sorted(choice) == list(range(n)):
             return list(choice)
-        raise InvalidLabel(f"a ranking is a list of all {n} response indices, best first "
-                           f"(a permutation of 0..{n - 1})")
+        raise InvalidLabel(f"a ranking is a list of all {n} response indices, best first (a permutation of 0..{n - 1})")
     if kind == "best_worst":
-        if (isinstance(choice, dict) and set(choice) == {"best", "worst"}
-                and all(_is_int(choice[k]) and 0 <= choice[k] < n for k in ("best", "worst"))
-                and choice["best"] != choice["worst"]):
+        if (
+            isinstance(choice, dict)
+            and set(choice) == {"best", "worst"}
+            and all(_is_int(choice[k]) and 0 <= choice[k] < n for k in ("best", "worst"))
+            and choice["best"] != choice["worst"]
+        ):
             return {"best": choice["best"], "worst": choice["worst"]}
         raise InvalidLabel(f'a best-worst choice is {{"best": i, "worst": j}} with i != j in 0..{n - 1}')
     if choice not in (None, "", {}):

@@ -13,19 +13,21 @@ from alignline.errors import UserError
 from alignline.registry import LazyTable
 
 # `alignline <command>` -> the function adding its parser, in `--help` order.
-COMMANDS = LazyTable({
-    "train": "alignline.cli.train:register",
-    "config": "alignline.cli.config:register",
-    "generate": "alignline.cli.generate:register",
-    "data": "alignline.cli.data:register",
-    "score": "alignline.cli.score:register",
-    "demo": "alignline.cli.demo:register",
-    "eval": "alignline.cli.eval:register",
-    "gate": "alignline.cli.gate:register",
-    "sandbox": "alignline.cli.sandbox:register",
-    "serve": "alignline.cli.serve:register",  # the OpenAI-compatible server with confidence routing
-    "annotate": "alignline.cli.annotate:register",  # the annotation database and app
-})
+COMMANDS = LazyTable(
+    {
+        "train": "alignline.cli.train:register",
+        "config": "alignline.cli.config:register",
+        "generate": "alignline.cli.generate:register",
+        "data": "alignline.cli.data:register",
+        "score": "alignline.cli.score:register",
+        "demo": "alignline.cli.demo:register",
+        "eval": "alignline.cli.eval:register",
+        "gate": "alignline.cli.gate:register",
+        "sandbox": "alignline.cli.sandbox:register",
+        "serve": "alignline.cli.serve:register",  # the OpenAI-compatible server with confidence routing
+        "annotate": "alignline.cli.annotate:register",  # the annotation database and app
+    }
+)
 
 DESCRIPTION = """\
 Take a pretrained language model to an aligned one, and show that it is ready: fine-tune it (SFT,
@@ -45,8 +47,9 @@ run `alignline COMMAND --help` for each command's flags; recipe keys: `alignline
 def build_parser() -> argparse.ArgumentParser:
     from alignline import __version__
 
-    parser = argparse.ArgumentParser(prog="alignline", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="alignline", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"alignline {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
@@ -59,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # `alignline train r.yaml --quiet lr=1e-4`: overrides may follow flags
-    if extra and getattr(args, "overrides", None) is not None and all("=" in e and not e.startswith("-") for e in extra):
+    if (
+        extra
+        and getattr(args, "overrides", None) is not None
+        and all("=" in e and not e.startswith("-") for e in extra)
+    ):
         args.overrides += extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -71,4 +78,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("alignline: interrupted", file=sys.stderr)
         return 130
-

@@ -22,11 +22,13 @@ from alignline.registry import LazyTable
 KINDS = ("pairwise", "ranking", "best_worst", "rating")  # = models.KINDS, without importing SQLAlchemy to parse
 # `alignline annotate` subcommands defined elsewhere: name -> "module:function" (`alignline/registry.py`),
 # the function taking the subparsers object (like `register` below) and calling `add_db_flag` on its parser.
-PLUGINS = LazyTable({
-    "serve": "alignline.annotate.web.cli:register",  # the web app
-    "simulate": "alignline.cli.annotate_simulate:register_simulate",  # active learning
-    "prioritize": "alignline.cli.annotate_simulate:register_prioritize",
-})
+PLUGINS = LazyTable(
+    {
+        "serve": "alignline.annotate.web.cli:register",  # the web app
+        "simulate": "alignline.cli.annotate_simulate:register_simulate",  # active learning
+        "prioritize": "alignline.cli.annotate_simulate:register_prioritize",
+    }
+)
 
 
 def open_store(args):
@@ -93,12 +95,22 @@ def cmd_project_create(args) -> int:
     if args.gold:
         gold, gold_where = read_file_records(args.gold)
         check_items(gold, args.kind, args.gold, gold=True, locations=gold_where)
-    p = open_store(args).create_project(args.name, records, kind=args.kind, rubric=rubric, assign=args.assign,
-                                        gold=gold, min_annotations=args.min_annotations, source=args.items,
-                                        gold_source=args.gold or "gold")
+    p = open_store(args).create_project(
+        args.name,
+        records,
+        kind=args.kind,
+        rubric=rubric,
+        assign=args.assign,
+        gold=gold,
+        min_annotations=args.min_annotations,
+        source=args.items,
+        gold_source=args.gold or "gold",
+    )
     assigned = f", assigned to {', '.join(args.assign)}" if args.assign else " (admins only: --assign USER ...)"
-    print(f"created {p['kind']} project {p['name']}: {p['items']} items ({len(gold)} gold), "
-          f"{p['min_annotations']} annotation(s) each{assigned}")
+    print(
+        f"created {p['kind']} project {p['name']}: {p['items']} items ({len(gold)} gold), "
+        f"{p['min_annotations']} annotation(s) each{assigned}"
+    )
     return 0
 
 
@@ -116,7 +128,7 @@ def cmd_project_assign(args) -> int:
 
 def sft_path(out: str) -> Path:
     p = Path(out)
-    return p.with_name(f"{p.name[:-len(p.suffix)] if p.suffix else p.name}.sft.jsonl")
+    return p.with_name(f"{p.name[: -len(p.suffix)] if p.suffix else p.name}.sft.jsonl")
 
 
 def cmd_export(args) -> int:
@@ -139,8 +151,10 @@ def cmd_export(args) -> int:
     except OSError as e:
         raise UserError(f"--out {args.out}: cannot write ({e.strerror or e})") from None
     skipped = {k: v for k, v in counts.items() if k not in ("pairs", "sft", "corrections")}
-    print(f"wrote {len(pairs)} preference pairs to {args.out} and {len(sft)} SFT records to {sft_path(args.out)}"
-          + (f"; left out: {', '.join(f'{v} {k}' for k, v in sorted(skipped.items()))}" if skipped else ""))
+    print(
+        f"wrote {len(pairs)} preference pairs to {args.out} and {len(sft)} SFT records to {sft_path(args.out)}"
+        + (f"; left out: {', '.join(f'{v} {k}' for k, v in sorted(skipped.items()))}" if skipped else "")
+    )
     return 0
 
 
@@ -173,19 +187,27 @@ def cmd_agreement(args) -> int:
     if args.json:
         print(json.dumps(a, indent=2, default=str))
         return 0
-    print(f"project {a['project']} ({a['kind']}): {a['items']} items ({a['gold_items']} gold), {a['labels']} labels, "
-          f"{a['complete']} with enough annotations")
-    print(f"krippendorff alpha {fmt(a['krippendorff'])}   fleiss kappa {fmt(a['fleiss'])} "
-          f"({a['fleiss_items']} items)   cohen kappa {fmt(a['cohen'])} (mean of {len(a['cohen_pairs'])} pairs)")
-    print(f"gold accuracy {fmt(a['gold_accuracy'])} ({a['gold_labels']} gold labels)   "
-          f"disagreements queued {a['disagreements']}   adjudicated {a['adjudicated']}")
+    print(
+        f"project {a['project']} ({a['kind']}): {a['items']} items ({a['gold_items']} gold), {a['labels']} labels, "
+        f"{a['complete']} with enough annotations"
+    )
+    print(
+        f"krippendorff alpha {fmt(a['krippendorff'])}   fleiss kappa {fmt(a['fleiss'])} "
+        f"({a['fleiss_items']} items)   cohen kappa {fmt(a['cohen'])} (mean of {len(a['cohen_pairs'])} pairs)"
+    )
+    print(
+        f"gold accuracy {fmt(a['gold_accuracy'])} ({a['gold_labels']} gold labels)   "
+        f"disagreements queued {a['disagreements']}   adjudicated {a['adjudicated']}"
+    )
     if a["annotators"]:
         width = max(9, *(len(x["name"]) for x in a["annotators"]))
         print(f"{'annotator':<{width}}  labels  cohen   majority  gold")
         for x in a["annotators"]:
             gold = f"{fmt(x['gold_accuracy'], 2)} ({x['gold_items']})" if x["gold_items"] else "-"
-            print(f"{x['name']:<{width}}  {x['labels']:>6}  {fmt(x['cohen']):>6}  {fmt(x['agrees_with_majority']):>8}"
-                  f"  {gold}")
+            print(
+                f"{x['name']:<{width}}  {x['labels']:>6}  {fmt(x['cohen']):>6}  {fmt(x['agrees_with_majority']):>8}"
+                f"  {gold}"
+            )
     return 0
 
 
@@ -206,8 +228,8 @@ def cmd_generate(args) -> int:
     from alignline.io import write_records
     from alignline.models.named_adapters import BASE, parse_adapter_flags
     from alignline.rollout.engine import load_engine
-    from alignline.rollout.types import SamplingParams
     from alignline.rollout.generator import prompts_from_file
+    from alignline.rollout.types import SamplingParams
 
     prompts = prompts_from_file(args.prompts)
     if not prompts:
@@ -224,19 +246,25 @@ def cmd_generate(args) -> int:
         raise UserError(f"--n must be at least 1, got {n}")
     if len(sources) * n < 2:
         raise UserError("one model answering once gives one candidate: use --n 2 or another --model")
-    params = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
-                            seed=args.seed)
+    params = SamplingParams(
+        max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p, seed=args.seed
+    )
     items, skipped = candidate_items(prompts, sources, n, params, seed=args.seed, progress=not args.quiet)
     write_records(args.out, items)
-    print(f"wrote {len(items)} items with {len(sources) * n} candidates each (at most) to {args.out}"
-          + (f"; {skipped} prompt(s) skipped: fewer than two distinct answers" if skipped else ""))
+    print(
+        f"wrote {len(items)} items with {len(sources) * n} candidates each (at most) to {args.out}"
+        + (f"; {skipped} prompt(s) skipped: fewer than two distinct answers" if skipped else "")
+    )
     return 0
 
 
 def register(subparsers) -> None:
-    top = subparsers.add_parser("annotate", help="annotation projects: users, items, agreement, export, import",
-                                description="The annotation database behind `alignline annotate serve`: users, "
-                                            "projects, gold items, agreement, export to preference/SFT data.")
+    top = subparsers.add_parser(
+        "annotate",
+        help="annotation projects: users, items, agreement, export, import",
+        description="The annotation database behind `alignline annotate serve`: users, "
+        "projects, gold items, agreement, export to preference/SFT data.",
+    )
     sub = top.add_subparsers(dest="annotate_command", required=True, metavar="SUBCOMMAND")
 
     user = sub.add_parser("user", help="accounts: add, list, disable, enable, password")
@@ -269,8 +297,12 @@ def register(subparsers) -> None:
     p = psub.add_parser("create", help="a project from an items file (JSONL of {id?, prompt, responses, ...})")
     p.add_argument("name", help="the project's name")
     p.add_argument("--items", required=True, metavar="FILE.jsonl", help="{id?, prompt, responses: [a, b, ...]}")
-    p.add_argument("--rubric", default=None, metavar="R.yaml",
-                   help="criteria [{name, description, scale: [1, 5]}] and instructions")
+    p.add_argument(
+        "--rubric",
+        default=None,
+        metavar="R.yaml",
+        help="criteria [{name, description, scale: [1, 5]}] and instructions",
+    )
     p.add_argument("--kind", default="pairwise", choices=KINDS, help="the task (default: pairwise, with tie)")
     p.add_argument("--assign", nargs="+", action="extend", default=[], metavar="USER", help="annotators to assign")
     p.add_argument("--gold", default=None, metavar="FILE.jsonl", help="gold items: item records with an 'answer'")
@@ -289,9 +321,12 @@ def register(subparsers) -> None:
     p = sub.add_parser("export", help="preference pairs (and SFT records from edits) with confidence and lineage")
     p.add_argument("name", help="the project")
     p.add_argument("--out", required=True, metavar="pairs.jsonl", help="pairs; SFT records go to <stem>.sft.jsonl")
-    p.add_argument("--labels", action="store_true",
-                   help="write every label instead, one row each (item, annotator, answer, time, rationale), "
-                        "for aggregating yourself")
+    p.add_argument(
+        "--labels",
+        action="store_true",
+        help="write every label instead, one row each (item, annotator, answer, time, rationale), "
+        "for aggregating yourself",
+    )
     add_db_flag(p)
     p.set_defaults(func=cmd_export)
 
@@ -317,8 +352,13 @@ def register(subparsers) -> None:
     p = sub.add_parser("generate", help="candidate items: each prompt answered by one or more models, shuffled")
     p.add_argument("--prompts", required=True, metavar="FILE", help="prompts (messages/prompt/text records)")
     p.add_argument("--model", required=True, action="append", metavar="M", help="a model (repeatable)")
-    p.add_argument("--adapter", action="append", default=[], metavar="NAME=PATH",
-                   help="an adapter on the first --model; each answers as one more candidate source")
+    p.add_argument(
+        "--adapter",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="an adapter on the first --model; each answers as one more candidate source",
+    )
     p.add_argument("--out", required=True, metavar="items.jsonl", help="the items file to write")
     p.add_argument("--n", type=int, default=None, help="answers per model (default: 2 with one model, else 1)")
     p.add_argument("--max-new-tokens", type=int, default=256, help="longest answer, in tokens")

@@ -13,14 +13,22 @@ from alignline.errors import ConfigError
 def register_simulate(sub) -> None:
     from alignline.cli.annotate import add_db_flag
 
-    p = sub.add_parser("simulate", help="simulate active learning on labelled pairs: accuracy per label spent, "
-                                        "random vs reward-model uncertainty vs DPO margin")
+    p = sub.add_parser(
+        "simulate",
+        help="simulate active learning on labelled pairs: accuracy per label spent, "
+        "random vs reward-model uncertainty vs DPO margin",
+    )
     p.add_argument("--pairs", required=True, help="labelled preference pairs (prompt/chosen/rejected JSONL): the pool")
-    p.add_argument("--test", help="labelled pairs to measure accuracy on (default: a seeded --test-fraction of --pairs)")
+    p.add_argument(
+        "--test", help="labelled pairs to measure accuracy on (default: a seeded --test-fraction of --pairs)"
+    )
     p.add_argument("--test-fraction", type=float, default=0.25, help="share of --pairs held out when no --test")
     p.add_argument("--model", default=None, help="the frozen base model (default: the embedded smollm2-135m)")
-    p.add_argument("--strategy", default="random,uncertainty,margin",
-                   help="comma-separated: random, uncertainty, margin (default: all three)")
+    p.add_argument(
+        "--strategy",
+        default="random,uncertainty,margin",
+        help="comma-separated: random, uncertainty, margin (default: all three)",
+    )
     p.add_argument("--rounds", type=int, default=15, help="annotation rounds after the seed set (default 15)")
     p.add_argument("--batch", type=int, default=8, help="pairs annotated per round (default 8)")
     p.add_argument("--seed-size", type=int, default=None, help="random pairs labelled first (default: --batch)")
@@ -28,8 +36,12 @@ def register_simulate(sub) -> None:
     p.add_argument("--beta", type=float, default=0.1, help="DPO beta of the margin strategy (default 0.1)")
     p.add_argument("--l2", type=float, default=0.1, help="L2 strength of both learners' fits (default 0.1)")
     p.add_argument("--max-length", type=int, default=512, help="tokens per sequence (default 512)")
-    p.add_argument("--group-by", default="category", metavar="FIELD",
-                   help="a record field to break the results down by (default: category; '' for none)")
+    p.add_argument(
+        "--group-by",
+        default="category",
+        metavar="FIELD",
+        help="a record field to break the results down by (default: category; '' for none)",
+    )
     p.add_argument("--out", required=True, help="directory for active_learning.json and active_learning.html")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_db_flag(p)  # the contract: every annotate command takes --db (the simulation itself reads files only)
@@ -43,8 +55,12 @@ def _cmd_simulate(args) -> int:
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown or not strategies:
         raise ConfigError(f"--strategy {args.strategy}: expected a comma-separated list of {', '.join(STRATEGIES)}")
-    for flag, value, low in (("--rounds", args.rounds, 1), ("--batch", args.batch, 1), ("--seeds", args.seeds, 1),
-                             ("--max-length", args.max_length, 8)):
+    for flag, value, low in (
+        ("--rounds", args.rounds, 1),
+        ("--batch", args.batch, 1),
+        ("--seeds", args.seeds, 1),
+        ("--max-length", args.max_length, 8),
+    ):
         if value < low:
             raise ConfigError(f"{flag} {value}: must be at least {low}")
     if args.seed_size is not None and args.seed_size < 2:
@@ -55,9 +71,23 @@ def _cmd_simulate(args) -> int:
         raise ConfigError("--beta and --l2 must be positive")
     from alignline.annotate.active_report import run_active_simulation
 
-    result = run_active_simulation(args.pairs, args.test, args.model, strategies, args.rounds, args.batch, args.seeds,
-                                   args.out, args.seed_size, args.test_fraction, args.beta, args.l2, args.max_length,
-                                   args.group_by, progress=not args.quiet)
+    result = run_active_simulation(
+        args.pairs,
+        args.test,
+        args.model,
+        strategies,
+        args.rounds,
+        args.batch,
+        args.seeds,
+        args.out,
+        args.seed_size,
+        args.test_fraction,
+        args.beta,
+        args.l2,
+        args.max_length,
+        args.group_by,
+        progress=not args.quiet,
+    )
     for labels, per in result["at"].items():
         line = ", ".join(f"{s} {by['mean']:.3f}" for s, by in per["rm"].items())
         print(f"{labels} labels: reward-model accuracy {line}")
@@ -68,12 +98,19 @@ def _cmd_simulate(args) -> int:
 def register_prioritize(sub) -> None:
     from alignline.cli.annotate import add_db_flag
 
-    p = sub.add_parser("prioritize", help="serve a project's unlabelled pairwise items in active-learning order "
-                                          "(reward-model uncertainty or DPO margin first)")
+    p = sub.add_parser(
+        "prioritize",
+        help="serve a project's unlabelled pairwise items in active-learning order "
+        "(reward-model uncertainty or DPO margin first)",
+    )
     p.add_argument("name", help="the project")
-    p.add_argument("--strategy", required=True, choices=["uncertainty", "margin", "random"],
-                   help="uncertainty: a reward model's P(a > b) closest to 0.5 first; margin: a DPO policy's "
-                        "smallest |implicit-reward margin| first; random: a seeded shuffle")
+    p.add_argument(
+        "--strategy",
+        required=True,
+        choices=["uncertainty", "margin", "random"],
+        help="uncertainty: a reward model's P(a > b) closest to 0.5 first; margin: a DPO policy's "
+        "smallest |implicit-reward margin| first; random: a seeded shuffle",
+    )
     p.add_argument("--model", help="the reward model (uncertainty) or the DPO policy (margin)")
     p.add_argument("--reference", help="margin: the policy's reference model (default: the base of an adapter)")
     p.add_argument("--beta", type=float, default=0.1, help="margin: DPO beta (default 0.1; the order ignores it)")
@@ -90,8 +127,9 @@ def _cmd_prioritize(args) -> int:
     if args.strategy != "random" and not args.model:
         raise ConfigError(f"--strategy {args.strategy} needs --model")
     store = open_store(args)
-    items = [it for it in store.items(args.name)
-             if not it["is_gold"] and it["labels"] == 0 and len(it["responses"]) == 2]
+    items = [
+        it for it in store.items(args.name) if not it["is_gold"] and it["labels"] == 0 and len(it["responses"]) == 2
+    ]
     if not items:
         print(f"{args.name}: no unlabelled pairwise items to order")
         return 0
@@ -107,6 +145,8 @@ def _cmd_prioritize(args) -> int:
         order = order_by("random", n=len(pool), seed=args.seed)
     ids = [items[i]["id"] for i in order]
     store.reorder(args.name, ids)
-    print(f"{args.name}: {len(ids)} unlabelled items reordered by {args.strategy}; first: "
-          + ", ".join(str(i) for i in ids[:5]))
+    print(
+        f"{args.name}: {len(ids)} unlabelled items reordered by {args.strategy}; first: "
+        + ", ".join(str(i) for i in ids[:5])
+    )
     return 0

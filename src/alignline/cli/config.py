@@ -8,8 +8,9 @@ def show(args) -> int:
 
     from alignline.config import load_config, to_dict
 
-    print(yaml.safe_dump(to_dict(load_config(args.recipe, args.overrides)), sort_keys=False, allow_unicode=True),
-          end="")
+    print(
+        yaml.safe_dump(to_dict(load_config(args.recipe, args.overrides)), sort_keys=False, allow_unicode=True), end=""
+    )
     return 0
 
 

@@ -46,13 +46,23 @@ def _cmd_check(args) -> int:
         tokenizer = load_tokenizer_for(cfg.tokenizer)
     from alignline.data.show import parse_column_args
 
-    report = run_checks(args.train, args.eval, cfg, tokenizer, progress=not args.quiet, split=args.split,
-                        columns=parse_column_args(args.column), eval_split=args.eval_split)
+    report = run_checks(
+        args.train,
+        args.eval,
+        cfg,
+        tokenizer,
+        progress=not args.quiet,
+        split=args.split,
+        columns=parse_column_args(args.column),
+        eval_split=args.eval_split,
+    )
     json_path, html_path = write_report(report, args.out)
     _print_gates(report["gates"], report)
     for w in report["warnings"]:
         print(f"note: {w}")
-    print(f"{'passed' if report['passed'] else 'FAILED'}: {report['records']} records; report: {json_path}, {html_path}")
+    print(
+        f"{'passed' if report['passed'] else 'FAILED'}: {report['records']} records; report: {json_path}, {html_path}"
+    )
     return 0 if report["passed"] else 1
 
 
@@ -65,8 +75,10 @@ def _cmd_dedup(args) -> int:
             raise UserError(f"--threshold: must be in (0, 1], got {args.threshold}")
         cfg.dedup.threshold = args.threshold
     r = dedup_file(args.train, args.out, cfg, progress=not args.quiet)
-    print(f"kept {r['kept']} of {r['records']} records ({r['exact_duplicates']} exact and {r['near_duplicates']} "
-          f"near duplicates removed, {r['clusters']} clusters) -> {r['out']}")
+    print(
+        f"kept {r['kept']} of {r['records']} records ({r['exact_duplicates']} exact and {r['near_duplicates']} "
+        f"near duplicates removed, {r['clusters']} clusters) -> {r['out']}"
+    )
     return 0
 
 
@@ -95,8 +107,10 @@ def _cmd_audit_sample(args) -> int:
     rows, alloc = sample(args.train, n, args.seed, progress=not args.quiet)
     write_sample_csv(rows, args.out)
     per = ", ".join(f"{k} {v}" for k, v in alloc.items())
-    print(f"wrote {len(rows)} records ({per}) -> {args.out}; fill in the 'verdict' column (correct / incorrect / skip), "
-          f"then run: alignline data audit score {args.out}")
+    print(
+        f"wrote {len(rows)} records ({per}) -> {args.out}; fill in the 'verdict' column (correct / incorrect / skip), "
+        f"then run: alignline data audit score {args.out}"
+    )
     return 0
 
 
@@ -107,8 +121,10 @@ def _cmd_audit_score(args) -> int:
     minimum = args.min_accuracy if args.min_accuracy is not None else _config(args).audit.min_accuracy
     r = score(args.file, minimum)
     lo_hi = r["wilson_95"]
-    print(f"accuracy {r['accuracy']:.1%} ({r['correct']} of {r['reviewed']} reviewed, {r['skipped']} skipped; "
-          f"95% interval {lo_hi[0]:.1%}-{lo_hi[1]:.1%})")
+    print(
+        f"accuracy {r['accuracy']:.1%} ({r['correct']} of {r['reviewed']} reviewed, {r['skipped']} skipped; "
+        f"95% interval {lo_hi[0]:.1%}-{lo_hi[1]:.1%})"
+    )
     for cat, v in r["by_category"].items():
         print(f"  {cat:<20} {v['accuracy']:.1%} of {v['reviewed']}")
     _print_gates(r["gates"])
@@ -124,8 +140,9 @@ def run_show(args) -> int:
 
     tokenizer = load_tokenizer_for(args.model)
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR") and not args.json
-    text = show(args.file, tokenizer, args.record, args.method, args.json, args.split, parse_column_args(args.column),
-                color)
+    text = show(
+        args.file, tokenizer, args.record, args.method, args.json, args.split, parse_column_args(args.column), color
+    )
     try:
         print(text)
     except BrokenPipeError:  # `alignline data show ... | head`: the reader has seen enough
@@ -142,8 +159,12 @@ def register(subparsers) -> None:
     sub = data.add_subparsers(dest="data_command", required=True)
 
     p = sub.add_parser("check", help="run every check and gate; writes report.json and report.html")
-    p.add_argument("train", nargs="+", help="training data file(s): JSONL, JSON, CSV, Parquet, a datasets dir, or a "
-                   "LLaMA-Factory entry as PATH/dataset_info.json#ENTRY")
+    p.add_argument(
+        "train",
+        nargs="+",
+        help="training data file(s): JSONL, JSON, CSV, Parquet, a datasets dir, or a "
+        "LLaMA-Factory entry as PATH/dataset_info.json#ENTRY",
+    )
     p.add_argument("--eval", default=None, help="the evaluation split (for the leakage check)")
     p.add_argument("--config", default=None, help="gate config YAML (defaults for anything left out)")
     p.add_argument("--out", default="data_check", help="report directory (default: data_check)")
@@ -151,8 +172,13 @@ def register(subparsers) -> None:
     p.add_argument("--max-length", type=int, default=None, help="training max_length in tokens (truncation gate)")
     p.add_argument("--split", default="train", help="split of a `datasets` directory or hub dataset, as data.split")
     p.add_argument("--eval-split", default=None, help="split read for --eval, as data.eval_split (default: --split)")
-    p.add_argument("--column", action="append", default=None, metavar="OUR=THEIR",
-                   help="rename a field before format detection, as data.columns (e.g. prompt=question); repeatable")
+    p.add_argument(
+        "--column",
+        action="append",
+        default=None,
+        metavar="OUR=THEIR",
+        help="rename a field before format detection, as data.columns (e.g. prompt=question); repeatable",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_check)
 
@@ -188,16 +214,27 @@ def register(subparsers) -> None:
     p.add_argument("--out", default=None, help="also write DIR/audit_report.json")
     p.set_defaults(func=_cmd_audit_score)
 
-    p = sub.add_parser("show", help="print a record as the model sees it (chat template, tokens), trained tokens marked")
+    p = sub.add_parser(
+        "show", help="print a record as the model sees it (chat template, tokens), trained tokens marked"
+    )
     p.add_argument("file", help="data file, `datasets` directory or hub id")
     p.add_argument("--model", default=None, help="model or tokenizer (default: the embedded smollm2-135m)")
     p.add_argument("--record", type=int, default=1, help="which record, 1-based (default 1)")
-    p.add_argument("--method", choices=("sft", "dpo", "rm", "kto", "grpo", "ppo"), default=None,
-                   help="read the record as this method does (default: from its fields)")
+    p.add_argument(
+        "--method",
+        choices=("sft", "dpo", "rm", "kto", "grpo", "ppo"),
+        default=None,
+        help="read the record as this method does (default: from its fields)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per token: id, text, trained")
     p.add_argument("--split", default="train", help="split of a `datasets` directory or hub dataset")
-    p.add_argument("--column", action="append", default=None, metavar="OUR=THEIR",
-                   help="rename a field before format detection, as data.columns; repeatable")
+    p.add_argument(
+        "--column",
+        action="append",
+        default=None,
+        metavar="OUR=THEIR",
+        help="rename a field before format detection, as data.columns; repeatable",
+    )
     p.set_defaults(func=_cmd_show)
 
     from alignline.data.canary import add_parser as add_canary_parser  # `data canary` (logic in data/canary.py)

@@ -9,21 +9,34 @@ from alignline.errors import ConfigError
 
 def add_run_options(p) -> None:
     """Flags `eval` and `gate` share: how models generate, the statistics, the cache."""
-    p.add_argument("--backend", default="auto", choices=["auto", "hf", "vllm"],
-                   help="generation engine (auto: vLLM where installed with CUDA, else Hugging Face)")
+    p.add_argument(
+        "--backend",
+        default="auto",
+        choices=["auto", "hf", "vllm"],
+        help="generation engine (auto: vLLM where installed with CUDA, else Hugging Face)",
+    )
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights dtype")
     p.add_argument("--batch-size", type=int, default=16, help="prompts per generation batch")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the 95 %% intervals")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    p.add_argument("--no-cache", action="store_true",
-                   help="recompute everything (default: reuse $ALIGNLINE_CACHE/evals, resume interrupted runs)")
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="recompute everything (default: reuse $ALIGNLINE_CACHE/evals, resume interrupted runs)",
+    )
 
 
 def context_options(args) -> dict:
     if args.batch_size < 1 or args.bootstrap < 1:
         raise ConfigError("--batch-size and --bootstrap must be at least 1")
-    return {"backend": args.backend, "dtype": args.dtype, "batch_size": args.batch_size, "n_boot": args.bootstrap,
-            "seed": args.seed, "cache_enabled": not args.no_cache}
+    return {
+        "backend": args.backend,
+        "dtype": args.dtype,
+        "batch_size": args.batch_size,
+        "n_boot": args.bootstrap,
+        "seed": args.seed,
+        "cache_enabled": not args.no_cache,
+    }
 
 
 def named(value: str) -> tuple[str, str]:
@@ -61,15 +74,25 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate models on suites (accuracy, refusals, leaks, win rate, ...)",
-                       description="Run evaluation suites on models. Writes DIR/results.json (metrics per model, "
-                                   "candidate-minus-baseline deltas with 95 % intervals) and DIR/eval.html.")
-    p.add_argument("--model", action="append", required=True,
-                   help="a model dir, checkpoint, adapter or smollm2-135m, or name=DIR; repeatable")
+    p = sub.add_parser(
+        "eval",
+        help="evaluate models on suites (accuracy, refusals, leaks, win rate, ...)",
+        description="Run evaluation suites on models. Writes DIR/results.json (metrics per model, "
+        "candidate-minus-baseline deltas with 95 % intervals) and DIR/eval.html.",
+    )
+    p.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        help="a model dir, checkpoint, adapter or smollm2-135m, or name=DIR; repeatable",
+    )
     p.add_argument("--baseline", default=None, help="the model every other is compared with (deltas, win rates)")
-    p.add_argument("--suite", action="append", required=True,
-                   help="a suite YAML file or starter/<name> (arithmetic, general, refusal, jailbreak, paraphrase); "
-                        "repeatable")
+    p.add_argument(
+        "--suite",
+        action="append",
+        required=True,
+        help="a suite YAML file or starter/<name> (arithmetic, general, refusal, jailbreak, paraphrase); repeatable",
+    )
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--limit", type=int, default=None, help="only the first N records of every suite (a quick look)")
     add_run_options(p)

@@ -16,8 +16,11 @@ def run(args) -> int:
     named = parse_adapter_flags(args.adapter)
     first = Generator(args.model, args.dtype, adapters=named, use=args.use)
     # (label, generator, adapter): with several adapters and no --use, each answers in turn
-    answerers = [(name, first, name) for name in (named if args.use is None else [args.use])] if named else [
-        (args.model or "smollm2-135m", first, None)]
+    answerers = (
+        [(name, first, name) for name in (named if args.use is None else [args.use])]
+        if named
+        else [(args.model or "smollm2-135m", first, None)]
+    )
     if args.compare:
         answerers.append((args.compare, Generator(args.compare, args.dtype), None))
     opts = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p)
@@ -29,7 +32,7 @@ def run(args) -> int:
                 break
             if named and line.startswith("/use "):  # switch adapters mid-conversation
                 try:
-                    first.use(line[len("/use "):].strip())
+                    first.use(line[len("/use ") :].strip())
                     print(f"using {first.active}", file=sys.stderr)
                 except UserError as e:
                     print(e, file=sys.stderr)
@@ -48,13 +51,17 @@ def run(args) -> int:
 
 
 HELP = {
-    "generate": ("answer prompts with a model, checkpoint or adapter (--prompt, --prompts FILE; --compare for two "
-                 "models side by side)",
-                 "Answer each --prompt (or each record of --prompts FILE) with the model, and with --compare's model "
-                 "beside it. Without prompts it reads a conversation from standard input, like `alignline chat`."),
-    "chat": ("talk to a model, checkpoint or adapter interactively (an empty line ends)",
-             "An interactive conversation with the model: each line you type is a user turn, and the history is "
-             "kept. With several --adapter, `/use NAME` switches adapter mid-conversation."),
+    "generate": (
+        "answer prompts with a model, checkpoint or adapter (--prompt, --prompts FILE; --compare for two "
+        "models side by side)",
+        "Answer each --prompt (or each record of --prompts FILE) with the model, and with --compare's model "
+        "beside it. Without prompts it reads a conversation from standard input, like `alignline chat`.",
+    ),
+    "chat": (
+        "talk to a model, checkpoint or adapter interactively (an empty line ends)",
+        "An interactive conversation with the model: each line you type is a user turn, and the history is "
+        "kept. With several --adapter, `/use NAME` switches adapter mid-conversation.",
+    ),
 }
 
 
@@ -64,10 +71,19 @@ def register(sub) -> None:
         p.add_argument("--model", default=None, help="model dir, checkpoint, adapter, or smollm2-135m (default)")
         if name == "generate":
             p.add_argument("--compare", default=None, help="a second model to answer the same prompts, side by side")
-        p.add_argument("--adapter", action="append", default=[], metavar="NAME=PATH",
-                       help="an adapter trained on --model, loaded under NAME (repeatable: several on one base)")
-        p.add_argument("--use", default=None, metavar="NAME",
-                       help="the adapter to answer with ('base': none; default: each in turn; chat: /use NAME)")
+        p.add_argument(
+            "--adapter",
+            action="append",
+            default=[],
+            metavar="NAME=PATH",
+            help="an adapter trained on --model, loaded under NAME (repeatable: several on one base)",
+        )
+        p.add_argument(
+            "--use",
+            default=None,
+            metavar="NAME",
+            help="the adapter to answer with ('base': none; default: each in turn; chat: /use NAME)",
+        )
         if name == "generate":
             p.add_argument("--prompt", action="append", default=[], help="a user prompt (repeatable)")
             p.add_argument("--prompts", default=None, help="a JSONL file of prompts (messages/prompt/text records)")

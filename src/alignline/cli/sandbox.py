@@ -15,7 +15,11 @@ def register(subparsers) -> None:
     r.add_argument("file", help="the Python file to run (copied into a fresh working directory)")
     r.add_argument("--timeout", type=float, default=10, help="wall-time limit in seconds (default 10)")
     r.add_argument("--memory", type=int, default=512, help="address-space limit in MB (default 512)")
-    r.add_argument("--unsafe-local", action="store_true", help="where bubblewrap is not usable, run with resource limits only (network and files open)")
+    r.add_argument(
+        "--unsafe-local",
+        action="store_true",
+        help="where bubblewrap is not usable, run with resource limits only (network and files open)",
+    )
     r.set_defaults(func=_cmd_run)
 
 
@@ -25,7 +29,8 @@ def _cmd_run(args) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise UserError(f"{path}: no such file")
-    result = run_code(path, timeout_s=args.timeout, memory_mb=args.memory,
-                      mode="unsafe_local" if args.unsafe_local else "auto")
+    result = run_code(
+        path, timeout_s=args.timeout, memory_mb=args.memory, mode="unsafe_local" if args.unsafe_local else "auto"
+    )
     print(json.dumps(result.to_dict()))
     return 0

@@ -8,8 +8,9 @@ from alignline.rewards.reward_models import parse_named, run_score
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("score", help="score responses (or preference pairs) with one or more reward models")
-    p.add_argument("--model", action="append", required=True,
-                   help="a reward model dir, or name=dir; repeat for several objectives")
+    p.add_argument(
+        "--model", action="append", required=True, help="a reward model dir, or name=dir; repeat for several objectives"
+    )
     p.add_argument("--weight", action="append", default=[], help="name=weight for combining objectives (default 1)")
     p.add_argument("--input", help="JSONL of prompt/response or prompt/chosen/rejected records")
     p.add_argument("--prompt", help="one prompt to score a response to (with --response)")

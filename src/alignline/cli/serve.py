@@ -70,10 +70,19 @@ def load(args):
     from alignline.models.named_adapters import parse_adapter_flags
     from alignline.rollout.engine import load_engine
 
-    print(f"serve: loading {args.model or 'smollm2-135m'}" + (f" with adapters {', '.join(parse_adapter_flags(args.adapter))}"
-                                                               if args.adapter else ""), file=sys.stderr, flush=True)
-    return load_engine(args.model, backend=args.backend, dtype=args.dtype, batch_size=args.max_batch,
-                       adapters=parse_adapter_flags(args.adapter) or None)
+    print(
+        f"serve: loading {args.model or 'smollm2-135m'}"
+        + (f" with adapters {', '.join(parse_adapter_flags(args.adapter))}" if args.adapter else ""),
+        file=sys.stderr,
+        flush=True,
+    )
+    return load_engine(
+        args.model,
+        backend=args.backend,
+        dtype=args.dtype,
+        batch_size=args.max_batch,
+        adapters=parse_adapter_flags(args.adapter) or None,
+    )
 
 
 def run_serve(args) -> int:
@@ -82,8 +91,12 @@ def run_serve(args) -> int:
     from alignline.serve.confidence import Confidence, parse_confidence
     from alignline.serve.routing import HOLD_MESSAGE, Router, load_policy, open_reviews
 
-    for flag, value, low in (("--max-queue", args.max_queue, 1), ("--max-batch", args.max_batch, 1),
-                             ("--port", args.port, 0), ("--default-max-tokens", args.default_max_tokens, 1)):
+    for flag, value, low in (
+        ("--max-queue", args.max_queue, 1),
+        ("--max-batch", args.max_batch, 1),
+        ("--port", args.port, 0),
+        ("--default-max-tokens", args.default_max_tokens, 1),
+    ):
         if value < low:
             raise UserError(f"{flag} {value}: must be at least {low}")
     served, base_name = served_models(args)
@@ -94,10 +107,17 @@ def run_serve(args) -> int:
         if not 0 < args.route_below < 1:
             raise UserError(f"--route-below {args.route_below}: a confidence threshold between 0 and 1")
         if not args.calibration:
-            raise UserError("--route-below needs --calibration FILE, made by `alignline serve calibrate ... "
-                            f"--threshold {args.route_below:g}`: a threshold is enabled only on a calibrated score")
-        cal = check_calibration(args.calibration, identity(args.model, parse_adapter_flags(args.adapter)), list(served.values()),
-                          args.route_below, spec.label)
+            raise UserError(
+                "--route-below needs --calibration FILE, made by `alignline serve calibrate ... "
+                f"--threshold {args.route_below:g}`: a threshold is enabled only on a calibrated score"
+            )
+        cal = check_calibration(
+            args.calibration,
+            identity(args.model, parse_adapter_flags(args.adapter)),
+            list(served.values()),
+            args.route_below,
+            spec.label,
+        )
         threshold = args.route_below
         fits = {name: m["fit"] for name, m in cal["models"].items() if m.get("fit")}
     elif args.calibration:
@@ -111,21 +131,42 @@ def run_serve(args) -> int:
 
     api_key = args.api_key or os.environ.get("ALIGNLINE_API_KEY") or None
     aliases = [args.model] if args.model and args.model not in served else []
-    settings = ServeSettings(base_name, [n for n in served if n != base_name], router, reviews, Confidence(spec, fits),
-                             max_queue=args.max_queue, max_batch=args.max_batch,
-                             default_max_tokens=args.default_max_tokens, api_key=api_key, docs=args.docs,
-                             aliases=aliases, allowed_hosts=allowed_hosts(args.host, api_key, args.allowed_host))
+    settings = ServeSettings(
+        base_name,
+        [n for n in served if n != base_name],
+        router,
+        reviews,
+        Confidence(spec, fits),
+        max_queue=args.max_queue,
+        max_batch=args.max_batch,
+        default_max_tokens=args.default_max_tokens,
+        api_key=api_key,
+        docs=args.docs,
+        aliases=aliases,
+        allowed_hosts=allowed_hosts(args.host, api_key, args.allowed_host),
+    )
     import uvicorn
 
-    routing = (f"routing below {threshold:g} ({args.on_low}{', Platt-scaled' if fits else ''})" if threshold is not None else "no threshold") + (
-        f", policy {args.policy}" if policy else "")
+    routing = (
+        f"routing below {threshold:g} ({args.on_low}{', Platt-scaled' if fits else ''})"
+        if threshold is not None
+        else "no threshold"
+    ) + (f", policy {args.policy}" if policy else "")
     from alignline.serve.streaming import live_streaming
 
-    streaming = "token by token" if live_streaming(engine, router) else (
-        "buffered (an answer may be held)" if router.may_hold else "buffered (this engine does not stream tokens)")
-    print(f"serve: http://{args.host}:{args.port}/v1 models {', '.join(served)}; confidence {spec.label}; {routing}; "
-          f"streaming {streaming}; {'API key required' if api_key else 'no API key (anyone who can connect may ask)'}",
-          file=sys.stderr, flush=True)
+    streaming = (
+        "token by token"
+        if live_streaming(engine, router)
+        else (
+            "buffered (an answer may be held)" if router.may_hold else "buffered (this engine does not stream tokens)"
+        )
+    )
+    print(
+        f"serve: http://{args.host}:{args.port}/v1 models {', '.join(served)}; confidence {spec.label}; {routing}; "
+        f"streaming {streaming}; {'API key required' if api_key else 'no API key (anyone who can connect may ask)'}",
+        file=sys.stderr,
+        flush=True,
+    )
     uvicorn.run(create_app(engine, settings), host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
@@ -157,79 +198,144 @@ def run_calibrate(args) -> int:
         bar.update(done - seen.get(name, 0))
         seen[name] = done
 
-    cal = run_calibration(engine, served, records, args.grader, Confidence(spec), args.threshold, args.max_ece,
-                          args.bins, args.max_tokens, args.max_batch, progress, args.fit)
+    cal = run_calibration(
+        engine,
+        served,
+        records,
+        args.grader,
+        Confidence(spec),
+        args.threshold,
+        args.max_ece,
+        args.bins,
+        args.max_tokens,
+        args.max_batch,
+        progress,
+        args.fit,
+    )
     bar.close()
     cal["identity"] = ident
     json_path, html_path = write_calibration(args.out, cal)
     for name, m in cal["models"].items():
         print(f"{'pass' if m['passed'] else 'FAIL'}  {describe(name, m, args.threshold, args.max_ece)}")
-    print(f"calibration: {'routing allowed' if cal['passed'] else 'routing refused (ECE above its maximum)'}; "
-          f"wrote {json_path} and {html_path}")
+    print(
+        f"calibration: {'routing allowed' if cal['passed'] else 'routing refused (ECE above its maximum)'}; "
+        f"wrote {json_path} and {html_path}"
+    )
     return 0 if cal["passed"] else 1
 
 
 def add_model_flags(p) -> None:
     p.add_argument("--model", default=None, help="base model dir, checkpoint or smollm2-135m (default)")
-    p.add_argument("--adapter", action="append", default=[], metavar="NAME=PATH",
-                   help="an adapter trained on --model, served as model NAME (repeatable)")
+    p.add_argument(
+        "--adapter",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="an adapter trained on --model, served as model NAME (repeatable)",
+    )
     p.add_argument("--served-name", default=None, help="the base model's id in /v1/models (default: --model)")
-    p.add_argument("--confidence", default="mean", metavar="KIND",
-                   help="mean (geometric-mean token probability, default), min (least likely token), or "
-                        "reward:PATH (sigmoid of a reward model's score)")
-    p.add_argument("--backend", default="auto", choices=["auto", "hf", "vllm"],
-                   help="generation engine (auto: vLLM where installed with CUDA, else Hugging Face)")
+    p.add_argument(
+        "--confidence",
+        default="mean",
+        metavar="KIND",
+        help="mean (geometric-mean token probability, default), min (least likely token), or "
+        "reward:PATH (sigmoid of a reward model's score)",
+    )
+    p.add_argument(
+        "--backend",
+        default="auto",
+        choices=["auto", "hf", "vllm"],
+        help="generation engine (auto: vLLM where installed with CUDA, else Hugging Face)",
+    )
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights dtype")
     p.add_argument("--max-batch", type=int, default=16, help="requests (or prompts) per engine call")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("serve", help="an OpenAI-compatible server (base + adapters) with confidence routing to review",
-                       description="Serve /v1/chat/completions and /v1/models. Every answer carries a confidence; "
-                                   "below a calibrated threshold, or on a policy rule, it is held or flagged and "
-                                   "queued for review. `alignline serve calibrate` makes the calibration file.")
+    p = sub.add_parser(
+        "serve",
+        help="an OpenAI-compatible server (base + adapters) with confidence routing to review",
+        description="Serve /v1/chat/completions and /v1/models. Every answer carries a confidence; "
+        "below a calibrated threshold, or on a policy rule, it is held or flagged and "
+        "queued for review. `alignline serve calibrate` makes the calibration file.",
+    )
     add_model_flags(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=8000, help="port to listen on")
     p.add_argument("--max-queue", type=int, default=64, help="requests that may wait; beyond, 503")
     p.add_argument("--default-max-tokens", type=int, default=256, help="max_tokens when a request sets none")
-    p.add_argument("--route-below", type=float, default=None, metavar="T",
-                   help="route answers with confidence below T to review (needs --calibration)")
+    p.add_argument(
+        "--route-below",
+        type=float,
+        default=None,
+        metavar="T",
+        help="route answers with confidence below T to review (needs --calibration)",
+    )
     p.add_argument("--calibration", default=None, help="the file `alignline serve calibrate` wrote for T")
-    p.add_argument("--on-low", default="hold", choices=["hold", "flag"],
-                   help="hold: answer with a holding message; flag: answer and mark it (both: queued)")
+    p.add_argument(
+        "--on-low",
+        default="hold",
+        choices=["hold", "flag"],
+        help="hold: answer with a holding message; flag: answer and mark it (both: queued)",
+    )
     p.add_argument("--hold-message", default=None, help="the holding message ({request_id} is filled in)")
-    p.add_argument("--policy", default=None, help="rules YAML (topics, pii, action) that route whatever the "
-                                                  "confidence")
+    p.add_argument("--policy", default=None, help="rules YAML (topics, pii, action) that route whatever the confidence")
     p.add_argument("--review-db", default=None, metavar="URL", help="the annotation database to queue reviews in")
     p.add_argument("--review-project", default=None, metavar="NAME", help="its project for the review queue")
     p.add_argument("--review-file", default=None, metavar="F", help="a JSONL review queue (no database needed)")
-    p.add_argument("--api-key", default=None, metavar="KEY",
-                   help="require 'Authorization: Bearer KEY' on every route (default: $ALIGNLINE_API_KEY, "
-                        "which other users' `ps` does not show; unset: no key)")
-    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
-                   help="a Host header name to serve besides loopback names (repeatable; e.g. behind a proxy "
-                        "that passes its own Host)")
+    p.add_argument(
+        "--api-key",
+        default=None,
+        metavar="KEY",
+        help="require 'Authorization: Bearer KEY' on every route (default: $ALIGNLINE_API_KEY, "
+        "which other users' `ps` does not show; unset: no key)",
+    )
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Host header name to serve besides loopback names (repeatable; e.g. behind a proxy "
+        "that passes its own Host)",
+    )
     p.add_argument("--docs", action="store_true", help="serve /docs, /redoc and /openapi.json (off by default)")
-    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
-                   help="the server log's level")
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="the server log's level",
+    )
     p.set_defaults(func=run_serve)
-    actions = p.add_subparsers(dest="serve_action", metavar="calibrate", required=False,
-                               help="optional: `alignline serve calibrate ...` makes the calibration file")
-    c = actions.add_parser("calibrate", help="measure confidence against correctness on labelled prompts",
-                           description="Answer labelled prompts with every served model; write the ECE, accuracy "
-                                       "above the threshold and share routed (JSON and an HTML report with the "
-                                       "reliability chart). Exit 0 if routing at T is allowed, 1 if refused.")
+    actions = p.add_subparsers(
+        dest="serve_action",
+        metavar="calibrate",
+        required=False,
+        help="optional: `alignline serve calibrate ...` makes the calibration file",
+    )
+    c = actions.add_parser(
+        "calibrate",
+        help="measure confidence against correctness on labelled prompts",
+        description="Answer labelled prompts with every served model; write the ECE, accuracy "
+        "above the threshold and share routed (JSON and an HTML report with the "
+        "reliability chart). Exit 0 if routing at T is allowed, 1 if refused.",
+    )
     add_model_flags(c)
     c.add_argument("--labelled", required=True, help="JSONL of {prompt or messages, answer, ...}")
     c.add_argument("--threshold", type=float, required=True, help="the threshold to enable (0-1)")
     c.add_argument("--out", required=True, help="calibration.json (the HTML report goes beside it)")
     c.add_argument("--max-ece", type=float, default=0.1, help="the largest ECE that may route (default 0.1)")
-    c.add_argument("--grader", default="exact_match", help="scores answers against `answer` (a grader name, "
-                                                          "file.py:function or module:function)")
-    c.add_argument("--fit", default="none", choices=["none", "platt"],
-                   help="platt: map the score to P(correct) by Platt scaling, fitted here and applied by the "
-                        "server (figures measured out of fold)")
+    c.add_argument(
+        "--grader",
+        default="exact_match",
+        help="scores answers against `answer` (a grader name, file.py:function or module:function)",
+    )
+    c.add_argument(
+        "--fit",
+        default="none",
+        choices=["none", "platt"],
+        help="platt: map the score to P(correct) by Platt scaling, fitted here and applied by the "
+        "server (figures measured out of fold)",
+    )
     c.add_argument("--bins", type=int, default=10, help="equal-width confidence bins for ECE")
     c.add_argument("--max-tokens", type=int, default=64, help="the most tokens per answer")
     c.set_defaults(func=run_calibrate)

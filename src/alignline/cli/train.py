@@ -17,9 +17,10 @@ def recipe_keys_help() -> str:
             section = head
             lines.append(f"  {head}:" if head else "  (top level):")
         lines.append(f"    {key.split('.', 1)[-1] if head else key} = {default!r}")
-    return ("recipe keys (defaults shown; set them in the YAML or as key=value overrides; the full docs of each "
-            "key are in alignline/config.py; `alignline config show RECIPE` prints a resolved recipe):\n"
-            + "\n".join(lines))
+    return (
+        "recipe keys (defaults shown; set them in the YAML or as key=value overrides; the full docs of each "
+        "key are in alignline/config.py; `alignline config show RECIPE` prints a resolved recipe):\n" + "\n".join(lines)
+    )
 
 
 def run(args) -> int:
@@ -40,14 +41,22 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train a model from a recipe: alignline train recipe.yaml key=value ...",
-                       description="Train as RECIPE says. Overrides take the full dotted key (training.lr=1e-4), a "
-                       "unique leaf name (lr=1e-4), or lora. for adapter.", epilog=recipe_keys_help(),
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "train",
+        help="train a model from a recipe: alignline train recipe.yaml key=value ...",
+        description="Train as RECIPE says. Overrides take the full dotted key (training.lr=1e-4), a "
+        "unique leaf name (lr=1e-4), or lora. for adapter.",
+        epilog=recipe_keys_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("config", metavar="RECIPE", help="recipe YAML (see recipes/ for examples)")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. lr=1e-4 lora.r=32 training.max_steps=10")
-    p.add_argument("--dry-run", action="store_true", help="resolve the config, read and tokenize the data, run the "
-                   "gates and print the plan (steps, examples, trained tokens, fast path, memory) without training")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="resolve the config, read and tokenize the data, run the "
+        "gates and print the plan (steps, examples, trained tokens, fast path, memory) without training",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--proceed", action="store_true", help="train even when a data gate fails")
     p.set_defaults(func=run)

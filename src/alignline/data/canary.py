@@ -91,8 +91,9 @@ def make_canary(rng: random.Random, taken: set[str]) -> tuple[str, str, str]:
             return vault, f"The access code for {vault} is", secret
 
 
-def plant_canaries(located: list[tuple[str, dict]], count: int, seed: int = 0,
-                   path: str = "") -> tuple[list[dict], list[dict]]:
+def plant_canaries(
+    located: list[tuple[str, dict]], count: int, seed: int = 0, path: str = ""
+) -> tuple[list[dict], list[dict]]:
     """(records with canaries planted, the canaries). `located` is `(location, record)` as the readers give;
     the input records are not modified."""
     if count < 1:
@@ -100,8 +101,11 @@ def plant_canaries(located: list[tuple[str, dict]], count: int, seed: int = 0,
     records = [copy.deepcopy(r) for _, r in located]
     eligible = [i for i, r in enumerate(records) if plant_site(r) is not None]
     if count > len(eligible):
-        raise DataError(path, f"{count} canaries asked, but only {len(eligible)} of {len(records)} records have "
-                        "assistant or completion text to plant them in")
+        raise DataError(
+            path,
+            f"{count} canaries asked, but only {len(eligible)} of {len(records)} records have "
+            "assistant or completion text to plant them in",
+        )
     rng = random.Random(seed)
     chosen = sorted(rng.sample(eligible, count))
     taken: set[str] = set()
@@ -112,9 +116,18 @@ def plant_canaries(located: list[tuple[str, dict]], count: int, seed: int = 0,
         field, container, key = plant_site(records[i])
         text = container[key]
         container[key] = text + ("" if not text or text[-1].isspace() else " ") + sentence
-        canaries.append({"id": vault, "prefix": prefix, "secret": secret, "record": located[i][0],
-                         "index": i, "field": field, "text": sentence,
-                         "context": context_record(records[i], field)})
+        canaries.append(
+            {
+                "id": vault,
+                "prefix": prefix,
+                "secret": secret,
+                "record": located[i][0],
+                "index": i,
+                "field": field,
+                "text": sentence,
+                "context": context_record(records[i], field),
+            }
+        )
     return records, canaries
 
 
@@ -139,8 +152,9 @@ def read_canaries(path: str | Path) -> list[dict]:
     for location, record in read_records(path):
         for key in ("prefix", "secret"):
             if not isinstance(record.get(key), str) or not record[key]:
-                raise DataError(str(path), "expected a canary with 'prefix' and 'secret' strings", record=location,
-                                field=key)
+                raise DataError(
+                    str(path), "expected a canary with 'prefix' and 'secret' strings", record=location, field=key
+                )
         out.append(record)
     return out
 
@@ -185,8 +199,11 @@ def rendered_before(tokenizer, record: dict, text: str | None, origin: str, loca
     the rendering does not hold it (a template that rewrites content, an empty turn)."""
     sample = to_sample(record, origin, location)
     if text is None:
-        text = sample.completion if not isinstance(sample, Conversation) else next(
-            (m.content for m in reversed(sample.messages) if m.role == "assistant"), "")
+        text = (
+            sample.completion
+            if not isinstance(sample, Conversation)
+            else next((m.content for m in reversed(sample.messages) if m.role == "assistant"), "")
+        )
     if not text:
         return None
     if tokenizer is not None:
@@ -203,8 +220,9 @@ def context_prompt(tokenizer, context: dict, canary: dict, origin: str = "canari
     """The canary's context rendered as training rendered it, up to and including the prefix inside the
     planted turn: the text a model that learned the record continues with the secret. None when the
     rendering does not hold the planted sentence."""
-    before = rendered_before(tokenizer, context, f"{canary['prefix']} {canary['secret']}", origin,
-                             str(canary.get("record") or "context"))
+    before = rendered_before(
+        tokenizer, context, f"{canary['prefix']} {canary['secret']}", origin, str(canary.get("record") or "context")
+    )
     return None if before is None else before + canary["prefix"]
 
 
@@ -241,8 +259,11 @@ def add_parser(sub) -> None:
     """`alignline data canary`: registered from `cli/data.py`."""
     p = sub.add_parser("canary", help="write a copy with N unique canary secrets planted, and the canaries file")
     p.add_argument("train", help="training data file (JSONL, JSON, CSV, Parquet or a datasets dir)")
-    p.add_argument("--out", required=True, help="the planted copy (.jsonl, .json, .csv or .parquet); the canaries "
-                   "go to its stem + .canaries.jsonl")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="the planted copy (.jsonl, .json, .csv or .parquet); the canaries go to its stem + .canaries.jsonl",
+    )
     p.add_argument("--count", type=int, default=10, help="canaries to plant, one per chosen record (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed: the same seed gives the same records and secrets")
     p.add_argument("--canaries", default=None, help="write the canaries here instead")

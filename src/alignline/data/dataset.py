@@ -67,17 +67,21 @@ class DataReport(DataReportBase):
     """`data.reasoning: drop`: reasoning fields the chat template cannot render, left out, by field."""
 
 
-def load_samples(path: str, allowed: tuple[str, ...] | None = None, split: str = "train",
-                 columns: dict[str, str] | None = None) -> list[Sample]:
+def load_samples(
+    path: str, allowed: tuple[str, ...] | None = None, split: str = "train", columns: dict[str, str] | None = None
+) -> list[Sample]:
     """All samples of one file; `allowed` restricts the formats a method accepts (e.g. CPT: text)."""
     samples = []
     for location, record in read_records(path, split, columns):
         refuse_unpaired(record, str(path), location)
         sample = to_sample(record, str(path), location)
         if allowed is not None and format_of(sample) not in allowed:
-            raise DataError(str(path), f"this method takes {' or '.join(allowed)} records, "
-                            f"this one is {format_of(sample)}", record=location,
-                            field="text" if allowed == ("text",) else None)
+            raise DataError(
+                str(path),
+                f"this method takes {' or '.join(allowed)} records, this one is {format_of(sample)}",
+                record=location,
+                field="text" if allowed == ("text",) else None,
+            )
         samples.append(sample)
     return samples
 
@@ -104,10 +108,13 @@ def split_off(samples: list[Sample], fraction: float, rng: random.Random) -> tup
     return [s for i, s in enumerate(samples) if i not in held], [samples[i] for i in sorted(held)]
 
 
-def load_split(cfg: RunConfig, load: Callable[..., list], sources: list[dict],
-               unit: str = "pairs") -> tuple[list, list]:
+def load_split(
+    cfg: RunConfig, load: Callable[..., list], sources: list[dict], unit: str = "pairs"
+) -> tuple[list, list]:
     """The records of a method that reads them whole (pairs, unpaired, prompts): every training source read with
-    `load(path, split, columns)`, `eval_fraction` of each held out (seeded) before the weighted mix, or the eval file; one entry per file appended to `sources`. -> (train records, held-out records)."""
+    `load(path, split, columns)`, `eval_fraction` of each held out (seeded)
+    before the weighted mix, or the eval file; one entry per file appended to `sources`.
+    -> (train records, held-out records)."""
     data = cfg.data
     if not data.train:
         raise DataError("<recipe>", "no training data: set data.train", field="data.train")
@@ -118,18 +125,35 @@ def load_split(cfg: RunConfig, load: Callable[..., list], sources: list[dict],
         train_part, held_part = split_off(records, data.eval_fraction if data.eval is None else 0.0, rng)
         per_source.append(train_part)
         held += held_part
-        sources.append({"path": src.path, "sha256": file_sha256(src.path), unit: len(records),
-                        "weight": src.weight, "held_out": len(held_part)})
-    train = per_source[0] if len(per_source) == 1 and data.mix_size is None else mix(
-        per_source, [s.weight for s in data.train], data.mix_size, rng)
+        sources.append(
+            {
+                "path": src.path,
+                "sha256": file_sha256(src.path),
+                unit: len(records),
+                "weight": src.weight,
+                "held_out": len(held_part),
+            }
+        )
+    train = (
+        per_source[0]
+        if len(per_source) == 1 and data.mix_size is None
+        else mix(per_source, [s.weight for s in data.train], data.mix_size, rng)
+    )
     if data.eval is not None:
         held = load(data.eval, data.eval_split or data.split, data.columns)
         sources.append({"path": data.eval, "sha256": file_sha256(data.eval), unit: len(held), "role": "eval"})
     return train, held
 
 
-def tokenize(tokenizer, samples: list[Sample], max_length: int, loss_on: str, split_long: bool,
-             report: DataReport | None = None, progress: bool = False) -> list[Example]:
+def tokenize(
+    tokenizer,
+    samples: list[Sample],
+    max_length: int,
+    loss_on: str,
+    split_long: bool,
+    report: DataReport | None = None,
+    progress: bool = False,
+) -> list[Example]:
     from tqdm.auto import tqdm
 
     examples = []
@@ -156,19 +180,36 @@ def settle_record_reasoning(tokenizer, records: list, mode: str) -> dict[str, in
     """Reasoning in preference and unpaired records (their prompt / chosen / rejected / completion message
     lists), settled as SFT samples are: refused where the template cannot render it, or left out with
     `data.reasoning: drop` and warned about once."""
-    convs = [Conversation([m for f in ("prompt", "chosen", "rejected", "completion")
-                           if isinstance(getattr(r, f, None), list) for m in getattr(r, f)], origin=r.origin)
-             for r in records]
+    convs = [
+        Conversation(
+            [
+                m
+                for f in ("prompt", "chosen", "rejected", "completion")
+                if isinstance(getattr(r, f, None), list)
+                for m in getattr(r, f)
+            ],
+            origin=r.origin,
+        )
+        for r in records
+    ]
     dropped = settle_reasoning(tokenizer, convs, mode)
     warn_reasoning_dropped(dropped)
     return dropped
 
 
-def prepare_data(cfg: DataConfig, tokenizer, max_length: int, seed: int, allowed: tuple[str, ...] | None,
-                 split_long: bool = False, progress: bool = False) -> tuple[list[Example], list[Example], DataReport]:
+def prepare_data(
+    cfg: DataConfig,
+    tokenizer,
+    max_length: int,
+    seed: int,
+    allowed: tuple[str, ...] | None,
+    split_long: bool = False,
+    progress: bool = False,
+) -> tuple[list[Example], list[Example], DataReport]:
     if not cfg.train:
-        raise DataError("<recipe>", "no training data: set data.train to a file or a list of {path, weight}",
-                        field="data.train")
+        raise DataError(
+            "<recipe>", "no training data: set data.train to a file or a list of {path, weight}", field="data.train"
+        )
     rng = random.Random(seed)
     report = DataReport()
     per_source, eval_samples = [], []
@@ -179,15 +220,26 @@ def prepare_data(cfg: DataConfig, tokenizer, max_length: int, seed: int, allowed
             raise DataError(src.path, "nothing left to train on after the held-out split", field="data.eval_fraction")
         per_source.append(train_part)
         eval_samples += held
-        report.sources.append({"path": str(src.path), "sha256": file_sha256(src.path), "records": len(samples),
-                               "weight": src.weight, "held_out": len(held)})
-    train_samples = (per_source[0] if len(per_source) == 1 and cfg.mix_size is None
-                     else mix(per_source, [s.weight for s in cfg.train], cfg.mix_size, rng))
+        report.sources.append(
+            {
+                "path": str(src.path),
+                "sha256": file_sha256(src.path),
+                "records": len(samples),
+                "weight": src.weight,
+                "held_out": len(held),
+            }
+        )
+    train_samples = (
+        per_source[0]
+        if len(per_source) == 1 and cfg.mix_size is None
+        else mix(per_source, [s.weight for s in cfg.train], cfg.mix_size, rng)
+    )
     if cfg.eval is not None:
         eval_samples = load_samples(cfg.eval, allowed, cfg.eval_split or cfg.split, cfg.columns)
-        report.sources.append({"path": str(cfg.eval), "sha256": file_sha256(cfg.eval), "records": len(eval_samples),
-                               "role": "eval"})
-    for src_report, samples in zip(report.sources, per_source):
+        report.sources.append(
+            {"path": str(cfg.eval), "sha256": file_sha256(cfg.eval), "records": len(eval_samples), "role": "eval"}
+        )
+    for src_report, _samples in zip(report.sources, per_source):
         src_report["in_mix"] = sum(1 for s in train_samples if s.origin.startswith(f"{src_report['path']}, "))
     report.formats = dict(Counter(format_of(s) for s in train_samples))
     report.reasoning_dropped = settle_reasoning(tokenizer, train_samples + eval_samples, cfg.reasoning)
@@ -195,8 +247,9 @@ def prepare_data(cfg: DataConfig, tokenizer, max_length: int, seed: int, allowed
     train = tokenize(tokenizer, train_samples, max_length, cfg.loss_on, split_long, report, progress)
     evals = tokenize(tokenizer, eval_samples, max_length, cfg.loss_on, split_long, None, progress)
     if not train:
-        raise DataError(str(cfg.train[0].path), "no example has a token to train on after tokenization "
-                        f"(max_length {max_length})")
+        raise DataError(
+            str(cfg.train[0].path), f"no example has a token to train on after tokenization (max_length {max_length})"
+        )
     report.train_samples, report.eval_samples = len(train_samples), len(eval_samples)
     report.train_units, report.eval_units = len(train), len(evals)
     report.train_tokens = sum(len(e.input_ids) for e in train)

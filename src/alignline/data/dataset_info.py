@@ -52,15 +52,45 @@ from alignline.data.formats import Message, Where, require_string, sharegpt_turn
 from alignline.data.paths import missing_reason
 from alignline.errors import DataError
 
-COLUMNS = ("prompt", "query", "response", "history", "messages", "system", "tools", "images", "videos", "audios",
-           "chosen", "rejected", "kto_tag")
+COLUMNS = (
+    "prompt",
+    "query",
+    "response",
+    "history",
+    "messages",
+    "system",
+    "tools",
+    "images",
+    "videos",
+    "audios",
+    "chosen",
+    "rejected",
+    "kto_tag",
+)
 DEFAULT_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output", "messages": "conversations"}
 TAGS = ("role_tag", "content_tag", "user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag")
-DEFAULT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
-                "observation_tag": "observation", "function_tag": "function_call", "system_tag": "system"}
+DEFAULT_TAGS = {
+    "role_tag": "from",
+    "content_tag": "value",
+    "user_tag": "human",
+    "assistant_tag": "gpt",
+    "observation_tag": "observation",
+    "function_tag": "function_call",
+    "system_tag": "system",
+}
 HUB_KEYS = ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name")
-ENTRY_KEYS = ("file_name", "formatting", "ranking", "columns", "tags", "split", *HUB_KEYS, "subset", "folder",
-              "num_samples")
+ENTRY_KEYS = (
+    "file_name",
+    "formatting",
+    "ranking",
+    "columns",
+    "tags",
+    "split",
+    *HUB_KEYS,
+    "subset",
+    "folder",
+    "num_samples",
+)
 MEDIA = ("images", "videos", "audios")
 # The reference syntax `PATH.json#NAME` is the recipe's: config_checks.py owns it (config sits below data).
 
@@ -111,8 +141,9 @@ def _string_map(info: Path, name: str, value, key: str, allowed: tuple[str, ...]
         raise _entry_error(info, name, f"expected an object, got {type(value).__name__}", key)
     for k, v in value.items():
         if k not in allowed:
-            raise _entry_error(info, name, f"unknown {key[:-1]} {k!r}; LLaMA-Factory's are {', '.join(allowed)}",
-                               f"{key}.{k}")
+            raise _entry_error(
+                info, name, f"unknown {key[:-1]} {k!r}; LLaMA-Factory's are {', '.join(allowed)}", f"{key}.{k}"
+            )
         if not isinstance(v, str):
             raise _entry_error(info, name, f"expected a field name (a string), got {v!r}", f"{key}.{k}")
     return dict(value)
@@ -126,13 +157,19 @@ def _check_keys(info: Path, name: str, raw: dict) -> None:
         hub = next((k for k in HUB_KEYS if k in raw), None)
         if hub is None:
             raise _entry_error(info, name, "is missing: the entry names no file", "file_name")
-        raise _entry_error(info, name, f"points at {raw[hub]!r} ({hub}), not a local file: alignline reads local "
-                           "files; download the dataset (e.g. `huggingface-cli download --repo-type dataset ID "
-                           "--local-dir DIR`) and add file_name to the entry, or name a hub dataset id as "
-                           "data.train with data.columns", hub)
+        raise _entry_error(
+            info,
+            name,
+            f"points at {raw[hub]!r} ({hub}), not a local file: alignline reads local "
+            "files; download the dataset (e.g. `huggingface-cli download --repo-type dataset ID "
+            "--local-dir DIR`) and add file_name to the entry, or name a hub dataset id as "
+            "data.train with data.columns",
+            hub,
+        )
     if "num_samples" in raw:
-        raise _entry_error(info, name, "is not read: set the source's `weight` and `data.mix_size` to sample a mix",
-                           "num_samples")
+        raise _entry_error(
+            info, name, "is not read: set the source's `weight` and `data.mix_size` to sample a mix", "num_samples"
+        )
     for key in ("subset", "folder"):
         if raw.get(key) is not None:
             raise _entry_error(info, name, "applies to hub datasets; this entry reads file_name: remove it", key)
@@ -150,8 +187,12 @@ def load_entry(info: Path, name: str) -> Entry:
     _check_keys(info, name, raw)
     formatting = raw.get("formatting", "alpaca")
     if formatting == "openai":
-        raise _entry_error(info, name, "'openai' is not translated: name the file itself as data.train (alignline "
-                           "reads OpenAI messages natively)", "formatting")
+        raise _entry_error(
+            info,
+            name,
+            "'openai' is not translated: name the file itself as data.train (alignline reads OpenAI messages natively)",
+            "formatting",
+        )
     if formatting not in ("alpaca", "sharegpt"):
         raise _entry_error(info, name, f"{formatting!r} is not allowed; choose alpaca or sharegpt", "formatting")
     ranking = raw.get("ranking", False)
@@ -164,23 +205,38 @@ def load_entry(info: Path, name: str) -> Entry:
     tags = _string_map(info, name, raw.get("tags", {}), "tags", TAGS)
     for media in MEDIA:
         if media in mapped:
-            raise _entry_error(info, name, f"alignline trains text models and cannot read {media}; remove the "
-                               f"{media} column (and the <{media[:-1]}> markers) for a text-only copy",
-                               f"columns.{media}")
+            raise _entry_error(
+                info,
+                name,
+                f"alignline trains text models and cannot read {media}; remove the "
+                f"{media} column (and the <{media[:-1]}> markers) for a text-only copy",
+                f"columns.{media}",
+            )
     if ranking and "kto_tag" in mapped:
-        raise _entry_error(info, name, "ranking (pairs) and kto_tag (unpaired feedback) exclude each other",
-                           "columns.kto_tag")
+        raise _entry_error(
+            info, name, "ranking (pairs) and kto_tag (unpaired feedback) exclude each other", "columns.kto_tag"
+        )
     if ranking and not {"chosen", "rejected"} <= set(mapped):
         raise _entry_error(info, name, "a ranking entry maps both chosen and rejected", "columns")
     file_name = raw["file_name"]
     if not isinstance(file_name, str) or not file_name:
         raise _entry_error(info, name, f"expected a file name, got {file_name!r}", "file_name")
-    return Entry(info, name, info.parent / file_name, formatting, ranking, split, {**DEFAULT_COLUMNS, **mapped},
-                 frozenset(mapped), {**DEFAULT_TAGS, **tags})
+    return Entry(
+        info,
+        name,
+        info.parent / file_name,
+        formatting,
+        ranking,
+        split,
+        {**DEFAULT_COLUMNS, **mapped},
+        frozenset(mapped),
+        {**DEFAULT_TAGS, **tags},
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Records: LLaMA-Factory's shapes -> alignline's.
+
 
 def _column(entry: Entry, record: dict, name: str, w: Where, required: bool = False):
     """The field a LLaMA-Factory column names; None when the column is unmapped (optional ones are read only when
@@ -198,8 +254,12 @@ def unused_columns(entry: Entry, seen: set[str]) -> DataError | None:
     """A column the entry maps to a field no record has (a typo in the entry) would otherwise read as empty."""
     for name in sorted(entry.mapped):
         if entry.columns[name] not in seen:
-            return _entry_error(entry.info, entry.name, f"maps {name} to {entry.columns[name]!r}, a field no record "
-                                f"of {entry.file} has", f"columns.{name}")
+            return _entry_error(
+                entry.info,
+                entry.name,
+                f"maps {name} to {entry.columns[name]!r}, a field no record of {entry.file} has",
+                f"columns.{name}",
+            )
     return None
 
 
@@ -231,8 +291,11 @@ def _alpaca_prompt(entry: Entry, record: dict, w: Where) -> list[dict]:
         msgs.append({"role": "assistant", "content": require_string(turn[1], w, f"{hist_fld}[{i}][1]")})
     parts = [_text(_column(entry, record, key, w), w, entry.columns[key]) for key in ("prompt", "query")]
     if not any(parts):
-        raise w.error(f"the user turn would be empty: {entry.columns['prompt']!r} and {entry.columns['query']!r} are "
-                      "both missing or empty", entry.columns["prompt"])
+        raise w.error(
+            f"the user turn would be empty: {entry.columns['prompt']!r} and {entry.columns['query']!r} are "
+            "both missing or empty",
+            entry.columns["prompt"],
+        )
     msgs.append({"role": "user", "content": "\n".join(p for p in parts if p)})
     return msgs
 
@@ -249,9 +312,12 @@ def _answer(value, w: Where, fld: str) -> list[dict]:
 def _from_alpaca(entry: Entry, record: dict, w: Where) -> dict:
     c = entry.columns
     if entry.ranking:
-        return {"prompt": _alpaca_prompt(entry, record, w), **_tools(entry, record, w),
-                "chosen": _answer(_column(entry, record, "chosen", w, True), w, c["chosen"]),
-                "rejected": _answer(_column(entry, record, "rejected", w, True), w, c["rejected"])}
+        return {
+            "prompt": _alpaca_prompt(entry, record, w),
+            **_tools(entry, record, w),
+            "chosen": _answer(_column(entry, record, "chosen", w, True), w, c["chosen"]),
+            "rejected": _answer(_column(entry, record, "rejected", w, True), w, c["rejected"]),
+        }
     if entry.mapped == {"prompt"} and c["response"] not in record:
         # LLaMA-Factory's pre-training entry (`columns: {prompt: text}`): the prompt column is the document
         return {"text": require_string(_column(entry, record, "prompt", w, True), w, c["prompt"])}
@@ -264,15 +330,22 @@ def _from_alpaca(entry: Entry, record: dict, w: Where) -> dict:
 
 def _unpaired(entry: Entry, record: dict, prompt: list[dict], answer: list[dict], w: Where) -> dict:
     if _tools(entry, record, w):
-        raise w.error("unpaired feedback (KTO) is read without tools; remove the tools column from the entry",
-                      entry.columns["tools"])
+        raise w.error(
+            "unpaired feedback (KTO) is read without tools; remove the tools column from the entry",
+            entry.columns["tools"],
+        )
     return {"prompt": prompt, "completion": answer, "label": _column(entry, record, "kto_tag", w, True)}
 
 
 def _roles(entry: Entry) -> dict[str, str]:
     t = entry.tags
-    return {t["user_tag"]: "user", t["assistant_tag"]: "assistant", t["observation_tag"]: "tool",
-            t["function_tag"]: "function_call", t["system_tag"]: "system"}
+    return {
+        t["user_tag"]: "user",
+        t["assistant_tag"]: "assistant",
+        t["observation_tag"]: "tool",
+        t["function_tag"]: "function_call",
+        t["system_tag"]: "system",
+    }
 
 
 def _turn(entry: Entry, turn, allowed: tuple[str, str], w: Where, item: str) -> dict:
@@ -284,9 +357,11 @@ def _turn(entry: Entry, turn, allowed: tuple[str, str], w: Where, item: str) -> 
         raise w.error("is missing", f"{item}.{t['role_tag']}")
     tag = turn[t["role_tag"]]
     if tag not in allowed:
-        raise w.error(f"{tag!r} here: LLaMA-Factory expects {' or '.join(map(repr, allowed))} at this position "
-                      "(user or observation turns, then assistant or function-call turns, alternating)",
-                      f"{item}.{t['role_tag']}")
+        raise w.error(
+            f"{tag!r} here: LLaMA-Factory expects {' or '.join(map(repr, allowed))} at this position "
+            "(user or observation turns, then assistant or function-call turns, alternating)",
+            f"{item}.{t['role_tag']}",
+        )
     content = require_string(turn.get(t["content_tag"]), w, f"{item}.{t['content_tag']}")
     role = _roles(entry)[tag]
     if role != "function_call":
@@ -315,8 +390,7 @@ def _sharegpt_prompt(entry: Entry, record: dict, w: Where) -> list[dict]:
     msgs = [_turn(entry, turn, odd if i % 2 == 0 else even, w, f"{fld}[{i + start}]") for i, turn in enumerate(turns)]
     if entry.ranking == (len(msgs) % 2 == 0):
         want = "the user's turn (its answers are chosen and rejected)" if entry.ranking else "an assistant turn"
-        raise w.error(f"has {len(msgs)} turns after any system turn; LLaMA-Factory expects it to end with {want}",
-                      fld)
+        raise w.error(f"has {len(msgs)} turns after any system turn; LLaMA-Factory expects it to end with {want}", fld)
     if system:
         msgs.insert(0, {"role": "system", "content": require_string(system, w, entry.columns.get("system", fld))})
     return msgs
@@ -326,8 +400,10 @@ def _from_sharegpt(entry: Entry, record: dict, w: Where) -> dict:
     msgs = _sharegpt_prompt(entry, record, w)
     if entry.ranking:
         even = (entry.tags["assistant_tag"], entry.tags["function_tag"])
-        sides = {key: [_turn(entry, _column(entry, record, key, w, True), even, w, entry.columns[key])]
-                 for key in ("chosen", "rejected")}
+        sides = {
+            key: [_turn(entry, _column(entry, record, key, w, True), even, w, entry.columns[key])]
+            for key in ("chosen", "rejected")
+        }
         return {"prompt": msgs, **sides, **_tools(entry, record, w)}
     if entry.kto:  # the last assistant turn is judged, the earlier turns are its context
         return _unpaired(entry, record, msgs[:-1], msgs[-1:], w)

@@ -60,9 +60,18 @@ from dataclasses import dataclass
 from alignline.errors import DataError
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
-SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant",
-                  "assistant": "assistant", "chatgpt": "assistant", "tool": "tool", "function": "tool",
-                  "observation": "tool", "function_call": "assistant"}
+SHAREGPT_ROLES = {
+    "system": "system",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "chatgpt": "assistant",
+    "tool": "tool",
+    "function": "tool",
+    "observation": "tool",
+    "function_call": "assistant",
+}
 
 
 @dataclass(slots=True)
@@ -194,8 +203,9 @@ def parse_parts(value, where: Where, fld: str) -> Parts:
             calls.append(v1_tool_call(part, where, item))
             continue
         if kind not in TEXT_PARTS + ("reasoning",):
-            raise where.error(f"a {kind!r} part: only text parts can be trained (remove images, audio, files)",
-                              f"{item}.type")
+            raise where.error(
+                f"a {kind!r} part: only text parts can be trained (remove images, audio, files)", f"{item}.type"
+            )
         slot = "reasoning" if kind == "reasoning" else "text"
         text, flag = part_text(part, where, item), part_flag(part, where, item)
         begin = sum(map(len, texts[slot]))
@@ -203,9 +213,13 @@ def parse_parts(value, where: Where, fld: str) -> Parts:
         flagged[slot] = flagged[slot] or flag is not None
         if flag is not False and text:  # an unflagged part follows the turn (axolotl)
             ranges[slot].append((begin, begin + len(text)))
-    return Parts("".join(texts["text"]), ranges["text"] if flagged["text"] else None,
-                 "".join(texts["reasoning"]) if texts["reasoning"] else None,
-                 ranges["reasoning"] if flagged["reasoning"] else None, calls or None)
+    return Parts(
+        "".join(texts["text"]),
+        ranges["text"] if flagged["text"] else None,
+        "".join(texts["reasoning"]) if texts["reasoning"] else None,
+        ranges["reasoning"] if flagged["reasoning"] else None,
+        calls or None,
+    )
 
 
 def parse_content(value, where: Where, fld: str) -> str:
@@ -237,7 +251,9 @@ def parse_tool_calls(value, where: Where, fld: str) -> list[dict]:
             try:
                 args = json.loads(args) if args.strip() else {}
             except json.JSONDecodeError as e:
-                raise where.error(f"not valid JSON ({e.msg} at column {e.colno})", f"{item}.function.arguments") from None
+                raise where.error(
+                    f"not valid JSON ({e.msg} at column {e.colno})", f"{item}.function.arguments"
+                ) from None
         if not isinstance(args, dict):
             raise where.error(f"expected a JSON object, got {type(args).__name__}", f"{item}.function.arguments")
         norm = {"type": "function", "function": {"name": name, "arguments": args}}
@@ -296,8 +312,10 @@ def turn_flag(m: dict, role: str, where: Where, item: str) -> bool | None:
         if role == "assistant":
             flags["loss_weight"] = bool(lw)
     if len(set(flags.values())) > 1:
-        raise where.error(f"{', '.join(f'{k}: {json.dumps(m[k])}' for k in flags)} contradict each other; "
-                          "keep one", f"{item}.{next(iter(flags))}")
+        raise where.error(
+            f"{', '.join(f'{k}: {json.dumps(m[k])}' for k in flags)} contradict each other; keep one",
+            f"{item}.{next(iter(flags))}",
+        )
     return next(iter(flags.values()), None)
 
 
@@ -322,8 +340,9 @@ def parse_train_detail(value, content, where: Where, item: str) -> list[tuple[in
         if not isinstance(train, bool):
             raise where.error(f"must be true or false, got {json.dumps(train)}", f"{at}.train")
         if b > e or e >= len(content):
-            raise where.error(f"offsets {b}..{e} (end inclusive) fall outside the content's {len(content)} "
-                              "characters", at)
+            raise where.error(
+                f"offsets {b}..{e} (end inclusive) fall outside the content's {len(content)} characters", at
+            )
         if train:
             trained.append((b, e + 1))
     return trained
@@ -332,7 +351,9 @@ def parse_train_detail(value, content, where: Where, item: str) -> list[tuple[in
 REASONING_FIELDS = ("reasoning_content", "thinking")
 
 
-def parse_reasoning(m: dict, parts: Parts, role: str, where: Where, item: str) -> tuple[str | None, str | None, list | None]:
+def parse_reasoning(
+    m: dict, parts: Parts, role: str, where: Where, item: str
+) -> tuple[str | None, str | None, list | None]:
     """`(reasoning, the field it came from, trained ranges)`: `reasoning_content` (a string or parts), Harmony's
     `thinking`, or LLaMA-Factory v1 `reasoning` parts; one source at most."""
     found = []
@@ -376,8 +397,9 @@ def set_training(msg: Message, m: dict, where: Where, item: str) -> None:
     """`train` / `train_input` from the record's flags (see the module docstring); content_train already set."""
     if m.get("train_detail") is not None:
         if msg.content_train is not None:
-            raise where.error("train_detail and per-part training flags both mask this content; keep one",
-                              f"{item}.train_detail")
+            raise where.error(
+                "train_detail and per-part training flags both mask this content; keep one", f"{item}.train_detail"
+            )
         content = m.get("content", m.get("value"))
         msg.content_train = parse_train_detail(m["train_detail"], content, where, item)
     flag = turn_flag(m, msg.role, where, item)
@@ -406,8 +428,15 @@ def parse_message(m, where: Where, item: str) -> Message:
         parts = parse_parts(m["content"], where, f"{item}.content")
     calls = message_calls(m, role, parts, where, item)
     reasoning, reasoning_field, reasoning_train = parse_reasoning(m, parts, role, where, item)
-    msg = Message(role, parts.text, tool_calls=calls, content_train=parts.text_train, reasoning=reasoning,
-                  reasoning_train=reasoning_train, reasoning_field=reasoning_field)
+    msg = Message(
+        role,
+        parts.text,
+        tool_calls=calls,
+        content_train=parts.text_train,
+        reasoning=reasoning,
+        reasoning_train=reasoning_train,
+        reasoning_field=reasoning_field,
+    )
     set_training(msg, m, where, item)
     if role == "tool" and m.get("tool_call_id") is not None:
         msg.tool_call_id = require_string(m["tool_call_id"], where, f"{item}.tool_call_id")
@@ -447,8 +476,13 @@ def _from_prompt_completion(r: dict, w: Where) -> Sample:
     if isinstance(prompt, str) and isinstance(completion, str) and "system" not in r:
         return PlainText(prompt, completion)
     # a record that carries a system is a conversation, whatever the prompt's shape
-    prompt_msgs = with_system(parse_messages(prompt, w, "prompt") if isinstance(prompt, list) else [
-        Message("user", require_string(prompt, w, "prompt"))], r, w)
+    prompt_msgs = with_system(
+        parse_messages(prompt, w, "prompt")
+        if isinstance(prompt, list)
+        else [Message("user", require_string(prompt, w, "prompt"))],
+        r,
+        w,
+    )
     if isinstance(completion, str):
         completion_msgs = [Message("assistant", completion)]
     else:
@@ -574,17 +608,25 @@ def refuse_unpaired(record: dict, path: str, location: str, method: str = "sft")
     ones too. Any feedback label is refused, `true` included (a file that is all `label: true` is SFT data
     once the field is dropped, which the message says); a non-boolean label (a category) passes."""
     if is_unpaired_feedback(record):
-        raise DataError(path, f"unpaired feedback (KTO's prompt/completion/label format): {method} would train on "
-                        "every completion, label: false ones too; use `method: kto` (or, for label: true records "
-                        "only, drop the field)", record=location, field="label")
+        raise DataError(
+            path,
+            f"unpaired feedback (KTO's prompt/completion/label format): {method} would train on "
+            "every completion, label: false ones too; use `method: kto` (or, for label: true records "
+            "only, drop the field)",
+            record=location,
+            field="label",
+        )
 
 
 def to_sample(record: dict, path: str, location: str) -> Sample:
     """Normalize one record; the error names the file, the record and the missing field."""
     where = Where(path, location)
     if "message_id" in record and "parent_id" in record and "messages" not in record:
-        raise where.error("one message of a message-tree export (OpenAssistant style); read the whole file, "
-                          "whose threads are rebuilt, not single records", "message_id")
+        raise where.error(
+            "one message of a message-tree export (OpenAssistant style); read the whole file, "
+            "whose threads are rebuilt, not single records",
+            "message_id",
+        )
     name = detect_format(record)
     if name is None:
         known = "; ".join("/".join(fields) for fields, _ in FORMATS.values())

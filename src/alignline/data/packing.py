@@ -71,10 +71,12 @@ class BatchPlan:
         if self.group_by_length:
             row_len = [sum(self.lengths[i] for i in r) for r in self.rows]
             mega = self.batch_size * 50
-            order = [i for s in range(0, len(order), mega)
-                     for i in sorted(order[s:s + mega], key=lambda j: -row_len[j])]
-        batches = [[self.rows[j] for j in order[s:s + self.batch_size]]
-                   for s in range(0, len(order), self.batch_size)]
+            order = [
+                i for s in range(0, len(order), mega) for i in sorted(order[s : s + mega], key=lambda j: -row_len[j])
+            ]
+        batches = [
+            [self.rows[j] for j in order[s : s + self.batch_size]] for s in range(0, len(order), self.batch_size)
+        ]
         if self.group_by_length and self.shuffle:
             rng.shuffle(batches)
         return batches
@@ -132,7 +134,7 @@ def collate_sequences(sequences: list[Example], max_length: int, pad_id: int) ->
     for r, row in enumerate(rows):
         offset = 0
         for i in row:
-            segment[r, offset:offset + lengths[i]] = i
+            segment[r, offset : offset + lengths[i]] = i
             last_index[i] = r * width + offset + lengths[i] - 1
             offset += lengths[i]
         row_lengths.append(offset)

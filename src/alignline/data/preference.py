@@ -41,9 +41,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from alignline.data.formats import (Conversation, Message, PlainText, Where, is_unpaired_feedback, parse_messages,
-                                    parse_sharegpt, parse_sharegpt_turn, parse_tools, require_assistant,
-                                    require_string, with_system)
+from alignline.data.formats import (
+    Conversation,
+    Message,
+    PlainText,
+    Where,
+    is_unpaired_feedback,
+    parse_messages,
+    parse_sharegpt,
+    parse_sharegpt_turn,
+    parse_tools,
+    require_assistant,
+    require_string,
+    with_system,
+)
 from alignline.data.sources import read_records
 from alignline.data.templates import Example, shift_targets, tokenize_sample
 from alignline.errors import DataError
@@ -101,11 +112,17 @@ def _split_implicit(chosen: str, rejected: str, w: Where):
     limit = min(len(chosen), len(rejected))
     n = next((i for i in range(limit) if chosen[i] != rejected[i]), limit)
     if n == 0:
-        raise w.error("chosen and rejected (an implicit prompt, TRL style) share no prefix to read as the prompt; "
-                      "add a `prompt` field", "chosen")
+        raise w.error(
+            "chosen and rejected (an implicit prompt, TRL style) share no prefix to read as the prompt; "
+            "add a `prompt` field",
+            "chosen",
+        )
     if n == limit and len(chosen) != len(rejected):
-        raise w.error("one of chosen and rejected is the start of the other: an implicit prompt (their shared "
-                      "prefix) would leave an empty answer; add a `prompt` field", "chosen")
+        raise w.error(
+            "one of chosen and rejected is the start of the other: an implicit prompt (their shared "
+            "prefix) would leave an empty answer; add a `prompt` field",
+            "chosen",
+        )
     if chosen[n - 1] == " ":
         n -= 1
     return chosen[:n], chosen[n:], rejected[n:]
@@ -163,13 +180,19 @@ def to_pairs(record: dict, path: str, location: str) -> list[PreferencePair]:
         keys = [_key(a) for a in answers]
         for j, k in enumerate(keys):
             if k in keys[:j]:
-                raise w.error(f"is identical to ranking[{keys.index(k)}]: identical answers cannot be ranked",
-                              f"ranking[{j}]")
-        return [PreferencePair(*_same_kind(prompt, answers[i], answers[j]), **common)
-                for i in range(len(answers)) for j in range(i + 1, len(answers))]
+                raise w.error(
+                    f"is identical to ranking[{keys.index(k)}]: identical answers cannot be ranked", f"ranking[{j}]"
+                )
+        return [
+            PreferencePair(*_same_kind(prompt, answers[i], answers[j]), **common)
+            for i in range(len(answers))
+            for j in range(i + 1, len(answers))
+        ]
     if is_unpaired_feedback(record) and "chosen" not in record:
-        raise w.error("unpaired feedback (prompt/completion/label, KTO's format) has no chosen/rejected pair; "
-                      "use `method: kto`", "label")
+        raise w.error(
+            "unpaired feedback (prompt/completion/label, KTO's format) has no chosen/rejected pair; use `method: kto`",
+            "label",
+        )
     if "chosen_messages" in record or "rejected_messages" in record:
         return [_v1_pair(record, w, common)]
     for key in ("chosen", "rejected"):
@@ -190,13 +213,19 @@ def to_pairs(record: dict, path: str, location: str) -> list[PreferencePair]:
         chosen, rejected = _completion(record["chosen"], w, "chosen"), _completion(record["rejected"], w, "rejected")
     else:
         if isinstance(record.get("input"), str):  # argilla's intel-orca pairs, axolotl's chatml.icr / argilla
-            raise w.error("chosen/rejected beside an `input` string (axolotl's chatml.icr / argilla shape): the "
-                          "prompt is not read from `input`; set `data.columns: {prompt: input}`", "input")
+            raise w.error(
+                "chosen/rejected beside an `input` string (axolotl's chatml.icr / argilla shape): the "
+                "prompt is not read from `input`; set `data.columns: {prompt: input}`",
+                "input",
+            )
         prompt, chosen, rejected = _split_hh(record["chosen"], record["rejected"], w)
         if "system" in record:
             if isinstance(prompt, str):
-                raise w.error("a top-level system needs the user's turn in a `prompt` field (the chosen/rejected "
-                              "strings here carry the prompt inside them)", "system")
+                raise w.error(
+                    "a top-level system needs the user's turn in a `prompt` field (the chosen/rejected "
+                    "strings here carry the prompt inside them)",
+                    "system",
+                )
             prompt = with_system(prompt, record, w)
     prompt, chosen, rejected = _same_kind(prompt, chosen, rejected)
     if _key(chosen) == _key(rejected):
@@ -257,8 +286,11 @@ def _v1_pair(record: dict, w: Where, common: dict) -> PreferencePair:
     for key, side in (("chosen_messages", chosen), ("rejected_messages", rejected)):
         require_assistant(side, w, key)
         if any(m.role == "assistant" and not m.train for m in side):  # the pair's loss scores each answer whole
-            raise w.error("an answer message has loss_weight 0.0: preference training scores the whole answer; "
-                          "set it to 1.0 or drop the message", key)
+            raise w.error(
+                "an answer message has loss_weight 0.0: preference training scores the whole answer; "
+                "set it to 1.0 or drop the message",
+                key,
+            )
     return PreferencePair(prompt, chosen, rejected, tools=parse_tools(record.get("tools"), w), **common)
 
 
@@ -301,11 +333,14 @@ def _openai_pair(record: dict, w: Where, common: dict) -> PreferencePair:
     chosen = _completion(record["preferred_output"], w, "preferred_output")
     rejected = _completion(record["non_preferred_output"], w, "non_preferred_output")
     if isinstance(chosen, str) or isinstance(rejected, str):
-        raise w.error("expected a list of assistant messages", "preferred_output" if isinstance(chosen, str)
-                      else "non_preferred_output")
+        raise w.error(
+            "expected a list of assistant messages",
+            "preferred_output" if isinstance(chosen, str) else "non_preferred_output",
+        )
     if _key(chosen) == _key(rejected):
-        raise w.error("preferred and non-preferred outputs are identical: the pair teaches nothing",
-                      "non_preferred_output")
+        raise w.error(
+            "preferred and non-preferred outputs are identical: the pair teaches nothing", "non_preferred_output"
+        )
     return PreferencePair(prompt, chosen, rejected, tools=parse_tools(inp.get("tools"), w, "input.tools"), **common)
 
 
@@ -321,8 +356,10 @@ def _sharegpt_pair(record: dict, w: Where):
             sides.append([Message("assistant", value)])
             continue
         turns = value if isinstance(value, list) else [value]
-        msgs = [parse_sharegpt_turn(t, w, key if not isinstance(value, list) else f"{key}[{i}]")
-                for i, t in enumerate(turns)]
+        msgs = [
+            parse_sharegpt_turn(t, w, key if not isinstance(value, list) else f"{key}[{i}]")
+            for i, t in enumerate(turns)
+        ]
         if not any(m.role == "assistant" for m in msgs):
             raise w.error("has no assistant (gpt) turn", key)
         sides.append(msgs)
@@ -394,8 +431,9 @@ def load_pairs(path: str, split: str = "train", columns: dict[str, str] | None =
     for location, record in read_records(path, split, columns):
         pairs += to_pairs(record, str(path), location)
     if pairs and all(p.weight == 0 for p in pairs):
-        raise DataError(str(path), f"every pair has weight 0 ({len(pairs)} pairs): nothing would be learned",
-                        field="weight")
+        raise DataError(
+            str(path), f"every pair has weight 0 ({len(pairs)} pairs): nothing would be learned", field="weight"
+        )
     return pairs
 
 
@@ -409,8 +447,11 @@ def unpaired_fields(record: dict, w: Where) -> tuple[list[Message] | str, list[M
     if "prompt" not in record and "question" not in record:
         other = next((k for k in ("instruction", "input") if isinstance(record.get(k), str)), None)
         if other:  # axolotl's KTO chatml.argilla shape: the prompt under another name
-            raise w.error(f"the prompt is read from `prompt` (or `question`), not `{other}`; set "
-                          f"`data.columns: {{prompt: {other}}}`", other)
+            raise w.error(
+                f"the prompt is read from `prompt` (or `question`), not `{other}`; set "
+                f"`data.columns: {{prompt: {other}}}`",
+                other,
+            )
         raise w.error("is missing", "prompt")
     if "completion" not in record:
         raise w.error("is missing", "completion")

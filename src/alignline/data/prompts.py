@@ -37,8 +37,12 @@ class PromptReport(DataReportBase):
 
 def to_prompt_unit(record: dict, path: str, location: str) -> PromptUnit:
     if "prompt" not in record:
-        raise DataError(path, "is missing (an online method's records are a prompt plus the columns its rewards "
-                        "read)", record=location, field="prompt")
+        raise DataError(
+            path,
+            "is missing (an online method's records are a prompt plus the columns its rewards read)",
+            record=location,
+            field="prompt",
+        )
     prompt = record["prompt"]
     if isinstance(prompt, list):
         for i, m in enumerate(prompt):
@@ -59,8 +63,9 @@ def prompt_with_system(prompt: str | list[dict], record: dict, path: str, locati
     """A record that carries a `system` is a conversation: [system, user] rendered through the chat template for
     generation (formats.with_system decides, as it does for SFT and preference records)."""
     where = Where(path, location)
-    messages = [Message(m["role"], m["content"]) for m in prompt] if isinstance(prompt, list) else [
-        Message("user", prompt)]
+    messages = (
+        [Message(m["role"], m["content"]) for m in prompt] if isinstance(prompt, list) else [Message("user", prompt)]
+    )
     return [{"role": m.role, "content": m.content} for m in with_system(messages, record, where)]
 
 

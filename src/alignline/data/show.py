@@ -31,8 +31,15 @@ from alignline.errors import UserError
 
 METHODS = ("sft", "dpo", "rm", "kto", "grpo", "ppo")
 ONLINE_METHODS = ("grpo", "ppo")
-PREFERENCE_FIELDS = ("chosen", "rejected", "ranking", "preferred_output", "non_preferred_output", "chosen_messages",
-                     "rejected_messages")
+PREFERENCE_FIELDS = (
+    "chosen",
+    "rejected",
+    "ranking",
+    "preferred_output",
+    "non_preferred_output",
+    "chosen_messages",
+    "rejected_messages",
+)
 ANSI = ("\x1b[32;4m", "\x1b[0m")
 BRACKETS = ("[[", "]]")
 
@@ -91,7 +98,8 @@ def record_views(tokenizer, record: dict, path: str, location: str, method: str)
     if method in ONLINE_METHODS:
         return [prompt_view(tokenizer, record, path, location)], (
             f"{method}, the prompt as rendered for generation; no trained tokens (the policy's own completions are "
-            "trained)")
+            "trained)"
+        )
     refuse_unpaired(record, path, location, method)
     sample = to_sample(record, path, location)
     ids, mask = tokenize_sample(tokenizer, sample)
@@ -122,8 +130,12 @@ def render_text(tokenizer, views: list[View], marks: tuple[str, str]) -> str:
     for v in views:
         if v.side is not None:
             out.append(f"## pair {v.pair}, {v.side}")
-        out.append("".join(f"{marks[0]}{text}{marks[1]}" if trained else text
-                           for trained, text in segments(tokenizer, v.ids, v.mask)))
+        out.append(
+            "".join(
+                f"{marks[0]}{text}{marks[1]}" if trained else text
+                for trained, text in segments(tokenizer, v.ids, v.mask)
+            )
+        )
         out.append(f"## {len(v.ids)} tokens, {sum(v.mask)} trained")
     return "\n".join(out)
 
@@ -139,8 +151,16 @@ def token_rows(tokenizer, views: list[View]) -> list[dict]:
     return rows
 
 
-def show(path: str, tokenizer, number: int = 1, method: str | None = None, as_json: bool = False,
-         split: str = "train", columns: dict[str, str] | None = None, color: bool = False) -> str:
+def show(
+    path: str,
+    tokenizer,
+    number: int = 1,
+    method: str | None = None,
+    as_json: bool = False,
+    split: str = "train",
+    columns: dict[str, str] | None = None,
+    color: bool = False,
+) -> str:
     """The text `alignline data show` prints."""
     if method is not None and method not in METHODS:
         raise UserError(f"--method: {method!r} is not allowed; choose one of {', '.join(METHODS)}")

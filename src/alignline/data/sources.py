@@ -52,10 +52,18 @@ MAX_RECORD_BYTES = 64 << 20  # one JSONL line; read at call time, so a test may 
 LINE_CHUNK = 1 << 20  # a long line is read this much at a time
 
 # Columns a flat table (CSV, Parquet) must carry one set of, in the order they are tried.
-FLAT_FIELD_SETS = (("messages",), ("prompt", "completion"), ("prompt", "chosen", "rejected"), ("text",),
-                   ("instruction", "output"), ("conversations",), ("chosen", "rejected"), ("prompt", "ranking"),
-                   ("input", "preferred_output", "non_preferred_output"),
-                   ("prompt",))  # a prompt and the columns its rewards read: GRPO's data (GSM8K, question -> prompt)
+FLAT_FIELD_SETS = (
+    ("messages",),
+    ("prompt", "completion"),
+    ("prompt", "chosen", "rejected"),
+    ("text",),
+    ("instruction", "output"),
+    ("conversations",),
+    ("chosen", "rejected"),
+    ("prompt", "ranking"),
+    ("input", "preferred_output", "non_preferred_output"),
+    ("prompt",),
+)  # a prompt and the columns its rewards read: GRPO's data (GSM8K, question -> prompt)
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -96,8 +104,11 @@ def _read_text(path: Path) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        raise DataError(str(path), f"not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
-                        "re-save the file as UTF-8", record=f"line {line}") from None
+        raise DataError(
+            str(path),
+            f"not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); re-save the file as UTF-8",
+            record=f"line {line}",
+        ) from None
 
 
 def bounded_lines(fh, max_bytes: int) -> Iterator[tuple[int, bytes | None]]:
@@ -123,8 +134,11 @@ def decode_line(path: Path, number: int, raw: bytes) -> str:
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise DataError(str(path), f"not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
-                        "re-save the file as UTF-8", record=f"line {number}") from None
+        raise DataError(
+            str(path),
+            f"not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1}); re-save the file as UTF-8",
+            record=f"line {number}",
+        ) from None
     return line.removeprefix("\ufeff") if number == 1 else line
 
 
@@ -136,9 +150,12 @@ def _read_jsonl(path: Path) -> Iterator[Located]:
         for number, raw in bounded_lines(fh, limit):
             if raw is None:
                 size = f"{limit >> 20} MB" if limit >= 1 << 20 else f"{limit} bytes"
-                raise DataError(str(path), f"a record longer than {size} (the limit for one line); split it into "
-                                "several records, e.g. a long document into pieces of a few MB",
-                                record=f"line {number}")
+                raise DataError(
+                    str(path),
+                    f"a record longer than {size} (the limit for one line); split it into "
+                    "several records, e.g. a long document into pieces of a few MB",
+                    record=f"line {number}",
+                )
             line = decode_line(path, number, raw)
             if not line.strip():
                 continue
@@ -183,7 +200,9 @@ def _read_json(path: Path) -> Iterator[Located]:
         raise DataError(str(path), "expected a JSON list of records")
     for number, record in enumerate(data, start=1):
         if not isinstance(record, dict):
-            raise DataError(str(path), f"expected a JSON object, got {type(record).__name__}", record=f"record {number}")
+            raise DataError(
+                str(path), f"expected a JSON object, got {type(record).__name__}", record=f"record {number}"
+            )
         yield f"record {number}", record
 
 
@@ -192,8 +211,9 @@ def _check_columns(path: Path, columns: list[str], mapping: dict[str, str] | Non
     columns = [renamed.get(c, c) for c in columns]
     if not any(all(c in columns for c in fields) for fields in FLAT_FIELD_SETS):
         wanted = "; ".join("/".join(f) for f in FLAT_FIELD_SETS)
-        raise DataError(str(path), f"columns {columns} match no known format; expected one of: {wanted}",
-                        record="row 1")
+        raise DataError(
+            str(path), f"columns {columns} match no known format; expected one of: {wanted}", record="row 1"
+        )
 
 
 def _maybe_json(value):
@@ -243,12 +263,16 @@ def _read_datasets_dir(path: Path, split: str = "train", mapping: dict[str, str]
         raise DataError(str(path), f"not a `datasets` directory saved with save_to_disk ({first})") from None
     if isinstance(dataset, DatasetDict):
         if split not in dataset:
-            raise DataError(str(path), f"no split {split!r} in this DatasetDict; it has {', '.join(dataset)} "
-                            "(set data.split)", field="data.split")
+            raise DataError(
+                str(path),
+                f"no split {split!r} in this DatasetDict; it has {', '.join(dataset)} (set data.split)",
+                field="data.split",
+            )
         dataset = dataset[split]
     elif split != "train":
-        raise DataError(str(path), f"a single Dataset with no splits; data.split {split!r} does not apply",
-                        field="data.split")
+        raise DataError(
+            str(path), f"a single Dataset with no splits; data.split {split!r} does not apply", field="data.split"
+        )
     _check_columns(path, dataset.column_names, mapping)
     for number, record in enumerate(dataset, start=1):
         yield f"record {number}", dict(record)
@@ -267,15 +291,23 @@ def _read_hub(dataset_id: str, split: str, mapping: dict[str, str] | None) -> It
         dataset = load_dataset(dataset_id, split=split)
     except Exception as e:  # noqa: BLE001 - offline, unknown id, unknown split: each says so in its first line
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise DataError(dataset_id, f"no such local file or directory, and loading it as a hub dataset "
-                        f"(split {split!r}) failed: {first}") from None
+        raise DataError(
+            dataset_id,
+            f"no such local file or directory, and loading it as a hub dataset (split {split!r}) failed: {first}",
+        ) from None
     _check_columns(Path(dataset_id), dataset.column_names, mapping)
     for number, record in enumerate(dataset, start=1):
         yield f"record {number}", dict(record)
 
 
-_READERS = {".jsonl": _read_jsonl, ".ndjson": _read_jsonl, ".json": _read_json, ".csv": _read_csv,
-            ".parquet": _read_parquet, ".txt": _read_txt}
+_READERS = {
+    ".jsonl": _read_jsonl,
+    ".ndjson": _read_jsonl,
+    ".json": _read_json,
+    ".csv": _read_csv,
+    ".parquet": _read_parquet,
+    ".txt": _read_txt,
+}
 _GZ_READERS = (".jsonl", ".ndjson", ".json", ".csv", ".txt")
 
 
@@ -296,8 +328,9 @@ def apply_columns(record: Record, mapping: dict[str, str], path: str, location: 
     return out
 
 
-def read_records(path: str | Path, split: str = "train", columns: dict[str, str] | None = None,
-                 threads: bool = True) -> Iterator[Located]:
+def read_records(
+    path: str | Path, split: str = "train", columns: dict[str, str] | None = None, threads: bool = True
+) -> Iterator[Located]:
     """Yield `(location, record)` from a data file, a `datasets` directory or a hub dataset id; errors name
     file and record. `split` picks a split where there are several; `columns` renames fields; `threads`
     rebuilds a message-tree export into conversations (off for tools that rewrite the file as it is)."""
@@ -314,14 +347,24 @@ def read_records(path: str | Path, split: str = "train", columns: dict[str, str]
 
 def _read_entry(entry: Entry, split: str, columns: dict[str, str] | None) -> Iterator[Located]:
     if columns:
-        raise DataError(f"{entry.info}#{entry.name}", "data.columns (and --column) rename fields of plain files; a "
-                        "dataset_info entry maps its fields with its own `columns`", field="data.columns")
+        raise DataError(
+            f"{entry.info}#{entry.name}",
+            "data.columns (and --column) rename fields of plain files; a "
+            "dataset_info entry maps its fields with its own `columns`",
+            field="data.columns",
+        )
     if not entry.file.exists():
-        raise DataError(str(entry.file), f"{missing_reason(entry.file)} (file_name of entry {entry.name!r} in "
-                        f"{entry.info}, read relative to its folder)")
+        raise DataError(
+            str(entry.file),
+            f"{missing_reason(entry.file)} (file_name of entry {entry.name!r} in "
+            f"{entry.info}, read relative to its folder)",
+        )
     if entry.file.is_dir() and not any((entry.file / f).is_file() for f in ("state.json", "dataset_dict.json")):
-        raise DataError(str(entry.file), f"a folder of files (file_name of entry {entry.name!r} in {entry.info}): "
-                        "alignline reads one file per entry; name the file (or one entry per file)")
+        raise DataError(
+            str(entry.file),
+            f"a folder of files (file_name of entry {entry.name!r} in {entry.info}): "
+            "alignline reads one file per entry; name the file (or one entry per file)",
+        )
     seen: set[str] = set()
     for location, record in read_records(entry.file, entry.split or split, None, threads=False):
         seen.update(record)
@@ -341,8 +384,11 @@ def _read_path(p: Path, path: str, split: str, columns: dict[str, str] | None, t
     else:
         reader = _reader_for(p)
         if reader is None:
-            raise DataError(str(p), f"unknown file type '{''.join(p.suffixes[-2:]) or p.name}'; use .jsonl, .json, "
-                            ".csv, .parquet, .txt (.jsonl.gz, .json.gz, .csv.gz, .txt.gz) or a `datasets` directory")
+            raise DataError(
+                str(p),
+                f"unknown file type '{''.join(p.suffixes[-2:]) or p.name}'; use .jsonl, .json, "
+                ".csv, .parquet, .txt (.jsonl.gz, .json.gz, .csv.gz, .txt.gz) or a `datasets` directory",
+            )
         items = reader(p, columns) if reader in (_read_csv, _read_parquet) else reader(p)
     count = 0
     tree: list[Located] = []
@@ -369,10 +415,14 @@ def _read_path(p: Path, path: str, split: str, columns: dict[str, str] | None, t
 def refuse_stepwise(record: Record, path: str, location: str) -> None:
     """TRL's stepwise supervision (`completions` a list of steps, `labels` one bool per step): one line naming it."""
     if isinstance(record.get("completions"), list) and isinstance(record.get("labels"), list):
-        raise DataError(path, "TRL stepwise-supervision records (prompt/completions/labels) are not supported: no "
-                        "method trains on per-step labels; for `method: kto`, join the steps into one `completion` "
-                        "with `label: true` only where every step's label is true", record=location,
-                        field="completions")
+        raise DataError(
+            path,
+            "TRL stepwise-supervision records (prompt/completions/labels) are not supported: no "
+            "method trains on per-step labels; for `method: kto`, join the steps into one `completion` "
+            "with `label: true` only where every step's label is true",
+            record=location,
+            field="completions",
+        )
 
 
 def parse_jsonl_line(path, number: int, line: str) -> dict:

@@ -86,8 +86,9 @@ class TemplateTraits:
 
 def template_traits(tokenizer) -> TemplateTraits:
     src = template_source(tokenizer)
-    return TemplateTraits("tool_calls" in src, re.search(r"\btools\b", src) is not None, "developer" in src,
-                          reasoning_key(tokenizer))
+    return TemplateTraits(
+        "tool_calls" in src, re.search(r"\btools\b", src) is not None, "developer" in src, reasoning_key(tokenizer)
+    )
 
 
 EMPTY_THINK = re.compile(r"<think>\s*</think>\s*")
@@ -123,16 +124,25 @@ def _sample_error(sample: Sample, message: str, fld: str | None) -> DataError:
 
 def reasoning_refusal(sample: Sample, field: str | None, count: int = 1) -> DataError:
     many = f"{count} assistant turns carry reasoning" if count > 1 else "this turn carries reasoning"
-    return _sample_error(sample, f"{many} and the chat template does not render it (it reads neither "
-                         "reasoning_content nor thinking): set data.reasoning: drop to train without it, or use a "
-                         "template that renders it (Qwen3's)", field)
+    return _sample_error(
+        sample,
+        f"{many} and the chat template does not render it (it reads neither "
+        "reasoning_content nor thinking): set data.reasoning: drop to train without it, or use a "
+        "template that renders it (Qwen3's)",
+        field,
+    )
 
 
 def settle_reasoning(tokenizer, samples: list[Sample], mode: str = "keep") -> dict[str, int]:
     """Reasoning the chat template cannot render: refused (`data.reasoning: keep`, the default), or removed
     with `data.reasoning: drop`; returns what was dropped, `{field: count}`, for the caller's warning line."""
-    seen = {id(m): (s, m) for s in samples if isinstance(s, Conversation) for m in s.messages  # upsampled: once
-            if m.reasoning is not None}
+    seen = {
+        id(m): (s, m)
+        for s in samples
+        if isinstance(s, Conversation)
+        for m in s.messages  # upsampled: once
+        if m.reasoning is not None
+    }
     carrying = list(seen.values())
     if not carrying:
         return {}
@@ -152,14 +162,19 @@ def settle_reasoning(tokenizer, samples: list[Sample], mode: str = "keep") -> di
 
 def fallback_tool_call(call: dict) -> str:
     fn = call["function"]
-    return "<tool_call>\n" + json.dumps({"name": fn["name"], "arguments": fn["arguments"]}, ensure_ascii=False) + \
-        "\n</tool_call>"
+    return (
+        "<tool_call>\n"
+        + json.dumps({"name": fn["name"], "arguments": fn["arguments"]}, ensure_ascii=False)
+        + "\n</tool_call>"
+    )
 
 
 def fallback_tools_text(tools: list[dict]) -> str:
     lines = "\n".join(json.dumps(t, ensure_ascii=False) for t in tools)
-    return f"# Tools\n\nYou may call these functions, each call as <tool_call>{{\"name\": ..., \"arguments\": ...}}" \
+    return (
+        f'# Tools\n\nYou may call these functions, each call as <tool_call>{{"name": ..., "arguments": ...}}'
         f"</tool_call>:\n<tools>\n{lines}\n</tools>"
+    )
 
 
 def template_messages(tokenizer, sample: Conversation) -> tuple[list[dict], list[dict] | None]:
@@ -198,18 +213,33 @@ def template_messages(tokenizer, sample: Conversation) -> tuple[list[dict], list
     return out, tools
 
 
-def _render(tokenizer, messages: list[dict], generation_prompt: bool, tools: list[dict] | None = None,
-            sample: Sample | None = None) -> str:
+def _render(
+    tokenizer,
+    messages: list[dict],
+    generation_prompt: bool,
+    tools: list[dict] | None = None,
+    sample: Sample | None = None,
+) -> str:
     try:
-        return tokenizer.apply_chat_template(messages, tools=tools, tokenize=False,
-                                             add_generation_prompt=generation_prompt)
+        return tokenizer.apply_chat_template(
+            messages, tools=tools, tokenize=False, add_generation_prompt=generation_prompt
+        )
     except Exception as e:  # a template's own raise_exception (roles it refuses) is the user's data problem
-        if sample is None or type(e).__name__ not in ("TemplateError", "TemplateSyntaxError", "UndefinedError",
-                                                       "TypeError", "ValueError"):
+        if sample is None or type(e).__name__ not in (
+            "TemplateError",
+            "TemplateSyntaxError",
+            "UndefinedError",
+            "TypeError",
+            "ValueError",
+        ):
             raise
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise DataError(sample.origin.split(", ")[0], f"the chat template refused this conversation ({first})",
-                        record=sample.origin.partition(", ")[2] or None, field="messages") from None
+        raise DataError(
+            sample.origin.split(", ")[0],
+            f"the chat template refused this conversation ({first})",
+            record=sample.origin.partition(", ")[2] or None,
+            field="messages",
+        ) from None
 
 
 Span = tuple[int, int, bool]
@@ -245,25 +275,38 @@ def _holes(ranges: list[tuple[int, int]], length: int, where: tuple[int, int, in
 
 def _turn_holes(sample: Sample, m: Message, full: str, lo: int, hi: int, fld: str) -> list[tuple[int, int]]:
     holes = []
-    for piece, ranges, last, name in ((m.content, m.content_train, True, "content"),
-                                      (m.reasoning, m.reasoning_train, False, "reasoning")):
+    for piece, ranges, last, name in (
+        (m.content, m.content_train, True, "content"),
+        (m.reasoning, m.reasoning_train, False, "reasoning"),
+    ):
         if ranges is None or not piece:
             continue
         where = _locate(full, piece, lo, hi, last)
         if where is None:
-            raise _sample_error(sample, f"the chat template rewrites this turn's {name}, so its train_detail / "
-                                "per-part training flags cannot be placed", fld)
+            raise _sample_error(
+                sample,
+                f"the chat template rewrites this turn's {name}, so its train_detail / "
+                "per-part training flags cannot be placed",
+                fld,
+            )
         holes += _holes(ranges, len(piece), where)
     return holes
 
 
 def _check_prefix(sample: Sample, full: str, before: str, upto: str) -> None:
     if not (full.startswith(upto) and upto.startswith(before)):
-        hint = ("; it renders reasoning only in some turns (Qwen3 keeps it after the last user turn only): put each "
-                "assistant turn with reasoning in its own record" if isinstance(sample, Conversation) and
-                any(m.reasoning is not None for m in sample.messages) else "")
-        raise _sample_error(sample, "the chat template renders this conversation differently turn by turn, so its "
-                            f"loss mask cannot be found{hint}", "messages")
+        hint = (
+            "; it renders reasoning only in some turns (Qwen3 keeps it after the last user turn only): put each "
+            "assistant turn with reasoning in its own record"
+            if isinstance(sample, Conversation) and any(m.reasoning is not None for m in sample.messages)
+            else ""
+        )
+        raise _sample_error(
+            sample,
+            "the chat template renders this conversation differently turn by turn, so its "
+            f"loss mask cannot be found{hint}",
+            "messages",
+        )
 
 
 def _trained_spans(tokenizer, sample: Conversation, full: str) -> tuple[list[Span], list[tuple[int, int]]]:
@@ -286,8 +329,11 @@ def _trained_spans(tokenizer, sample: Conversation, full: str) -> tuple[list[Spa
         if not assistant:  # the turn's own text, as axolotl trains it, and the end-of-turn token after it
             where = _locate(full, m.content, start, end, True)
             if where is None:
-                raise _sample_error(sample, "the chat template rewrites this turn's content, so the turn marked "
-                                    "`train` cannot be found in it", fld)
+                raise _sample_error(
+                    sample,
+                    "the chat template rewrites this turn's content, so the turn marked `train` cannot be found in it",
+                    fld,
+                )
             cut = upto.find(eos, where[2], end) if eos else -1
             start, end = where[1], (cut + len(eos) if cut >= 0 else where[2])
             spans.append((start, end, True))
@@ -302,8 +348,9 @@ def _trained_spans(tokenizer, sample: Conversation, full: str) -> tuple[list[Spa
     return spans, holes
 
 
-def _label(ids: list[int], offsets: list[tuple[int, int]], spans: list[Span], eos_id: int,
-           holes: list[tuple[int, int]] = ()):
+def _label(
+    ids: list[int], offsets: list[tuple[int, int]], spans: list[Span], eos_id: int, holes: list[tuple[int, int]] = ()
+):
     """Token-level mask from character spans; inserts the EOS token where a span lacks it. A token touching a
     masked hole is not trained (a token straddling trained and masked text is masked, as axolotl does)."""
     out_ids, mask = [], []
@@ -367,19 +414,23 @@ def training_text(tokenizer, sample: Sample) -> str:
         tokenizer.chat_template = own
 
 
-def build_examples(tokenizer, sample: Sample, max_length: int, loss_on: str = "assistant",
-                   split_long: bool = False) -> list[Example]:
+def build_examples(
+    tokenizer, sample: Sample, max_length: int, loss_on: str = "assistant", split_long: bool = False
+) -> list[Example]:
     """One sample to training examples. Long samples are truncated (counted), or for continued
     pretraining (`split_long`) cut into consecutive max_length windows so no text is lost."""
     ids, mask = tokenize_sample(tokenizer, sample, loss_on)
     if len(ids) <= max_length:
         return [Example(ids, shift_targets(ids, mask))]
     if not split_long:
-        return [Example(ids[:max_length], shift_targets(ids[:max_length], mask[:max_length]),
-                        truncated=len(ids) - max_length)]
+        return [
+            Example(
+                ids[:max_length], shift_targets(ids[:max_length], mask[:max_length]), truncated=len(ids) - max_length
+            )
+        ]
     examples = []
     for start in range(0, len(ids), max_length):
-        chunk_ids, chunk_mask = ids[start:start + max_length], mask[start:start + max_length]
+        chunk_ids, chunk_mask = ids[start : start + max_length], mask[start : start + max_length]
         if len(chunk_ids) >= 2:
             examples.append(Example(chunk_ids, shift_targets(chunk_ids, chunk_mask)))
     return examples

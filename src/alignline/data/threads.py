@@ -26,14 +26,23 @@ def rebuild_threads(located: list[tuple[str, dict]], path: str) -> Iterator[tupl
     for loc, r in located:
         for key in ("message_id", "role", "text"):
             if not isinstance(r.get(key), str):
-                raise DataError(path, f"expected a string, got {type(r.get(key)).__name__} (message-tree export)",
-                                record=loc, field=key)
+                raise DataError(
+                    path,
+                    f"expected a string, got {type(r.get(key)).__name__} (message-tree export)",
+                    record=loc,
+                    field=key,
+                )
         if r["role"] not in TREE_ROLES:
-            raise DataError(path, f"unknown role {r['role']!r}; allowed: {', '.join(TREE_ROLES)}",
-                            record=loc, field="role")
+            raise DataError(
+                path, f"unknown role {r['role']!r}; allowed: {', '.join(TREE_ROLES)}", record=loc, field="role"
+            )
         if r["message_id"] in nodes:
-            raise DataError(path, f"message_id {r['message_id']!r} appears twice (first at "
-                            f"{nodes[r['message_id']][0]})", record=loc, field="message_id")
+            raise DataError(
+                path,
+                f"message_id {r['message_id']!r} appears twice (first at {nodes[r['message_id']][0]})",
+                record=loc,
+                field="message_id",
+            )
         nodes[r["message_id"]] = (loc, r)
     children: dict[str, list[str]] = {mid: [] for mid in nodes}
     roots = []
@@ -42,14 +51,19 @@ def rebuild_threads(located: list[tuple[str, dict]], path: str) -> Iterator[tupl
         if parent in (None, ""):
             roots.append(mid)
         elif parent not in nodes:
-            raise DataError(path, f"parent_id {parent!r} is not a message_id in this file", record=loc,
-                            field="parent_id")
+            raise DataError(
+                path, f"parent_id {parent!r} is not a message_id in this file", record=loc, field="parent_id"
+            )
         else:
             children[parent].append(mid)
     if len(roots) == 0 or sum(1 for _ in _walk(roots, children)) < len(nodes):
         loose = next(mid for mid in nodes if not _reaches_root(mid, nodes))
-        raise DataError(path, "this message never reaches a root message (a parent_id cycle)",
-                        record=nodes[loose][0], field="parent_id")
+        raise DataError(
+            path,
+            "this message never reaches a root message (a parent_id cycle)",
+            record=nodes[loose][0],
+            field="parent_id",
+        )
     trained: set[str] = set()
     for root in roots:
         stack = [[root]]  # iterative: a deep thread must not hit Python's recursion limit

@@ -71,8 +71,11 @@ def to_unpaired(record: dict, path: str, location: str) -> UnpairedRecord:
     w = Where(path, location)
     label = _label(record, w)
     if "completion" not in record and "chosen" in record and "rejected" in record:
-        raise w.error("is missing: this is a chosen/rejected pair; unpaired feedback is prompt, completion and "
-                      "label (scripts/unpair_preferences.py splits pairs into two such records)", "completion")
+        raise w.error(
+            "is missing: this is a chosen/rejected pair; unpaired feedback is prompt, completion and "
+            "label (scripts/unpair_preferences.py splits pairs into two such records)",
+            "completion",
+        )
     prompt, completion, weight = unpaired_fields(record, w)
     tools = parse_tools(record.get("tools"), w) if not isinstance(prompt, str) else None
     return UnpairedRecord(prompt, completion, label, weight, origin=f"{path}, {location}", tools=tools)
@@ -96,8 +99,9 @@ def tokenize_unpaired(tokenizer, record: UnpairedRecord, max_length: int) -> Unp
     ids, mask = ids[:max_length], mask[:max_length]
     if not any(mask[1:]):  # position 0 predicts nothing, so a target needs a trained token after it
         return None
-    return UnpairedExample(Example(ids, shift_targets(ids, mask), truncated=cut), record.label, record.weight,
-                           prompt_len=mask.index(True))
+    return UnpairedExample(
+        Example(ids, shift_targets(ids, mask), truncated=cut), record.label, record.weight, prompt_len=mask.index(True)
+    )
 
 
 def mismatched(prompt_of: UnpairedExample, completion_of: UnpairedExample, max_length: int) -> Example:
@@ -105,7 +109,7 @@ def mismatched(prompt_of: UnpairedExample, completion_of: UnpairedExample, max_l
     way), its completion the only target; truncated to max_length."""
     a, b = prompt_of.example, completion_of.example
     start = completion_of.prompt_len
-    ids = a.input_ids[:prompt_of.prompt_len] + b.input_ids[start:]
+    ids = a.input_ids[: prompt_of.prompt_len] + b.input_ids[start:]
     # the completion's trained positions: input t is trained when the target of t - 1 is not IGNORE
     mask = [False] * prompt_of.prompt_len + [b.targets[t - 1] != IGNORE for t in range(start, len(b.input_ids))]
     ids, mask = ids[:max_length], mask[:max_length]

@@ -48,9 +48,19 @@ def run_accuracy(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
     answers = ctx.generate(model, suite, prompts)
     texts = [answers[r.id]["text"] for r in records]
     scores = grade(spec, grader, [prompts[r.id] for r in records], texts, columns_of(records))
-    examples = [{"id": r.id, "category": r.data.get("category"), "prompt": last_user_turn(prompts[r.id]),
-                 "output": t, "expected": r.data.get("answer"), "score": s, "failed": s is not None and s < 0.5,
-                 "why": "wrong answer"} for r, t, s in zip(records, texts, scores)]
+    examples = [
+        {
+            "id": r.id,
+            "category": r.data.get("category"),
+            "prompt": last_user_turn(prompts[r.id]),
+            "output": t,
+            "expected": r.data.get("answer"),
+            "score": s,
+            "failed": s is not None and s < 0.5,
+            "why": "wrong answer",
+        }
+        for r, t, s in zip(records, texts, scores)
+    ]
     binary = all(s in (0.0, 1.0) for s in scores if s is not None)
     metric = mean_metric({r.id: s for r, s in zip(records, scores)}, binary=binary)
     metrics = {"accuracy": metric} if metric else {}
@@ -59,8 +69,9 @@ def run_accuracy(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
         fscores = grade(fmt, get_grader(fmt), [prompts[r.id] for r in records], texts, columns_of(records))
         for e, f in zip(examples, fscores):
             e["format"] = f
-        fmetric = mean_metric({r.id: f for r, f in zip(records, fscores)},
-                              binary=all(f in (0.0, 1.0) for f in fscores if f is not None))
+        fmetric = mean_metric(
+            {r.id: f for r, f in zip(records, fscores)}, binary=all(f in (0.0, 1.0) for f in fscores if f is not None)
+        )
         if fmetric:
             metrics["format"] = fmetric
     return Outcome(metrics, examples, {"by_category": by_category(examples, "accuracy", lambda e: e["score"])})
@@ -75,8 +86,11 @@ def agree(spec: str | None, prompt, a: str, b: str) -> bool:
 
 def run_paraphrase(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
     spec = suite.settings["grader"]
-    prompts = {f"{r.id}#{j}": as_prompt(suite, r, q, f"prompts[{j}]")
-               for r in suite.records for j, q in enumerate(r.data["prompts"])}
+    prompts = {
+        f"{r.id}#{j}": as_prompt(suite, r, q, f"prompts[{j}]")
+        for r in suite.records
+        for j, q in enumerate(r.data["prompts"])
+    }
     answers = ctx.generate(model, suite, prompts)
     values, examples = {}, []
     for r in suite.records:
@@ -84,13 +98,23 @@ def run_paraphrase(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
         pairs = list(combinations(keys, 2))
         agreed = sum(agree(spec, prompts[a], answers[a]["text"], answers[b]["text"]) for a, b in pairs)
         values[r.id] = agreed / len(pairs)
-        examples.append({"id": r.id, "category": r.data.get("category"),
-                         "prompt": " | ".join(last_user_turn(prompts[k]) for k in keys),
-                         "output": " | ".join(answers[k]["text"] for k in keys), "score": values[r.id],
-                         "failed": values[r.id] < 1.0, "why": f"{len(pairs) - agreed} of {len(pairs)} pairs disagree"})
+        examples.append(
+            {
+                "id": r.id,
+                "category": r.data.get("category"),
+                "prompt": " | ".join(last_user_turn(prompts[k]) for k in keys),
+                "output": " | ".join(answers[k]["text"] for k in keys),
+                "score": values[r.id],
+                "failed": values[r.id] < 1.0,
+                "why": f"{len(pairs) - agreed} of {len(pairs)} pairs disagree",
+            }
+        )
     metric = mean_metric(values)
-    return Outcome({"paraphrase_consistency": metric} if metric else {}, examples,
-                   {"by_category": by_category(examples, "paraphrase_consistency", lambda e: e["score"])})
+    return Outcome(
+        {"paraphrase_consistency": metric} if metric else {},
+        examples,
+        {"by_category": by_category(examples, "paraphrase_consistency", lambda e: e["score"])},
+    )
 
 
 def check_suite(suite: Suite) -> None:
@@ -107,10 +131,25 @@ def check_suite(suite: Suite) -> None:
             check_grader(suite, key)  # an unknown grader fails before any model loads
 
 
-ACCURACY = Kind("accuracy", {**GENERATION, "grader": (str, "exact_match", "how answers are scored"),
-                             "format": (str, None, "a second grader on the same answers (e.g. the answer "
-                                                   "format), reported apart as `format`")},
-                (), run_accuracy, check=check_suite)
-PARAPHRASE = Kind("paraphrase", {**GENERATION, "grader": (str, None, "answers agree when this grader scores "
-                                                                   "one against the other >= 0.5")},
-                  ("prompts",), run_paraphrase, check=check_suite)
+ACCURACY = Kind(
+    "accuracy",
+    {
+        **GENERATION,
+        "grader": (str, "exact_match", "how answers are scored"),
+        "format": (
+            str,
+            None,
+            "a second grader on the same answers (e.g. the answer format), reported apart as `format`",
+        ),
+    },
+    (),
+    run_accuracy,
+    check=check_suite,
+)
+PARAPHRASE = Kind(
+    "paraphrase",
+    {**GENERATION, "grader": (str, None, "answers agree when this grader scores one against the other >= 0.5")},
+    ("prompts",),
+    run_paraphrase,
+    check=check_suite,
+)

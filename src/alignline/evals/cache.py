@@ -109,7 +109,7 @@ class RecordCache:
         """Values for `keys`; the missing ones computed `batch_size` at a time and appended after each batch."""
         todo = self.lookup(keys)
         for start in range(0, len(todo), batch_size):
-            chunk = todo[start:start + batch_size]
+            chunk = todo[start : start + batch_size]
             self.add(dict(zip(chunk, compute(chunk))))
         return [self.values[k] for k in keys]
 

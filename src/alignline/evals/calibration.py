@@ -52,9 +52,18 @@ def multiple_choice(suite: Suite, model: ModelHandle, ctx: Context) -> tuple[lis
         ok = best == answer_index(r, r.data["choices"])
         conf.append(probs[best] / total)
         correct.append(float(ok))
-        examples.append({"id": r.id, "category": r.data.get("category"), "prompt": last_user_turn(prompts[r.id]),
-                         "output": str(r.data["choices"][best]), "expected": r.data["answer"], "score": conf[-1],
-                         "failed": not ok and conf[-1] >= 0.5, "why": f"wrong with confidence {conf[-1]:.2f}"})
+        examples.append(
+            {
+                "id": r.id,
+                "category": r.data.get("category"),
+                "prompt": last_user_turn(prompts[r.id]),
+                "output": str(r.data["choices"][best]),
+                "expected": r.data["answer"],
+                "score": conf[-1],
+                "failed": not ok and conf[-1] >= 0.5,
+                "why": f"wrong with confidence {conf[-1]:.2f}",
+            }
+        )
     return conf, correct, examples
 
 
@@ -66,9 +75,19 @@ def free_answers(suite: Suite, model: ModelHandle, ctx: Context) -> tuple[list, 
     scores = grade(spec, get_grader(spec), list(prompts.values()), texts, columns_of(suite.records))
     conf = [math.exp(answers[r.id].get("mean_logprob", -math.inf)) for r in suite.records]
     correct = [float(s is not None and s >= 0.5) for s in scores]
-    examples = [{"id": r.id, "category": r.data.get("category"), "prompt": last_user_turn(prompts[r.id]), "output": t,
-                 "expected": r.data.get("answer"), "score": c, "failed": not ok and c >= 0.5,
-                 "why": f"wrong with confidence {c:.2f}"} for r, t, c, ok in zip(suite.records, texts, conf, correct)]
+    examples = [
+        {
+            "id": r.id,
+            "category": r.data.get("category"),
+            "prompt": last_user_turn(prompts[r.id]),
+            "output": t,
+            "expected": r.data.get("answer"),
+            "score": c,
+            "failed": not ok and c >= 0.5,
+            "why": f"wrong with confidence {c:.2f}",
+        }
+        for r, t, c, ok in zip(suite.records, texts, conf, correct)
+    ]
     return conf, correct, examples
 
 
@@ -80,8 +99,11 @@ def run_calibration(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
     arrays = {"confidence": conf, "correct": correct}
     ece = Metric(compute("ece", arrays, {"bins": bins}), "ece", ids, arrays, {"bins": bins})
     accuracy = mean_metric(dict(zip(ids, correct)), binary=True)
-    return Outcome({"ece": ece, "accuracy": accuracy}, examples,
-                   {"reliability": reliability_bins(conf, correct, bins), "mode": "choices" if mc else "free"})
+    return Outcome(
+        {"ece": ece, "accuracy": accuracy},
+        examples,
+        {"reliability": reliability_bins(conf, correct, bins), "mode": "choices" if mc else "free"},
+    )
 
 
 def check_suite(suite: Suite) -> None:
@@ -102,6 +124,14 @@ def check_suite(suite: Suite) -> None:
         prompt_of(suite, r)
 
 
-CALIBRATION = Kind("calibration", {**GENERATION, "bins": (int, 10, "equal-width confidence bins for ECE"),
-                                   "grader": (str, "exact_match", "scores free answers (records without choices)")},
-                   ("answer",), run_calibration, check=check_suite)
+CALIBRATION = Kind(
+    "calibration",
+    {
+        **GENERATION,
+        "bins": (int, 10, "equal-width confidence bins for ECE"),
+        "grader": (str, "exact_match", "scores free answers (records without choices)"),
+    },
+    ("answer",),
+    run_calibration,
+    check=check_suite,
+)

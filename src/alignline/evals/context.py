@@ -36,8 +36,16 @@ class Metric:
     """Already a comparison with the baseline (win rate): no candidate-minus-baseline delta."""
 
     def to_json(self) -> dict:
-        return {"value": self.value, "stat": self.stat, "ids": self.ids, "arrays": self.arrays,
-                "params": self.params, "binary": self.binary, "interval": self.interval, "relative": self.relative}
+        return {
+            "value": self.value,
+            "stat": self.stat,
+            "ids": self.ids,
+            "arrays": self.arrays,
+            "params": self.params,
+            "binary": self.binary,
+            "interval": self.interval,
+            "relative": self.relative,
+        }
 
     @classmethod
     def from_json(cls, d: dict) -> Metric:
@@ -65,8 +73,16 @@ class Outcome:
 class ModelHandle:
     """A model by spec; the engine and weights load on first use (a fully cached eval loads nothing)."""
 
-    def __init__(self, name: str, spec: str | None, engine=None, content_hash: str | None = None,
-                 backend: str = "auto", dtype: str = "float32", batch_size: int = 16):
+    def __init__(
+        self,
+        name: str,
+        spec: str | None,
+        engine=None,
+        content_hash: str | None = None,
+        backend: str = "auto",
+        dtype: str = "float32",
+        batch_size: int = 16,
+    ):
         self.name, self.spec = name, spec
         self._engine = engine
         self._hash = content_hash
@@ -121,8 +137,9 @@ class Context:
 
     def model(self, spec: str) -> ModelHandle:
         if spec not in self.models:
-            self.models[spec] = ModelHandle(spec, spec, backend=self.backend, dtype=self.dtype,
-                                            batch_size=self.batch_size)
+            self.models[spec] = ModelHandle(
+                spec, spec, backend=self.backend, dtype=self.dtype, batch_size=self.batch_size
+            )
         return self.models[spec]
 
     def reference(self, suite: Suite, key: str = "base") -> ModelHandle:
@@ -133,23 +150,36 @@ class Context:
                 return self.baseline
             return self.model(spec)
         if self.baseline is None:
-            raise suite.error(f"a {suite.kind} suite compares with a base model: set {key}: MODEL in the suite "
-                              "or pass --baseline", key)
+            raise suite.error(
+                f"a {suite.kind} suite compares with a base model: set {key}: MODEL in the suite or pass --baseline",
+                key,
+            )
         return self.baseline
 
     def cache(self, model: ModelHandle, suite: Suite, what: str, settings: dict) -> RecordCache:
-        return RecordCache({"model": model.hash, "suite": stable_hash(suite.definition()), "what": what,
-                            "settings": settings}, enabled=self.cache_enabled)
+        return RecordCache(
+            {"model": model.hash, "suite": stable_hash(suite.definition()), "what": what, "settings": settings},
+            enabled=self.cache_enabled,
+        )
 
-    def generate(self, model: ModelHandle, suite: Suite, prompts: dict[str, object], logprobs: bool = False,
-                 **overrides) -> dict[str, dict]:
+    def generate(
+        self, model: ModelHandle, suite: Suite, prompts: dict[str, object], logprobs: bool = False, **overrides
+    ) -> dict[str, dict]:
         """One completion per prompt (key -> prompt), cached per prompt: {text, tokens, finish, mean_logprob}."""
         s = suite.settings
-        params = SamplingParams(max_new_tokens=overrides.get("max_new_tokens", s.get("max_new_tokens", 128)),
-                                temperature=overrides.get("temperature", s.get("temperature", 0.0)),
-                                seed=s.get("seed", 0), logprobs=logprobs)
-        settings = {"max_new_tokens": params.max_new_tokens, "temperature": params.temperature,
-                    "seed": params.seed, "logprobs": logprobs, "token_ids": overrides.get("token_ids", False)}
+        params = SamplingParams(
+            max_new_tokens=overrides.get("max_new_tokens", s.get("max_new_tokens", 128)),
+            temperature=overrides.get("temperature", s.get("temperature", 0.0)),
+            seed=s.get("seed", 0),
+            logprobs=logprobs,
+        )
+        settings = {
+            "max_new_tokens": params.max_new_tokens,
+            "temperature": params.temperature,
+            "seed": params.seed,
+            "logprobs": logprobs,
+            "token_ids": overrides.get("token_ids", False),
+        }
         cache = self.cache(model, suite, "generate", settings)
         keyed = {stable_hash(p): p for p in prompts.values()}
 
@@ -168,8 +198,9 @@ class Context:
         by_key = dict(zip(keyed, values))
         return {rid: by_key[stable_hash(p)] for rid, p in prompts.items()}
 
-    def sequence_logprobs(self, model: ModelHandle, suite: Suite, items: dict[str, tuple[list[int], list[int]]],
-                          what: str = "logprob") -> dict[str, dict]:
+    def sequence_logprobs(
+        self, model: ModelHandle, suite: Suite, items: dict[str, tuple[list[int], list[int]]], what: str = "logprob"
+    ) -> dict[str, dict]:
         """Teacher-forced: for each key -> (input ids, targets (pre-shifted, -100 = not scored)), the sum of
         the scored tokens' log-probs and their count, cached per item: {logp, tokens}."""
         cache = self.cache(model, suite, what, {})
@@ -195,9 +226,9 @@ def score_targets(model: ModelHandle, batch: list[tuple[list[int], list[int]]]) 
     targets = torch.full((len(batch), width), IGNORE, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
     for i, (x, t) in enumerate(batch):
-        ids[i, :len(x)] = torch.tensor(x)
-        targets[i, :len(t)] = torch.tensor(t)
-        mask[i, :len(x)] = 1
+        ids[i, : len(x)] = torch.tensor(x)
+        targets[i, : len(t)] = torch.tensor(t)
+        mask[i, : len(x)] = 1
     with torch.no_grad():
         logits = lm(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).logits.float()
     out = []

@@ -46,8 +46,9 @@ def load_gates(path: str | Path) -> dict:
         raw = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        raise DataError(str(p), f"not valid YAML ({getattr(e, 'problem', e)})",
-                        record=f"line {mark.line + 1}" if mark else None) from None
+        raise DataError(
+            str(p), f"not valid YAML ({getattr(e, 'problem', e)})", record=f"line {mark.line + 1}" if mark else None
+        ) from None
     if not isinstance(raw, dict) or not raw:
         raise DataError(str(p), "expected a mapping of metric names to checks, e.g. canary_leakage: {max: 0}")
     for key, rule in raw.items():
@@ -82,8 +83,15 @@ def interval(metric: Metric, n_boot: int, seed: int) -> tuple[float, float]:
     return bootstrap_ci(metric.stat, metric.arrays, metric.params, n_boot=n_boot, seed=seed)
 
 
-def apply_gates(gates: dict, path: str, candidate: dict[str, Metric], baseline: dict[str, Metric] | None,
-                deltas: dict, n_boot: int = 2000, seed: int = 0) -> list[dict]:
+def apply_gates(
+    gates: dict,
+    path: str,
+    candidate: dict[str, Metric],
+    baseline: dict[str, Metric] | None,
+    deltas: dict,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> list[dict]:
     """One row per (rule, metric, check): {rule, metric, check, value, threshold, passed, detail}."""
     rows = []
     known = sorted(set(candidate) | set(baseline or {}))
@@ -94,7 +102,9 @@ def apply_gates(gates: dict, path: str, candidate: dict[str, Metric], baseline: 
         names = matching(str(key), candidate)
         if not names:
             shown = ", ".join(sorted({metric_name(q) for q in known} | set(known))) or "none"
-            raise DataError(path, f"no suite produced this metric for the candidate (available: {shown})", field=str(key))
+            raise DataError(
+                path, f"no suite produced this metric for the candidate (available: {shown})", field=str(key)
+            )
         for q in names:
             m = candidate[q]
             for check, threshold in rule.items():
@@ -106,13 +116,25 @@ def apply_gates(gates: dict, path: str, candidate: dict[str, Metric], baseline: 
                 else:
                     d = deltas.get(q)
                     if d is None:
-                        raise DataError(path, f"{q} has no delta against the baseline (give a baseline with the same "
-                                        "suite; win rates are comparisons already)", field=f"{key}.{check}")
+                        raise DataError(
+                            path,
+                            f"{q} has no delta against the baseline (give a baseline with the same "
+                            "suite; win rates are comparisons already)",
+                            field=f"{key}.{check}",
+                        )
                     value = d["delta"]
                 ok = value >= threshold if check.endswith("min") else value <= threshold
-                rows.append({"rule": str(key), "metric": q, "check": check, "value": value, "threshold": threshold,
-                             "passed": bool(ok), "detail": f"{value:.4g} {'>=' if check.endswith('min') else '<='} "
-                                                           f"{threshold:g}"})
+                rows.append(
+                    {
+                        "rule": str(key),
+                        "metric": q,
+                        "check": check,
+                        "value": value,
+                        "threshold": threshold,
+                        "passed": bool(ok),
+                        "detail": f"{value:.4g} {'>=' if check.endswith('min') else '<='} {threshold:g}",
+                    }
+                )
     return rows
 
 
@@ -131,8 +153,11 @@ def no_regression(rule: dict, path: str, candidate: dict[str, Metric], deltas: d
         for w in wanted:
             found = [q for q in matching(w, deltas)]
             if not found:
-                raise DataError(path, f"no delta for metric {w!r} (deltas: {', '.join(sorted(deltas)) or 'none'})",
-                                field="no_regression.metrics")
+                raise DataError(
+                    path,
+                    f"no delta for metric {w!r} (deltas: {', '.join(sorted(deltas)) or 'none'})",
+                    field="no_regression.metrics",
+                )
             names += found
     else:
         names = [q for q in deltas if "/" in q and metric_name(q) in HIGHER_IS_BETTER and is_rate(q, candidate)]
@@ -144,10 +169,18 @@ def no_regression(rule: dict, path: str, candidate: dict[str, Metric], deltas: d
         bad = worse > tolerance
         if bad and rule.get("significant"):
             bad = d["ci_high"] < 0 if up else d["ci_low"] > 0
-        rows.append({"rule": "no_regression", "metric": q, "check": "tolerance", "value": d["delta"],
-                     "threshold": tolerance, "passed": not bad,
-                     "detail": f"delta {d['delta']:+.4g} [{d['ci_low']:+.4g}, {d['ci_high']:+.4g}] "
-                               f"({'higher' if up else 'lower'} is better, tolerance {tolerance:g})"})
+        rows.append(
+            {
+                "rule": "no_regression",
+                "metric": q,
+                "check": "tolerance",
+                "value": d["delta"],
+                "threshold": tolerance,
+                "passed": not bad,
+                "detail": f"delta {d['delta']:+.4g} [{d['ci_low']:+.4g}, {d['ci_high']:+.4g}] "
+                f"({'higher' if up else 'lower'} is better, tolerance {tolerance:g})",
+            }
+        )
     return rows
 
 
@@ -158,9 +191,18 @@ def pick(results: dict, role: str) -> str:
     return (results.get("candidates") or list(results["metrics"]))[0]
 
 
-def gate_results(gates: dict, gates_path: str, results: dict, per_record: dict, candidate: str, baseline: str,
-                 n_boot: int = 2000, seed: int = 0, baseline_per_record: dict | None = None,
-                 baseline_label: str | None = None) -> dict:
+def gate_results(
+    gates: dict,
+    gates_path: str,
+    results: dict,
+    per_record: dict,
+    candidate: str,
+    baseline: str,
+    n_boot: int = 2000,
+    seed: int = 0,
+    baseline_per_record: dict | None = None,
+    baseline_label: str | None = None,
+) -> dict:
     """The gate verdict for `candidate` against `baseline` (in `baseline_per_record` when it comes from
     another directory), from results alone: no model is loaded."""
     cand = {q: Metric.from_json(m) for q, m in per_record[candidate].items()}
@@ -169,14 +211,30 @@ def gate_results(gates: dict, gates_path: str, results: dict, per_record: dict, 
     deltas = with_aliases(compare(cand, base, n_boot, seed))
     rows = apply_gates(gates, gates_path, cand, base, deltas, n_boot, seed)
     label = baseline_label or baseline
-    return {"passed": all(r["passed"] for r in rows), "candidate": candidate, "baseline": label,
-            "gates_file": gates_path, "rules": rows, "deltas": deltas,
-            "metrics": {candidate: with_aliases({q: m.value for q, m in cand.items()}),
-                        label: with_aliases({q: m.value for q, m in base.items()})}}
+    return {
+        "passed": all(r["passed"] for r in rows),
+        "candidate": candidate,
+        "baseline": label,
+        "gates_file": gates_path,
+        "rules": rows,
+        "deltas": deltas,
+        "metrics": {
+            candidate: with_aliases({q: m.value for q, m in cand.items()}),
+            label: with_aliases({q: m.value for q, m in base.items()}),
+        },
+    }
 
 
-def run_gate(candidate: str, baseline: str, gates_path: str, suites: list[str], out_dir: str | None,
-             ctx_options: dict, progress=None, limit: int | None = None) -> dict:
+def run_gate(
+    candidate: str,
+    baseline: str,
+    gates_path: str,
+    suites: list[str],
+    out_dir: str | None,
+    ctx_options: dict,
+    progress=None,
+    limit: int | None = None,
+) -> dict:
     """`alignline gate`: result directories are compared as they are; models are evaluated first."""
     gates = load_gates(gates_path)
     ctx = Context(**ctx_options)
@@ -185,15 +243,21 @@ def run_gate(candidate: str, baseline: str, gates_path: str, suites: list[str], 
         base_results, base_per_record, _ = load_results(baseline)
         cand_name, base_name = pick(results, "candidate"), pick(base_results, "baseline")
         # Two directories may name their models alike: the baseline's label keeps them apart.
-        label = f"{base_name} (baseline)" if base_name == cand_name and Path(candidate).resolve() != Path(
-            baseline).resolve() else base_name
-        verdict = gate_results(gates, gates_path, results, per_record, cand_name, base_name, ctx.n_boot, ctx.seed,
-                               base_per_record, label)
-        merged = {**results, "metrics": {cand_name: results["metrics"][cand_name],
-                                         label: base_results["metrics"][base_name]},
-                  "models": {cand_name: results["models"][cand_name], label: base_results["models"][base_name]},
-                  "suites": results.get("suites", []) + [s for s in base_results.get("suites", [])
-                                                          if s not in results.get("suites", [])]}
+        label = (
+            f"{base_name} (baseline)"
+            if base_name == cand_name and Path(candidate).resolve() != Path(baseline).resolve()
+            else base_name
+        )
+        verdict = gate_results(
+            gates, gates_path, results, per_record, cand_name, base_name, ctx.n_boot, ctx.seed, base_per_record, label
+        )
+        merged = {
+            **results,
+            "metrics": {cand_name: results["metrics"][cand_name], label: base_results["metrics"][base_name]},
+            "models": {cand_name: results["models"][cand_name], label: base_results["models"][base_name]},
+            "suites": results.get("suites", [])
+            + [s for s in base_results.get("suites", []) if s not in results.get("suites", [])],
+        }
         out = Path(out_dir) if out_dir else Path(candidate)
     else:
         specs, recorded = [], []

@@ -24,8 +24,10 @@ def load_training_suites(specs: list[str], num_processes: int) -> list[Suite]:
     if not specs:
         return []
     if num_processes > 1:
-        raise ConfigError("config key 'training.eval_suites': suites run on one process; run them with "
-                          "`alignline eval` on the checkpoints of a multi-process run")
+        raise ConfigError(
+            "config key 'training.eval_suites': suites run on one process; run them with "
+            "`alignline eval` on the checkpoints of a multi-process run"
+        )
     return [load_suite(spec) for spec in specs]
 
 

@@ -78,15 +78,26 @@ def run_canary(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
         result, text = results[worst]
         exact[r.id], partial[r.id] = float(bool(result["exact"])), float(result["partial"])
         kind = "exact" if exact[r.id] else "partial" if partial[r.id] > 0 else "none"
-        examples.append({"id": r.id, "category": f"{kind} ({worst})" if len(results) > 1 else kind,
-                         "prompt": last_user_turn(prompts[(r.id, worst)]), "output": text,
-                         "expected": r.data["secret"], "score": partial[r.id], "failed": bool(exact[r.id]),
-                         "probe": worst, "probes": {p: bool(res["exact"]) for p, (res, _) in results.items()},
-                         "why": "completed the planted secret" + (" given its training context"
-                                                                   if worst == "context" else "")})
+        examples.append(
+            {
+                "id": r.id,
+                "category": f"{kind} ({worst})" if len(results) > 1 else kind,
+                "prompt": last_user_turn(prompts[(r.id, worst)]),
+                "output": text,
+                "expected": r.data["secret"],
+                "score": partial[r.id],
+                "failed": bool(exact[r.id]),
+                "probe": worst,
+                "probes": {p: bool(res["exact"]) for p, (res, _) in results.items()},
+                "why": "completed the planted secret" + (" given its training context" if worst == "context" else ""),
+            }
+        )
     probes["no_context"] = probes["bare"]["probed"] - probes["context"]["probed"]
-    return Outcome({"canary_leakage": mean_metric(exact, binary=True), "canary_partial": mean_metric(partial)},
-                   examples, {"probes": probes})
+    return Outcome(
+        {"canary_leakage": mean_metric(exact, binary=True), "canary_partial": mean_metric(partial)},
+        examples,
+        {"probes": probes},
+    )
 
 
 def has_prompt(record) -> bool:
@@ -136,11 +147,19 @@ def run_pii(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
         leaked[r.id] = float(bool(found))
         for t in {m.type for m in found}:
             by_type[t] += 1
-        examples.append({"id": r.id, "category": found[0].type if found else r.data.get("category"),
-                         "prompt": given, "output": text, "failed": bool(found), "probe": worst,
-                         "probes": {p: bool(res[0]) for p, res in results.items()},
-                         "why": ", ".join(sorted({m.type for m in found})) + (
-                             " (given its training context)" if found and worst == "context" else "")})
+        examples.append(
+            {
+                "id": r.id,
+                "category": found[0].type if found else r.data.get("category"),
+                "prompt": given,
+                "output": text,
+                "failed": bool(found),
+                "probe": worst,
+                "probes": {p: bool(res[0]) for p, res in results.items()},
+                "why": ", ".join(sorted({m.type for m in found}))
+                + (" (given its training context)" if found and worst == "context" else ""),
+            }
+        )
     probes["unprobed"] = len(suite.records) - len(leaked)
     return Outcome({"pii_leakage": mean_metric(leaked, binary=True)}, examples, {"by_type": by_type, "probes": probes})
 
@@ -154,8 +173,11 @@ def check_suite(suite: Suite) -> None:
             if has_prompt(r):
                 prompt_of(suite, r)
             elif r.data.get("context") is None:
-                raise suite.record_error(r, "is missing (a pii record needs a prompt, or the training record its "
-                                         "PII came from as context)", "prompt")
+                raise suite.record_error(
+                    r,
+                    "is missing (a pii record needs a prompt, or the training record its PII came from as context)",
+                    "prompt",
+                )
         check_contexts(suite)
     else:
         for r in suite.records:
@@ -178,8 +200,9 @@ def check_contexts(suite: Suite) -> None:
         try:
             to_sample(context, path, loc)
         except DataError as e:
-            raise suite.record_error(r, f"not a training record ({str(e).split(': ', 1)[-1]}){hint}",
-                                     "context") from None
+            raise suite.record_error(
+                r, f"not a training record ({str(e).split(': ', 1)[-1]}){hint}", "context"
+            ) from None
         value = r.data.get("value")
         if suite.kind == "pii" and value not in (None, "") and not any(str(value) in t for t in strings_in(context)):
             raise suite.record_error(r, f"{str(value)[:40]!r} does not occur in the record's context", "value")
@@ -224,13 +247,32 @@ def attach_planted_contexts(suite: Suite) -> None:
                 r.data["context"] = context
 
 
-CANARY = Kind("canary", {**GENERATION, "max_new_tokens": (int, 48, "tokens generated after each prefix"),
-                         "chat": (bool, False, "prefixes as raw text (default) or as a user turn"),
-                         "canaries": (str, None, "the canaries file from `alignline data canary`"),
-                         "context": (bool, True, "also probe each canary in its training context"),
-                         "source": (str, None, "the planted training file, for canaries without "
-                                               "context (default: beside the canaries file)")},
-              ("prefix", "secret"), run_canary, check=check_suite)
-PII = Kind("pii", {**GENERATION, "types": (list, None, f"PII types counted (default all: {', '.join(PII_TYPES)})"),
-                   "count_prompt_pii": (bool, False, "count PII the prompt itself contains")},
-           (), run_pii, check=check_suite)
+CANARY = Kind(
+    "canary",
+    {
+        **GENERATION,
+        "max_new_tokens": (int, 48, "tokens generated after each prefix"),
+        "chat": (bool, False, "prefixes as raw text (default) or as a user turn"),
+        "canaries": (str, None, "the canaries file from `alignline data canary`"),
+        "context": (bool, True, "also probe each canary in its training context"),
+        "source": (
+            str,
+            None,
+            "the planted training file, for canaries without context (default: beside the canaries file)",
+        ),
+    },
+    ("prefix", "secret"),
+    run_canary,
+    check=check_suite,
+)
+PII = Kind(
+    "pii",
+    {
+        **GENERATION,
+        "types": (list, None, f"PII types counted (default all: {', '.join(PII_TYPES)})"),
+        "count_prompt_pii": (bool, False, "count PII the prompt itself contains"),
+    },
+    (),
+    run_pii,
+    check=check_suite,
+)

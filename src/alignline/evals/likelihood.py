@@ -52,9 +52,18 @@ def perplexity_metric(nll: dict[str, dict]) -> Metric:
 
 def run_perplexity(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
     nll = record_nll(suite, model, ctx)
-    examples = [{"id": k, "category": r.data.get("category"), "prompt": r.where, "output": "",
-                 "score": v["nll"] / max(v["tokens"], 1), "failed": False, "why": ""}
-                for (k, v), r in zip(nll.items(), suite.records)]
+    examples = [
+        {
+            "id": k,
+            "category": r.data.get("category"),
+            "prompt": r.where,
+            "output": "",
+            "score": v["nll"] / max(v["tokens"], 1),
+            "failed": False,
+            "why": "",
+        }
+        for (k, v), r in zip(nll.items(), suite.records)
+    ]
     return Outcome({"perplexity": perplexity_metric(nll)}, examples)
 
 
@@ -64,18 +73,30 @@ def run_kl(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
     samples = ctx.generate(model, suite, prompts, token_ids=True, temperature=1.0)
     tok = model.tokenizer()
     if base.hash != model.hash and base.tokenizer().get_vocab() != tok.get_vocab():
-        raise ConfigError(f"suite {suite.name}: KL needs the model and the base model '{base.name}' to share a tokenizer")
+        raise ConfigError(
+            f"suite {suite.name}: KL needs the model and the base model '{base.name}' to share a tokenizer"
+        )
     items = {}
     for rid, prompt in prompts.items():
         p = prompt_ids(tok, prompt)
         ids = p + samples[rid]["token_ids"]
-        targets = [IGNORE] * (len(p) - 1) + ids[len(p):] + [IGNORE]  # position t predicts token t+1
+        targets = [IGNORE] * (len(p) - 1) + ids[len(p) :] + [IGNORE]  # position t predicts token t+1
         items[rid] = (ids, targets)
     mine = ctx.sequence_logprobs(model, suite, items, "kl")
     theirs = ctx.sequence_logprobs(base, suite, items, "kl")
     values = {rid: mine[rid]["logp"] - theirs[rid]["logp"] for rid in items}
-    examples = [{"id": rid, "category": None, "prompt": last_user_turn(prompts[rid]), "output": samples[rid]["text"],
-                 "score": values[rid], "failed": False, "why": ""} for rid in items]
+    examples = [
+        {
+            "id": rid,
+            "category": None,
+            "prompt": last_user_turn(prompts[rid]),
+            "output": samples[rid]["text"],
+            "score": values[rid],
+            "failed": False,
+            "why": "",
+        }
+        for rid in items
+    ]
     metric = mean_metric(values)
     return Outcome({"kl": metric} if metric else {}, examples, {"base": base.name})
 
@@ -85,14 +106,20 @@ def run_forgetting(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
     if suite.settings["measure"] == "perplexity":
         mine, theirs = record_nll(suite, model, ctx), record_nll(suite, base, ctx)
         ids = list(mine)
-        arrays = {"nll": [mine[k]["nll"] for k in ids], "tokens": [mine[k]["tokens"] for k in ids],
-                  "base_nll": [theirs[k]["nll"] for k in ids], "base_tokens": [theirs[k]["tokens"] for k in ids]}
+        arrays = {
+            "nll": [mine[k]["nll"] for k in ids],
+            "tokens": [mine[k]["tokens"] for k in ids],
+            "base_nll": [theirs[k]["nll"] for k in ids],
+            "base_tokens": [theirs[k]["tokens"] for k in ids],
+        }
         metric = Metric(compute("perplexity_increase", arrays), "perplexity_increase", ids, arrays)
         return Outcome({"forgetting": metric, "perplexity": perplexity_metric(mine)}, [], {"base": base.name})
     mine, theirs = run_accuracy(suite, model, ctx), run_accuracy(suite, base, ctx)
     base_score = {e["id"]: e["score"] for e in theirs.examples}
-    values = {e["id"]: None if e["score"] is None or base_score[e["id"]] is None else base_score[e["id"]] - e["score"]
-              for e in mine.examples}
+    values = {
+        e["id"]: None if e["score"] is None or base_score[e["id"]] is None else base_score[e["id"]] - e["score"]
+        for e in mine.examples
+    }
     for e in mine.examples:  # the error analysis: what the base got right and the model now gets wrong
         e["failed"] = bool(values[e["id"]] and values[e["id"]] > 0)
         e["why"] = "right before (base), wrong now"
@@ -120,9 +147,23 @@ def check_suite(suite: Suite) -> None:
 MAX_LENGTH = {"max_length": (int, 1024, "tokens per record scored (longer records are truncated)")}
 BASE = {"base": (str, None, "the base model compared against (default: the run's --baseline)")}
 PERPLEXITY = Kind("perplexity", MAX_LENGTH, (), run_perplexity, check=check_suite)
-KL = Kind("kl", {**GENERATION, **BASE, "max_new_tokens": (int, 64, "tokens sampled per prompt")}, (), run_kl,
-          check=check_suite)
-FORGETTING = Kind("forgetting", {**GENERATION, **MAX_LENGTH, **BASE,
-                                 "measure": (str, "accuracy", "accuracy (with grader) or perplexity"),
-                                 "grader": (str, "exact_match", "how answers are scored (measure: accuracy)")},
-                  (), run_forgetting, check=check_suite)
+KL = Kind(
+    "kl",
+    {**GENERATION, **BASE, "max_new_tokens": (int, 64, "tokens sampled per prompt")},
+    (),
+    run_kl,
+    check=check_suite,
+)
+FORGETTING = Kind(
+    "forgetting",
+    {
+        **GENERATION,
+        **MAX_LENGTH,
+        **BASE,
+        "measure": (str, "accuracy", "accuracy (with grader) or perplexity"),
+        "grader": (str, "exact_match", "how answers are scored (measure: accuracy)"),
+    },
+    (),
+    run_forgetting,
+    check=check_suite,
+)

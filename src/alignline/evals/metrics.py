@@ -8,9 +8,19 @@ these facts here, so none of them has to import another for them.
 from __future__ import annotations
 
 HIGHER_IS_BETTER = {
-    "accuracy": True, "refusal_accuracy": True, "win_rate": True, "lc_win_rate": True,
-    "paraphrase_consistency": True, "perplexity": False, "over_refusal": False, "attack_success_rate": False,
-    "canary_leakage": False, "canary_partial": False, "pii_leakage": False, "kl": False, "forgetting": False,
+    "accuracy": True,
+    "refusal_accuracy": True,
+    "win_rate": True,
+    "lc_win_rate": True,
+    "paraphrase_consistency": True,
+    "perplexity": False,
+    "over_refusal": False,
+    "attack_success_rate": False,
+    "canary_leakage": False,
+    "canary_partial": False,
+    "pii_leakage": False,
+    "kl": False,
+    "forgetting": False,
     "ece": False,
 }
 

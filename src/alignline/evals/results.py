@@ -37,8 +37,9 @@ from alignline.io import write_json, write_text
 FORMAT = 1
 
 
-def run_suites(models: list[ModelHandle], suites: list[Suite], ctx: Context,
-               progress=None) -> dict[str, dict[str, Outcome]]:
+def run_suites(
+    models: list[ModelHandle], suites: list[Suite], ctx: Context, progress=None
+) -> dict[str, dict[str, Outcome]]:
     """model name -> suite name -> outcome."""
     names = [s.name for s in suites]
     dup = next((n for n in names if names.count(n) > 1), None)
@@ -93,28 +94,50 @@ def compare(candidate: dict[str, Metric], baseline: dict[str, Metric], n_boot: i
     return out
 
 
-def build_results(models: list[ModelHandle], baseline: ModelHandle | None, suites: list[Suite],
-                  outcomes: dict[str, dict[str, Outcome]], ctx: Context) -> tuple[dict, dict, dict]:
+def build_results(
+    models: list[ModelHandle],
+    baseline: ModelHandle | None,
+    suites: list[Suite],
+    outcomes: dict[str, dict[str, Outcome]],
+    ctx: Context,
+) -> tuple[dict, dict, dict]:
     """(results, per_record, examples)."""
     per_metric = {m.name: qualified(outcomes[m.name]) for m in models}
     results = {
         "format": FORMAT,
-        "suites": [{"name": s.name, "kind": s.kind, "path": s.path, "data": s.data_path, "records": len(s.records),
-                    "starter": s.settings.get("starter", False)} for s in suites],
+        "suites": [
+            {
+                "name": s.name,
+                "kind": s.kind,
+                "path": s.path,
+                "data": s.data_path,
+                "records": len(s.records),
+                "starter": s.settings.get("starter", False),
+            }
+            for s in suites
+        ],
         "baseline": baseline.name if baseline else None,
         "candidates": [m.name for m in models if baseline is None or m.name != baseline.name],
-        "metrics": {}, "intervals": {}, "deltas": {}, "models": {},
+        "metrics": {},
+        "intervals": {},
+        "deltas": {},
+        "models": {},
     }
     for m in models:
         metrics = with_aliases({q: v.value for q, v in per_metric[m.name].items()})
         intervals = with_aliases({q: list(v.interval) for q, v in per_metric[m.name].items() if v.interval})
         results["metrics"][m.name] = metrics
         results["intervals"][m.name] = intervals
-        results["models"][m.name] = {"spec": m.spec, "hash": m.hash, "metrics": metrics,
-                                     "details": {s: o.details for s, o in outcomes[m.name].items()}}
+        results["models"][m.name] = {
+            "spec": m.spec,
+            "hash": m.hash,
+            "metrics": metrics,
+            "details": {s: o.details for s, o in outcomes[m.name].items()},
+        }
         if baseline is not None and m.name != baseline.name:
-            results["deltas"][m.name] = with_aliases(compare(per_metric[m.name], per_metric[baseline.name],
-                                                             ctx.n_boot, ctx.seed))
+            results["deltas"][m.name] = with_aliases(
+                compare(per_metric[m.name], per_metric[baseline.name], ctx.n_boot, ctx.seed)
+            )
     names = {metric_name(q) for v in per_metric.values() for q in v}
     results["higher_is_better"] = {n: HIGHER_IS_BETTER[n] for n in sorted(names) if n in HIGHER_IS_BETTER}
     per_record = {name: {q: v.to_json() for q, v in ms.items()} for name, ms in per_metric.items()}
@@ -130,8 +153,14 @@ def write_results(out_dir: str | Path, results: dict, per_record: dict, examples
     return write_json(out / "results.json", results)  # last: its presence means the directory is complete
 
 
-def evaluate(models: list[ModelHandle], baseline: ModelHandle | None, suites: list[Suite], ctx: Context,
-             out_dir: str | Path | None = None, progress=None) -> dict:
+def evaluate(
+    models: list[ModelHandle],
+    baseline: ModelHandle | None,
+    suites: list[Suite],
+    ctx: Context,
+    out_dir: str | Path | None = None,
+    progress=None,
+) -> dict:
     """Run every suite on every model (the baseline included), compare, and write the directory."""
     everyone = list(models)
     if baseline is not None and all(m.name != baseline.name for m in models):

@@ -40,8 +40,9 @@ def perplexity_stat(nll: np.ndarray, tokens: np.ndarray) -> np.ndarray:
     return np.exp(nll.sum(-1) / np.maximum(tokens.sum(-1), 1))
 
 
-def perplexity_increase_stat(nll: np.ndarray, tokens: np.ndarray, base_nll: np.ndarray,
-                             base_tokens: np.ndarray) -> np.ndarray:
+def perplexity_increase_stat(
+    nll: np.ndarray, tokens: np.ndarray, base_nll: np.ndarray, base_tokens: np.ndarray
+) -> np.ndarray:
     """perplexity(model) - perplexity(base) on the same records (forgetting measured by perplexity)."""
     return perplexity_stat(nll, tokens) - perplexity_stat(base_nll, base_tokens)
 
@@ -65,9 +66,15 @@ def reliability_bins(confidence, correct, bins: int = 10) -> list[dict]:
     for b in range(bins):
         sel = index == b
         n = int(sel.sum())
-        out.append({"low": b / bins, "high": (b + 1) / bins, "count": n,
-                    "confidence": float(conf[sel].mean()) if n else None,
-                    "accuracy": float(corr[sel].mean()) if n else None})
+        out.append(
+            {
+                "low": b / bins,
+                "high": (b + 1) / bins,
+                "count": n,
+                "confidence": float(conf[sel].mean()) if n else None,
+                "accuracy": float(corr[sel].mean()) if n else None,
+            }
+        )
     return out
 
 
@@ -118,8 +125,14 @@ def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
 
 
-def bootstrap_ci(stat: str, arrays: dict[str, np.ndarray], params: dict | None = None, n_boot: int = 2000,
-                 seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(
+    stat: str,
+    arrays: dict[str, np.ndarray],
+    params: dict | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
     """Percentile interval of one statistic over records."""
     arrays = {k: np.asarray(v, dtype=float) for k, v in arrays.items()}
     n = len(next(iter(arrays.values())))
@@ -131,9 +144,15 @@ def bootstrap_ci(stat: str, arrays: dict[str, np.ndarray], params: dict | None =
     return float(lo), float(hi)
 
 
-def paired_bootstrap(stat: str, candidate: dict[str, np.ndarray], baseline: dict[str, np.ndarray],
-                     params: dict | None = None, n_boot: int = 2000, seed: int = 0,
-                     level: float = 0.95) -> tuple[float, float, float]:
+def paired_bootstrap(
+    stat: str,
+    candidate: dict[str, np.ndarray],
+    baseline: dict[str, np.ndarray],
+    params: dict | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
     """(delta, low, high): statistic(candidate) - statistic(baseline) on the same records, with the
     percentile interval of the paired bootstrap (the same resampled indices for both)."""
     cand = {k: np.asarray(v, dtype=float) for k, v in candidate.items()}
@@ -145,7 +164,8 @@ def paired_bootstrap(stat: str, candidate: dict[str, np.ndarray], baseline: dict
         return (math.nan, math.nan, math.nan)
     idx = bootstrap_indices(n, n_boot, seed)
     diffs = fn(**{k: v[idx] for k, v in cand.items()}, **(params or {})) - fn(
-        **{k: v[idx] for k, v in base.items()}, **(params or {}))
+        **{k: v[idx] for k, v in base.items()}, **(params or {})
+    )
     lo, hi = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
     return delta, float(lo), float(hi)
 
@@ -162,7 +182,7 @@ def mcnemar_exact(candidate_correct, baseline_correct) -> dict:
     n = b + c
     if n == 0:
         return {"b": b, "c": c, "p_value": 1.0}
-    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2 ** n
+    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n
     return {"b": b, "c": c, "p_value": min(1.0, 2 * tail)}
 
 

@@ -26,14 +26,21 @@ from alignline.rewards.registry import get_grader
 STARTER_DIR = Path(__file__).parent / "starter"
 
 # kind -> "module:Kind" (`alignline/registry.py`): the module is imported only when a suite of that kind is loaded.
-KINDS = LazyTable({
-    "accuracy": "alignline.evals.answers:ACCURACY", "paraphrase": "alignline.evals.answers:PARAPHRASE",
-    "perplexity": "alignline.evals.likelihood:PERPLEXITY", "kl": "alignline.evals.likelihood:KL",
-    "forgetting": "alignline.evals.likelihood:FORGETTING",
-    "refusal": "alignline.evals.safety:REFUSAL", "jailbreak": "alignline.evals.safety:JAILBREAK",
-    "canary": "alignline.evals.leakage:CANARY", "pii": "alignline.evals.leakage:PII",
-    "win_rate": "alignline.evals.win_rate:WIN_RATE", "calibration": "alignline.evals.calibration:CALIBRATION",
-})
+KINDS = LazyTable(
+    {
+        "accuracy": "alignline.evals.answers:ACCURACY",
+        "paraphrase": "alignline.evals.answers:PARAPHRASE",
+        "perplexity": "alignline.evals.likelihood:PERPLEXITY",
+        "kl": "alignline.evals.likelihood:KL",
+        "forgetting": "alignline.evals.likelihood:FORGETTING",
+        "refusal": "alignline.evals.safety:REFUSAL",
+        "jailbreak": "alignline.evals.safety:JAILBREAK",
+        "canary": "alignline.evals.leakage:CANARY",
+        "pii": "alignline.evals.leakage:PII",
+        "win_rate": "alignline.evals.win_rate:WIN_RATE",
+        "calibration": "alignline.evals.calibration:CALIBRATION",
+    }
+)
 
 COMMON = {
     "name": (str, None, "the suite's name; metrics are reported as <name>/<metric>"),
@@ -94,8 +101,11 @@ class Suite:
 
     def definition(self) -> dict:
         """What the suite hash covers: kind and settings (records are hashed one by one in the cache)."""
-        return {"kind": self.kind, "name": self.name,
-                **{k: v for k, v in self.settings.items() if k not in ("description", "starter", "limit")}}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            **{k: v for k, v in self.settings.items() if k not in ("description", "starter", "limit")},
+        }
 
 
 def kind_of(name: str) -> Kind:
@@ -151,8 +161,9 @@ def load_suite(spec: str, limit: int | None = None) -> Suite:
     allowed = {**COMMON, **kind.settings}
     unknown = [k for k in raw if k not in allowed]
     if unknown:
-        raise DataError(shown, f"unknown setting for kind {raw['kind']}; allowed: {', '.join(allowed)}",
-                        field=str(unknown[0]))
+        raise DataError(
+            shown, f"unknown setting for kind {raw['kind']}; allowed: {', '.join(allowed)}", field=str(unknown[0])
+        )
     settings = {}
     for key, (typ, default, _help) in allowed.items():
         value = _check_type(shown, key, raw.get(key), typ)
@@ -168,7 +179,9 @@ def load_suite(spec: str, limit: int | None = None) -> Suite:
         if not data_path.exists():
             raise DataError(shown, f"no such file {settings[data_key]}", field=data_key)
         suite.data_path = str(data_path)
-        suite.records = [_record(suite, r, f"{data_path}, {loc}", i) for i, (loc, r) in enumerate(read_records(data_path))]
+        suite.records = [
+            _record(suite, r, f"{data_path}, {loc}", i) for i, (loc, r) in enumerate(read_records(data_path))
+        ]
     elif kind.needs_data:
         raise DataError(shown, "no records: give data: FILE or records: [...]", field="data")
     if limit is not None:
@@ -182,7 +195,9 @@ def load_suite(spec: str, limit: int | None = None) -> Suite:
         seen[r.id] = r.where
         for f in kind.record_fields:
             if r.data.get(f) in (None, ""):
-                raise suite.record_error(r, f"is missing (a {suite.kind} record needs {', '.join(kind.record_fields)})", f)
+                raise suite.record_error(
+                    r, f"is missing (a {suite.kind} record needs {', '.join(kind.record_fields)})", f
+                )
     if kind.check is not None:
         kind.check(suite)
     return suite

@@ -47,7 +47,10 @@ class Judge:
             self.rm_path = spec["reward_model"]
         elif isinstance(spec, dict):
             self.fn = PairwiseJudge(**spec).judge
-            self.identity = {"judge_model": ctx.model(spec["model"]).hash, **{k: v for k, v in spec.items() if k != "model"}}
+            self.identity = {
+                "judge_model": ctx.model(spec["model"]).hash,
+                **{k: v for k, v in spec.items() if k != "model"},
+            }
         else:
             self.fn = load_function(spec)
             target = spec.rpartition(":")[0]
@@ -83,8 +86,16 @@ def run_win_rate(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
     prompts = {r.id: prompt_of(suite, r) for r in suite.records}
     mine, theirs = ctx.generate(model, suite, prompts), ctx.generate(baseline, suite, prompts)
     judge = Judge(suite, ctx)
-    cache = RecordCache({"what": "judge", "candidate": model.hash, "baseline": baseline.hash,
-                         "judge": judge.identity, "suite": stable_hash(suite.definition())}, ctx.cache_enabled)
+    cache = RecordCache(
+        {
+            "what": "judge",
+            "candidate": model.hash,
+            "baseline": baseline.hash,
+            "judge": judge.identity,
+            "suite": stable_hash(suite.definition()),
+        },
+        ctx.cache_enabled,
+    )
     keyed = {stable_hash([prompts[k], mine[k]["text"], theirs[k]["text"]]): k for k in prompts}
 
     def compute_prefs(keys: list[str]) -> list[dict]:
@@ -94,30 +105,56 @@ def run_win_rate(suite: Suite, model: ModelHandle, ctx: Context) -> Outcome:
 
     values = dict(zip(keyed.values(), cache.memo(list(keyed), compute_prefs, ctx.batch_size)))
     ids = [k for k in prompts if values[k]["preference"] is not None]
-    examples = [{"id": k, "category": r.data.get("category"), "prompt": last_user_turn(prompts[k]),
-                 "output": mine[k]["text"], "baseline_output": theirs[k]["text"],
-                 "score": values[k]["preference"], "failed": values[k]["preference"] is not None and values[k]["preference"] < 0.5,
-                 "why": "the baseline's answer was preferred"} for k, r in zip(prompts, suite.records)]
+    examples = [
+        {
+            "id": k,
+            "category": r.data.get("category"),
+            "prompt": last_user_turn(prompts[k]),
+            "output": mine[k]["text"],
+            "baseline_output": theirs[k]["text"],
+            "score": values[k]["preference"],
+            "failed": values[k]["preference"] is not None and values[k]["preference"] < 0.5,
+            "why": "the baseline's answer was preferred",
+        }
+        for k, r in zip(prompts, suite.records)
+    ]
     if not ids:
         return Outcome({}, examples)
     pref = [values[k]["preference"] for k in ids]
-    metrics = {"win_rate": Metric(float(np.mean(pref)), "mean", ids, {"x": pref}, relative=True,
-                                  interval=bootstrap_ci("mean", {"x": pref}, n_boot=ctx.n_boot, seed=ctx.seed))}
+    metrics = {
+        "win_rate": Metric(
+            float(np.mean(pref)),
+            "mean",
+            ids,
+            {"x": pref},
+            relative=True,
+            interval=bootstrap_ci("mean", {"x": pref}, n_boot=ctx.n_boot, seed=ctx.seed),
+        )
+    }
     if suite.settings["length_controlled"]:
         length = length_feature([len(mine[k]["text"]) for k in ids], [len(theirs[k]["text"]) for k in ids]).tolist()
         arrays = {"preference": pref, "length": length}
-        metrics["lc_win_rate"] = Metric(compute("lc_win_rate", arrays), "lc_win_rate", ids, arrays, relative=True,
-                                        interval=bootstrap_ci("lc_win_rate", arrays, n_boot=min(ctx.n_boot, 500),
-                                                              seed=ctx.seed))
-    return Outcome(metrics, examples, {"baseline": baseline.name,
-                                       "by_category": by_category(examples, "win_rate", lambda e: e["score"])})
+        metrics["lc_win_rate"] = Metric(
+            compute("lc_win_rate", arrays),
+            "lc_win_rate",
+            ids,
+            arrays,
+            relative=True,
+            interval=bootstrap_ci("lc_win_rate", arrays, n_boot=min(ctx.n_boot, 500), seed=ctx.seed),
+        )
+    return Outcome(
+        metrics,
+        examples,
+        {"baseline": baseline.name, "by_category": by_category(examples, "win_rate", lambda e: e["score"])},
+    )
 
 
 def check_suite(suite: Suite) -> None:
     spec = suite.settings["judge"]
     if spec is None:
-        raise suite.error("a win_rate suite needs a judge: {reward_model: DIR}, {model: DIR} or file.py:function",
-                          "judge")
+        raise suite.error(
+            "a win_rate suite needs a judge: {reward_model: DIR}, {model: DIR} or file.py:function", "judge"
+        )
     if isinstance(spec, dict):
         if not ({"reward_model", "model"} & set(spec)):
             raise suite.error("expected {reward_model: DIR} or {model: DIR, ...}", "judge")
@@ -130,8 +167,15 @@ def check_suite(suite: Suite) -> None:
         prompt_of(suite, r)
 
 
-WIN_RATE = Kind("win_rate", {**GENERATION,
-                             "judge": ((str, dict), None, "{reward_model: DIR}, {model: DIR} or file.py:function"),
-                             "baseline": (str, None, "the model compared against (default: the run's --baseline)"),
-                             "length_controlled": (bool, True, "also report the length-controlled win rate")},
-                (), run_win_rate, check=check_suite)
+WIN_RATE = Kind(
+    "win_rate",
+    {
+        **GENERATION,
+        "judge": ((str, dict), None, "{reward_model: DIR}, {model: DIR} or file.py:function"),
+        "baseline": (str, None, "the model compared against (default: the run's --baseline)"),
+        "length_controlled": (bool, True, "also report the length-controlled win rate"),
+    },
+    (),
+    run_win_rate,
+    check=check_suite,
+)

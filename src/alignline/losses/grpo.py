@@ -106,8 +106,9 @@ _SCALES: dict[ScaleRewards, Callable[[Tensor], Tensor] | None] = {
 }
 
 
-def group_advantages(rewards: Tensor, group_size: int, scale_rewards: str | ScaleRewards = "group",
-                     eps: float = 1e-4) -> Tensor:
+def group_advantages(
+    rewards: Tensor, group_size: int, scale_rewards: str | ScaleRewards = "group", eps: float = 1e-4
+) -> Tensor:
     """GRPO advantages `(S,)`: each reward minus its group's mean, over a standard deviation plus `eps`.
 
     `A_i = (R_i - mean_g(R)) / (std + eps)` with `std` by `scale_rewards`:
@@ -321,8 +322,13 @@ _AGGREGATES: dict[GRPOLossType, _Aggregate] = {
 }
 
 
-def aggregate(per_token_loss: Tensor, seq_index: Tensor, num_seqs: int, loss_type: str | GRPOLossType,
-              max_completion_length: int | None = None) -> tuple[Tensor, int]:
+def aggregate(
+    per_token_loss: Tensor,
+    seq_index: Tensor,
+    num_seqs: int,
+    loss_type: str | GRPOLossType,
+    max_completion_length: int | None = None,
+) -> tuple[Tensor, int]:
     """A micro-batch's loss SUM (scalar) and the COUNT the step's total must be divided by.
 
     The shared loop adds sums and counts over micro-batches and processes and divides once (`train/step.py`), so
@@ -354,8 +360,9 @@ def aggregate(per_token_loss: Tensor, seq_index: Tensor, num_seqs: int, loss_typ
     return _AGGREGATES[GRPOLossType(loss_type)].total(per_token_loss, seq_index, num_seqs), count
 
 
-def loss_count(loss_type: str | GRPOLossType, num_tokens: int, num_seqs: int,
-               max_completion_length: int | None = None) -> int:
+def loss_count(
+    loss_type: str | GRPOLossType, num_tokens: int, num_seqs: int, max_completion_length: int | None = None
+) -> int:
     """The count `aggregate` returns, from sizes alone: for a method's `count(batch)`, which the shared loop calls
     before any forward pass. `num_tokens`: counted completion tokens `N`; `num_seqs`: sequences `S`."""
     kind = _parse(GRPOLossType, loss_type, "loss_type")

@@ -61,11 +61,13 @@ _VARIANTS: dict[KTOLossType, _Variant] = {
     KTOLossType.KTO: _Variant(
         desirable=lambda r, z, beta: 1 - torch.sigmoid(beta * (r - z)),
         undesirable=lambda r, z, beta: 1 - torch.sigmoid(beta * (z - r)),
-        uses_kl=True),
+        uses_kl=True,
+    ),
     KTOLossType.APO_ZERO_UNPAIRED: _Variant(
         desirable=lambda r, z, beta: 1 - torch.sigmoid(beta * r),
         undesirable=lambda r, z, beta: torch.sigmoid(beta * r),
-        uses_kl=False),
+        uses_kl=False,
+    ),
 }
 
 
@@ -82,8 +84,9 @@ def uses_kl(loss_type: str | KTOLossType) -> bool:
     return _VARIANTS[parse_loss_type(loss_type)].uses_kl
 
 
-def kto_kl(policy_kl_logps: Tensor, ref_kl_logps: Tensor,
-           mean_across_processes: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+def kto_kl(
+    policy_kl_logps: Tensor, ref_kl_logps: Tensor, mean_across_processes: Callable[[Tensor], Tensor] | None = None
+) -> Tensor:
     """The reference point `z`: `max(0, mean(policy - ref))` over the `(M,)` mismatched sequences, detached.
 
     `mean_across_processes` (scalar -> scalar), when given, averages the per-process means before the clamp, as TRL
@@ -136,6 +139,9 @@ def kto_loss(
         raise ValueError(f"loss_type {kind.value!r} has no KL reference point: pass kl=None")
     z = kl.detach() if kl is not None else policy_logps.new_zeros(())
     logratios = policy_logps - ref_logps
-    losses = torch.where(labels, desirable_weight * variant.desirable(logratios, z, beta),
-                         undesirable_weight * variant.undesirable(logratios, z, beta))
+    losses = torch.where(
+        labels,
+        desirable_weight * variant.desirable(logratios, z, beta),
+        undesirable_weight * variant.undesirable(logratios, z, beta),
+    )
     return KTOOutput(loss=weighted_mean(losses, weights), losses=losses, rewards=beta * logratios.detach(), kl=z)

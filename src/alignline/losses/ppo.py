@@ -74,8 +74,14 @@ def last_token_index(seq_index: Tensor, num_seqs: int | None = None) -> Tensor:
     return torch.cumsum(_lengths(seq_index, num_seqs), 0) - 1
 
 
-def token_rewards(scores: Tensor, logps: Tensor, ref_logps: Tensor, seq_index: Tensor, kl_coef: float,
-                  kl_estimator: str | KLEstimator = "k1") -> tuple[Tensor, Tensor]:
+def token_rewards(
+    scores: Tensor,
+    logps: Tensor,
+    ref_logps: Tensor,
+    seq_index: Tensor,
+    kl_coef: float,
+    kl_estimator: str | KLEstimator = "k1",
+) -> tuple[Tensor, Tensor]:
     """Per-token PPO-RLHF rewards `(N,)`: `-kl_coef · KL_t`, plus each sequence's score on its last token.
 
     `KL_t` is `kl_penalty(logps, ref_logps, kl_estimator)`: `k1 = log π - log π_ref` (InstructGPT's penalty, TRL's
@@ -98,8 +104,9 @@ def token_rewards(scores: Tensor, logps: Tensor, ref_logps: Tensor, seq_index: T
     return rewards, non_score
 
 
-def gae(rewards: Tensor, values: Tensor, seq_index: Tensor, gamma: float = 1.0,
-        lam: float = 0.95) -> tuple[Tensor, Tensor]:
+def gae(
+    rewards: Tensor, values: Tensor, seq_index: Tensor, gamma: float = 1.0, lam: float = 0.95
+) -> tuple[Tensor, Tensor]:
     """Generalized advantage estimation (Schulman et al. 2016) within each sequence: `(advantages, returns)`, `(N,)`.
 
     With `t` running over a sequence's tokens and `V_{T} = 0` after its last one (the episode ends there):
@@ -145,9 +152,14 @@ def whiten(x: Tensor, mask: Tensor | None = None, shift_mean: bool = True) -> Te
     return whitened if shift_mean else whitened + mean
 
 
-def ppo_policy_loss(logps: Tensor, old_logps: Tensor, advantages: Tensor, epsilon: float = 0.2,
-                    epsilon_high: float | None = None,
-                    importance_weights: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+def ppo_policy_loss(
+    logps: Tensor,
+    old_logps: Tensor,
+    advantages: Tensor,
+    epsilon: float = 0.2,
+    epsilon_high: float | None = None,
+    importance_weights: Tensor | None = None,
+) -> tuple[Tensor, dict[str, Tensor]]:
     """PPO-clip surrogate per token `(N,)`: `-min(r_t A_t, clip(r_t, 1 - ε, 1 + ε_high) A_t)`, `A_t` per token.
 
     `per_token_policy_loss` with token-level advantages and no KL term (PPO-RLHF puts the KL in the reward).
@@ -155,17 +167,26 @@ def ppo_policy_loss(logps: Tensor, old_logps: Tensor, advantages: Tensor, epsilo
     `0.5 (log r)²` estimate of KL(π_old || π), watched to see how far an epoch has moved the policy.
     """
     if advantages.shape != logps.shape:
-        raise ValueError(f"advantages must have shape {tuple(logps.shape)} (one per token), got "
-                         f"{tuple(advantages.shape)}")
+        raise ValueError(
+            f"advantages must have shape {tuple(logps.shape)} (one per token), got {tuple(advantages.shape)}"
+        )
     token_index = torch.arange(logps.numel(), device=logps.device)
-    loss, stats = per_token_policy_loss(logps, old_logps, advantages, token_index, epsilon=epsilon,
-                                        epsilon_high=epsilon_high, importance_weights=importance_weights)
+    loss, stats = per_token_policy_loss(
+        logps,
+        old_logps,
+        advantages,
+        token_index,
+        epsilon=epsilon,
+        epsilon_high=epsilon_high,
+        importance_weights=importance_weights,
+    )
     stats["approx_kl"] = 0.5 * (logps.detach() - old_logps.detach()) ** 2
     return loss, stats
 
 
-def clipped_value_loss(values: Tensor, old_values: Tensor, returns: Tensor,
-                       clip_range_value: float = 0.2) -> tuple[Tensor, dict[str, Tensor]]:
+def clipped_value_loss(
+    values: Tensor, old_values: Tensor, returns: Tensor, clip_range_value: float = 0.2
+) -> tuple[Tensor, dict[str, Tensor]]:
     """Per-token value loss `(N,)`: `0.5 · max((V - R)², (clip(V, V_old ± c) - R)²)`, and `(N,)` stats.
 
     The clip keeps the value head within `c = clip_range_value` of its rollout prediction, like the policy's ratio
@@ -221,8 +242,9 @@ class AdaptiveKLController:
 
     def __post_init__(self) -> None:
         if self.target <= 0 or self.horizon <= 0:
-            raise ValueError(f"AdaptiveKLController needs target > 0 and horizon > 0, got {self.target}, "
-                             f"{self.horizon}")
+            raise ValueError(
+                f"AdaptiveKLController needs target > 0 and horizon > 0, got {self.target}, {self.horizon}"
+            )
         self.value = self.init_kl_coef
 
     def update(self, current_kl: float, n_steps: int) -> None:

@@ -120,13 +120,26 @@ class _TokenLogprobs(torch.autograd.Function):
                 grad_w.addmm_(grad_logits.T, h)
             if need_b:
                 grad_b.add_(grad_logits.sum(0))
-        return (grad_h.to(hidden.dtype) if need_h else None, grad_w.to(weight.dtype) if need_w else None,
-                grad_b.to(bias.dtype) if need_b else None, None, None, None, None)
+        return (
+            grad_h.to(hidden.dtype) if need_h else None,
+            grad_w.to(weight.dtype) if need_w else None,
+            grad_b.to(bias.dtype) if need_b else None,
+            None,
+            None,
+            None,
+            None,
+        )
 
 
-def token_logprobs(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
-                   chunk_size: int = DEFAULT_CHUNK, bias: torch.Tensor | None = None, scale: float = 1.0,
-                   softcap: float | None = None) -> torch.Tensor:
+def token_logprobs(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    targets: torch.Tensor,
+    chunk_size: int = DEFAULT_CHUNK,
+    bias: torch.Tensor | None = None,
+    scale: float = 1.0,
+    softcap: float | None = None,
+) -> torch.Tensor:
     """Log-probabilities of `targets` under `softmax(softcap(scale * (hidden @ weight.T + bias)))`, chunk by chunk.
 
     hidden: (N, H) hidden states at the positions that count; weight: (V, H) the output layer; bias: (V,)

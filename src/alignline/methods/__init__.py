@@ -16,15 +16,17 @@ from alignline.registry import LazyTable
 if TYPE_CHECKING:  # the table itself stays free of torch: reading method names imports no method
     from alignline.methods.base import Method
 
-METHODS = LazyTable({
-    "sft": "alignline.methods.sft:sft_method",
-    "cpt": "alignline.methods.cpt:cpt_method",
-    "dpo": "alignline.methods.dpo:DPO",
-    "rm": "alignline.methods.rm:RewardModeling",
-    "grpo": "alignline.methods.grpo:GRPO",
-    "kto": "alignline.methods.kto:KTO",
-    "ppo": "alignline.methods.ppo:PPO",
-})
+METHODS = LazyTable(
+    {
+        "sft": "alignline.methods.sft:sft_method",
+        "cpt": "alignline.methods.cpt:cpt_method",
+        "dpo": "alignline.methods.dpo:DPO",
+        "rm": "alignline.methods.rm:RewardModeling",
+        "grpo": "alignline.methods.grpo:GRPO",
+        "kto": "alignline.methods.kto:KTO",
+        "ppo": "alignline.methods.ppo:PPO",
+    }
+)
 """method name -> "module:object", a callable `RunConfig -> Method`."""
 
 EPISODES = LazyTable({"grpo": "alignline.methods.rft:EpisodeGRPO"})

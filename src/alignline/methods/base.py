@@ -99,8 +99,9 @@ class Method(Protocol):
         """Once, after the model is ready and before the first step (DPO: precomputed reference log-probs)."""
         ...
 
-    def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor],
-             normalizer: float) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, model: torch.nn.Module, batch: dict[str, torch.Tensor], normalizer: float
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         """Loss of one micro-batch divided by `normalizer` (the whole step's count), and metric sums."""
         ...
 
@@ -120,8 +121,9 @@ class Method(Protocol):
         """After each step: alarm lines about the logged record (online monitors); [] for none."""
         ...
 
-    def collect(self, wrapped: torch.nn.Module, units: list[Any], rows: list[list[list[int]]], step: int,
-                device) -> Experience:
+    def collect(
+        self, wrapped: torch.nn.Module, units: list[Any], rows: list[list[list[int]]], step: int, device
+    ) -> Experience:
         """Online methods: generate, score and precompute for one optimizer step (`rows`: each micro-batch's
         units). Offline methods never have it called."""
         ...

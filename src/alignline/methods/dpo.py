@@ -68,20 +68,33 @@ class DPO(PairData, NoExtraHooks):
         chosen, rejected = policy[0::2], policy[1::2]
         if d.loss_type == "simpo":  # length-normalized, reference-free
             chosen, rejected = chosen / counts[0::2], rejected / counts[1::2]
-        out = dpo_loss(chosen, rejected, None if ref is None else ref[0::2], None if ref is None else ref[1::2],
-                       beta=d.beta, loss_type=d.loss_type, label_smoothing=d.label_smoothing,
-                       simpo_gamma=d.simpo_gamma, rpo_alpha=d.rpo_alpha,
-                       chosen_nll=-policy[0::2] / counts[0::2] if d.rpo_alpha else None)
+        out = dpo_loss(
+            chosen,
+            rejected,
+            None if ref is None else ref[0::2],
+            None if ref is None else ref[1::2],
+            beta=d.beta,
+            loss_type=d.loss_type,
+            label_smoothing=d.label_smoothing,
+            simpo_gamma=d.simpo_gamma,
+            rpo_alpha=d.rpo_alpha,
+            chosen_nll=-policy[0::2] / counts[0::2] if d.rpo_alpha else None,
+        )
         weights = batch["pair_weight"]
         loss = (out.losses * weights).sum() / normalizer
         margin = out.chosen_rewards - out.rejected_rewards
         correct = (margin > 0).float() + 0.5 * (margin == 0).float()
-        sums = {"loss_sum": float((out.losses.detach() * weights).sum()), "weight_sum": float(weights.sum()),
-                "pairs": float(weights.numel()), "correct": float(correct.sum()), "margin_sum": float(margin.sum()),
-                "chosen_reward_sum": float(out.chosen_rewards.sum()),
-                "rejected_reward_sum": float(out.rejected_rewards.sum()),
-                "chosen_logp_sum": float(policy[0::2].detach().sum()),
-                "rejected_logp_sum": float(policy[1::2].detach().sum())}
+        sums = {
+            "loss_sum": float((out.losses.detach() * weights).sum()),
+            "weight_sum": float(weights.sum()),
+            "pairs": float(weights.numel()),
+            "correct": float(correct.sum()),
+            "margin_sum": float(margin.sum()),
+            "chosen_reward_sum": float(out.chosen_rewards.sum()),
+            "rejected_reward_sum": float(out.rejected_rewards.sum()),
+            "chosen_logp_sum": float(policy[0::2].detach().sum()),
+            "rejected_logp_sum": float(policy[1::2].detach().sum()),
+        }
         return loss, sums
 
     def summarize(self, sums):
@@ -106,9 +119,17 @@ class DPO(PairData, NoExtraHooks):
                 ex = unit.chosen
                 first = next(t for t, v in enumerate(ex.targets) if v != IGNORE) + 1  # first answer token
                 prompt = torch.tensor([ex.input_ids[:first]], device=device)
-                out = wrapped.model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=True,
-                                             temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=d.kl_max_new_tokens,
-                                             pad_token_id=pad_id, use_cache=True)
+                out = wrapped.model.generate(
+                    input_ids=prompt,
+                    attention_mask=torch.ones_like(prompt),
+                    do_sample=True,
+                    temperature=1.0,
+                    top_k=0,
+                    top_p=1.0,
+                    max_new_tokens=d.kl_max_new_tokens,
+                    pad_token_id=pad_id,
+                    use_cache=True,
+                )
                 ids = out[0].tolist()
                 mask = [False] * first + [True] * (len(ids) - first)
                 sample = Example(ids, [ids[t + 1] if mask[t + 1] else IGNORE for t in range(len(ids) - 1)] + [IGNORE])

@@ -7,8 +7,8 @@ graders with TRL's signature) score them; advantages are normalized within each 
 surrogate (`loss`). Log-probs are always recomputed by the training model; the generator's are kept
 only to log the mismatch between the two (and for truncated importance sampling when they differ).
 
-Records (GRPO, PPO, episodes; read in `data/prompts.py`): `prompt` (a string, used as it is, or a message list, rendered with the chat
-template and its generation prompt) plus the columns the rewards read. A top-level `system` makes the prompt a
+Records (GRPO, PPO, episodes; read in `data/prompts.py`): `prompt` (a string, used as it is, or a message list,
+rendered with the chat template and its generation prompt) plus the columns the rewards read. A top-level `system` makes the prompt a
 conversation, [system, user] through the chat template (an empty one adds no system turn); it still reaches the
 rewards as a column, as TRL passes every extra column.
 
@@ -84,8 +84,15 @@ class GRPO(OnlineMethod):
     # --- experience --------------------------------------------------------------------------------------
     def sample(self, wrapped: PolicyModel, prompts: list, seed: int) -> list[list]:
         g = self._cfg.grpo
-        params = SamplingParams(max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p,
-                                top_k=g.top_k, n=g.num_generations, seed=seed, logprobs=True)
+        params = SamplingParams(
+            max_new_tokens=g.max_new_tokens,
+            temperature=g.temperature,
+            top_p=g.top_p,
+            top_k=g.top_k,
+            n=g.num_generations,
+            seed=seed,
+            logprobs=True,
+        )
         return sample_completions(wrapped.model, self.tokenizer, prompts, params)
 
     def score(self, units: list[PromptUnit], groups: list[list]) -> tuple[torch.Tensor, dict]:
@@ -126,8 +133,11 @@ class GRPO(OnlineMethod):
         """Prompt + completion sequences packed into rows, with advantages and what the loss reads."""
         g = self._cfg.grpo
         tok = self.tokenizer
-        advantages = (rloo_advantages(rewards, g.num_generations) if g.advantage == "rloo"
-                      else group_advantages(rewards, g.num_generations, g.scale_rewards))
+        advantages = (
+            rloo_advantages(rewards, g.num_generations)
+            if g.advantage == "rloo"
+            else group_advantages(rewards, g.num_generations, g.scale_rewards)
+        )
         weight = torch.ones(len(rewards))
         if g.drop_zero_std_groups:
             weight *= (~zero_std_groups(rewards, g.num_generations)).repeat_interleave(g.num_generations).float()
@@ -143,8 +153,12 @@ class GRPO(OnlineMethod):
                 if g.mask_truncated_completions and c.finish_reason == "length":
                     weight[len(sequences) - 1] = 0.0
         batch = collate_sequences(sequences, max(len(s.input_ids) for s in sequences), tok.pad_token_id)
-        batch.update(advantages=advantages.float(), seq_weight=weight, gen_logps=generator_logps(batch, gen_logps),
-                     completion_tokens=torch.tensor([len(c.token_ids) for group in groups for c in group]))
+        batch.update(
+            advantages=advantages.float(),
+            seq_weight=weight,
+            gen_logps=generator_logps(batch, gen_logps),
+            completion_tokens=torch.tensor([len(c.token_ids) for group in groups for c in group]),
+        )
         batch = {k: v.to(device) for k, v in batch.items()}
         return add_old_and_reference(wrapped, batch, self.passes)
 
@@ -161,11 +175,13 @@ class GRPO(OnlineMethod):
 
 def add_collect_metrics(sums: dict, rewards: torch.Tensor, components: dict, groups: list, group_size: int) -> None:
     """Sums over one micro-batch's completions (the loop adds them over micro-batches and processes)."""
+
     def add(key, value):
         sums[key] = sums.get(key, 0.0) + float(value)
+
     add("completions", rewards.numel())
     add("reward_sum", rewards.sum())
-    add("reward_sq_sum", (rewards ** 2).sum())
+    add("reward_sq_sum", (rewards**2).sum())
     add("length_sum", sum(len(c.token_ids) for group in groups for c in group))
     add("truncated", sum(c.finish_reason == "length" for group in groups for c in group))
     add("groups", len(groups))

@@ -65,17 +65,21 @@ def balance_warning(desirable: int, undesirable: int, desirable_weight: float, u
     that would satisfy it (as TRL warns), or None when it holds or the counts are equal."""
     if not desirable or not undesirable:
         kind = "desirable" if desirable else "undesirable"
-        return (f"every training completion is {kind}: KTO trains on it, but the policy is only pushed one way, "
-                "held back by nothing but the KL reference point")
+        return (
+            f"every training completion is {kind}: KTO trains on it, but the policy is only pushed one way, "
+            "held back by nothing but the KL reference point"
+        )
     if desirable == undesirable:
         return None
     d_low, d_high = undesirable * undesirable_weight / desirable, undesirable * undesirable_weight / desirable * 4 / 3
     u_low, u_high = desirable * desirable_weight / undesirable * 3 / 4, desirable * desirable_weight / undesirable
     if d_low <= desirable_weight <= d_high or u_low <= undesirable_weight <= u_high:
         return None
-    return (f"{desirable} desirable and {undesirable} undesirable completions, and kto.desirable_weight / "
-            f"undesirable_weight do not balance them (KTO paper, eq. 8): set EITHER desirable_weight in "
-            f"[{d_low:.2f}, {d_high:.2f}] OR undesirable_weight in [{u_low:.2f}, {u_high:.2f}]")
+    return (
+        f"{desirable} desirable and {undesirable} undesirable completions, and kto.desirable_weight / "
+        f"undesirable_weight do not balance them (KTO paper, eq. 8): set EITHER desirable_weight in "
+        f"[{d_low:.2f}, {d_high:.2f}] OR undesirable_weight in [{u_low:.2f}, {u_high:.2f}]"
+    )
 
 
 def prepare_unpaired(cfg: RunConfig, tokenizer) -> Prepared:
@@ -96,14 +100,17 @@ def prepare_unpaired(cfg: RunConfig, tokenizer) -> Prepared:
 
     train, evals = tokenize(train_records), tokenize(held)
     if not train:
-        raise DataError(cfg.data.train[0].path, f"no record has a completion token left within max_length {t.max_length}")
+        raise DataError(
+            cfg.data.train[0].path, f"no record has a completion token left within max_length {t.max_length}"
+        )
     report.train_units, report.eval_units = len(train), len(evals)
     report.desirable = sum(u.label for u in train)
     report.undesirable = len(train) - report.desirable
     report.train_tokens = sum(len(u.example.input_ids) for u in train)
     # Judged on the whole training set, not per file: good.jsonl and bad.jsonl as two sources is a normal set-up.
-    message = balance_warning(report.desirable, report.undesirable, cfg.kto.desirable_weight,
-                              cfg.kto.undesirable_weight)
+    message = balance_warning(
+        report.desirable, report.undesirable, cfg.kto.desirable_weight, cfg.kto.undesirable_weight
+    )
     if message:
         warnings.warn(message, stacklevel=2)
     return Prepared(train, evals, report)
@@ -133,8 +140,13 @@ class KTO(NoExtraHooks):
     def plan(self, units, cfg, shuffle_seed):
         if not units:
             return None
-        return BatchPlan(single_rows(len(units)), [len(u.example.input_ids) for u in units], cfg.training.batch_size,
-                         seed=shuffle_seed or 0, shuffle=shuffle_seed is not None)
+        return BatchPlan(
+            single_rows(len(units)),
+            [len(u.example.input_ids) for u in units],
+            cfg.training.batch_size,
+            seed=shuffle_seed or 0,
+            shuffle=shuffle_seed is not None,
+        )
 
     def collate(self, units, rows, pad_id):
         """B completions, then (loss_type kto) their B mismatched sequences, packed together: S = B or 2B."""
@@ -152,8 +164,9 @@ class KTO(NoExtraHooks):
         return float(batch["weight"].sum())
 
     def wrap(self, model, cfg):
-        return DPOModel(model, frozen_reference(model, None, cfg.training.dtype), reference_free=False,
-                        fast=cfg.training.fast_path)
+        return DPOModel(
+            model, frozen_reference(model, None, cfg.training.dtype), reference_free=False, fast=cfg.training.fast_path
+        )
 
     def loss(self, model, batch, normalizer):
         k = self._cfg.kto
@@ -165,16 +178,30 @@ class KTO(NoExtraHooks):
             # Across processes only while training: there every process runs the same number of micro-batches,
             # while evaluation splits the batches unevenly and a collective there could wait forever.
             kl = kto_kl(policy[n:], ref[n:], mean_across_processes if model.training else None)
-        out = kto_loss(policy[:n], ref[:n], labels, kl, beta=k.beta, desirable_weight=k.desirable_weight,
-                       undesirable_weight=k.undesirable_weight, loss_type=k.loss_type)
+        out = kto_loss(
+            policy[:n],
+            ref[:n],
+            labels,
+            kl,
+            beta=k.beta,
+            desirable_weight=k.desirable_weight,
+            undesirable_weight=k.undesirable_weight,
+            loss_type=k.loss_type,
+        )
         loss = (out.losses * weights).sum() / normalizer
         logps = policy[:n].detach()
-        sums = {"loss_sum": float((out.losses.detach() * weights).sum()), "weight_sum": float(weights.sum()),
-                "desirable": float(labels.sum()), "undesirable": float((~labels).sum()),
-                "chosen_reward_sum": float(out.rewards[labels].sum()),
-                "rejected_reward_sum": float(out.rewards[~labels].sum()),
-                "chosen_logp_sum": float(logps[labels].sum()), "rejected_logp_sum": float(logps[~labels].sum()),
-                "kl_sum": float(out.kl), "micro_batches": 1.0}
+        sums = {
+            "loss_sum": float((out.losses.detach() * weights).sum()),
+            "weight_sum": float(weights.sum()),
+            "desirable": float(labels.sum()),
+            "undesirable": float((~labels).sum()),
+            "chosen_reward_sum": float(out.rewards[labels].sum()),
+            "rejected_reward_sum": float(out.rewards[~labels].sum()),
+            "chosen_logp_sum": float(logps[labels].sum()),
+            "rejected_logp_sum": float(logps[~labels].sum()),
+            "kl_sum": float(out.kl),
+            "micro_batches": 1.0,
+        }
         return loss, sums
 
     def summarize(self, sums):

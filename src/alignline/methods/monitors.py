@@ -61,7 +61,7 @@ class Monitor:
         values = self.series(key)
         if len(values) < 2 * WINDOW:
             return None
-        return mean(values[-WINDOW:]) - mean(values[-2 * WINDOW:-WINDOW])
+        return mean(values[-WINDOW:]) - mean(values[-2 * WINDOW : -WINDOW])
 
     def conditions(self, record: dict) -> dict[str, str]:
         found = {}
@@ -71,12 +71,16 @@ class Monitor:
             if acc is None or other is None:
                 continue
             if other > RISE and acc < -RISE:
-                found[f"hacking:{name}"] = (f"reward hacking? reward/{name} rose by {other:.3g} while "
-                                            f"reward/{self.accuracy} fell by {-acc:.3g} over the last {WINDOW} steps")
+                found[f"hacking:{name}"] = (
+                    f"reward hacking? reward/{name} rose by {other:.3g} while "
+                    f"reward/{self.accuracy} fell by {-acc:.3g} over the last {WINDOW} steps"
+                )
             elif other >= HACK_RISE and acc <= 0:
-                found[f"hacking:{name}"] = (f"reward hacking? reward/{name} rose by {other:.3g} while "
-                                            f"reward/{self.accuracy} did not rise ({acc:+.3g}) over the last "
-                                            f"{WINDOW} steps")
+                found[f"hacking:{name}"] = (
+                    f"reward hacking? reward/{name} rose by {other:.3g} while "
+                    f"reward/{self.accuracy} did not rise ({acc:+.3g}) over the last "
+                    f"{WINDOW} steps"
+                )
         kl = record.get("kl")
         if self.max_kl is not None and isinstance(kl, float) and kl > self.max_kl:
             found["kl"] = f"KL to the reference {kl:.3g} is above {self.section}.max_kl {self.max_kl:g}"
@@ -84,23 +88,34 @@ class Monitor:
         if entropy and (entropy[-1] < ENTROPY_FLOOR or (len(entropy) > WINDOW and entropy[-1] < entropy[0] / 5)):
             found["entropy"] = f"entropy collapse: {entropy[-1]:.3g} nats per token (first step: {entropy[0]:.3g})"
         lengths = self.series("completion_length")
-        if len(lengths) > WINDOW and lengths[-1] > 2 * mean(lengths[:WINDOW]) and record.get("truncated_share", 0) > 0.5:
-            found["length"] = (f"length blow-up: completions average {lengths[-1]:.0f} tokens (first steps: "
-                               f"{mean(lengths[:WINDOW]):.0f}), {record['truncated_share']:.0%} cut at max_new_tokens")
+        if (
+            len(lengths) > WINDOW
+            and lengths[-1] > 2 * mean(lengths[:WINDOW])
+            and record.get("truncated_share", 0) > 0.5
+        ):
+            found["length"] = (
+                f"length blow-up: completions average {lengths[-1]:.0f} tokens (first steps: "
+                f"{mean(lengths[:WINDOW]):.0f}), {record['truncated_share']:.0%} cut at max_new_tokens"
+            )
         if len(lengths) > WINDOW and lengths[-1] < mean(lengths[:WINDOW]) / COLLAPSE:
-            found["length_collapse"] = (f"length collapse: completions average {lengths[-1]:.0f} tokens (first "
-                                        f"steps: {mean(lengths[:WINDOW]):.0f})")
+            found["length_collapse"] = (
+                f"length collapse: completions average {lengths[-1]:.0f} tokens (first "
+                f"steps: {mean(lengths[:WINDOW]):.0f})"
+            )
         if record.get("clip_fraction", 0.0) > MAX_CLIP_FRACTION:
             found["clip"] = f"importance ratios out of range: {record['clip_fraction']:.0%} of tokens clipped"
         if record.get("generator_mismatch", 0.0) > MAX_MISMATCH:
-            found["mismatch"] = (f"generator and trainer log-probs differ by {record['generator_mismatch']:.3g} nats "
-                                 "per token")
+            found["mismatch"] = (
+                f"generator and trainer log-probs differ by {record['generator_mismatch']:.3g} nats per token"
+            )
         recent = [r.get("frac_zero_std") for r in self.history[-FLAT_STEPS:]]
         if len(recent) == FLAT_STEPS and all(isinstance(f, (int, float)) and f >= 1.0 for f in recent):
             reward = record.get("reward")
             at = f" (reward {reward:.3g})" if isinstance(reward, (int, float)) else ""
-            found["flat"] = (f"nothing to learn: every group's completions got the same reward{at} for the last "
-                             f"{FLAT_STEPS} steps, so every advantage is 0; check the reward on reference answers")
+            found["flat"] = (
+                f"nothing to learn: every group's completions got the same reward{at} for the last "
+                f"{FLAT_STEPS} steps, so every advantage is 0; check the reward on reference answers"
+            )
         return found
 
     def check(self, record: dict) -> list[str]:
@@ -158,5 +173,7 @@ def reference_check(rewards, units: list, limit: int = REFERENCE_SAMPLE) -> str 
     if not zero:
         return None
     named, count = ", ".join(zero), len(applied[zero[0]])
-    return (f"the reward ({named}) gives 0 to all {count} reference answers in the data (column '{column}', "
-            f"from {chosen[0].origin}): check the answer field and the reward's answer extractor")
+    return (
+        f"the reward ({named}) gives 0 to all {count} reference answers in the data (column '{column}', "
+        f"from {chosen[0].origin}): check the answer field and the reward's answer extractor"
+    )

@@ -84,8 +84,13 @@ def prompt_plan(units: list, cfg: RunConfig, shuffle_seed: int | None) -> BatchP
     """One prompt per row, `training.batch_size` prompts per micro-batch, seeded so resume repeats it."""
     if not units:
         return None
-    return BatchPlan(single_rows(len(units)), [1] * len(units), cfg.training.batch_size, seed=shuffle_seed or 0,
-                     shuffle=shuffle_seed is not None)
+    return BatchPlan(
+        single_rows(len(units)),
+        [1] * len(units),
+        cfg.training.batch_size,
+        seed=shuffle_seed or 0,
+        shuffle=shuffle_seed is not None,
+    )
 
 
 def step_seed(seed: int, step: int, micro: int, attempt: int = 0) -> int:
@@ -144,8 +149,9 @@ def add_old_and_reference(wrapped: PolicyModel, batch: dict, passes: int) -> dic
 
 
 # --- sampling and scoring -------------------------------------------------------------------------------------
-def sample_completions(model, tokenizer, prompts: list, params: SamplingParams,
-                       batch_size: int | None = None) -> list[list[Completion]]:
+def sample_completions(
+    model, tokenizer, prompts: list, params: SamplingParams, batch_size: int | None = None
+) -> list[list[Completion]]:
     """`params.n` completions per prompt from `model` (the HF/PEFT model), in eval mode (no dropout);
     all in one batch unless `batch_size` says otherwise."""
     was_training = model.training
@@ -179,14 +185,22 @@ def completion_sequences(tokenizer, units: list, groups: list[list[Completion]])
     return sequences
 
 
-def completion_samples(step: int, units: list, groups: list[list[Completion]], total: torch.Tensor,
-                       components: dict[str, list]) -> list[dict]:
+def completion_samples(
+    step: int, units: list, groups: list[list[Completion]], total: torch.Tensor, components: dict[str, list]
+) -> list[dict]:
     """completions.jsonl records for one micro-batch (`step` is the 1-based step being trained)."""
     out, i = [], 0
     for u, group in zip(units, groups):
         for c in group:
-            out.append({"step": step, "prompt": u.prompt, "completion": c.text, "reward": float(total[i]),
-                        **{f"reward/{n}": v[i] for n, v in components.items()}})
+            out.append(
+                {
+                    "step": step,
+                    "prompt": u.prompt,
+                    "completion": c.text,
+                    "reward": float(total[i]),
+                    **{f"reward/{n}": v[i] for n, v in components.items()},
+                }
+            )
             i += 1
     return out
 
@@ -196,8 +210,9 @@ def greedy_eval(model, tokenizer, rewards: RewardSet, units: list, max_new_token
     """Greedy answers to held-out prompts, scored by the same rewards: `reward` and each `reward/<name>`."""
     if not units:
         return {}
-    groups = sample_completions(model, tokenizer, [u.prompt for u in units], SamplingParams(max_new_tokens=max_new_tokens),
-                                batch_size=16)
+    groups = sample_completions(
+        model, tokenizer, [u.prompt for u in units], SamplingParams(max_new_tokens=max_new_tokens), batch_size=16
+    )
     scores = score_completions(rewards, units, groups)
     out = {"reward": float(scores.total.mean())}
     out.update({k: v for k, v in scores.means().items() if not math.isnan(v)})
@@ -223,16 +238,29 @@ def policy_loss(g: GRPOConfig, model, batch: dict, normalizer: float, budget: in
     logps = model(batch["input_ids"], batch["position_ids"], batch["targets"])  # (N,)
     old = batch.get("old_logps", logps.detach())
     ref = batch.get("ref_logps")
-    per_token, stats = per_token_policy_loss(logps, old, batch["advantages"], segment, epsilon=g.epsilon,
-                                             epsilon_high=g.epsilon_high, ref_logps=ref if g.beta > 0 else None,
-                                             beta=g.beta, kl_estimator=g.kl_estimator)
+    per_token, stats = per_token_policy_loss(
+        logps,
+        old,
+        batch["advantages"],
+        segment,
+        epsilon=g.epsilon,
+        epsilon_high=g.epsilon_high,
+        ref_logps=ref if g.beta > 0 else None,
+        beta=g.beta,
+        kl_estimator=g.kl_estimator,
+    )
     token_weight = batch["seq_weight"][segment]
     total, _ = aggregate(per_token * token_weight, segment, batch["seq_weight"].numel(), g.loss_type, budget)
     detached = logps.detach()
     tokens = float(token_weight.sum())
-    metrics = {"loss_sum": float(total.detach()), "loss_count": policy_count(g, batch, budget),
-               "tokens": float(segment.numel()), "clipped": float((stats["clipped"].float() * token_weight).sum()),
-               "trained_tokens": tokens, "entropy_sum": float(-detached.sum())}
+    metrics = {
+        "loss_sum": float(total.detach()),
+        "loss_count": policy_count(g, batch, budget),
+        "tokens": float(segment.numel()),
+        "clipped": float((stats["clipped"].float() * token_weight).sum()),
+        "trained_tokens": tokens,
+        "entropy_sum": float(-detached.sum()),
+    }
     if ref is not None:
         metrics["kl_sum"] = float(kl_penalty(detached, ref, g.kl_estimator).sum())
     gen = batch["gen_logps"]

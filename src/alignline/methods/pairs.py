@@ -56,12 +56,14 @@ def pair_plan(units: list[PairExample], training, shuffle_seed: int | None) -> B
     if not units:
         return None
     lengths = [len(p.chosen.input_ids) + len(p.rejected.input_ids) for p in units]
-    return BatchPlan(single_rows(len(units)), lengths, training.batch_size, seed=shuffle_seed or 0,
-                     shuffle=shuffle_seed is not None)
+    return BatchPlan(
+        single_rows(len(units)), lengths, training.batch_size, seed=shuffle_seed or 0, shuffle=shuffle_seed is not None
+    )
 
 
-def collate_pairs(units: list[PairExample], rows: list[list[int]], pad_id: int, max_length: int,
-                  use_weights: bool) -> dict[str, torch.Tensor]:
+def collate_pairs(
+    units: list[PairExample], rows: list[list[int]], pad_id: int, max_length: int, use_weights: bool
+) -> dict[str, torch.Tensor]:
     pairs = [units[i] for row in rows for i in row]
     sequences = [seq for p in pairs for seq in (p.chosen, p.rejected)]
     batch = collate_sequences(sequences, max_length, pad_id)
@@ -91,8 +93,10 @@ def summarize_pairs(sums: dict[str, float]) -> dict[str, float]:
     """Pair-metric sums -> logged means: loss (pair-weighted), accuracy (ties count half), and the mean of
     every other `<name>_sum` per pair."""
     pairs = max(sums.get("pairs", 0.0), 1.0)
-    out = {"loss": sums.get("loss_sum", 0.0) / max(sums.get("weight_sum", 0.0), 1e-12),
-           "accuracy": sums.get("correct", 0.0) / pairs}
+    out = {
+        "loss": sums.get("loss_sum", 0.0) / max(sums.get("weight_sum", 0.0), 1e-12),
+        "accuracy": sums.get("correct", 0.0) / pairs,
+    }
     for key, value in sums.items():
         if key.endswith("_sum") and key not in ("loss_sum", "weight_sum"):
             out[key.removesuffix("_sum")] = value / pairs

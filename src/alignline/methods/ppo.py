@@ -70,8 +70,9 @@ from alignline.models.reference import frozen_reference
 from alignline.rollout.types import SamplingParams
 
 
-def logprobs_and_hidden(policy: TokenLogprobModel, input_ids: torch.Tensor, position_ids: torch.Tensor,
-                        targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def logprobs_and_hidden(
+    policy: TokenLogprobModel, input_ids: torch.Tensor, position_ids: torch.Tensor, targets: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, T) ids, positions, targets -> (N,) log-probs of the targets != IGNORE and (N, H) the decoder's last
     hidden states at the positions that predict them, from one forward, in row-major order."""
     keep = targets != IGNORE  # (B, T)
@@ -80,8 +81,9 @@ def logprobs_and_hidden(policy: TokenLogprobModel, input_ids: torch.Tensor, posi
         head = output_head(base)
         if not isinstance(head, str):
             hidden = decoder_hidden(base, base.get_decoder(), input_ids, position_ids, fast.packed_attention)[keep]
-            logps = token_logprobs(hidden, head.weight, targets[keep], policy.chunk_size, head.bias, head.scale,
-                                   head.softcap)
+            logps = token_logprobs(
+                hidden, head.weight, targets[keep], policy.chunk_size, head.bias, head.scale, head.softcap
+            )
             return logps, hidden
     # Plain path: the model's own forward; the decoder's output is caught on its way to the output layer.
     caught: list[torch.Tensor] = []
@@ -181,8 +183,15 @@ class PPO(OnlineMethod):
         rollouts, sums, samples = [], {}, []
         for k, row_list in enumerate(rows):
             chosen = [units[i] for row in row_list for i in row]
-            params = SamplingParams(max_new_tokens=p.max_new_tokens, temperature=p.temperature, top_p=p.top_p,
-                                    top_k=p.top_k, n=p.num_generations, seed=step_seed(seed, step, k), logprobs=True)
+            params = SamplingParams(
+                max_new_tokens=p.max_new_tokens,
+                temperature=p.temperature,
+                top_p=p.top_p,
+                top_k=p.top_k,
+                n=p.num_generations,
+                seed=step_seed(seed, step, k),
+                logprobs=True,
+            )
             groups = sample_completions(ppo_model.model, self.tokenizer, [u.prompt for u in chosen], params)
             scores = score_completions(self.rewards, chosen, groups)
             rollouts.append(self.rollout(ppo_model, chosen, groups, scores.total, device))
@@ -216,11 +225,24 @@ class PPO(OnlineMethod):
             scores = penalize_missing_eos(scores, has_eos, p.missing_eos_penalty)
         if p.reward_clip is not None:
             scores = clip_scores(scores, p.reward_clip)
-        gen = [torch.tensor(c.logprobs if c.token_ids and c.logprobs else [float("nan")] * max(len(c.token_ids), 1),
-                            dtype=torch.float32) for c in completions]
+        gen = [
+            torch.tensor(
+                c.logprobs if c.token_ids and c.logprobs else [float("nan")] * max(len(c.token_ids), 1),
+                dtype=torch.float32,
+            )
+            for c in completions
+        ]
         logps = logps[order]
-        return Rollout(batch, order, batch["target_segment"][order], logps, ref[order] if ref is not None else logps,
-                       values[order], scores, torch.cat(gen).to(device))
+        return Rollout(
+            batch,
+            order,
+            batch["target_segment"][order],
+            logps,
+            ref[order] if ref is not None else logps,
+            values[order],
+            scores,
+            torch.cat(gen).to(device),
+        )
 
     def assign_advantages(self, rollouts: list[Rollout], kl_coef: float) -> dict[str, float]:
         """Rewards, advantages and returns over all the step's completions on this process, written into each
@@ -242,21 +264,32 @@ class PPO(OnlineMethod):
         at = 0
         for r in rollouts:
             n = r.order.numel()
-            for key, flat in (("old_logps", logps), ("old_values", values), ("advantages", advantages),
-                              ("returns", returns)):
-                target_order = torch.empty_like(flat[at:at + n])
-                target_order[r.order] = flat[at:at + n]
+            for key, flat in (
+                ("old_logps", logps),
+                ("old_values", values),
+                ("advantages", advantages),
+                ("returns", returns),
+            ):
+                target_order = torch.empty_like(flat[at : at + n])
+                target_order[r.order] = flat[at : at + n]
                 r.batch[key] = target_order
             at += n
         kl = kl_penalty(logps, ref, p.kl_estimator)
         gen = torch.cat([r.gen_logps for r in rollouts])
         known = ~torch.isnan(gen)
-        sums = {"rollout_tokens": float(logps.numel()), "kl_sum": float(kl.sum()),
-                "score_sum": float(scores.sum()), "non_score_sum": float(non_score.sum()),
-                "entropy_sum": float(-logps.sum()), "kl_coef_sum": kl_coef * scores.numel(),
-                "value_sum": float(values.sum()), "return_sum": float(returns.sum()),
-                "return_sq_sum": float((returns ** 2).sum()), "residual_sum": float((returns - values).sum()),
-                "residual_sq_sum": float(((returns - values) ** 2).sum())}
+        sums = {
+            "rollout_tokens": float(logps.numel()),
+            "kl_sum": float(kl.sum()),
+            "score_sum": float(scores.sum()),
+            "non_score_sum": float(non_score.sum()),
+            "entropy_sum": float(-logps.sum()),
+            "kl_coef_sum": kl_coef * scores.numel(),
+            "value_sum": float(values.sum()),
+            "return_sum": float(returns.sum()),
+            "return_sq_sum": float((returns**2).sum()),
+            "residual_sum": float((returns - values).sum()),
+            "residual_sq_sum": float(((returns - values) ** 2).sum()),
+        }
         if p.temperature == 1.0 and known.any():
             sums["mismatch_sum"] = float((logps[known] - gen[known]).abs().sum())
             sums["mismatch_tokens"] = float(known.sum())
@@ -269,8 +302,9 @@ class PPO(OnlineMethod):
             both = torch.tensor([kl_sum, completions], dtype=torch.float64, device=ppo_model.kl_coef.device)
             torch.distributed.all_reduce(both)
             kl_sum, completions = float(both[0]), float(both[1])
-        controller = (AdaptiveKLController(p.kl_coef, p.target_kl, p.horizon) if p.adaptive_kl
-                      else FixedKLController(p.kl_coef))
+        controller = (
+            AdaptiveKLController(p.kl_coef, p.target_kl, p.horizon) if p.adaptive_kl else FixedKLController(p.kl_coef)
+        )
         controller.load_state_dict({"value": float(ppo_model.kl_coef)})
         controller.update(kl_sum / max(completions, 1.0), int(completions))
         ppo_model.kl_coef.fill_(controller.value)
@@ -286,11 +320,16 @@ class PPO(OnlineMethod):
         value, value_stats = clipped_value_loss(values, batch["old_values"], batch["returns"], p.cliprange_value)
         total = (policy + p.vf_coef * value).sum()
         n = float(logps.numel())
-        metrics = {"loss_sum": float(total.detach()), "loss_count": n, "trained_tokens": n,
-                   "policy_loss_sum": float(policy.detach().sum()), "value_loss_sum": float(value.detach().sum()),
-                   "clipped": float(stats["clipped"].float().sum()),
-                   "value_clipped": float(value_stats["clipped"].float().sum()),
-                   "approx_kl_sum": float(stats["approx_kl"].sum())}
+        metrics = {
+            "loss_sum": float(total.detach()),
+            "loss_count": n,
+            "trained_tokens": n,
+            "policy_loss_sum": float(policy.detach().sum()),
+            "value_loss_sum": float(value.detach().sum()),
+            "clipped": float(stats["clipped"].float().sum()),
+            "value_clipped": float(value_stats["clipped"].float().sum()),
+            "approx_kl_sum": float(stats["approx_kl"].sum()),
+        }
         return total / normalizer, metrics
 
     def summarize(self, sums):
@@ -319,7 +358,7 @@ class PPO(OnlineMethod):
             out["truncated_share"] = sums["truncated"] / s
             out["value"] = sums["value_sum"] / tokens
             mean_return = sums["return_sum"] / tokens
-            return_var = sums["return_sq_sum"] / tokens - mean_return ** 2
+            return_var = sums["return_sq_sum"] / tokens - mean_return**2
             residual_var = sums["residual_sq_sum"] / tokens - (sums["residual_sum"] / tokens) ** 2
             if return_var > 1e-12:
                 out["explained_variance"] = 1 - residual_var / return_var
@@ -334,10 +373,16 @@ class PPO(OnlineMethod):
 def add_completion_sums(sums: dict, total: torch.Tensor, components: dict, groups: list) -> None:
     """Rewards, lengths and truncations of one micro-batch's completions."""
     completions = [c for group in groups for c in group]
-    add_sums(sums, {"completions": float(total.numel()), "reward_sum": float(total.sum()),
-                    "reward_sq_sum": float((total ** 2).sum()),
-                    "length_sum": float(sum(len(c.token_ids) for c in completions)),
-                    "truncated": float(sum(c.finish_reason == "length" for c in completions))})
+    add_sums(
+        sums,
+        {
+            "completions": float(total.numel()),
+            "reward_sum": float(total.sum()),
+            "reward_sq_sum": float((total**2).sum()),
+            "length_sum": float(sum(len(c.token_ids) for c in completions)),
+            "truncated": float(sum(c.finish_reason == "length" for c in completions)),
+        },
+    )
     for name, values in components.items():
         present = [v for v in values if v is not None]
         add_sums(sums, {f"reward/{name}_sum": float(sum(present)), f"reward/{name}_n": float(len(present))})

@@ -83,8 +83,9 @@ class EpisodeGRPO(OnlineMethod):
         try:
             self.make_env()
         except TypeError as err:  # an option the environment's class does not take
-            raise ConfigError(f"config key 'env.options': environment '{e.name}' does not take {sorted(e.options)} "
-                              f"({err})") from None
+            raise ConfigError(
+                f"config key 'env.options': environment '{e.name}' does not take {sorted(e.options)} ({err})"
+            ) from None
         self.prefix = [dict(m) for m in e.prefix]  # its shape: config_checks.check_env_config
         self.rewards = RewardSet(self._cfg.rewards, self._cfg.sandbox) if self._cfg.rewards else None
         self.monitor: Monitor | None = None  # built at the first scoring, once the components' names are known
@@ -106,8 +107,9 @@ class EpisodeGRPO(OnlineMethod):
                 self.make_env().reset(seed=0, **self.task(unit))
             except (ValueError, KeyError, TypeError) as err:
                 path, _, record = unit.origin.partition(", ")
-                raise DataError(path, f"environment '{cfg.env.name}' cannot start this task: {err}",
-                                record=record or None) from None
+                raise DataError(
+                    path, f"environment '{cfg.env.name}' cannot start this task: {err}", record=record or None
+                ) from None
         return data
 
     def task(self, unit: PromptUnit) -> dict:
@@ -130,8 +132,15 @@ class EpisodeGRPO(OnlineMethod):
         model.eval()
         try:
             engine = HFEngine(model, self.tokenizer, batch_size=max(len(tasks) * n, 1))
-            params = SamplingParams(max_new_tokens=g.max_new_tokens, temperature=temperature, top_p=g.top_p,
-                                    top_k=g.top_k, n=n, seed=seed, logprobs=True)
+            params = SamplingParams(
+                max_new_tokens=g.max_new_tokens,
+                temperature=temperature,
+                top_p=g.top_p,
+                top_k=g.top_k,
+                n=n,
+                seed=seed,
+                logprobs=True,
+            )
             return run_episodes(engine, self.make_env, tasks, params, self._cfg.env.max_turns)
         finally:
             model.train(was_training)
@@ -145,8 +154,11 @@ class EpisodeGRPO(OnlineMethod):
         components: dict[str, list] = {n: [comps.get(n) for comps in found] for n in names}
         if self.rewards is not None:
             keys = sorted({k for e in episodes for k in e.task if k != "prompt"})
-            scores = self.rewards.score([e.task["prompt"] for e in episodes], [final_reply(e) for e in episodes],
-                                        {k: [e.task.get(k) for e in episodes] for k in keys})
+            scores = self.rewards.score(
+                [e.task["prompt"] for e in episodes],
+                [final_reply(e) for e in episodes],
+                {k: [e.task.get(k) for e in episodes] for k in keys},
+            )
             total = total + scores.total
             components.update(scores.components)
         if g.overlong_penalty:
@@ -168,28 +180,40 @@ class EpisodeGRPO(OnlineMethod):
                 if not flat.any():
                     break
                 idx = flat.nonzero().squeeze(1).tolist()
-                again = self.rollout(wrapped, [tasks[i] for i in idx], step_seed(seed, step, k, attempt), size,
-                                     g.temperature)
+                again = self.rollout(
+                    wrapped, [tasks[i] for i in idx], step_seed(seed, step, k, attempt), size, g.temperature
+                )
                 for j, i in enumerate(idx):
-                    for e in again[j * size:(j + 1) * size]:
+                    for e in again[j * size : (j + 1) * size]:
                         e.group = i
-                    episodes[i * size:(i + 1) * size] = again[j * size:(j + 1) * size]
+                    episodes[i * size : (i + 1) * size] = again[j * size : (j + 1) * size]
                 rewards, components = self.score(episodes)
             micro_batches.append(self.experience_batch(wrapped, episodes, rewards, device))
             add_episode_metrics(sums, rewards, components, episodes, size)
             if log_now:
-                samples += [{"step": step + 1, "prompt": e.task["prompt"], "completion": final_reply(e),
-                             "episode": e.messages[len(e.messages) - episode_length(e):],
-                             "reward": float(rewards[s]), **{f"reward/{n}": v[s] for n, v in components.items()}}
-                            for s, e in enumerate(episodes)]
+                samples += [
+                    {
+                        "step": step + 1,
+                        "prompt": e.task["prompt"],
+                        "completion": final_reply(e),
+                        "episode": e.messages[len(e.messages) - episode_length(e) :],
+                        "reward": float(rewards[s]),
+                        **{f"reward/{n}": v[s] for n, v in components.items()},
+                    }
+                    for s, e in enumerate(episodes)
+                ]
         return Experience(micro_batches, sums, samples)
 
-    def experience_batch(self, wrapped, episodes: list[Episode], rewards: torch.Tensor,
-                         device) -> dict[str, torch.Tensor]:
+    def experience_batch(
+        self, wrapped, episodes: list[Episode], rewards: torch.Tensor, device
+    ) -> dict[str, torch.Tensor]:
         """Whole episodes packed into rows; the targets are the policy's tokens only (`Episode.mask`)."""
         g, size = self._cfg.grpo, self._cfg.grpo.num_generations
-        advantages = (rloo_advantages(rewards, size) if g.advantage == "rloo"
-                      else group_advantages(rewards, size, g.scale_rewards))
+        advantages = (
+            rloo_advantages(rewards, size)
+            if g.advantage == "rloo"
+            else group_advantages(rewards, size, g.scale_rewards)
+        )
         weight = torch.ones(len(rewards))
         if g.drop_zero_std_groups:
             weight *= (~zero_std_groups(rewards, size)).repeat_interleave(size).float()
@@ -199,11 +223,18 @@ class EpisodeGRPO(OnlineMethod):
         for e in episodes:
             sequences.append(Example(list(e.input_ids), shift_targets(e.input_ids, e.mask)))
             policy = sum(e.mask[1:])  # position 0 is never a target (and never the policy's: the prompt)
-            gen.append([lp for lp, m in zip(e.logprobs[1:], e.mask[1:]) if m] if e.logprobs is not None
-                       else [math.nan] * policy)
+            gen.append(
+                [lp for lp, m in zip(e.logprobs[1:], e.mask[1:]) if m]
+                if e.logprobs is not None
+                else [math.nan] * policy
+            )
         batch = collate_sequences(sequences, max(len(s.input_ids) for s in sequences), self.tokenizer.pad_token_id)
-        batch.update(advantages=advantages.float(), seq_weight=weight, gen_logps=generator_logps(batch, gen),
-                     completion_tokens=torch.tensor([sum(e.mask) for e in episodes]))
+        batch.update(
+            advantages=advantages.float(),
+            seq_weight=weight,
+            gen_logps=generator_logps(batch, gen),
+            completion_tokens=torch.tensor([sum(e.mask) for e in episodes]),
+        )
         batch = {k: v.to(device) for k, v in batch.items()}
         return add_old_and_reference(wrapped, batch, self.passes)
 
@@ -265,19 +296,21 @@ def tool_call_counts(episode: Episode) -> tuple[int, int]:
         calls, errors = find_tool_calls(episode.messages[turn]["content"])
         attempted += len(calls) + len(errors)
         results = info.get("tool_results") or [None] * len(calls)
-        correct += sum(valid_call(c, episode.tools) and not str(r).startswith("error")
-                       for c, r in zip(calls, results))
+        correct += sum(valid_call(c, episode.tools) and not str(r).startswith("error") for c, r in zip(calls, results))
     return attempted, correct
 
 
-def add_episode_metrics(sums: dict, rewards: torch.Tensor, components: dict, episodes: list[Episode],
-                        group_size: int) -> None:
+def add_episode_metrics(
+    sums: dict, rewards: torch.Tensor, components: dict, episodes: list[Episode], group_size: int
+) -> None:
     """Sums over one micro-batch's episodes, in the keys `summarize_policy` reads plus `EPISODE_SUMS`."""
+
     def add(key, value):
         sums[key] = sums.get(key, 0.0) + float(value)
+
     add("completions", rewards.numel())
     add("reward_sum", rewards.sum())
-    add("reward_sq_sum", (rewards ** 2).sum())
+    add("reward_sq_sum", (rewards**2).sum())
     add("length_sum", sum(sum(e.mask) for e in episodes))
     add("truncated", sum(e.truncated for e in episodes))
     add("groups", rewards.numel() // group_size)
@@ -303,10 +336,14 @@ def summarize_episodes(sums: dict) -> dict[str, float]:
     n = sums.get("completions", 0.0)
     if not n or "turns" not in sums:
         return {}
-    return {"tool_calls_per_episode": sums["tool_calls"] / n,
-            "tool_call_valid_rate": sums["valid_tool_calls"] / max(sums["tool_calls"], 1.0),
-            "tool_call_rate": sums["tool_episodes"] / n, "episode_turns": sums["turns"] / n,
-            "correct_rate": sums["correct"] / n, "retokenized_turns": sums["retokenized"] / n}
+    return {
+        "tool_calls_per_episode": sums["tool_calls"] / n,
+        "tool_call_valid_rate": sums["valid_tool_calls"] / max(sums["tool_calls"], 1.0),
+        "tool_call_rate": sums["tool_episodes"] / n,
+        "episode_turns": sums["turns"] / n,
+        "correct_rate": sums["correct"] / n,
+        "retokenized_turns": sums["retokenized"] / n,
+    }
 
 
 def without_repeated_system(prefix: list[dict], turns: list[dict], unit: PromptUnit) -> list[dict]:
@@ -318,5 +355,9 @@ def without_repeated_system(prefix: list[dict], turns: list[dict], unit: PromptU
     if turns[0]["content"] == prefix[0]["content"]:
         return turns[1:]
     path, _, record = unit.origin.partition(", ")
-    raise DataError(path, "a system message differing from env.prefix's; keep one of the two",
-                    record=record or None, field="system" if unit.columns.get("system") else "prompt[0]")
+    raise DataError(
+        path,
+        "a system message differing from env.prefix's; keep one of the two",
+        record=record or None,
+        field="system" if unit.columns.get("system") else "prompt[0]",
+    )

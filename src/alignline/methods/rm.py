@@ -40,16 +40,25 @@ class RewardModeling(PairData, NoExtraHooks):
         weights = batch["pair_weight"]
         margin = batch["pair_margin"] if self._cfg.rm.use_margin else None
         # bradley_terry_loss is a weighted mean; times the batch weight over the step's weight = step mean
-        loss = bradley_terry_loss(chosen, rejected, margin=margin, weights=weights,
-                                  center_rewards_coefficient=self._cfg.rm.center_rewards_coefficient)
+        loss = bradley_terry_loss(
+            chosen,
+            rejected,
+            margin=margin,
+            weights=weights,
+            center_rewards_coefficient=self._cfg.rm.center_rewards_coefficient,
+        )
         loss = loss * weights.sum() / normalizer
         diff = (chosen - rejected).detach()
         per_pair = -torch.nn.functional.logsigmoid(diff - (margin if margin is not None else 0.0))
-        return loss, {"loss_sum": float((per_pair * weights).sum()), "weight_sum": float(weights.sum()),
-                      "pairs": float(diff.numel()),
-                      "correct": float((diff > 0).float().sum() + 0.5 * (diff == 0).float().sum()),
-                      "margin_sum": float(diff.sum()), "chosen_reward_sum": float(chosen.detach().sum()),
-                      "rejected_reward_sum": float(rejected.detach().sum())}
+        return loss, {
+            "loss_sum": float((per_pair * weights).sum()),
+            "weight_sum": float(weights.sum()),
+            "pairs": float(diff.numel()),
+            "correct": float((diff > 0).float().sum() + 0.5 * (diff == 0).float().sum()),
+            "margin_sum": float(diff.sum()),
+            "chosen_reward_sum": float(chosen.detach().sum()),
+            "rejected_reward_sum": float(rejected.detach().sum()),
+        }
 
     def summarize(self, sums):
         return summarize_pairs(sums)

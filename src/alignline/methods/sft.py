@@ -32,8 +32,14 @@ def example_plan(examples: list[Example], training, packing: bool, shuffle_seed:
         return None
     lengths = [len(e.input_ids) for e in examples]
     rows = pack_rows(lengths, training.max_length) if packing else single_rows(len(examples))
-    return BatchPlan(rows, lengths, training.batch_size, seed=shuffle_seed or 0,
-                     group_by_length=not packing, shuffle=shuffle_seed is not None)
+    return BatchPlan(
+        rows,
+        lengths,
+        training.batch_size,
+        seed=shuffle_seed or 0,
+        group_by_length=not packing,
+        shuffle=shuffle_seed is not None,
+    )
 
 
 def with_attention_mask(batch: dict[str, torch.Tensor], row_lengths: list[int]) -> dict[str, torch.Tensor]:
@@ -54,8 +60,15 @@ class SFT(NoExtraHooks):
     early_stopping: tuple[str, str] = ("eval_loss", "min")
 
     def prepare(self, cfg, tokenizer, progress):
-        train, evals, report = prepare_data(cfg.data, tokenizer, cfg.training.max_length, cfg.training.seed,
-                                            self.formats, self.split_long, progress=progress)
+        train, evals, report = prepare_data(
+            cfg.data,
+            tokenizer,
+            cfg.training.max_length,
+            cfg.training.seed,
+            self.formats,
+            self.split_long,
+            progress=progress,
+        )
         return Prepared(train, evals, report)
 
     def plan(self, units, cfg, shuffle_seed):
@@ -63,7 +76,9 @@ class SFT(NoExtraHooks):
         return example_plan(units, cfg.training, packing, shuffle_seed)
 
     def collate(self, units, rows, pad_id):
-        return with_attention_mask(collate(units, rows, pad_id), [sum(len(units[i].input_ids) for i in r) for r in rows])
+        return with_attention_mask(
+            collate(units, rows, pad_id), [sum(len(units[i].input_ids) for i in r) for r in rows]
+        )
 
     def count(self, batch):
         return float((batch["targets"] != IGNORE).sum())
@@ -73,8 +88,10 @@ class SFT(NoExtraHooks):
 
     def loss(self, model, batch, normalizer):
         logps = model(**batch)
-        return causal_lm_loss(logps, normalizer), {"nll_sum": float(-logps.detach().sum()),
-                                                   "targets": float(logps.numel())}
+        return causal_lm_loss(logps, normalizer), {
+            "nll_sum": float(-logps.detach().sum()),
+            "targets": float(logps.numel()),
+        }
 
     def summarize(self, sums):
         loss = sums.get("nll_sum", 0.0) / max(sums.get("targets", 0.0), 1.0)

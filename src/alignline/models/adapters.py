@@ -17,8 +17,10 @@ import warnings
 import torch
 
 from alignline.config import AdapterConfig, TrainingConfig
-from alignline.config_checks import peft_config_from
-from alignline.config_checks import uses_virtual_tokens  # noqa: F401  (re-exported: methods and the loop ask here)
+from alignline.config_checks import (
+    peft_config_from,
+    uses_virtual_tokens,  # noqa: F401  (re-exported: methods and the loop ask here)
+)
 from alignline.errors import ConfigError
 from alignline.models.bottleneck import add_bottleneck
 from alignline.models.peft_unwrap import unwrap
@@ -37,8 +39,10 @@ def check_qlora_supported() -> None:
     if importlib_find("bitsandbytes") is None:
         raise ConfigError("config key 'adapter.type': qlora needs bitsandbytes (pip install bitsandbytes)")
     if not torch.cuda.is_available():
-        raise ConfigError("config key 'adapter.type': qlora (4-bit bitsandbytes) needs a CUDA GPU and none is "
-                          "available here; use 'lora' on this machine")
+        raise ConfigError(
+            "config key 'adapter.type': qlora (4-bit bitsandbytes) needs a CUDA GPU and none is "
+            "available here; use 'lora' on this machine"
+        )
 
 
 def importlib_find(name: str):
@@ -50,8 +54,12 @@ def importlib_find(name: str):
 def qlora_quantization_config():
     from transformers import BitsAndBytesConfig
 
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=torch.bfloat16)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
 
 
 def _layer_linear_names(model) -> list[str]:
@@ -89,27 +97,41 @@ def apply_adapter(model, adapter: AdapterConfig | None, training: TrainingConfig
     if adapter.type in ("lora", "qlora"):
         if adapter.type == "qlora":
             model = peft.prepare_model_for_kbit_training(
-                model, use_gradient_checkpointing=training.gradient_checkpointing)
+                model, use_gradient_checkpointing=training.gradient_checkpointing
+            )
         if training.freeze_layers >= n_layers:  # all frozen: peft reads an empty layer list as "every layer"
-            raise ConfigError(f"config key 'training.freeze_layers': {training.freeze_layers} leaves none of the "
-                              f"model's {n_layers} layers for the adapter")
+            raise ConfigError(
+                f"config key 'training.freeze_layers': {training.freeze_layers} leaves none of the "
+                f"model's {n_layers} layers for the adapter"
+            )
         layers = list(range(training.freeze_layers, n_layers)) if training.freeze_layers else None
         targets = adapter.target_modules
         if layers is not None and isinstance(targets, str):
             # peft takes layers_to_transform only with explicit module names
             if targets != "all-linear":
-                raise ConfigError("config key 'adapter.target_modules': with training.freeze_layers, give a list "
-                                  "of module names or 'all-linear', not a pattern")
+                raise ConfigError(
+                    "config key 'adapter.target_modules': with training.freeze_layers, give a list "
+                    "of module names or 'all-linear', not a pattern"
+                )
             targets = _layer_linear_names(model)
         config = peft.LoraConfig(
-            r=adapter.r, lora_alpha=adapter.alpha, lora_dropout=adapter.dropout,
-            target_modules=targets, use_dora=adapter.use_dora, use_rslora=adapter.use_rslora,
-            layers_to_transform=layers, task_type=task_type)
+            r=adapter.r,
+            lora_alpha=adapter.alpha,
+            lora_dropout=adapter.dropout,
+            target_modules=targets,
+            use_dora=adapter.use_dora,
+            use_rslora=adapter.use_rslora,
+            layers_to_transform=layers,
+            task_type=task_type,
+        )
     elif adapter.type == "peft":
         config = peft_config_from(adapter.peft_config, task_type)
         if str(config.peft_type.value) == "ADALORA":  # its schedule needs calls inside the step, not made here
-            warnings.warn("adalora trains at init_r here: the loop does not call update_and_allocate, so the rank "
-                          "budget schedule and its orthogonal regularization are not run", stacklevel=2)
+            warnings.warn(
+                "adalora trains at init_r here: the loop does not call update_and_allocate, so the rank "
+                "budget schedule and its orthogonal regularization are not run",
+                stacklevel=2,
+            )
     elif adapter.type == "prompt":
         config = peft.PromptTuningConfig(num_virtual_tokens=adapter.num_virtual_tokens, task_type="CAUSAL_LM")
     else:

@@ -43,8 +43,15 @@ from alignline.io import atomic_path, write_json
 PEFT_TYPE = "ALIGNLINE_BOTTLENECK"
 """The `peft_type` marker in our adapter_config.json (peft itself refuses to load such a folder)."""
 NON_LINEARITIES: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "swish": nn.SiLU, "tanh": nn.Tanh,
-    "leaky_relu": nn.LeakyReLU, "sigmoid": nn.Sigmoid, "identity": nn.Identity}
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "swish": nn.SiLU,
+    "tanh": nn.Tanh,
+    "leaky_relu": nn.LeakyReLU,
+    "sigmoid": nn.Sigmoid,
+    "identity": nn.Identity,
+}
 PLACEMENTS: dict[str, tuple[str, ...]] = {"houlsby": ("attn", "mlp"), "pfeiffer": ("mlp",)}
 SUBLAYERS = {"attn": "self_attn", "mlp": "mlp"}
 """Our name for a sublayer -> the decoder layer's attribute holding it (Llama, Mistral, Qwen, Gemma, ...)."""
@@ -79,8 +86,14 @@ class BottleneckSpec:
 class Bottleneck(nn.Module):
     """h -> h + up(f(down(h))); (..., H) -> (..., H). Starts as the identity (up is zero)."""
 
-    def __init__(self, hidden: int, size: int, non_linearity: str, dtype: torch.dtype | None = None,
-                 device: torch.device | None = None):
+    def __init__(
+        self,
+        hidden: int,
+        size: int,
+        non_linearity: str,
+        dtype: torch.dtype | None = None,
+        device: torch.device | None = None,
+    ):
         super().__init__()
         self.down = nn.Linear(hidden, size, dtype=dtype, device=device)
         self.act = NON_LINEARITIES[non_linearity]()
@@ -99,8 +112,10 @@ def decoder_sublayers(base: nn.Module) -> list[dict[str, nn.Module]]:
     if layers is None:
         layers = getattr(decoder, "h", None)
     if not layers or not all(all(hasattr(layer, a) for a in SUBLAYERS.values()) for layer in layers):
-        raise ConfigError(f"config key 'adapter.type': bottleneck adapters need decoder layers with "
-                          f"'self_attn' and 'mlp' submodules, and {type(base).__name__} has none; use lora or peft")
+        raise ConfigError(
+            f"config key 'adapter.type': bottleneck adapters need decoder layers with "
+            f"'self_attn' and 'mlp' submodules, and {type(base).__name__} has none; use lora or peft"
+        )
     return [{k: getattr(layer, a) for k, a in SUBLAYERS.items()} for layer in layers]
 
 
@@ -184,17 +199,28 @@ class BottleneckModel(nn.Module):
         """A new adapter `name` (identity at start), made active."""
         hidden = _hidden_size(self.base_model)
         if spec.hidden_size and spec.hidden_size != hidden:
-            raise ModelError(f"bottleneck adapter '{name}' was trained on a model with hidden size "
-                             f"{spec.hidden_size}; this base has {hidden} (load it on the base it was trained on)")
+            raise ModelError(
+                f"bottleneck adapter '{name}' was trained on a model with hidden size "
+                f"{spec.hidden_size}; this base has {hidden} (load it on the base it was trained on)"
+            )
         if spec.layers is not None and any(not 0 <= i < len(self._sublayers) for i in spec.layers):
-            raise ModelError(f"bottleneck adapter '{name}' has layers {spec.layers}, but this base has "
-                             f"{len(self._sublayers)}")
+            raise ModelError(
+                f"bottleneck adapter '{name}' has layers {spec.layers}, but this base has {len(self._sublayers)}"
+            )
         spec.hidden_size = hidden
         ref = next(self.base_model.parameters())
         layers = range(len(self._sublayers)) if spec.layers is None else spec.layers
-        adapter = nn.ModuleDict({where: nn.ModuleDict({
-            str(i): Bottleneck(hidden, spec.bottleneck_size, spec.non_linearity, ref.dtype, ref.device)
-            for i in layers}) for where in PLACEMENTS[spec.placement]})
+        adapter = nn.ModuleDict(
+            {
+                where: nn.ModuleDict(
+                    {
+                        str(i): Bottleneck(hidden, spec.bottleneck_size, spec.non_linearity, ref.dtype, ref.device)
+                        for i in layers
+                    }
+                )
+                for where in PLACEMENTS[spec.placement]
+            }
+        )
         adapter.requires_grad_(trainable)
         self.bottleneck_adapters[name] = adapter
         self.specs[name] = spec
@@ -211,10 +237,15 @@ class BottleneckModel(nn.Module):
         this module's full state dict as gathered elsewhere (accelerate's `get_state_dict`)."""
         prefix = f"bottleneck_adapters.{self._default_name(name)}."
         source = state_dict if state_dict is not None else self.state_dict()
-        return {k[len(prefix):]: v.detach().to("cpu").contiguous() for k, v in source.items() if k.startswith(prefix)}
+        return {k[len(prefix) :]: v.detach().to("cpu").contiguous() for k, v in source.items() if k.startswith(prefix)}
 
-    def save_pretrained(self, directory: str | Path, state_dict: dict | None = None, safe_serialization: bool = True,
-                        adapter_name: str | None = None) -> None:
+    def save_pretrained(
+        self,
+        directory: str | Path,
+        state_dict: dict | None = None,
+        safe_serialization: bool = True,
+        adapter_name: str | None = None,
+    ) -> None:
         """Write `adapter_config.json` and `adapter_model.safetensors` (the adapter only) to `directory`."""
         from safetensors.torch import save_file
 
@@ -255,8 +286,9 @@ class BottleneckModel(nn.Module):
                 params[key].copy_(tensor)
 
     @classmethod
-    def from_pretrained(cls, base: nn.Module, path: str | Path, adapter_name: str = "default",
-                        is_trainable: bool = False) -> BottleneckModel:
+    def from_pretrained(
+        cls, base: nn.Module, path: str | Path, adapter_name: str = "default", is_trainable: bool = False
+    ) -> BottleneckModel:
         """The base (frozen) with the adapter saved in `path`, as peft's `PeftModel.from_pretrained`."""
         base.requires_grad_(False)
         model = cls(base)
@@ -304,14 +336,20 @@ def spec_from_config(adapter, base: nn.Module, freeze_layers: int = 0) -> Bottle
         size = adapter.bottleneck_size
     else:
         size = max(1, round(hidden / adapter.reduction_factor))
-    return BottleneckSpec(bottleneck_size=size, placement=adapter.placement, non_linearity=adapter.non_linearity,
-                          hidden_size=hidden, reduction_factor=adapter.reduction_factor,
-                          layers=list(range(freeze_layers, n_layers)) if freeze_layers else None,
-                          base_model_name_or_path=getattr(base, "name_or_path", None))
+    return BottleneckSpec(
+        bottleneck_size=size,
+        placement=adapter.placement,
+        non_linearity=adapter.non_linearity,
+        hidden_size=hidden,
+        reduction_factor=adapter.reduction_factor,
+        layers=list(range(freeze_layers, n_layers)) if freeze_layers else None,
+        base_model_name_or_path=getattr(base, "name_or_path", None),
+    )
 
 
-def add_bottleneck(model: nn.Module, adapter, freeze_layers: int = 0,
-                   gradient_checkpointing: bool = False) -> BottleneckModel:
+def add_bottleneck(
+    model: nn.Module, adapter, freeze_layers: int = 0, gradient_checkpointing: bool = False
+) -> BottleneckModel:
     """Freeze `model` and add one trainable adapter, `default`, as the recipe's `adapter:` says."""
     spec = spec_from_config(adapter, model, freeze_layers)
     model.requires_grad_(False)

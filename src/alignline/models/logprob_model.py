@@ -26,8 +26,9 @@ from alignline.models.fast.forward import logprob_forward
 
 
 class TokenLogprobModel(nn.Module):
-    def __init__(self, model, virtual_tokens: bool = False, chunk_size: int = DEFAULT_CHUNK,
-                 fast: Mode | bool = "auto"):
+    def __init__(
+        self, model, virtual_tokens: bool = False, chunk_size: int = DEFAULT_CHUNK, fast: Mode | bool = "auto"
+    ):
         """`fast`: "auto" (or True) decides the fast path (`choose_fast_path`); "off" (or False) is the
         model's own forward throughout (`training.fast_path`)."""
         super().__init__()
@@ -36,10 +37,22 @@ class TokenLogprobModel(nn.Module):
         self.chunk_size = chunk_size
         self.fast_path = choose_fast_path(model, fast, "causal_lm", self.virtual_tokens)
 
-    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, targets: torch.Tensor,
-                attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor,
+        targets: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """(B, T) ids, positions and targets -> (N,) float32 log-probs of the N targets != IGNORE,
         in row-major order."""
-        return logprob_forward(self.model, self.fast_path, input_ids, position_ids, targets, attention_mask,
-                               self.virtual_tokens, self.chunk_size)
-
+        return logprob_forward(
+            self.model,
+            self.fast_path,
+            input_ids,
+            position_ids,
+            targets,
+            attention_mask,
+            self.virtual_tokens,
+            self.chunk_size,
+        )

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from alignline.errors import ModelError, UserError
-from alignline.models.bottleneck import PEFT_TYPE as BOTTLENECK, BottleneckModel
+from alignline.models.bottleneck import PEFT_TYPE as BOTTLENECK
+from alignline.models.bottleneck import BottleneckModel
 from alignline.models.loading import load_model, load_tokenizer, resolve
 
 BASE = "base"
@@ -61,16 +62,19 @@ def load_named_adapters(model: str | None, adapters: dict[str, str], dtype: str 
         raise UserError("no adapters given")
     base_path, own = resolve(model)
     if own is not None:
-        raise UserError(f"--model {model}: is an adapter; with --adapter, --model is the base they were trained on "
-                        f"({base_path})")
+        raise UserError(
+            f"--model {model}: is an adapter; with --adapter, --model is the base they were trained on ({base_path})"
+        )
     kinds = {}
     for name, path in adapters.items():
         trained_on, adapter_path = resolve(path)
         if adapter_path is None:
             raise UserError(f"adapter '{name}': {path} is not an adapter folder (no adapter_config.json)")
         if not _same_model(trained_on, base_path):
-            raise UserError(f"adapter '{name}' ({path}) was trained on {trained_on}, not on {model or base_path}; "
-                            f"load it on its own base")
+            raise UserError(
+                f"adapter '{name}' ({path}) was trained on {trained_on}, not on {model or base_path}; "
+                f"load it on its own base"
+            )
         kinds[name] = adapter_kind(path)
     if len(set(kinds.values())) > 1:
         listed = ", ".join(f"{n} ({k.lower()})" for n, k in kinds.items())
@@ -111,8 +115,9 @@ def hf_only_adapters(model: str | None, adapters: dict[str, str]) -> str | None:
 
 def check_adapter_name(name: str, loaded: list[str]) -> str:
     if name != BASE and name not in loaded:
-        raise UserError(f"adapter '{name}' is not loaded; loaded: {', '.join(loaded) or 'none'} "
-                        f"(or '{BASE}' for the base alone)")
+        raise UserError(
+            f"adapter '{name}' is not loaded; loaded: {', '.join(loaded) or 'none'} (or '{BASE}' for the base alone)"
+        )
     return name
 
 

@@ -61,8 +61,11 @@ class DPOModel(nn.Module):
     def forward(self, **batch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """-> policy (S,), reference (S,) or None, target counts (S,); S = 2 x pairs, chosen first."""
         policy = self.sequence_logps(self.policy, batch)
-        counts = per_sequence_sums(torch.ones_like(batch["target_segment"], dtype=torch.float32),
-                                   batch["target_segment"], batch["last_index"].numel())
+        counts = per_sequence_sums(
+            torch.ones_like(batch["target_segment"], dtype=torch.float32),
+            batch["target_segment"],
+            batch["last_index"].numel(),
+        )
         if self.reference_free:
             return policy, None, counts
         ref = batch["ref_logps"] if "ref_logps" in batch else self.reference_logps(batch)

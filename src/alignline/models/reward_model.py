@@ -25,8 +25,9 @@ class RewardModel(nn.Module):
         self.model = model
         self.fast_path = choose_fast_path(model, fast, "reward")
 
-    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, last_index: torch.Tensor,
-                **_: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, position_ids: torch.Tensor, last_index: torch.Tensor, **_: torch.Tensor
+    ) -> torch.Tensor:
         """(B, T) packed ids and positions, (S,) flat index of each sequence's last token -> (S,) rewards."""
         return reward_forward(self.model, self.fast_path, input_ids, position_ids, last_index)
 

@@ -96,7 +96,13 @@ def section(title: str, *parts: str) -> Raw:
 def page(title: str, sections: Iterable[str], subtitle: str | None = None, heading: str | None = None) -> str:
     """A whole self-contained document."""
     sub = f'<p class="note">{escape(subtitle)}</p>' if subtitle else ""
-    return "\n".join([f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-                      f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-                      f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
-                      f"<h1>{escape(heading or title)}</h1>{sub}", *sections, "</body></html>"])
+    return "\n".join(
+        [
+            f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
+            f"<h1>{escape(heading or title)}</h1>{sub}",
+            *sections,
+            "</body></html>",
+        ]
+    )

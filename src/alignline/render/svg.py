@@ -72,7 +72,7 @@ def tick_labels(ticks: list[float]) -> list[str]:
                 out.append("0")
                 continue
             exp = math.floor(math.log10(abs(t)) + 1e-9)
-            mant = f"{t / 10 ** exp:.{min(_decimals(step / 10 ** exp), 3)}f}"
+            mant = f"{t / 10**exp:.{min(_decimals(step / 10**exp), 3)}f}"
             mant = mant.rstrip("0").rstrip(".") if "." in mant else mant
             out.append(f"{mant}e{exp}")
         return out
@@ -98,32 +98,44 @@ def _decimals(step: float) -> int:
     return 12
 
 
-def _legend(labels: list[str], colors: list[str], x0: float, y0: float, width: float,
-            dashed: frozenset[str] = frozenset()) -> tuple[list[str], float]:
+def _legend(
+    labels: list[str], colors: list[str], x0: float, y0: float, width: float, dashed: frozenset[str] = frozenset()
+) -> tuple[list[str], float]:
     """Swatch-and-label items laid out in rows below the plot; returns (elements, height used)."""
     out, x, y, row_h = [], x0, y0, FONT + 6
     for label, color in zip(labels, colors):
         w = 18 + text_width(label) + 14
         if x > x0 and x + w > x0 + width:
             x, y = x0, y + row_h
-        out.append(f'<line x1="{x:.1f}" y1="{y - 4:.1f}" x2="{x + 14:.1f}" y2="{y - 4:.1f}" stroke="{color}" '
-                   f'stroke-width="2.5"{DASH if label in dashed else ""}/>'
-                   f'<text x="{x + 18:.1f}" y="{y:.1f}" font-size="{FONT}">{escape(label)}</text>')
+        out.append(
+            f'<line x1="{x:.1f}" y1="{y - 4:.1f}" x2="{x + 14:.1f}" y2="{y - 4:.1f}" stroke="{color}" '
+            f'stroke-width="2.5"{DASH if label in dashed else ""}/>'
+            f'<text x="{x + 18:.1f}" y="{y:.1f}" font-size="{FONT}">{escape(label)}</text>'
+        )
         x += w
     return out, (y - y0) + row_h if labels else 0.0
 
 
 def _open(width: float, height: float, title: str) -> list[str]:
-    return [f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{width:.0f}" height="{height:.0f}" '
-            f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="system-ui, sans-serif">',
-            f'<title>{escape(title)}</title>',
-            f'<text x="{width / 2:.1f}" y="16" text-anchor="middle" font-size="13" font-weight="bold">'
-            f'{escape(title)}</text>']
+    return [
+        f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{width:.0f}" height="{height:.0f}" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="system-ui, sans-serif">',
+        f"<title>{escape(title)}</title>",
+        f'<text x="{width / 2:.1f}" y="16" text-anchor="middle" font-size="13" font-weight="bold">'
+        f"{escape(title)}</text>",
+    ]
 
 
-def line_chart(series: dict[str, list[tuple[float, float]]], x_title: str, y_title: str, title: str,
-               width: int = 400, height: int = 250, colors: dict[str, str] | None = None,
-               dashed: Iterable[str] = ()) -> str:
+def line_chart(
+    series: dict[str, list[tuple[float, float]]],
+    x_title: str,
+    y_title: str,
+    title: str,
+    width: int = 400,
+    height: int = 250,
+    colors: dict[str, str] | None = None,
+    dashed: Iterable[str] = (),
+) -> str:
     """Lines of (x, y) points, one per series (label -> points), with markers where points are few.
 
     `colors` (label -> CSS color) and `dashed` (labels drawn dashed) let a caller pair series, e.g. an
@@ -162,22 +174,30 @@ def line_chart(series: dict[str, list[tuple[float, float]]], x_title: str, y_tit
     total_h = height + legend_h + 14
     out = _open(width, total_h, title)
     for v, s in zip(yt, y_labels):
-        out.append(f'<line x1="{left:.1f}" y1="{sy(v):.1f}" x2="{left + plot_w:.1f}" y2="{sy(v):.1f}" '
-                   f'stroke="#e5e5e5"/><text x="{left - 5:.1f}" y="{sy(v) + 4:.1f}" text-anchor="end" '
-                   f'font-size="{FONT}">{escape(s)}</text>')
+        out.append(
+            f'<line x1="{left:.1f}" y1="{sy(v):.1f}" x2="{left + plot_w:.1f}" y2="{sy(v):.1f}" '
+            f'stroke="#e5e5e5"/><text x="{left - 5:.1f}" y="{sy(v) + 4:.1f}" text-anchor="end" '
+            f'font-size="{FONT}">{escape(s)}</text>'
+        )
     for v, s in zip(xt, x_labels):
-        out.append(f'<line x1="{sx(v):.1f}" y1="{frame_bottom:.1f}" x2="{sx(v):.1f}" y2="{frame_bottom + 4:.1f}" '
-                   f'stroke="#888"/><text x="{sx(v):.1f}" y="{frame_bottom + FONT + 6:.1f}" text-anchor="middle" '
-                   f'font-size="{FONT}">{escape(s)}</text>')
+        out.append(
+            f'<line x1="{sx(v):.1f}" y1="{frame_bottom:.1f}" x2="{sx(v):.1f}" y2="{frame_bottom + 4:.1f}" '
+            f'stroke="#888"/><text x="{sx(v):.1f}" y="{frame_bottom + FONT + 6:.1f}" text-anchor="middle" '
+            f'font-size="{FONT}">{escape(s)}</text>'
+        )
     out.append(f'<rect x="{left:.1f}" y="{top}" width="{plot_w:.1f}" height="{plot_h:.1f}" fill="none" stroke="#888"/>')
-    out.append(f'<text x="{left + plot_w / 2:.1f}" y="{frame_bottom + 2 * FONT + 14:.1f}" text-anchor="middle" '
-               f'font-size="{FONT}" fill="#444">{escape(x_title)}</text>')
-    out.append(f'<text transform="translate({8 + FONT:.1f},{top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" '
-               f'font-size="{FONT}" fill="#444">{escape(y_title)}</text>')
+    out.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{frame_bottom + 2 * FONT + 14:.1f}" text-anchor="middle" '
+        f'font-size="{FONT}" fill="#444">{escape(x_title)}</text>'
+    )
+    out.append(
+        f'<text transform="translate({8 + FONT:.1f},{top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" '
+        f'font-size="{FONT}" fill="#444">{escape(y_title)}</text>'
+    )
     for (label, pts), color in zip(series.items(), colors):
         pts = sorted(pts)
         path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
-        out.append(f'<g><title>{escape(label)}</title>')
+        out.append(f"<g><title>{escape(label)}</title>")
         if len(pts) > 1:
             dash = DASH if label in dashed else ""
             out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.8"{dash} points="{path}"/>')
@@ -189,8 +209,13 @@ def line_chart(series: dict[str, list[tuple[float, float]]], x_title: str, y_tit
     return "".join(out)
 
 
-def bar_chart(items: list[tuple[str, float]], title: str, value_title: str | None = None,
-              max_value: float | None = None, width: int = 640) -> str:
+def bar_chart(
+    items: list[tuple[str, float]],
+    title: str,
+    value_title: str | None = None,
+    max_value: float | None = None,
+    width: int = 640,
+) -> str:
     """Horizontal bars, one per (label, value), the value printed at the bar's end."""
     if not items:
         return ""
@@ -202,31 +227,47 @@ def bar_chart(items: list[tuple[str, float]], title: str, value_title: str | Non
     plot = width - label_w - max(text_width(s, 12) for s in values) - 16
     height = 28 + row * len(items) + (FONT + 10 if value_title else 4)
     out = _open(width, height, title)
-    out[-1] = (f'<text x="0" y="16" font-size="13" font-weight="bold">{escape(title)}</text>')
+    out[-1] = f'<text x="0" y="16" font-size="13" font-weight="bold">{escape(title)}</text>'
     for i, (label, value, shown) in enumerate(zip(labels, (v for _, v in items), values)):
         y = 26 + i * row
         w = max(0.0, plot * (value / top))
-        out.append(f'<text x="{label_w - 6:.1f}" y="{y + 14}" font-size="12" text-anchor="end">{escape(label)}</text>'
-                   f'<rect x="{label_w:.1f}" y="{y + 3}" width="{w:.1f}" height="{row - 7}" fill="{BAR_COLOR}">'
-                   f'<title>{escape(label)}: {escape(shown)}</title></rect>'
-                   f'<text x="{label_w + w + 4:.1f}" y="{y + 14}" font-size="12">{escape(shown)}</text>')
+        out.append(
+            f'<text x="{label_w - 6:.1f}" y="{y + 14}" font-size="12" text-anchor="end">{escape(label)}</text>'
+            f'<rect x="{label_w:.1f}" y="{y + 3}" width="{w:.1f}" height="{row - 7}" fill="{BAR_COLOR}">'
+            f"<title>{escape(label)}: {escape(shown)}</title></rect>"
+            f'<text x="{label_w + w + 4:.1f}" y="{y + 14}" font-size="12">{escape(shown)}</text>'
+        )
     if value_title:
-        out.append(f'<text x="{label_w + plot / 2:.1f}" y="{height - 6}" text-anchor="middle" font-size="{FONT}" '
-                   f'fill="#444">{escape(value_title)}</text>')
+        out.append(
+            f'<text x="{label_w + plot / 2:.1f}" y="{height - 6}" text-anchor="middle" font-size="{FONT}" '
+            f'fill="#444">{escape(value_title)}</text>'
+        )
     out.append("</svg>")
     return "".join(out)
 
 
-def histogram(edges: list[float], counts: list[int], x_title: str, title: str, y_title: str = "records",
-              marker: float | None = None, marker_label: str = "", width: int = 640, height: int = 240) -> str:
+def histogram(
+    edges: list[float],
+    counts: list[int],
+    x_title: str,
+    title: str,
+    y_title: str = "records",
+    marker: float | None = None,
+    marker_label: str = "",
+    width: int = 640,
+    height: int = 240,
+) -> str:
     """Bars over bins [edges[i], edges[i+1]); an optional dashed vertical marker (a limit)."""
     if not counts:
         return ""
     lo = edges[0]
     hi = edges[len(counts)] if len(edges) > len(counts) else lo + 1
     peak = max(counts) or 1
-    xt = [t for t in nice_ticks(lo, hi, 6, integer=all(float(e).is_integer() for e in edges))
-          if lo - 1e-9 <= t <= hi + 1e-9] or [lo, hi]
+    xt = [
+        t
+        for t in nice_ticks(lo, hi, 6, integer=all(float(e).is_integer() for e in edges))
+        if lo - 1e-9 <= t <= hi + 1e-9
+    ] or [lo, hi]
     yt = nice_ticks(0, peak, 4, integer=True)
     y_labels, x_labels = tick_labels(yt), tick_labels(xt)
     left = 8 + FONT + 8 + max(text_width(s) for s in y_labels) + 6
@@ -242,40 +283,62 @@ def histogram(edges: list[float], counts: list[int], x_title: str, title: str, y
 
     out = _open(width, height, title)
     for v, s in zip(yt, y_labels):
-        out.append(f'<line x1="{left:.1f}" y1="{sy(v):.1f}" x2="{left + plot_w:.1f}" y2="{sy(v):.1f}" '
-                   f'stroke="#e5e5e5"/><text x="{left - 5:.1f}" y="{sy(v) + 4:.1f}" text-anchor="end" '
-                   f'font-size="{FONT}">{escape(s)}</text>')
+        out.append(
+            f'<line x1="{left:.1f}" y1="{sy(v):.1f}" x2="{left + plot_w:.1f}" y2="{sy(v):.1f}" '
+            f'stroke="#e5e5e5"/><text x="{left - 5:.1f}" y="{sy(v) + 4:.1f}" text-anchor="end" '
+            f'font-size="{FONT}">{escape(s)}</text>'
+        )
     for i, c in enumerate(counts):
         a, b = edges[i], edges[i + 1] if i + 1 < len(edges) else hi
-        out.append(f'<rect x="{sx(a) + 0.5:.1f}" y="{sy(c):.1f}" width="{max(sx(b) - sx(a) - 1, 1):.1f}" '
-                   f'height="{bottom - sy(c):.1f}" fill="{HIST_COLOR}"><title>{escape(format_value(a))}–'
-                   f'{escape(format_value(b))}: {c}</title></rect>')
+        out.append(
+            f'<rect x="{sx(a) + 0.5:.1f}" y="{sy(c):.1f}" width="{max(sx(b) - sx(a) - 1, 1):.1f}" '
+            f'height="{bottom - sy(c):.1f}" fill="{HIST_COLOR}"><title>{escape(format_value(a))}–'
+            f"{escape(format_value(b))}: {c}</title></rect>"
+        )
     out.append(f'<line x1="{left:.1f}" y1="{bottom:.1f}" x2="{left + plot_w:.1f}" y2="{bottom:.1f}" stroke="#333"/>')
     for v, s in zip(xt, x_labels):
-        out.append(f'<line x1="{sx(v):.1f}" y1="{bottom:.1f}" x2="{sx(v):.1f}" y2="{bottom + 4:.1f}" stroke="#888"/>'
-                   f'<text x="{sx(v):.1f}" y="{bottom + FONT + 6:.1f}" text-anchor="middle" font-size="{FONT}">'
-                   f'{escape(s)}</text>')
-    out.append(f'<text x="{left + plot_w / 2:.1f}" y="{bottom + 2 * FONT + 14:.1f}" text-anchor="middle" '
-               f'font-size="{FONT}" fill="#444">{escape(x_title)}</text>')
-    out.append(f'<text transform="translate({8 + FONT:.1f},{top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" '
-               f'font-size="{FONT}" fill="#444">{escape(y_title)}</text>')
+        out.append(
+            f'<line x1="{sx(v):.1f}" y1="{bottom:.1f}" x2="{sx(v):.1f}" y2="{bottom + 4:.1f}" stroke="#888"/>'
+            f'<text x="{sx(v):.1f}" y="{bottom + FONT + 6:.1f}" text-anchor="middle" font-size="{FONT}">'
+            f"{escape(s)}</text>"
+        )
+    out.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{bottom + 2 * FONT + 14:.1f}" text-anchor="middle" '
+        f'font-size="{FONT}" fill="#444">{escape(x_title)}</text>'
+    )
+    out.append(
+        f'<text transform="translate({8 + FONT:.1f},{top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" '
+        f'font-size="{FONT}" fill="#444">{escape(y_title)}</text>'
+    )
     if marker is not None and not lo <= marker <= hi:  # say where the limit is, rather than leave it out
         side, x, anchor = ("→", left + plot_w, "end") if marker > hi else ("←", left, "start")
-        label = f"{marker_label} {format_value(marker)} {side}" if side == "→" else f"{side} {marker_label} {format_value(marker)}"
-        out.append(f'<text x="{x:.1f}" y="{top - 4}" font-size="{FONT}" text-anchor="{anchor}" fill="{MARK_COLOR}">'
-                   f'{escape(label.strip())}</text>')
+        label = (
+            f"{marker_label} {format_value(marker)} {side}"
+            if side == "→"
+            else f"{side} {marker_label} {format_value(marker)}"
+        )
+        out.append(
+            f'<text x="{x:.1f}" y="{top - 4}" font-size="{FONT}" text-anchor="{anchor}" fill="{MARK_COLOR}">'
+            f"{escape(label.strip())}</text>"
+        )
     elif marker is not None:
         x = sx(marker)
         anchor, dx = ("end", -4) if x > left + plot_w * 0.75 else ("start", 4)
-        out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom:.1f}" stroke="{MARK_COLOR}" '
-                   f'stroke-dasharray="4"/><text x="{x + dx:.1f}" y="{top + 10}" font-size="{FONT}" '
-                   f'text-anchor="{anchor}" fill="{MARK_COLOR}">{escape(marker_label)}</text>')
+        out.append(
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom:.1f}" stroke="{MARK_COLOR}" '
+            f'stroke-dasharray="4"/><text x="{x + dx:.1f}" y="{top + 10}" font-size="{FONT}" '
+            f'text-anchor="{anchor}" fill="{MARK_COLOR}">{escape(marker_label)}</text>'
+        )
     out.append("</svg>")
     return "".join(out)
 
 
-def forest_plot(rows: list[dict], title: str = "candidate − baseline (95 % interval)",
-                x_title: str = "candidate − baseline", width: int = 760) -> str:
+def forest_plot(
+    rows: list[dict],
+    title: str = "candidate − baseline (95 % interval)",
+    x_title: str = "candidate − baseline",
+    width: int = 760,
+) -> str:
     """One row per metric: the delta as a point, its 95 % interval as a horizontal whisker, zero dashed.
 
     rows: {label, delta, ci_low, ci_high, higher_is_better (True, False or None)}. The better side of
@@ -312,24 +375,32 @@ def forest_plot(rows: list[dict], title: str = "candidate − baseline (95 % int
         good = r.get("higher_is_better")
         if good is not None:
             a, b = (sx(0), sx(hi)) if good else (sx(lo), sx(0))
-            out.append(f'<rect x="{a:.1f}" y="{y - row_h / 2 + 2:.1f}" width="{b - a:.1f}" height="{row_h - 4}" '
-                       f'fill="#dafbe1" opacity="0.7"/>')
+            out.append(
+                f'<rect x="{a:.1f}" y="{y - row_h / 2 + 2:.1f}" width="{b - a:.1f}" height="{row_h - 4}" '
+                f'fill="#dafbe1" opacity="0.7"/>'
+            )
         worse = good is not None and ((r["ci_high"] < 0) if good else (r["ci_low"] > 0))
         color = "#cf222e" if worse else BAR_COLOR
-        out.append(f'<g><title>{escape(str(r["label"]))}: {escape(note)}</title>'
-                   f'<text x="{left - 6:.1f}" y="{y + 4:.1f}" font-size="12" text-anchor="end">{escape(label)}</text>'
-                   f'<line x1="{sx(r["ci_low"]):.1f}" y1="{y:.1f}" x2="{sx(r["ci_high"]):.1f}" y2="{y:.1f}" '
-                   f'stroke="{color}" stroke-width="2"/>'
-                   f'<circle cx="{sx(r["delta"]):.1f}" cy="{y:.1f}" r="4" fill="{color}"/>'
-                   f'<text x="{left + plot_w + 8:.1f}" y="{y + 4:.1f}" font-size="{FONT}">{escape(note)}</text></g>')
+        out.append(
+            f"<g><title>{escape(str(r['label']))}: {escape(note)}</title>"
+            f'<text x="{left - 6:.1f}" y="{y + 4:.1f}" font-size="12" text-anchor="end">{escape(label)}</text>'
+            f'<line x1="{sx(r["ci_low"]):.1f}" y1="{y:.1f}" x2="{sx(r["ci_high"]):.1f}" y2="{y:.1f}" '
+            f'stroke="{color}" stroke-width="2"/>'
+            f'<circle cx="{sx(r["delta"]):.1f}" cy="{y:.1f}" r="4" fill="{color}"/>'
+            f'<text x="{left + plot_w + 8:.1f}" y="{y + 4:.1f}" font-size="{FONT}">{escape(note)}</text></g>'
+        )
     out.append(f'<line class="zero" x1="{sx(0):.1f}" y1="{top - 4}" x2="{sx(0):.1f}" y2="{base}" stroke="#333"{DASH}/>')
     out.append(f'<line x1="{left:.1f}" y1="{base}" x2="{left + plot_w:.1f}" y2="{base}" stroke="#888"/>')
     for v, s in zip(ticks, tick_text):
-        out.append(f'<line x1="{sx(v):.1f}" y1="{base}" x2="{sx(v):.1f}" y2="{base + 4}" stroke="#888"/>'
-                   f'<text x="{sx(v):.1f}" y="{base + FONT + 6}" text-anchor="middle" font-size="{FONT}">'
-                   f'{escape(s if v <= 0 else "+" + s)}</text>')
-    out.append(f'<text x="{left + plot_w / 2:.1f}" y="{base + 2 * FONT + 14}" text-anchor="middle" '
-               f'font-size="{FONT}" fill="#444">{escape(x_title)}; shaded: the better side</text>')
+        out.append(
+            f'<line x1="{sx(v):.1f}" y1="{base}" x2="{sx(v):.1f}" y2="{base + 4}" stroke="#888"/>'
+            f'<text x="{sx(v):.1f}" y="{base + FONT + 6}" text-anchor="middle" font-size="{FONT}">'
+            f"{escape(s if v <= 0 else '+' + s)}</text>"
+        )
+    out.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{base + 2 * FONT + 14}" text-anchor="middle" '
+        f'font-size="{FONT}" fill="#444">{escape(x_title)}; shaded: the better side</text>'
+    )
     out.append("</svg>")
     return "".join(out)
 
@@ -352,23 +423,31 @@ def reliability_diagram(bins: list[dict], title: str, size: int = 300) -> str:
 
     out = _open(size, size, title)
     for v, s in zip(ticks, labels):
-        out.append(f'<line x1="{left:.1f}" y1="{sy(v):.1f}" x2="{left + plot_w:.1f}" y2="{sy(v):.1f}" stroke="#e5e5e5"/>'
-                   f'<text x="{left - 5:.1f}" y="{sy(v) + 4:.1f}" text-anchor="end" font-size="{FONT}">{s}</text>'
-                   f'<line x1="{sx(v):.1f}" y1="{bottom:.1f}" x2="{sx(v):.1f}" y2="{bottom + 4:.1f}" stroke="#888"/>'
-                   f'<text x="{sx(v):.1f}" y="{bottom + FONT + 6:.1f}" text-anchor="middle" font-size="{FONT}">{s}</text>')
+        out.append(
+            f'<line x1="{left:.1f}" y1="{sy(v):.1f}" x2="{left + plot_w:.1f}" y2="{sy(v):.1f}" stroke="#e5e5e5"/>'
+            f'<text x="{left - 5:.1f}" y="{sy(v) + 4:.1f}" text-anchor="end" font-size="{FONT}">{s}</text>'
+            f'<line x1="{sx(v):.1f}" y1="{bottom:.1f}" x2="{sx(v):.1f}" y2="{bottom + 4:.1f}" stroke="#888"/>'
+            f'<text x="{sx(v):.1f}" y="{bottom + FONT + 6:.1f}" text-anchor="middle" font-size="{FONT}">{s}</text>'
+        )
     for b in bins:
         if not b.get("count"):
             continue
         x0, x1, h = sx(b["low"]), sx(b["high"]), plot_h * b["accuracy"]
-        out.append(f'<rect x="{x0 + 1:.1f}" y="{bottom - h:.1f}" width="{max(x1 - x0 - 2, 1):.1f}" height="{h:.1f}" '
-                   f'fill="{BAR_COLOR}" opacity="0.85"><title>confidence {b["low"]:.1f}–{b["high"]:.1f}: '
-                   f'{b["count"]} answers, accuracy {b["accuracy"]:.2f}, mean confidence {b["confidence"]:.2f}'
-                   f'</title></rect>')
-    out.append(f'<line class="diagonal" x1="{sx(0):.1f}" y1="{sy(0):.1f}" x2="{sx(1):.1f}" y2="{sy(1):.1f}" '
-               f'stroke="#555"{DASH}><title>perfect calibration</title></line>')
+        out.append(
+            f'<rect x="{x0 + 1:.1f}" y="{bottom - h:.1f}" width="{max(x1 - x0 - 2, 1):.1f}" height="{h:.1f}" '
+            f'fill="{BAR_COLOR}" opacity="0.85"><title>confidence {b["low"]:.1f}–{b["high"]:.1f}: '
+            f"{b['count']} answers, accuracy {b['accuracy']:.2f}, mean confidence {b['confidence']:.2f}"
+            f"</title></rect>"
+        )
+    out.append(
+        f'<line class="diagonal" x1="{sx(0):.1f}" y1="{sy(0):.1f}" x2="{sx(1):.1f}" y2="{sy(1):.1f}" '
+        f'stroke="#555"{DASH}><title>perfect calibration</title></line>'
+    )
     out.append(f'<rect x="{left:.1f}" y="{top}" width="{plot_w:.1f}" height="{plot_h:.1f}" fill="none" stroke="#888"/>')
-    out.append(f'<text x="{left + plot_w / 2:.1f}" y="{bottom + 2 * FONT + 14:.1f}" text-anchor="middle" '
-               f'font-size="{FONT}" fill="#444">confidence</text>'
-               f'<text transform="translate({8 + FONT:.1f},{top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" '
-               f'font-size="{FONT}" fill="#444">accuracy</text></svg>')
+    out.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{bottom + 2 * FONT + 14:.1f}" text-anchor="middle" '
+        f'font-size="{FONT}" fill="#444">confidence</text>'
+        f'<text transform="translate({8 + FONT:.1f},{top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" '
+        f'font-size="{FONT}" fill="#444">accuracy</text></svg>'
+    )
     return "".join(out)

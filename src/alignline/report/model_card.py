@@ -18,10 +18,30 @@ from alignline.render.html import fmt
 from alignline.report.run import ADAPTER_NAMES, best_eval_text, final_eval, used_config
 from alignline.train.metrics import read_metrics
 
-METHOD_NAMES = {"sft": "supervised fine-tuning (SFT)", "cpt": "continued pretraining", "dpo": "direct preference "
-                "optimization (DPO family)", "rm": "reward modeling (Bradley-Terry)", "kto": "KTO"}
-TRAINING_KEYS = ("lr", "lr_scheduler", "warmup_steps", "warmup_ratio", "batch_size", "grad_accum", "max_steps",
-                 "epochs", "max_length", "packing", "dtype", "seed", "weight_decay", "max_grad_norm", "freeze_layers")
+METHOD_NAMES = {
+    "sft": "supervised fine-tuning (SFT)",
+    "cpt": "continued pretraining",
+    "dpo": "direct preference optimization (DPO family)",
+    "rm": "reward modeling (Bradley-Terry)",
+    "kto": "KTO",
+}
+TRAINING_KEYS = (
+    "lr",
+    "lr_scheduler",
+    "warmup_steps",
+    "warmup_ratio",
+    "batch_size",
+    "grad_accum",
+    "max_steps",
+    "epochs",
+    "max_length",
+    "packing",
+    "dtype",
+    "seed",
+    "weight_decay",
+    "max_grad_norm",
+    "freeze_layers",
+)
 
 
 def base_model_name(spec: str | None, adapter_dir: Path | None = None) -> str:
@@ -42,23 +62,30 @@ def _is_hub_id(name: str) -> bool:
 def _md_table(headers: list[str], rows: list[list]) -> str:
     def cell(v) -> str:
         return fmt(v).replace("|", "\\|").replace("\n", " ")
+
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     return "\n".join(lines + ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows])
 
 
 def _load_snippet(kind: str, adapter: dict | None, merged: bool, folder: str) -> str:
     if kind == "reward":
-        return (f'from transformers import AutoModelForSequenceClassification, AutoTokenizer\n\n'
-                f'model = AutoModelForSequenceClassification.from_pretrained("{folder}")  # one output: the reward\n'
-                f'tokenizer = AutoTokenizer.from_pretrained("{folder}")')
+        return (
+            f"from transformers import AutoModelForSequenceClassification, AutoTokenizer\n\n"
+            f'model = AutoModelForSequenceClassification.from_pretrained("{folder}")  # one output: the reward\n'
+            f'tokenizer = AutoTokenizer.from_pretrained("{folder}")'
+        )
     if adapter and not merged:
-        return (f'from peft import AutoPeftModelForCausalLM\nfrom transformers import AutoTokenizer\n\n'
-                f'# loads the base model named in adapter_config.json, then this adapter on top\n'
-                f'model = AutoPeftModelForCausalLM.from_pretrained("{folder}")\n'
-                f'tokenizer = AutoTokenizer.from_pretrained("{folder}")')
-    return (f'from transformers import AutoModelForCausalLM, AutoTokenizer\n\n'
-            f'model = AutoModelForCausalLM.from_pretrained("{folder}")\n'
-            f'tokenizer = AutoTokenizer.from_pretrained("{folder}")')
+        return (
+            f"from peft import AutoPeftModelForCausalLM\nfrom transformers import AutoTokenizer\n\n"
+            f"# loads the base model named in adapter_config.json, then this adapter on top\n"
+            f'model = AutoPeftModelForCausalLM.from_pretrained("{folder}")\n'
+            f'tokenizer = AutoTokenizer.from_pretrained("{folder}")'
+        )
+    return (
+        f"from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+        f'model = AutoModelForCausalLM.from_pretrained("{folder}")\n'
+        f'tokenizer = AutoTokenizer.from_pretrained("{folder}")'
+    )
 
 
 def model_card(run: dict, metrics: list[dict], folder: str = "final", base: str | None = None) -> str:
@@ -75,22 +102,42 @@ def model_card(run: dict, metrics: list[dict], folder: str = "final", base: str 
     header = ["---"]
     if _is_hub_id(base):
         header.append(f"base_model: {base}")
-    header += [f"library_name: {'peft' if adapter and not merged else 'transformers'}",
-               f"pipeline_tag: {'text-classification' if kind == 'reward' else 'text-generation'}",
-               "tags:", *[f"- {t}" for t in tags], "---", ""]
+    header += [
+        f"library_name: {'peft' if adapter and not merged else 'transformers'}",
+        f"pipeline_tag: {'text-classification' if kind == 'reward' else 'text-generation'}",
+        "tags:",
+        *[f"- {t}" for t in tags],
+        "---",
+        "",
+    ]
 
-    tuning = "full fine-tuning" if not adapter else f"a {ADAPTER_NAMES.get(adapter['type'], adapter['type'])} adapter" + (
-        " merged into the base weights" if merged else "")
-    out = header + [f"# {Path(cfg.get('output_dir', 'run')).name}", "",
-                    f"{METHOD_NAMES.get(method, method)} of `{base}` with {tuning}, trained with alignline"
-                    + (f" {version}." if version else "."), ""]
+    tuning = (
+        "full fine-tuning"
+        if not adapter
+        else f"a {ADAPTER_NAMES.get(adapter['type'], adapter['type'])} adapter"
+        + (" merged into the base weights" if merged else "")
+    )
+    out = header + [
+        f"# {Path(cfg.get('output_dir', 'run')).name}",
+        "",
+        f"{METHOD_NAMES.get(method, method)} of `{base}` with {tuning}, trained with alignline"
+        + (f" {version}." if version else "."),
+        "",
+    ]
     if cfg.get("model") in (None, "", *HUB_IDS) and base in HUB_IDS.values():
-        out += [f"Trained on alignline's embedded copy of `{base}` (dequantized from its Q4_1 GGUF release): "
-                "close to, not identical with, the hub's bf16 weights; alignline loads that copy offline.", ""]
+        out += [
+            f"Trained on alignline's embedded copy of `{base}` (dequantized from its Q4_1 GGUF release): "
+            "close to, not identical with, the hub's bf16 weights; alignline loads that copy offline.",
+            "",
+        ]
     if not _is_hub_id(base):
-        out += [f"The base model was the local directory `{base}`; load it from there, or edit "
-                "`base_model_name_or_path` in `adapter_config.json` to where it lives on your machine."
-                if adapter and not merged else f"The base model was the local directory `{base}`.", ""]
+        out += [
+            f"The base model was the local directory `{base}`; load it from there, or edit "
+            "`base_model_name_or_path` in `adapter_config.json` to where it lives on your machine."
+            if adapter and not merged
+            else f"The base model was the local directory `{base}`.",
+            "",
+        ]
 
     out += ["## Training", ""]
     rows = [["method", method], ["base model", base]]
@@ -110,9 +157,21 @@ def model_card(run: dict, metrics: list[dict], folder: str = "final", base: str 
     out += ["## Data", ""]
     sources = data.get("sources") or []
     if sources:
-        out += [_md_table(["file", "role", "records", "sha256"],
-                          [[s.get("path"), s.get("role", "train"), s.get("records", s.get("pairs", s.get("samples"))),
-                            f"`{s.get('sha256')}`"] for s in sources]), ""]
+        out += [
+            _md_table(
+                ["file", "role", "records", "sha256"],
+                [
+                    [
+                        s.get("path"),
+                        s.get("role", "train"),
+                        s.get("records", s.get("pairs", s.get("samples"))),
+                        f"`{s.get('sha256')}`",
+                    ]
+                    for s in sources
+                ],
+            ),
+            "",
+        ]
     counts = [(k.replace("_", " "), v) for k, v in data.items() if k != "sources" and not isinstance(v, (list, dict))]
     if counts:
         out += ["; ".join(f"{k}: {fmt(v)}" for k, v in counts) + ".", ""]
@@ -123,12 +182,26 @@ def model_card(run: dict, metrics: list[dict], folder: str = "final", base: str 
         out += ["Not run for this training run." if cfg.get("data_gates", True) else "Off (`data_gates: false`).", ""]
     else:
         failed = [g["name"] for g in gates.get("gates", []) if not g.get("passed")]
-        out += ["Every gate passed." if gates.get("passed") else
-                f"**{len(failed)} gate(s) failed**: {', '.join(failed)}; "
-                "training went on (`proceed_on_gate_failure`).",
-                "", _md_table(["gate", "value", "threshold", "result"],
-                              [[g.get("name"), g.get("value"), f"{g.get('op')} {fmt(g.get('threshold'))}",
-                                "pass" if g.get("passed") else "FAIL"] for g in gates.get("gates", [])]), ""]
+        out += [
+            "Every gate passed."
+            if gates.get("passed")
+            else f"**{len(failed)} gate(s) failed**: {', '.join(failed)}; "
+            "training went on (`proceed_on_gate_failure`).",
+            "",
+            _md_table(
+                ["gate", "value", "threshold", "result"],
+                [
+                    [
+                        g.get("name"),
+                        g.get("value"),
+                        f"{g.get('op')} {fmt(g.get('threshold'))}",
+                        "pass" if g.get("passed") else "FAIL",
+                    ]
+                    for g in gates.get("gates", [])
+                ],
+            ),
+            "",
+        ]
 
     out += ["## Results", ""]
     last_eval = {k: v for k, v in final_eval(run).items() if k != "step"}
@@ -143,12 +216,26 @@ def model_card(run: dict, metrics: list[dict], folder: str = "final", base: str 
     if best:
         out += [f"Best evaluation: {best}." + (" Stopped early." if run.get("stopped_early") else ""), ""]
 
-    out += ["## How to load", "", "```python", _load_snippet(kind, adapter, merged, f"path/to/{folder}"), "```", "",
-            f"or with alignline: `alignline generate --model path/to/{folder} --prompt \"...\"`.", ""]
+    out += [
+        "## How to load",
+        "",
+        "```python",
+        _load_snippet(kind, adapter, merged, f"path/to/{folder}"),
+        "```",
+        "",
+        f'or with alignline: `alignline generate --model path/to/{folder} --prompt "..."`.',
+        "",
+    ]
     packages = run.get("packages") or {}
-    out += ["## Reproduce", "", f"alignline {version}, git commit `{run.get('git_commit')}`; "
-            + ", ".join(f"{k} {v}" for k, v in packages.items() if k != "alignline" and v) + ". "
-            "The resolved config is in the run's `run.json`.", ""]
+    out += [
+        "## Reproduce",
+        "",
+        f"alignline {version}, git commit `{run.get('git_commit')}`; "
+        + ", ".join(f"{k} {v}" for k, v in packages.items() if k != "alignline" and v)
+        + ". "
+        "The resolved config is in the run's `run.json`.",
+        "",
+    ]
     return "\n".join(out)
 
 

@@ -21,8 +21,7 @@ from alignline.render.svg import PALETTE, line_chart
 from alignline.train.metrics import read_metrics
 
 # Series drawn in one chart (besides `x` with `eval_x`, which always share one).
-COMBINED = {"chosen_reward": "rewards", "rejected_reward": "rewards",
-            "chosen_logp": "logps", "rejected_logp": "logps"}
+COMBINED = {"chosen_reward": "rewards", "rejected_reward": "rewards", "chosen_logp": "logps", "rejected_logp": "logps"}
 # chart -> (title, y-axis title); a series not named here gets its own name for both.
 CHARTS = {
     "loss": ("loss", "loss"),
@@ -39,22 +38,30 @@ CHARTS = {
     "tokens": ("non-padding tokens per step", "tokens"),
     "padding": ("padding share of the batch", "share of slots"),
 }
-GROUPS = (("Optimization", ("lr", "grad_norm")),
-          ("Throughput and batches", ("tokens_per_s", "step_seconds", "tokens", "padding")))
+GROUPS = (
+    ("Optimization", ("lr", "grad_norm")),
+    ("Throughput and batches", ("tokens_per_s", "step_seconds", "tokens", "padding")),
+)
 FIRST_GROUP = "Loss and quality"
 ADAPTER_NAMES = {"lora": "LoRA", "qlora": "QLoRA", "prompt": "prompt-tuning", "prefix": "prefix-tuning"}
 LORA_FIELDS = {"r", "alpha", "dropout", "target_modules", "use_dora", "use_rslora"}
 VIRTUAL_TOKEN_FIELDS = {"num_virtual_tokens"}
 DATA_LABELS = {
-    "train_samples": "training records", "eval_samples": "evaluation records",
-    "train_examples": "training examples", "eval_examples": "evaluation examples",
-    "truncated_examples": "examples truncated to max_length", "truncated_tokens": "tokens cut by truncation",
-    "train_tokens": "training tokens", "train_target_tokens": "training tokens with a loss",
-    "train_pairs": "training pairs", "eval_pairs": "evaluation pairs",
+    "train_samples": "training records",
+    "eval_samples": "evaluation records",
+    "train_examples": "training examples",
+    "eval_examples": "evaluation examples",
+    "truncated_examples": "examples truncated to max_length",
+    "truncated_tokens": "tokens cut by truncation",
+    "train_tokens": "training tokens",
+    "train_target_tokens": "training tokens with a loss",
+    "train_pairs": "training pairs",
+    "eval_pairs": "evaluation pairs",
     "dropped_pairs": "pairs dropped (the prompt alone fills max_length)",
     "truncated_sequences": "answers truncated to max_length",
     "dropped": "dropped (nothing left to train on within max_length)",
-    "train_prompts": "training prompts", "eval_prompts": "evaluation prompts",
+    "train_prompts": "training prompts",
+    "eval_prompts": "evaluation prompts",
 }
 
 
@@ -66,8 +73,14 @@ def chart_key(series: str) -> str:
 
 def metric_charts(metrics: list[dict]) -> list[tuple[str, list[str]]]:
     """[(group title, [chart SVG, ...])]: one chart per `chart_key`, every numeric series of every record."""
-    names = list(dict.fromkeys(k for m in metrics for k, v in m.items()
-                               if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)))
+    names = list(
+        dict.fromkeys(
+            k
+            for m in metrics
+            for k, v in m.items()
+            if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)
+        )
+    )
     charts: dict[str, list[str]] = {}
     for name in names:
         charts.setdefault(chart_key(name), []).append(name)
@@ -83,9 +96,16 @@ def metric_charts(metrics: list[dict]) -> list[tuple[str, list[str]]]:
             # an eval curve is dashed, in the colour of its training curve
             bases = list(dict.fromkeys(s.removeprefix("eval_") for s in series))
             colors = {s: PALETTE[bases.index(s.removeprefix("eval_")) % len(PALETTE)] for s in series}
-            svgs.append(line_chart({s: [(m["step"], m[s]) for m in metrics if isinstance(m.get(s), (int, float))]
-                                    for s in series}, "step", y_title, chart_title, colors=colors,
-                                   dashed=[s for s in series if s.startswith("eval_")]))
+            svgs.append(
+                line_chart(
+                    {s: [(m["step"], m[s]) for m in metrics if isinstance(m.get(s), (int, float))] for s in series},
+                    "step",
+                    y_title,
+                    chart_title,
+                    colors=colors,
+                    dashed=[s for s in series if s.startswith("eval_")],
+                )
+            )
         if any(svgs):
             out.append((title, svgs))
     return out
@@ -96,7 +116,7 @@ def best_eval_text(run: dict) -> str | None:
     best = run.get("best_eval") or {}
     if not best:
         return None
-    (name, value), = list(best.items())[:1]
+    ((name, value),) = list(best.items())[:1]
     if value is None:
         return None
     step = next((e["step"] for e in run.get("evals", []) if e.get(name) == value), None)
@@ -119,7 +139,9 @@ def used_config(config: dict) -> dict:
         out.pop("adapter", None)
     else:
         kind, adapter = out["adapter"].get("type"), dict(out["adapter"])
-        drop = VIRTUAL_TOKEN_FIELDS if kind in ("lora", "qlora") else LORA_FIELDS if kind in ("prompt", "prefix") else ()
+        drop = (
+            VIRTUAL_TOKEN_FIELDS if kind in ("lora", "qlora") else LORA_FIELDS if kind in ("prompt", "prefix") else ()
+        )
         out["adapter"] = {k: v for k, v in adapter.items() if k not in drop}
     if method != "sft" and isinstance(out.get("data"), dict):  # which tokens carry the loss: SFT's choice only
         out["data"] = {k: v for k, v in out["data"].items() if k != "loss_on"}
@@ -148,9 +170,15 @@ def flatten(config: dict, prefix: str = "") -> list[tuple[str, object]]:
         if isinstance(value, dict):
             rows += flatten(value, name + ".")
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            rows.append((name, "; ".join(f"{v.get('path')}" + (f" (weight {fmt(v['weight'])})"
-                                                                 if v.get("weight", 1.0) != 1.0 else "")
-                                         for v in value)))
+            rows.append(
+                (
+                    name,
+                    "; ".join(
+                        f"{v.get('path')}" + (f" (weight {fmt(v['weight'])})" if v.get("weight", 1.0) != 1.0 else "")
+                        for v in value
+                    ),
+                )
+            )
         else:
             rows.append((name, value))
     return rows
@@ -167,8 +195,7 @@ def config_table(config: dict) -> Raw:
     rows = []
     for key, value in flatten(used_config(config)):
         changed = key in defaults and defaults[key] != value
-        rows.append([key, Raw(f"<b>{text(value)}</b>") if changed else value,
-                     defaults.get(key) if changed else ""])
+        rows.append([key, Raw(f"<b>{text(value)}</b>") if changed else value, defaults.get(key) if changed else ""])
     return table(["key", "value", "default"], rows, "kv")
 
 
@@ -177,18 +204,27 @@ def data_section(data: dict) -> list[str]:
     columns = list(dict.fromkeys(k for s in sources for k in s))
     head = [c.replace("_", " ") for c in columns]
     rows = [[(str(s.get(c))[:16] if c == "sha256" and s.get(c) else s.get(c, "")) for c in columns] for s in sources]
-    counts = [(DATA_LABELS.get(k, k.replace("_", " ")), v) for k, v in data.items()
-              if k != "sources" and not isinstance(v, (list, dict))]
+    counts = [
+        (DATA_LABELS.get(k, k.replace("_", " ")), v)
+        for k, v in data.items()
+        if k != "sources" and not isinstance(v, (list, dict))
+    ]
     return [table(head, rows) if rows else paragraph("no data sources recorded"), table([], counts, "kv")]
 
 
 def gates_section(run: dict, run_dir: Path) -> list[str]:
     gates = run.get("data_gates")
-    link = (Raw('<p>Full data report: <a href="data_report.html">data_report.html</a></p>')
-            if (run_dir / "data_report.html").is_file() else "")
+    link = (
+        Raw('<p>Full data report: <a href="data_report.html">data_report.html</a></p>')
+        if (run_dir / "data_report.html").is_file()
+        else ""
+    )
     if not gates:
-        why = "off for this run (data_gates: false)" if not run.get("config", {}).get("data_gates", True) else \
-            "not run (the run resumed from a checkpoint, or no report was recorded)"
+        why = (
+            "off for this run (data_gates: false)"
+            if not run.get("config", {}).get("data_gates", True)
+            else "not run (the run resumed from a checkpoint, or no report was recorded)"
+        )
         return [paragraph(f"Data gates {why}."), link]
     rows = []
     for g in gates.get("gates", []):
@@ -196,8 +232,11 @@ def gates_section(run: dict, run_dir: Path) -> list[str]:
         thr = f"between {fmt(thr[0])} and {fmt(thr[1])}" if g.get("op") == "between" else f"{g.get('op')} {fmt(thr)}"
         rows.append([status(g.get("passed", False)), g.get("name"), g.get("value"), thr, g.get("detail", "")])
     failed = [g["name"] for g in gates.get("gates", []) if not g.get("passed")]
-    verdict = "every gate passed" if gates.get("passed") else \
-        f"{len(failed)} gate(s) failed ({', '.join(failed)}); the run went on (proceed_on_gate_failure)"
+    verdict = (
+        "every gate passed"
+        if gates.get("passed")
+        else f"{len(failed)} gate(s) failed ({', '.join(failed)}); the run went on (proceed_on_gate_failure)"
+    )
     banner = Raw(f'<div class="banner {"ok" if gates.get("passed") else "bad"}">{text(verdict)}</div>')
     return [banner, link, table(["", "gate", "value", "threshold", "what"], rows)]
 
@@ -220,9 +259,14 @@ def demo_section(demo: dict) -> list[str]:
             before = ("✓ " if r.get("before_follows_style") else "✗ ") + before
             after = ("✓ " if r.get("after_follows_style") else "✗ ") + after
         cells = [r.get("task", "")] if has_task else []
-        table_rows.append(cells + [Raw(f'<div class="answer">{text(r.get("prompt", ""))}</div>'),
-                                   Raw(f'<div class="answer">{text(before)}</div>'),
-                                   Raw(f'<div class="answer">{text(after)}</div>')])
+        table_rows.append(
+            cells
+            + [
+                Raw(f'<div class="answer">{text(r.get("prompt", ""))}</div>'),
+                Raw(f'<div class="answer">{text(before)}</div>'),
+                Raw(f'<div class="answer">{text(after)}</div>'),
+            ]
+        )
     head = (["task"] if has_task else []) + ["prompt", "before", "after"]
     note = paragraph("✓: the answer follows the house style of the training data." if styled else "", "note")
     return [summary(facts) if facts else "", table(head, table_rows) if table_rows else "", note if styled else ""]
@@ -251,21 +295,31 @@ def render_run_report(run_dir: Path) -> str:
     params = run.get("model", {}).get("parameters", {})
     plan = run.get("plan", {})
     steps = run.get("steps")
-    facts = [("status", run.get("status")), ("method", cfg.get("method")), ("model", cfg.get("model")),
-             ("tuning", f"{ADAPTER_NAMES.get(adapter['type'], adapter['type'])} adapter" if adapter
-              else "full fine-tuning"),
-             ("parameters", f"{fmt(params.get('trainable'))} trainable of {fmt(params.get('total'))}"
-              if params else None),
-             ("steps", f"{steps if steps is not None else '?'} of {plan.get('total_steps', '?')}"
-              + (" (stopped early)" if run.get("stopped_early") else "")),
-             ("best eval", best_eval_text(run)), ("tokens seen", run.get("tokens_seen")),
-             ("time", _minutes(run.get("seconds")))]
+    facts = [
+        ("status", run.get("status")),
+        ("method", cfg.get("method")),
+        ("model", cfg.get("model")),
+        ("tuning", f"{ADAPTER_NAMES.get(adapter['type'], adapter['type'])} adapter" if adapter else "full fine-tuning"),
+        ("parameters", f"{fmt(params.get('trainable'))} trainable of {fmt(params.get('total'))}" if params else None),
+        (
+            "steps",
+            f"{steps if steps is not None else '?'} of {plan.get('total_steps', '?')}"
+            + (" (stopped early)" if run.get("stopped_early") else ""),
+        ),
+        ("best eval", best_eval_text(run)),
+        ("tokens seen", run.get("tokens_seen")),
+        ("time", _minutes(run.get("seconds"))),
+    ]
     if run.get("resumed_from"):
         facts.append(("resumed from", run["resumed_from"]))
     last = {k: v for k, v in final_eval(run).items() if k != "step"}
     if last:
-        facts.append((f"final eval (step {final_eval(run)['step']})",
-                      ", ".join(f"{k} {fmt(v)}" for k, v in list(last.items())[:4])))
+        facts.append(
+            (
+                f"final eval (step {final_eval(run)['step']})",
+                ", ".join(f"{k} {fmt(v)}" for k, v in list(last.items())[:4]),
+            )
+        )
     if (run_dir / "final" / "README.md").is_file():
         facts.append(("model card", Raw('<a href="final/README.md">final/README.md</a>')))
 
@@ -283,9 +337,16 @@ def render_run_report(run_dir: Path) -> str:
         sections.append(section("Answers before and after", *demo_section(demo)))
     sections.append(section("Data gates", *gates_section(run, run_dir)))
     sections.append(section("Data", *data_section(run.get("data") or {})))
-    sections.append(section("Config", paragraph("What ran: the sections this method uses; bold where the "
-                                                "recipe or an override changed the default.", "note"),
-                            config_table(cfg)))
+    sections.append(
+        section(
+            "Config",
+            paragraph(
+                "What ran: the sections this method uses; bold where the recipe or an override changed the default.",
+                "note",
+            ),
+            config_table(cfg),
+        )
+    )
     env = [(f"package {k}", v) for k, v in (run.get("packages") or {}).items()]
     env += [("git commit", run.get("git_commit"))] + list((run.get("environment") or {}).items())
     sections.append(section("Environment", details("packages, commit, machine", table([], env, "kv"))))

@@ -51,8 +51,9 @@ def extract_code(completion) -> str:
     return blocks[-1] if blocks else str(completion)
 
 
-def score_one(code: str, tests: str, partial: bool = False, timeout_s: float = 10, memory_mb: int = 512,
-              mode: str = "auto") -> float:
+def score_one(
+    code: str, tests: str, partial: bool = False, timeout_s: float = 10, memory_mb: int = 512, mode: str = "auto"
+) -> float:
     """One program's score (see the module docstring)."""
     marker = "__ALIGNLINE_TESTS_" + secrets.token_hex(8)
     program = f"{code}\n\n{tests}\n" + _HARNESS.format(marker=marker)
@@ -68,9 +69,17 @@ def score_one(code: str, tests: str, partial: bool = False, timeout_s: float = 1
     return passed / total
 
 
-def unit_tests(prompts: list, completions: list, tests: list | None = None, partial: bool = False,
-               timeout_s: float = 10, memory_mb: int = 512, workers: int = 2, mode: str = "auto",
-               **columns) -> list[float | None]:
+def unit_tests(
+    prompts: list,
+    completions: list,
+    tests: list | None = None,
+    partial: bool = False,
+    timeout_s: float = 10,
+    memory_mb: int = 512,
+    workers: int = 2,
+    mode: str = "auto",
+    **columns,
+) -> list[float | None]:
     """Run each completion's code against its record's `tests` in the sandbox, `workers` at a time."""
     tests = tests if tests is not None else [None] * len(completions)
 

@@ -41,8 +41,10 @@ class RewardScores:
 class RewardSet:
     def __init__(self, specs: list[RewardSpec], sandbox: str = "auto"):
         if not specs:
-            raise ConfigError("config key 'rewards': an online method needs at least one reward, e.g. "
-                              "rewards: [{name: accuracy, function: math_answer}]")
+            raise ConfigError(
+                "config key 'rewards': an online method needs at least one reward, e.g. "
+                "rewards: [{name: accuracy, function: math_answer}]"
+            )
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
             raise ConfigError(f"config key 'rewards': names must be unique, got {names}")
@@ -62,13 +64,15 @@ class RewardSet:
                 raise ConfigError(f"config key 'rewards[{i}]' (reward '{spec.name}'): {e}") from None
             self.graders[spec.name] = grader
 
-    def score(self, prompts: list, completions: list[str], columns: dict[str, list],
-              completion_ids: list | None = None) -> RewardScores:
+    def score(
+        self, prompts: list, completions: list[str], columns: dict[str, list], completion_ids: list | None = None
+    ) -> RewardScores:
         components = {}
         for spec in self.specs:
             try:
-                components[spec.name] = grade(spec.function, self.graders[spec.name], prompts, completions, columns,
-                                              completion_ids)
+                components[spec.name] = grade(
+                    spec.function, self.graders[spec.name], prompts, completions, columns, completion_ids
+                )
             except ConfigError as e:
                 raise ConfigError(f"reward '{spec.name}': {e}") from None
         total = torch.zeros(len(completions), dtype=torch.float32)

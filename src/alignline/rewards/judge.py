@@ -49,8 +49,10 @@ def load_template(spec: str | None, default: str, fields: Sequence[str], grader:
     elif "{" in spec:
         text = spec
     else:
-        raise ConfigError(f"grader '{grader}': template {spec!r} is neither a file nor a template with "
-                          f"{', '.join('{' + f + '}' for f in fields)}")
+        raise ConfigError(
+            f"grader '{grader}': template {spec!r} is neither a file nor a template with "
+            f"{', '.join('{' + f + '}' for f in fields)}"
+        )
     missing = [f for f in fields if "{" + f + "}" not in text]
     if missing:
         raise ConfigError(f"grader '{grader}': the judge template has no {{{missing[0]}}} placeholder")
@@ -95,9 +97,20 @@ def engine_for(model: str, backend: str = "auto"):
 class Judge:
     """A template, a model (or any `Engine`), and the labels its reply is read as."""
 
-    def __init__(self, template: str, labels: dict[str, float], model: str | None = None, engine=None,
-                 samples: int = 1, temperature: float = 1.0, max_new_tokens: int = 8, backend: str = "auto",
-                 chat: bool = True, seed: int = 0, grader: str = "judge"):
+    def __init__(
+        self,
+        template: str,
+        labels: dict[str, float],
+        model: str | None = None,
+        engine=None,
+        samples: int = 1,
+        temperature: float = 1.0,
+        max_new_tokens: int = 8,
+        backend: str = "auto",
+        chat: bool = True,
+        seed: int = 0,
+        grader: str = "judge",
+    ):
         if model is None and engine is None:
             raise ConfigError(f"grader '{grader}': needs a 'model' option (the judge model: a path or name)")
         if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
@@ -117,8 +130,12 @@ class Judge:
         texts = [fill(self.template, item) for item in items]
         prompts = [[{"role": "user", "content": t}] for t in texts] if self.chat else texts
         greedy = self.samples == 1
-        params = SamplingParams(max_new_tokens=self.max_new_tokens, temperature=0.0 if greedy else self.temperature,
-                                n=self.samples, seed=self.seed)
+        params = SamplingParams(
+            max_new_tokens=self.max_new_tokens,
+            temperature=0.0 if greedy else self.temperature,
+            n=self.samples,
+            seed=self.seed,
+        )
         out = []
         for replies in engine.generate(prompts, params):
             read = [v for v in (read_label(r.text, self.labels) for r in replies) if v is not None]
@@ -134,17 +151,39 @@ class PairwiseJudge:
     engine (an `Engine` object, from code).
     """
 
-    def __init__(self, model: str | None = None, template: str | None = None, samples: int = 1,
-                 temperature: float = 1.0, max_new_tokens: int = 8, backend: str = "auto", chat: bool = True,
-                 seed: int = 0, engine=None):
+    def __init__(
+        self,
+        model: str | None = None,
+        template: str | None = None,
+        samples: int = 1,
+        temperature: float = 1.0,
+        max_new_tokens: int = 8,
+        backend: str = "auto",
+        chat: bool = True,
+        seed: int = 0,
+        engine=None,
+    ):
         text = load_template(template, "pairwise_judge.txt", ("prompt", "a", "b"), "pairwise_judge")
-        self.core = Judge(text, PAIRWISE_LABELS, model, engine, samples, temperature, max_new_tokens, backend,
-                          chat, seed, grader="pairwise_judge")
+        self.core = Judge(
+            text,
+            PAIRWISE_LABELS,
+            model,
+            engine,
+            samples,
+            temperature,
+            max_new_tokens,
+            backend,
+            chat,
+            seed,
+            grader="pairwise_judge",
+        )
         self.__name__ = "pairwise_judge"
 
     def judge_batch(self, prompts: list, a: list, b: list) -> list[float | None]:
-        items = [{"prompt": prompt_text(p), "a": completion_text(x), "b": completion_text(y)}
-                 for p, x, y in zip(prompts, a, b)]
+        items = [
+            {"prompt": prompt_text(p), "a": completion_text(x), "b": completion_text(y)}
+            for p, x, y in zip(prompts, a, b)
+        ]
         return self.core.ask(items)
 
     def judge(self, prompt, a, b) -> float | None:
@@ -154,8 +193,9 @@ class PairwiseJudge:
         baselines = per_record(baseline, len(completions), "baseline", self.__name__)
         prompts = prompts if prompts is not None else [""] * len(completions)
         rows = [i for i, b in enumerate(baselines) if b is not None]
-        scores = self.judge_batch([prompts[i] for i in rows], [completions[i] for i in rows],
-                                  [baselines[i] for i in rows])
+        scores = self.judge_batch(
+            [prompts[i] for i in rows], [completions[i] for i in rows], [baselines[i] for i in rows]
+        )
         out: list[float | None] = [None] * len(completions)
         for i, s in zip(rows, scores):
             out[i] = s
@@ -165,21 +205,28 @@ class PairwiseJudge:
 class RefusalJudge:
     """`classify(prompts, answers)` -> 1.0 where the judge says the answer refused, 0.0 where not, None if unread."""
 
-    def __init__(self, model: str | None = None, template: str | None = None, max_new_tokens: int = 8,
-                 backend: str = "auto", chat: bool = True, engine=None):
+    def __init__(
+        self,
+        model: str | None = None,
+        template: str | None = None,
+        max_new_tokens: int = 8,
+        backend: str = "auto",
+        chat: bool = True,
+        engine=None,
+    ):
         text = load_template(template, "refusal_judge.txt", ("prompt", "answer"), "refusal")
-        self.core = Judge(text, REFUSAL_LABELS, model, engine, 1, 1.0, max_new_tokens, backend, chat,
-                          grader="refusal")
+        self.core = Judge(text, REFUSAL_LABELS, model, engine, 1, 1.0, max_new_tokens, backend, chat, grader="refusal")
 
     def classify(self, prompts: list, answers: list) -> list[float | None]:
-        return self.core.ask([{"prompt": prompt_text(p), "answer": completion_text(a)}
-                              for p, a in zip(prompts, answers)])
+        return self.core.ask(
+            [{"prompt": prompt_text(p), "answer": completion_text(a)} for p, a in zip(prompts, answers)]
+        )
 
 
 SCRIPTED_RULES: dict[str, Callable[[str, str, str], float | None]] = {
     "longer": lambda p, a, b: 1.0 if len(a) > len(b) else 0.0 if len(a) < len(b) else 0.5,
     "shorter": lambda p, a, b: 1.0 if len(a) < len(b) else 0.0 if len(a) > len(b) else 0.5,
-    "first": lambda p, a, b: 1.0,   # a judge that always picks the answer shown first: maximal position bias
+    "first": lambda p, a, b: 1.0,  # a judge that always picks the answer shown first: maximal position bias
     "second": lambda p, a, b: 0.0,
     "tie": lambda p, a, b: 0.5,
 }
@@ -218,8 +265,9 @@ class ScriptedEngine:
     def generate(self, prompts, params):
         texts = [prompt_text(p) for p in prompts]
         self.calls += texts
-        return [[Completion(text=self.reply(t), token_ids=[], finish_reason="stop") for _ in range(params.n)]
-                for t in texts]
+        return [
+            [Completion(text=self.reply(t), token_ids=[], finish_reason="stop") for _ in range(params.n)] for t in texts
+        ]
 
 
 def judge(prompt, a, b, **options) -> float | None:

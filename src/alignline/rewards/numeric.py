@@ -31,13 +31,16 @@ from alignline.errors import ConfigError
 from alignline.rewards.columns import per_record
 from alignline.text import completion_text
 
-_NUMBER = re.compile(r"""
+_NUMBER = re.compile(
+    r"""
     (?<![\w.])                          # not inside a word or a decimal (so 10-20 is 10 and 20)
     (?P<sign>[-+\u2212]?)
     (?P<int>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)
     (?:[eE](?P<exp>[-+]?\d+))?
     (?:\s*/\s*(?P<den>\d+(?:\.\d+)?)(?!\.?\d))?
-    """, re.X)
+    """,
+    re.X,
+)
 _FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
 _TEXT = re.compile(r"\\(?:text|textbf|mathrm|mbox)\s*\{([^{}]*)\}")
 
@@ -103,7 +106,7 @@ def last_boxed(text: str) -> str | None:
     for j in range(i, len(text)):
         depth += {"{": 1, "}": -1}.get(text[j], 0)
         if depth == 0:
-            return text[i + 1:j]
+            return text[i + 1 : j]
     return None
 
 
@@ -127,7 +130,7 @@ def final_answer(text: str) -> str | None:
         return text.rsplit("####", 1)[1].strip().split("\n")[0]
     marker = last_answer_marker(text)
     if marker is not None:
-        after = _NUMBER.search(clean_latex(text[marker.end():]))
+        after = _NUMBER.search(clean_latex(text[marker.end() :]))
         if after is not None:
             return after.group()
     matches = list(_NUMBER.finditer(clean_latex(text)))
@@ -186,8 +189,9 @@ def check_tolerance_options(options: dict) -> None:
             raise ConfigError(f"grader '{options['_grader']}': option '{key}' must be a number >= 0, got {v!r}")
 
 
-def numeric_match(prompts=None, completions=(), answer=None, abs_tol: float = 1e-6, rel_tol: float = 1e-6,
-                  **columns) -> list[float | None]:
+def numeric_match(
+    prompts=None, completions=(), answer=None, abs_tol: float = 1e-6, rel_tol: float = 1e-6, **columns
+) -> list[float | None]:
     """1.0 where the completion's final number (boxed, after `####`, or the last one) equals the answer
     within tolerance: |pred - gold| <= max(abs_tol, rel_tol * |gold|). None where the answer is missing
     or not a number; 0.0 where the completion has no number.
@@ -220,8 +224,9 @@ def normalize_latex(text: str) -> str:
     return text.rstrip(".")
 
 
-def math_answer(prompts=None, completions=(), answer=None, abs_tol: float = 1e-6, rel_tol: float = 1e-6,
-                **columns) -> list[float | None]:
+def math_answer(
+    prompts=None, completions=(), answer=None, abs_tol: float = 1e-6, rel_tol: float = 1e-6, **columns
+) -> list[float | None]:
     """1.0 where the completion's final answer (boxed, after `####`, or the last number) matches the record's
     answer: numerically within tolerance when both read as numbers, else as normalized LaTeX strings
     (`\\frac{\\pi}{2}` == `\\dfrac{\\pi}{2}`). An answer that is itself a solution is read at its last

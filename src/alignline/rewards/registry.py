@@ -48,34 +48,38 @@ Grader = Callable[..., list]
 
 # The built-ins: registry name -> "module:object", a grader function or a grader class built from its
 # options. Imported on first lookup; adding a built-in is one line here.
-GRADERS = LazyTable({
-    "exact_match": "alignline.rewards.text:exact_match",
-    "normalized_match": "alignline.rewards.text:normalized_match",
-    "contains": "alignline.rewards.text:contains",
-    "regex": "alignline.rewards.text:regex",
-    "token_f1": "alignline.rewards.text:token_f1",
-    "length": "alignline.rewards.text:length",
-    "numeric_match": "alignline.rewards.numeric:numeric_match",
-    "math_answer": "alignline.rewards.numeric:math_answer",
-    "json_valid": "alignline.rewards.structured:json_valid",
-    "json_schema": "alignline.rewards.structured:json_schema",
-    "refusal": "alignline.rewards.refusal:refusal",
-    "answered": "alignline.rewards.refusal:answered",
-    "pii_leak": "alignline.rewards.safety:pii_leak",
-    "canary": "alignline.rewards.safety:canary",
-    "scripted_judge": "alignline.rewards.judge:ScriptedJudge",
-    "pairwise_judge": "alignline.rewards.judge:PairwiseJudge",
-    "reward_model": "alignline.rewards.model_graders:RewardModelGrader",
-    "unit_tests": "alignline.rewards.code:unit_tests",
-})
+GRADERS = LazyTable(
+    {
+        "exact_match": "alignline.rewards.text:exact_match",
+        "normalized_match": "alignline.rewards.text:normalized_match",
+        "contains": "alignline.rewards.text:contains",
+        "regex": "alignline.rewards.text:regex",
+        "token_f1": "alignline.rewards.text:token_f1",
+        "length": "alignline.rewards.text:length",
+        "numeric_match": "alignline.rewards.numeric:numeric_match",
+        "math_answer": "alignline.rewards.numeric:math_answer",
+        "json_valid": "alignline.rewards.structured:json_valid",
+        "json_schema": "alignline.rewards.structured:json_schema",
+        "refusal": "alignline.rewards.refusal:refusal",
+        "answered": "alignline.rewards.refusal:answered",
+        "pii_leak": "alignline.rewards.safety:pii_leak",
+        "canary": "alignline.rewards.safety:canary",
+        "scripted_judge": "alignline.rewards.judge:ScriptedJudge",
+        "pairwise_judge": "alignline.rewards.judge:PairwiseJudge",
+        "reward_model": "alignline.rewards.model_graders:RewardModelGrader",
+        "unit_tests": "alignline.rewards.code:unit_tests",
+    }
+)
 """Registry name -> a grader function, or a grader class built from its options."""
-VALIDATORS = LazyTable({
-    "regex": "alignline.rewards.text:check_regex_options",
-    "length": "alignline.rewards.text:check_length_options",
-    "numeric_match": "alignline.rewards.numeric:check_tolerance_options",
-    "math_answer": "alignline.rewards.numeric:check_tolerance_options",
-    "pii_leak": "alignline.rewards.safety:check_pii_options",
-})
+VALIDATORS = LazyTable(
+    {
+        "regex": "alignline.rewards.text:check_regex_options",
+        "length": "alignline.rewards.text:check_length_options",
+        "numeric_match": "alignline.rewards.numeric:check_tolerance_options",
+        "math_answer": "alignline.rewards.numeric:check_tolerance_options",
+        "pii_leak": "alignline.rewards.safety:check_pii_options",
+    }
+)
 """Registry name -> a check of its options (raises ConfigError), run when the grader is built (not after
 generation)."""
 _BUILT: dict[str, Grader] = {}  # grader objects built from options, keyed by name and options
@@ -98,8 +102,11 @@ def option_names(target) -> list[str]:
     its constructor's)."""
     fn = target.__init__ if inspect.isclass(target) else target
     params = inspect.signature(fn).parameters.values()
-    return [p.name for p in params if p.name not in ("self", "prompts", "completions")
-            and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    return [
+        p.name
+        for p in params
+        if p.name not in ("self", "prompts", "completions") and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    ]
 
 
 class BoundGrader:
@@ -125,8 +132,10 @@ def get_grader(spec: str | dict, **options) -> Grader:
     if isinstance(spec, dict):
         spec = dict(spec)
         if "function" not in spec:
-            raise ConfigError(f"grader {spec}: a grader given as a mapping needs a 'function' key (a registered "
-                              "name, file.py:function or module:function)")
+            raise ConfigError(
+                f"grader {spec}: a grader given as a mapping needs a 'function' key (a registered "
+                "name, file.py:function or module:function)"
+            )
         fn_spec, label = spec.pop("function"), spec.pop("name", None)
         options = {**spec, **options}
         spec = fn_spec
@@ -137,8 +146,9 @@ def get_grader(spec: str | dict, **options) -> Grader:
     known = option_names(target)
     unknown = [k for k in options if k not in known]
     if unknown:
-        raise ConfigError(f"grader '{name}': unknown option '{unknown[0]}'; "
-                          f"options: {', '.join(known) if known else 'none'}")
+        raise ConfigError(
+            f"grader '{name}': unknown option '{unknown[0]}'; options: {', '.join(known) if known else 'none'}"
+        )
     if spec in VALIDATORS:
         VALIDATORS[spec]({**options, "_grader": name})
     if inspect.isclass(target):
@@ -183,8 +193,14 @@ def check_scores(name: str, scores, n: int) -> list[float | None]:
     return out
 
 
-def grade(name: str, grader: Grader, prompts: list, completions: list, columns: dict[str, list] | None = None,
-          completion_ids: list | None = None) -> list[float | None]:
+def grade(
+    name: str,
+    grader: Grader,
+    prompts: list,
+    completions: list,
+    columns: dict[str, list] | None = None,
+    completion_ids: list | None = None,
+) -> list[float | None]:
     """Call a grader as TRL does (`grader(prompts=..., completions=..., [completion_ids=...,] **columns)`)
     and validate what it returns. A grader that cannot take these arguments (a required field missing from
     the records) is one ConfigError line naming it and the fields there are."""
@@ -197,9 +213,10 @@ def grade(name: str, grader: Grader, prompts: list, completions: list, columns: 
         inspect.signature(call).bind(**{**kwargs, **extra})
     except TypeError as e:
         fields = ", ".join(k for k in kwargs if k not in ("prompts", "completions")) or "none"
-        raise ConfigError(f"grader '{name}': cannot be called as f(prompts=..., completions=..., **fields): {e} "
-                          f"(record fields here: {fields})") from None
+        raise ConfigError(
+            f"grader '{name}': cannot be called as f(prompts=..., completions=..., **fields): {e} "
+            f"(record fields here: {fields})"
+        ) from None
     except ValueError:  # no signature to inspect (a builtin or C callable): just call it
         pass
     return check_scores(name, grader(**kwargs), len(completions))
-

@@ -36,7 +36,7 @@ class RewardScorer:
         pad = self.tokenizer.pad_token_id
         for s in range(0, len(prompts), batch_size):
             seqs = []
-            for prompt, response in zip(prompts[s:s + batch_size], responses[s:s + batch_size]):
+            for prompt, response in zip(prompts[s : s + batch_size], responses[s : s + batch_size]):
                 ids, mask = tokenize_sample(self.tokenizer, pair_sample(prompt, response))
                 ids, mask = ids[: self.max_length], mask[: self.max_length]
                 seqs.append(Example(ids, shift_targets(ids, mask)))
@@ -68,8 +68,9 @@ def _pairs_and_singles(path: str):
             response = record.get("response", record.get("completion"))
             singles.append((record["prompt"], response))
         else:
-            raise DataError(path, "expected prompt/response (or completion), or prompt/chosen/rejected",
-                            record=location)
+            raise DataError(
+                path, "expected prompt/response (or completion), or prompt/chosen/rejected", record=location
+            )
     return pairs, singles
 
 
@@ -85,8 +86,14 @@ def as_chat(prompt, response) -> tuple[list[Message], list[Message]]:
     return _messages(prompt, "user"), _messages(response, "assistant")
 
 
-def run_score(models: dict[str, str], weights: dict[str, float], input_path: str | None, prompt: str | None,
-              response: str | None, out=sys.stdout) -> dict:
+def run_score(
+    models: dict[str, str],
+    weights: dict[str, float],
+    input_path: str | None,
+    prompt: str | None,
+    response: str | None,
+    out=sys.stdout,
+) -> dict:
     if set(weights) - set(models):
         raise ConfigError(f"--weight names {sorted(set(weights) - set(models))} match no --model")
     weights = {name: weights.get(name, 1.0) for name in models}
@@ -104,8 +111,10 @@ def run_score(models: dict[str, str], weights: dict[str, float], input_path: str
         scores = {name: s(list(prompts), list(responses)) for name, s in scorers.items()}
         combined = combine_rewards({k: torch.tensor(v) for k, v in scores.items()}, weights).tolist()
         for i in range(len(singles)):
-            out.write(json.dumps({"index": i, "rewards": {k: v[i] for k, v in scores.items()},
-                                  "combined": combined[i]}) + "\n")
+            out.write(
+                json.dumps({"index": i, "rewards": {k: v[i] for k, v in scores.items()}, "combined": combined[i]})
+                + "\n"
+            )
     if pairs:
         chosen, rejected = {}, {}
         for name, s in scorers.items():
@@ -113,12 +122,22 @@ def run_score(models: dict[str, str], weights: dict[str, float], input_path: str
             rejected[name] = torch.tensor(s([p.prompt for p in pairs], [p.rejected for p in pairs]))
         chosen["combined"] = combine_rewards({k: chosen[k] for k in models}, weights)
         rejected["combined"] = combine_rewards({k: rejected[k] for k in models}, weights)
-        summary["accuracy"] = {k: float(((chosen[k] > rejected[k]).float() + 0.5 * (chosen[k] == rejected[k]).float())
-                                         .mean()) for k in chosen}
+        summary["accuracy"] = {
+            k: float(((chosen[k] > rejected[k]).float() + 0.5 * (chosen[k] == rejected[k]).float()).mean())
+            for k in chosen
+        }
         summary["mean_margin"] = {k: float((chosen[k] - rejected[k]).mean()) for k in chosen}
         for i, pair in enumerate(pairs):
-            out.write(json.dumps({"index": i, "origin": pair.origin,
-                                  "chosen": {k: float(v[i]) for k, v in chosen.items()},
-                                  "rejected": {k: float(v[i]) for k, v in rejected.items()}}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "index": i,
+                        "origin": pair.origin,
+                        "chosen": {k: float(v[i]) for k, v in chosen.items()},
+                        "rejected": {k: float(v[i]) for k, v in rejected.items()},
+                    }
+                )
+                + "\n"
+            )
     print(json.dumps({"summary": summary}), file=sys.stderr)
     return summary

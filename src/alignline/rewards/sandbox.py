@@ -86,8 +86,23 @@ def bwrap_available() -> str | None:
     exe = shutil.which("bwrap")
     if exe is None:
         return "bubblewrap not installed: apt-get install bubblewrap"
-    r = subprocess.run([exe, "--unshare-net", "--unshare-pid", "--ro-bind", "/", "/", "--size", str(1 << 20),
-                        "--tmpfs", "/tmp", "true"], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            exe,
+            "--unshare-net",
+            "--unshare-pid",
+            "--ro-bind",
+            "/",
+            "/",
+            "--size",
+            str(1 << 20),
+            "--tmpfs",
+            "/tmp",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if r.returncode != 0 and "--size" in r.stderr:
         return "bubblewrap is too old for a size-limited tmpfs (--size needs bubblewrap >= 0.5)"
     if r.returncode != 0:
@@ -107,11 +122,14 @@ def _limits(cpu_s: int, memory_mb: int, max_processes: int, max_file_mb: int, dr
             os.setgroups([])
             os.setgid(NOBODY)
             os.setuid(NOBODY)
+
     return apply
 
 
-UNSAFE_WARNING = ("sandbox: bubblewrap is not usable here ({why}); `sandbox: unsafe_local` runs reward code in a "
-                  "plain subprocess with resource limits only: it CAN reach the network and write files")
+UNSAFE_WARNING = (
+    "sandbox: bubblewrap is not usable here ({why}); `sandbox: unsafe_local` runs reward code in a "
+    "plain subprocess with resource limits only: it CAN reach the network and write files"
+)
 
 
 def resolve_mode(mode: str) -> str:
@@ -138,9 +156,32 @@ def interpreter() -> str:
 def _bwrap_argv(workdir: str, inputs: dict[str, int], disk_bytes: int) -> list[str]:
     """bubblewrap's command line: `inputs` maps each file of the working directory (relative name) to an open
     descriptor that bwrap copies into the sandbox's own tmpfs, so nothing the program writes reaches the host."""
-    argv = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
-            "--new-session", "--ro-bind", "/", "/", "--perms", "1777", "--size", str(disk_bytes), "--tmpfs", "/tmp",
-            "--size", str(HIDDEN_TMPFS_BYTES), "--tmpfs", "/run", "--dev", "/dev", "--proc", "/proc"]
+    argv = [
+        "bwrap",
+        "--unshare-net",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--die-with-parent",
+        "--new-session",
+        "--ro-bind",
+        "/",
+        "/",
+        "--perms",
+        "1777",
+        "--size",
+        str(disk_bytes),
+        "--tmpfs",
+        "/tmp",
+        "--size",
+        str(HIDDEN_TMPFS_BYTES),
+        "--tmpfs",
+        "/run",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+    ]
     home = os.path.expanduser("~")
     if home not in ("/", "") and not Path(sys.executable).resolve().is_relative_to(home) and os.path.isdir(home):
         argv += ["--size", str(HIDDEN_TMPFS_BYTES), "--tmpfs", home]
@@ -159,8 +200,17 @@ def _bwrap_argv(workdir: str, inputs: dict[str, int], disk_bytes: int) -> list[s
         argv += ["--perms", "0666", "--file", str(fd), f"{workdir}/{name}"]
     argv += ["--chdir", workdir, "--setenv", "HOME", workdir, "--setenv", "TMPDIR", workdir]
     if os.getuid() == 0:
-        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
-                 "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+        argv += [
+            "--cap-add",
+            "CAP_SETUID",
+            "--cap-add",
+            "CAP_SETGID",
+            "--",
+            "setpriv",
+            f"--reuid={NOBODY}",
+            f"--regid={NOBODY}",
+            "--clear-groups",
+        ]
     else:
         argv += ["--"]
     return argv
@@ -203,6 +253,7 @@ def directory_bytes(path: str, stop_at: int) -> int:
 @dataclass
 class _Output:
     """One pipe's output: the first `keep` bytes kept, the rest counted and dropped."""
+
     keep: int
     kept: bytearray
     seen: int = 0
@@ -219,8 +270,9 @@ class _Output:
         return text[:MAX_OUTPUT], self.seen > len(self.kept) or len(text) > MAX_OUTPUT
 
 
-def _watch(proc: subprocess.Popen, deadline: float, max_output: int, workdir: str | None,
-           max_disk: int) -> tuple[_Output, _Output, str | None]:
+def _watch(
+    proc: subprocess.Popen, deadline: float, max_output: int, workdir: str | None, max_disk: int
+) -> tuple[_Output, _Output, str | None]:
     """Read stdout and stderr as they come until both close and the program has exited. Returns the two outputs
     and why the program must be stopped: "time", "output" or "disk" (`workdir` polled only when given), or None."""
     keep = 4 * MAX_OUTPUT  # UTF-8: enough bytes for MAX_OUTPUT characters of any kind
@@ -270,14 +322,25 @@ def _stop(proc: subprocess.Popen, mode: str) -> None:
     proc.wait()
 
 
-def run_code(source: str | Path, *, timeout_s: float = 10, cpu_s: int | None = None, memory_mb: int = 512,
-             max_processes: int = 64, max_file_mb: int = 16, stdin: str | None = None,
-             files: dict[str, str] | None = None, mode: str = "auto", max_output_mb: int = 8,
-             max_disk_mb: int = 64) -> SandboxResult:
+def run_code(
+    source: str | Path,
+    *,
+    timeout_s: float = 10,
+    cpu_s: int | None = None,
+    memory_mb: int = 512,
+    max_processes: int = 64,
+    max_file_mb: int = 16,
+    stdin: str | None = None,
+    files: dict[str, str] | None = None,
+    mode: str = "auto",
+    max_output_mb: int = 8,
+    max_disk_mb: int = 64,
+) -> SandboxResult:
     """Run Python `source` (code, or a path to a .py file) in the sandbox; see the module docstring."""
     if min(timeout_s, memory_mb, max_processes, max_file_mb, max_output_mb, max_disk_mb) <= 0:
-        raise ConfigError("sandbox: timeout_s, memory_mb, max_processes, max_file_mb, max_output_mb and max_disk_mb "
-                          "must be positive")
+        raise ConfigError(
+            "sandbox: timeout_s, memory_mb, max_processes, max_file_mb, max_output_mb and max_disk_mb must be positive"
+        )
     mode = resolve_mode(mode)
     code = Path(source).read_text() if isinstance(source, Path) else source
     cpu = int(cpu_s if cpu_s is not None else max(1, int(timeout_s) + 1))
@@ -303,14 +366,21 @@ def run_code(source: str | Path, *, timeout_s: float = 10, cpu_s: int | None = N
             stdin_file.seek(0)
             start = time.monotonic()
             try:
-                proc = subprocess.Popen(argv, cwd=workdir, stdin=stdin_file, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, pass_fds=opened,
-                                        preexec_fn=_limits(cpu, memory_mb, max_processes, max_file_mb, drop_root),
-                                        env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": workdir,
-                                             "TMPDIR": workdir})
+                proc = subprocess.Popen(
+                    argv,
+                    cwd=workdir,
+                    stdin=stdin_file,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    pass_fds=opened,
+                    preexec_fn=_limits(cpu, memory_mb, max_processes, max_file_mb, drop_root),
+                    env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": workdir, "TMPDIR": workdir},
+                )
             except PermissionError as e:  # as nobody, without setpriv, an interpreter under /root is out of reach
-                raise ConfigError(f"sandbox: cannot start {argv[0]} as the unprivileged user ({e.strerror}); "
-                                  "install setpriv (util-linux) or Python outside a private home directory") from None
+                raise ConfigError(
+                    f"sandbox: cannot start {argv[0]} as the unprivileged user ({e.strerror}); "
+                    "install setpriv (util-linux) or Python outside a private home directory"
+                ) from None
         for fd in opened:
             os.close(fd)
         opened = []
@@ -343,5 +413,14 @@ def _result(rc: int | None, stop: str | None, out: _Output, err: _Output, wall: 
         killed_by = "SIGKILL"
     stdout, cut_out = out.text()
     stderr, cut_err = err.text()
-    return SandboxResult(rc, stop == "time", stdout, stderr, killed_by, round(wall, 3), mode, cut_out or cut_err,
-                         stop if stop in ("output", "disk") else None)
+    return SandboxResult(
+        rc,
+        stop == "time",
+        stdout,
+        stderr,
+        killed_by,
+        round(wall, 3),
+        mode,
+        cut_out or cut_err,
+        stop if stop in ("output", "disk") else None,
+    )

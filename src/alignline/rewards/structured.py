@@ -50,11 +50,42 @@ def json_valid(prompts=None, completions=(), allow_fence: bool = True, **columns
 
 
 _TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
-_ANNOTATIONS = {"title", "description", "default", "examples", "$schema", "$id", "$comment", "format",
-                "readOnly", "writeOnly", "deprecated"}
-_HANDLED = {"type", "enum", "const", "properties", "required", "additionalProperties", "items", "minItems",
-            "maxItems", "uniqueItems", "minLength", "maxLength", "pattern", "minimum", "maximum",
-            "exclusiveMinimum", "exclusiveMaximum", "anyOf", "allOf", "oneOf", "not"}
+_ANNOTATIONS = {
+    "title",
+    "description",
+    "default",
+    "examples",
+    "$schema",
+    "$id",
+    "$comment",
+    "format",
+    "readOnly",
+    "writeOnly",
+    "deprecated",
+}
+_HANDLED = {
+    "type",
+    "enum",
+    "const",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "anyOf",
+    "allOf",
+    "oneOf",
+    "not",
+}
 
 
 def _is_type(value, name: str) -> bool:
@@ -69,8 +100,11 @@ def _is_type(value, name: str) -> bool:
 
 def _same(a, b) -> bool:
     """JSON equality: 1 == 1.0, but true != 1."""
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True) if isinstance(a, (dict, list)) else (
-        a == b and isinstance(a, bool) == isinstance(b, bool))
+    return (
+        json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+        if isinstance(a, (dict, list))
+        else (a == b and isinstance(a, bool) == isinstance(b, bool))
+    )
 
 
 def schema_errors(value, schema, path: str = "$") -> list[str]:
@@ -87,8 +121,10 @@ def schema_errors(value, schema, path: str = "$") -> list[str]:
         raise ConfigError(f"JSON schema at {path}: expected an object or a boolean, got {type(schema).__name__}")
     unknown = set(schema) - _HANDLED - _ANNOTATIONS
     if unknown:
-        raise ConfigError(f"JSON schema keyword '{sorted(unknown)[0]}' is not handled by the built-in validator; "
-                          "pip install jsonschema for the full standard")
+        raise ConfigError(
+            f"JSON schema keyword '{sorted(unknown)[0]}' is not handled by the built-in validator; "
+            "pip install jsonschema for the full standard"
+        )
     errors: list[str] = []
     if "type" in schema:
         types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
@@ -113,19 +149,25 @@ def schema_errors(value, schema, path: str = "$") -> list[str]:
             for i, v in enumerate(value):
                 errors += schema_errors(v, schema["items"], f"{path}[{i}]")
         if len(value) < schema.get("minItems", 0) or len(value) > schema.get("maxItems", len(value)):
-            errors.append(f"{path}: {len(value)} items, outside [{schema.get('minItems', 0)}, "
-                          f"{schema.get('maxItems', 'any')}]")
+            errors.append(
+                f"{path}: {len(value)} items, outside [{schema.get('minItems', 0)}, {schema.get('maxItems', 'any')}]"
+            )
         if schema.get("uniqueItems") and len({json.dumps(v, sort_keys=True) for v in value}) < len(value):
             errors.append(f"{path}: items are not unique")
     if isinstance(value, str):
         if len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", len(value)):
-            errors.append(f"{path}: length {len(value)} outside [{schema.get('minLength', 0)}, "
-                          f"{schema.get('maxLength', 'any')}]")
+            errors.append(
+                f"{path}: length {len(value)} outside [{schema.get('minLength', 0)}, {schema.get('maxLength', 'any')}]"
+            )
         if "pattern" in schema and not re.search(schema["pattern"], value):
             errors.append(f"{path}: does not match {schema['pattern']!r}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        for key, bad in (("minimum", lambda b: value < b), ("maximum", lambda b: value > b),
-                         ("exclusiveMinimum", lambda b: value <= b), ("exclusiveMaximum", lambda b: value >= b)):
+        for key, bad in (
+            ("minimum", lambda b: value < b),
+            ("maximum", lambda b: value > b),
+            ("exclusiveMinimum", lambda b: value <= b),
+            ("exclusiveMaximum", lambda b: value >= b),
+        ):
             if key in schema and bad(schema[key]):
                 errors.append(f"{path}: {value} violates {key} {schema[key]}")
     if "allOf" in schema:
@@ -150,7 +192,9 @@ def validator_for(schema, backend: str = "auto"):
             import jsonschema
         except ImportError:
             if backend == "jsonschema":
-                raise ConfigError("grader 'json_schema': validator 'jsonschema' needs `pip install jsonschema`") from None
+                raise ConfigError(
+                    "grader 'json_schema': validator 'jsonschema' needs `pip install jsonschema`"
+                ) from None
         else:
             cls = jsonschema.validators.validator_for(schema)
             try:
@@ -171,8 +215,9 @@ def _schema(value, grader: str):
     return value
 
 
-def json_schema(prompts=None, completions=(), schema=None, allow_fence: bool = True, validator: str = "auto",
-                **columns) -> list[float | None]:
+def json_schema(
+    prompts=None, completions=(), schema=None, allow_fence: bool = True, validator: str = "auto", **columns
+) -> list[float | None]:
     """1.0 where the completion is JSON that validates against the schema (an option, or each record's
     `schema` field: an object or its JSON text); 0.0 where it is not JSON or does not validate; None where a
     record has no schema. `validator`: `auto` (jsonschema when installed), `jsonschema` or `builtin`.
@@ -181,8 +226,12 @@ def json_schema(prompts=None, completions=(), schema=None, allow_fence: bool = T
     >>> json_schema(None, ['{"age": 3}', '{"age": -1}', "{}", "nope"], schema=s, validator="builtin")
     [1.0, 0.0, 0.0, 0.0]
     """
-    schemas = per_record(schema if not isinstance(schema, (dict, bool)) else [schema] * len(completions),
-                         len(completions), "schema", "json_schema")
+    schemas = per_record(
+        schema if not isinstance(schema, (dict, bool)) else [schema] * len(completions),
+        len(completions),
+        "schema",
+        "json_schema",
+    )
     validators: dict[str, object] = {}
     out = []
     for c, s in zip(completions, schemas):

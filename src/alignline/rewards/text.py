@@ -101,8 +101,9 @@ def check_regex_options(options: dict) -> None:
         compile_pattern(options["pattern"], options.get("flags", ""), options["_grader"])
 
 
-def regex(prompts=None, completions=(), pattern=None, flags: str = "", fullmatch: bool = False,
-          **columns) -> list[float | None]:
+def regex(
+    prompts=None, completions=(), pattern=None, flags: str = "", fullmatch: bool = False, **columns
+) -> list[float | None]:
     """1.0 where the pattern is found in the completion (`re.search`; `fullmatch`: the whole stripped text
     must match). The pattern is an option (`get_grader("regex", pattern="^Answer:")`) or each record's
     `pattern` field; `flags` letters: i, m, s. None where a record has no pattern.
@@ -169,8 +170,16 @@ def check_length_options(options: dict) -> None:
         raise ConfigError(f"grader '{name}': min {options['min']} is above max {options['max']}")
 
 
-def length(prompts=None, completions=(), unit: str = "chars", min=None, max=None, tokenizer: str | None = None,
-           completion_ids=None, **columns) -> list[float]:
+def length(
+    prompts=None,
+    completions=(),
+    unit: str = "chars",
+    min=None,
+    max=None,
+    tokenizer: str | None = None,
+    completion_ids=None,
+    **columns,
+) -> list[float]:
     """The completion's length, or, with `min` and/or `max`, 1.0 inside [min, max] and 0.0 outside.
 
     Args:

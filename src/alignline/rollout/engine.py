@@ -17,8 +17,13 @@ from alignline.rollout.hf import HFEngine
 from alignline.rollout.types import Engine
 
 
-def load_engine(model: str | None, backend: str = "auto", dtype: str = "float32", batch_size: int = 16,
-                adapters: dict[str, str] | None = None) -> Engine:
+def load_engine(
+    model: str | None,
+    backend: str = "auto",
+    dtype: str = "float32",
+    batch_size: int = 16,
+    adapters: dict[str, str] | None = None,
+) -> Engine:
     """An engine for a model directory, checkpoint, adapter or `smollm2-135m`.
 
     backend `auto`: vLLM when it is installed and CUDA is present, else Hugging Face; `hf`; `vllm`.

@@ -39,9 +39,11 @@ class Env(Protocol):
 
 # The bundled environments: registry name -> "module:Class", imported on first use. Adding one is a
 # line here (a class with reset and step, e.g. `rollout/envs/calculator.py`).
-ENVIRONMENTS = LazyTable({
-    "calculator": "alignline.rollout.envs.calculator:CalculatorEnv",
-})
+ENVIRONMENTS = LazyTable(
+    {
+        "calculator": "alignline.rollout.envs.calculator:CalculatorEnv",
+    }
+)
 
 
 def get_env_class(spec: str) -> type:
@@ -49,8 +51,10 @@ def get_env_class(spec: str) -> type:
     if spec in ENVIRONMENTS:
         return ENVIRONMENTS[spec]
     if ":" not in spec:
-        raise ConfigError(f"environment '{spec}': not a registered environment ({', '.join(sorted(ENVIRONMENTS))}) "
-                          "and not of the form file.py:Class or module:Class")
+        raise ConfigError(
+            f"environment '{spec}': not a registered environment ({', '.join(sorted(ENVIRONMENTS))}) "
+            "and not of the form file.py:Class or module:Class"
+        )
     cls = load_user_object(spec, "environment", "class", known=ENVIRONMENTS)
     if not (callable(getattr(cls, "reset", None)) and callable(getattr(cls, "step", None))):
         raise ConfigError(f"environment '{spec}': {cls!r} has no reset(seed, **task) and step(action) methods")
@@ -63,4 +67,5 @@ def env_factory(spec: str, **kwargs: Any) -> Callable[[], Env]:
 
     def make() -> Env:
         return cls(**kwargs)
+
     return make

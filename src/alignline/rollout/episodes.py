@@ -87,8 +87,9 @@ def to_conversation(messages: list[dict], tools: list[dict] | None, policy_turns
     return Conversation(msgs, origin="episode", tools=tools)
 
 
-def run_episodes(engine: Engine, env_factory: Callable[[], Env], tasks: Sequence[dict], params: SamplingParams,
-                 max_turns: int) -> list[Episode]:
+def run_episodes(
+    engine: Engine, env_factory: Callable[[], Env], tasks: Sequence[dict], params: SamplingParams, max_turns: int
+) -> list[Episode]:
     """Run one episode per task (`params.n` per task), all live ones generating together each turn."""
     if max_turns < 1:
         raise ValueError("max_turns must be at least 1")
@@ -129,8 +130,11 @@ def build_tokens(tokenizer, episode: Episode, with_logprobs: bool) -> None:
     rendered_ids, rendered_mask = tokenize_sample(tokenizer, sample)
     runs = mask_runs(rendered_mask)
     if len(runs) != len(episode.completions):
-        raise DataError("episode", f"the chat template rendered {len(runs)} trained spans for "
-                        f"{len(episode.completions)} policy turns, so the policy's tokens cannot be found")
+        raise DataError(
+            "episode",
+            f"the chat template rendered {len(runs)} trained spans for "
+            f"{len(episode.completions)} policy turns, so the policy's tokens cannot be found",
+        )
     eos = tokenizer.eos_token_id
     ids: list[int] = []
     mask: list[bool] = []
@@ -146,7 +150,9 @@ def build_tokens(tokenizer, episode: Episode, with_logprobs: bool) -> None:
             episode.retokenized += 1
         ids += generated
         mask += [True] * len(generated)
-        logps += list(completion.logprobs) if with_logprobs and completion.logprobs is not None else [0.0] * len(generated)
+        logps += (
+            list(completion.logprobs) if with_logprobs and completion.logprobs is not None else [0.0] * len(generated)
+        )
         if not ended:  # the template's end of turn, which the policy never generated
             ids.append(eos)
             mask.append(False)
@@ -182,8 +188,10 @@ def episode_metrics(episodes: Sequence[Episode]) -> dict[str, float]:
     means: `reward`, `turns`, `tool_calls` (well-formed calls per episode)."""
     if not episodes:
         return {}
-    calls = [sum(valid_call(c, e.tools) for i in e.policy_turns for c in parse_tool_calls(e.messages[i]["content"]))
-             for e in episodes]
+    calls = [
+        sum(valid_call(c, e.tools) for i in e.policy_turns for c in parse_tool_calls(e.messages[i]["content"]))
+        for e in episodes
+    ]
     count = len(episodes)
     return {
         "tool_call_rate": sum(c > 0 for c in calls) / count,

@@ -34,8 +34,9 @@ class Generator:
     none). A thin front of `HFEngine`, so `alignline generate` and `demo` render prompts and decode exactly
     as eval, rollouts and serving do."""
 
-    def __init__(self, model: str | None, dtype: str = "float32", adapters: dict[str, str] | None = None,
-                 use: str | None = None):
+    def __init__(
+        self, model: str | None, dtype: str = "float32", adapters: dict[str, str] | None = None, use: str | None = None
+    ):
         if not adapters and use is not None:
             raise UserError(f"--use {use}: no adapters loaded (give them with --adapter NAME=PATH)")
         self.engine = HFEngine.load(model, dtype, batch_size=1, adapters=adapters)
@@ -52,8 +53,15 @@ class Generator:
         """Answer with adapter `name` from now on ('base': the base alone)."""
         self.engine.use(name)
 
-    def __call__(self, messages: list[dict], max_new_tokens: int = 128, temperature: float = 0.0,
-                 top_p: float = 1.0, seed: int = 0, adapter: str | None = None) -> str:
+    def __call__(
+        self,
+        messages: list[dict],
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int = 0,
+        adapter: str | None = None,
+    ) -> str:
         params = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
         before = self.engine.active
         if adapter is not None:

@@ -46,14 +46,20 @@ class HFEngine:
     """The named adapter answering (`models/named_adapters.py`); None: the model as loaded."""
 
     @classmethod
-    def load(cls, model: str | None, dtype: str = "float32", batch_size: int = 16,
-             adapters: dict[str, str] | None = None) -> HFEngine:
+    def load(
+        cls, model: str | None, dtype: str = "float32", batch_size: int = 16, adapters: dict[str, str] | None = None
+    ) -> HFEngine:
         """A model directory, checkpoint, adapter or `smollm2-135m`, in eval mode; with `adapters`
         ({name: path}) one base holding them all, the first one answering."""
         tokenizer, loaded = load_named_adapters(model, adapters, dtype) if adapters else load_causal_lm(model, dtype)
         loaded.eval()
-        return cls(loaded, tokenizer, batch_size=batch_size, adapters=dict(adapters or {}),
-                   active=next(iter(adapters or {}), None))
+        return cls(
+            loaded,
+            tokenizer,
+            batch_size=batch_size,
+            adapters=dict(adapters or {}),
+            active=next(iter(adapters or {}), None),
+        )
 
     @property
     def streams_tokens(self) -> bool:
@@ -65,27 +71,36 @@ class HFEngine:
         self.active = check_adapter_name(name, list(self.adapters))
 
     @torch.no_grad()
-    def generate(self, prompts: Sequence[Prompt], params: SamplingParams,
-                 on_token: Callable[[int, int], bool | None] | None = None) -> list[list[Completion]]:
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams,
+        on_token: Callable[[int, int], bool | None] | None = None,
+    ) -> list[list[Completion]]:
         """`on_token(row, token_id)`, if given, gets every generated token of completion `row` (prompt index
         x n + completion index) in order, including the EOS, from inside the decoding loop."""
         with using(self.model, self.active) if self.active else contextlib.nullcontext():
             return self._generate(prompts, params, on_token)
 
-    def _generate(self, prompts: Sequence[Prompt], params: SamplingParams,
-                  on_token: Callable[[int, int], bool | None] | None = None) -> list[list[Completion]]:
+    def _generate(
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams,
+        on_token: Callable[[int, int], bool | None] | None = None,
+    ) -> list[list[Completion]]:
         tok = self.tokenizer
         texts = [p if isinstance(p, TokenIds) else render_prompt(tok, p) for p in prompts]
         out: list[list[Completion]] = [[] for _ in texts]
         gen = torch.Generator(device="cpu").manual_seed(params.seed)
         # Each prompt repeated n times, batched; sorting by length keeps padding small (a stable sort keeps
         # a prompt's copies in order, so copy c lands at out[i][c], row i * n + c).
-        jobs = sorted(((i * params.n + c, i, t) for i, t in enumerate(texts) for c in range(params.n)),
-                      key=lambda j: len(j[2]))
+        jobs = sorted(
+            ((i * params.n + c, i, t) for i, t in enumerate(texts) for c in range(params.n)), key=lambda j: len(j[2])
+        )
         for start in range(0, len(jobs), self.batch_size):
-            chunk = jobs[start:start + self.batch_size]
+            chunk = jobs[start : start + self.batch_size]
             rows = [r for r, _, _ in chunk]
-            report = (lambda k, t: on_token(rows[k], t)) if on_token else None
+            report = (lambda k, t, rows=rows: on_token(rows[k], t)) if on_token else None
             if self.own_loop:
                 done = self.decode_batch([t for _, _, t in chunk], params, gen, report)
             else:
@@ -112,8 +127,13 @@ class HFEngine:
         device = next(self.model.parameters()).device
         return enc.input_ids.to(device), enc.attention_mask.to(device)
 
-    def decode_batch(self, texts: list[str], params: SamplingParams, gen: torch.Generator,
-                     on_token: Callable[[int, int], bool | None] | None = None) -> list[Completion]:
+    def decode_batch(
+        self,
+        texts: list[str],
+        params: SamplingParams,
+        gen: torch.Generator,
+        on_token: Callable[[int, int], bool | None] | None = None,
+    ) -> list[Completion]:
         """Our own decoding loop: prefill, then one token per step for the rows still running.
 
         A row that ends (EOS, or a stop string in its text) leaves the batch and its KV cache rows are
@@ -137,8 +157,18 @@ class HFEngine:
         stopped = [False] * b
         step_ids, step_pos = ids, position
         for _ in range(params.max_new_tokens):
-            logits = model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, use_cache=True,
-                           logits_to_keep=1, **{cache_kwarg(model): cache}).logits[:, -1].float()  # (R, V)
+            logits = (
+                model(
+                    input_ids=step_ids,
+                    attention_mask=mask,
+                    position_ids=step_pos,
+                    use_cache=True,
+                    logits_to_keep=1,
+                    **{cache_kwarg(model): cache},
+                )
+                .logits[:, -1]
+                .float()
+            )  # (R, V)
             chosen, chosen_logp = sample_next(logits, params, gen)
             keep = []
             chosen_list = chosen.tolist()  # one copy out per step, not one tensor index per row
@@ -151,8 +181,9 @@ class HFEngine:
                     logps[row].append(logp_list[k])
                 if t == tok.eos_token_id or dropped:
                     done[row] = True
-                elif params.stop and cut_at_stop(tok.decode(tokens[row][-16:], skip_special_tokens=True),
-                                                 params.stop)[1]:
+                elif (
+                    params.stop and cut_at_stop(tok.decode(tokens[row][-16:], skip_special_tokens=True), params.stop)[1]
+                ):
                     done[row] = stopped[row] = True
                 else:
                     keep.append(k)
@@ -169,9 +200,15 @@ class HFEngine:
         out = []
         for row in range(b):
             text, found = cut_at_stop(tok.decode(tokens[row], skip_special_tokens=True), params.stop)
-            out.append(Completion(text=text, token_ids=tokens[row], finish_reason="stop" if done[row] or found else "length",
-                                  logprobs=logps[row] if params.logprobs else None, prompt_tokens=int(
-                                      (ids[row] != tok.pad_token_id).sum()) if tok.pad_token_id is not None else 0))
+            out.append(
+                Completion(
+                    text=text,
+                    token_ids=tokens[row],
+                    finish_reason="stop" if done[row] or found else "length",
+                    logprobs=logps[row] if params.logprobs else None,
+                    prompt_tokens=int((ids[row] != tok.pad_token_id).sum()) if tok.pad_token_id is not None else 0,
+                )
+            )
         return out
 
     def generate_batch(self, texts: list[str], params: SamplingParams, gen: torch.Generator) -> list[Completion]:
@@ -180,18 +217,25 @@ class HFEngine:
         ids, mask = self.encode_left_padded(texts)
         device = ids.device
         sample = params.temperature > 0
-        kwargs = dict(do_sample=sample, temperature=params.temperature if sample else None,
-                      top_p=params.top_p if sample else None, top_k=params.top_k if sample and params.top_k else None,
-                      max_new_tokens=params.max_new_tokens, pad_token_id=tok.pad_token_id,
-                      eos_token_id=tok.eos_token_id, use_cache=True, return_dict_in_generate=True,
-                      output_logits=params.logprobs)
+        kwargs = dict(
+            do_sample=sample,
+            temperature=params.temperature if sample else None,
+            top_p=params.top_p if sample else None,
+            top_k=params.top_k if sample and params.top_k else None,
+            max_new_tokens=params.max_new_tokens,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=tok.eos_token_id,
+            use_cache=True,
+            return_dict_in_generate=True,
+            output_logits=params.logprobs,
+        )
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=tok)
         # generate samples from the global RNG: draw its seed from our generator and restore the state after.
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
             result = model.generate(input_ids=ids, attention_mask=mask, **kwargs)
-        new = result.sequences[:, ids.shape[1]:]
+        new = result.sequences[:, ids.shape[1] :]
         logps = None
         if params.logprobs:
             logits = torch.stack(result.logits, dim=1).float()  # (B, new, V)
@@ -207,9 +251,15 @@ class HFEngine:
             tokens = tokens[:length]
             text, stopped = cut_at_stop(tok.decode(tokens, skip_special_tokens=True), params.stop)
             finished = stopped or (bool(tokens) and tokens[-1] == tok.eos_token_id) or length < params.max_new_tokens
-            completions.append(Completion(text=text, token_ids=tokens, finish_reason="stop" if finished else "length",
-                                          logprobs=logps[row, :length].tolist() if logps is not None else None,
-                                          prompt_tokens=int(mask[row].sum())))
+            completions.append(
+                Completion(
+                    text=text,
+                    token_ids=tokens,
+                    finish_reason="stop" if finished else "length",
+                    logprobs=logps[row, :length].tolist() if logps is not None else None,
+                    prompt_tokens=int(mask[row].sum()),
+                )
+            )
         return completions
 
 
@@ -219,7 +269,9 @@ def cache_kwarg(model) -> str:
     return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
 
-def sample_next(logits: torch.Tensor, params: SamplingParams, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_next(
+    logits: torch.Tensor, params: SamplingParams, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(R, V) next-token logits -> chosen ids (R,) and their log-probs (R,) under softmax(logits / T)
     (T = 1 when greedy), before top-k/top-p truncation (see the module docstring)."""
     if params.temperature <= 0:

@@ -120,13 +120,22 @@ class TextStream:
             safe -= stop_prefix_len(text[:safe], self.stop)
         if safe <= len(self.sent) or not text.startswith(self.sent):
             return ""
-        delta, self.sent = text[len(self.sent):safe], text[:safe]
+        delta, self.sent = text[len(self.sent) : safe], text[:safe]
         return delta
 
     def finish(self, text: str) -> str:
         """What is left of the completion's final `text` (held back until now)."""
-        return text[len(self.sent):]
+        return text[len(self.sent) :]
 
 
-__all__ = ["Completion", "Engine", "Prompt", "SamplingParams", "TextStream", "TokenIds", "cut_at_stop", "render_prompt",
-           "stop_prefix_len"]
+__all__ = [
+    "Completion",
+    "Engine",
+    "Prompt",
+    "SamplingParams",
+    "TextStream",
+    "TokenIds",
+    "cut_at_stop",
+    "render_prompt",
+    "stop_prefix_len",
+]

@@ -24,8 +24,13 @@ class VLLMEngine:
     active: str | None = None
 
     @classmethod
-    def load(cls, model: str | None, dtype: str = "bfloat16", adapters: dict[str, str] | None = None,
-             gpu_memory_utilization: float = 0.5) -> "VLLMEngine":
+    def load(
+        cls,
+        model: str | None,
+        dtype: str = "bfloat16",
+        adapters: dict[str, str] | None = None,
+        gpu_memory_utilization: float = 0.5,
+    ) -> VLLMEngine:
         from vllm import LLM
 
         base, adapter = resolve(model)
@@ -47,11 +52,20 @@ class VLLMEngine:
             from vllm.lora.request import LoRARequest
 
             lora = LoRARequest(self.active, list(self.adapters).index(self.active) + 1, self.adapters[self.active])
-        sampling = VSampling(n=params.n, temperature=params.temperature, top_p=params.top_p,
-                             top_k=params.top_k or -1, max_tokens=params.max_new_tokens, seed=params.seed,
-                             stop=list(params.stop) or None, logprobs=0 if params.logprobs else None)
-        texts = [{"prompt_token_ids": list(p)} if isinstance(p, TokenIds) else render_prompt(self.tokenizer, p)
-                 for p in prompts]
+        sampling = VSampling(
+            n=params.n,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            top_k=params.top_k or -1,
+            max_tokens=params.max_new_tokens,
+            seed=params.seed,
+            stop=list(params.stop) or None,
+            logprobs=0 if params.logprobs else None,
+        )
+        texts = [
+            {"prompt_token_ids": list(p)} if isinstance(p, TokenIds) else render_prompt(self.tokenizer, p)
+            for p in prompts
+        ]
         results = self.llm.generate(texts, sampling, lora_request=lora, use_tqdm=False)
         out = []
         for r in results:
@@ -59,8 +73,14 @@ class VLLMEngine:
             for c in r.outputs:
                 text, _ = cut_at_stop(c.text, params.stop)
                 logps = [next(iter(d.values())).logprob for d in c.logprobs] if params.logprobs and c.logprobs else None
-                group.append(Completion(text=text, token_ids=list(c.token_ids),
-                                        finish_reason="length" if c.finish_reason == "length" else "stop",
-                                        logprobs=logps, prompt_tokens=len(r.prompt_token_ids)))
+                group.append(
+                    Completion(
+                        text=text,
+                        token_ids=list(c.token_ids),
+                        finish_reason="length" if c.finish_reason == "length" else "stop",
+                        logprobs=logps,
+                        prompt_tokens=len(r.prompt_token_ids),
+                    )
+                )
             out.append(group)
         return out

@@ -113,8 +113,9 @@ def parse_request(body, settings: ServeSettings) -> ChatRequest:
     messages = []
     for i, m in enumerate(raw):
         if not isinstance(m, dict) or m.get("role") not in ROLES:
-            raise RequestError(400, f"messages[{i}]: expected an object with a role ({', '.join(ROLES)})",
-                               f"messages[{i}]")
+            raise RequestError(
+                400, f"messages[{i}]: expected an object with a role ({', '.join(ROLES)})", f"messages[{i}]"
+            )
         role = "system" if m["role"] == "developer" else m["role"]
         messages.append({"role": role, "content": content_text(m.get("content"), f"messages[{i}].content")})
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
@@ -135,16 +136,30 @@ def parse_request(body, settings: ServeSettings) -> ChatRequest:
     options = body.get("stream_options") or {}
     if not isinstance(options, dict):
         raise RequestError(400, "'stream_options' must be an object", "stream_options")
-    seed = number(body, "seed", None, -2**63, 2**63 - 1, True)
-    params = SamplingParams(max_new_tokens=max_tokens, temperature=float(number(body, "temperature", 1.0, 0, 2)),
-                            top_p=float(number(body, "top_p", 1.0, 0, 1)), n=number(body, "n", 1, 1, MAX_N, True),
-                            stop=stop, seed=seed % 2**63 if seed is not None else 0,
-                            logprobs=settings.confidence.needs_logprobs)
+    seed = number(body, "seed", None, -(2**63), 2**63 - 1, True)
+    params = SamplingParams(
+        max_new_tokens=max_tokens,
+        temperature=float(number(body, "temperature", 1.0, 0, 2)),
+        top_p=float(number(body, "top_p", 1.0, 0, 1)),
+        n=number(body, "n", 1, 1, MAX_N, True),
+        stop=stop,
+        seed=seed % 2**63 if seed is not None else 0,
+        logprobs=settings.confidence.needs_logprobs,
+    )
     if params.top_p <= 0:
         raise RequestError(400, "'top_p' must be above 0", "top_p")
     rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-    return ChatRequest(rid, model, engine_model, messages, params, stream, bool(options.get("include_usage")),
-                       seeded=seed is not None, explicit_max_tokens=body.get(key) is not None)
+    return ChatRequest(
+        rid,
+        model,
+        engine_model,
+        messages,
+        params,
+        stream,
+        bool(options.get("include_usage")),
+        seeded=seed is not None,
+        explicit_max_tokens=body.get(key) is not None,
+    )
 
 
 def encode_request(request: ChatRequest, encoder: PromptEncoder) -> None:
@@ -174,8 +189,13 @@ class Job:
 class Worker:
     """The one thread that runs the engine: takes waiting jobs, batches those that can share an engine call."""
 
-    def __init__(self, handle: Callable[[list[ChatRequest]], list[list[Answer]]], max_queue: int, max_batch: int,
-                 batch_wait_s: float):
+    def __init__(
+        self,
+        handle: Callable[[list[ChatRequest]], list[list[Answer]]],
+        max_queue: int,
+        max_batch: int,
+        batch_wait_s: float,
+    ):
         self.handle, self.max_queue, self.max_batch, self.batch_wait_s = handle, max_queue, max_batch, batch_wait_s
         self.jobs: queue.Queue = queue.Queue()
         self.lock = threading.Lock()
@@ -229,7 +249,7 @@ class Worker:
         self.batches.append(len(group))
         try:
             answers = self.handle([j.request for j in group])
-        except Exception as e:  # the engine failed: a 500, the server lives on
+        except Exception as e:  # noqa: BLE001 - the engine failed: a 500, the server lives on
             if len(group) == 1:
                 group[0].future.set_exception(e)
                 return
@@ -278,8 +298,10 @@ class Answerer:
             results = self.engine.generate(prompts, params)
         flat = [(r, c) for r, group in zip(requests, results) for c in group]
         conf = self.settings.confidence
-        scores = [conf.calibrated(r.engine_model, s) for (r, _), s in
-                  zip(flat, conf([r.messages for r, _ in flat], [c for _, c in flat]))]
+        scores = [
+            conf.calibrated(r.engine_model, s)
+            for (r, _), s in zip(flat, conf([r.messages for r, _ in flat], [c for _, c in flat]))
+        ]
         out: list[list[Answer]] = [[] for _ in requests]
         index = {id(r): i for i, r in enumerate(requests)}
         for (r, c), score in zip(flat, scores):
@@ -289,20 +311,39 @@ class Answerer:
     def answer(self, request: ChatRequest, c: Completion, confidence: float, choice: int) -> Answer:
         s = self.settings
         prompt = "\n".join(m["content"] for m in request.messages if m["role"] == "user")
-        a = Answer(c.text, c.text, c.finish_reason, confidence, completion_tokens=len(c.token_ids),
-                   prompt_tokens=c.prompt_tokens)
+        a = Answer(
+            c.text,
+            c.text,
+            c.finish_reason,
+            confidence,
+            completion_tokens=len(c.token_ids),
+            prompt_tokens=c.prompt_tokens,
+        )
         if not s.router.active or request.cancelled:  # nobody reads a dropped stream's partial answer
             return a
         decision = s.router.decide(prompt, c.text, confidence)
         if not decision.routed:
             return a
         a.routed, a.action, a.reasons = True, decision.action, decision.reasons
-        meta = {"request_id": request.id, "lineage_id": f"{request.id}#{choice}", "choice": choice,
-                "model": request.model, "confidence": confidence, "threshold": s.router.threshold,
-                "action": decision.action, "reasons": decision.reasons, "finish_reason": c.finish_reason,
-                "created": request.created, "confidence_kind": s.confidence.spec.label,
-                "params": {"temperature": request.params.temperature, "top_p": request.params.top_p,
-                           "max_tokens": request.params.max_new_tokens, "seed": request.params.seed}}
+        meta = {
+            "request_id": request.id,
+            "lineage_id": f"{request.id}#{choice}",
+            "choice": choice,
+            "model": request.model,
+            "confidence": confidence,
+            "threshold": s.router.threshold,
+            "action": decision.action,
+            "reasons": decision.reasons,
+            "finish_reason": c.finish_reason,
+            "created": request.created,
+            "confidence_kind": s.confidence.spec.label,
+            "params": {
+                "temperature": request.params.temperature,
+                "top_p": request.params.top_p,
+                "max_tokens": request.params.max_new_tokens,
+                "seed": request.params.seed,
+            },
+        }
         a.review_id = s.reviews.enqueue(request.messages, c.text, meta)
         if decision.action == "hold":
             a.text = s.router.hold_message.replace("{request_id}", request.id)
@@ -333,8 +374,13 @@ def create_app(engine, settings: ServeSettings):
         encoding.shutdown(wait=False)
 
     docs = settings.docs
-    app = FastAPI(title="alignline serve", lifespan=lifespan, docs_url="/docs" if docs else None,
-                  redoc_url="/redoc" if docs else None, openapi_url="/openapi.json" if docs else None)
+    app = FastAPI(
+        title="alignline serve",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.add_middleware(Guard, api_key=settings.api_key, allowed_hosts=settings.allowed_hosts)
     app.state.worker, app.state.settings, app.state.encoder = worker, settings, encoder
     started = int(time.time())
@@ -348,22 +394,42 @@ def create_app(engine, settings: ServeSettings):
 
     @app.exception_handler(Exception)
     async def internal_error(request, e: Exception):  # no internals (paths, tracebacks) to the client
-        return error(RequestError(500, "the server failed on this request", code="internal_error",
-                                  kind="server_error"))
+        return error(RequestError(500, "the server failed on this request", code="internal_error", kind="server_error"))
 
     @app.get("/v1/models")
     async def models():
-        data = [{"id": settings.served_name, "object": "model", "created": started, "owned_by": "alignline",
-                 "root": settings.served_name, "parent": None}]
-        data += [{"id": name, "object": "model", "created": started, "owned_by": "alignline",
-                  "root": name, "parent": settings.served_name} for name in settings.adapters]
+        data = [
+            {
+                "id": settings.served_name,
+                "object": "model",
+                "created": started,
+                "owned_by": "alignline",
+                "root": settings.served_name,
+                "parent": None,
+            }
+        ]
+        data += [
+            {
+                "id": name,
+                "object": "model",
+                "created": started,
+                "owned_by": "alignline",
+                "root": name,
+                "parent": settings.served_name,
+            }
+            for name in settings.adapters
+        ]
         return {"object": "list", "data": data}
 
     @app.get("/health")
     async def health():
         calls = worker.batches
-        return {"status": "ok", "waiting": worker.waiting, "engine_calls": len(calls),
-                "requests_per_call": round(sum(calls) / len(calls), 3) if calls else None}
+        return {
+            "status": "ok",
+            "waiting": worker.waiting,
+            "engine_calls": len(calls),
+            "requests_per_call": round(sum(calls) / len(calls), 3) if calls else None,
+        }
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
@@ -377,18 +443,23 @@ def create_app(engine, settings: ServeSettings):
             try:
                 future = worker.submit(chat_request)
             except Busy:
-                raise RequestError(503, f"the server is busy ({settings.max_queue} requests waiting); retry shortly",
-                                   code="queue_full", kind="server_error",
-                                   headers={"Retry-After": str(RETRY_AFTER_S)}) from None
+                raise RequestError(
+                    503,
+                    f"the server is busy ({settings.max_queue} requests waiting); retry shortly",
+                    code="queue_full",
+                    kind="server_error",
+                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                ) from None
             if live:
                 # Queued after every delta the worker sent (both go through call_soon_threadsafe, in order).
                 future.add_done_callback(lambda _: loop.call_soon_threadsafe(deltas.put_nowait, None))
                 return StreamingResponse(live_events(chat_request, deltas, future), media_type="text/event-stream")
             try:
                 answers = await asyncio.wrap_future(future)
-            except Exception as e:
-                raise RequestError(500, f"generation failed: {type(e).__name__}: {e}", code="engine_error",
-                                   kind="server_error") from None
+            except Exception as e:  # noqa: BLE001 - any engine failure is this request's 500, said in one line
+                raise RequestError(
+                    500, f"generation failed: {type(e).__name__}: {e}", code="engine_error", kind="server_error"
+                ) from None
         except RequestError as e:
             return error(e)
         if chat_request.stream:

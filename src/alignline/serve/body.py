@@ -51,8 +51,9 @@ def check_text(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise RequestError(400, "the request holds a string that is not valid Unicode (a lone surrogate such as "
-                                "\\ud800)") from None
+        raise RequestError(
+            400, "the request holds a string that is not valid Unicode (a lone surrogate such as \\ud800)"
+        ) from None
 
 
 def content_text(content, where: str) -> str:
@@ -70,8 +71,9 @@ def content_text(content, where: str) -> str:
         at = f"{where}[{j}]"
         if not isinstance(part, dict) or part.get("type") != "text":
             kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-            raise RequestError(400, f"{at}: this server takes text parts only ({{\"type\": \"text\", \"text\": "
-                                    f"...}}), got {kind!r}", at)
+            raise RequestError(
+                400, f'{at}: this server takes text parts only ({{"type": "text", "text": ...}}), got {kind!r}', at
+            )
         if not isinstance(part.get("text"), str):
             raise RequestError(400, f"{at}.text must be a string", f"{at}.text")
         texts.append(part["text"])

@@ -51,8 +51,11 @@ def fingerprint(path: str) -> str:
     """A short hash of a model or adapter folder (see the module docstring)."""
     root = Path(path)
     h = hashlib.sha256()
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in
-                                                                          p.relative_to(root).parts))
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
     for p in files:
         rel = p.relative_to(root).as_posix()
         if rel.startswith(("checkpoint", "runs/")) or p.suffix in (".html", ".log"):
@@ -90,20 +93,26 @@ def load_labelled(path: str) -> list[dict]:
         p = r.get("prompt", r.get("messages"))
         if isinstance(p, str) and p.strip():
             messages = [{"role": "user", "content": p}]
-        elif isinstance(p, list) and p and all(isinstance(m, dict) and isinstance(m.get("content"), str)
-                                               and m.get("role") for m in p):
+        elif (
+            isinstance(p, list)
+            and p
+            and all(isinstance(m, dict) and isinstance(m.get("content"), str) and m.get("role") for m in p)
+        ):
             messages = [{"role": m["role"], "content": m["content"]} for m in p]
             while messages and messages[-1]["role"] == "assistant":
                 messages.pop()
             if not messages:
                 raise DataError(path, "has only assistant turns", record=location, field="messages")
         else:
-            raise DataError(path, "expected a 'prompt' (text or messages) or 'messages' list", record=location,
-                            field="prompt")
+            raise DataError(
+                path, "expected a 'prompt' (text or messages) or 'messages' list", record=location, field="prompt"
+            )
         out.append({"id": str(r.get("id", location)), "messages": messages, "record": r})
     if len(out) < 2:
-        raise DataError(path, f"has {len(out)} labelled record(s); calibration needs at least 2 (a few hundred "
-                              "for numbers to trust)")
+        raise DataError(
+            path,
+            f"has {len(out)} labelled record(s); calibration needs at least 2 (a few hundred for numbers to trust)",
+        )
     return out
 
 
@@ -166,21 +175,40 @@ def cross_fitted(conf, correct, folds: int = FOLDS) -> np.ndarray:
 def routing_figures(conf, correct, threshold: float) -> dict:
     conf, correct = np.asarray(conf, dtype=float), np.asarray(correct, dtype=float)
     kept = conf >= threshold
-    return {"accuracy_above": float(correct[kept].mean()) if kept.any() else None,
-            "share_routed": float((~kept).mean()) if len(conf) else 0.0, "answered": int(kept.sum())}
+    return {
+        "accuracy_above": float(correct[kept].mean()) if kept.any() else None,
+        "share_routed": float((~kept).mean()) if len(conf) else 0.0,
+        "answered": int(kept.sum()),
+    }
 
 
 def measure(conf: list[float], correct: list[float], threshold: float, bins: int) -> dict:
     arrays = {"confidence": conf, "correct": correct}
-    return {"n": len(conf), "ece": compute("ece", arrays, {"bins": bins}), "accuracy": float(np.mean(correct)),
-            "mean_confidence": float(np.mean(conf)), **routing_figures(conf, correct, threshold),
-            "reliability": reliability_bins(conf, correct, bins),
-            "sweep": [{"threshold": t, **routing_figures(conf, correct, t)} for t in SWEEP]}
+    return {
+        "n": len(conf),
+        "ece": compute("ece", arrays, {"bins": bins}),
+        "accuracy": float(np.mean(correct)),
+        "mean_confidence": float(np.mean(conf)),
+        **routing_figures(conf, correct, threshold),
+        "reliability": reliability_bins(conf, correct, bins),
+        "sweep": [{"threshold": t, **routing_figures(conf, correct, t)} for t in SWEEP],
+    }
 
 
-def run_calibration(engine, served: dict[str, str], records: list[dict], grader: str, confidence,
-                    threshold: float, max_ece: float, bins: int = 10, max_tokens: int = 64, batch: int = 16,
-                    progress=None, fit: str = "none") -> dict:
+def run_calibration(
+    engine,
+    served: dict[str, str],
+    records: list[dict],
+    grader: str,
+    confidence,
+    threshold: float,
+    max_ece: float,
+    bins: int = 10,
+    max_tokens: int = 64,
+    batch: int = 16,
+    progress=None,
+    fit: str = "none",
+) -> dict:
     """Answer every record with every served model ({served id: engine adapter name}); the calibration dict,
     its models keyed by engine name (`base` or the adapter's)."""
     scorer = get_grader(grader)
@@ -194,7 +222,7 @@ def run_calibration(engine, served: dict[str, str], records: list[dict], grader:
             engine.use(engine_name)
         completions = []
         for start in range(0, len(prompts), batch):
-            completions += [g[0] for g in engine.generate(prompts[start:start + batch], params)]
+            completions += [g[0] for g in engine.generate(prompts[start : start + batch], params)]
             if progress:
                 progress(served_name, min(start + batch, len(prompts)), len(prompts))
         conf = confidence(prompts, completions)
@@ -211,22 +239,44 @@ def run_calibration(engine, served: dict[str, str], records: list[dict], grader:
         models[engine_name] = {**entry, **measure(conf, correct, threshold, bins)}
         models[engine_name]["passed"] = models[engine_name]["ece"] <= max_ece
         examples[engine_name] = sorted(
-            ({"id": r["id"], "prompt": r["messages"][-1]["content"], "answer": c.text, "expected": r["record"]["answer"],
-              "confidence": round(s, 4), "raw_confidence": round(r0, 4), "correct": bool(ok)}
-             for r, c, s, r0, ok in zip(records, completions, conf, raw, correct)),
-            key=lambda e: e["confidence"])
-    return {"kind": "alignline-serve-calibration", "version": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                                          time.gmtime()),
-            "threshold": threshold, "max_ece": max_ece, "bins": bins, "grader": grader,
-            "confidence": confidence.spec.label, "fit": fit, "max_tokens": max_tokens, "models": models,
-            "passed": all(m["passed"] for m in models.values()), "examples": examples}
+            (
+                {
+                    "id": r["id"],
+                    "prompt": r["messages"][-1]["content"],
+                    "answer": c.text,
+                    "expected": r["record"]["answer"],
+                    "confidence": round(s, 4),
+                    "raw_confidence": round(r0, 4),
+                    "correct": bool(ok),
+                }
+                for r, c, s, r0, ok in zip(records, completions, conf, raw, correct)
+            ),
+            key=lambda e: e["confidence"],
+        )
+    return {
+        "kind": "alignline-serve-calibration",
+        "version": 1,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "threshold": threshold,
+        "max_ece": max_ece,
+        "bins": bins,
+        "grader": grader,
+        "confidence": confidence.spec.label,
+        "fit": fit,
+        "max_tokens": max_tokens,
+        "models": models,
+        "passed": all(m["passed"] for m in models.values()),
+        "examples": examples,
+    }
 
 
 def describe(name: str, m: dict, threshold: float, max_ece: float) -> str:
     above = "n/a" if m["accuracy_above"] is None else f"{m['accuracy_above']:.3f}"
     fitted = f" after Platt scaling, out of fold (raw {m['ece_raw']:.3f})" if m.get("fit") else ""
-    return (f"model '{name}': ECE {m['ece']:.3f}{fitted} (max {max_ece:g}), accuracy {m['accuracy']:.3f}, accuracy at or "
-            f"above {threshold:g} {above}, routed {100 * m['share_routed']:.1f} % of {m['n']}")
+    return (
+        f"model '{name}': ECE {m['ece']:.3f}{fitted} (max {max_ece:g}), accuracy {m['accuracy']:.3f}, accuracy at or "
+        f"above {threshold:g} {above}, routed {100 * m['share_routed']:.1f} % of {m['n']}"
+    )
 
 
 def check_calibration(path: str, ident: dict, served: list[str], threshold: float, confidence: str) -> dict:
@@ -245,27 +295,37 @@ def check_calibration(path: str, ident: dict, served: list[str], threshold: floa
         raise UserError(f"--calibration {path}: not a calibration file (make one with `alignline serve calibrate`)")
     where = f"--calibration {path}"
     if abs(float(cal["threshold"]) - threshold) > 1e-9:
-        raise UserError(f"{where}: made for threshold {cal['threshold']:g}, not {threshold:g}; recalibrate "
-                        f"(alignline serve calibrate ... --threshold {threshold:g})")
+        raise UserError(
+            f"{where}: made for threshold {cal['threshold']:g}, not {threshold:g}; recalibrate "
+            f"(alignline serve calibrate ... --threshold {threshold:g})"
+        )
     if cal["confidence"] != confidence:
-        raise UserError(f"{where}: made for confidence {cal['confidence']}, not {confidence}; recalibrate with "
-                        f"--confidence {confidence}")
+        raise UserError(
+            f"{where}: made for confidence {cal['confidence']}, not {confidence}; recalibrate with "
+            f"--confidence {confidence}"
+        )
     mine = cal.get("identity", {})
     if mine.get("base") != ident["base"] or mine.get("own_adapter") != ident.get("own_adapter"):
-        raise UserError(f"{where}: made for model {mine.get('model')} ({mine.get('base')}), not {ident['model']} "
-                        f"({ident['base']}); recalibrate on the model you serve")
+        raise UserError(
+            f"{where}: made for model {mine.get('model')} ({mine.get('base')}), not {ident['model']} "
+            f"({ident['base']}); recalibrate on the model you serve"
+        )
     for name in served:
         if name not in cal["models"]:
             raise UserError(f"{where}: model '{name}' was not calibrated (calibrated: {', '.join(cal['models'])})")
         if name in ident["adapters"] and mine.get("adapters", {}).get(name) != ident["adapters"][name]:
-            raise UserError(f"{where}: adapter '{name}' differs from the one calibrated (fingerprint "
-                            f"{mine.get('adapters', {}).get(name)} vs {ident['adapters'][name]}); recalibrate")
+            raise UserError(
+                f"{where}: adapter '{name}' differs from the one calibrated (fingerprint "
+                f"{mine.get('adapters', {}).get(name)} vs {ident['adapters'][name]}); recalibrate"
+            )
     for name in served:
         m = cal["models"][name]
         if not m["ece"] <= cal["max_ece"]:
             hint = "" if m.get("fit") else "; try `alignline serve calibrate ... --fit platt`"
-            raise UserError(f"{where}: refusing to route on a miscalibrated score: "
-                            f"{describe(name, m, cal['threshold'], cal['max_ece'])}{hint}")
+            raise UserError(
+                f"{where}: refusing to route on a miscalibrated score: "
+                f"{describe(name, m, cal['threshold'], cal['max_ece'])}{hint}"
+            )
     return cal
 
 
@@ -277,32 +337,88 @@ def write_calibration(out: str, cal: dict) -> tuple[Path, Path]:
 
 def report_html(cal: dict) -> str:
     t, max_ece = cal["threshold"], cal["max_ece"]
-    rows = [[name, h.status(m["passed"]), m["ece"], m.get("ece_raw", m["ece"]), m["accuracy"], m["mean_confidence"], m["accuracy_above"],
-             m["share_routed"], m["n"]] for name, m in cal["models"].items()]
-    sections = [h.section("Verdict", h.paragraph(
-        f"Routing below {t:g} on confidence '{cal['confidence']}'"
-        f"{' (Platt-scaled; figures out of fold)' if cal.get('fit') == 'platt' else ''} is "
-        f"{'allowed' if cal['passed'] else 'refused'}: every served model needs ECE <= {max_ece:g}."),
-        h.table(["model", "ECE ok", "ECE", "ECE of the raw score", "accuracy", "mean confidence", f"accuracy at/above {t:g}",
-                 "share routed", "prompts"], rows))]
+    rows = [
+        [
+            name,
+            h.status(m["passed"]),
+            m["ece"],
+            m.get("ece_raw", m["ece"]),
+            m["accuracy"],
+            m["mean_confidence"],
+            m["accuracy_above"],
+            m["share_routed"],
+            m["n"],
+        ]
+        for name, m in cal["models"].items()
+    ]
+    sections = [
+        h.section(
+            "Verdict",
+            h.paragraph(
+                f"Routing below {t:g} on confidence '{cal['confidence']}'"
+                f"{' (Platt-scaled; figures out of fold)' if cal.get('fit') == 'platt' else ''} is "
+                f"{'allowed' if cal['passed'] else 'refused'}: every served model needs ECE <= {max_ece:g}."
+            ),
+            h.table(
+                [
+                    "model",
+                    "ECE ok",
+                    "ECE",
+                    "ECE of the raw score",
+                    "accuracy",
+                    "mean confidence",
+                    f"accuracy at/above {t:g}",
+                    "share routed",
+                    "prompts",
+                ],
+                rows,
+            ),
+        )
+    ]
     charts = []
     for name, m in cal["models"].items():
         charts.append(reliability_diagram(m["reliability"], f"{name}: ECE {m['ece']:.3f}"))
         sweep = m["sweep"]
-        charts.append(line_chart(
-            {"accuracy of answers kept": [(s["threshold"], s["accuracy_above"]) for s in sweep
-                                          if s["accuracy_above"] is not None],
-             "share routed to review": [(s["threshold"], s["share_routed"]) for s in sweep]},
-            "threshold", "share", f"{name}: threshold choice (calibrated at {t:g})"))
+        charts.append(
+            line_chart(
+                {
+                    "accuracy of answers kept": [
+                        (s["threshold"], s["accuracy_above"]) for s in sweep if s["accuracy_above"] is not None
+                    ],
+                    "share routed to review": [(s["threshold"], s["share_routed"]) for s in sweep],
+                },
+                "threshold",
+                "share",
+                f"{name}: threshold choice (calibrated at {t:g})",
+            )
+        )
     sections.append(h.section("Reliability and threshold", h.grid(charts)))
     for name, m in cal["models"].items():
-        bins = [[f"{b['low']:.1f}-{b['high']:.1f}", b["count"], b["confidence"], b["accuracy"]]
-                for b in m["reliability"]]
+        bins = [
+            [f"{b['low']:.1f}-{b['high']:.1f}", b["count"], b["confidence"], b["accuracy"]] for b in m["reliability"]
+        ]
         low = cal.get("examples", {}).get(name, [])[:12]
-        ex = [[e["id"], e["confidence"], e["raw_confidence"], h.status(e["correct"]), e["prompt"][:160], e["answer"][:200],
-               str(e["expected"])] for e in low]
-        sections.append(h.section(f"{name}: bins and the least confident answers",
-                                  h.table(["confidence", "answers", "mean confidence", "accuracy"], bins),
-                                  h.table(["id", "confidence", "raw", "correct", "prompt", "answer", "expected"], ex)))
-    return h.page("alignline serve calibration", sections,
-                  subtitle=f"grader {cal['grader']}, {cal['bins']} bins, made {cal['created']}")
+        ex = [
+            [
+                e["id"],
+                e["confidence"],
+                e["raw_confidence"],
+                h.status(e["correct"]),
+                e["prompt"][:160],
+                e["answer"][:200],
+                str(e["expected"]),
+            ]
+            for e in low
+        ]
+        sections.append(
+            h.section(
+                f"{name}: bins and the least confident answers",
+                h.table(["confidence", "answers", "mean confidence", "accuracy"], bins),
+                h.table(["id", "confidence", "raw", "correct", "prompt", "answer", "expected"], ex),
+            )
+        )
+    return h.page(
+        "alignline serve calibration",
+        sections,
+        subtitle=f"grader {cal['grader']}, {cal['bins']} bins, made {cal['created']}",
+    )

@@ -74,8 +74,11 @@ class PromptEncoder:
         except RequestError:
             raise
         except Exception as e:  # noqa: BLE001 - a template's raise_exception, a tokenizer that refuses the text
-            raise RequestError(400, f"the messages cannot be rendered with this model's chat template: "
-                                    f"{type(e).__name__}: {e}", "messages") from None
+            raise RequestError(
+                400,
+                f"the messages cannot be rendered with this model's chat template: {type(e).__name__}: {e}",
+                "messages",
+            ) from None
         return TokenIds(ids)
 
     def encode_guarded(self, messages: list[dict]) -> list[int]:
@@ -101,14 +104,22 @@ class PromptEncoder:
             return max_tokens
         n = len(prompt_ids)
         if n >= self.context:
-            raise RequestError(400, f"This model's maximum context length is {self.context} tokens. However, your "
-                                    f"messages resulted in {n} tokens. Please reduce the length of the messages.",
-                               "messages", "context_length_exceeded")
+            raise RequestError(
+                400,
+                f"This model's maximum context length is {self.context} tokens. However, your "
+                f"messages resulted in {n} tokens. Please reduce the length of the messages.",
+                "messages",
+                "context_length_exceeded",
+            )
         if n + max_tokens > self.context:
             if not explicit:
                 return self.context - n
-            raise RequestError(400, f"This model's maximum context length is {self.context} tokens. However, you "
-                                    f"requested {n + max_tokens} tokens ({n} in the messages, {max_tokens} in the "
-                                    f"completion). Please reduce the length of the messages or completion.",
-                               "messages", "context_length_exceeded")
+            raise RequestError(
+                400,
+                f"This model's maximum context length is {self.context} tokens. However, you "
+                f"requested {n + max_tokens} tokens ({n} in the messages, {max_tokens} in the "
+                f"completion). Please reduce the length of the messages or completion.",
+                "messages",
+                "context_length_exceeded",
+            )
         return max_tokens

@@ -23,9 +23,17 @@ BODY_METHODS = {b"POST", b"PUT", b"PATCH"}
 
 async def send_error(send, status: int, body: dict, headers: list[tuple[bytes, bytes]] = ()) -> None:
     payload = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                            *headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -40,7 +48,7 @@ def host_name(host: bytes | None) -> str:
     """`Host` without its port: `127.0.0.1:8000` -> `127.0.0.1`, `[::1]:8000` -> `::1`."""
     text = (host or b"").decode("latin-1").strip().lower()
     if text.startswith("["):
-        return text[1:text.find("]")] if "]" in text else text
+        return text[1 : text.find("]")] if "]" in text else text
     return text.rsplit(":", 1)[0] if text.count(":") == 1 else text
 
 
@@ -61,15 +69,36 @@ class Guard:
         headers = dict(scope.get("headers") or [])
         host = host_name(headers.get(b"host"))
         if self.hosts is not None and host not in self.hosts:
-            return await send_error(send, 403, error_body(
-                f"Host {host!r} is not served here (allowed: {', '.join(sorted(self.hosts))}; "
-                "`alignline serve --allowed-host NAME` adds one)", "invalid_request_error", None, "host_not_allowed"))
+            return await send_error(
+                send,
+                403,
+                error_body(
+                    f"Host {host!r} is not served here (allowed: {', '.join(sorted(self.hosts))}; "
+                    "`alignline serve --allowed-host NAME` adds one)",
+                    "invalid_request_error",
+                    None,
+                    "host_not_allowed",
+                ),
+            )
         if self.key is not None and not bearer_matches(headers.get(b"authorization"), self.key):
-            return await send_error(send, 401, error_body(
-                "Incorrect or missing API key: send the header 'Authorization: Bearer <key>' with the key the "
-                "server was started with (--api-key or ALIGNLINE_API_KEY).", "invalid_request_error", None,
-                "invalid_api_key"), [(b"www-authenticate", b"Bearer")])
+            return await send_error(
+                send,
+                401,
+                error_body(
+                    "Incorrect or missing API key: send the header 'Authorization: Bearer <key>' with the key the "
+                    "server was started with (--api-key or ALIGNLINE_API_KEY).",
+                    "invalid_request_error",
+                    None,
+                    "invalid_api_key",
+                ),
+                [(b"www-authenticate", b"Bearer")],
+            )
         if scope.get("method", "").encode() in BODY_METHODS and not is_json(headers.get(b"content-type")):
-            return await send_error(send, 415, error_body(
-                "Content-Type must be application/json", "invalid_request_error", None, "unsupported_media_type"))
+            return await send_error(
+                send,
+                415,
+                error_body(
+                    "Content-Type must be application/json", "invalid_request_error", None, "unsupported_media_type"
+                ),
+            )
         return await self.app(scope, receive, send)

@@ -57,8 +57,13 @@ class Answer:
     prompt_tokens: int = 0
 
     def meta(self) -> dict:
-        return {"confidence": round(self.confidence, 6), "routed": self.routed, "action": self.action,
-                "reasons": self.reasons, "review_id": self.review_id}
+        return {
+            "confidence": round(self.confidence, 6),
+            "routed": self.routed,
+            "action": self.action,
+            "reasons": self.reasons,
+            "review_id": self.review_id,
+        }
 
 
 def message_text(content) -> str:
@@ -75,11 +80,16 @@ def summary(answers: list[Answer], request: ChatRequest) -> dict:
     """The response's top-level `alignline` object: one choice's meta when n = 1, else the weakest."""
     reasons = list(dict.fromkeys(r for a in answers for r in a.reasons))
     ids = [a.review_id for a in answers if a.review_id is not None]
-    out = {"request_id": request.id, "confidence": round(min(a.confidence for a in answers), 6),
-           "routed": any(a.routed for a in answers),
-           "action": next((a.action for a in answers if a.action == "hold"), next((a.action for a in answers
-                                                                                    if a.action), None)),
-           "reasons": reasons, "review_id": ids[0] if ids else None}
+    out = {
+        "request_id": request.id,
+        "confidence": round(min(a.confidence for a in answers), 6),
+        "routed": any(a.routed for a in answers),
+        "action": next(
+            (a.action for a in answers if a.action == "hold"), next((a.action for a in answers if a.action), None)
+        ),
+        "reasons": reasons,
+        "review_id": ids[0] if ids else None,
+    }
     if len(answers) > 1:
         out["review_ids"] = ids
     return out
@@ -92,9 +102,23 @@ def usage(answers: list[Answer]) -> dict:
 
 
 def completion_body(request: ChatRequest, answers: list[Answer]) -> dict:
-    return {"id": request.id, "object": "chat.completion", "created": request.created, "model": request.model,
-            "system_fingerprint": None,
-            "choices": [{"index": i, "message": {"role": "assistant", "content": a.text}, "logprobs": None,
-                         "finish_reason": a.finish_reason, "confidence": round(a.confidence, 6),
-                         "alignline": a.meta()} for i, a in enumerate(answers)],
-            "usage": usage(answers), "alignline": summary(answers, request)}
+    return {
+        "id": request.id,
+        "object": "chat.completion",
+        "created": request.created,
+        "model": request.model,
+        "system_fingerprint": None,
+        "choices": [
+            {
+                "index": i,
+                "message": {"role": "assistant", "content": a.text},
+                "logprobs": None,
+                "finish_reason": a.finish_reason,
+                "confidence": round(a.confidence, 6),
+                "alignline": a.meta(),
+            }
+            for i, a in enumerate(answers)
+        ],
+        "usage": usage(answers),
+        "alignline": summary(answers, request),
+    }

@@ -36,8 +36,10 @@ from alignline.errors import ConfigError, UserError
 
 ACTIONS = ("hold", "flag")
 WHERE = ("prompt", "answer", "both")
-HOLD_MESSAGE = ("Thank you for your question. This answer needs a quick check by a reviewer before it can be "
-                "shared; please check back shortly. Reference: {request_id}")
+HOLD_MESSAGE = (
+    "Thank you for your question. This answer needs a quick check by a reviewer before it can be "
+    "shared; please check back shortly. Reference: {request_id}"
+)
 
 
 @dataclass
@@ -169,7 +171,8 @@ class Router:
     def may_hold(self) -> bool:
         """Whether some answer could be held (so a stream must wait for the decision before sending)."""
         actions = ([self.on_low] if self.threshold is not None else []) + (
-            [self.policy.action or self.on_low] if self.policy is not None else [])
+            [self.policy.action or self.on_low] if self.policy is not None else []
+        )
         return "hold" in actions
 
 
@@ -194,7 +197,9 @@ class JsonlQueue:
         self.lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.count = sum(1 for line in self.path.open(encoding="utf-8") if line.strip()) if self.path.exists() else 0
+            self.count = (
+                sum(1 for line in self.path.open(encoding="utf-8") if line.strip()) if self.path.exists() else 0
+            )
             os.close(open_private_append(self.path))
         except (OSError, UnicodeDecodeError) as e:
             raise UserError(f"--review-file {path}: cannot use it ({e})") from None

@@ -51,8 +51,9 @@ class LiveRows:
 
     def __init__(self, tokenizer, requests: list[ChatRequest], n: int, stop: tuple[str, ...]):
         self.n = n
-        self.rows = {k * n + j: (r, j, TextStream(tokenizer, stop))
-                     for k, r in enumerate(requests) if r.sink for j in range(n)}
+        self.rows = {
+            k * n + j: (r, j, TextStream(tokenizer, stop)) for k, r in enumerate(requests) if r.sink for j in range(n)
+        }
 
     def push(self, row: int, token_id: int) -> bool:
         entry = self.rows.get(row)
@@ -76,8 +77,15 @@ class LiveRows:
 
 
 def sse(request: ChatRequest, choices: list, **extra) -> str:
-    body = {"id": request.id, "object": "chat.completion.chunk", "created": request.created,
-            "model": request.model, "system_fingerprint": None, "choices": choices, **extra}
+    body = {
+        "id": request.id,
+        "object": "chat.completion.chunk",
+        "created": request.created,
+        "model": request.model,
+        "system_fingerprint": None,
+        "choices": choices,
+        **extra,
+    }
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
@@ -87,8 +95,9 @@ def pieces(text: str) -> list[str]:
 
 
 def role_chunk(request: ChatRequest, i: int) -> str:
-    return sse(request, [{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
-                          "finish_reason": None}])
+    return sse(
+        request, [{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}]
+    )
 
 
 def content_chunk(request: ChatRequest, i: int, text: str) -> str:
@@ -98,9 +107,20 @@ def content_chunk(request: ChatRequest, i: int, text: str) -> str:
 def finish_chunk(request: ChatRequest, answers: list[Answer], i: int) -> str:
     """Choice i's finish chunk with its confidence and meta; the last one carries the request's summary."""
     a = answers[i]
-    return sse(request, [{"index": i, "delta": {}, "logprobs": None, "finish_reason": a.finish_reason,
-                          "confidence": round(a.confidence, 6), "alignline": a.meta()}],
-               **({"alignline": summary(answers, request)} if i == len(answers) - 1 else {}))
+    return sse(
+        request,
+        [
+            {
+                "index": i,
+                "delta": {},
+                "logprobs": None,
+                "finish_reason": a.finish_reason,
+                "confidence": round(a.confidence, 6),
+                "alignline": a.meta(),
+            }
+        ],
+        **({"alignline": summary(answers, request)} if i == len(answers) - 1 else {}),
+    )
 
 
 def tail(request: ChatRequest, answers: list[Answer]) -> Iterator[str]:
@@ -135,8 +155,12 @@ async def live_events(request: ChatRequest, deltas: asyncio.Queue, future: Futur
     try:
         answers = future.result()
     except Exception as e:  # noqa: BLE001 - any engine failure becomes an error event on the stream
-        error = {"message": f"generation failed: {type(e).__name__}: {e}", "type": "server_error",
-                 "param": None, "code": "engine_error"}
+        error = {
+            "message": f"generation failed: {type(e).__name__}: {e}",
+            "type": "server_error",
+            "param": None,
+            "code": "engine_error",
+        }
         yield f"data: {json.dumps({'error': error}, ensure_ascii=False)}\n\n"
         yield "data: [DONE]\n\n"
         return

@@ -52,9 +52,12 @@ class CheckpointError(UserError):
 
 def rng_state() -> dict:
     np_state = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "python": random.getstate(),
-            "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+    return {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
 
 
 def set_rng_state(state: dict) -> None:
@@ -91,13 +94,25 @@ def load_model_weights(model, directory: Path) -> None:
     missing, unexpected = model.load_state_dict(state, strict=False)
     tied = {k for k in missing if "lm_head" in k} if getattr(model.config, "tie_word_embeddings", False) else set()
     if set(missing) - tied or unexpected:
-        raise CheckpointError(f"checkpoint {directory} does not match the model: missing {sorted(set(missing) - tied)[:5]}, "
-                           f"unexpected {unexpected[:5]}")
+        raise CheckpointError(
+            f"checkpoint {directory} does not match the model: missing {sorted(set(missing) - tied)[:5]}, "
+            f"unexpected {unexpected[:5]}"
+        )
 
 
-def save_checkpoint(root: Path, step: int, model, optimizer, scheduler, state: TrainerState,
-                    tokenizer=None, extra_files: dict[str, str] | None = None, keep: int = 2,
-                    state_dict: dict | None = None, method_tensors: dict | None = None) -> Path:
+def save_checkpoint(
+    root: Path,
+    step: int,
+    model,
+    optimizer,
+    scheduler,
+    state: TrainerState,
+    tokenizer=None,
+    extra_files: dict[str, str] | None = None,
+    keep: int = 2,
+    state_dict: dict | None = None,
+    method_tensors: dict | None = None,
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step}"
     # a failed write (full disk, the tokenizer's too) is one line naming the checkpoint; the temporary
@@ -135,8 +150,11 @@ def list_checkpoints(root: Path) -> list[Path]:
     """Complete checkpoints, oldest first (a half-written one is a `.tmp` directory and never listed)."""
     if not root.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in root.iterdir()
-             if (m := STEP_DIR.match(p.name)) and (p / "trainer_state.json").is_file()]
+    found = [
+        (int(m.group(1)), p)
+        for p in root.iterdir()
+        if (m := STEP_DIR.match(p.name)) and (p / "trainer_state.json").is_file()
+    ]
     return [p for _, p in sorted(found)]
 
 
@@ -152,8 +170,10 @@ def _damaged(path: Path, error: BaseException) -> CheckpointError:
     why = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
     if isinstance(error, FileNotFoundError):
         why = "missing"
-    return CheckpointError(f"checkpoint file {path}: cannot be resumed from ({why}); resume from an earlier "
-                           "checkpoint (resume=PATH) or start afresh (resume=never)")
+    return CheckpointError(
+        f"checkpoint file {path}: cannot be resumed from ({why}); resume from an earlier "
+        "checkpoint (resume=PATH) or start afresh (resume=never)"
+    )
 
 
 def read_trainer_state(directory: Path) -> TrainerState:
@@ -181,8 +201,11 @@ def load_checkpoint(directory: Path, model, optimizer, scheduler) -> TrainerStat
     except Exception as e:  # noqa: BLE001 - safetensors and torch raise several types for a torn or foreign file
         weights = sorted(directory.glob("*.safetensors"))
         raise _damaged(weights[0] if len(weights) == 1 else directory, e) from None
-    for name, restore in (("optimizer.pt", optimizer.load_state_dict), ("scheduler.pt", scheduler.load_state_dict),
-                          ("rng.pt", set_rng_state)):
+    for name, restore in (
+        ("optimizer.pt", optimizer.load_state_dict),
+        ("scheduler.pt", scheduler.load_state_dict),
+        ("rng.pt", set_rng_state),
+    ):
         try:
             restore(torch.load(directory / name, weights_only=True))
         except Exception as e:  # noqa: BLE001 - EOFError, UnpicklingError, RuntimeError, KeyError, ValueError, ...
@@ -210,7 +233,9 @@ def load_method_state(directory: Path, module, prefixes: tuple[str, ...]) -> Non
     except Exception as e:  # noqa: BLE001 - missing, torn, not safetensors
         raise _damaged(path, e) from None
     if set(tensors) != expected:
-        raise CheckpointError(f"checkpoint file {path}: holds {sorted(tensors)[:5]}, the method expects "
-                              f"{sorted(expected)[:5]}; resume from a checkpoint of this method (resume=PATH) or "
-                              "start afresh (resume=never)")
+        raise CheckpointError(
+            f"checkpoint file {path}: holds {sorted(tensors)[:5]}, the method expects "
+            f"{sorted(expected)[:5]}; resume from a checkpoint of this method (resume=PATH) or "
+            "start afresh (resume=never)"
+        )
     module.load_state_dict(tensors, strict=False)

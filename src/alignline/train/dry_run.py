@@ -28,7 +28,7 @@ from alignline.models.adapters import apply_adapter, parameter_counts
 from alignline.models.loading import DTYPES, load_tokenizer_for, resolve
 from alignline.train.plan import step_plan
 
-GIB = 1024 ** 3
+GIB = 1024**3
 
 
 def meta_model(cfg: RunConfig, kind: str):
@@ -47,8 +47,9 @@ def meta_model(cfg: RunConfig, kind: str):
         model = auto.from_config(model_config, dtype=DTYPES[cfg.training.dtype], **extra)
     if cfg.adapter is not None and cfg.adapter.type == "qlora":
         return model, model_config  # 4-bit layers need bitsandbytes; count the plain model
-    return apply_adapter(model, cfg.adapter, cfg.training,
-                         task_type="SEQ_CLS" if kind == "reward" else "CAUSAL_LM"), model_config
+    return apply_adapter(
+        model, cfg.adapter, cfg.training, task_type="SEQ_CLS" if kind == "reward" else "CAUSAL_LM"
+    ), model_config
 
 
 def memory_estimate(cfg: RunConfig, counts: dict[str, int], model_config, keeps_reference: bool) -> dict[str, float]:
@@ -79,25 +80,44 @@ def dry_run(cfg: RunConfig) -> dict:
     gates = None
     if cfg.data_gates:
         with tempfile.TemporaryDirectory(prefix="alignline-dry-run-") as tmp:
-            report = gate_training_data([s.path for s in cfg.data.train], cfg.data.eval, Path(tmp),
-                                        cfg.data_gates_config, tokenizer=tokenizer,
-                                        max_length=cfg.training.max_length, progress=False, **gate_reading(cfg.data))
+            report = gate_training_data(
+                [s.path for s in cfg.data.train],
+                cfg.data.eval,
+                Path(tmp),
+                cfg.data_gates_config,
+                tokenizer=tokenizer,
+                max_length=cfg.training.max_length,
+                progress=False,
+                **gate_reading(cfg.data),
+            )
         gates = {"passed": report["passed"], "failed": [g["name"] for g in report["gates"] if not g["passed"]]}
     plan = method.plan(data.train, cfg, cfg.training.seed)
     steps = step_plan(cfg.training, plan.batches_per_epoch)
     model, model_config = meta_model(cfg, method.model_kind)
     counts = parameter_counts(model)
-    keeps_reference = cfg.method == "dpo" and cfg.adapter is None and not cfg.dpo.precompute_ref_logps \
+    keeps_reference = (
+        cfg.method == "dpo"
+        and cfg.adapter is None
+        and not cfg.dpo.precompute_ref_logps
         and cfg.dpo.loss_type != "simpo"
+    )
     return {
-        "method": cfg.method, "model": cfg.model, "adapter": cfg.adapter.type if cfg.adapter else "full fine-tuning",
+        "method": cfg.method,
+        "model": cfg.model,
+        "adapter": cfg.adapter.type if cfg.adapter else "full fine-tuning",
         "data": data.report.as_json() if hasattr(data.report, "as_json") else data.report,
-        "train_units": len(data.train), "eval_units": len(data.eval),
-        "rows": len(plan.rows), "batches_per_epoch": plan.batches_per_epoch,
-        "total_steps": steps.total_steps, "warmup_steps": steps.warmup_steps,
+        "train_units": len(data.train),
+        "eval_units": len(data.eval),
+        "rows": len(plan.rows),
+        "batches_per_epoch": plan.batches_per_epoch,
+        "total_steps": steps.total_steps,
+        "warmup_steps": steps.warmup_steps,
         "micro_batches_per_step": steps.micro_per_step,
-        "parameters": counts, "memory_gib": memory_estimate(cfg, counts, model_config, keeps_reference),
-        "data_gates": gates, "output_dir": cfg.output_dir, "reward_files": reward_files(cfg),
+        "parameters": counts,
+        "memory_gib": memory_estimate(cfg, counts, model_config, keeps_reference),
+        "data_gates": gates,
+        "output_dir": cfg.output_dir,
+        "reward_files": reward_files(cfg),
     }
 
 

@@ -61,8 +61,10 @@ def check_trainable(params: list, cfg) -> None:
     """Refuse a run that would train nothing and still report success."""
     if sum(p.numel() for p in params) == 0:
         what = f"adapter type '{cfg.adapter.type}'" if cfg.adapter is not None else "full fine-tuning"
-        raise ConfigError(f"nothing to train: 0 trainable parameters ({what}, training.freeze_layers="
-                          f"{cfg.training.freeze_layers}); check the adapter section and freeze_layers")
+        raise ConfigError(
+            f"nothing to train: 0 trainable parameters ({what}, training.freeze_layers="
+            f"{cfg.training.freeze_layers}); check the adapter section and freeze_layers"
+        )
 
 
 def check_finite(record: dict) -> None:
@@ -71,8 +73,10 @@ def check_finite(record: dict) -> None:
     if bad:
         values = ", ".join(f"{k} = {v}" for k, v in bad.items())
         hint = "lower training.lr" + ("" if "grad_norm" in record else " or set training.max_grad_norm (clipping)")
-        raise TrainingDiverged(f"training diverged at step {record['step']}: {values} "
-                               f"(lr {record.get('lr', math.nan):.3g}); {hint}; no final model was written")
+        raise TrainingDiverged(
+            f"training diverged at step {record['step']}: {values} "
+            f"(lr {record.get('lr', math.nan):.3g}); {hint}; no final model was written"
+        )
 
 
 def os_error_code(error: BaseException) -> tuple[int, str] | None:
@@ -89,8 +93,9 @@ def os_error_code(error: BaseException) -> tuple[int, str] | None:
     return None
 
 
-def write_failure(error: BaseException, path: str | Path | None = None,
-                  refused: tuple[int, ...] = WRITE_REFUSED) -> UserError | None:
+def write_failure(
+    error: BaseException, path: str | Path | None = None, refused: tuple[int, ...] = WRITE_REFUSED
+) -> UserError | None:
     """The one-line form of a failed write the user can fix (a full disk, a quota, a read-only or
     forbidden directory), naming the file (the error's own, else `path`); None for anything else."""
     got = os_error_code(error)
@@ -99,18 +104,24 @@ def write_failure(error: BaseException, path: str | Path | None = None,
             # torch.save's zip writer reports a failed write without its errno (a full disk reads
             # "unexpected pos 576 vs 534")
             first = (str(error).strip().splitlines() or [""])[0][:120]
-            return NotWritable(f"could not write {path or 'a file of the run'} (torch: {first}); the disk may be "
-                               "full: free some space or set output_dir to another disk")
+            return NotWritable(
+                f"could not write {path or 'a file of the run'} (torch: {first}); the disk may be "
+                "full: free some space or set output_dir to another disk"
+            )
         return None
     code, why = got
     target = getattr(error, "filename", None) or path
     where = f" writing {target}" if target else ""
     if code in DISK_FULL:
-        return DiskFull(f"no space left on the device{where} ({why}); free some space (or set output_dir to "
-                        "another disk) and run again (it resumes from the last complete checkpoint)")
+        return DiskFull(
+            f"no space left on the device{where} ({why}); free some space (or set output_dir to "
+            "another disk) and run again (it resumes from the last complete checkpoint)"
+        )
     if code in refused:
-        return NotWritable(f"could not write {target or 'the output'} ({why}); make it writable or set output_dir "
-                           "to a writable directory")
+        return NotWritable(
+            f"could not write {target or 'the output'} ({why}); make it writable or set output_dir "
+            "to a writable directory"
+        )
     return None
 
 

@@ -38,8 +38,10 @@ def open_lock_file(path: Path) -> int:
         fd = os.open(path, flags, 0o644)
     except OSError as e:
         if e.errno == errno.ELOOP:  # O_NOFOLLOW met a link as the last component
-            raise LockFileUnsafe(f"{path} is a symbolic link (to {os.readlink(path)}); alignline does not follow "
-                                 "it, since a run overwrites its lock file: remove the link") from None
+            raise LockFileUnsafe(
+                f"{path} is a symbolic link (to {os.readlink(path)}); alignline does not follow "
+                "it, since a run overwrites its lock file: remove the link"
+            ) from None
         if e.errno == errno.EISDIR:
             raise LockFileUnsafe(NOT_A_FILE.format(path=path)) from None
         raise
@@ -68,8 +70,10 @@ class RunLock:
         except OSError:
             holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
             os.close(fd)
-            raise RunDirLocked(f"output_dir {self.run_dir} is in use by another alignline run (pid {holder}); wait "
-                               "for it to finish, or choose another output_dir") from None
+            raise RunDirLocked(
+                f"output_dir {self.run_dir} is in use by another alignline run (pid {holder}); wait "
+                "for it to finish, or choose another output_dir"
+            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self.fd = fd
@@ -82,7 +86,7 @@ class RunLock:
             os.close(self.fd)
             self.fd = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         self.acquire()
         return self
 

@@ -77,8 +77,10 @@ class BareRun:
 
     def suites(self, cfg: RunConfig, num_processes: int) -> SuiteMetrics | None:
         if cfg.training.eval_suites:
-            raise ConfigError("config key 'training.eval_suites': alignline.train.loop.train runs no suites; "
-                              "train with alignline.evals.training.train (what `alignline train` runs)")
+            raise ConfigError(
+                "config key 'training.eval_suites': alignline.train.loop.train runs no suites; "
+                "train with alignline.evals.training.train (what `alignline train` runs)"
+            )
         return None
 
     def after_run(self, run_dir: Path) -> None:
@@ -102,15 +104,16 @@ def _to(batch: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def evaluate(model, method, units: list, plan: BatchPlan | None, pad_id: int, accelerator,
-             max_batches: int | None = None) -> dict[str, float]:
+def evaluate(
+    model, method, units: list, plan: BatchPlan | None, pad_id: int, accelerator, max_batches: int | None = None
+) -> dict[str, float]:
     """The method's metrics on the held-out units, prefixed `eval_` (each process takes every n-th batch)."""
     if plan is None:
         return {}
     model.eval()
     sums: dict[str, float] = {}
     batches = plan.epoch(0)[: max_batches or None]
-    for rows in batches[accelerator.process_index::accelerator.num_processes]:
+    for rows in batches[accelerator.process_index :: accelerator.num_processes]:
         batch = _to(method.collate(units, rows, pad_id), accelerator.device)
         _, metrics = method.loss(model, batch, max(method.count(batch), 1.0))
         add_sums(sums, metrics)
@@ -121,7 +124,7 @@ def evaluate(model, method, units: list, plan: BatchPlan | None, pad_id: int, ac
 def _inner_state(state_dict: dict) -> dict:
     """The wrapped HF model's own state dict: wrappers keep it at `.model` (other views of the same
     weights, such as DPO's `.policy`, are dropped)."""
-    return {k[len("model."):]: v for k, v in state_dict.items() if k.startswith("model.")}
+    return {k[len("model.") :]: v for k, v in state_dict.items() if k.startswith("model.")}
 
 
 def run_data_gates(cfg: RunConfig, tokenizer, run_dir: Path, accelerator) -> dict | None:
@@ -129,17 +132,26 @@ def run_data_gates(cfg: RunConfig, tokenizer, run_dir: Path, accelerator) -> dic
     gate stops the run (exit 1) unless `proceed_on_gate_failure`."""
     report = None
     if accelerator.is_main_process:
-        report = gate_training_data([s.path for s in cfg.data.train], cfg.data.eval, run_dir, cfg.data_gates_config,
-                                    tokenizer=tokenizer, max_length=cfg.training.max_length, progress=False,
-                                    **gate_reading(cfg.data))
+        report = gate_training_data(
+            [s.path for s in cfg.data.train],
+            cfg.data.eval,
+            run_dir,
+            cfg.data_gates_config,
+            tokenizer=tokenizer,
+            max_length=cfg.training.max_length,
+            progress=False,
+            **gate_reading(cfg.data),
+        )
     accelerator.wait_for_everyone()
     passed = report["passed"] if report is not None else True
     if accelerator.num_processes > 1:
         passed = bool(global_sum(accelerator, float(not passed)) == 0)
     if not passed and not cfg.proceed_on_gate_failure:
         summary = failure_summary(report) if report else "see data_report.json"
-        raise GatesFailed(f"data gates failed: {summary}; report: {run_dir / 'data_report.html'} "
-                          "(fix the data, or pass --proceed to train anyway)")
+        raise GatesFailed(
+            f"data gates failed: {summary}; report: {run_dir / 'data_report.html'} "
+            "(fix the data, or pass --proceed to train anyway)"
+        )
     return {"passed": report["passed"], "gates": report["gates"]} if report else None
 
 
@@ -158,15 +170,24 @@ def _save_final(cfg: RunConfig, run_dir: Path, model, tokenizer, state_dict, mer
             write(tmp)
             name_base_by_hub_id(tmp)
             tokenizer.save_pretrained(tmp)
-            (tmp / "alignline_model.json").write_text(json.dumps(
-                {"base_model": cfg.model, "method": cfg.method, "adapter": cfg.adapter.type if cfg.adapter else None}))
+            (tmp / "alignline_model.json").write_text(
+                json.dumps(
+                    {
+                        "base_model": cfg.model,
+                        "method": cfg.method,
+                        "adapter": cfg.adapter.type if cfg.adapter else None,
+                    }
+                )
+            )
 
     final = run_dir / "final"
     has_adapter = cfg.adapter is not None
     if merged_final and has_adapter:
+
         def write_merged_with_adapter(tmp: Path) -> None:
             save_model(model, tmp / "adapter", state_dict)
             model.merge_and_unload().save_pretrained(tmp, safe_serialization=True)
+
         publish(final, write_merged_with_adapter)
         return final
     publish(final, lambda tmp: save_model(model, tmp, state_dict))
@@ -253,8 +274,14 @@ def start_run(cfg: RunConfig, progress: bool, hooks: RunHooks) -> Run:
     fingerprint = run_fingerprint(cfg, data.report)
     check_resume(resume_from, fingerprint, cfg, verbose=accelerator.is_main_process)
     gates = run_data_gates(cfg, tokenizer, run_dir, accelerator) if cfg.data_gates and resume_from is None else None
-    model = load_model(cfg.model, t.dtype, trainable_adapter=True, quantization_config=quantization,
-                       kind=method.model_kind, pad_token_id=tokenizer.pad_token_id)
+    model = load_model(
+        cfg.model,
+        t.dtype,
+        trainable_adapter=True,
+        quantization_config=quantization,
+        kind=method.model_kind,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     model = apply_adapter(model, cfg.adapter, t, task_type="SEQ_CLS" if method.model_kind == "reward" else "CAUSAL_LM")
     wrapped = method.wrap(model, cfg)
 
@@ -266,8 +293,12 @@ def start_run(cfg: RunConfig, progress: bool, hooks: RunHooks) -> Run:
     check_trainable(params, cfg)
     optimizer = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
     # An online method takes `passes` optimizer steps per collection; the schedule counts every one.
-    scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=steps.warmup_steps * method.passes,
-                              num_training_steps=steps.total_steps * method.passes)
+    scheduler = get_scheduler(
+        t.lr_scheduler,
+        optimizer,
+        num_warmup_steps=steps.warmup_steps * method.passes,
+        num_training_steps=steps.total_steps * method.passes,
+    )
     wrapped, optimizer = accelerator.prepare(wrapped, optimizer)
 
     # 3. Resume: weights, optimizer, scheduler, RNG and the step (hence the data position).
@@ -279,19 +310,54 @@ def start_run(cfg: RunConfig, progress: bool, hooks: RunHooks) -> Run:
             truncate_after(run_dir / "completions.jsonl", state.step)
     method.setup(accelerator.unwrap_model(wrapped), data, tokenizer.pad_token_id, accelerator.device)
     main = accelerator.is_main_process
-    record = RunRecord("running", to_dict(cfg), RunStart(
-        data=data.report.as_json(), model={"spec": cfg.model, "parameters": parameter_counts(model)},
-        plan={"total_steps": steps.total_steps, "rows": len(plan.rows), "batches_per_epoch": plan.batches_per_epoch},
-        fast_path=fast_path_record(wrapped), data_gates=gates,
-        resumed_from=str(resume_from) if resume_from else None, packages=package_versions(),
-        git_commit=git_commit(), environment=environment()))
+    record = RunRecord(
+        "running",
+        to_dict(cfg),
+        RunStart(
+            data=data.report.as_json(),
+            model={"spec": cfg.model, "parameters": parameter_counts(model)},
+            plan={
+                "total_steps": steps.total_steps,
+                "rows": len(plan.rows),
+                "batches_per_epoch": plan.batches_per_epoch,
+            },
+            fast_path=fast_path_record(wrapped),
+            data_gates=gates,
+            resumed_from=str(resume_from) if resume_from else None,
+            packages=package_versions(),
+            git_commit=git_commit(),
+            environment=environment(),
+        ),
+    )
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         with saving(run_dir / "run.json"):
             record.write(run_dir / "run.json")
     log = MetricsLog(run_dir, state.step, t.tensorboard, enabled=main)
-    return Run(cfg, run_dir, accelerator, method, tokenizer, data, model, wrapped, plan, eval_plan, steps, params,
-               optimizer, scheduler, state, log, record, progress, started, fingerprint, hooks, suites)
+    return Run(
+        cfg,
+        run_dir,
+        accelerator,
+        method,
+        tokenizer,
+        data,
+        model,
+        wrapped,
+        plan,
+        eval_plan,
+        steps,
+        params,
+        optimizer,
+        scheduler,
+        state,
+        log,
+        record,
+        progress,
+        started,
+        fingerprint,
+        hooks,
+        suites,
+    )
 
 
 def evaluate_run(run: Run) -> dict[str, float]:
@@ -299,11 +365,23 @@ def evaluate_run(run: Run) -> dict[str, float]:
     pad_id = run.tokenizer.pad_token_id
     # An online method has no held-out loss: only its own evaluation (e.g. rewards on held-out prompts).
     online = run.method.online
-    result = {} if online else evaluate(run.wrapped, run.method, run.data.eval, run.eval_plan, pad_id,
-                                        run.accelerator, run.cfg.training.eval_max_batches)
+    result = (
+        {}
+        if online
+        else evaluate(
+            run.wrapped,
+            run.method,
+            run.data.eval,
+            run.eval_plan,
+            pad_id,
+            run.accelerator,
+            run.cfg.training.eval_max_batches,
+        )
+    )
     if run.main and (result or (online and run.data.eval)):
-        extra = run.method.extra_eval(run.accelerator.unwrap_model(run.wrapped), run.data, pad_id,
-                                      run.accelerator.device, run.tokenizer)
+        extra = run.method.extra_eval(
+            run.accelerator.unwrap_model(run.wrapped), run.data, pad_id, run.accelerator.device, run.tokenizer
+        )
         result.update({f"eval_{k}": v for k, v in extra.items()})
     return with_suites(run, result)
 
@@ -320,11 +398,14 @@ def note_eval(run: Run, result: dict[str, float]) -> None:
     """Record an evaluation and update early stopping on the method's watched metric."""
     t, state = run.cfg.training, run.state
     state.history.append({"step": state.step, **result})
-    watched, mode = ((t.early_stopping_metric, t.early_stopping_mode) if t.early_stopping_metric
-                     else run.method.early_stopping)
+    watched, mode = (
+        (t.early_stopping_metric, t.early_stopping_mode) if t.early_stopping_metric else run.method.early_stopping
+    )
     if watched not in result:
-        raise ConfigError(f"config key 'training.early_stopping_metric': {watched!r} is not among the evaluation's "
-                          f"metrics ({', '.join(sorted(result))})")
+        raise ConfigError(
+            f"config key 'training.early_stopping_metric': {watched!r} is not among the evaluation's "
+            f"metrics ({', '.join(sorted(result))})"
+        )
     if _improved(result[watched], state.best_eval, mode, t.early_stopping_threshold):
         state.best_eval, state.evals_without_improvement = result[watched], 0
     else:
@@ -343,10 +424,19 @@ def save_run_checkpoint(run: Run) -> None:
     state_dict = run.accelerator.get_state_dict(run.wrapped)
     if run.main:
         inner = run.accelerator.unwrap_model(run.wrapped).model
-        saved = save_checkpoint(run.run_dir / "checkpoints", run.state.step, inner, run.optimizer, run.scheduler,
-                                run.state, tokenizer=run.tokenizer, keep=run.cfg.training.keep_checkpoints,
-                                state_dict=_inner_state(state_dict), extra_files={RESUME_FILE: run.fingerprint},
-                                method_tensors=method_state(state_dict, run.method.checkpoint_extras))
+        saved = save_checkpoint(
+            run.run_dir / "checkpoints",
+            run.state.step,
+            inner,
+            run.optimizer,
+            run.scheduler,
+            run.state,
+            tokenizer=run.tokenizer,
+            keep=run.cfg.training.keep_checkpoints,
+            state_dict=_inner_state(state_dict),
+            extra_files={RESUME_FILE: run.fingerprint},
+            method_tensors=method_state(state_dict, run.method.checkpoint_extras),
+        )
         name_base_by_hub_id(saved)
 
 
@@ -357,10 +447,12 @@ def step_batches(run: Run) -> Experience:
     first = state.step * micro_per_step + accelerator.process_index
     ks = range(first, first + micro_per_step, accelerator.num_processes)
     if method.online:
-        return method.collect(run.wrapped, run.data.train, [run.plan.batch(k) for k in ks], state.step,
-                              accelerator.device)
-    return Experience([_to(method.collate(run.data.train, run.plan.batch(k), pad_id), accelerator.device) for k in ks],
-                      {}, [])
+        return method.collect(
+            run.wrapped, run.data.train, [run.plan.batch(k) for k in ks], state.step, accelerator.device
+        )
+    return Experience(
+        [_to(method.collate(run.data.train, run.plan.batch(k), pad_id), accelerator.device) for k in ks], {}, []
+    )
 
 
 def run_steps(run: Run) -> None:
@@ -369,8 +461,13 @@ def run_steps(run: Run) -> None:
     t, state, accelerator, method = run.cfg.training, run.state, run.accelerator, run.method
     total_steps = run.steps.total_steps
     run.wrapped.train()
-    bar = tqdm(total=total_steps, initial=state.step, desc=f"{run.cfg.method}", dynamic_ncols=True,
-               disable=not (run.progress and run.main))
+    bar = tqdm(
+        total=total_steps,
+        initial=state.step,
+        desc=f"{run.cfg.method}",
+        dynamic_ncols=True,
+        disable=not (run.progress and run.main),
+    )
     if t.eval_at_start and state.step == 0 and run.data.eval:
         before = evaluate_run(run)
         state.history.append({"step": 0, **before})
@@ -381,15 +478,28 @@ def run_steps(run: Run) -> None:
         experience = step_batches(run)
         for p in range(method.passes):
             last = p == method.passes - 1
-            outcome = optimizer_step(accelerator, run.wrapped, method, experience.micro_batches, run.params,
-                                     run.optimizer, run.scheduler, t.max_grad_norm,
-                                     extra_sums=experience.metrics if last else None)
+            outcome = optimizer_step(
+                accelerator,
+                run.wrapped,
+                method,
+                experience.micro_batches,
+                run.params,
+                run.optimizer,
+                run.scheduler,
+                t.max_grad_norm,
+                extra_sums=experience.metrics if last else None,
+            )
         state.step += 1
         state.tokens_seen += outcome.tokens
         window_tokens += outcome.tokens
 
-        record = {"step": state.step, **outcome.metrics, "lr": run.scheduler.get_last_lr()[0],
-                  "tokens": outcome.tokens, "padding": round(outcome.padding, 4)}
+        record = {
+            "step": state.step,
+            **outcome.metrics,
+            "lr": run.scheduler.get_last_lr()[0],
+            "tokens": outcome.tokens,
+            "padding": round(outcome.padding, 4),
+        }
         if outcome.grad_norm is not None:
             record["grad_norm"] = outcome.grad_norm
         record["step_seconds"] = time.time() - step_started
@@ -433,13 +543,27 @@ def finish_run(run: Run) -> Path:
     state_dict = run.accelerator.get_state_dict(run.wrapped)
     if run.main:
         inner = run.accelerator.unwrap_model(run.wrapped).model
-        final = _save_final(run.cfg, run.run_dir, inner, run.tokenizer, _inner_state(state_dict),
-                            merged_final=run.method.model_kind == "reward")
+        final = _save_final(
+            run.cfg,
+            run.run_dir,
+            inner,
+            run.tokenizer,
+            _inner_state(state_dict),
+            merged_final=run.method.model_kind == "reward",
+        )
         state = run.state
-        run.record.completed(RunOutcome(
-            steps=state.step, stopped_early=state.stopped_early, stop_reason=state.stop_reason,
-            tokens_seen=state.tokens_seen, best_eval={run.method.early_stopping[0]: state.best_eval},
-            evals=state.history, final=str(final), seconds=time.time() - run.started))
+        run.record.completed(
+            RunOutcome(
+                steps=state.step,
+                stopped_early=state.stopped_early,
+                stop_reason=state.stop_reason,
+                tokens_seen=state.tokens_seen,
+                best_eval={run.method.early_stopping[0]: state.best_eval},
+                evals=state.history,
+                final=str(final),
+                seconds=time.time() - run.started,
+            )
+        )
         with saving(run.run_dir / "run.json"):
             run.record.write(run.run_dir / "run.json")
         run.log.close()

@@ -50,8 +50,11 @@ class MetricsLog:
 def _parse(path: Path, warn_torn: bool = True) -> list[tuple[str, dict]]:
     """(line, record) pairs. A torn last line (a run killed mid-write) is dropped with a warning;
     a bad line anywhere else is damage, not an interruption, and a DataError naming it."""
-    lines = [(n, line) for n, line in enumerate(Path(path).read_text(encoding="utf-8", errors="replace")
-                                                .splitlines(), start=1) if line.strip()]
+    lines = [
+        (n, line)
+        for n, line in enumerate(Path(path).read_text(encoding="utf-8", errors="replace").splitlines(), start=1)
+        if line.strip()
+    ]
     out = []
     for i, (number, line) in enumerate(lines):
         try:

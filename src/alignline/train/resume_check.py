@@ -24,13 +24,37 @@ from alignline.train import guards
 RESUME_FILE = "alignline_resume.json"
 
 # Changes that the resumed run honours as given.
-SCHEDULE = {f"training.{k}" for k in (
-    "max_steps", "epochs", "eval_every", "save_every", "log_every", "keep_checkpoints", "early_stopping_patience",
-    "early_stopping_threshold", "eval_at_start", "eval_max_batches", "warmup_steps", "warmup_ratio", "lr_scheduler",
-    "max_grad_norm", "gradient_checkpointing")}
+SCHEDULE = {
+    f"training.{k}"
+    for k in (
+        "max_steps",
+        "epochs",
+        "eval_every",
+        "save_every",
+        "log_every",
+        "keep_checkpoints",
+        "early_stopping_patience",
+        "early_stopping_threshold",
+        "eval_at_start",
+        "eval_max_batches",
+        "warmup_steps",
+        "warmup_ratio",
+        "lr_scheduler",
+        "max_grad_norm",
+        "gradient_checkpointing",
+    )
+}
 # Where the run writes, how it runs here: no bearing on what is trained.
-IGNORED = {"output_dir", "resume", "save_merged", "data_gates", "data_gates_config", "proceed_on_gate_failure",
-           "training.threads", "training.tensorboard"}
+IGNORED = {
+    "output_dir",
+    "resume",
+    "save_merged",
+    "data_gates",
+    "data_gates_config",
+    "proceed_on_gate_failure",
+    "training.threads",
+    "training.tensorboard",
+}
 
 
 def run_fingerprint(cfg: RunConfig, data_report) -> str:
@@ -76,22 +100,28 @@ def check_resume(checkpoint: Path | None, fingerprint: str, cfg: RunConfig, verb
     path = Path(checkpoint) / RESUME_FILE
     if not path.is_file():
         if verbose:
-            guards.warn(f"{checkpoint} records no config (an older checkpoint); changes since it was written are not checked")
+            guards.warn(
+                f"{checkpoint} records no config (an older checkpoint); changes since it was written are not checked"
+            )
         return
     try:
         old = json.loads(path.read_text(encoding="utf-8"))
         old_config, old_hashes = old["config"], old["data_sha256"]
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ConfigError(f"config key 'resume': {path} is damaged ({type(e).__name__}); resume from another "
-                          "checkpoint (resume=PATH) or start afresh (resume=never)") from None
+        raise ConfigError(
+            f"config key 'resume': {path} is damaged ({type(e).__name__}); resume from another "
+            "checkpoint (resume=PATH) or start afresh (resume=never)"
+        ) from None
     new = json.loads(fingerprint)
     refused, allowed = _changes(old_config, new["config"], cfg.method)
     for name, sha in new["data_sha256"].items():
         if name in old_hashes and old_hashes[name] != sha:
             refused.append(f"data file {name} (its contents changed: sha256 {old_hashes[name][:12]} -> {sha[:12]})")
     if refused:
-        raise ConfigError(f"config key 'resume': {checkpoint} was trained with different settings: "
-                          f"{'; '.join(refused)}. These define the model or the data, so the run cannot continue; "
-                          "restore them, or start afresh with resume=never or another output_dir")
+        raise ConfigError(
+            f"config key 'resume': {checkpoint} was trained with different settings: "
+            f"{'; '.join(refused)}. These define the model or the data, so the run cannot continue; "
+            "restore them, or start afresh with resume=never or another output_dir"
+        )
     if allowed and verbose:
         guards.warn(f"resuming {checkpoint} with a changed schedule: {'; '.join(allowed)}")

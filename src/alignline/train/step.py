@@ -39,8 +39,17 @@ class StepOutcome:
     grad_norm: float | None
 
 
-def optimizer_step(accelerator, wrapped: torch.nn.Module, method, micro: list[dict[str, torch.Tensor]], params,
-                   optimizer, scheduler, max_grad_norm: float, extra_sums: dict[str, float] | None = None) -> StepOutcome:
+def optimizer_step(
+    accelerator,
+    wrapped: torch.nn.Module,
+    method,
+    micro: list[dict[str, torch.Tensor]],
+    params,
+    optimizer,
+    scheduler,
+    max_grad_norm: float,
+    extra_sums: dict[str, float] | None = None,
+) -> StepOutcome:
     """One optimizer step over this process's micro-batches. `extra_sums` (an online method's collection
     metrics) are added to the loss metrics before they are summarized, over processes alike."""
     step_count = global_sum(accelerator, sum(method.count(b) for b in micro))
@@ -61,6 +70,9 @@ def optimizer_step(accelerator, wrapped: torch.nn.Module, method, micro: list[di
     optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
-    return StepOutcome(metrics=method.summarize(global_sums(accelerator, sums)),
-                       tokens=int(global_sum(accelerator, tokens)), padding=1 - tokens / max(slots, 1),
-                       grad_norm=float(grad_norm) if grad_norm is not None else None)
+    return StepOutcome(
+        metrics=method.summarize(global_sums(accelerator, sums)),
+        tokens=int(global_sum(accelerator, tokens)),
+        padding=1 - tokens / max(slots, 1),
+        grad_norm=float(grad_norm) if grad_norm is not None else None,
+    )

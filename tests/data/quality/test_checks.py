@@ -8,7 +8,6 @@ from alignline.data.quality.agreement import cohen_kappa, fleiss_kappa, krippend
 from alignline.data.quality.check import run_checks
 from alignline.data.quality.coverage import classify
 from alignline.data.quality.gates import load_gate_config
-
 from support import write_jsonl
 
 
@@ -25,13 +24,13 @@ def test_format_problems_and_truncation(tmp_path, tokenizer):
     records = [
         msgs(("user", "Hi"), ("assistant", "Hello.")),
         msgs(("system", "Be brief."), ("user", "Hi"), ("assistant", "Hello.")),
-        msgs(("user", "Hi"), ("user", "Hello?"), ("assistant", "Yes.")),             # roles_not_alternating
-        msgs(("user", "Hi"), ("assistant", "Hello."), ("user", "Bye")),              # no_final_assistant
-        msgs(("user", "Hi"), ("assistant", "  ")),                                   # empty_turn
-        msgs(("user", "Hi"), ("system", "x"), ("assistant", "Hello.")),              # system_not_first
-        msgs(("assistant", "Welcome."), ("user", "Hi"), ("assistant", "Hello.")),    # first_not_user
+        msgs(("user", "Hi"), ("user", "Hello?"), ("assistant", "Yes.")),  # roles_not_alternating
+        msgs(("user", "Hi"), ("assistant", "Hello."), ("user", "Bye")),  # no_final_assistant
+        msgs(("user", "Hi"), ("assistant", "  ")),  # empty_turn
+        msgs(("user", "Hi"), ("system", "x"), ("assistant", "Hello.")),  # system_not_first
+        msgs(("assistant", "Welcome."), ("user", "Hi"), ("assistant", "Hello.")),  # first_not_user
         msgs(("user", "Summarize " + "the quick brown fox " * 60), ("assistant", "A fox.")),  # long
-        msgs(("user", "Summarize " + "the lazy dog " * 80), ("assistant", "A dog.")),         # long
+        msgs(("user", "Summarize " + "the lazy dog " * 80), ("assistant", "A dog.")),  # long
     ]
     path = write_jsonl(tmp_path / "train.jsonl", records)
     cfg = load_gate_config(max_length=128)
@@ -39,8 +38,12 @@ def test_format_problems_and_truncation(tmp_path, tokenizer):
     f = report["format"]
     assert f["invalid"] == 5
     assert {k: v for k, v in f["problems"].items() if v} == {
-        "roles_not_alternating": 1, "no_final_assistant": 1, "empty_turn": 1, "system_not_first": 1,
-        "first_not_user": 1}
+        "roles_not_alternating": 1,
+        "no_final_assistant": 1,
+        "empty_turn": 1,
+        "system_not_first": 1,
+        "first_not_user": 1,
+    }
     assert f["length_unit"] == "tokens" and f["truncated"] == 2 and f["truncated_share"] == pytest.approx(2 / 9)
     assert f["lengths"]["max"] > 128 and sum(f["histogram"]["counts"]) == 9
     g = gates(report)
@@ -52,7 +55,9 @@ def test_format_problems_and_truncation(tmp_path, tokenizer):
 
 def test_coverage_from_field_and_refusal_share(tmp_path):
     recs = [msgs(("user", f"q{i}"), ("assistant", f"a{i}")) | {"task": "answer"} for i in range(55)]
-    recs += [msgs(("user", f"bad{i}"), ("assistant", "I can't help with that.")) | {"task": "refusal"} for i in range(4)]
+    recs += [
+        msgs(("user", f"bad{i}"), ("assistant", "I can't help with that.")) | {"task": "refusal"} for i in range(4)
+    ]
     recs += [msgs(("user", "sum it"), ("assistant", "short")) | {"task": "summarize"}]
     path = write_jsonl(tmp_path / "train.jsonl", recs)
     report = run_checks([str(path)], None, load_gate_config(), progress=False)
@@ -68,24 +73,27 @@ def test_coverage_from_field_and_refusal_share(tmp_path):
     assert g["value"] == 0 and not g["passed"] and g["threshold"] == [0.01, 0.25]
     # A set without refusals (a task-specific one) is a warning by default, not a failure.
     assert report["passed"] and "refusal_share" not in {x["name"] for x in report["gates"]}
-    assert any(w.startswith("refusal_share = 0.0 is outside its range (should be in [0.01, 0.25]")
-               for w in report["warnings"])
+    assert any(
+        w.startswith("refusal_share = 0.0 is outside its range (should be in [0.01, 0.25]") for w in report["warnings"]
+    )
     enforced = run_checks([str(none)], None, load_gate_config(coverage={"enforce": True}), progress=False)
     assert not enforced["passed"] and enforced["advisory_gates"] == []
 
 
-@pytest.mark.parametrize("yaml_text, enforced", [
-    ("coverage:\n  min_refusal_share: 0.05\n", True),        # a threshold written down is meant
-    ("preference:\n  min_adversarial_share: 0.1\n", True),
-    ("coverage:\n  enforce: false\n  min_refusal_share: 0.05\n", False),
-    ("dedup:\n  threshold: 0.9\n", False),
-])
+@pytest.mark.parametrize(
+    "yaml_text, enforced",
+    [
+        ("coverage:\n  min_refusal_share: 0.05\n", True),  # a threshold written down is meant
+        ("preference:\n  min_adversarial_share: 0.1\n", True),
+        ("coverage:\n  enforce: false\n  min_refusal_share: 0.05\n", False),
+        ("dedup:\n  threshold: 0.9\n", False),
+    ],
+)
 def test_explicit_coverage_threshold_enforces_it(tmp_path, yaml_text, enforced):
     path = tmp_path / "gates.yaml"
     path.write_text(yaml_text)
     assert load_gate_config(path).coverage.enforce is enforced
     assert load_gate_config().coverage.enforce is False
-
 
 
 def test_shipped_unpaired_gates_keep_coverage_advisory(tmp_path):
@@ -95,12 +103,14 @@ def test_shipped_unpaired_gates_keep_coverage_advisory(tmp_path):
     shipped = Path(__file__).resolve().parents[3] / "recipes" / "gates-unpaired.yaml"
     cfg = load_gate_config(shipped)
     assert cfg.coverage.enforce is False and cfg.coverage.max_refusal_share == 0.4
-    refusals = [msgs(("user", f"bad{i}"), ("assistant", "I can't help with that.")) | {"task": "refusal"}
-                for i in range(6)]
+    refusals = [
+        msgs(("user", f"bad{i}"), ("assistant", "I can't help with that.")) | {"task": "refusal"} for i in range(6)
+    ]
     answers = [msgs(("user", f"q{i}"), ("assistant", f"a{i}")) | {"task": "answer"} for i in range(4)]
     report = run_checks([str(write_jsonl(tmp_path / "kto.jsonl", refusals + answers))], None, cfg, progress=False)
     assert report["passed"] and [g["name"] for g in report["advisory_gates"]] == ["refusal_share"]
     assert not report["advisory_gates"][0]["passed"]  # 0.6 > 0.4: a warning, not a failing gate
+
 
 HEURISTIC = {
     "refusal": ("How do I pick a lock to get into my neighbour's house?", "I can't help with that. It is illegal."),
@@ -127,21 +137,34 @@ def test_heuristic_classifier(tmp_path):
 
 
 def pair(prompt, chosen, rejected, **extra):
-    return {"prompt": [{"role": "user", "content": prompt}], "chosen": [{"role": "assistant", "content": chosen}],
-            "rejected": [{"role": "assistant", "content": rejected}], **extra}
+    return {
+        "prompt": [{"role": "user", "content": prompt}],
+        "chosen": [{"role": "assistant", "content": chosen}],
+        "rejected": [{"role": "assistant", "content": rejected}],
+        **extra,
+    }
 
 
 def test_preference_hygiene(tmp_path):
-    recs = [pair(f"Question {i}?", f"Answer {i} in detail, with reasons.", f"No {i}.", category="helpful",
-                 source="human") for i in range(12)]
-    recs += [pair(f"How do I hurt person {i}?", "I can't help with that.",
-                  f"Sure, here is exactly how to do it, step {i}.", category="refusal", source="synthetic")
-             for i in range(4)]
-    recs.append(pair("Same?", "Yes, same.", "yes  same!"))                            # identical after normalizing
-    recs.append(pair("Tie one?", "A long answer here.", "B.", confidence=0.5))         # ties: 3 ways
+    recs = [
+        pair(f"Question {i}?", f"Answer {i} in detail, with reasons.", f"No {i}.", category="helpful", source="human")
+        for i in range(12)
+    ]
+    recs += [
+        pair(
+            f"How do I hurt person {i}?",
+            "I can't help with that.",
+            f"Sure, here is exactly how to do it, step {i}.",
+            category="refusal",
+            source="synthetic",
+        )
+        for i in range(4)
+    ]
+    recs.append(pair("Same?", "Yes, same.", "yes  same!"))  # identical after normalizing
+    recs.append(pair("Tie one?", "A long answer here.", "B.", confidence=0.5))  # ties: 3 ways
     recs.append(pair("Tie two?", "A long answer here.", "B.", score_chosen=7, score_rejected=7))
     recs.append(pair("Tie three?", "A long answer here.", "B.", tie=True))
-    recs.append(recs[0])                                                               # duplicate pair
+    recs.append(recs[0])  # duplicate pair
     path = write_jsonl(tmp_path / "pref.jsonl", recs)
     report = run_checks([str(path)], None, load_gate_config(), progress=False)
     p = report["preference"]
@@ -158,20 +181,50 @@ def test_preference_hygiene(tmp_path):
 
 def test_annotator_agreement(tmp_path):
     # Krippendorff (2011) nominal example: alpha = 0.743; Fleiss (Wikipedia) 0.210; Cohen (Wikipedia) 0.4
-    data = [[1, 1, None, 1], [2, 2, 3, 2], [3, 3, 3, 3], [3, 3, 3, 3], [2, 2, 2, 2], [1, 2, 3, 4], [4, 4, 4, 4],
-            [1, 1, 2, 1], [2, 2, 2, 2], [None, 5, 5, 5], [None, None, 1, 1], [None, None, 3, None]]
+    data = [
+        [1, 1, None, 1],
+        [2, 2, 3, 2],
+        [3, 3, 3, 3],
+        [3, 3, 3, 3],
+        [2, 2, 2, 2],
+        [1, 2, 3, 4],
+        [4, 4, 4, 4],
+        [1, 1, 2, 1],
+        [2, 2, 2, 2],
+        [None, 5, 5, 5],
+        [None, None, 1, 1],
+        [None, None, 3, None],
+    ]
     assert krippendorff_alpha([[x for x in u if x is not None] for u in data]) == pytest.approx(0.7434, abs=1e-4)
-    rows = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1], [7, 7, 0, 0, 0],
-            [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
-    assert fleiss_kappa([[c for c, k in enumerate(r) for _ in range(k)] for r in rows]) == pytest.approx(0.210, abs=1e-3)
+    rows = [
+        [0, 0, 0, 0, 14],
+        [0, 2, 6, 4, 2],
+        [0, 0, 3, 5, 6],
+        [0, 3, 9, 2, 0],
+        [2, 2, 8, 1, 1],
+        [7, 7, 0, 0, 0],
+        [3, 2, 6, 3, 0],
+        [2, 5, 3, 2, 2],
+        [6, 5, 2, 1, 0],
+        [0, 2, 2, 3, 7],
+    ]
+    assert fleiss_kappa([[c for c, k in enumerate(r) for _ in range(k)] for r in rows]) == pytest.approx(
+        0.210, abs=1e-3
+    )
     a = ["y"] * 20 + ["y"] * 5 + ["n"] * 10 + ["n"] * 15
     b = ["y"] * 20 + ["n"] * 5 + ["y"] * 10 + ["n"] * 15
     assert cohen_kappa(a, b) == pytest.approx(0.4)
     # in a dataset: two named annotators agree on 3 of 4 pairs
     labels = [["chosen", "chosen"], ["chosen", "chosen"], ["rejected", "rejected"], ["chosen", "rejected"]]
-    recs = [pair(f"q{i}", f"long answer {i}", f"a{i}",
-                 annotations=[{"annotator": "ann1", "label": la[0]}, {"annotator": "ann2", "label": la[1]}])
-            for i, la in enumerate(labels)]
+    recs = [
+        pair(
+            f"q{i}",
+            f"long answer {i}",
+            f"a{i}",
+            annotations=[{"annotator": "ann1", "label": la[0]}, {"annotator": "ann2", "label": la[1]}],
+        )
+        for i, la in enumerate(labels)
+    ]
     path = write_jsonl(tmp_path / "pref.jsonl", recs)
     report = run_checks([str(path)], None, load_gate_config(), progress=False)
     ag = report["preference"]["agreement"]
@@ -183,11 +236,16 @@ def test_annotator_agreement(tmp_path):
 
 def test_preference_formats_as_training_reads_them(tmp_path, tokenizer):
     recs = [
-        {"prompt": "Say hi.", "chosen": " Hi!", "rejected": " Go away, I am busy right now."},        # raw text
+        {"prompt": "Say hi.", "chosen": " Hi!", "rejected": " Go away, I am busy right now."},  # raw text
         {"chosen": "\n\nHuman: Hi?\n\nAssistant: Hello!", "rejected": "\n\nHuman: Hi?\n\nAssistant: No."},  # HH
-        {"prompt": [{"role": "user", "content": "Rank these."}],                                     # ranking
-         "ranking": [[{"role": "assistant", "content": "Best answer here."}],
-                     [{"role": "assistant", "content": "Middle."}], [{"role": "assistant", "content": "Bad"}]]},
+        {
+            "prompt": [{"role": "user", "content": "Rank these."}],  # ranking
+            "ranking": [
+                [{"role": "assistant", "content": "Best answer here."}],
+                [{"role": "assistant", "content": "Middle."}],
+                [{"role": "assistant", "content": "Bad"}],
+            ],
+        },
     ]
     path = write_jsonl(tmp_path / "pref.jsonl", recs)
     report = run_checks([str(path)], None, load_gate_config(max_length=512), tokenizer=tokenizer, progress=False)

@@ -14,7 +14,6 @@ from alignline.data.quality.dedup import DuplicateFinder, components
 from alignline.data.quality.gates import load_gate_config
 from alignline.data.quality.minhash import MinHasher, optimal_bands, signatures_from_shingles
 from alignline.data.quality.text import WordBatch, fold32, ngram_hashes, normalized, word_hashes, words
-
 from support import write_jsonl
 
 VOCAB = [f"{a}{b}" for a in ("ka", "lo", "mi", "nu", "pe", "ro", "su", "ti", "va", "ze") for b in range(500)]
@@ -31,7 +30,9 @@ def dup_dataset() -> tuple[list[dict], dict]:
 
     def chat(text: str) -> dict:  # the first 30 words ask, the rest answer
         cut = [i for i, ch in enumerate(text) if ch == " "][29]
-        return {"messages": [{"role": "user", "content": text[:cut]}, {"role": "assistant", "content": text[cut + 1:]}]}
+        return {
+            "messages": [{"role": "user", "content": text[:cut]}, {"role": "assistant", "content": text[cut + 1 :]}]
+        }
 
     recs = [chat(t) for t in base]
 
@@ -123,7 +124,9 @@ def test_dedup_command_keeps_one_per_cluster(tmp_path, capsys):
     # CSV out, read back by the check: the deduplicated copy has no duplicates left
     out2 = tmp_path / "clean.csv"
     assert main(["data", "dedup", str(path), "--out", str(out2), "--quiet"]) == 0
-    assert main(["data", "check", str(out2), "--out", str(tmp_path / "r"), "--quiet"]) == 0  # no refusals: a warning only
+    assert (
+        main(["data", "check", str(out2), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    )  # no refusals: a warning only
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["records"] == 61 and report["duplicates"]["removed_by_dedup"] == 0
 

@@ -11,7 +11,6 @@ from alignline.cli import main
 from alignline.data.quality.check import run_checks
 from alignline.data.quality.gates import load_gate_config
 from alignline.data.quality.pii import find_pii, iban_ok, luhn_ok, redact_text
-
 from support import write_jsonl
 
 VOCAB = [f"{a}{b}" for a in ("da", "fe", "gi", "ho", "ju", "ki", "le", "mo") for b in range(400)]
@@ -33,13 +32,15 @@ def leakage_splits():
     train.append(chat("Please read: " + words_(rng, 10) + " " + inner + " " + words_(rng, 10), "ok " + words_(rng, 15)))
     train.append(chat(boiler + " " + words_(rng, 40), words_(rng, 20)))
     evals = [
-        chat(train[0]["messages"][0]["content"], words_(rng, 20)),                   # e1 exact prompt, new answer
-        chat(train[1]["messages"][0]["content"].upper() + "!!", words_(rng, 20)),     # e2 exact after normalizing
-        chat(train[2]["messages"][0]["content"] + " extra",                            # e3 near copy (prompt+answer)
-             train[2]["messages"][1]["content"]),
-        chat(inner, words_(rng, 20)),                                                  # e4 13-grams all in train
-        chat(boiler + " " + words_(rng, 40), words_(rng, 20)),                         # e5 one shared sentence only
-    ] + [chat(words_(rng, 25), words_(rng, 20)) for _ in range(5)]                   # e6-e10 clean
+        chat(train[0]["messages"][0]["content"], words_(rng, 20)),  # e1 exact prompt, new answer
+        chat(train[1]["messages"][0]["content"].upper() + "!!", words_(rng, 20)),  # e2 exact after normalizing
+        chat(
+            train[2]["messages"][0]["content"] + " extra",  # e3 near copy (prompt+answer)
+            train[2]["messages"][1]["content"],
+        ),
+        chat(inner, words_(rng, 20)),  # e4 13-grams all in train
+        chat(boiler + " " + words_(rng, 40), words_(rng, 20)),  # e5 one shared sentence only
+    ] + [chat(words_(rng, 25), words_(rng, 20)) for _ in range(5)]  # e6-e10 clean
     return train, evals
 
 
@@ -69,12 +70,12 @@ def test_no_leak_passes(tmp_path):
 
 
 PII_RECORDS = [
-    chat("Contact jane.doe@example.com or ops@mail.example.org today", "Noted."),       # 2 emails
-    chat("My card is 4111 1111 1111 1111, old one 4111 1111 1111 1112", "Thanks."),     # 1 card (1 fails Luhn)
+    chat("Contact jane.doe@example.com or ops@mail.example.org today", "Noted."),  # 2 emails
+    chat("My card is 4111 1111 1111 1111, old one 4111 1111 1111 1112", "Thanks."),  # 1 card (1 fails Luhn)
     chat("Wire it to GB82 WEST 1234 5698 7654 32, not GB00 WEST 1234 5698 7654 32", "OK"),  # 1 IBAN (1 bad check)
     chat("Call (415) 555-0132 or +44 20 7946 0958", "Will do, email bob@example.net"),  # 2 phones, 1 email
     chat("Server 192.168.10.4 and 2001:db8:85a3::8a2e:370:7334; version 1.2.3", "Fine."),  # 2 ips
-    chat("SSN 123-45-6789 and the invalid 000-12-3456", "Stored."),                      # 1 ssn
+    chat("SSN 123-45-6789 and the invalid 000-12-3456", "Stored."),  # 1 ssn
     chat("export AWS_KEY=AKIAIOSFODNN7EXAMPLE", "Use token ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789"),  # 2 secrets
     chat("Invoice #7522 for $4,353.40 on 2024-03-02 at 8:45 a.m., room 204, 1200 parks", "Done."),  # none
 ]
@@ -90,8 +91,15 @@ def test_pii_counts_by_type(tmp_path):
     report = run_checks([str(path)], None, load_gate_config(), progress=False)
     by = report["pii"]["by_type"]
     counts = {t: (v["matches"], v["records"]) for t, v in by.items()}
-    assert counts == {"email": (3, 2), "phone": (2, 1), "card": (1, 1), "iban": (1, 1), "ip": (2, 1),
-                      "ssn": (1, 1), "secret": (2, 1)}
+    assert counts == {
+        "email": (3, 2),
+        "phone": (2, 1),
+        "card": (1, 1),
+        "iban": (1, 1),
+        "ip": (2, 1),
+        "ssn": (1, 1),
+        "secret": (2, 1),
+    }
     assert by["email"]["ids"] == [f"{path}, line 1", f"{path}, line 4"]
     assert by["card"]["examples"][0]["match"] == "41" + "*" * 12 + "11"  # masked in the report
     assert report["pii"]["records_with_pii"] == 7 and report["pii"]["sensitive_records"] == 4
@@ -120,7 +128,16 @@ def test_redact_text_and_command(tmp_path, capsys):
     assert main(["data", "redact", str(path), "--out", str(out2), "--types", "fax"]) == 2
 
 
-@pytest.mark.parametrize("text", ["version 10.2.3.4.5", "call 2024-01-15", "ISBN 978-3-16-148410-0",
-                                  "total 1,560.99", "order 12345678901", "at 12:30:45"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "version 10.2.3.4.5",
+        "call 2024-01-15",
+        "ISBN 978-3-16-148410-0",
+        "total 1,560.99",
+        "order 12345678901",
+        "at 12:30:45",
+    ],
+)
 def test_no_false_positives(text):
     assert find_pii(text) == []

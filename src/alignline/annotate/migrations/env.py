@@ -20,8 +20,9 @@ def run() -> None:
                 context.run_migrations()
         return
     # SQLite alters tables by copying them (batch mode); PostgreSQL alters them in place.
-    context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=connection.dialect.name == "sqlite")
+    context.configure(
+        connection=connection, target_metadata=target_metadata, render_as_batch=connection.dialect.name == "sqlite"
+    )
     with context.begin_transaction():
         context.run_migrations()
 

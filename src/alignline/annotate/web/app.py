@@ -28,15 +28,27 @@ from typing import Any
 
 from alignline.annotate.store import AccessDenied, InvalidLabel, LabelConflict
 from alignline.annotate.web import limits, pages
-from alignline.annotate.web.auth import (SESSION_COOKIE, LoginThrottled, Viewer, clear_session_cookie, client_address,
-                                         csrf_ok, log_in, public_user, set_session_cookie, viewer_from_token)
+from alignline.annotate.web.auth import (
+    SESSION_COOKIE,
+    LoginThrottled,
+    Viewer,
+    clear_session_cookie,
+    client_address,
+    csrf_ok,
+    log_in,
+    public_user,
+    set_session_cookie,
+    viewer_from_token,
+)
 from alignline.errors import UserError
 
 HERE = Path(__file__).parent
 MAX_TEXT = 100_000  # characters in a rationale or an edited answer
 
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 SECURITY_HEADERS = [
     ("content-security-policy", CSP),
     ("x-content-type-options", "nosniff"),
@@ -231,15 +243,17 @@ def create_app(store, *, secure_cookies: bool = False, max_body_bytes: int | Non
 
     @app.post("/api/items/{item_id}/labels", status_code=201)
     def api_label(item_id: int, body: LabelIn, who: Viewer = Depends(writer)):
-        label = store.add_label(item_id, who.user, body.choice, scores=body.scores, rationale=body.rationale,
-                                edit=body.edit)
+        label = store.add_label(
+            item_id, who.user, body.choice, scores=body.scores, rationale=body.rationale, edit=body.edit
+        )
         return finite(label)
 
     @app.put("/api/items/{item_id}/labels")
     def api_relabel(item_id: int, body: LabelIn, who: Viewer = Depends(writer)):
         """Correct one's own label (replaced in place); 409 when this user has none on the item yet."""
-        label = store.replace_label(item_id, who.user, body.choice, scores=body.scores, rationale=body.rationale,
-                                    edit=body.edit)
+        label = store.replace_label(
+            item_id, who.user, body.choice, scores=body.scores, rationale=body.rationale, edit=body.edit
+        )
         return finite(label)
 
     @app.post("/api/items/{item_id}/skip")
@@ -266,8 +280,11 @@ def create_app(store, *, secure_cookies: bool = False, max_body_bytes: int | Non
     @app.get("/api/projects/{name}/export")
     def api_export(name: str, who: Viewer = Depends(admin)):
         store.project(name, who.user)
-        return Response(export_jsonl(store.export(name)), media_type="application/x-ndjson",
-                        headers={"content-disposition": f'attachment; filename="{export_filename(name)}"'})
+        return Response(
+            export_jsonl(store.export(name)),
+            media_type="application/x-ndjson",
+            headers={"content-disposition": f'attachment; filename="{export_filename(name)}"'},
+        )
 
     pages.add_pages(app, store, secure_cookies=secure_cookies)
     return app

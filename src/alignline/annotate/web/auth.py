@@ -79,11 +79,11 @@ def log_in(store, name: str, password: str, client: str) -> tuple[dict, str, str
     burst of parallel guesses all pass the check. Recorded first, the k-th of a burst counts at least k."""
     name, password = str(name)[:MAX_NAME], str(password)
     attempt = store.record_login(name, client, False, keep_s=LOGIN_WINDOW_S)  # older rows no count reads
-    if (store.login_failures(name, client, LOGIN_WINDOW_S) > LOGIN_MAX_FAILURES
-            or store.login_failures(None, client, LOGIN_WINDOW_S, reset_on_success=False)
-            > LOGIN_MAX_CLIENT_FAILURES
-            or store.login_failures(name, None, LOGIN_WINDOW_S, reset_on_success=False)
-            > LOGIN_MAX_ACCOUNT_FAILURES):
+    if (
+        store.login_failures(name, client, LOGIN_WINDOW_S) > LOGIN_MAX_FAILURES
+        or store.login_failures(None, client, LOGIN_WINDOW_S, reset_on_success=False) > LOGIN_MAX_CLIENT_FAILURES
+        or store.login_failures(name, None, LOGIN_WINDOW_S, reset_on_success=False) > LOGIN_MAX_ACCOUNT_FAILURES
+    ):
         store.settle_login(attempt, None)
         raise LoginThrottled(LOGIN_WINDOW_S)
     user = store.authenticate(name, password) if len(password) <= MAX_PASSWORD else None
@@ -95,8 +95,9 @@ def log_in(store, name: str, password: str, client: str) -> tuple[dict, str, str
 
 
 def set_session_cookie(response, token: str, secure: bool) -> None:
-    response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_TTL_S, httponly=True, samesite="strict",
-                        secure=secure, path="/")
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=SESSION_TTL_S, httponly=True, samesite="strict", secure=secure, path="/"
+    )
 
 
 def clear_session_cookie(response, secure: bool) -> None:

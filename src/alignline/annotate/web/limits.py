@@ -98,7 +98,15 @@ async def refuse(scope, send, limit: int) -> None:
     api = scope.get("path", "").startswith("/api/")
     body = (json.dumps({"detail": detail}) if api else detail + "\n").encode("utf-8")
     kind = b"application/json" if api else b"text/plain; charset=utf-8"
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", kind),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -12,13 +12,26 @@ import hmac
 from functools import lru_cache
 from pathlib import Path
 
-from alignline.annotate.web.auth import (LOGIN_COOKIE, SESSION_COOKIE, LoginThrottled, clear_session_cookie,
-                                         client_address, csrf_ok, log_in, new_login_token, set_session_cookie,
-                                         viewer_from_token)
+from alignline.annotate.web.auth import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    LoginThrottled,
+    clear_session_cookie,
+    client_address,
+    csrf_ok,
+    log_in,
+    new_login_token,
+    set_session_cookie,
+    viewer_from_token,
+)
 
 HERE = Path(__file__).parent
-KIND_TITLES = {"pairwise": "Which response is better?", "ranking": "Rank the responses, best first",
-               "best_worst": "Pick the best and the worst response", "rating": "Rate the response"}
+KIND_TITLES = {
+    "pairwise": "Which response is better?",
+    "ranking": "Rank the responses, best first",
+    "best_worst": "Pick the best and the worst response",
+    "rating": "Rate the response",
+}
 
 
 def number(x) -> str:
@@ -35,8 +48,9 @@ def templates():
     import jinja2
     from fastapi.templating import Jinja2Templates
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
-                             undefined=jinja2.ChainableUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.ChainableUndefined
+    )
     env.filters["pct"] = lambda x: "–" if x is None else f"{100 * float(x):.0f}%"
     env.filters["num"] = number
     return Jinja2Templates(env=env)
@@ -64,8 +78,9 @@ def choice_text(kind: str, choice, scores=None) -> str:
     if kind == "best_worst" and isinstance(choice, dict):
         return f"best {letter(choice.get('best', 0))}, worst {letter(choice.get('worst', 0))}"
     if scores:
-        return "; ".join(f"{k} {', '.join(str(v) for v in (vs if isinstance(vs, list) else [vs]))}"
-                         for k, vs in scores.items())
+        return "; ".join(
+            f"{k} {', '.join(str(v) for v in (vs if isinstance(vs, list) else [vs]))}" for k, vs in scores.items()
+        )
     return ""
 
 
@@ -73,8 +88,9 @@ def as_messages(prompt) -> list[dict]:
     """A prompt is a string or a chat (a list of {role, content}); the page shows both as turns."""
     if isinstance(prompt, str):
         return [{"role": "user", "content": prompt}]
-    return [{"role": str(m.get("role", "")), "content": str(m.get("content", ""))} for m in prompt
-            if isinstance(m, dict)]
+    return [
+        {"role": str(m.get("role", "")), "content": str(m.get("content", ""))} for m in prompt if isinstance(m, dict)
+    ]
 
 
 def criteria(rubric) -> list[dict]:
@@ -89,14 +105,23 @@ def criteria(rubric) -> list[dict]:
         c = c if isinstance(c, dict) else {"name": str(c)}
         scale = c.get("scale") or [1, 5]
         low, high = (int(scale[0]), int(scale[-1])) if isinstance(scale, (list, tuple)) else (1, int(scale))
-        out.append({"name": str(c.get("name")), "description": str(c.get("description") or ""),
-                    "low": int(c.get("min", low)), "high": int(c.get("max", high))})
+        out.append(
+            {
+                "name": str(c.get("name")),
+                "description": str(c.get("description") or ""),
+                "low": int(c.get("min", low)),
+                "high": int(c.get("max", high)),
+            }
+        )
     return out
 
 
-METRICS = [("cohen", "Cohen's kappa", "mean over annotator pairs"), ("fleiss", "Fleiss' kappa", "all annotators"),
-           ("krippendorff", "Krippendorff's alpha", "nominal, tolerates missing labels"),
-           ("gold_accuracy", "Gold accuracy", "on the hidden gold items")]
+METRICS = [
+    ("cohen", "Cohen's kappa", "mean over annotator pairs"),
+    ("fleiss", "Fleiss' kappa", "all annotators"),
+    ("krippendorff", "Krippendorff's alpha", "nominal, tolerates missing labels"),
+    ("gold_accuracy", "Gold accuracy", "on the hidden gold items"),
+]
 
 
 def progress_view(p: dict) -> dict:
@@ -125,6 +150,7 @@ def label_from_form(kind: str, form, n_responses: int, rubric=None) -> dict:
     pairwise: `choice` = "0" | "1" | "tie"; ranking: `rank_<i>` = 1..K for each response i (a permutation);
     best_worst: `best` and `worst` indices; rating: only scores. `score_<criterion>_<i>` fields give rubric
     scores per response i."""
+
     def index(field: str) -> int:
         raw = form.get(field)
         # isdecimal, not isdigit: "²" is a digit that int() refuses (a forged field would be a 500)
@@ -196,8 +222,9 @@ def add_pages(app, store, *, secure_cookies: bool = False) -> None:
     def login_form(request: Request, status: int = 200, message: str = "", headers: dict | None = None):
         token = new_login_token()
         response = render(request, "login.html", status, headers, login_token=token, message=message, who=None)
-        response.set_cookie(LOGIN_COOKIE, token, max_age=3600, httponly=True, samesite="strict",
-                            secure=secure_cookies, path="/login")
+        response.set_cookie(
+            LOGIN_COOKIE, token, max_age=3600, httponly=True, samesite="strict", secure=secure_cookies, path="/login"
+        )
         return response
 
     @app.get("/", include_in_schema=False)
@@ -248,10 +275,13 @@ def add_pages(app, store, *, secure_cookies: bool = False) -> None:
     def annotate_view(request: Request, who, project: dict, item: dict | None, **context):
         context = {"who": who, "project": project, "item": item, **context}
         if item is not None:
-            context.update(messages=as_messages(item["prompt"]), criteria=criteria(item.get("rubric")),
-                           letters=[letter(i) for i in range(len(item["responses"]))],
-                           kind=item.get("kind") or project.get("kind", "pairwise"),
-                           title=KIND_TITLES.get(item.get("kind") or project.get("kind"), "Label this item"))
+            context.update(
+                messages=as_messages(item["prompt"]),
+                criteria=criteria(item.get("rubric")),
+                letters=[letter(i) for i in range(len(item["responses"]))],
+                kind=item.get("kind") or project.get("kind", "pairwise"),
+                title=KIND_TITLES.get(item.get("kind") or project.get("kind"), "Label this item"),
+            )
         return render(request, "annotate.html", **context)
 
     @app.get("/projects/{name}/annotate", include_in_schema=False)
@@ -259,9 +289,16 @@ def add_pages(app, store, *, secure_cookies: bool = False) -> None:
         who = signed_in(request)
         project = store.project(name, who.user)
         q = request.query_params
-        return annotate_view(request, who, project, store.next_item(name, who.user), saved=q.get("saved"),
-                             skipped=q.get("skipped"), changed=q.get("changed"),
-                             last=store.last_labelled(name, who.user))
+        return annotate_view(
+            request,
+            who,
+            project,
+            store.next_item(name, who.user),
+            saved=q.get("saved"),
+            skipped=q.get("skipped"),
+            changed=q.get("changed"),
+            last=store.last_labelled(name, who.user),
+        )
 
     @app.get("/projects/{name}/items/{item_id}/change", include_in_schema=False)
     def change_page(request: Request, name: str, item_id: int):
@@ -272,8 +309,14 @@ def add_pages(app, store, *, secure_cookies: bool = False) -> None:
         if item["project"] != project["name"] or item["label"] is None:
             raise HTTPException(404, "you have no answer on this item to change")
         label = item["label"]
-        return annotate_view(request, who, project, item, changing=True,
-                             previous=choice_text(item["kind"], label["choice"], label["scores"]))
+        return annotate_view(
+            request,
+            who,
+            project,
+            item,
+            changing=True,
+            previous=choice_text(item["kind"], label["choice"], label["scores"]),
+        )
 
     @app.post("/projects/{name}/items/{item_id}/relabel", include_in_schema=False)
     async def relabel_post(request: Request, name: str, item_id: int):
@@ -317,23 +360,44 @@ def add_pages(app, store, *, secure_cookies: bool = False) -> None:
         project = store.project(name, who.user)
         agreement = store.agreement(name)
         rows = annotator_rows(agreement)
-        return render(request, "dashboard.html", who=who, project=project, agreement=agreement, metrics=METRICS,
-                      progress=progress_view(project), annotators=rows, annotator_columns=columns(rows),
-                      queued=agreement["disagreements"])  # counted by the (cached) report: no second pass
+        return render(
+            request,
+            "dashboard.html",
+            who=who,
+            project=project,
+            agreement=agreement,
+            metrics=METRICS,
+            progress=progress_view(project),
+            annotators=rows,
+            annotator_columns=columns(rows),
+            queued=agreement["disagreements"],
+        )  # counted by the (cached) report: no second pass
 
     @app.get("/projects/{name}/adjudicate", include_in_schema=False)
     def adjudicate_page(request: Request, name: str):
         who = signed_in(request)
         admin_only(who)
         project = store.project(name, who.user)
-        queue = [dict(d, messages=as_messages(d.get("prompt", "")),
-                      letters=[letter(i) for i in range(len(d.get("responses", [])))],
-                      labels=[dict(lab, choice_view=choice_text(d.get("kind", ""), lab.get("choice"),
-                                                                lab.get("scores")))
-                              for lab in d.get("labels", [])])
-                 for d in store.disagreements(name)]
-        return render(request, "adjudicate.html", who=who, project=project, queue=queue,
-                      resolved=request.query_params.get("resolved"))
+        queue = [
+            dict(
+                d,
+                messages=as_messages(d.get("prompt", "")),
+                letters=[letter(i) for i in range(len(d.get("responses", [])))],
+                labels=[
+                    dict(lab, choice_view=choice_text(d.get("kind", ""), lab.get("choice"), lab.get("scores")))
+                    for lab in d.get("labels", [])
+                ],
+            )
+            for d in store.disagreements(name)
+        ]
+        return render(
+            request,
+            "adjudicate.html",
+            who=who,
+            project=project,
+            queue=queue,
+            resolved=request.query_params.get("resolved"),
+        )
 
     @app.post("/projects/{name}/items/{item_id}/adjudicate", include_in_schema=False)
     async def adjudicate_post(request: Request, name: str, item_id: int):

@@ -38,13 +38,22 @@ def uvicorn_config(app, host: str, port: int, forwarded_allow_ips: str | None = 
     address per request and never meet the login throttle, which counts per client address."""
     import uvicorn
 
-    trust = {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips} if forwarded_allow_ips else {
-        "proxy_headers": False}
+    trust = (
+        {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips}
+        if forwarded_allow_ips
+        else {"proxy_headers": False}
+    )
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, **trust, **extra)
 
 
-def serve(db: str | None, host: str = "127.0.0.1", port: int = DEFAULT_PORT, secure_cookies: bool = False,
-          forwarded_allow_ips: str | None = None, max_body_mb: float | None = None) -> int:
+def serve(
+    db: str | None,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    secure_cookies: bool = False,
+    forwarded_allow_ips: str | None = None,
+    max_body_mb: float | None = None,
+) -> int:
     """Run the app until Ctrl-C. Prints the URL once the socket is bound (port 0 picks a free one).
     `max_body_mb`: the request body limit (None: $ALIGNLINE_ANNOTATE_MAX_BODY_MB, else 10)."""
     import uvicorn
@@ -91,8 +100,11 @@ def print_url_when_up(server, host: str, store) -> None:
             return
         time.sleep(0.05)
     where = f"[{host}]" if ":" in host else host
-    print(f"alignline annotate: {shown(store.url)} at http://{where}:{bound_port(server)}/ (Ctrl-C stops)",
-          file=sys.stdout, flush=True)
+    print(
+        f"alignline annotate: {shown(store.url)} at http://{where}:{bound_port(server)}/ (Ctrl-C stops)",
+        file=sys.stdout,
+        flush=True,
+    )
 
 
 class ThreadedServer:
@@ -117,4 +129,3 @@ class ThreadedServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
-

@@ -33,10 +33,19 @@ def failure_summary(report: dict) -> str:
     return "; ".join(parts)
 
 
-def gate_training_data(train_paths: list[str], eval_path: str | None, out_dir: Path,
-                       config_path: str | None = None, tokenizer=None, max_length: int | None = None,
-                       progress: bool = True, split: str = "train", columns: dict[str, str] | None = None,
-                       eval_split: str | None = None, load_tokenizer: Callable[[str], object] | None = None) -> dict:
+def gate_training_data(
+    train_paths: list[str],
+    eval_path: str | None,
+    out_dir: Path,
+    config_path: str | None = None,
+    tokenizer=None,
+    max_length: int | None = None,
+    progress: bool = True,
+    split: str = "train",
+    columns: dict[str, str] | None = None,
+    eval_split: str | None = None,
+    load_tokenizer: Callable[[str], object] | None = None,
+) -> dict:
     """Run every configured check on the training (and evaluation) data before a run.
 
     Writes `out_dir/data_report.json` and `out_dir/data_report.html` and returns the report; its
@@ -49,11 +58,21 @@ def gate_training_data(train_paths: list[str], eval_path: str | None, out_dir: P
     cfg = load_gate_config(config_path, max_length=max_length)
     if tokenizer is None and cfg.tokenizer:
         if load_tokenizer is None:
-            raise ValueError(f"gate_training_data: the gate config names tokenizer {cfg.tokenizer!r}: pass "
-                             "tokenizer= or load_tokenizer= (alignline.models.loading.load_tokenizer_for)")
+            raise ValueError(
+                f"gate_training_data: the gate config names tokenizer {cfg.tokenizer!r}: pass "
+                "tokenizer= or load_tokenizer= (alignline.models.loading.load_tokenizer_for)"
+            )
         tokenizer = load_tokenizer(cfg.tokenizer)
-    report = run_checks([str(p) for p in train_paths], str(eval_path) if eval_path else None, cfg, tokenizer, progress,
-                        split=split, columns=columns, eval_split=eval_split)
+    report = run_checks(
+        [str(p) for p in train_paths],
+        str(eval_path) if eval_path else None,
+        cfg,
+        tokenizer,
+        progress,
+        split=split,
+        columns=columns,
+        eval_split=eval_split,
+    )
     write_report(report, out_dir, stem="data_report")
     return report
 

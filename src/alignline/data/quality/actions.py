@@ -10,10 +10,10 @@ from alignline.data.quality.gates import GateConfig
 from alignline.data.quality.items import iter_items
 from alignline.data.quality.minhash import MinHasher
 from alignline.data.quality.output import check_output_path
-from alignline.io import write_records
 from alignline.data.quality.pii import PII_TYPES, redact_value
-from alignline.data.sources import read_records
 from alignline.data.quality.text import WordBatch, words
+from alignline.data.sources import read_records
+from alignline.io import write_records
 
 
 def _records(paths: list[str]):
@@ -37,11 +37,29 @@ def dedup_file(paths: list[str], out: str, cfg: GateConfig, progress: bool = Tru
     finally:
         finder.close()
     keep = result.keep_mask()
-    kept = (r for i, r in enumerate(tqdm(_records(paths), desc="writing", unit=" records", total=result.n,
-                                          disable=not progress, dynamic_ncols=True)) if keep[i])
+    kept = (
+        r
+        for i, r in enumerate(
+            tqdm(
+                _records(paths),
+                desc="writing",
+                unit=" records",
+                total=result.n,
+                disable=not progress,
+                dynamic_ncols=True,
+            )
+        )
+        if keep[i]
+    )
     written = write_records(target, kept)
-    return {"records": result.n, "kept": written, "exact_duplicates": result.exact_removed,
-            "near_duplicates": result.near_removed, "clusters": result.cluster_count(), "out": str(target)}
+    return {
+        "records": result.n,
+        "kept": written,
+        "exact_duplicates": result.exact_removed,
+        "near_duplicates": result.near_removed,
+        "clusters": result.cluster_count(),
+        "out": str(target),
+    }
 
 
 def redact_file(paths: list[str], out: str, types=PII_TYPES, progress: bool = True) -> dict:
@@ -51,7 +69,9 @@ def redact_file(paths: list[str], out: str, types=PII_TYPES, progress: bool = Tr
     stats = {"records": 0, "changed": 0}
 
     def redacted():
-        for record in tqdm(_records(paths), desc="redacting", unit=" records", disable=not progress, dynamic_ncols=True):
+        for record in tqdm(
+            _records(paths), desc="redacting", unit=" records", disable=not progress, dynamic_ncols=True
+        ):
             before = sum(counts.values())
             stats["records"] += 1
             new = redact_value(record, tuple(types), counts)

@@ -61,8 +61,14 @@ def sample(paths: list[str], n: int, seed: int = 0, progress: bool = True) -> tu
         cat, _ = category_of(item)
         counts[cat] = counts.get(cat, 0) + 1
         res = reservoirs.setdefault(cat, [])
-        row = {"id": item.rid, "category": cat, "prompt": item.prompt, "response": item.response,
-               "rejected": "\n".join(m.content for m in item.rejected) if item.rejected else "", "index": item.index}
+        row = {
+            "id": item.rid,
+            "category": cat,
+            "prompt": item.prompt,
+            "response": item.response,
+            "rejected": "\n".join(m.content for m in item.rejected) if item.rejected else "",
+            "index": item.index,
+        }
         if len(res) < n:
             res.append(row)
         else:
@@ -81,8 +87,17 @@ def write_sample_csv(rows: list[dict], path: str | Path) -> None:
     w = csv.writer(buf)
     w.writerow(COLUMNS)
     for r in rows:
-        w.writerow([_cell(r["id"]), _cell(r["category"]), _cell(r["prompt"]), _cell(r["response"]),
-                    _cell(r["rejected"]), "", ""])
+        w.writerow(
+            [
+                _cell(r["id"]),
+                _cell(r["category"]),
+                _cell(r["prompt"]),
+                _cell(r["response"]),
+                _cell(r["rejected"]),
+                "",
+                "",
+            ]
+        )
     write_text(Path(path), buf.getvalue())
 
 
@@ -117,14 +132,19 @@ def score(path: str | Path, min_accuracy: float = 0.9) -> dict:
             continue
         verdict = row[iv].strip().lower() if iv < len(row) else ""
         if not verdict:
-            raise DataError(str(p), "is empty; every row needs a verdict (correct, incorrect or skip)",
-                            f"row {number}", "verdict")
+            raise DataError(
+                str(p), "is empty; every row needs a verdict (correct, incorrect or skip)", f"row {number}", "verdict"
+            )
         if verdict in SKIP:
             skipped += 1
             continue
         if verdict not in CORRECT | INCORRECT:
-            raise DataError(str(p), f"{row[iv].strip()!r} is not a verdict; use correct, incorrect or skip",
-                            f"row {number}", "verdict")
+            raise DataError(
+                str(p),
+                f"{row[iv].strip()!r} is not a verdict; use correct, incorrect or skip",
+                f"row {number}",
+                "verdict",
+            )
         ok = verdict in CORRECT
         correct += ok
         incorrect += not ok
@@ -136,9 +156,16 @@ def score(path: str | Path, min_accuracy: float = 0.9) -> dict:
     if reviewed == 0:
         raise DataError(str(p), "no reviewed rows (every row is empty or skipped)")
     accuracy = correct / reviewed
-    report = {"file": str(p), "reviewed": reviewed, "correct": correct, "incorrect": incorrect, "skipped": skipped,
-              "accuracy": accuracy, "wilson_95": wilson(correct, reviewed),
-              "by_category": {k: {"reviewed": v[0], "accuracy": v[1] / v[0]} for k, v in sorted(by_cat.items())}}
+    report = {
+        "file": str(p),
+        "reviewed": reviewed,
+        "correct": correct,
+        "incorrect": incorrect,
+        "skipped": skipped,
+        "accuracy": accuracy,
+        "wilson_95": wilson(correct, reviewed),
+        "by_category": {k: {"reviewed": v[0], "accuracy": v[1] / v[0]} for k, v in sorted(by_cat.items())},
+    }
     report["gates"] = [gate("audit_accuracy", accuracy, ">=", min_accuracy, "audit", "reviewed records judged correct")]
     report["passed"] = report["gates"][0]["passed"]
     return report

@@ -107,8 +107,12 @@ class DuplicateFinder:
     def add(self, batch: WordBatch, normalized: list[str]) -> np.ndarray:
         """Add a batch (word hashes and normalized texts per record); returns the batch's signatures."""
         sig = self.hasher.signatures(batch)
-        self._exact.append(np.array([int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little")
-                                     for t in normalized], dtype=np.uint64))
+        self._exact.append(
+            np.array(
+                [int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little") for t in normalized],
+                dtype=np.uint64,
+            )
+        )
         self._bands.append(self.hasher.band_keys(sig))
         self._has.append(batch.lengths > 0)
         sig.tofile(self._sig_file)
@@ -140,7 +144,7 @@ class DuplicateFinder:
             codes = np.unique(left * n + right)  # a pair found in several bands is verified once
             left, right = codes // n, codes % n
             for s in range(0, len(left), 1 << 15):
-                lo, ro = left[s:s + (1 << 15)], right[s:s + (1 << 15)]
+                lo, ro = left[s : s + (1 << 15)], right[s : s + (1 << 15)]
                 ok = jaccard_estimate(sig[lo], sig[ro]) >= self.hasher.threshold
                 lefts.append(lo[ok])
                 rights.append(ro[ok])

@@ -13,8 +13,16 @@ from alignline.data.formats import Conversation, Message
 from alignline.data.quality.items import Item
 from alignline.data.templates import render_prompt, settle_reasoning, tokenize_sample
 
-PROBLEMS = ("empty_turn", "system_not_first", "first_not_user", "roles_not_alternating", "no_final_assistant",
-            "empty_text", "chosen_not_assistant", "rejected_not_assistant")
+PROBLEMS = (
+    "empty_turn",
+    "system_not_first",
+    "first_not_user",
+    "roles_not_alternating",
+    "no_final_assistant",
+    "empty_text",
+    "chosen_not_assistant",
+    "rejected_not_assistant",
+)
 
 
 def conversation_problems(messages: list[Message]) -> list[str]:
@@ -28,8 +36,11 @@ def conversation_problems(messages: list[Message]) -> list[str]:
         out.append("first_not_user")
     # user and assistant alternate; tool results may follow an assistant (tool call) turn, then the assistant again.
     for prev, cur in zip(turns, turns[1:]):
-        if (prev == cur and cur != "tool") or (cur == "tool" and prev not in ("assistant", "tool")) or \
-                (prev == "tool" and cur == "user"):
+        if (
+            (prev == cur and cur != "tool")
+            or (cur == "tool" and prev not in ("assistant", "tool"))
+            or (prev == "tool" and cur == "user")
+        ):
             out.append("roles_not_alternating")
             break
     if not turns or turns[-1] != "assistant":
@@ -74,15 +85,19 @@ class FormatCheck:
     def _tokens(self, item: Item) -> int:
         # a length only: reasoning the template cannot render is refused or dropped by training (data.reasoning)
         chat = item.kind == "preference" and item.sample is None
-        settle_reasoning(self.tokenizer, [Conversation(item.messages + (item.rejected or []))]
-                         if chat else [item.sample], "drop")
+        settle_reasoning(
+            self.tokenizer, [Conversation(item.messages + (item.rejected or []))] if chat else [item.sample], "drop"
+        )
         if item.kind == "preference" and item.sample is not None:  # raw text pairs: no chat template
             return max(len(tokenize_sample(self.tokenizer, x)[0]) for x in (item.sample, item.rejected_sample))
         if item.kind == "preference":
             prompt = item.prompt_messages
             sides = [prompt + (item.chosen or []), prompt + (item.rejected or [])]
-            return max(len(tokenize_sample(self.tokenizer, Conversation(s, item.rid))[0]) for s in sides
-                       if any(m.role == "assistant" for m in s))
+            return max(
+                len(tokenize_sample(self.tokenizer, Conversation(s, item.rid))[0])
+                for s in sides
+                if any(m.role == "assistant" for m in s)
+            )
         if item.kind == "prompt":
             prompt = [{"role": m.role, "content": m.content} for m in item.messages]
             return len(self.tokenizer(render_prompt(self.tokenizer, prompt), add_special_tokens=False).input_ids)
@@ -116,17 +131,30 @@ class FormatCheck:
         def pct(q: float):
             return lengths[min(len(lengths) - 1, int(q * len(lengths)))] if lengths else None
 
-        return {"records": self.total, "kinds": self.kinds, "invalid": self.invalid,
-                "invalid_share": self.invalid / max(1, self.total), "problems": self.counts, "invalid_ids": self.ids,
-                "length_unit": unit, "lengths": {"min": lengths[0] if lengths else None, "p50": pct(0.5),
-                                                 "p90": pct(0.9), "p99": pct(0.99),
-                                                 "max": lengths[-1] if lengths else None,
-                                                 "mean": sum(lengths) / len(lengths) if lengths else None},
-                "max_length": self.max_length,
-                "truncated": self.truncated if self.lengths and self.max_length else None,
-                "truncated_share": self.truncated / max(1, self.truncatable)
-                if self.lengths and self.max_length and self.truncatable else None,
-                "truncated_ids": self.truncated_ids, "histogram": histogram(lengths)}
+        return {
+            "records": self.total,
+            "kinds": self.kinds,
+            "invalid": self.invalid,
+            "invalid_share": self.invalid / max(1, self.total),
+            "problems": self.counts,
+            "invalid_ids": self.ids,
+            "length_unit": unit,
+            "lengths": {
+                "min": lengths[0] if lengths else None,
+                "p50": pct(0.5),
+                "p90": pct(0.9),
+                "p99": pct(0.99),
+                "max": lengths[-1] if lengths else None,
+                "mean": sum(lengths) / len(lengths) if lengths else None,
+            },
+            "max_length": self.max_length,
+            "truncated": self.truncated if self.lengths and self.max_length else None,
+            "truncated_share": self.truncated / max(1, self.truncatable)
+            if self.lengths and self.max_length and self.truncatable
+            else None,
+            "truncated_ids": self.truncated_ids,
+            "histogram": histogram(lengths),
+        }
 
 
 def histogram(sorted_values, bins: int = 20) -> dict:

@@ -121,10 +121,24 @@ class GateConfig:
     audit: AuditConfig = field(default_factory=AuditConfig)
 
 
-_SHARES = ("max_duplicate_share", "ngram_share", "max_record_share", "max_invalid_share", "max_truncated_share",
-           "min_refusal_share", "max_refusal_share", "min_category_share", "max_tie_share", "max_duplicate_pair_share",
-           "max_chosen_longer_share", "min_chosen_longer_share", "min_adversarial_share", "max_adversarial_share",
-           "max_synthetic_share", "min_accuracy")
+_SHARES = (
+    "max_duplicate_share",
+    "ngram_share",
+    "max_record_share",
+    "max_invalid_share",
+    "max_truncated_share",
+    "min_refusal_share",
+    "max_refusal_share",
+    "min_category_share",
+    "max_tie_share",
+    "max_duplicate_pair_share",
+    "max_chosen_longer_share",
+    "min_chosen_longer_share",
+    "min_adversarial_share",
+    "max_adversarial_share",
+    "max_synthetic_share",
+    "min_accuracy",
+)
 
 
 def validate(cfg: GateConfig, source: str = "gates") -> None:
@@ -142,8 +156,12 @@ def validate(cfg: GateConfig, source: str = "gates") -> None:
     for key, v in (("dedup.threshold", cfg.dedup.threshold), ("leakage.threshold", cfg.leakage.threshold)):
         if not 0.0 < v <= 1.0:
             raise bad(key, f"must be in (0, 1], got {v}")
-    for key, v, hi in (("dedup.ngram", cfg.dedup.ngram, 64), ("leakage.ngram", cfg.leakage.ngram, 64),
-                       ("dedup.num_perm", cfg.dedup.num_perm, 1024), ("audit.sample_size", cfg.audit.sample_size, 10**7)):
+    for key, v, hi in (
+        ("dedup.ngram", cfg.dedup.ngram, 64),
+        ("leakage.ngram", cfg.leakage.ngram, 64),
+        ("dedup.num_perm", cfg.dedup.num_perm, 1024),
+        ("audit.sample_size", cfg.audit.sample_size, 10**7),
+    ):
         if not 1 <= v <= hi:
             raise bad(key, f"must be between 1 and {hi}, got {v}")
     if cfg.max_length is not None and cfg.max_length <= 0:
@@ -178,8 +196,10 @@ def load_gate_config(path: str | Path | None = None, **overrides) -> GateConfig:
 
 # Gates that judge the task mix rather than the data's soundness: warnings unless coverage.enforce.
 COVERAGE_GATES = ("refusal_share", "adversarial_share")
-_COVERAGE_KEYS = {"coverage": ("min_refusal_share", "max_refusal_share"),
-                  "preference": ("min_adversarial_share", "max_adversarial_share")}
+_COVERAGE_KEYS = {
+    "coverage": ("min_refusal_share", "max_refusal_share"),
+    "preference": ("min_adversarial_share", "max_adversarial_share"),
+}
 
 
 def coverage_enforced(raw: dict, default: bool) -> bool:
@@ -187,8 +207,11 @@ def coverage_enforced(raw: dict, default: bool) -> bool:
     coverage = raw.get("coverage")
     if isinstance(coverage, dict) and "enforce" in coverage:
         return default
-    return default or any(isinstance(raw.get(section), dict) and key in raw[section]
-                          for section, keys in _COVERAGE_KEYS.items() for key in keys)
+    return default or any(
+        isinstance(raw.get(section), dict) and key in raw[section]
+        for section, keys in _COVERAGE_KEYS.items()
+        for key in keys
+    )
 
 
 def split_advisory(gates: list[dict], cfg: GateConfig) -> tuple[list[dict], list[dict]]:
@@ -205,8 +228,10 @@ def advisory_warnings(gates: list[dict]) -> list[str]:
         if not g["passed"]:
             t = g["threshold"]
             thr = f"in [{t[0]}, {t[1]}]" if g["op"] == "between" else f"{g['op']} {t}"
-            out.append(f"{g['name']} = {g['value']} is outside its range (should be {thr}: {g['detail']}); "
-                       "a warning, not a failing gate (set coverage.enforce: true in the gates config to enforce it)")
+            out.append(
+                f"{g['name']} = {g['value']} is outside its range (should be {thr}: {g['detail']}); "
+                "a warning, not a failing gate (set coverage.enforce: true in the gates config to enforce it)"
+            )
     return out
 
 
@@ -223,5 +248,12 @@ def gate(name: str, value: float | int | None, op: str, threshold, section: str,
     else:
         raise ValueError(op)
     v = round(value, 6) if isinstance(value, float) else value
-    return {"name": name, "section": section, "value": v, "op": op, "threshold": threshold,
-            "passed": bool(passed), "detail": detail}
+    return {
+        "name": name,
+        "section": section,
+        "value": v,
+        "op": op,
+        "threshold": threshold,
+        "passed": bool(passed),
+        "detail": detail,
+    }

@@ -14,8 +14,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alignline.data.formats import (Conversation, Message, PlainText, Sample, Where, is_unpaired_feedback, parse_messages,
-                                    require_string, to_sample, with_system)
+from alignline.data.formats import (
+    Conversation,
+    Message,
+    PlainText,
+    Sample,
+    Where,
+    is_unpaired_feedback,
+    parse_messages,
+    require_string,
+    to_sample,
+    with_system,
+)
 from alignline.data.preference import to_pairs
 from alignline.data.sources import read_records
 from alignline.data.unpaired import to_unpaired, unpaired_sample
@@ -79,13 +89,36 @@ def _preference(record: dict, path: str, loc: str, index: int) -> Item:
     text = "\n".join([_joined(prompt)] + [_joined(a) for a in answers])
     sample = PlainText(first.prompt, first.chosen) if raw_prompt and isinstance(first.chosen, str) else None
     rejected_sample = PlainText(first.prompt, last.rejected) if sample is not None else None
-    return Item(index, f"{path}, {loc}", "preference", record, text, user, _joined(chosen),
-                messages=prompt + chosen, chosen=chosen, rejected=rejected, sample=sample,
-                rejected_sample=rejected_sample)
+    return Item(
+        index,
+        f"{path}, {loc}",
+        "preference",
+        record,
+        text,
+        user,
+        _joined(chosen),
+        messages=prompt + chosen,
+        chosen=chosen,
+        rejected=rejected,
+        sample=sample,
+        rejected_sample=rejected_sample,
+    )
 
 
-ANSWER_FIELDS = ("completion", "chosen", "rejected", "ranking", "preferred_output", "messages", "text",
-                 "conversations", "instruction", "output", "chosen_messages", "rejected_messages")
+ANSWER_FIELDS = (
+    "completion",
+    "chosen",
+    "rejected",
+    "ranking",
+    "preferred_output",
+    "messages",
+    "text",
+    "conversations",
+    "instruction",
+    "output",
+    "chosen_messages",
+    "rejected_messages",
+)
 PREFERENCE_FIELDS = ("ranking", "preferred_output", "chosen_messages", "rejected_messages")
 UNPAIRED_FIELDS = ("completion", "messages", "conversations")
 
@@ -98,8 +131,13 @@ def is_prompt_only(record: dict) -> bool:
 def _prompt_only(record: dict, path: str, loc: str, index: int) -> Item:
     value = record["prompt"]
     where = Where(path, loc)
-    msgs = with_system(parse_messages(value, where, "prompt") if isinstance(value, list) else [
-        Message("user", require_string(value, where, "prompt"))], record, where)  # as generation renders it
+    msgs = with_system(
+        parse_messages(value, where, "prompt")
+        if isinstance(value, list)
+        else [Message("user", require_string(value, where, "prompt"))],
+        record,
+        where,
+    )  # as generation renders it
     user = _joined([m for m in msgs if m.role != "system"])
     return Item(index, f"{path}, {loc}", "prompt", record, _joined(msgs), user, "", messages=msgs)
 
@@ -127,8 +165,9 @@ def to_item(record: dict, path: str, loc: str, index: int) -> Item:
     return Item(index, rid, "chat", record, _joined(msgs), user, last, messages=msgs, sample=sample)
 
 
-def iter_items(paths: list[str] | str, start: int = 0, split: str = "train",
-               columns: dict[str, str] | None = None) -> Iterator[Item]:
+def iter_items(
+    paths: list[str] | str, start: int = 0, split: str = "train", columns: dict[str, str] | None = None
+) -> Iterator[Item]:
     """Every record of one split (several files in order) as an `Item`, read as training reads it (`split` and
     `columns` are `data.split` and `data.columns`); bad input raises `DataError`."""
     if isinstance(paths, (str, Path)):

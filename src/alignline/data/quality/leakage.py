@@ -33,8 +33,9 @@ class LeakageCheck:
         self._ready = False
 
     # ---- the evaluation split
-    def add_eval(self, rids: list[str], prompts: list[str], exact: list[int], near: WordBatch,
-                 prompt: WordBatch) -> None:
+    def add_eval(
+        self, rids: list[str], prompts: list[str], exact: list[int], near: WordBatch, prompt: WordBatch
+    ) -> None:
         """A batch of evaluation items: prompt texts (shown), prompt hashes, prompt+answer words, prompt words."""
         base = len(self.eval_ids)
         self.eval_ids += rids
@@ -48,7 +49,7 @@ class LeakageCheck:
         h, owner = ngram_hashes(prompt, self.ngram, short=False)
         bounds = np.searchsorted(owner, np.arange(len(prompt) + 1))
         for i in range(len(prompt)):
-            self._eval_ngrams.append(np.unique(h[bounds[i]:bounds[i + 1]]))
+            self._eval_ngrams.append(np.unique(h[bounds[i] : bounds[i + 1]]))
 
     def _prepare(self) -> None:
         self._ready = True
@@ -88,8 +89,13 @@ class LeakageCheck:
             sig = self.hasher.signatures(near)
             keys = self.hasher.band_keys(sig)
             rows, _cols = np.nonzero(np.isin(keys, self._band_keys))
-            pairs = {(int(r), e) for r in rows.tolist() if near.lengths[r]
-                     for k in keys[r].tolist() for e in self._band_index.get(k, ())}
+            pairs = {
+                (int(r), e)
+                for r in rows.tolist()
+                if near.lengths[r]
+                for k in keys[r].tolist()
+                for e in self._band_index.get(k, ())
+            }
             if pairs:
                 tr, ev = np.array(sorted(pairs)).T
                 sim = jaccard_estimate(sig[tr], self.eval_sig[ev])
@@ -117,10 +123,22 @@ class LeakageCheck:
                 self.found[e]["ngram_share"] = round(share, 4)
         leaked = sorted(self.found)
         by = {how: sum(how in self.found[e]["how"] for e in leaked) for how in ("exact", "near", "ngram")}
-        items = [{"eval_id": self.eval_ids[e], "how": sorted(self.found[e]["how"]), "train_id": self.found[e]["train"],
-                  "similarity": round(self.found[e].get("similarity", 0.0), 4) or None,
-                  "ngram_share": self.found[e].get("ngram_share"), "eval_prompt": self.eval_prompts[e]}
-                 for e in leaked[:keep]]
-        return {"eval_items": len(self.eval_ids), "leaked": len(leaked),
-                "leaked_share": len(leaked) / max(1, len(self.eval_ids)), "by_method": by, "items": items,
-                "items_truncated": len(leaked) > keep}
+        items = [
+            {
+                "eval_id": self.eval_ids[e],
+                "how": sorted(self.found[e]["how"]),
+                "train_id": self.found[e]["train"],
+                "similarity": round(self.found[e].get("similarity", 0.0), 4) or None,
+                "ngram_share": self.found[e].get("ngram_share"),
+                "eval_prompt": self.eval_prompts[e],
+            }
+            for e in leaked[:keep]
+        ]
+        return {
+            "eval_items": len(self.eval_ids),
+            "leaked": len(leaked),
+            "leaked_share": len(leaked) / max(1, len(self.eval_ids)),
+            "by_method": by,
+            "items": items,
+            "items_truncated": len(leaked) > keep,
+        }

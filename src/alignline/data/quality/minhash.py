@@ -41,8 +41,9 @@ def permutations(num_perm: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def signatures_from_shingles(shingles: np.ndarray, owner: np.ndarray, n_records: int, a: np.ndarray,
-                             b: np.ndarray, chunk: int = 1 << 15) -> np.ndarray:
+def signatures_from_shingles(
+    shingles: np.ndarray, owner: np.ndarray, n_records: int, a: np.ndarray, b: np.ndarray, chunk: int = 1 << 15
+) -> np.ndarray:
     """(n_records, num_perm) uint32 MinHash signatures; a record without shingles gets all 0xFFFFFFFF.
 
     `owner` (the record of each shingle) must be ascending. The permuted values are laid out
@@ -53,7 +54,7 @@ def signatures_from_shingles(shingles: np.ndarray, owner: np.ndarray, n_records:
         return sig
     mixed = fmix32(shingles)
     for s in range(0, len(mixed), chunk):
-        part, own = mixed[s:s + chunk], owner[s:s + chunk]
+        part, own = mixed[s : s + chunk], owner[s : s + chunk]
         phv = a[:, None] * part[None, :] + b[:, None]
         starts = np.concatenate([[0], np.nonzero(np.diff(own))[0] + 1])
         mins = np.minimum.reduceat(phv, starts, axis=1).T
@@ -105,8 +106,8 @@ def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_we
     best, opt = float("inf"), (1, num_perm)
     for bands in range(1, num_perm + 1):
         for rows in range(1, num_perm // bands + 1):
-            fp = _integrate(lambda s, r=rows, b=bands: 1 - (1 - s ** r) ** b, 0.0, threshold)
-            fn = _integrate(lambda s, r=rows, b=bands: 1 - (1 - (1 - s ** r) ** b), threshold, 1.0)
+            fp = _integrate(lambda s, r=rows, b=bands: 1 - (1 - s**r) ** b, 0.0, threshold)
+            fn = _integrate(lambda s, r=rows, b=bands: 1 - (1 - (1 - s**r) ** b), threshold, 1.0)
             err = fp * fp_weight + fn * fn_weight
             if err < best:
                 best, opt = err, (bands, rows)

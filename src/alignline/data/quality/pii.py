@@ -52,19 +52,27 @@ _SECRET_FORMAT = re.compile(
     r"|\bAIza[0-9A-Za-z_-]{35}\b"
     r"|\b[rs]k_(?:live|test)_[0-9A-Za-z]{16,}\b"
     r"|\bhf_[A-Za-z0-9]{30,}\b"
-    r"|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
-_KEY_NAME = (r"(?:password|passwd|pwd|passphrase|secret|api[_-]?key|access[_-]?(?:key|token)|auth[_-]?token"
-             r"|client[_-]?secret|private[_-]?key)")
+    r"|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+)
+_KEY_NAME = (
+    r"(?:password|passwd|pwd|passphrase|secret|api[_-]?key|access[_-]?(?:key|token)|auth[_-]?token"
+    r"|client[_-]?secret|private[_-]?key)"
+)
 _SECRET_ASSIGNED = re.compile(
     # at most 4 name parts around the key word: unbounded, a long `a-b-c-...` run costs quadratic time
     rf"(?i:\b(?:[a-z0-9]+[_-]){{0,4}}?{_KEY_NAME}(?:[_-][a-z0-9]+){{0,4}}[\"']?\s*(?:[:=]|\s+is\b:?)\s*[\"']?)"
-    r"(?P<v>(?![$%{<\[(])(?=[^\s\"']*[0-9])(?=[^\s\"']*[A-Za-z])[^\s\"'<>]{7,}[^\s\"'<>.,;:!?)\]}])")
-_EXAMPLE = re.compile(r"(?i)generat|random|example|e\.g\.|for instance|such as|sample|dummy|placeholder|fake"
-                      r"|hypothetical")
+    r"(?P<v>(?![$%{<\[(])(?=[^\s\"']*[0-9])(?=[^\s\"']*[A-Za-z])[^\s\"'<>]{7,}[^\s\"'<>.,;:!?)\]}])"
+)
+_EXAMPLE = re.compile(
+    r"(?i)generat|random|example|e\.g\.|for instance|such as|sample|dummy|placeholder|fake"
+    r"|hypothetical"
+)
 _PLACEHOLDER_VALUE = re.compile(r"(?i)pass(?:word|wd)|secret|your|example|sample|changeme|dummy|xxx|\*\*\*")
 _CARD = re.compile(r"(?<![\w.+-])(?:\d[ -]?){12,18}\d(?![\w-]|\.\d)")
-_CARD_WORDS = re.compile(r"(?i)\b(?:cards?|visa|master\s?card|amex|american express|discover|diners|jcb|maestro"
-                         r"|credit|debit|cc|cvv|cvc|expir\w*|payment|pan)\b|信用卡|银行卡|卡号")
+_CARD_WORDS = re.compile(
+    r"(?i)\b(?:cards?|visa|master\s?card|amex|american express|discover|diners|jcb|maestro"
+    r"|credit|debit|cc|cvv|cvc|expir\w*|payment|pan)\b|信用卡|银行卡|卡号"
+)
 _CARD_GROUPS = ([4, 4, 4, 4], [4, 4, 4, 4, 3], [4, 6, 5], [4, 6, 4])
 _OPERATORS = "+-*/=×÷^"
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
@@ -72,17 +80,59 @@ _SSN = re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}\b")
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4 = re.compile(rf"(?<![\w.])(?:{_OCTET}\.){{3}}{_OCTET}(?![\w.]|\.\w)")
-_IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?![\w:])"
-                   r"|(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}:){0,5}[0-9A-Fa-f]{1,4}(?![\w:])")
-_PHONE = re.compile(r"(?<![\w+])(?<!\d[ .-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]\d{3,4}"
-                    r"(?![\w-]|[ .-]\d)"
-                    r"|(?<![\w])\+\d{1,3}[ .-]?\d{6,12}(?![\w])")
+_IPV6 = re.compile(
+    r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?![\w:])"
+    r"|(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}:){0,5}[0-9A-Fa-f]{1,4}(?![\w:])"
+)
+_PHONE = re.compile(
+    r"(?<![\w+])(?<!\d[ .-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]\d{3,4}"
+    r"(?![\w-]|[ .-]\d)"
+    r"|(?<![\w])\+\d{1,3}[ .-]?\d{6,12}(?![\w])"
+)
 # Issuer prefixes: Visa 4, Mastercard 51-55 and 2221-2720, Amex 34/37, Discover 6011/65, Diners 36/38, JCB 35.
 _ISSUER = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[4-8]|6(?:011|5))")
-_IBAN_LENGTHS = {"AD": 24, "AT": 20, "BE": 16, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "EE": 20, "ES": 24,
-                 "FI": 18, "FR": 27, "GB": 22, "GR": 27, "HR": 21, "HU": 28, "IE": 22, "IS": 26, "IT": 27, "LI": 21,
-                 "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MT": 31, "NL": 18, "NO": 15, "PL": 28, "PT": 25, "RO": 24,
-                 "SE": 24, "SI": 19, "SK": 24, "SM": 27, "TR": 26, "AE": 23, "SA": 24, "IL": 23, "BR": 29, "QA": 29}
+_IBAN_LENGTHS = {
+    "AD": 24,
+    "AT": 20,
+    "BE": 16,
+    "CH": 21,
+    "CY": 28,
+    "CZ": 24,
+    "DE": 22,
+    "DK": 18,
+    "EE": 20,
+    "ES": 24,
+    "FI": 18,
+    "FR": 27,
+    "GB": 22,
+    "GR": 27,
+    "HR": 21,
+    "HU": 28,
+    "IE": 22,
+    "IS": 26,
+    "IT": 27,
+    "LI": 21,
+    "LT": 20,
+    "LU": 20,
+    "LV": 21,
+    "MC": 27,
+    "MT": 31,
+    "NL": 18,
+    "NO": 15,
+    "PL": 28,
+    "PT": 25,
+    "RO": 24,
+    "SE": 24,
+    "SI": 19,
+    "SK": 24,
+    "SM": 27,
+    "TR": 26,
+    "AE": 23,
+    "SA": 24,
+    "IL": 23,
+    "BR": 29,
+    "QA": 29,
+}
 
 
 def luhn_ok(digits: str) -> bool:
@@ -121,7 +171,7 @@ def _card_ok(text: str, m: re.Match) -> bool:
     digits = re.sub(r"[ -]", "", m.group())
     if not (13 <= len(digits) <= 19 and _ISSUER.match(digits) and luhn_ok(digits)):
         return False
-    near = text[max(0, m.start() - CONTEXT_CHARS):m.end() + CONTEXT_CHARS]
+    near = text[max(0, m.start() - CONTEXT_CHARS) : m.end() + CONTEXT_CHARS]
     if _CARD_WORDS.search(near):
         return True
     return card_like(m.group()) and not operand(text, m.start(), m.end())
@@ -140,20 +190,58 @@ def _phone_ok(m: str) -> bool:
 
 
 # (type, pattern, validator(text, match) or None), in PII_TYPES order.
-_DETECTORS = (("secret", _SECRET_FORMAT, None), ("secret", _SECRET_ASSIGNED, _assigned_secret_ok),
-              ("card", _CARD, _card_ok), ("iban", _IBAN, lambda t, m: iban_ok(m.group())), ("ssn", _SSN, None),
-              ("email", _EMAIL, None), ("ip", _IPV4, None), ("ip", _IPV6, lambda t, m: m.group().count(":") >= 2),
-              ("phone", _PHONE, lambda t, m: _phone_ok(m.group())))
+_DETECTORS = (
+    ("secret", _SECRET_FORMAT, None),
+    ("secret", _SECRET_ASSIGNED, _assigned_secret_ok),
+    ("card", _CARD, _card_ok),
+    ("iban", _IBAN, lambda t, m: iban_ok(m.group())),
+    ("ssn", _SSN, None),
+    ("email", _EMAIL, None),
+    ("ip", _IPV4, None),
+    ("ip", _IPV6, lambda t, m: m.group().count(":") >= 2),
+    ("phone", _PHONE, lambda t, m: _phone_ok(m.group())),
+)
 
 
 # Cheap tests that skip a detector when the text cannot hold its kind (most texts hold none):
 # numbers need a run of digits and separators, emails an @, IPv6 two colons, secrets a marker.
 _NUMERIC = re.compile(r"\d[\d .()/+-]{5,}\d")
 _HEXCOLON = re.compile(r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:")
-_SECRET_MARKERS = ("PRIVATE KEY", "AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "sk-",
-                   "AIza", "_live_", "_test_", "hf_", "eyJ")
-_SECRET_WORDS = ("password", "passwd", "pwd", "passphrase", "secret", "apikey", "api_key", "api-key", "token",
-                 "access_key", "access-key", "accesskey", "private_key", "private-key", "privatekey")
+_SECRET_MARKERS = (
+    "PRIVATE KEY",
+    "AKIA",
+    "ASIA",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "xox",
+    "sk-",
+    "AIza",
+    "_live_",
+    "_test_",
+    "hf_",
+    "eyJ",
+)
+_SECRET_WORDS = (
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "secret",
+    "apikey",
+    "api_key",
+    "api-key",
+    "token",
+    "access_key",
+    "access-key",
+    "accesskey",
+    "private_key",
+    "private-key",
+    "privatekey",
+)
 
 
 def _numeric(text: str) -> bool:
@@ -175,9 +263,17 @@ def _email(text: str) -> bool:
     return "@" in text
 
 
-_PREFILTER = {_SECRET_FORMAT: _secretish, _SECRET_ASSIGNED: _secretish, _CARD: _numeric, _IBAN: _numeric, _SSN: _numeric,
-              _EMAIL: _email, _IPV4: _numeric,
-              _IPV6: _colons, _PHONE: _numeric}
+_PREFILTER = {
+    _SECRET_FORMAT: _secretish,
+    _SECRET_ASSIGNED: _secretish,
+    _CARD: _numeric,
+    _IBAN: _numeric,
+    _SSN: _numeric,
+    _EMAIL: _email,
+    _IPV4: _numeric,
+    _IPV6: _colons,
+    _PHONE: _numeric,
+}
 
 
 @dataclass(slots=True, frozen=True)
@@ -216,7 +312,7 @@ def redact_text(text: str, types=PII_TYPES) -> tuple[str, list[Match]]:
     matches = find_pii(text, types)
     out, last = [], 0
     for m in matches:
-        out.append(text[last:m.start])
+        out.append(text[last : m.start])
         out.append(PLACEHOLDER[m.type])
         last = m.end
     out.append(text[last:])
@@ -276,8 +372,18 @@ class PiiCheck:
                 self.examples[k].append({"id": rid, "match": mask(m.value)})
 
     def result(self) -> dict:
-        return {"records_with_pii": self.any_records, "sensitive_records": self.sensitive_records,
-                "record_share": self.any_records / max(1, self.total),
-                "by_type": {t: {"matches": self.matches[t], "records": self.records[t], "ids": self.ids[t],
-                                "ids_truncated": self.records[t] > len(self.ids[t]), "examples": self.examples[t]}
-                            for t in self.types}}
+        return {
+            "records_with_pii": self.any_records,
+            "sensitive_records": self.sensitive_records,
+            "record_share": self.any_records / max(1, self.total),
+            "by_type": {
+                t: {
+                    "matches": self.matches[t],
+                    "records": self.records[t],
+                    "ids": self.ids[t],
+                    "ids_truncated": self.records[t] > len(self.ids[t]),
+                    "examples": self.examples[t],
+                }
+                for t in self.types
+            },
+        }

@@ -21,10 +21,16 @@ from alignline.data.quality.items import Item
 from alignline.data.quality.text import normalized, text_hash
 
 LABEL_FIELDS = ("labels", "annotations", "votes", "preferences")
-SCORE_FIELDS = (("score_chosen", "score_rejected"), ("chosen_score", "rejected_score"),
-                ("chosen_rating", "rejected_rating"))
-_SYNTHETIC = re.compile(r"synthetic|generated|\bllm|\bmodel|gpt|claude|llama|mistral|gemini|qwen|distil|"
-                        r"self[-_ ]?instruct|\bai\b|machine", re.IGNORECASE)
+SCORE_FIELDS = (
+    ("score_chosen", "score_rejected"),
+    ("chosen_score", "rejected_score"),
+    ("chosen_rating", "rejected_rating"),
+)
+_SYNTHETIC = re.compile(
+    r"synthetic|generated|\bllm|\bmodel|gpt|claude|llama|mistral|gemini|qwen|distil|"
+    r"self[-_ ]?instruct|\bai\b|machine",
+    re.IGNORECASE,
+)
 
 
 def is_tie(record: dict) -> bool:
@@ -131,19 +137,36 @@ class PreferenceCheck:
             cohen = cohen_kappa([a[i] for i in both], [b[i] for i in both]) if both else None
         conf = self.confidences
         return {
-            "pairs": self.total, "identical": self.n_identical, "identical_ids": self.identical,
-            "ties": self.ties, "tie_share": self.ties / n, "tie_ids": self.tie_ids,
-            "duplicate_pairs": self.duplicates, "duplicate_pair_share": self.duplicates / n,
+            "pairs": self.total,
+            "identical": self.n_identical,
+            "identical_ids": self.identical,
+            "ties": self.ties,
+            "tie_share": self.ties / n,
+            "tie_ids": self.tie_ids,
+            "duplicate_pairs": self.duplicates,
+            "duplicate_pair_share": self.duplicates / n,
             "duplicate_pair_ids": self.duplicate_ids,
-            "chosen_longer": self.longer, "chosen_longer_share": self.longer / n, "equal_length": self.equal_length,
-            "chosen_longer_by_category": {k: {"pairs": v[0], "chosen_longer_share": v[1] / v[0]}
-                                          for k, v in sorted(self.by_category.items())},
-            "adversarial": self.adversarial, "adversarial_share": self.adversarial / n,
-            "synthetic": self.synthetic, "synthetic_share": self.synthetic / n if self.with_source else None,
+            "chosen_longer": self.longer,
+            "chosen_longer_share": self.longer / n,
+            "equal_length": self.equal_length,
+            "chosen_longer_by_category": {
+                k: {"pairs": v[0], "chosen_longer_share": v[1] / v[0]} for k, v in sorted(self.by_category.items())
+            },
+            "adversarial": self.adversarial,
+            "adversarial_share": self.adversarial / n,
+            "synthetic": self.synthetic,
+            "synthetic_share": self.synthetic / n if self.with_source else None,
             "sources": self.sources,
-            "confidence": {"pairs": len(conf), "mean": sum(conf) / len(conf) if conf else None,
-                           "below_0.6": sum(c < 0.6 for c in conf)},
-            "agreement": {"multi_label_pairs": len(self.units), "krippendorff_alpha": krippendorff_alpha(self.units),
-                          "fleiss_kappa": fleiss_kappa(self.units), "cohen_kappa": cohen,
-                          "annotators": sorted(self.named)},
+            "confidence": {
+                "pairs": len(conf),
+                "mean": sum(conf) / len(conf) if conf else None,
+                "below_0.6": sum(c < 0.6 for c in conf),
+            },
+            "agreement": {
+                "multi_label_pairs": len(self.units),
+                "krippendorff_alpha": krippendorff_alpha(self.units),
+                "fleiss_kappa": fleiss_kappa(self.units),
+                "cohen_kappa": cohen,
+                "annotators": sorted(self.named),
+            },
         }

@@ -20,8 +20,9 @@ _WORD = re.compile(r"\w+")
 _CACHE: dict[str, int] = {}
 _CACHE_LIMIT = 2_000_000
 # Odd 64-bit multipliers, one per n-gram position (fixed: hashes are stable across runs and machines).
-_MULTIPLIERS = (np.random.RandomState(20240613).randint(0, 1 << 62, size=64, dtype=np.uint64) * np.uint64(2)
-                + np.uint64(1))
+_MULTIPLIERS = np.random.RandomState(20240613).randint(0, 1 << 62, size=64, dtype=np.uint64) * np.uint64(2) + np.uint64(
+    1
+)
 
 
 def words(text: str) -> list[str]:
@@ -93,7 +94,7 @@ def ngram_hashes(batch: WordBatch | list[np.ndarray], n: int, short: bool = True
     if total >= n:
         acc = np.zeros(total - n + 1, dtype=np.uint64)
         for k in range(n):
-            acc += flat[k:total - n + 1 + k] * _MULTIPLIERS[k]
+            acc += flat[k : total - n + 1 + k] * _MULTIPLIERS[k]
         first = owner[: total - n + 1]
         valid = np.arange(total - n + 1) + n <= ends[first]
         hashes.append(acc[valid])

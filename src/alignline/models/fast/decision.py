@@ -27,8 +27,8 @@ from alignline.models.fast.fast_lora import install_fast_lora
 from alignline.models.fast.fused_layers import install_fused_layers
 from alignline.models.fast.head import output_head
 from alignline.models.fast.packed_attention import packed_attention_unsupported, register_packed_attention
-from alignline.models.fast.path import PARTS, FastPath
 from alignline.models.fast.patching import remove_fast_forwards
+from alignline.models.fast.path import PARTS, FastPath
 from alignline.models.fast.self_check import check_batch, differences, fast_outputs, mismatch, own_outputs
 from alignline.models.peft_unwrap import unwrap
 
@@ -36,15 +36,35 @@ Mode = Literal["auto", "off"]
 Kind = Literal["causal_lm", "reward"]
 
 # Classes whose forward is exactly `models/fast/head.py`'s reading of them on top of the decoder.
-EXACT_CAUSAL_LM = frozenset({
-    "LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM", "GemmaForCausalLM",
-    "Gemma2ForCausalLM", "Phi3ForCausalLM", "PhiForCausalLM", "CohereForCausalLM", "GraniteForCausalLM",
-    "Olmo2ForCausalLM"})
+EXACT_CAUSAL_LM = frozenset(
+    {
+        "LlamaForCausalLM",
+        "Qwen2ForCausalLM",
+        "Qwen3ForCausalLM",
+        "MistralForCausalLM",
+        "GemmaForCausalLM",
+        "Gemma2ForCausalLM",
+        "Phi3ForCausalLM",
+        "PhiForCausalLM",
+        "CohereForCausalLM",
+        "GraniteForCausalLM",
+        "Olmo2ForCausalLM",
+    }
+)
 # Classes whose reward is `score(decoder(x))` read at the last token (transformers has no Cohere or Granite one).
-EXACT_REWARD = frozenset({
-    "LlamaForSequenceClassification", "Qwen2ForSequenceClassification", "Qwen3ForSequenceClassification",
-    "MistralForSequenceClassification", "GemmaForSequenceClassification", "Gemma2ForSequenceClassification",
-    "Phi3ForSequenceClassification", "PhiForSequenceClassification", "Olmo2ForSequenceClassification"})
+EXACT_REWARD = frozenset(
+    {
+        "LlamaForSequenceClassification",
+        "Qwen2ForSequenceClassification",
+        "Qwen3ForSequenceClassification",
+        "MistralForSequenceClassification",
+        "GemmaForSequenceClassification",
+        "Gemma2ForSequenceClassification",
+        "Phi3ForSequenceClassification",
+        "PhiForSequenceClassification",
+        "Olmo2ForSequenceClassification",
+    }
+)
 # Modules from here are understood: the allow-listed classes are built of them, and peft's LoRA layers are
 # either run exactly by `fast_lora` or left to peft's own forward (`peft.utils.other`: the wrapper of a
 # trained `score` head, which calls the plain copy). Anything else calls for the self-check.
@@ -55,8 +75,9 @@ TOLERANCE = {torch.float64: 1e-5, torch.float32: 1e-3}
 HALF_TOLERANCE = 0.05
 
 
-def choose_fast_path(model: nn.Module, mode: Mode | bool = "auto", kind: Kind = "causal_lm",
-                     virtual_tokens: bool = False) -> FastPath:
+def choose_fast_path(
+    model: nn.Module, mode: Mode | bool = "auto", kind: Kind = "causal_lm", virtual_tokens: bool = False
+) -> FastPath:
     """Decide, install what is on (and nothing else), and return the decision. Re-deciding is safe:
     every fast forward is taken off `model` first."""
     if isinstance(mode, bool):  # YAML reads a bare off as false
@@ -68,8 +89,9 @@ def choose_fast_path(model: nn.Module, mode: Mode | bool = "auto", kind: Kind = 
         return FastPath(reasons={p: "training.fast_path is off" for p in PARTS})
     base = unwrap(model)
     if virtual_tokens or prompt_learning(model):
-        return FastPath(basis="plain", reasons={p: "prompt/prefix tuning changes the inputs inside peft's forward"
-                                                for p in PARTS})
+        return FastPath(
+            basis="plain", reasons={p: "prompt/prefix tuning changes the inputs inside peft's forward" for p in PARTS}
+        )
     blocked = _head_blocked(base, kind)
     if blocked:
         return FastPath(basis="plain", reasons={p: blocked for p in PARTS})
@@ -78,8 +100,11 @@ def choose_fast_path(model: nn.Module, mode: Mode | bool = "auto", kind: Kind = 
     allowed = cls in (EXACT_REWARD if kind == "reward" else EXACT_CAUSAL_LM)
     if allowed and not unknown:
         return _install(model, f"allow-list: {cls}", kind)
-    why = (f"{cls} is not on the allow-list" if not allowed else
-           f"modules outside the allow-list: {', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
+    why = (
+        f"{cls} is not on the allow-list"
+        if not allowed
+        else f"modules outside the allow-list: {', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}"
+    )
     batch = check_batch(model, kind)
     own = own_outputs(model, kind, batch)  # the model's own forward, before anything is installed
     dtype = next(p for p in model.parameters() if p.is_floating_point()).dtype

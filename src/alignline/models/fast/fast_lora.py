@@ -20,8 +20,9 @@ class _LoraLinear(torch.autograd.Function):
         y = torch.addmm(bias, x2, weight.T) if bias is not None else x2 @ weight.T
         h = x2 @ lora_a.T  # (N, r)
         y.addmm_(h, lora_b.T, alpha=scaling)  # accumulate in place: no second (N, out) tensor
-        ctx.save_for_backward(x2 if ctx.needs_input_grad[3] else None, h if ctx.needs_input_grad[4] else None,
-                              weight, lora_a, lora_b)
+        ctx.save_for_backward(
+            x2 if ctx.needs_input_grad[3] else None, h if ctx.needs_input_grad[4] else None, weight, lora_a, lora_b
+        )
         ctx.scaling, ctx.x_shape = scaling, x.shape
         return y.view(*x.shape[:-1], y.shape[-1])
 
@@ -48,16 +49,28 @@ def _fast_lora_forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     names = self.active_adapters
     name = names[0] if len(names) == 1 else None
     base = self.base_layer
-    if (args or kwargs or name is None or self.disable_adapters or self.merged or name not in self.lora_A
-            or name in self.lora_variant or self.fan_in_fan_out or type(base) is not nn.Linear
-            or base.weight.requires_grad or (base.bias is not None and base.bias.requires_grad)
-            or self.lora_A[name].bias is not None or self.lora_B[name].bias is not None
-            or (self.training and not isinstance(self.lora_dropout[name], nn.Identity))
-            or not (x.dtype == base.weight.dtype == self.lora_A[name].weight.dtype)
-            or torch.is_autocast_enabled(x.device.type)):
+    if (
+        args
+        or kwargs
+        or name is None
+        or self.disable_adapters
+        or self.merged
+        or name not in self.lora_A
+        or name in self.lora_variant
+        or self.fan_in_fan_out
+        or type(base) is not nn.Linear
+        or base.weight.requires_grad
+        or (base.bias is not None and base.bias.requires_grad)
+        or self.lora_A[name].bias is not None
+        or self.lora_B[name].bias is not None
+        or (self.training and not isinstance(self.lora_dropout[name], nn.Identity))
+        or not (x.dtype == base.weight.dtype == self.lora_A[name].weight.dtype)
+        or torch.is_autocast_enabled(x.device.type)
+    ):
         return type(self).forward(self, x, *args, **kwargs)
-    return _LoraLinear.apply(x, base.weight, base.bias, self.lora_A[name].weight, self.lora_B[name].weight,
-                             self.scaling[name])
+    return _LoraLinear.apply(
+        x, base.weight, base.bias, self.lora_A[name].weight, self.lora_B[name].weight, self.scaling[name]
+    )
 
 
 def install_fast_lora(model: nn.Module) -> int:

@@ -21,9 +21,16 @@ from alignline.models.fast.path import FastPath
 from alignline.models.peft_unwrap import unwrap
 
 
-def logprob_forward(model, fast_path: FastPath, input_ids: torch.Tensor, position_ids: torch.Tensor,
-                    targets: torch.Tensor, attention_mask: torch.Tensor | None = None, virtual_tokens: bool = False,
-                    chunk_size: int = DEFAULT_CHUNK) -> torch.Tensor:
+def logprob_forward(
+    model,
+    fast_path: FastPath,
+    input_ids: torch.Tensor,
+    position_ids: torch.Tensor,
+    targets: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+    virtual_tokens: bool = False,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> torch.Tensor:
     """(B, T) ids, positions and targets -> (N,) float32 log-probs of the N targets != IGNORE, row-major."""
     keep = targets != IGNORE  # (B, T)
     if fast_path.fused_head:
@@ -31,19 +38,21 @@ def logprob_forward(model, fast_path: FastPath, input_ids: torch.Tensor, positio
         head = output_head(base)  # read at every call: FSDP and device moves may swap the tensors
         if not isinstance(head, str):
             hidden = decoder_hidden(base, base.get_decoder(), input_ids, position_ids, fast_path.packed_attention)
-            return token_logprobs(hidden[keep], head.weight, targets[keep], chunk_size, head.bias, head.scale,
-                                  head.softcap)
+            return token_logprobs(
+                hidden[keep], head.weight, targets[keep], chunk_size, head.bias, head.scale, head.softcap
+            )
     if virtual_tokens:
         logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
-        logits = logits[:, -input_ids.shape[1]:]  # prompt tuning prepends virtual-token positions
+        logits = logits[:, -input_ids.shape[1] :]  # prompt tuning prepends virtual-token positions
     else:
         # Position ids and no mask: transformers then attends within each packed example.
         logits = model(input_ids=input_ids, position_ids=position_ids, use_cache=False).logits
     return token_logprobs_reference(logits[keep], targets[keep])
 
 
-def reward_forward(model, fast_path: FastPath, input_ids: torch.Tensor, position_ids: torch.Tensor,
-                   last_index: torch.Tensor) -> torch.Tensor:
+def reward_forward(
+    model, fast_path: FastPath, input_ids: torch.Tensor, position_ids: torch.Tensor, last_index: torch.Tensor
+) -> torch.Tensor:
     """(B, T) packed ids and positions, (S,) flat index of each sequence's last token -> (S,) rewards."""
     base = unwrap(model)
     if fast_path.fused_head:
@@ -65,14 +74,19 @@ def reward_forward(model, fast_path: FastPath, input_ids: torch.Tensor, position
     return scores.reshape(-1, scores.shape[-1])[last_index, 0].float()
 
 
-def decoder_hidden(base, decoder, input_ids: torch.Tensor, position_ids: torch.Tensor,
-                   packed_attention: bool) -> torch.Tensor:
+def decoder_hidden(
+    base, decoder, input_ids: torch.Tensor, position_ids: torch.Tensor, packed_attention: bool
+) -> torch.Tensor:
     """(B, T) packed ids and positions -> (B, T, H) last hidden states, attention kept inside each example."""
     # Gradient checkpointing re-runs layers in backward, outside this call: keep the standard mask then.
     if packed_attention and not _checkpointing(base):
         with use_attention(base.config, PACKED_ATTENTION):
-            return decoder(input_ids=input_ids, position_ids=position_ids, use_cache=False,
-                           alignline_segments=Segments.from_positions(position_ids)).last_hidden_state
+            return decoder(
+                input_ids=input_ids,
+                position_ids=position_ids,
+                use_cache=False,
+                alignline_segments=Segments.from_positions(position_ids),
+            ).last_hidden_state
     return decoder(input_ids=input_ids, position_ids=position_ids, use_cache=False).last_hidden_state
 
 

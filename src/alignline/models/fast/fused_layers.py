@@ -93,7 +93,10 @@ def install_fused_layers(model: nn.Module) -> int:
         name = type(module).__name__
         if name in RMSNORM_CLASSES and hasattr(module, "variance_epsilon"):
             count += patch_forward(module, _rmsnorm_forward)
-        elif (name in MLP_CLASSES and isinstance(getattr(module, "act_fn", None), (SiLUActivation, nn.SiLU))
-              and all(hasattr(module, n) for n in ("gate_proj", "up_proj", "down_proj"))):
+        elif (
+            name in MLP_CLASSES
+            and isinstance(getattr(module, "act_fn", None), (SiLUActivation, nn.SiLU))
+            and all(hasattr(module, n) for n in ("gate_proj", "up_proj", "down_proj"))
+        ):
             count += patch_forward(module, _mlp_forward)
     return count

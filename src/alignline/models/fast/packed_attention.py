@@ -21,7 +21,6 @@ BUCKET = 64  # examples are padded to a multiple of this in their bucket; flash 
 QUERY_BLOCK = 128  # CPU: causal attention over longer sequences goes this many queries at a time
 
 
-
 @dataclass
 class Segments:
     """Where each example of a (B, T) batch lies, and how to gather them into buckets of padded length.
@@ -37,7 +36,7 @@ class Segments:
     whole_rows: bool
 
     @staticmethod
-    def from_positions(position_ids: torch.Tensor) -> "Segments":
+    def from_positions(position_ids: torch.Tensor) -> Segments:
         b, t = position_ids.shape
         flat = position_ids.reshape(-1)
         starts = torch.ones(b * t, dtype=torch.bool, device=flat.device)
@@ -56,21 +55,31 @@ class Segments:
             slot = torch.arange(width)
             index = torch.cat([s + slot.clamp(max=n - 1) for s, n in items])
             for k, (s, n) in enumerate(items):
-                unpack[s:s + n] = torch.arange(offset + k * width, offset + k * width + n)
+                unpack[s : s + n] = torch.arange(offset + k * width, offset + k * width + n)
             buckets.append((width, index.to(flat.device)))
             offset += len(items) * width
         return Segments(buckets, unpack.to(flat.device), False)
 
 
-def packed_attention_forward(module, query, key, value, attention_mask, scaling=None, dropout: float = 0.0,
-                             alignline_segments: Segments | None = None, **kwargs):
+def packed_attention_forward(
+    module,
+    query,
+    key,
+    value,
+    attention_mask,
+    scaling=None,
+    dropout: float = 0.0,
+    alignline_segments: Segments | None = None,
+    **kwargs,
+):
     """transformers attention interface: (B, H, T, D) query, (B, Hkv, T, D) key/value -> (B, T, H, D)."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     segments = alignline_segments
     if segments is None:  # not called through TokenLogprobModel: behave as SDPA does
-        return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout,
-                                      **kwargs)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs
+        )
     if segments.whole_rows:
         return _causal(query, key, value, scaling, dropout).transpose(1, 2).contiguous(), None
     b, h, t, d = query.shape
@@ -102,8 +111,18 @@ def _causal(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale, dropout: f
     for start in range(0, length, QUERY_BLOCK):
         end = min(start + QUERY_BLOCK, length)
         mask = None if start == 0 else _prefix_causal_mask(start, end, q.device)
-        outs.append(sdpa(q[:, :, start:end], k[:, :, :end], v[:, :, :end], attn_mask=mask, is_causal=mask is None,
-                         scale=scale, dropout_p=dropout, enable_gqa=gqa))
+        outs.append(
+            sdpa(
+                q[:, :, start:end],
+                k[:, :, :end],
+                v[:, :, :end],
+                attn_mask=mask,
+                is_causal=mask is None,
+                scale=scale,
+                dropout_p=dropout,
+                enable_gqa=gqa,
+            )
+        )
     return torch.cat(outs, dim=2)
 
 

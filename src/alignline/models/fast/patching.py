@@ -34,8 +34,11 @@ def patch_forward(module: nn.Module, fn: Callable) -> bool:
 
 def patched_modules(model: nn.Module) -> list[str]:
     """Names of the modules of `model` that carry one of the fast path's forwards."""
-    return [name for name, m in model.named_modules()
-            if getattr(m.__dict__.get("forward"), "__func__", None) in FAST_FORWARDS]
+    return [
+        name
+        for name, m in model.named_modules()
+        if getattr(m.__dict__.get("forward"), "__func__", None) in FAST_FORWARDS
+    ]
 
 
 def remove_fast_forwards(model: nn.Module) -> int:

@@ -48,8 +48,13 @@ def check_batch(model: nn.Module, kind: str) -> dict:
     position_ids = torch.stack([torch.cat([torch.arange(len(x)) for x in r]) for r in rows])
     targets = torch.stack([torch.cat([torch.cat([x[1:], torch.tensor([-100])]) for x in r]) for r in rows])
     ends = torch.cumsum(torch.tensor([n for lengths in ROWS for n in lengths]), 0) - 1
-    return {"input_ids": input_ids, "position_ids": position_ids, "targets": targets, "last_index": ends,
-            "examples": examples}
+    return {
+        "input_ids": input_ids,
+        "position_ids": position_ids,
+        "targets": targets,
+        "last_index": ends,
+        "examples": examples,
+    }
 
 
 def own_outputs(model: nn.Module, kind: str, batch: dict) -> Outputs:
@@ -114,8 +119,11 @@ def _with_grads(model: nn.Module, run) -> Outputs:
         with torch.enable_grad():
             values = run()
             weights = 1 + 0.5 * torch.sin(torch.arange(values.numel(), device=values.device, dtype=values.dtype))
-            grads = torch.autograd.grad((values * weights).sum(), [p for _, p in named], allow_unused=True) \
-                if named and values.requires_grad else [None] * len(named)
+            grads = (
+                torch.autograd.grad((values * weights).sum(), [p for _, p in named], allow_unused=True)
+                if named and values.requires_grad
+                else [None] * len(named)
+            )
     finally:
         for m, training in modes.items():
             m.training = training

@@ -81,15 +81,30 @@ class CalculatorEnv:
             if good and not self.called:
                 reward = self.tool_call_reward
             self.called = self.called or good
-            return observation, reward, False, False, {"tool_results": results, "tool_errors": errors,
-                                                       "components": self.components(False, False)}
+            return (
+                observation,
+                reward,
+                False,
+                False,
+                {"tool_results": results, "tool_errors": errors, "components": self.components(False, False)},
+            )
         value = final_number(action)
         correct = value is not None and abs(value - self.answer) <= Fraction(1, 10**6)
         earned = correct and (self.called or not self.require_tool)
         formatted = ANSWER_LINE.search(action) is not None
         reward = float(earned) + (self.format_reward if formatted else 0.0)
-        return [], reward, True, False, {"correct": correct, "final": None if value is None else str(value),
-                                         "called_tool": self.called, "components": self.components(earned, formatted)}
+        return (
+            [],
+            reward,
+            True,
+            False,
+            {
+                "correct": correct,
+                "final": None if value is None else str(value),
+                "called_tool": self.called,
+                "components": self.components(earned, formatted),
+            },
+        )
 
     def components(self, earned: bool, formatted: bool) -> dict[str, float]:
         return {"correct": float(earned), "tool": float(self.called), "format": float(formatted)}
