@@ -8,9 +8,9 @@ surrogate (`loss`). Log-probs are always recomputed by the training model; the g
 only to log the mismatch between the two (and for truncated importance sampling when they differ).
 
 Records (GRPO, PPO, episodes; read in `data/prompts.py`): `prompt` (a string, used as it is, or a message list,
-rendered with the chat template and its generation prompt) plus the columns the rewards read. A top-level `system` makes the prompt a
-conversation, [system, user] through the chat template (an empty one adds no system turn); it still reaches the
-rewards as a column, as TRL passes every extra column.
+rendered with the chat template and its generation prompt) plus the columns the rewards read. A top-level `system`
+makes the prompt a conversation, [system, user] through the chat template (an empty one adds no system turn);
+it still reaches the rewards as a column, as TRL passes every extra column.
 
 Simplifications against TRL's GRPOTrainer, and why:
 - The loss uses log-probs at temperature 1 (TRL divides the logits by the sampling temperature). With
