@@ -108,26 +108,29 @@ def split_off(samples: list[Sample], fraction: float, rng: random.Random) -> tup
     return [s for i, s in enumerate(samples) if i not in held], [samples[i] for i in sorted(held)]
 
 
-def load_split(
-    cfg: RunConfig, load: Callable[..., list], sources: list[dict], unit: str = "pairs"
+def split_and_mix(
+    data: DataConfig,
+    load: Callable[[str, str, dict[str, str] | None], list],
+    seed: int,
+    sources: list[dict],
+    unit: str = "records",
+    require_train_part: bool = False,
 ) -> tuple[list, list]:
-    """The records of a method that reads them whole (pairs, unpaired, prompts): every training source read with
-    `load(path, split, columns)`, `eval_fraction` of each held out (seeded)
-    before the weighted mix, or the eval file; one entry per file appended to `sources`.
-    -> (train records, held-out records)."""
-    data = cfg.data
-    if not data.train:
-        raise DataError("<recipe>", "no training data: set data.train", field="data.train")
-    rng = random.Random(cfg.training.seed)
+    """Every training source read with `load(path, split, columns)`, `eval_fraction` of each held out (seeded)
+    before the weighted mix, or the eval file; one entry per file appended to `sources`, its count named `unit`.
+    `require_train_part`: a source the held-out split leaves empty is an error. -> (train records, held out)."""
+    rng = random.Random(seed)
     per_source, held = [], []
     for src in data.train:
         records = load(src.path, data.split, data.columns)
         train_part, held_part = split_off(records, data.eval_fraction if data.eval is None else 0.0, rng)
+        if require_train_part and not train_part:
+            raise DataError(src.path, "nothing left to train on after the held-out split", field="data.eval_fraction")
         per_source.append(train_part)
         held += held_part
         sources.append(
             {
-                "path": src.path,
+                "path": str(src.path),
                 "sha256": file_sha256(src.path),
                 unit: len(records),
                 "weight": src.weight,
@@ -141,8 +144,18 @@ def load_split(
     )
     if data.eval is not None:
         held = load(data.eval, data.eval_split or data.split, data.columns)
-        sources.append({"path": data.eval, "sha256": file_sha256(data.eval), unit: len(held), "role": "eval"})
+        sources.append({"path": str(data.eval), "sha256": file_sha256(data.eval), unit: len(held), "role": "eval"})
     return train, held
+
+
+def load_split(
+    cfg: RunConfig, load: Callable[..., list], sources: list[dict], unit: str = "pairs"
+) -> tuple[list, list]:
+    """The records of a method that reads them whole (pairs, unpaired, prompts), split and mixed as
+    `split_and_mix` does with the run's seed. -> (train records, held-out records)."""
+    if not cfg.data.train:
+        raise DataError("<recipe>", "no training data: set data.train", field="data.train")
+    return split_and_mix(cfg.data, load, cfg.training.seed, sources, unit)
 
 
 def tokenize(
@@ -210,36 +223,15 @@ def prepare_data(
         raise DataError(
             "<recipe>", "no training data: set data.train to a file or a list of {path, weight}", field="data.train"
         )
-    rng = random.Random(seed)
     report = DataReport()
-    per_source, eval_samples = [], []
-    for src in cfg.train:
-        samples = load_samples(src.path, allowed, cfg.split, cfg.columns)
-        train_part, held = split_off(samples, cfg.eval_fraction if cfg.eval is None else 0.0, rng)
-        if not train_part:
-            raise DataError(src.path, "nothing left to train on after the held-out split", field="data.eval_fraction")
-        per_source.append(train_part)
-        eval_samples += held
-        report.sources.append(
-            {
-                "path": str(src.path),
-                "sha256": file_sha256(src.path),
-                "records": len(samples),
-                "weight": src.weight,
-                "held_out": len(held),
-            }
-        )
-    train_samples = (
-        per_source[0]
-        if len(per_source) == 1 and cfg.mix_size is None
-        else mix(per_source, [s.weight for s in cfg.train], cfg.mix_size, rng)
+    train_samples, eval_samples = split_and_mix(
+        cfg,
+        lambda path, split, columns: load_samples(path, allowed, split, columns),
+        seed,
+        report.sources,
+        require_train_part=True,
     )
-    if cfg.eval is not None:
-        eval_samples = load_samples(cfg.eval, allowed, cfg.eval_split or cfg.split, cfg.columns)
-        report.sources.append(
-            {"path": str(cfg.eval), "sha256": file_sha256(cfg.eval), "records": len(eval_samples), "role": "eval"}
-        )
-    for src_report, _samples in zip(report.sources, per_source):
+    for src_report in report.sources[: len(cfg.train)]:  # the training sources; the eval file has no mix
         src_report["in_mix"] = sum(1 for s in train_samples if s.origin.startswith(f"{src_report['path']}, "))
     report.formats = dict(Counter(format_of(s) for s in train_samples))
     report.reasoning_dropped = settle_reasoning(tokenizer, train_samples + eval_samples, cfg.reasoning)

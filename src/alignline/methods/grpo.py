@@ -62,10 +62,6 @@ class GRPO(OnlineMethod):
     name: str = "grpo"
     section = "grpo"
 
-    def __post_init__(self):
-
-        self.use_rewards()
-
     @property
     def passes(self) -> int:
         return self._cfg.grpo.num_iterations

@@ -44,8 +44,9 @@ class OnlineMethod(NoExtraHooks):
     tokenizer = None
     """Set by `prepare`: sampling and scoring render prompts with it."""
 
-    def use_rewards(self) -> None:
-        """The recipe's `rewards:` and the monitors that watch them, alarms named after `section`."""
+    def __post_init__(self) -> None:
+        """The recipe's `rewards:` and the monitors that watch them, alarms named after `section` (episode GRPO
+        builds its own: its monitor waits for the environment's reward components)."""
         cfg = self._cfg
         self.rewards = RewardSet(cfg.rewards, cfg.sandbox)
         self.monitor = Monitor(cfg.rewards, getattr(cfg, self.section), section=self.section)

@@ -160,10 +160,6 @@ class PPO(OnlineMethod):
     checkpoint_extras = ("value_head.", "kl_coef")
     section = "ppo"
 
-    def __post_init__(self):
-
-        self.use_rewards()
-
     @property
     def passes(self) -> int:
         return self._cfg.ppo.num_ppo_epochs
