@@ -209,6 +209,9 @@ class RewardSpec:
     weight: float = 1.0
     options: dict[str, Any] = field(default_factory=dict)
     """Keyword options for the grader (e.g. `pattern:` for `regex`)."""
+    only_if: str | None = None
+    """The name of another component: this one pays only where that one is positive (a format reward gated on
+    `accuracy` cannot be earned by shape alone); elsewhere it counts 0."""
 
 
 @dataclass
@@ -245,8 +248,11 @@ class GRPOConfig:
     """Groups whose rewards are all equal carry no signal: leave them out of the loss (dynamic sampling)."""
     resample_zero_std: int = 0
     """Re-sample a zero-variance group this many times (new seeds) before dropping it."""
+    importance_sampling: Literal["tis", "none"] = "tis"
+    """Correct the generator/trainer mismatch (vLLM samples, the trainer scores): tis multiplies each token's loss
+    by the truncated ratio min(p_trainer / p_generator, importance_sampling_cap), as TRL does; none ignores it."""
     importance_sampling_cap: float = 2.0
-    """Truncated importance sampling: the trainer/generator ratio is capped here (only when they differ: vLLM)."""
+    """Truncated importance sampling: the trainer/generator ratio is capped here."""
     log_completions_every: int = 10
     """Write sampled completions to completions.jsonl every N steps (0: never)."""
     max_kl: float | None = None
@@ -318,6 +324,19 @@ class EnvConfig:
     a worked example (a user turn, the assistant's call, the `tool` result, the answer). Context, never trained."""
 
 
+@dataclass
+class GenerationConfig:
+    """How text is generated (evaluation, rollouts, annotation candidates, serving): `rollout/engine.py`."""
+
+    backend: Literal["auto", "hf", "vllm"] = "auto"
+    """auto: vLLM where it is installed and can serve the model, else Hugging Face; hf: our reference engine on
+    transformers; vllm: vLLM (fails in one line when it cannot load)."""
+    server: str | None = None
+    """URL of a vLLM server (`alignline rollout-server`); null: generate in this process."""
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    """auto: bfloat16 where the hardware has it (a CUDA GPU, or a CPU with avx512_bf16 or AMX), else float32."""
+
+
 MethodName = Literal["sft", "cpt", "dpo", "rm", "kto", "grpo", "ppo"]
 """The methods a recipe can name; `alignline.methods` maps each to its implementation (a test keeps the two equal)."""
 
@@ -339,6 +358,8 @@ class RunConfig:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     rewards: list[RewardSpec] = field(default_factory=list)
     """Online methods: the reward components, summed with their weights."""
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    """The generation engine for rollouts and in-training evaluation."""
     env: EnvConfig = field(default_factory=EnvConfig)
     """`method: grpo` on episodes of an environment (`methods/rft.py`); `env.name` unset: single-turn GRPO."""
     sandbox: Literal["auto", "bwrap", "unsafe_local"] = "auto"
