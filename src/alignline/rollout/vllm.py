@@ -78,6 +78,24 @@ def model_max_len(base: str) -> int:
     return min(int(config.get("max_position_embeddings") or DEFAULT_MAX_MODEL_LEN), DEFAULT_MAX_MODEL_LEN)
 
 
+def repack_tied_cpu_weights(model) -> None:
+    """vLLM's CPU build packs each weight for its GEMM kernel once loaded; its in-place reload repacks every
+    layer it reloads, but a tied output head (`lm_head` sharing the embedding's tensor, as SmolLM2's) is not
+    reloaded on its own and keeps multiplying by the old packed embedding. Repack every layer that still
+    holds its weight (embeddings and heads; packed linear layers dropped theirs) from the weight it holds now.
+    """
+    import torch
+
+    if not any(hasattr(m, "cpu_linear") for m in model.modules()):
+        return  # CUDA: nothing is packed
+    from vllm.model_executor.layers.utils import dispatch_cpu_unquantized_gemm  # lazy: vllm is optional
+
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if hasattr(module, "cpu_linear") and isinstance(weight, torch.Tensor) and weight.ndim == 2 and weight.numel():
+            dispatch_cpu_unquantized_gemm(module, remove_weight=False)
+
+
 @dataclass
 class VLLMEngine:
     llm: object
@@ -207,6 +225,7 @@ class VLLMEngine:
         # (`.base_layer.`) and only the reload maps checkpoint names onto them; in process the iterator is
         # handed over as it is, no copy
         self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
+        self.llm.apply_model(repack_tied_cpu_weights)
         self.llm.reset_prefix_cache()
         self.weight_version += 1
         self.last_sync_s = time.perf_counter() - start
@@ -220,6 +239,7 @@ class VLLMEngine:
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
         from vllm import SamplingParams as VSampling  # lazy: vllm is optional
 
+        eos = self.tokenizer.eos_token_id  # the HF engine's one end token (generation_config.json is not read)
         sampling = [
             VSampling(
                 n=params.n,
@@ -229,7 +249,7 @@ class VLLMEngine:
                 max_tokens=params.max_new_tokens,
                 seed=params.seed * 1_000_003 + i * params.n,
                 stop=list(params.stop) or None,
-                stop_token_ids=[self.tokenizer.eos_token_id],
+                stop_token_ids=[eos] if eos is not None else None,
                 logprobs=0 if params.logprobs else None,
             )
             for i in range(len(prompts))
