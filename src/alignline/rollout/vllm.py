@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alignline.errors import ConfigError
+from alignline.models.dtype import choose_dtype
 from alignline.models.loading import load_tokenizer_for, resolve
 from alignline.models.named_adapters import BASE, check_adapter_name
 from alignline.rollout.types import Completion, Prompt, SamplingParams, TokenIds, cut_at_stop, render_prompt
@@ -129,6 +130,7 @@ class VLLMEngine:
         gpu_memory_utilization: float = 0.5,
         enforce_eager: bool = True,
         seed: int = 0,
+        **llm_options,
     ) -> VLLMEngine:
         """An engine on a model directory, adapter folder or `smollm2-135m`, with `adapters` ({name: LoRA
         folder}) served by name, the first one answering.
@@ -137,13 +139,16 @@ class VLLMEngine:
         `max_lora_rank` (default: the adapters' largest rank, else 16) bounding the ranks it can take.
         enforce_eager: no CUDA graphs / torch.compile, whose start-up costs more than they save on the short
         runs of eval and tests; pass False for long serving or rollout runs on a GPU.
+        llm_options: passed to vLLM's `LLM` as they are (e.g. `enable_sleep_mode=True` for a GPU shared with
+        a trainer, then `engine.llm.sleep()` / `wake_up()`).
         """
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
         prepare_environment(device)
+        dtype = choose_dtype(dtype, device)
         base, own = resolve(model)
-        adapters = dict(adapters or {})
+        adapters = {name: resolve(path)[1] or path for name, path in (adapters or {}).items()}
         if own:
             adapters = {"default": own, **adapters}
         enable_lora = bool(adapters) if enable_lora is None else enable_lora
@@ -165,6 +170,7 @@ class VLLMEngine:
             options.update(enable_lora=True, max_lora_rank=max_lora_rank, max_loras=1, max_cpu_loras=len(adapters) + 2)
         if device == "cuda":
             options["gpu_memory_utilization"] = gpu_memory_utilization
+        options.update(llm_options)
         set_threads, threads = torch.set_num_threads, torch.get_num_threads()
         try:
             from vllm import LLM  # lazy: vllm is optional and slow to import
