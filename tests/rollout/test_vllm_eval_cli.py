@@ -9,6 +9,7 @@ import json
 import pytest
 
 from alignline.cli import main
+from alignline.models.loading import resolve_model_path
 from support import vllm_or_skip
 
 pytestmark = pytest.mark.slow
@@ -16,9 +17,9 @@ pytestmark = pytest.mark.slow
 SUITE_RECORDS = 6
 
 
-def run_eval(out, backend: str) -> dict:
+def run_eval(out, model: str, backend: str) -> dict:
     code = main(
-        ["eval", "--model", "m=smollm2-135m", "--suite", "starter/arithmetic", "--limit", str(SUITE_RECORDS)]
+        ["eval", "--model", f"m={model}", "--suite", "starter/arithmetic", "--limit", str(SUITE_RECORDS)]
         + ["--backend", backend, "--dtype", "float32", "--no-cache", "--bootstrap", "10", "--out", str(out)]
     )
     assert code == 0
@@ -30,9 +31,10 @@ def run_eval(out, backend: str) -> dict:
 
 def test_eval_backend_vllm_equals_backend_hf(tmp_path, monkeypatch):
     vllm_or_skip()
-    monkeypatch.setenv("ALIGNLINE_CACHE", str(tmp_path / "cache"))
-    hf = run_eval(tmp_path / "hf", "hf")
-    vllm = run_eval(tmp_path / "vllm", "vllm")
+    model = resolve_model_path("smollm2-135m")  # the shared converted copy, before the cache moves
+    monkeypatch.setenv("ALIGNLINE_CACHE", str(tmp_path / "cache"))  # eval results: this test's own
+    hf = run_eval(tmp_path / "hf", model, "hf")
+    vllm = run_eval(tmp_path / "vllm", model, "vllm")
     assert hf["results"]["models"]["m"]["engine"] == {"backend": "hf", "dtype": "float32", "loaded": True}
     assert vllm["results"]["models"]["m"]["engine"] == {"backend": "vllm", "dtype": "float32", "loaded": True}
     hf_out = [e["output"] for e in hf["examples"]["m"]["arithmetic"]]
