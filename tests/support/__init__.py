@@ -25,6 +25,7 @@ from support.services import (
     postgres_database,
     postgres_url_or_skip,
     system_part_or_skip,
+    vllm_or_skip,
 )
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "tiny_llama",
     "tiny_tokenizer",
     "user",
+    "vllm_or_skip",
     "write_jsonl",
     "write_recipe",
     "FLOAT32_EPS",

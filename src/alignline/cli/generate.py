@@ -14,7 +14,7 @@ def run(args) -> int:
     if args.prompts:
         conversations += prompts_from_file(args.prompts)
     named = parse_adapter_flags(args.adapter)
-    first = Generator(args.model, args.dtype, adapters=named, use=args.use)
+    first = Generator(args.model, args.dtype, adapters=named, use=args.use, backend=args.backend)
     # (label, generator, adapter): with several adapters and no --use, each answers in turn
     answerers = (
         [(name, first, name) for name in (named if args.use is None else [args.use])]
@@ -22,7 +22,7 @@ def run(args) -> int:
         else [(args.model or "smollm2-135m", first, None)]
     )
     if args.compare:
-        answerers.append((args.compare, Generator(args.compare, args.dtype), None))
+        answerers.append((args.compare, Generator(args.compare, args.dtype, backend=args.backend), None))
     opts = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p)
     if not conversations:  # interactive chat
         history: list[dict] = []
@@ -90,7 +90,18 @@ def register(sub) -> None:
         p.add_argument("--max-new-tokens", type=int, default=128, help="the most tokens each answer may have")
         p.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
         p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling (with --temperature > 0)")
-        p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights dtype")
+        p.add_argument(
+            "--dtype",
+            default="auto",
+            choices=["auto", "float32", "bfloat16"],
+            help="weights dtype (auto: bfloat16 where the GPU or CPU has it, else float32)",
+        )
+        p.add_argument(
+            "--backend",
+            default="auto" if name == "generate" else "hf",
+            choices=["auto", "hf", "vllm"],
+            help="generation engine (auto: vLLM where installed, else Hugging Face; chat: hf, which starts faster)",
+        )
         if name == "chat":
             p.set_defaults(compare=None, prompt=[], prompts=None)
         p.set_defaults(func=run)

@@ -15,6 +15,7 @@ from alignline.errors import ConfigError
 from alignline.evals.cache import RecordCache, model_hash, stable_hash
 from alignline.evals.suites import Suite
 from alignline.losses.token_logprobs import token_logprobs_reference
+from alignline.models.dtype import choose_dtype
 from alignline.models.loading import load_causal_lm, load_tokenizer_for
 from alignline.rollout.engine import load_engine
 from alignline.rollout.types import SamplingParams, render_prompt
@@ -82,11 +83,13 @@ class ModelHandle:
         backend: str = "auto",
         dtype: str = "float32",
         batch_size: int = 16,
+        server: str | None = None,
     ):
         self.name, self.spec = name, spec
         self._engine = engine
         self._hash = content_hash
-        self.backend, self.dtype, self.batch_size = backend, dtype, batch_size
+        self.backend, self.batch_size, self.server = backend, batch_size, server
+        self.dtype = choose_dtype(dtype)  # `auto` resolved once: the cache key and the results record it
         self._lm = None
         self._tok = None
 
@@ -98,8 +101,19 @@ class ModelHandle:
 
     def engine(self):
         if self._engine is None:
-            self._engine = load_engine(self.spec, self.backend, self.dtype, self.batch_size)
+            self._engine = load_engine(self.spec, self.backend, self.dtype, self.batch_size, server=self.server)
         return self._engine
+
+    def engine_record(self) -> dict:
+        """How this model generated, for results.json: the engine's name and dtype once loaded (`hf`, `vllm`,
+        a server), else what was asked (a fully cached run loads no engine)."""
+        if self._engine is None:
+            return {"backend": self.backend, "dtype": self.dtype, "loaded": False}
+        return {
+            "backend": getattr(self._engine, "name", type(self._engine).__name__),
+            "dtype": getattr(self._engine, "dtype", self.dtype),
+            "loaded": True,
+        }
 
     def tokenizer(self):
         """The tokenizer alone (loading no weights, so a fully cached perplexity eval stays cheap)."""
@@ -132,13 +146,15 @@ class Context:
     batch_size: int = 16
     backend: str = "auto"
     dtype: str = "float32"
+    server: str | None = None
+    """`generation.server`: a vLLM server that generates for every model of the run."""
     models: dict[str, ModelHandle] = field(default_factory=dict)
     """Models suites name (`base:`, judges), by spec, loaded once."""
 
     def model(self, spec: str) -> ModelHandle:
         if spec not in self.models:
             self.models[spec] = ModelHandle(
-                spec, spec, backend=self.backend, dtype=self.dtype, batch_size=self.batch_size
+                spec, spec, backend=self.backend, dtype=self.dtype, batch_size=self.batch_size, server=self.server
             )
         return self.models[spec]
 
@@ -179,6 +195,8 @@ class Context:
             "seed": params.seed,
             "logprobs": logprobs,
             "token_ids": overrides.get("token_ids", False),
+            # greedy answers are equal across engines in float32 only: bfloat16 runs are cached apart
+            "engine": {"backend": model.backend, "dtype": model.dtype},
         }
         cache = self.cache(model, suite, "generate", settings)
         keyed = {stable_hash(p): p for p in prompts.values()}

@@ -275,8 +275,14 @@ def run_gate(
         (cand_name, cand_spec), (base_name, base_spec) = specs
         if cand_name == base_name:
             base_name = f"{base_name} (baseline)"
-        handles = [ModelHandle(cand_name, cand_spec, backend=ctx.backend, dtype=ctx.dtype, batch_size=ctx.batch_size)]
-        base_handle = ModelHandle(base_name, base_spec, backend=ctx.backend, dtype=ctx.dtype, batch_size=ctx.batch_size)
+        handles = [
+            ModelHandle(
+                cand_name, cand_spec, backend=ctx.backend, dtype=ctx.dtype, batch_size=ctx.batch_size, server=ctx.server
+            )
+        ]
+        base_handle = ModelHandle(
+            base_name, base_spec, backend=ctx.backend, dtype=ctx.dtype, batch_size=ctx.batch_size, server=ctx.server
+        )
         out = Path(out_dir or "gate")
         merged = evaluate(handles, base_handle, loaded, ctx, out, progress)
         _, per_record, examples = load_results(out)

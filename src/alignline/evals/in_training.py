@@ -37,7 +37,12 @@ def suite_metrics(model, tokenizer, suites: list[Suite], step: int) -> dict[str,
     was_training = model.training
     model.eval()
     try:
-        handle = ModelHandle(f"step-{step}", None, engine=HFEngine(model, tokenizer), content_hash=f"step-{step}")
+        # The HF engine on the live model whatever `generation.backend` says: the weights being trained are here,
+        # and a vLLM copy would need them synced at every evaluation (an adapter save + `load_lora`, or
+        # `load_weights`) for a few short suites; RL rollouts, which generate every step, do sync.
+        dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+        engine = HFEngine(model, tokenizer, dtype=dtype)
+        handle = ModelHandle(f"step-{step}", None, engine=engine, content_hash=f"step-{step}", dtype=engine.dtype)
         outcomes = run_suites([handle], suites, Context(cache_enabled=False))
     finally:
         model.train(was_training)

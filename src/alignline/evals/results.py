@@ -131,6 +131,7 @@ def build_results(
         results["models"][m.name] = {
             "spec": m.spec,
             "hash": m.hash,
+            "engine": m.engine_record(),
             "metrics": metrics,
             "details": {s: o.details for s, o in outcomes[m.name].items()},
         }

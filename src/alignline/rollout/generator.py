@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from alignline.data.sources import read_records
 from alignline.errors import DataError, UserError
-from alignline.rollout.hf import HFEngine
+from alignline.rollout.engine import load_engine
 from alignline.rollout.types import SamplingParams
 
 
@@ -31,16 +31,21 @@ def prompts_from_file(path: str) -> list[list[dict]]:
 class Generator:
     """Answers prompts one at a time with one model; or with one base holding several named adapters
     (`adapters`: {name: path}), one of them used per call: `use(name)`, or `adapter=` on a call ('base':
-    none). A thin front of `HFEngine`, so `alignline generate` and `demo` render prompts and decode exactly
-    as eval, rollouts and serving do."""
+    none). A thin front of an engine (`load_engine`; the HF engine unless `backend` says otherwise), so
+    `alignline generate` and `demo` render prompts and decode exactly as eval, rollouts and serving do."""
 
     def __init__(
-        self, model: str | None, dtype: str = "float32", adapters: dict[str, str] | None = None, use: str | None = None
+        self,
+        model: str | None,
+        dtype: str = "float32",
+        adapters: dict[str, str] | None = None,
+        use: str | None = None,
+        backend: str = "hf",
     ):
         if not adapters and use is not None:
             raise UserError(f"--use {use}: no adapters loaded (give them with --adapter NAME=PATH)")
-        self.engine = HFEngine.load(model, dtype, batch_size=1, adapters=adapters)
-        self.tokenizer, self.model = self.engine.tokenizer, self.engine.model
+        self.engine = load_engine(model, backend, dtype, batch_size=1, adapters=adapters)
+        self.tokenizer, self.model = self.engine.tokenizer, getattr(self.engine, "model", None)
         self.adapters = list(self.engine.adapters)
         if self.adapters:
             self.use(use or self.adapters[0])

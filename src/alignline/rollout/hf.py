@@ -44,6 +44,8 @@ class HFEngine:
     """Decode with `decode_batch` (finished rows leave the batch); False: transformers' `generate`."""
     active: str | None = None
     """The named adapter answering (`models/named_adapters.py`); None: the model as loaded."""
+    dtype: str = "float32"
+    """The weights dtype, recorded with results (`load` sets it; whoever wraps a live model passes it)."""
 
     @classmethod
     def load(
@@ -59,6 +61,7 @@ class HFEngine:
             batch_size=batch_size,
             adapters=dict(adapters or {}),
             active=next(iter(adapters or {}), None),
+            dtype=dtype,
         )
 
     @property
