@@ -512,7 +512,9 @@ def test_truncated_importance_weights_match_trl(trl_trainers):
     gives our flat weights on the completion tokens; NaN generator log-probs included (weight 1)."""
     lines = inspect.getsource(trl_trainers.grpo._generate_and_score_completions).splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip().startswith("mask = completion_mask if tool_mask"))
-    end = next(i for i in range(start, len(lines)) if lines[i].strip().startswith("# Compute the per-token log probabil"))
+    end = next(
+        i for i in range(start, len(lines)) if lines[i].strip().startswith("# Compute the per-token log probabil")
+    )
     block = textwrap.dedent("\n".join(lines[start:end]))
     g = torch.Generator().manual_seed(5)
     lengths = (3, 1, 4, 2)

@@ -72,6 +72,7 @@ def fake_engine(monkeypatch):
         return made[-1]
 
     monkeypatch.setattr(policy_sync, "external_engine", open_engine)
+    monkeypatch.setattr(policy_sync, "base_cannot_serve", lambda base: None)  # the fake serves any model
     return made
 
 
@@ -135,9 +136,11 @@ def test_engine_choice_refuses_or_falls_back_in_one_line(tmp_path, tiny_model_di
     assert chosen.backend == "hf" and not chosen.external
     assert "rollouts on the hf engine (vLLM serves LoRA adapters only" in capsys.readouterr().err
     missing = rollout_engine(
-        GenerationConfig(), str(tiny_model_dir), AdapterConfig(), model, tmp_path, available=lambda: False
+        GenerationConfig(), str(tiny_model_dir), AdapterConfig(), model, tmp_path, cannot_serve=lambda base: "gone"
     )
-    assert missing.backend == "hf" and "vLLM is not installed here" in missing.note
+    assert missing.backend == "hf" and missing.note == "generation.backend auto: rollouts on the hf engine (gone)"
+    small = rollout_engine(GenerationConfig(), str(tiny_model_dir), AdapterConfig(), model, tmp_path)
+    assert small.backend == "hf" and "head size 8" in small.note  # the shared tiny model: below vLLM's CPU sizes
     with pytest.raises(ConfigError, match="a server gets adapters only"):
         rollout_engine(
             GenerationConfig(backend="vllm", server="http://x:1"), str(tiny_model_dir), None, model, tmp_path

@@ -4,7 +4,6 @@ one never interrupted. Three vLLM starts (the uninterrupted run, the killed one,
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,14 +14,14 @@ import pytest
 
 from alignline.testing import save_tiny_model
 from alignline.train.metrics import read_metrics
-from support import kill_when_exists, system_part_or_skip, write_jsonl, write_recipe
+from support import kill_when_exists, vllm_or_skip, write_jsonl, write_recipe
 
 pytestmark = pytest.mark.slow
 
-REWARDS = '''
+REWARDS = """
 def vowels(completions, **kwargs):
     return [sum(ch in "aeiou" for ch in c) / max(len(c), 1) for c in completions]
-'''
+"""
 STEPS = 3
 EXACT = ("step", "reward", "completion_length", "tokens", "truncated_share")
 """Decided by the sampled tokens: equal after resume."""
@@ -32,7 +31,7 @@ CLOSE = ("loss", "generator_mismatch", "is_ratio_mean", "grad_norm", "entropy")
 
 @pytest.fixture(scope="module")
 def vllm_model(tmp_path_factory) -> Path:
-    system_part_or_skip("ALIGNLINE_REQUIRE_VLLM", importlib.util.find_spec("vllm") is not None, "vLLM not installed")
+    vllm_or_skip()
     # head size 32: the smallest vLLM's CPU attention takes (the shared tiny model's is 8)
     return save_tiny_model(tmp_path_factory.mktemp("vllm") / "model", hidden=128, heads=4, intermediate=256)
 

@@ -34,7 +34,7 @@ from alignline.config import AdapterConfig, GenerationConfig
 from alignline.errors import ConfigError
 from alignline.models.loading import is_adapter_dir, resolve_model_path
 from alignline.models.peft_unwrap import unwrap
-from alignline.rollout.engine import load_engine, vllm_available
+from alignline.rollout.engine import load_engine, vllm_cannot_serve
 from alignline.rollout.hf import HFEngine
 from alignline.rollout.types import Engine
 
@@ -135,19 +135,19 @@ def rollout_engine(
     policy: torch.nn.Module,
     output_dir: str | Path,
     num_processes: int = 1,
-    open_engine: Callable[[GenerationConfig, str, Path | None], Engine] | None = None,
-    available: Callable[[], bool] = vllm_available,
+    cannot_serve: Callable[[str], str | None] | None = None,
 ) -> PolicyRollouts:
     """The rollout engine `generation` asks for, or `hf` (with one line) where `auto` cannot use vLLM.
 
     `model_spec` is the recipe's `model`, `policy` the training model (its adapter, saved, is the engine's
-    first LoRA). `open_engine` and `available` are the external engine's loader and vLLM's presence check
-    (tests pass fakes). The external engine is loaded here; call `sync` before each step's rollouts."""
+    first LoRA). `cannot_serve(base)`: why vLLM cannot run the base model here (`rollout/engine.py`'s check
+    by default; tests pass another). The external engine is loaded here; call `sync` before each step."""
     backend = generation.backend
     if backend == "hf":
         return PolicyRollouts("hf", "as trained")
-    missing = backend == "auto" and not generation.server and not available()
-    reason = refusal(generation, model_spec, adapter, num_processes, missing)
+    reason = refusal(generation, model_spec, adapter, num_processes)
+    if reason is None and not generation.server:
+        reason = (cannot_serve or base_cannot_serve)(resolve_model_path(model_spec))
     if reason is not None:
         if backend == "vllm":
             raise ConfigError(f"config key 'generation.backend': vllm cannot run these rollouts: {reason}")
@@ -161,28 +161,26 @@ def rollout_engine(
         sync_root=Path(output_dir) / SYNC_DIR,
     )
     first = rollouts.save_adapter(policy, 0) if rollouts.mode == "lora" else None
-    rollouts.engine = (open_engine or external_engine)(generation, resolve_model_path(model_spec), first)
+    rollouts.engine = external_engine(generation, resolve_model_path(model_spec), first)
     rollouts.dtype = str(getattr(rollouts.engine, "dtype", generation.dtype))
     return rollouts
 
 
-def external_engine(generation: GenerationConfig, base: str, first_adapter: Path | None) -> Engine:
-    """A vLLM engine on `base`: a server's (`generation.server`) or one in this process, LoRA enabled when the
-    run trains an adapter (`first_adapter`, the policy before its first step)."""
-    if generation.server:
-        from alignline.rollout.remote import RemoteEngine  # lazy: only a run against a server speaks HTTP
+def base_cannot_serve(base: str) -> str | None:
+    return vllm_cannot_serve(base, {})
 
-        return RemoteEngine.connect(generation.server, base)
+
+def external_engine(generation: GenerationConfig, base: str, first_adapter: Path | None) -> Engine:
+    """A vLLM engine on `base`: a server's (`generation.server`) or one in this process, LoRA enabled with the
+    policy's adapter before its first step (`first_adapter`) when the run trains one."""
+    if generation.server:
+        return load_engine(base, backend="vllm", server=generation.server)
     adapters = {POLICY: str(first_adapter)} if first_adapter is not None else None
     return load_engine(base, backend="vllm", dtype=generation.dtype, adapters=adapters)
 
 
-def refusal(
-    generation: GenerationConfig, model: str, adapter: AdapterConfig | None, num_processes: int, missing: bool
-) -> str | None:
-    """Why an external engine cannot serve this run's rollouts, or None."""
-    if missing:
-        return "vLLM is not installed here"
+def refusal(generation: GenerationConfig, model: str, adapter: AdapterConfig | None, num_processes: int) -> str | None:
+    """Why an external engine cannot serve this run's rollouts (before looking at vLLM itself), or None."""
     if adapter is not None and adapter.type not in LORA_TYPES:
         return f"vLLM serves LoRA adapters only, not adapter.type {adapter.type!r}"
     if adapter is None and generation.server:
