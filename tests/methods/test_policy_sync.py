@@ -98,7 +98,8 @@ def _recipe(tmp_path: Path, model_dir: Path, adapter: dict | None) -> Path:
 
 
 def test_lora_one_sync_per_step_a_new_version_each(tmp_path, tiny_model_dir, fake_engine):
-    recipe = _recipe(tmp_path, tiny_model_dir, {"type": "lora", "r": 4, "target_modules": ["q_proj", "v_proj"]})
+    adapter = {"type": "lora", "r": 4, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}  # dropout: a mismatch
+    recipe = _recipe(tmp_path, tiny_model_dir, adapter)
     out = Path(train(load_config(recipe), progress=False))
     (engine,) = fake_engine
     assert [i for i, _, _ in engine.loras] == [1, 2, 3]

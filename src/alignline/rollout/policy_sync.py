@@ -160,6 +160,8 @@ def rollout_engine(
         mode="lora" if adapter is not None else "full",
         sync_root=Path(output_dir) / SYNC_DIR,
     )
+    if rollouts.sync_root.is_dir():  # a resumed run: the killed one's versions count towards the two kept
+        rollouts.versions = sorted(rollouts.sync_root.glob("step-*"))
     first = rollouts.save_adapter(policy, 0) if rollouts.mode == "lora" else None
     rollouts.engine = external_engine(generation, resolve_model_path(model_spec), first)
     rollouts.dtype = str(getattr(rollouts.engine, "dtype", generation.dtype))
