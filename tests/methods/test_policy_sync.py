@@ -76,13 +76,13 @@ def fake_engine(monkeypatch):
     return made
 
 
-def _recipe(tmp_path: Path, model_dir: Path, adapter: dict | None) -> Path:
+def _recipe(tmp_path: Path, model_dir: Path, adapter: dict | None, method: str = "grpo") -> Path:
     (tmp_path / "my_rewards.py").write_text(REWARDS)
     prompts = write_jsonl(
         tmp_path / "prompts.jsonl", [{"prompt": [{"role": "user", "content": f"Say {i}."}]} for i in range(8)]
     )
     sections = dict(
-        method="grpo",
+        method=method,
         model=str(model_dir),
         output_dir=str(tmp_path / "run"),
         data_gates=False,
@@ -90,6 +90,7 @@ def _recipe(tmp_path: Path, model_dir: Path, adapter: dict | None) -> Path:
         generation={"backend": "vllm", "dtype": "float32"},
         rewards=[{"name": "vowels", "function": f"{tmp_path / 'my_rewards.py'}:vowels"}],
         grpo={"num_generations": 4, "max_new_tokens": 6, "log_completions_every": 0},
+        ppo={"num_generations": 2, "max_new_tokens": 6, "num_ppo_epochs": 1, "log_completions_every": 0},
         training={"max_steps": 3, "batch_size": 2, "lr": 1e-2, "save_every": 10, "tensorboard": False, "threads": 1},
     )
     if adapter is not None:
@@ -126,6 +127,17 @@ def test_full_fine_tuning_reloads_weights_by_their_hf_names(tmp_path, tiny_model
     assert not (out / "rollout-adapter").exists()
     metrics = read_metrics(out / "metrics.jsonl")
     assert all(m["generator_mismatch"] < 1e-3 for m in metrics)
+
+
+def test_ppo_syncs_per_step_and_weights_its_loss(tmp_path, tiny_model_dir, fake_engine):
+    """PPO's old log-probs are its rollout forward's (the trainer's): the weights compare them with the engine's."""
+    adapter = {"type": "lora", "r": 4, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
+    out = Path(train(load_config(_recipe(tmp_path, tiny_model_dir, adapter, method="ppo")), progress=False))
+    (engine,) = fake_engine
+    assert [Path(p).name for _, p, _ in engine.loras] == ["step-000000", "step-000001", "step-000002"]
+    for m in read_metrics(out / "metrics.jsonl"):
+        assert m["sync_seconds"] > 0 and m["generator_mismatch"] < 1e-3
+        assert abs(m["is_ratio_mean"] - 1) < 1e-2 and m["is_clipped_share"] == 0
 
 
 def test_engine_choice_refuses_or_falls_back_in_one_line(tmp_path, tiny_model_dir, capsys):
