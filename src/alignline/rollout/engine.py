@@ -24,6 +24,7 @@ from alignline.models.loading import resolve
 from alignline.models.named_adapters import hf_only_adapters
 from alignline.rollout.hf import HFEngine
 from alignline.rollout.types import Engine
+from alignline.rollout.vllm import VLLMEngine, prepare_environment
 
 BACKENDS = ("auto", "hf", "vllm")
 CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
@@ -54,8 +55,6 @@ def load_engine(
     reason = vllm_cannot_serve(model, adapters)
     if reason is None:
         try:
-            from alignline.rollout.vllm import VLLMEngine  # lazy: imports vllm, an optional heavy dependency
-
             return VLLMEngine.load(model, dtype=dtype, adapters=adapters)
         except UserError:
             raise
@@ -98,6 +97,7 @@ def head_size(base: str) -> int | None:
 
 def vllm_import_problem() -> str | None:
     """None when vllm imports; else why not (not installed, or installed against another torch)."""
+    prepare_environment("cuda" if torch.cuda.is_available() else "cpu")  # some settings are read at import
     try:
         import vllm  # noqa: F401  # lazy: the check is the import itself (a mismatched build fails only here)
     except ImportError as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from alignline.data.sources import read_records
 from alignline.errors import DataError, UserError
+from alignline.models.named_adapters import check_adapter_name
 from alignline.rollout.engine import load_engine
 from alignline.rollout.types import SamplingParams
 
@@ -44,6 +45,8 @@ class Generator:
     ):
         if not adapters and use is not None:
             raise UserError(f"--use {use}: no adapters loaded (give them with --adapter NAME=PATH)")
+        if adapters and use is not None:
+            check_adapter_name(use, list(adapters))  # before loading: a typo is its one line, not after a fallback
         self.engine = load_engine(model, backend, dtype, batch_size=1, adapters=adapters)
         self.tokenizer, self.model = self.engine.tokenizer, getattr(self.engine, "model", None)
         self.adapters = list(self.engine.adapters)

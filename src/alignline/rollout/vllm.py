@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alignline.errors import ConfigError
+from alignline.models.dtype import choose_dtype
 from alignline.models.loading import load_tokenizer_for, resolve
 from alignline.models.named_adapters import BASE, check_adapter_name
 from alignline.rollout.types import Completion, Prompt, SamplingParams, TokenIds, cut_at_stop, render_prompt
@@ -78,6 +79,24 @@ def model_max_len(base: str) -> int:
     return min(int(config.get("max_position_embeddings") or DEFAULT_MAX_MODEL_LEN), DEFAULT_MAX_MODEL_LEN)
 
 
+def repack_tied_cpu_weights(model) -> None:
+    """vLLM's CPU build packs each weight for its GEMM kernel once loaded; its in-place reload repacks every
+    layer it reloads, but a tied output head (`lm_head` sharing the embedding's tensor, as SmolLM2's) is not
+    reloaded on its own and keeps multiplying by the old packed embedding. Repack every layer that still
+    holds its weight (embeddings and heads; packed linear layers dropped theirs) from the weight it holds now.
+    """
+    import torch
+
+    if not any(hasattr(m, "cpu_linear") for m in model.modules()):
+        return  # CUDA: nothing is packed
+    from vllm.model_executor.layers.utils import dispatch_cpu_unquantized_gemm  # lazy: vllm is optional
+
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if hasattr(module, "cpu_linear") and isinstance(weight, torch.Tensor) and weight.ndim == 2 and weight.numel():
+            dispatch_cpu_unquantized_gemm(module, remove_weight=False)
+
+
 @dataclass
 class VLLMEngine:
     llm: object
@@ -111,6 +130,7 @@ class VLLMEngine:
         gpu_memory_utilization: float = 0.5,
         enforce_eager: bool = True,
         seed: int = 0,
+        **llm_options,
     ) -> VLLMEngine:
         """An engine on a model directory, adapter folder or `smollm2-135m`, with `adapters` ({name: LoRA
         folder}) served by name, the first one answering.
@@ -119,13 +139,16 @@ class VLLMEngine:
         `max_lora_rank` (default: the adapters' largest rank, else 16) bounding the ranks it can take.
         enforce_eager: no CUDA graphs / torch.compile, whose start-up costs more than they save on the short
         runs of eval and tests; pass False for long serving or rollout runs on a GPU.
+        llm_options: passed to vLLM's `LLM` as they are (e.g. `enable_sleep_mode=True` for a GPU shared with
+        a trainer, then `engine.llm.sleep()` / `wake_up()`).
         """
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
         prepare_environment(device)
+        dtype = choose_dtype(dtype, device)
         base, own = resolve(model)
-        adapters = dict(adapters or {})
+        adapters = {name: resolve(path)[1] or path for name, path in (adapters or {}).items()}
         if own:
             adapters = {"default": own, **adapters}
         enable_lora = bool(adapters) if enable_lora is None else enable_lora
@@ -147,6 +170,7 @@ class VLLMEngine:
             options.update(enable_lora=True, max_lora_rank=max_lora_rank, max_loras=1, max_cpu_loras=len(adapters) + 2)
         if device == "cuda":
             options["gpu_memory_utilization"] = gpu_memory_utilization
+        options.update(llm_options)
         set_threads, threads = torch.set_num_threads, torch.get_num_threads()
         try:
             from vllm import LLM  # lazy: vllm is optional and slow to import
@@ -207,6 +231,7 @@ class VLLMEngine:
         # (`.base_layer.`) and only the reload maps checkpoint names onto them; in process the iterator is
         # handed over as it is, no copy
         self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
+        self.llm.apply_model(repack_tied_cpu_weights)
         self.llm.reset_prefix_cache()
         self.weight_version += 1
         self.last_sync_s = time.perf_counter() - start
@@ -220,6 +245,7 @@ class VLLMEngine:
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
         from vllm import SamplingParams as VSampling  # lazy: vllm is optional
 
+        eos = self.tokenizer.eos_token_id  # the HF engine's one end token (generation_config.json is not read)
         sampling = [
             VSampling(
                 n=params.n,
@@ -229,7 +255,7 @@ class VLLMEngine:
                 max_tokens=params.max_new_tokens,
                 seed=params.seed * 1_000_003 + i * params.n,
                 stop=list(params.stop) or None,
-                stop_token_ids=[self.tokenizer.eos_token_id],
+                stop_token_ids=[eos] if eos is not None else None,
                 logprobs=0 if params.logprobs else None,
             )
             for i in range(len(prompts))
