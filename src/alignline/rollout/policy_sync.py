@@ -158,7 +158,7 @@ def rollout_engine(
         "server" if generation.server else "vllm",
         generation.dtype,
         mode="lora" if adapter is not None else "full",
-        sync_root=Path(output_dir) / SYNC_DIR,
+        sync_root=Path(output_dir).resolve() / SYNC_DIR,  # absolute: a server reads the same path
     )
     if rollouts.sync_root.is_dir():  # a resumed run: the killed one's versions count towards the two kept
         rollouts.versions = sorted(rollouts.sync_root.glob("step-*"))
