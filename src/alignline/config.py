@@ -299,6 +299,11 @@ class PPOConfig:
     """Clip the reward model's scores to [-reward_clip, reward_clip] (TRL's score_clip)."""
     missing_eos_penalty: float | None = None
     """Subtracted from the score of a completion cut at max_new_tokens without EOS."""
+    importance_sampling: Literal["tis", "none"] = "tis"
+    """As grpo.importance_sampling: with an external generator (vLLM, a server), each token's policy loss is
+    weighted by min(p_rollout / p_generator, importance_sampling_cap), p_rollout the trainer's log-probs
+    recomputed at collection (PPO's old log-probs); none ignores the mismatch."""
+    importance_sampling_cap: float = 2.0
     log_completions_every: int = 10
     """Write sampled completions to completions.jsonl every N steps (0: never)."""
     max_kl: float | None = None

@@ -216,6 +216,8 @@ def check_grpo_config(g: GRPOConfig) -> None:
         raise ConfigError("config key 'grpo.num_generations': a group needs at least 2 completions")
     if g.temperature < 0 or not 0 < g.top_p <= 1 or g.epsilon <= 0 or g.beta < 0:
         raise ConfigError("config key 'grpo': temperature >= 0, 0 < top_p <= 1, epsilon > 0 and beta >= 0")
+    if g.importance_sampling_cap <= 0:
+        raise ConfigError(f"config key 'grpo.importance_sampling_cap': must be > 0, got {g.importance_sampling_cap}")
 
 
 def check_ppo_config(p: PPOConfig) -> None:
@@ -238,6 +240,7 @@ def check_ppo_config(p: PPOConfig) -> None:
         ("reward_clip", p.reward_clip is None or p.reward_clip > 0, "> 0"),
         ("log_completions_every", p.log_completions_every >= 0, ">= 0"),
         ("eval_prompts", p.eval_prompts >= 0, ">= 0"),
+        ("importance_sampling_cap", p.importance_sampling_cap > 0, "> 0"),
     ]
     for key, ok, rule in checks:
         if not ok:

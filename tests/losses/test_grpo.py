@@ -504,3 +504,44 @@ def test_policy_loss_matches_trl(trl_trainers, loss_type, epsilon_high, beta, de
     assert metrics["clip_ratio/low_mean"][0] == pytest.approx(stats["clipped_low"].double().mean().item(), abs=1e-6)
     if beta:
         assert metrics["kl"][0] == pytest.approx(stats["kl"].mean().item(), abs=1e-6)
+
+
+def test_truncated_importance_weights_match_trl(trl_trainers):
+    """TRL 1.16's `GRPOTrainer._generate_and_score_completions` block that builds
+    `vllm_importance_sampling_ratio` (token_truncate, clip_max = the cap), run as TRL ships it on padded rows,
+    gives our flat weights on the completion tokens; NaN generator log-probs included (weight 1)."""
+    lines = inspect.getsource(trl_trainers.grpo._generate_and_score_completions).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith("mask = completion_mask if tool_mask"))
+    end = next(
+        i for i in range(start, len(lines)) if lines[i].strip().startswith("# Compute the per-token log probabil")
+    )
+    block = textwrap.dedent("\n".join(lines[start:end]))
+    g = torch.Generator().manual_seed(5)
+    lengths = (3, 1, 4, 2)
+    seq_index = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths))
+    n = len(seq_index)
+    trainer = -3 * torch.rand(n, generator=g, **F64)
+    generator = trainer + 0.8 * torch.randn(n, generator=g, **F64)  # ratios up to e^±2: the cap is hit
+    generator[2] = math.nan
+    width = max(lengths)
+    mask = _padded(torch.ones(n, **F64), seq_index, len(lengths), width)[0]
+    stub = SimpleNamespace(
+        vllm_importance_sampling_mode="token_truncate",
+        vllm_importance_sampling_clip_min=None,
+        vllm_importance_sampling_clip_max=2.0,
+    )
+    scope = dict(
+        self=stub,
+        completion_mask=mask,
+        tool_mask=None,
+        old_per_token_logps=_padded(trainer, seq_index, len(lengths), width)[0],
+        sampling_per_token_logps=_padded(generator, seq_index, len(lengths), width)[0],
+        torch=torch,
+        math=math,
+    )
+    exec(block, scope)  # noqa: S102 - TRL's own installed source, see _trl_block
+    positions = _padded(trainer, seq_index, len(lengths), width)[1]
+    expected = scope["vllm_importance_sampling_ratio"][seq_index, positions]
+    got = truncated_importance_weights(trainer, generator, cap=2.0)
+    assert_close(got, expected)
+    assert (got == 2.0).any() and got[2] == 1.0

@@ -45,6 +45,7 @@ def grpo_recipe(tmp_path, tiny_model_dir):
     recipe = write_recipe(
         tmp_path / "grpo.yaml",
         method="grpo",
+        generation={"backend": "hf"},  # the tiny model is below vLLM's head sizes; vLLM: test_vllm_rollouts
         model=str(tiny_model_dir),
         output_dir=str(tmp_path / "run"),
         data_gates=False,
@@ -282,6 +283,7 @@ def test_grpo_run_generates_from_the_system_prompt(tmp_path, tiny_model_dir, mon
     recipe = write_recipe(
         tmp_path / "grpo.yaml",
         method="grpo",
+        generation={"backend": "hf"},  # the tiny model is below vLLM's head sizes; vLLM: test_vllm_rollouts
         model=str(tiny_model_dir),
         output_dir=str(tmp_path / "run"),
         data_gates=False,

@@ -49,6 +49,7 @@ def ppo_recipe(tmp_path, tiny_model_dir):
     recipe = write_recipe(
         tmp_path / "ppo.yaml",
         method="ppo",
+        generation={"backend": "hf"},  # the tiny model is below vLLM's head sizes; vLLM: test_vllm_rollouts
         model=str(tiny_model_dir),
         output_dir=str(tmp_path / "run"),
         data_gates=False,

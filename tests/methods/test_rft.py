@@ -75,6 +75,7 @@ def calculator_recipe(tmp_path, tiny_model_dir):
     return write_recipe(
         tmp_path / "rft.yaml",
         method="grpo",
+        generation={"backend": "hf"},  # the tiny model is below vLLM's head sizes; vLLM: test_vllm_rollouts
         model=str(tiny_model_dir),
         output_dir=str(tmp_path / "run"),
         data_gates=False,
@@ -135,6 +136,7 @@ def vowel_recipe(tmp_path, tiny_model_dir):
     recipe = write_recipe(
         tmp_path / "rft.yaml",
         method="grpo",
+        generation={"backend": "hf"},  # the tiny model is below vLLM's head sizes; vLLM: test_vllm_rollouts
         model=str(tiny_model_dir),
         output_dir=str(tmp_path / "run"),
         data_gates=False,

@@ -158,6 +158,7 @@ def test_grpo_reports_unreadable_references_at_the_first_step(tmp_path, tiny_mod
     recipe = write_recipe(
         tmp_path / "grpo.yaml",
         method="grpo",
+        generation={"backend": "hf"},  # the tiny model is below vLLM's head sizes; vLLM: test_vllm_rollouts
         model=str(tiny_model_dir),
         output_dir=str(tmp_path / "run"),
         data_gates=False,
@@ -188,6 +189,7 @@ def test_a_gsm8k_run_whose_reward_reads_nothing_says_so_in_the_metrics(tmp_path,
     recipe = write_recipe(
         tmp_path / "grpo.yaml",
         method="grpo",
+        generation={"backend": "hf"},  # the tiny model is below vLLM's head sizes; vLLM: test_vllm_rollouts
         model=str(tiny_model_dir),
         output_dir=str(tmp_path / "run"),
         data_gates=False,

@@ -35,6 +35,7 @@ START_KEYS = [
     "packages",
     "git_commit",
     "environment",
+    "generation",
 ]
 OUTCOME_KEYS = ["steps", "stopped_early", "stop_reason", "tokens_seen", "best_eval", "evals", "final", "seconds"]
 

@@ -121,6 +121,10 @@ class Method(Protocol):
         """After each step: alarm lines about the logged record (online monitors); [] for none."""
         ...
 
+    def generation_record(self) -> dict | None:
+        """run.json's `generation`: the rollouts' engine, dtype and policy sync (online methods); None."""
+        ...
+
     def collect(
         self, wrapped: torch.nn.Module, units: list[Any], rows: list[list[list[int]]], step: int, device
     ) -> Experience:
@@ -148,6 +152,9 @@ class NoExtraHooks:
 
     def alarms(self, record: dict[str, float]) -> list[str]:
         return []
+
+    def generation_record(self) -> dict | None:
+        return None
 
     def collect(self, wrapped, units, rows, step, device) -> Experience:
         raise NotImplementedError(f"{type(self).__name__} is an offline method: its batches come from the plan")

@@ -14,7 +14,10 @@ it still reaches the rewards as a column, as TRL passes every extra column.
 
 Simplifications against TRL's GRPOTrainer, and why:
 - The loss uses log-probs at temperature 1 (TRL divides the logits by the sampling temperature). With
-  the default temperature 1.0 they are the same; the generator/trainer mismatch is only logged then.
+  the default temperature 1.0 they are the same. The generator/trainer mismatch is logged where both sides are
+  at temperature 1: always on vLLM (its raw log-probs), only at temperature 1 on the HF engine (whose log-probs
+  are at the sampling temperature). Truncated importance sampling (`grpo.importance_sampling: tis`) runs when
+  the generator is not the trainer's own model (vLLM, a server), as TRL's runs with vLLM only.
 - Zero-variance groups (every completion scored the same) carry no signal: they are counted
   (`frac_zero_std`), optionally re-sampled with new seeds, and optionally dropped from the loss. New
   prompts are not drawn in their place (DAPO does), so the data position stays exact for resume.
@@ -48,7 +51,6 @@ from alignline.methods.online import (
     policy_count,
     policy_loss,
     policy_model,
-    sample_completions,
     score_completions,
     step_seed,
     summarize_policy,
@@ -78,7 +80,8 @@ class GRPO(OnlineMethod):
         return policy_model(model, cfg, keep_reference=cfg.grpo.beta > 0)
 
     # --- experience --------------------------------------------------------------------------------------
-    def sample(self, wrapped: PolicyModel, prompts: list, seed: int) -> list[list]:
+    def sample(self, wrapped: PolicyModel, prompts: list, seed: int, sums: dict) -> list[list]:
+        """`grpo.num_generations` completions per prompt from the rollout engine (timed into `sums`)."""
         g = self._cfg.grpo
         params = SamplingParams(
             max_new_tokens=g.max_new_tokens,
@@ -89,7 +92,7 @@ class GRPO(OnlineMethod):
             seed=seed,
             logprobs=True,
         )
-        return sample_completions(wrapped.model, self.tokenizer, prompts, params)
+        return self.sample_groups(wrapped.model, prompts, params, sums)
 
     def score(self, units: list[PromptUnit], groups: list[list]) -> tuple[torch.Tensor, dict]:
         """Rewards of every completion (S,) and the components, in group order."""
@@ -105,17 +108,18 @@ class GRPO(OnlineMethod):
         g, seed = self._cfg.grpo, self._cfg.training.seed
         micro_batches, sums, samples = [], {}, []
         log_now = g.log_completions_every and (step + 1) % g.log_completions_every == 0
+        self.sync_policy(wrapped.model, step, sums)
         for k, row_list in enumerate(rows):
             chosen = [units[i] for row in row_list for i in row]
             prompts = [u.prompt for u in chosen]
-            groups = self.sample(wrapped, prompts, step_seed(seed, step, k))
+            groups = self.sample(wrapped, prompts, step_seed(seed, step, k), sums)
             rewards, components = self.score(chosen, groups)
             for attempt in range(1, g.resample_zero_std + 1):  # re-sample groups that carry no signal
                 flat = zero_std_groups(rewards, g.num_generations)
                 if not flat.any():
                     break
                 idx = flat.nonzero().squeeze(1).tolist()
-                again = self.sample(wrapped, [prompts[i] for i in idx], step_seed(seed, step, k, attempt))
+                again = self.sample(wrapped, [prompts[i] for i in idx], step_seed(seed, step, k, attempt), sums)
                 for j, i in enumerate(idx):
                     groups[i] = again[j]
                 rewards, components = self.score(chosen, groups)
@@ -138,6 +142,7 @@ class GRPO(OnlineMethod):
         if g.drop_zero_std_groups:
             weight *= (~zero_std_groups(rewards, g.num_generations)).repeat_interleave(g.num_generations).float()
         sequences, gen_logps = [], []
+        comparable = self.comparable_logprobs(g.temperature)
         for u, group in zip(units, groups):
             prompt_ids = tok(render_prompt(tok, u.prompt), add_special_tokens=False).input_ids
             for c in group:
@@ -145,7 +150,7 @@ class GRPO(OnlineMethod):
                 ids = list(prompt_ids) + list(completion)
                 mask = [False] * len(prompt_ids) + [True] * len(completion)
                 sequences.append(Example(ids, shift_targets(ids, mask)))
-                gen_logps.append(c.logprobs or [math.nan] * len(completion))
+                gen_logps.append(c.logprobs if c.logprobs and comparable else [math.nan] * len(completion))
                 if g.mask_truncated_completions and c.finish_reason == "length":
                     weight[len(sequences) - 1] = 0.0
         batch = collate_sequences(sequences, max(len(s.input_ids) for s in sequences), tok.pad_token_id)
@@ -163,7 +168,9 @@ class GRPO(OnlineMethod):
         return policy_count(self._cfg.grpo, batch, self._cfg.grpo.max_new_tokens)
 
     def loss(self, model, batch, normalizer):
-        return policy_loss(self._cfg.grpo, model, batch, normalizer, self._cfg.grpo.max_new_tokens)
+        g = self._cfg.grpo
+        cap = self.importance_sampling(g.importance_sampling_cap, g.importance_sampling)
+        return policy_loss(g, model, batch, normalizer, g.max_new_tokens, tis_cap=cap)
 
     def summarize(self, sums):
         return summarize_policy(sums)

@@ -10,6 +10,8 @@ The records themselves (`PromptUnit`, `load_prompts`) are read in `data/prompts.
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -19,14 +21,15 @@ from alignline.data.dataset import load_split
 from alignline.data.packing import BatchPlan, single_rows
 from alignline.data.prompts import PromptReport, load_prompts
 from alignline.data.templates import Example, shift_targets
-from alignline.losses.grpo import aggregate, kl_penalty, per_token_policy_loss
-from alignline.methods.base import NoExtraHooks, Prepared
+from alignline.losses.grpo import aggregate, kl_penalty, per_token_policy_loss, truncated_importance_weights
+from alignline.methods.base import NoExtraHooks, Prepared, add_sums
 from alignline.methods.monitors import Monitor
 from alignline.models.logprob_model import TokenLogprobModel
 from alignline.models.reference import frozen_reference
 from alignline.rewards.combine import RewardScores, RewardSet
 from alignline.rollout.hf import HFEngine
-from alignline.rollout.types import Completion, SamplingParams, render_prompt
+from alignline.rollout.policy_sync import PolicyRollouts, rollout_engine
+from alignline.rollout.types import Completion, Engine, SamplingParams, render_prompt
 
 
 class OnlineMethod(NoExtraHooks):
@@ -43,6 +46,8 @@ class OnlineMethod(NoExtraHooks):
     section = "grpo"
     tokenizer = None
     """Set by `prepare`: sampling and scoring render prompts with it."""
+    rollouts: PolicyRollouts | None = None
+    """Set by `setup`: where rollouts are sampled (`generation:`) and the policy sync; None: the HF engine."""
 
     def __post_init__(self) -> None:
         """The recipe's `rewards:` and the monitors that watch them, alarms named after `section` (episode GRPO
@@ -57,6 +62,50 @@ class OnlineMethod(NoExtraHooks):
 
     def plan(self, units: list, cfg: RunConfig, shuffle_seed: int | None) -> BatchPlan | None:
         return prompt_plan(units, cfg, shuffle_seed)
+
+    def setup(self, wrapped, data: Prepared, pad_id, device) -> None:
+        """The rollout engine `generation:` asks for, loaded once for the run (`rollout/policy_sync.py`)."""
+        cfg = self._cfg
+        world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+        self.rollouts = rollout_engine(cfg.generation, cfg.model, cfg.adapter, wrapped.model, cfg.output_dir, world)
+
+    def generation_record(self) -> dict | None:
+        """run.json's `generation`: the rollouts' backend, dtype and sync."""
+        return self.rollouts.record() if self.rollouts is not None else None
+
+    def sync_policy(self, model, step: int, sums: dict) -> None:
+        """Before step `step`'s rollouts: the external engine gets the current policy (`sync_seconds`)."""
+        if self.rollouts is None:  # setup not run (a method driven by hand): the HF engine, nothing to sync
+            self.rollouts = PolicyRollouts("hf", "as trained")
+        add_sums(sums, {"sync_seconds_sum": self.rollouts.sync(model, step), "timed_collections": 1.0})
+
+    def timed_rollout(self, sums: dict, generate: Callable[[Engine], list], model, batch_size: int) -> list:
+        """`generate(engine)` on the rollout engine (the live model's HF engine, in eval mode, or the synced
+        external one), its wall time added to `rollout_seconds`."""
+        started = time.perf_counter()
+        rollouts = self.rollouts or PolicyRollouts("hf", "as trained")
+        was_training = model.training
+        model.eval()
+        try:
+            return generate(rollouts.engine_for(model, self.tokenizer, batch_size))
+        finally:
+            model.train(was_training)
+            add_sums(sums, {"rollout_seconds_sum": time.perf_counter() - started})
+
+    def sample_groups(self, model, prompts: list, params: SamplingParams, sums: dict) -> list[list[Completion]]:
+        """`params.n` completions per prompt from the rollout engine, timed into `sums`."""
+        return self.timed_rollout(sums, lambda engine: engine.generate(prompts, params), model, len(prompts) * params.n)
+
+    def comparable_logprobs(self, temperature: float) -> bool:
+        """Whether the generator's log-probs are at temperature 1, as the trainer's: vLLM's raw ones always,
+        the HF engine's only when sampling at temperature 1."""
+        return temperature == 1.0 or (self.rollouts is not None and self.rollouts.logprobs_at_temperature_one)
+
+    def importance_sampling(self, cap: float, method_setting: str) -> float | None:
+        """The truncated importance sampling cap when it applies (`tis`, and the generator is not the trainer's
+        own model), else None."""
+        external = self.rollouts is not None and self.rollouts.external
+        return cap if method_setting == "tis" and external else None
 
     def collate(self, units, rows, pad_id):
         raise NotImplementedError(f"{self.name.upper()}'s batches come from collect()")
@@ -232,13 +281,22 @@ def policy_count(g: GRPOConfig, batch: dict, budget: int) -> float:
     return float(weight[batch["target_segment"]].sum())  # dapo: every trained completion token
 
 
-def policy_loss(g: GRPOConfig, model, batch: dict, normalizer: float, budget: int) -> tuple[torch.Tensor, dict]:
+def policy_loss(
+    g: GRPOConfig, model, batch: dict, normalizer: float, budget: int, tis_cap: float | None = None
+) -> tuple[torch.Tensor, dict]:
     """The clipped surrogate of one micro-batch (`losses/grpo.py`) divided by `normalizer`, and metric sums;
-    the batch as `GRPO.experience_batch` and `methods/rft.py` build it."""
+    the batch as `GRPO.experience_batch` and `methods/rft.py` build it. `batch["gen_logps"]` holds the
+    generator's log-probs at temperature 1 (NaN where unknown or not comparable): their distance to the trainer's
+    is logged (`generator_mismatch`), and with `tis_cap` (an external generator, `grpo.importance_sampling: tis`)
+    each token's policy loss is weighted by min(p_trainer_old / p_generator, tis_cap) (TRL's
+    `vllm_importance_sampling_correction`, token_truncate)."""
     segment = batch["target_segment"]
     logps = model(batch["input_ids"], batch["position_ids"], batch["targets"])  # (N,)
-    old = batch.get("old_logps", logps.detach())
+    old = batch.get("old_logps", logps.detach())  # one pass: the trainer's log-probs when the batch was collected
     ref = batch.get("ref_logps")
+    gen = batch["gen_logps"]
+    known = ~torch.isnan(gen)
+    weights = truncated_importance_weights(old, gen, tis_cap) if tis_cap is not None and known.any() else None
     per_token, stats = per_token_policy_loss(
         logps,
         old,
@@ -249,6 +307,7 @@ def policy_loss(g: GRPOConfig, model, batch: dict, normalizer: float, budget: in
         ref_logps=ref if g.beta > 0 else None,
         beta=g.beta,
         kl_estimator=g.kl_estimator,
+        importance_weights=weights,
     )
     token_weight = batch["seq_weight"][segment]
     total, _ = aggregate(per_token * token_weight, segment, batch["seq_weight"].numel(), g.loss_type, budget)
@@ -264,11 +323,13 @@ def policy_loss(g: GRPOConfig, model, batch: dict, normalizer: float, budget: in
     }
     if ref is not None:
         metrics["kl_sum"] = float(kl_penalty(detached, ref, g.kl_estimator).sum())
-    gen = batch["gen_logps"]
-    known = ~torch.isnan(gen)
-    if g.temperature == 1.0 and known.any():
+    if known.any():
         metrics["mismatch_sum"] = float((detached[known] - gen[known]).abs().sum())
         metrics["mismatch_tokens"] = float(known.sum())
+    if weights is not None:
+        metrics["is_ratio_sum"] = float(weights[known].sum())
+        metrics["is_clipped"] = float((old[known] - gen[known] > math.log(tis_cap)).sum())
+        metrics["is_tokens"] = float(known.sum())
     return total / normalizer, metrics
 
 
@@ -284,6 +345,8 @@ def summarize_policy(sums: dict) -> dict:
             out["kl"] = sums["kl_sum"] / tokens
         if sums.get("mismatch_tokens"):
             out["generator_mismatch"] = sums["mismatch_sum"] / sums["mismatch_tokens"]
+        out.update(summarize_importance(sums))
+    out.update(summarize_timing(sums))
     n = sums.get("completions", 0.0)
     if n:
         out["reward"] = sums["reward_sum"] / n
@@ -295,3 +358,23 @@ def summarize_policy(sums: dict) -> dict:
             name = key[: -len("_sum")]
             out[name] = sums[key] / max(sums.get(f"{name}_n", 0.0), 1.0)
     return out
+
+
+def summarize_importance(sums: dict) -> dict:
+    """`is_ratio_mean` (the truncated weights' mean) and `is_clipped_share` (tokens at the cap) over the tokens
+    the generator scored, where truncated importance sampling ran."""
+    if not sums.get("is_tokens"):
+        return {}
+    return {
+        "is_ratio_mean": sums["is_ratio_sum"] / sums["is_tokens"],
+        "is_clipped_share": sums["is_clipped"] / sums["is_tokens"],
+    }
+
+
+def summarize_timing(sums: dict) -> dict:
+    """`sync_seconds` (pushing the policy into the rollout engine) and `rollout_seconds` (sampling), per step,
+    averaged over processes."""
+    n = sums.get("timed_collections", 0.0)
+    if not n:
+        return {}
+    return {"sync_seconds": sums["sync_seconds_sum"] / n, "rollout_seconds": sums.get("rollout_seconds_sum", 0.0) / n}

@@ -32,6 +32,7 @@ Simplifications against TRL's PPOTrainer, and why:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -40,7 +41,7 @@ from torch import nn
 from alignline.config import RunConfig
 from alignline.data.packing import collate_sequences
 from alignline.data.templates import IGNORE
-from alignline.losses.grpo import kl_penalty
+from alignline.losses.grpo import kl_penalty, truncated_importance_weights
 from alignline.losses.ppo import (
     AdaptiveKLController,
     FixedKLController,
@@ -58,9 +59,10 @@ from alignline.methods.online import (
     OnlineMethod,
     completion_samples,
     completion_sequences,
-    sample_completions,
     score_completions,
     step_seed,
+    summarize_importance,
+    summarize_timing,
 )
 from alignline.models.fast.forward import decoder_hidden
 from alignline.models.fast.head import output_head
@@ -177,6 +179,7 @@ class PPO(OnlineMethod):
         ppo_model: PPOModel = getattr(wrapped, "module", wrapped)  # under DDP, the module it wraps
         log_now = p.log_completions_every and (step + 1) % p.log_completions_every == 0
         rollouts, sums, samples = [], {}, []
+        self.sync_policy(ppo_model.model, step, sums)
         for k, row_list in enumerate(rows):
             chosen = [units[i] for row in row_list for i in row]
             params = SamplingParams(
@@ -188,7 +191,7 @@ class PPO(OnlineMethod):
                 seed=step_seed(seed, step, k),
                 logprobs=True,
             )
-            groups = sample_completions(ppo_model.model, self.tokenizer, [u.prompt for u in chosen], params)
+            groups = self.sample_groups(ppo_model.model, [u.prompt for u in chosen], params, sums)
             scores = score_completions(self.rewards, chosen, groups)
             rollouts.append(self.rollout(ppo_model, chosen, groups, scores.total, device))
             add_completion_sums(sums, scores.total, scores.components, groups)
@@ -221,9 +224,10 @@ class PPO(OnlineMethod):
             scores = penalize_missing_eos(scores, has_eos, p.missing_eos_penalty)
         if p.reward_clip is not None:
             scores = clip_scores(scores, p.reward_clip)
+        comparable = self.comparable_logprobs(p.temperature)
         gen = [
             torch.tensor(
-                c.logprobs if c.token_ids and c.logprobs else [float("nan")] * max(len(c.token_ids), 1),
+                c.logprobs if c.token_ids and c.logprobs and comparable else [float("nan")] * max(len(c.token_ids), 1),
                 dtype=torch.float32,
             )
             for c in completions
@@ -257,10 +261,16 @@ class PPO(OnlineMethod):
         advantages, returns = gae(rewards, values, seq_index, p.gamma, p.lam)
         if advantages.numel() > 1:
             advantages = whiten(advantages)
+        gen = torch.cat([r.gen_logps for r in rollouts])
+        known = ~torch.isnan(gen)
+        cap = self.importance_sampling(p.importance_sampling_cap, p.importance_sampling)
+        # The rollout's own log-probs are the trainer's (`old_logps`); the weights correct for the generator.
+        is_weights = truncated_importance_weights(logps, gen, cap) if cap is not None else torch.ones_like(logps)
         at = 0
         for r in rollouts:
             n = r.order.numel()
             for key, flat in (
+                ("is_weights", is_weights),
                 ("old_logps", logps),
                 ("old_values", values),
                 ("advantages", advantages),
@@ -271,8 +281,6 @@ class PPO(OnlineMethod):
                 r.batch[key] = target_order
             at += n
         kl = kl_penalty(logps, ref, p.kl_estimator)
-        gen = torch.cat([r.gen_logps for r in rollouts])
-        known = ~torch.isnan(gen)
         sums = {
             "rollout_tokens": float(logps.numel()),
             "kl_sum": float(kl.sum()),
@@ -286,9 +294,13 @@ class PPO(OnlineMethod):
             "residual_sum": float((returns - values).sum()),
             "residual_sq_sum": float(((returns - values) ** 2).sum()),
         }
-        if p.temperature == 1.0 and known.any():
+        if known.any():
             sums["mismatch_sum"] = float((logps[known] - gen[known]).abs().sum())
             sums["mismatch_tokens"] = float(known.sum())
+            if cap is not None:
+                sums["is_ratio_sum"] = float(is_weights[known].sum())
+                sums["is_clipped"] = float((logps[known] - gen[known] > math.log(cap)).sum())
+                sums["is_tokens"] = float(known.sum())
         return sums
 
     def update_kl_coef(self, ppo_model: PPOModel, kl_sum: float, completions: float) -> None:
@@ -312,7 +324,9 @@ class PPO(OnlineMethod):
     def loss(self, model, batch, normalizer):
         p = self._cfg.ppo
         logps, values = model(batch["input_ids"], batch["position_ids"], batch["targets"])  # (N,), (N,)
-        policy, stats = ppo_policy_loss(logps, batch["old_logps"], batch["advantages"], epsilon=p.cliprange)
+        policy, stats = ppo_policy_loss(
+            logps, batch["old_logps"], batch["advantages"], epsilon=p.cliprange, importance_weights=batch["is_weights"]
+        )
         value, value_stats = clipped_value_loss(values, batch["old_values"], batch["returns"], p.cliprange_value)
         total = (policy + p.vf_coef * value).sum()
         n = float(logps.numel())
@@ -329,7 +343,7 @@ class PPO(OnlineMethod):
         return total / normalizer, metrics
 
     def summarize(self, sums):
-        out = {}
+        out = summarize_timing(sums)
         if "loss_count" in sums:
             n = max(sums["loss_count"], 1e-12)
             out["loss"] = sums["loss_sum"] / n
@@ -360,6 +374,7 @@ class PPO(OnlineMethod):
                 out["explained_variance"] = 1 - residual_var / return_var
             if sums.get("mismatch_tokens"):
                 out["generator_mismatch"] = sums["mismatch_sum"] / sums["mismatch_tokens"]
+            out.update(summarize_importance(sums))
             for key in sorted(k for k in sums if k.startswith("reward/") and k.endswith("_sum")):
                 name = key[: -len("_sum")]
                 out[name] = sums[key] / max(sums.get(f"{name}_n", 0.0), 1.0)

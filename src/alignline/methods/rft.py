@@ -124,24 +124,33 @@ class EpisodeGRPO(OnlineMethod):
         return policy_model(model, cfg, keep_reference=cfg.grpo.beta > 0)
 
     # --- experience --------------------------------------------------------------------------------------
-    def rollout(self, wrapped: PolicyModel, tasks: list[dict], seed: int, n: int, temperature: float) -> list[Episode]:
-        """`n` episodes per task (task i's are episodes i*n .. i*n + n - 1), in eval mode (no dropout)."""
+    def rollout(
+        self, wrapped: PolicyModel, tasks: list[dict], seed: int, n: int, temperature: float, sums: dict | None = None
+    ) -> list[Episode]:
+        """`n` episodes per task (task i's are episodes i*n .. i*n + n - 1), in eval mode (no dropout). With
+        `sums` (training rollouts): on the rollout engine, timed; without (evaluation, after a step, when an
+        external engine still holds the policy before it): on the live model's HF engine."""
         g = self._cfg.grpo
-        model = wrapped.model
+        params = SamplingParams(
+            max_new_tokens=g.max_new_tokens,
+            temperature=temperature,
+            top_p=g.top_p,
+            top_k=g.top_k,
+            n=n,
+            seed=seed,
+            logprobs=True,
+        )
+
+        def episodes(engine) -> list[Episode]:
+            return run_episodes(engine, self.make_env, tasks, params, self._cfg.env.max_turns)
+
+        model, size = wrapped.model, len(tasks) * n
+        if sums is not None:
+            return self.timed_rollout(sums, episodes, model, size)
         was_training = model.training
         model.eval()
         try:
-            engine = HFEngine(model, self.tokenizer, batch_size=max(len(tasks) * n, 1))
-            params = SamplingParams(
-                max_new_tokens=g.max_new_tokens,
-                temperature=temperature,
-                top_p=g.top_p,
-                top_k=g.top_k,
-                n=n,
-                seed=seed,
-                logprobs=True,
-            )
-            return run_episodes(engine, self.make_env, tasks, params, self._cfg.env.max_turns)
+            return episodes(HFEngine(model, self.tokenizer, batch_size=max(size, 1)))
         finally:
             model.train(was_training)
 
@@ -171,9 +180,10 @@ class EpisodeGRPO(OnlineMethod):
         g, seed, size = self._cfg.grpo, self._cfg.training.seed, self._cfg.grpo.num_generations
         micro_batches, sums, samples = [], {}, []
         log_now = g.log_completions_every and (step + 1) % g.log_completions_every == 0
+        self.sync_policy(wrapped.model, step, sums)
         for k, row_list in enumerate(rows):
             tasks = [self.task(units[i]) for row in row_list for i in row]
-            episodes = self.rollout(wrapped, tasks, step_seed(seed, step, k), size, g.temperature)
+            episodes = self.rollout(wrapped, tasks, step_seed(seed, step, k), size, g.temperature, sums)
             rewards, components = self.score(episodes)
             for attempt in range(1, g.resample_zero_std + 1):  # re-run groups that carry no signal
                 flat = zero_std_groups(rewards, size)
@@ -181,7 +191,7 @@ class EpisodeGRPO(OnlineMethod):
                     break
                 idx = flat.nonzero().squeeze(1).tolist()
                 again = self.rollout(
-                    wrapped, [tasks[i] for i in idx], step_seed(seed, step, k, attempt), size, g.temperature
+                    wrapped, [tasks[i] for i in idx], step_seed(seed, step, k, attempt), size, g.temperature, sums
                 )
                 for j, i in enumerate(idx):
                     for e in again[j * size : (j + 1) * size]:
@@ -220,12 +230,13 @@ class EpisodeGRPO(OnlineMethod):
         if g.mask_truncated_completions:
             weight *= torch.tensor([not e.truncated for e in episodes]).float()
         sequences, gen = [], []
+        comparable = self.comparable_logprobs(g.temperature)
         for e in episodes:
             sequences.append(Example(list(e.input_ids), shift_targets(e.input_ids, e.mask)))
             policy = sum(e.mask[1:])  # position 0 is never a target (and never the policy's: the prompt)
             gen.append(
                 [lp for lp, m in zip(e.logprobs[1:], e.mask[1:]) if m]
-                if e.logprobs is not None
+                if e.logprobs is not None and comparable
                 else [math.nan] * policy
             )
         batch = collate_sequences(sequences, max(len(s.input_ids) for s in sequences), self.tokenizer.pad_token_id)
@@ -243,7 +254,9 @@ class EpisodeGRPO(OnlineMethod):
         return policy_count(self._cfg.grpo, batch, self.budget)
 
     def loss(self, model, batch, normalizer):
-        return policy_loss(self._cfg.grpo, model, batch, normalizer, self.budget)
+        g = self._cfg.grpo
+        cap = self.importance_sampling(g.importance_sampling_cap, g.importance_sampling)
+        return policy_loss(g, model, batch, normalizer, self.budget, tis_cap=cap)
 
     def summarize(self, sums):
         return {**summarize_policy(sums), **summarize_episodes(sums)}

@@ -327,6 +327,7 @@ def start_run(cfg: RunConfig, progress: bool, hooks: RunHooks) -> Run:
             packages=package_versions(),
             git_commit=git_commit(),
             environment=environment(),
+            generation=method.generation_record(),
         ),
     )
     if main:

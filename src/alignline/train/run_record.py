@@ -23,7 +23,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -68,6 +68,8 @@ class RunStart:
     packages: dict
     git_commit: str | None
     environment: dict
+    generation: dict | None = None
+    """Online methods: the rollouts' `backend` (hf, vllm, server), `dtype` and `sync` (none, lora, full)."""
 
 
 @dataclass
@@ -135,10 +137,11 @@ class RunRecord:
 def _take(kind: type, rest: dict) -> Any:
     """The `kind` part of a record when all its keys are there (popped from `rest`); else None, and a
     partial set stays in `rest` so a rewrite keeps it as it was."""
-    names = [f.name for f in fields(kind)]
-    if not all(n in rest for n in names):
+    parts = fields(kind)
+    required = [f.name for f in parts if f.default is MISSING and f.default_factory is MISSING]
+    if not all(n in rest for n in required):
         return None
-    return kind(**{n: rest.pop(n) for n in names})
+    return kind(**{f.name: rest.pop(f.name) for f in parts if f.name in rest})
 
 
 def _existing_record(path: Path) -> RunRecord | None:
