@@ -1,7 +1,7 @@
 """`alignline serve --backend vllm`: vLLM's engine behind the server's one engine worker, token by token.
 
-The worker calls `generate(prompts, params, on_token)` as it calls `HFEngine`'s; here the prompts are queued in
-vLLM's engine (`LLM.enqueue`: continuous batching, its paged KV cache) and the worker thread steps the engine
+The worker calls `generate(prompts, params, on_token)` as it calls `HFEngine`'s; here the prompts are added to
+vLLM's engine (continuous batching, its paged KV cache) and the worker thread steps the engine
 itself, each step's new tokens (`RequestOutputKind.DELTA`) going to `on_token(row, token_id)` at once: a live
 stream leaves as vLLM samples, not once the batch ends. A row whose client left (`on_token` answers True) is
 aborted in vLLM. Texts are decoded here with the model's tokenizer exactly as `HFEngine` decodes (and as the
@@ -14,6 +14,7 @@ request by the `model` the client names, as vLLM's own multi-LoRA server does.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -80,21 +81,32 @@ class StreamingVLLM:
             return []
         tok, n = self.tokenizer, params.n
         inputs = [{"prompt_token_ids": list(p)} if isinstance(p, TokenIds) else render_prompt(tok, p) for p in prompts]
-        ids = self.llm.enqueue(inputs, self.sampling(params), lora_request=self.lora_request(), use_tqdm=False)
+        engine = self.llm.llm_engine
+        # Straight into the engine (`LLM.enqueue` would make every request FINAL_ONLY: no stream), under our own
+        # ids, which are what its outputs carry and what `abort_request` takes.
+        call = uuid.uuid4().hex[:12]
+        ids = [f"serve-{call}-{k}" for k in range(len(inputs))]
+        sampling, lora = self.sampling(params), self.lora_request()
+        try:
+            for rid, prompt in zip(ids, inputs):
+                engine.add_request(rid, prompt, sampling, lora_request=lora)
+        except BaseException:
+            engine.abort_request(ids)
+            raise
         index = {rid: k for k, rid in enumerate(ids)}
         tokens: list[list[int]] = [[] for _ in range(len(ids) * n)]
         logps: list[list[float]] = [[] for _ in tokens]
         finish: list[str | None] = [None] * len(tokens)
         prompt_tokens = [0] * len(ids)
         open_ids, aborted = set(ids), set()
-        engine = self.llm.llm_engine
         try:
-            while open_ids:
+            while open_ids and engine.has_unfinished_requests():
                 for out in engine.step():
                     k = index.get(out.request_id)
                     if k is None:
                         continue
-                    prompt_tokens[k] = len(out.prompt_token_ids or [])
+                    if out.prompt_token_ids:  # in the first delta only
+                        prompt_tokens[k] = len(out.prompt_token_ids)
                     for c in out.outputs:
                         row = k * n + c.index
                         new = list(c.token_ids)
@@ -136,6 +148,6 @@ class StreamingVLLM:
 def serving_engine(engine):
     """The engine the server's worker runs: a vLLM engine (`load_engine(..., backend="vllm")`, holding a `vllm.LLM`)
     stepped token by token; any other engine as it is."""
-    if getattr(engine, "name", None) == "vllm" and hasattr(getattr(engine, "llm", None), "enqueue"):
+    if getattr(engine, "name", None) == "vllm" and hasattr(getattr(engine, "llm", None), "llm_engine"):
         return StreamingVLLM.wrap(engine)
     return engine
