@@ -6,6 +6,7 @@ name (or an `--allowed-host`) are served: a web page rebinding its DNS name to 1
 `--docs` serves `/docs`, `/redoc` and `/openapi.json` (off by default).
 The base model is listed under `--served-name`, or the model's name (the last part of its directory,
 never the local path; the path as typed is still accepted as a model id).
+`--backend vllm`: vLLM's engine in this process, stepped by the server's worker (`serve/vllm_backend.py`).
 """
 
 from __future__ import annotations
