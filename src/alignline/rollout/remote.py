@@ -98,9 +98,9 @@ class RemoteEngine:
     def load_lora(self, path: str | Path, name: str = "policy") -> int:
         """Load adapter directory `path` (as the server sees it) under `{name}-v{k}`, a new name each call (the
         server caches adapters by name), answer with it from now on, and unload the one it replaces; returns k."""
-        self.version += 1
-        new = f"{name}-v{self.version}"
+        new = f"{name}-v{self.version + 1}"
         self.post_adapter("/v1/load_lora_adapter", {"lora_name": new, "lora_path": str(path)})
+        self.version += 1
         old = [n for n in self.adapters if n.startswith(f"{name}-v") and n != new]
         self.adapters[new] = str(path)
         self.active = new
