@@ -28,14 +28,14 @@ CPU_KV_CACHE_GIB = 2.0
 
 
 def choose_dtype(dtype: str) -> str:
-    """`auto` -> the rule of in-process generation (rollout/engine.py's `choose_dtype` where it exists)."""
+    """`auto` -> the rule of in-process generation (`models/dtype.py`'s `choose_dtype` where it exists)."""
     if dtype != "auto":
         return dtype
     try:
-        from alignline.rollout.engine import choose_dtype as engine_rule
-    except ImportError:
+        from alignline.models.dtype import choose_dtype as project_rule
+    except ImportError:  # a tree without the shared rule: the same rule, here
         return cpu_dtype()
-    return str(engine_rule("auto")).removeprefix("torch.")
+    return project_rule("auto")
 
 
 def cpu_dtype() -> str:

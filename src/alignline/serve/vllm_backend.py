@@ -41,7 +41,13 @@ class StreamingVLLM:
     def wrap(cls, engine) -> StreamingVLLM:
         """The streaming twin of a `VLLMEngine` (`load_engine(..., backend="vllm")`): its `llm`, tokenizer and
         adapters, the adapter answering kept."""
-        return cls(engine.llm, engine.tokenizer, dict(engine.adapters), getattr(engine, "active", None))
+        return cls(
+            engine.llm,
+            engine.tokenizer,
+            dict(engine.adapters),
+            getattr(engine, "active", None),
+            lora_ids=dict(getattr(engine, "lora_ids", None) or {}),  # the ids its adapters were loaded under
+        )
 
     def use(self, name: str) -> None:
         """Answer with adapter `name` from now on (`base`: the base alone)."""
