@@ -24,6 +24,7 @@ class FakeEngine:
 
     def add_request(self, rid, prompt, sampling, lora_request=None):
         self.requests[rid] = {"prompt": prompt["prompt_token_ids"], "n": sampling.n, "pos": 0, "first": True}
+        self.loras = getattr(self, "loras", []) + [(prompt["prompt_token_ids"][0], lora_request)]
 
     def abort_request(self, ids):
         self.aborted += ids
@@ -63,9 +64,10 @@ class FakeEngine:
         return outs
 
 
-def engine(script):
-    e = StreamingVLLM(SimpleNamespace(llm_engine=FakeEngine(script)), Tokenizer())
+def engine(script, adapters=None):
+    e = StreamingVLLM(SimpleNamespace(llm_engine=FakeEngine(script)), Tokenizer(), adapters)
     e.sampling = lambda params: SimpleNamespace(n=params.n)  # the stand-in needs no vLLM SamplingParams
+    e.lora_request = lambda: e.active  # and no LoRARequest: the adapter's name stands for it
     return e
 
 
@@ -106,3 +108,24 @@ def test_only_an_engine_holding_vllm_is_wrapped():
     assert wrapped.active == "a"
     wrapped.use("base")
     assert wrapped.active is None
+
+
+def test_calls_from_several_threads_share_the_engine_each_with_its_own_adapter():
+    import threading
+
+    e = engine({1: [1, 2, 3, 4, 5, 6, 7, 8, 0], 2: [2, 0], 3: [3, 3, 0]}, adapters={"a": "/a"})
+    results, started = {}, threading.Barrier(3)
+
+    def call(first: int, adapter: str) -> None:
+        e.use(adapter)
+        started.wait()
+        results[first] = e.generate([TokenIds([first])], SamplingParams(max_new_tokens=9))[0][0].text
+
+    threads = [threading.Thread(target=call, args=(k, a)) for k, a in ((1, "a"), (2, "base"), (3, "a"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert results == {1: "abcdefgh", 2: "b", 3: "cc"}
+    assert sorted(e.llm.llm_engine.loras) == [(1, "a"), (2, None), (3, "a")]
+    assert e.calls == {} and not e.llm.llm_engine.requests
