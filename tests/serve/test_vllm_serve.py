@@ -112,6 +112,17 @@ def test_a_lora_adapter_by_model_name_and_the_api_key(vllm_server):
     tuned = client.chat.completions.create(model="lora", messages=HI, temperature=0, max_tokens=4)
     assert tuned.choices[0].message.content != base.choices[0].message.content
     assert 0 <= tuned.choices[0].model_extra["confidence"] <= 1
+    # at once: the calls run side by side in vLLM's engine, each with its own adapter
+    from concurrent.futures import ThreadPoolExecutor
+
+    def ask(model: str) -> str:
+        r = client.chat.completions.create(model=model, messages=HI, temperature=0, max_tokens=4)
+        return r.choices[0].message.content
+
+    with ThreadPoolExecutor(3) as pool:
+        together = list(pool.map(ask, ["smollm2-135m", "lora", "smollm2-135m"]))
+    b, t = base.choices[0].message.content, tuned.choices[0].message.content
+    assert together == [b, t, b]
     sampled = client.chat.completions.create(model="smollm2-135m", messages=HI, max_tokens=6, n=2, seed=5)
     assert len(sampled.choices) == 2 and all(c.message.content for c in sampled.choices)
     assert sampled.usage.completion_tokens == 12 or any(c.finish_reason == "stop" for c in sampled.choices)
