@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -53,6 +54,9 @@ def rollout_server(tmp_path_factory):
             wait_ready(f"http://127.0.0.1:{port}/v1", proc, timeout=600)
         except RuntimeError as e:
             raise AssertionError(f"{e}:\n{log.read_text()[-3000:]}") from None
+        deadline = time.monotonic() + 60  # the command prints its recipe lines once its own poll sees vLLM ready
+        while "    server: http" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
         yield f"http://127.0.0.1:{port}", log
     finally:
         if proc.poll() is None:
