@@ -23,7 +23,13 @@ class FakeEngine:
         self.script, self.requests, self.aborted = script, {}, []
 
     def add_request(self, rid, prompt, sampling, lora_request=None):
-        self.requests[rid] = {"prompt": prompt["prompt_token_ids"], "n": sampling.n, "pos": 0, "first": True}
+        self.requests[rid] = {
+            "prompt": prompt["prompt_token_ids"],
+            "n": sampling.n,
+            "pos": 0,
+            "first": True,
+            "lora": lora_request,
+        }
         self.loras = getattr(self, "loras", []) + [(prompt["prompt_token_ids"][0], lora_request)]
 
     def abort_request(self, ids):
@@ -35,6 +41,7 @@ class FakeEngine:
         return bool(self.requests)
 
     def step(self):
+        self.batches = getattr(self, "batches", []) + [{r["lora"] for r in self.requests.values()}]
         outs = []
         for rid, r in list(self.requests.items()):
             answer = self.script[r["prompt"][0]]
@@ -128,4 +135,6 @@ def test_calls_from_several_threads_share_the_engine_each_with_its_own_adapter()
         t.join(timeout=30)
     assert results == {1: "abcdefgh", 2: "b", 3: "cc"}
     assert sorted(e.llm.llm_engine.loras) == [(1, "a"), (2, None), (3, "a")]
-    assert e.calls == {} and not e.llm.llm_engine.requests
+    assert e.calls == {} and not e.llm.llm_engine.requests and e.running == (None, 0)
+    # on a CPU, one adapter (or the base) at a time in vLLM's batch: the CPU build mixed them up
+    assert not e.mix_adapters and all(len(adapters) == 1 for adapters in e.llm.llm_engine.batches)

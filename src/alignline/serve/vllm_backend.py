@@ -106,6 +106,7 @@ class StreamingVLLM:
         adapters: dict[str, str] | None = None,
         active: str | None = None,
         lora_ids: dict[str, int] | None = None,
+        mix_adapters: bool | None = None,
     ):
         self.llm, self.tokenizer = llm, tokenizer
         """`llm`: a `vllm.LLM` run in this process (`VLLM_ENABLE_V1_MULTIPROCESSING=0`)."""
@@ -117,8 +118,15 @@ class StreamingVLLM:
         self.local = threading.local()
         self.lock = threading.Lock()
         """Held while adding, stepping or aborting: vLLM's engine is not thread-safe."""
+        self.turn = threading.Condition(self.lock)
         self.calls: dict[str, Call] = {}
         """Request id -> the call it belongs to, for the requests in the engine."""
+        self.mix_adapters = mix_adapters if mix_adapters is not None else on_gpu()
+        """Whether calls with different adapters (or none) may share the engine. vLLM's CPU build answered base
+        requests batched beside a LoRA request with the adapter's weights (vLLM 0.32, tested here): on a CPU one
+        adapter at a time is in the engine, calls with another waiting for it to drain."""
+        self.running: tuple[str | None, int] = (None, 0)
+        """(the adapter of the calls in the engine, how many calls)."""
 
     @classmethod
     def wrap(cls, engine) -> StreamingVLLM:
@@ -182,13 +190,18 @@ class StreamingVLLM:
         ids = [f"serve-{uuid.uuid4().hex[:12]}-{k}" for k in range(len(inputs))]
         call = Call(ids, params.n, params.logprobs, on_token)
         sampling, lora = self.sampling(params), self.lora_request()
-        with self.lock:
+        adapter = self.active
+        with self.turn:
+            if not self.mix_adapters:
+                self.turn.wait_for(lambda: self.running[1] == 0 or self.running[0] == adapter)
+            self.running = (adapter, self.running[1] + 1)
             try:
                 for rid, prompt in zip(ids, inputs):
                     engine.add_request(rid, prompt, sampling, lora_request=lora)
                     self.calls[rid] = call
             except BaseException:
                 self.drop(engine, call)
+                self.leave()
                 raise
         try:
             while True:
@@ -206,12 +219,20 @@ class StreamingVLLM:
         except BaseException:
             with self.lock:
                 self.drop(engine, call)  # nothing of this call may keep running in a shared engine
+                self.leave()
             raise
         with self.lock:
             self.drop(engine, call)  # an error in `on_token` left its requests aborted: forget them
+            self.leave()
         if call.error is not None:
             raise call.error
         return call.completions(tok, params.stop)
+
+    def leave(self) -> None:
+        """A call has left the engine (the lock held): the next adapter may come in once none is left."""
+        adapter, count = self.running
+        self.running = (adapter if count > 1 else None, count - 1)
+        self.turn.notify_all()
 
     def drop(self, engine, call: Call) -> None:
         """Abort whatever of `call` is still in the engine and forget its requests (the lock held)."""
@@ -220,6 +241,12 @@ class StreamingVLLM:
             call.open.clear()
         for rid in call.index:
             self.calls.pop(rid, None)
+
+
+def on_gpu() -> bool:
+    import torch  # lazy: only the vLLM backend asks
+
+    return torch.cuda.is_available()
 
 
 def serving_engine(engine):
