@@ -25,6 +25,7 @@ COMMANDS = LazyTable(
         "gate": "alignline.cli.gate:register",
         "sandbox": "alignline.cli.sandbox:register",
         "serve": "alignline.cli.serve:register",  # the OpenAI-compatible server with confidence routing
+        "rollout-server": "alignline.cli.rollout_server:register",  # a vLLM server for generation.server: URL
         "annotate": "alignline.cli.annotate:register",  # the annotation database and app
     }
 )

@@ -6,6 +6,7 @@ name (or an `--allowed-host`) are served: a web page rebinding its DNS name to 1
 `--docs` serves `/docs`, `/redoc` and `/openapi.json` (off by default).
 The base model is listed under `--served-name`, or the model's name (the last part of its directory,
 never the local path; the path as typed is still accepted as a model id).
+`--backend vllm`: vLLM's engine in this process, stepped by the server's worker (`serve/vllm_backend.py`).
 """
 
 from __future__ import annotations
@@ -67,22 +68,33 @@ def served_models(args) -> tuple[dict[str, str], str]:
 
 
 def load(args):
+    """The engine to serve: `load_engine`'s; a vLLM one is stepped by the server's worker, token by token."""
+    from alignline.cli.rollout_server import choose_dtype
     from alignline.models.named_adapters import parse_adapter_flags
     from alignline.rollout.engine import load_engine
+    from alignline.serve.vllm_backend import serving_engine
 
+    dtype = choose_dtype(args.dtype)
     print(
-        f"serve: loading {args.model or 'smollm2-135m'}"
+        f"serve: loading {args.model or 'smollm2-135m'} ({args.backend} backend, {dtype})"
         + (f" with adapters {', '.join(parse_adapter_flags(args.adapter))}" if args.adapter else ""),
         file=sys.stderr,
         flush=True,
     )
-    return load_engine(
+    if args.backend != "hf":
+        # vLLM's engine core in this process: the server's worker thread steps it (serve/vllm_backend.py).
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        # vLLM on a CPU otherwise reserves 92 % of the machine's memory for its KV cache (and refuses to start
+        # where other processes hold some): 2 GiB, ~20k tokens of a small model, unless the user says.
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+    engine = load_engine(
         args.model,
         backend=args.backend,
-        dtype=args.dtype,
+        dtype=dtype,
         batch_size=args.max_batch,
         adapters=parse_adapter_flags(args.adapter) or None,
     )
+    return serving_engine(engine)
 
 
 def run_serve(args) -> int:
@@ -245,9 +257,14 @@ def add_model_flags(p) -> None:
         "--backend",
         default="auto",
         choices=["auto", "hf", "vllm"],
-        help="generation engine (auto: vLLM where installed with CUDA, else Hugging Face)",
+        help="generation engine (auto: vLLM where installed, else Hugging Face; vllm streams token by token too)",
     )
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights dtype")
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "float32", "bfloat16"],
+        help="weights dtype (auto: bfloat16 on a GPU or a CPU with avx512_bf16/AMX, else float32)",
+    )
     p.add_argument("--max-batch", type=int, default=16, help="requests (or prompts) per engine call")
 
 

@@ -37,7 +37,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from alignline.rollout.types import Completion, SamplingParams
@@ -70,6 +70,8 @@ class ServeSettings:
     max_queue: int = 64
     max_batch: int = 16
     batch_wait_s: float = 0.005
+    engine_calls: int = 4
+    """Engine calls at once, for an engine that batches across calls (`concurrent_calls`: vLLM); others: one."""
     default_max_tokens: int = 256
     max_tokens_limit: int = 2048
     api_key: str | None = None
@@ -195,8 +197,13 @@ class Worker:
         max_queue: int,
         max_batch: int,
         batch_wait_s: float,
+        calls: int = 1,
     ):
         self.handle, self.max_queue, self.max_batch, self.batch_wait_s = handle, max_queue, max_batch, batch_wait_s
+        # calls > 1 (an engine that batches across calls, vLLM): up to `calls` engine calls at once, so requests
+        # that arrive while one runs join the engine now instead of after it.
+        self.slots = threading.BoundedSemaphore(calls) if calls > 1 else None
+        self.pool = ThreadPoolExecutor(calls, thread_name_prefix="alignline-engine-call") if calls > 1 else None
         self.jobs: queue.Queue = queue.Queue()
         self.lock = threading.Lock()
         self.waiting = 0
@@ -210,6 +217,8 @@ class Worker:
     def stop(self) -> None:
         self.jobs.put(None)
         self.thread.join(timeout=30)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
     def submit(self, request: ChatRequest) -> Future:
         with self.lock:
@@ -243,7 +252,22 @@ class Worker:
                     j.future.set_exception(Cancelled())
             batch = [j for j in batch if not j.request.cancelled]
             for group in batch_groups(batch):
+                self.dispatch(group)
+
+    def dispatch(self, group: list[Job]) -> None:
+        """Run `group` here, or (several calls at once) in a free call slot, waiting for one if all are busy."""
+        if self.pool is None:
+            self.run_group(group)
+            return
+        self.slots.acquire()
+
+        def run() -> None:
+            try:
                 self.run_group(group)
+            finally:
+                self.slots.release()
+
+        self.pool.submit(run)
 
     def run_group(self, group: list[Job]) -> None:
         self.batches.append(len(group))
@@ -281,6 +305,8 @@ class Answerer:
 
     def __init__(self, engine, settings: ServeSettings):
         self.engine, self.settings = engine, settings
+        self.lock = threading.Lock()
+        """Scoring, routing and the review queue, one call at a time (engine calls may run side by side)."""
 
     def __call__(self, requests: list[ChatRequest]) -> list[list[Answer]]:
         first = requests[0]
@@ -296,6 +322,10 @@ class Answerer:
             rows.flush(results)  # all of the text is out before the scoring and the review queue
         else:
             results = self.engine.generate(prompts, params)
+        with self.lock:
+            return self.decide(requests, results)
+
+    def decide(self, requests: list[ChatRequest], results: list[list[Completion]]) -> list[list[Answer]]:
         flat = [(r, c) for r, group in zip(requests, results) for c in group]
         conf = self.settings.confidence
         scores = [
@@ -354,13 +384,13 @@ class Answerer:
 def create_app(engine, settings: ServeSettings):
     """The FastAPI application; the engine worker starts and stops with it."""
     import contextlib
-    from concurrent.futures import ThreadPoolExecutor
 
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, StreamingResponse
     from starlette.exceptions import HTTPException
 
-    worker = Worker(Answerer(engine, settings), settings.max_queue, settings.max_batch, settings.batch_wait_s)
+    calls = settings.engine_calls if getattr(engine, "concurrent_calls", False) else 1
+    worker = Worker(Answerer(engine, settings), settings.max_queue, settings.max_batch, settings.batch_wait_s, calls)
     encoder = PromptEncoder(engine)
     # One thread tokenizes, off the event loop (a long prompt does not stall other clients) and never two
     # requests at once (the encoder's tokenizer is not shared across threads).

@@ -2,17 +2,18 @@
 confidence says; buffered where it may be held.
 
 Live (`live_streaming`): no routing on this server, or routing that can only flag (`--on-low flag`, and a
-policy whose action is flag). The engine worker decodes each row's tokens into text deltas (`TextStream`,
-fed by `HFEngine`'s decoding loop through `on_token`) and hands them to the request's sink, which puts them
-on the response's queue as they come; a streamed request is still batched with others, each row's deltas
-going to its own client. The confidence, `routed`, `reasons` and `review_id` come in each choice's finish
-chunk and in the last one's `alignline` object, after all of the text: the score needs the whole answer,
-and the review is queued (in the worker) once it is complete, just before those chunks leave.
+policy whose action is flag). The engine worker decodes each row's tokens into text deltas (`TextStream`, fed
+through `on_token` by `HFEngine`'s decoding loop, or by `serve/vllm_backend.py` as vLLM's engine steps) and
+hands them to the request's sink, which puts them on the response's queue as they come; a streamed request is
+still batched with others, each row's deltas going to its own client. The confidence, `routed`, `reasons` and
+`review_id` come in each choice's finish chunk and in the last one's `alignline` object, after all of the
+text: the score needs the whole answer, and the review is queued (in the worker) once it is complete, just
+before those chunks leave.
 
 Buffered: `--on-low hold` (or a policy that holds) with routing active. The confidence and the policy rules
 need the whole answer before any of it may leave, since a held answer cannot be unsent; once decided, the
 answer (or the holding message) goes out in word-sized chunks. Buffered too: engines without
-`streams_tokens` (vLLM's offline `LLM`, which returns finished outputs only, and scripted test engines).
+`streams_tokens` (a `VLLMEngine` used as it is, which returns finished outputs only, and scripted test engines).
 """
 
 from __future__ import annotations
