@@ -26,6 +26,7 @@ COMMANDS = LazyTable(
         "sandbox": "alignline.cli.sandbox:register",
         "serve": "alignline.cli.serve:register",  # the OpenAI-compatible server with confidence routing
         "annotate": "alignline.cli.annotate:register",  # the annotation database and app
+        "runs": "alignline.cli.runs:register",  # the run registry: list, show, compare, lineage
     }
 )
 
