@@ -79,7 +79,7 @@ class RunHooks(Protocol):
 class BareRun:
     """The loop alone: no suites, no reports. It refuses `training.eval_suites` rather than skip them."""
 
-    tags: dict[str, str] = {}  # noqa: RUF012 - read only
+    tags: dict[str, str] = {}
 
     def suites(self, cfg: RunConfig, num_processes: int) -> SuiteMetrics | None:
         if cfg.training.eval_suites:
