@@ -66,7 +66,7 @@ def test_a_run_reported_to_mlflow_reads_back(tmp_path, tiny_model_dir, monkeypat
     assert [m.step for m in client.get_metric_history(run.info.run_id, "eval_loss")] == [3]
     with open_registry() as reg:
         (entry,) = reg.list()
-    assert run.data.tags["alignline.run_id"] == entry.id
+    assert run.data.tags["alignline.run_id"] == entry.id and entry.extra["mlflow"]["run_id"] == run.info.run_id
     assert "mlflow.source.git.commit" in run.data.tags or entry.git_commit is None
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"run.json", "report.html", "model_card"} <= artifacts

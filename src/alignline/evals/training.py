@@ -23,7 +23,7 @@ from alignline.runs.recording import git_commit
 from alignline.train import loop
 from alignline.train.guards import saving
 from alignline.train.loop import SuiteMetrics
-from alignline.train.run_record import error_text, is_main_process
+from alignline.train.run_record import RunRecord, error_text, is_main_process
 
 
 class FullRun:
@@ -68,6 +68,8 @@ def record_train(
     run_dir = Path(cfg.output_dir)
     if not is_main_process() or not (run_dir / "run.json").is_file():
         return
+    if error is not None and earlier_run_completed(run_dir):
+        return  # refused before it started (a resume that does not match): run.json is the earlier run's, kept as is
     recorded = record_run(
         "train",
         run_dir,
@@ -78,3 +80,10 @@ def record_train(
         error=error_text(error) if error is not None else None,
     )
     note_in_run_json(run_dir, registry, recorded)
+
+
+def earlier_run_completed(run_dir: Path) -> bool:
+    try:
+        return RunRecord.read(run_dir / "run.json").status == "completed"
+    except (OSError, ValueError):
+        return False

@@ -220,6 +220,10 @@ def fill_from_run_json(entry, run_dir: Path) -> None:
         entry.artifacts = [str((run_dir / n).resolve()) for n in names if (run_dir / n).exists()]
     if record.get("resumed_from"):
         entry.extra.setdefault("resumed_from", record["resumed_from"])
+    try:  # report_to: [mlflow]: where the same run is tracked (train/tracking.py writes mlflow.json)
+        entry.extra.setdefault("mlflow", json.loads((run_dir / "mlflow.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        pass
 
 
 def _data_gates(path: Path) -> dict | None:
