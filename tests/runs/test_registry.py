@@ -121,7 +121,8 @@ def test_eval_and_gate_runs_are_recorded(tmp_path, tiny_model_dir, registry, cap
     (tmp_path / "arith.yaml").write_text(yaml.safe_dump({"name": "arith", "kind": "accuracy", "data": "arith.jsonl"}))
     out = tmp_path / "eval"
     common = ["--backend", "hf", "--bootstrap", "50"]
-    assert main(["eval", "--model", str(tiny_model_dir), "--suite", str(tmp_path / "arith.yaml"), "--out", str(out)] + common) == 0
+    suite_args = ["--suite", str(tmp_path / "arith.yaml"), "--out", str(out)]
+    assert main(["eval", "--model", str(tiny_model_dir), *suite_args, *common]) == 0
     gates = tmp_path / "gates.yaml"
     gates.write_text(yaml.safe_dump({"arith/accuracy": {"min": 2.0}}))
     assert main(["gate", str(out), "--baseline", str(out), "--gates", str(gates), "--out", str(tmp_path / "g")]) == 1

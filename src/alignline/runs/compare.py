@@ -14,7 +14,8 @@ MISSING = object()
 
 
 def flatten(value, prefix: str = "") -> dict:
-    """{dotted key: leaf value}; lists of scalars stay one value, lists of mappings are indexed (`data.train[0].path`)."""
+    """{dotted key: leaf value}; lists of scalars stay one value, lists of mappings are indexed
+    (`data.train[0].path`)."""
     out: dict = {}
     if isinstance(value, dict):
         if not value and prefix:

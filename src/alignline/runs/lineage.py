@@ -106,7 +106,8 @@ def format_lineage(result: dict) -> str:
     for i, stage in enumerate(result["stages"]):
         run = stage["run"][:12] if stage["run"] else "(not registered)"
         lines.append(f"{i + 1}. {stage['kind']} run {run} [{stage['status']}] {stage['run_dir']}")
-        lines.append(f"   model: {stage['model']}" + (f" (run {stage['parent_run'][:12]})" if stage["parent_run"] else ""))
+        parent = f" (run {stage['parent_run'][:12]})" if stage["parent_run"] else ""
+        lines.append(f"   model: {stage['model']}{parent}")
         for source in stage["data"]:
             role = source.get("role", "train")
             digest = (source.get("sha256") or "")[:16] or "?"

@@ -106,7 +106,9 @@ def registry_url(url: str | None = None) -> str | None:
     try:
         parsed = make_url(raw)
     except ArgumentError:
-        raise UserError(f"registry URL {raw!r} is not a URL (sqlite:///path.db or postgresql://user:pw@host/name)") from None
+        raise UserError(
+            f"registry URL {raw!r} is not a URL (sqlite:///path.db or postgresql://user:pw@host/name)"
+        ) from None
     scheme = parsed.drivername
     if scheme in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg")
