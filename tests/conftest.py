@@ -27,6 +27,14 @@ def restore_torch_threads():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_run_registry(tmp_path_factory):
+    """Every run a test starts is recorded in a registry of this session, never in ./runs/registry.db."""
+    os.environ["ALIGNLINE_REGISTRY"] = f"sqlite:///{tmp_path_factory.mktemp('registry') / 'registry.db'}"
+    yield
+    os.environ.pop("ALIGNLINE_REGISTRY", None)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     return save_tiny_model(tmp_path_factory.mktemp("tiny") / "model")

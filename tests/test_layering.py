@@ -48,6 +48,7 @@ LAYERS = {
     "train": 6,
     "evals": 7,
     "report": 7,
+    "runs": 7,
     "serve": 8,
     "annotate": 8,
     "pipeline": 8,
@@ -77,6 +78,7 @@ WEB_STACK_HOMES = {
     name: {"serve", "annotate"}
     for name in ("fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "argon2", "jinja2", "multipart")
 }
+WEB_STACK_HOMES["sqlalchemy"] = {"serve", "annotate", "runs"}  # the run registry's store (runs/store.py)
 """The `annotate` / `serve` extras: imported at module level only inside the packages that need them."""
 LIGHT_LAYER = 1
 HEAVY_CORE = {"torch", "transformers", "peft", "accelerate", "datasets"}

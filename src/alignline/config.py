@@ -381,6 +381,11 @@ class RunConfig:
     """A gates YAML (see recipes/gates.yaml); default: the built-in thresholds."""
     proceed_on_gate_failure: bool = False
     """Train anyway when a gate fails (the report is still written); the CLI's --proceed."""
+    report_to: list[Literal["tensorboard", "mlflow"]] | None = None
+    """Where each logged step goes besides metrics.jsonl: tensorboard (output_dir/tensorboard/), mlflow (MLflow
+    tracking: $MLFLOW_TRACKING_URI, else ./mlflow.db; `pip install 'alignline[tracking]'`). Unset: [tensorboard],
+    or [] when training.tensorboard is false; [] for neither. Listing tensorboard with training.tensorboard: false
+    is a contradiction (an error naming both keys)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -488,6 +493,8 @@ def _normalize(raw: dict) -> dict:
         raw["data"] = data
     if isinstance(raw.get("env"), str):  # `env: calculator`
         raw["env"] = {"name": raw["env"]}
+    if isinstance(raw.get("report_to"), str):  # `report_to: mlflow`
+        raw["report_to"] = [raw["report_to"]]
     return raw
 
 
@@ -641,3 +648,11 @@ def defaults_by_key(cls: type, prefix: str = "") -> dict[str, Any]:
 
 def to_dict(config: Any) -> dict:
     return dataclasses.asdict(config)
+
+
+def report_targets(config: RunConfig) -> list[str]:
+    """Where a run's metrics go besides metrics.jsonl: `report_to`, else tensorboard as `training.tensorboard` says
+    (the contradiction of both is refused by `config_checks.check_report_to`)."""
+    if config.report_to is None:
+        return ["tensorboard"] if config.training.tensorboard else []
+    return list(dict.fromkeys(config.report_to))

@@ -98,6 +98,17 @@ def validate(config: RunConfig) -> None:
     check_rewards(config)
     check_adapter_config(config)
     check_save_merged(config)
+    check_report_to(config)
+
+
+def check_report_to(config: RunConfig) -> None:
+    """`report_to` is the whole list when set; `training.tensorboard: false` beside a list naming tensorboard says
+    two things at once."""
+    if config.report_to is not None and "tensorboard" in config.report_to and not config.training.tensorboard:
+        raise ConfigError(
+            "config keys 'report_to' and 'training.tensorboard' contradict each other: report_to lists tensorboard "
+            "and training.tensorboard is false; drop one (report_to, when set, is the whole list)"
+        )
 
 
 def check_finite(node: Any, prefix: str = "") -> None:

@@ -27,6 +27,7 @@ COMMANDS = LazyTable(
         "serve": "alignline.cli.serve:register",  # the OpenAI-compatible server with confidence routing
         "rollout-server": "alignline.cli.rollout_server:register",  # a vLLM server for generation.server: URL
         "annotate": "alignline.cli.annotate:register",  # the annotation database and app
+        "runs": "alignline.cli.runs:register",  # the run registry: list, show, compare, lineage
     }
 )
 

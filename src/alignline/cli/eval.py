@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sys
+import time
+from pathlib import Path
 
+from alignline.cli.runs import add_registry_flag
 from alignline.errors import ConfigError
 
 
@@ -51,6 +54,29 @@ def context_options(args) -> dict:
     }
 
 
+def suite_files(suites: list[str]) -> list[dict]:
+    """The suites given as files, with their content hashes (starter suites ship with the package version)."""
+    from alignline.data.sources import file_sha256
+
+    return [{"path": s, "sha256": file_sha256(s), "role": "suite"} for s in suites if Path(s).is_file()]
+
+
+def record(kind: str, args, out, started: float, **fields) -> None:
+    """Record an eval or gate run in the run registry (never fails the command: a warning line at most)."""
+    from alignline.runs import record_run
+
+    config = {k: v for k, v in vars(args).items() if k not in ("func", "registry", "command")}
+    record_run(kind, out, registry=args.registry, started=started, config=config, **fields)
+
+
+def record_failure(kind: str, args, out, started: float, error: BaseException) -> None:
+    """A run that failed after it began writing its directory is recorded as failed; bad input is not a run."""
+    from alignline.train.run_record import error_text
+
+    if out is not None and Path(out).is_dir():
+        record(kind, args, out, started, status="failed", error=error_text(error))
+
+
 def named(value: str) -> tuple[str, str]:
     """`name=path` or `path` (named by itself)."""
     name, sep, spec = value.partition("=")
@@ -77,7 +103,23 @@ def run(args) -> int:
         raise ConfigError(f"model '{dup}' given twice (name them: --model a=DIR --model b=DIR)")
     if baseline is not None and baseline.name in names:  # the baseline listed among the models too: one model
         baseline = models[names.index(baseline.name)]
-    results = evaluate(models, baseline, suites, ctx, args.out, progress)
+    started = time.time()
+    try:
+        results = evaluate(models, baseline, suites, ctx, args.out, progress)
+    except BaseException as error:
+        record_failure("eval", args, args.out, started, error)
+        raise
+    out = Path(args.out)
+    record(
+        "eval",
+        args,
+        out,
+        started,
+        parent_model=models[0].spec if len(models) == 1 else None,
+        data=suite_files(args.suite),
+        metrics=results["metrics"],
+        artifacts=[str((out / n).resolve()) for n in ("results.json", "eval.html") if (out / n).is_file()],
+    )
     for model, metrics in results["metrics"].items():
         shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if "/" in k)
         print(f"{model}: {shown}")
@@ -108,4 +150,5 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--limit", type=int, default=None, help="only the first N records of every suite (a quick look)")
     add_run_options(p)
+    add_registry_flag(p)
     p.set_defaults(func=run)

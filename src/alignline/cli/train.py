@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from alignline.cli.runs import add_registry_flag
+
 
 def recipe_keys_help() -> str:
     """Every recipe key, by section, with its default: the `train --help` epilog."""
@@ -34,7 +36,7 @@ def run(args) -> int:
         return 0
     from alignline.evals.training import train
 
-    run_dir = train(cfg, progress=not args.quiet)
+    run_dir = train(cfg, progress=not args.quiet, registry=args.registry)
     if os.environ.get("RANK", "0") == "0":  # one line, not one per process
         print(f"done: {run_dir / 'final'}")
     return 0
@@ -59,4 +61,5 @@ def register(sub) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--proceed", action="store_true", help="train even when a data gate fails")
+    add_registry_flag(p)
     p.set_defaults(func=run)

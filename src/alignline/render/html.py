@@ -24,7 +24,7 @@ pre{font-size:12px;background:#f6f8fa;padding:1em;overflow:auto;white-space:pre-
 .grid svg{margin:0}.card{border:1px solid #eee;border-radius:6px;padding:6px}
 .kv td:first-child{color:#555}.kv td.num{text-align:left}.answer{white-space:pre-wrap;font-size:13px;max-width:520px}
 dl.summary{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:.6em 0}
-dl.summary dt{color:#555}dl.summary dd{margin:0;font-weight:600}"""
+dl.summary dt{color:#555}dl.summary dd{margin:0;font-weight:600}tr.diff td{background:#fff8c5}"""
 
 
 class Raw(str):
@@ -56,10 +56,19 @@ def _cell(value) -> str:
     return f'<td class="num">{text(value)}</td>' if numeric else f"<td>{text(value)}</td>"
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence], cls: str = "") -> Raw:
-    """A table; cells are escaped (unless `Raw`), numbers right-aligned. No headers: a key/value table."""
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence], cls: str = "", row_classes: Sequence[str] | None = None
+) -> Raw:
+    """A table; cells are escaped (unless `Raw`), numbers right-aligned. No headers: a key/value table.
+    `row_classes`: a class per row (`diff` highlights one), "" for none."""
     head = f"<thead><tr>{''.join(f'<th>{escape(h)}</th>' for h in headers)}</tr></thead>" if headers else ""
-    body = "".join("<tr>" + "".join(_cell(c) for c in r) + "</tr>" for r in rows)
+    marks = list(row_classes or [])
+    body = "".join(
+        (f'<tr class="{escape(marks[i])}">' if i < len(marks) and marks[i] else "<tr>")
+        + "".join(_cell(c) for c in r)
+        + "</tr>"
+        for i, r in enumerate(rows)
+    )
     attr = f' class="{escape(cls)}"' if cls else ""
     return Raw(f"<table{attr}>{head}<tbody>{body}</tbody></table>")
 

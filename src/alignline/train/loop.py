@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import torch
 from tqdm.auto import tqdm
 
-from alignline.config import RunConfig, to_dict
+from alignline.config import RunConfig, report_targets, to_dict
 from alignline.data.packing import BatchPlan
 from alignline.data.quality import GatesFailed, failure_summary, gate_reading, gate_training_data
 from alignline.errors import ConfigError, UserError
@@ -54,6 +54,7 @@ from alignline.train.resume_check import RESUME_FILE, check_resume, run_fingerpr
 from alignline.train.run_info import environment, git_commit, package_versions
 from alignline.train.run_record import RunOutcome, RunRecord, RunStart, guarded_run
 from alignline.train.step import global_sum, global_sums, optimizer_step
+from alignline.train.tracking import start_mlflow
 
 SuiteMetrics = Callable[[Any, Any, int], dict[str, float]]
 """`(model, tokenizer, step) -> {"suite/<suite>/<metric>": value}`: the eval suites run at each evaluation."""
@@ -61,6 +62,9 @@ SuiteMetrics = Callable[[Any, Any, int], dict[str, float]]
 
 class RunHooks(Protocol):
     """What the layers above the loop add to a run (`alignline.evals.training.FullRun` is the default)."""
+
+    tags: dict[str, str]
+    """Tags for the tracking store (`report_to: [mlflow]`): the alignline run id, the git commit."""
 
     def suites(self, cfg: RunConfig, num_processes: int) -> SuiteMetrics | None:
         """`training.eval_suites`, read when the run starts (a bad suite stops it before training)."""
@@ -74,6 +78,8 @@ class RunHooks(Protocol):
 
 class BareRun:
     """The loop alone: no suites, no reports. It refuses `training.eval_suites` rather than skip them."""
+
+    tags: dict[str, str] = {}
 
     def suites(self, cfg: RunConfig, num_processes: int) -> SuiteMetrics | None:
         if cfg.training.eval_suites:
@@ -240,8 +246,12 @@ def train(cfg: RunConfig, progress: bool = True, hooks: RunHooks | None = None) 
     `hooks` add the suites and reports (`alignline.evals.training.train` passes them); none: the loop alone."""
     with guarded_run(cfg):
         run = start_run(cfg, progress, hooks or BareRun())
-        run_steps(run)
-        return finish_run(run)
+        try:
+            run_steps(run)
+            return finish_run(run)
+        except BaseException:
+            run.log.close(failed=True)  # the MLflow run ends FAILED (closing twice is closing once)
+            raise
 
 
 def start_run(cfg: RunConfig, progress: bool, hooks: RunHooks) -> Run:
@@ -334,7 +344,9 @@ def start_run(cfg: RunConfig, progress: bool, hooks: RunHooks) -> Run:
         run_dir.mkdir(parents=True, exist_ok=True)
         with saving(run_dir / "run.json"):
             record.write(run_dir / "run.json")
-    log = MetricsLog(run_dir, state.step, t.tensorboard, enabled=main)
+    targets = report_targets(cfg)
+    tracker = start_mlflow(run_dir, to_dict(cfg), hooks.tags, state.step) if main and "mlflow" in targets else None
+    log = MetricsLog(run_dir, state.step, "tensorboard" in targets, enabled=main, tracker=tracker)
     return Run(
         cfg,
         run_dir,
@@ -567,8 +579,8 @@ def finish_run(run: Run) -> Path:
         )
         with saving(run.run_dir / "run.json"):
             run.record.write(run.run_dir / "run.json")
-        run.log.close()
         write_reports(run)
+        run.log.close()  # after the reports: the tracker logs the model card and report with run.json
     return run.run_dir
 
 

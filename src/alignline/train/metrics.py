@@ -1,4 +1,5 @@
-"""Metrics to `metrics.jsonl` (one JSON object per logged step) and to TensorBoard.
+"""Metrics to `metrics.jsonl` (one JSON object per logged step), to TensorBoard, and to MLflow (`train/tracking.py`)
+when the recipe's `report_to` lists them.
 
 On resume the file is cut back to the checkpoint's step first, so the curve of a resumed run is the
 curve of a run never interrupted, with no steps logged twice.
@@ -16,10 +17,19 @@ from alignline.train.guards import warn
 
 
 class MetricsLog:
-    def __init__(self, run_dir: Path, resume_step: int = 0, tensorboard: bool = True, enabled: bool = True):
+    def __init__(
+        self,
+        run_dir: Path,
+        resume_step: int = 0,
+        tensorboard: bool = True,
+        enabled: bool = True,
+        tracker=None,
+    ):
+        """`tracker`: an MLflow tracker (`train/tracking.py`: `log(record)`, `close(failed)`), or None."""
         self.path = run_dir / "metrics.jsonl"
         self.enabled = enabled
         self.writer = None
+        self.tracker = tracker if enabled else None
         if not enabled:
             return
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -41,10 +51,24 @@ class MetricsLog:
             for key, value in record.items():
                 if key != "step" and isinstance(value, (int, float)):
                     self.writer.add_scalar(key, value, record["step"])
+        if self.tracker is not None:
+            self._track(lambda: self.tracker.log(record))
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
+        """Flush TensorBoard; end the MLflow run (its artifacts logged), FAILED when the run failed. Twice is once."""
         if self.writer is not None:
             self.writer.close()
+        if self.tracker is not None:
+            self._track(lambda: self.tracker.close(failed))
+            self.tracker = None
+
+    def _track(self, call) -> None:
+        """A tracking store that fails mid-run: one warning line, tracking stops, training goes on."""
+        try:
+            call()
+        except Exception as e:  # noqa: BLE001 - the store's failure is not the run's
+            warn(f"MLflow tracking failed ({type(e).__name__}: {str(e).strip()[:200]}); tracking stopped")
+            self.tracker = None
 
 
 def _parse(path: Path, warn_torn: bool = True) -> list[tuple[str, dict]]:
