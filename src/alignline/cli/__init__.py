@@ -26,6 +26,7 @@ COMMANDS = LazyTable(
         "sandbox": "alignline.cli.sandbox:register",
         "serve": "alignline.cli.serve:register",  # the OpenAI-compatible server with confidence routing
         "annotate": "alignline.cli.annotate:register",  # the annotation database and app
+        "pipeline": "alignline.cli.pipeline:register",  # staged, gated training with a release
     }
 )
 
