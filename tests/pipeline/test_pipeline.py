@@ -189,8 +189,9 @@ def test_a_failing_gate_stops_a_two_stage_line_and_releases_nothing(line, capsys
     d = line.inputs
     stages = [
         {"name": "ift", "recipe": str(d / "sft.yaml")},
-        {"name": "dpo", "recipe": str(d / "dpo.yaml"), "suites": [str(d / "suite.yaml")], "gates": str(d / "fail.yaml")},
+        {"name": "dpo", "recipe": str(d / "dpo.yaml"), "suites": [str(d / "suite.yaml")]},
     ]
+    stages[1]["gates"] = str(d / "fail.yaml")
     path = line(stages, {"suites": [str(d / "suite.yaml")]})
     assert main(["pipeline", "run", str(path), "--quiet"]) == 1
     assert statuses(line.out) == ["ran", "failed"]
