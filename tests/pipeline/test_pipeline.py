@@ -64,9 +64,7 @@ def line(tmp_path, tiny_model_dir, monkeypatch):
     common = {"data_gates": False, "training": TRAINING, "adapter": {"type": "lora", "r": 4, "alpha": 8}}
     write_recipe(d / "sft.yaml", method="sft", data={"train": str(sft), "eval_fraction": 0.2}, **common)
     write_recipe(d / "domain.yaml", method="sft", data={"train": [str(domain), str(sft)]}, **common)
-    write_recipe(
-        d / "dpo.yaml", method="dpo", data={"train": str(prefs)}, dpo={"kl_prompts": 0, "beta": 0.1}, **common
-    )
+    write_recipe(d / "dpo.yaml", method="dpo", data={"train": str(prefs)}, dpo={"kl_prompts": 0, "beta": 0.1}, **common)
     write_jsonl(d / "refusal.jsonl", REFUSAL)
     (d / "suite.yaml").write_text(
         yaml.safe_dump({"name": "refusal", "kind": "refusal", "data": "refusal.jsonl", "max_new_tokens": 6})
