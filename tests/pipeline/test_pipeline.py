@@ -182,6 +182,10 @@ def test_three_stage_line_releases_then_skips_then_reruns_only_what_changed(line
     lineage = json.loads((release / "lineage.json").read_text())
     assert lineage["stages"][2]["data"][0]["sha256"] == hashlib.sha256((d / "prefs.jsonl").read_bytes()).hexdigest()
 
+    # --from takes the stages before as they are; --force re-runs a stage whose inputs are unchanged
+    assert main(["pipeline", "run", str(path), "--quiet", "--from", "dpo", "--force", "dpo"]) == 0
+    assert statuses(out) == ["skipped", "skipped", "ran"] and state(out)["release"]["status"] == "released"
+
 
 def test_a_failing_gate_stops_a_two_stage_line_and_releases_nothing(line, capsys):
     d = line.inputs

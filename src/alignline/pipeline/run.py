@@ -176,7 +176,7 @@ def run_stage(line: Line, index: int, forced: bool) -> int:
         resuming = d.exists()
         line.say(f"{stage.name}: {'resuming' if resuming else 'training'} ({run_cfg.method}, model {run_cfg.model})")
         model = stage_model(cfg, index)
-        if model != parent_output(cfg, index) and not Path(model, "config.json").is_file():
+        if model != parent_output(cfg, index):  # merged again each time: its parent may have changed
             line.say(f"{stage.name}: merging the parent adapter into its base -> {model}")
             require_merge(parent_output(cfg, index), Path(model))
         d.mkdir(parents=True, exist_ok=True)
@@ -248,7 +248,12 @@ def release(line: Line, ran_any: bool) -> int:
     )
     previous = read_json(target / "lineage.json")
     if previous.get("release_key") == key and not ran_any and (target / "README.md").is_file():
-        line.state["release"] = {"status": "skipped", "path": str(target), "gates": previous.get("release", {})}
+        gates = (previous.get("release") or {}).get("gates")
+        line.state["release"] = {
+            "status": "skipped",
+            "path": str(target),
+            "gates": None if gates is None else {"passed": gates["passed"]},
+        }
         line.say(f"release: skipped (unchanged): {target}")
         return 0
     if target.exists():
