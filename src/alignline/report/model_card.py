@@ -338,6 +338,14 @@ def _gate_rows(verdict: dict | None) -> list[list]:
     return rows
 
 
+def _prompt_text(prompt) -> str:
+    """A failing example's prompt as one line: a chat's last user turn."""
+    if isinstance(prompt, list):
+        users = [m.get("content", "") for m in prompt if isinstance(m, dict) and m.get("role") == "user"]
+        return str(users[-1] if users else prompt)
+    return str(prompt)
+
+
 GATE_HEADERS = ["rule", "metric", "value", "check", "delta vs baseline [95 % CI]", "result"]
 
 
@@ -446,7 +454,7 @@ def release_card(lineage: dict, examples: dict | None = None, intended_use: str 
             f"Release gates (`{release.get('gates_file')}`) against the base model: "
             + ("every check passed." if verdict.get("passed") else "FAILED."),
             "",
-            _md_table(GATE_HEADERS, _gate_rows(verdict)),
+            _md_table(GATE_HEADERS, _gate_rows(verdict)) if verdict.get("rules") else "",
             "",
         ]
     out += ["## Known limitations", ""]
@@ -461,7 +469,7 @@ def release_card(lineage: dict, examples: dict | None = None, intended_use: str 
                     [
                         suite,
                         e.get("category") or "",
-                        str(e.get("prompt"))[:160],
+                        _prompt_text(e.get("prompt"))[:160],
                         str(e.get("output"))[:160],
                         e.get("why", ""),
                     ]
