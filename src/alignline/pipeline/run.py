@@ -181,6 +181,7 @@ def run_stage(line: Line, index: int, forced: bool) -> int:
             require_merge(parent_output(cfg, index), Path(model))
         d.mkdir(parents=True, exist_ok=True)
         write_json(d / STAGE_FILE, {"input_hash": inputs.hash, "inputs": inputs.as_json()})
+        line.save()  # the stage's input hash, before it trains
         try:
             train(run_cfg, progress=line.progress)
         except GatesFailed as e:
