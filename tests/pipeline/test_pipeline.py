@@ -213,12 +213,12 @@ def test_a_stage_killed_with_sigkill_resumes_from_its_checkpoint(line, tmp_path)
         data={"train": str(d / "sft.jsonl")},
         data_gates=False,
         adapter={"type": "lora", "r": 4, "alpha": 8},
-        training={**TRAINING, "max_steps": 60, "save_every": 3},
+        training={**TRAINING, "max_steps": 24, "save_every": 4},
     )
     path = line([{"name": "ift", "recipe": str(d / "long.yaml")}])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2] / "src"), *sys.path])}
     cmd = [sys.executable, "-m", "alignline.cli", "pipeline", "run", "--quiet", str(path)]
-    kill_when_exists(cmd, line.out / "ift" / "checkpoints" / "step-3", env)
+    kill_when_exists(cmd, line.out / "ift" / "checkpoints" / "step-4", env)
     assert not (line.out / "ift" / "final").exists(), "the stage finished before the kill: the test proves nothing"
     assert statuses(line.out) == ["pending"]
     subprocess.run(cmd, check=True, env=env, timeout=600)
