@@ -237,6 +237,14 @@ def test_a_stage_killed_with_sigkill_resumes_from_its_checkpoint(line, tmp_path)
         (lambda doc, d: doc["stages"][0].update(overrides={"lrr": 1}), [], "unknown override key 'lrr'"),
         (lambda doc, d: doc["stages"][0].update(gates=str(d / "pass.yaml")), [], "'gates' needs 'suites'"),
         (lambda doc, d: doc.pop("output_dir"), [], "missing key 'output_dir'"),
+        (
+            lambda doc, d: doc.update(
+                stages=doc["stages"] + [{**doc["stages"][0], "name": "b", "merge_parent": True}],
+                release={"merge": False},
+            ),
+            [],
+            "keep release.merge: true",
+        ),
         (lambda doc, d: None, ["--from", "nope"], "no stage named 'nope'"),
         (lambda doc, d: None, ["--force", "nope"], "no stage named 'nope'"),
     ],

@@ -164,6 +164,11 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
     r.gates = locate(r.gates, beside) if r.gates else None
     if r.gates and not r.suites:
         raise ConfigError(f"{path}: release: 'gates' needs 'suites' to produce the metrics it checks")
+    if not r.merge and any(s.merge_parent for s in cfg.stages[1:]):
+        raise ConfigError(
+            f"{path}: release.merge: false releases an adapter on its base, and after a stage with merge_parent "
+            "that base is a merged model of the line, not 'model'; keep release.merge: true"
+        )
     check_inputs(cfg)
     return cfg
 
