@@ -174,11 +174,11 @@ def run_stage(line: Line, index: int, forced: bool) -> int:
         if d.exists() and (not same or forced or run_status(d) == "completed"):
             shutil.rmtree(d)  # another line's run (or a forced re-run): a checkpoint of it must not be resumed
         resuming = d.exists()
-        line.say(f"{stage.name}: {'resuming' if resuming else 'training'} ({run_cfg.method}, model {run_cfg.model})")
         model = stage_model(cfg, index)
         if model != parent_output(cfg, index):  # merged again each time: its parent may have changed
             line.say(f"{stage.name}: merging the parent adapter into its base -> {model}")
             require_merge(parent_output(cfg, index), Path(model))
+        line.say(f"{stage.name}: {'resuming' if resuming else 'training'} ({run_cfg.method}, model {run_cfg.model})")
         d.mkdir(parents=True, exist_ok=True)
         write_json(d / STAGE_FILE, {"input_hash": inputs.hash, "inputs": inputs.as_json()})
         line.save()  # the stage's input hash, before it trains
