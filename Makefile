@@ -40,6 +40,13 @@ demo-rm: $(STAMP)
 demo-eval: $(STAMP)
 	$(BIN)/alignline demo --eval
 
+# The staged, gated line (docs/pipeline.md): instruction tuning, domain tuning with replay against forgetting, DPO,
+# stage and release gates, then runs/pipeline-demo/release/ with lineage.json and a model card. Run it again: every
+# stage is skipped.
+.PHONY: demo-pipeline
+demo-pipeline: $(STAMP)
+	$(BIN)/alignline pipeline run recipes/pipeline-demo.yaml
+
 # Multi-step RL: an SFT warm start on tool-call demonstrations, then LoRA GRPO on calculator episodes from it;
 # held-out tool use and accuracy of the base, the warm start (the RL run's step-0 eval) and after RL.
 demo-rft: $(STAMP)

@@ -86,10 +86,13 @@ def test_errors_name_the_key(tmp_path, text, overrides, message):
     assert message in str(err.value)
 
 
-def test_every_recipe_loads():
-    """Training recipes load as RunConfig; data-gate configs (gates*.yaml) load as gate configs; release-gate
-    rules (*release-gates.yaml, for `alignline gate`) load as gate rules."""
+def test_every_recipe_loads(monkeypatch):
+    """Training recipes load as RunConfig; data-gate configs (gates*.yaml) load as gate configs; release- and
+    stage-gate rules (*release-gates.yaml, *stage-gates.yaml, for `alignline gate` and pipelines) load as gate
+    rules; pipelines (a `stages:` list, for `alignline pipeline`) load whole, every stage's recipe included."""
     import yaml
+
+    monkeypatch.chdir(RECIPES.parent)  # a pipeline names its recipes from the repository root
 
     from alignline.data.quality.gates import load_gate_config
 
@@ -102,10 +105,14 @@ def test_every_recipe_loads():
             from alignline.evals.suites import load_suite
 
             assert load_suite(str(path)).records
-        elif path.name.endswith("release-gates.yaml"):
+        elif path.name.endswith(("release-gates.yaml", "stage-gates.yaml")):
             from alignline.evals.gate import load_gates
 
             assert load_gates(path)
+        elif "stages" in yaml.safe_load(path.read_text()):
+            from alignline.pipeline.config import load_pipeline
+
+            assert load_pipeline(path).stages
         else:
             assert "method" in yaml.safe_load(path.read_text()), f"{path}: a recipe names its method"
             load_config(path)

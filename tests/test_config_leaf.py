@@ -123,12 +123,15 @@ def test_top_level_names_reads_defs_assignments_and_imports():
 
 
 def test_every_recipe_still_loads():
-    """Every training recipe under recipes/ (subfolders walked): gates, eval suites and release gates are other
-    formats, loaded by test_config.py's test_recipes_load."""
+    """Every training recipe under recipes/ (subfolders walked): gates, eval suites, release and stage gates and
+    pipelines are other formats, loaded by test_config.py's test_every_recipe_loads."""
     recipes = [
         p
         for p in sorted(RECIPES.rglob("*.yaml"))
-        if not p.name.startswith("gates") and p.parent.name != "evals" and "release-gates" not in p.name
+        if not p.name.startswith("gates")
+        and p.parent.name != "evals"
+        and not p.name.endswith(("release-gates.yaml", "stage-gates.yaml"))
+        and "stages" not in yaml.safe_load(p.read_text())  # a pipeline (`alignline pipeline run`)
     ]
     assert len(recipes) >= 8
     for path in recipes:

@@ -28,6 +28,7 @@ COMMANDS = LazyTable(
         "rollout-server": "alignline.cli.rollout_server:register",  # a vLLM server for generation.server: URL
         "annotate": "alignline.cli.annotate:register",  # the annotation database and app
         "runs": "alignline.cli.runs:register",  # the run registry: list, show, compare, lineage
+        "pipeline": "alignline.cli.pipeline:register",  # staged, gated training with a release
     }
 )
 

@@ -162,7 +162,10 @@ def resolve(spec: str | None) -> tuple[str, str | None]:
     meta = Path(path) / "alignline_model.json"
     if meta.is_file():  # our own record of the base: portable across machines' cache paths
         base = json.loads(meta.read_text()).get("base_model", base)
-    return resolve_model_path(embedded_for_hub_id(base) or base), path
+    base_path = resolve_model_path(embedded_for_hub_id(base) or base)
+    if is_adapter_dir(base_path):  # an adapter trained on further (a pipeline stage) names the one it continued
+        return resolve(base_path)[0], path
+    return base_path, path
 
 
 def load_tokenizer_for(spec: str | None):

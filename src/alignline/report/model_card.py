@@ -253,3 +253,232 @@ def write_model_card(run_dir: Path) -> list[Path]:
         base = base_model_name(run.get("config", {}).get("model"), adapter_dir)
         written.append(write_text(target / "README.md", model_card(run, metrics, folder, base)))
     return written
+
+
+# --------------------------------------------------------------------------------------------------
+# The release card of `alignline pipeline` (release/README.md), written from its lineage.json.
+
+KNOWN_LIMITATIONS = 8
+"""Failing release-suite examples shown as known limitations."""
+
+
+def _yaml_scalar(value) -> str:
+    return json.dumps(value, ensure_ascii=False)  # JSON strings and numbers are YAML
+
+
+def _model_index(name: str, summary: dict | None) -> list[str]:
+    """`model-index` in the Hub's layout: one result per suite, its metrics with their values."""
+    if not summary or not summary.get("metrics"):
+        return []
+    suites = {s["name"]: s for s in summary.get("suites", [])}
+    per_suite: dict[str, list[tuple[str, float]]] = {}
+    for qualified, value in summary["metrics"].items():
+        suite, sep, metric = qualified.partition("/")
+        if not sep or suite not in suites or not isinstance(value, (int, float)):
+            continue
+        per_suite.setdefault(suite, []).append((metric, value))
+    if not per_suite:
+        return []
+    lines = ["model-index:", f"- name: {_yaml_scalar(name)}", "  results:"]
+    for suite, metrics in per_suite.items():
+        lines += [
+            "  - task:",
+            "      type: text-generation",
+            "    dataset:",
+            f"      name: {_yaml_scalar(suite)}",
+            f"      type: {_yaml_scalar(suites[suite].get('path') or suite)}",
+            "    metrics:",
+        ]
+        for metric, value in metrics:
+            lines += [f"    - type: {_yaml_scalar(metric)}", f"      value: {_yaml_scalar(value)}"]
+            lines.append(f"      name: {_yaml_scalar(f'{suite}/{metric}')}")
+    return lines
+
+
+def _data_rows(stage: dict) -> list[list]:
+    rows = []
+    for f in stage.get("data") or []:
+        prov = f.get("provenance") or {}
+        kinds = prov.get("sources") or {}
+        origin = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) if kinds else "not recorded"
+        rows.append([f"`{f['path']}`", f.get("role"), f.get("records"), f.get("bytes"), origin, f"`{f.get('sha256')}`"])
+    return rows
+
+
+def _annotators(stages: list[dict]) -> list[str]:
+    lines = []
+    for stage in stages:
+        for f in stage.get("data") or []:
+            prov = f.get("provenance") or {}
+            if prov.get("annotated_records"):
+                mean = prov.get("mean_confidence")
+                lines.append(
+                    f"- `{f['path']}` ({stage['name']}): {prov['annotated_records']} of {prov['records']} records "
+                    f"carry annotator labels, from {prov['annotators']} annotator(s)"
+                    + (f"; mean confidence {fmt(mean)}" if mean is not None else "")
+                    + "; labels per annotator: "
+                    + ", ".join(f"{a} {n}" for a, n in prov.get("labels_per_annotator", {}).items())
+                    + "."
+                )
+    return lines or [
+        "None: no training record names an annotator (`annotator` / `annotators`); where records say "
+        "`source: human`, the data above counts them, without who labelled them."
+    ]
+
+
+def _gate_rows(verdict: dict | None) -> list[list]:
+    if not verdict:
+        return []
+    deltas = verdict.get("deltas", {})
+    rows = []
+    for r in verdict.get("rules", []):
+        d = deltas.get(r["metric"])
+        interval = f"{d['delta']:+.3g} [{d['ci_low']:+.3g}, {d['ci_high']:+.3g}]" if d else ""
+        rows.append([r["rule"], r["metric"], r["value"], r["detail"], interval, "pass" if r["passed"] else "FAIL"])
+    return rows
+
+
+def _prompt_text(prompt) -> str:
+    """A failing example's prompt as one line: a chat's last user turn."""
+    if isinstance(prompt, list):
+        users = [m.get("content", "") for m in prompt if isinstance(m, dict) and m.get("role") == "user"]
+        return str(users[-1] if users else prompt)
+    return str(prompt)
+
+
+GATE_HEADERS = ["rule", "metric", "value", "check", "delta vs baseline [95 % CI]", "result"]
+
+
+def release_card(lineage: dict, examples: dict | None = None, intended_use: str | None = None) -> str:
+    """The release's model card, in the Hub's conventions: YAML metadata (`base_model`, `base_model_relation`,
+    `datasets`, `license`, `tags`, `model-index`), then intended use, the stages and their data, the gates with
+    their intervals, limitations drawn from failing examples, and annotator statistics."""
+    release = lineage.get("release") or {}
+    stages = lineage.get("stages") or []
+    base = (lineage.get("base_model") or {}).get("name") or "?"
+    relation = release.get("base_model_relation", "finetune")
+    datasets = list(dict.fromkeys(f["path"] for s in stages for f in s.get("data") or []))
+    methods = list(dict.fromkeys(s.get("method") for s in stages if s.get("method")))
+    header = ["---"]
+    if _is_hub_id(base):
+        header += [f"base_model: {base}", f"base_model_relation: {relation}"]
+    header += [
+        f"library_name: {'peft' if relation == 'adapter' else 'transformers'}",
+        "pipeline_tag: text-generation",
+        f"license: {release.get('license') or 'other'}",
+        "datasets:",
+        *[f"- {_yaml_scalar(d)}" for d in datasets],
+        "tags:",
+        *[f"- {t}" for t in ["alignline", "alignline-pipeline", *methods]],
+        *_model_index(lineage.get("name", "model"), release.get("eval")),
+        "---",
+        "",
+    ]
+    chain = " → ".join(f"{s['name']} ({s.get('method')})" for s in stages)
+    out = header + [
+        f"# {lineage.get('name')}",
+        "",
+        f"`{base}` taken through {len(stages)} stage(s) by `alignline pipeline` ({chain}), "
+        + ("merged into full weights." if relation == "finetune" else "released as an adapter on the base.")
+        + f" alignline {lineage.get('alignline_version')}; the full record of every stage is `lineage.json`.",
+        "",
+    ]
+    if not _is_hub_id(base):
+        out += [f"The base model was the local directory `{base}`.", ""]
+    out += [
+        "## Intended use",
+        "",
+        intended_use
+        or f"A chat assistant tuned by the stages below ({', '.join(methods)}), for the tasks their data covers, "
+        "under the release gates below. Not evaluated beyond those suites: check it on your own data before use.",
+        "",
+        "## Stages",
+        "",
+    ]
+    for s in stages:
+        parent = s.get("parent")
+        out += [
+            f"### {s['name']}: {METHOD_NAMES.get(s.get('method'), s.get('method'))}",
+            "",
+            f"Recipe `{s.get('recipe_file')}`"
+            + (f" with overrides {json.dumps(s.get('overrides'))}" if s.get("overrides") else "")
+            + f"; started from `{parent}`"
+            + (" (its adapter merged into its base first)" if s.get("merge_parent") else "")
+            + f"; run `{s.get('run')}`, {s.get('steps')} steps; input hash `{(s.get('input_hash') or '')[:16]}`.",
+            "",
+        ]
+        rows = _data_rows(s)
+        if rows:
+            out += [_md_table(["data file", "role", "records", "bytes", "source of records", "sha256"], rows), ""]
+        dg = s.get("data_gates")
+        if dg:
+            out += [
+                f"Data gates: {'every gate passed' if dg.get('passed') else 'FAILED (trained with --proceed)'}.",
+                "",
+            ]
+        gates = s.get("gates")
+        if gates:
+            out += [
+                f"Stage gates against `{gates.get('baseline')}`: {'pass' if gates.get('passed') else 'FAIL'}.",
+                "",
+                _md_table(GATE_HEADERS, _gate_rows(gates)),
+                "",
+            ]
+    out += ["## Evaluation", ""]
+    summary = release.get("eval")
+    if summary:
+        intervals = summary.get("intervals", {})
+        deltas = summary.get("deltas_vs_base", {})
+        rows = []
+        for q, v in summary.get("metrics", {}).items():
+            if "/" not in q:
+                continue
+            ci = intervals.get(q)
+            d = deltas.get(q)
+            rows.append(
+                [
+                    q,
+                    v,
+                    f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "",
+                    f"{d['delta']:+.3g} [{d['ci_low']:+.3g}, {d['ci_high']:+.3g}]" if d else "",
+                ]
+            )
+        out += [_md_table(["metric", "value", "95 % CI", "delta vs base [95 % CI]"], rows), ""]
+        if release.get("eval_limit"):
+            out += [f"Each suite was cut to its first {release['eval_limit']} records.", ""]
+    else:
+        out += ["No release suites were run.", ""]
+    verdict = release.get("gates")
+    if verdict:
+        out += [
+            f"Release gates (`{release.get('gates_file')}`) against the base model: "
+            + ("every check passed." if verdict.get("passed") else "FAILED."),
+            "",
+            _md_table(GATE_HEADERS, _gate_rows(verdict)) if verdict.get("rules") else "",
+            "",
+        ]
+    out += ["## Known limitations", ""]
+    failing = [(suite, e) for suite, rows in (examples or {}).items() for e in rows if e.get("failed")]
+    if failing:
+        out += [
+            f"{len(failing)} release-suite example(s) failed; the first {min(len(failing), KNOWN_LIMITATIONS)}:",
+            "",
+            _md_table(
+                ["suite", "category", "prompt", "output", "why"],
+                [
+                    [
+                        suite,
+                        e.get("category") or "",
+                        _prompt_text(e.get("prompt"))[:160],
+                        str(e.get("output"))[:160],
+                        e.get("why", ""),
+                    ]
+                    for suite, e in failing[:KNOWN_LIMITATIONS]
+                ],
+            ),
+            "",
+        ]
+    else:
+        out += ["No release-suite example failed; the suites are small: this is no proof of absence.", ""]
+    out += ["## Annotators", "", *_annotators(stages), ""]
+    return "\n".join(out)
