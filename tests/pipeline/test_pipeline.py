@@ -162,6 +162,16 @@ def test_three_stage_line_releases_then_skips_then_reruns_only_what_changed(line
     for section in ("## Intended use", "## Stages", "## Known limitations", "## Annotators", "ann-a 6"):
         assert section in text
 
+    # the run registry: the line as one pipeline run, each stage a train run; lineage walks dpo back to the data
+    from alignline.runs import lineage, open_registry
+
+    with open_registry() as registry:
+        pipelines = registry.list(kind="pipeline")
+        assert len(pipelines) == 1 and pipelines[0].status == "completed"
+        assert pipelines[0].run_dir == str(out.resolve())
+        chain = lineage(str(out / "dpo"), registry)
+    assert str(d / "prefs.jsonl") in json.dumps(chain)
+
     # a second run: every stage skipped, the release too
     capsys.readouterr()
     assert main(["pipeline", "run", str(path), "--quiet"]) == 0

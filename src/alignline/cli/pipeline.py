@@ -4,6 +4,12 @@ training stages with gates between them, and a release with a model card (exit 0
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
+
+from alignline.cli.runs import add_registry_flag
+
 
 def run(args) -> int:
     from alignline.pipeline.config import load_pipeline
@@ -13,7 +19,33 @@ def run(args) -> int:
     for name in (args.start, args.force):
         if name:
             cfg.index(name)  # a name that is no stage: one line, exit 2, before anything runs
-    return run_pipeline(cfg, args.start, args.force, progress=not args.quiet)
+    started = time.time()
+    if args.registry:  # the stages' train runs go where the line's own record goes
+        os.environ["ALIGNLINE_REGISTRY"] = args.registry
+
+    def record(kind: str, path: Path, state: dict) -> None:
+        """The line as one registry run; each stage that trained is already there as a `train` run (train()
+        records itself), which `runs lineage` walks from the release back to the data."""
+        if kind != "pipeline":
+            return
+        from alignline.runs import record_run
+
+        release = state.get("release", {})
+        record_run(
+            "pipeline",
+            path,
+            registry=args.registry,
+            status="completed" if release.get("status") == "released" else "failed",
+            started=started,
+            name=state.get("name"),
+            config={"pipeline_file": str(args.file), "stages": state.get("stages", [])},
+            parent_model=cfg.model,
+            gates={s["name"]: s.get("gates") for s in state.get("stages", []) if s.get("gates")},
+            artifacts=[p for p in (release.get("path"), str(path / "pipeline.json")) if p],
+            extra={"release": release},
+        )
+
+    return run_pipeline(cfg, args.start, args.force, progress=not args.quiet, record_hook=record)
 
 
 def status(args) -> int:
@@ -47,6 +79,7 @@ def register(sub) -> None:
     )
     r.add_argument("--force", metavar="STAGE", help="re-run STAGE even if its inputs are unchanged")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_registry_flag(r)
     r.set_defaults(func=run)
     s = verbs.add_parser("status", help="what a run would do and why, without running anything")
     s.add_argument("file", metavar="FILE", help="the pipeline YAML")

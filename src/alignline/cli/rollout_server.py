@@ -21,34 +21,11 @@ import sys
 from pathlib import Path
 
 from alignline.errors import UserError
+from alignline.models.dtype import choose_dtype
 
 LORA_RANKS = (8, 16, 32, 64, 128, 256, 512)
 CPU_KV_CACHE_GIB = 2.0
 """The KV cache on a CPU: ~20k tokens of a 135M model in float32; a larger model wants `--kv-cache-gib` more."""
-
-
-def choose_dtype(dtype: str) -> str:
-    """`auto` -> the rule of in-process generation (`models/dtype.py`'s `choose_dtype` where it exists)."""
-    if dtype != "auto":
-        return dtype
-    try:
-        from alignline.models.dtype import choose_dtype as project_rule
-    except ImportError:  # a tree without the shared rule: the same rule, here
-        return cpu_dtype()
-    return project_rule("auto")
-
-
-def cpu_dtype() -> str:
-    """bfloat16 on a GPU or a CPU with avx512_bf16 / AMX (fast bf16 matmuls), float32 elsewhere."""
-    import torch
-
-    if torch.cuda.is_available():
-        return "bfloat16"
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return "float32"
-    return "bfloat16" if flags & {"avx512_bf16", "amx_bf16"} else "float32"
 
 
 def model_context(path: str) -> int | None:

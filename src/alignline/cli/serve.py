@@ -69,7 +69,7 @@ def served_models(args) -> tuple[dict[str, str], str]:
 
 def load(args):
     """The engine to serve: `load_engine`'s; a vLLM one is stepped by the server's worker, token by token."""
-    from alignline.cli.rollout_server import choose_dtype
+    from alignline.models.dtype import choose_dtype
     from alignline.models.named_adapters import parse_adapter_flags
     from alignline.rollout.engine import load_engine
     from alignline.serve.vllm_backend import serving_engine
