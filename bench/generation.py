@@ -50,6 +50,8 @@ from common import best_dtype, cpu_model, load_average, machine_info, set_vllm_e
 VLLM_SETTINGS = set_vllm_env()
 
 SETS = {
+    "alignline": ["alignline-hf"],  # the names of the 2026-12-01 runs (docs/performance.md)
+    "lm-eval": ["lm-eval-hf"],
     "hf-suite": ["alignline-hf", "alignline-hf-best", "lm-eval-hf", "lm-eval-hf-best"],
     "vllm-suite": [
         "alignline-hf",
