@@ -11,8 +11,10 @@ model and decoding, each contender in its own process, one after the other, in o
 Task: held-out chat prompts from the bundled demo data (rendered with the model's chat template by
 every contender alike), greedy decoding, at most `--max-new-tokens` new tokens, stopping at EOS.
 Generated tokens are counted the same way for everyone: the output text re-tokenized. Measured:
-generated tokens per second over the whole generation call (for lm-eval: `simple_evaluate` on the
-already-loaded model, task set-up included), and separately the start-up (process start to ready:
+generated tokens per second over the whole generation call (alignline: the suite runner, prompt rendering and
+grading included; lm-eval: its model's `generate_until` inside `simple_evaluate` on the already-loaded model,
+the whole `simple_evaluate` (task indexing, the datasets build of the jsonl, scoring) kept apart as
+`harness_seconds`), and separately the start-up (process start to ready:
 imports, model load, engine start, a two-prompt warm-up), peak RSS.
 
 Contenders (`--contenders`, comma-separated; `hf-suite` and `vllm-suite` name sets):
@@ -142,13 +144,28 @@ def lm_eval_task(contexts: list[str], eos: str, max_new: int) -> tuple[str, obje
     return task["task"], TaskManager(include_path=str(task_dir), include_defaults=False)
 
 
-def run_lm_eval(lm, contexts: list[str], eos: str, max_new: int) -> list[str]:
+def run_lm_eval(lm, contexts: list[str], eos: str, max_new: int) -> tuple[list[str], float, float]:
+    """Outputs, seconds inside the model's `generate_until` (what is compared) and seconds of the whole
+    `simple_evaluate` (task indexing, the datasets build of the jsonl, scoring: reported beside it)."""
     from lm_eval import simple_evaluate
 
+    inner = {"seconds": 0.0}
+    generate_until = lm.generate_until
+
+    def timed(*a, **k):
+        started = time.perf_counter()
+        out = generate_until(*a, **k)
+        inner["seconds"] += time.perf_counter() - started
+        return out
+
+    lm.generate_until = timed
+    started = time.perf_counter()
     name, manager = lm_eval_task(contexts, eos, max_new)
     out = simple_evaluate(model=lm, tasks=[name], task_manager=manager, log_samples=True, verbosity="ERROR")
+    whole = time.perf_counter() - started
+    lm.generate_until = generate_until
     samples = sorted(out["samples"][name], key=lambda s: s["doc_id"])
-    return [s["resps"][0][0] for s in samples]
+    return [s["resps"][0][0] for s in samples], inner["seconds"], whole
 
 
 def run_contender(name: str, args) -> dict:
@@ -217,9 +234,9 @@ def run_contender(name: str, args) -> dict:
         contexts = [render_prompt(tok, c) for c in chats]
         run_lm_eval(lm, contexts[:2], tok.eos_token, 4)  # warm-up
         startup = time.perf_counter() - STARTED
-        started = time.perf_counter()
-        texts = run_lm_eval(lm, contexts, tok.eos_token, max_new)
+        texts, inner, harness = run_lm_eval(lm, contexts, tok.eos_token, max_new)
         engine_name = type(lm).__name__
+        started = time.perf_counter() - inner  # the rate is over generate_until; the harness time is kept apart
     seconds = time.perf_counter() - started
     generated = sum(len(tok(t, add_special_tokens=False).input_ids) for t in texts)
     return {
@@ -228,6 +245,7 @@ def run_contender(name: str, args) -> dict:
         **s,
         "seconds": seconds,
         "startup_s": startup,
+        **({"harness_seconds": harness} if name.startswith("lm-eval") else {}),
         "generated_tokens": generated,
         "tokens_per_s": generated / seconds,
         "prompts": len(chats),
