@@ -19,8 +19,8 @@ mkdir -p "$OUT"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
 if [ $quick = 1 ]; then
-  gen=(--prompts 4 --max-new-tokens 8 --batch-size 2)
-  grpo=(--prompts 1 --num-generations 2 --max-new-tokens 8 --steps 1)
+  gen=(--prompts 4 --max-new-tokens 8 --batch-size 2 --timeout 600)
+  grpo=(--prompts 1 --num-generations 2 --max-new-tokens 8 --steps 1 --timeout 900)
   serve=(--requests 4 --clients 2 --max-tokens 8 --max-batch 2)
 else
   gen=(--prompts 48 --max-new-tokens 48 --batch-size 16)
