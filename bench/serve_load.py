@@ -68,7 +68,7 @@ def run_setting(
     backend: str,
     max_batch: int,
     work: Path,
-    calibration: Path,
+    calibration: Path | None,
     threshold: float,
     n: int,
     clients: int,
@@ -100,10 +100,7 @@ def run_setting(
         str(max_batch),
         "--max-queue",
         str(4 * clients),
-        "--route-below",
-        str(threshold),
-        "--calibration",
-        str(calibration),
+        *(["--route-below", str(threshold), "--calibration", str(calibration)] if calibration else []),
         "--on-low",
         "flag",
         "--policy",
@@ -190,6 +187,38 @@ def run_setting(
     }
 
 
+def calibrate(args, calibration: Path) -> int:
+    """`alignline serve calibrate` on the starter arithmetic suite, so the threshold is enabled the only way the
+    server allows; its exit code."""
+    print(f"calibrating {args.model} on starter/arithmetic (threshold {args.threshold}, Platt scaling)", flush=True)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alignline.cli",
+            "serve",
+            "calibrate",
+            "--model",
+            args.model,
+            "--labelled",
+            str(STARTER / "arithmetic.jsonl"),
+            "--grader",
+            "math_answer",
+            "--threshold",
+            str(args.threshold),
+            "--fit",
+            "platt",
+            "--max-ece",
+            "0.2",
+            "--max-tokens",
+            "16",
+            "--out",
+            str(calibration),
+        ],
+        env=os.environ,
+    ).returncode
+
+
 def make_table(runs: list[dict]) -> list[str]:
     table = [
         "| backend | max batch | requests / clients | errors | p50 | p95 | req/s | generated tok/s | routed "
@@ -220,39 +249,18 @@ def main() -> int:
     p.add_argument("--ready-timeout", type=float, default=900, help="seconds a server may take to start")
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / f"serve-load-{date.today()}.json"))
+    p.add_argument(
+        "--no-calibration",
+        action="store_true",
+        help="skip `serve calibrate` (40 answers) and the confidence threshold: only the policy routes (smoke tests)",
+    )
     args = p.parse_args()
     from alignline.io import write_json, write_text
 
     work = Path(tempfile.mkdtemp(prefix="serve-load-"))
     write_text(work / "policy.yaml", POLICY)
-    calibration = work / "calibration.json"
-    print(f"calibrating {args.model} on starter/arithmetic (threshold {args.threshold}, Platt scaling)", flush=True)
-    code = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "alignline.cli",
-            "serve",
-            "calibrate",
-            "--model",
-            args.model,
-            "--labelled",
-            str(STARTER / "arithmetic.jsonl"),
-            "--grader",
-            "math_answer",
-            "--threshold",
-            str(args.threshold),
-            "--fit",
-            "platt",
-            "--max-ece",
-            "0.2",
-            "--max-tokens",
-            "16",
-            "--out",
-            str(calibration),
-        ],
-        env=os.environ,
-    ).returncode
+    calibration = None if args.no_calibration else work / "calibration.json"
+    code = 0 if calibration is None else calibrate(args, calibration)
     if code != 0:
         print(f"calibration refused routing (exit {code}); see {calibration.with_suffix('.html')}", file=sys.stderr)
         return 1
@@ -279,7 +287,7 @@ def main() -> int:
             runs.append(r)
     table = make_table(runs)
     print("\n".join(table))
-    cal = json.loads(calibration.read_text())["models"]["base"]
+    cal = json.loads(calibration.read_text())["models"]["base"] if calibration else None
     write_json(
         args.out,
         {
@@ -290,7 +298,7 @@ def main() -> int:
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             "max_tokens": args.max_tokens,
             "threshold": args.threshold,
-            "calibration": {k: cal[k] for k in ("n", "ece", "ece_raw", "accuracy", "share_routed")},
+            "calibration": {k: cal[k] for k in ("n", "ece", "ece_raw", "accuracy", "share_routed")} if cal else None,
             "machine": machine_info(),
             "vllm": VLLM_SETTINGS,
             "runs": runs,

@@ -84,9 +84,13 @@ def summary(folder: Path) -> str:
             lines += [f"Settings: {settings_line(data['settings'])}.", ""]
         elif name == "serve":
             lines += [
-                f"Settings: model {data['model']}, max_tokens {data['max_tokens']}, greedy, routing threshold "
-                f"{data['threshold']} (Platt calibration on starter arithmetic), "
-                f"vLLM env {json.dumps(data.get('vllm'))}.",
+                f"Settings: model {data['model']}, max_tokens {data['max_tokens']}, greedy, "
+                + (
+                    f"routing threshold {data['threshold']} (Platt calibration on starter arithmetic), "
+                    if data.get("calibration")
+                    else "no confidence threshold (--no-calibration: the policy alone routes), "
+                )
+                + f"vLLM env {json.dumps(data.get('vllm'))}.",
                 "",
             ]
         lines += data.get("table", ["(no table)"])

@@ -21,7 +21,7 @@ export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 HF_DATA
 if [ $quick = 1 ]; then
   gen=(--prompts 4 --max-new-tokens 8 --batch-size 2 --timeout 600)
   grpo=(--prompts 1 --num-generations 2 --max-new-tokens 8 --steps 1 --timeout 900)
-  serve=(--requests 4 --clients 2 --max-tokens 8 --max-batch 2)
+  serve=(--requests 4 --clients 2 --max-tokens 8 --max-batch 2 --no-calibration)
 else
   gen=(--prompts 48 --max-new-tokens 48 --batch-size 16)
   grpo=(--prompts 2 --num-generations 4 --max-new-tokens 32 --steps 8)
