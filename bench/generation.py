@@ -267,6 +267,15 @@ def expand(names: str) -> list[str]:
     return out
 
 
+def keep_log(name: str, stdout, stderr) -> tuple[str, str]:
+    """The worker's output kept in a log file; its path and the line that best says what happened."""
+    text = "".join(x.decode(errors="replace") if isinstance(x, bytes) else (x or "") for x in (stdout, stderr))
+    log = Path(tempfile.gettempdir()) / f"generation-{name}.log"
+    log.write_text(text)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return str(log), ([ln for ln in lines if "Error" in ln] or lines or ["(no output)"])[-1][:400]
+
+
 def run_worker(name: str, args) -> dict:
     """One contender in its own process; a failure (vLLM missing, an engine refusing) becomes a row, not an abort."""
     cmd = [sys.executable, __file__, "--worker", name, *args.passed]
@@ -279,16 +288,20 @@ def run_worker(name: str, args) -> dict:
             timeout=args.timeout,
             env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
         )
-    except subprocess.TimeoutExpired:
-        return {"name": name, **setting(name, args), "error": f"timed out after {args.timeout} s", "load_before": load}
+    except subprocess.TimeoutExpired as e:
+        log, last = keep_log(name, e.stdout, e.stderr)
+        error = f"timed out after {args.timeout} s; last line: {last}"
+        return {"name": name, **setting(name, args), "error": error, "log": log, "load_before": load}
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines or not lines[-1].startswith("{"):
-        log = Path(tempfile.gettempdir()) / f"generation-{name}.log"
-        log.write_text(proc.stdout + proc.stderr)
-        lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
-        tail = ([ln for ln in lines if "Error" in ln] or lines or ["(no output)"])[-1]
-        error = f"exit {proc.returncode}: {tail[:400]}"
-        return {"name": name, **setting(name, args), "error": error, "log": str(log), "load_before": load}
+        log, last = keep_log(name, proc.stdout, proc.stderr)
+        return {
+            "name": name,
+            **setting(name, args),
+            "error": f"exit {proc.returncode}: {last}",
+            "log": log,
+            "load_before": load,
+        }
     return {**json.loads(lines[-1]), "load_before": load, "load_after": load_average()}
 
 

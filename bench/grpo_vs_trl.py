@@ -294,6 +294,15 @@ def expand(names: str) -> list[str]:
     return out
 
 
+def keep_log(name: str, stdout, stderr) -> tuple[str, str]:
+    """The worker's output kept in a log file; its path and the line that best says what happened."""
+    text = "".join(x.decode(errors="replace") if isinstance(x, bytes) else (x or "") for x in (stdout, stderr))
+    log = Path(tempfile.gettempdir()) / f"grpo-bench-{name}.log"
+    log.write_text(text)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return str(log), ([ln for ln in lines if "Error" in ln] or lines or ["(no output)"])[-1][:400]
+
+
 def run_worker(name: str, passed: list[str], timeout: int) -> dict:
     load = load_average()
     try:
@@ -304,20 +313,18 @@ def run_worker(name: str, passed: list[str], timeout: int) -> dict:
             timeout=timeout,
             env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
         )
-    except subprocess.TimeoutExpired:
-        return {"name": name, "error": f"timed out after {timeout} s", "load_before": load}
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines or not lines[-1].startswith("{"):
-        log = Path(tempfile.gettempdir()) / f"grpo-bench-{name}.log"
-        log.write_text(proc.stdout + proc.stderr)
-        errors = [ln for ln in proc.stderr.splitlines() if "Error" in ln or "error" in ln]
-        tail = (errors or [ln for ln in proc.stderr.splitlines() if ln.strip()] or ["(no output)"])[-1]
+    except subprocess.TimeoutExpired as e:
+        log, last = keep_log(name, e.stdout, e.stderr)
         return {
             "name": name,
-            "error": f"exit {proc.returncode}: {tail.strip()[:400]}",
-            "log": str(log),
+            "error": f"timed out after {timeout} s; last line: {last}",
+            "log": log,
             "load_before": load,
         }
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines or not lines[-1].startswith("{"):
+        log, last = keep_log(name, proc.stdout, proc.stderr)
+        return {"name": name, "error": f"exit {proc.returncode}: {last}", "log": log, "load_before": load}
     return json.loads(lines[-1])
 
 
