@@ -311,6 +311,11 @@ def fmt_ratio(a: dict, b: dict | None) -> str:
     return f"{a['tokens_per_s'] / b['tokens_per_s']:.2f}x"
 
 
+def cell(text: str) -> str:
+    """Text that cannot break a Markdown table row."""
+    return text.replace("|", "/")
+
+
 def make_table(rows: dict[str, dict]) -> list[str]:
     """One row per contender; ratios to lm-eval HF at the same batch (where one ran), to lm-eval HF at its best
     setting and to lm-eval vLLM."""
@@ -325,7 +330,7 @@ def make_table(rows: dict[str, dict]) -> list[str]:
     for name, r in rows.items():
         if "error" in r:
             table.append(
-                f"| {name} | - | {r['dtype']} | {r['batch']} | failed: {r['error']} | - | - | - | - | - "
+                f"| {name} | - | {r['dtype']} | {r['batch']} | failed: {cell(r['error'])} | - | - | - | - | - "
                 f"| {r['load_before']:.1f} |"
             )
             continue

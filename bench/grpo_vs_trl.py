@@ -328,6 +328,11 @@ def run_worker(name: str, passed: list[str], timeout: int) -> dict:
     return json.loads(lines[-1])
 
 
+def cell(text: str) -> str:
+    """Text that cannot break a Markdown table row."""
+    return text.replace("|", "/")
+
+
 def make_table(runs: dict[str, dict]) -> list[str]:
     trl = runs.get("trl", {})
     table = [
@@ -337,7 +342,7 @@ def make_table(runs: dict[str, dict]) -> list[str]:
     ]
     for name, r in runs.items():
         if "error" in r:
-            table.append(f"| {name} | - | failed: {r['error']} | | | | | | | {r['load_before']:.1f} |")
+            table.append(f"| {name} | - | failed: {cell(r['error'])} | | | | | | | {r['load_before']:.1f} |")
             continue
         vs = f"**{trl['step_seconds_mean'] / r['step_seconds_mean']:.2f}x**" if "step_seconds_mean" in trl else "-"
         sync = f"{r['sync_seconds_mean']:.2f} s" if r.get("sync_seconds_mean") is not None else "-"

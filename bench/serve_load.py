@@ -219,6 +219,11 @@ def calibrate(args, calibration: Path) -> int:
     ).returncode
 
 
+def cell(text: str) -> str:
+    """Text that cannot break a Markdown table row."""
+    return text.replace("|", "/")
+
+
 def make_table(runs: list[dict]) -> list[str]:
     table = [
         "| backend | max batch | requests / clients | errors | p50 | p95 | req/s | generated tok/s | routed "
@@ -227,7 +232,7 @@ def make_table(runs: list[dict]) -> list[str]:
     ]
     for r in runs:
         if "error" in r:
-            table.append(f"| {r['backend']} | {r['max_batch']} | failed: {r['error']} | | | | | | | | | |")
+            table.append(f"| {r['backend']} | {r['max_batch']} | failed: {cell(r['error'])} | | | | | | | | | |")
             continue
         table.append(
             f"| {r['backend']} | {r['max_batch']} | {r['requests']} / {r['clients']} | {r['errors']} "
