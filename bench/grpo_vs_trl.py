@@ -4,6 +4,12 @@ each contender in its own process, one after the other, in one run.
     python bench/grpo_vs_trl.py                          # embedded SmolLM2-135M, 2 prompts x G 8, 64 new tokens
     python bench/grpo_vs_trl.py --tiny                   # a tiny random Llama instead (fast, every answer full length)
     python bench/grpo_vs_trl.py --steps 4 --prompts 4 --num-generations 8 --max-new-tokens 96
+    python bench/grpo_vs_trl.py --contenders vllm-suite  # + alignline on vLLM and TRL's vLLM colocate mode
+
+Contenders: `alignline` (`generation.backend: hf`), `alignline-vllm` (`generation.backend: vllm`: rollouts on
+vLLM in process, the LoRA adapter hot-loaded each step), `trl` (HF `generate`), `trl-vllm` (`use_vllm=True,
+vllm_mode="colocate"`, weights synced into the in-process vLLM each step). A contender that cannot run (an
+engine refusing, TRL's colocate mode on the CPU build) becomes a row with its error, not an abort.
 
 Task: the arithmetic word problems of `data/demo/arith_train.jsonl` (chat prompts), rewarded by the
 `math_answer` grader against the `answer` column (the same function object for both: our graders have
@@ -13,10 +19,11 @@ group-scaled advantages, LoRA r 16 / alpha 32 / dropout 0 on all linear layers, 
 
 Measured, after one warm-up step: the wall time of an optimizer step (rollout + scoring + loss +
 backward + update), and rollout throughput = tokens generated (EOS included, both counted from the
-completion ids) / seconds inside the generation call (alignline: `GRPO.sample`, our decode loop;
-TRL: `_generate_single_turn`, transformers' `generate`). Sampled answers differ between the two (each
-its own RNG), so their lengths differ: tokens/s is the fair rate, step time is reported with the mean
-completion length beside it.
+completion ids) / seconds inside the generation call (alignline: `GRPO.sample`, or the `rollout_seconds`
+it logs per step in metrics.jsonl where it does; TRL: `_generate_single_turn`), less the policy sync
+(alignline: `sync_seconds` where logged; TRL: `vllm_generation.sync_weights`), reported beside it.
+Sampled answers differ between contenders (each its own RNG), so their lengths differ: tokens/s is the
+fair rate, step time is reported with the mean completion length beside it.
 """
 
 from __future__ import annotations
@@ -36,8 +43,14 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
-CONTENDERS = ("alignline", "trl")
+from common import load_average, machine_info, set_vllm_env  # noqa: E402
+
+VLLM_SETTINGS = set_vllm_env()
+
+CONTENDERS = ("alignline", "alignline-vllm", "trl", "trl-vllm")
+SETS = {"hf-suite": ["alignline", "trl"], "vllm-suite": list(CONTENDERS)}
 LORA = {"r": 16, "alpha": 32, "dropout": 0.0}
 
 
@@ -56,7 +69,7 @@ def model_dir(tiny: bool, work: Path) -> str:
     return str(resolve_model_path("smollm2-135m"))
 
 
-def run_alignline(args, model: str, data: list[dict], work: Path) -> dict:
+def run_alignline(args, model: str, data: list[dict], work: Path, backend: str = "hf") -> dict:
     import yaml
 
     from alignline.cli import main
@@ -66,9 +79,9 @@ def run_alignline(args, model: str, data: list[dict], work: Path) -> dict:
     gen = {"seconds": [], "tokens": []}
     sample = grpo.GRPO.sample
 
-    def timed_sample(self, wrapped, prompts, seed):
+    def timed_sample(self, *a, **k):
         started = time.perf_counter()
-        groups = sample(self, wrapped, prompts, seed)
+        groups = sample(self, *a, **k)
         gen["seconds"].append(time.perf_counter() - started)
         gen["tokens"].append(sum(len(c.token_ids) for g in groups for c in g))
         return groups
@@ -83,6 +96,7 @@ def run_alignline(args, model: str, data: list[dict], work: Path) -> dict:
         "data_gates": False,
         "output_dir": str(work / "run"),
         "rewards": [{"name": "accuracy", "function": "math_answer"}],
+        "generation": {"backend": backend, "dtype": args.gen_dtype},
         "grpo": {
             "num_generations": args.num_generations,
             "max_new_tokens": args.max_new_tokens,
@@ -105,13 +119,33 @@ def run_alignline(args, model: str, data: list[dict], work: Path) -> dict:
         },
     }
     write_text(work / "recipe.yaml", yaml.safe_dump(recipe))
-    assert main(["train", str(work / "recipe.yaml"), "--quiet"]) == 0
+    code = main(["train", str(work / "recipe.yaml"), "--quiet"])
+    if code != 0:
+        raise SystemExit(f"alignline train exited {code}")
     metrics = [json.loads(line) for line in (work / "run" / "metrics.jsonl").read_text().splitlines()]
-    steps = [m["step_seconds"] for m in metrics if "step_seconds" in m]
-    return {"step_seconds": steps, "gen_seconds": gen["seconds"], "gen_tokens": gen["tokens"]}
+    per_step = [m for m in metrics if "step_seconds" in m]
+    out = {
+        "step_seconds": [m["step_seconds"] for m in per_step],
+        "gen_seconds": gen["seconds"],
+        "gen_tokens": gen["tokens"],
+    }
+    # once the trainer logs them (rollouts on an engine, #19), its own figures replace the timing around `sample`
+    if per_step and all("rollout_seconds" in m for m in per_step):
+        out["gen_seconds"] = [m["rollout_seconds"] for m in per_step]
+        out["timing"] = "metrics.jsonl rollout_seconds"
+    else:
+        out["timing"] = "around GRPO.sample"
+    if per_step and all("sync_seconds" in m for m in per_step):
+        out["sync_seconds"] = [m["sync_seconds"] for m in per_step]
+    mismatch = [m[k] for m in per_step for k in m if "mismatch" in k and isinstance(m[k], (int, float))]
+    if mismatch:
+        out["logprob_mismatch_mean"] = sum(mismatch) / len(mismatch)
+    # the honest check that the rollouts ran where the recipe asked: vLLM imported in this process or not
+    out["engine_used"] = "vllm" if "vllm" in sys.modules else "hf"
+    return out
 
 
-def run_trl(args, model: str, data: list[dict], work: Path) -> dict:
+def run_trl(args, model: str, data: list[dict], work: Path, use_vllm: bool = False) -> dict:
     import peft
     import torch
     from datasets import Dataset
@@ -121,6 +155,7 @@ def run_trl(args, model: str, data: list[dict], work: Path) -> dict:
     from alignline.rewards.registry import get_grader
 
     gen = {"seconds": [], "tokens": []}
+    sync: list[float] = []
     steps: list[float] = []
 
     class Clock(TrainerCallback):
@@ -130,6 +165,19 @@ def run_trl(args, model: str, data: list[dict], work: Path) -> dict:
         def on_step_end(self, *a, **k):
             steps.append(time.perf_counter() - self.started)
 
+    vllm = {}
+    if use_vllm:
+        # TRL's colocate mode builds vLLM with the external launcher: one process that is rank 0 of a world of 1
+        for key, value in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1"}.items():
+            os.environ.setdefault(key, value)
+        os.environ.setdefault("MASTER_PORT", str(29500 + os.getpid() % 1000))
+        vllm = {
+            "use_vllm": True,
+            "vllm_mode": "colocate",
+            "vllm_max_model_length": 1024,
+            "vllm_gpu_memory_utilization": 0.15,  # on the CPU build: the share of RAM (the KV cache env var wins)
+            "vllm_enable_sleep_mode": False,
+        }
     config = GRPOConfig(
         output_dir=str(work / "trl"),
         per_device_train_batch_size=args.prompts * args.num_generations,
@@ -158,6 +206,7 @@ def run_trl(args, model: str, data: list[dict], work: Path) -> dict:
         dataloader_num_workers=0,
         seed=0,
         log_completions=False,
+        **vllm,
     )
     lora = peft.LoraConfig(
         r=LORA["r"],
@@ -177,16 +226,30 @@ def run_trl(args, model: str, data: list[dict], work: Path) -> dict:
 
     def timed_generate(*a, **k):
         started = time.perf_counter()
+        before = sum(sync)
         out = generate(*a, **k)
-        gen["seconds"].append(time.perf_counter() - started)
+        gen["seconds"].append(time.perf_counter() - started - (sum(sync) - before))
         gen["tokens"].append(sum(len(c) for c in out[0]))
         return out
 
     trainer._generate_single_turn = timed_generate
+    if use_vllm:
+        push = trainer.vllm_generation.sync_weights
+
+        def timed_sync(*a, **k):
+            started = time.perf_counter()
+            push(*a, **k)
+            sync.append(time.perf_counter() - started)
+
+        trainer.vllm_generation.sync_weights = timed_sync
     trainer.add_callback(Clock())
     torch.manual_seed(0)
     trainer.train()
-    return {"step_seconds": steps, "gen_seconds": gen["seconds"], "gen_tokens": gen["tokens"]}
+    out = {"step_seconds": steps, "gen_seconds": gen["seconds"], "gen_tokens": gen["tokens"], "timing": "wrapped"}
+    if use_vllm:
+        out["sync_seconds"] = sync
+    out["engine_used"] = "vllm" if use_vllm and "vllm" in sys.modules else "hf"
+    return out
 
 
 def run_contender(name: str, args) -> dict:
@@ -195,23 +258,100 @@ def run_contender(name: str, args) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"grpo-bench-{name}-"))
     model = model_dir(args.tiny, work)
     data = records(args.prompts * (1 + args.steps))
-    load = os.getloadavg()[0]
-    out = (run_alignline if name == "alignline" else run_trl)(args, model, data, work)
+    load = load_average()
+    if name.startswith("alignline"):
+        out = run_alignline(args, model, data, work, backend="vllm" if name.endswith("-vllm") else "hf")
+    else:
+        out = run_trl(args, model, data, work, use_vllm=name.endswith("-vllm"))
     w = 1  # the warm-up step is left out
     step_s, gen_s, gen_tok = out["step_seconds"][w:], out["gen_seconds"][w:], out["gen_tokens"][w:]
     completions = args.prompts * args.num_generations * len(gen_tok)
+    sync = out.get("sync_seconds", [])[w:]
     return {
         "name": name,
         **out,
         "step_seconds_mean": sum(step_s) / len(step_s),
         "gen_tokens_per_s": sum(gen_tok) / sum(gen_s),
         "gen_share": sum(gen_s) / sum(step_s),
+        "sync_seconds_mean": sum(sync) / len(sync) if sync else None,
         "mean_completion_tokens": sum(gen_tok) / max(completions, 1),
+        "measured_steps": len(step_s),
         "load_before": load,
-        "load_after": os.getloadavg()[0],
+        "load_after": load_average(),
         "torch_threads": torch.get_num_threads(),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+def expand(names: str) -> list[str]:
+    out: list[str] = []
+    for n in names.split(","):
+        for c in SETS.get(n, [n]):
+            if c not in CONTENDERS:
+                sys.exit(f"grpo_vs_trl.py: unknown contender {c!r} (known: {', '.join(CONTENDERS)}, {', '.join(SETS)})")
+            if c not in out:
+                out.append(c)
+    return out
+
+
+def keep_log(name: str, stdout, stderr) -> tuple[str, str]:
+    """The worker's output kept in a log file; its path and the line that best says what happened."""
+    text = "".join(x.decode(errors="replace") if isinstance(x, bytes) else (x or "") for x in (stdout, stderr))
+    log = Path(tempfile.gettempdir()) / f"grpo-bench-{name}.log"
+    log.write_text(text)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return str(log), ([ln for ln in lines if "Error" in ln] or lines or ["(no output)"])[-1][:400]
+
+
+def run_worker(name: str, passed: list[str], timeout: int) -> dict:
+    load = load_average()
+    try:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--worker", name, *passed],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        )
+    except subprocess.TimeoutExpired as e:
+        log, last = keep_log(name, e.stdout, e.stderr)
+        return {
+            "name": name,
+            "error": f"timed out after {timeout} s; last line: {last}",
+            "log": log,
+            "load_before": load,
+        }
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines or not lines[-1].startswith("{"):
+        log, last = keep_log(name, proc.stdout, proc.stderr)
+        return {"name": name, "error": f"exit {proc.returncode}: {last}", "log": log, "load_before": load}
+    return json.loads(lines[-1])
+
+
+def cell(text: str) -> str:
+    """Text that cannot break a Markdown table row."""
+    return text.replace("|", "/")
+
+
+def make_table(runs: dict[str, dict]) -> list[str]:
+    trl = runs.get("trl", {})
+    table = [
+        "| contender | rollouts on | step time | vs TRL (HF generate) | rollout tok/s | rollout share | sync / step "
+        "| tokens/completion | peak RSS | load |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, r in runs.items():
+        if "error" in r:
+            table.append(f"| {name} | - | failed: {cell(r['error'])} | | | | | | | {r['load_before']:.1f} |")
+            continue
+        vs = f"**{trl['step_seconds_mean'] / r['step_seconds_mean']:.2f}x**" if "step_seconds_mean" in trl else "-"
+        sync = f"{r['sync_seconds_mean']:.2f} s" if r.get("sync_seconds_mean") is not None else "-"
+        table.append(
+            f"| {name} | {r['engine_used']} | {r['step_seconds_mean']:.2f} s | {vs} | {r['gen_tokens_per_s']:.1f} | "
+            f"{r['gen_share']:.0%} | {sync} | {r['mean_completion_tokens']:.1f} | {r['peak_rss_mib'] / 1024:.2f} GiB | "
+            f"{r['load_before']:.1f}-{r['load_after']:.1f} |"
+        )
+    return table
 
 
 def main() -> None:
@@ -219,9 +359,12 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=2, help="prompts per step")
     parser.add_argument("--num-generations", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=3, help="measured steps (after one warm-up step)")
+    parser.add_argument("--steps", type=int, default=8, help="measured steps (after one warm-up step)")
+    parser.add_argument("--gen-dtype", default="float32", choices=["float32", "bfloat16"], help="alignline rollouts")
     parser.add_argument("--tiny", action="store_true", help="a tiny random Llama instead of the embedded model")
-    parser.add_argument("--contenders", default=",".join(CONTENDERS))
+    parser.add_argument("--contenders", default="hf-suite", help=f"comma-separated: {', '.join(CONTENDERS)}, or a set")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per contender before it counts as failed")
+    parser.add_argument("--out", default=None, help="results JSON (default bench/results/grpo-...)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -232,42 +375,24 @@ def main() -> None:
         f"--num-generations={args.num_generations}",
         f"--max-new-tokens={args.max_new_tokens}",
         f"--steps={args.steps}",
+        f"--gen-dtype={args.gen_dtype}",
     ] + (["--tiny"] if args.tiny else [])
     runs = {}
-    for name in args.contenders.split(","):
-        proc = subprocess.run(
-            [sys.executable, __file__, "--worker", name, *passed],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
-        )
-        if proc.returncode != 0:
-            sys.exit(f"{name} failed:\n{proc.stderr[-3000:]}")
-        runs[name] = json.loads(proc.stdout.strip().splitlines()[-1])
-        r = runs[name]
+    for name in expand(args.contenders):
+        r = runs[name] = run_worker(name, passed, args.timeout)
+        if "error" in r:
+            print(f"{name}: FAILED {r['error']}", flush=True)
+            continue
+        sync = f", sync {r['sync_seconds_mean']:.2f} s/step" if r.get("sync_seconds_mean") is not None else ""
         print(
             f"{name}: step {r['step_seconds_mean']:.2f} s, rollout {r['gen_tokens_per_s']:.1f} generated tok/s "
-            f"({r['gen_share']:.0%} of the step), {r['mean_completion_tokens']:.1f} tokens per completion, "
-            f"load {r['load_before']:.1f}",
+            f"({r['gen_share']:.0%} of the step{sync}) on {r['engine_used']}, {r['mean_completion_tokens']:.1f} "
+            f"tokens per completion, load {r['load_before']:.1f}",
             flush=True,
         )
-    ours, trl = runs.get("alignline"), runs.get("trl")
-    table = [
-        "| contender | step time | rollout tok/s | rollout share | tokens/completion | peak RSS |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for name, r in runs.items():
-        table.append(
-            f"| {name} | {r['step_seconds_mean']:.2f} s | {r['gen_tokens_per_s']:.1f} | {r['gen_share']:.0%} | "
-            f"{r['mean_completion_tokens']:.1f} | {r['peak_rss_mib'] / 1024:.2f} GiB |"
-        )
-    if ours and trl:
-        table.append(
-            f"| **alignline vs TRL** | **{trl['step_seconds_mean'] / ours['step_seconds_mean']:.2f}x** faster | "
-            f"**{ours['gen_tokens_per_s'] / trl['gen_tokens_per_s']:.2f}x** | | | |"
-        )
+    table = make_table(runs)
     print("\n".join(table))
-    model = "tiny random Llama (4 layers, hidden 64)" if args.tiny else "smollm2-135m (float32)"
+    model = "tiny random Llama (4 layers, hidden 64)" if args.tiny else "smollm2-135m (float32 training)"
     settings = {
         "prompts": args.prompts,
         "num_generations": args.num_generations,
@@ -275,13 +400,16 @@ def main() -> None:
         "steps": args.steps,
         "warmup_steps": 1,
         "model": model,
+        "alignline_generation_dtype": args.gen_dtype,
         "lora": LORA,
+        "vllm": VLLM_SETTINGS,
         "cpus": os.cpu_count(),
     }
-    out = ROOT / "bench" / "results" / f"grpo-cpu{os.cpu_count()}{'-tiny' if args.tiny else ''}-{date.today()}.json"
+    default = f"grpo-cpu{os.cpu_count()}{'-tiny' if args.tiny else ''}-{date.today()}.json"
+    out = Path(args.out) if args.out else ROOT / "bench" / "results" / default
     from alignline.io import write_json
 
-    write_json(out, {"settings": settings, "runs": runs, "table": table})
+    write_json(out, {"settings": settings, "machine": machine_info(), "runs": runs, "table": table})
     print(f"results: {out}")
 
 
