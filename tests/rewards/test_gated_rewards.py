@@ -109,7 +109,7 @@ def test_all_wrong_groups_leave_a_gated_reward_flat_and_the_zero_variance_alarm_
     rewards = RewardSet([spec(grader, "accuracy", 1.0), spec(grader, "format", 0.5, only_if="accuracy")])
     monitor = Monitor(rewards.specs, type("G", (), {"max_kl": None})())
     alarms = []
-    for step in range(3):
+    for _ in range(3):
         scores = score(rewards, accuracy=[0] * 8, format=[1, 0, 1, 1, 0, 0, 1, 0])
         flat = zero_std_groups(scores.total, 4)
         assert flat.tolist() == [True, True]
