@@ -34,7 +34,7 @@ from alignline.rollout.types import SamplingParams  # noqa: E402
 def probe(recipe: Path, model: str | None, temperatures: list[float], n: int, groups: int, seed: int) -> list[dict]:
     cfg = load_config(recipe)
     tokenizer, hf_model = load_causal_lm(model or cfg.model, cfg.training.dtype)
-    units = load_prompts(cfg.data.train)[:groups]
+    units = load_prompts(cfg.data.train[0].path)[:groups]
     rewards = RewardSet(cfg.rewards)
     rows = []
     for t in temperatures:
