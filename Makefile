@@ -52,7 +52,7 @@ demo-pipeline: $(STAMP)
 demo-rft: $(STAMP)
 	$(BIN)/alignline train recipes/rft-warmstart-sft.yaml
 	$(BIN)/alignline train recipes/rft-calculator.yaml
-	$(BIN)/python scripts/rft_report.py runs/rft-demo --base smollm2-135m
+	$(BIN)/python scripts/rft_report.py runs/rft-demo --base smollm2-135m --intervals
 
 # Active learning replayed on labelled pairs: accuracy per label spent, random vs uncertainty vs DPO margin.
 .PHONY: demo-active
@@ -64,14 +64,19 @@ demo-active: $(STAMP)
 demo-flywheel: $(STAMP)
 	$(BIN)/python scripts/flywheel.py
 
-# GRPO on arithmetic word problems (about 15 min on 2 CPU cores): held-out correctness and format before,
-# train, after (the base's answers come from the eval cache the second time).
-GRPO_EVAL := $(BIN)/alignline eval --suite recipes/evals/arith-heldout.yaml --model base=smollm2-135m
+# GRPO on arithmetic word problems: an SFT warm start on worked solutions of the training problems, GRPO from it
+# with a correctness reward (format pays only with a right answer), then the 64 held-out problems for the base,
+# the warm start and the final model, with paired intervals on final - base and final - warm start (the second
+# eval reads every answer from the eval cache). Generation: `generation.backend: auto` (vLLM where installed).
+GRPO_EVAL := $(BIN)/alignline eval --suite recipes/evals/arith-heldout.yaml --model base=smollm2-135m \
+	--model warm=runs/grpo-sft/merged --model grpo=runs/grpo-demo/final
 demo-grpo: $(STAMP)
-	$(GRPO_EVAL) --out runs/grpo-demo/eval-before
+	$(BIN)/alignline train recipes/grpo-warmstart-sft.yaml
 	$(BIN)/alignline train recipes/grpo-lora.yaml
-	$(GRPO_EVAL) --model grpo=runs/grpo-demo/final --baseline base --out runs/grpo-demo/eval-after
-	$(BIN)/python scripts/grpo_demo_summary.py runs/grpo-demo/eval-after/results.json
+	$(GRPO_EVAL) --baseline base --out runs/grpo-demo/eval-vs-base
+	$(GRPO_EVAL) --baseline warm --out runs/grpo-demo/eval-vs-warm
+	$(BIN)/python scripts/grpo_demo_summary.py runs/grpo-demo/eval-vs-base/results.json \
+		runs/grpo-demo/eval-vs-warm/results.json --run runs/grpo-demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -5,6 +5,12 @@ With `--base MODEL`, a first column: that model (the one the SFT warm start bega
     python scripts/rft_report.py runs/rft-demo
     python scripts/rft_report.py runs/rft-demo --base smollm2-135m      # base | before RL (the warm start) | after RL
     python scripts/rft_report.py runs/rft-demo --model runs/rft-demo/checkpoints/step-4   # any model, same episodes
+    python scripts/rft_report.py runs/rft-demo --intervals    # + paired 95 % intervals, after RL - before RL
+
+With `--intervals`, the warm start (the run's `model:`) and the final model (`RUN/final`) play the held-out
+episodes once more, one greedy episode per task, and each task's outcome is kept: answer correct, a correct
+tool call, every call valid. The differences after - before come with a paired bootstrap 95 % interval over
+the tasks and McNemar's exact p (alignline.evals.stats), written to demo_rft.json under `intervals`.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ ROWS = [
 ]
 
 
-def report(run_dir: Path, base: str | None = None) -> dict:
+def report(run_dir: Path, base: str | None = None, intervals: bool = False) -> dict:
     metrics = read_metrics(run_dir / "metrics.jsonl")
     evals = [m for m in metrics if "eval_reward" in m]
     if len(evals) < 2:
@@ -63,6 +69,18 @@ def report(run_dir: Path, base: str | None = None) -> dict:
     }
     if base:
         result.update(base_model=base, base={k: base_row.get(k) for k, _ in ROWS})
+    if intervals:
+        cfg = json.loads((run_dir / "run.json").read_text())["config"]
+        before_o = episode_outcomes(run_dir, cfg["model"])
+        after_o = episode_outcomes(run_dir, str(run_dir / "final"))
+        result["intervals"] = paired_intervals(after_o, before_o)
+        n = len(next(iter(after_o.values())))
+        print(f"after RL - before RL, {n} held-out tasks (paired bootstrap 95 % interval, McNemar's exact p):")
+        for key, d in result["intervals"].items():
+            print(
+                f"  {OUTCOMES[key]:40s} {100 * d['before']:5.1f}% -> {100 * d['after']:5.1f}%  "
+                f"{100 * d['delta']:+.1f} [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}] p={d['p_value']:.3g}"
+            )
     write_json(run_dir / "demo_rft.json", result)
     return result
 
@@ -87,6 +105,59 @@ def evaluate_model(run_dir: Path, model: str, tasks: int | None = None, quiet: b
     return result
 
 
+OUTCOMES = {
+    "correct": "answer accuracy",
+    "correct_call": "episodes with a correct tool call",
+    "valid_calls": "episodes whose calls were all valid",
+}
+
+
+def episode_outcomes(run_dir: Path, model: str, tasks: int | None = None) -> dict[str, list[float]]:
+    """Per held-out task (the run's recipe, `grpo.eval_prompts` tasks), one greedy episode of `model`:
+    answer correct, a correct tool call, every attempted call valid (1 where none was attempted: no
+    invalid call), each 0/1."""
+    from alignline.config import RunConfig, from_dict
+    from alignline.methods import get_method
+    from alignline.methods.online import PolicyModel
+    from alignline.methods.rft import tool_call_counts
+    from alignline.models.loading import load_causal_lm
+
+    cfg = from_dict(RunConfig, json.loads((run_dir / "run.json").read_text())["config"])
+    tokenizer, hf_model = load_causal_lm(model, cfg.training.dtype)
+    method = get_method(cfg)
+    data = method.prepare(cfg, tokenizer, False)
+    units = data.eval[: tasks or cfg.grpo.eval_prompts]
+    wrapped = PolicyModel(hf_model, None, cfg.training.fast_path)
+    episodes = method.rollout(wrapped, [method.task(u) for u in units], seed=0, n=1, temperature=0.0)
+    _, components = method.score(episodes)
+    counts = [tool_call_counts(e) for e in episodes]
+    return {
+        "correct": [float((v or 0) > 0) for v in components.get("correct", [0.0] * len(episodes))],
+        "correct_call": [float(good > 0) for _, good in counts],
+        "valid_calls": [float(good == attempted) for attempted, good in counts],
+    }
+
+
+def paired_intervals(after: dict[str, list[float]], before: dict[str, list[float]]) -> dict[str, dict]:
+    """after - before per outcome, with the paired bootstrap 95 % interval and McNemar's exact p."""
+    from alignline.evals.stats import mcnemar_exact, paired_bootstrap
+
+    out = {}
+    for key in after:
+        delta, low, high = paired_bootstrap("mean", {"x": after[key]}, {"x": before[key]})
+        test = mcnemar_exact(after[key], before[key])
+        out[key] = {
+            "before": sum(before[key]) / len(before[key]),
+            "after": sum(after[key]) / len(after[key]),
+            "delta": delta,
+            "ci_low": low,
+            "ci_high": high,
+            "p_value": test["p_value"],
+            "n": len(after[key]),
+        }
+    return out
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -95,8 +166,9 @@ if __name__ == "__main__":
     parser.add_argument("--model", help="evaluate this model on the run's held-out episodes instead")
     parser.add_argument("--tasks", type=int)
     parser.add_argument("--base", help="also evaluate this model (the warm start's own base) for a first column")
+    parser.add_argument("--intervals", action="store_true", help="paired intervals on after - before RL")
     args = parser.parse_args()
     if args.model:
         evaluate_model(Path(args.run_dir), args.model, args.tasks)
     else:
-        report(Path(args.run_dir), args.base)
+        report(Path(args.run_dir), args.base, args.intervals)

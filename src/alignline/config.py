@@ -323,7 +323,8 @@ class EnvConfig:
     max_turns: int = 3
     """Policy turns per episode at most (then the episode is truncated)."""
     options: dict[str, Any] = field(default_factory=dict)
-    """Keyword arguments of the environment's class (calculator: tool_call_reward, format_reward, require_tool)."""
+    """Keyword arguments of the environment's class (calculator: tool_call_reward, format_reward, require_tool,
+    shaping_only_if_correct)."""
     prefix: list[dict[str, str]] = field(default_factory=list)
     """Messages put before every task's prompt ({role, content}): a system message saying how to call the tool,
     a worked example (a user turn, the assistant's call, the `tool` result, the answer). Context, never trained."""

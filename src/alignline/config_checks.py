@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from alignline.errors import ConfigError
 
 if TYPE_CHECKING:  # annotations only: config.py imports this module to run its checks
-    from alignline.config import AdapterConfig, DataConfig, GRPOConfig, PPOConfig, RunConfig
+    from alignline.config import AdapterConfig, DataConfig, GRPOConfig, PPOConfig, RewardSpec, RunConfig
 
 # --------------------------------------------------------------------------------------------------
 # Pure facts the checks need (each kept equal to its implementation by a test).
@@ -311,6 +311,40 @@ def check_rewards(cfg: RunConfig) -> None:
                 raise ConfigError(
                     f"config key 'rewards[{i}]' (reward '{spec.name}'): grader '{spec.function}': {problem}"
                 )
+    gate_order(cfg.rewards)
+
+
+def gate_order(specs: list[RewardSpec]) -> list[RewardSpec]:
+    """The gated specs, each after its gate (so chains compose); a ConfigError naming `rewards[i].only_if`
+    for a gate that is not another component, or a cycle."""
+    index = {s.name: i for i, s in enumerate(specs)}
+    for i, spec in enumerate(specs):
+        if spec.only_if is None:
+            continue
+        if spec.only_if == spec.name:
+            raise ConfigError(f"config key 'rewards[{i}].only_if': reward '{spec.name}' cannot be gated on itself")
+        if spec.only_if not in index:
+            raise ConfigError(
+                f"config key 'rewards[{i}].only_if': no reward named '{spec.only_if}'; rewards: {', '.join(index)}"
+            )
+    ordered: list[RewardSpec] = []
+    state: dict[str, str] = {}  # name -> "visiting" | "done"
+
+    def visit(spec: RewardSpec, path: list[str]) -> None:
+        if state.get(spec.name) == "done":
+            return
+        if state.get(spec.name) == "visiting":
+            cycle = " -> ".join([*path[path.index(spec.name) :], spec.name])
+            raise ConfigError(f"config key 'rewards[{index[spec.name]}].only_if': the gates form a cycle: {cycle}")
+        state[spec.name] = "visiting"
+        if spec.only_if is not None:
+            visit(specs[index[spec.only_if]], [*path, spec.name])
+            ordered.append(spec)
+        state[spec.name] = "done"
+
+    for spec in specs:
+        visit(spec, [])
+    return ordered
 
 
 def reward_file_problem(path: Path, name: str) -> str | None:

@@ -54,6 +54,23 @@ def test_wrong_answer_and_errors_as_observations():
     assert (reward, terminated, info["correct"]) == (0.0, True, False)
 
 
+def test_shaping_only_if_correct_pays_call_and_format_only_with_a_right_answer():
+    """tool_call_reward 0.2, format_reward 0.1: a correct episode with a call and the answer line earns
+    1 + 0.2 + 0.1 = 1.3, all at the final step; a wrong one with the same call and line earns 0."""
+    env = CalculatorEnv(tool_call_reward=0.2, format_reward=0.1, require_tool=True, shaping_only_if_correct=True)
+    env.reset(**TASK)
+    assert env.step(CALL)[1] == 0.0  # not paid at the call
+    _, reward, terminated, _, info = env.step("Answer: 12")
+    assert (reward, terminated) == (pytest.approx(1.3), True)
+    assert info["components"] == {"correct": 1.0, "tool": 1.0, "format": 1.0}
+    env.reset(**TASK)
+    env.step(CALL)
+    _, reward, _, _, info = env.step("Answer: 13")
+    assert reward == 0.0 and info["components"] == {"correct": 0.0, "tool": 1.0, "format": 1.0}
+    env.reset(**TASK)  # right, but no call: require_tool pays nothing, so no shaping either
+    assert env.step("Answer: 12")[1] == 0.0
+
+
 def test_require_tool():
     env = CalculatorEnv(require_tool=True)
     env.reset(**TASK)

@@ -102,7 +102,7 @@ class GRPO(OnlineMethod):
         if g.overlong_penalty:
             truncated = torch.tensor([c.finish_reason == "length" for group in groups for c in group])
             total = total - g.overlong_penalty * truncated.float()
-        return total, scores.components
+        return total, scores.logged()
 
     def collect(self, wrapped, units, rows, step, device) -> Experience:
         g, seed = self._cfg.grpo, self._cfg.training.seed

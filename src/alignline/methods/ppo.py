@@ -194,9 +194,9 @@ class PPO(OnlineMethod):
             groups = self.sample_groups(ppo_model.model, [u.prompt for u in chosen], params, sums)
             scores = score_completions(self.rewards, chosen, groups)
             rollouts.append(self.rollout(ppo_model, chosen, groups, scores.total, device))
-            add_completion_sums(sums, scores.total, scores.components, groups)
+            add_completion_sums(sums, scores.total, scores.logged(), groups)
             if log_now:
-                samples += completion_samples(step + 1, chosen, groups, scores.total, scores.components)
+                samples += completion_samples(step + 1, chosen, groups, scores.total, scores.logged())
         kl_coef = float(ppo_model.kl_coef)
         add_sums(sums, self.assign_advantages(rollouts, kl_coef))
         self.update_kl_coef(ppo_model, sums["kl_sum"], sums["completions"])

@@ -161,6 +161,7 @@ class EpisodeGRPO(OnlineMethod):
         found = [last_components(e) for e in episodes]
         names = list(dict.fromkeys(k for comps in found for k in comps))
         components: dict[str, list] = {n: [comps.get(n) for comps in found] for n in names}
+        unpaid: set[str] = set()  # the gated rewards' raw scores: logged, not paid, so no hacking alarm on them
         if self.rewards is not None:
             keys = sorted({k for e in episodes for k in e.task if k != "prompt"})
             scores = self.rewards.score(
@@ -169,11 +170,13 @@ class EpisodeGRPO(OnlineMethod):
                 {k: [e.task.get(k) for e in episodes] for k in keys},
             )
             total = total + scores.total
-            components.update(scores.components)
+            components.update(scores.logged())
+            unpaid = {f"{name}_raw" for name in scores.raw}
         if g.overlong_penalty:
             total = total - g.overlong_penalty * torch.tensor([e.truncated for e in episodes]).float()
         if self.monitor is None:
-            self.monitor = Monitor([RewardSpec(name=n, function="env") for n in components], g)
+            paid = [RewardSpec(name=n, function="env") for n in components if n not in unpaid]
+            self.monitor = Monitor(paid, g)
         return total, components
 
     def collect(self, wrapped, units, rows, step, device) -> Experience:

@@ -238,22 +238,89 @@ def math_answer(
     [1.0, 1.0, 0.0]
     """
     answers = per_record(answer, len(completions), "answer", "math_answer")
-    out = []
-    for c, a in zip(completions, answers):
-        if a is None or (isinstance(a, str) and not a.strip()):
-            out.append(None)
-            continue
-        gold_text = a if not isinstance(a, str) else gold_answer_text(a)
-        pred_text = final_answer(completion_text(c))
-        if pred_text is None:
-            out.append(0.0)
-            continue
-        gold, pred = parse_number(gold_text), parse_number(pred_text)
-        if gold is not None and pred is None:  # a boxed sentence or expression around the number
-            numbers = find_numbers(pred_text)
-            pred = numbers[-1] if numbers else None
-        if gold is not None and pred is not None:
-            out.append(float(close(pred, gold, abs_tol, rel_tol)))
-        else:
-            out.append(float(normalize_latex(str(gold_text)) == normalize_latex(pred_text)))
-    return out
+    return [answer_matches(final_answer(completion_text(c)), a, abs_tol, rel_tol) for c, a in zip(completions, answers)]
+
+
+def answer_matches(pred_text: str | None, answer, abs_tol: float, rel_tol: float) -> float | None:
+    """`math_answer`'s comparison of one extracted answer text with one record's answer (None: no answer)."""
+    if answer is None or (isinstance(answer, str) and not answer.strip()):
+        return None
+    gold_text = answer if not isinstance(answer, str) else gold_answer_text(answer)
+    if pred_text is None:
+        return 0.0
+    gold, pred = parse_number(gold_text), parse_number(pred_text)
+    if gold is not None and pred is None:  # a boxed sentence or expression around the number
+        numbers = find_numbers(pred_text)
+        pred = numbers[-1] if numbers else None
+    if gold is not None and pred is not None:
+        return float(close(pred, gold, abs_tol, rel_tol))
+    return float(normalize_latex(str(gold_text)) == normalize_latex(pred_text))
+
+
+# The answer formats `math_correct` requires: where the answer must be written for it to count.
+ANSWER_FORMATS = ("answer_line", "boxed", "gsm8k", "any")
+_ANSWER_LINE = re.compile(r"(?:^|\n)[ \t*]*answer\s*:\s*\**\s*([^\n]*?)\s*\**\s*\.?\s*$", re.IGNORECASE)
+
+
+def formatted_answer(text: str, answer_format: str) -> str | None:
+    """The answer text written in `answer_format`, or None where the completion does not write it so:
+    `answer_line`: the reply's last line is `Answer: <number>`, one number (a hedge `Answer: 7, or 8` is
+    not one); `boxed`: the last `\\boxed{...}`;
+    `gsm8k`: what follows the last `####` (to the end of its line); `any`: `math_answer`'s reading.
+
+    >>> formatted_answer("3 + 4 = 7\\nAnswer: 7", "answer_line"), formatted_answer("Answer: 7, or 8", "answer_line")
+    ('7', None)
+    >>> formatted_answer("so 7", "answer_line"), formatted_answer("Answer: 7\\nWait, 8", "answer_line")
+    (None, None)
+    """
+    if answer_format == "answer_line":
+        m = _ANSWER_LINE.search(text.strip())
+        return m.group(1) if m and parse_number(m.group(1)) is not None else None
+    if answer_format == "boxed":
+        return last_boxed(text)
+    if answer_format == "gsm8k":
+        if "####" not in text:
+            return None
+        after = text.rsplit("####", 1)[1].strip()
+        return after.split("\n")[0].strip() or None
+    return final_answer(text)
+
+
+def check_math_correct_options(options: dict) -> None:
+    check_tolerance_options(options)
+    fmt = options.get("answer_format", "answer_line")
+    if fmt not in ANSWER_FORMATS:
+        raise ConfigError(
+            f"grader '{options['_grader']}': option 'answer_format' must be one of {', '.join(ANSWER_FORMATS)}, "
+            f"got {fmt!r}"
+        )
+
+
+def math_correct(
+    prompts=None,
+    completions=(),
+    answer=None,
+    answer_format: str = "answer_line",
+    abs_tol: float = 1e-6,
+    rel_tol: float = 1e-6,
+    **columns,
+) -> list[float | None]:
+    """The answer-correctness preset: 1.0 only where the completion states its answer in the required format
+    (`answer_format`: `answer_line`, the last line `Answer: N`, default; `boxed`; `gsm8k`, `#### N`; `any`)
+    AND that answer matches the record's `answer` (as `math_answer` compares). Format is folded into the
+    extraction: a well-formatted wrong answer and a right number outside the format both score 0, so neither
+    shape nor luck is paid. None where the record has no answer.
+
+    A sampled reference answer written bare (`42`) scores 0 here unless `answer_format: any`: GRPO's check of
+    the references then warns, rightly, that the data's answers are not in the required format.
+
+    >>> math_correct(None, ["4 + 3 = 7\\nAnswer: 7", "Answer: 8", "it is 7"], answer=[7, 7, 7])
+    [1.0, 0.0, 0.0]
+    >>> math_correct(None, ["so \\\\boxed{12}", "#### 12"], answer=["12", "#### 12"], answer_format="gsm8k")
+    [0.0, 1.0]
+    """
+    answers = per_record(answer, len(completions), "answer", "math_correct")
+    return [
+        answer_matches(formatted_answer(completion_text(c), answer_format), a, abs_tol, rel_tol)
+        for c, a in zip(completions, answers)
+    ]

@@ -58,6 +58,7 @@ GRADERS = LazyTable(
         "length": "alignline.rewards.text:length",
         "numeric_match": "alignline.rewards.numeric:numeric_match",
         "math_answer": "alignline.rewards.numeric:math_answer",
+        "math_correct": "alignline.rewards.numeric:math_correct",
         "json_valid": "alignline.rewards.structured:json_valid",
         "json_schema": "alignline.rewards.structured:json_schema",
         "refusal": "alignline.rewards.refusal:refusal",
@@ -77,6 +78,7 @@ VALIDATORS = LazyTable(
         "length": "alignline.rewards.text:check_length_options",
         "numeric_match": "alignline.rewards.numeric:check_tolerance_options",
         "math_answer": "alignline.rewards.numeric:check_tolerance_options",
+        "math_correct": "alignline.rewards.numeric:check_math_correct_options",
         "pii_leak": "alignline.rewards.safety:check_pii_options",
     }
 )

@@ -11,7 +11,10 @@ ends. The episode runner truncates at its `max_turns`.
 Shaping: `tool_call_reward` (default 0) is added once per episode, on the first turn with a
 well-formed calculator call; once, so calling the tool again and again earns nothing more.
 `require_tool` gives the correctness reward only to episodes that called the tool. `format_reward`
-(default 0) is added to a final reply written as `Answer: <number>`.
+(default 0) is added to a final reply written as `Answer: <number>`. `shaping_only_if_correct` pays both
+shaping rewards only in episodes whose answer earned the correctness reward (at the final step), so the
+policy cannot collect them by calling the tool or writing the answer line with a wrong number (the
+environment's form of a reward's `only_if: correct`).
 
 Every step's info has `components`, the episode's scores so far, each 0 or 1: `correct` (the
 correctness reward was earned), `tool` (a well-formed calculator call ran without error), `format`
@@ -56,10 +59,17 @@ def opening_messages(task: dict) -> list[dict]:
 
 
 class CalculatorEnv:
-    def __init__(self, tool_call_reward: float = 0.0, require_tool: bool = False, format_reward: float = 0.0):
+    def __init__(
+        self,
+        tool_call_reward: float = 0.0,
+        require_tool: bool = False,
+        format_reward: float = 0.0,
+        shaping_only_if_correct: bool = False,
+    ):
         self.tool_call_reward = tool_call_reward
         self.require_tool = require_tool
         self.format_reward = format_reward
+        self.shaping_only_if_correct = shaping_only_if_correct
         self.answer: Fraction | None = None
         self.called = False
 
@@ -78,7 +88,7 @@ class CalculatorEnv:
             observation += [{"role": "tool", "content": e} for e in errors]
             good = any(c["name"] == "calculator" and not r.startswith("error: ") for c, r in zip(calls, results))
             reward = 0.0
-            if good and not self.called:
+            if good and not self.called and not self.shaping_only_if_correct:
                 reward = self.tool_call_reward
             self.called = self.called or good
             return (
@@ -93,6 +103,8 @@ class CalculatorEnv:
         earned = correct and (self.called or not self.require_tool)
         formatted = ANSWER_LINE.search(action) is not None
         reward = float(earned) + (self.format_reward if formatted else 0.0)
+        if self.shaping_only_if_correct:  # the shaping is paid here, and only with the correctness reward
+            reward = float(earned) * (1.0 + self.format_reward * formatted + self.tool_call_reward * self.called)
         return (
             [],
             reward,
