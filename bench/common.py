@@ -168,15 +168,11 @@ def package_versions() -> dict:
 
 
 def best_dtype() -> str:
-    """bfloat16 where the CPU has bf16 units (avx512_bf16 or AMX) or on a GPU, float32 elsewhere."""
-    try:
-        import torch
+    """The project's own rule (`alignline.models.dtype.choose_dtype("auto")`): bfloat16 where the CPU has bf16
+    units (avx512_bf16 or AMX) or on a GPU with bf16, float32 elsewhere; one rule for the engines and the bench."""
+    from alignline.models.dtype import choose_dtype
 
-        if torch.cuda.is_available():
-            return "bfloat16"
-    except ImportError:
-        pass
-    return "bfloat16" if {"avx512_bf16", "amx_bf16"} & set(cpu_flags()) else "float32"
+    return choose_dtype("auto")
 
 
 def load_average() -> float:
