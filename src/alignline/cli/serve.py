@@ -82,10 +82,10 @@ def load(args):
         flush=True,
     )
     if args.backend != "hf":
-        # vLLM's engine core in this process: the server's worker thread steps it (serve/vllm_backend.py).
-        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        # vLLM on a CPU otherwise reserves 92 % of the machine's memory for its KV cache (and refuses to start
-        # where other processes hold some): 2 GiB, ~20k tokens of a small model, unless the user says.
+        # VLLMEngine.load puts vLLM's engine core in this process (rollout/vllm.py, prepare_environment); the
+        # server's worker thread steps it (serve/vllm_backend.py). Serving wants a larger KV cache than its 1 GiB
+        # default for rollouts (vLLM on a CPU would otherwise reserve 92 % of the machine's memory): 2 GiB, ~20k
+        # tokens of a small model, unless the user says.
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
     engine = load_engine(
         args.model,
