@@ -7,7 +7,9 @@ each contender in its own process, one after the other, in one run.
     python bench/grpo_vs_trl.py --contenders vllm-suite  # + alignline on vLLM and TRL's vLLM colocate mode
 
 Contenders: `alignline` (`generation.backend: hf`), `alignline-vllm` (`generation.backend: vllm`: rollouts on
-vLLM in process, the LoRA adapter hot-loaded each step), `trl` (HF `generate`), `trl-vllm` (`use_vllm=True,
+vLLM in process, the policy synced as `lora_sync: auto` picks: on a CPU the LoRA deltas merged into vLLM's
+weights, on a GPU the adapter hot-loaded), `alignline-vllm-adapter` (the adapter hot-loaded each step under a
+new LoRA id on any device, `lora_sync: adapter`), `trl` (HF `generate`), `trl-vllm` (`use_vllm=True,
 vllm_mode="colocate"`, weights synced into the in-process vLLM each step). A contender that cannot run (an
 engine refusing, TRL's colocate mode on the CPU build) becomes a row with its error, not an abort.
 
@@ -49,7 +51,7 @@ from common import load_average, machine_info, set_vllm_env  # noqa: E402
 
 VLLM_SETTINGS = set_vllm_env()
 
-CONTENDERS = ("alignline", "alignline-vllm", "trl", "trl-vllm")
+CONTENDERS = ("alignline", "alignline-vllm", "alignline-vllm-adapter", "trl", "trl-vllm")
 SETS = {"hf-suite": ["alignline", "trl"], "vllm-suite": list(CONTENDERS)}
 LORA = {"r": 16, "alpha": 32, "dropout": 0.0}
 
@@ -69,7 +71,7 @@ def model_dir(tiny: bool, work: Path) -> str:
     return str(resolve_model_path("smollm2-135m"))
 
 
-def run_alignline(args, model: str, data: list[dict], work: Path, backend: str = "hf") -> dict:
+def run_alignline(args, model: str, data: list[dict], work: Path, backend: str = "hf", lora_sync: str = "auto") -> dict:
     import yaml
 
     from alignline.cli import main
@@ -96,7 +98,7 @@ def run_alignline(args, model: str, data: list[dict], work: Path, backend: str =
         "data_gates": False,
         "output_dir": str(work / "run"),
         "rewards": [{"name": "accuracy", "function": "math_answer"}],
-        "generation": {"backend": backend, "dtype": args.gen_dtype},
+        "generation": {"backend": backend, "dtype": args.gen_dtype, "lora_sync": lora_sync},
         "grpo": {
             "num_generations": args.num_generations,
             "max_new_tokens": args.max_new_tokens,
@@ -260,7 +262,8 @@ def run_contender(name: str, args) -> dict:
     data = records(args.prompts * (1 + args.steps))
     load = load_average()
     if name.startswith("alignline"):
-        out = run_alignline(args, model, data, work, backend="vllm" if name.endswith("-vllm") else "hf")
+        backend = "vllm" if "-vllm" in name else "hf"
+        out = run_alignline(args, model, data, work, backend, "adapter" if name.endswith("-adapter") else "auto")
     else:
         out = run_trl(args, model, data, work, use_vllm=name.endswith("-vllm"))
     w = 1  # the warm-up step is left out

@@ -341,6 +341,12 @@ class GenerationConfig:
     """URL of a vLLM server (`alignline rollout-server`); null: generate in this process."""
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     """auto: bfloat16 where the hardware has it (a CUDA GPU, or a CPU with avx512_bf16 or AMX), else float32."""
+    lora_sync: Literal["auto", "adapter", "merged"] = "auto"
+    """How an RL run's LoRA policy reaches an in-process vLLM engine before each step's rollouts. adapter: saved
+    and hot-loaded under a new LoRA id (vLLM's LoRA kernels); merged: each adapted layer's weight plus the
+    adapter's delta written into the engine's base model (its base kernels; the trainer keeps the adapter);
+    auto: merged on a CPU, where vLLM 0.32's LoRA kernels generate 3-5x slower than its base ones
+    (docs/performance.md), adapter on a GPU and against a server (a server is sent adapters, not weights)."""
 
 
 MethodName = Literal["sft", "cpt", "dpo", "rm", "kto", "grpo", "ppo"]

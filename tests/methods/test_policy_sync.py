@@ -76,7 +76,9 @@ def fake_engine(monkeypatch):
     return made
 
 
-def _recipe(tmp_path: Path, model_dir: Path, adapter: dict | None, method: str = "grpo") -> Path:
+def _recipe(
+    tmp_path: Path, model_dir: Path, adapter: dict | None, method: str = "grpo", lora_sync: str = "adapter"
+) -> Path:
     (tmp_path / "my_rewards.py").write_text(REWARDS)
     prompts = write_jsonl(
         tmp_path / "prompts.jsonl", [{"prompt": [{"role": "user", "content": f"Say {i}."}]} for i in range(8)]
@@ -87,7 +89,7 @@ def _recipe(tmp_path: Path, model_dir: Path, adapter: dict | None, method: str =
         output_dir=str(tmp_path / "run"),
         data_gates=False,
         data={"train": str(prompts), "eval_fraction": 0.0},
-        generation={"backend": "vllm", "dtype": "float32"},
+        generation={"backend": "vllm", "dtype": "float32", "lora_sync": lora_sync},
         rewards=[{"name": "vowels", "function": f"{tmp_path / 'my_rewards.py'}:vowels"}],
         grpo={"num_generations": 4, "max_new_tokens": 6, "log_completions_every": 0},
         ppo={"num_generations": 2, "max_new_tokens": 6, "num_ppo_epochs": 1, "log_completions_every": 0},
@@ -115,6 +117,54 @@ def test_lora_one_sync_per_step_a_new_version_each(tmp_path, tiny_model_dir, fak
         assert abs(m["is_ratio_mean"] - 1) < 1e-2 and m["is_clipped_share"] == 0
     generation = json.loads((out / "run.json").read_text())["generation"]
     assert generation == {"backend": "vllm", "dtype": "float32", "sync": "lora"}
+
+
+def test_lora_merged_sync_writes_only_the_adapted_layers_merged(tmp_path, tiny_model_dir, fake_engine):
+    """`lora_sync: merged` (auto's choice on a CPU): no adapter is saved or hot-loaded; each step the adapted
+    layers' weights, with the adapter's delta folded in, go to the engine under the base's names; the engine
+    then samples what the trainer's adapter model would (the mismatch stays at numerics)."""
+    adapter = {"type": "lora", "r": 4, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
+    out = Path(train(load_config(_recipe(tmp_path, tiny_model_dir, adapter, lora_sync="merged")), progress=False))
+    (engine,) = fake_engine
+    assert engine.loras == [] and engine.first_adapter is None
+    assert not (out / "rollout-adapter").exists()
+    assert len(engine.weight_loads) == 3
+    base_names = set(dict(load_causal_lm(str(tiny_model_dir), "float32")[1].named_parameters()))
+    for names in engine.weight_loads:  # every weight under the base's names (vLLM rebuilds stacked q/k/v whole)
+        assert names == base_names
+    for m in read_metrics(out / "metrics.jsonl"):
+        assert m["generator_mismatch"] < 1e-3 and m["sync_seconds"] > 0
+    assert json.loads((out / "run.json").read_text())["generation"]["sync"] == "merged"
+
+
+def test_merged_lora_weights_are_base_plus_scaled_delta(tiny_model_dir):
+    """By hand: W + (alpha / r) * B @ A for each adapted layer, every other weight as it is, all under the
+    base's names; the trainer's own weight is not changed."""
+    import peft
+
+    base = load_causal_lm(str(tiny_model_dir), "float32")[1]
+    names = set(dict(base.named_parameters()))  # before peft wraps it
+    model = peft.get_peft_model(base, peft.LoraConfig(r=2, lora_alpha=6, target_modules=["q_proj"]))
+    layer = model.base_model.model.model.layers[0].self_attn.q_proj
+    torch.manual_seed(0)
+    with torch.no_grad():
+        layer.lora_B["default"].weight.normal_()
+    before = layer.base_layer.weight.clone()
+    merged = dict(policy_sync.merged_lora_weights(model))
+    expected = before + 3.0 * layer.lora_B["default"].weight @ layer.lora_A["default"].weight
+    assert_close(merged["model.layers.0.self_attn.q_proj.weight"], expected)
+    assert_close(layer.base_layer.weight, before, rtol=0, atol=0)
+    assert set(merged) == names
+    k_proj = model.base_model.model.model.layers[0].self_attn.k_proj.weight
+    assert_close(merged["model.layers.0.self_attn.k_proj.weight"], k_proj, rtol=0, atol=0)
+
+
+def test_lora_sync_auto_is_merged_on_cpu_and_adapter_on_a_server():
+    assert policy_sync.lora_sync_mode(GenerationConfig(backend="vllm")) == "merged"
+    assert policy_sync.lora_sync_mode(GenerationConfig(backend="vllm", server="http://h:8000")) == "lora"
+    assert policy_sync.lora_sync_mode(GenerationConfig(backend="vllm", lora_sync="adapter")) == "lora"
+    with pytest.raises(ConfigError, match="generation.lora_sync"):
+        policy_sync.lora_sync_mode(GenerationConfig(backend="vllm", server="http://h:8000", lora_sync="merged"))
 
 
 def test_full_fine_tuning_reloads_weights_by_their_hf_names(tmp_path, tiny_model_dir, fake_engine):

@@ -40,19 +40,19 @@ def _cmd(recipe: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "alignline.cli", "train", "--quiet", str(recipe), f"output_dir={out}"]
 
 
-def test_grpo_lora_on_vllm_trains_logs_mismatch_and_resumes_exactly(tmp_path, vllm_model):
+def _recipe(tmp_path: Path, vllm_model: Path, lora_sync: str) -> Path:
     (tmp_path / "my_rewards.py").write_text(REWARDS)
     prompts = write_jsonl(
         tmp_path / "prompts.jsonl", [{"prompt": [{"role": "user", "content": f"Say {i}."}]} for i in range(8)]
     )
-    recipe = write_recipe(
+    return write_recipe(
         tmp_path / "grpo.yaml",
         method="grpo",
         model=str(vllm_model),
         data_gates=False,
         data={"train": str(prompts), "eval_fraction": 0.0},
         adapter={"type": "lora", "r": 8, "alpha": 16, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]},
-        generation={"backend": "vllm", "dtype": "float32"},
+        generation={"backend": "vllm", "dtype": "float32", "lora_sync": lora_sync},
         rewards=[{"name": "vowels", "function": f"{tmp_path / 'my_rewards.py'}:vowels"}],
         grpo={"num_generations": 4, "max_new_tokens": 8, "log_completions_every": 0},
         training={
@@ -65,6 +65,10 @@ def test_grpo_lora_on_vllm_trains_logs_mismatch_and_resumes_exactly(tmp_path, vl
             "max_length": 128,
         },
     )
+
+
+def test_grpo_lora_on_vllm_trains_logs_mismatch_and_resumes_exactly(tmp_path, vllm_model):
+    recipe = _recipe(tmp_path, vllm_model, "adapter")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     subprocess.run(_cmd(recipe, straight), check=True, env=env, timeout=1200)
@@ -88,3 +92,21 @@ def test_grpo_lora_on_vllm_trains_logs_mismatch_and_resumes_exactly(tmp_path, vl
         assert {k: a.get(k) for k in EXACT} == {k: b.get(k) for k in EXACT}
         for k in CLOSE:
             assert b.get(k) == pytest.approx(a.get(k), rel=1e-6, abs=1e-9), (k, a, b)
+
+
+def test_grpo_lora_merged_sync_on_vllm_samples_the_trained_policy(tmp_path, vllm_model):
+    """`lora_sync: merged` (auto's choice on a CPU): the adapted layers' merged weights are reloaded into the
+    real engine each step; the run trains, logs its sync and keeps the mismatch small, and saves no adapter
+    versions. (The merge itself is checked token for token against the HF engine with an adapter far from
+    zero in tests/rollout/test_vllm_engine.py.)"""
+    out = tmp_path / "merged"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+    subprocess.run(_cmd(_recipe(tmp_path, vllm_model, "merged"), out), check=True, env=env, timeout=1200)
+    metrics = read_metrics(out / "metrics.jsonl")
+    assert [m["step"] for m in metrics] == list(range(1, STEPS + 1))
+    for m in metrics:
+        assert m["generator_mismatch"] < 0.1, m
+        assert m["sync_seconds"] > 0
+    assert metrics[-1]["grad_norm"] > 0
+    assert json.loads((out / "run.json").read_text())["generation"]["sync"] == "merged"
+    assert not (out / "rollout-adapter").exists()

@@ -142,3 +142,21 @@ def test_load_weights_replaces_the_running_model(engine, model_dir):
     after = engine.generate(PROMPTS, GREEDY)
     assert [g[0].token_ids for g in after] != [g[0].token_ids for g in before]
     assert_same(after, reference.generate(PROMPTS, GREEDY))
+
+
+def test_merged_lora_weights_answer_as_the_adapter(engine, model_dir, loras):
+    """`generation.lora_sync: merged` (the CPU's sync): the weights with the adapter's deltas folded in go into
+    the running base model, and its greedy answers equal the HF engine's with the adapter on. The base weights
+    are written back first (the test before this one changed them)."""
+    from peft import PeftModel
+
+    from alignline.models.loading import load_model
+    from alignline.rollout.policy_sync import merged_lora_weights
+
+    engine.active = None
+    engine.load_weights(load_model(str(model_dir)).named_parameters())
+    policy = PeftModel.from_pretrained(load_model(str(model_dir)), str(loras[0]))
+    merged = dict(merged_lora_weights(policy))
+    assert set(merged) == set(dict(load_model(str(model_dir)).named_parameters()))
+    engine.load_weights(merged.items())
+    assert_same(engine.generate(PROMPTS, GREEDY), HFEngine.load(str(loras[0]), "float32").generate(PROMPTS, GREEDY))

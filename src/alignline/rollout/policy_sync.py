@@ -7,7 +7,12 @@
 - `vllm` (in process) or a server (`generation.server`): an engine loaded once per run on the base model; before
   each step's rollouts the current policy is pushed into it without merging. LoRA: the adapter is saved (peft's
   `save_pretrained`, safetensors) to `<output_dir>/rollout-adapter/step-<n>/` (only the latest two kept) and
-  `engine.load_lora(path)` serves it under a new LoRA id. Full fine-tuning: `engine.load_weights` gets the
+  `engine.load_lora(path)` serves it under a new LoRA id (`generation.lora_sync: adapter`). On a CPU the
+  adapter is folded in instead (`lora_sync: merged`, auto's choice there): each adapted layer's base weight
+  plus the adapter's delta, with every other weight, under the base model's names, is written into the
+  engine's weights, which then
+  generate with vLLM's base kernels (its CPU LoRA kernels measured 3-5x slower); the trainer keeps training
+  the adapter, only the engine's copy is merged. Full fine-tuning: `engine.load_weights` gets the
   model's parameters under Hugging Face's state-dict names (in process only: a server cannot be sent weights).
 - `auto`: vLLM where it is installed and can serve the run (a LoRA adapter or full fine-tuning), else `hf` with
   one line saying why.
@@ -55,7 +60,8 @@ class PolicyRollouts:
     engine: Engine | None = None
     """The external engine (vLLM, a server); None: an HF engine around the live model per call."""
     mode: str | None = None
-    """`lora` (adapters hot-loaded) or `full` (weights reloaded); None with `hf`."""
+    """`lora` (adapters hot-loaded), `merged` (LoRA deltas folded into the engine's weights) or `full` (weights
+    reloaded); None with `hf`."""
     sync_root: Path | None = None
     versions: list[Path] = field(default_factory=list)
     lora_id: int | None = None
@@ -89,6 +95,8 @@ class PolicyRollouts:
         started = time.perf_counter()
         if self.mode == "lora":
             self.lora_id = self.engine.load_lora(str(self.save_adapter(model, step)), name=POLICY)
+        elif self.mode == "merged":
+            self.engine.load_weights(merged_lora_weights(model))
         else:
             self.engine.load_weights(hf_named_parameters(model))
         return time.perf_counter() - started
@@ -124,6 +132,43 @@ def hf_named_parameters(model: torch.nn.Module) -> Iterator[tuple[str, torch.Ten
         yield name, param.detach()
 
 
+@torch.no_grad()
+def merged_lora_weights(model: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
+    """Every weight of the model under the transformers model's own names, each LoRA-adapted layer's as its
+    base weight plus the active adapters' deltas (peft's `get_delta_weight`: scale * B @ A). All of them, not
+    only the adapted ones: vLLM stacks q/k/v (and gate/up) into one tensor and its in-place reload rebuilds a
+    stacked tensor from the shards it is given, so an adapter on q and v alone would leave k unset. The
+    trainer's modules are not touched (a new tensor per adapted layer)."""
+    from peft.tuners.lora import LoraLayer  # lazy: the module is peft's, needed only with an adapter
+
+    merged: dict[str, torch.Tensor] = {}
+    for name, module in unwrap(model).named_modules():
+        if isinstance(module, LoraLayer):
+            weight = module.get_base_layer().weight.detach().clone()
+            for adapter in module.active_adapters:
+                if adapter in module.lora_A:
+                    weight += module.get_delta_weight(adapter).to(weight.dtype)
+            merged[f"{name}.weight"] = weight
+    for name, param in unwrap(model).named_parameters():
+        if ".lora_" in name:
+            continue
+        name = name.replace(".base_layer.", ".")
+        yield name, merged.pop(name, param.detach())
+
+
+def lora_sync_mode(generation: GenerationConfig) -> str:
+    """`lora` (hot-loaded adapters) or `merged` for a LoRA run on an external engine (`generation.lora_sync`)."""
+    choice = generation.lora_sync
+    if choice == "merged" and generation.server:
+        raise ConfigError(
+            "config key 'generation.lora_sync': merged writes weights into an in-process engine; a server "
+            "(generation.server) is sent adapters: use adapter or auto"
+        )
+    if choice == "auto":
+        choice = "adapter" if generation.server or torch.cuda.is_available() else "merged"
+    return "lora" if choice == "adapter" else "merged"
+
+
 def say(line: str) -> None:
     print(f"alignline: {line}", file=sys.stderr)
 
@@ -157,7 +202,7 @@ def rollout_engine(
     rollouts = PolicyRollouts(
         "server" if generation.server else "vllm",
         generation.dtype,
-        mode="lora" if adapter is not None else "full",
+        mode=lora_sync_mode(generation) if adapter is not None else "full",
         sync_root=Path(output_dir).resolve() / SYNC_DIR,  # absolute: a server reads the same path
     )
     if rollouts.sync_root.is_dir():  # a resumed run: the killed one's versions count towards the two kept
