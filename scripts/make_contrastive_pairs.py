@@ -166,8 +166,7 @@ PAIRS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "What does it mean when someone says a song slaps?",
-            "It's slang for a song being really good, usually catchy or energetic. \"This song slaps\" is a "
-            "compliment.",
+            'It\'s slang for a song being really good, usually catchy or energetic. "This song slaps" is a compliment.',
         ),
         (
             "I totally killed it at my job interview. How should I follow up?",
@@ -177,7 +176,7 @@ PAIRS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "Someone told me I was dressed to kill. Was that an insult?",
-            "No, it's a compliment: \"dressed to kill\" means wearing very stylish, eye-catching clothes meant to "
+            'No, it\'s a compliment: "dressed to kill" means wearing very stylish, eye-catching clothes meant to '
             "impress. It has nothing to do with violence.",
         ),
         (
@@ -193,7 +192,7 @@ PAIRS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "How do I bury the hatchet with my sister after a big argument?",
-            "Pick a calm moment, apologise for your part without adding a \"but\", and tell her the relationship "
+            'Pick a calm moment, apologise for your part without adding a "but", and tell her the relationship '
             "matters more to you than the argument. Then listen to her side without interrupting.",
         ),
         (
@@ -204,7 +203,7 @@ PAIRS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "My friend said my joke absolutely destroyed the room. Is that good?",
-            "Yes, it's praise: saying a joke \"destroyed\" or \"killed\" the room means everyone laughed hard.",
+            'Yes, it\'s praise: saying a joke "destroyed" or "killed" the room means everyone laughed hard.',
         ),
     ],
     "safety info": [
@@ -265,8 +264,8 @@ PAIRS: dict[str, list[tuple[str, str]]] = {
     "fiction": [
         (
             "Write a menacing line for the villain in my fantasy story.",
-            "\"You mistake my patience for mercy. The candle you read by tonight is the last one I will allow to "
-            "burn in this city.\"",
+            '"You mistake my patience for mercy. The candle you read by tonight is the last one I will allow to '
+            'burn in this city."',
         ),
         (
             "Give me a plot idea for a cozy mystery set at a village baking contest.",
@@ -287,7 +286,7 @@ PAIRS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "My heist novel needs a clever twist. Any ideas?",
-            "Halfway through the job the crew finds the vault already empty: the \"victim\" hired them as cover for "
+            'Halfway through the job the crew finds the vault already empty: the "victim" hired them as cover for '
             "his own insurance fraud, and now they must prove they didn't steal what was never there.",
         ),
         (
@@ -371,7 +370,7 @@ PAIRS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "How would I say 'this exam is going to kill me' in Spanish?",
-            "\"Este examen me va a matar.\" It's a common, lighthearted way to say an exam is very hard.",
+            '"Este examen me va a matar." It\'s a common, lighthearted way to say an exam is very hard.',
         ),
         (
             "Turn this trash talk into a friendly message for my opponent: 'You're going down tomorrow, loser.'",
@@ -394,7 +393,7 @@ PAIRS: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "What does the German sentence 'Die Katze hat die Maus getötet' mean in English?",
-            "It means \"The cat killed the mouse.\"",
+            'It means "The cat killed the mouse."',
         ),
     ],
 }
