@@ -113,6 +113,20 @@ def test_the_loss_is_on_exactly_the_policys_tokens(calculator_recipe, tokenizer)
     assert batch["gen_logps"].tolist() == pytest.approx([-0.5] * targets.numel())  # the scripted log-probs
 
 
+@pytest.mark.parametrize("gated, watched", [(False, ["tool", "format"]), (True, [])])
+def test_shaping_paid_only_when_correct_is_not_watched_for_hacking(calculator_recipe, tokenizer, gated, watched):
+    """With `shaping_only_if_correct` the environment's shaping rewards are gated on correctness, so the
+    reward-hacking rule leaves them out (shape alone earns them nothing); without it, both are watched."""
+    cfg = load_config(calculator_recipe)
+    cfg.env.options["shaping_only_if_correct"] = gated
+    method = get_method(cfg)
+    method.tokenizer = tokenizer
+    tasks = [method.task(PromptUnit(t["prompt"], {"answer": t["answer"]})) for t in TASKS]
+    engine = ScriptedTokenEngine(tokenizer, reply)
+    method.score(run_episodes(engine, method.make_env, tasks, SamplingParams(logprobs=True), max_turns=3))
+    assert method.monitor.accuracy == "correct" and method.monitor.others == watched
+
+
 def test_tool_use_metrics_are_counted_per_episode(tokenizer):
     """Ann: 1 call, correct. Tom: none. Sue: 2 calls, 1 correct (the first is a calculator error).
     tool_calls_per_episode = 3/3; valid rate = 2/3; episodes with a correct call = 2/3; turns = (2+1+3)/3 = 2."""

@@ -213,3 +213,21 @@ def test_a_gsm8k_run_whose_reward_reads_nothing_says_so_in_the_metrics(tmp_path,
     assert alarms[0][1].startswith("the reward (accuracy) gives 0 to all 16 reference answers")
     assert alarms[1][1].startswith("nothing to learn: every group's completions got the same reward (reward 0)")
     assert "alarm at step 3: nothing to learn" in capsys.readouterr().err
+
+
+def test_a_component_gated_on_accuracy_cannot_raise_the_hacking_alarm():
+    """`only_if: accuracy` (directly or through a chain): shape alone earns it nothing, so its rise in a window
+    where accuracy falls is noise among right answers, not hacking (the calculator demo's false alarm). The
+    same records with the component ungated still raise it."""
+    records = steps([0.3] * 3 + [0.1] * 3, [0.1] * 3 + [0.4] * 3)
+    for specs in (
+        [SimpleNamespace(name="accuracy"), SimpleNamespace(name="format", only_if="accuracy")],
+        [
+            SimpleNamespace(name="accuracy"),
+            SimpleNamespace(name="valid", only_if="accuracy"),
+            SimpleNamespace(name="format", only_if="valid"),
+        ],
+    ):
+        assert replay(Monitor(specs, SimpleNamespace(max_kl=None)), records) == []
+    gated_elsewhere = [SimpleNamespace(name="accuracy"), SimpleNamespace(name="format", only_if="other")]
+    assert len(replay(Monitor(gated_elsewhere, SimpleNamespace(max_kl=None)), records)) == 1

@@ -7,7 +7,11 @@ nothing):
 - reward hacking: a reward component rises while the accuracy component (the one named `accuracy`,
   else the first listed) falls, or stays flat (<= 0 change) while it rises by `HACK_RISE` or more: the
   `make demo-grpo` run that learned to print "Answer: N" with a wrong number showed that shape (format
-  0.1 -> 0.9, accuracy flat near 0.04), and the falling-only rule missed it;
+  0.1 -> 0.9, accuracy flat near 0.04), and the falling-only rule missed it. A component paid only where
+  the accuracy component is positive (`only_if` on it, directly or through a chain of gates; the
+  calculator's shaping with `shaping_only_if_correct`) is exempt: shape alone earns it nothing, and its
+  share among right answers moves with noise (the calculator demo's gated format "rose" 0.08 in a window
+  where correctness fell by 0.12: a false alarm before this rule);
 - KL above `grpo.max_kl`;
 - entropy collapse: the entropy estimate under `ENTROPY_FLOOR` nats, or below a fifth of its first value;
 - length blow-up: mean completion length doubled since the start while over half hit max_new_tokens;
@@ -37,13 +41,27 @@ MAX_MISMATCH = 0.1
 FLAT_STEPS = 3
 
 
+def gated_on(name: str, target: str | None, gates: dict[str, str | None]) -> bool:
+    """Whether component `name` pays only where `target` does: its `only_if` is `target`, or a component that
+    is itself gated on `target` (gates apply gate-first, so a chain composes)."""
+    seen = {name}
+    gate = gates.get(name)
+    while gate is not None and gate not in seen:
+        if gate == target:
+            return True
+        seen.add(gate)
+        gate = gates.get(gate)
+    return False
+
+
 class Monitor:
     def __init__(self, reward_specs, grpo_cfg, section: str = "grpo"):
         """`grpo_cfg`: the method's config section (it reads `max_kl`), named `section` in the alarms."""
         self.section = section
         names = [s.name for s in reward_specs]
         self.accuracy = "accuracy" if "accuracy" in names else (names[0] if names else None)
-        self.others = [n for n in names if n != self.accuracy]
+        gates = {s.name: getattr(s, "only_if", None) for s in reward_specs}
+        self.others = [n for n in names if n != self.accuracy and not gated_on(n, self.accuracy, gates)]
         self.max_kl = grpo_cfg.max_kl
         self.history: list[dict] = []
         self.active: set[str] = set()
