@@ -44,7 +44,9 @@ def rollout_server(tmp_path_factory):
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "alignline.cli", "rollout-server", "smollm2-135m", "--port", str(port)]
-            + ["--max-lora-rank", "8", "--max-model-len", "1024", "--kv-cache-gib", "0.5"],
+            + ["--max-lora-rank", "8", "--max-model-len", "1024", "--kv-cache-gib", "0.5"]
+            # float32 as the HF reference below: auto is bfloat16 on a CPU with avx512_bf16 or AMX
+            + ["--dtype", "float32"],
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own group: vLLM's child processes stop with it
