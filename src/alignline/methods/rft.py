@@ -176,13 +176,12 @@ class EpisodeGRPO(OnlineMethod):
             total = total - g.overlong_penalty * torch.tensor([e.truncated for e in episodes]).float()
         if self.monitor is None:
             specs = {spec.name: spec for spec in self._cfg.rewards or []}  # the graders' own gates (only_if) kept
-            paid = [specs.get(n) or RewardSpec(name=n, function="env") for n in components if n not in unpaid]
-            if paid and self._cfg.env.options.get("shaping_only_if_correct"):
-                # the environment pays its shaping only in correct episodes: gated on the first (accuracy)
-                first = "accuracy" if any(p.name == "accuracy" for p in paid) else paid[0].name
-                paid = [
-                    p if p.name == first or p.name in specs else RewardSpec(p.name, "env", only_if=first) for p in paid
-                ]
+            env_gates = getattr(self.make_env(), "reward_gates", {})  # the environment's own (rollout/env.py)
+            paid = [
+                specs.get(n) or RewardSpec(name=n, function="env", only_if=env_gates.get(n))
+                for n in components
+                if n not in unpaid
+            ]
             self.monitor = Monitor(paid, g)
         return total, components
 

@@ -10,6 +10,10 @@ own format (`rollout/tools.py:parse_tool_calls`). `reset`'s info may carry `tool
 schemas offered, which the episode renders through the chat template.
 
 Info keys the metrics read (`rollout/episodes.py:episode_metrics`): `correct` (bool) on the final step.
+An environment that logs reward `components` in its info and pays some of them only where another is
+positive may say so with a `reward_gates` attribute, `{component: the component it is gated on}` (the
+calculator's shaping under `shaping_only_if_correct`): the reward-hacking monitor then leaves those out, as
+it does `rewards[i].only_if`.
 
 Environments are named in recipes by a registry name (`calculator`) or a user class by
 `path/to/file.py:Class` / `package.module:Class` (loaded as graders are); `env_factory(spec, **kwargs)`

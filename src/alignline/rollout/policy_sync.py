@@ -5,15 +5,15 @@
 - `hf`: our Hugging Face engine around the live training model (`rollout/hf.py`). The generator *is* the
   policy, so there is nothing to sync.
 - `vllm` (in process) or a server (`generation.server`): an engine loaded once per run on the base model; before
-  each step's rollouts the current policy is pushed into it without merging. LoRA: the adapter is saved (peft's
-  `save_pretrained`, safetensors) to `<output_dir>/rollout-adapter/step-<n>/` (only the latest two kept) and
-  `engine.load_lora(path)` serves it under a new LoRA id (`generation.lora_sync: adapter`). On a CPU the
-  adapter is folded in instead (`lora_sync: merged`, auto's choice there): each adapted layer's base weight
-  plus the adapter's delta, with every other weight, under the base model's names, is written into the
-  engine's weights, which then
-  generate with vLLM's base kernels (its CPU LoRA kernels measured 3-5x slower); the trainer keeps training
-  the adapter, only the engine's copy is merged. Full fine-tuning: `engine.load_weights` gets the
-  model's parameters under Hugging Face's state-dict names (in process only: a server cannot be sent weights).
+  each step's rollouts the current policy is pushed into it, the trainer's model left as it is. LoRA: the
+  adapter is saved (peft's `save_pretrained`, safetensors) to `<output_dir>/rollout-adapter/step-<n>/` (only
+  the latest two kept) and `engine.load_lora(path)` serves it under a new LoRA id (`generation.lora_sync:
+  adapter`). On a CPU the adapter is folded in instead (`lora_sync: merged`, auto's choice there): each
+  adapted layer's base weight plus the adapter's delta, with every other weight, under the base model's names,
+  is written into the engine's weights, which then generate with vLLM's base kernels (its CPU LoRA kernels
+  measured 3-5x slower); the trainer keeps training the adapter, only the engine's copy is merged. Full
+  fine-tuning: `engine.load_weights` gets the model's parameters under Hugging Face's state-dict names (in
+  process only: a server cannot be sent weights).
 - `auto`: vLLM where it is installed and can serve the run (a LoRA adapter or full fine-tuning), else `hf` with
   one line saying why.
 

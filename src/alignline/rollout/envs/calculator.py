@@ -118,6 +118,11 @@ class CalculatorEnv:
             },
         )
 
+    @property
+    def reward_gates(self) -> dict[str, str]:
+        """The shaping components paid only with a right answer (`rollout/env.py`)."""
+        return {"tool": "correct", "format": "correct"} if self.shaping_only_if_correct else {}
+
     def components(self, earned: bool, formatted: bool) -> dict[str, float]:
         return {"correct": float(earned), "tool": float(self.called), "format": float(formatted)}
 
