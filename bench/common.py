@@ -6,6 +6,8 @@ import json
 import os
 import platform
 import resource
+import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -200,3 +202,26 @@ def set_vllm_env() -> dict:
     for key, value in {**VLLM_ENV, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}.items():
         os.environ.setdefault(key, value)
     return {k: os.environ[k] for k in VLLM_ENV}
+
+
+def expand_contenders(names: str, contenders, sets: dict, script: str) -> list[str]:
+    """`--contenders a,b,set` as the contender names, sets expanded, in order, once each; an unknown name
+    stops the script with the known ones."""
+    out: list[str] = []
+    for n in names.split(","):
+        for c in sets.get(n, [n]):
+            if c not in contenders:
+                sys.exit(f"{script}: unknown contender {c!r} (known: {', '.join(contenders)}, {', '.join(sets)})")
+            if c not in out:
+                out.append(c)
+    return out
+
+
+def keep_log(prefix: str, name: str, stdout, stderr) -> tuple[str, str]:
+    """A worker's output kept in `<tmp>/<prefix>-<name>.log`; its path and the line that best says what
+    happened."""
+    text = "".join(x.decode(errors="replace") if isinstance(x, bytes) else (x or "") for x in (stdout, stderr))
+    log = Path(tempfile.gettempdir()) / f"{prefix}-{name}.log"
+    log.write_text(text)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return str(log), ([ln for ln in lines if "Error" in ln] or lines or ["(no output)"])[-1][:400]

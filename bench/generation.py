@@ -47,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from common import best_dtype, cpu_model, load_average, machine_info, set_vllm_env  # noqa: E402
+from common import best_dtype, cpu_model, expand_contenders, keep_log, load_average, machine_info, set_vllm_env  # noqa: E402
 
 VLLM_SETTINGS = set_vllm_env()
 
@@ -278,26 +278,6 @@ def run_contender(name: str, args) -> dict:
     }
 
 
-def expand(names: str) -> list[str]:
-    out: list[str] = []
-    for n in names.split(","):
-        for c in SETS.get(n, [n]):
-            if c not in CONTENDERS:
-                sys.exit(f"generation.py: unknown contender {c!r} (known: {', '.join(CONTENDERS)}, {', '.join(SETS)})")
-            if c not in out:
-                out.append(c)
-    return out
-
-
-def keep_log(name: str, stdout, stderr) -> tuple[str, str]:
-    """The worker's output kept in a log file; its path and the line that best says what happened."""
-    text = "".join(x.decode(errors="replace") if isinstance(x, bytes) else (x or "") for x in (stdout, stderr))
-    log = Path(tempfile.gettempdir()) / f"generation-{name}.log"
-    log.write_text(text)
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return str(log), ([ln for ln in lines if "Error" in ln] or lines or ["(no output)"])[-1][:400]
-
-
 def run_worker(name: str, args) -> dict:
     """One contender in its own process; a failure (vLLM missing, an engine refusing) becomes a row, not an abort."""
     cmd = [sys.executable, __file__, "--worker", name, *args.passed]
@@ -311,12 +291,12 @@ def run_worker(name: str, args) -> dict:
             env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
         )
     except subprocess.TimeoutExpired as e:
-        log, last = keep_log(name, e.stdout, e.stderr)
+        log, last = keep_log("generation", name, e.stdout, e.stderr)
         error = f"timed out after {args.timeout} s; last line: {last}"
         return {"name": name, **setting(name, args), "error": error, "log": log, "load_before": load}
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines or not lines[-1].startswith("{"):
-        log, last = keep_log(name, proc.stdout, proc.stderr)
+        log, last = keep_log("generation", name, proc.stdout, proc.stderr)
         return {
             "name": name,
             **setting(name, args),
@@ -386,7 +366,7 @@ def main() -> None:
     if args.worker:
         print(json.dumps(run_contender(args.worker, args)))
         return
-    names = expand(args.contenders)
+    names = expand_contenders(args.contenders, CONTENDERS, SETS, "generation.py")
     runs: dict[str, list[dict]] = {}
     for _ in range(args.rounds):
         for name in names:

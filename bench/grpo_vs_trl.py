@@ -47,7 +47,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import load_average, machine_info, set_vllm_env  # noqa: E402
+from common import expand_contenders, keep_log, load_average, machine_info, set_vllm_env  # noqa: E402
 
 VLLM_SETTINGS = set_vllm_env()
 
@@ -286,26 +286,6 @@ def run_contender(name: str, args) -> dict:
     }
 
 
-def expand(names: str) -> list[str]:
-    out: list[str] = []
-    for n in names.split(","):
-        for c in SETS.get(n, [n]):
-            if c not in CONTENDERS:
-                sys.exit(f"grpo_vs_trl.py: unknown contender {c!r} (known: {', '.join(CONTENDERS)}, {', '.join(SETS)})")
-            if c not in out:
-                out.append(c)
-    return out
-
-
-def keep_log(name: str, stdout, stderr) -> tuple[str, str]:
-    """The worker's output kept in a log file; its path and the line that best says what happened."""
-    text = "".join(x.decode(errors="replace") if isinstance(x, bytes) else (x or "") for x in (stdout, stderr))
-    log = Path(tempfile.gettempdir()) / f"grpo-bench-{name}.log"
-    log.write_text(text)
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return str(log), ([ln for ln in lines if "Error" in ln] or lines or ["(no output)"])[-1][:400]
-
-
 def run_worker(name: str, passed: list[str], timeout: int) -> dict:
     load = load_average()
     try:
@@ -317,7 +297,7 @@ def run_worker(name: str, passed: list[str], timeout: int) -> dict:
             env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
         )
     except subprocess.TimeoutExpired as e:
-        log, last = keep_log(name, e.stdout, e.stderr)
+        log, last = keep_log("grpo-bench", name, e.stdout, e.stderr)
         return {
             "name": name,
             "error": f"timed out after {timeout} s; last line: {last}",
@@ -326,7 +306,7 @@ def run_worker(name: str, passed: list[str], timeout: int) -> dict:
         }
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines or not lines[-1].startswith("{"):
-        log, last = keep_log(name, proc.stdout, proc.stderr)
+        log, last = keep_log("grpo-bench", name, proc.stdout, proc.stderr)
         return {"name": name, "error": f"exit {proc.returncode}: {last}", "log": log, "load_before": load}
     return json.loads(lines[-1])
 
@@ -381,7 +361,7 @@ def main() -> None:
         f"--gen-dtype={args.gen_dtype}",
     ] + (["--tiny"] if args.tiny else [])
     runs = {}
-    for name in expand(args.contenders):
+    for name in expand_contenders(args.contenders, CONTENDERS, SETS, "grpo_vs_trl.py"):
         r = runs[name] = run_worker(name, passed, args.timeout)
         if "error" in r:
             print(f"{name}: FAILED {r['error']}", flush=True)
