@@ -7,10 +7,11 @@ With `--base MODEL`, a first column: that model (the one the SFT warm start bega
     python scripts/rft_report.py runs/rft-demo --model runs/rft-demo/checkpoints/step-4   # any model, same episodes
     python scripts/rft_report.py runs/rft-demo --intervals    # + paired 95 % intervals, after RL - before RL
 
-With `--intervals`, the warm start (the run's `model:`) and the final model (`RUN/final`) play the held-out
-episodes once more, one greedy episode per task, and each task's outcome is kept: answer correct, a correct
-tool call, every call valid. The differences after - before come with a paired bootstrap 95 % interval over
-the tasks and McNemar's exact p (alignline.evals.stats), written to demo_rft.json under `intervals`.
+With `--intervals`, each held-out task's outcome at the first and the last evaluation (answer correct, a
+correct tool call, every call valid) is read from the run's `eval_episodes.jsonl`, the very episodes behind
+the table (a run without that file plays them again: the warm start, the run's `model:`, and `RUN/final`).
+The differences after - before come with a paired bootstrap 95 % interval over the tasks and McNemar's exact p
+(alignline.evals.stats), written to demo_rft.json under `intervals`.
 """
 
 from __future__ import annotations
@@ -70,9 +71,13 @@ def report(run_dir: Path, base: str | None = None, intervals: bool = False) -> d
     if base:
         result.update(base_model=base, base={k: base_row.get(k) for k, _ in ROWS})
     if intervals:
-        cfg = json.loads((run_dir / "run.json").read_text())["config"]
-        before_o = episode_outcomes(run_dir, cfg["model"])
-        after_o = episode_outcomes(run_dir, str(run_dir / "final"))
+        logged = logged_outcomes(run_dir, before["step"], after["step"])
+        if logged:  # the run's own evaluations, task by task (methods/rft.py: eval_episodes.jsonl)
+            before_o, after_o = logged
+        else:  # a run from before eval_episodes.jsonl: play the episodes again
+            cfg = json.loads((run_dir / "run.json").read_text())["config"]
+            before_o = episode_outcomes(run_dir, cfg["model"])
+            after_o = episode_outcomes(run_dir, str(run_dir / "final"))
         result["intervals"] = paired_intervals(after_o, before_o)
         n = len(next(iter(after_o.values())))
         print(f"after RL - before RL, {n} held-out tasks (paired bootstrap 95 % interval, McNemar's exact p):")
@@ -112,14 +117,29 @@ OUTCOMES = {
 }
 
 
+def logged_outcomes(run_dir: Path, first: int, last: int) -> tuple[dict, dict] | None:
+    """The outcomes per held-out task at steps `first` and `last`, from the run's eval_episodes.jsonl; None
+    when the file lacks either evaluation (or they cover different tasks)."""
+    path = run_dir / "eval_episodes.jsonl"
+    if not path.exists():
+        return None
+    records = read_metrics(path)
+    picked = []
+    for step in (first, last):
+        rows = sorted((r for r in records if r["step"] == step), key=lambda r: r["task"])
+        picked.append({k: [float(r[k]) for r in rows] for k in OUTCOMES} if rows else None)
+    if None in picked or len(picked[0]["correct"]) != len(picked[1]["correct"]):
+        return None
+    return picked[0], picked[1]
+
+
 def episode_outcomes(run_dir: Path, model: str, tasks: int | None = None) -> dict[str, list[float]]:
     """Per held-out task (the run's recipe, `grpo.eval_prompts` tasks), one greedy episode of `model`:
-    answer correct, a correct tool call, every attempted call valid (1 where none was attempted: no
-    invalid call), each 0/1."""
+    the 0/1 outcomes of `methods.rft.episode_outcomes`."""
     from alignline.config import RunConfig, from_dict
     from alignline.methods import get_method
     from alignline.methods.online import PolicyModel
-    from alignline.methods.rft import tool_call_counts
+    from alignline.methods.rft import episode_outcomes as outcomes
     from alignline.models.loading import load_causal_lm
 
     cfg = from_dict(RunConfig, json.loads((run_dir / "run.json").read_text())["config"])
@@ -130,12 +150,7 @@ def episode_outcomes(run_dir: Path, model: str, tasks: int | None = None) -> dic
     wrapped = PolicyModel(hf_model, None, cfg.training.fast_path)
     episodes = method.rollout(wrapped, [method.task(u) for u in units], seed=0, n=1, temperature=0.0)
     _, components = method.score(episodes)
-    counts = [tool_call_counts(e) for e in episodes]
-    return {
-        "correct": [float((v or 0) > 0) for v in components.get("correct", [0.0] * len(episodes))],
-        "correct_call": [float(good > 0) for _, good in counts],
-        "valid_calls": [float(good == attempted) for attempted, good in counts],
-    }
+    return outcomes(episodes, components)
 
 
 def paired_intervals(after: dict[str, list[float]], before: dict[str, list[float]]) -> dict[str, dict]:

@@ -107,14 +107,29 @@ def test_lora_trains_only_the_adapter_and_logs_kl(grpo_recipe, tiny_model_dir):
         "adapter.dropout=0.0",
         "training.max_steps=3",
         "grpo.num_iterations=2",
+        "grpo.max_kl=5.0",  # a KL alarm: the reference pass runs (adapters off) though beta is 0
     ]
     train(load_config(recipe, overrides), progress=False)
     metrics = read_metrics(out / "metrics.jsonl")
     assert [m["step"] for m in metrics] == [1, 2, 3]
-    assert all("kl" in m and m["kl"] >= 0 for m in metrics)  # LoRA: the reference is free (adapters off)
+    assert all("kl" in m and m["kl"] >= 0 for m in metrics)
     adapter = safetensors_weights(out / "final")
     assert adapter and all("lora_" in k for k in adapter)
     assert any(v.abs().sum() > 0 for k, v in adapter.items() if "lora_B" in k)
+
+
+def test_beta_zero_without_a_kl_alarm_skips_the_reference_pass(grpo_recipe, monkeypatch):
+    """TRL's beta 0: no reference forward (a third of a CPU step), hence no `kl` in the metrics."""
+    from alignline.methods.online import PolicyModel
+
+    calls = []
+    original = PolicyModel.reference_logps
+    monkeypatch.setattr(PolicyModel, "reference_logps", lambda self, batch: calls.append(1) or original(self, batch))
+    recipe, out = grpo_recipe
+    overrides = ["adapter.type=lora", "adapter.r=4", "adapter.alpha=8", "training.max_steps=2", "grpo.beta=0.0"]
+    train(load_config(recipe, overrides), progress=False)
+    metrics = read_metrics(out / "metrics.jsonl")
+    assert calls == [] and not any("kl" in m for m in metrics)
 
 
 @pytest.mark.parametrize(

@@ -200,6 +200,12 @@ def test_mean_episode_reward_rises_on_a_learnable_env(vowel_recipe):
         "user",
         "assistant",
     ]
+    # Each held-out task's greedy episode at the evaluation (the end: step 16), with its 0/1 outcomes.
+    evaluated = [json.loads(line) for line in (out / "eval_episodes.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["task"]) for r in evaluated] == [(16, i) for i in range(4)]
+    assert all(r[k] in (0.0, 1.0) for r in evaluated for k in ("correct", "correct_call", "valid_calls"))
+    assert [m["role"] for m in evaluated[0]["episode"]] == ["assistant", "user", "assistant"]
+    assert sum(r["reward"] for r in evaluated) / 4 == pytest.approx(last["eval_reward"], abs=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -262,6 +268,7 @@ def test_sigkill_then_resume_equals_uninterrupted(vowel_recipe, tmp_path):
     a, b = safetensors_weights(straight / "final"), safetensors_weights(killed / "final")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert (killed / "completions.jsonl").read_text() == (straight / "completions.jsonl").read_text()
+    assert (killed / "eval_episodes.jsonl").read_text() == (straight / "eval_episodes.jsonl").read_text()
 
 
 def test_a_tasks_system_after_env_prefix_is_kept_once_or_refused(calculator_recipe, tmp_path, capsys):

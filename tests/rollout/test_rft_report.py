@@ -36,3 +36,22 @@ def test_paired_intervals_by_hand():
         "p_value": 1.0,
         "n": 10,
     }
+
+
+def test_intervals_pair_the_runs_own_first_and_last_evaluation(tmp_path):
+    """eval_episodes.jsonl (methods/rft.py) holds each held-out task's outcomes per evaluation: the report pairs
+    step 0 with the last step task by task (records in any order), and says None when either is missing."""
+    import json
+
+    rows = [
+        {"step": step, "task": task, "correct": c, "correct_call": 1.0, "valid_calls": 1.0, "episode": []}
+        for step, outcomes in ((0, [1.0, 0.0, 0.0]), (8, [1.0, 1.0, 0.0]))
+        for task, c in reversed(list(enumerate(outcomes)))
+    ]
+    (tmp_path / "eval_episodes.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    script = load_script()
+    before, after = script.logged_outcomes(tmp_path, 0, 8)
+    assert before["correct"] == [1.0, 0.0, 0.0] and after["correct"] == [1.0, 1.0, 0.0]
+    assert after["valid_calls"] == [1.0, 1.0, 1.0]
+    assert script.logged_outcomes(tmp_path, 0, 16) is None
+    assert script.logged_outcomes(tmp_path / "elsewhere", 0, 8) is None

@@ -54,6 +54,7 @@ from alignline.methods.online import (
     score_completions,
     step_seed,
     summarize_policy,
+    watches_kl,
 )
 from alignline.rollout.types import SamplingParams, render_prompt
 
@@ -77,7 +78,7 @@ class GRPO(OnlineMethod):
         return data
 
     def wrap(self, model, cfg):
-        return policy_model(model, cfg, keep_reference=cfg.grpo.beta > 0)
+        return policy_model(model, cfg, keep_reference=watches_kl(cfg.grpo))
 
     # --- experience --------------------------------------------------------------------------------------
     def sample(self, wrapped: PolicyModel, prompts: list, seed: int, sums: dict) -> list[list]:
@@ -161,7 +162,7 @@ class GRPO(OnlineMethod):
             completion_tokens=torch.tensor([len(c.token_ids) for group in groups for c in group]),
         )
         batch = {k: v.to(device) for k, v in batch.items()}
-        return add_old_and_reference(wrapped, batch, self.passes)
+        return add_old_and_reference(wrapped, batch, self.passes, watches_kl(self._cfg.grpo))
 
     # --- loss ----------------------------------------------------------------------------------------------
     def count(self, batch):

@@ -188,12 +188,20 @@ def generator_logps(batch: dict, per_sequence: list[list[float]]) -> torch.Tenso
     return flat
 
 
+def watches_kl(section) -> bool:
+    """Whether the run needs the reference's log-probs: a KL term (`beta > 0`) or a KL alarm (`max_kl`).
+    Otherwise the reference pass is skipped, as TRL does with beta 0: even with LoRA, where the reference costs
+    no memory (adapters off), it costs a forward over every token, a third of a CPU step; `kl` is then not logged."""
+    return section.beta > 0 or section.max_kl is not None
+
+
 @torch.no_grad()
-def add_old_and_reference(wrapped: PolicyModel, batch: dict, passes: int) -> dict:
-    """The log-probs the gradient must not flow through: old (several passes) and reference (when kept)."""
+def add_old_and_reference(wrapped: PolicyModel, batch: dict, passes: int, reference: bool) -> dict:
+    """The log-probs the gradient must not flow through: old (several passes) and reference (`reference`, from
+    `watches_kl`: a KL term or a KL alarm)."""
     if passes > 1:
         batch["old_logps"] = wrapped.policy(batch["input_ids"], batch["position_ids"], batch["targets"])
-    if wrapped.has_reference():  # LoRA: free (adapters off); full fine-tuning: only with beta > 0
+    if reference and wrapped.has_reference():  # LoRA: adapters off; full fine-tuning: the kept frozen copy
         batch["ref_logps"] = wrapped.reference_logps(batch)
     return batch
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -44,6 +45,7 @@ from alignline.data.packing import collate_sequences
 from alignline.data.prompts import PromptUnit
 from alignline.data.templates import Example, shift_targets
 from alignline.errors import ConfigError, DataError
+from alignline.io import append_jsonl
 from alignline.losses.grpo import group_advantages, rloo_advantages, zero_std_groups
 from alignline.methods.base import Experience
 from alignline.methods.monitors import Monitor
@@ -57,6 +59,7 @@ from alignline.methods.online import (
     policy_model,
     step_seed,
     summarize_policy,
+    watches_kl,
 )
 from alignline.rewards.combine import RewardSet
 from alignline.rollout.env import env_factory
@@ -89,6 +92,7 @@ class EpisodeGRPO(OnlineMethod):
         self.prefix = [dict(m) for m in e.prefix]  # its shape: config_checks.check_env_config
         self.rewards = RewardSet(self._cfg.rewards, self._cfg.sandbox) if self._cfg.rewards else None
         self.monitor: Monitor | None = None  # built at the first scoring, once the components' names are known
+        self.steps_done = 0  # the step an evaluation evaluates: the last collected one (0 before any)
 
     @property
     def passes(self) -> int:
@@ -121,7 +125,7 @@ class EpisodeGRPO(OnlineMethod):
         return {**unit.columns, "prompt": prompt}
 
     def wrap(self, model, cfg):
-        return policy_model(model, cfg, keep_reference=cfg.grpo.beta > 0)
+        return policy_model(model, cfg, keep_reference=watches_kl(cfg.grpo))
 
     # --- experience --------------------------------------------------------------------------------------
     def rollout(
@@ -189,6 +193,7 @@ class EpisodeGRPO(OnlineMethod):
         g, seed, size = self._cfg.grpo, self._cfg.training.seed, self._cfg.grpo.num_generations
         micro_batches, sums, samples = [], {}, []
         log_now = g.log_completions_every and (step + 1) % g.log_completions_every == 0
+        self.steps_done = step + 1
         self.sync_policy(wrapped.model, step, sums)
         for k, row_list in enumerate(rows):
             tasks = [self.task(units[i]) for row in row_list for i in row]
@@ -256,7 +261,7 @@ class EpisodeGRPO(OnlineMethod):
             completion_tokens=torch.tensor([sum(e.mask) for e in episodes]),
         )
         batch = {k: v.to(device) for k, v in batch.items()}
-        return add_old_and_reference(wrapped, batch, self.passes)
+        return add_old_and_reference(wrapped, batch, self.passes, watches_kl(self._cfg.grpo))
 
     # --- loss ----------------------------------------------------------------------------------------------
     def count(self, batch):
@@ -273,24 +278,61 @@ class EpisodeGRPO(OnlineMethod):
     # --- monitors and evaluation -------------------------------------------------------------------------------
     @torch.no_grad()
     def extra_eval(self, wrapped, data, pad_id, device, tokenizer):
-        """Greedy episodes on held-out tasks (`grpo.eval_prompts`): reward, components, tool use, accuracy."""
+        """Greedy episodes on held-out tasks (`grpo.eval_prompts`): reward, components, tool use, accuracy;
+        each task's outcome and episode appended to `eval_episodes.jsonl` under the evaluated step."""
         units = data.eval[: self._cfg.grpo.eval_prompts]
         if not units:
             return {}
-        return evaluate_episodes(self, wrapped, units)
+        log = Path(self._cfg.output_dir) / EVAL_EPISODES
+        return evaluate_episodes(self, wrapped, units, log_to=log, step=self.steps_done)
 
 
-def evaluate_episodes(method: EpisodeGRPO, wrapped, units: list[PromptUnit]) -> dict[str, float]:
+EVAL_EPISODES = "eval_episodes.jsonl"
+"""Per held-out task and evaluation: `step`, `task` (its index), `prompt`, `reward`, the 0/1 outcomes of
+`episode_outcomes` and the `episode` (the messages after the prompt). scripts/rft_report.py pairs the first
+and the last evaluation task by task for its intervals; a reader sees which tasks RL turned, either way."""
+
+
+def evaluate_episodes(
+    method: EpisodeGRPO, wrapped, units: list[PromptUnit], log_to: Path | None = None, step: int = 0
+) -> dict[str, float]:
     """One greedy episode per task: `reward`, `reward/<name>`, `tool_call_rate` (share of episodes with a
-    correct tool call), `tool_call_valid_rate`, `tool_calls_per_episode`, `episode_turns`, `correct_rate`."""
+    correct tool call), `tool_call_valid_rate`, `tool_calls_per_episode`, `episode_turns`, `correct_rate`.
+    With `log_to`, each task's record (`EVAL_EPISODES`) is appended there under `step`."""
     episodes = method.rollout(wrapped, [method.task(u) for u in units], seed=0, n=1, temperature=0.0)
     rewards, components = method.score(episodes)
+    if log_to is not None:
+        outcomes = episode_outcomes(episodes, components)
+        records = [
+            {
+                "step": step,
+                "task": i,
+                "prompt": u.prompt,
+                "reward": float(rewards[i]),
+                **{k: v[i] for k, v in outcomes.items()},
+                "episode": e.messages[e.policy_turns[0] :] if e.policy_turns else [],
+            }
+            for i, (u, e) in enumerate(zip(units, episodes))
+        ]
+        append_jsonl(log_to, records)
     sums: dict[str, float] = {}
     add_episode_metrics(sums, rewards, components, episodes, 1)
     summary = summarize_policy(sums)
     out = {"reward": summary["reward"], **{k: v for k, v in summary.items() if k.startswith("reward/")}}
     out.update(summarize_episodes(sums))
     return out
+
+
+def episode_outcomes(episodes: list[Episode], components: dict[str, list]) -> dict[str, list[float]]:
+    """Per episode, each 0/1: `correct` (the `correct` component positive), `correct_call` (a correct tool
+    call), `valid_calls` (every attempted call valid; 1 where none was attempted: no invalid call)."""
+    counts = [tool_call_counts(e) for e in episodes]
+    correct = components.get("correct", [0.0] * len(episodes))
+    return {
+        "correct": [float((v or 0) > 0) for v in correct],
+        "correct_call": [float(good > 0) for _, good in counts],
+        "valid_calls": [float(good == attempted) for attempted, good in counts],
+    }
 
 
 def last_components(episode: Episode) -> dict[str, float]:

@@ -316,8 +316,9 @@ def start_run(cfg: RunConfig, progress: bool, hooks: RunHooks) -> Run:
     if resume_from is not None:
         state = load_checkpoint(resume_from, accelerator.unwrap_model(wrapped).model, optimizer, scheduler)
         load_method_state(resume_from, accelerator.unwrap_model(wrapped), method.checkpoint_extras)
-        if accelerator.is_main_process:  # completions logged after the checkpoint will be logged again
-            truncate_after(run_dir / "completions.jsonl", state.step)
+        if accelerator.is_main_process:  # records logged after the checkpoint will be logged again
+            for log in ("completions.jsonl", "eval_episodes.jsonl"):  # eval_episodes: methods/rft.py
+                truncate_after(run_dir / log, state.step)
     method.setup(accelerator.unwrap_model(wrapped), data, tokenizer.pad_token_id, accelerator.device)
     main = accelerator.is_main_process
     record = RunRecord(
