@@ -105,8 +105,11 @@ class Method(Protocol):
         """Loss of one micro-batch divided by `normalizer` (the whole step's count), and metric sums."""
         ...
 
-    def extra_eval(self, wrapped: torch.nn.Module, data: Prepared, pad_id: int, device, tokenizer) -> dict[str, float]:
-        """Evaluation beyond the held-out loss, on the main process (DPO: KL on sampled answers); {} for none."""
+    def extra_eval(
+        self, wrapped: torch.nn.Module, data: Prepared, pad_id: int, device, tokenizer, step: int
+    ) -> dict[str, float]:
+        """Evaluation beyond the held-out loss, on the main process (DPO: KL on sampled answers); {} for none.
+        `step`: the optimizer steps done, the step the evaluation is logged under."""
         ...
 
     def summarize(self, sums: dict[str, float]) -> dict[str, float]:
@@ -144,7 +147,7 @@ class NoExtraHooks:
     def setup(self, wrapped, data, pad_id, device) -> None:
         return None
 
-    def extra_eval(self, wrapped, data, pad_id, device, tokenizer) -> dict[str, float]:
+    def extra_eval(self, wrapped, data, pad_id, device, tokenizer, step) -> dict[str, float]:
         return {}
 
     def stop_reason(self, evaluation: dict[str, float]) -> str | None:

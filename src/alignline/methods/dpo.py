@@ -107,7 +107,7 @@ class DPO(PairData, NoExtraHooks):
             return f"eval_kl {kl:.3g} exceeded dpo.max_kl {bound:g}"
         return None
 
-    def extra_eval(self, wrapped, data, pad_id, device, tokenizer) -> dict[str, float]:
+    def extra_eval(self, wrapped, data, pad_id, device, tokenizer, step) -> dict[str, float]:
         """KL(policy || reference) on answers the policy samples for a few held-out prompts."""
         d = self._cfg.dpo
         if d.kl_prompts <= 0 or not data.eval or wrapped.reference_free or not wrapped.has_reference():

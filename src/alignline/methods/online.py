@@ -114,7 +114,7 @@ class OnlineMethod(NoExtraHooks):
         return self.monitor.check(record) if self.monitor is not None else []
 
     @torch.no_grad()
-    def extra_eval(self, wrapped, data: Prepared, pad_id, device, tokenizer) -> dict[str, float]:
+    def extra_eval(self, wrapped, data: Prepared, pad_id, device, tokenizer, step) -> dict[str, float]:
         """Greedy answers to held-out prompts, scored by the same rewards: eval_reward and each component."""
         keys = getattr(self._cfg, self.section)
         units = data.eval[: keys.eval_prompts]

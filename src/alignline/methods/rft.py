@@ -92,7 +92,6 @@ class EpisodeGRPO(OnlineMethod):
         self.prefix = [dict(m) for m in e.prefix]  # its shape: config_checks.check_env_config
         self.rewards = RewardSet(self._cfg.rewards, self._cfg.sandbox) if self._cfg.rewards else None
         self.monitor: Monitor | None = None  # built at the first scoring, once the components' names are known
-        self.steps_done = 0  # the step an evaluation evaluates: the last collected one (0 before any)
 
     @property
     def passes(self) -> int:
@@ -193,7 +192,6 @@ class EpisodeGRPO(OnlineMethod):
         g, seed, size = self._cfg.grpo, self._cfg.training.seed, self._cfg.grpo.num_generations
         micro_batches, sums, samples = [], {}, []
         log_now = g.log_completions_every and (step + 1) % g.log_completions_every == 0
-        self.steps_done = step + 1
         self.sync_policy(wrapped.model, step, sums)
         for k, row_list in enumerate(rows):
             tasks = [self.task(units[i]) for row in row_list for i in row]
@@ -277,14 +275,14 @@ class EpisodeGRPO(OnlineMethod):
 
     # --- monitors and evaluation -------------------------------------------------------------------------------
     @torch.no_grad()
-    def extra_eval(self, wrapped, data, pad_id, device, tokenizer):
+    def extra_eval(self, wrapped, data, pad_id, device, tokenizer, step):
         """Greedy episodes on held-out tasks (`grpo.eval_prompts`): reward, components, tool use, accuracy;
         each task's outcome and episode appended to `eval_episodes.jsonl` under the evaluated step."""
         units = data.eval[: self._cfg.grpo.eval_prompts]
         if not units:
             return {}
         log = Path(self._cfg.output_dir) / EVAL_EPISODES
-        return evaluate_episodes(self, wrapped, units, log_to=log, step=self.steps_done)
+        return evaluate_episodes(self, wrapped, units, log_to=log, step=step)
 
 
 EVAL_EPISODES = "eval_episodes.jsonl"

@@ -394,7 +394,12 @@ def evaluate_run(run: Run) -> dict[str, float]:
     )
     if run.main and (result or (online and run.data.eval)):
         extra = run.method.extra_eval(
-            run.accelerator.unwrap_model(run.wrapped), run.data, pad_id, run.accelerator.device, run.tokenizer
+            run.accelerator.unwrap_model(run.wrapped),
+            run.data,
+            pad_id,
+            run.accelerator.device,
+            run.tokenizer,
+            run.state.step,
         )
         result.update({f"eval_{k}": v for k, v in extra.items()})
     return with_suites(run, result)
