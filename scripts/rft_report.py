@@ -93,21 +93,29 @@ def report(run_dir: Path, base: str | None = None, intervals: bool = False) -> d
 def evaluate_model(run_dir: Path, model: str, tasks: int | None = None, quiet: bool = False) -> dict:
     """The run's held-out episodes (its recipe, `grpo.eval_prompts` tasks) with another model: the base, a
     checkpoint."""
+    from alignline.methods.rft import evaluate_episodes
+
+    method, wrapped, units = held_out(run_dir, model, tasks)
+    result = evaluate_episodes(method, wrapped, units)
+    if not quiet:
+        print(json.dumps({"model": model, "tasks": len(units), **result}, indent=1))
+    return result
+
+
+def held_out(run_dir: Path, model: str, tasks: int | None = None) -> tuple:
+    """The run's episode method (its recipe), `model` wrapped as its policy, and the first `tasks` held-out
+    tasks (default `grpo.eval_prompts`)."""
     from alignline.config import RunConfig, from_dict
     from alignline.methods import get_method
     from alignline.methods.online import PolicyModel
-    from alignline.methods.rft import evaluate_episodes
     from alignline.models.loading import load_causal_lm
 
     cfg = from_dict(RunConfig, json.loads((run_dir / "run.json").read_text())["config"])
     tokenizer, hf_model = load_causal_lm(model, cfg.training.dtype)
     method = get_method(cfg)
     data = method.prepare(cfg, tokenizer, False)
-    units = data.eval[: tasks or cfg.grpo.eval_prompts]
-    result = evaluate_episodes(method, PolicyModel(hf_model, None, cfg.training.fast_path), units)
-    if not quiet:
-        print(json.dumps({"model": model, "tasks": len(units), **result}, indent=1))
-    return result
+    wrapped = PolicyModel(hf_model, None, cfg.training.fast_path)
+    return method, wrapped, data.eval[: tasks or cfg.grpo.eval_prompts]
 
 
 OUTCOMES = {
@@ -120,7 +128,9 @@ OUTCOMES = {
 def logged_outcomes(run_dir: Path, first: int, last: int) -> tuple[dict, dict] | None:
     """The outcomes per held-out task at steps `first` and `last`, from the run's eval_episodes.jsonl; None
     when the file lacks either evaluation (or they cover different tasks)."""
-    path = run_dir / "eval_episodes.jsonl"
+    from alignline.methods.rft import EVAL_EPISODES
+
+    path = run_dir / EVAL_EPISODES
     if not path.exists():
         return None
     records = read_metrics(path)
@@ -136,18 +146,9 @@ def logged_outcomes(run_dir: Path, first: int, last: int) -> tuple[dict, dict] |
 def episode_outcomes(run_dir: Path, model: str, tasks: int | None = None) -> dict[str, list[float]]:
     """Per held-out task (the run's recipe, `grpo.eval_prompts` tasks), one greedy episode of `model`:
     the 0/1 outcomes of `methods.rft.episode_outcomes`."""
-    from alignline.config import RunConfig, from_dict
-    from alignline.methods import get_method
-    from alignline.methods.online import PolicyModel
     from alignline.methods.rft import episode_outcomes as outcomes
-    from alignline.models.loading import load_causal_lm
 
-    cfg = from_dict(RunConfig, json.loads((run_dir / "run.json").read_text())["config"])
-    tokenizer, hf_model = load_causal_lm(model, cfg.training.dtype)
-    method = get_method(cfg)
-    data = method.prepare(cfg, tokenizer, False)
-    units = data.eval[: tasks or cfg.grpo.eval_prompts]
-    wrapped = PolicyModel(hf_model, None, cfg.training.fast_path)
+    method, wrapped, units = held_out(run_dir, model, tasks)
     episodes = method.rollout(wrapped, [method.task(u) for u in units], seed=0, n=1, temperature=0.0)
     _, components = method.score(episodes)
     return outcomes(episodes, components)
